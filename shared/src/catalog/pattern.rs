@@ -1,0 +1,199 @@
+//! The small pattern language of catalog signatures.
+//!
+//! - `telegram-desktop`: the whole name, compared without regard to case;
+//! - `org.telegram.desktop._*.desktop`: a glob (`*`, `?`, `[abc]`, `{a,b}`), case-insensitive;
+//! - `re:^Telegram Desktop`: a regular expression, case-insensitive, unanchored unless
+//!   it says otherwise.
+//!
+//! Path patterns (the `files` signatures) are globs over the last components of a path,
+//! separated by `/` whatever the OS: `Telegram/Telegram` is a file `Telegram` in a
+//! folder `Telegram`; `*` never crosses a `/`.
+
+use globset::{GlobBuilder, GlobMatcher};
+use regex::{Regex, RegexBuilder};
+
+/// A compiled name pattern.
+#[derive(Debug, Clone)]
+pub enum Pattern {
+    Exact(String),
+    Glob(GlobMatcher),
+    Regex(Regex),
+}
+
+/// Why a pattern did not compile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternError(pub String);
+
+const REGEX_PREFIX: &str = "re:";
+const MAX_PATTERN_LEN: usize = 512;
+
+impl Pattern {
+    pub fn parse(text: &str) -> Result<Pattern, PatternError> {
+        if text.is_empty() {
+            return Err(PatternError("empty pattern".into()));
+        }
+        if text.len() > MAX_PATTERN_LEN {
+            return Err(PatternError(format!(
+                "pattern longer than {MAX_PATTERN_LEN} bytes"
+            )));
+        }
+        if let Some(expression) = text.strip_prefix(REGEX_PREFIX) {
+            return RegexBuilder::new(expression)
+                .case_insensitive(true)
+                .size_limit(1 << 20)
+                .build()
+                .map(Pattern::Regex)
+                .map_err(|error| PatternError(format!("invalid regular expression: {error}")));
+        }
+        if text.contains(['*', '?', '[', '{']) {
+            return compile_glob(text, false).map(Pattern::Glob);
+        }
+        Ok(Pattern::Exact(text.to_lowercase()))
+    }
+
+    pub fn matches(&self, candidate: &str) -> bool {
+        match self {
+            Pattern::Exact(expected) => {
+                // Cheap path for the common ASCII case; full Unicode folding otherwise.
+                if candidate.is_ascii() && expected.is_ascii() {
+                    candidate.eq_ignore_ascii_case(expected)
+                } else {
+                    candidate.to_lowercase() == *expected
+                }
+            }
+            Pattern::Glob(glob) => glob.is_match(candidate),
+            Pattern::Regex(regex) => regex.is_match(candidate),
+        }
+    }
+}
+
+/// A compiled path-tail pattern, see the module documentation.
+#[derive(Debug, Clone)]
+pub struct PathPattern {
+    components: usize,
+    glob: GlobMatcher,
+    /// The last component as its own pattern, so walkers can ask cheaply whether a
+    /// file name could match before they assemble the tail.
+    file_name: Pattern,
+}
+
+impl PathPattern {
+    pub fn parse(text: &str) -> Result<PathPattern, PatternError> {
+        let normalized = text.replace('\\', "/");
+        let trimmed = normalized.trim_matches('/');
+        if trimmed.is_empty() {
+            return Err(PatternError("empty path pattern".into()));
+        }
+        if trimmed.split('/').any(|component| component == "**") {
+            return Err(PatternError("`**` is not supported in path patterns".into()));
+        }
+        let components = trimmed.split('/').count();
+        let last = trimmed.rsplit('/').next().unwrap_or(trimmed);
+        Ok(PathPattern {
+            components,
+            glob: compile_glob(trimmed, true)?,
+            file_name: Pattern::parse(last)?,
+        })
+    }
+
+    pub fn file_name_matches(&self, file_name: &str) -> bool {
+        self.file_name.matches(file_name)
+    }
+
+    /// Matches the tail of `path` (components separated by `/` or `\`).
+    pub fn matches_path(&self, path: &str) -> bool {
+        let mut cut = path.len();
+        let bytes = path.as_bytes();
+        let mut seen = 0;
+        // Walk back over `components` separators to find where the tail starts.
+        while cut > 0 {
+            if matches!(bytes[cut - 1], b'/' | b'\\') {
+                seen += 1;
+                if seen == self.components {
+                    break;
+                }
+            }
+            cut -= 1;
+        }
+        let tail = &path[cut..];
+        if tail.contains('\\') {
+            self.glob.is_match(tail.replace('\\', "/"))
+        } else {
+            self.glob.is_match(tail)
+        }
+    }
+}
+
+fn compile_glob(text: &str, literal_separator: bool) -> Result<GlobMatcher, PatternError> {
+    GlobBuilder::new(text)
+        .case_insensitive(true)
+        .literal_separator(literal_separator)
+        .backslash_escape(true)
+        .build()
+        .map(|glob| glob.compile_matcher())
+        .map_err(|error| PatternError(format!("invalid glob: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(pattern: &str, candidate: &str, expected: bool) {
+        let compiled = Pattern::parse(pattern).expect("pattern compiles");
+        assert_eq!(
+            compiled.matches(candidate),
+            expected,
+            "{pattern:?} against {candidate:?}"
+        );
+    }
+
+    #[test]
+    fn exact_names_ignore_case_and_nothing_else() {
+        check("telegram-desktop", "telegram-desktop", true);
+        check("telegram-desktop", "Telegram-Desktop", true);
+        check("telegram-desktop", "telegram-desktop-data", false);
+        check("telegram", "telegraf", false);
+        check("Viber", "VibeSQL", false);
+        check("微信", "微信", true);
+        check("ВК Мессенджер", "вк мессенджер", true);
+    }
+
+    #[test]
+    fn globs_and_regexes() {
+        check("org.telegram.desktop._*.desktop", "org.telegram.desktop._3a1b.desktop", true);
+        check("org.telegram.desktop._*.desktop", "org.telegram.desktop.desktop", false);
+        check("discord{,-ptb,-canary}", "discord-ptb", true);
+        check("re:^Telegram Desktop", "Telegram Desktop 4.9 64bit", true);
+        check("re:^Telegram Desktop", "Unofficial Telegram Desktop", false);
+        check("re:^discord$", "Discord", true);
+        check("re:^discord$", "Discord Rich Presence", false);
+    }
+
+    #[test]
+    fn bad_patterns_are_errors() {
+        assert!(Pattern::parse("").is_err());
+        assert!(Pattern::parse("re:(").is_err());
+        assert!(Pattern::parse("[").is_err());
+        assert!(Pattern::parse(&"a".repeat(600)).is_err());
+        assert!(PathPattern::parse("**/x").is_err());
+        assert!(PathPattern::parse("/").is_err());
+    }
+
+    #[test]
+    fn path_patterns_match_the_tail_only() {
+        let pattern = PathPattern::parse("Telegram/Telegram").expect("compiles");
+        assert!(pattern.matches_path("/home/anna/Загрузки/tsetup/Telegram/Telegram"));
+        assert!(pattern.matches_path(r"C:\Users\anna\Desktop\Telegram\Telegram"));
+        assert!(!pattern.matches_path("/home/anna/Telegram"));
+        assert!(!pattern.matches_path("/opt/NotTelegram/Telegram"));
+        assert!(pattern.file_name_matches("telegram"));
+
+        let appimage = PathPattern::parse("Telegram*.AppImage").expect("compiles");
+        assert!(appimage.matches_path("/home/a/Apps/Telegram_Desktop-x86_64.AppImage"));
+        assert!(!appimage.matches_path("/home/a/Apps/Telegram/x.AppImage"));
+
+        let nested = PathPattern::parse(r"Tencent\WeChat\WeChat.exe").expect("compiles");
+        assert!(nested.matches_path(r"C:\Program Files (x86)\Tencent\WeChat\WeChat.exe"));
+        assert!(!nested.matches_path(r"C:\Program Files (x86)\Tencent\微信web开发者工具\WeChat.exe"));
+    }
+}

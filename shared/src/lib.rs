@@ -1,0 +1,15 @@
+//! Sverka's shared vocabulary: the wire types every agent report is made of, the
+//! messenger catalog (shipped inside the binary as TOML data), and the matcher that
+//! turns what a source observed into catalog hits.
+//!
+//! This crate carries no async runtime, HTTP or database code, so the agent stays small.
+
+pub mod catalog;
+pub mod matcher;
+pub mod observation;
+pub mod report;
+
+pub use catalog::{AppEntry, AppStatus, Catalog, CatalogError};
+pub use matcher::{CatalogMatcher, Hit};
+pub use observation::{Observation, Observed};
+pub use report::{Evidence, Finding, HostInfo, ScanReport, Scope, SourceError, SourceKind, Strength};

@@ -1,0 +1,285 @@
+//! The catalog compiled for matching, and the one function that turns observations into
+//! findings. The agent uses it after a scan; the collector will use the same code to
+//! re-evaluate stored inventories when the catalog changes.
+
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use crate::catalog::{AppEntry, Catalog, PathPattern, Pattern};
+use crate::observation::{Observation, Observed};
+use crate::report::{Evidence, Finding, Scope, Strength};
+
+/// A catalog hit: which application, and whether the rule only supports a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hit {
+    pub app: usize,
+    /// A supporting rule (the Teams Meeting Add-in) never makes a finding on its own.
+    pub supporting: bool,
+}
+
+/// The catalog with every pattern compiled once.
+#[derive(Debug)]
+pub struct CatalogMatcher {
+    catalog: Catalog,
+    apps: Vec<CompiledApp>,
+    /// Every `files` pattern's last component, for one quick test per walked file.
+    file_names: GlobSet,
+    exact_file_names: HashSet<String>,
+    data_dirs: Vec<(usize, String)>,
+}
+
+#[derive(Debug, Default)]
+struct CompiledApp {
+    packages: Vec<Pattern>,
+    flatpak: Vec<Pattern>,
+    snap: Vec<Pattern>,
+    desktop_entries: Vec<Pattern>,
+    wm_classes: Vec<Pattern>,
+    files: Vec<PathPattern>,
+    processes: Vec<Pattern>,
+}
+
+fn compile_all(patterns: &[String]) -> Vec<Pattern> {
+    // Patterns were validated when the catalog was loaded.
+    patterns
+        .iter()
+        .filter_map(|pattern| Pattern::parse(pattern).ok())
+        .collect()
+}
+
+fn any_matches(patterns: &[Pattern], candidate: &str) -> bool {
+    patterns.iter().any(|pattern| pattern.matches(candidate))
+}
+
+/// The last component of a `/` or `\` separated path.
+pub fn base_name(path: &str) -> &str {
+    path.rsplit(['/', '\\']).next().unwrap_or(path)
+}
+
+impl CatalogMatcher {
+    pub fn new(catalog: Catalog) -> CatalogMatcher {
+        let mut file_names = GlobSetBuilder::new();
+        let mut exact_file_names = HashSet::new();
+        let mut data_dirs = Vec::new();
+        let mut apps = Vec::with_capacity(catalog.apps.len());
+        for (index, app) in catalog.apps.iter().enumerate() {
+            let signatures = &app.signatures;
+            for pattern in &signatures.files {
+                let normalized = pattern.replace('\\', "/");
+                let last = normalized.rsplit('/').next().unwrap_or(&normalized);
+                if last.contains(['*', '?', '[', '{']) {
+                    if let Ok(glob) = GlobBuilder::new(last).case_insensitive(true).build() {
+                        file_names.add(glob);
+                    }
+                } else {
+                    exact_file_names.insert(last.to_lowercase());
+                }
+            }
+            for folder in &signatures.data_dirs {
+                data_dirs.push((index, folder.trim_end_matches('/').to_string()));
+            }
+            // Flatpak and snap keep per-user data after the package is removed.
+            for id in signatures.flatpak.iter().filter(|id| is_literal(id)) {
+                data_dirs.push((index, format!(".var/app/{id}")));
+            }
+            for name in signatures.snap.iter().filter(|name| is_literal(name)) {
+                data_dirs.push((index, format!("snap/{name}")));
+            }
+            apps.push(CompiledApp {
+                packages: compile_all(&signatures.packages),
+                flatpak: compile_all(&signatures.flatpak),
+                snap: compile_all(&signatures.snap),
+                desktop_entries: compile_all(&signatures.desktop_entries),
+                wm_classes: compile_all(&signatures.wm_classes),
+                files: signatures
+                    .files
+                    .iter()
+                    .filter_map(|pattern| PathPattern::parse(pattern).ok())
+                    .collect(),
+                processes: compile_all(&signatures.processes),
+            });
+        }
+        CatalogMatcher {
+            catalog,
+            apps,
+            file_names: file_names.build().unwrap_or_else(|_| GlobSet::empty()),
+            exact_file_names,
+            data_dirs,
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Whether a file with this name could be a catalog program: the walkers ask this for
+    /// every directory entry, so it is one set lookup and one glob-set test.
+    pub fn wants_file_name(&self, file_name: &str) -> bool {
+        let lowered;
+        let key = if file_name.bytes().any(|byte| byte.is_ascii_uppercase()) || !file_name.is_ascii() {
+            lowered = file_name.to_lowercase();
+            lowered.as_str()
+        } else {
+            file_name
+        };
+        self.exact_file_names.contains(key) || self.file_names.is_match(file_name)
+    }
+
+    /// Data folders (relative to a home) worth a look, with the application each belongs to.
+    pub fn data_dirs(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.data_dirs
+            .iter()
+            .map(|(app, folder)| (*app, folder.as_str()))
+    }
+
+    /// The applications an observation belongs to.
+    pub fn hits(&self, observed: &Observed) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        for (index, app) in self.apps.iter().enumerate() {
+            if self.matches_app(index, app, observed) {
+                hits.push(Hit {
+                    app: index,
+                    supporting: false,
+                });
+            }
+        }
+        hits
+    }
+
+    fn matches_app(&self, index: usize, app: &CompiledApp, observed: &Observed) -> bool {
+        match observed {
+            Observed::Package { name, .. } => any_matches(&app.packages, name),
+            Observed::Flatpak { id, .. } => any_matches(&app.flatpak, id),
+            Observed::Snap { name, .. } => any_matches(&app.snap, name),
+            Observed::DesktopEntry {
+                file_name,
+                program,
+                wm_class,
+                ..
+            } => {
+                any_matches(&app.desktop_entries, file_name)
+                    || wm_class
+                        .as_deref()
+                        .is_some_and(|class| any_matches(&app.wm_classes, class))
+                    || program.as_deref().is_some_and(|program| {
+                        any_matches(&app.processes, base_name(program))
+                            || app.files.iter().any(|pattern| pattern.matches_path(program))
+                    })
+            }
+            Observed::File { .. } => false, // matched on its path, see `hits_for`
+            Observed::DataDir { relative_path } => self
+                .data_dirs
+                .iter()
+                .any(|(app_index, folder)| *app_index == index && folder == relative_path),
+            Observed::Process {
+                name, executable, ..
+            } => {
+                any_matches(&app.processes, name)
+                    || executable.as_deref().is_some_and(|executable| {
+                        any_matches(&app.processes, base_name(executable))
+                            || app
+                                .files
+                                .iter()
+                                .any(|pattern| pattern.matches_path(executable))
+                    })
+            }
+        }
+    }
+
+    /// Hits for a whole observation: files are matched on their full path.
+    pub fn hits_for(&self, observation: &Observation) -> Vec<Hit> {
+        if let Observed::File { .. } = observation.observed {
+            let Some(path) = observation.path.as_deref() else {
+                return Vec::new();
+            };
+            return self
+                .apps
+                .iter()
+                .enumerate()
+                .filter(|(_, app)| app.files.iter().any(|pattern| pattern.matches_path(path)))
+                .map(|(index, _)| Hit {
+                    app: index,
+                    supporting: false,
+                })
+                .collect();
+        }
+        self.hits(&observation.observed)
+    }
+
+    /// Groups the observations that hit the catalog into one finding per application,
+    /// ordered banned first, then by id. Applications with only supporting evidence are
+    /// left out.
+    pub fn findings(&self, observations: &[Observation]) -> Vec<Finding> {
+        let mut per_app: BTreeMap<usize, (bool, Vec<Evidence>)> = BTreeMap::new();
+        for observation in observations {
+            for hit in self.hits_for(observation) {
+                let entry = per_app.entry(hit.app).or_insert((false, Vec::new()));
+                entry.0 |= !hit.supporting;
+                let evidence = evidence_of(observation);
+                if !entry.1.contains(&evidence) {
+                    entry.1.push(evidence);
+                }
+            }
+        }
+        let mut findings: Vec<Finding> = per_app
+            .into_iter()
+            .filter(|(_, (has_primary, _))| *has_primary)
+            .filter_map(|(index, (_, evidence))| {
+                let app = self.catalog.apps.get(index)?;
+                Some(finding_of(app, evidence))
+            })
+            .collect();
+        findings.sort_by(|left, right| {
+            (left.status as u8, &left.app).cmp(&(right.status as u8, &right.app))
+        });
+        findings
+    }
+}
+
+fn is_literal(pattern: &str) -> bool {
+    !pattern.starts_with("re:") && !pattern.contains(['*', '?', '[', '{'])
+}
+
+fn evidence_of(observation: &Observation) -> Evidence {
+    Evidence {
+        source: observation.observed.source_kind(),
+        detail: observation.observed.describe(),
+        path: observation.path.clone(),
+        user: observation.user.clone(),
+        scope: observation.scope,
+        strength: observation.strength,
+        version: observation.observed.version().map(str::to_string),
+    }
+}
+
+fn finding_of(app: &AppEntry, mut evidence: Vec<Evidence>) -> Finding {
+    evidence.sort_by(|left, right| {
+        right
+            .strength
+            .cmp(&left.strength)
+            .then(left.source.cmp(&right.source))
+            .then(left.path.cmp(&right.path))
+    });
+    let strength = evidence
+        .iter()
+        .map(|evidence| evidence.strength)
+        .max()
+        .unwrap_or(Strength::Trace);
+    let users: BTreeSet<String> = evidence
+        .iter()
+        .filter(|evidence| evidence.scope == Scope::User)
+        .filter_map(|evidence| evidence.user.clone())
+        .collect();
+    Finding {
+        app: app.id.clone(),
+        name: app.name.clone(),
+        vendor: app.vendor.clone(),
+        status: app.status,
+        strength,
+        users: users.into_iter().collect(),
+        evidence,
+    }
+}
+
+#[cfg(test)]
+mod tests;
