@@ -1,1 +1,15 @@
-//! x
+//! sverka-agent as a library: the evidence sources, the scan that runs them, and the
+//! command line. `src/main.rs` is a thin shell over [`cli::main`].
+//!
+//! Invariants: a scan never fails whole (every source reports its own errors); nothing
+//! that comes from the machine is trusted to be well-formed; the agent reads software
+//! metadata only, never messages, chat databases, documents or browser history.
+
+pub mod cli;
+pub mod fsread;
+pub mod host;
+pub mod output;
+pub mod root;
+pub mod scan;
+pub mod sources;
+pub mod users;

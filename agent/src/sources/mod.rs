@@ -1,0 +1,86 @@
+//! Evidence sources: one file per source, each a pure parser (compiled and tested on
+//! every OS) plus a thin reader. All sources are registered in [`all`]; the list is
+//! the same on every OS, and a source that has nothing to read on a system (no dpkg
+//! database on RED OS, say) simply observes nothing.
+
+pub mod data_dirs;
+pub mod desktop;
+pub mod dpkg;
+pub mod files;
+pub mod flatpak;
+pub mod processes;
+pub mod rpm;
+pub mod snap;
+
+use sverka_shared::report::SkippedSource;
+use sverka_shared::{CatalogMatcher, Observation, SourceError, SourceKind};
+
+use crate::root::ScanRoot;
+use crate::users::Profiles;
+
+/// Limits of the bounded file walks.
+#[derive(Debug, Clone, Copy)]
+pub struct WalkLimits {
+    /// How deep below a walk's starting folder to look.
+    pub max_depth: usize,
+    /// How many directory entries one walk may visit before it stops (and says so).
+    pub max_entries: u64,
+}
+
+impl Default for WalkLimits {
+    fn default() -> WalkLimits {
+        WalkLimits {
+            max_depth: 8,
+            max_entries: 2_000_000,
+        }
+    }
+}
+
+/// What every source gets to work with.
+#[derive(Debug)]
+pub struct ScanContext<'a> {
+    pub root: &'a ScanRoot,
+    pub profiles: &'a Profiles,
+    pub matcher: &'a CatalogMatcher,
+    pub limits: WalkLimits,
+}
+
+/// What a source hands back: what it saw, and what it could not read.
+#[derive(Debug, Default)]
+pub struct SourceOutput {
+    pub observations: Vec<Observation>,
+    pub errors: Vec<SourceError>,
+    pub skipped: Vec<SkippedSource>,
+}
+
+impl SourceOutput {
+    pub fn error(&mut self, source: SourceKind, path: Option<String>, message: impl Into<String>) {
+        self.errors.push(SourceError {
+            source,
+            message: message.into(),
+            path,
+        });
+    }
+}
+
+/// One kind of evidence.
+pub trait EvidenceSource: Send + Sync {
+    fn kind(&self) -> SourceKind;
+    /// Observes what this source can see. Never fails whole: problems go to
+    /// `output.errors`, and whatever could be read is still reported.
+    fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput);
+}
+
+/// Every source, in the order their results are listed.
+pub fn all() -> Vec<Box<dyn EvidenceSource>> {
+    vec![
+        Box::new(dpkg::DpkgSource),
+        Box::new(rpm::RpmSource),
+        Box::new(flatpak::FlatpakSource),
+        Box::new(snap::SnapSource),
+        Box::new(desktop::DesktopEntrySource),
+        Box::new(files::PortableFileSource),
+        Box::new(data_dirs::DataDirSource),
+        Box::new(processes::ProcessSource),
+    ]
+}
