@@ -21,7 +21,11 @@ pub const EXIT_BANNED_FOUND: i32 = 1;
 pub const EXIT_ERROR: i32 = 2;
 
 #[derive(Debug, Parser)]
-#[command(name = "sverka-agent", version, about = "Finds banned and approved messengers on this PC")]
+#[command(
+    name = "sverka-agent",
+    version,
+    about = "Finds banned and approved messengers on this PC"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,7 +70,11 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
-            return if error.use_stderr() { EXIT_ERROR } else { EXIT_CLEAN };
+            return if error.use_stderr() {
+                EXIT_ERROR
+            } else {
+                EXIT_CLEAN
+            };
         }
     };
     match run(cli) {
@@ -96,7 +104,11 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<i32> {
     };
     let root = match &args.root {
         Some(directory) => {
-            anyhow::ensure!(directory.is_dir(), "--root {} is not a folder", directory.display());
+            anyhow::ensure!(
+                directory.is_dir(),
+                "--root {} is not a folder",
+                directory.display()
+            );
             ScanRoot::image(directory.clone())
         }
         None => ScanRoot::live(),
@@ -115,12 +127,18 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<i32> {
         Format::Table => output::table(&report),
     };
     write_stdout(&text)?;
-    Ok(if report.violations().next().is_some() { EXIT_BANNED_FOUND } else { EXIT_CLEAN })
+    Ok(if report.violations().next().is_some() {
+        EXIT_BANNED_FOUND
+    } else {
+        EXIT_CLEAN
+    })
 }
 
 fn write_stdout(text: &str) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(text.as_bytes()).context("writing the report")?;
+    stdout
+        .write_all(text.as_bytes())
+        .context("writing the report")?;
     stdout.flush().context("writing the report")?;
     Ok(())
 }

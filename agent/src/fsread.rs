@@ -9,6 +9,12 @@ use std::path::Path;
 /// Reads at most `limit` bytes; returns the bytes and whether the file was longer.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<(Vec<u8>, bool)> {
     let file = File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
     let mut bytes = Vec::new();
     file.take(limit + 1).read_to_end(&mut bytes)?;
     let truncated = bytes.len() as u64 > limit;

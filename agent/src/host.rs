@@ -37,7 +37,11 @@ fn unquote(value: &str) -> String {
     let inner = value
         .strip_prefix('"')
         .and_then(|rest| rest.strip_suffix('"'))
-        .or_else(|| value.strip_prefix('\'').and_then(|rest| rest.strip_suffix('\'')))
+        .or_else(|| {
+            value
+                .strip_prefix('\'')
+                .and_then(|rest| rest.strip_suffix('\''))
+        })
         .unwrap_or(value);
     inner.replace("\\\"", "\"").replace("\\\\", "\\")
 }
@@ -81,12 +85,25 @@ mod tests {
 
     #[test]
     fn os_release_of_the_russian_distributions() {
-        let astra = parse_os_release("PRETTY_NAME=\"Astra Linux\"\nNAME=\"Astra Linux\"\nID=astra\nVERSION_ID=1.7_x86-64\n");
-        assert_eq!((astra.id.as_str(), astra.pretty_name.as_str()), ("astra", "Astra Linux"));
+        let astra = parse_os_release(
+            "PRETTY_NAME=\"Astra Linux\"\nNAME=\"Astra Linux\"\nID=astra\nVERSION_ID=1.7_x86-64\n",
+        );
+        assert_eq!(
+            (astra.id.as_str(), astra.pretty_name.as_str()),
+            ("astra", "Astra Linux")
+        );
         let alt = parse_os_release("NAME=\"ALT Workstation\"\nID=altlinux\nVERSION_ID=10.2\n");
-        assert_eq!((alt.id.as_str(), alt.pretty_name.as_str()), ("altlinux", "ALT Workstation"));
-        let redos = parse_os_release("NAME='RED OS'\nID='redos'\nVERSION_ID='7.3'\nPRETTY_NAME='RED OS MUROM (7.3.4)'\n");
-        assert_eq!((redos.id.as_str(), redos.version_id.as_str()), ("redos", "7.3"));
+        assert_eq!(
+            (alt.id.as_str(), alt.pretty_name.as_str()),
+            ("altlinux", "ALT Workstation")
+        );
+        let redos = parse_os_release(
+            "NAME='RED OS'\nID='redos'\nVERSION_ID='7.3'\nPRETTY_NAME='RED OS MUROM (7.3.4)'\n",
+        );
+        assert_eq!(
+            (redos.id.as_str(), redos.version_id.as_str()),
+            ("redos", "7.3")
+        );
         assert_eq!(redos.pretty_name, "RED OS MUROM (7.3.4)");
     }
 }

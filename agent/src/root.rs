@@ -67,9 +67,18 @@ mod tests {
     #[test]
     fn image_paths_stay_inside_the_image() {
         let root = ScanRoot::image("/mnt/pc");
-        assert_eq!(root.path("/var/lib/dpkg/status"), PathBuf::from("/mnt/pc/var/lib/dpkg/status"));
-        assert_eq!(root.path("/../../etc/shadow"), PathBuf::from("/mnt/pc/etc/shadow"));
-        assert_eq!(root.display(Path::new("/mnt/pc/home/anna/x")), "/home/anna/x");
+        assert_eq!(
+            root.path("/var/lib/dpkg/status"),
+            PathBuf::from("/mnt/pc/var/lib/dpkg/status")
+        );
+        assert_eq!(
+            root.path("/../../etc/shadow"),
+            PathBuf::from("/mnt/pc/etc/shadow")
+        );
+        assert_eq!(
+            root.display(Path::new("/mnt/pc/home/anna/x")),
+            "/home/anna/x"
+        );
         let live = ScanRoot::live();
         assert_eq!(live.path("/etc/passwd"), PathBuf::from("/etc/passwd"));
         assert_eq!(live.display(Path::new("/etc/passwd")), "/etc/passwd");

@@ -21,7 +21,12 @@ pub struct ScanOutcome {
 }
 
 /// Runs every registered source over `root`.
-pub fn scan(root: &ScanRoot, matcher: &CatalogMatcher, limits: WalkLimits, progress: &dyn Fn(SourceKind)) -> ScanOutcome {
+pub fn scan(
+    root: &ScanRoot,
+    matcher: &CatalogMatcher,
+    limits: WalkLimits,
+    progress: &dyn Fn(SourceKind),
+) -> ScanOutcome {
     scan_with(root, matcher, limits, sources::all(), progress)
 }
 
@@ -110,7 +115,10 @@ pub fn scan_with(
         errors,
         skipped,
     };
-    ScanOutcome { report, observations }
+    ScanOutcome {
+        report,
+        observations,
+    }
 }
 
 /// Formats a time as `2026-11-22T08:15:00Z` without a date-time dependency.
@@ -125,11 +133,16 @@ pub fn rfc3339_utc(time: SystemTime) -> String {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_index = (5 * day_of_year + 2) / 153;
     let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     format!(
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",

@@ -31,7 +31,11 @@ pub fn parse_passwd(text: &str) -> (Vec<PasswdEntry>, Vec<usize>) {
     let mut bad_lines = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim_end_matches('\r');
-        if line.is_empty() || line.starts_with('#') || line.starts_with('+') || line.starts_with('-') {
+        if line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with('+')
+            || line.starts_with('-')
+        {
             continue;
         }
         let fields: Vec<&str> = line.split(':').collect();

@@ -12,4 +12,6 @@ pub mod report;
 pub use catalog::{AppEntry, AppStatus, Catalog, CatalogError};
 pub use matcher::{CatalogMatcher, Hit};
 pub use observation::{Observation, Observed};
-pub use report::{Evidence, Finding, HostInfo, ScanReport, Scope, SourceError, SourceKind, Strength};
+pub use report::{
+    Evidence, Finding, HostInfo, ScanReport, Scope, SourceError, SourceKind, Strength,
+};

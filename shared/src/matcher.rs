@@ -116,12 +116,13 @@ impl CatalogMatcher {
     /// every directory entry, so it is one set lookup and one glob-set test.
     pub fn wants_file_name(&self, file_name: &str) -> bool {
         let lowered;
-        let key = if file_name.bytes().any(|byte| byte.is_ascii_uppercase()) || !file_name.is_ascii() {
-            lowered = file_name.to_lowercase();
-            lowered.as_str()
-        } else {
-            file_name
-        };
+        let key =
+            if file_name.bytes().any(|byte| byte.is_ascii_uppercase()) || !file_name.is_ascii() {
+                lowered = file_name.to_lowercase();
+                lowered.as_str()
+            } else {
+                file_name
+            };
         self.exact_file_names.contains(key) || self.file_names.is_match(file_name)
     }
 
@@ -163,7 +164,10 @@ impl CatalogMatcher {
                         .is_some_and(|class| any_matches(&app.wm_classes, class))
                     || program.as_deref().is_some_and(|program| {
                         any_matches(&app.processes, base_name(program))
-                            || app.files.iter().any(|pattern| pattern.matches_path(program))
+                            || app
+                                .files
+                                .iter()
+                                .any(|pattern| pattern.matches_path(program))
                     })
             }
             Observed::File { .. } => false, // matched on its path, see `hits_for`

@@ -53,7 +53,10 @@ pub enum Observed {
         wm_class: Option<String>,
     },
     /// A program file found on disk; `path` holds its full path.
-    File { file_name: String, format: FileFormat },
+    File {
+        file_name: String,
+        format: FileFormat,
+    },
     /// A data folder that exists; `relative_path` is relative to the user's home.
     DataDir { relative_path: String },
     Process {

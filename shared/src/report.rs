@@ -38,7 +38,9 @@ impl ScanReport {
     /// The findings that make this machine non-compliant: a banned application that is
     /// installed or running. Leftover traces do not count.
     pub fn violations(&self) -> impl Iterator<Item = &Finding> {
-        self.findings.iter().filter(|finding| finding.is_violation())
+        self.findings
+            .iter()
+            .filter(|finding| finding.is_violation())
     }
 }
 

@@ -1,1 +1,12 @@
-fn main(){}
+//! End-to-end tests of Sverka, in one test binary (one link step on a small machine).
+//! Every test builds its own small fixture root; none reads this machine's own
+//! packages, except the live-scan smoke test.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod bad_input;
+mod cli;
+mod fuzz;
+mod install_methods;
+mod negative_controls;
+mod rpm_real;

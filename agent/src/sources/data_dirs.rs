@@ -15,7 +15,11 @@ impl EvidenceSource for DataDirSource {
     }
 
     fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput) {
-        let mut folders: Vec<&str> = context.matcher.data_dirs().map(|(_, folder)| folder).collect();
+        let mut folders: Vec<&str> = context
+            .matcher
+            .data_dirs()
+            .map(|(_, folder)| folder)
+            .collect();
         folders.sort_unstable();
         folders.dedup();
         for user in &context.profiles.users {

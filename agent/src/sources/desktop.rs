@@ -26,7 +26,14 @@ pub const USER_FOLDERS: &[&str] = &[
     "Рабочий стол",
 ];
 /// Folders searched for a launcher's program when `Exec` names no absolute path.
-const PROGRAM_FOLDERS: &[&str] = &["/usr/bin", "/usr/local/bin", "/bin", "/usr/games", "/snap/bin", "/var/lib/flatpak/exports/bin"];
+const PROGRAM_FOLDERS: &[&str] = &[
+    "/usr/bin",
+    "/usr/local/bin",
+    "/bin",
+    "/usr/games",
+    "/snap/bin",
+    "/var/lib/flatpak/exports/bin",
+];
 const MAX_DESKTOP_FILE: u64 = 256 * 1024;
 const MAX_FILES_PER_FOLDER: usize = 20_000;
 
@@ -60,7 +67,9 @@ pub fn parse_desktop_entry(text: &str) -> Result<DesktopEntry, DesktopEntryError
         if !in_group {
             continue;
         }
-        let Some((key, value)) = line.split_once('=') else { continue };
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
         let value = value.trim().to_string();
         match key.trim() {
             "Name" => entry.name = Some(value),
@@ -69,7 +78,11 @@ pub fn parse_desktop_entry(text: &str) -> Result<DesktopEntry, DesktopEntryError
             _ => {}
         }
     }
-    if found { Ok(entry) } else { Err(DesktopEntryError::NoGroup) }
+    if found {
+        Ok(entry)
+    } else {
+        Err(DesktopEntryError::NoGroup)
+    }
 }
 
 /// What a launcher starts.
@@ -140,31 +153,45 @@ pub fn parse_user_dirs(text: &str) -> Vec<String> {
         .filter_map(|(_, value)| {
             let value = value.trim().trim_matches('"');
             let relative = value.strip_prefix("$HOME/")?;
-            (!relative.is_empty() && !relative.split('/').any(|part| part == "..")).then(|| relative.to_string())
+            (!relative.is_empty() && !relative.split('/').any(|part| part == ".."))
+                .then(|| relative.to_string())
         })
         .collect()
 }
 
 /// The localized desktop and downloads folders of a user, relative to home.
 pub fn user_named_folders(root: &ScanRoot, user: &UserProfile) -> Vec<String> {
-    read_text_lossy(&root.path(format!("{}/.config/user-dirs.dirs", user.home)), 64 * 1024)
-        .map(|text| parse_user_dirs(&text.text))
-        .unwrap_or_default()
+    read_text_lossy(
+        &root.path(format!("{}/.config/user-dirs.dirs", user.home)),
+        64 * 1024,
+    )
+    .map(|text| parse_user_dirs(&text.text))
+    .unwrap_or_default()
 }
 
 fn program_exists(root: &ScanRoot, user: Option<&UserProfile>, target: &LaunchTarget) -> bool {
     match target {
         LaunchTarget::Program(program) if program.starts_with('/') => root.path(program).exists(),
         LaunchTarget::Program(program) => {
-            let mut folders: Vec<String> = PROGRAM_FOLDERS.iter().map(|folder| folder.to_string()).collect();
+            let mut folders: Vec<String> = PROGRAM_FOLDERS
+                .iter()
+                .map(|folder| folder.to_string())
+                .collect();
             if let Some(user) = user {
                 folders.push(format!("{}/.local/bin", user.home));
             }
-            !program.contains('/') && folders.iter().any(|folder| root.path(folder).join(program).exists())
+            !program.contains('/')
+                && folders
+                    .iter()
+                    .any(|folder| root.path(folder).join(program).exists())
         }
         LaunchTarget::Flatpak(id) => {
             root.path(super::flatpak::SYSTEM_APPS).join(id).exists()
-                || user.is_some_and(|user| root.path(format!("{}/{}", user.home, super::flatpak::USER_APPS)).join(id).exists())
+                || user.is_some_and(|user| {
+                    root.path(format!("{}/{}", user.home, super::flatpak::USER_APPS))
+                        .join(id)
+                        .exists()
+                })
         }
     }
 }
@@ -182,25 +209,42 @@ impl EvidenceSource for DesktopEntrySource {
             read_folder(context, folder, None, output);
         }
         for user in &context.profiles.users {
-            let mut folders: Vec<String> = USER_FOLDERS.iter().map(|folder| folder.to_string()).collect();
+            let mut folders: Vec<String> = USER_FOLDERS
+                .iter()
+                .map(|folder| folder.to_string())
+                .collect();
             for named in user_named_folders(context.root, user) {
                 if !folders.contains(&named) {
                     folders.push(named);
                 }
             }
             for folder in folders {
-                read_folder(context, &format!("{}/{folder}", user.home), Some(user), output);
+                read_folder(
+                    context,
+                    &format!("{}/{folder}", user.home),
+                    Some(user),
+                    output,
+                );
             }
         }
     }
 }
 
-fn read_folder(context: &ScanContext<'_>, folder: &str, user: Option<&UserProfile>, output: &mut SourceOutput) {
+fn read_folder(
+    context: &ScanContext<'_>,
+    folder: &str,
+    user: Option<&UserProfile>,
+    output: &mut SourceOutput,
+) {
     let entries = match std::fs::read_dir(context.root.path(folder)) {
         Ok(entries) => entries,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return,
         Err(error) => {
-            output.error(SourceKind::DesktopEntry, Some(folder.to_string()), format!("cannot list: {error}"));
+            output.error(
+                SourceKind::DesktopEntry,
+                Some(folder.to_string()),
+                format!("cannot list: {error}"),
+            );
             return;
         }
     };
@@ -250,7 +294,11 @@ fn read_launcher(
         },
         path: Some(shown.to_string()),
         user: user.map(|user| user.name.clone()),
-        scope: if user.is_some() { Scope::User } else { Scope::Machine },
+        scope: if user.is_some() {
+            Scope::User
+        } else {
+            Scope::Machine
+        },
         strength,
     });
 }
@@ -269,20 +317,30 @@ mod tests {
         assert_eq!(entry.wm_class.as_deref(), Some("TelegramDesktop"));
         assert_eq!(
             launch_target(entry.exec.as_deref().expect("exec")),
-            Some(LaunchTarget::Program("/home/a/My Apps/Telegram/Telegram".into()))
+            Some(LaunchTarget::Program(
+                "/home/a/My Apps/Telegram/Telegram".into()
+            ))
         );
         assert_eq!(
-            launch_target("/usr/bin/flatpak run --branch=stable --arch=x86_64 --command=telegram-desktop org.telegram.desktop -- %u"),
+            launch_target(
+                "/usr/bin/flatpak run --branch=stable --arch=x86_64 --command=telegram-desktop org.telegram.desktop -- %u"
+            ),
             Some(LaunchTarget::Flatpak("org.telegram.desktop".into()))
         );
         assert_eq!(launch_target("%U"), None);
         assert_eq!(launch_target(""), None);
-        assert_eq!(parse_desktop_entry("\u{0}\u{1}ELF junk"), Err(DesktopEntryError::NoGroup));
+        assert_eq!(
+            parse_desktop_entry("\u{0}\u{1}ELF junk"),
+            Err(DesktopEntryError::NoGroup)
+        );
     }
 
     #[test]
     fn localized_user_folders() {
         let text = "XDG_DESKTOP_DIR=\"$HOME/Рабочий стол\"\nXDG_DOWNLOAD_DIR=\"$HOME/Загрузки\"\nXDG_MUSIC_DIR=\"$HOME/Музыка\"\nXDG_DOWNLOAD_DIR=\"/etc\"\n";
-        assert_eq!(parse_user_dirs(text), vec!["Рабочий стол".to_string(), "Загрузки".to_string()]);
+        assert_eq!(
+            parse_user_dirs(text),
+            vec!["Рабочий стол".to_string(), "Загрузки".to_string()]
+        );
     }
 }

@@ -11,7 +11,7 @@ use super::{EvidenceSource, ScanContext, SourceOutput};
 use crate::fsread::read_text_lossy;
 
 pub const STATUS_PATH: &str = "/var/lib/dpkg/status";
-const MAX_STATUS_BYTES: u64 = 256 * 1024 * 1024;
+const MAX_STATUS_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One stanza of the status file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,11 @@ pub fn parse_dpkg_status(text: &str) -> DpkgStatus {
         };
         match (field("Package"), field("Status")) {
             (Some(name), Some(state_words)) if !name.is_empty() => {
-                let state = state_words.split_whitespace().nth(2).unwrap_or("").to_string();
+                let state = state_words
+                    .split_whitespace()
+                    .nth(2)
+                    .unwrap_or("")
+                    .to_string();
                 status.packages.push(DpkgPackage {
                     name,
                     version: field("Version").unwrap_or_default(),
@@ -93,7 +97,9 @@ pub fn parse_dpkg_status(text: &str) -> DpkgStatus {
             continue; // continuation of a multi-line field (Description, Conffiles)
         }
         match line.split_once(':') {
-            Some((key, value)) if !key.is_empty() && !key.contains(char::is_whitespace) && !key.contains('\0') => {
+            Some((key, value))
+                if !key.is_empty() && !key.contains(char::is_whitespace) && !key.contains('\0') =>
+            {
                 stanza.push((key, value))
             }
             _ => {
@@ -112,9 +118,9 @@ pub fn parse_dpkg_status(text: &str) -> DpkgStatus {
         ));
     }
     if incomplete > 1 {
-        status
-            .problems
-            .push(format!("{incomplete} stanzas in all lack a Package or Status field"));
+        status.problems.push(format!(
+            "{incomplete} stanzas in all lack a Package or Status field"
+        ));
     }
     if !text.is_empty() && !text.ends_with('\n') {
         status
@@ -139,15 +145,27 @@ impl EvidenceSource for DpkgSource {
             Ok(text) => text,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return,
             Err(error) => {
-                output.error(SourceKind::Dpkg, shown, format!("cannot read the status file: {error}"));
+                output.error(
+                    SourceKind::Dpkg,
+                    shown,
+                    format!("cannot read the status file: {error}"),
+                );
                 return;
             }
         };
         if text.truncated {
-            output.error(SourceKind::Dpkg, shown.clone(), format!("status file larger than {MAX_STATUS_BYTES} bytes; the rest was not read"));
+            output.error(
+                SourceKind::Dpkg,
+                shown.clone(),
+                format!("status file larger than {MAX_STATUS_BYTES} bytes; the rest was not read"),
+            );
         }
         if text.replaced_invalid_utf8 {
-            output.error(SourceKind::Dpkg, shown.clone(), "status file contains bytes that are not UTF-8; they were replaced");
+            output.error(
+                SourceKind::Dpkg,
+                shown.clone(),
+                "status file contains bytes that are not UTF-8; they were replaced",
+            );
         }
         let parsed = parse_dpkg_status(&text.text);
         for problem in parsed.problems {
@@ -194,7 +212,10 @@ mod tests {
                     Package: discord\nStatus: install ok unpacked\n\n\
                     Package: zoom\nStatus: purge ok not-installed\n\n\
                     Package: skypeforlinux\nStatus: install ok triggers-pending\n";
-        assert_eq!(names_present(text), vec!["telegram-desktop", "discord", "skypeforlinux"]);
+        assert_eq!(
+            names_present(text),
+            vec!["telegram-desktop", "discord", "skypeforlinux"]
+        );
         assert!(parse_dpkg_status(text).problems.is_empty());
     }
 
@@ -203,12 +224,29 @@ mod tests {
         let truncated = "Package: telegram-desktop\nStatus: install ok installed\n\nPackage: vib";
         let parsed = parse_dpkg_status(truncated);
         assert_eq!(parsed.packages.len(), 1);
-        assert!(parsed.problems.iter().any(|problem| problem.contains("truncated")), "{:?}", parsed.problems);
-        assert!(parsed.problems.iter().any(|problem| problem.contains("no Package or Status")));
+        assert!(
+            parsed
+                .problems
+                .iter()
+                .any(|problem| problem.contains("truncated")),
+            "{:?}",
+            parsed.problems
+        );
+        assert!(
+            parsed
+                .problems
+                .iter()
+                .any(|problem| problem.contains("no Package or Status"))
+        );
 
         let junk = "Package: discord\nStatus: install ok installed\n\n\u{0}\u{1}garbage\u{fffd}\n\nPackage: viber\nStatus: install ok installed\n";
         let parsed = parse_dpkg_status(junk);
         assert_eq!(names_present(junk), vec!["discord", "viber"]);
-        assert!(parsed.problems.iter().any(|problem| problem.contains("not `Field: value`")));
+        assert!(
+            parsed
+                .problems
+                .iter()
+                .any(|problem| problem.contains("not `Field: value`"))
+        );
     }
 }

@@ -34,7 +34,12 @@ impl EvidenceSource for PortableFileSource {
 }
 
 /// Walks one folder of the scanned system.
-pub fn walk(context: &ScanContext<'_>, folder: &str, user: Option<&str>, output: &mut SourceOutput) {
+pub fn walk(
+    context: &ScanContext<'_>,
+    folder: &str,
+    user: Option<&str>,
+    output: &mut SourceOutput,
+) {
     let start = context.root.path(folder);
     if !start.is_dir() {
         return;
@@ -52,7 +57,10 @@ pub fn walk(context: &ScanContext<'_>, folder: &str, user: Option<&str>, output:
             output.error(
                 SourceKind::File,
                 Some(folder.to_string()),
-                format!("walk stopped after {} entries; files deeper in this folder were not checked", context.limits.max_entries),
+                format!(
+                    "walk stopped after {} entries; files deeper in this folder were not checked",
+                    context.limits.max_entries
+                ),
             );
             break;
         }
@@ -61,8 +69,14 @@ pub fn walk(context: &ScanContext<'_>, folder: &str, user: Option<&str>, output:
             Err(error) => {
                 unreadable += 1;
                 first_unreadable.get_or_insert_with(|| {
-                    let path = error.path().map(|path| context.root.display(path)).unwrap_or_default();
-                    let reason = error.io_error().map(|io| io.to_string()).unwrap_or_else(|| error.to_string());
+                    let path = error
+                        .path()
+                        .map(|path| context.root.display(path))
+                        .unwrap_or_default();
+                    let reason = error
+                        .io_error()
+                        .map(|io| io.to_string())
+                        .unwrap_or_else(|| error.to_string());
                     format!("{path}: {reason}")
                 });
                 continue;
@@ -91,7 +105,12 @@ pub fn walk(context: &ScanContext<'_>, folder: &str, user: Option<&str>, output:
     }
 }
 
-fn program_file(context: &ScanContext<'_>, local: &Path, file_name: &str, user: Option<&str>) -> Option<Observation> {
+fn program_file(
+    context: &ScanContext<'_>,
+    local: &Path,
+    file_name: &str,
+    user: Option<&str>,
+) -> Option<Observation> {
     let header = read_header(local, HEADER_BYTES).ok()?;
     let format = FileFormat::sniff(&header)?;
     Some(Observation {
@@ -101,7 +120,11 @@ fn program_file(context: &ScanContext<'_>, local: &Path, file_name: &str, user: 
         },
         path: Some(context.root.display(local)),
         user: user.map(str::to_string),
-        scope: if user.is_some() { Scope::User } else { Scope::Machine },
+        scope: if user.is_some() {
+            Scope::User
+        } else {
+            Scope::Machine
+        },
         strength: Strength::Installed,
     })
 }

@@ -20,10 +20,11 @@ pub fn parse_current_link(target: &str) -> Option<String> {
 /// Whether a folder name looks like a flatpak application id (reverse DNS).
 pub fn is_application_id(name: &str) -> bool {
     name.split('.').count() >= 2
+        && name.split('.').all(|part| !part.is_empty())
         && name.len() <= 255
-        && name
-            .chars()
-            .all(|character| character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-'))
+        && name.chars().all(|character| {
+            character.is_ascii_alphanumeric() || matches!(character, '.' | '_' | '-')
+        })
 }
 
 #[derive(Debug)]
@@ -37,7 +38,10 @@ impl EvidenceSource for FlatpakSource {
     fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput) {
         let mut installations = vec![(SYSTEM_APPS.to_string(), None)];
         for user in &context.profiles.users {
-            installations.push((format!("{}/{USER_APPS}", user.home), Some(user.name.clone())));
+            installations.push((
+                format!("{}/{USER_APPS}", user.home),
+                Some(user.name.clone()),
+            ));
         }
         for (folder, user) in installations {
             let local = context.root.path(&folder);
@@ -45,7 +49,11 @@ impl EvidenceSource for FlatpakSource {
                 Ok(entries) => entries,
                 Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(error) => {
-                    output.error(SourceKind::Flatpak, Some(folder), format!("cannot list: {error}"));
+                    output.error(
+                        SourceKind::Flatpak,
+                        Some(folder),
+                        format!("cannot list: {error}"),
+                    );
                     continue;
                 }
             };
@@ -60,7 +68,11 @@ impl EvidenceSource for FlatpakSource {
                 output.observations.push(Observation {
                     path: Some(format!("{folder}/{id}")),
                     observed: Observed::Flatpak { id, branch },
-                    scope: if user.is_some() { Scope::User } else { Scope::Machine },
+                    scope: if user.is_some() {
+                        Scope::User
+                    } else {
+                        Scope::Machine
+                    },
                     user: user.clone(),
                     strength: Strength::Installed,
                 });

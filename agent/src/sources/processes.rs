@@ -31,7 +31,11 @@ pub fn process_observation(process: ProcessSnapshot, user_name: Option<String>) 
             name: process.name,
             executable,
         },
-        scope: if process.uid.is_some_and(|uid| uid != 0) { Scope::User } else { Scope::Machine },
+        scope: if process.uid.is_some_and(|uid| uid != 0) {
+            Scope::User
+        } else {
+            Scope::Machine
+        },
         user: user.filter(|_| process.uid.is_some_and(|uid| uid != 0)),
         strength: Strength::Running,
     }
@@ -39,7 +43,8 @@ pub fn process_observation(process: ProcessSnapshot, user_name: Option<String>) 
 
 /// Reads the process table of the running system.
 pub fn snapshot() -> Result<Vec<ProcessSnapshot>, String> {
-    let mut system = System::new().map_err(|error| format!("cannot read the process table: {error}"))?;
+    let mut system =
+        System::new().map_err(|error| format!("cannot read the process table: {error}"))?;
     system.refresh_processes_specifics(
         ProcessesToUpdate::All,
         true,
@@ -54,8 +59,12 @@ pub fn snapshot() -> Result<Vec<ProcessSnapshot>, String> {
         .map(|process| ProcessSnapshot {
             pid: process.pid().as_u32(),
             name: process.name().to_string_lossy().into_owned(),
-            executable: process.exe().map(|path| path.to_string_lossy().into_owned()),
-            uid: process.user_id().and_then(|uid| uid.to_string().parse().ok()),
+            executable: process
+                .exe()
+                .map(|path| path.to_string_lossy().into_owned()),
+            uid: process
+                .user_id()
+                .and_then(|uid| uid.to_string().parse().ok()),
         })
         .collect())
 }
@@ -72,7 +81,8 @@ impl EvidenceSource for ProcessSource {
         if !context.root.is_live() {
             output.skipped.push(SkippedSource {
                 source: SourceKind::Process,
-                reason: "offline scan of an image: there are no running processes to inspect".into(),
+                reason: "offline scan of an image: there are no running processes to inspect"
+                    .into(),
             });
             return;
         }
@@ -84,7 +94,9 @@ impl EvidenceSource for ProcessSource {
             }
         };
         for process in processes {
-            let owner = process.uid.and_then(|uid| context.profiles.names_by_uid.get(&uid).cloned());
+            let owner = process
+                .uid
+                .and_then(|uid| context.profiles.names_by_uid.get(&uid).cloned());
             let observation = process_observation(process, owner);
             if !context.matcher.hits(&observation.observed).is_empty() {
                 output.observations.push(observation);
@@ -100,13 +112,29 @@ mod tests {
     #[test]
     fn owners_and_deleted_executables() {
         let observation = process_observation(
-            ProcessSnapshot { pid: 7, name: "Telegram".into(), executable: Some("/home/anna/Telegram/Telegram (deleted)".into()), uid: Some(1000) },
+            ProcessSnapshot {
+                pid: 7,
+                name: "Telegram".into(),
+                executable: Some("/home/anna/Telegram/Telegram (deleted)".into()),
+                uid: Some(1000),
+            },
             Some("anna".into()),
         );
         assert_eq!(observation.user.as_deref(), Some("anna"));
         assert_eq!(observation.scope, Scope::User);
-        assert_eq!(observation.path.as_deref(), Some("/home/anna/Telegram/Telegram"));
-        let system = process_observation(ProcessSnapshot { pid: 1, name: "init".into(), executable: None, uid: Some(0) }, Some("root".into()));
+        assert_eq!(
+            observation.path.as_deref(),
+            Some("/home/anna/Telegram/Telegram")
+        );
+        let system = process_observation(
+            ProcessSnapshot {
+                pid: 1,
+                name: "init".into(),
+                executable: None,
+                uid: Some(0),
+            },
+            Some("root".into()),
+        );
         assert_eq!((system.scope, system.user), (Scope::Machine, None));
     }
 }

@@ -16,8 +16,15 @@ pub fn parse_snap_file_name(file_name: &str) -> Option<(String, String)> {
     let (name, revision) = stem.rsplit_once('_')?;
     let valid_name = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|character| character.is_ascii_lowercase() || character.is_ascii_digit() || matches!(character, '-' | '_'));
-    let valid_revision = !revision.is_empty() && revision.chars().all(|character| character.is_ascii_alphanumeric());
+        && name.chars().all(|character| {
+            character.is_ascii_lowercase()
+                || character.is_ascii_digit()
+                || matches!(character, '-' | '_')
+        });
+    let valid_revision = !revision.is_empty()
+        && revision
+            .chars()
+            .all(|character| character.is_ascii_alphanumeric());
     (valid_name && valid_revision).then(|| (name.to_string(), revision.to_string()))
 }
 
@@ -37,12 +44,19 @@ impl EvidenceSource for SnapSource {
                 for entry in entries.flatten() {
                     let file_name = entry.file_name().to_string_lossy().into_owned();
                     if let Some((name, revision)) = parse_snap_file_name(&file_name) {
-                        snaps.insert(name, (Some(revision), format!("{PACKAGE_FILES}/{file_name}")));
+                        snaps.insert(
+                            name,
+                            (Some(revision), format!("{PACKAGE_FILES}/{file_name}")),
+                        );
                     }
                 }
             }
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => output.error(SourceKind::Snap, Some(PACKAGE_FILES.into()), format!("cannot list: {error}")),
+            Err(error) => output.error(
+                SourceKind::Snap,
+                Some(PACKAGE_FILES.into()),
+                format!("cannot list: {error}"),
+            ),
         }
         if let Ok(entries) = std::fs::read_dir(context.root.path(MOUNTS)) {
             for entry in entries.flatten() {
@@ -54,7 +68,9 @@ impl EvidenceSource for SnapSource {
                 let revision = std::fs::read_link(&current)
                     .ok()
                     .map(|target| target.to_string_lossy().into_owned());
-                snaps.entry(name.clone()).or_insert((revision, format!("{MOUNTS}/{name}")));
+                snaps
+                    .entry(name.clone())
+                    .or_insert((revision, format!("{MOUNTS}/{name}")));
             }
         }
         for (name, (revision, path)) in snaps {
@@ -75,8 +91,14 @@ mod tests {
 
     #[test]
     fn snap_file_names() {
-        assert_eq!(parse_snap_file_name("telegram-desktop_6123.snap"), Some(("telegram-desktop".into(), "6123".into())));
-        assert_eq!(parse_snap_file_name("core22_x1.snap"), Some(("core22".into(), "x1".into())));
+        assert_eq!(
+            parse_snap_file_name("telegram-desktop_6123.snap"),
+            Some(("telegram-desktop".into(), "6123".into()))
+        );
+        assert_eq!(
+            parse_snap_file_name("core22_x1.snap"),
+            Some(("core22".into(), "x1".into()))
+        );
         assert_eq!(parse_snap_file_name("partial"), None);
         assert_eq!(parse_snap_file_name("_1.snap"), None);
         assert_eq!(parse_snap_file_name("Bad Name_1.snap"), None);

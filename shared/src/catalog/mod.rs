@@ -226,7 +226,13 @@ impl Catalog {
         let text = String::from_utf8(bytes).map_err(|error| {
             let offset = error.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
-            invalid(&name, &text, offset..offset, None, "file is not valid UTF-8")
+            invalid(
+                &name,
+                &text,
+                offset..offset,
+                None,
+                "file is not valid UTF-8",
+            )
         })?;
         self.merge_text(&name, &text, false)
     }

@@ -85,7 +85,9 @@ impl PathPattern {
             return Err(PatternError("empty path pattern".into()));
         }
         if trimmed.split('/').any(|component| component == "**") {
-            return Err(PatternError("`**` is not supported in path patterns".into()));
+            return Err(PatternError(
+                "`**` is not supported in path patterns".into(),
+            ));
         }
         let components = trimmed.split('/').count();
         let last = trimmed.rsplit('/').next().unwrap_or(trimmed);
@@ -160,8 +162,16 @@ mod tests {
 
     #[test]
     fn globs_and_regexes() {
-        check("org.telegram.desktop._*.desktop", "org.telegram.desktop._3a1b.desktop", true);
-        check("org.telegram.desktop._*.desktop", "org.telegram.desktop.desktop", false);
+        check(
+            "org.telegram.desktop._*.desktop",
+            "org.telegram.desktop._3a1b.desktop",
+            true,
+        );
+        check(
+            "org.telegram.desktop._*.desktop",
+            "org.telegram.desktop.desktop",
+            false,
+        );
         check("discord{,-ptb,-canary}", "discord-ptb", true);
         check("re:^Telegram Desktop", "Telegram Desktop 4.9 64bit", true);
         check("re:^Telegram Desktop", "Unofficial Telegram Desktop", false);
@@ -194,6 +204,8 @@ mod tests {
 
         let nested = PathPattern::parse(r"Tencent\WeChat\WeChat.exe").expect("compiles");
         assert!(nested.matches_path(r"C:\Program Files (x86)\Tencent\WeChat\WeChat.exe"));
-        assert!(!nested.matches_path(r"C:\Program Files (x86)\Tencent\微信web开发者工具\WeChat.exe"));
+        assert!(
+            !nested.matches_path(r"C:\Program Files (x86)\Tencent\微信web开发者工具\WeChat.exe")
+        );
     }
 }

@@ -30,9 +30,14 @@ fn builtin_catalog_covers_every_required_application() {
         ("skype", AppStatus::Watch),
     ];
     for (id, status) in expected {
-        let app = catalog.app(id).unwrap_or_else(|| panic!("{id} is in the catalog"));
+        let app = catalog
+            .app(id)
+            .unwrap_or_else(|| panic!("{id} is in the catalog"));
         assert_eq!(app.status, status, "{id}");
-        assert!(!app.name.is_empty() && !app.vendor.is_empty(), "{id} has a name and vendor");
+        assert!(
+            !app.name.is_empty() && !app.vendor.is_empty(),
+            "{id} has a name and vendor"
+        );
     }
     assert_eq!(catalog.apps.len(), expected.len());
     assert_eq!(catalog.schema, CATALOG_SCHEMA);
@@ -59,9 +64,23 @@ packages = ["skype-preview"]
     .expect("merges");
     let skype = catalog.app("skype").expect("skype");
     assert_eq!(skype.status, AppStatus::Banned);
-    assert!(skype.signatures.packages.contains(&"skypeforlinux".to_string()));
-    assert!(skype.signatures.packages.contains(&"skype-preview".to_string()));
-    assert!(catalog.version.starts_with("2026.11.22+local."), "{}", catalog.version);
+    assert!(
+        skype
+            .signatures
+            .packages
+            .contains(&"skypeforlinux".to_string())
+    );
+    assert!(
+        skype
+            .signatures
+            .packages
+            .contains(&"skype-preview".to_string())
+    );
+    assert!(
+        catalog.version.starts_with("2026.11.22+local."),
+        "{}",
+        catalog.version
+    );
 }
 
 #[test]
@@ -89,9 +108,24 @@ fn error_of(text: &str) -> CatalogError {
 fn errors_name_the_file_line_and_key() {
     let cases: &[(&str, usize, &str, &str)] = &[
         // (text, line, key, part of the message)
-        ("[[app]]\nid = \"x\"\nstatuss = \"banned\"\n", 3, "statuss", "unknown field"),
-        ("[[app]]\nid = \"skype\"\nstatus = \"forbidden\"\n", 3, "status", "unknown variant"),
-        ("[[app]]\nid = \"new_app\"\nstatus = \"banned\"\n", 2, "app[0].name", "needs `name`"),
+        (
+            "[[app]]\nid = \"x\"\nstatuss = \"banned\"\n",
+            3,
+            "statuss",
+            "unknown field",
+        ),
+        (
+            "[[app]]\nid = \"skype\"\nstatus = \"forbidden\"\n",
+            3,
+            "status",
+            "unknown variant",
+        ),
+        (
+            "[[app]]\nid = \"new_app\"\nstatus = \"banned\"\n",
+            2,
+            "app[0].name",
+            "needs `name`",
+        ),
         (
             "[[app]]\nid = \"skype\"\n[app.signatures]\npackages = [\"ok\", \"re:(\"]\n",
             4,
@@ -153,6 +187,8 @@ fn the_catalog_round_trips_through_its_own_toml() {
         version: String::new(),
         apps: Vec::new(),
     };
-    reread.merge_text("round-trip", &text, true).expect("rereads");
+    reread
+        .merge_text("round-trip", &text, true)
+        .expect("rereads");
     assert_eq!(reread, catalog);
 }

@@ -114,19 +114,43 @@ fn every_linux_install_method_is_recognised() {
         (flatpak("com.tencent.WeChat"), "wechat"),
         (snap("telegram-desktop"), "telegram"),
         (snap("discord"), "discord"),
-        (file("/home/anna/Загрузки/tsetup.5.8.3/Telegram/Telegram"), "telegram"),
-        (file("/home/anna/Apps/Telegram_Desktop-x86_64.AppImage"), "telegram"),
+        (
+            file("/home/anna/Загрузки/tsetup.5.8.3/Telegram/Telegram"),
+            "telegram",
+        ),
+        (
+            file("/home/anna/Apps/Telegram_Desktop-x86_64.AppImage"),
+            "telegram",
+        ),
         (file("/opt/viber/Viber"), "viber"),
         (file("/usr/share/discord/Discord"), "discord"),
         (file("/opt/wechat/wechat"), "wechat"),
         (file("/usr/share/max/bin/max"), "max"),
         (file("/opt/vk-messenger/vk-messenger"), "vk_messenger"),
-        (launcher("org.telegram.desktop._7c3a1f.desktop", None, None), "telegram"),
-        (launcher("appimagekit_0d1f-Telegram_Desktop.desktop", None, None), "telegram"),
-        (launcher("homework.desktop", Some("/opt/viber/Viber"), None), "viber"),
-        (launcher("x.desktop", None, Some("TelegramDesktop")), "telegram"),
-        (process("telegram-deskto", Some("/usr/bin/telegram-desktop")), "telegram"),
-        (process("Telegram", Some("/home/a/Telegram/Telegram")), "telegram"),
+        (
+            launcher("org.telegram.desktop._7c3a1f.desktop", None, None),
+            "telegram",
+        ),
+        (
+            launcher("appimagekit_0d1f-Telegram_Desktop.desktop", None, None),
+            "telegram",
+        ),
+        (
+            launcher("homework.desktop", Some("/opt/viber/Viber"), None),
+            "viber",
+        ),
+        (
+            launcher("x.desktop", None, Some("TelegramDesktop")),
+            "telegram",
+        ),
+        (
+            process("telegram-deskto", Some("/usr/bin/telegram-desktop")),
+            "telegram",
+        ),
+        (
+            process("Telegram", Some("/home/a/Telegram/Telegram")),
+            "telegram",
+        ),
         (process("max", Some("/usr/share/max/bin/max")), "max"),
     ];
     for (observation, expected) in cases {
@@ -182,10 +206,23 @@ fn negative_controls_match_nothing() {
 #[test]
 fn wants_file_name_is_the_quick_filter_for_walks() {
     let matcher = matcher();
-    for name in ["Telegram", "telegram", "Telegram_Desktop.AppImage", "Viber.exe", "lync.exe", "max"] {
+    for name in [
+        "Telegram",
+        "telegram",
+        "Telegram_Desktop.AppImage",
+        "Viber.exe",
+        "lync.exe",
+        "max",
+    ] {
         assert!(matcher.wants_file_name(name), "{name}");
     }
-    for name in ["README.md", "telegraf", "VibeSQL.AppImage", "Update.exe", "libc.so.6"] {
+    for name in [
+        "README.md",
+        "telegraf",
+        "VibeSQL.AppImage",
+        "Update.exe",
+        "libc.so.6",
+    ] {
         assert!(!matcher.wants_file_name(name), "{name}");
     }
 }
@@ -219,19 +256,37 @@ fn findings_group_evidence_per_application_with_users_and_strength() {
         package("coreutils"),
     ];
     let findings = matcher.findings(&observations);
-    let ids: Vec<&str> = findings.iter().map(|finding| finding.app.as_str()).collect();
-    assert_eq!(ids, vec!["telegram", "viber", "max"], "banned first, then approved");
+    let ids: Vec<&str> = findings
+        .iter()
+        .map(|finding| finding.app.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        vec!["telegram", "viber", "max"],
+        "banned first, then approved"
+    );
 
     let telegram = &findings[0];
     assert_eq!(telegram.strength, Strength::Running);
     assert_eq!(telegram.users, vec!["anna".to_string()]);
-    assert_eq!(telegram.evidence.len(), 3, "duplicate evidence is kept once");
-    assert_eq!(telegram.evidence[0].strength, Strength::Running, "strongest first");
+    assert_eq!(
+        telegram.evidence.len(),
+        3,
+        "duplicate evidence is kept once"
+    );
+    assert_eq!(
+        telegram.evidence[0].strength,
+        Strength::Running,
+        "strongest first"
+    );
     assert!(telegram.is_violation());
 
     let viber = &findings[1];
     assert_eq!(viber.strength, Strength::Trace);
-    assert!(!viber.is_violation(), "a leftover data folder is not a violation");
+    assert!(
+        !viber.is_violation(),
+        "a leftover data folder is not a violation"
+    );
     assert_eq!(viber.evidence[0].source, crate::report::SourceKind::DataDir);
 }
 

@@ -14,7 +14,9 @@ use std::io::{self, Read, Seek, SeekFrom};
 const HASH_MAGIC: u32 = 0x0006_1561;
 const BTREE_MAGIC: u32 = 0x0005_3162;
 const PAGE_HEADER: usize = 26;
+const PAGE_INVALID: u8 = 0;
 const PAGE_HASH_UNSORTED: u8 = 2;
+const PAGE_HASH_META: u8 = 8;
 const PAGE_OVERFLOW: u8 = 7;
 const PAGE_HASH: u8 = 13;
 const ITEM_KEYDATA: u8 = 1;
@@ -45,6 +47,7 @@ pub struct BdbHash<R> {
     page_size: usize,
     last_page: u32,
     big_endian: bool,
+    truncated: bool,
 }
 
 /// A key and its value.
@@ -67,7 +70,11 @@ impl<R: Read + Seek> BdbHash<R> {
         };
         let read32 = |at: usize| {
             let bytes = [meta[at], meta[at + 1], meta[at + 2], meta[at + 3]];
-            if big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) }
+            if big_endian {
+                u32::from_be_bytes(bytes)
+            } else {
+                u32::from_le_bytes(bytes)
+            }
         };
         let version = read32(16);
         let page_size = read32(20);
@@ -94,7 +101,13 @@ impl<R: Read + Seek> BdbHash<R> {
             // A file shorter than its metadata says is read as far as it goes.
             last_page: last_page.min(pages_in_file.saturating_sub(1)),
             big_endian,
+            truncated: u64::from(last_page) >= u64::from(pages_in_file),
         })
+    }
+
+    /// Whether the file ends before the last page its metadata names.
+    pub fn is_truncated(&self) -> bool {
+        self.truncated
     }
 
     /// How many pages are read (fewer than the metadata says when the file is short).
@@ -104,30 +117,48 @@ impl<R: Read + Seek> BdbHash<R> {
 
     fn u16_at(&self, page: &[u8], at: usize) -> Option<u16> {
         let bytes = [*page.get(at)?, *page.get(at + 1)?];
-        Some(if self.big_endian { u16::from_be_bytes(bytes) } else { u16::from_le_bytes(bytes) })
+        Some(if self.big_endian {
+            u16::from_be_bytes(bytes)
+        } else {
+            u16::from_le_bytes(bytes)
+        })
     }
 
     fn u32_at(&self, page: &[u8], at: usize) -> Option<u32> {
-        let bytes = [*page.get(at)?, *page.get(at + 1)?, *page.get(at + 2)?, *page.get(at + 3)?];
-        Some(if self.big_endian { u32::from_be_bytes(bytes) } else { u32::from_le_bytes(bytes) })
+        let bytes = [
+            *page.get(at)?,
+            *page.get(at + 1)?,
+            *page.get(at + 2)?,
+            *page.get(at + 3)?,
+        ];
+        Some(if self.big_endian {
+            u32::from_be_bytes(bytes)
+        } else {
+            u32::from_le_bytes(bytes)
+        })
     }
 
     fn read_page(&mut self, number: u32, page: &mut [u8]) -> Result<(), BdbError> {
         self.reader
             .seek(SeekFrom::Start(u64::from(number) * self.page_size as u64))?;
-        self.reader.read_exact(page).map_err(|error| match error.kind() {
-            io::ErrorKind::UnexpectedEof => BdbError::Damaged {
-                page: number,
-                reason: "the file ends inside this page".into(),
-            },
-            _ => BdbError::Io(error),
-        })
+        self.reader
+            .read_exact(page)
+            .map_err(|error| match error.kind() {
+                io::ErrorKind::UnexpectedEof => BdbError::Damaged {
+                    page: number,
+                    reason: "the file ends inside this page".into(),
+                },
+                _ => BdbError::Io(error),
+            })
     }
 
     /// Calls `visit` with every key/value record, or with the error that made one
     /// unreadable; damage in one page never stops the others from being read. Only an
     /// I/O error stops the walk.
-    pub fn for_each(&mut self, mut visit: impl FnMut(Result<Record, BdbError>)) -> Result<(), BdbError> {
+    pub fn for_each(
+        &mut self,
+        mut visit: impl FnMut(Result<Record, BdbError>),
+    ) -> Result<(), BdbError> {
         let mut page = vec![0u8; self.page_size];
         for number in 1..=self.last_page {
             match self.read_page(number, &mut page) {
@@ -140,11 +171,20 @@ impl<R: Read + Seek> BdbHash<R> {
             }
             let kind = page[25];
             if kind != PAGE_HASH && kind != PAGE_HASH_UNSORTED {
+                if !matches!(kind, PAGE_INVALID | PAGE_OVERFLOW | PAGE_HASH_META) {
+                    visit(Err(BdbError::Damaged {
+                        page: number,
+                        reason: format!("unknown page type {kind}"),
+                    }));
+                }
                 continue;
             }
             let entries = usize::from(self.u16_at(&page, 20).unwrap_or(0));
             if PAGE_HEADER + entries * 2 > self.page_size {
-                visit(Err(BdbError::Damaged { page: number, reason: format!("{entries} entries do not fit") }));
+                visit(Err(BdbError::Damaged {
+                    page: number,
+                    reason: format!("{entries} entries do not fit"),
+                }));
                 continue;
             }
             let mut pair = 0;
@@ -152,9 +192,9 @@ impl<R: Read + Seek> BdbHash<R> {
                 let key = self.item(&page, number, pair);
                 let value = self.item(&page, number, pair + 1);
                 let record = match (key, value) {
-                    (Ok(key), Ok(value)) => self.resolve(key, number).and_then(|key| {
-                        self.resolve(value, number).map(|value| (key, value))
-                    }),
+                    (Ok(key), Ok(value)) => self
+                        .resolve(key, number)
+                        .and_then(|key| self.resolve(value, number).map(|value| (key, value))),
                     (Err(error), _) | (_, Err(error)) => Err(error),
                 };
                 visit(record);
@@ -166,12 +206,21 @@ impl<R: Read + Seek> BdbHash<R> {
 
     /// The item at `index` of a hash page, still unresolved.
     fn item(&self, page: &[u8], number: u32, index: usize) -> Result<Item, BdbError> {
-        let damaged = |reason: &str| BdbError::Damaged { page: number, reason: reason.into() };
-        let offset = usize::from(self.u16_at(page, PAGE_HEADER + index * 2).ok_or_else(|| damaged("index"))?);
+        let damaged = |reason: &str| BdbError::Damaged {
+            page: number,
+            reason: reason.into(),
+        };
+        let offset = usize::from(
+            self.u16_at(page, PAGE_HEADER + index * 2)
+                .ok_or_else(|| damaged("index"))?,
+        );
         let end = if index == 0 {
             self.page_size
         } else {
-            usize::from(self.u16_at(page, PAGE_HEADER + (index - 1) * 2).ok_or_else(|| damaged("index"))?)
+            usize::from(
+                self.u16_at(page, PAGE_HEADER + (index - 1) * 2)
+                    .ok_or_else(|| damaged("index"))?,
+            )
         };
         if offset < PAGE_HEADER || offset >= end || end > self.page_size {
             return Err(damaged("item offsets out of order"));
@@ -179,8 +228,12 @@ impl<R: Read + Seek> BdbHash<R> {
         match page[offset] {
             ITEM_KEYDATA => Ok(Item::Inline(page[offset + 1..end].to_vec())),
             ITEM_OFFPAGE => {
-                let first = self.u32_at(page, offset + 4).ok_or_else(|| damaged("overflow item"))?;
-                let length = self.u32_at(page, offset + 8).ok_or_else(|| damaged("overflow item"))?;
+                let first = self
+                    .u32_at(page, offset + 4)
+                    .ok_or_else(|| damaged("overflow item"))?;
+                let length = self
+                    .u32_at(page, offset + 8)
+                    .ok_or_else(|| damaged("overflow item"))?;
                 Ok(Item::Overflow { first, length })
             }
             ITEM_DUPLICATE | ITEM_OFFDUP => Err(damaged("duplicate items are not used by rpm")),
@@ -194,7 +247,10 @@ impl<R: Read + Seek> BdbHash<R> {
             Item::Overflow { first, length } => (first, length),
         };
         if length > MAX_VALUE {
-            return Err(BdbError::Damaged { page: from_page, reason: format!("value of {length} bytes") });
+            return Err(BdbError::Damaged {
+                page: from_page,
+                reason: format!("value of {length} bytes"),
+            });
         }
         let mut value = Vec::with_capacity(length as usize);
         let mut page = vec![0u8; self.page_size];
@@ -204,17 +260,25 @@ impl<R: Read + Seek> BdbHash<R> {
                 break;
             }
             if next > self.last_page {
-                return Err(BdbError::Damaged { page: next, reason: "overflow chain leaves the file".into() });
+                return Err(BdbError::Damaged {
+                    page: next,
+                    reason: "overflow chain leaves the file".into(),
+                });
             }
             self.read_page(next, &mut page)?;
             if page[25] != PAGE_OVERFLOW {
-                return Err(BdbError::Damaged { page: next, reason: "overflow chain reaches a page of another kind".into() });
+                return Err(BdbError::Damaged {
+                    page: next,
+                    reason: "overflow chain reaches a page of another kind".into(),
+                });
             }
             let on_page = usize::from(self.u16_at(&page, 22).unwrap_or(0));
-            let chunk = page.get(PAGE_HEADER..PAGE_HEADER + on_page).ok_or(BdbError::Damaged {
-                page: next,
-                reason: "overflow length exceeds the page".into(),
-            })?;
+            let chunk = page
+                .get(PAGE_HEADER..PAGE_HEADER + on_page)
+                .ok_or(BdbError::Damaged {
+                    page: next,
+                    reason: "overflow length exceeds the page".into(),
+                })?;
             value.extend_from_slice(chunk);
             next = self.u32_at(&page, 16).unwrap_or(0);
         }

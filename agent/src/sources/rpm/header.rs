@@ -81,7 +81,9 @@ pub fn parse_header(blob: &[u8]) -> Result<RpmPackage, HeaderError> {
     let mut package = RpmPackage::default();
     for entry in 0..entries as usize {
         let at = 8 + entry * 16;
-        let (Some(tag), Some(kind), Some(offset)) = (be32(blob, at), be32(blob, at + 4), be32(blob, at + 8)) else {
+        let (Some(tag), Some(kind), Some(offset)) =
+            (be32(blob, at), be32(blob, at + 4), be32(blob, at + 8))
+        else {
             return Err(HeaderError::Truncated(blob.len()));
         };
         let offset = offset as usize;
@@ -146,7 +148,13 @@ mod tests {
     #[test]
     fn a_built_header_reads_back() {
         let blob = build_header(
-            &[(TAG_NAME, "telegram-desktop"), (TAG_VERSION, "4.6.5"), (TAG_RELEASE, "alt1"), (TAG_ARCH, "x86_64"), (TAG_VENDOR, "ALT Linux Team")],
+            &[
+                (TAG_NAME, "telegram-desktop"),
+                (TAG_VERSION, "4.6.5"),
+                (TAG_RELEASE, "alt1"),
+                (TAG_ARCH, "x86_64"),
+                (TAG_VENDOR, "ALT Linux Team"),
+            ],
             &[(TAG_EPOCH, 2)],
         );
         let package = parse_header(&blob).expect("parses");
@@ -161,9 +169,18 @@ mod tests {
     #[test]
     fn damaged_headers_are_errors() {
         let blob = build_header(&[(TAG_NAME, "viber")], &[]);
-        assert!(matches!(parse_header(&blob[..blob.len() - 3]), Err(HeaderError::Truncated(_))));
-        assert!(matches!(parse_header(&[0xff; 8]), Err(HeaderError::Absurd { .. })));
-        assert_eq!(parse_header(&build_header(&[(TAG_VERSION, "1")], &[])), Err(HeaderError::NoName));
+        assert!(matches!(
+            parse_header(&blob[..blob.len() - 3]),
+            Err(HeaderError::Truncated(_))
+        ));
+        assert!(matches!(
+            parse_header(&[0xff; 8]),
+            Err(HeaderError::Absurd { .. })
+        ));
+        assert_eq!(
+            parse_header(&build_header(&[(TAG_VERSION, "1")], &[])),
+            Err(HeaderError::NoName)
+        );
         assert!(parse_header(&[]).is_err());
     }
 }

@@ -67,7 +67,9 @@ pub fn read_sqlite(path: &Path) -> Result<RpmRead, String> {
         let uri = sqlite_uri(path, immutable);
         let connection = Connection::open_with_flags(
             uri,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         connection.busy_timeout(Duration::from_millis(1500))?;
         Ok(connection)
@@ -80,7 +82,9 @@ pub fn read_sqlite(path: &Path) -> Result<RpmRead, String> {
             let number: i64 = row.get(0).unwrap_or(-1);
             match row.get_ref(1)?.as_blob() {
                 Ok(blob) => read.take_header(&format!("package #{number}"), blob),
-                Err(_) => read.problems.push(format!("package #{number}: not a header blob")),
+                Err(_) => read
+                    .problems
+                    .push(format!("package #{number}: not a header blob")),
             }
         }
         Ok(read)
@@ -111,15 +115,26 @@ fn sqlite_uri(path: &Path, immutable: bool) -> String {
             other => uri.push(other),
         }
     }
-    uri.push_str(if immutable { "?mode=ro&immutable=1" } else { "?mode=ro" });
+    uri.push_str(if immutable {
+        "?mode=ro&immutable=1"
+    } else {
+        "?mode=ro"
+    });
     uri
 }
 
 /// Reads a Berkeley DB `Packages` file read-only.
 pub fn read_berkeley_db(path: &Path) -> Result<RpmRead, String> {
     let file = File::open(path).map_err(|error| format!("cannot open: {error}"))?;
-    let mut database = bdb::BdbHash::open(BufReader::new(file)).map_err(|error| error.to_string())?;
+    let mut database =
+        bdb::BdbHash::open(BufReader::new(file)).map_err(|error| error.to_string())?;
     let mut read = RpmRead::default();
+    if database.is_truncated() {
+        read.problems.push(
+            "the file is shorter than its metadata says (truncated?); the pages present were read"
+                .into(),
+        );
+    }
     let mut damaged = 0usize;
     let mut first_damage = None;
     database
@@ -142,7 +157,9 @@ pub fn read_berkeley_db(path: &Path) -> Result<RpmRead, String> {
         })
         .map_err(|error| error.to_string())?;
     if let Some(first) = first_damage {
-        read.problems.push(format!("{damaged} damaged record(s) skipped (first: {first})"));
+        read.problems.push(format!(
+            "{damaged} damaged record(s) skipped (first: {first})"
+        ));
     }
     Ok(read)
 }
@@ -160,9 +177,13 @@ impl EvidenceSource for RpmSource {
             // /var/lib/rpm is often a symlink to /usr/lib/sysimage/rpm: read one of them.
             let found = RpmDbFormat::FILES.iter().find_map(|(file, format)| {
                 let local = context.root.path(directory).join(file);
-                local.is_file().then(|| (local, format!("{directory}/{file}"), *format))
+                local
+                    .is_file()
+                    .then(|| (local, format!("{directory}/{file}"), *format))
             });
-            let Some((local, shown, format)) = found else { continue };
+            let Some((local, shown, format)) = found else {
+                continue;
+            };
             let result = match format {
                 RpmDbFormat::Sqlite => read_sqlite(&local),
                 RpmDbFormat::BerkeleyDb => read_berkeley_db(&local),
@@ -173,18 +194,21 @@ impl EvidenceSource for RpmSource {
                     for problem in read.problems {
                         output.error(SourceKind::Rpm, Some(shown.clone()), problem);
                     }
-                    output.observations.extend(read.packages.into_iter().map(|package| Observation {
-                        observed: Observed::Package {
-                            manager: PackageManager::Rpm,
-                            version: package.full_version(),
-                            vendor: (!package.vendor.is_empty()).then(|| package.vendor.clone()),
-                            name: package.name,
-                        },
-                        path: Some(shown.clone()),
-                        user: None,
-                        scope: Scope::Machine,
-                        strength: Strength::Installed,
-                    }));
+                    output
+                        .observations
+                        .extend(read.packages.into_iter().map(|package| Observation {
+                            observed: Observed::Package {
+                                manager: PackageManager::Rpm,
+                                version: package.full_version(),
+                                vendor:
+                                    (!package.vendor.is_empty()).then(|| package.vendor.clone()),
+                                name: package.name,
+                            },
+                            path: Some(shown.clone()),
+                            user: None,
+                            scope: Scope::Machine,
+                            strength: Strength::Installed,
+                        }));
                 }
                 Err(message) => output.error(SourceKind::Rpm, Some(shown), message),
             }
