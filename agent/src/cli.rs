@@ -56,6 +56,10 @@ struct ScanArgs {
     /// How many entries one walk may visit before it stops.
     #[arg(long, value_name = "N", default_value_t = WalkLimits::default().max_entries)]
     walk_entries: u64,
+    /// Walk toolchain folders too (.cargo, .pyenv, node_modules, ...), which are skipped
+    /// by default.
+    #[arg(long)]
+    walk_everything: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -117,6 +121,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<i32> {
     let limits = WalkLimits {
         max_depth: args.walk_depth,
         max_entries: args.walk_entries,
+        prune_toolchains: !args.walk_everything,
     };
     let progress = Progress::new();
     let outcome = scan::scan(&root, &matcher, limits, &|kind| progress.finished(kind));

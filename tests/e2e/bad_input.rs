@@ -291,6 +291,26 @@ fn walks_stop_at_their_limits_and_say_so() {
 }
 
 #[test]
+fn toolchain_folders_are_skipped_unless_asked() {
+    let root = root_with_a_good_source();
+    root.user("anna", 1000);
+    root.program("/home/anna/.cargo/registry/Telegram/Telegram");
+    root.program("/home/anna/work/node_modules/x/Telegram/Telegram");
+    let (_, report) = scan_json(&root, &[]);
+    assert_eq!(
+        evidence_sources(finding(&report, "telegram").unwrap()),
+        vec!["flatpak"]
+    );
+    let (_, report) = scan_json(&root, &["--walk-everything"]);
+    let sources = evidence_sources(finding(&report, "telegram").unwrap());
+    assert_eq!(
+        sources.iter().filter(|source| *source == "file").count(),
+        2,
+        "{report:#}"
+    );
+}
+
+#[test]
 fn a_huge_passwd_or_status_file_is_read_only_up_to_a_bound() {
     let root = root_with_a_good_source();
     // /var/lib/dpkg/status as a link to an endless device: bounded reads, no hang.

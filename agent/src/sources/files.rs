@@ -13,6 +13,24 @@ use super::{EvidenceSource, ScanContext, SourceOutput};
 use crate::fsread::read_header;
 
 pub const MACHINE_FOLDERS: &[&str] = &["/opt", "/usr/local"];
+/// Folders that language toolchains and package managers own and fill with tens of
+/// thousands of files, none of them a messenger. Walks do not enter them unless
+/// `prune_toolchains` is off (`--walk-everything`). A copy hidden in one of them is still
+/// found when it runs.
+pub const TOOLCHAIN_FOLDERS: &[&str] = &[
+    ".cargo",
+    ".rustup",
+    ".pyenv",
+    ".rbenv",
+    ".nvm",
+    ".npm",
+    ".m2",
+    ".gradle",
+    ".git",
+    "node_modules",
+    "__pycache__",
+    "site-packages",
+];
 const HEADER_BYTES: usize = 16;
 
 #[derive(Debug)]
@@ -47,10 +65,21 @@ pub fn walk(
     let mut visited: u64 = 0;
     let mut unreadable: u64 = 0;
     let mut first_unreadable = None;
+    let prune = context.limits.prune_toolchains;
     let walker = WalkDir::new(&start)
         .follow_links(false)
         .max_depth(context.limits.max_depth)
-        .same_file_system(context.root.is_live());
+        .same_file_system(context.root.is_live())
+        .into_iter()
+        .filter_entry(|entry| {
+            !(prune
+                && entry.depth() > 0
+                && entry.file_type().is_dir()
+                && entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|name| TOOLCHAIN_FOLDERS.contains(&name)))
+        });
     for entry in walker {
         visited += 1;
         if visited > context.limits.max_entries {

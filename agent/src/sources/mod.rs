@@ -25,6 +25,8 @@ pub struct WalkLimits {
     pub max_depth: usize,
     /// How many directory entries one walk may visit before it stops (and says so).
     pub max_entries: u64,
+    /// Whether walks skip toolchain folders (see [`files::TOOLCHAIN_FOLDERS`]).
+    pub prune_toolchains: bool,
 }
 
 impl Default for WalkLimits {
@@ -32,6 +34,7 @@ impl Default for WalkLimits {
         WalkLimits {
             max_depth: 8,
             max_entries: 2_000_000,
+            prune_toolchains: true,
         }
     }
 }

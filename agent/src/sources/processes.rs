@@ -49,6 +49,7 @@ pub fn snapshot() -> Result<Vec<ProcessSnapshot>, String> {
         ProcessesToUpdate::All,
         true,
         ProcessRefreshKind::nothing()
+            .without_tasks()
             .with_exe(UpdateKind::OnlyIfNotSet)
             .with_user(UpdateKind::OnlyIfNotSet),
     );

@@ -523,7 +523,7 @@ fn validate_signatures(
 ) -> Result<(), CatalogError> {
     let check_names = |field: &str, patterns: &Patterns| -> Result<(), CatalogError> {
         for (position, pattern) in patterns.iter().enumerate() {
-            if let Err(PatternError(message)) = Pattern::parse(pattern.get_ref()) {
+            if let Err(PatternError(message)) = Pattern::check(pattern.get_ref()) {
                 return Err(invalid(
                     file,
                     text,
@@ -546,7 +546,7 @@ fn validate_signatures(
     check_names("web_apps", &signatures.web_apps)?;
     check_names("bundle_ids", &signatures.bundle_ids)?;
     for (position, pattern) in signatures.files.iter().enumerate() {
-        if let Err(PatternError(message)) = PathPattern::parse(pattern.get_ref()) {
+        if let Err(PatternError(message)) = PathPattern::check(pattern.get_ref()) {
             return Err(invalid(
                 file,
                 text,
@@ -583,7 +583,7 @@ fn validate_signatures(
         }
         for (name, value) in values {
             if let Some(value) = value
-                && let Err(PatternError(message)) = Pattern::parse(value.get_ref())
+                && let Err(PatternError(message)) = Pattern::check(value.get_ref())
             {
                 return Err(invalid(
                     file,

@@ -51,6 +51,33 @@ impl Pattern {
         Ok(Pattern::Exact(text.to_lowercase()))
     }
 
+    /// Checks a pattern's syntax without compiling it (compiling is the matcher's job,
+    /// and costs far more than parsing).
+    pub fn check(text: &str) -> Result<(), PatternError> {
+        if text.is_empty() {
+            return Err(PatternError("empty pattern".into()));
+        }
+        if text.len() > MAX_PATTERN_LEN {
+            return Err(PatternError(format!(
+                "pattern longer than {MAX_PATTERN_LEN} bytes"
+            )));
+        }
+        if let Some(expression) = text.strip_prefix(REGEX_PREFIX) {
+            return regex_syntax::ParserBuilder::new()
+                .case_insensitive(true)
+                .build()
+                .parse(expression)
+                .map(|_| ())
+                .map_err(|error| PatternError(format!("invalid regular expression: {error}")));
+        }
+        if text.contains(['*', '?', '[', '{']) {
+            return globset::Glob::new(text)
+                .map(|_| ())
+                .map_err(|error| PatternError(format!("invalid glob: {error}")));
+        }
+        Ok(())
+    }
+
     pub fn matches(&self, candidate: &str) -> bool {
         match self {
             Pattern::Exact(expected) => {
@@ -96,6 +123,21 @@ impl PathPattern {
             glob: compile_glob(trimmed, true)?,
             file_name: Pattern::parse(last)?,
         })
+    }
+
+    /// Checks a path pattern's syntax without compiling it.
+    pub fn check(text: &str) -> Result<(), PatternError> {
+        let normalized = text.replace('\\', "/");
+        let trimmed = normalized.trim_matches('/');
+        if trimmed.is_empty() {
+            return Err(PatternError("empty path pattern".into()));
+        }
+        if trimmed.split('/').any(|component| component == "**") {
+            return Err(PatternError(
+                "`**` is not supported in path patterns".into(),
+            ));
+        }
+        Pattern::check(trimmed)
     }
 
     pub fn file_name_matches(&self, file_name: &str) -> bool {

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Benchmark: Sverka's scan of this machine beside the inventory agents schools already
+# know (Debian's fusioninventory-agent and ocsinventory-agent, both in --local mode), and
+# a scan of a home tree of 200,000 files beside `find` over the same tree.
+# Prints wall time and peak memory (max RSS from GNU time). Installs the peers first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=${RUNS:-5}
+tree_files=${TREE_FILES:-200000}
+
+missing=()
+command -v fusioninventory-agent >/dev/null || missing+=(fusioninventory-agent)
+command -v ocsinventory-agent >/dev/null || missing+=(ocsinventory-agent)
+[ -x /usr/bin/time ] || missing+=(time)
+if ((${#missing[@]})); then
+    echo "installing peers: ${missing[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo build --release --locked --bin sverka-agent >&2
+agent=target/release/sverka-agent
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# measure NAME RUNS COMMAND... -> prints "median_seconds max_rss_kb"
+measure() {
+    local runs=$1; shift
+    local times=() peak=0
+    for _ in $(seq "$runs"); do
+        local started ended
+        started=$(date +%s.%N)
+        /usr/bin/time -o "$work/time" -f '%M' "$@" >/dev/null 2>&1 || true
+        ended=$(date +%s.%N)
+        read -r rss < <(tail -n 1 "$work/time")
+        seconds=$(awk -v a="$started" -v b="$ended" 'BEGIN {printf "%.4f", b - a}')
+        times+=("$seconds")
+        ((rss > peak)) && peak=$rss
+    done
+    local median
+    median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    echo "$median $peak"
+}
+
+packages=$(dpkg-query -W -f '${db:Status-Abbrev}\n' | grep -c '^ii' || true)
+echo "machine: $(nproc) cores, $packages dpkg packages installed" >&2
+
+read -r sverka_s sverka_kb < <(measure "$runs" "$agent" scan --format json)
+mkdir -p "$work/fusion" "$work/ocs"
+read -r fusion_s fusion_kb < <(measure 3 fusioninventory-agent --local "$work/fusion")
+read -r ocs_s ocs_kb < <(measure 3 ocsinventory-agent --local="$work/ocs")
+
+# A home with $tree_files files in nested folders, and one portable Telegram in it.
+python3 - "$work/tree" "$tree_files" <<'PY'
+import os, sys
+root, total = sys.argv[1], int(sys.argv[2])
+home = os.path.join(root, "home", "anna")
+os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+open(os.path.join(root, "etc", "passwd"), "w").write("anna:x:1000:1000::/home/anna:/bin/bash\n")
+per_dir = 100
+for index in range(total):
+    folder = os.path.join(home, "projects", f"p{index // 10000}", f"d{index // per_dir}")
+    if index % per_dir == 0:
+        os.makedirs(folder, exist_ok=True)
+    open(os.path.join(folder, f"file{index}.txt"), "w").close()
+tg = os.path.join(home, "Загрузки", "Telegram")
+os.makedirs(tg, exist_ok=True)
+open(os.path.join(tg, "Telegram"), "wb").write(b"\x7fELF" + b"\0" * 60)
+PY
+find "$work/tree" -type f >/dev/null # warm the cache for both
+read -r tree_s tree_kb < <(measure "$runs" "$agent" scan --root "$work/tree" --format json)
+read -r find_s find_kb < <(measure "$runs" find "$work/tree" -type f)
+"$agent" scan --root "$work/tree" --format json >"$work/tree.json" || true
+grep -q "\"app\": \"telegram\"" "$work/tree.json" || { echo "the tree scan missed the portable Telegram" >&2; exit 1; }
+
+faster=$(awk -v a="$fusion_s" -v b="$ocs_s" 'BEGIN {print (a < b) ? a : b}')
+ratio=$(awk -v peer="$faster" -v own="$sverka_s" 'BEGIN {printf "%.0f", (own > 0) ? peer / own : 0}')
+printf '\n%-46s %10s %12s\n' "what" "seconds" "peak MB"
+printf '%-46s %10s %12.1f\n' "sverka-agent scan (this machine, median of $runs)" "$sverka_s" "$(awk -v k="$sverka_kb" 'BEGIN {print k/1024}')"
+printf '%-46s %10s %12.1f\n' "fusioninventory-agent --local" "$fusion_s" "$(awk -v k="$fusion_kb" 'BEGIN {print k/1024}')"
+printf '%-46s %10s %12.1f\n' "ocsinventory-agent --local" "$ocs_s" "$(awk -v k="$ocs_kb" 'BEGIN {print k/1024}')"
+printf '%-46s %10s %12.1f\n' "sverka-agent scan --root (home of $tree_files files)" "$tree_s" "$(awk -v k="$tree_kb" 'BEGIN {print k/1024}')"
+printf '%-46s %10s %12.1f\n' "find -type f over the same tree (baseline)" "$find_s" "$(awk -v k="$find_kb" 'BEGIN {print k/1024}')"
+printf '\nSverka is %sx faster than the faster peer (target: at least 30x); peak %s MB (target: at most 20 MB).\n' \
+    "$ratio" "$(awk -v k="$sverka_kb" 'BEGIN {printf "%.1f", k/1024}')"
