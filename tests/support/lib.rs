@@ -298,10 +298,13 @@ impl Run {
 }
 
 pub fn run_agent(args: &[&str]) -> Run {
-    let output: Output = Command::new(agent_binary())
-        .args(args)
-        .output()
-        .expect("run sverka-agent");
+    let mut command = Command::new(agent_binary());
+    command.args(args);
+    run_command(command)
+}
+
+fn run_command(mut command: Command) -> Run {
+    let output: Output = command.output().expect("run sverka-agent");
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -313,17 +316,12 @@ pub fn run_agent(args: &[&str]) -> Run {
 /// account cannot read. The binary and the fixture must be readable by that account.
 pub fn run_agent_unprivileged(args: &[&str]) -> Run {
     let setpriv = require_tool("setpriv", "util-linux");
-    let output = Command::new(setpriv)
+    let mut command = Command::new(setpriv);
+    command
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
         .arg(agent_binary())
-        .args(args)
-        .output()
-        .expect("run sverka-agent through setpriv");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
+        .args(args);
+    run_command(command)
 }
 
 /// `sverka-agent scan --root ROOT --format json [extra...]`, parsed.

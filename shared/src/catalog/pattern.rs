@@ -29,14 +29,7 @@ const MAX_PATTERN_LEN: usize = 512;
 
 impl Pattern {
     pub fn parse(text: &str) -> Result<Pattern, PatternError> {
-        if text.is_empty() {
-            return Err(PatternError("empty pattern".into()));
-        }
-        if text.len() > MAX_PATTERN_LEN {
-            return Err(PatternError(format!(
-                "pattern longer than {MAX_PATTERN_LEN} bytes"
-            )));
-        }
+        check_length(text)?;
         if let Some(expression) = text.strip_prefix(REGEX_PREFIX) {
             return RegexBuilder::new(expression)
                 .case_insensitive(true)
@@ -54,14 +47,7 @@ impl Pattern {
     /// Checks a pattern's syntax without compiling it (compiling is the matcher's job,
     /// and costs far more than parsing).
     pub fn check(text: &str) -> Result<(), PatternError> {
-        if text.is_empty() {
-            return Err(PatternError("empty pattern".into()));
-        }
-        if text.len() > MAX_PATTERN_LEN {
-            return Err(PatternError(format!(
-                "pattern longer than {MAX_PATTERN_LEN} bytes"
-            )));
-        }
+        check_length(text)?;
         if let Some(expression) = text.strip_prefix(REGEX_PREFIX) {
             return regex_syntax::ParserBuilder::new()
                 .case_insensitive(true)
@@ -106,16 +92,8 @@ pub struct PathPattern {
 
 impl PathPattern {
     pub fn parse(text: &str) -> Result<PathPattern, PatternError> {
-        let normalized = text.replace('\\', "/");
-        let trimmed = normalized.trim_matches('/');
-        if trimmed.is_empty() {
-            return Err(PatternError("empty path pattern".into()));
-        }
-        if trimmed.split('/').any(|component| component == "**") {
-            return Err(PatternError(
-                "`**` is not supported in path patterns".into(),
-            ));
-        }
+        let trimmed = normalize_path_pattern(text)?;
+        let trimmed = trimmed.as_str();
         let components = trimmed.split('/').count();
         let last = trimmed.rsplit('/').next().unwrap_or(trimmed);
         Ok(PathPattern {
@@ -127,16 +105,8 @@ impl PathPattern {
 
     /// Checks a path pattern's syntax without compiling it.
     pub fn check(text: &str) -> Result<(), PatternError> {
-        let normalized = text.replace('\\', "/");
-        let trimmed = normalized.trim_matches('/');
-        if trimmed.is_empty() {
-            return Err(PatternError("empty path pattern".into()));
-        }
-        if trimmed.split('/').any(|component| component == "**") {
-            return Err(PatternError(
-                "`**` is not supported in path patterns".into(),
-            ));
-        }
+        let trimmed = normalize_path_pattern(text)?;
+        let trimmed = trimmed.as_str();
         Pattern::check(trimmed)
     }
 
@@ -166,6 +136,33 @@ impl PathPattern {
             self.glob.is_match(tail)
         }
     }
+}
+
+fn check_length(text: &str) -> Result<(), PatternError> {
+    if text.is_empty() {
+        return Err(PatternError("empty pattern".into()));
+    }
+    if text.len() > MAX_PATTERN_LEN {
+        return Err(PatternError(format!(
+            "pattern longer than {MAX_PATTERN_LEN} bytes"
+        )));
+    }
+    Ok(())
+}
+
+/// A path pattern with `/` separators and no leading or trailing `/`.
+fn normalize_path_pattern(text: &str) -> Result<String, PatternError> {
+    let normalized = text.replace('\\', "/");
+    let trimmed = normalized.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(PatternError("empty path pattern".into()));
+    }
+    if trimmed.split('/').any(|component| component == "**") {
+        return Err(PatternError(
+            "`**` is not supported in path patterns".into(),
+        ));
+    }
+    Ok(trimmed.to_string())
 }
 
 fn compile_glob(text: &str, literal_separator: bool) -> Result<GlobMatcher, PatternError> {
