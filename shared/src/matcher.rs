@@ -5,7 +5,7 @@
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::catalog::{AppEntry, Catalog, PathPattern, Pattern};
+use crate::catalog::{AppEntry, Catalog, PathPattern, Pattern, REGEX_PREFIX, is_glob};
 use crate::observation::{Observation, Observed};
 use crate::report::{Evidence, Finding, Scope, Strength};
 
@@ -39,6 +39,15 @@ struct CompiledApp {
     processes: Vec<Pattern>,
 }
 
+impl CompiledApp {
+    /// Whether a program path (a launcher's or a process's) is this application's: by
+    /// its file name, or by its path tail.
+    fn matches_program(&self, path: &str) -> bool {
+        any_matches(&self.processes, base_name(path))
+            || self.files.iter().any(|pattern| pattern.matches_path(path))
+    }
+}
+
 fn compile_all(patterns: &[String]) -> Vec<Pattern> {
     // Patterns were validated when the catalog was loaded.
     patterns
@@ -67,7 +76,7 @@ impl CatalogMatcher {
             for pattern in &signatures.files {
                 let normalized = pattern.replace('\\', "/");
                 let last = normalized.rsplit('/').next().unwrap_or(&normalized);
-                if last.contains(['*', '?', '[', '{']) {
+                if is_glob(last) {
                     if let Ok(glob) = GlobBuilder::new(last).case_insensitive(true).build() {
                         file_names.add(glob);
                     }
@@ -134,21 +143,20 @@ impl CatalogMatcher {
     }
 
     /// The applications an observation belongs to.
-    pub fn hits(&self, observed: &Observed) -> Vec<Hit> {
-        let mut hits = Vec::new();
-        for (index, app) in self.apps.iter().enumerate() {
-            if self.matches_app(index, app, observed) {
-                hits.push(Hit {
-                    app: index,
-                    supporting: false,
-                });
-            }
-        }
-        hits
+    pub fn hits_for(&self, observation: &Observation) -> Vec<Hit> {
+        self.apps
+            .iter()
+            .enumerate()
+            .filter(|(index, app)| self.matches_app(*index, app, observation))
+            .map(|(index, _)| Hit {
+                app: index,
+                supporting: false,
+            })
+            .collect()
     }
 
-    fn matches_app(&self, index: usize, app: &CompiledApp, observed: &Observed) -> bool {
-        match observed {
+    fn matches_app(&self, index: usize, app: &CompiledApp, observation: &Observation) -> bool {
+        match &observation.observed {
             Observed::Package { name, .. } => any_matches(&app.packages, name),
             Observed::Flatpak { id, .. } => any_matches(&app.flatpak, id),
             Observed::Snap { name, .. } => any_matches(&app.snap, name),
@@ -162,15 +170,15 @@ impl CatalogMatcher {
                     || wm_class
                         .as_deref()
                         .is_some_and(|class| any_matches(&app.wm_classes, class))
-                    || program.as_deref().is_some_and(|program| {
-                        any_matches(&app.processes, base_name(program))
-                            || app
-                                .files
-                                .iter()
-                                .any(|pattern| pattern.matches_path(program))
-                    })
+                    || program
+                        .as_deref()
+                        .is_some_and(|program| app.matches_program(program))
             }
-            Observed::File { .. } => false, // matched on its path, see `hits_for`
+            // A file is matched on its full path.
+            Observed::File { .. } => observation
+                .path
+                .as_deref()
+                .is_some_and(|path| app.files.iter().any(|pattern| pattern.matches_path(path))),
             Observed::DataDir { relative_path } => self
                 .data_dirs
                 .iter()
@@ -179,35 +187,11 @@ impl CatalogMatcher {
                 name, executable, ..
             } => {
                 any_matches(&app.processes, name)
-                    || executable.as_deref().is_some_and(|executable| {
-                        any_matches(&app.processes, base_name(executable))
-                            || app
-                                .files
-                                .iter()
-                                .any(|pattern| pattern.matches_path(executable))
-                    })
+                    || executable
+                        .as_deref()
+                        .is_some_and(|executable| app.matches_program(executable))
             }
         }
-    }
-
-    /// Hits for a whole observation: files are matched on their full path.
-    pub fn hits_for(&self, observation: &Observation) -> Vec<Hit> {
-        if let Observed::File { .. } = observation.observed {
-            let Some(path) = observation.path.as_deref() else {
-                return Vec::new();
-            };
-            return self
-                .apps
-                .iter()
-                .enumerate()
-                .filter(|(_, app)| app.files.iter().any(|pattern| pattern.matches_path(path)))
-                .map(|(index, _)| Hit {
-                    app: index,
-                    supporting: false,
-                })
-                .collect();
-        }
-        self.hits(&observation.observed)
     }
 
     /// Groups the observations that hit the catalog into one finding per application,
@@ -241,7 +225,7 @@ impl CatalogMatcher {
 }
 
 fn is_literal(pattern: &str) -> bool {
-    !pattern.starts_with("re:") && !pattern.contains(['*', '?', '[', '{'])
+    !pattern.starts_with(REGEX_PREFIX) && !is_glob(pattern)
 }
 
 fn evidence_of(observation: &Observation) -> Evidence {

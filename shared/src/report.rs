@@ -169,6 +169,17 @@ pub enum Scope {
     User,
 }
 
+impl Scope {
+    /// `User` for evidence that belongs to a profile, `Machine` otherwise.
+    pub fn of_profile<T>(user: &Option<T>) -> Scope {
+        if user.is_some() {
+            Scope::User
+        } else {
+            Scope::Machine
+        }
+    }
+}
+
 /// How sure the evidence is that the application is usable on the machine.
 /// Ordered: `Trace < Installed < Running`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

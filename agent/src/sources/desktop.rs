@@ -236,17 +236,8 @@ fn read_folder(
     user: Option<&UserProfile>,
     output: &mut SourceOutput,
 ) {
-    let entries = match std::fs::read_dir(context.root.path(folder)) {
-        Ok(entries) => entries,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return,
-        Err(error) => {
-            output.error(
-                SourceKind::DesktopEntry,
-                Some(folder.to_string()),
-                format!("cannot list: {error}"),
-            );
-            return;
-        }
+    let Some(entries) = output.list_folder(context, SourceKind::DesktopEntry, folder) else {
+        return;
     };
     for entry in entries.flatten().take(MAX_FILES_PER_FOLDER) {
         let file_name = entry.file_name().to_string_lossy().into_owned();
@@ -294,11 +285,7 @@ fn read_launcher(
         },
         path: Some(shown.to_string()),
         user: user.map(|user| user.name.clone()),
-        scope: if user.is_some() {
-            Scope::User
-        } else {
-            Scope::Machine
-        },
+        scope: Scope::of_profile(&user),
         strength,
     });
 }

@@ -149,11 +149,7 @@ fn program_file(
         },
         path: Some(context.root.display(local)),
         user: user.map(str::to_string),
-        scope: if user.is_some() {
-            Scope::User
-        } else {
-            Scope::Machine
-        },
+        scope: Scope::of_profile(&user),
         strength: Strength::Installed,
     })
 }

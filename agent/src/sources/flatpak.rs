@@ -44,18 +44,8 @@ impl EvidenceSource for FlatpakSource {
             ));
         }
         for (folder, user) in installations {
-            let local = context.root.path(&folder);
-            let entries = match std::fs::read_dir(&local) {
-                Ok(entries) => entries,
-                Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(error) => {
-                    output.error(
-                        SourceKind::Flatpak,
-                        Some(folder),
-                        format!("cannot list: {error}"),
-                    );
-                    continue;
-                }
+            let Some(entries) = output.list_folder(context, SourceKind::Flatpak, &folder) else {
+                continue;
             };
             for entry in entries.flatten() {
                 let id = entry.file_name().to_string_lossy().into_owned();
@@ -68,11 +58,7 @@ impl EvidenceSource for FlatpakSource {
                 output.observations.push(Observation {
                     path: Some(format!("{folder}/{id}")),
                     observed: Observed::Flatpak { id, branch },
-                    scope: if user.is_some() {
-                        Scope::User
-                    } else {
-                        Scope::Machine
-                    },
+                    scope: Scope::of_profile(&user),
                     user: user.clone(),
                     strength: Strength::Installed,
                 });

@@ -57,6 +57,28 @@ pub struct SourceOutput {
 }
 
 impl SourceOutput {
+    /// Lists a folder of the scanned system. A folder that does not exist is simply
+    /// absent (`None`); one that cannot be listed is also an error of `source`.
+    pub fn list_folder(
+        &mut self,
+        context: &ScanContext<'_>,
+        source: SourceKind,
+        folder: &str,
+    ) -> Option<std::fs::ReadDir> {
+        match std::fs::read_dir(context.root.path(folder)) {
+            Ok(entries) => Some(entries),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                self.error(
+                    source,
+                    Some(folder.to_string()),
+                    format!("cannot list: {error}"),
+                );
+                None
+            }
+        }
+    }
+
     pub fn error(&mut self, source: SourceKind, path: Option<String>, message: impl Into<String>) {
         self.errors.push(SourceError {
             source,

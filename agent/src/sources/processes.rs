@@ -99,7 +99,7 @@ impl EvidenceSource for ProcessSource {
                 .uid
                 .and_then(|uid| context.profiles.names_by_uid.get(&uid).cloned());
             let observation = process_observation(process, owner);
-            if !context.matcher.hits(&observation.observed).is_empty() {
+            if !context.matcher.hits_for(&observation).is_empty() {
                 output.observations.push(observation);
             }
         }

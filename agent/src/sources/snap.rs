@@ -39,24 +39,16 @@ impl EvidenceSource for SnapSource {
     fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput) {
         // name → (revision, path)
         let mut snaps: BTreeMap<String, (Option<String>, String)> = BTreeMap::new();
-        match std::fs::read_dir(context.root.path(PACKAGE_FILES)) {
-            Ok(entries) => {
-                for entry in entries.flatten() {
-                    let file_name = entry.file_name().to_string_lossy().into_owned();
-                    if let Some((name, revision)) = parse_snap_file_name(&file_name) {
-                        snaps.insert(
-                            name,
-                            (Some(revision), format!("{PACKAGE_FILES}/{file_name}")),
-                        );
-                    }
+        if let Some(entries) = output.list_folder(context, SourceKind::Snap, PACKAGE_FILES) {
+            for entry in entries.flatten() {
+                let file_name = entry.file_name().to_string_lossy().into_owned();
+                if let Some((name, revision)) = parse_snap_file_name(&file_name) {
+                    snaps.insert(
+                        name,
+                        (Some(revision), format!("{PACKAGE_FILES}/{file_name}")),
+                    );
                 }
             }
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => output.error(
-                SourceKind::Snap,
-                Some(PACKAGE_FILES.into()),
-                format!("cannot list: {error}"),
-            ),
         }
         if let Ok(entries) = std::fs::read_dir(context.root.path(MOUNTS)) {
             for entry in entries.flatten() {

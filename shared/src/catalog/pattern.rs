@@ -24,7 +24,8 @@ pub enum Pattern {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatternError(pub String);
 
-const REGEX_PREFIX: &str = "re:";
+/// What starts a regular expression pattern.
+pub const REGEX_PREFIX: &str = "re:";
 const MAX_PATTERN_LEN: usize = 512;
 
 impl Pattern {
@@ -38,7 +39,7 @@ impl Pattern {
                 .map(Pattern::Regex)
                 .map_err(|error| PatternError(format!("invalid regular expression: {error}")));
         }
-        if text.contains(['*', '?', '[', '{']) {
+        if is_glob(text) {
             return compile_glob(text, false).map(Pattern::Glob);
         }
         Ok(Pattern::Exact(text.to_lowercase()))
@@ -56,7 +57,7 @@ impl Pattern {
                 .map(|_| ())
                 .map_err(|error| PatternError(format!("invalid regular expression: {error}")));
         }
-        if text.contains(['*', '?', '[', '{']) {
+        if is_glob(text) {
             return globset::Glob::new(text)
                 .map(|_| ())
                 .map_err(|error| PatternError(format!("invalid glob: {error}")));
@@ -136,6 +137,11 @@ impl PathPattern {
             self.glob.is_match(tail)
         }
     }
+}
+
+/// Whether a pattern (that is not a regular expression) is a glob.
+pub fn is_glob(text: &str) -> bool {
+    text.contains(['*', '?', '[', '{'])
 }
 
 fn check_length(text: &str) -> Result<(), PatternError> {
