@@ -5,11 +5,13 @@
 //! This crate carries no async runtime, HTTP or database code, so the agent stays small.
 
 pub mod catalog;
+pub mod inventory;
 pub mod matcher;
 pub mod observation;
 pub mod report;
 
 pub use catalog::{AppEntry, AppStatus, Catalog, CatalogError};
+pub use inventory::{Inventory, InventoryItem};
 pub use matcher::{CatalogMatcher, Hit};
 pub use observation::{Observation, Observed};
 pub use report::{
