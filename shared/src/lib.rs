@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod inventory;
 pub mod matcher;
 pub mod observation;
+pub mod protocol;
 pub mod report;
 
 pub use catalog::{AppEntry, AppStatus, Catalog, CatalogError};
