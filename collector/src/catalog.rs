@@ -1,0 +1,123 @@
+//! The collector's catalog: the built-in one with the operator's additions
+//! (`sverka-collector catalog set FILE`) merged over it. Agents fetch it at check-in
+//! (with an ETag), and a change re-evaluates every stored inventory at once.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use sverka_shared::{Catalog, CatalogError, CatalogMatcher};
+
+use crate::evaluate::{Evaluator, host_findings_from_json};
+use crate::store::{CatalogRevision, Store, StoreError};
+
+/// One revision of the catalog, compiled.
+#[derive(Debug)]
+pub struct CatalogState {
+    pub revision: i64,
+    pub matcher: CatalogMatcher,
+    /// The complete catalog as TOML, as agents receive it.
+    pub toml: String,
+    pub etag: String,
+}
+
+impl CatalogState {
+    /// The built-in catalog with `overrides` merged over it.
+    pub fn build(overrides: Option<&CatalogRevision>) -> Result<CatalogState, CatalogError> {
+        let mut catalog = Catalog::builtin()?;
+        let revision = match overrides {
+            Some(stored) => {
+                catalog.merge_text(
+                    &format!("catalog revision {}", stored.revision),
+                    &stored.overrides,
+                    false,
+                )?;
+                stored.revision
+            }
+            None => 0,
+        };
+        let toml = catalog.to_toml();
+        let digest = crate::keys::hash(&toml);
+        let etag = format!("\"{revision}-{}\"", &digest[..16]);
+        Ok(CatalogState {
+            revision,
+            matcher: CatalogMatcher::new(catalog),
+            toml,
+            etag,
+        })
+    }
+
+    /// The catalog the store holds now.
+    pub async fn load(store: &dyn Store) -> Result<CatalogState, CatalogLoadError> {
+        let stored = store.current_catalog().await?;
+        Ok(CatalogState::build(stored.as_ref())?)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogLoadError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the stored catalog does not load: {0}")]
+    Catalog(#[from] CatalogError),
+}
+
+/// Checks an operator's catalog file, stores it as a new revision and re-evaluates
+/// every host with it. Returns the new revision and the number of hosts evaluated.
+pub async fn set_catalog(
+    store: &dyn Store,
+    file_name: &str,
+    overrides: &str,
+    now: i64,
+) -> Result<(i64, usize), CatalogLoadError> {
+    let mut check = Catalog::builtin()?;
+    check.merge_text(file_name, overrides, false)?;
+    let revision = store.save_catalog(overrides, now).await?;
+    let state = CatalogState::load(store).await?;
+    let evaluated = reevaluate_all(store, &state, now).await?;
+    Ok((revision, evaluated))
+}
+
+/// Evaluates every host's stored inventory and evidence with `state`'s catalog.
+pub async fn reevaluate_all(
+    store: &dyn Store,
+    state: &CatalogState,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let evaluator = Evaluator::default();
+    let mut inventories: HashMap<String, Arc<Vec<sverka_shared::Observation>>> = HashMap::new();
+    let mut after = 0;
+    let mut evaluated = 0;
+    loop {
+        let page = store.hosts_for_evaluation(after, 500).await?;
+        let Some(last) = page.last() else { break };
+        after = last.host_id;
+        for host in page {
+            let matched = match &host.inventory_digest {
+                Some(digest) => match inventories.get(digest) {
+                    Some(matched) => matched.clone(),
+                    None => {
+                        let body = store.inventory(digest).await?;
+                        let observations: Vec<sverka_shared::Observation> = body
+                            .as_deref()
+                            .and_then(|body| serde_json::from_str(body).ok())
+                            .unwrap_or_default();
+                        let matched = evaluator.matched_inventory(
+                            &state.matcher,
+                            state.revision,
+                            digest,
+                            &observations,
+                        );
+                        inventories.insert(digest.clone(), matched.clone());
+                        matched
+                    }
+                },
+                None => Arc::new(Vec::new()),
+            };
+            let findings = host_findings_from_json(&state.matcher, &matched, &host.evidence);
+            store
+                .apply_evaluation(host.host_id, findings, state.revision, now)
+                .await?;
+            evaluated += 1;
+        }
+    }
+    Ok(evaluated)
+}

@@ -1,0 +1,136 @@
+//! `collector.toml`, with environment overrides (`SVERKA_COLLECTOR_LISTEN`,
+//! `SVERKA_COLLECTOR_DATABASE`, `SVERKA_COLLECTOR_DATA_DIR`) and command-line flags over
+//! both.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use crate::api::RateLimit;
+use crate::limits::RequestLimits;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
+pub const DATABASE_FILE: &str = "sverka.db";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// `sqlite:PATH` (or a plain path). Defaults to `sverka.db` in `data_dir`.
+    pub database: Option<String>,
+    /// Where the embedded database lives.
+    pub data_dir: Option<PathBuf>,
+    /// A PC that has not reported for this many days is silent.
+    pub silent_after_days: u32,
+    /// How often a running collector looks for a catalog changed by another process.
+    pub catalog_poll_seconds: u64,
+    pub limits: RequestLimits,
+    pub rate_limit: RateLimit,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: DEFAULT_LISTEN.into(),
+            database: None,
+            data_dir: None,
+            silent_after_days: 7,
+            catalog_poll_seconds: 5,
+            limits: RequestLimits::default(),
+            rate_limit: RateLimit::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+}
+
+impl Config {
+    /// Reads the file (when given), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|error| ConfigError::Parse {
+                    path: path.display().to_string(),
+                    message: error.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        config.apply_environment(|name| std::env::var(name).ok());
+        Ok(config)
+    }
+
+    pub fn apply_environment(&mut self, variable: impl Fn(&str) -> Option<String>) {
+        if let Some(listen) = variable("SVERKA_COLLECTOR_LISTEN") {
+            self.listen = listen;
+        }
+        if let Some(database) = variable("SVERKA_COLLECTOR_DATABASE") {
+            self.database = Some(database);
+        }
+        if let Some(data_dir) = variable("SVERKA_COLLECTOR_DATA_DIR") {
+            self.data_dir = Some(PathBuf::from(data_dir));
+        }
+    }
+
+    /// The database URL, defaulting to a file in the data folder.
+    pub fn database_url(&self) -> String {
+        match &self.database {
+            Some(database) => database.clone(),
+            None => {
+                let folder = self.data_dir.clone().unwrap_or_else(default_data_dir);
+                format!("sqlite://{}", folder.join(DATABASE_FILE).display())
+            }
+        }
+    }
+}
+
+/// `/var/lib/sverka-collector` for root, otherwise the user's data folder.
+pub fn default_data_dir() -> PathBuf {
+    #[cfg(unix)]
+    if std::env::var("USER").as_deref() == Ok("root")
+        || std::env::var("HOME").as_deref() == Ok("/root")
+    {
+        return PathBuf::from("/var/lib/sverka-collector");
+    }
+    if let Some(data) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(data).join("sverka-collector");
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        return PathBuf::from(home).join(".local/share/sverka-collector");
+    }
+    PathBuf::from("sverka-collector-data")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        let mut config: Config = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\nsilent_after_days = 3\n[limits]\nmax_findings = 10\n",
+        )
+        .expect("config");
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.limits.max_findings, 10);
+        assert_eq!(config.silent_after_days, 3);
+        config.apply_environment(|name| {
+            (name == "SVERKA_COLLECTOR_DATA_DIR").then(|| "/srv/sverka".to_string())
+        });
+        assert_eq!(config.database_url(), "sqlite:///srv/sverka/sverka.db");
+        assert!(toml::from_str::<Config>("listn = \"x\"").is_err());
+    }
+}

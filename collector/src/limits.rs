@@ -1,0 +1,222 @@
+//! Everything an agent sends is untrusted. These checks run before anything is stored:
+//! the body's size (compressed and decompressed), then the shape of the JSON (string
+//! lengths, array lengths, nesting), so that unknown fields are tolerated but bounded.
+
+use serde::Deserialize;
+use serde_json::Value;
+use std::io::Read;
+
+/// Limits on what one request may carry.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RequestLimits {
+    /// Bytes on the wire (after any compression).
+    pub max_body_bytes: usize,
+    /// Bytes after gzip decompression.
+    pub max_decompressed_bytes: usize,
+    /// The longest string anywhere in a report.
+    pub max_string_bytes: usize,
+    /// The longest array anywhere in a report (the inventory is the longest one).
+    pub max_array_items: usize,
+    /// How deep objects and arrays may nest.
+    pub max_depth: usize,
+    pub max_findings: usize,
+    pub max_evidence: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> RequestLimits {
+        RequestLimits {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_decompressed_bytes: 48 * 1024 * 1024,
+            max_string_bytes: 8 * 1024,
+            max_array_items: 50_000,
+            max_depth: 16,
+            max_findings: 500,
+            max_evidence: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LimitError {
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the body is not valid gzip: {0}")]
+    BadCompression(String),
+    #[error("unsupported Content-Encoding {0:?} (send identity or gzip)")]
+    UnsupportedEncoding(String),
+    #[error("the body is not valid JSON: {0}")]
+    BadJson(String),
+    #[error("{0}")]
+    Shape(String),
+}
+
+/// The request body as plain bytes: gzip is decompressed up to the limit, so a zip
+/// bomb stops at `max_decompressed_bytes`.
+pub fn decode_body(
+    body: &[u8],
+    content_encoding: Option<&str>,
+    limits: &RequestLimits,
+) -> Result<Vec<u8>, LimitError> {
+    if body.len() > limits.max_body_bytes {
+        return Err(LimitError::TooLarge(limits.max_body_bytes));
+    }
+    match content_encoding.map(|encoding| encoding.trim().to_ascii_lowercase()) {
+        None => Ok(body.to_vec()),
+        Some(encoding) if encoding.is_empty() || encoding == "identity" => Ok(body.to_vec()),
+        Some(encoding) if encoding == "gzip" => {
+            let mut decoder =
+                flate2::read::GzDecoder::new(body).take(limits.max_decompressed_bytes as u64 + 1);
+            let mut plain = Vec::with_capacity(body.len() * 4);
+            decoder
+                .read_to_end(&mut plain)
+                .map_err(|error| LimitError::BadCompression(error.to_string()))?;
+            if plain.len() > limits.max_decompressed_bytes {
+                return Err(LimitError::TooLarge(limits.max_decompressed_bytes));
+            }
+            Ok(plain)
+        }
+        Some(other) => Err(LimitError::UnsupportedEncoding(other)),
+    }
+}
+
+/// Parses JSON and checks its shape against the limits. serde_json's own recursion
+/// limit (128) stops pathological nesting before this walk sees it.
+pub fn parse_bounded(body: &[u8], limits: &RequestLimits) -> Result<Value, LimitError> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|error| LimitError::BadJson(error.to_string()))?;
+    check_value(&value, limits, 0, "$")?;
+    Ok(value)
+}
+
+fn check_value(
+    value: &Value,
+    limits: &RequestLimits,
+    depth: usize,
+    path: &str,
+) -> Result<(), LimitError> {
+    if depth > limits.max_depth {
+        return Err(LimitError::Shape(format!(
+            "{path}: nested deeper than {} levels",
+            limits.max_depth
+        )));
+    }
+    match value {
+        Value::String(text) if text.len() > limits.max_string_bytes => {
+            Err(LimitError::Shape(format!(
+                "{path}: a string of {} bytes (at most {})",
+                text.len(),
+                limits.max_string_bytes
+            )))
+        }
+        Value::Array(items) => {
+            if items.len() > limits.max_array_items {
+                return Err(LimitError::Shape(format!(
+                    "{path}: {} items (at most {})",
+                    items.len(),
+                    limits.max_array_items
+                )));
+            }
+            for item in items {
+                check_value(item, limits, depth + 1, path)?;
+            }
+            Ok(())
+        }
+        Value::Object(fields) => {
+            if fields.len() > 256 {
+                return Err(LimitError::Shape(format!(
+                    "{path}: {} fields (at most 256)",
+                    fields.len()
+                )));
+            }
+            for (key, item) in fields {
+                if key.len() > 256 {
+                    return Err(LimitError::Shape(format!(
+                        "{path}: a field name is too long"
+                    )));
+                }
+                check_value(
+                    item,
+                    limits,
+                    depth + 1,
+                    &format!("{path}.{}", truncate(key)),
+                )?;
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn truncate(key: &str) -> &str {
+    let mut end = key.len().min(40);
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    &key[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+    use std::io::Write;
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::best());
+        encoder.write_all(data).expect("write");
+        encoder.finish().expect("finish")
+    }
+
+    #[test]
+    fn gzip_is_decoded_and_bombs_stop_at_the_limit() {
+        let limits = RequestLimits {
+            max_decompressed_bytes: 1000,
+            ..RequestLimits::default()
+        };
+        assert_eq!(
+            decode_body(&gzip(b"{\"a\":1}"), Some("gzip"), &limits),
+            Ok(b"{\"a\":1}".to_vec())
+        );
+        let bomb = gzip(&vec![b' '; 10_000_000]);
+        assert!(bomb.len() < 20_000);
+        assert_eq!(
+            decode_body(&bomb, Some("gzip"), &limits),
+            Err(LimitError::TooLarge(1000))
+        );
+        assert!(matches!(
+            decode_body(b"not gzip", Some("gzip"), &limits),
+            Err(LimitError::BadCompression(_))
+        ));
+        assert!(matches!(
+            decode_body(b"x", Some("br"), &limits),
+            Err(LimitError::UnsupportedEncoding(_))
+        ));
+    }
+
+    #[test]
+    fn shapes_beyond_the_limits_are_named() {
+        let limits = RequestLimits {
+            max_string_bytes: 10,
+            max_array_items: 3,
+            max_depth: 4,
+            ..RequestLimits::default()
+        };
+        assert!(parse_bounded(br#"{"a":["x","y"]}"#, &limits).is_ok());
+        let long = parse_bounded(br#"{"name":"01234567890"}"#, &limits);
+        assert!(matches!(long, Err(LimitError::Shape(message)) if message.contains("$.name")));
+        assert!(parse_bounded(b"[1,2,3,4]", &limits).is_err());
+        assert!(parse_bounded(b"[[[[[[1]]]]]]", &limits).is_err());
+        assert!(matches!(
+            parse_bounded(b"\xff\xfe", &limits),
+            Err(LimitError::BadJson(_))
+        ));
+        let deep = "[".repeat(100_000);
+        assert!(matches!(
+            parse_bounded(deep.as_bytes(), &limits),
+            Err(LimitError::BadJson(_))
+        ));
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    sverka_collector::cli::main()
+}

@@ -1,0 +1,287 @@
+//! Storage behind one trait. [`sqlite::SqliteStore`] is the embedded default; a
+//! PostgreSQL store implements the same trait, and `tests/contract.rs` runs one
+//! contract against every implementation.
+//!
+//! The SQL is kept portable (`$n` placeholders, `ON CONFLICT`, recursive CTEs, Unix
+//! seconds in integer columns) so both backends share it.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+/// Unix seconds, UTC.
+pub type Timestamp = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database is locked, full or unreachable; the request can be retried later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request is understood but not allowed (an expired or revoked secret, say).
+    #[error("{0}")]
+    Rejected(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    pub id: i64,
+    pub parent_id: Option<i64>,
+    pub name: String,
+    pub kind: String,
+    pub expected_pcs: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOrganization {
+    pub parent_id: Option<i64>,
+    pub name: String,
+    pub kind: String,
+    pub expected_pcs: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    pub organization_id: i64,
+    pub secret_hash: String,
+    pub expires_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretInfo {
+    pub id: i64,
+    pub organization_id: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// An agent presenting a secret. The store checks the secret and creates the host, or
+/// gives the existing host of this machine in that organization a new key.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    pub secret_id: i64,
+    pub secret_hash: String,
+    pub machine_id: String,
+    pub hostname: String,
+    pub os_id: String,
+    pub os_name: String,
+    pub agent_version: String,
+    pub key_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnrolledHost {
+    pub host_id: i64,
+    pub organization: Organization,
+    /// The machine was enrolled in this organization before.
+    pub re_enrolled: bool,
+}
+
+/// What the collector needs to check a host key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostCredentials {
+    pub host_id: i64,
+    pub organization_id: i64,
+    pub machine_id: String,
+    pub key_hash: String,
+}
+
+/// What decides whether a check-in changes anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostState {
+    pub inventory_digest: Option<String>,
+    pub last_scan_at: Option<Timestamp>,
+    pub catalog_revision: i64,
+}
+
+/// One application on one host as the collector evaluated it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostFinding {
+    pub app_id: String,
+    pub app_name: String,
+    pub status: String,
+    pub strength: String,
+    pub users: Vec<String>,
+    /// JSON array of `sverka_shared::Evidence`.
+    pub evidence: String,
+}
+
+/// A report to store. `findings: None` leaves the host's findings as they are (the
+/// collector lacks the inventory it would need to evaluate them).
+#[derive(Debug, Clone)]
+pub struct ReportRecord {
+    pub report_id: String,
+    pub host_id: i64,
+    pub received_at: Timestamp,
+    pub scanned_at: Timestamp,
+    pub hostname: String,
+    pub os_id: String,
+    pub os_name: String,
+    pub agent_version: String,
+    pub scan_errors: i64,
+    pub inventory_digest: String,
+    /// The inventory, when the report carried it: (JSON body, item count).
+    pub inventory: Option<(String, i64)>,
+    /// JSON array of the report's evidence observations.
+    pub evidence: String,
+    pub catalog_revision: i64,
+    pub findings: Option<Vec<HostFinding>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordOutcome {
+    /// The report id was stored before; nothing was changed.
+    pub duplicate: bool,
+    /// The report was older than one already applied: kept in the history, but the
+    /// host's findings were not changed by it.
+    pub stale: bool,
+}
+
+/// A host whose findings are evaluated again after a catalog change.
+#[derive(Debug, Clone)]
+pub struct HostEvaluationInput {
+    pub host_id: i64,
+    pub inventory_digest: Option<String>,
+    pub evidence: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ViolationRow {
+    pub host_id: i64,
+    pub hostname: String,
+    pub organization_id: i64,
+    pub organization: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub status: String,
+    pub strength: String,
+    pub users: Vec<String>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    /// JSON array of `sverka_shared::Evidence`.
+    pub evidence: String,
+}
+
+/// Coverage of one organization and everything under it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    pub organization_id: i64,
+    pub organization: String,
+    pub expected_pcs: i64,
+    pub enrolled: i64,
+    /// Reported since the cut-off.
+    pub reporting: i64,
+    /// Enrolled, but not reported since the cut-off.
+    pub silent: i64,
+    /// Reporting PCs with an open banned finding (installed or running).
+    pub with_banned: i64,
+    /// Reporting PCs with an approved messenger installed.
+    pub with_approved: i64,
+}
+
+impl Coverage {
+    /// Share of reporting PCs with an approved messenger, 0.0 to 1.0.
+    pub fn approved_share(&self) -> f64 {
+        if self.reporting == 0 {
+            0.0
+        } else {
+            self.with_approved as f64 / self.reporting as f64
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SilentHost {
+    pub host_id: i64,
+    pub hostname: String,
+    pub organization_id: i64,
+    pub organization: String,
+    pub last_seen_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FindingEvent {
+    pub host_id: i64,
+    pub app_id: String,
+    /// `appeared` or `resolved`.
+    pub event: String,
+    pub at: Timestamp,
+    /// `report` or `catalog`.
+    pub cause: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogRevision {
+    pub revision: i64,
+    /// TOML merged over the built-in catalog.
+    pub overrides: String,
+}
+
+/// Everything the collector keeps. Implementations must be safe to share between the
+/// HTTP server's tasks and must let a CLI process use the same database at once.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    async fn create_organization(&self, new: NewOrganization) -> StoreResult<Organization>;
+    async fn organization(&self, id: i64) -> StoreResult<Option<Organization>>;
+    async fn organizations(&self) -> StoreResult<Vec<Organization>>;
+
+    async fn create_secret(&self, new: NewSecret, now: Timestamp) -> StoreResult<SecretInfo>;
+    async fn revoke_secret(&self, id: i64, now: Timestamp) -> StoreResult<()>;
+    async fn secrets(&self, organization_id: i64) -> StoreResult<Vec<SecretInfo>>;
+
+    /// Checks the secret (exists, hash matches, not expired, not revoked) and creates or
+    /// updates the host in the secret's organization.
+    async fn enroll(&self, enrollment: Enrollment, now: Timestamp) -> StoreResult<EnrolledHost>;
+    async fn host_credentials(&self, host_id: i64) -> StoreResult<Option<HostCredentials>>;
+    async fn host_state(&self, host_id: i64) -> StoreResult<Option<HostState>>;
+
+    /// Stores a report exactly once (by id) and applies its findings to the host.
+    async fn record_report(&self, record: ReportRecord) -> StoreResult<RecordOutcome>;
+    /// An inventory's JSON body by digest.
+    async fn inventory(&self, digest: &str) -> StoreResult<Option<String>>;
+    async fn inventory_count(&self) -> StoreResult<i64>;
+    async fn report_count(&self, host_id: i64) -> StoreResult<i64>;
+
+    /// Hosts in id order after `after_host_id`, for re-evaluation in pages.
+    async fn hosts_for_evaluation(
+        &self,
+        after_host_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<HostEvaluationInput>>;
+    /// Replaces a host's findings after a catalog change.
+    async fn apply_evaluation(
+        &self,
+        host_id: i64,
+        findings: Vec<HostFinding>,
+        catalog_revision: i64,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    async fn current_catalog(&self) -> StoreResult<Option<CatalogRevision>>;
+    async fn save_catalog(&self, overrides: &str, now: Timestamp) -> StoreResult<i64>;
+
+    /// Open and resolved findings of the organization and everything under it.
+    async fn violations(
+        &self,
+        organization_id: i64,
+        include_resolved: bool,
+    ) -> StoreResult<Vec<ViolationRow>>;
+    /// Coverage of the organization itself (first row) and of each of its children.
+    async fn coverage(&self, organization_id: i64, since: Timestamp) -> StoreResult<Vec<Coverage>>;
+    async fn silent_hosts(
+        &self,
+        organization_id: i64,
+        since: Timestamp,
+    ) -> StoreResult<Vec<SilentHost>>;
+    async fn finding_events(&self, host_id: i64) -> StoreResult<Vec<FindingEvent>>;
+}

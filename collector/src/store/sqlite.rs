@@ -1,0 +1,954 @@
+//! The embedded default: one SQLite file in WAL mode. Reports are written by one
+//! writer task that commits them in batches (group commit), so thousands of small
+//! check-ins a second cost a few transactions, and every report is acknowledged only
+//! after its batch committed.
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqliteConnection, SqlitePool};
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{
+    CatalogRevision, Coverage, EnrolledHost, Enrollment, FindingEvent, HostCredentials,
+    HostEvaluationInput, HostFinding, HostState, NewOrganization, NewSecret, Organization,
+    RecordOutcome, ReportRecord, SecretInfo, SilentHost, Store, StoreError, StoreResult, Timestamp,
+    ViolationRow,
+};
+
+/// The most reports committed in one transaction.
+const BATCH_LIMIT: usize = 256;
+const VIOLATION: &str = "a.status = 'banned' AND a.strength IN ('installed', 'running')";
+const APPROVED: &str = "a.status = 'approved' AND a.strength IN ('installed', 'running')";
+const SUBTREE: &str = "WITH RECURSIVE subtree(id) AS (
+        SELECT id FROM organizations WHERE id = $1
+        UNION ALL
+        SELECT o.id FROM organizations o JOIN subtree s ON o.parent_id = s.id)";
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    writer: mpsc::Sender<WriteJob>,
+}
+
+#[derive(Debug)]
+struct WriteJob {
+    record: ReportRecord,
+    reply: oneshot::Sender<StoreResult<RecordOutcome>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it when missing) the database file and brings its schema up
+    /// to date. Must be called inside a tokio runtime.
+    pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        SqliteStore::open_with(options).await
+    }
+
+    /// Opens a `sqlite://` URL.
+    pub async fn open_url(url: &str) -> StoreResult<SqliteStore> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|error| StoreError::Invalid(format!("database URL: {error}")))?
+            .create_if_missing(true);
+        SqliteStore::open_with(options).await
+    }
+
+    async fn open_with(options: SqliteConnectOptions) -> StoreResult<SqliteStore> {
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true)
+            .pragma("cache_size", "-16000");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(6)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(map_error)?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|error| StoreError::Database(format!("migrating the schema: {error}")))?;
+        let (writer, jobs) = mpsc::channel(4 * BATCH_LIMIT);
+        tokio::spawn(write_reports(pool.clone(), jobs));
+        Ok(SqliteStore { pool, writer })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Turns database errors into the store's: locked, busy, full or I/O problems are
+/// `Unavailable` (the collector answers 503 and the agent retries).
+fn map_error(error: sqlx::Error) -> StoreError {
+    match &error {
+        sqlx::Error::Database(database) => {
+            let code = database
+                .code()
+                .and_then(|code| code.parse::<i64>().ok())
+                .unwrap_or(0);
+            // SQLITE_BUSY, LOCKED, IOERR, FULL, CANTOPEN, READONLY (primary codes).
+            if matches!(code & 0xff, 5 | 6 | 8 | 10 | 13 | 14) {
+                StoreError::Unavailable(database.message().to_string())
+            } else {
+                StoreError::Database(database.message().to_string())
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(error.to_string())
+        }
+        _ => StoreError::Database(error.to_string()),
+    }
+}
+
+async fn write_reports(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH_LIMIT {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let records: Vec<&ReportRecord> = batch.iter().map(|job| &job.record).collect();
+        match commit_batch(&pool, &records).await {
+            Ok(outcomes) => {
+                for (job, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = job.reply.send(outcome);
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for job in batch {
+                    let _ = job
+                        .reply
+                        .send(Err(StoreError::Unavailable(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// One transaction for the batch; each report in its own savepoint, so one bad report
+/// fails alone.
+async fn commit_batch(
+    pool: &SqlitePool,
+    records: &[&ReportRecord],
+) -> StoreResult<Vec<StoreResult<RecordOutcome>>> {
+    let mut connection = pool.acquire().await.map_err(map_error)?;
+    let connection: &mut SqliteConnection = &mut connection;
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    let mut outcomes = Vec::with_capacity(records.len());
+    for record in records {
+        let step = async {
+            sqlx::query("SAVEPOINT report")
+                .execute(&mut *connection)
+                .await
+                .map_err(map_error)?;
+            let outcome = apply_report(&mut *connection, record).await;
+            let finish = if outcome.is_ok() {
+                "RELEASE report"
+            } else {
+                "ROLLBACK TO report"
+            };
+            sqlx::query(finish)
+                .execute(&mut *connection)
+                .await
+                .map_err(map_error)?;
+            if outcome.is_err() {
+                sqlx::query("RELEASE report")
+                    .execute(&mut *connection)
+                    .await
+                    .map_err(map_error)?;
+            }
+            Ok::<_, StoreError>(outcome)
+        };
+        match step.await {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(error) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+                return Err(error);
+            }
+        }
+    }
+    if let Err(error) = sqlx::query("COMMIT").execute(&mut *connection).await {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+        return Err(map_error(error));
+    }
+    Ok(outcomes)
+}
+
+async fn apply_report(
+    connection: &mut SqliteConnection,
+    record: &ReportRecord,
+) -> StoreResult<RecordOutcome> {
+    let last_scan_at: Option<Option<Timestamp>> =
+        sqlx::query_scalar("SELECT last_scan_at FROM hosts WHERE id = $1")
+            .bind(record.host_id)
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(map_error)?;
+    let Some(last_scan_at) = last_scan_at else {
+        return Err(StoreError::NotFound(format!("host {}", record.host_id)));
+    };
+    let stale = last_scan_at.is_some_and(|last| record.scanned_at < last);
+    let kind = if stale {
+        "stale"
+    } else if record.inventory.is_some() {
+        "full"
+    } else {
+        "check-in"
+    };
+    let inserted = sqlx::query(
+        "INSERT INTO reports (report_id, host_id, received_at, scanned_at, kind, scan_errors)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (report_id) DO NOTHING",
+    )
+    .bind(&record.report_id)
+    .bind(record.host_id)
+    .bind(record.received_at)
+    .bind(record.scanned_at)
+    .bind(kind)
+    .bind(record.scan_errors)
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    if inserted.rows_affected() == 0 {
+        return Ok(RecordOutcome {
+            duplicate: true,
+            stale: false,
+        });
+    }
+    if let Some((body, item_count)) = &record.inventory {
+        sqlx::query(
+            "INSERT INTO inventories (digest, body, item_count, created_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (digest) DO NOTHING",
+        )
+        .bind(&record.inventory_digest)
+        .bind(body)
+        .bind(item_count)
+        .bind(record.received_at)
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    }
+    sqlx::query("UPDATE hosts SET last_seen_at = MAX(COALESCE(last_seen_at, 0), $2) WHERE id = $1")
+        .bind(record.host_id)
+        .bind(record.received_at)
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    if stale {
+        return Ok(RecordOutcome {
+            duplicate: false,
+            stale: true,
+        });
+    }
+    sqlx::query(
+        "UPDATE hosts SET hostname = $2, os_id = $3, os_name = $4, agent_version = $5,
+         last_scan_at = $6 WHERE id = $1",
+    )
+    .bind(record.host_id)
+    .bind(&record.hostname)
+    .bind(&record.os_id)
+    .bind(&record.os_name)
+    .bind(&record.agent_version)
+    .bind(record.scanned_at)
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    match &record.findings {
+        Some(findings) => {
+            sqlx::query(
+                "UPDATE hosts SET inventory_digest = $2, evidence = $3, catalog_revision = $4
+                 WHERE id = $1",
+            )
+            .bind(record.host_id)
+            .bind(&record.inventory_digest)
+            .bind(&record.evidence)
+            .bind(record.catalog_revision)
+            .execute(&mut *connection)
+            .await
+            .map_err(map_error)?;
+            apply_findings(
+                connection,
+                record.host_id,
+                findings,
+                record.scanned_at,
+                "report",
+            )
+            .await?;
+        }
+        None => {
+            sqlx::query(
+                "UPDATE host_apps SET last_seen = MAX(last_seen, $2)
+                 WHERE host_id = $1 AND resolved_at IS NULL",
+            )
+            .bind(record.host_id)
+            .bind(record.scanned_at)
+            .execute(&mut *connection)
+            .await
+            .map_err(map_error)?;
+        }
+    }
+    Ok(RecordOutcome {
+        duplicate: false,
+        stale: false,
+    })
+}
+
+/// Brings `host_apps` in line with `findings` as of `at`: new applications open,
+/// applications that came back reopen, missing ones are resolved; each change is an
+/// event.
+async fn apply_findings(
+    connection: &mut SqliteConnection,
+    host_id: i64,
+    findings: &[HostFinding],
+    at: Timestamp,
+    cause: &str,
+) -> StoreResult<()> {
+    let existing: HashMap<String, Option<Timestamp>> =
+        sqlx::query("SELECT app_id, resolved_at FROM host_apps WHERE host_id = $1")
+            .bind(host_id)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(map_error)?
+            .into_iter()
+            .filter_map(|row| Some((row.try_get(0).ok()?, row.try_get(1).ok()?)))
+            .collect();
+    for finding in findings {
+        let users = serde_json::to_string(&finding.users).unwrap_or_else(|_| "[]".into());
+        let reopened = match existing.get(&finding.app_id) {
+            None => {
+                sqlx::query(
+                    "INSERT INTO host_apps (host_id, app_id, app_name, status, strength, users,
+                     evidence, first_seen, last_seen, resolved_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, NULL)",
+                )
+                .bind(host_id)
+                .bind(&finding.app_id)
+                .bind(&finding.app_name)
+                .bind(&finding.status)
+                .bind(&finding.strength)
+                .bind(&users)
+                .bind(&finding.evidence)
+                .bind(at)
+                .execute(&mut *connection)
+                .await
+                .map_err(map_error)?;
+                true
+            }
+            Some(resolved_at) => {
+                let reopen = resolved_at.is_some();
+                sqlx::query(
+                    "UPDATE host_apps SET app_name = $3, status = $4, strength = $5, users = $6,
+                     evidence = $7,
+                     first_seen = CASE WHEN $9 THEN $8 ELSE first_seen END,
+                     last_seen = CASE WHEN $9 THEN $8 ELSE MAX(last_seen, $8) END,
+                     resolved_at = NULL
+                     WHERE host_id = $1 AND app_id = $2",
+                )
+                .bind(host_id)
+                .bind(&finding.app_id)
+                .bind(&finding.app_name)
+                .bind(&finding.status)
+                .bind(&finding.strength)
+                .bind(&users)
+                .bind(&finding.evidence)
+                .bind(at)
+                .bind(reopen)
+                .execute(&mut *connection)
+                .await
+                .map_err(map_error)?;
+                reopen
+            }
+        };
+        if reopened {
+            record_event(connection, host_id, &finding.app_id, "appeared", at, cause).await?;
+        }
+    }
+    for (app_id, resolved_at) in &existing {
+        let still_there = findings.iter().any(|finding| &finding.app_id == app_id);
+        if resolved_at.is_none() && !still_there {
+            sqlx::query("UPDATE host_apps SET resolved_at = $3 WHERE host_id = $1 AND app_id = $2")
+                .bind(host_id)
+                .bind(app_id)
+                .bind(at)
+                .execute(&mut *connection)
+                .await
+                .map_err(map_error)?;
+            record_event(connection, host_id, app_id, "resolved", at, cause).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn record_event(
+    connection: &mut SqliteConnection,
+    host_id: i64,
+    app_id: &str,
+    event: &str,
+    at: Timestamp,
+    cause: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO finding_events (host_id, app_id, event, at, cause) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(host_id)
+    .bind(app_id)
+    .bind(event)
+    .bind(at)
+    .bind(cause)
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    Ok(())
+}
+
+fn organization_of(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Organization> {
+    Ok(Organization {
+        id: row.try_get("id").map_err(map_error)?,
+        parent_id: row.try_get("parent_id").map_err(map_error)?,
+        name: row.try_get("name").map_err(map_error)?,
+        kind: row.try_get("kind").map_err(map_error)?,
+        expected_pcs: row.try_get("expected_pcs").map_err(map_error)?,
+    })
+}
+
+fn secret_of(row: &sqlx::sqlite::SqliteRow) -> StoreResult<SecretInfo> {
+    Ok(SecretInfo {
+        id: row.try_get("id").map_err(map_error)?,
+        organization_id: row.try_get("organization_id").map_err(map_error)?,
+        created_at: row.try_get("created_at").map_err(map_error)?,
+        expires_at: row.try_get("expires_at").map_err(map_error)?,
+        revoked_at: row.try_get("revoked_at").map_err(map_error)?,
+    })
+}
+
+fn users_of(json: &str) -> Vec<String> {
+    serde_json::from_str(json).unwrap_or_default()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_organization(&self, new: NewOrganization) -> StoreResult<Organization> {
+        if new.name.trim().is_empty() {
+            return Err(StoreError::Invalid("an organization needs a name".into()));
+        }
+        if new.expected_pcs < 0 {
+            return Err(StoreError::Invalid(
+                "the expected number of PCs cannot be negative".into(),
+            ));
+        }
+        if let Some(parent) = new.parent_id
+            && self.organization(parent).await?.is_none()
+        {
+            return Err(StoreError::NotFound(format!("organization {parent}")));
+        }
+        let now = crate::now();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO organizations (parent_id, name, kind, expected_pcs, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(new.parent_id)
+        .bind(&new.name)
+        .bind(&new.kind)
+        .bind(new.expected_pcs)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_error)?;
+        Ok(Organization {
+            id,
+            parent_id: new.parent_id,
+            name: new.name,
+            kind: new.kind,
+            expected_pcs: new.expected_pcs,
+        })
+    }
+
+    async fn organization(&self, id: i64) -> StoreResult<Option<Organization>> {
+        sqlx::query(
+            "SELECT id, parent_id, name, kind, expected_pcs FROM organizations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_error)?
+        .as_ref()
+        .map(organization_of)
+        .transpose()
+    }
+
+    async fn organizations(&self) -> StoreResult<Vec<Organization>> {
+        sqlx::query("SELECT id, parent_id, name, kind, expected_pcs FROM organizations ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?
+            .iter()
+            .map(organization_of)
+            .collect()
+    }
+
+    async fn create_secret(&self, new: NewSecret, now: Timestamp) -> StoreResult<SecretInfo> {
+        if self.organization(new.organization_id).await?.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "organization {}",
+                new.organization_id
+            )));
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO enrollment_secrets (organization_id, secret_hash, created_at, expires_at)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(new.organization_id)
+        .bind(&new.secret_hash)
+        .bind(now)
+        .bind(new.expires_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_error)?;
+        Ok(SecretInfo {
+            id,
+            organization_id: new.organization_id,
+            created_at: now,
+            expires_at: new.expires_at,
+            revoked_at: None,
+        })
+    }
+
+    async fn revoke_secret(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+        let done = sqlx::query(
+            "UPDATE enrollment_secrets SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(map_error)?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("enrollment secret {id}")));
+        }
+        Ok(())
+    }
+
+    async fn secrets(&self, organization_id: i64) -> StoreResult<Vec<SecretInfo>> {
+        sqlx::query(
+            "SELECT id, organization_id, created_at, expires_at, revoked_at
+             FROM enrollment_secrets WHERE organization_id = $1 ORDER BY id",
+        )
+        .bind(organization_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_error)?
+        .iter()
+        .map(secret_of)
+        .collect()
+    }
+
+    async fn enroll(&self, enrollment: Enrollment, now: Timestamp) -> StoreResult<EnrolledHost> {
+        let mut transaction = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_error)?;
+        let secret = sqlx::query(
+            "SELECT organization_id, secret_hash, expires_at, revoked_at
+             FROM enrollment_secrets WHERE id = $1",
+        )
+        .bind(enrollment.secret_id)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(map_error)?;
+        let Some(secret) = secret else {
+            return Err(StoreError::Rejected("unknown enrollment secret".into()));
+        };
+        let stored_hash: String = secret.try_get("secret_hash").map_err(map_error)?;
+        if !crate::keys::same_hash(&stored_hash, &enrollment.secret_hash) {
+            return Err(StoreError::Rejected("unknown enrollment secret".into()));
+        }
+        let revoked_at: Option<i64> = secret.try_get("revoked_at").map_err(map_error)?;
+        if revoked_at.is_some() {
+            return Err(StoreError::Rejected(
+                "this enrollment secret was revoked".into(),
+            ));
+        }
+        let expires_at: Option<i64> = secret.try_get("expires_at").map_err(map_error)?;
+        if expires_at.is_some_and(|expires| expires <= now) {
+            return Err(StoreError::Rejected(
+                "this enrollment secret has expired".into(),
+            ));
+        }
+        let organization_id: i64 = secret.try_get("organization_id").map_err(map_error)?;
+        let existing: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM hosts WHERE organization_id = $1 AND machine_id = $2",
+        )
+        .bind(organization_id)
+        .bind(&enrollment.machine_id)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(map_error)?;
+        let host_id = match existing {
+            Some(host_id) => {
+                sqlx::query(
+                    "UPDATE hosts SET key_hash = $2, hostname = $3, os_id = $4, os_name = $5,
+                     agent_version = $6 WHERE id = $1",
+                )
+                .bind(host_id)
+                .bind(&enrollment.key_hash)
+                .bind(&enrollment.hostname)
+                .bind(&enrollment.os_id)
+                .bind(&enrollment.os_name)
+                .bind(&enrollment.agent_version)
+                .execute(&mut *transaction)
+                .await
+                .map_err(map_error)?;
+                host_id
+            }
+            None => sqlx::query_scalar(
+                "INSERT INTO hosts (organization_id, machine_id, hostname, os_id, os_name,
+                 agent_version, key_hash, enrolled_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            )
+            .bind(organization_id)
+            .bind(&enrollment.machine_id)
+            .bind(&enrollment.hostname)
+            .bind(&enrollment.os_id)
+            .bind(&enrollment.os_name)
+            .bind(&enrollment.agent_version)
+            .bind(&enrollment.key_hash)
+            .bind(now)
+            .fetch_one(&mut *transaction)
+            .await
+            .map_err(map_error)?,
+        };
+        transaction.commit().await.map_err(map_error)?;
+        let organization = self
+            .organization(organization_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("organization {organization_id}")))?;
+        Ok(EnrolledHost {
+            host_id,
+            organization,
+            re_enrolled: existing.is_some(),
+        })
+    }
+
+    async fn host_credentials(&self, host_id: i64) -> StoreResult<Option<HostCredentials>> {
+        let row = sqlx::query(
+            "SELECT id, organization_id, machine_id, key_hash FROM hosts WHERE id = $1",
+        )
+        .bind(host_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_error)?;
+        row.map(|row| {
+            Ok(HostCredentials {
+                host_id: row.try_get("id").map_err(map_error)?,
+                organization_id: row.try_get("organization_id").map_err(map_error)?,
+                machine_id: row.try_get("machine_id").map_err(map_error)?,
+                key_hash: row.try_get("key_hash").map_err(map_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn host_state(&self, host_id: i64) -> StoreResult<Option<HostState>> {
+        let row = sqlx::query(
+            "SELECT inventory_digest, last_scan_at, catalog_revision FROM hosts WHERE id = $1",
+        )
+        .bind(host_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_error)?;
+        row.map(|row| {
+            Ok(HostState {
+                inventory_digest: row.try_get("inventory_digest").map_err(map_error)?,
+                last_scan_at: row.try_get("last_scan_at").map_err(map_error)?,
+                catalog_revision: row.try_get("catalog_revision").map_err(map_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn record_report(&self, record: ReportRecord) -> StoreResult<RecordOutcome> {
+        let (reply, outcome) = oneshot::channel();
+        self.writer
+            .send(WriteJob { record, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("the report writer has stopped".into()))?;
+        outcome
+            .await
+            .map_err(|_| StoreError::Unavailable("the report writer has stopped".into()))?
+    }
+
+    async fn inventory(&self, digest: &str) -> StoreResult<Option<String>> {
+        sqlx::query_scalar("SELECT body FROM inventories WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_error)
+    }
+
+    async fn inventory_count(&self) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM inventories")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_error)
+    }
+
+    async fn report_count(&self, host_id: i64) -> StoreResult<i64> {
+        sqlx::query_scalar("SELECT COUNT(*) FROM reports WHERE host_id = $1")
+            .bind(host_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_error)
+    }
+
+    async fn hosts_for_evaluation(
+        &self,
+        after_host_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<HostEvaluationInput>> {
+        sqlx::query(
+            "SELECT id, inventory_digest, evidence FROM hosts
+             WHERE id > $1 AND last_scan_at IS NOT NULL ORDER BY id LIMIT $2",
+        )
+        .bind(after_host_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_error)?
+        .iter()
+        .map(|row| {
+            Ok(HostEvaluationInput {
+                host_id: row.try_get("id").map_err(map_error)?,
+                inventory_digest: row.try_get("inventory_digest").map_err(map_error)?,
+                evidence: row.try_get("evidence").map_err(map_error)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn apply_evaluation(
+        &self,
+        host_id: i64,
+        findings: Vec<HostFinding>,
+        catalog_revision: i64,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        let mut transaction = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_error)?;
+        apply_findings(&mut transaction, host_id, &findings, now, "catalog").await?;
+        sqlx::query("UPDATE hosts SET catalog_revision = $2 WHERE id = $1")
+            .bind(host_id)
+            .bind(catalog_revision)
+            .execute(&mut *transaction)
+            .await
+            .map_err(map_error)?;
+        transaction.commit().await.map_err(map_error)
+    }
+
+    async fn current_catalog(&self) -> StoreResult<Option<CatalogRevision>> {
+        let row = sqlx::query(
+            "SELECT revision, overrides FROM catalog_revisions ORDER BY revision DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_error)?;
+        row.map(|row| {
+            Ok(CatalogRevision {
+                revision: row.try_get("revision").map_err(map_error)?,
+                overrides: row.try_get("overrides").map_err(map_error)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn save_catalog(&self, overrides: &str, now: Timestamp) -> StoreResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO catalog_revisions (revision, overrides, created_at)
+             SELECT COALESCE(MAX(revision), 0) + 1, $1, $2 FROM catalog_revisions
+             RETURNING revision",
+        )
+        .bind(overrides)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_error)
+    }
+
+    async fn violations(
+        &self,
+        organization_id: i64,
+        include_resolved: bool,
+    ) -> StoreResult<Vec<ViolationRow>> {
+        let query = format!(
+            "{SUBTREE}
+             SELECT h.id AS host_id, h.hostname, o.id AS organization_id, o.name AS organization,
+                    a.app_id, a.app_name, a.status, a.strength, a.users, a.first_seen,
+                    a.last_seen, a.resolved_at, a.evidence
+             FROM host_apps a
+             JOIN hosts h ON h.id = a.host_id
+             JOIN organizations o ON o.id = h.organization_id
+             WHERE h.organization_id IN (SELECT id FROM subtree) AND {VIOLATION}
+               AND ($2 OR a.resolved_at IS NULL)
+             ORDER BY o.name, h.hostname, h.id, a.app_id"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(query.clone()))
+            .bind(organization_id)
+            .bind(include_resolved)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?
+            .iter()
+            .map(|row| {
+                let users: String = row.try_get("users").map_err(map_error)?;
+                Ok(ViolationRow {
+                    host_id: row.try_get("host_id").map_err(map_error)?,
+                    hostname: row.try_get("hostname").map_err(map_error)?,
+                    organization_id: row.try_get("organization_id").map_err(map_error)?,
+                    organization: row.try_get("organization").map_err(map_error)?,
+                    app_id: row.try_get("app_id").map_err(map_error)?,
+                    app_name: row.try_get("app_name").map_err(map_error)?,
+                    status: row.try_get("status").map_err(map_error)?,
+                    strength: row.try_get("strength").map_err(map_error)?,
+                    users: users_of(&users),
+                    first_seen: row.try_get("first_seen").map_err(map_error)?,
+                    last_seen: row.try_get("last_seen").map_err(map_error)?,
+                    resolved_at: row.try_get("resolved_at").map_err(map_error)?,
+                    evidence: row.try_get("evidence").map_err(map_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn coverage(&self, organization_id: i64, since: Timestamp) -> StoreResult<Vec<Coverage>> {
+        let Some(organization) = self.organization(organization_id).await? else {
+            return Err(StoreError::NotFound(format!(
+                "organization {organization_id}"
+            )));
+        };
+        let children: Vec<(i64, String)> = sqlx::query(
+            "SELECT id, name FROM organizations WHERE parent_id = $1 ORDER BY name, id",
+        )
+        .bind(organization_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_error)?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get("id").map_err(map_error)?,
+                row.try_get("name").map_err(map_error)?,
+            ))
+        })
+        .collect::<StoreResult<_>>()?;
+        let query = format!(
+            "{SUBTREE}
+             SELECT
+               (SELECT COALESCE(SUM(expected_pcs), 0) FROM organizations
+                  WHERE id IN (SELECT id FROM subtree)) AS expected_pcs,
+               (SELECT COUNT(*) FROM hosts WHERE organization_id IN (SELECT id FROM subtree))
+                  AS enrolled,
+               (SELECT COUNT(*) FROM hosts WHERE organization_id IN (SELECT id FROM subtree)
+                  AND last_seen_at >= $2) AS reporting,
+               (SELECT COUNT(DISTINCT h.id) FROM hosts h JOIN host_apps a ON a.host_id = h.id
+                  WHERE h.organization_id IN (SELECT id FROM subtree) AND h.last_seen_at >= $2
+                  AND a.resolved_at IS NULL AND {VIOLATION}) AS with_banned,
+               (SELECT COUNT(DISTINCT h.id) FROM hosts h JOIN host_apps a ON a.host_id = h.id
+                  WHERE h.organization_id IN (SELECT id FROM subtree) AND h.last_seen_at >= $2
+                  AND a.resolved_at IS NULL AND {APPROVED}) AS with_approved"
+        );
+        let mut rows = Vec::with_capacity(children.len() + 1);
+        for (id, name) in std::iter::once((organization.id, organization.name)).chain(children) {
+            let row = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
+                .bind(id)
+                .bind(since)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_error)?;
+            let enrolled: i64 = row.try_get("enrolled").map_err(map_error)?;
+            let reporting: i64 = row.try_get("reporting").map_err(map_error)?;
+            rows.push(Coverage {
+                organization_id: id,
+                organization: name,
+                expected_pcs: row.try_get("expected_pcs").map_err(map_error)?,
+                enrolled,
+                reporting,
+                silent: enrolled - reporting,
+                with_banned: row.try_get("with_banned").map_err(map_error)?,
+                with_approved: row.try_get("with_approved").map_err(map_error)?,
+            });
+        }
+        Ok(rows)
+    }
+
+    async fn silent_hosts(
+        &self,
+        organization_id: i64,
+        since: Timestamp,
+    ) -> StoreResult<Vec<SilentHost>> {
+        let query = format!(
+            "{SUBTREE}
+             SELECT h.id, h.hostname, o.id AS organization_id, o.name AS organization,
+                    h.last_seen_at
+             FROM hosts h JOIN organizations o ON o.id = h.organization_id
+             WHERE h.organization_id IN (SELECT id FROM subtree)
+               AND (h.last_seen_at IS NULL OR h.last_seen_at < $2)
+             ORDER BY o.name, h.hostname, h.id"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(query.clone()))
+            .bind(organization_id)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?
+            .iter()
+            .map(|row| {
+                Ok(SilentHost {
+                    host_id: row.try_get("id").map_err(map_error)?,
+                    hostname: row.try_get("hostname").map_err(map_error)?,
+                    organization_id: row.try_get("organization_id").map_err(map_error)?,
+                    organization: row.try_get("organization").map_err(map_error)?,
+                    last_seen_at: row.try_get("last_seen_at").map_err(map_error)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn finding_events(&self, host_id: i64) -> StoreResult<Vec<FindingEvent>> {
+        sqlx::query(
+            "SELECT host_id, app_id, event, at, cause FROM finding_events
+             WHERE host_id = $1 ORDER BY at, id",
+        )
+        .bind(host_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_error)?
+        .iter()
+        .map(|row| {
+            Ok(FindingEvent {
+                host_id: row.try_get("host_id").map_err(map_error)?,
+                app_id: row.try_get("app_id").map_err(map_error)?,
+                event: row.try_get("event").map_err(map_error)?,
+                at: row.try_get("at").map_err(map_error)?,
+                cause: row.try_get("cause").map_err(map_error)?,
+            })
+        })
+        .collect()
+    }
+}
