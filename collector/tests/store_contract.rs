@@ -1,0 +1,572 @@
+//! The `Store` contract: every backend must pass the same checks. Each check is a
+//! function over `&dyn Store`; `contract_tests!` turns them into tests for a backend.
+
+use std::sync::Arc;
+use sverka_collector::keys;
+use sverka_collector::store::sqlite::SqliteStore;
+use sverka_collector::store::{
+    Enrollment, HostFinding, NewOrganization, NewSecret, ReportRecord, Store, StoreError,
+};
+
+const DAY: i64 = 86_400;
+const T0: i64 = 1_795_000_000;
+
+async fn organization(store: &dyn Store, name: &str, parent: Option<i64>, expected: i64) -> i64 {
+    store
+        .create_organization(NewOrganization {
+            parent_id: parent,
+            name: name.into(),
+            kind: if parent.is_none() { "region" } else { "school" }.into(),
+            expected_pcs: expected,
+        })
+        .await
+        .expect("organization")
+        .id
+}
+
+/// A secret for the organization: (id, random part).
+async fn secret(store: &dyn Store, organization_id: i64, expires_at: Option<i64>) -> (i64, String) {
+    let (random, secret_hash) = keys::generate();
+    let info = store
+        .create_secret(
+            NewSecret {
+                organization_id,
+                secret_hash,
+                expires_at,
+            },
+            T0,
+        )
+        .await
+        .expect("secret");
+    (info.id, random)
+}
+
+fn enrollment(secret: &(i64, String), machine_id: &str) -> Enrollment {
+    Enrollment {
+        secret_id: secret.0,
+        secret_hash: keys::hash(&secret.1),
+        machine_id: machine_id.into(),
+        hostname: format!("pc-{machine_id}"),
+        os_id: "astra".into(),
+        os_name: "Astra Linux".into(),
+        agent_version: "0.1.0".into(),
+        key_hash: keys::generate().1,
+    }
+}
+
+async fn host(store: &dyn Store, organization_id: i64, machine_id: &str) -> i64 {
+    let secret = secret(store, organization_id, None).await;
+    store
+        .enroll(enrollment(&secret, machine_id), T0)
+        .await
+        .expect("enroll")
+        .host_id
+}
+
+fn finding(app: &str, status: &str) -> HostFinding {
+    HostFinding {
+        app_id: app.into(),
+        app_name: app.to_uppercase(),
+        status: status.into(),
+        strength: "installed".into(),
+        users: vec!["teacher".into()],
+        evidence: r#"[{"source":"dpkg","detail":"dpkg package x 1","scope":"machine","strength":"installed"}]"#.into(),
+    }
+}
+
+fn report(id: &str, host_id: i64, at: i64, findings: Option<Vec<HostFinding>>) -> ReportRecord {
+    ReportRecord {
+        report_id: id.into(),
+        host_id,
+        received_at: at,
+        scanned_at: at,
+        hostname: "pc".into(),
+        os_id: "astra".into(),
+        os_name: "Astra Linux".into(),
+        agent_version: "0.1.0".into(),
+        scan_errors: 0,
+        inventory_digest: "a".repeat(64),
+        inventory: Some(("[]".into(), 0)),
+        evidence: "[]".into(),
+        catalog_revision: 0,
+        findings,
+    }
+}
+
+pub async fn organizations_form_a_tree(store: &dyn Store) {
+    let region = organization(store, "Ставропольский край", None, 0).await;
+    let town = organization(store, "Город", Some(region), 2).await;
+    let school = organization(store, "Школа №1", Some(town), 30).await;
+    let all = store.organizations().await.expect("list");
+    assert_eq!(all.len(), 3);
+    let stored = store
+        .organization(school)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(stored.parent_id, Some(town));
+    assert_eq!(stored.name, "Школа №1");
+    assert_eq!(stored.expected_pcs, 30);
+    let missing_parent = store
+        .create_organization(NewOrganization {
+            parent_id: Some(9_999),
+            name: "x".into(),
+            kind: "school".into(),
+            expected_pcs: 0,
+        })
+        .await;
+    assert!(matches!(missing_parent, Err(StoreError::NotFound(_))));
+    let unnamed = store
+        .create_organization(NewOrganization {
+            parent_id: None,
+            name: "  ".into(),
+            kind: "school".into(),
+            expected_pcs: 0,
+        })
+        .await;
+    assert!(matches!(unnamed, Err(StoreError::Invalid(_))));
+    assert_eq!(store.organization(9_999).await.expect("get"), None);
+}
+
+pub async fn enrollment_follows_the_secret_and_the_machine(store: &dyn Store) {
+    let school_a = organization(store, "A", None, 10).await;
+    let school_b = organization(store, "B", None, 10).await;
+    let secret_a = secret(store, school_a, None).await;
+    let secret_b = secret(store, school_b, None).await;
+
+    let first = store
+        .enroll(enrollment(&secret_a, "machine-1"), T0)
+        .await
+        .expect("enroll");
+    assert_eq!(first.organization.id, school_a);
+    assert!(!first.re_enrolled);
+    let key_before = store
+        .host_credentials(first.host_id)
+        .await
+        .expect("credentials")
+        .expect("host")
+        .key_hash;
+
+    // A reinstalled agent: same machine, same host, a new key.
+    let again = store
+        .enroll(enrollment(&secret_a, "machine-1"), T0 + 10)
+        .await
+        .expect("re-enroll");
+    assert_eq!(again.host_id, first.host_id);
+    assert!(again.re_enrolled);
+    let credentials = store
+        .host_credentials(first.host_id)
+        .await
+        .expect("credentials")
+        .expect("host");
+    assert_ne!(credentials.key_hash, key_before);
+    assert_eq!(credentials.machine_id, "machine-1");
+    assert_eq!(credentials.organization_id, school_a);
+
+    // The secret decides the organization: school B's secret never touches A's host.
+    let in_b = store
+        .enroll(enrollment(&secret_b, "machine-1"), T0)
+        .await
+        .expect("enroll in B");
+    assert_ne!(in_b.host_id, first.host_id);
+    assert_eq!(in_b.organization.id, school_b);
+    let a_after = store
+        .host_credentials(first.host_id)
+        .await
+        .expect("credentials")
+        .expect("host");
+    assert_eq!(a_after.key_hash, credentials.key_hash);
+
+    // A wrong secret, a revoked one, an expired one.
+    let mut forged = enrollment(&secret_a, "machine-2");
+    forged.secret_hash = keys::hash("0".repeat(64).as_str());
+    assert!(matches!(
+        store.enroll(forged, T0).await,
+        Err(StoreError::Rejected(_))
+    ));
+    store
+        .revoke_secret(secret_a.0, T0 + 20)
+        .await
+        .expect("revoke");
+    assert!(matches!(
+        store.enroll(enrollment(&secret_a, "machine-3"), T0 + 30).await,
+        Err(StoreError::Rejected(message)) if message.contains("revoked")
+    ));
+    let expiring = secret(store, school_a, Some(T0 + 100)).await;
+    assert!(
+        store
+            .enroll(enrollment(&expiring, "machine-4"), T0 + 99)
+            .await
+            .is_ok()
+    );
+    assert!(matches!(
+        store.enroll(enrollment(&expiring, "machine-5"), T0 + 100).await,
+        Err(StoreError::Rejected(message)) if message.contains("expired")
+    ));
+    let listed = store.secrets(school_a).await.expect("secrets");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].revoked_at, Some(T0 + 20));
+    assert!(matches!(
+        store.revoke_secret(9_999, T0).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn a_report_is_stored_exactly_once(store: &dyn Store) {
+    let school = organization(store, "S", None, 1).await;
+    let host_id = host(store, school, "m").await;
+    let record = report(
+        "0190a0b0-0000-7000-8000-000000000001",
+        host_id,
+        T0,
+        Some(vec![]),
+    );
+    let first = store.record_report(record.clone()).await.expect("first");
+    assert!(!first.duplicate);
+    let second = store.record_report(record).await.expect("second");
+    assert!(second.duplicate);
+    assert_eq!(store.report_count(host_id).await.expect("count"), 1);
+    let unknown_host = report("0190a0b0-0000-7000-8000-000000000002", 9_999, T0, None);
+    assert!(matches!(
+        store.record_report(unknown_host).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn findings_open_resolve_and_come_back(store: &dyn Store) {
+    let school = organization(store, "S", None, 1).await;
+    let host_id = host(store, school, "m").await;
+    let with_telegram = || {
+        Some(vec![
+            finding("telegram", "banned"),
+            finding("max", "approved"),
+        ])
+    };
+    store
+        .record_report(report("r1", host_id, T0, with_telegram()))
+        .await
+        .expect("r1");
+    let open = store.violations(school, false).await.expect("violations");
+    assert_eq!(open.len(), 1, "approved apps are not violations");
+    assert_eq!(open[0].app_id, "telegram");
+    assert_eq!(open[0].first_seen, T0);
+    assert_eq!(open[0].users, vec!["teacher".to_string()]);
+
+    // A check-in without findings to evaluate keeps them and moves last_seen.
+    store
+        .record_report(report("r2", host_id, T0 + DAY, None))
+        .await
+        .expect("r2");
+    let open = store.violations(school, false).await.expect("violations");
+    assert_eq!((open[0].first_seen, open[0].last_seen), (T0, T0 + DAY));
+
+    // Removed: resolved at the next report.
+    store
+        .record_report(report(
+            "r3",
+            host_id,
+            T0 + 2 * DAY,
+            Some(vec![finding("max", "approved")]),
+        ))
+        .await
+        .expect("r3");
+    assert!(
+        store
+            .violations(school, false)
+            .await
+            .expect("open")
+            .is_empty()
+    );
+    let all = store.violations(school, true).await.expect("all");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].resolved_at, Some(T0 + 2 * DAY));
+
+    // A late report from before the removal changes nothing.
+    let stale = store
+        .record_report(report("r-old", host_id, T0 + DAY + 5, with_telegram()))
+        .await
+        .expect("stale");
+    assert!(stale.stale);
+    assert!(
+        store
+            .violations(school, false)
+            .await
+            .expect("open")
+            .is_empty()
+    );
+
+    // It comes back.
+    store
+        .record_report(report("r4", host_id, T0 + 3 * DAY, with_telegram()))
+        .await
+        .expect("r4");
+    let open = store.violations(school, false).await.expect("open");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].first_seen, T0 + 3 * DAY);
+    assert_eq!(open[0].resolved_at, None);
+    let events: Vec<(String, String, i64)> = store
+        .finding_events(host_id)
+        .await
+        .expect("events")
+        .into_iter()
+        .filter(|event| event.app_id == "telegram")
+        .map(|event| (event.event, event.cause, event.at))
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            ("appeared".into(), "report".into(), T0),
+            ("resolved".into(), "report".into(), T0 + 2 * DAY),
+            ("appeared".into(), "report".into(), T0 + 3 * DAY),
+        ]
+    );
+}
+
+pub async fn identical_inventories_are_stored_once(store: &dyn Store) {
+    let school = organization(store, "Lab", None, 2).await;
+    let first = host(store, school, "pc-1").await;
+    let second = host(store, school, "pc-2").await;
+    let mut one = report("i1", first, T0, Some(vec![]));
+    one.inventory = Some((r#"[{"x":1}]"#.into(), 1));
+    let mut two = report("i2", second, T0, Some(vec![]));
+    two.inventory = Some((r#"[{"x":1}]"#.into(), 1));
+    store.record_report(one).await.expect("one");
+    store.record_report(two).await.expect("two");
+    assert_eq!(store.inventory_count().await.expect("count"), 1);
+    assert_eq!(
+        store
+            .inventory(&"a".repeat(64))
+            .await
+            .expect("body")
+            .as_deref(),
+        Some(r#"[{"x":1}]"#)
+    );
+    assert_eq!(store.inventory(&"b".repeat(64)).await.expect("body"), None);
+    let state = store
+        .host_state(second)
+        .await
+        .expect("state")
+        .expect("host");
+    assert_eq!(
+        state.inventory_digest.as_deref(),
+        Some("a".repeat(64).as_str())
+    );
+    assert_eq!(state.last_scan_at, Some(T0));
+}
+
+pub async fn coverage_counts_the_subtree(store: &dyn Store) {
+    let town = organization(store, "Town", None, 1).await;
+    let school_a = organization(store, "A", Some(town), 3).await;
+    let school_b = organization(store, "B", Some(town), 2).await;
+    let a1 = host(store, school_a, "a1").await;
+    let a2 = host(store, school_a, "a2").await;
+    let _a3_never_reports = host(store, school_a, "a3").await;
+    let b1 = host(store, school_b, "b1").await;
+    let now = T0 + 10 * DAY;
+    store
+        .record_report(report(
+            "c1",
+            a1,
+            now,
+            Some(vec![finding("telegram", "banned")]),
+        ))
+        .await
+        .expect("a1");
+    store
+        .record_report(report(
+            "c2",
+            a2,
+            now,
+            Some(vec![finding("max", "approved")]),
+        ))
+        .await
+        .expect("a2");
+    store
+        .record_report(report("c3", b1, T0, Some(vec![finding("max", "approved")])))
+        .await
+        .expect("b1 long ago");
+    let rows = store.coverage(town, now - 7 * DAY).await.expect("coverage");
+    assert_eq!(rows.len(), 3);
+    let (total, a, b) = (&rows[0], &rows[1], &rows[2]);
+    assert_eq!(total.organization_id, town);
+    assert_eq!(
+        (
+            total.expected_pcs,
+            total.enrolled,
+            total.reporting,
+            total.silent
+        ),
+        (6, 4, 2, 2)
+    );
+    assert_eq!((total.with_banned, total.with_approved), (1, 1));
+    assert_eq!(
+        (a.organization_id, a.enrolled, a.reporting, a.silent),
+        (school_a, 3, 2, 1)
+    );
+    assert!((a.approved_share() - 0.5).abs() < 1e-9);
+    assert_eq!(
+        (b.organization_id, b.reporting, b.silent, b.with_approved),
+        (school_b, 0, 1, 0)
+    );
+    let silent = store
+        .silent_hosts(town, now - 7 * DAY)
+        .await
+        .expect("silent");
+    let names: Vec<&str> = silent.iter().map(|host| host.hostname.as_str()).collect();
+    assert_eq!(names, vec!["pc-a3", "pc"]);
+    assert_eq!(silent[0].last_seen_at, None);
+    // A school's list never shows another school's PCs.
+    let only_b = store.violations(school_b, true).await.expect("b");
+    assert!(only_b.is_empty());
+    assert!(matches!(
+        store.coverage(9_999, now).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn catalog_revisions_and_reevaluation(store: &dyn Store) {
+    assert_eq!(store.current_catalog().await.expect("none"), None);
+    assert_eq!(
+        store.save_catalog("version = \"1\"", T0).await.expect("r1"),
+        1
+    );
+    assert_eq!(
+        store.save_catalog("version = \"2\"", T0).await.expect("r2"),
+        2
+    );
+    let current = store
+        .current_catalog()
+        .await
+        .expect("current")
+        .expect("some");
+    assert_eq!(
+        (current.revision, current.overrides.as_str()),
+        (2, "version = \"2\"")
+    );
+
+    let school = organization(store, "S", None, 1).await;
+    let host_id = host(store, school, "m").await;
+    store
+        .record_report(report("e1", host_id, T0, Some(vec![])))
+        .await
+        .expect("clean report");
+    let hosts = store.hosts_for_evaluation(0, 10).await.expect("hosts");
+    assert!(hosts.iter().any(|host| host.host_id == host_id));
+    store
+        .apply_evaluation(host_id, vec![finding("wechat", "banned")], 2, T0 + 5)
+        .await
+        .expect("apply");
+    let open = store.violations(school, false).await.expect("open");
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].app_id, "wechat");
+    let events = store.finding_events(host_id).await.expect("events");
+    assert_eq!(
+        events.last().map(|event| event.cause.as_str()),
+        Some("catalog")
+    );
+    assert_eq!(
+        store
+            .host_state(host_id)
+            .await
+            .expect("state")
+            .expect("host")
+            .catalog_revision,
+        2
+    );
+}
+
+pub async fn concurrent_reports_all_land(store: Arc<dyn Store>) {
+    let school = organization(store.as_ref(), "Busy", None, 100).await;
+    let mut hosts = Vec::new();
+    for index in 0..50 {
+        hosts.push(host(store.as_ref(), school, &format!("busy-{index}")).await);
+    }
+    let mut tasks = Vec::new();
+    for (index, host_id) in hosts.iter().copied().enumerate() {
+        for round in 0..4 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let id = format!("busy-{index}-{round}");
+                let at = T0 + round;
+                store
+                    .record_report(report(
+                        &id,
+                        host_id,
+                        at,
+                        Some(vec![finding("viber", "banned")]),
+                    ))
+                    .await
+            }));
+        }
+    }
+    for task in tasks {
+        let outcome = task.await.expect("task").expect("stored");
+        assert!(!outcome.duplicate);
+    }
+    for host_id in hosts {
+        assert_eq!(store.report_count(host_id).await.expect("count"), 4);
+    }
+    assert_eq!(
+        store.violations(school, false).await.expect("open").len(),
+        50
+    );
+}
+
+macro_rules! contract_tests {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn organizations_form_a_tree() {
+                let (store, _keep) = $open.await;
+                super::organizations_form_a_tree(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn enrollment_follows_the_secret_and_the_machine() {
+                let (store, _keep) = $open.await;
+                super::enrollment_follows_the_secret_and_the_machine(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn a_report_is_stored_exactly_once() {
+                let (store, _keep) = $open.await;
+                super::a_report_is_stored_exactly_once(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn findings_open_resolve_and_come_back() {
+                let (store, _keep) = $open.await;
+                super::findings_open_resolve_and_come_back(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn identical_inventories_are_stored_once() {
+                let (store, _keep) = $open.await;
+                super::identical_inventories_are_stored_once(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn coverage_counts_the_subtree() {
+                let (store, _keep) = $open.await;
+                super::coverage_counts_the_subtree(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn catalog_revisions_and_reevaluation() {
+                let (store, _keep) = $open.await;
+                super::catalog_revisions_and_reevaluation(store.as_ref()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_reports_all_land() {
+                let (store, _keep) = $open.await;
+                super::concurrent_reports_all_land(store).await;
+            }
+        }
+    };
+}
+
+async fn open_sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(&folder.path().join("contract.db"))
+        .await
+        .expect("open sqlite");
+    (Arc::new(store), folder)
+}
+
+contract_tests!(sqlite, open_sqlite());
