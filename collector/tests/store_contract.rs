@@ -1,6 +1,8 @@
 //! The `Store` contract: every backend must pass the same checks. Each check is a
 //! function over `&dyn Store`; `contract_tests!` turns them into tests for a backend.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use sverka_collector::keys;
 use sverka_collector::store::sqlite::SqliteStore;
