@@ -23,7 +23,9 @@ use sverka_shared::{Inventory, Observation};
 use crate::catalog::CatalogState;
 use crate::evaluate::{Evaluator, host_findings};
 use crate::keys;
-use crate::limits::{LimitError, RequestLimits, decode_body, parse_bounded};
+use crate::limits::{
+    LimitError, RequestLimits, check_string_lengths, decode_body, parse_bounded, parse_typed,
+};
 use crate::store::{Enrollment, HostCredentials, ReportRecord, Store, StoreError};
 
 /// How long a checked host key is trusted without asking the database again.
@@ -31,6 +33,8 @@ const CREDENTIAL_TTL: Duration = Duration::from_secs(30);
 /// What a 503 asks agents to wait, in seconds.
 const UNAVAILABLE_RETRY_SECONDS: u64 = 15;
 const ENROLL_BODY_LIMIT: usize = 64 * 1024;
+/// Reports decoded and evaluated at once; the rest wait their turn.
+const REPORTS_IN_FLIGHT: usize = 64;
 
 /// Per-host request budget: a token bucket.
 #[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize)]
@@ -67,6 +71,7 @@ pub struct AppState {
     evaluator: Evaluator,
     credentials: Mutex<HashMap<i64, (HostCredentials, Instant)>>,
     buckets: Mutex<HashMap<i64, Bucket>>,
+    in_flight: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -84,6 +89,7 @@ impl AppState {
             evaluator: Evaluator::default(),
             credentials: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
+            in_flight: tokio::sync::Semaphore::new(REPORTS_IN_FLIGHT),
         }
     }
 
@@ -431,6 +437,16 @@ fn check_upload(
             limits.max_findings
         )));
     }
+    let inventory_items = upload.inventory.as_ref().map_or(0, Vec::len);
+    let longest_list = inventory_items
+        .max(upload.scan.errors.len())
+        .max(upload.scan.skipped.len());
+    if longest_list > limits.max_array_items {
+        return Err(ApiFailure::unprocessable(format!(
+            "a list of {longest_list} items (at most {})",
+            limits.max_array_items
+        )));
+    }
     if upload.evidence.len() > limits.max_evidence {
         return Err(ApiFailure::unprocessable(format!(
             "{} evidence observations in one report (at most {})",
@@ -455,66 +471,74 @@ async fn receive_report(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<axum::Json<sverka_shared::protocol::ReportAck>, ApiFailure> {
+) -> Result<axum::Json<ReportAck>, ApiFailure> {
     let credentials = state.authenticate(&headers).await?;
     state.take_token(credentials.host_id)?;
+    // Bounds how many reports are decoded and evaluated at once, and so the memory
+    // a boot storm can take.
+    let _permit = state.in_flight.acquire().await.map_err(|_| {
+        ApiFailure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the collector is shutting down",
+        )
+        .retry_after(UNAVAILABLE_RETRY_SECONDS)
+    })?;
     let raw = read_body(body, state.limits.max_body_bytes).await?;
     let plain = decode_body(&raw, content_encoding(&headers), &state.limits)?;
     drop(raw);
-    let value = parse_bounded(&plain, &state.limits)?;
+    check_string_lengths(&plain, state.limits.max_string_bytes)?;
+    let upload: ReportUpload = parse_typed(&plain, "a report")?;
     drop(plain);
-    let upload: ReportUpload = serde_json::from_value(value)
-        .map_err(|error| ApiFailure::unprocessable(format!("not a report: {error}")))?;
     check_upload(&upload, &credentials, &state.limits)?;
 
     let received_at = crate::now();
     let catalog = state.catalog();
     let digest = upload.inventory_digest.clone();
+    let cache_key = (digest.clone(), catalog.revision);
     let mut inventory_wanted = false;
-    let (inventory_record, matched) = match &upload.inventory {
-        Some(observations) => {
-            let inventory = Inventory::from_observations(observations);
-            if inventory.digest != digest {
-                return Err(ApiFailure::unprocessable(
-                    "inventory_digest does not match the inventory sent",
-                ));
+    // A digest the collector already evaluated needs neither checking nor storing
+    // again: identical PCs cost one copy and one evaluation.
+    let (inventory_record, matched, fresh) = match state.evaluator.cached(&cache_key) {
+        Some(matched) => (None, Some(matched), false),
+        None => match &upload.inventory {
+            Some(observations) => {
+                let inventory = Inventory::from_observations(observations);
+                if inventory.digest != digest {
+                    return Err(ApiFailure::unprocessable(
+                        "inventory_digest does not match the inventory sent",
+                    ));
+                }
+                let matched = state
+                    .evaluator
+                    .evaluate_inventory(&catalog.matcher, &inventory.observations);
+                let body = serde_json::to_string(&inventory.observations)
+                    .map_err(|error| ApiFailure::unprocessable(error.to_string()))?;
+                (
+                    Some((body, inventory.observations.len() as i64)),
+                    Some(matched),
+                    true,
+                )
             }
-            let matched = state.evaluator.matched_inventory(
-                &catalog.matcher,
-                catalog.revision,
-                &digest,
-                &inventory.observations,
-            );
-            let body = serde_json::to_string(&inventory.observations)
-                .map_err(|error| ApiFailure::unprocessable(error.to_string()))?;
-            (
-                Some((body, inventory.observations.len() as i64)),
-                Some(matched),
-            )
-        }
-        None => match state.evaluator.cached(&(digest.clone(), catalog.revision)) {
-            Some(matched) => (None, Some(matched)),
             None => match state.store.inventory(&digest).await? {
                 Some(body) => {
                     let observations: Vec<Observation> =
                         serde_json::from_str(&body).unwrap_or_default();
-                    let matched = state.evaluator.matched_inventory(
-                        &catalog.matcher,
-                        catalog.revision,
-                        &digest,
-                        &observations,
-                    );
-                    (None, Some(matched))
+                    let matched = state
+                        .evaluator
+                        .evaluate_inventory(&catalog.matcher, &observations);
+                    (None, Some(matched), true)
                 }
                 None => {
                     inventory_wanted = true;
-                    (None, None)
+                    (None, None, false)
                 }
             },
         },
     };
-    let findings =
-        matched.map(|matched| host_findings(&catalog.matcher, &matched, &upload.evidence));
+    let findings = matched
+        .as_ref()
+        .map(|matched| host_findings(&catalog.matcher, matched, &upload.evidence));
     let evidence = serde_json::to_string(&upload.evidence)
         .map_err(|error| ApiFailure::unprocessable(error.to_string()))?;
     let host = &upload.scan.host;
@@ -535,6 +559,10 @@ async fn receive_report(
         findings,
     };
     let outcome = state.store.record_report(record).await?;
+    // Only a stored inventory may be taken as known.
+    if fresh && let Some(matched) = matched {
+        state.evaluator.remember(cache_key, matched);
+    }
     Ok(axum::Json(ReportAck {
         report_id: upload.report_id,
         duplicate: outcome.duplicate,

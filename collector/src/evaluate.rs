@@ -22,31 +22,46 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    /// The observations of an inventory that hit the catalog.
+    /// The observations of an inventory that hit the catalog (not cached; see
+    /// [`Evaluator::remember`]).
+    pub fn evaluate_inventory(
+        &self,
+        matcher: &CatalogMatcher,
+        inventory: &[Observation],
+    ) -> MatchedInventory {
+        Arc::new(
+            inventory
+                .iter()
+                .filter(|observation| !matcher.hits_for(observation).is_empty())
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Keeps a result for (digest, catalog revision).
+    pub fn remember(&self, key: (String, i64), matched: MatchedInventory) {
+        if let Ok(mut cache) = self.matched.lock() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key, matched);
+        }
+    }
+
+    /// The cached result, or a fresh evaluation that is then cached.
     pub fn matched_inventory(
         &self,
         matcher: &CatalogMatcher,
         revision: i64,
         digest: &str,
         inventory: &[Observation],
-    ) -> Arc<Vec<Observation>> {
+    ) -> MatchedInventory {
         let key = (digest.to_string(), revision);
         if let Some(hit) = self.cached(&key) {
             return hit;
         }
-        let matched: Arc<Vec<Observation>> = Arc::new(
-            inventory
-                .iter()
-                .filter(|observation| !matcher.hits_for(observation).is_empty())
-                .cloned()
-                .collect(),
-        );
-        if let Ok(mut cache) = self.matched.lock() {
-            if cache.len() >= CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(key, matched.clone());
-        }
+        let matched = self.evaluate_inventory(matcher, inventory);
+        self.remember(key, matched.clone());
         matched
     }
 

@@ -90,6 +90,50 @@ pub fn parse_bounded(body: &[u8], limits: &RequestLimits) -> Result<Value, Limit
     Ok(value)
 }
 
+/// Finds a JSON string (a value or a field name, known or not) longer than `max`
+/// bytes without building the document, so typed parsing can follow at full speed.
+pub fn check_string_lengths(body: &[u8], max: usize) -> Result<(), LimitError> {
+    let mut inside = false;
+    let mut escaped = false;
+    let mut length = 0usize;
+    for (offset, byte) in body.iter().enumerate() {
+        if !inside {
+            if *byte == b'"' {
+                inside = true;
+                length = 0;
+            }
+            continue;
+        }
+        if escaped {
+            escaped = false;
+        } else if *byte == b'\\' {
+            escaped = true;
+        } else if *byte == b'"' {
+            inside = false;
+            continue;
+        }
+        length += 1;
+        if length > max {
+            return Err(LimitError::Shape(format!(
+                "a string longer than {max} bytes (at byte {offset})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a typed document: broken JSON is a `BadJson` (400), JSON of the wrong shape
+/// a `Shape` error (422).
+pub fn parse_typed<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, LimitError> {
+    serde_json::from_slice(body).map_err(|error| match error.classify() {
+        serde_json::error::Category::Data => LimitError::Shape(format!("not {what}: {error}")),
+        _ => LimitError::BadJson(error.to_string()),
+    })
+}
+
 fn check_value(
     value: &Value,
     limits: &RequestLimits,
@@ -194,6 +238,16 @@ mod tests {
             decode_body(b"x", Some("br"), &limits),
             Err(LimitError::UnsupportedEncoding(_))
         ));
+    }
+
+    #[test]
+    fn long_strings_are_found_anywhere() {
+        assert!(check_string_lengths(br#"{"a":"0123456789","b":["xy"]}"#, 10).is_ok());
+        assert!(check_string_lengths(br#"{"a":"0123456789x"}"#, 10).is_err());
+        assert!(check_string_lengths(br#"{"0123456789x":1}"#, 10).is_err());
+        // Escaped quotes do not end a string.
+        assert!(check_string_lengths(br#"["01234\"56789"]"#, 10).is_err());
+        assert!(check_string_lengths(br#"["a\\","b"]"#, 10).is_ok());
     }
 
     #[test]

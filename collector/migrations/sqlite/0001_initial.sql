@@ -34,6 +34,8 @@ CREATE TABLE hosts (
     inventory_digest TEXT,
     evidence TEXT NOT NULL DEFAULT '[]',
     catalog_revision INTEGER NOT NULL DEFAULT 0,
+    -- Digest of the last evaluated findings: an unchanged check-in skips the diff.
+    findings_digest TEXT NOT NULL DEFAULT '',
     UNIQUE (organization_id, machine_id)
 );
 

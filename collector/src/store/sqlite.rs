@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -110,6 +110,9 @@ fn map_error(error: sqlx::Error) -> StoreError {
 }
 
 async fn write_reports(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
+    // Inventories this writer has committed: a lab of identical PCs sends the same
+    // one many times, and its body need not travel to SQLite again.
+    let mut known_inventories: HashSet<String> = HashSet::new();
     while let Some(first) = jobs.recv().await {
         let mut batch = vec![first];
         while batch.len() < BATCH_LIMIT {
@@ -119,8 +122,16 @@ async fn write_reports(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
             }
         }
         let records: Vec<&ReportRecord> = batch.iter().map(|job| &job.record).collect();
-        match commit_batch(&pool, &records).await {
+        match commit_batch(&pool, &records, &known_inventories).await {
             Ok(outcomes) => {
+                if known_inventories.len() > 200_000 {
+                    known_inventories.clear();
+                }
+                for (record, outcome) in records.iter().zip(&outcomes) {
+                    if outcome.is_ok() && record.inventory.is_some() {
+                        known_inventories.insert(record.inventory_digest.clone());
+                    }
+                }
                 for (job, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = job.reply.send(outcome);
                 }
@@ -142,6 +153,7 @@ async fn write_reports(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
 async fn commit_batch(
     pool: &SqlitePool,
     records: &[&ReportRecord],
+    known_inventories: &HashSet<String>,
 ) -> StoreResult<Vec<StoreResult<RecordOutcome>>> {
     let mut connection = pool.acquire().await.map_err(map_error)?;
     let connection: &mut SqliteConnection = &mut connection;
@@ -156,7 +168,7 @@ async fn commit_batch(
                 .execute(&mut *connection)
                 .await
                 .map_err(map_error)?;
-            let outcome = apply_report(&mut *connection, record).await;
+            let outcome = apply_report(&mut *connection, record, known_inventories).await;
             let finish = if outcome.is_ok() {
                 "RELEASE report"
             } else {
@@ -192,16 +204,18 @@ async fn commit_batch(
 async fn apply_report(
     connection: &mut SqliteConnection,
     record: &ReportRecord,
+    known_inventories: &HashSet<String>,
 ) -> StoreResult<RecordOutcome> {
-    let last_scan_at: Option<Option<Timestamp>> =
-        sqlx::query_scalar("SELECT last_scan_at FROM hosts WHERE id = $1")
-            .bind(record.host_id)
-            .fetch_optional(&mut *connection)
-            .await
-            .map_err(map_error)?;
-    let Some(last_scan_at) = last_scan_at else {
+    let host = sqlx::query("SELECT last_scan_at, findings_digest FROM hosts WHERE id = $1")
+        .bind(record.host_id)
+        .fetch_optional(&mut *connection)
+        .await
+        .map_err(map_error)?;
+    let Some(host) = host else {
         return Err(StoreError::NotFound(format!("host {}", record.host_id)));
     };
+    let last_scan_at: Option<Timestamp> = host.try_get(0).map_err(map_error)?;
+    let previous_findings: String = host.try_get(1).map_err(map_error)?;
     let stale = last_scan_at.is_some_and(|last| record.scanned_at < last);
     let kind = if stale {
         "stale"
@@ -229,7 +243,9 @@ async fn apply_report(
             stale: false,
         });
     }
-    if let Some((body, item_count)) = &record.inventory {
+    if let Some((body, item_count)) = &record.inventory
+        && !known_inventories.contains(&record.inventory_digest)
+    {
         sqlx::query(
             "INSERT INTO inventories (digest, body, item_count, created_at)
              VALUES ($1, $2, $3, $4) ON CONFLICT (digest) DO NOTHING",
@@ -242,44 +258,52 @@ async fn apply_report(
         .await
         .map_err(map_error)?;
     }
-    sqlx::query("UPDATE hosts SET last_seen_at = MAX(COALESCE(last_seen_at, 0), $2) WHERE id = $1")
+    if stale {
+        sqlx::query(
+            "UPDATE hosts SET last_seen_at = MAX(COALESCE(last_seen_at, 0), $2) WHERE id = $1",
+        )
         .bind(record.host_id)
         .bind(record.received_at)
         .execute(&mut *connection)
         .await
         .map_err(map_error)?;
-    if stale {
         return Ok(RecordOutcome {
             duplicate: false,
             stale: true,
         });
     }
+    let findings_digest = record.findings.as_ref().map(|findings| {
+        crate::keys::hash(&serde_json::to_string(findings).unwrap_or_default())
+    });
+    let changed = findings_digest
+        .as_ref()
+        .is_some_and(|digest| *digest != previous_findings);
     sqlx::query(
-        "UPDATE hosts SET hostname = $2, os_id = $3, os_name = $4, agent_version = $5,
-         last_scan_at = $6 WHERE id = $1",
+        "UPDATE hosts SET last_seen_at = MAX(COALESCE(last_seen_at, 0), $2), hostname = $3,
+         os_id = $4, os_name = $5, agent_version = $6, last_scan_at = $7,
+         inventory_digest = CASE WHEN $8 THEN $9 ELSE inventory_digest END,
+         evidence = CASE WHEN $8 THEN $10 ELSE evidence END,
+         catalog_revision = CASE WHEN $8 THEN $11 ELSE catalog_revision END,
+         findings_digest = CASE WHEN $8 THEN $12 ELSE findings_digest END
+         WHERE id = $1",
     )
     .bind(record.host_id)
+    .bind(record.received_at)
     .bind(&record.hostname)
     .bind(&record.os_id)
     .bind(&record.os_name)
     .bind(&record.agent_version)
     .bind(record.scanned_at)
+    .bind(record.findings.is_some())
+    .bind(&record.inventory_digest)
+    .bind(&record.evidence)
+    .bind(record.catalog_revision)
+    .bind(findings_digest.as_deref().unwrap_or_default())
     .execute(&mut *connection)
     .await
     .map_err(map_error)?;
     match &record.findings {
-        Some(findings) => {
-            sqlx::query(
-                "UPDATE hosts SET inventory_digest = $2, evidence = $3, catalog_revision = $4
-                 WHERE id = $1",
-            )
-            .bind(record.host_id)
-            .bind(&record.inventory_digest)
-            .bind(&record.evidence)
-            .bind(record.catalog_revision)
-            .execute(&mut *connection)
-            .await
-            .map_err(map_error)?;
+        Some(findings) if changed => {
             apply_findings(
                 connection,
                 record.host_id,
@@ -289,7 +313,9 @@ async fn apply_report(
             )
             .await?;
         }
-        None => {
+        _ => {
+            // Nothing changed (or nothing could be evaluated): the open findings were
+            // seen again.
             sqlx::query(
                 "UPDATE host_apps SET last_seen = MAX(last_seen, $2)
                  WHERE host_id = $1 AND resolved_at IS NULL",
@@ -753,9 +779,12 @@ impl Store for SqliteStore {
             .await
             .map_err(map_error)?;
         apply_findings(&mut transaction, host_id, &findings, now, "catalog").await?;
-        sqlx::query("UPDATE hosts SET catalog_revision = $2 WHERE id = $1")
+        let findings_digest =
+            crate::keys::hash(&serde_json::to_string(&findings).unwrap_or_default());
+        sqlx::query("UPDATE hosts SET catalog_revision = $2, findings_digest = $3 WHERE id = $1")
             .bind(host_id)
             .bind(catalog_revision)
+            .bind(findings_digest)
             .execute(&mut *transaction)
             .await
             .map_err(map_error)?;
