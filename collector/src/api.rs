@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use sverka_shared::protocol::{
     ApiError, CATALOG_PATH, ENROLL_PATH, EnrollRequest, EnrollResponse, REPORTS_PATH, ReportAck,
-    ReportUpload,
 };
 use sverka_shared::report::SCAN_SCHEMA;
 use sverka_shared::{Inventory, Observation};
@@ -404,8 +403,22 @@ fn scanned_at(text: &str, received_at: i64) -> i64 {
         .map_or(received_at, |seconds| seconds.min(received_at))
 }
 
+/// A [`sverka_shared::protocol::ReportUpload`] as received: the inventory stays raw JSON until the collector
+/// knows it needs it, so a report whose inventory digest it already holds costs no more
+/// to decode than a check-in.
+#[derive(Debug, serde::Deserialize)]
+struct IncomingReport {
+    report_id: String,
+    scan: sverka_shared::ScanReport,
+    inventory_digest: String,
+    #[serde(default)]
+    inventory: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    evidence: Vec<Observation>,
+}
+
 fn check_upload(
-    upload: &ReportUpload,
+    upload: &IncomingReport,
     credentials: &HostCredentials,
     limits: &RequestLimits,
 ) -> Result<(), ApiFailure> {
@@ -437,10 +450,7 @@ fn check_upload(
             limits.max_findings
         )));
     }
-    let inventory_items = upload.inventory.as_ref().map_or(0, Vec::len);
-    let longest_list = inventory_items
-        .max(upload.scan.errors.len())
-        .max(upload.scan.skipped.len());
+    let longest_list = upload.scan.errors.len().max(upload.scan.skipped.len());
     if longest_list > limits.max_array_items {
         return Err(ApiFailure::unprocessable(format!(
             "a list of {longest_list} items (at most {})",
@@ -488,8 +498,7 @@ async fn receive_report(
     let plain = decode_body(&raw, content_encoding(&headers), &state.limits)?;
     drop(raw);
     check_string_lengths(&plain, state.limits.max_string_bytes)?;
-    let upload: ReportUpload = parse_typed(&plain, "a report")?;
-    drop(plain);
+    let upload: IncomingReport = parse_typed(&plain, "a report")?;
     check_upload(&upload, &credentials, &state.limits)?;
 
     let received_at = crate::now();
@@ -502,8 +511,17 @@ async fn receive_report(
     let (inventory_record, matched, fresh) = match state.evaluator.cached(&cache_key) {
         Some(matched) => (None, Some(matched), false),
         None => match &upload.inventory {
-            Some(observations) => {
-                let inventory = Inventory::from_observations(observations);
+            Some(raw) => {
+                let observations: Vec<Observation> =
+                    parse_typed(raw.get().as_bytes(), "an inventory")?;
+                if observations.len() > state.limits.max_array_items {
+                    return Err(ApiFailure::unprocessable(format!(
+                        "an inventory of {} items (at most {})",
+                        observations.len(),
+                        state.limits.max_array_items
+                    )));
+                }
+                let inventory = Inventory::from_observations(&observations);
                 if inventory.digest != digest {
                     return Err(ApiFailure::unprocessable(
                         "inventory_digest does not match the inventory sent",
@@ -558,6 +576,7 @@ async fn receive_report(
         catalog_revision: catalog.revision,
         findings,
     };
+    drop(plain);
     let outcome = state.store.record_report(record).await?;
     // Only a stored inventory may be taken as known.
     if fresh && let Some(matched) = matched {

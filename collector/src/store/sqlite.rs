@@ -148,8 +148,11 @@ async fn write_reports(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
     }
 }
 
-/// One transaction for the batch; each report in its own savepoint, so one bad report
-/// fails alone.
+/// Commits a batch in one transaction. The common case, a report that changes no
+/// finding, costs a handful of statements for the whole batch; reports that change
+/// findings are applied one by one inside the same transaction. If anything but an
+/// unavailable database fails, the batch is rolled back and each report is committed
+/// alone, so one bad report fails alone.
 async fn commit_batch(
     pool: &SqlitePool,
     records: &[&ReportRecord],
@@ -157,51 +160,271 @@ async fn commit_batch(
 ) -> StoreResult<Vec<StoreResult<RecordOutcome>>> {
     let mut connection = pool.acquire().await.map_err(map_error)?;
     let connection: &mut SqliteConnection = &mut connection;
+    let batch = in_transaction(connection, async |connection| {
+        apply_batch(connection, records, known_inventories).await
+    })
+    .await;
+    match batch {
+        Ok(outcomes) => Ok(outcomes),
+        Err(error @ StoreError::Unavailable(_)) => Err(error),
+        Err(_) => {
+            let mut outcomes = Vec::with_capacity(records.len());
+            for record in records {
+                outcomes.push(
+                    in_transaction(connection, async |connection| {
+                        apply_report(connection, record, known_inventories).await
+                    })
+                    .await,
+                );
+            }
+            Ok(outcomes)
+        }
+    }
+}
+
+async fn in_transaction<T>(
+    connection: &mut SqliteConnection,
+    work: impl AsyncFnOnce(&mut SqliteConnection) -> StoreResult<T>,
+) -> StoreResult<T> {
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut *connection)
         .await
         .map_err(map_error)?;
-    let mut outcomes = Vec::with_capacity(records.len());
-    for record in records {
-        let step = async {
-            sqlx::query("SAVEPOINT report")
-                .execute(&mut *connection)
-                .await
-                .map_err(map_error)?;
-            let outcome = apply_report(&mut *connection, record, known_inventories).await;
-            let finish = if outcome.is_ok() {
-                "RELEASE report"
-            } else {
-                "ROLLBACK TO report"
-            };
-            sqlx::query(finish)
-                .execute(&mut *connection)
-                .await
-                .map_err(map_error)?;
-            if outcome.is_err() {
-                sqlx::query("RELEASE report")
-                    .execute(&mut *connection)
-                    .await
-                    .map_err(map_error)?;
-            }
-            Ok::<_, StoreError>(outcome)
-        };
-        match step.await {
-            Ok(outcome) => outcomes.push(outcome),
+    match work(&mut *connection).await {
+        Ok(value) => match sqlx::query("COMMIT").execute(&mut *connection).await {
+            Ok(_) => Ok(value),
             Err(error) => {
                 let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
-                return Err(error);
+                Err(map_error(error))
             }
+        },
+        Err(error) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+            Err(error)
         }
     }
-    if let Err(error) = sqlx::query("COMMIT").execute(&mut *connection).await {
-        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
-        return Err(map_error(error));
+}
+
+fn report_kind(record: &ReportRecord) -> &'static str {
+    if record.inventory.is_some() {
+        "full"
+    } else {
+        "check-in"
+    }
+}
+
+fn findings_digest(findings: &[HostFinding]) -> String {
+    crate::keys::hash(&serde_json::to_string(findings).unwrap_or_default())
+}
+
+async fn apply_batch(
+    connection: &mut SqliteConnection,
+    records: &[&ReportRecord],
+    known_inventories: &HashSet<String>,
+) -> StoreResult<Vec<StoreResult<RecordOutcome>>> {
+    let duplicate = RecordOutcome {
+        duplicate: true,
+        stale: false,
+    };
+    let fresh = RecordOutcome {
+        duplicate: false,
+        stale: false,
+    };
+    // 1. Store the report ids; the ones that were already there are duplicates.
+    let mut first_of_id: HashMap<&str, usize> = HashMap::new();
+    for (index, record) in records.iter().enumerate() {
+        first_of_id
+            .entry(record.report_id.as_str())
+            .or_insert(index);
+    }
+    let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "INSERT INTO reports (report_id, host_id, received_at, scanned_at, kind, scan_errors) ",
+    );
+    insert.push_values(
+        records
+            .iter()
+            .enumerate()
+            .filter(|(index, record)| first_of_id.get(record.report_id.as_str()) == Some(index)),
+        |mut row, (_, record)| {
+            row.push_bind(&record.report_id)
+                .push_bind(record.host_id)
+                .push_bind(record.received_at)
+                .push_bind(record.scanned_at)
+                .push_bind(report_kind(record))
+                .push_bind(record.scan_errors);
+        },
+    );
+    insert.push(" ON CONFLICT (report_id) DO NOTHING RETURNING report_id");
+    let inserted: HashSet<String> = insert
+        .build_query_scalar::<String>()
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(map_error)?
+        .into_iter()
+        .collect();
+    let new: Vec<usize> = (0..records.len())
+        .filter(|index| {
+            let record = records[*index];
+            first_of_id.get(record.report_id.as_str()) == Some(index)
+                && inserted.contains(&record.report_id)
+        })
+        .collect();
+    let mut outcomes: Vec<StoreResult<RecordOutcome>> =
+        records.iter().map(|_| Ok(duplicate)).collect();
+    if new.is_empty() {
+        return Ok(outcomes);
+    }
+
+    // 2. The hosts' state, to tell reports that change nothing from the rest.
+    let mut select = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+        "SELECT id, last_scan_at, findings_digest FROM hosts WHERE id IN (",
+    );
+    let mut separated = select.separated(", ");
+    for index in &new {
+        separated.push_bind(records[*index].host_id);
+    }
+    select.push(")");
+    let hosts: HashMap<i64, (Option<Timestamp>, String)> = select
+        .build()
+        .fetch_all(&mut *connection)
+        .await
+        .map_err(map_error)?
+        .iter()
+        .map(|row| {
+            Ok((
+                row.try_get::<i64, _>(0).map_err(map_error)?,
+                (
+                    row.try_get(1).map_err(map_error)?,
+                    row.try_get(2).map_err(map_error)?,
+                ),
+            ))
+        })
+        .collect::<StoreResult<_>>()?;
+    let mut reports_per_host: HashMap<i64, usize> = HashMap::new();
+    for index in &new {
+        *reports_per_host.entry(records[*index].host_id).or_default() += 1;
+    }
+    let mut unchanged: Vec<(&ReportRecord, Option<String>)> = Vec::new();
+    let mut one_by_one: Vec<usize> = Vec::new();
+    for index in new {
+        let record = records[index];
+        let Some((last_scan_at, previous)) = hosts.get(&record.host_id) else {
+            return Err(StoreError::NotFound(format!("host {}", record.host_id)));
+        };
+        let stale = last_scan_at.is_some_and(|last| record.scanned_at < last);
+        let digest = record.findings.as_deref().map(findings_digest);
+        let needs_inventory =
+            record.inventory.is_some() && !known_inventories.contains(&record.inventory_digest);
+        let changes = digest.as_ref().is_some_and(|digest| digest != previous);
+        if stale || changes || needs_inventory || reports_per_host[&record.host_id] > 1 {
+            one_by_one.push(index);
+        } else {
+            unchanged.push((record, digest));
+            outcomes[index] = Ok(fresh);
+        }
+    }
+
+    // 3. Reports that change nothing: one statement for the hosts, one for their open
+    // findings.
+    if !unchanged.is_empty() {
+        let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "WITH v(id, received_at, hostname, os_id, os_name, agent_version, scanned_at,
+                    evaluated, inventory_digest, evidence, catalog_revision, findings_digest) AS (",
+        );
+        update.push_values(&unchanged, |mut row, (record, digest)| {
+            row.push_bind(record.host_id)
+                .push_bind(record.received_at)
+                .push_bind(&record.hostname)
+                .push_bind(&record.os_id)
+                .push_bind(&record.os_name)
+                .push_bind(&record.agent_version)
+                .push_bind(record.scanned_at)
+                .push_bind(digest.is_some())
+                .push_bind(&record.inventory_digest)
+                .push_bind(&record.evidence)
+                .push_bind(record.catalog_revision)
+                .push_bind(digest.as_deref().unwrap_or_default());
+        });
+        update.push(
+            ") UPDATE hosts SET
+                last_seen_at = MAX(COALESCE(hosts.last_seen_at, 0), v.received_at),
+                hostname = v.hostname, os_id = v.os_id, os_name = v.os_name,
+                agent_version = v.agent_version, last_scan_at = v.scanned_at,
+                inventory_digest = CASE WHEN v.evaluated THEN v.inventory_digest
+                                   ELSE hosts.inventory_digest END,
+                evidence = CASE WHEN v.evaluated THEN v.evidence ELSE hosts.evidence END,
+                catalog_revision = CASE WHEN v.evaluated THEN v.catalog_revision
+                                   ELSE hosts.catalog_revision END
+             FROM v WHERE hosts.id = v.id",
+        );
+        // VALUES in a CTE starts with `VALUES`, which push_values writes itself.
+        update
+            .build()
+            .execute(&mut *connection)
+            .await
+            .map_err(map_error)?;
+        let mut touch = sqlx::QueryBuilder::<sqlx::Sqlite>::new("WITH v(host_id, seen) AS (");
+        touch.push_values(&unchanged, |mut row, (record, _)| {
+            row.push_bind(record.host_id).push_bind(record.scanned_at);
+        });
+        touch.push(
+            ") UPDATE host_apps SET last_seen = MAX(host_apps.last_seen, v.seen)
+             FROM v WHERE host_apps.host_id = v.host_id AND host_apps.resolved_at IS NULL",
+        );
+        touch
+            .build()
+            .execute(&mut *connection)
+            .await
+            .map_err(map_error)?;
+    }
+
+    // 4. The rest, one by one, in arrival order.
+    for index in one_by_one {
+        outcomes[index] =
+            Ok(apply_inserted_report(connection, records[index], known_inventories).await?);
     }
     Ok(outcomes)
 }
 
+/// Stores one report: its id, then its effect on the host.
 async fn apply_report(
+    connection: &mut SqliteConnection,
+    record: &ReportRecord,
+    known_inventories: &HashSet<String>,
+) -> StoreResult<RecordOutcome> {
+    let inserted = sqlx::query(
+        "INSERT INTO reports (report_id, host_id, received_at, scanned_at, kind, scan_errors)
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM hosts WHERE id = $2)
+         ON CONFLICT (report_id) DO NOTHING",
+    )
+    .bind(&record.report_id)
+    .bind(record.host_id)
+    .bind(record.received_at)
+    .bind(record.scanned_at)
+    .bind(report_kind(record))
+    .bind(record.scan_errors)
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    if inserted.rows_affected() == 0 {
+        let known: Option<i64> = sqlx::query_scalar("SELECT id FROM hosts WHERE id = $1")
+            .bind(record.host_id)
+            .fetch_optional(&mut *connection)
+            .await
+            .map_err(map_error)?;
+        if known.is_none() {
+            return Err(StoreError::NotFound(format!("host {}", record.host_id)));
+        }
+        return Ok(RecordOutcome {
+            duplicate: true,
+            stale: false,
+        });
+    }
+    apply_inserted_report(connection, record, known_inventories).await
+}
+
+/// The effect of a report whose id was just stored.
+async fn apply_inserted_report(
     connection: &mut SqliteConnection,
     record: &ReportRecord,
     known_inventories: &HashSet<String>,
@@ -217,32 +440,6 @@ async fn apply_report(
     let last_scan_at: Option<Timestamp> = host.try_get(0).map_err(map_error)?;
     let previous_findings: String = host.try_get(1).map_err(map_error)?;
     let stale = last_scan_at.is_some_and(|last| record.scanned_at < last);
-    let kind = if stale {
-        "stale"
-    } else if record.inventory.is_some() {
-        "full"
-    } else {
-        "check-in"
-    };
-    let inserted = sqlx::query(
-        "INSERT INTO reports (report_id, host_id, received_at, scanned_at, kind, scan_errors)
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (report_id) DO NOTHING",
-    )
-    .bind(&record.report_id)
-    .bind(record.host_id)
-    .bind(record.received_at)
-    .bind(record.scanned_at)
-    .bind(kind)
-    .bind(record.scan_errors)
-    .execute(&mut *connection)
-    .await
-    .map_err(map_error)?;
-    if inserted.rows_affected() == 0 {
-        return Ok(RecordOutcome {
-            duplicate: true,
-            stale: false,
-        });
-    }
     if let Some((body, item_count)) = &record.inventory
         && !known_inventories.contains(&record.inventory_digest)
     {
@@ -259,6 +456,11 @@ async fn apply_report(
         .map_err(map_error)?;
     }
     if stale {
+        sqlx::query("UPDATE reports SET kind = 'stale' WHERE report_id = $1")
+            .bind(&record.report_id)
+            .execute(&mut *connection)
+            .await
+            .map_err(map_error)?;
         sqlx::query(
             "UPDATE hosts SET last_seen_at = MAX(COALESCE(last_seen_at, 0), $2) WHERE id = $1",
         )
@@ -272,9 +474,7 @@ async fn apply_report(
             stale: true,
         });
     }
-    let findings_digest = record.findings.as_ref().map(|findings| {
-        crate::keys::hash(&serde_json::to_string(findings).unwrap_or_default())
-    });
+    let findings_digest = record.findings.as_deref().map(findings_digest);
     let changed = findings_digest
         .as_ref()
         .is_some_and(|digest| *digest != previous_findings);
