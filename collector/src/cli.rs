@@ -258,6 +258,19 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
         }
     });
 
+    let retention = i64::from(config.report_retention_days.max(1)) * 86_400;
+    let pruner = state.store.clone();
+    tokio::spawn(async move {
+        loop {
+            match pruner.prune_reports(now() - retention).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "old report ids pruned"),
+                Err(error) => tracing::warn!("cannot prune old reports: {error}"),
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        }
+    });
+
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

@@ -24,6 +24,9 @@ pub struct Config {
     pub silent_after_days: u32,
     /// How often a running collector looks for a catalog changed by another process.
     pub catalog_poll_seconds: u64,
+    /// How long report ids are kept (the window in which a resent report is known as
+    /// a duplicate, and the check-in history). Agents give up resending long before.
+    pub report_retention_days: u32,
     pub limits: RequestLimits,
     pub rate_limit: RateLimit,
 }
@@ -36,6 +39,7 @@ impl Default for Config {
             data_dir: None,
             silent_after_days: 7,
             catalog_poll_seconds: 5,
+            report_retention_days: 90,
             limits: RequestLimits::default(),
             rate_limit: RateLimit::default(),
         }

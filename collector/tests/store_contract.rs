@@ -228,6 +228,15 @@ pub async fn a_report_is_stored_exactly_once(store: &dyn Store) {
     let second = store.record_report(record).await.expect("second");
     assert!(second.duplicate);
     assert_eq!(store.report_count(host_id).await.expect("count"), 1);
+    let later = report(
+        "0190a0b0-0000-7000-8000-000000000003",
+        host_id,
+        T0 + 100 * DAY,
+        Some(vec![]),
+    );
+    store.record_report(later).await.expect("later");
+    assert_eq!(store.prune_reports(T0 + DAY).await.expect("prune"), 1);
+    assert_eq!(store.report_count(host_id).await.expect("count"), 1);
     let unknown_host = report("0190a0b0-0000-7000-8000-000000000002", 9_999, T0, None);
     assert!(matches!(
         store.record_report(unknown_host).await,

@@ -48,6 +48,13 @@ struct Options {
     /// report (a morning boot storm), and report the collector's peak memory.
     #[arg(long, default_value_t = 0)]
     memory_hosts: usize,
+    /// Offered rate of full reports in the paced phase, where latency is measured at a
+    /// fixed load (from each request's scheduled start, so queueing counts).
+    #[arg(long, default_value_t = 2000.0)]
+    paced_rate: f64,
+    /// Offered rate of check-ins in the paced phase.
+    #[arg(long, default_value_t = 10000.0)]
+    paced_check_in_rate: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -176,10 +183,10 @@ fn template_bodies(template: usize, items: usize) -> Result<(Vec<u8>, Vec<u8>)> 
             )
         })
         .collect();
-    if template % 4 == 0 {
+    if template.is_multiple_of(4) {
         observations.push(package("telegram-desktop".into(), "4.6.5"));
     }
-    if template % 3 != 0 {
+    if !template.is_multiple_of(3) {
         observations.push(package("max".into(), "25.10"));
     }
     let inventory = Inventory::from_observations(&observations);
@@ -305,6 +312,76 @@ async fn run_phase(
                 if !ok {
                     failures += 1;
                 }
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut result = PhaseResult::default();
+    for worker in workers {
+        if let Ok((latencies, failures)) = worker.await {
+            result.requests += latencies.len();
+            result.failures += failures;
+            result.latencies_us.extend(latencies);
+        }
+    }
+    result.seconds = started.elapsed().as_secs_f64();
+    result.latencies_us.sort_unstable();
+    result
+}
+
+/// Sends at a fixed offered `rate` spread over `concurrency` agents for `duration`;
+/// latency counts from when each request was due.
+async fn run_paced_phase(
+    client: &reqwest::Client,
+    url: &str,
+    keys: Arc<Vec<String>>,
+    bodies: Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+    rate: f64,
+    duration: Duration,
+) -> PhaseResult {
+    let started = tokio::time::Instant::now();
+    let interval = Duration::from_secs_f64(concurrency as f64 / rate.max(1.0));
+    let endpoint = format!("{url}{REPORTS_PATH}");
+    let mut workers = Vec::new();
+    for worker in 0..concurrency {
+        let (client, endpoint, keys, bodies) = (
+            client.clone(),
+            endpoint.clone(),
+            keys.clone(),
+            bodies.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            let offset = interval.mul_f64(worker as f64 / concurrency as f64);
+            let mut due = started + offset;
+            let mut round = 0usize;
+            while due < started + duration {
+                tokio::time::sleep_until(due).await;
+                let host = (worker + round * concurrency) % keys.len();
+                let body = with_fresh_id(&bodies[host % bodies.len()]);
+                let answer = client
+                    .post(&endpoint)
+                    .header("authorization", format!("Bearer {}", keys[host]))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                let ok = match answer {
+                    Ok(response) => {
+                        let ok = response.status().is_success();
+                        let _ = response.bytes().await;
+                        ok
+                    }
+                    Err(_) => false,
+                };
+                latencies.push(due.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                if !ok {
+                    failures += 1;
+                }
+                round += 1;
+                due += interval;
             }
             (latencies, failures)
         }));
@@ -497,6 +574,34 @@ async fn run(options: Options) -> Result<()> {
     )
     .await;
     print_row("sverka-collector, check-ins", &collector_check_in);
+    let paced_full = run_paced_phase(
+        &client,
+        &server.url,
+        keys.clone(),
+        full.clone(),
+        concurrency,
+        options.paced_rate,
+        duration,
+    )
+    .await;
+    print_row(
+        &format!("paced {:.0} full reports/s", options.paced_rate),
+        &paced_full,
+    );
+    let paced_check_in = run_paced_phase(
+        &client,
+        &server.url,
+        keys.clone(),
+        check_in.clone(),
+        concurrency,
+        options.paced_check_in_rate,
+        duration,
+    )
+    .await;
+    print_row(
+        &format!("paced {:.0} check-ins/s", options.paced_check_in_rate),
+        &paced_check_in,
+    );
     println!(
         "collector peak memory after the phases: {:.1} MiB",
         server.peak_memory_kib().unwrap_or(0) as f64 / 1024.0

@@ -1,5 +1,5 @@
 //! The agent API between `sverka-agent` and `sverka-collector` (version 1, under
-//! `/api/v1`). `docs/agent-api.yaml` describes the same in OpenAPI.
+//! `/api/v1`). `docs/agent-api.openapi.json` describes the same in OpenAPI.
 //!
 //! - `POST /api/v1/enroll` with [`EnrollRequest`] → [`EnrollResponse`]. The secret
 //!   decides the organization; the machine id decides the host, so an agent that is

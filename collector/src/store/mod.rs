@@ -284,4 +284,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         since: Timestamp,
     ) -> StoreResult<Vec<SilentHost>>;
     async fn finding_events(&self, host_id: i64) -> StoreResult<Vec<FindingEvent>>;
+
+    /// Forgets report ids received before `before` (the deduplication window and the
+    /// check-in history); findings and their events are kept. Returns how many went.
+    async fn prune_reports(&self, before: Timestamp) -> StoreResult<u64>;
 }

@@ -1180,4 +1180,13 @@ impl Store for SqliteStore {
         })
         .collect()
     }
+
+    async fn prune_reports(&self, before: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM reports WHERE received_at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        Ok(done.rows_affected())
+    }
 }
