@@ -64,9 +64,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
-            .pragma("cache_size", "-16000");
+            .pragma("cache_size", "-8000");
         let pool = SqlitePoolOptions::new()
-            .max_connections(6)
+            .max_connections(4)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
