@@ -1,0 +1,178 @@
+//! A real `sverka-collector` process on 127.0.0.1 with its own SQLite file, for
+//! end-to-end tests: started, killed with SIGKILL, restarted on the same port.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+use tempfile::TempDir;
+
+use crate::{Run, build_binary, run_command};
+
+pub fn collector_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| build_binary("sverka-collector", "sverka-collector"))
+}
+
+#[derive(Debug)]
+pub struct Collector {
+    folder: TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Collector {
+    /// Starts `serve` on a free port with a new database.
+    pub fn start() -> Collector {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let mut collector = Collector {
+            folder,
+            port: 0,
+            child: None,
+        };
+        collector.serve("127.0.0.1:0");
+        collector
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.folder.path().join("sverka.db")
+    }
+
+    fn database_url(&self) -> String {
+        format!("sqlite://{}", self.database().display())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.folder.path().join("serve.log")).unwrap_or_default()
+    }
+
+    fn serve(&mut self, listen: &str) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.folder.path().join("serve.log"))
+            .expect("log file");
+        let mut child = Command::new(collector_binary())
+            .args([
+                "--database",
+                &self.database_url(),
+                "serve",
+                "--listen",
+                listen,
+            ])
+            .env("SVERKA_COLLECTOR_DATA_DIR", self.folder.path())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("start the collector");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = sender.send(line);
+        });
+        let line = receiver
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_default();
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                panic!("the collector did not start: {line:?}\n{}", self.log())
+            });
+        self.port = port;
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown, no flushing.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts again on the same port and database.
+    pub fn restart(&mut self) {
+        self.kill();
+        let listen = format!("127.0.0.1:{}", self.port);
+        self.serve(&listen);
+    }
+
+    /// Runs a CLI command on the same database.
+    pub fn cli(&self, args: &[&str]) -> Run {
+        let mut command = Command::new(collector_binary());
+        command
+            .args(["--database", &self.database_url()])
+            .args(args);
+        run_command(command)
+    }
+
+    /// A CLI command that must succeed; its stdout, trimmed.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let run = self.cli(args);
+        assert_eq!(run.code, 0, "sverka-collector {args:?}: {}", run.stderr);
+        run.stdout.trim().to_string()
+    }
+
+    pub fn add_org(&self, name: &str, kind: &str, parent: Option<i64>) -> i64 {
+        let mut args = vec!["org", "add", "--name", name, "--kind", kind];
+        let parent = parent.map(|parent| parent.to_string());
+        if let Some(parent) = &parent {
+            args.extend(["--parent", parent]);
+        }
+        self.cli_ok(&args).parse().expect("an id")
+    }
+
+    pub fn secret(&self, organization: i64) -> String {
+        self.cli_ok(&["secret", "create", "--org", &organization.to_string()])
+    }
+
+    pub fn violations(&self, organization: i64, include_resolved: bool) -> Value {
+        let organization = organization.to_string();
+        let mut args = vec![
+            "report",
+            "violations",
+            "--org",
+            &organization,
+            "--format",
+            "json",
+        ];
+        if include_resolved {
+            args.push("--include-resolved");
+        }
+        serde_json::from_str(&self.cli_ok(&args)).expect("violations JSON")
+    }
+
+    /// Reports stored per host name, read from the database itself.
+    pub fn stored_reports(&self) -> Vec<(String, i64)> {
+        let connection = rusqlite::Connection::open(self.database()).expect("open the database");
+        let mut statement = connection
+            .prepare(
+                "SELECT h.hostname, COUNT(r.report_id) FROM hosts h
+                 LEFT JOIN reports r ON r.host_id = h.id GROUP BY h.id ORDER BY h.hostname",
+            )
+            .expect("query");
+        statement
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("counts")
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
