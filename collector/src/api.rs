@@ -25,7 +25,9 @@ use crate::keys;
 use crate::limits::{
     LimitError, RequestLimits, check_string_lengths, decode_body, parse_bounded, parse_typed,
 };
-use crate::store::{Enrollment, HostCredentials, ReportRecord, Store, StoreError};
+use crate::store::{
+    Enrollment, EvaluatedFindings, HostCredentials, ReportRecord, Store, StoreError,
+};
 
 /// How long a checked host key is trusted without asking the database again.
 const CREDENTIAL_TTL: Duration = Duration::from_secs(30);
@@ -554,9 +556,9 @@ async fn receive_report(
             },
         },
     };
-    let findings = matched
-        .as_ref()
-        .map(|matched| host_findings(&catalog.matcher, matched, &upload.evidence));
+    let findings = matched.as_ref().map(|matched| {
+        EvaluatedFindings::new(host_findings(&catalog.matcher, matched, &upload.evidence))
+    });
     let evidence = serde_json::to_string(&upload.evidence)
         .map_err(|error| ApiFailure::unprocessable(error.to_string()))?;
     let host = &upload.scan.host;

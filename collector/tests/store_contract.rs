@@ -7,7 +7,8 @@ use std::sync::Arc;
 use sverka_collector::keys;
 use sverka_collector::store::sqlite::SqliteStore;
 use sverka_collector::store::{
-    Enrollment, HostFinding, NewOrganization, NewSecret, ReportRecord, Store, StoreError,
+    Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, ReportRecord, Store,
+    StoreError,
 };
 
 const DAY: i64 = 86_400;
@@ -77,6 +78,7 @@ fn finding(app: &str, status: &str) -> HostFinding {
 }
 
 fn report(id: &str, host_id: i64, at: i64, findings: Option<Vec<HostFinding>>) -> ReportRecord {
+    let findings = findings.map(EvaluatedFindings::new);
     ReportRecord {
         report_id: id.into(),
         host_id,

@@ -115,6 +115,21 @@ pub struct HostFinding {
     pub evidence: String,
 }
 
+/// A host's evaluated findings with their digest (computed once, where the evaluation
+/// happened, so the single writer only compares digests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EvaluatedFindings {
+    pub list: Vec<HostFinding>,
+    pub digest: String,
+}
+
+impl EvaluatedFindings {
+    pub fn new(list: Vec<HostFinding>) -> EvaluatedFindings {
+        let digest = crate::keys::hash(&serde_json::to_string(&list).unwrap_or_default());
+        EvaluatedFindings { list, digest }
+    }
+}
+
 /// A report to store. `findings: None` leaves the host's findings as they are (the
 /// collector lacks the inventory it would need to evaluate them).
 #[derive(Debug, Clone)]
@@ -134,7 +149,7 @@ pub struct ReportRecord {
     /// JSON array of the report's evidence observations.
     pub evidence: String,
     pub catalog_revision: i64,
-    pub findings: Option<Vec<HostFinding>>,
+    pub findings: Option<EvaluatedFindings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,10 +13,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    CatalogRevision, Coverage, EnrolledHost, Enrollment, FindingEvent, HostCredentials,
-    HostEvaluationInput, HostFinding, HostState, NewOrganization, NewSecret, Organization,
-    RecordOutcome, ReportRecord, SecretInfo, SilentHost, Store, StoreError, StoreResult, Timestamp,
-    ViolationRow,
+    CatalogRevision, Coverage, EnrolledHost, Enrollment, EvaluatedFindings, FindingEvent,
+    HostCredentials, HostEvaluationInput, HostFinding, HostState, NewOrganization, NewSecret,
+    Organization, RecordOutcome, ReportRecord, SecretInfo, SilentHost, Store, StoreError,
+    StoreResult, Timestamp, ViolationRow,
 };
 
 /// The most reports committed in one transaction.
@@ -213,10 +213,6 @@ fn report_kind(record: &ReportRecord) -> &'static str {
     }
 }
 
-fn findings_digest(findings: &[HostFinding]) -> String {
-    crate::keys::hash(&serde_json::to_string(findings).unwrap_or_default())
-}
-
 async fn apply_batch(
     connection: &mut SqliteConnection,
     records: &[&ReportRecord],
@@ -237,31 +233,35 @@ async fn apply_batch(
             .entry(record.report_id.as_str())
             .or_insert(index);
     }
-    let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "INSERT INTO reports (report_id, host_id, received_at, scanned_at, kind, scan_errors) ",
-    );
-    insert.push_values(
-        records
-            .iter()
-            .enumerate()
-            .filter(|(index, record)| first_of_id.get(record.report_id.as_str()) == Some(index)),
-        |mut row, (_, record)| {
-            row.push_bind(&record.report_id)
-                .push_bind(record.host_id)
-                .push_bind(record.received_at)
-                .push_bind(record.scanned_at)
-                .push_bind(report_kind(record))
-                .push_bind(record.scan_errors);
-        },
-    );
-    insert.push(" ON CONFLICT (report_id) DO NOTHING RETURNING report_id");
-    let inserted: HashSet<String> = insert
-        .build_query_scalar::<String>()
-        .fetch_all(&mut *connection)
-        .await
-        .map_err(map_error)?
-        .into_iter()
+    // Each batch statement takes its rows as one JSON parameter, so its SQL text never
+    // changes and SQLite prepares it once.
+    let rows: Vec<serde_json::Value> = records
+        .iter()
+        .enumerate()
+        .filter(|(index, record)| first_of_id.get(record.report_id.as_str()) == Some(index))
+        .map(|(_, record)| {
+            serde_json::json!([
+                record.report_id,
+                record.host_id,
+                record.received_at,
+                record.scanned_at,
+                report_kind(record),
+                record.scan_errors
+            ])
+        })
         .collect();
+    let inserted: HashSet<String> = sqlx::query_scalar(
+        "INSERT INTO reports (report_id, host_id, received_at, scanned_at, kind, scan_errors)
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5
+         FROM json_each($1) WHERE true
+         ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
+    )
+    .bind(serde_json::Value::Array(rows).to_string())
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(map_error)?
+    .into_iter()
+    .collect();
     let new: Vec<usize> = (0..records.len())
         .filter(|index| {
             let record = records[*index];
@@ -276,30 +276,26 @@ async fn apply_batch(
     }
 
     // 2. The hosts' state, to tell reports that change nothing from the rest.
-    let mut select = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-        "SELECT id, last_scan_at, findings_digest FROM hosts WHERE id IN (",
-    );
-    let mut separated = select.separated(", ");
-    for index in &new {
-        separated.push_bind(records[*index].host_id);
-    }
-    select.push(")");
-    let hosts: HashMap<i64, (Option<Timestamp>, String)> = select
-        .build()
-        .fetch_all(&mut *connection)
-        .await
-        .map_err(map_error)?
-        .iter()
-        .map(|row| {
-            Ok((
-                row.try_get::<i64, _>(0).map_err(map_error)?,
-                (
-                    row.try_get(1).map_err(map_error)?,
-                    row.try_get(2).map_err(map_error)?,
-                ),
-            ))
-        })
-        .collect::<StoreResult<_>>()?;
+    let host_ids: Vec<i64> = new.iter().map(|index| records[*index].host_id).collect();
+    let hosts: HashMap<i64, (Option<Timestamp>, String)> = sqlx::query(
+        "SELECT id, last_scan_at, findings_digest FROM hosts
+         WHERE id IN (SELECT value FROM json_each($1))",
+    )
+    .bind(serde_json::to_string(&host_ids).unwrap_or_default())
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(map_error)?
+    .iter()
+    .map(|row| {
+        Ok((
+            row.try_get::<i64, _>(0).map_err(map_error)?,
+            (
+                row.try_get(1).map_err(map_error)?,
+                row.try_get(2).map_err(map_error)?,
+            ),
+        ))
+    })
+    .collect::<StoreResult<_>>()?;
     let mut reports_per_host: HashMap<i64, usize> = HashMap::new();
     for index in &new {
         *reports_per_host.entry(records[*index].host_id).or_default() += 1;
@@ -312,7 +308,10 @@ async fn apply_batch(
             return Err(StoreError::NotFound(format!("host {}", record.host_id)));
         };
         let stale = last_scan_at.is_some_and(|last| record.scanned_at < last);
-        let digest = record.findings.as_deref().map(findings_digest);
+        let digest = record
+            .findings
+            .as_ref()
+            .map(|findings| findings.digest.clone());
         let needs_inventory =
             record.inventory.is_some() && !known_inventories.contains(&record.inventory_digest);
         let changes = digest.as_ref().is_some_and(|digest| digest != previous);
@@ -327,26 +326,33 @@ async fn apply_batch(
     // 3. Reports that change nothing: one statement for the hosts, one for their open
     // findings.
     if !unchanged.is_empty() {
-        let mut update = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "WITH v(id, received_at, hostname, os_id, os_name, agent_version, scanned_at,
-                    evaluated, inventory_digest, evidence, catalog_revision, findings_digest) AS (",
-        );
-        update.push_values(&unchanged, |mut row, (record, digest)| {
-            row.push_bind(record.host_id)
-                .push_bind(record.received_at)
-                .push_bind(&record.hostname)
-                .push_bind(&record.os_id)
-                .push_bind(&record.os_name)
-                .push_bind(&record.agent_version)
-                .push_bind(record.scanned_at)
-                .push_bind(digest.is_some())
-                .push_bind(&record.inventory_digest)
-                .push_bind(&record.evidence)
-                .push_bind(record.catalog_revision)
-                .push_bind(digest.as_deref().unwrap_or_default());
-        });
-        update.push(
-            ") UPDATE hosts SET
+        let rows: Vec<serde_json::Value> = unchanged
+            .iter()
+            .map(|(record, digest)| {
+                serde_json::json!([
+                    record.host_id,
+                    record.received_at,
+                    record.hostname,
+                    record.os_id,
+                    record.os_name,
+                    record.agent_version,
+                    record.scanned_at,
+                    digest.is_some(),
+                    record.inventory_digest,
+                    record.evidence,
+                    record.catalog_revision
+                ])
+            })
+            .collect();
+        sqlx::query(
+            "WITH v AS (
+                SELECT value->>0 AS id, value->>1 AS received_at, value->>2 AS hostname,
+                       value->>3 AS os_id, value->>4 AS os_name, value->>5 AS agent_version,
+                       value->>6 AS scanned_at, value->>7 AS evaluated,
+                       value->>8 AS inventory_digest, value->>9 AS evidence,
+                       value->>10 AS catalog_revision
+                FROM json_each($1))
+             UPDATE hosts SET
                 last_seen_at = MAX(COALESCE(hosts.last_seen_at, 0), v.received_at),
                 hostname = v.hostname, os_id = v.os_id, os_name = v.os_name,
                 agent_version = v.agent_version, last_scan_at = v.scanned_at,
@@ -356,26 +362,24 @@ async fn apply_batch(
                 catalog_revision = CASE WHEN v.evaluated THEN v.catalog_revision
                                    ELSE hosts.catalog_revision END
              FROM v WHERE hosts.id = v.id",
-        );
-        // VALUES in a CTE starts with `VALUES`, which push_values writes itself.
-        update
-            .build()
-            .execute(&mut *connection)
-            .await
-            .map_err(map_error)?;
-        let mut touch = sqlx::QueryBuilder::<sqlx::Sqlite>::new("WITH v(host_id, seen) AS (");
-        touch.push_values(&unchanged, |mut row, (record, _)| {
-            row.push_bind(record.host_id).push_bind(record.scanned_at);
-        });
-        touch.push(
-            ") UPDATE host_apps SET last_seen = MAX(host_apps.last_seen, v.seen)
+        )
+        .bind(serde_json::Value::Array(rows).to_string())
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
+        let seen: Vec<(i64, Timestamp)> = unchanged
+            .iter()
+            .map(|(record, _)| (record.host_id, record.scanned_at))
+            .collect();
+        sqlx::query(
+            "WITH v AS (SELECT value->>0 AS host_id, value->>1 AS seen FROM json_each($1))
+             UPDATE host_apps SET last_seen = MAX(host_apps.last_seen, v.seen)
              FROM v WHERE host_apps.host_id = v.host_id AND host_apps.resolved_at IS NULL",
-        );
-        touch
-            .build()
-            .execute(&mut *connection)
-            .await
-            .map_err(map_error)?;
+        )
+        .bind(serde_json::to_string(&seen).unwrap_or_default())
+        .execute(&mut *connection)
+        .await
+        .map_err(map_error)?;
     }
 
     // 4. The rest, one by one, in arrival order.
@@ -474,7 +478,10 @@ async fn apply_inserted_report(
             stale: true,
         });
     }
-    let findings_digest = record.findings.as_deref().map(findings_digest);
+    let findings_digest = record
+        .findings
+        .as_ref()
+        .map(|findings| findings.digest.clone());
     let changed = findings_digest
         .as_ref()
         .is_some_and(|digest| *digest != previous_findings);
@@ -507,7 +514,7 @@ async fn apply_inserted_report(
             apply_findings(
                 connection,
                 record.host_id,
-                findings,
+                &findings.list,
                 record.scanned_at,
                 "report",
             )
@@ -979,8 +986,7 @@ impl Store for SqliteStore {
             .await
             .map_err(map_error)?;
         apply_findings(&mut transaction, host_id, &findings, now, "catalog").await?;
-        let findings_digest =
-            crate::keys::hash(&serde_json::to_string(&findings).unwrap_or_default());
+        let findings_digest = EvaluatedFindings::new(findings).digest;
         sqlx::query("UPDATE hosts SET catalog_revision = $2, findings_digest = $3 WHERE id = $1")
             .bind(host_id)
             .bind(catalog_revision)
