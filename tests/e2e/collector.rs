@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::Command;
-use sverka_tests::collector::Collector;
+use sverka_tests::real_collector::Collector;
 use sverka_tests::{FixtureRoot, agent_binary, run_agent};
 use tempfile::TempDir;
 

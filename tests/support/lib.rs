@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod collector;
+pub mod real_collector;
 
 use serde_json::Value;
 use std::fs;
