@@ -9,4 +9,5 @@ mod cli;
 mod fuzz;
 mod install_methods;
 mod negative_controls;
+mod reporting;
 mod rpm_real;
