@@ -237,6 +237,10 @@ fn run_run(args: RunArgs) -> anyhow::Result<i32> {
         cap: args.retry_cap.unwrap_or(defaults.cap),
         max_retry_after: defaults.max_retry_after,
     };
+    anyhow::ensure!(
+        args.once || !args.interval.is_zero(),
+        "--interval must be longer than 0"
+    );
     let default_delay = if args.once { 0 } else { 300 };
     let options = RunOptions {
         state: StateDir::new(args.state_dir),

@@ -47,7 +47,8 @@ pub enum RunError {
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error(
-        "this agent was enrolled for machine id {enrolled}, but the scanned system's machine id is {found}: run `sverka-agent enroll` again"
+        "this agent was enrolled for machine id {enrolled}, but the scanned system's machine id is {}: run `sverka-agent enroll` again",
+        if found.is_empty() { "missing" } else { found.as_str() }
     )]
     OtherMachine { enrolled: String, found: String },
     #[error(
@@ -276,6 +277,12 @@ impl<'a> Sender<'a> {
         let mut attempts = 0;
         loop {
             attempts += 1;
+            tracing::info!(
+                report = report.id,
+                bytes = report.gzip_body.len(),
+                attempt = attempts,
+                "sending"
+            );
             let started = Instant::now();
             let sent = self.client(enrollment)?.send_report(
                 &enrollment.host_key,

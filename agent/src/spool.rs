@@ -126,7 +126,7 @@ impl Spool {
         })?;
         let path = self.dir.join(format!("{id}{REPORT_SUFFIX}"));
         write_atomic(&path, &body).map_err(io_error(&path))?;
-        self.enforce_bounds()
+        self.enforce_bounds(Some(id))
     }
 
     /// The waiting reports, oldest first. Files that are not reports are set aside.
@@ -198,15 +198,21 @@ impl Spool {
         Ok(())
     }
 
-    /// Drops the oldest reports while the spool is over its bounds; never the newest.
-    pub fn enforce_bounds(&self) -> Result<Vec<String>, SpoolError> {
+    /// Drops the oldest reports while the spool is over its bounds; never the newest,
+    /// nor `keep` (the report just written: after the clock of a PC went back, its id
+    /// may sort before older ones).
+    pub fn enforce_bounds(&self, keep: Option<&str>) -> Result<Vec<String>, SpoolError> {
         let pending = self.pending()?;
         let mut count = pending.len();
         let mut bytes: u64 = pending.iter().map(|report| report.bytes).sum();
         let mut dropped = Vec::new();
+        let newest = pending.last().map(|report| report.id.clone());
         for report in &pending {
             if count <= 1 || (count <= self.policy.max_reports && bytes <= self.policy.max_bytes) {
                 break;
+            }
+            if Some(report.id.as_str()) == keep || Some(&report.id) == newest.as_ref() {
+                continue;
             }
             match remove_durably(&report.path) {
                 Ok(()) => {
@@ -414,6 +420,26 @@ mod tests {
             [newest.report_id],
             "the newest stays even over the byte bound"
         );
+    }
+
+    #[test]
+    fn a_report_written_after_the_clock_went_back_is_kept() {
+        let folder = tempfile::tempdir().unwrap();
+        let policy = SpoolPolicy {
+            max_reports: 2,
+            max_bytes: u64::MAX,
+        };
+        let spool = Spool::open(folder.path(), policy).unwrap();
+        let older: Vec<ReportUpload> = (0..2).map(|_| upload()).collect();
+        for report in &older {
+            spool.push(report).unwrap();
+        }
+        let mut from_the_past = upload();
+        from_the_past.report_id = "01000000-0000-7000-8000-000000000000".into();
+        let dropped = spool.push(&from_the_past).unwrap();
+        assert_eq!(dropped, [older[0].report_id.clone()]);
+        let left: Vec<String> = spool.pending().unwrap().into_iter().map(|p| p.id).collect();
+        assert_eq!(left, [from_the_past.report_id, older[1].report_id.clone()]);
     }
 
     #[test]

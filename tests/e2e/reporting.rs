@@ -245,6 +245,11 @@ fn rate_limits_are_waited_out_and_unavailability_keeps_the_report() {
         requests[1].upload(),
         "the same report again"
     );
+    assert!(
+        limited.stderr.contains("duplicate=true"),
+        "the collector had stored it; a duplicate counts as acknowledged: {}",
+        limited.stderr
+    );
     let gap = requests[1].at - requests[0].at;
     assert!(gap >= Duration::from_millis(950), "waited only {gap:?}");
     assert!(started.elapsed() < Duration::from_secs(20));

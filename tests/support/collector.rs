@@ -150,7 +150,8 @@ impl TestCollector {
     }
 
     /// The next request to `path` gets `reply` instead of the normal answer (queued in
-    /// order; each reply is used once).
+    /// order; each reply is used once). The request still has its normal effect (a
+    /// report is stored), as when a collector fails after storing.
     pub fn script(&self, path: &str, reply: Reply) {
         self.memory().scripted.push_back((path.to_string(), reply));
     }
@@ -250,13 +251,16 @@ fn handle(stream: TcpStream, memory: &Mutex<Memory>) -> std::io::Result<()> {
     let reply = {
         let mut memory = memory.lock().expect("collector memory");
         memory.requests.push(request.clone());
+        // The normal answer is always worked out, so a scripted failure behaves like a
+        // collector that stored the report and then failed to say so.
+        let normal = answer(&request, &mut memory);
         let scripted = memory
             .scripted
             .iter()
             .position(|(path, _)| path == &request.path)
             .and_then(|index| memory.scripted.remove(index))
             .map(|(_, reply)| reply);
-        scripted.unwrap_or_else(|| answer(&request, &mut memory))
+        scripted.unwrap_or(normal)
     };
     let mut writer = stream;
     let mut head = format!(
