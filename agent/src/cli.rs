@@ -61,15 +61,33 @@ struct EnrollArgs {
         long,
         value_name = "SECRET",
         env = "SVERKA_ENROLL_SECRET",
-        hide_env_values = true
+        hide_env_values = true,
+        value_parser = parse_secret
     )]
-    secret: String,
+    secret: Secret,
     /// Where the agent keeps its enrollment, state and spool.
     #[arg(long, value_name = "DIR", default_value_os_t = StateDir::default_path())]
     state_dir: PathBuf,
     /// Enroll the system mounted at DIR (its machine id and name) instead of this one.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+}
+
+/// The enrollment secret, redacted in `Debug`.
+#[derive(Clone)]
+struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+fn parse_secret(text: &str) -> Result<Secret, String> {
+    if text.trim().is_empty() {
+        return Err("the secret is empty".into());
+    }
+    Ok(Secret(text.to_string()))
 }
 
 #[derive(Debug, clap::Args)]
@@ -213,7 +231,7 @@ fn run_enroll(args: EnrollArgs) -> anyhow::Result<i32> {
     init_logging();
     let root = scan_root(args.root.as_deref())?;
     let state = StateDir::new(args.state_dir);
-    let enrollment = enroll::enroll(&args.server, &args.secret, &state, &root)?;
+    let enrollment = enroll::enroll(&args.server, &args.secret.0, &state, &root)?;
     write_stdout(&format!(
         "enrolled in {} as host {} (collector {}, state in {})\n",
         enrollment.organization_name,

@@ -7,6 +7,7 @@
 //! → send → acknowledged → removed from the spool → the acknowledged inventory digest
 //! is recorded → the catalog is fetched when the acknowledgement names a new one.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 use sverka_shared::{Catalog, CatalogMatcher};
 
@@ -115,9 +116,14 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
 
 fn run_once(options: &RunOptions, spool: &Spool) -> Result<(), RunError> {
     let enrollment = options.state.enrollment()?;
-    scan_and_spool(options, spool, &enrollment)?;
+    let spooled = scan_and_spool(options, spool, &enrollment);
+    if let Err(RunError::OtherMachine { .. }) = spooled {
+        return spooled;
+    }
+    // A report that could not be spooled (a full disk) does not hold back older ones.
     let mut sender = Sender::new(options, spool);
     let outcome = sender.flush(&enrollment, None)?;
+    spooled?;
     if let Some(last_error) = outcome.stopped {
         return Err(RunError::NotDelivered {
             pending: spool.pending()?.len(),
@@ -250,12 +256,20 @@ impl<'a> Sender<'a> {
     ) -> Result<FlushOutcome, RunError> {
         let mut outcome = FlushOutcome::default();
         self.catalog_failed = None;
+        // Damaged files that could not even be moved aside are skipped in this pass.
+        let mut unreadable = HashSet::new();
         loop {
-            let Some(pending) = self.spool.pending()?.into_iter().next() else {
+            let next = self
+                .spool
+                .pending()?
+                .into_iter()
+                .find(|pending| !unreadable.contains(&pending.id));
+            let Some(pending) = next else {
                 return Ok(outcome);
             };
             // A damaged file is set aside by `load`; go on with the next.
             let Some(report) = self.spool.load(&pending) else {
+                unreadable.insert(pending.id);
                 continue;
             };
             if let Some(reason) = self.deliver(enrollment, &report, deadline, &mut outcome)? {
@@ -380,7 +394,10 @@ impl<'a> Sender<'a> {
         if etag.is_empty() || current || failed {
             return;
         }
-        if let Err(error) = self.fetch_catalog(enrollment, state.catalog_etag.as_deref(), etag) {
+        // Conditional only when the catalog the ETag belongs to is still there.
+        let cached = matches!(self.options.state.cached_catalog(), Ok(Some(_)));
+        let held = state.catalog_etag.as_deref().filter(|_| cached);
+        if let Err(error) = self.fetch_catalog(enrollment, held, etag) {
             tracing::warn!("the collector's catalog was not fetched: {error}");
             self.catalog_failed = Some(etag.to_string());
         }
