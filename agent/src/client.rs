@@ -302,6 +302,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_tls_client_builds_with_the_ring_provider() {
+        // reqwest is built without a default provider and would panic without ours.
+        let client = CollectorClient::new("https://sverka.edu.example/").unwrap();
+        assert_eq!(client.server(), "https://sverka.edu.example");
+    }
+
+    #[test]
+    fn an_unreachable_collector_is_a_retryable_error_naming_the_cause() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap();
+        drop(listener);
+        let client = CollectorClient::new(&format!("http://{address}")).unwrap();
+        let error = client.send_report("1.key", "id", Vec::new()).unwrap_err();
+        assert_eq!(error.status(), None);
+        let text = error.to_string();
+        assert!(
+            text.starts_with("cannot reach the collector at http://"),
+            "{text}"
+        );
+        assert!(text.contains("refused"), "{text}");
+        assert_eq!(
+            text.matches("/api/v1/reports").count(),
+            1,
+            "the URL is named once: {text}"
+        );
+    }
+
+    #[test]
     fn server_urls() {
         let ok = |url: &str| normalize_server_url(url).unwrap();
         assert_eq!(

@@ -548,3 +548,46 @@ fn the_service_scans_on_its_interval() {
     assert!(uploads[1].inventory.is_none() && uploads[2].inventory.is_none());
     assert!(uploads[1].report_id > uploads[0].report_id);
 }
+
+#[test]
+fn the_service_backs_off_through_an_outage_and_delivers_afterwards() {
+    let (mut collector, root, state) = enrolled();
+    collector.stop();
+    let mut child = std::process::Command::new(agent_binary())
+        .args([
+            "run",
+            "--state-dir",
+            &text(state.path()),
+            "--root",
+            &text(root.path()),
+        ])
+        .args(["--max-delay", "0", "--interval", "5s"])
+        .args(["--retry-base", "50ms", "--retry-cap", "200ms"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while spooled(state.path()).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let waiting = spooled(state.path());
+    collector.restart();
+    while collector.uploads().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Delivered by a retry within the same interval, not by the next scan.
+    std::thread::sleep(Duration::from_millis(100));
+    let uploads = collector.uploads();
+    let left = spooled(state.path());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(
+        uploads.len(),
+        1,
+        "one report, sent once the collector was back"
+    );
+    assert_eq!(uploads[0].report_id, waiting[0]);
+    assert!(left.is_empty(), "{left:?}");
+}
