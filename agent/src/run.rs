@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use sverka_shared::{Catalog, CatalogMatcher};
 
 use crate::client::{CatalogFetch, ClientError, CollectorClient};
-use crate::host;
 use crate::retry::{Backoff, Disposition, disposition};
 use crate::root::ScanRoot;
 use crate::scan;
@@ -176,15 +175,16 @@ fn scan_and_spool(
     spool: &Spool,
     enrollment: &Enrollment,
 ) -> Result<(), RunError> {
-    let found = host::describe(&options.root).machine_id.unwrap_or_default();
+    let matcher = CatalogMatcher::new(scan_catalog(&options.state));
+    let outcome = scan::scan(&options.root, &matcher, options.limits, &|_| {});
+    // The report names the machine it describes; it must be the enrolled one.
+    let found = outcome.report.host.machine_id.clone().unwrap_or_default();
     if found != enrollment.machine_id {
         return Err(RunError::OtherMachine {
             enrolled: enrollment.machine_id.clone(),
             found,
         });
     }
-    let matcher = CatalogMatcher::new(scan_catalog(&options.state));
-    let outcome = scan::scan(&options.root, &matcher, options.limits, &|_| {});
     let acknowledged = options.state.acknowledged();
     let report = upload::build(&outcome, &matcher, acknowledged.inventory_digest.as_deref());
     spool.push(&report)?;
