@@ -71,6 +71,10 @@ struct EnrollArgs {
     /// Enroll the system mounted at DIR (its machine id and name) instead of this one.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
+    /// Trust these CA certificates (PEM) for the collector, besides the system's (for a
+    /// collector with a certificate from the authority's own CA).
+    #[arg(long, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
 }
 
 /// The enrollment secret, redacted in `Debug`.
@@ -231,7 +235,22 @@ fn run_enroll(args: EnrollArgs) -> anyhow::Result<i32> {
     init_logging();
     let root = scan_root(args.root.as_deref())?;
     let state = StateDir::new(args.state_dir);
-    let enrollment = enroll::enroll(&args.server, &args.secret.0, &state, &root)?;
+    let ca_pem = match &args.ca_cert {
+        Some(file) => {
+            let (pem, truncated) = crate::fsread::read_bounded(file, crate::state::MAX_CA_BYTES)
+                .with_context(|| format!("reading --ca-cert {}", file.display()))?;
+            anyhow::ensure!(!truncated, "--ca-cert {} is too large", file.display());
+            Some(pem)
+        }
+        None => None,
+    };
+    let enrollment = enroll::enroll(
+        &args.server,
+        &args.secret.0,
+        ca_pem.as_deref(),
+        &state,
+        &root,
+    )?;
     write_stdout(&format!(
         "enrolled in {} as host {} (collector {}, state in {})\n",
         enrollment.organization_name,

@@ -91,12 +91,19 @@ pub fn normalize_server_url(url: &str) -> Result<String, ClientError> {
 }
 
 impl CollectorClient {
-    pub fn new(server: &str) -> Result<CollectorClient, ClientError> {
+    /// A client for the collector at `server`. `extra_ca_pem` adds CA certificates
+    /// (PEM) to the system's, for a collector whose certificate a school's own CA
+    /// issued.
+    pub fn new(server: &str, extra_ca_pem: Option<&[u8]>) -> Result<CollectorClient, ClientError> {
         let server = normalize_server_url(server)?;
         // reqwest is built without a default crypto provider; ring is ours. Installing
         // fails harmlessly when a provider is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::blocking::Client::builder()
+        let mut builder = reqwest::blocking::Client::builder();
+        if let Some(pem) = extra_ca_pem {
+            builder = builder.tls_certs_merge(parse_ca_pem(pem)?);
+        }
+        let http = builder
             .user_agent(concat!("sverka-agent/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -185,12 +192,29 @@ impl CollectorClient {
     }
 }
 
+/// The certificates of a PEM bundle; at least one.
+pub fn parse_ca_pem(pem: &[u8]) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    let certificates = reqwest::Certificate::from_pem_bundle(pem)
+        .map_err(|error| ClientError::Setup(format!("the CA certificate is not PEM: {error}")))?;
+    if certificates.is_empty() {
+        return Err(ClientError::Setup(
+            "the CA certificate file holds no certificate".into(),
+        ));
+    }
+    Ok(certificates)
+}
+
 fn unreachable(url: &str, error: &reqwest::Error) -> ClientError {
     // reqwest's own message repeats the URL; the cause is in its sources.
-    let message = match std::error::Error::source(error) {
+    let mut message = match std::error::Error::source(error) {
         Some(cause) => error_chain(cause),
         None => error.to_string(),
     };
+    if message.contains("certificate") {
+        message.push_str(
+            " (when the collector's certificate comes from your own CA, enroll with --ca-cert FILE)",
+        );
+    }
     ClientError::Unreachable {
         url: url.to_string(),
         message,
@@ -304,7 +328,7 @@ mod tests {
     #[test]
     fn a_tls_client_builds_with_the_ring_provider() {
         // reqwest is built without a default provider and would panic without ours.
-        let client = CollectorClient::new("https://sverka.edu.example/").unwrap();
+        let client = CollectorClient::new("https://sverka.edu.example/", None).unwrap();
         assert_eq!(client.server(), "https://sverka.edu.example");
     }
 
@@ -313,7 +337,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let address = listener.local_addr().unwrap();
         drop(listener);
-        let client = CollectorClient::new(&format!("http://{address}")).unwrap();
+        let client = CollectorClient::new(&format!("http://{address}"), None).unwrap();
         let error = client.send_report("1.key", "id", Vec::new()).unwrap_err();
         assert_eq!(error.status(), None);
         let text = error.to_string();
@@ -327,6 +351,15 @@ mod tests {
             1,
             "the URL is named once: {text}"
         );
+    }
+
+    #[test]
+    fn ca_files_must_hold_certificates() {
+        assert!(parse_ca_pem(b"").is_err());
+        assert!(parse_ca_pem(b"not a certificate").is_err());
+        let error = CollectorClient::new("https://x", Some(b"-----BEGIN CERTIFICATE-----\nAAAA\n"))
+            .unwrap_err();
+        assert!(error.to_string().contains("CA certificate"), "{error}");
     }
 
     #[test]

@@ -20,10 +20,12 @@ pub enum EnrollError {
     State(#[from] StateError),
 }
 
-/// Enrolls and stores the enrollment in the state folder, replacing an earlier one.
+/// Enrolls and stores the enrollment in the state folder, replacing an earlier one
+/// (and its CA certificates: `ca_pem` is trusted for this collector from now on).
 pub fn enroll(
     server: &str,
     secret: &str,
+    ca_pem: Option<&[u8]>,
     state: &StateDir,
     root: &ScanRoot,
 ) -> Result<Enrollment, EnrollError> {
@@ -34,7 +36,7 @@ pub fn enroll(
             .ok_or_else(|| EnrollError::NoMachineId {
                 path: root.path("/etc/machine-id").display().to_string(),
             })?;
-    let client = CollectorClient::new(server)?;
+    let client = CollectorClient::new(server, ca_pem)?;
     tracing::info!(server = client.server(), machine_id, "enrolling");
     let response = client.enroll(&EnrollRequest {
         secret: secret.to_string(),
@@ -53,5 +55,6 @@ pub fn enroll(
         machine_id,
     };
     state.save_enrollment(&enrollment)?;
+    state.save_collector_ca(ca_pem)?;
     Ok(enrollment)
 }

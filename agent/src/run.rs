@@ -235,14 +235,18 @@ impl<'a> Sender<'a> {
         }
     }
 
-    fn client(&mut self, enrollment: &Enrollment) -> Result<&CollectorClient, ClientError> {
+    /// The HTTP client, made again when the enrollment names another collector.
+    fn client(&mut self, enrollment: &Enrollment) -> Result<&CollectorClient, RunError> {
         let stale = self
             .client
             .as_ref()
             .is_none_or(|client| client.server() != enrollment.server);
         let client = match self.client.take() {
             Some(client) if !stale => client,
-            _ => CollectorClient::new(&enrollment.server)?,
+            _ => {
+                let ca = self.options.state.collector_ca()?;
+                CollectorClient::new(&enrollment.server, ca.as_deref())?
+            }
         };
         Ok(self.client.insert(client))
     }

@@ -6,6 +6,7 @@
 //! enrollment.json   server, host id, host key, organization (0600: the key is a secret)
 //! state.json        acknowledged inventory digest, catalog ETag
 //! catalog.toml      the collector's catalog, as it sent it
+//! collector-ca.pem  a CA the collector's certificate chains to, when not a public one
 //! spool/            reports not yet acknowledged (see `spool.rs`)
 //! ```
 //!
@@ -23,6 +24,9 @@ use crate::fswrite::{create_private_dir, write_atomic};
 const ENROLLMENT_FILE: &str = "enrollment.json";
 const STATE_FILE: &str = "state.json";
 const CATALOG_FILE: &str = "catalog.toml";
+const CA_FILE: &str = "collector-ca.pem";
+/// A CA bundle is a few kilobytes.
+pub const MAX_CA_BYTES: u64 = 1024 * 1024;
 const SPOOL_DIR: &str = "spool";
 /// State files are small; a bigger one is not ours.
 const MAX_STATE_BYTES: u64 = 1024 * 1024;
@@ -170,6 +174,35 @@ impl StateDir {
 
     pub fn save_acknowledged(&self, state: &Acknowledged) -> Result<(), StateError> {
         self.write_json(STATE_FILE, state)
+    }
+
+    /// The extra CA certificates (PEM) `enroll --ca-cert` stored, if any.
+    pub fn collector_ca(&self) -> Result<Option<Vec<u8>>, StateError> {
+        let path = self.path.join(CA_FILE);
+        match crate::fsread::read_bounded(&path, MAX_CA_BYTES) {
+            Ok((bytes, _)) => Ok(Some(bytes)),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(StateError::Read {
+                path: path.display().to_string(),
+                message: error.to_string(),
+            }),
+        }
+    }
+
+    /// Stores (or, with `None`, removes) the extra CA certificates.
+    pub fn save_collector_ca(&self, pem: Option<&[u8]>) -> Result<(), StateError> {
+        let path = self.path.join(CA_FILE);
+        let written = match pem {
+            Some(pem) => write_atomic(&path, pem),
+            None => match crate::fswrite::remove_durably(&path) {
+                Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            },
+        };
+        written.map_err(|source| StateError::Write {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// The cached collector catalog's text, if there is one.

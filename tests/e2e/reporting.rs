@@ -591,3 +591,43 @@ fn the_service_backs_off_through_an_outage_and_delivers_afterwards() {
     assert_eq!(uploads[0].report_id, waiting[0]);
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn https_collectors_are_verified_and_a_schools_own_ca_can_be_trusted() {
+    let (collector, ca_pem) = TestCollector::start_tls();
+    assert!(collector.url().starts_with("https://"));
+    let root = school_pc();
+    let state = tempfile::tempdir().unwrap();
+    let untrusted = enroll(&collector, &root, state.path());
+    assert_eq!(untrusted.code, 2, "{}", untrusted.stderr);
+    assert!(
+        untrusted.stderr.contains("certificate") && untrusted.stderr.contains("--ca-cert"),
+        "{}",
+        untrusted.stderr
+    );
+    assert!(!state.path().join("enrollment.json").exists());
+
+    let ca_file = state.path().join("school-ca.pem");
+    fs::write(&ca_file, &ca_pem).unwrap();
+    let trusted = run_agent(&[
+        "enroll",
+        "--server",
+        &collector.url(),
+        "--secret",
+        TEST_SECRET,
+        "--state-dir",
+        &text(state.path()),
+        "--root",
+        &text(root.path()),
+        "--ca-cert",
+        &text(&ca_file),
+    ]);
+    assert_eq!(trusted.code, 0, "{}", trusted.stderr);
+    assert_eq!(
+        fs::read_to_string(state.path().join("collector-ca.pem")).unwrap(),
+        ca_pem
+    );
+    let run = run_once(&root, state.path(), &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(collector.uploads().len(), 1);
+}

@@ -4,6 +4,7 @@
 //! host and a fresh key, reports are acknowledged (`duplicate` when seen before), the
 //! catalog is served with an ETag. Scripted replies override the next answers to a path,
 //! and the collector can be stopped and started again on the same port (an outage).
+//! [`TestCollector::start_tls`] serves HTTPS with a certificate from a throwaway CA.
 
 use flate2::read::GzDecoder;
 use serde_json::{Value, json};
@@ -114,23 +115,36 @@ pub struct TestCollector {
     address: SocketAddr,
     memory: Arc<Mutex<Memory>>,
     running: Option<Running>,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl TestCollector {
     pub fn start() -> TestCollector {
+        TestCollector::start_with(None)
+    }
+
+    /// An HTTPS collector for `127.0.0.1`; returns it and its CA certificate (PEM).
+    pub fn start_tls() -> (TestCollector, String) {
+        let (config, ca_pem) = tls_config();
+        (TestCollector::start_with(Some(Arc::new(config))), ca_pem)
+    }
+
+    fn start_with(tls: Option<Arc<rustls::ServerConfig>>) -> TestCollector {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let address = listener.local_addr().expect("address");
         let mut collector = TestCollector {
             address,
             memory: Arc::default(),
             running: None,
+            tls,
         };
         collector.serve(listener);
         collector
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
     }
 
     /// Stops answering: connections are refused until [`TestCollector::restart`].
@@ -193,14 +207,24 @@ impl TestCollector {
         let stop = Arc::new(AtomicBool::new(false));
         let memory = Arc::clone(&self.memory);
         let stopping = Arc::clone(&stop);
+        let tls = self.tls.clone();
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stopping.load(Ordering::SeqCst) {
                     break;
                 }
-                if let Ok(stream) = stream {
-                    let _ = handle(stream, &memory);
-                }
+                let Ok(stream) = stream else {
+                    continue;
+                };
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = match &tls {
+                    Some(config) => rustls::ServerConnection::new(Arc::clone(config))
+                        .map_err(std::io::Error::other)
+                        .and_then(|connection| {
+                            handle(rustls::StreamOwned::new(connection, stream), &memory)
+                        }),
+                    None => handle(stream, &memory),
+                };
             }
         });
         self.running = Some(Running { stop, thread });
@@ -213,9 +237,38 @@ impl Drop for TestCollector {
     }
 }
 
-fn handle(stream: TcpStream, memory: &Mutex<Memory>) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
+/// A server certificate for `127.0.0.1` issued by a throwaway CA, and the CA as PEM.
+fn tls_config() -> (rustls::ServerConfig, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Sverka test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = Issuer::new(ca_params, ca_key);
+    let server_key = KeyPair::generate().expect("server key");
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .expect("server params")
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![server.der().clone(), ca.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(server_key.serialize_der())
+                .expect("server key DER"),
+        )
+        .expect("server TLS config");
+    (config, ca.pem())
+}
+
+fn handle(mut stream: impl Read + Write, memory: &Mutex<Memory>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(&mut stream);
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
@@ -262,6 +315,7 @@ fn handle(stream: TcpStream, memory: &Mutex<Memory>) -> std::io::Result<()> {
             .map(|(_, reply)| reply);
         scripted.unwrap_or(normal)
     };
+    drop(reader);
     let mut writer = stream;
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Length: {}\r\nConnection: close\r\n",
