@@ -167,6 +167,8 @@ impl Spool {
                 self.set_aside_damaged(&pending.path, "the report id inside is not the file's");
                 None
             }
+            // Gone: another `run` on this state folder delivered it meanwhile.
+            Err(_) if !pending.path.exists() => None,
             Err(reason) => {
                 self.set_aside_damaged(&pending.path, &reason);
                 None
@@ -185,15 +187,19 @@ impl Spool {
 
     /// The collector will never accept the report: it moves to `rejected/` with the
     /// reason beside it, so the queue goes on.
+    /// A report another `run` on the same state folder already handled is left alone.
     pub fn reject(&self, id: &str, reason: &str) -> Result<(), SpoolError> {
         let folder = self.dir.join(REJECTED_DIR);
         create_private_dir(&folder).map_err(io_error(&folder))?;
+        let from = self.dir.join(format!("{id}{REPORT_SUFFIX}"));
+        let to = folder.join(format!("{id}{REPORT_SUFFIX}"));
+        match rename_durably(&from, &to) {
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+            moved => moved.map_err(io_error(&from))?,
+        }
         let reason_path = folder.join(format!("{id}.txt"));
         write_atomic(&reason_path, format!("{reason}\n").as_bytes())
             .map_err(io_error(&reason_path))?;
-        let from = self.dir.join(format!("{id}{REPORT_SUFFIX}"));
-        let to = folder.join(format!("{id}{REPORT_SUFFIX}"));
-        rename_durably(&from, &to).map_err(io_error(&from))?;
         prune(&folder, KEEP_SET_ASIDE);
         Ok(())
     }
@@ -521,6 +527,9 @@ mod tests {
             fs::read_to_string(rejected.join(format!("{last}.txt"))).unwrap(),
             "422 unprocessable: bad scan\n"
         );
+        assert_eq!(names(&rejected).len(), 2 * KEEP_SET_ASIDE);
+        // Already handled by another run: nothing to do, no error.
+        spool.reject(&reports[0].report_id, "again").unwrap();
         assert_eq!(names(&rejected).len(), 2 * KEEP_SET_ASIDE);
         assert!(
             !rejected
