@@ -1,8 +1,9 @@
 //! Reporting: the real `sverka-agent enroll` and `run` against a stand-in collector
 //! (`support/collector.rs`): the key is kept, reports are spooled durably and
 //! delivered oldest first, the inventory travels only when it changed, outages, rate
-//! limits, rejections and revoked keys behave, and the collector's catalog is fetched
-//! with its ETag and used by the next scan.
+//! limits, rejections and revoked keys behave, the collector's catalog is fetched
+//! with its ETag and used by the next scan, and HTTPS is verified (a school's own CA
+//! with `--ca-cert`).
 
 use std::fs;
 use std::path::Path;
