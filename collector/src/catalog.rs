@@ -30,6 +30,8 @@ impl CatalogState {
                     &stored.overrides,
                     false,
                 )?;
+                // Reports name the catalog they were scanned with.
+                catalog.version = format!("{}+r{}", catalog.version, stored.revision);
                 stored.revision
             }
             None => 0,

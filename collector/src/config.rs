@@ -38,7 +38,7 @@ impl Default for Config {
             database: None,
             data_dir: None,
             silent_after_days: 7,
-            catalog_poll_seconds: 5,
+            catalog_poll_seconds: 1,
             report_retention_days: 90,
             limits: RequestLimits::default(),
             rate_limit: RateLimit::default(),

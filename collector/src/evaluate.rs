@@ -71,7 +71,9 @@ impl Evaluator {
     }
 }
 
-/// The host's findings from its matched inventory and its evidence.
+/// The host's findings from its matched inventory and its evidence. Only what is
+/// installed or running is tracked over time: leftover traces (a data folder) do not
+/// keep a finding open, so removing a messenger resolves it even if its folder stays.
 pub fn host_findings(
     matcher: &CatalogMatcher,
     matched_inventory: &[Observation],
@@ -83,6 +85,7 @@ pub fn host_findings(
     matcher
         .findings(&observations)
         .into_iter()
+        .filter(|finding| finding.strength >= sverka_shared::Strength::Installed)
         .map(|finding| HostFinding {
             app_id: finding.app,
             app_name: finding.name,

@@ -57,7 +57,9 @@ fn run_once_command(state: &Path, root: &FixtureRoot) -> Command {
 }
 
 fn run_once(state: &Path, root: &FixtureRoot) -> (i32, String) {
-    let output = run_once_command(state, root).output().expect("run the agent");
+    let output = run_once_command(state, root)
+        .output()
+        .expect("run the agent");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -82,8 +84,15 @@ fn every_report_arrives_exactly_once_through_a_collector_killed_mid_run() {
     let secret = collector.secret(school);
     let pcs: Vec<(FixtureRoot, TempDir)> = (0..4)
         .map(|index| {
-            let packages = if index % 2 == 0 { vec![TELEGRAM, BASH] } else { vec![MAX, BASH] };
-            (pc(&format!("pc-{index}"), &packages), tempfile::tempdir().expect("state"))
+            let packages = if index % 2 == 0 {
+                vec![TELEGRAM, BASH]
+            } else {
+                vec![MAX, BASH]
+            };
+            (
+                pc(&format!("pc-{index}"), &packages),
+                tempfile::tempdir().expect("state"),
+            )
         })
         .collect();
     for (root, state) in &pcs {
@@ -102,7 +111,7 @@ fn every_report_arrives_exactly_once_through_a_collector_killed_mid_run() {
         .iter()
         .map(|(root, state)| run_once_command(state.path(), root).spawn().expect("spawn"))
         .collect();
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    std::thread::sleep(std::time::Duration::from_millis(30));
     collector.kill();
     for (index, child) in children.into_iter().enumerate() {
         let _ = child.wait_with_output().expect("agent");
@@ -111,7 +120,10 @@ fn every_report_arrives_exactly_once_through_a_collector_killed_mid_run() {
     // Round 3: the collector is down; reports wait in the spool.
     for (index, (root, state)) in pcs.iter().enumerate() {
         let (code, _) = run_once(state.path(), root);
-        assert_ne!(code, 0, "a report cannot be acknowledged by a collector that is down");
+        assert_ne!(
+            code, 0,
+            "a report cannot be acknowledged by a collector that is down"
+        );
         assert!(spooled(state.path()) >= 1);
         runs_per_pc[index] += 1;
     }
@@ -120,7 +132,11 @@ fn every_report_arrives_exactly_once_through_a_collector_killed_mid_run() {
     for (index, (root, state)) in pcs.iter().enumerate() {
         let (code, stderr) = run_once(state.path(), root);
         assert_eq!(code, 0, "{stderr}\n{}", collector.log());
-        assert_eq!(spooled(state.path()), 0, "the spool is empty once acknowledged");
+        assert_eq!(
+            spooled(state.path()),
+            0,
+            "the spool is empty once acknowledged"
+        );
         runs_per_pc[index] += 1;
     }
     let stored = collector.stored_reports();
@@ -161,13 +177,32 @@ fn a_removed_application_is_resolved_at_the_next_report() {
     assert_eq!(row["organization"], "Школа А");
     assert_eq!(row["app"], "telegram");
     assert_eq!(row["status"], "banned");
-    assert!(row["first_seen"].as_str().unwrap_or_default().ends_with('Z'));
+    assert!(
+        row["first_seen"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with('Z')
+    );
     let evidence = row["evidence"].as_array().expect("evidence");
-    assert!(evidence.iter().any(|item| item["source"] == "dpkg"), "{row}");
-    assert!(collector.violations(school_b, true).as_array().expect("b").is_empty());
+    assert!(
+        evidence.iter().any(|item| item["source"] == "dpkg"),
+        "{row}"
+    );
+    assert!(
+        collector
+            .violations(school_b, true)
+            .as_array()
+            .expect("b")
+            .is_empty()
+    );
 
     let coverage: serde_json::Value = serde_json::from_str(&collector.cli_ok(&[
-        "report", "coverage", "--org", &town.to_string(), "--format", "json",
+        "report",
+        "coverage",
+        "--org",
+        &town.to_string(),
+        "--format",
+        "json",
     ]))
     .expect("coverage");
     assert_eq!(coverage[0]["reporting"], 1);
@@ -179,7 +214,13 @@ fn a_removed_application_is_resolved_at_the_next_report() {
     // The teacher removes Telegram.
     root.dpkg(&[MAX, BASH]);
     assert_eq!(run_once(state.path(), &root).0, 0);
-    assert!(collector.violations(town, false).as_array().expect("open").is_empty());
+    assert!(
+        collector
+            .violations(town, false)
+            .as_array()
+            .expect("open")
+            .is_empty()
+    );
     let all = collector.violations(town, true);
     let resolved = &all.as_array().expect("all")[0];
     assert_eq!(resolved["app"], "telegram");
@@ -188,13 +229,23 @@ fn a_removed_application_is_resolved_at_the_next_report() {
     // CSV for Excel in a Russian locale.
     let csv_path = state.path().join("violations.csv");
     collector.cli_ok(&[
-        "report", "violations", "--org", &town.to_string(), "--include-resolved",
-        "--format", "csv", "--out", &csv_path.display().to_string(),
+        "report",
+        "violations",
+        "--org",
+        &town.to_string(),
+        "--include-resolved",
+        "--format",
+        "csv",
+        "--out",
+        &csv_path.display().to_string(),
     ]);
     let csv = std::fs::read(&csv_path).expect("csv");
     assert!(csv.starts_with(b"\xEF\xBB\xBF"), "a UTF-8 BOM");
     let text = String::from_utf8(csv[3..].to_vec()).expect("utf-8");
-    assert!(text.starts_with("Организация;Компьютер;Приложение"), "{text}");
+    assert!(
+        text.starts_with("Организация;Компьютер;Приложение"),
+        "{text}"
+    );
     assert!(text.contains("Школа А;teacher-pc;Telegram"), "{text}");
 }
 
@@ -203,11 +254,20 @@ fn a_catalog_change_shows_its_results_without_waiting_for_agents() {
     let collector = Collector::start();
     let school = collector.add_org("Лицей", "school", None);
     let secret = collector.secret(school);
-    let root = pc("lab-1", &[("homework-chat", "1.0", "install ok installed"), BASH]);
+    let root = pc(
+        "lab-1",
+        &[("homework-chat", "1.0", "install ok installed"), BASH],
+    );
     let state = tempfile::tempdir().expect("state");
     enroll(&collector, &secret, state.path(), &root);
     assert_eq!(run_once(state.path(), &root).0, 0);
-    assert!(collector.violations(school, false).as_array().expect("v").is_empty());
+    assert!(
+        collector
+            .violations(school, false)
+            .as_array()
+            .expect("v")
+            .is_empty()
+    );
 
     let rules = state.path().join("rules.toml");
     std::fs::write(
@@ -218,7 +278,11 @@ fn a_catalog_change_shows_its_results_without_waiting_for_agents() {
     .expect("rules");
     let run = collector.cli(&["catalog", "set", &rules.display().to_string()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stderr.contains("1 PCs evaluated again"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("1 PCs evaluated again"),
+        "{}",
+        run.stderr
+    );
     let violations = collector.violations(school, false);
     assert_eq!(violations[0]["app"], "homework_chat", "{violations}");
 
@@ -226,13 +290,42 @@ fn a_catalog_change_shows_its_results_without_waiting_for_agents() {
     std::fs::write(&rules, "[[app]]\nid = \"x\"\nstatus = \"forbidden\"\n").expect("rules");
     let refused = collector.cli(&["catalog", "set", &rules.display().to_string()]);
     assert_ne!(refused.code, 0);
-    assert!(refused.stderr.contains("rules.toml:3"), "{}", refused.stderr);
-    assert_eq!(collector.violations(school, false).as_array().expect("v").len(), 1);
+    assert!(
+        refused.stderr.contains("rules.toml:3"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        collector
+            .violations(school, false)
+            .as_array()
+            .expect("v")
+            .len(),
+        1
+    );
 
-    // The agent picks the collector's catalog up at its next report.
-    assert_eq!(run_once(state.path(), &root).0, 0);
-    let cached = std::fs::read_to_string(state.path().join("catalog.toml")).unwrap_or_default();
-    assert!(cached.contains("homework_chat"), "the agent cached the collector's catalog");
+    // The agent picks the collector's catalog up at a next report, once the running
+    // collector noticed the new revision (it looks every second).
+    let mut cached = String::new();
+    let mut log = String::new();
+    for _ in 0..10 {
+        let (code, stderr) = run_once(state.path(), &root);
+        assert_eq!(code, 0, "{stderr}");
+        log.push_str(&stderr);
+        cached = std::fs::read_to_string(state.path().join("catalog.toml")).unwrap_or_default();
+        if cached.contains("homework_chat") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(
+        cached.contains("homework_chat"),
+        "the agent cached the collector's catalog: {log}"
+    );
+    assert!(
+        cached.contains("+r1"),
+        "the catalog version names the revision"
+    );
 }
 
 #[test]
@@ -245,9 +338,15 @@ fn enrollment_with_a_revoked_or_foreign_secret_is_refused() {
     let root = pc("pc-x", &[BASH]);
     let state = tempfile::tempdir().expect("state");
     let run = run_agent(&[
-        "enroll", "--server", &collector.url(), "--secret", &secret,
-        "--state-dir", &state.path().display().to_string(),
-        "--root", &root.path().display().to_string(),
+        "enroll",
+        "--server",
+        &collector.url(),
+        "--secret",
+        &secret,
+        "--state-dir",
+        &state.path().display().to_string(),
+        "--root",
+        &root.path().display().to_string(),
     ]);
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("revoked"), "{}", run.stderr);

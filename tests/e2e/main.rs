@@ -6,7 +6,9 @@
 
 mod bad_input;
 mod cli;
+mod collector;
 mod fuzz;
 mod install_methods;
 mod negative_controls;
+mod reporting;
 mod rpm_real;

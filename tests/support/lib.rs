@@ -1,10 +1,12 @@
 //! Support for Sverka's end-to-end tests: fixture roots built by the tests themselves
-//! (a few files each, never a copy of this machine) and a runner for the real
-//! `sverka-agent` binary.
+//! (a few files each, never a copy of this machine), a runner for the real
+//! `sverka-agent` binary, and a stand-in collector (`collector.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod collector;
 pub mod real_collector;
+pub use collector::*;
 
 use serde_json::Value;
 use std::fs;
@@ -97,6 +99,15 @@ impl FixtureRoot {
         fs::create_dir_all(path.parent().expect("parent")).expect("create parent");
         symlink(target, path).expect("symlink");
         self
+    }
+
+    /// The image's `/etc/machine-id` (every fixture root starts with the same one).
+    pub fn machine_id(&self, id: &str) -> &Self {
+        self.file("/etc/machine-id", format!("{id}\n"))
+    }
+
+    pub fn hostname(&self, name: &str) -> &Self {
+        self.file("/etc/hostname", format!("{name}\n"))
     }
 
     pub fn os_release(&self, id: &str, pretty_name: &str) -> &Self {
@@ -252,7 +263,23 @@ pub fn agent_binary() -> &'static Path {
 
 fn build_binary(package: &str, binary: &str) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    // `cargo test` gives the test process the package's variables; some build scripts
+    // (ring's) track them, so passing them on would rebuild the agent's TLS stack on
+    // every alternation between `cargo test` and this build.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_CRATE_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+            )
+        {
+            command.env_remove(name.as_ref());
+        }
+    }
+    let output = command
         .args([
             "build",
             "--quiet",

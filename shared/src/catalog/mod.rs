@@ -200,6 +200,25 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// A complete catalog from text, such as the one the collector serves: nothing
+    /// of the built-in catalog is kept, and the text must carry its own `version`.
+    /// `file` is only used in errors.
+    pub fn from_toml(file: &str, text: &str) -> Result<Catalog, CatalogError> {
+        if text.len() as u64 > MAX_CATALOG_BYTES {
+            return Err(CatalogError::TooLarge {
+                file: file.to_string(),
+                limit: MAX_CATALOG_BYTES,
+            });
+        }
+        let mut catalog = Catalog {
+            schema: CATALOG_SCHEMA,
+            version: String::new(),
+            apps: Vec::new(),
+        };
+        catalog.merge_text(file, text, true)?;
+        Ok(catalog)
+    }
+
     /// The built-in catalog with the operator's file merged over it.
     pub fn builtin_with_overrides(file: &Path) -> Result<Catalog, CatalogError> {
         let mut catalog = Catalog::builtin()?;

@@ -192,3 +192,22 @@ fn the_catalog_round_trips_through_its_own_toml() {
         .expect("rereads");
     assert_eq!(reread, catalog);
 }
+
+#[test]
+fn a_complete_catalog_from_text_keeps_nothing_of_the_builtin_one() {
+    let text = "version = \"collector.7\"\n\n[[app]]\nid = \"element\"\nname = \"Element\"\nstatus = \"banned\"\nsignatures = { packages = [\"element-desktop\"] }\n";
+    let catalog = Catalog::from_toml("collector catalog", text).expect("loads");
+    assert_eq!(catalog.version, "collector.7");
+    let ids: Vec<&str> = catalog.apps.iter().map(|app| app.id.as_str()).collect();
+    assert_eq!(ids, ["element"]);
+    let round_trip = Catalog::from_toml("again", &builtin().to_toml()).expect("loads");
+    assert_eq!(round_trip, builtin());
+
+    let missing_version = Catalog::from_toml("collector catalog", "[[app]]\nid = \"x\"\n");
+    assert!(
+        missing_version
+            .unwrap_err()
+            .to_string()
+            .contains("missing `version`")
+    );
+}
