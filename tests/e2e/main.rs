@@ -12,3 +12,4 @@ mod install_methods;
 mod negative_controls;
 mod reporting;
 mod rpm_real;
+mod tools;

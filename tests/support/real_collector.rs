@@ -176,3 +176,13 @@ impl Drop for Collector {
         self.kill();
     }
 }
+
+/// The load generator, built beside the collector (it starts the collector found next
+/// to itself).
+pub fn loadgen_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        collector_binary();
+        build_binary("sverka-loadgen", "sverka-loadgen")
+    })
+}
