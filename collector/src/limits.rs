@@ -18,7 +18,9 @@ pub struct RequestLimits {
     pub max_string_bytes: usize,
     /// The longest array anywhere in a report (the inventory is the longest one).
     pub max_array_items: usize,
-    /// How deep objects and arrays may nest.
+    /// How deep objects and arrays may nest in an enrollment body. Reports are parsed
+    /// into their fixed shape directly; nesting inside unknown fields stops at
+    /// serde_json's recursion limit (128) and their strings at `max_string_bytes`.
     pub max_depth: usize,
     pub max_findings: usize,
     pub max_evidence: usize,
