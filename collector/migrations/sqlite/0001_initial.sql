@@ -47,7 +47,7 @@ CREATE TABLE reports (
     scanned_at INTEGER NOT NULL,
     kind TEXT NOT NULL,
     scan_errors INTEGER NOT NULL DEFAULT 0
-);
+) WITHOUT ROWID;
 CREATE INDEX reports_host ON reports(host_id, received_at);
 
 -- Inventories, content-addressed: identical PCs share one row.

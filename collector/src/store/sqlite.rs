@@ -64,7 +64,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
-            .pragma("cache_size", "-8000");
+            .pragma("cache_size", "-8000")
+            .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
