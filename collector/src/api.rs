@@ -35,7 +35,7 @@ const CREDENTIAL_TTL: Duration = Duration::from_secs(30);
 const UNAVAILABLE_RETRY_SECONDS: u64 = 15;
 const ENROLL_BODY_LIMIT: usize = 64 * 1024;
 /// Reports decoded and evaluated at once; the rest wait their turn.
-const REPORTS_IN_FLIGHT: usize = 64;
+const REPORTS_IN_FLIGHT: usize = 256;
 
 /// Per-host request budget: a token bucket.
 #[derive(Debug, Clone, Copy, serde::Deserialize, serde::Serialize)]

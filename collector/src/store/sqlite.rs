@@ -65,7 +65,10 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
             .pragma("cache_size", "-8000")
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            // Checkpoints run from a background task instead of inside the report
+            // writer's commits (see `checkpoint_wal`).
+            .pragma("wal_autocheckpoint", "0");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -79,11 +82,29 @@ impl SqliteStore {
             .map_err(|error| StoreError::Database(format!("migrating the schema: {error}")))?;
         let (writer, jobs) = mpsc::channel(4 * BATCH_LIMIT);
         tokio::spawn(write_reports(pool.clone(), jobs));
+        tokio::spawn(checkpoint_wal(pool.clone()));
         Ok(SqliteStore { pool, writer })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Copies the write-ahead log into the database every second, beside the writer
+/// rather than inside its commits. PASSIVE never waits for readers or the writer.
+async fn checkpoint_wal(pool: SqlitePool) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            tracing::debug!("WAL checkpoint: {error}");
+        }
     }
 }
 
