@@ -146,6 +146,7 @@ fn program_file(
         observed: Observed::File {
             file_name: file_name.to_string(),
             format,
+            version_info: None,
         },
         path: Some(context.root.display(local)),
         user: user.map(str::to_string),

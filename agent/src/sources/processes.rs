@@ -30,6 +30,7 @@ pub fn process_observation(process: ProcessSnapshot, user_name: Option<String>) 
             pid: process.pid,
             name: process.name,
             executable,
+            version_info: None,
         },
         scope: if process.uid.is_some_and(|uid| uid != 0) {
             Scope::User
