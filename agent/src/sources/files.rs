@@ -3,16 +3,31 @@
 //! folders such as `~/Загрузки`). Walks never follow symbolic links, stop at a depth
 //! and an entry limit (and say so), and read at most the first 16 bytes of a file whose
 //! name the catalog asks about, to tell a program from anything else.
+//!
+//! On Windows the walks cover every profile's `AppData\Roaming`, `AppData\Local`,
+//! `Downloads` and `Desktop`, and `Program Files`, `Program Files (x86)` and
+//! `ProgramData`; every `.exe` there also has its version resource read (headers and
+//! resource section only, see [`crate::pe`]), so a renamed copy is found, and so is
+//! Skype for Business's `lync.exe` inside an Office installation.
 
-use std::path::Path;
-use sverka_shared::observation::FileFormat;
+use std::path::{Path, PathBuf};
+use sverka_shared::observation::{FileFormat, VersionInfo};
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 use walkdir::WalkDir;
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
 use crate::fsread::read_header;
+use crate::pe;
 
 pub const MACHINE_FOLDERS: &[&str] = &["/opt", "/usr/local"];
+pub const WINDOWS_MACHINE_FOLDERS: &[&str] = &[
+    "C:\\Program Files",
+    "C:\\Program Files (x86)",
+    "C:\\ProgramData",
+];
+/// Folders of a Windows profile that are walked, relative to the profile.
+pub const WINDOWS_PROFILE_FOLDERS: &[&str] =
+    &["AppData\\Roaming", "AppData\\Local", "Downloads", "Desktop"];
 /// Folders that language toolchains and package managers own and fill with tens of
 /// thousands of files, none of them a messenger. Walks do not enter them unless
 /// `prune_toolchains` is off (`--walk-everything`). A copy hidden in one of them is still
@@ -42,26 +57,59 @@ impl EvidenceSource for PortableFileSource {
     }
 
     fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput) {
+        if context.windows.is_some() {
+            for folder in WINDOWS_MACHINE_FOLDERS {
+                let start = context.root.windows_path(folder);
+                walk(context, start, folder, None, true, output);
+            }
+            for user in &context.profiles.users {
+                for relative in WINDOWS_PROFILE_FOLDERS {
+                    let folder = format!("{}\\{relative}", user.home.trim_end_matches('\\'));
+                    let start = context.root.windows_path(&folder);
+                    walk(context, start, &folder, Some(&user.name), true, output);
+                }
+            }
+            return;
+        }
         for folder in MACHINE_FOLDERS {
-            walk(context, folder, None, output);
+            walk(
+                context,
+                context.root.path(folder),
+                folder,
+                None,
+                false,
+                output,
+            );
         }
         for user in &context.profiles.users {
-            walk(context, &user.home, Some(&user.name), output);
+            let start = context.root.path(&user.home);
+            walk(context, start, &user.home, Some(&user.name), false, output);
         }
     }
 }
 
-/// Walks one folder of the scanned system.
+/// Programs whose version resource could not be read during one walk.
+#[derive(Debug, Default)]
+struct UnreadableVersions {
+    count: u64,
+    first: Option<String>,
+}
+
+/// Walks one folder of the scanned system (`folder` names it in errors). With
+/// `read_versions`, every `.exe` has its version resource read and is reported when
+/// that names a catalog application.
 pub fn walk(
     context: &ScanContext<'_>,
+    start: PathBuf,
     folder: &str,
     user: Option<&str>,
+    read_versions: bool,
     output: &mut SourceOutput,
 ) {
-    let start = context.root.path(folder);
     if !start.is_dir() {
         return;
     }
+    let mut unreadable_versions = UnreadableVersions::default();
     let mut visited: u64 = 0;
     let mut unreadable: u64 = 0;
     let mut first_unreadable = None;
@@ -115,12 +163,42 @@ pub fn walk(
             continue;
         }
         let file_name = entry.file_name().to_string_lossy();
-        if !context.matcher.wants_file_name(&file_name) {
+        let wanted = context.matcher.wants_file_name(&file_name);
+        let is_exe = read_versions && has_exe_extension(&file_name);
+        if !wanted && !is_exe {
             continue;
         }
-        if let Some(observation) = program_file(context, entry.path(), &file_name, user) {
+        let version_info = if is_exe {
+            match pe::read_version_info(entry.path()) {
+                Ok(info) => info,
+                Err(error) => {
+                    unreadable_versions.count += 1;
+                    unreadable_versions.first.get_or_insert_with(|| {
+                        format!("{}: {error}", context.root.display(entry.path()))
+                    });
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(observation) =
+            program_file(context, entry.path(), &file_name, user, version_info)
+            && (wanted || !context.matcher.hits_for(&observation).is_empty())
+        {
             output.observations.push(observation);
         }
+    }
+    if unreadable_versions.count > 0 {
+        output.error(
+            SourceKind::File,
+            Some(folder.to_string()),
+            format!(
+                "{} program(s) had unreadable version information (first: {})",
+                unreadable_versions.count,
+                unreadable_versions.first.unwrap_or_default()
+            ),
+        );
     }
     if unreadable > 0 {
         output.error(
@@ -134,11 +212,19 @@ pub fn walk(
     }
 }
 
+fn has_exe_extension(file_name: &str) -> bool {
+    file_name.len() > 4
+        && file_name
+            .get(file_name.len() - 4..)
+            .is_some_and(|extension| extension.eq_ignore_ascii_case(".exe"))
+}
+
 fn program_file(
     context: &ScanContext<'_>,
     local: &Path,
     file_name: &str,
     user: Option<&str>,
+    version_info: Option<VersionInfo>,
 ) -> Option<Observation> {
     let header = read_header(local, HEADER_BYTES).ok()?;
     let format = FileFormat::sniff(&header)?;
@@ -146,7 +232,7 @@ fn program_file(
         observed: Observed::File {
             file_name: file_name.to_string(),
             format,
-            version_info: None,
+            version_info,
         },
         path: Some(context.root.display(local)),
         user: user.map(str::to_string),
