@@ -10,3 +10,4 @@ mod fuzz;
 mod install_methods;
 mod negative_controls;
 mod rpm_real;
+mod windows;

@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod windows;
+
 use serde_json::Value;
 use std::fs;
 use std::os::unix::fs::symlink;
