@@ -324,18 +324,12 @@ pub(crate) mod tests {
     fn block(key: &str, value: &[u8], text: bool, children: &[Vec<u8>]) -> Vec<u8> {
         let mut data = vec![0u8; 6];
         data.extend(utf16z(key));
-        while data.len() % 4 != 0 {
-            data.push(0);
-        }
+        data.resize(data.len().next_multiple_of(4), 0);
         data.extend_from_slice(value);
-        while data.len() % 4 != 0 {
-            data.push(0);
-        }
+        data.resize(data.len().next_multiple_of(4), 0);
         for child in children {
             data.extend_from_slice(child);
-            while data.len() % 4 != 0 {
-                data.push(0);
-            }
+            data.resize(data.len().next_multiple_of(4), 0);
         }
         let length = data.len() as u16;
         let value_length = if text { value.len() / 2 } else { value.len() } as u16;

@@ -275,8 +275,8 @@ impl Observed {
                 display_name,
                 display_version,
                 publisher,
+                upgrade_code,
                 hive,
-                ..
             } => {
                 let mut text = format!("uninstall entry {hive}\\...\\Uninstall\\{key_name}");
                 if !display_name.is_empty() {
@@ -287,6 +287,9 @@ impl Observed {
                 }
                 if let Some(publisher) = publisher {
                     text.push_str(&format!(" by {publisher}"));
+                }
+                if let Some(upgrade_code) = upgrade_code {
+                    text.push_str(&format!(", upgrade code {upgrade_code}"));
                 }
                 text
             }

@@ -57,6 +57,9 @@ impl fmt::Debug for Hive {
     }
 }
 
+/// A key's values by name, and the values that could not be read.
+pub type KeyValues = (Vec<(String, RegValue)>, Vec<HiveError>);
+
 /// A key node inside a hive (its cell offset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyNode(usize);
@@ -206,10 +209,7 @@ impl Hive {
 
     /// The values of a key, by name (the default value is named ``). A value that
     /// cannot be read is left out and reported in the second list.
-    pub fn values(
-        &self,
-        key: KeyNode,
-    ) -> Result<(Vec<(String, RegValue)>, Vec<HiveError>), HiveError> {
+    pub fn values(&self, key: KeyNode) -> Result<KeyValues, HiveError> {
         let cell = self.key_cell(key)?;
         let count = u32_at(cell, 0x24).unwrap_or(0) as usize;
         let list = u32_at(cell, 0x28).unwrap_or(u32::MAX);
