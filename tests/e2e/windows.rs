@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 use sverka_tests::windows::{
-    Version, WindowsVolume, WinePrefix, fixture_hive, program_with_version,
+    Version, WindowsVolume, WinePrefix, fixture_hive, program_with_version, web_app_log,
 };
 use sverka_tests::*;
 
@@ -45,42 +45,6 @@ const WECHAT_DEVTOOLS: Version<'static> = Version {
     original_filename: "wechatdevtools.exe",
     description: "微信开发者工具",
 };
-
-/// A web app database log holding one installed app (LevelDB log record, write batch,
-/// protocol-buffer record), as Chromium writes it.
-fn web_app_log(app_id: &str, name: &str, start_url: &str) -> Vec<u8> {
-    fn varint(mut value: usize, out: &mut Vec<u8>) {
-        while value >= 0x80 {
-            out.push((value as u8) | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
-    }
-    fn field(number: usize, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        varint(number << 3 | 2, &mut out);
-        varint(bytes.len(), &mut out);
-        out.extend_from_slice(bytes);
-        out
-    }
-    let mut sync = field(1, start_url.as_bytes());
-    sync.extend(field(2, name.as_bytes()));
-    let mut proto = field(1, &sync);
-    proto.extend(field(2, name.as_bytes()));
-    let key = format!("web_apps-dt-{app_id}");
-    let mut batch = vec![0u8; 8];
-    batch.extend_from_slice(&1u32.to_le_bytes());
-    batch.push(1);
-    varint(key.len(), &mut batch);
-    batch.extend_from_slice(key.as_bytes());
-    varint(proto.len(), &mut batch);
-    batch.extend(proto);
-    let mut log = vec![0u8; 4];
-    log.extend_from_slice(&(batch.len() as u16).to_le_bytes());
-    log.push(1);
-    log.extend(batch);
-    log
-}
 
 /// Files of a Chromium profile with one installed web app.
 fn web_app_files(
