@@ -114,7 +114,7 @@ fn open_system(root: &ScanRoot) -> Result<Box<dyn RegistryView>, SourceError> {
 
 fn open_hive_file(root: &ScanRoot, path: &str) -> Result<Box<dyn RegistryView>, SourceError> {
     let local = root.windows_path(path);
-    HiveFileView::open(&local, root.display(&local))
+    HiveFileView::open(&local, path.to_string())
         .map(|view| Box::new(view) as Box<dyn RegistryView>)
         .map_err(|error| SourceError {
             source: SourceKind::UninstallKey,
@@ -278,6 +278,44 @@ impl WindowsSystem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fixture_software() -> HiveFileView {
+        let bytes = include_bytes!("../../tests/fixtures/windows/SOFTWARE").to_vec();
+        HiveFileView::from_bytes(bytes, "SOFTWARE".into()).expect("fixture hive")
+    }
+
+    #[test]
+    fn profile_list_gives_people_with_expanded_paths() {
+        let (entries, directory, problems) = parse_profile_list(&fixture_software());
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(directory.as_deref(), Some("C:\\Users"));
+        let paths: Vec<(&str, &str)> = entries
+            .iter()
+            .map(|entry| (entry.sid.as_str(), entry.path.as_str()))
+            .collect();
+        assert_eq!(
+            paths,
+            vec![
+                ("S-1-5-21-1111-2222-3333-1001", "C:\\Users\\anna"),
+                ("S-1-5-21-1111-2222-3333-1002", "C:\\Users\\boris"),
+                ("S-1-5-21-1111-2222-3333-1009", "C:\\Users\\left-the-school"),
+            ],
+            "S-1-5-18 (SYSTEM) is not a person"
+        );
+    }
+
+    #[test]
+    fn host_facts_come_from_the_hives() {
+        let host = crate::host::describe_windows(Some(&fixture_software()), None);
+        assert_eq!(host.os_id, "windows");
+        assert_eq!(host.os_name, "Windows 10 Pro");
+        assert_eq!(host.os_version, "22H2 (build 19045)");
+        assert_eq!(
+            host.machine_id.as_deref(),
+            Some("6f1c2a9e-4b1d-4c55-9d1e-2f6a7b8c9d01")
+        );
+        assert_eq!(host.hostname, "");
+    }
 
     #[test]
     fn last_components_name_users() {

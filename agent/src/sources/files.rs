@@ -164,13 +164,19 @@ pub fn walk(
         }
         let file_name = entry.file_name().to_string_lossy();
         let wanted = context.matcher.wants_file_name(&file_name);
-        let is_exe = read_versions && has_exe_extension(&file_name);
+        // Empty `.exe` files are App Execution Aliases (reparse points under
+        // `AppData\Local\Microsoft\WindowsApps`): nothing to read.
+        let is_exe = read_versions
+            && has_exe_extension(&file_name)
+            && entry.metadata().is_ok_and(|metadata| metadata.len() > 0);
         if !wanted && !is_exe {
             continue;
         }
         let version_info = if is_exe {
             match pe::read_version_info(entry.path()) {
                 Ok(info) => info,
+                // A `.exe` that is not a program at all is simply not one.
+                Err(pe::PeError::NotPe) => None,
                 Err(error) => {
                     unreadable_versions.count += 1;
                     unreadable_versions.first.get_or_insert_with(|| {
