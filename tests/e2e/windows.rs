@@ -223,6 +223,10 @@ fn a_mounted_windows_volume_is_read_from_its_hive_files() {
     assert_eq!(evidence_sources(snapchat), vec!["web_app"]);
     assert_eq!(snapchat["users"], serde_json::json!(["anna"]));
     assert_eq!(sources_of(&report, "discord"), vec!["uninstall_key"]);
+    // A package in boris's list of the all-user store (a deprovisioned one is not).
+    let threema = finding(&report, "threema").unwrap();
+    assert_eq!(threema["users"], serde_json::json!(["boris"]));
+    assert!(!details(&report).contains("MicrosoftTeams_"), "{report:#}");
     // Consumer Skype is reported, not a violation.
     assert_eq!(finding(&report, "skype").unwrap()["status"], "watch");
     assert_negative_controls_absent(&report);
