@@ -36,6 +36,9 @@ cleanup() { wineserver -k >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 wine wineboot -i >/dev/null 2>&1
 wineserver -w
+# Wine links the user's Desktop, Downloads, ... to the Unix home: plain folders instead,
+# so that nothing is written to, or walked in, this machine's home.
+find "$WINEPREFIX/drive_c/users" -mindepth 2 -maxdepth 2 -type l -exec sh -c 'rm "$1" && mkdir "$1"' _ {} \;
 
 # Two programs with a version resource: a neutral one, and Viber for the renamed copy.
 program() { # NAME COMPANY PRODUCT
@@ -89,6 +92,9 @@ for home in homes:
         folders.append(os.path.join(home, relative))
 for relative in ("Program Files", "Program Files (x86)", "ProgramData"):
     folders.append(os.path.join(drive, relative))
+real_drive = os.path.realpath(drive)
+for folder in folders:  # never write outside the prefix
+    assert os.path.realpath(folder).startswith(real_drive + os.sep), folder
 tool = open(os.path.join(work, "tool.exe"), "rb").read()
 programs = 1000
 for index in range(total):

@@ -270,7 +270,22 @@ impl WinePrefix {
             String::from_utf8_lossy(&output.stderr)
         );
         prefix.wait_for_wineserver();
+        prefix.unlink_home_folders();
         prefix
+    }
+
+    /// Wine links the user's Desktop, Downloads, Music, ... to the Unix home folder;
+    /// the agent would walk this machine's home there. Plain empty folders instead.
+    fn unlink_home_folders(&self) {
+        let users = self.local("C:\\users");
+        for user in fs::read_dir(users).expect("users folder").flatten() {
+            for entry in fs::read_dir(user.path()).expect("profile folder").flatten() {
+                if entry.file_type().is_ok_and(|kind| kind.is_symlink()) {
+                    fs::remove_file(entry.path()).expect("remove link");
+                    fs::create_dir(entry.path()).expect("create folder");
+                }
+            }
+        }
     }
 
     fn wine_command(&self, program: &str) -> Command {
