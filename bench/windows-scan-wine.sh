@@ -97,9 +97,11 @@ for folder in folders:  # never write outside the prefix
     assert os.path.realpath(folder).startswith(real_drive + os.sep), folder
 tool = open(os.path.join(work, "tool.exe"), "rb").read()
 programs = 1000
+per_folder = 25  # files per folder, as in an application's install tree
 for index in range(total):
-    base = folders[index % len(folders)]
-    folder = os.path.join(base, f"vendor{index % 37}", f"d{index // 400}")
+    group = index // per_folder
+    base = folders[group % len(folders)]
+    folder = os.path.join(base, f"vendor{group % 7}", f"d{group}")
     os.makedirs(folder, exist_ok=True)
     if index % (total // programs) == 0:
         open(os.path.join(folder, f"tool{index}.exe"), "wb").write(tool)

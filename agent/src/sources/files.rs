@@ -88,13 +88,6 @@ impl EvidenceSource for PortableFileSource {
     }
 }
 
-/// Programs whose version resource could not be read during one walk.
-#[derive(Debug, Default)]
-struct UnreadableVersions {
-    count: u64,
-    first: Option<String>,
-}
-
 /// Walks one folder of the scanned system (`folder` names it in errors). With
 /// `read_versions`, every `.exe` has its version resource read and is reported when
 /// that names a catalog application.
@@ -109,43 +102,145 @@ pub fn walk(
     if !start.is_dir() {
         return;
     }
-    let mut unreadable_versions = UnreadableVersions::default();
-    let mut visited: u64 = 0;
-    let mut unreadable: u64 = 0;
-    let mut first_unreadable = None;
+    let mut state = WalkState {
+        context,
+        user,
+        read_versions,
+        observations: Vec::new(),
+        unreadable_versions: Unreadable::default(),
+        unreadable: Unreadable::default(),
+        stopped: false,
+    };
+    if read_versions {
+        walk_by_listing(&mut state, start);
+    } else {
+        walk_with_walkdir(&mut state, &start);
+    }
+    output.observations.append(&mut state.observations);
+    if state.stopped {
+        output.error(
+            SourceKind::File,
+            Some(folder.to_string()),
+            format!(
+                "walk stopped after {} entries; files deeper in this folder were not checked",
+                context.limits.max_entries
+            ),
+        );
+    }
+    if state.unreadable_versions.count > 0 {
+        output.error(
+            SourceKind::File,
+            Some(folder.to_string()),
+            format!(
+                "{} program(s) had unreadable version information (first: {})",
+                state.unreadable_versions.count,
+                state.unreadable_versions.first.unwrap_or_default()
+            ),
+        );
+    }
+    if state.unreadable.count > 0 {
+        output.error(
+            SourceKind::File,
+            Some(folder.to_string()),
+            format!(
+                "{} folder(s) or file(s) could not be read (first: {})",
+                state.unreadable.count,
+                state.unreadable.first.unwrap_or_default()
+            ),
+        );
+    }
+}
+
+/// Things that could not be read during one walk: how many, and the first.
+#[derive(Debug, Default)]
+struct Unreadable {
+    count: u64,
+    first: Option<String>,
+}
+
+impl Unreadable {
+    fn add(&mut self, what: impl FnOnce() -> String) {
+        self.count += 1;
+        self.first.get_or_insert_with(what);
+    }
+}
+
+struct WalkState<'a, 'c> {
+    context: &'a ScanContext<'c>,
+    user: Option<&'a str>,
+    read_versions: bool,
+    observations: Vec<Observation>,
+    unreadable_versions: Unreadable,
+    unreadable: Unreadable,
+    stopped: bool,
+}
+
+/// Whether a walk skips a folder of this name (a toolchain's, unless walking everything).
+fn is_pruned(prune_toolchains: bool, folder_name: &std::ffi::OsStr) -> bool {
+    prune_toolchains
+        && folder_name
+            .to_str()
+            .is_some_and(|name| TOOLCHAIN_FOLDERS.contains(&name))
+}
+
+impl WalkState<'_, '_> {
+    /// Looks at one regular file met by a walk.
+    fn visit_file(&mut self, path: &Path, file_name: &str, length: impl FnOnce() -> u64) {
+        let context = self.context;
+        let wanted = context.matcher.wants_file_name(file_name);
+        // Empty `.exe` files are App Execution Aliases (reparse points under
+        // `AppData\Local\Microsoft\WindowsApps`): nothing to read.
+        let is_exe = self.read_versions && has_exe_extension(file_name) && length() > 0;
+        if !wanted && !is_exe {
+            return;
+        }
+        let version_info = if is_exe {
+            match pe::read_version_info(path) {
+                Ok(info) => info,
+                // A `.exe` that is not a program at all is simply not one.
+                Err(pe::PeError::NotPe) => None,
+                Err(error) => {
+                    self.unreadable_versions
+                        .add(|| format!("{}: {error}", context.root.display(path)));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(observation) = program_file(context, path, file_name, self.user, version_info)
+            && (wanted || !context.matcher.hits_for(&observation).is_empty())
+        {
+            self.observations.push(observation);
+        }
+    }
+}
+
+/// The Linux walk: walkdir, not following links, staying on one file system when live.
+fn walk_with_walkdir(state: &mut WalkState<'_, '_>, start: &Path) {
+    let context = state.context;
     let prune = context.limits.prune_toolchains;
-    let walker = WalkDir::new(&start)
+    let walker = WalkDir::new(start)
         .follow_links(false)
         .max_depth(context.limits.max_depth)
         .same_file_system(context.root.is_live())
         .into_iter()
         .filter_entry(|entry| {
-            !(prune
-                && entry.depth() > 0
+            !(entry.depth() > 0
                 && entry.file_type().is_dir()
-                && entry
-                    .file_name()
-                    .to_str()
-                    .is_some_and(|name| TOOLCHAIN_FOLDERS.contains(&name)))
+                && is_pruned(prune, entry.file_name()))
         });
+    let mut visited: u64 = 0;
     for entry in walker {
         visited += 1;
         if visited > context.limits.max_entries {
-            output.error(
-                SourceKind::File,
-                Some(folder.to_string()),
-                format!(
-                    "walk stopped after {} entries; files deeper in this folder were not checked",
-                    context.limits.max_entries
-                ),
-            );
+            state.stopped = true;
             break;
         }
         let entry = match entry {
             Ok(entry) => entry,
             Err(error) => {
-                unreadable += 1;
-                first_unreadable.get_or_insert_with(|| {
+                state.unreadable.add(|| {
                     let path = error
                         .path()
                         .map(|path| context.root.display(path))
@@ -163,58 +258,64 @@ pub fn walk(
             continue;
         }
         let file_name = entry.file_name().to_string_lossy();
-        let wanted = context.matcher.wants_file_name(&file_name);
-        // Empty `.exe` files are App Execution Aliases (reparse points under
-        // `AppData\Local\Microsoft\WindowsApps`): nothing to read.
-        let is_exe = read_versions
-            && has_exe_extension(&file_name)
-            && entry.metadata().is_ok_and(|metadata| metadata.len() > 0);
-        if !wanted && !is_exe {
+        state.visit_file(entry.path(), &file_name, || {
+            entry.metadata().map(|metadata| metadata.len()).unwrap_or(0)
+        });
+    }
+}
+
+/// The Windows walk: folder listings only. walkdir asks every entry for its metadata,
+/// which on Windows opens each file (very slow under Wine and on network profiles);
+/// a listing's entry already says whether it is a file, a folder or a link (a
+/// symbolic link or a junction, never followed).
+fn walk_by_listing(state: &mut WalkState<'_, '_>, start: PathBuf) {
+    let context = state.context;
+    let mut pending = vec![(start, 0usize)];
+    let mut visited: u64 = 0;
+    while let Some((folder, depth)) = pending.pop() {
+        // As with walkdir's `max_depth`: entries deeper than the limit are not seen.
+        if depth >= context.limits.max_depth {
             continue;
         }
-        let version_info = if is_exe {
-            match pe::read_version_info(entry.path()) {
-                Ok(info) => info,
-                // A `.exe` that is not a program at all is simply not one.
-                Err(pe::PeError::NotPe) => None,
-                Err(error) => {
-                    unreadable_versions.count += 1;
-                    unreadable_versions.first.get_or_insert_with(|| {
-                        format!("{}: {error}", context.root.display(entry.path()))
-                    });
-                    None
-                }
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(error) => {
+                state
+                    .unreadable
+                    .add(|| format!("{}: {error}", context.root.display(&folder)));
+                continue;
             }
-        } else {
-            None
         };
-        if let Some(observation) =
-            program_file(context, entry.path(), &file_name, user, version_info)
-            && (wanted || !context.matcher.hits_for(&observation).is_empty())
-        {
-            output.observations.push(observation);
+        for entry in entries {
+            visited += 1;
+            if visited > context.limits.max_entries {
+                state.stopped = true;
+                return;
+            }
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    state
+                        .unreadable
+                        .add(|| format!("{}: {error}", context.root.display(&folder)));
+                    continue;
+                }
+            };
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let name = entry.file_name();
+            if kind.is_dir() {
+                if !is_pruned(context.limits.prune_toolchains, &name) {
+                    pending.push((entry.path(), depth + 1));
+                }
+            } else if kind.is_file() {
+                let file_name = name.to_string_lossy();
+                state.visit_file(&entry.path(), &file_name, || {
+                    entry.metadata().map(|metadata| metadata.len()).unwrap_or(0)
+                });
+            }
         }
-    }
-    if unreadable_versions.count > 0 {
-        output.error(
-            SourceKind::File,
-            Some(folder.to_string()),
-            format!(
-                "{} program(s) had unreadable version information (first: {})",
-                unreadable_versions.count,
-                unreadable_versions.first.unwrap_or_default()
-            ),
-        );
-    }
-    if unreadable > 0 {
-        output.error(
-            SourceKind::File,
-            Some(folder.to_string()),
-            format!(
-                "{unreadable} folder(s) or file(s) could not be read (first: {})",
-                first_unreadable.unwrap_or_default()
-            ),
-        );
     }
 }
 
