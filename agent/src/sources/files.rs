@@ -111,11 +111,7 @@ pub fn walk(
         unreadable: Unreadable::default(),
         stopped: false,
     };
-    if read_versions {
-        walk_by_listing(&mut state, start);
-    } else {
-        walk_with_walkdir(&mut state, &start);
-    }
+    walk_with_walkdir(&mut state, &start);
     output.observations.append(&mut state.observations);
     if state.stopped {
         output.error(
@@ -216,14 +212,17 @@ impl WalkState<'_, '_> {
     }
 }
 
-/// The Linux walk: walkdir, not following links, staying on one file system when live.
+/// A walk that does not follow links (symbolic links, junctions), and on a live Linux
+/// system stays on one file system (off /proc, /sys and network mounts). Not on
+/// Windows: walkdir would open every folder to compare its volume, and mount points
+/// inside the walked folders are rare there.
 fn walk_with_walkdir(state: &mut WalkState<'_, '_>, start: &Path) {
     let context = state.context;
     let prune = context.limits.prune_toolchains;
     let walker = WalkDir::new(start)
         .follow_links(false)
         .max_depth(context.limits.max_depth)
-        .same_file_system(context.root.is_live())
+        .same_file_system(context.root.is_live() && !cfg!(windows))
         .into_iter()
         .filter_entry(|entry| {
             !(entry.depth() > 0
@@ -261,61 +260,6 @@ fn walk_with_walkdir(state: &mut WalkState<'_, '_>, start: &Path) {
         state.visit_file(entry.path(), &file_name, || {
             entry.metadata().map(|metadata| metadata.len()).unwrap_or(0)
         });
-    }
-}
-
-/// The Windows walk: folder listings only. walkdir asks every entry for its metadata,
-/// which on Windows opens each file (very slow under Wine and on network profiles);
-/// a listing's entry already says whether it is a file, a folder or a link (a
-/// symbolic link or a junction, never followed).
-fn walk_by_listing(state: &mut WalkState<'_, '_>, start: PathBuf) {
-    let context = state.context;
-    let mut pending = vec![(start, 0usize)];
-    let mut visited: u64 = 0;
-    while let Some((folder, depth)) = pending.pop() {
-        // As with walkdir's `max_depth`: entries deeper than the limit are not seen.
-        if depth >= context.limits.max_depth {
-            continue;
-        }
-        let entries = match std::fs::read_dir(&folder) {
-            Ok(entries) => entries,
-            Err(error) => {
-                state
-                    .unreadable
-                    .add(|| format!("{}: {error}", context.root.display(&folder)));
-                continue;
-            }
-        };
-        for entry in entries {
-            visited += 1;
-            if visited > context.limits.max_entries {
-                state.stopped = true;
-                return;
-            }
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(error) => {
-                    state
-                        .unreadable
-                        .add(|| format!("{}: {error}", context.root.display(&folder)));
-                    continue;
-                }
-            };
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let name = entry.file_name();
-            if kind.is_dir() {
-                if !is_pruned(context.limits.prune_toolchains, &name) {
-                    pending.push((entry.path(), depth + 1));
-                }
-            } else if kind.is_file() {
-                let file_name = name.to_string_lossy();
-                state.visit_file(&entry.path(), &file_name, || {
-                    entry.metadata().map(|metadata| metadata.len()).unwrap_or(0)
-                });
-            }
-        }
     }
 }
 
