@@ -371,11 +371,17 @@ impl WinePrefix {
             .spawn()
             .expect("start the program under wine");
         self.children.push(child);
+        // Once Wine runs the program, its command line starts with the Windows path
+        // (the `wine` launcher's starts with `wine`): wait until it shows in /proc.
         let started = Instant::now();
-        // `wine` execs wine64 / wine-preloader; a short settle is what it takes.
-        while started.elapsed() < Duration::from_secs(3) {
+        while !process_running(windows_path) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{windows_path} did not start under wine"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
+        std::thread::sleep(Duration::from_millis(500));
     }
 
     /// `sverka-agent.exe scan --format json` inside the prefix.
@@ -397,6 +403,18 @@ impl WinePrefix {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
+}
+
+/// Whether a process whose command line starts with `program` runs on this machine.
+fn process_running(program: &str) -> bool {
+    let Ok(processes) = fs::read_dir("/proc") else {
+        return false;
+    };
+    processes.flatten().any(|process| {
+        fs::read(process.path().join("cmdline"))
+            .map(|cmdline| String::from_utf8_lossy(&cmdline).starts_with(program))
+            .unwrap_or(false)
+    })
 }
 
 impl Drop for WinePrefix {
