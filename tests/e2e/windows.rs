@@ -264,6 +264,11 @@ fn access_denied_to_another_users_files_is_an_error_not_a_failure() {
     let report = run.json();
     assert_eq!(run.code, 1, "{report:#}");
     assert_errors_mention(&report, "uninstall_key", "boris");
+    assert_errors_mention(
+        &report,
+        "uninstall_key",
+        "run the agent as an administrator",
+    );
     assert_errors_mention(&report, "file", "Downloads");
     // The rest is still reported: anna's hive, the machine's.
     assert!(finding(&report, "wechat").is_some(), "{report:#}");

@@ -170,8 +170,14 @@ impl HiveFileView {
             location: label.clone(),
             message,
         };
-        let (bytes, truncated) = read_bounded(path, MAX_HIVE_BYTES)
-            .map_err(|io| error(format!("cannot read the hive file: {io}")))?;
+        let (bytes, truncated) = read_bounded(path, MAX_HIVE_BYTES).map_err(|io| {
+            let hint = if io.kind() == std::io::ErrorKind::PermissionDenied {
+                " (another user's profile: run the agent as an administrator)"
+            } else {
+                ""
+            };
+            error(format!("cannot read the hive file: {io}{hint}"))
+        })?;
         if truncated {
             return Err(error(format!(
                 "hive file larger than {} MB, not read",
