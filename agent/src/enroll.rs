@@ -11,7 +11,7 @@ use crate::state::{Enrollment, StateDir, StateError};
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
     #[error(
-        "{path} is missing or empty: the collector tells PCs apart by their machine id (run `systemd-machine-id-setup` on the PC)"
+        "{path} is missing or empty: the collector tells PCs apart by their machine id (on Linux, `systemd-machine-id-setup` creates it)"
     )]
     NoMachineId { path: String },
     #[error("enrollment failed")]
@@ -29,12 +29,21 @@ pub fn enroll(
     state: &StateDir,
     root: &ScanRoot,
 ) -> Result<Enrollment, EnrollError> {
-    let host = host::describe(root);
+    // On Windows the identity is MachineGuid in the SOFTWARE hive (live, or the
+    // mounted volume's hive file).
+    let windows = root
+        .is_windows()
+        .then(|| crate::windows::WindowsSystem::open(root).0);
+    let host = host::describe(root, windows.as_ref());
     let machine_id =
         host.machine_id
             .filter(|id| !id.is_empty())
             .ok_or_else(|| EnrollError::NoMachineId {
-                path: root.path("/etc/machine-id").display().to_string(),
+                path: if windows.is_some() {
+                    "HKLM\\SOFTWARE\\Microsoft\\Cryptography\\MachineGuid".to_string()
+                } else {
+                    root.path("/etc/machine-id").display().to_string()
+                },
             })?;
     let client = CollectorClient::new(server, ca_pem)?;
     tracing::info!(server = client.server(), machine_id, "enrolling");

@@ -1,10 +1,14 @@
-//! What the report says about the machine: its name, its OS from os-release, and its
-//! machine id. Detection never depends on the distribution's name; this is for people.
+//! What the report says about the machine: its name, its OS from os-release (or the
+//! Windows registry), and its machine id (`/etc/machine-id`, or Windows' `MachineGuid`,
+//! which the collector uses as the host's identity). Detection never depends on the
+//! OS's name; this is for people.
 
 use sverka_shared::HostInfo;
 
 use crate::fsread::read_text_lossy;
+use crate::registry::RegistryView;
 use crate::root::ScanRoot;
+use crate::windows::WindowsSystem;
 
 /// The fields of os-release that the report uses.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -54,7 +58,50 @@ fn first_line(root: &ScanRoot, path: &str) -> Option<String> {
     (!line.is_empty()).then_some(line)
 }
 
-pub fn describe(root: &ScanRoot) -> HostInfo {
+/// Host facts of a Windows system from its `SOFTWARE` and `SYSTEM` hives.
+pub fn describe_windows(
+    software: Option<&dyn RegistryView>,
+    system: Option<&dyn RegistryView>,
+) -> HostInfo {
+    let string = |view: Option<&dyn RegistryView>, key: &str, value: &str| {
+        view.and_then(|view| view.read_key(key).ok().flatten())
+            .and_then(|key| key.string(value).ok().flatten())
+    };
+    let current = "Microsoft\\Windows NT\\CurrentVersion";
+    let version = string(software, current, "DisplayVersion")
+        .or_else(|| string(software, current, "CurrentVersion"));
+    let build = string(software, current, "CurrentBuild");
+    HostInfo {
+        hostname: string(
+            system,
+            "ControlSet001\\Control\\ComputerName\\ComputerName",
+            "ComputerName",
+        )
+        .unwrap_or_default(),
+        os_id: "windows".into(),
+        os_name: string(software, current, "ProductName").unwrap_or_default(),
+        os_version: match (version, build) {
+            (Some(version), Some(build)) => format!("{version} (build {build})"),
+            (version, build) => version.or(build).unwrap_or_default(),
+        },
+        machine_id: string(software, "Microsoft\\Cryptography", "MachineGuid"),
+        scanned_root: None,
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+pub fn describe(root: &ScanRoot, windows: Option<&WindowsSystem>) -> HostInfo {
+    if let Some(windows) = windows {
+        let mut host = describe_windows(windows.software.as_deref(), windows.system.as_deref());
+        if root.is_live() {
+            if let Ok(name) = sysinfo::System::host_name() {
+                host.hostname = name;
+            }
+        } else {
+            host.scanned_root = Some(root.root().to_string_lossy().into_owned());
+        }
+        return host;
+    }
     let release = ["/etc/os-release", "/usr/lib/os-release"]
         .iter()
         .find_map(|path| read_text_lossy(&root.path(path), SMALL_FILE).ok())

@@ -48,6 +48,56 @@ impl ScanRoot {
         joined
     }
 
+    /// Where a Windows path of the scanned system (`C:\\Users\\anna`, `\\ProgramData`)
+    /// lives on this machine. Live on Windows it is the path itself; under an image the
+    /// drive letter is dropped (the image is the system drive), `..` is dropped, and each
+    /// component is looked up without regard to case, as Windows does.
+    pub fn windows_path(&self, path: &str) -> PathBuf {
+        if self.live && cfg!(windows) {
+            return PathBuf::from(path);
+        }
+        let without_drive = match path.as_bytes() {
+            [letter, b':', ..] if letter.is_ascii_alphabetic() => &path[2..],
+            _ => path,
+        };
+        let mut joined = self.root.clone();
+        for part in without_drive
+            .split(['\\', '/'])
+            .filter(|part| !part.is_empty() && *part != "." && *part != "..")
+        {
+            let exact = joined.join(part);
+            if exact.exists() {
+                joined = exact;
+                continue;
+            }
+            let folded = std::fs::read_dir(&joined).ok().and_then(|entries| {
+                entries
+                    .flatten()
+                    .map(|entry| entry.file_name())
+                    .find(|name| {
+                        name.to_str()
+                            .is_some_and(|name| name.to_lowercase() == part.to_lowercase())
+                    })
+            });
+            joined = match folded {
+                Some(name) => joined.join(name),
+                None => exact,
+            };
+        }
+        joined
+    }
+
+    /// Whether the scanned system is Windows: the running system when built for Windows,
+    /// or an image with a `SOFTWARE` hive or a `Users` folder and no `/etc`.
+    pub fn is_windows(&self) -> bool {
+        if self.live {
+            return cfg!(windows);
+        }
+        self.windows_path("Windows\\System32\\config\\SOFTWARE")
+            .is_file()
+            || (self.windows_path("Users").is_dir() && !self.root.join("etc").is_dir())
+    }
+
     /// How a path read under this root looks on the scanned system.
     pub fn display(&self, local: &Path) -> String {
         if self.live {
@@ -82,5 +132,22 @@ mod tests {
         let live = ScanRoot::live();
         assert_eq!(live.path("/etc/passwd"), PathBuf::from("/etc/passwd"));
         assert_eq!(live.display(Path::new("/etc/passwd")), "/etc/passwd");
+    }
+
+    #[test]
+    fn windows_paths_under_an_image_ignore_case_and_drive() {
+        let folder = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(folder.path().join("Users/anna/AppData")).expect("mkdir");
+        let root = ScanRoot::image(folder.path());
+        assert_eq!(
+            root.windows_path("C:\\users\\ANNA\\appdata\\Local"),
+            folder.path().join("Users/anna/AppData/Local")
+        );
+        assert_eq!(
+            root.windows_path("\\..\\..\\Users"),
+            folder.path().join("Users")
+        );
+        assert!(root.is_windows());
+        assert!(!ScanRoot::image("/nonexistent").is_windows());
     }
 }

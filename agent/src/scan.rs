@@ -11,6 +11,7 @@ use crate::host;
 use crate::root::ScanRoot;
 use crate::sources::{self, EvidenceSource, ScanContext, SourceOutput, WalkLimits};
 use crate::users;
+use crate::windows::WindowsSystem;
 
 /// Everything a scan produced: the report, and the raw observations (the machine's
 /// software inventory, which the collector will receive).
@@ -40,7 +41,12 @@ pub fn scan_with(
 ) -> ScanOutcome {
     let started = Instant::now();
     let scanned_at = rfc3339_utc(SystemTime::now());
-    let profiles = users::discover(root);
+    let (windows, profiles) = if root.is_windows() {
+        let (windows, profiles) = WindowsSystem::open(root);
+        (Some(windows), profiles)
+    } else {
+        (None, users::discover(root))
+    };
     let mut errors: Vec<SourceError> = profiles
         .problems
         .iter()
@@ -50,11 +56,15 @@ pub fn scan_with(
             path: None,
         })
         .collect();
+    if let Some(windows) = &windows {
+        errors.extend(windows.errors.iter().cloned());
+    }
     let context = ScanContext {
         root,
         profiles: &profiles,
         matcher,
         limits,
+        windows: windows.as_ref(),
     };
 
     let outputs: Vec<(SourceKind, Result<SourceOutput, String>)> = std::thread::scope(|scope| {
@@ -107,7 +117,7 @@ pub fn scan_with(
     let findings = matcher.findings(&observations);
     let report = ScanReport {
         schema: SCAN_SCHEMA,
-        host: host::describe(root),
+        host: host::describe(root, windows.as_ref()),
         catalog_version: matcher.catalog().version.clone(),
         scanned_at,
         duration_ms: started.elapsed().as_millis() as u64,

@@ -66,6 +66,7 @@ mod tests {
                 Observed::File {
                     file_name: name.into(),
                     format: FileFormat::Elf,
+                    version_info: None,
                 },
                 path,
             )

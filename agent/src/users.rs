@@ -11,9 +11,13 @@ use crate::root::ScanRoot;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserProfile {
     pub name: String,
-    /// The home folder as a path of the scanned system (`/home/anna`).
+    /// The home folder as a path of the scanned system (`/home/anna`, `C:\\Users\\anna`).
     pub home: String,
     pub uid: Option<u32>,
+    /// Windows: the profile's security identifier, from `ProfileList`.
+    pub sid: Option<String>,
+    /// Windows: whether the profile's hive is loaded under `HKEY_USERS` (logged on).
+    pub loaded: bool,
 }
 
 /// One line of `/etc/passwd`.
@@ -72,6 +76,8 @@ pub struct Profiles {
     pub problems: Vec<String>,
     /// uid → user name, for naming the owners of processes.
     pub names_by_uid: BTreeMap<u32, String>,
+    /// Windows: SID → user name, for naming the owners of processes.
+    pub names_by_sid: BTreeMap<String, String>,
 }
 
 const MAX_PASSWD_BYTES: u64 = 16 * 1024 * 1024;
@@ -99,6 +105,8 @@ pub fn discover(root: &ScanRoot) -> Profiles {
                             name: entry.name,
                             home: entry.home,
                             uid: Some(entry.uid),
+                            sid: None,
+                            loaded: false,
                         },
                     );
                 }
@@ -121,6 +129,8 @@ pub fn discover(root: &ScanRoot) -> Profiles {
                     name,
                     home,
                     uid: None,
+                    sid: None,
+                    loaded: false,
                 });
             }
         }

@@ -34,10 +34,28 @@ impl Observation {
             Observed::Package { name, vendor, .. } => (name.clone(), vendor.clone()),
             Observed::Flatpak { id, .. } => (id.clone(), None),
             Observed::Snap { name, .. } => (name.clone(), None),
+            Observed::UninstallEntry {
+                key_name,
+                display_name,
+                publisher,
+                ..
+            } => {
+                let name = if display_name.is_empty() {
+                    key_name
+                } else {
+                    display_name
+                };
+                (name.clone(), publisher.clone())
+            }
+            Observed::AppxPackage { family_name, .. } => (family_name.clone(), None),
+            Observed::OfficeProduct { product_id } => {
+                (product_id.clone(), Some("Microsoft Corporation".into()))
+            }
             Observed::DesktopEntry { .. }
             | Observed::File { .. }
             | Observed::DataDir { .. }
-            | Observed::Process { .. } => return None,
+            | Observed::Process { .. }
+            | Observed::WebApp { .. } => return None,
         };
         Some(InventoryItem {
             name,
@@ -151,6 +169,7 @@ mod tests {
                 pid: 1,
                 name: "x".into(),
                 executable: None,
+                version_info: None,
             },
             path: None,
             user: None,
@@ -164,5 +183,52 @@ mod tests {
         assert_eq!(items[0].version, "1");
         assert_eq!(items[0].publisher.as_deref(), Some("Vendor"));
         assert_eq!(items[0].source, SourceKind::Dpkg);
+    }
+
+    #[test]
+    fn uninstall_entries_and_appx_packages_are_inventory_rows() {
+        let entry = Observation {
+            observed: Observed::UninstallEntry {
+                key_name: "{53F49750-6209-4FBF-9CA8-7A333C87D1ED}_is1".into(),
+                display_name: "Telegram Desktop".into(),
+                display_version: Some("5.8.3".into()),
+                publisher: Some("Telegram FZ-LLC".into()),
+                upgrade_code: None,
+                hive: "HKU\\S-1-5-21-1-2-3-1001".into(),
+            },
+            path: None,
+            user: Some("anna".into()),
+            scope: Scope::User,
+            strength: Strength::Installed,
+        };
+        let appx = Observation {
+            observed: Observed::AppxPackage {
+                full_name: "MSTeams_24295.605.3225.8804_x64__8wekyb3d8bbwe".into(),
+                family_name: "MSTeams_8wekyb3d8bbwe".into(),
+                version: "24295.605.3225.8804".into(),
+                origin: "provisioned".into(),
+            },
+            path: None,
+            user: None,
+            scope: Scope::Machine,
+            strength: Strength::Installed,
+        };
+        let items = Inventory::from_observations(&[entry, appx]).items();
+        assert_eq!(items.len(), 2);
+        let telegram = items
+            .iter()
+            .find(|item| item.source == SourceKind::UninstallKey);
+        let telegram = telegram.expect("uninstall row");
+        assert_eq!(
+            (telegram.name.as_str(), telegram.version.as_str()),
+            ("Telegram Desktop", "5.8.3")
+        );
+        assert_eq!(telegram.user.as_deref(), Some("anna"));
+        assert_eq!(telegram.publisher.as_deref(), Some("Telegram FZ-LLC"));
+        let teams = items.iter().find(|item| item.source == SourceKind::Appx);
+        assert_eq!(
+            teams.map(|item| item.name.as_str()),
+            Some("MSTeams_8wekyb3d8bbwe")
+        );
     }
 }

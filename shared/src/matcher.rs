@@ -5,8 +5,10 @@
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
-use crate::catalog::{AppEntry, Catalog, PathPattern, Pattern, REGEX_PREFIX, is_glob};
-use crate::observation::{Observation, Observed};
+use crate::catalog::{
+    AppEntry, Catalog, PathPattern, Pattern, PeVersionRule, REGEX_PREFIX, UninstallRule, is_glob,
+};
+use crate::observation::{Observation, Observed, VersionInfo};
 use crate::report::{Evidence, Finding, Scope, Strength};
 
 /// A catalog hit: which application, and whether the rule only supports a finding.
@@ -37,6 +39,110 @@ struct CompiledApp {
     wm_classes: Vec<Pattern>,
     files: Vec<PathPattern>,
     processes: Vec<Pattern>,
+    uninstall: Vec<CompiledUninstallRule>,
+    appx: Vec<Pattern>,
+    pe_version: Vec<CompiledPeVersionRule>,
+    office_products: Vec<Pattern>,
+    web_apps: Vec<Pattern>,
+}
+
+/// An uninstall rule with its patterns compiled; every field given must match.
+#[derive(Debug)]
+struct CompiledUninstallRule {
+    key: Option<Pattern>,
+    display_name: Option<Pattern>,
+    publisher: Option<Pattern>,
+    upgrade_code: Option<Pattern>,
+    supporting: bool,
+}
+
+impl CompiledUninstallRule {
+    fn compile(rule: &UninstallRule) -> CompiledUninstallRule {
+        CompiledUninstallRule {
+            key: compile_option(&rule.key),
+            display_name: compile_option(&rule.display_name),
+            publisher: compile_option(&rule.publisher),
+            upgrade_code: compile_option(&rule.upgrade_code),
+            supporting: rule.supporting,
+        }
+    }
+
+    fn matches(
+        &self,
+        key_name: &str,
+        display_name: &str,
+        publisher: Option<&str>,
+        upgrade_code: Option<&str>,
+    ) -> bool {
+        let given = [
+            &self.key,
+            &self.display_name,
+            &self.publisher,
+            &self.upgrade_code,
+        ];
+        given.iter().any(|pattern| pattern.is_some())
+            && field_matches(&self.key, Some(key_name))
+            && field_matches(&self.display_name, Some(display_name))
+            && field_matches(&self.publisher, publisher)
+            && field_matches(&self.upgrade_code, upgrade_code)
+    }
+}
+
+/// A PE version rule with its patterns compiled; every field given must match.
+#[derive(Debug)]
+struct CompiledPeVersionRule {
+    company_name: Option<Pattern>,
+    product_name: Option<Pattern>,
+    original_filename: Option<Pattern>,
+    file_description: Option<Pattern>,
+}
+
+impl CompiledPeVersionRule {
+    fn compile(rule: &PeVersionRule) -> CompiledPeVersionRule {
+        CompiledPeVersionRule {
+            company_name: compile_option(&rule.company_name),
+            product_name: compile_option(&rule.product_name),
+            original_filename: compile_option(&rule.original_filename),
+            file_description: compile_option(&rule.file_description),
+        }
+    }
+
+    fn matches(&self, info: &VersionInfo) -> bool {
+        let given = [
+            &self.company_name,
+            &self.product_name,
+            &self.original_filename,
+            &self.file_description,
+        ];
+        given.iter().any(|pattern| pattern.is_some())
+            && field_matches(&self.company_name, info.company_name.as_deref())
+            && field_matches(&self.product_name, info.product_name.as_deref())
+            && field_matches(&self.original_filename, info.original_filename.as_deref())
+            && field_matches(&self.file_description, info.file_description.as_deref())
+    }
+}
+
+fn compile_option(pattern: &Option<String>) -> Option<Pattern> {
+    pattern
+        .as_deref()
+        .and_then(|pattern| Pattern::parse(pattern).ok())
+}
+
+/// A rule field that is not given matches anything; one that is given needs a value.
+fn field_matches(pattern: &Option<Pattern>, value: Option<&str>) -> bool {
+    match pattern {
+        None => true,
+        Some(pattern) => value.is_some_and(|value| pattern.matches(value.trim())),
+    }
+}
+
+/// The host of a URL (`https://web.telegram.org/a/` → `web.telegram.org`), lower-case.
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_and_port = authority.rsplit('@').next()?;
+    let host = host_and_port.split(':').next()?.trim_end_matches('.');
+    (!host.is_empty()).then(|| host.to_ascii_lowercase())
 }
 
 impl CompiledApp {
@@ -45,6 +151,11 @@ impl CompiledApp {
     fn matches_program(&self, path: &str) -> bool {
         any_matches(&self.processes, base_name(path))
             || self.files.iter().any(|pattern| pattern.matches_path(path))
+    }
+
+    fn matches_version_info(&self, info: &Option<VersionInfo>) -> bool {
+        info.as_ref()
+            .is_some_and(|info| self.pe_version.iter().any(|rule| rule.matches(info)))
     }
 }
 
@@ -106,6 +217,19 @@ impl CatalogMatcher {
                     .filter_map(|pattern| PathPattern::parse(pattern).ok())
                     .collect(),
                 processes: compile_all(&signatures.processes),
+                uninstall: signatures
+                    .uninstall
+                    .iter()
+                    .map(CompiledUninstallRule::compile)
+                    .collect(),
+                appx: compile_all(&signatures.appx),
+                pe_version: signatures
+                    .pe_version
+                    .iter()
+                    .map(CompiledPeVersionRule::compile)
+                    .collect(),
+                office_products: compile_all(&signatures.office_products),
+                web_apps: compile_all(&signatures.web_apps),
             });
         }
         CatalogMatcher {
@@ -147,12 +271,48 @@ impl CatalogMatcher {
         self.apps
             .iter()
             .enumerate()
-            .filter(|(index, app)| self.matches_app(*index, app, observation))
-            .map(|(index, _)| Hit {
-                app: index,
-                supporting: false,
+            .filter_map(|(index, app)| {
+                self.match_app(index, app, observation)
+                    .map(|supporting| Hit {
+                        app: index,
+                        supporting,
+                    })
             })
             .collect()
+    }
+
+    /// `Some(false)` for a hit, `Some(true)` for a hit of supporting rules only.
+    fn match_app(
+        &self,
+        index: usize,
+        app: &CompiledApp,
+        observation: &Observation,
+    ) -> Option<bool> {
+        if let Observed::UninstallEntry {
+            key_name,
+            display_name,
+            publisher,
+            upgrade_code,
+            ..
+        } = &observation.observed
+        {
+            let mut supporting_only = None;
+            for rule in &app.uninstall {
+                if rule.matches(
+                    key_name,
+                    display_name,
+                    publisher.as_deref(),
+                    upgrade_code.as_deref(),
+                ) {
+                    if !rule.supporting {
+                        return Some(false);
+                    }
+                    supporting_only = Some(true);
+                }
+            }
+            return supporting_only;
+        }
+        self.matches_app(index, app, observation).then_some(false)
     }
 
     fn matches_app(&self, index: usize, app: &CompiledApp, observation: &Observation) -> bool {
@@ -174,23 +334,41 @@ impl CatalogMatcher {
                         .as_deref()
                         .is_some_and(|program| app.matches_program(program))
             }
-            // A file is matched on its full path.
-            Observed::File { .. } => observation
-                .path
-                .as_deref()
-                .is_some_and(|path| app.files.iter().any(|pattern| pattern.matches_path(path))),
+            // A file is matched on its full path, or on its version resource.
+            Observed::File { version_info, .. } => {
+                observation
+                    .path
+                    .as_deref()
+                    .is_some_and(|path| app.files.iter().any(|pattern| pattern.matches_path(path)))
+                    || app.matches_version_info(version_info)
+            }
             Observed::DataDir { relative_path } => self
                 .data_dirs
                 .iter()
                 .any(|(app_index, folder)| *app_index == index && folder == relative_path),
             Observed::Process {
-                name, executable, ..
+                name,
+                executable,
+                version_info,
+                ..
             } => {
                 any_matches(&app.processes, name)
                     || executable
                         .as_deref()
                         .is_some_and(|executable| app.matches_program(executable))
+                    || app.matches_version_info(version_info)
             }
+            // Handled by `match_app`, which knows supporting rules.
+            Observed::UninstallEntry { .. } => false,
+            Observed::AppxPackage { family_name, .. } => any_matches(&app.appx, family_name),
+            Observed::OfficeProduct { product_id } => any_matches(&app.office_products, product_id),
+            Observed::WebApp {
+                start_url, scope, ..
+            } => [Some(start_url), scope.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|url| url_host(url))
+                .any(|host| any_matches(&app.web_apps, &host)),
         }
     }
 

@@ -56,6 +56,9 @@ pub enum Observed {
     File {
         file_name: String,
         format: FileFormat,
+        /// A Windows program's version resource, which names it even when renamed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version_info: Option<VersionInfo>,
     },
     /// A data folder that exists; `relative_path` is relative to the user's home.
     DataDir { relative_path: String },
@@ -66,7 +69,131 @@ pub enum Observed {
         /// The executable's full path when it could be read.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         executable: Option<String>,
+        /// The executable's version resource (Windows programs).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version_info: Option<VersionInfo>,
     },
+    /// An entry of a Windows `...\CurrentVersion\Uninstall` key (Add/Remove Programs).
+    UninstallEntry {
+        /// The key's own name: a product code `{...}`, `{...}_is1`, or a plain name.
+        key_name: String,
+        #[serde(default)]
+        display_name: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_version: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        publisher: Option<String>,
+        /// The MSI upgrade code or the bundle upgrade code, braced and upper-case.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        upgrade_code: Option<String>,
+        /// Which registry it was read from: `HKLM`, `HKLM\WOW6432Node`, `HKU\<SID>`.
+        hive: String,
+    },
+    /// An MSIX/AppX package, per user or provisioned for every user.
+    AppxPackage {
+        /// `Name_Version_Architecture_ResourceId_PublisherId`.
+        full_name: String,
+        /// `Name_PublisherId`, what the catalog matches.
+        family_name: String,
+        #[serde(default)]
+        version: String,
+        /// Where it was listed: `user repository`, `provisioned`, `WindowsApps folder`.
+        origin: String,
+    },
+    /// A Microsoft Office Click-to-Run product (`ProductReleaseIds`).
+    OfficeProduct { product_id: String },
+    /// A web app (PWA) installed from a Chromium-family browser.
+    WebApp {
+        browser: String,
+        /// The browser profile folder (`Default`, `Profile 1`).
+        profile: String,
+        #[serde(default)]
+        name: String,
+        start_url: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+    },
+}
+
+/// The strings of a Windows program's `VS_VERSIONINFO` resource that name it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionInfo {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub company_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub original_filename: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_version: Option<String>,
+}
+
+impl VersionInfo {
+    pub fn is_empty(&self) -> bool {
+        self.company_name.is_none()
+            && self.product_name.is_none()
+            && self.original_filename.is_none()
+            && self.file_description.is_none()
+    }
+
+    /// `Viber 24.1 (Viber Media S.à r.l.)`, for evidence details.
+    pub fn describe(&self) -> String {
+        let name = self
+            .product_name
+            .as_deref()
+            .or(self.file_description.as_deref())
+            .or(self.original_filename.as_deref())
+            .unwrap_or("?");
+        let mut text = name.to_string();
+        if let Some(version) = &self.product_version {
+            text.push(' ');
+            text.push_str(version);
+        }
+        if let Some(company) = &self.company_name {
+            text.push_str(&format!(" ({company})"));
+        }
+        text
+    }
+}
+
+/// The parts of an MSIX/AppX package full name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageFullName<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    pub architecture: &'a str,
+    pub resource_id: &'a str,
+    pub publisher_id: &'a str,
+}
+
+impl<'a> PackageFullName<'a> {
+    /// Splits `Name_Version_Arch_ResourceId_PublisherId` (the resource id may be empty or
+    /// `~`); `None` for anything else.
+    pub fn parse(full_name: &'a str) -> Option<PackageFullName<'a>> {
+        let mut parts = full_name.split('_');
+        let parsed = PackageFullName {
+            name: parts.next()?,
+            version: parts.next()?,
+            architecture: parts.next()?,
+            resource_id: parts.next()?,
+            publisher_id: parts.next()?,
+        };
+        let plausible = parts.next().is_none()
+            && !parsed.name.is_empty()
+            && parsed.publisher_id.len() == 13
+            && parsed
+                .publisher_id
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric())
+            && !parsed.version.is_empty();
+        plausible.then_some(parsed)
+    }
+
+    pub fn family_name(&self) -> String {
+        format!("{}_{}", self.name, self.publisher_id)
+    }
 }
 
 impl Observed {
@@ -86,6 +213,11 @@ impl Observed {
             Observed::File { .. } => SourceKind::File,
             Observed::DataDir { .. } => SourceKind::DataDir,
             Observed::Process { .. } => SourceKind::Process,
+            Observed::UninstallEntry { .. } | Observed::OfficeProduct { .. } => {
+                SourceKind::UninstallKey
+            }
+            Observed::AppxPackage { .. } => SourceKind::Appx,
+            Observed::WebApp { .. } => SourceKind::WebApp,
         }
     }
 
@@ -112,9 +244,14 @@ impl Observed {
                 Some(program) => format!("launcher {file_name} starts {program}"),
                 None => format!("launcher {file_name}"),
             },
-            Observed::File { file_name, format } => {
-                format!("{} {file_name}", format.as_str())
-            }
+            Observed::File {
+                file_name,
+                format,
+                version_info,
+            } => match version_info {
+                Some(info) => format!("{} {file_name}: {}", format.as_str(), info.describe()),
+                None => format!("{} {file_name}", format.as_str()),
+            },
             Observed::DataDir { relative_path } => {
                 format!("leftover data folder ~/{relative_path} (not read)")
             }
@@ -122,10 +259,53 @@ impl Observed {
                 pid,
                 name,
                 executable,
-            } => match executable {
-                Some(executable) => format!("process {name} (pid {pid}) running {executable}"),
-                None => format!("process {name} (pid {pid})"),
-            },
+                version_info,
+            } => {
+                let mut text = match executable {
+                    Some(executable) => format!("process {name} (pid {pid}) running {executable}"),
+                    None => format!("process {name} (pid {pid})"),
+                };
+                if let Some(info) = version_info {
+                    text.push_str(&format!(": {}", info.describe()));
+                }
+                text
+            }
+            Observed::UninstallEntry {
+                key_name,
+                display_name,
+                display_version,
+                publisher,
+                upgrade_code,
+                hive,
+            } => {
+                let mut text = format!("uninstall entry {hive}\\...\\Uninstall\\{key_name}");
+                if !display_name.is_empty() {
+                    text.push_str(&format!(" \"{display_name}\""));
+                }
+                if let Some(version) = display_version {
+                    text.push_str(&format!(" {version}"));
+                }
+                if let Some(publisher) = publisher {
+                    text.push_str(&format!(" by {publisher}"));
+                }
+                if let Some(upgrade_code) = upgrade_code {
+                    text.push_str(&format!(", upgrade code {upgrade_code}"));
+                }
+                text
+            }
+            Observed::AppxPackage {
+                full_name, origin, ..
+            } => format!("AppX package {full_name} ({origin})"),
+            Observed::OfficeProduct { product_id } => {
+                format!("Office Click-to-Run product {product_id}")
+            }
+            Observed::WebApp {
+                browser,
+                profile,
+                name,
+                start_url,
+                ..
+            } => format!("{browser} web app \"{name}\" ({start_url}), browser profile {profile}"),
         }
     }
 
@@ -134,6 +314,15 @@ impl Observed {
             Observed::Package { version, .. } if !version.is_empty() => Some(version),
             Observed::Flatpak { branch, .. } => branch.as_deref(),
             Observed::Snap { revision, .. } => revision.as_deref(),
+            Observed::UninstallEntry {
+                display_version, ..
+            } => display_version.as_deref(),
+            Observed::AppxPackage { version, .. } if !version.is_empty() => Some(version),
+            Observed::File { version_info, .. } | Observed::Process { version_info, .. } => {
+                version_info
+                    .as_ref()
+                    .and_then(|info| info.product_version.as_deref())
+            }
             _ => None,
         }
     }
@@ -209,5 +398,28 @@ mod tests {
         assert_eq!(FileFormat::sniff(b"#!/bin/sh\n"), None);
         assert_eq!(FileFormat::sniff(b""), None);
         assert_eq!(FileFormat::sniff(b"\x7fEL"), None);
+    }
+
+    #[test]
+    fn package_full_names_give_family_names() {
+        let check = |full: &str, family: Option<&str>| {
+            assert_eq!(
+                PackageFullName::parse(full).map(|parsed| parsed.family_name()),
+                family.map(str::to_string),
+                "{full}"
+            );
+        };
+        check(
+            "MSTeams_24295.605.3225.8804_x64__8wekyb3d8bbwe",
+            Some("MSTeams_8wekyb3d8bbwe"),
+        );
+        check(
+            "Microsoft.SkypeApp_15.0.0.0_neutral_~_kzf8qxf38zg5c",
+            Some("Microsoft.SkypeApp_kzf8qxf38zg5c"),
+        );
+        check("MSTeams_8wekyb3d8bbwe", None);
+        check("a_b_c_d_e_f", None);
+        check("_1_x64__8wekyb3d8bbwe", None);
+        check("", None);
     }
 }

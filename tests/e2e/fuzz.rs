@@ -5,8 +5,10 @@
 
 use proptest::prelude::*;
 use std::io::Cursor;
-use sverka_agent::sources::{desktop, dpkg, flatpak, rpm, snap};
+use sverka_agent::registry::hive::Hive;
+use sverka_agent::sources::{desktop, dpkg, flatpak, rpm, snap, web_apps};
 use sverka_agent::{host, users};
+use sverka_agent::{pe, registry};
 use sverka_shared::Catalog;
 use sverka_shared::catalog::{PathPattern, Pattern};
 
@@ -42,8 +44,106 @@ fn read_all(bytes: Vec<u8>) -> usize {
     count
 }
 
+/// Reads everything a hive offers the agent, the way the Windows sources do.
+fn read_hive(bytes: Vec<u8>) -> usize {
+    let Ok(hive) = Hive::parse(bytes) else {
+        return 0;
+    };
+    let mut seen = 0;
+    let mut pending = vec![hive.root()];
+    while let Some(key) = pending.pop() {
+        seen += 1;
+        if seen > 2000 {
+            break;
+        }
+        let _ = hive.key_name(key);
+        let _ = hive.values(key);
+        if let Ok(children) = hive.subkeys(key) {
+            pending.extend(children.into_iter().take(64));
+        }
+    }
+    let _ = hive.open("Microsoft\\Windows\\CurrentVersion\\Uninstall");
+    seen
+}
+
+fn fixture_hive_bytes() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| std::fs::read(sverka_tests::windows::fixture_hive("SOFTWARE")).unwrap())
+}
+
+fn program_bytes() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        sverka_tests::windows::program_with_version(&sverka_tests::windows::Version {
+            company: "Viber Media S.à r.l.",
+            product: "Viber",
+            original_filename: "Viber.exe",
+            description: "Viber",
+        })
+    })
+}
+
+fn mutate(valid: &[u8], flips: &[(prop::sample::Index, u8)], cut: prop::sample::Index) -> Vec<u8> {
+    let mut bytes = valid.to_vec();
+    for (index, value) in flips {
+        let at = index.index(bytes.len());
+        bytes[at] = *value;
+    }
+    let keep = cut.index(bytes.len() + 1).max(bytes.len() / 2);
+    bytes.truncate(keep);
+    bytes
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, .. ProptestConfig::default() })]
+
+    #[test]
+    fn hive_from_arbitrary_bytes(bins in proptest::collection::vec(any::<u8>(), 0..8192), root in any::<u32>()) {
+        let mut bytes = vec![0u8; 4096];
+        bytes[..4].copy_from_slice(b"regf");
+        bytes[0x24..0x28].copy_from_slice(&(root % 8192).to_le_bytes());
+        bytes.extend(bins);
+        let _ = read_hive(bytes);
+    }
+
+    #[test]
+    fn hive_mutated(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40), cut in any::<prop::sample::Index>()) {
+        let _ = read_hive(mutate(fixture_hive_bytes(), &flips, cut));
+    }
+
+    #[test]
+    fn registry_values(kind in 0u32..12, data in proptest::collection::vec(any::<u8>(), 0..256)) {
+        let _ = registry::RegValue::decode(kind, &data);
+    }
+
+    #[test]
+    fn pe_from_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let mut file = b"MZ".to_vec();
+        file.extend(bytes);
+        let _ = pe::parse_pe_version_info(&file);
+        let _ = pe::parse_version_resource(&file);
+    }
+
+    #[test]
+    fn pe_mutated(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40), cut in any::<prop::sample::Index>()) {
+        let _ = pe::parse_pe_version_info(&mutate(program_bytes(), &flips, cut));
+    }
+
+    #[test]
+    fn web_app_database_logs(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = web_apps::parse_web_app_log(&bytes);
+    }
+
+    #[test]
+    fn web_app_database_log_mutated(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..20), cut in any::<prop::sample::Index>()) {
+        let valid = sverka_tests::windows::web_app_log("abc", "Telegram Web", "https://web.telegram.org/a/");
+        let _ = web_apps::parse_web_app_log(&mutate(&valid, &flips, cut));
+    }
+
+    #[test]
+    fn browser_preferences(text in "\\{(\"(extensions|settings|manifest|app|launch|web_url|name)\":[{\\[\"a-z:/.0-9,\\]}]{0,12}){0,12}") {
+        let _ = web_apps::parse_preferences(&text);
+    }
 
     #[test]
     fn dpkg_status(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
@@ -133,6 +233,16 @@ proptest! {
             prop_assert!(error.to_string().starts_with("fuzz.toml:"));
         }
     }
+}
+
+#[test]
+fn the_valid_fuzz_seeds_read_whole() {
+    assert!(read_hive(fixture_hive_bytes().to_vec()) > 20);
+    let info = pe::parse_pe_version_info(program_bytes()).unwrap().unwrap();
+    assert_eq!(info.product_name.as_deref(), Some("Viber"));
+    let log =
+        sverka_tests::windows::web_app_log("abc", "Telegram Web", "https://web.telegram.org/a/");
+    assert_eq!(web_apps::parse_web_app_log(&log).len(), 1);
 }
 
 #[test]

@@ -13,3 +13,4 @@ mod negative_controls;
 mod reporting;
 mod rpm_real;
 mod tools;
+mod windows;

@@ -6,6 +6,7 @@
 
 mod collector;
 pub mod real_collector;
+pub mod windows;
 pub use collector::*;
 
 use serde_json::Value;

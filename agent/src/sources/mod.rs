@@ -1,8 +1,11 @@
 //! Evidence sources: one file per source, each a pure parser (compiled and tested on
 //! every OS) plus a thin reader. All sources are registered in [`all`]; the list is
 //! the same on every OS, and a source that has nothing to read on a system (no dpkg
-//! database on RED OS, say) simply observes nothing.
+//! database on RED OS, no registry on Linux) simply observes nothing. The Windows
+//! sources (`uninstall`, `appx`, `web_apps`) read through [`ScanContext::windows`],
+//! which is set for a live Windows scan and for `--root` on a Windows volume.
 
+pub mod appx;
 pub mod data_dirs;
 pub mod desktop;
 pub mod dpkg;
@@ -11,12 +14,15 @@ pub mod flatpak;
 pub mod processes;
 pub mod rpm;
 pub mod snap;
+pub mod uninstall;
+pub mod web_apps;
 
 use sverka_shared::report::SkippedSource;
 use sverka_shared::{CatalogMatcher, Observation, SourceError, SourceKind};
 
 use crate::root::ScanRoot;
 use crate::users::Profiles;
+use crate::windows::WindowsSystem;
 
 /// Limits of the bounded file walks.
 #[derive(Debug, Clone, Copy)]
@@ -46,6 +52,8 @@ pub struct ScanContext<'a> {
     pub profiles: &'a Profiles,
     pub matcher: &'a CatalogMatcher,
     pub limits: WalkLimits,
+    /// The registry and profiles of a Windows system; `None` on Linux.
+    pub windows: Option<&'a WindowsSystem>,
 }
 
 /// What a source hands back: what it saw, and what it could not read.
@@ -66,6 +74,28 @@ impl SourceOutput {
         folder: &str,
     ) -> Option<std::fs::ReadDir> {
         match std::fs::read_dir(context.root.path(folder)) {
+            Ok(entries) => Some(entries),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => {
+                self.error(
+                    source,
+                    Some(folder.to_string()),
+                    format!("cannot list: {error}"),
+                );
+                None
+            }
+        }
+    }
+
+    /// Lists a folder of a scanned Windows system (`C:\\Program Files\\WindowsApps`),
+    /// like [`SourceOutput::list_folder`].
+    pub fn list_folder_windows(
+        &mut self,
+        context: &ScanContext<'_>,
+        source: SourceKind,
+        folder: &str,
+    ) -> Option<std::fs::ReadDir> {
+        match std::fs::read_dir(context.root.windows_path(folder)) {
             Ok(entries) => Some(entries),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(error) => {
@@ -107,5 +137,8 @@ pub fn all() -> Vec<Box<dyn EvidenceSource>> {
         Box::new(files::PortableFileSource),
         Box::new(data_dirs::DataDirSource),
         Box::new(processes::ProcessSource),
+        Box::new(uninstall::UninstallKeySource),
+        Box::new(appx::AppxSource),
+        Box::new(web_apps::WebAppSource),
     ]
 }

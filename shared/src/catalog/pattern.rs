@@ -139,9 +139,11 @@ impl PathPattern {
     }
 }
 
-/// Whether a pattern (that is not a regular expression) is a glob.
+/// Whether a pattern (that is not a regular expression) is a glob. Braces only make a
+/// glob with a comma (`discord{,-ptb}`): a braced GUID such as an upgrade code
+/// `{CC3C191E-...}` or a key `{53F4...}_is1` is a plain name.
 pub fn is_glob(text: &str) -> bool {
-    text.contains(['*', '?', '[', '{'])
+    text.contains(['*', '?', '[']) || (text.contains('{') && text.contains(','))
 }
 
 fn check_length(text: &str) -> Result<(), PatternError> {
@@ -222,6 +224,16 @@ mod tests {
         check("re:^Telegram Desktop", "Unofficial Telegram Desktop", false);
         check("re:^discord$", "Discord", true);
         check("re:^discord$", "Discord Rich Presence", false);
+        check(
+            "{53F49750-6209-4FBF-9CA8-7A333C87D1ED}_is1",
+            "{53f49750-6209-4fbf-9ca8-7a333c87d1ed}_is1",
+            true,
+        );
+        check(
+            "{CC3C191E-4119-4AB3-917A-96EAC8774E60}",
+            "CC3C191E-4119-4AB3-917A-96EAC8774E60",
+            false,
+        );
     }
 
     #[test]

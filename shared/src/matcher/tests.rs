@@ -1,7 +1,7 @@
 //! Data-driven tests of what the built-in catalog matches, and what it must not.
 
 use super::*;
-use crate::observation::{FileFormat, PackageManager};
+use crate::observation::{FileFormat, PackageManager, VersionInfo};
 
 fn matcher() -> CatalogMatcher {
     CatalogMatcher::new(Catalog::builtin().expect("built-in catalog"))
@@ -62,6 +62,7 @@ fn file(path: &str) -> Observation {
         Observed::File {
             file_name: base_name(path).into(),
             format: FileFormat::Elf,
+            version_info: None,
         },
         Some(path),
     )
@@ -85,6 +86,7 @@ fn process(name: &str, executable: Option<&str>) -> Observation {
             pid: 42,
             name: name.into(),
             executable: executable.map(str::to_string),
+            version_info: None,
         },
         None,
     )
@@ -297,4 +299,266 @@ fn flatpak_and_snap_data_folders_are_derived_from_their_ids() {
     assert!(folders.contains(&".var/app/org.telegram.desktop"));
     assert!(folders.contains(&"snap/telegram-desktop"));
     assert!(folders.contains(&".local/share/TelegramDesktop"));
+}
+
+fn uninstall(
+    key_name: &str,
+    display_name: &str,
+    publisher: Option<&str>,
+    upgrade_code: Option<&str>,
+) -> Observation {
+    observation(
+        Observed::UninstallEntry {
+            key_name: key_name.into(),
+            display_name: display_name.into(),
+            display_version: Some("1.0".into()),
+            publisher: publisher.map(str::to_string),
+            upgrade_code: upgrade_code.map(str::to_string),
+            hive: "HKLM".into(),
+        },
+        None,
+    )
+}
+
+fn appx(family_name: &str) -> Observation {
+    observation(
+        Observed::AppxPackage {
+            full_name: format!("{family_name}_full"),
+            family_name: family_name.into(),
+            version: "1.0.0.0".into(),
+            origin: "provisioned".into(),
+        },
+        None,
+    )
+}
+
+fn version_info(company: &str, product: &str, original: &str) -> VersionInfo {
+    VersionInfo {
+        company_name: Some(company.into()),
+        product_name: Some(product.into()),
+        original_filename: Some(original.into()),
+        file_description: Some(product.into()),
+        product_version: None,
+    }
+}
+
+fn renamed_exe(path: &str, info: VersionInfo) -> Observation {
+    observation(
+        Observed::File {
+            file_name: base_name(path).into(),
+            format: FileFormat::Pe,
+            version_info: Some(info),
+        },
+        Some(path),
+    )
+}
+
+fn renamed_process(executable: &str, info: VersionInfo) -> Observation {
+    observation(
+        Observed::Process {
+            pid: 7,
+            name: base_name(executable).into(),
+            executable: Some(executable.into()),
+            version_info: Some(info),
+        },
+        None,
+    )
+}
+
+fn web_app(start_url: &str) -> Observation {
+    observation(
+        Observed::WebApp {
+            browser: "Google Chrome".into(),
+            profile: "Default".into(),
+            name: "app".into(),
+            start_url: start_url.into(),
+            scope: None,
+        },
+        None,
+    )
+}
+
+fn office(product_id: &str) -> Observation {
+    observation(
+        Observed::OfficeProduct {
+            product_id: product_id.into(),
+        },
+        None,
+    )
+}
+
+#[test]
+fn every_windows_install_method_is_recognised() {
+    let matcher = matcher();
+    let cases = vec![
+        (
+            uninstall(
+                "{53F49750-6209-4FBF-9CA8-7A333C87D1ED}_is1",
+                "Telegram Desktop",
+                Some("Telegram FZ-LLC"),
+                None,
+            ),
+            "telegram",
+        ),
+        (
+            uninstall(
+                "{0A1B2C3D-0000-0000-0000-000000000000}",
+                "Viber",
+                None,
+                Some("{CC3C191E-4119-4AB3-917A-96EAC8774E60}"),
+            ),
+            "viber",
+        ),
+        (
+            uninstall(
+                "{11111111-0000-0000-0000-000000000000}",
+                "Teams Machine-Wide Installer",
+                Some("Microsoft Corporation"),
+                Some("{4009be0e-5d51-5d91-b94c-d00d7b5fe829}"),
+            ),
+            "microsoft_teams",
+        ),
+        (
+            uninstall("Discord", "Discord", Some("Discord Inc."), None),
+            "discord",
+        ),
+        (
+            uninstall("Weixin", "微信", Some("腾讯科技(深圳)有限公司"), None),
+            "wechat",
+        ),
+        (
+            uninstall(
+                "Skype_is1",
+                "Skype version 8.110",
+                Some("Skype Technologies S.A."),
+                None,
+            ),
+            "skype",
+        ),
+        (appx("MSTeams_8wekyb3d8bbwe"), "microsoft_teams"),
+        (appx("5319275A.WhatsAppDesktop_cv1g1gvanyjgm"), "whatsapp"),
+        (appx("Threema.Desktop.Work_cvh4qa9n1gk2r"), "threema"),
+        (
+            appx("TelegramMessengerLLP.TelegramDesktop_t4vj0pshhgkwm"),
+            "telegram",
+        ),
+        (
+            renamed_exe(
+                r"C:\Users\anna\Downloads\homework.exe",
+                version_info("Viber Media S.à r.l.", "Viber", "Viber.exe"),
+            ),
+            "viber",
+        ),
+        (
+            renamed_process(
+                r"C:\Users\anna\Music\x.exe",
+                version_info("Telegram FZ-LLC", "Telegram Desktop", "Telegram.exe"),
+            ),
+            "telegram",
+        ),
+        (
+            renamed_exe(
+                r"C:\Program Files\Microsoft Office\root\Office16\LYNC.EXE",
+                version_info("Microsoft Corporation", "Microsoft Office", "Lync.exe"),
+            ),
+            "skype_for_business",
+        ),
+        (office("SkypeforBusinessRetail"), "skype_for_business"),
+        (web_app("https://web.telegram.org/a/"), "telegram"),
+        (web_app("https://web.whatsapp.com/"), "whatsapp"),
+        (
+            web_app("https://teams.microsoft.com/v2/"),
+            "microsoft_teams",
+        ),
+        (web_app("https://discord.com/app"), "discord"),
+        (web_app("https://web.snapchat.com/"), "snapchat"),
+        (web_app("https://web.max.ru/"), "max"),
+    ];
+    for (observation, expected) in cases {
+        assert_eq!(
+            apps_hit(&matcher, &observation),
+            vec![expected.to_string()],
+            "{observation:?}"
+        );
+    }
+}
+
+#[test]
+fn windows_negative_controls_match_nothing_and_the_add_in_only_supports() {
+    let matcher = matcher();
+    let cases = vec![
+        uninstall("TeamViewer", "TeamViewer", Some("TeamViewer GmbH"), None),
+        uninstall("Telegraf", "Telegraf (x86)", Some("InfluxData"), None),
+        uninstall(
+            "wechat_devtools",
+            "微信开发者工具",
+            Some("腾讯科技(深圳)有限公司"),
+            None,
+        ),
+        uninstall("VibeSQL", "VibeSQL", Some("Vibe Inc."), None),
+        uninstall(
+            "{22222222-0000-0000-0000-000000000000}",
+            "Viberate",
+            Some("Viber Media S.à r.l."),
+            None,
+        ),
+        appx("Microsoft.WindowsCalculator_8wekyb3d8bbwe"),
+        renamed_exe(
+            r"C:\Program Files\TeamViewer\TeamViewer.exe",
+            version_info("TeamViewer Germany GmbH", "TeamViewer", "TeamViewer.exe"),
+        ),
+        renamed_exe(
+            r"C:\Program Files (x86)\Tencent\微信web开发者工具\微信开发者工具.exe",
+            version_info("Tencent", "微信开发者工具", "wechatdevtools.exe"),
+        ),
+        renamed_process(
+            r"C:\Program Files\Telegraf\telegraf.exe",
+            version_info("InfluxData Inc.", "Telegraf", "telegraf.exe"),
+        ),
+        web_app("https://www.google.com/"),
+        web_app("https://discord.com.evil.example/"),
+        web_app("not a url"),
+        office("O365ProPlusRetail"),
+    ];
+    for observation in cases {
+        assert!(
+            apps_hit(&matcher, &observation).is_empty(),
+            "{observation:?} must not match"
+        );
+    }
+    let add_in = uninstall(
+        "{A7AB73A3-CB10-4AA5-9D38-6AEFFBDE4C91}",
+        "Microsoft Teams Meeting Add-in for Microsoft Office",
+        Some("Microsoft"),
+        None,
+    );
+    let hits = matcher.hits_for(&add_in);
+    assert_eq!(hits.len(), 1);
+    assert!(hits[0].supporting);
+    assert!(matcher.findings(std::slice::from_ref(&add_in)).is_empty());
+    let findings = matcher.findings(&[add_in, appx("MSTeams_8wekyb3d8bbwe")]);
+    assert_eq!(findings.len(), 1);
+    assert_eq!(findings[0].app, "microsoft_teams");
+    assert_eq!(
+        findings[0].evidence.len(),
+        2,
+        "the add-in supports the finding"
+    );
+}
+
+#[test]
+fn url_hosts() {
+    assert_eq!(
+        url_host("https://web.telegram.org/a/").as_deref(),
+        Some("web.telegram.org")
+    );
+    assert_eq!(
+        url_host("https://user@Discord.com:443/app?x#y").as_deref(),
+        Some("discord.com")
+    );
+    assert_eq!(
+        url_host("teams.microsoft.com").as_deref(),
+        Some("teams.microsoft.com")
+    );
+    assert_eq!(url_host("https:///"), None);
 }

@@ -1,0 +1,452 @@
+//! Windows detection, end to end: on a mounted Windows volume (`--root`, read from its
+//! hive files, on Linux), and for real under Wine, where the cross-compiled
+//! `sverka-agent.exe` reads the live registry, offline `NTUSER.DAT`/`UsrClass.dat` of
+//! logged-off profiles, program files with version resources and running processes.
+
+use serde_json::Value;
+use sverka_tests::windows::{
+    Version, WindowsVolume, WinePrefix, fixture_hive, program_with_version, web_app_log,
+};
+use sverka_tests::*;
+
+const VIBER: Version<'static> = Version {
+    company: "Viber Media S.à r.l.",
+    product: "Viber",
+    original_filename: "Viber.exe",
+    description: "Viber",
+};
+const TELEGRAM: Version<'static> = Version {
+    company: "Telegram FZ-LLC",
+    product: "Telegram Desktop",
+    original_filename: "Telegram.exe",
+    description: "Telegram Desktop",
+};
+const LYNC: Version<'static> = Version {
+    company: "Microsoft Corporation",
+    product: "Microsoft Office",
+    original_filename: "Lync.exe",
+    description: "Skype for Business",
+};
+const TEAMVIEWER: Version<'static> = Version {
+    company: "TeamViewer Germany GmbH",
+    product: "TeamViewer",
+    original_filename: "TeamViewer.exe",
+    description: "TeamViewer 15",
+};
+const TELEGRAF: Version<'static> = Version {
+    company: "InfluxData Inc.",
+    product: "Telegraf",
+    original_filename: "telegraf.exe",
+    description: "Telegraf",
+};
+const WECHAT_DEVTOOLS: Version<'static> = Version {
+    company: "腾讯科技(深圳)有限公司",
+    product: "微信开发者工具",
+    original_filename: "wechatdevtools.exe",
+    description: "微信开发者工具",
+};
+
+/// Files of a Chromium profile with one installed web app.
+fn web_app_files(
+    home: &str,
+    browser_data: &str,
+    profile: &str,
+    start_url: &str,
+) -> Vec<(String, Vec<u8>)> {
+    let base = format!("{home}\\AppData\\Local\\{browser_data}\\{profile}");
+    vec![
+        (
+            format!("{base}\\Preferences"),
+            b"{\"profile\":{\"name\":\"Person 1\"}}".to_vec(),
+        ),
+        (
+            format!("{base}\\Web Applications\\Web App Database\\000003.log"),
+            web_app_log("ibblmnobmgdmpoeblocemifbpglakpoi", "Web app", start_url),
+        ),
+    ]
+}
+
+fn sources_of(report: &Value, app: &str) -> Vec<String> {
+    let finding = finding(report, app).unwrap_or_else(|| panic!("no {app} finding: {report:#}"));
+    evidence_sources(finding)
+}
+
+fn details(report: &Value) -> String {
+    report["findings"].to_string()
+}
+
+fn assert_errors_mention(report: &Value, source: &str, needle: &str) {
+    assert!(
+        errors_of(report, source)
+            .iter()
+            .any(|error| error.contains(needle)),
+        "no {source} error mentioning {needle:?}: {:#}",
+        report["errors"]
+    );
+}
+
+fn assert_negative_controls_absent(report: &Value) {
+    let findings = details(report);
+    for control in [
+        "TeamViewer",
+        "Telegraf",
+        "wechat_devtools",
+        "微信开发者工具",
+        "Calculator",
+    ] {
+        assert!(!findings.contains(control), "{control} matched: {report:#}");
+    }
+}
+
+/// A mounted Windows volume: hive files, profiles logged off, program files.
+fn windows_volume() -> WindowsVolume {
+    let volume = WindowsVolume::new();
+    volume
+        .copy(
+            &fixture_hive("SOFTWARE"),
+            "C:\\Windows\\System32\\config\\SOFTWARE",
+        )
+        .copy(
+            &fixture_hive("SYSTEM"),
+            "C:\\Windows\\System32\\config\\SYSTEM",
+        )
+        .copy(
+            &fixture_hive("anna-NTUSER.DAT"),
+            "C:\\Users\\anna\\NTUSER.DAT",
+        )
+        .copy(
+            &fixture_hive("anna-UsrClass.dat"),
+            "C:\\Users\\anna\\AppData\\Local\\Microsoft\\Windows\\UsrClass.dat",
+        )
+        .copy(
+            &fixture_hive("boris-NTUSER.DAT"),
+            "C:\\Users\\boris\\NTUSER.DAT",
+        )
+        .file(
+            "C:\\Users\\anna\\Downloads\\homework.exe",
+            program_with_version(&VIBER),
+        )
+        .file(
+            "C:\\Program Files\\Microsoft Office\\root\\Office16\\lync.exe",
+            program_with_version(&LYNC),
+        )
+        .file(
+            "C:\\Users\\boris\\AppData\\Roaming\\Telegram Desktop\\Telegram.exe",
+            program_with_version(&TELEGRAM),
+        )
+        .file(
+            "C:\\Program Files\\TeamViewer\\TeamViewer.exe",
+            program_with_version(&TEAMVIEWER),
+        )
+        .file(
+            "C:\\Program Files\\Telegraf\\telegraf.exe",
+            program_with_version(&TELEGRAF),
+        )
+        .file(
+            "C:\\Program Files (x86)\\Tencent\\微信web开发者工具\\微信开发者工具.exe",
+            program_with_version(&WECHAT_DEVTOOLS),
+        )
+        .dir("C:\\Program Files\\WindowsApps\\MSTeams_24295.605.3225.8804_x64__8wekyb3d8bbwe")
+        .dir("C:\\Program Files\\WindowsApps\\Deleted");
+    for (path, bytes) in web_app_files(
+        "C:\\Users\\anna",
+        "Google\\Chrome\\User Data",
+        "Default",
+        "https://web.snapchat.com/",
+    ) {
+        volume.file(&path, bytes);
+    }
+    // A program cut after its headers: the resource section they point to is missing.
+    let broken = program_with_version(&VIBER)[..1024].to_vec();
+    volume.file("C:\\Users\\anna\\Desktop\\broken.exe", broken);
+    // A profile folder with a damaged hive, not in ProfileList.
+    let damaged = std::fs::read(fixture_hive("boris-NTUSER.DAT")).unwrap();
+    volume.file("C:\\Users\\carol\\NTUSER.DAT", &damaged[..4096 + 64]);
+    volume
+}
+
+fn scan_volume(volume: &WindowsVolume) -> (i32, Value) {
+    let run = run_agent(&[
+        "scan",
+        "--root",
+        &volume.path().to_string_lossy(),
+        "--format",
+        "json",
+    ]);
+    (run.code, run.json())
+}
+
+#[test]
+fn a_mounted_windows_volume_is_read_from_its_hive_files() {
+    let volume = windows_volume();
+    let (code, report) = scan_volume(&volume);
+    assert_eq!(code, 1, "{report:#}");
+
+    let host = &report["host"];
+    assert_eq!(host["os_id"], "windows");
+    assert_eq!(host["os_name"], "Windows 10 Pro");
+    assert_eq!(host["os_version"], "22H2 (build 19045)");
+    assert_eq!(host["hostname"], "SCHOOL-PC-12");
+    assert_eq!(host["machine_id"], "6f1c2a9e-4b1d-4c55-9d1e-2f6a7b8c9d01");
+
+    // Per-user Inno key of a logged-off user, read from NTUSER.DAT; and a portable copy.
+    assert_eq!(
+        sources_of(&report, "telegram"),
+        vec!["file", "uninstall_key"]
+    );
+    let telegram = finding(&report, "telegram").unwrap();
+    assert_eq!(telegram["users"], serde_json::json!(["anna", "boris"]));
+    // The bundle upgrade code in anna's hive, and the renamed homework.exe.
+    let viber = finding(&report, "viber").unwrap();
+    assert_eq!(evidence_sources(viber), vec!["file", "uninstall_key"]);
+    assert!(viber.to_string().contains("homework.exe"), "{viber:#}");
+    // The Machine-Wide Installer (key and upgrade code), the provisioned package, the
+    // package folder.
+    let teams = finding(&report, "microsoft_teams").unwrap();
+    assert_eq!(
+        evidence_sources(teams),
+        vec!["uninstall_key", "appx", "appx"]
+    );
+    // 微信 under WOW6432Node, from a UTF-16 hive.
+    assert_eq!(sources_of(&report, "wechat"), vec!["uninstall_key"]);
+    // Office: the Click-to-Run product id and lync.exe.
+    assert_eq!(
+        sources_of(&report, "skype_for_business"),
+        vec!["file", "uninstall_key"]
+    );
+    // A store package of a logged-off user, from UsrClass.dat.
+    let whatsapp = finding(&report, "whatsapp").unwrap();
+    assert_eq!(evidence_sources(whatsapp), vec!["appx"]);
+    assert_eq!(whatsapp["users"], serde_json::json!(["anna"]));
+    // A Chrome web app.
+    let snapchat = finding(&report, "snapchat").unwrap();
+    assert_eq!(evidence_sources(snapchat), vec!["web_app"]);
+    assert_eq!(snapchat["users"], serde_json::json!(["anna"]));
+    assert_eq!(sources_of(&report, "discord"), vec!["uninstall_key"]);
+    // A package in boris's list of the all-user store (a deprovisioned one is not).
+    let threema = finding(&report, "threema").unwrap();
+    assert_eq!(threema["users"], serde_json::json!(["boris"]));
+    assert!(!details(&report).contains("MicrosoftTeams_"), "{report:#}");
+    // Consumer Skype is reported, not a violation.
+    assert_eq!(finding(&report, "skype").unwrap()["status"], "watch");
+    assert_negative_controls_absent(&report);
+
+    // Bad input: a value of the wrong type, a damaged hive, a profile that is gone, a
+    // program with a broken resource section. None stops the scan.
+    assert_errors_mention(&report, "uninstall_key", "BrokenTypes");
+    assert_errors_mention(&report, "uninstall_key", "carol");
+    assert_errors_mention(&report, "file", "left-the-school");
+    assert_errors_mention(&report, "file", "broken.exe");
+    assert_eq!(report["skipped"][0]["source"], "process");
+}
+
+#[test]
+fn access_denied_to_another_users_files_is_an_error_not_a_failure() {
+    use std::os::unix::fs::PermissionsExt;
+    let volume = windows_volume();
+    // The agent usually runs as an administrator; as a plain user it is refused.
+    for entry in walkdir(volume.path()) {
+        let mode = if entry.is_dir() { 0o755 } else { 0o644 };
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let locked_hive = volume.local("C:\\Users\\boris\\NTUSER.DAT");
+    let locked_folder = volume.local("C:\\Users\\anna\\Downloads");
+    std::fs::set_permissions(&locked_hive, std::fs::Permissions::from_mode(0o000)).unwrap();
+    std::fs::set_permissions(&locked_folder, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let run = run_agent_unprivileged(&[
+        "scan",
+        "--root",
+        &volume.path().to_string_lossy(),
+        "--format",
+        "json",
+    ]);
+    std::fs::set_permissions(&locked_folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let report = run.json();
+    assert_eq!(run.code, 1, "{report:#}");
+    assert_errors_mention(&report, "uninstall_key", "boris");
+    assert_errors_mention(
+        &report,
+        "uninstall_key",
+        "run the agent as an administrator",
+    );
+    assert_errors_mention(&report, "file", "Downloads");
+    // The rest is still reported: anna's hive, the machine's.
+    assert!(finding(&report, "wechat").is_some(), "{report:#}");
+    assert!(finding(&report, "telegram").is_some(), "{report:#}");
+    assert!(
+        finding(&report, "discord").is_none(),
+        "boris's hive was unreadable"
+    );
+}
+
+fn walkdir(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut all = vec![root.to_path_buf()];
+    let mut index = 0;
+    while index < all.len() {
+        if let Ok(entries) = std::fs::read_dir(&all[index]) {
+            all.extend(entries.flatten().map(|entry| entry.path()));
+        }
+        index += 1;
+    }
+    all
+}
+
+const PROFILE_LIST: &str =
+    r"HKEY_LOCAL_MACHINE\Software\Microsoft\Windows NT\CurrentVersion\ProfileList";
+const MACHINE_UNINSTALL: &str =
+    r"HKEY_LOCAL_MACHINE\Software\Microsoft\Windows\CurrentVersion\Uninstall";
+const MACHINE_UNINSTALL_32: &str =
+    r"HKEY_LOCAL_MACHINE\Software\Wow6432Node\Microsoft\Windows\CurrentVersion\Uninstall";
+
+/// Everything a Windows PC can hold, in one Wine prefix: machine and per-user uninstall
+/// keys (live and offline), store packages, program files, a renamed copy running, web
+/// apps; then the Teams Meeting Add-in alone, and with Teams.
+#[test]
+fn under_wine_the_agent_finds_every_install_method() {
+    let mut prefix = WinePrefix::new();
+    let own_user = prefix.own_user();
+    prefix.registry(&format!(
+        r#"[{PROFILE_LIST}\S-1-5-21-1111-2222-3333-1001]
+"ProfileImagePath"="C:\\users\\anna"
+
+[{PROFILE_LIST}\S-1-5-21-1111-2222-3333-1002]
+"ProfileImagePath"="C:\\users\\boris"
+
+[{PROFILE_LIST}\S-1-5-21-1111-2222-3333-1003]
+"ProfileImagePath"="C:\\users\\gone"
+
+[{MACHINE_UNINSTALL}\{{0F2C5D1E-7B3A-4C9D-8E1F-2A3B4C5D6E7F}}]
+"DisplayName"="Viber"
+"DisplayVersion"="24.1.0.0"
+
+[HKEY_LOCAL_MACHINE\Software\Classes\Installer\UpgradeCodes\E191C3CC91143BA419A769AE8C77E406]
+"E1D5C2F0A3B7D9C4E8F1A2B3C4D5E6F7"=""
+
+[{MACHINE_UNINSTALL}\{{A7AB73A3-CB10-4AA5-9D38-6AEFFBDE4C91}}]
+"DisplayName"="Microsoft Teams Meeting Add-in for Microsoft Office"
+"Publisher"="Microsoft"
+
+[{MACHINE_UNINSTALL}\TeamViewer]
+"DisplayName"="TeamViewer"
+"Publisher"="TeamViewer GmbH"
+
+[{MACHINE_UNINSTALL}\Telegraf]
+"DisplayName"="Telegraf (x86)"
+"Publisher"="InfluxData"
+
+[{MACHINE_UNINSTALL}\Skype_is1]
+"DisplayName"="Skype version 8.110"
+"Publisher"="Skype Technologies S.A."
+
+[{MACHINE_UNINSTALL_32}\WeChat]
+"DisplayName"="微信"
+"Publisher"="腾讯科技(深圳)有限公司"
+
+[{MACHINE_UNINSTALL_32}\wechat_devtools]
+"DisplayName"="微信开发者工具"
+"Publisher"="腾讯科技(深圳)有限公司"
+
+[HKEY_LOCAL_MACHINE\Software\Microsoft\Office\ClickToRun\Configuration]
+"ProductReleaseIds"="O365ProPlusRetail,SkypeforBusinessRetail"
+
+[HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\Uninstall\{{53F49750-6209-4FBF-9CA8-7A333C87D1ED}}_is1]
+"DisplayName"="Telegram Desktop"
+"Publisher"="Telegram FZ-LLC"
+"DisplayVersion"="5.8.3"
+
+[HKEY_CURRENT_USER\Software\Classes\Local Settings\Software\Microsoft\Windows\CurrentVersion\AppModel\Repository\Packages\Threema.Desktop.Consumer_2.0.0.0_x64__cvh4qa9n1gk2r]
+"DisplayName"="Threema"
+"#
+    ));
+    prefix
+        .copy(&fixture_hive("anna-NTUSER.DAT"), "C:\\users\\anna\\NTUSER.DAT")
+        .copy(
+            &fixture_hive("anna-UsrClass.dat"),
+            "C:\\users\\anna\\AppData\\Local\\Microsoft\\Windows\\UsrClass.dat",
+        )
+        .file("C:\\users\\anna\\Downloads\\homework.exe", program_with_version(&VIBER))
+        .file("C:\\users\\boris\\Music\\notes.exe", program_with_version(&TELEGRAM))
+        .file(
+            "C:\\Program Files\\Microsoft Office\\root\\Office16\\lync.exe",
+            program_with_version(&LYNC),
+        )
+        .file("C:\\Program Files\\TeamViewer\\TeamViewer.exe", program_with_version(&TEAMVIEWER))
+        .file("C:\\Program Files\\Telegraf\\telegraf.exe", program_with_version(&TELEGRAF))
+        .file(
+            "C:\\Program Files (x86)\\Tencent\\微信web开发者工具\\微信开发者工具.exe",
+            program_with_version(&WECHAT_DEVTOOLS),
+        )
+        .dir("C:\\Program Files\\WindowsApps\\TelegramMessengerLLP.TelegramDesktop_5.8.3.0_x64__t4vj0pshhgkwm");
+    let damaged = std::fs::read(fixture_hive("boris-NTUSER.DAT")).unwrap();
+    prefix.file("C:\\users\\boris\\NTUSER.DAT", &damaged[..4096 + 64]);
+    for (path, bytes) in web_app_files(
+        "C:\\users\\anna",
+        "Microsoft\\Edge\\User Data",
+        "Profile 1",
+        "https://discord.com/app",
+    ) {
+        prefix.file(&path, bytes);
+    }
+    prefix.start("C:\\users\\boris\\Music\\notes.exe");
+
+    let (code, report) = prefix.scan_json();
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["host"]["os_id"], "windows");
+    assert!(
+        report["host"]["machine_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36),
+        "MachineGuid: {report:#}"
+    );
+
+    // The logged-on user's HKCU key, the Store package folder, and the renamed copy
+    // running from Music (a folder no walk covers): found as a process.
+    let telegram = finding(&report, "telegram").unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(telegram["strength"], "running", "{telegram:#}");
+    let sources = evidence_sources(telegram);
+    for source in ["process", "uninstall_key", "appx"] {
+        assert!(sources.contains(&source.to_string()), "{telegram:#}");
+    }
+    assert!(telegram.to_string().contains("notes.exe"), "{telegram:#}");
+    let users = telegram["users"].as_array().unwrap();
+    assert!(
+        users.contains(&Value::from(own_user.clone())),
+        "{telegram:#}"
+    );
+    assert!(
+        users.contains(&Value::from("anna")),
+        "anna's offline hive: {telegram:#}"
+    );
+    // The MSI's upgrade code (no publisher, no name rule), anna's bundle, homework.exe.
+    let viber = finding(&report, "viber").unwrap();
+    assert!(viber.to_string().contains("homework.exe"), "{viber:#}");
+    assert!(viber.to_string().contains("0F2C5D1E"), "{viber:#}");
+    assert_eq!(sources_of(&report, "wechat"), vec!["uninstall_key"]);
+    assert_eq!(
+        sources_of(&report, "skype_for_business"),
+        vec!["file", "uninstall_key"]
+    );
+    assert_eq!(sources_of(&report, "whatsapp"), vec!["appx"]);
+    assert_eq!(
+        finding(&report, "threema").unwrap()["users"],
+        serde_json::json!([own_user])
+    );
+    assert_eq!(sources_of(&report, "discord"), vec!["web_app"]);
+    assert_eq!(finding(&report, "skype").unwrap()["status"], "watch");
+    // The Meeting Add-in alone is no Teams.
+    assert!(finding(&report, "microsoft_teams").is_none(), "{report:#}");
+    assert_negative_controls_absent(&report);
+    assert_errors_mention(&report, "uninstall_key", "boris");
+    assert_errors_mention(&report, "uninstall_key", "BrokenTypes");
+    assert_errors_mention(&report, "file", "gone");
+
+    // New Teams provisioned for every user: now the add-in supports the finding.
+    prefix.registry(
+        r"[HKEY_LOCAL_MACHINE\Software\Microsoft\Windows\CurrentVersion\Appx\AppxAllUserStore\Applications\MSTeams_24295.605.3225.8804_x64__8wekyb3d8bbwe]
+",
+    );
+    let (_, report) = prefix.scan_json();
+    let teams = finding(&report, "microsoft_teams").unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(evidence_sources(teams), vec!["uninstall_key", "appx"]);
+    assert!(teams.to_string().contains("Meeting Add-in"), "{teams:#}");
+}

@@ -1,0 +1,429 @@
+//! Windows fixtures: programs with a version resource built by mingw (windres + gcc),
+//! fake Windows volumes for `--root`, and throwaway Wine prefixes in which the real
+//! `sverka-agent.exe` (cross-compiled for x86_64-pc-windows-gnu) runs.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+use crate::{Run, require_tool};
+
+/// The committed fixture hives (see `tests/fixtures/windows/make-hives.py`).
+pub fn fixture_hive(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/windows")
+        .join(name)
+}
+
+/// The strings of a program's version resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Version<'a> {
+    pub company: &'a str,
+    pub product: &'a str,
+    pub original_filename: &'a str,
+    pub description: &'a str,
+}
+
+fn scratch() -> &'static Path {
+    static DIR: OnceLock<TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
+        .path()
+}
+
+/// A Windows program (PE32+) carrying a version resource, built once per distinct
+/// version by mingw's windres and gcc. Run with the argument `wait`, it sleeps for ten
+/// minutes (to be seen as a running process).
+pub fn program_with_version(version: &Version<'_>) -> Vec<u8> {
+    static BUILT: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
+    let key = format!("{version:?}");
+    let built = BUILT.get_or_init(Default::default);
+    if let Some(bytes) = built.lock().expect("lock").get(&key) {
+        return bytes.clone();
+    }
+    let windres = require_tool("x86_64-w64-mingw32-windres", "binutils-mingw-w64-x86-64");
+    let gcc = require_tool("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64");
+    let dir = tempfile::tempdir_in(scratch()).expect("tempdir");
+    let mut values = String::new();
+    for (name, value) in [
+        ("CompanyName", version.company),
+        ("ProductName", version.product),
+        ("OriginalFilename", version.original_filename),
+        ("FileDescription", version.description),
+        ("ProductVersion", "1.0.0.0"),
+    ] {
+        if !value.is_empty() {
+            values.push_str(&format!("      VALUE \"{name}\", \"{value}\"\n"));
+        }
+    }
+    let rc = format!(
+        "#pragma code_page(65001)\n1 VERSIONINFO\nFILEVERSION 1,0,0,0\nPRODUCTVERSION 1,0,0,0\nBEGIN\n  BLOCK \"StringFileInfo\"\n  BEGIN\n    BLOCK \"040904b0\"\n    BEGIN\n{values}    END\n  END\n  BLOCK \"VarFileInfo\"\n  BEGIN\n    VALUE \"Translation\", 0x409, 1200\n  END\nEND\n"
+    );
+    fs::write(dir.path().join("version.rc"), rc).expect("write rc");
+    fs::write(
+        dir.path().join("program.c"),
+        "#include <windows.h>\n#include <string.h>\nint main(int argc, char **argv) {\n    if (argc > 1 && strcmp(argv[1], \"wait\") == 0) Sleep(600000);\n    return 0;\n}\n",
+    )
+    .expect("write c");
+    let status = Command::new(windres)
+        .current_dir(dir.path())
+        .args(["-c", "65001", "version.rc", "-O", "coff", "-o", "version.o"])
+        .status()
+        .expect("run windres");
+    assert!(status.success(), "windres failed");
+    let status = Command::new(gcc)
+        .current_dir(dir.path())
+        .args(["-Os", "-s", "-o", "program.exe", "program.c", "version.o"])
+        .status()
+        .expect("run gcc");
+    assert!(status.success(), "mingw gcc failed");
+    let bytes = fs::read(dir.path().join("program.exe")).expect("read exe");
+    built.lock().expect("lock").insert(key, bytes.clone());
+    bytes
+}
+
+/// A web app database log holding one installed app (LevelDB log record, write batch,
+/// protocol-buffer record), as Chromium writes it.
+pub fn web_app_log(app_id: &str, name: &str, start_url: &str) -> Vec<u8> {
+    fn varint(mut value: usize, out: &mut Vec<u8>) {
+        while value >= 0x80 {
+            out.push((value as u8) | 0x80);
+            value >>= 7;
+        }
+        out.push(value as u8);
+    }
+    fn field(number: usize, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        varint(number << 3 | 2, &mut out);
+        varint(bytes.len(), &mut out);
+        out.extend_from_slice(bytes);
+        out
+    }
+    let mut sync = field(1, start_url.as_bytes());
+    sync.extend(field(2, name.as_bytes()));
+    let mut proto = field(1, &sync);
+    proto.extend(field(2, name.as_bytes()));
+    let key = format!("web_apps-dt-{app_id}");
+    let mut batch = vec![0u8; 8];
+    batch.extend_from_slice(&1u32.to_le_bytes());
+    batch.push(1);
+    varint(key.len(), &mut batch);
+    batch.extend_from_slice(key.as_bytes());
+    varint(proto.len(), &mut batch);
+    batch.extend(proto);
+    let mut log = vec![0u8; 4];
+    log.extend_from_slice(&(batch.len() as u16).to_le_bytes());
+    log.push(1);
+    log.extend(batch);
+    log
+}
+
+/// A file tree laid out like a mounted Windows system volume.
+#[derive(Debug)]
+pub struct WindowsVolume {
+    dir: TempDir,
+}
+
+impl Default for WindowsVolume {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WindowsVolume {
+    /// An empty volume with `Windows\System32\config` and `Users`.
+    pub fn new() -> WindowsVolume {
+        let volume = WindowsVolume {
+            dir: tempfile::tempdir().expect("tempdir"),
+        };
+        volume.dir("C:\\Windows\\System32\\config");
+        volume.dir("C:\\Users\\Public");
+        volume
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Where a Windows path of the volume lives.
+    pub fn local(&self, windows_path: &str) -> PathBuf {
+        windows_local(self.dir.path(), windows_path)
+    }
+
+    pub fn dir(&self, windows_path: &str) -> &Self {
+        fs::create_dir_all(self.local(windows_path)).expect("create dir");
+        self
+    }
+
+    pub fn file(&self, windows_path: &str, contents: impl AsRef<[u8]>) -> &Self {
+        write_file(&self.local(windows_path), contents.as_ref());
+        self
+    }
+
+    pub fn copy(&self, from: &Path, windows_path: &str) -> &Self {
+        self.file(windows_path, fs::read(from).expect("read fixture"))
+    }
+}
+
+/// `C:\Users\anna` under `base` (`base/Users/anna`).
+fn windows_local(base: &Path, windows_path: &str) -> PathBuf {
+    let without_drive = windows_path
+        .strip_prefix("C:")
+        .or_else(|| windows_path.strip_prefix("c:"))
+        .unwrap_or(windows_path);
+    let mut local = base.to_path_buf();
+    for part in without_drive.split('\\').filter(|part| !part.is_empty()) {
+        local.push(part);
+    }
+    local
+}
+
+fn write_file(path: &Path, contents: &[u8]) {
+    fs::create_dir_all(path.parent().expect("parent")).expect("create parent");
+    fs::write(path, contents).expect("write");
+}
+
+/// `sverka-agent.exe`, cross-compiled once per test process, with the `ProcessPrng`
+/// stand-in DLL beside it (Wine 8 lacks that export, which Rust's std needs).
+pub fn agent_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        require_tool("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let output = Command::new(cargo)
+            .args([
+                "build",
+                "--quiet",
+                "--target",
+                "x86_64-pc-windows-gnu",
+                "--package",
+                "sverka-agent",
+                "--bin",
+                "sverka-agent",
+                "--message-format=json",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run cargo build");
+        assert!(
+            output.status.success(),
+            "cargo build --target x86_64-pc-windows-gnu failed (the README's test command installs the target):\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let exe = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|message| {
+                message["reason"] == "compiler-artifact"
+                    && message["target"]["name"] == "sverka-agent"
+            })
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reported sverka-agent.exe");
+        let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("wine");
+        let status = Command::new("x86_64-w64-mingw32-gcc")
+            .args(["-shared", "-O2", "-o"])
+            .arg(exe.with_file_name("bcryptprimitives.dll"))
+            .arg(shim.join("bcryptprimitives.c"))
+            .arg(shim.join("bcryptprimitives.def"))
+            .arg("-ladvapi32")
+            .status()
+            .expect("run mingw gcc");
+        assert!(status.success(), "building the ProcessPrng stand-in failed");
+        exe
+    })
+}
+
+/// A throwaway Wine prefix (`wineboot -i` in a temporary folder). Dropping it stops
+/// the programs it started and its wineserver.
+#[derive(Debug)]
+pub struct WinePrefix {
+    dir: TempDir,
+    children: Vec<Child>,
+}
+
+impl Default for WinePrefix {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WinePrefix {
+    pub fn new() -> WinePrefix {
+        require_tool("wine", "wine");
+        require_tool("wineserver", "wine");
+        let prefix = WinePrefix {
+            dir: tempfile::tempdir().expect("tempdir"),
+            children: Vec::new(),
+        };
+        let output = prefix
+            .wine_command("wine")
+            .args(["wineboot", "-i"])
+            .output()
+            .expect("run wineboot");
+        assert!(
+            output.status.success(),
+            "wineboot -i failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        prefix.wait_for_wineserver();
+        prefix.unlink_home_folders();
+        prefix
+    }
+
+    /// Wine links the user's Desktop, Downloads, Music, ... to the Unix home folder;
+    /// the agent would walk this machine's home there. Plain empty folders instead.
+    fn unlink_home_folders(&self) {
+        let users = self.local("C:\\users");
+        for user in fs::read_dir(users).expect("users folder").flatten() {
+            for entry in fs::read_dir(user.path()).expect("profile folder").flatten() {
+                if entry.file_type().is_ok_and(|kind| kind.is_symlink()) {
+                    fs::remove_file(entry.path()).expect("remove link");
+                    fs::create_dir(entry.path()).expect("create folder");
+                }
+            }
+        }
+    }
+
+    fn wine_command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("WINEPREFIX", self.dir.path())
+            .env("WINEDEBUG", "-all")
+            .env("WINEDLLOVERRIDES", "mscoree=;mshtml=")
+            .env_remove("DISPLAY")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn wait_for_wineserver(&self) {
+        let _ = self.wine_command("wineserver").arg("-w").status();
+    }
+
+    /// Where a path of the prefix's `C:` drive lives.
+    pub fn local(&self, windows_path: &str) -> PathBuf {
+        windows_local(&self.dir.path().join("drive_c"), windows_path)
+    }
+
+    pub fn file(&self, windows_path: &str, contents: impl AsRef<[u8]>) -> &Self {
+        write_file(&self.local(windows_path), contents.as_ref());
+        self
+    }
+
+    pub fn dir(&self, windows_path: &str) -> &Self {
+        fs::create_dir_all(self.local(windows_path)).expect("create dir");
+        self
+    }
+
+    pub fn copy(&self, from: &Path, windows_path: &str) -> &Self {
+        self.file(windows_path, fs::read(from).expect("read fixture"))
+    }
+
+    /// The name of the prefix's own (logged-on) user: its folder under `C:\users`.
+    pub fn own_user(&self) -> String {
+        fs::read_dir(self.local("C:\\users"))
+            .expect("users folder")
+            .flatten()
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .find(|name| name != "Public")
+            .expect("the prefix has a user")
+    }
+
+    /// Imports `.reg` text (without the header line) with `wine regedit /S`, written
+    /// as UTF-16 so that names such as 微信 survive.
+    pub fn registry(&self, entries: &str) -> &Self {
+        let text = format!(
+            "Windows Registry Editor Version 5.00\r\n\r\n{}\r\n",
+            entries.replace('\n', "\r\n")
+        );
+        let mut bytes = vec![0xFF, 0xFE];
+        bytes.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let file = self.dir.path().join("import.reg");
+        fs::write(&file, bytes).expect("write .reg");
+        let output = self
+            .wine_command("wine")
+            .args(["regedit", "/S"])
+            .arg(&file)
+            .output()
+            .expect("run regedit");
+        assert!(
+            output.status.success(),
+            "regedit failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        // regedit returns before wineserver has written the registry files; the agent
+        // reads through the same wineserver, so waiting for it is enough.
+        self
+    }
+
+    /// Starts a program of the prefix (with the argument `wait`) and waits until Wine
+    /// runs it.
+    pub fn start(&mut self, windows_path: &str) {
+        let child = self
+            .wine_command("wine")
+            .arg(windows_path)
+            .arg("wait")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the program under wine");
+        self.children.push(child);
+        // Once Wine runs the program, its command line starts with the Windows path
+        // (the `wine` launcher's starts with `wine`): wait until it shows in /proc.
+        let started = Instant::now();
+        while !process_running(windows_path) {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "{windows_path} did not start under wine"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    /// `sverka-agent.exe scan --format json` inside the prefix.
+    pub fn scan_json(&self) -> (i32, Value) {
+        let run = self.run_agent(&["scan", "--format", "json"]);
+        (run.code, run.json())
+    }
+
+    pub fn run_agent(&self, args: &[&str]) -> Run {
+        let output = self
+            .wine_command("wine")
+            .arg(agent_exe())
+            .args(args)
+            .output()
+            .expect("run sverka-agent.exe under wine");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Whether a process whose command line starts with `program` runs on this machine.
+fn process_running(program: &str) -> bool {
+    let Ok(processes) = fs::read_dir("/proc") else {
+        return false;
+    };
+    processes.flatten().any(|process| {
+        fs::read(process.path().join("cmdline"))
+            .map(|cmdline| String::from_utf8_lossy(&cmdline).starts_with(program))
+            .unwrap_or(false)
+    })
+}
+
+impl Drop for WinePrefix {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = self.wine_command("wineserver").arg("-k").status();
+        self.wait_for_wineserver();
+    }
+}
