@@ -4,6 +4,7 @@
 //! logged-off profiles, program files with version resources and running processes.
 
 use serde_json::Value;
+use sverka_tests::real_collector::Collector;
 use sverka_tests::windows::{
     Version, WindowsVolume, WinePrefix, fixture_hive, program_with_version, web_app_log,
 };
@@ -449,4 +450,59 @@ fn under_wine_the_agent_finds_every_install_method() {
     let teams = finding(&report, "microsoft_teams").unwrap_or_else(|| panic!("{report:#}"));
     assert_eq!(evidence_sources(teams), vec!["uninstall_key", "appx"]);
     assert!(teams.to_string().contains("Meeting Add-in"), "{teams:#}");
+
+    // The same PC reports to a real collector: enrolled by its MachineGuid, a full
+    // report and then a check-in, evaluated by the collector from the Windows
+    // inventory (uninstall keys, AppX) and evidence (files, processes, web apps).
+    let collector = Collector::start();
+    let school = collector.add_org("Школа №3", "school", None);
+    let secret = collector.secret(school);
+    let state = "C:\\ProgramData\\Sverka";
+    let enrolled = prefix.run_agent(&[
+        "enroll",
+        "--server",
+        &collector.url(),
+        "--secret",
+        &secret,
+        "--state-dir",
+        state,
+    ]);
+    assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
+    for _ in 0..2 {
+        let run = prefix.run_agent(&[
+            "run",
+            "--once",
+            "--retry-base",
+            "100ms",
+            "--retry-cap",
+            "200ms",
+            "--state-dir",
+            state,
+        ]);
+        assert_eq!(run.code, 0, "{}\n{}", run.stderr, collector.log());
+    }
+    let stored = collector.stored_reports();
+    assert_eq!(stored.len(), 1, "one host: {stored:?}");
+    assert_eq!(stored[0].1, 2, "a full report and a check-in: {stored:?}");
+    let violations = collector.violations(school, false);
+    let apps: Vec<&str> = violations
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["app"].as_str().unwrap_or_default())
+        .collect();
+    for app in [
+        "telegram",
+        "viber",
+        "wechat",
+        "whatsapp",
+        "discord",
+        "microsoft_teams",
+    ] {
+        assert!(apps.contains(&app), "{app} missing from {violations:#}");
+    }
+    assert!(
+        !apps.contains(&"skype"),
+        "consumer Skype is not a violation"
+    );
 }
