@@ -53,7 +53,7 @@ struct Options {
     #[arg(long, default_value_t = 2000.0)]
     paced_rate: f64,
     /// Offered rate of check-ins in the paced phase.
-    #[arg(long, default_value_t = 20000.0)]
+    #[arg(long, default_value_t = 10000.0)]
     paced_check_in_rate: f64,
 }
 

@@ -66,9 +66,11 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("cache_size", "-8000")
             .pragma("temp_store", "memory")
-            // Checkpoints run from a background task instead of inside the report
-            // writer's commits (see `checkpoint_wal`).
-            .pragma("wal_autocheckpoint", "0");
+            // The write-ahead log is checkpointed by the committing connection (SQLite's
+            // default, every 1000 pages): only a checkpoint between two writes can
+            // finish and let the log start over, so a busy collector's log stays small.
+            // After that it is cut back to this size.
+            .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -82,29 +84,11 @@ impl SqliteStore {
             .map_err(|error| StoreError::Database(format!("migrating the schema: {error}")))?;
         let (writer, jobs) = mpsc::channel(4 * BATCH_LIMIT);
         tokio::spawn(write_reports(pool.clone(), jobs));
-        tokio::spawn(checkpoint_wal(pool.clone()));
         Ok(SqliteStore { pool, writer })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-}
-
-/// Copies the write-ahead log into the database every second, beside the writer
-/// rather than inside its commits. PASSIVE never waits for readers or the writer.
-async fn checkpoint_wal(pool: SqlitePool) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::debug!("WAL checkpoint: {error}");
-        }
     }
 }
 
