@@ -557,7 +557,15 @@ async fn receive_report(
         },
     };
     let findings = matched.as_ref().map(|matched| {
-        EvaluatedFindings::new(host_findings(&catalog.matcher, matched, &upload.evidence))
+        if upload.evidence.is_empty() {
+            // Most PCs: the findings follow from the inventory alone, shared by every PC
+            // with the same inventory.
+            state.evaluator.inventory_findings(&cache_key, || {
+                EvaluatedFindings::new(host_findings(&catalog.matcher, matched, &[]))
+            })
+        } else {
+            EvaluatedFindings::new(host_findings(&catalog.matcher, matched, &upload.evidence))
+        }
     });
     let evidence = serde_json::to_string(&upload.evidence)
         .map_err(|error| ApiFailure::unprocessable(error.to_string()))?;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use sverka_shared::{CatalogMatcher, Observation};
 
-use crate::store::HostFinding;
+use crate::store::{EvaluatedFindings, HostFinding};
 
 /// How many (digest, revision) results the cache keeps before starting over.
 const CACHE_LIMIT: usize = 50_000;
@@ -19,6 +19,8 @@ pub type MatchedInventory = Arc<Vec<Observation>>;
 #[derive(Debug, Default)]
 pub struct Evaluator {
     matched: Mutex<HashMap<(String, i64), MatchedInventory>>,
+    /// The findings of PCs that sent no evidence besides their inventory.
+    inventory_findings: Mutex<HashMap<(String, i64), EvaluatedFindings>>,
 }
 
 impl Evaluator {
@@ -63,6 +65,31 @@ impl Evaluator {
         let matched = self.evaluate_inventory(matcher, inventory);
         self.remember(key, matched.clone());
         matched
+    }
+
+    /// The findings of a PC whose only evidence is its inventory, evaluated once per
+    /// (digest, catalog revision).
+    pub fn inventory_findings(
+        &self,
+        key: &(String, i64),
+        evaluate: impl FnOnce() -> EvaluatedFindings,
+    ) -> EvaluatedFindings {
+        if let Some(found) = self
+            .inventory_findings
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(key).cloned())
+        {
+            return found;
+        }
+        let findings = evaluate();
+        if let Ok(mut cache) = self.inventory_findings.lock() {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(key.clone(), findings.clone());
+        }
+        findings
     }
 
     /// A cached result, if any.

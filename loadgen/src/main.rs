@@ -128,6 +128,24 @@ impl Server {
         })
     }
 
+    /// CPU time the server process has used so far (user + system), in seconds.
+    fn cpu_seconds(&self) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())) else {
+            return 0.0;
+        };
+        // Fields after the command name (which is in parentheses and may hold spaces).
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let ticks = |index: usize| fields.get(index).and_then(|v| v.parse::<f64>().ok());
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+        match (ticks(11), ticks(12)) {
+            (Some(user), Some(system)) => (user + system) / 100.0,
+            _ => 0.0,
+        }
+    }
+
     fn peak_memory_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         status
@@ -445,6 +463,17 @@ async fn enroll_hosts(
     Ok(keys.into_iter().map(|(_, key)| key).collect())
 }
 
+fn print_cpu(name: &str, server: &Server, before: f64, result: &PhaseResult) {
+    let used = server.cpu_seconds() - before;
+    if result.requests > 0 {
+        println!(
+            "{name:<34} {:>9.1} µs of collector CPU per request ({:.2} cores busy)",
+            used * 1e6 / result.requests as f64,
+            used / result.seconds.max(1e-9)
+        );
+    }
+}
+
 fn print_row(name: &str, result: &PhaseResult) {
     println!(
         "{name:<34} {:>9.0} req/s  p50 {:>7.2} ms  p99 {:>7.2} ms  {:>8} requests  {} failed",
@@ -541,6 +570,7 @@ async fn run(options: Options) -> Result<()> {
     )
     .await;
     print_row("trivial axum handler, full bodies", &baseline_full);
+    let cpu_before = server.cpu_seconds();
     let collector_full = run_phase(
         &client,
         &server.url,
@@ -552,6 +582,7 @@ async fn run(options: Options) -> Result<()> {
     )
     .await;
     print_row("sverka-collector, full reports", &collector_full);
+    print_cpu("  full reports", &server, cpu_before, &collector_full);
     let baseline_check_in = run_phase(
         &client,
         &trivial.url,
@@ -563,6 +594,7 @@ async fn run(options: Options) -> Result<()> {
     )
     .await;
     print_row("trivial axum handler, check-ins", &baseline_check_in);
+    let cpu_before = server.cpu_seconds();
     let collector_check_in = run_phase(
         &client,
         &server.url,
@@ -574,6 +606,7 @@ async fn run(options: Options) -> Result<()> {
     )
     .await;
     print_row("sverka-collector, check-ins", &collector_check_in);
+    print_cpu("  check-ins", &server, cpu_before, &collector_check_in);
     let paced_full = run_paced_phase(
         &client,
         &server.url,
