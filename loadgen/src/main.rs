@@ -320,11 +320,17 @@ async fn run_phase(
                     .await;
                 let ok = match answer {
                     Ok(response) => {
-                        let ok = response.status().is_success();
-                        let _ = response.bytes().await;
-                        ok
+                        let status = response.status();
+                        let body = response.bytes().await.unwrap_or_default();
+                        if !status.is_success() {
+                            eprintln!("{status}: {}", String::from_utf8_lossy(&body));
+                        }
+                        status.is_success()
                     }
-                    Err(_) => false,
+                    Err(error) => {
+                        eprintln!("request failed: {error}");
+                        false
+                    }
                 };
                 latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                 if !ok {
@@ -388,11 +394,17 @@ async fn run_paced_phase(
                     .await;
                 let ok = match answer {
                     Ok(response) => {
-                        let ok = response.status().is_success();
-                        let _ = response.bytes().await;
-                        ok
+                        let status = response.status();
+                        let body = response.bytes().await.unwrap_or_default();
+                        if !status.is_success() {
+                            eprintln!("{status}: {}", String::from_utf8_lossy(&body));
+                        }
+                        status.is_success()
                     }
-                    Err(_) => false,
+                    Err(error) => {
+                        eprintln!("request failed: {error}");
+                        false
+                    }
                 };
                 latencies.push(due.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
                 if !ok {
