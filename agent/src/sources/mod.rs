@@ -73,18 +73,7 @@ impl SourceOutput {
         source: SourceKind,
         folder: &str,
     ) -> Option<std::fs::ReadDir> {
-        match std::fs::read_dir(context.root.path(folder)) {
-            Ok(entries) => Some(entries),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-            Err(error) => {
-                self.error(
-                    source,
-                    Some(folder.to_string()),
-                    format!("cannot list: {error}"),
-                );
-                None
-            }
-        }
+        self.list_local(&context.root.path(folder), source, folder)
     }
 
     /// Lists a folder of a scanned Windows system (`C:\\Program Files\\WindowsApps`),
@@ -95,7 +84,17 @@ impl SourceOutput {
         source: SourceKind,
         folder: &str,
     ) -> Option<std::fs::ReadDir> {
-        match std::fs::read_dir(context.root.windows_path(folder)) {
+        self.list_local(&context.root.windows_path(folder), source, folder)
+    }
+
+    /// Lists `local` (where `folder` of the scanned system lives on this machine).
+    fn list_local(
+        &mut self,
+        local: &std::path::Path,
+        source: SourceKind,
+        folder: &str,
+    ) -> Option<std::fs::ReadDir> {
+        match std::fs::read_dir(local) {
             Ok(entries) => Some(entries),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
             Err(error) => {
