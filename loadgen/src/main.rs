@@ -274,6 +274,62 @@ impl PhaseResult {
     }
 }
 
+/// One report from host `host`, with a fresh id; whether it was acknowledged. Failures
+/// are printed with their status and message.
+async fn send_report(
+    client: &reqwest::Client,
+    endpoint: &str,
+    keys: &[String],
+    bodies: &[Vec<u8>],
+    host: usize,
+) -> bool {
+    let answer = client
+        .post(endpoint)
+        .header("authorization", format!("Bearer {}", keys[host]))
+        .header("content-type", "application/json")
+        .body(with_fresh_id(&bodies[host % bodies.len()]))
+        .send()
+        .await;
+    match answer {
+        Ok(response) => {
+            let status = response.status();
+            let body = response.bytes().await.unwrap_or_default();
+            if !status.is_success() {
+                eprintln!("{status}: {}", String::from_utf8_lossy(&body));
+            }
+            status.is_success()
+        }
+        Err(error) => {
+            eprintln!("request failed: {error}");
+            false
+        }
+    }
+}
+
+fn micros_since(start: Instant) -> u32 {
+    start.elapsed().as_micros().min(u128::from(u32::MAX)) as u32
+}
+
+type WorkerResult = (Vec<u32>, usize);
+
+/// Gathers the workers' latencies and failures into one phase result.
+async fn collect_phase(
+    workers: Vec<tokio::task::JoinHandle<WorkerResult>>,
+    elapsed: Duration,
+) -> PhaseResult {
+    let mut result = PhaseResult::default();
+    for worker in workers {
+        if let Ok((latencies, failures)) = worker.await {
+            result.requests += latencies.len();
+            result.failures += failures;
+            result.latencies_us.extend(latencies);
+        }
+    }
+    result.seconds = elapsed.as_secs_f64();
+    result.latencies_us.sort_unstable();
+    result
+}
+
 /// Sends reports for `duration` (or `total` requests when given) with `concurrency`
 /// requests in flight; host `i` sends `bodies[i % bodies.len()]`.
 async fn run_phase(
@@ -309,30 +365,9 @@ async fn run_phase(
                     _ => {}
                 }
                 let host = index % keys.len();
-                let body = with_fresh_id(&bodies[host % bodies.len()]);
                 let sent = Instant::now();
-                let answer = client
-                    .post(&endpoint)
-                    .header("authorization", format!("Bearer {}", keys[host]))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                let ok = match answer {
-                    Ok(response) => {
-                        let status = response.status();
-                        let body = response.bytes().await.unwrap_or_default();
-                        if !status.is_success() {
-                            eprintln!("{status}: {}", String::from_utf8_lossy(&body));
-                        }
-                        status.is_success()
-                    }
-                    Err(error) => {
-                        eprintln!("request failed: {error}");
-                        false
-                    }
-                };
-                latencies.push(sent.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                let ok = send_report(&client, &endpoint, &keys, &bodies, host).await;
+                latencies.push(micros_since(sent));
                 if !ok {
                     failures += 1;
                 }
@@ -340,17 +375,7 @@ async fn run_phase(
             (latencies, failures)
         }));
     }
-    let mut result = PhaseResult::default();
-    for worker in workers {
-        if let Ok((latencies, failures)) = worker.await {
-            result.requests += latencies.len();
-            result.failures += failures;
-            result.latencies_us.extend(latencies);
-        }
-    }
-    result.seconds = started.elapsed().as_secs_f64();
-    result.latencies_us.sort_unstable();
-    result
+    collect_phase(workers, started.elapsed()).await
 }
 
 /// Sends at a fixed offered `rate` spread over `concurrency` agents for `duration`;
@@ -384,29 +409,8 @@ async fn run_paced_phase(
             while due < started + duration {
                 tokio::time::sleep_until(due).await;
                 let host = (worker + round * concurrency) % keys.len();
-                let body = with_fresh_id(&bodies[host % bodies.len()]);
-                let answer = client
-                    .post(&endpoint)
-                    .header("authorization", format!("Bearer {}", keys[host]))
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await;
-                let ok = match answer {
-                    Ok(response) => {
-                        let status = response.status();
-                        let body = response.bytes().await.unwrap_or_default();
-                        if !status.is_success() {
-                            eprintln!("{status}: {}", String::from_utf8_lossy(&body));
-                        }
-                        status.is_success()
-                    }
-                    Err(error) => {
-                        eprintln!("request failed: {error}");
-                        false
-                    }
-                };
-                latencies.push(due.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+                let ok = send_report(&client, &endpoint, &keys, &bodies, host).await;
+                latencies.push(micros_since(due.into_std()));
                 if !ok {
                     failures += 1;
                 }
@@ -416,17 +420,7 @@ async fn run_paced_phase(
             (latencies, failures)
         }));
     }
-    let mut result = PhaseResult::default();
-    for worker in workers {
-        if let Ok((latencies, failures)) = worker.await {
-            result.requests += latencies.len();
-            result.failures += failures;
-            result.latencies_us.extend(latencies);
-        }
-    }
-    result.seconds = started.elapsed().as_secs_f64();
-    result.latencies_us.sort_unstable();
-    result
+    collect_phase(workers, started.elapsed()).await
 }
 
 async fn enroll_hosts(
