@@ -2,7 +2,6 @@
 //! (`sverka-collector catalog set FILE`) merged over it. Agents fetch it at check-in
 //! (with an ETag), and a change re-evaluates every stored inventory at once.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use sverka_shared::{Catalog, CatalogError, CatalogMatcher};
 
@@ -84,8 +83,8 @@ pub async fn reevaluate_all(
     state: &CatalogState,
     now: i64,
 ) -> Result<usize, StoreError> {
+    // Each distinct inventory is read and matched once, however many hosts share it.
     let evaluator = Evaluator::default();
-    let mut inventories: HashMap<String, Arc<Vec<sverka_shared::Observation>>> = HashMap::new();
     let mut after = 0;
     let mut evaluated = 0;
     loop {
@@ -94,24 +93,23 @@ pub async fn reevaluate_all(
         after = last.host_id;
         for host in page {
             let matched = match &host.inventory_digest {
-                Some(digest) => match inventories.get(digest) {
-                    Some(matched) => matched.clone(),
-                    None => {
-                        let body = store.inventory(digest).await?;
-                        let observations: Vec<sverka_shared::Observation> = body
-                            .as_deref()
-                            .and_then(|body| serde_json::from_str(body).ok())
-                            .unwrap_or_default();
-                        let matched = evaluator.matched_inventory(
-                            &state.matcher,
-                            state.revision,
-                            digest,
-                            &observations,
-                        );
-                        inventories.insert(digest.clone(), matched.clone());
-                        matched
+                Some(digest) => {
+                    let key = (digest.clone(), state.revision);
+                    match evaluator.cached(&key) {
+                        Some(matched) => matched,
+                        None => {
+                            let body = store.inventory(digest).await?;
+                            let observations: Vec<sverka_shared::Observation> = body
+                                .as_deref()
+                                .and_then(|body| serde_json::from_str(body).ok())
+                                .unwrap_or_default();
+                            let matched =
+                                evaluator.evaluate_inventory(&state.matcher, &observations);
+                            evaluator.remember(key, matched.clone());
+                            matched
+                        }
                     }
-                },
+                }
                 None => Arc::new(Vec::new()),
             };
             let findings = host_findings_from_json(&state.matcher, &matched, &host.evidence);

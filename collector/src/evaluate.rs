@@ -24,8 +24,8 @@ pub struct Evaluator {
 }
 
 impl Evaluator {
-    /// The observations of an inventory that hit the catalog (not cached; see
-    /// [`Evaluator::remember`]).
+    /// The observations of an inventory that hit the catalog (not cached: a caller
+    /// [`Evaluator::remember`]s it once the inventory is known to be stored).
     pub fn evaluate_inventory(
         &self,
         matcher: &CatalogMatcher,
@@ -48,23 +48,6 @@ impl Evaluator {
             }
             cache.insert(key, matched);
         }
-    }
-
-    /// The cached result, or a fresh evaluation that is then cached.
-    pub fn matched_inventory(
-        &self,
-        matcher: &CatalogMatcher,
-        revision: i64,
-        digest: &str,
-        inventory: &[Observation],
-    ) -> MatchedInventory {
-        let key = (digest.to_string(), revision);
-        if let Some(hit) = self.cached(&key) {
-            return hit;
-        }
-        let matched = self.evaluate_inventory(matcher, inventory);
-        self.remember(key, matched.clone());
-        matched
     }
 
     /// The findings of a PC whose only evidence is its inventory, evaluated once per
