@@ -4,6 +4,7 @@
 //! after its batch committed.
 
 use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::collections::{HashMap, HashSet};
@@ -89,6 +90,24 @@ impl SqliteStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// Reads a column, with the store's error.
+trait ColumnValue {
+    fn value<'r, T, I>(&'r self, index: I) -> StoreResult<T>
+    where
+        T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+        I: sqlx::ColumnIndex<SqliteRow>;
+}
+
+impl ColumnValue for SqliteRow {
+    fn value<'r, T, I>(&'r self, index: I) -> StoreResult<T>
+    where
+        T: sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite>,
+        I: sqlx::ColumnIndex<SqliteRow>,
+    {
+        self.try_get(index).map_err(map_error)
     }
 }
 
@@ -292,15 +311,7 @@ async fn apply_batch(
     .await
     .map_err(map_error)?
     .iter()
-    .map(|row| {
-        Ok((
-            row.try_get::<i64, _>(0).map_err(map_error)?,
-            (
-                row.try_get(1).map_err(map_error)?,
-                row.try_get(2).map_err(map_error)?,
-            ),
-        ))
-    })
+    .map(|row| Ok((row.value::<i64, _>(0)?, (row.value(1)?, row.value(2)?))))
     .collect::<StoreResult<_>>()?;
     let mut reports_per_host: HashMap<i64, usize> = HashMap::new();
     for index in &new {
@@ -447,8 +458,8 @@ async fn apply_inserted_report(
     let Some(host) = host else {
         return Err(StoreError::NotFound(format!("host {}", record.host_id)));
     };
-    let last_scan_at: Option<Timestamp> = host.try_get(0).map_err(map_error)?;
-    let previous_findings: String = host.try_get(1).map_err(map_error)?;
+    let last_scan_at: Option<Timestamp> = host.value(0)?;
+    let previous_findings: String = host.value(1)?;
     let stale = last_scan_at.is_some_and(|last| record.scanned_at < last);
     if let Some((body, item_count)) = &record.inventory
         && !known_inventories.contains(&record.inventory_digest)
@@ -656,21 +667,21 @@ async fn record_event(
 
 fn organization_of(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Organization> {
     Ok(Organization {
-        id: row.try_get("id").map_err(map_error)?,
-        parent_id: row.try_get("parent_id").map_err(map_error)?,
-        name: row.try_get("name").map_err(map_error)?,
-        kind: row.try_get("kind").map_err(map_error)?,
-        expected_pcs: row.try_get("expected_pcs").map_err(map_error)?,
+        id: row.value("id")?,
+        parent_id: row.value("parent_id")?,
+        name: row.value("name")?,
+        kind: row.value("kind")?,
+        expected_pcs: row.value("expected_pcs")?,
     })
 }
 
 fn secret_of(row: &sqlx::sqlite::SqliteRow) -> StoreResult<SecretInfo> {
     Ok(SecretInfo {
-        id: row.try_get("id").map_err(map_error)?,
-        organization_id: row.try_get("organization_id").map_err(map_error)?,
-        created_at: row.try_get("created_at").map_err(map_error)?,
-        expires_at: row.try_get("expires_at").map_err(map_error)?,
-        revoked_at: row.try_get("revoked_at").map_err(map_error)?,
+        id: row.value("id")?,
+        organization_id: row.value("organization_id")?,
+        created_at: row.value("created_at")?,
+        expires_at: row.value("expires_at")?,
+        revoked_at: row.value("revoked_at")?,
     })
 }
 
@@ -812,23 +823,23 @@ impl Store for SqliteStore {
         let Some(secret) = secret else {
             return Err(StoreError::Rejected("unknown enrollment secret".into()));
         };
-        let stored_hash: String = secret.try_get("secret_hash").map_err(map_error)?;
+        let stored_hash: String = secret.value("secret_hash")?;
         if !crate::keys::same_hash(&stored_hash, &enrollment.secret_hash) {
             return Err(StoreError::Rejected("unknown enrollment secret".into()));
         }
-        let revoked_at: Option<i64> = secret.try_get("revoked_at").map_err(map_error)?;
+        let revoked_at: Option<i64> = secret.value("revoked_at")?;
         if revoked_at.is_some() {
             return Err(StoreError::Rejected(
                 "this enrollment secret was revoked".into(),
             ));
         }
-        let expires_at: Option<i64> = secret.try_get("expires_at").map_err(map_error)?;
+        let expires_at: Option<i64> = secret.value("expires_at")?;
         if expires_at.is_some_and(|expires| expires <= now) {
             return Err(StoreError::Rejected(
                 "this enrollment secret has expired".into(),
             ));
         }
-        let organization_id: i64 = secret.try_get("organization_id").map_err(map_error)?;
+        let organization_id: i64 = secret.value("organization_id")?;
         let existing: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM hosts WHERE organization_id = $1 AND machine_id = $2",
         )
@@ -893,10 +904,10 @@ impl Store for SqliteStore {
         .map_err(map_error)?;
         row.map(|row| {
             Ok(HostCredentials {
-                host_id: row.try_get("id").map_err(map_error)?,
-                organization_id: row.try_get("organization_id").map_err(map_error)?,
-                machine_id: row.try_get("machine_id").map_err(map_error)?,
-                key_hash: row.try_get("key_hash").map_err(map_error)?,
+                host_id: row.value("id")?,
+                organization_id: row.value("organization_id")?,
+                machine_id: row.value("machine_id")?,
+                key_hash: row.value("key_hash")?,
             })
         })
         .transpose()
@@ -912,9 +923,9 @@ impl Store for SqliteStore {
         .map_err(map_error)?;
         row.map(|row| {
             Ok(HostState {
-                inventory_digest: row.try_get("inventory_digest").map_err(map_error)?,
-                last_scan_at: row.try_get("last_scan_at").map_err(map_error)?,
-                catalog_revision: row.try_get("catalog_revision").map_err(map_error)?,
+                inventory_digest: row.value("inventory_digest")?,
+                last_scan_at: row.value("last_scan_at")?,
+                catalog_revision: row.value("catalog_revision")?,
             })
         })
         .transpose()
@@ -971,9 +982,9 @@ impl Store for SqliteStore {
         .iter()
         .map(|row| {
             Ok(HostEvaluationInput {
-                host_id: row.try_get("id").map_err(map_error)?,
-                inventory_digest: row.try_get("inventory_digest").map_err(map_error)?,
-                evidence: row.try_get("evidence").map_err(map_error)?,
+                host_id: row.value("id")?,
+                inventory_digest: row.value("inventory_digest")?,
+                evidence: row.value("evidence")?,
             })
         })
         .collect()
@@ -1012,8 +1023,8 @@ impl Store for SqliteStore {
         .map_err(map_error)?;
         row.map(|row| {
             Ok(CatalogRevision {
-                revision: row.try_get("revision").map_err(map_error)?,
-                overrides: row.try_get("overrides").map_err(map_error)?,
+                revision: row.value("revision")?,
+                overrides: row.value("overrides")?,
             })
         })
         .transpose()
@@ -1057,21 +1068,21 @@ impl Store for SqliteStore {
             .map_err(map_error)?
             .iter()
             .map(|row| {
-                let users: String = row.try_get("users").map_err(map_error)?;
+                let users: String = row.value("users")?;
                 Ok(ViolationRow {
-                    host_id: row.try_get("host_id").map_err(map_error)?,
-                    hostname: row.try_get("hostname").map_err(map_error)?,
-                    organization_id: row.try_get("organization_id").map_err(map_error)?,
-                    organization: row.try_get("organization").map_err(map_error)?,
-                    app_id: row.try_get("app_id").map_err(map_error)?,
-                    app_name: row.try_get("app_name").map_err(map_error)?,
-                    status: row.try_get("status").map_err(map_error)?,
-                    strength: row.try_get("strength").map_err(map_error)?,
+                    host_id: row.value("host_id")?,
+                    hostname: row.value("hostname")?,
+                    organization_id: row.value("organization_id")?,
+                    organization: row.value("organization")?,
+                    app_id: row.value("app_id")?,
+                    app_name: row.value("app_name")?,
+                    status: row.value("status")?,
+                    strength: row.value("strength")?,
                     users: users_of(&users),
-                    first_seen: row.try_get("first_seen").map_err(map_error)?,
-                    last_seen: row.try_get("last_seen").map_err(map_error)?,
-                    resolved_at: row.try_get("resolved_at").map_err(map_error)?,
-                    evidence: row.try_get("evidence").map_err(map_error)?,
+                    first_seen: row.value("first_seen")?,
+                    last_seen: row.value("last_seen")?,
+                    resolved_at: row.value("resolved_at")?,
+                    evidence: row.value("evidence")?,
                 })
             })
             .collect()
@@ -1091,12 +1102,7 @@ impl Store for SqliteStore {
         .await
         .map_err(map_error)?
         .iter()
-        .map(|row| {
-            Ok((
-                row.try_get("id").map_err(map_error)?,
-                row.try_get("name").map_err(map_error)?,
-            ))
-        })
+        .map(|row| Ok((row.value("id")?, row.value("name")?)))
         .collect::<StoreResult<_>>()?;
         let query = format!(
             "{SUBTREE}
@@ -1122,17 +1128,17 @@ impl Store for SqliteStore {
                 .fetch_one(&self.pool)
                 .await
                 .map_err(map_error)?;
-            let enrolled: i64 = row.try_get("enrolled").map_err(map_error)?;
-            let reporting: i64 = row.try_get("reporting").map_err(map_error)?;
+            let enrolled: i64 = row.value("enrolled")?;
+            let reporting: i64 = row.value("reporting")?;
             rows.push(Coverage {
                 organization_id: id,
                 organization: name,
-                expected_pcs: row.try_get("expected_pcs").map_err(map_error)?,
+                expected_pcs: row.value("expected_pcs")?,
                 enrolled,
                 reporting,
                 silent: enrolled - reporting,
-                with_banned: row.try_get("with_banned").map_err(map_error)?,
-                with_approved: row.try_get("with_approved").map_err(map_error)?,
+                with_banned: row.value("with_banned")?,
+                with_approved: row.value("with_approved")?,
             });
         }
         Ok(rows)
@@ -1161,11 +1167,11 @@ impl Store for SqliteStore {
             .iter()
             .map(|row| {
                 Ok(SilentHost {
-                    host_id: row.try_get("id").map_err(map_error)?,
-                    hostname: row.try_get("hostname").map_err(map_error)?,
-                    organization_id: row.try_get("organization_id").map_err(map_error)?,
-                    organization: row.try_get("organization").map_err(map_error)?,
-                    last_seen_at: row.try_get("last_seen_at").map_err(map_error)?,
+                    host_id: row.value("id")?,
+                    hostname: row.value("hostname")?,
+                    organization_id: row.value("organization_id")?,
+                    organization: row.value("organization")?,
+                    last_seen_at: row.value("last_seen_at")?,
                 })
             })
             .collect()
@@ -1183,11 +1189,11 @@ impl Store for SqliteStore {
         .iter()
         .map(|row| {
             Ok(FindingEvent {
-                host_id: row.try_get("host_id").map_err(map_error)?,
-                app_id: row.try_get("app_id").map_err(map_error)?,
-                event: row.try_get("event").map_err(map_error)?,
-                at: row.try_get("at").map_err(map_error)?,
-                cause: row.try_get("cause").map_err(map_error)?,
+                host_id: row.value("host_id")?,
+                app_id: row.value("app_id")?,
+                event: row.value("event")?,
+                at: row.value("at")?,
+                cause: row.value("cause")?,
             })
         })
         .collect()
