@@ -412,15 +412,27 @@ pub fn read_table(table: &[u8], mut visit: impl FnMut(Record<'_>)) -> Result<(),
 /// origin (say, the file) it came from.
 #[derive(Debug, Default)]
 pub struct Latest {
-    by_key: HashMap<Vec<u8>, (u64, Option<Vec<u8>>, usize)>,
+    by_key: HashMap<Vec<u8>, Newest>,
+}
+
+/// The newest record known of a key.
+#[derive(Debug)]
+struct Newest {
+    sequence: u64,
+    value: Option<Vec<u8>>,
+    origin: usize,
 }
 
 impl Latest {
     /// Keeps `record` if it is newer than what is known of its key.
     pub fn insert(&mut self, record: Record<'_>, origin: usize) {
-        let newest = (record.sequence, record.value.map(<[u8]>::to_vec), origin);
+        let newest = Newest {
+            sequence: record.sequence,
+            value: record.value.map(<[u8]>::to_vec),
+            origin,
+        };
         match self.by_key.get_mut(record.key) {
-            Some(known) if known.0 >= record.sequence => {}
+            Some(known) if known.sequence >= record.sequence => {}
             Some(known) => *known = newest,
             None => {
                 self.by_key.insert(record.key.to_vec(), newest);
@@ -434,7 +446,7 @@ impl Latest {
         let mut live: Vec<_> = self
             .by_key
             .into_iter()
-            .filter_map(|(key, (_, value, origin))| Some((key, value?, origin)))
+            .filter_map(|(key, newest)| Some((key, newest.value?, newest.origin)))
             .collect();
         live.sort();
         live
@@ -444,6 +456,9 @@ impl Latest {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    /// A table entry: user key, sequence number, value (`None`: a deletion).
+    pub(crate) type TableEntry<'a> = (&'a [u8], u64, Option<&'a [u8]>);
 
     pub(crate) fn varint_bytes(mut value: u64) -> Vec<u8> {
         let mut bytes = Vec::new();
@@ -528,7 +543,7 @@ pub(crate) mod tests {
             handle
         }
 
-        pub(crate) fn write(&self, entries: &[(&[u8], u64, Option<&[u8]>)]) -> Vec<u8> {
+        pub(crate) fn write(&self, entries: &[TableEntry<'_>]) -> Vec<u8> {
             self.write_mutated(entries, &mut |_| {})
         }
 
@@ -536,7 +551,7 @@ pub(crate) mod tests {
         /// checksummed: damage the checksums do not catch.
         pub(crate) fn write_mutated(
             &self,
-            entries: &[(&[u8], u64, Option<&[u8]>)],
+            entries: &[TableEntry<'_>],
             mutate: &mut dyn FnMut(&mut Vec<u8>),
         ) -> Vec<u8> {
             let mut block = |entries: &[(Vec<u8>, Vec<u8>)]| {
@@ -605,7 +620,7 @@ pub(crate) mod tests {
         (records, result)
     }
 
-    fn sample_entries() -> Vec<(&'static [u8], u64, Option<&'static [u8]>)> {
+    fn sample_entries() -> Vec<TableEntry<'static>> {
         vec![
             (b"web_apps-dt-aaa", 7, Some(b"first")),
             (b"web_apps-dt-aab", 9, None),

@@ -136,10 +136,13 @@ pub fn leveldb_log(sequence: u64, operations: &[(&[u8], Option<&[u8]>)]) -> Vec<
     log
 }
 
+/// A table entry: user key, sequence number, value (`None`: a deletion).
+pub type TableEntry<'a> = (&'a [u8], u64, Option<&'a [u8]>);
+
 /// A LevelDB table (`*.ldb`) as a compaction writes it: one Snappy-compressed data
 /// block of `entries` (user key, sequence number, value or deletion; sorted by key),
 /// an empty metaindex block, an index block and the footer.
-pub fn leveldb_table(entries: &[(&[u8], u64, Option<&[u8]>)]) -> Vec<u8> {
+pub fn leveldb_table(entries: &[TableEntry<'_>]) -> Vec<u8> {
     const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
     // Every entry a restart point: no shared key prefixes.
     fn block(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
