@@ -12,6 +12,7 @@ pub mod enroll;
 pub mod fsread;
 pub mod fswrite;
 pub mod host;
+pub mod leveldb;
 pub mod output;
 pub mod pe;
 pub mod registry;

@@ -8,7 +8,7 @@ use std::io::Cursor;
 use sverka_agent::registry::hive::Hive;
 use sverka_agent::sources::{desktop, dpkg, flatpak, rpm, snap, web_apps};
 use sverka_agent::{host, users};
-use sverka_agent::{pe, registry};
+use sverka_agent::{leveldb, pe, registry};
 use sverka_shared::Catalog;
 use sverka_shared::catalog::{PathPattern, Pattern};
 
@@ -28,6 +28,19 @@ fn valid_berkeley_db() -> &'static [u8] {
             .collect();
         root.rpm_berkeley_db("/db", &blobs);
         std::fs::read(root.local("/db/Packages")).unwrap()
+    })
+}
+
+/// A valid web app database table (one Snappy-compressed data block).
+fn valid_table() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        use sverka_tests::windows::{web_app_key, web_app_record};
+        let record = web_app_record("Telegram Web", "https://web.telegram.org/a/");
+        sverka_tests::windows::leveldb_table(&[
+            (&web_app_key("abc"), 4, Some(&record)),
+            (&web_app_key("def"), 5, None),
+        ])
     })
 }
 
@@ -141,6 +154,22 @@ proptest! {
     }
 
     #[test]
+    fn leveldb_tables(bytes in proptest::collection::vec(any::<u8>(), 0..4096), magic in any::<bool>()) {
+        // Half the inputs end in the table magic number, so the footer parser is reached.
+        let mut table = bytes;
+        if magic {
+            table.extend(0xdb47_7524_8b80_fb57u64.to_le_bytes());
+        }
+        let _ = leveldb::read_table(&table, |_| {});
+        let _ = web_apps::web_apps_in_database(&[web_apps::DatabaseFile::Table(&table)]);
+    }
+
+    #[test]
+    fn leveldb_table_mutated(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..20), cut in any::<prop::sample::Index>()) {
+        let _ = leveldb::read_table(&mutate(valid_table(), &flips, cut), |_| {});
+    }
+
+    #[test]
     fn browser_preferences(text in "\\{(\"(extensions|settings|manifest|app|launch|web_url|name)\":[{\\[\"a-z:/.0-9,\\]}]{0,12}){0,12}") {
         let _ = web_apps::parse_preferences(&text);
     }
@@ -243,6 +272,8 @@ fn the_valid_fuzz_seeds_read_whole() {
     let log =
         sverka_tests::windows::web_app_log("abc", "Telegram Web", "https://web.telegram.org/a/");
     assert_eq!(web_apps::parse_web_app_log(&log).len(), 1);
+    let found = web_apps::web_apps_in_database(&[web_apps::DatabaseFile::Table(valid_table())]);
+    assert_eq!((found.apps.len(), found.errors.len()), (1, 0));
 }
 
 #[test]

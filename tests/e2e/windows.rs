@@ -6,7 +6,8 @@
 use serde_json::Value;
 use sverka_tests::real_collector::Collector;
 use sverka_tests::windows::{
-    Version, WindowsVolume, WinePrefix, fixture_hive, program_with_version, web_app_log,
+    Version, WindowsVolume, WinePrefix, fixture_hive, leveldb_log, leveldb_table,
+    program_with_version, web_app_key, web_app_record,
 };
 use sverka_tests::*;
 
@@ -47,7 +48,8 @@ const WECHAT_DEVTOOLS: Version<'static> = Version {
     description: "微信开发者工具",
 };
 
-/// Files of a Chromium profile with one installed web app.
+/// Files of a Chromium profile with one installed web app, compacted into a table, and
+/// WhatsApp Web, installed (in the table) and uninstalled later (in the log).
 fn web_app_files(
     home: &str,
     browser_data: &str,
@@ -61,8 +63,26 @@ fn web_app_files(
             b"{\"profile\":{\"name\":\"Person 1\"}}".to_vec(),
         ),
         (
-            format!("{base}\\Web Applications\\Web App Database\\000003.log"),
-            web_app_log("ibblmnobmgdmpoeblocemifbpglakpoi", "Web app", start_url),
+            format!("{base}\\Web Applications\\Web App Database\\000005.ldb"),
+            leveldb_table(&[
+                (
+                    &web_app_key("ibblmnobmgdmpoeblocemifbpglakpoi"),
+                    7,
+                    Some(&web_app_record("Web app", start_url)),
+                ),
+                (
+                    &web_app_key("hnpfjngllnobngcgfapefoaidbinmjnm"),
+                    8,
+                    Some(&web_app_record("WhatsApp Web", "https://web.whatsapp.com/")),
+                ),
+            ]),
+        ),
+        (
+            format!("{base}\\Web Applications\\Web App Database\\000006.log"),
+            leveldb_log(
+                9,
+                &[(&web_app_key("hnpfjngllnobngcgfapefoaidbinmjnm"), None)],
+            ),
         ),
     ]
 }
@@ -215,11 +235,12 @@ fn a_mounted_windows_volume_is_read_from_its_hive_files() {
         sources_of(&report, "skype_for_business"),
         vec!["file", "uninstall_key"]
     );
-    // A store package of a logged-off user, from UsrClass.dat.
+    // A store package of a logged-off user, from UsrClass.dat. (Her WhatsApp Web app
+    // was uninstalled: the log's deletion hides the compacted table's record.)
     let whatsapp = finding(&report, "whatsapp").unwrap();
     assert_eq!(evidence_sources(whatsapp), vec!["appx"]);
     assert_eq!(whatsapp["users"], serde_json::json!(["anna"]));
-    // A Chrome web app.
+    // A Chrome web app, from the web app database's compacted table.
     let snapchat = finding(&report, "snapchat").unwrap();
     assert_eq!(evidence_sources(snapchat), vec!["web_app"]);
     assert_eq!(snapchat["users"], serde_json::json!(["anna"]));
@@ -427,11 +448,13 @@ fn under_wine_the_agent_finds_every_install_method() {
         sources_of(&report, "skype_for_business"),
         vec!["file", "uninstall_key"]
     );
+    // Not the uninstalled WhatsApp Web app of the web app database.
     assert_eq!(sources_of(&report, "whatsapp"), vec!["appx"]);
     assert_eq!(
         finding(&report, "threema").unwrap()["users"],
         serde_json::json!([own_user])
     );
+    // An Edge web app, from the compacted table.
     assert_eq!(sources_of(&report, "discord"), vec!["web_app"]);
     assert_eq!(finding(&report, "skype").unwrap()["status"], "watch");
     // The Meeting Add-in alone is no Teams.

@@ -86,16 +86,21 @@ pub fn program_with_version(version: &Version<'_>) -> Vec<u8> {
     bytes
 }
 
-/// A web app database log holding one installed app (LevelDB log record, write batch,
-/// protocol-buffer record), as Chromium writes it.
-pub fn web_app_log(app_id: &str, name: &str, start_url: &str) -> Vec<u8> {
-    fn varint(mut value: usize, out: &mut Vec<u8>) {
-        while value >= 0x80 {
-            out.push((value as u8) | 0x80);
-            value >>= 7;
-        }
-        out.push(value as u8);
+fn varint(mut value: usize, out: &mut Vec<u8>) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
     }
+    out.push(value as u8);
+}
+
+/// The key of an installed app's record in a web app database.
+pub fn web_app_key(app_id: &str) -> Vec<u8> {
+    format!("web_apps-dt-{app_id}").into_bytes()
+}
+
+/// An installed app's protocol-buffer record, as Chromium writes it.
+pub fn web_app_record(name: &str, start_url: &str) -> Vec<u8> {
     fn field(number: usize, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
         varint(number << 3 | 2, &mut out);
@@ -107,19 +112,102 @@ pub fn web_app_log(app_id: &str, name: &str, start_url: &str) -> Vec<u8> {
     sync.extend(field(2, name.as_bytes()));
     let mut proto = field(1, &sync);
     proto.extend(field(2, name.as_bytes()));
-    let key = format!("web_apps-dt-{app_id}");
-    let mut batch = vec![0u8; 8];
-    batch.extend_from_slice(&1u32.to_le_bytes());
-    batch.push(1);
-    varint(key.len(), &mut batch);
-    batch.extend_from_slice(key.as_bytes());
-    varint(proto.len(), &mut batch);
-    batch.extend(proto);
+    proto
+}
+
+/// A LevelDB log of one write batch: puts (`Some` value) and deletions numbered from
+/// `sequence` on.
+pub fn leveldb_log(sequence: u64, operations: &[(&[u8], Option<&[u8]>)]) -> Vec<u8> {
+    let mut batch = sequence.to_le_bytes().to_vec();
+    batch.extend((operations.len() as u32).to_le_bytes());
+    for (key, value) in operations {
+        batch.push(u8::from(value.is_some()));
+        varint(key.len(), &mut batch);
+        batch.extend_from_slice(key);
+        if let Some(value) = value {
+            varint(value.len(), &mut batch);
+            batch.extend_from_slice(value);
+        }
+    }
     let mut log = vec![0u8; 4];
-    log.extend_from_slice(&(batch.len() as u16).to_le_bytes());
+    log.extend((batch.len() as u16).to_le_bytes());
     log.push(1);
     log.extend(batch);
     log
+}
+
+/// A table entry: user key, sequence number, value (`None`: a deletion).
+pub type TableEntry<'a> = (&'a [u8], u64, Option<&'a [u8]>);
+
+/// A LevelDB table (`*.ldb`) as a compaction writes it: one Snappy-compressed data
+/// block of `entries` (user key, sequence number, value or deletion; sorted by key),
+/// an empty metaindex block, an index block and the footer.
+pub fn leveldb_table(entries: &[TableEntry<'_>]) -> Vec<u8> {
+    const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+    // Every entry a restart point: no shared key prefixes.
+    fn block(entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
+        let mut block = Vec::new();
+        let mut restarts = Vec::new();
+        for (key, value) in entries {
+            restarts.push(block.len() as u32);
+            block.push(0);
+            varint(key.len(), &mut block);
+            varint(value.len(), &mut block);
+            block.extend_from_slice(key);
+            block.extend_from_slice(value);
+        }
+        if restarts.is_empty() {
+            restarts.push(0);
+        }
+        for restart in &restarts {
+            block.extend(restart.to_le_bytes());
+        }
+        block.extend((restarts.len() as u32).to_le_bytes());
+        block
+    }
+    fn append(table: &mut Vec<u8>, raw: &[u8]) -> Vec<u8> {
+        let data = snap::raw::Encoder::new()
+            .compress_vec(raw)
+            .expect("snappy compresses");
+        let mut handle = Vec::new();
+        varint(table.len(), &mut handle);
+        varint(data.len(), &mut handle);
+        let mut digest = CASTAGNOLI.digest();
+        digest.update(&data);
+        digest.update(&[1]);
+        let crc = digest.finalize();
+        table.extend_from_slice(&data);
+        table.push(1);
+        table.extend(crc.rotate_right(15).wrapping_add(0xa282_ead8).to_le_bytes());
+        handle
+    }
+    let internal: Vec<(Vec<u8>, Vec<u8>)> = entries
+        .iter()
+        .map(|&(key, sequence, value)| {
+            let mut internal = key.to_vec();
+            internal.extend((sequence << 8 | u64::from(value.is_some())).to_le_bytes());
+            (internal, value.unwrap_or_default().to_vec())
+        })
+        .collect();
+    let mut table = Vec::new();
+    let data = append(&mut table, &block(&internal));
+    let last_key = internal
+        .last()
+        .map(|(key, _)| key.clone())
+        .unwrap_or_default();
+    let mut footer = append(&mut table, &block(&[]));
+    footer.extend(append(&mut table, &block(&[(last_key, data)])));
+    footer.resize(40, 0);
+    footer.extend(0xdb47_7524_8b80_fb57u64.to_le_bytes());
+    table.extend(footer);
+    table
+}
+
+/// A web app database log holding one installed app (LevelDB log record, write batch,
+/// protocol-buffer record), as Chromium writes it.
+pub fn web_app_log(app_id: &str, name: &str, start_url: &str) -> Vec<u8> {
+    let record = web_app_record(name, start_url);
+    leveldb_log(1, &[(&web_app_key(app_id), Some(&record))])
 }
 
 /// A file tree laid out like a mounted Windows system volume.

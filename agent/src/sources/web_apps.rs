@@ -4,20 +4,25 @@
 //!
 //! Two places say what is installed, both read bounded and parsed without a browser:
 //! - the profile's web app database (`Web Applications\Web App Database`, LevelDB):
-//!   its write-ahead log records (`*.log`) hold each app's protocol-buffer record,
-//!   whose URL fields (start URL, scope, manifest id) and name are taken;
+//!   its write-ahead logs (`*.log`) and the tables compactions wrote (`*.ldb`, older
+//!   `*.sst`), read by [`crate::leveldb`] and merged into the database's current state
+//!   (per key the record with the highest sequence number, so an app uninstalled after
+//!   its record was compacted is gone). Each live app record (a protocol buffer) gives
+//!   its URL fields (start URL, scope, manifest id) and name. Every log and table in
+//!   the folder is merged (the `MANIFEST`, which says which files are live, is not
+//!   read; LevelDB deletes obsolete files right after a compaction);
 //! - the profile's `Preferences` (JSON): hosted and bookmark apps
 //!   (`extensions.settings.<id>.manifest.app.launch.web_url`), which older Chromium
 //!   builds and their forks use.
 //!
-//! Browsing history, cookies and site data are never opened. Known gap: records that
-//! LevelDB has already compacted into its (compressed) `*.ldb` tables are not read.
+//! Browsing history, cookies and site data are never opened.
 
 use std::path::Path;
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
 use crate::fsread::{read_bounded, read_text_lossy};
+use crate::leveldb::{self, Latest, LevelDbError, length_prefixed, varint};
 
 /// Browsers and their `User Data` folders under `%LocalAppData%`.
 pub const BROWSERS: &[(&str, &str)] = &[
@@ -28,9 +33,10 @@ pub const BROWSERS: &[(&str, &str)] = &[
 ];
 const MAX_PREFERENCES_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
+/// The most logs and tables read from one web app database (it holds a handful).
+const MAX_DATABASE_FILES: usize = 64;
 const MAX_TEXT_CHARS: usize = 2048;
-/// LevelDB's log is written in blocks of this size, each record with a 7-byte header.
-const LOG_BLOCK: usize = 32 * 1024;
+const RECORD_PREFIX: &[u8] = b"web_apps-dt-";
 
 /// An installed web app as a browser profile lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,89 +76,6 @@ pub fn parse_preferences(text: &str) -> Result<Vec<InstalledWebApp>, String> {
         }
     }
     Ok(apps)
-}
-
-/// The records of a LevelDB log file: the payloads of complete records, reassembled
-/// across blocks. A damaged record ends the read (what came before is kept).
-pub fn leveldb_log_records(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut records = Vec::new();
-    let mut pending: Vec<u8> = Vec::new();
-    let mut position = 0;
-    while position + 7 <= bytes.len() {
-        let left_in_block = LOG_BLOCK - position % LOG_BLOCK;
-        if left_in_block < 7 {
-            position += left_in_block;
-            continue;
-        }
-        let length = u16::from_le_bytes([bytes[position + 4], bytes[position + 5]]) as usize;
-        let kind = bytes[position + 6];
-        let start = position + 7;
-        let Some(payload) = bytes.get(start..start + length) else {
-            break;
-        };
-        if length > left_in_block - 7 {
-            break;
-        }
-        match kind {
-            1 => records.push(payload.to_vec()), // FULL
-            2 => pending = payload.to_vec(),     // FIRST
-            3 => pending.extend_from_slice(payload),
-            4 => {
-                pending.extend_from_slice(payload);
-                records.push(std::mem::take(&mut pending));
-            }
-            0 => {
-                // Zero padding at the end of a block (or of a preallocated file).
-                position += left_in_block;
-                continue;
-            }
-            _ => break,
-        }
-        position = start + length;
-    }
-    records
-}
-
-fn varint(bytes: &[u8], position: &mut usize) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(*position)?;
-        *position += 1;
-        value |= u64::from(byte & 0x7F) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-fn length_prefixed<'a>(bytes: &'a [u8], position: &mut usize) -> Option<&'a [u8]> {
-    let length = usize::try_from(varint(bytes, position)?).ok()?;
-    let slice = bytes.get(*position..position.checked_add(length)?)?;
-    *position += length;
-    Some(slice)
-}
-
-/// The puts of a LevelDB write batch: (key, value).
-pub fn write_batch_puts(batch: &[u8]) -> Vec<(&[u8], &[u8])> {
-    let mut puts = Vec::new();
-    let mut position = 12; // sequence number and count
-    while position < batch.len() {
-        let tag = batch[position];
-        position += 1;
-        let Some(key) = length_prefixed(batch, &mut position) else {
-            break;
-        };
-        match tag {
-            1 => match length_prefixed(batch, &mut position) {
-                Some(value) => puts.push((key, value)),
-                None => break,
-            },
-            0 => {} // deletion
-            _ => break,
-        }
-    }
-    puts
 }
 
 /// Walks a protocol-buffer message, collecting its strings (nested messages included),
@@ -197,7 +120,7 @@ fn protobuf_strings(message: &[u8], depth: usize, found: &mut Vec<(u64, String)>
 
 /// An installed app from one web app database record (key `web_apps-dt-<app id>`).
 pub fn web_app_from_record(key: &[u8], value: &[u8]) -> Option<InstalledWebApp> {
-    if !key.starts_with(b"web_apps-dt-") {
+    if !key.starts_with(RECORD_PREFIX) {
         return None;
     }
     let mut strings = Vec::new();
@@ -220,19 +143,62 @@ pub fn web_app_from_record(key: &[u8], value: &[u8]) -> Option<InstalledWebApp> 
     })
 }
 
-/// Every installed app in a web app database log file's bytes.
-pub fn parse_web_app_log(bytes: &[u8]) -> Vec<InstalledWebApp> {
-    let mut apps: Vec<InstalledWebApp> = Vec::new();
-    for record in leveldb_log_records(bytes) {
-        for (key, value) in write_batch_puts(&record) {
-            if let Some(app) = web_app_from_record(key, value)
-                && !apps.contains(&app)
-            {
-                apps.push(app);
+/// One file of a web app database.
+#[derive(Debug, Clone, Copy)]
+pub enum DatabaseFile<'a> {
+    /// A write-ahead log (`*.log`).
+    Log(&'a [u8]),
+    /// A table (`*.ldb`, `*.sst`).
+    Table(&'a [u8]),
+}
+
+/// What a web app database holds now.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct DatabaseApps {
+    /// Each installed app with the index of the file its current record is in.
+    pub apps: Vec<(InstalledWebApp, usize)>,
+    /// Tables that could not be read (whole or in part), by file index.
+    pub errors: Vec<(usize, LevelDbError)>,
+}
+
+/// The apps installed now according to a web app database's logs and tables, merged
+/// by sequence number (deletions and updates in newer records win).
+pub fn web_apps_in_database(files: &[DatabaseFile<'_>]) -> DatabaseApps {
+    let mut latest = Latest::default();
+    let mut errors = Vec::new();
+    for (origin, file) in files.iter().enumerate() {
+        let mut keep = |record: leveldb::Record<'_>| {
+            if record.key.starts_with(RECORD_PREFIX) {
+                latest.insert(record, origin);
+            }
+        };
+        match file {
+            DatabaseFile::Log(bytes) => leveldb::read_log(bytes, &mut keep),
+            DatabaseFile::Table(bytes) => {
+                if let Err(error) = leveldb::read_table(bytes, &mut keep) {
+                    errors.push((origin, error));
+                }
             }
         }
     }
-    apps
+    let mut apps: Vec<(InstalledWebApp, usize)> = Vec::new();
+    for (key, value, origin) in latest.live() {
+        if let Some(app) = web_app_from_record(&key, &value)
+            && !apps.iter().any(|(known, _)| *known == app)
+        {
+            apps.push((app, origin));
+        }
+    }
+    DatabaseApps { apps, errors }
+}
+
+/// Every installed app in a web app database log file's bytes (on its own).
+pub fn parse_web_app_log(bytes: &[u8]) -> Vec<InstalledWebApp> {
+    web_apps_in_database(&[DatabaseFile::Log(bytes)])
+        .apps
+        .into_iter()
+        .map(|(app, _)| app)
+        .collect()
 }
 
 #[derive(Debug)]
@@ -311,21 +277,45 @@ fn read_profile(
         ),
     }
     let database = profile.join("Web Applications").join("Web App Database");
-    let Ok(files) = std::fs::read_dir(&database) else {
+    let Ok(entries) = std::fs::read_dir(&database) else {
         return apps;
     };
-    for file in files.flatten() {
-        let path = file.path();
-        if path.extension().and_then(|extension| extension.to_str()) != Some("log") {
-            continue;
-        }
+    let mut paths: Vec<_> = entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            matches!(
+                path.extension().and_then(|extension| extension.to_str()),
+                Some("log" | "ldb" | "sst")
+            )
+        })
+        .collect();
+    paths.sort();
+    if paths.len() > MAX_DATABASE_FILES {
+        output.error(
+            SourceKind::WebApp,
+            Some(context.root.display(&database)),
+            format!("more than {MAX_DATABASE_FILES} logs and tables, only the first read"),
+        );
+        paths.truncate(MAX_DATABASE_FILES);
+    }
+    let mut contents = Vec::new();
+    for path in paths {
+        let is_log = path.extension().and_then(|extension| extension.to_str()) == Some("log");
+        let limit = if is_log {
+            MAX_LOG_BYTES
+        } else {
+            leveldb::MAX_TABLE_BYTES as u64
+        };
         let shown = context.root.display(&path);
-        match read_bounded(&path, MAX_LOG_BYTES) {
-            Ok((bytes, _)) => apps.extend(
-                parse_web_app_log(&bytes)
-                    .into_iter()
-                    .map(|app| (app, shown.clone())),
+        match read_bounded(&path, limit) {
+            // A log's torn or overlong tail is skipped; a table must be whole.
+            Ok((_, true)) if !is_log => output.error(
+                SourceKind::WebApp,
+                Some(shown),
+                format!("larger than {} MB, not read", limit >> 20),
             ),
+            Ok((bytes, _)) => contents.push((shown, is_log, bytes)),
             Err(error) => output.error(
                 SourceKind::WebApp,
                 Some(shown),
@@ -333,25 +323,34 @@ fn read_profile(
             ),
         }
     }
+    let files: Vec<DatabaseFile<'_>> = contents
+        .iter()
+        .map(|(_, is_log, bytes)| match is_log {
+            true => DatabaseFile::Log(bytes),
+            false => DatabaseFile::Table(bytes),
+        })
+        .collect();
+    let found = web_apps_in_database(&files);
+    for (origin, error) in found.errors {
+        output.error(
+            SourceKind::WebApp,
+            Some(contents[origin].0.clone()),
+            format!("damaged LevelDB table: {error}"),
+        );
+    }
+    apps.extend(
+        found
+            .apps
+            .into_iter()
+            .map(|(app, origin)| (app, contents[origin].0.clone())),
+    );
     apps
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-
-    fn varint_bytes(mut value: u64) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        loop {
-            let byte = (value & 0x7F) as u8;
-            value >>= 7;
-            if value == 0 {
-                bytes.push(byte);
-                return bytes;
-            }
-            bytes.push(byte | 0x80);
-        }
-    }
+    use crate::leveldb::tests::{TableWriter, log, varint_bytes};
 
     fn field(number: u64, bytes: &[u8]) -> Vec<u8> {
         let mut out = varint_bytes(number << 3 | 2);
@@ -360,26 +359,126 @@ pub(crate) mod tests {
         out
     }
 
-    /// A web app database log holding one app, laid out as LevelDB writes it.
-    pub(crate) fn web_app_log(app_id: &str, name: &str, start_url: &str, scope: &str) -> Vec<u8> {
+    /// An app's protocol-buffer record, laid out as Chromium writes it.
+    fn web_app_record(name: &str, start_url: &str, scope: &str) -> Vec<u8> {
         let mut sync = field(1, start_url.as_bytes());
         sync.extend(field(2, name.as_bytes()));
         let mut proto = field(1, &sync);
         proto.extend(field(2, name.as_bytes()));
         proto.extend(field(6, scope.as_bytes()));
+        proto
+    }
+
+    /// A web app database log holding one app, laid out as LevelDB writes it.
+    pub(crate) fn web_app_log(app_id: &str, name: &str, start_url: &str, scope: &str) -> Vec<u8> {
         let key = format!("web_apps-dt-{app_id}");
-        let mut batch = vec![0u8; 8];
-        batch.extend_from_slice(&1u32.to_le_bytes());
-        batch.push(1);
-        batch.extend(varint_bytes(key.len() as u64));
-        batch.extend_from_slice(key.as_bytes());
-        batch.extend(varint_bytes(proto.len() as u64));
-        batch.extend(proto);
-        let mut log = vec![0u8; 4];
-        log.extend_from_slice(&(batch.len() as u16).to_le_bytes());
-        log.push(1);
-        log.extend(batch);
-        log
+        let record = web_app_record(name, start_url, scope);
+        log(1, &[(key.as_bytes(), Some(&record))])
+    }
+
+    fn app(name: &str, url: &str) -> InstalledWebApp {
+        InstalledWebApp {
+            name: name.into(),
+            start_url: url.into(),
+            scope: Some(url.into()),
+        }
+    }
+
+    #[test]
+    fn compacted_tables_and_logs_merge_by_sequence_number() {
+        let telegram = web_app_record(
+            "Telegram Web",
+            "https://web.telegram.org/a/",
+            "https://web.telegram.org/a/",
+        );
+        let whatsapp = web_app_record(
+            "WhatsApp",
+            "https://web.whatsapp.com/",
+            "https://web.whatsapp.com/",
+        );
+        let teams_old = web_app_record(
+            "Teams",
+            "https://teams.live.com/",
+            "https://teams.live.com/",
+        );
+        let teams_new = web_app_record(
+            "Teams",
+            "https://teams.microsoft.com/v2/",
+            "https://teams.microsoft.com/v2/",
+        );
+        let discord = web_app_record(
+            "Discord",
+            "https://discord.com/app",
+            "https://discord.com/app",
+        );
+        for snappy in [false, true] {
+            let table = TableWriter {
+                snappy,
+                ..TableWriter::default()
+            }
+            .write(&[
+                (b"web_apps-dt-discord", 3, Some(&discord)),
+                (b"web_apps-dt-teams", 4, Some(&teams_old)),
+                (b"web_apps-dt-telegram", 5, Some(&telegram)),
+                (b"web_apps-dt-whatsapp", 6, Some(&whatsapp)),
+            ]);
+            // Installed and compacted: found, attributed to the table.
+            let found = web_apps_in_database(&[DatabaseFile::Table(&table)]);
+            assert_eq!(found.errors, vec![]);
+            assert_eq!(found.apps.len(), 4, "{found:?}");
+            assert!(
+                found
+                    .apps
+                    .contains(&(app("Telegram Web", "https://web.telegram.org/a/"), 0))
+            );
+
+            // Later: WhatsApp uninstalled, Teams updated, in the log.
+            let log = log(
+                9,
+                &[
+                    (b"web_apps-dt-whatsapp", None),
+                    (b"web_apps-dt-teams", Some(&teams_new)),
+                ],
+            );
+            let expected = vec![
+                (app("Discord", "https://discord.com/app"), 1),
+                (app("Teams", "https://teams.microsoft.com/v2/"), 0),
+                (app("Telegram Web", "https://web.telegram.org/a/"), 1),
+            ];
+            // The order of the files does not matter, sequence numbers do.
+            let found =
+                web_apps_in_database(&[DatabaseFile::Log(&log), DatabaseFile::Table(&table)]);
+            assert_eq!(found.apps, expected);
+            assert_eq!(found.errors, vec![]);
+            let found =
+                web_apps_in_database(&[DatabaseFile::Table(&table), DatabaseFile::Log(&log)]);
+            let origins: Vec<usize> = found.apps.iter().map(|(_, origin)| *origin).collect();
+            assert_eq!(origins, vec![0, 1, 0]);
+        }
+    }
+
+    #[test]
+    fn a_damaged_table_is_an_error_and_the_log_still_counts() {
+        let record = web_app_record(
+            "Discord",
+            "https://discord.com/app",
+            "https://discord.com/app",
+        );
+        let mut table = TableWriter::default().write(&[(b"web_apps-dt-x", 3, Some(&record))]);
+        let last = table.len() - 1;
+        table[last] ^= 0xFF;
+        let log = web_app_log(
+            "y",
+            "Telegram Web",
+            "https://web.telegram.org/a/",
+            "https://web.telegram.org/a/",
+        );
+        let found = web_apps_in_database(&[DatabaseFile::Table(&table), DatabaseFile::Log(&log)]);
+        assert_eq!(found.errors, vec![(0, LevelDbError::BadMagic)]);
+        assert_eq!(
+            found.apps,
+            vec![(app("Telegram Web", "https://web.telegram.org/a/"), 1)]
+        );
     }
 
     #[test]
