@@ -37,7 +37,8 @@ fn scratch() -> &'static Path {
 
 /// A Windows program (PE32+) carrying a version resource, built once per distinct
 /// version by mingw's windres and gcc. Run with the argument `wait`, it sleeps for ten
-/// minutes (to be seen as a running process).
+/// minutes (to be seen as a running process); a second argument names a file it creates
+/// first, once Windows runs it.
 pub fn program_with_version(version: &Version<'_>) -> Vec<u8> {
     static BUILT: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
     let key = format!("{version:?}");
@@ -66,7 +67,7 @@ pub fn program_with_version(version: &Version<'_>) -> Vec<u8> {
     fs::write(dir.path().join("version.rc"), rc).expect("write rc");
     fs::write(
         dir.path().join("program.c"),
-        "#include <windows.h>\n#include <string.h>\nint main(int argc, char **argv) {\n    if (argc > 1 && strcmp(argv[1], \"wait\") == 0) Sleep(600000);\n    return 0;\n}\n",
+        "#include <windows.h>\n#include <string.h>\nint main(int argc, char **argv) {\n    if (argc > 2) CloseHandle(CreateFileA(argv[2], GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL));\n    if (argc > 1 && strcmp(argv[1], \"wait\") == 0) Sleep(600000);\n    return 0;\n}\n",
     )
     .expect("write c");
     let status = Command::new(windres)
@@ -447,29 +448,29 @@ impl WinePrefix {
         self
     }
 
-    /// Starts a program of the prefix (with the argument `wait`) and waits until Wine
-    /// runs it.
+    /// Starts a program of the prefix (with the argument `wait`) and waits until it
+    /// runs as a Windows process: it then creates a marker file, which is more than
+    /// the program showing in /proc (on a loaded machine Wine may not list it yet).
     pub fn start(&mut self, windows_path: &str) {
+        let marker = format!("C:\\sverka-started-{}", self.children.len());
         let child = self
             .wine_command("wine")
             .arg(windows_path)
             .arg("wait")
+            .arg(&marker)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start the program under wine");
         self.children.push(child);
-        // Once Wine runs the program, its command line starts with the Windows path
-        // (the `wine` launcher's starts with `wine`): wait until it shows in /proc.
         let started = Instant::now();
-        while !process_running(windows_path) {
+        while !self.local(&marker).exists() {
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "{windows_path} did not start under wine"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        std::thread::sleep(Duration::from_millis(500));
     }
 
     /// `sverka-agent.exe scan --format json` inside the prefix.
@@ -491,18 +492,6 @@ impl WinePrefix {
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
-}
-
-/// Whether a process whose command line starts with `program` runs on this machine.
-fn process_running(program: &str) -> bool {
-    let Ok(processes) = fs::read_dir("/proc") else {
-        return false;
-    };
-    processes.flatten().any(|process| {
-        fs::read(process.path().join("cmdline"))
-            .map(|cmdline| String::from_utf8_lossy(&cmdline).starts_with(program))
-            .unwrap_or(false)
-    })
 }
 
 impl Drop for WinePrefix {
