@@ -19,6 +19,8 @@ use sverka_shared::protocol::{ENROLL_PATH, EnrollResponse, REPORTS_PATH, ReportU
 use sverka_shared::report::SCAN_SCHEMA;
 use sverka_shared::{HostInfo, Inventory, Observation, Observed, ScanReport, Scope, Strength};
 
+mod region;
+
 const PLACEHOLDER_ID: &str = "00000000-0000-7000-8000-000000000000";
 
 #[derive(Debug, Parser)]
@@ -64,6 +66,9 @@ enum Mode {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
     },
+    /// A whole region on one database: boot storm, hourly check-ins, the coverage
+    /// query, database size, and 1, 2, 4 ... collector processes.
+    Region(region::RegionOptions),
 }
 
 fn main() -> Result<()> {
@@ -71,8 +76,14 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let collector = options.collector.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .unwrap_or_default()
+            .with_file_name("sverka-collector")
+    });
     match options.command {
         Some(Mode::TrivialServer { ref listen }) => runtime.block_on(trivial_server(listen)),
+        Some(Mode::Region(region)) => runtime.block_on(region::run(region, collector)),
         None => runtime.block_on(run(options)),
     }
 }
