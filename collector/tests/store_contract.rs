@@ -845,10 +845,10 @@ async fn sqlite_migrates_to_postgres_with_all_its_history() {
     for (index, host_id) in hosts.iter().copied().enumerate() {
         let apps = |day: i64| {
             let mut list = vec![finding("max", "approved")];
-            if (index + day as usize) % 3 != 0 {
+            if !(index + day as usize).is_multiple_of(3) {
                 list.push(finding("telegram", "banned"));
             }
-            if index % 4 == 0 {
+            if index.is_multiple_of(4) {
                 list.push(finding("viber", "banned"));
             }
             list

@@ -323,10 +323,11 @@ fn micros_since(start: Instant) -> u32 {
 
 type WorkerResult = (Vec<u32>, usize);
 
-/// Gathers the workers' latencies and failures into one phase result.
+/// Gathers the workers' latencies and failures into one phase result; the phase lasts
+/// from `started` until the last worker is done.
 async fn collect_phase(
     workers: Vec<tokio::task::JoinHandle<WorkerResult>>,
-    elapsed: Duration,
+    started: Instant,
 ) -> PhaseResult {
     let mut result = PhaseResult::default();
     for worker in workers {
@@ -336,7 +337,7 @@ async fn collect_phase(
             result.latencies_us.extend(latencies);
         }
     }
-    result.seconds = elapsed.as_secs_f64();
+    result.seconds = started.elapsed().as_secs_f64();
     result.latencies_us.sort_unstable();
     result
 }
@@ -386,7 +387,7 @@ async fn run_phase(
             (latencies, failures)
         }));
     }
-    collect_phase(workers, started.elapsed()).await
+    collect_phase(workers, started).await
 }
 
 /// Sends at a fixed offered `rate` spread over `concurrency` agents for `duration`;
@@ -431,7 +432,7 @@ async fn run_paced_phase(
             (latencies, failures)
         }));
     }
-    collect_phase(workers, started.elapsed()).await
+    collect_phase(workers, started.into_std()).await
 }
 
 async fn enroll_hosts(

@@ -169,7 +169,7 @@ async fn spread_phase(
             (latencies, failures)
         }));
     }
-    collect_phase(workers, started.elapsed()).await
+    collect_phase(workers, started).await
 }
 
 /// Enrolls `hosts` PCs, host `i` with the secret of school `i * schools / hosts`.
