@@ -3,10 +3,15 @@
 //! (with an ETag), and a change re-evaluates every stored inventory at once.
 
 use std::sync::Arc;
+use std::time::Duration;
 use sverka_shared::{Catalog, CatalogError, CatalogMatcher};
 
 use crate::evaluate::{Evaluator, host_findings_from_json};
-use crate::store::{CatalogRevision, Store, StoreError};
+use crate::store::{CatalogRevision, HostEvaluationInput, JobLease, Store, StoreError};
+
+/// The job name of re-evaluating hosts with a new catalog (see `Store::try_lock_job`):
+/// one process at a time, whether `catalog set` or a collector catching up.
+pub const REEVALUATION_JOB: &str = "catalog-reevaluation";
 
 /// One revision of the catalog, compiled.
 #[derive(Debug)]
@@ -72,9 +77,22 @@ pub async fn set_catalog(
     let mut check = Catalog::builtin()?;
     check.merge_text(file_name, overrides, false)?;
     let revision = store.save_catalog(overrides, now).await?;
+    // Another `catalog set` (or a collector catching up) may be evaluating: wait for
+    // it, then evaluate with the newest revision.
+    let _lease = wait_for_job(store, REEVALUATION_JOB).await?;
     let state = CatalogState::load(store).await?;
     let evaluated = reevaluate_all(store, &state, now).await?;
     Ok((revision, evaluated))
+}
+
+/// Takes a background job, waiting while another holder has it.
+pub async fn wait_for_job(store: &dyn Store, name: &str) -> Result<JobLease, StoreError> {
+    loop {
+        if let Some(lease) = store.try_lock_job(name).await? {
+            return Ok(lease);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// Evaluates every host's stored inventory and evidence with `state`'s catalog.
@@ -83,12 +101,38 @@ pub async fn reevaluate_all(
     state: &CatalogState,
     now: i64,
 ) -> Result<usize, StoreError> {
+    reevaluate(store, state, now, false).await
+}
+
+/// Evaluates again the hosts last evaluated with an older revision than `state`'s: a
+/// collector that received their reports before it noticed the change evaluated them
+/// with the old catalog. Cheap when there are none.
+pub async fn reevaluate_behind(
+    store: &dyn Store,
+    state: &CatalogState,
+    now: i64,
+) -> Result<usize, StoreError> {
+    reevaluate(store, state, now, true).await
+}
+
+async fn reevaluate(
+    store: &dyn Store,
+    state: &CatalogState,
+    now: i64,
+    only_behind: bool,
+) -> Result<usize, StoreError> {
     // Each distinct inventory is read and matched once, however many hosts share it.
     let evaluator = Evaluator::default();
     let mut after = 0;
     let mut evaluated = 0;
     loop {
-        let page = store.hosts_for_evaluation(after, 500).await?;
+        let page: Vec<HostEvaluationInput> = if only_behind {
+            store
+                .hosts_behind_catalog(state.revision, after, 500)
+                .await?
+        } else {
+            store.hosts_for_evaluation(after, 500).await?
+        };
         let Some(last) = page.last() else { break };
         after = last.host_id;
         for host in page {

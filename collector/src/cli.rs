@@ -11,7 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{AppState, router};
-use crate::catalog::{CatalogState, set_catalog};
+use crate::catalog::{
+    CatalogState, REEVALUATION_JOB, reevaluate_behind, set_catalog, wait_for_job,
+};
 use crate::config::Config;
 use crate::export::{csv_for_excel, violations_csv, violations_json};
 use crate::store::postgres::PgStore;
@@ -315,14 +317,18 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
 
     let poll = Duration::from_secs(config.catalog_poll_seconds.max(1));
     let poller = state.clone();
+    tokio::spawn(catch_up_reevaluation(state.clone()));
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(poll).await;
             match poller.refresh_catalog().await {
-                Ok(true) => tracing::info!(
-                    revision = poller.catalog().revision,
-                    "catalog changed; now using the new revision"
-                ),
+                Ok(true) => {
+                    tracing::info!(
+                        revision = poller.catalog().revision,
+                        "catalog changed; now using the new revision"
+                    );
+                    tokio::spawn(catch_up_reevaluation(poller.clone()));
+                }
                 Ok(false) => {}
                 Err(error) => tracing::warn!("cannot reload the catalog: {error}"),
             }
@@ -352,6 +358,30 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
         .await
         .context("serving")?;
     Ok(())
+}
+
+/// After a catalog change (and at start, in case a collector died while catching up):
+/// hosts whose last report was evaluated with an older revision, by a collector that
+/// had not noticed the change yet, are evaluated again, by one collector at a time.
+async fn catch_up_reevaluation(state: Arc<AppState>) {
+    let lease = match wait_for_job(state.store.as_ref(), REEVALUATION_JOB).await {
+        Ok(lease) => lease,
+        Err(error) => {
+            tracing::warn!("cannot catch up with the catalog: {error}");
+            return;
+        }
+    };
+    let catalog = state.catalog();
+    match reevaluate_behind(state.store.as_ref(), &catalog, now()).await {
+        Ok(0) => {}
+        Ok(evaluated) => tracing::info!(
+            evaluated,
+            revision = catalog.revision,
+            "hosts evaluated with an older catalog were evaluated again"
+        ),
+        Err(error) => tracing::warn!("cannot catch up with the catalog: {error}"),
+    }
+    drop(lease);
 }
 
 /// The job name of pruning old report ids (see `Store::try_lock_job`).

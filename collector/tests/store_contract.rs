@@ -493,6 +493,20 @@ pub async fn catalog_revisions_and_reevaluation(store: &dyn Store) {
             .catalog_revision,
         2
     );
+    // Hosts evaluated with an older revision than the current one are the ones a
+    // collector catching up with a change evaluates again.
+    assert!(
+        store
+            .hosts_behind_catalog(2, 0, 10)
+            .await
+            .expect("behind")
+            .is_empty()
+    );
+    let behind = store.hosts_behind_catalog(3, 0, 10).await.expect("behind");
+    assert_eq!(
+        behind.iter().map(|host| host.host_id).collect::<Vec<_>>(),
+        vec![host_id]
+    );
 }
 
 pub async fn concurrent_reports_all_land(store: Arc<dyn Store>) {
@@ -785,3 +799,205 @@ async fn open_postgres_again(database: &ScratchDatabase) -> Arc<dyn Store> {
 
 contract_tests!(sqlite, open_sqlite(), open_sqlite_again);
 contract_tests!(postgres, open_postgres(), open_postgres_again);
+
+/// A deployment's SQLite database, filled through the Store API with everything it
+/// keeps (an organization tree three levels deep, secrets revoked and expiring, hosts
+/// enrolled and re-enrolled, reports with findings that open, resolve, come back and
+/// are re-evaluated, shared inventories, catalog revisions), copied into PostgreSQL:
+/// every Store query answers the same on both, ids continue after the copied ones,
+/// and a non-empty target is refused unless replacing is asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migrates_to_postgres_with_all_its_history() {
+    use sverka_collector::store::migrate::sqlite_to_postgres;
+
+    let folder = tempfile::tempdir().expect("tempdir");
+    let sqlite = SqliteStore::open(&folder.path().join("deployment.db"))
+        .await
+        .expect("open sqlite");
+    let source: &dyn Store = &sqlite;
+    let region = organization(source, "Край", None, 0).await;
+    let town = organization(source, "Город", Some(region), 0).await;
+    let village = organization(source, "Село", Some(region), 0).await;
+    let schools = [
+        organization(source, "Школа №1", Some(town), 3).await,
+        organization(source, "Школа №2", Some(town), 2).await,
+        organization(source, "Школа №3", Some(village), 4).await,
+    ];
+    let revoked = secret(source, schools[0], None).await;
+    source
+        .revoke_secret(revoked.0, T0 + 1)
+        .await
+        .expect("revoke");
+    let _expiring = secret(source, schools[1], Some(T0 + 30 * DAY)).await;
+    let mut hosts = Vec::new();
+    for (index, school) in schools.iter().enumerate() {
+        for pc in 0..3 {
+            hosts.push(host(source, *school, &format!("m-{index}-{pc}")).await);
+        }
+    }
+    // Re-enrolled: same host, new key.
+    let again = secret(source, schools[0], None).await;
+    source
+        .enroll(enrollment(&again, "m-0-0"), T0 + 2)
+        .await
+        .expect("re-enroll");
+    source.save_catalog("# first", T0).await.expect("catalog");
+    for (index, host_id) in hosts.iter().copied().enumerate() {
+        let apps = |day: i64| {
+            let mut list = vec![finding("max", "approved")];
+            if !(index + day as usize).is_multiple_of(3) {
+                list.push(finding("telegram", "banned"));
+            }
+            if index.is_multiple_of(4) {
+                list.push(finding("viber", "banned"));
+            }
+            list
+        };
+        for day in 0..4i64 {
+            let mut record = report(
+                &format!("m-{index}-{day}"),
+                host_id,
+                T0 + day * DAY,
+                Some(apps(day)),
+            );
+            record.inventory_digest = format!("{:064}", index % 3);
+            record.inventory = Some((format!("[{{\"lab\":{}}}]", index % 3), 1));
+            source.record_report(record).await.expect("report");
+        }
+        if index == 5 {
+            source
+                .record_report(report("late", host_id, T0 + DAY, Some(vec![])))
+                .await
+                .expect("stale");
+        }
+    }
+    // One host never reports (silent); a catalog change re-evaluates one host.
+    let _silent = host(source, schools[2], "never").await;
+    source
+        .save_catalog("# second", T0 + 5 * DAY)
+        .await
+        .expect("catalog");
+    source
+        .apply_evaluation(hosts[4], vec![finding("wechat", "banned")], 2, T0 + 5 * DAY)
+        .await
+        .expect("evaluate");
+
+    let database = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let postgres = PgStore::open(database.url(), 4)
+        .await
+        .expect("open postgres");
+    let summary = sqlite_to_postgres(&sqlite, &postgres, false)
+        .await
+        .expect("migrate");
+    let copied: std::collections::HashMap<&str, u64> = summary
+        .tables
+        .iter()
+        .map(|(table, rows)| (table.as_str(), *rows))
+        .collect();
+    assert_eq!(copied["organizations"], 6);
+    assert_eq!(copied["hosts"], 10);
+    assert_eq!(copied["reports"], 37);
+    assert_eq!(copied["catalog_revisions"], 2);
+    let target: &dyn Store = &postgres;
+
+    assert_eq!(
+        source.organizations().await.expect("source"),
+        target.organizations().await.expect("target")
+    );
+    let since = T0 + 2 * DAY;
+    for organization in source.organizations().await.expect("list") {
+        let id = organization.id;
+        assert_eq!(
+            source.secrets(id).await.expect("s"),
+            target.secrets(id).await.expect("t")
+        );
+        for include_resolved in [false, true] {
+            assert_eq!(
+                source.violations(id, include_resolved).await.expect("s"),
+                target.violations(id, include_resolved).await.expect("t"),
+                "violations of {id}"
+            );
+        }
+        assert_eq!(
+            source.coverage(id, since).await.expect("s"),
+            target.coverage(id, since).await.expect("t"),
+            "coverage of {id}"
+        );
+        assert_eq!(
+            source.silent_hosts(id, since).await.expect("s"),
+            target.silent_hosts(id, since).await.expect("t")
+        );
+    }
+    for host_id in hosts.iter().copied().chain([9_999]) {
+        assert_eq!(
+            source.host_credentials(host_id).await.expect("s"),
+            target.host_credentials(host_id).await.expect("t")
+        );
+        assert_eq!(
+            source.host_state(host_id).await.expect("s"),
+            target.host_state(host_id).await.expect("t")
+        );
+        assert_eq!(
+            source.report_count(host_id).await.expect("s"),
+            target.report_count(host_id).await.expect("t")
+        );
+        assert_eq!(
+            source.finding_events(host_id).await.expect("s"),
+            target.finding_events(host_id).await.expect("t")
+        );
+    }
+    assert_eq!(
+        source.hosts_for_evaluation(0, 100).await.expect("s").len(),
+        target.hosts_for_evaluation(0, 100).await.expect("t").len()
+    );
+    // Three labs and the late report's own.
+    assert_eq!(target.inventory_count().await.expect("count"), 4);
+    for digest in (0..3)
+        .map(|lab| format!("{lab:064}"))
+        .chain(["a".repeat(64)])
+    {
+        assert_eq!(
+            source.inventory(&digest).await.expect("s"),
+            target.inventory(&digest).await.expect("t")
+        );
+    }
+    assert_eq!(
+        source.current_catalog().await.expect("s"),
+        target.current_catalog().await.expect("t")
+    );
+
+    // The copy goes on where the SQLite database stopped: new ids follow the copied
+    // ones, a report id already received is still a duplicate, secrets still work.
+    let next = organization(target, "Школа №4", Some(village), 1).await;
+    assert_eq!(next, schools[2] + 1);
+    let new_host = host(target, next, "after").await;
+    assert!(new_host > hosts.iter().copied().max().unwrap_or(0) + 1);
+    let resent = target
+        .record_report(report("m-3-3", hosts[3], T0 + 3 * DAY, Some(vec![])))
+        .await
+        .expect("resent");
+    assert!(resent.duplicate);
+    assert_eq!(
+        target.save_catalog("# third", T0).await.expect("catalog"),
+        3
+    );
+    let revoked_still = target.enroll(enrollment(&revoked, "another"), T0 + 3).await;
+    assert!(matches!(revoked_still, Err(StoreError::Rejected(_))));
+
+    // Not into a database that has rows, unless asked to replace them.
+    let refused = sqlite_to_postgres(&sqlite, &postgres, false).await;
+    assert!(
+        matches!(refused, Err(StoreError::Rejected(_))),
+        "{refused:?}"
+    );
+    sqlite_to_postgres(&sqlite, &postgres, true)
+        .await
+        .expect("replace");
+    assert_eq!(
+        source.organizations().await.expect("s"),
+        target.organizations().await.expect("t")
+    );
+    postgres.close().await;
+}

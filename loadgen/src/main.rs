@@ -19,6 +19,8 @@ use sverka_shared::protocol::{ENROLL_PATH, EnrollResponse, REPORTS_PATH, ReportU
 use sverka_shared::report::SCAN_SCHEMA;
 use sverka_shared::{HostInfo, Inventory, Observation, Observed, ScanReport, Scope, Strength};
 
+mod region;
+
 const PLACEHOLDER_ID: &str = "00000000-0000-7000-8000-000000000000";
 
 #[derive(Debug, Parser)]
@@ -64,6 +66,9 @@ enum Mode {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
     },
+    /// A whole region on one database: boot storm, hourly check-ins, the coverage
+    /// query, database size, and 1, 2, 4 ... collector processes.
+    Region(region::RegionOptions),
 }
 
 fn main() -> Result<()> {
@@ -71,8 +76,14 @@ fn main() -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let collector = options.collector.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .unwrap_or_default()
+            .with_file_name("sverka-collector")
+    });
     match options.command {
         Some(Mode::TrivialServer { ref listen }) => runtime.block_on(trivial_server(listen)),
+        Some(Mode::Region(region)) => runtime.block_on(region::run(region, collector)),
         None => runtime.block_on(run(options)),
     }
 }
@@ -312,10 +323,11 @@ fn micros_since(start: Instant) -> u32 {
 
 type WorkerResult = (Vec<u32>, usize);
 
-/// Gathers the workers' latencies and failures into one phase result.
+/// Gathers the workers' latencies and failures into one phase result; the phase lasts
+/// from `started` until the last worker is done.
 async fn collect_phase(
     workers: Vec<tokio::task::JoinHandle<WorkerResult>>,
-    elapsed: Duration,
+    started: Instant,
 ) -> PhaseResult {
     let mut result = PhaseResult::default();
     for worker in workers {
@@ -325,7 +337,7 @@ async fn collect_phase(
             result.latencies_us.extend(latencies);
         }
     }
-    result.seconds = elapsed.as_secs_f64();
+    result.seconds = started.elapsed().as_secs_f64();
     result.latencies_us.sort_unstable();
     result
 }
@@ -375,7 +387,7 @@ async fn run_phase(
             (latencies, failures)
         }));
     }
-    collect_phase(workers, started.elapsed()).await
+    collect_phase(workers, started).await
 }
 
 /// Sends at a fixed offered `rate` spread over `concurrency` agents for `duration`;
@@ -420,7 +432,7 @@ async fn run_paced_phase(
             (latencies, failures)
         }));
     }
-    collect_phase(workers, started.elapsed()).await
+    collect_phase(workers, started.into_std()).await
 }
 
 async fn enroll_hosts(

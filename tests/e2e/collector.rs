@@ -8,12 +8,13 @@ use sverka_tests::real_collector::Collector;
 use sverka_tests::{FixtureRoot, agent_binary, run_agent};
 use tempfile::TempDir;
 
-const TELEGRAM: (&str, &str, &str) = ("telegram-desktop", "4.6.5+ds-2", "install ok installed");
-const MAX: (&str, &str, &str) = ("max", "25.10.1", "install ok installed");
-const BASH: (&str, &str, &str) = ("bash", "5.2.15-2", "install ok installed");
+pub(crate) const TELEGRAM: (&str, &str, &str) =
+    ("telegram-desktop", "4.6.5+ds-2", "install ok installed");
+pub(crate) const MAX: (&str, &str, &str) = ("max", "25.10.1", "install ok installed");
+pub(crate) const BASH: (&str, &str, &str) = ("bash", "5.2.15-2", "install ok installed");
 
 /// A PC image with its own machine id and name.
-fn pc(name: &str, packages: &[(&str, &str, &str)]) -> FixtureRoot {
+pub(crate) fn pc(name: &str, packages: &[(&str, &str, &str)]) -> FixtureRoot {
     let root = FixtureRoot::new();
     root.machine_id(&format!("{name}-0000000000000000000000000"))
         .hostname(name)
@@ -22,7 +23,7 @@ fn pc(name: &str, packages: &[(&str, &str, &str)]) -> FixtureRoot {
     root
 }
 
-fn enroll(collector: &Collector, secret: &str, state: &Path, root: &FixtureRoot) {
+pub(crate) fn enroll(collector: &Collector, secret: &str, state: &Path, root: &FixtureRoot) {
     let run = run_agent(&[
         "enroll",
         "--server",
@@ -37,7 +38,7 @@ fn enroll(collector: &Collector, secret: &str, state: &Path, root: &FixtureRoot)
     assert_eq!(run.code, 0, "enroll: {}", run.stderr);
 }
 
-fn run_once_command(state: &Path, root: &FixtureRoot) -> Command {
+pub(crate) fn run_once_command(state: &Path, root: &FixtureRoot) -> Command {
     let mut command = Command::new(agent_binary());
     command.args([
         "run",
@@ -56,7 +57,7 @@ fn run_once_command(state: &Path, root: &FixtureRoot) -> Command {
     command
 }
 
-fn run_once(state: &Path, root: &FixtureRoot) -> (i32, String) {
+pub(crate) fn run_once(state: &Path, root: &FixtureRoot) -> (i32, String) {
     let output = run_once_command(state, root)
         .output()
         .expect("run the agent");
@@ -66,7 +67,7 @@ fn run_once(state: &Path, root: &FixtureRoot) -> (i32, String) {
     )
 }
 
-fn spooled(state: &Path) -> usize {
+pub(crate) fn spooled(state: &Path) -> usize {
     std::fs::read_dir(state.join("spool"))
         .map(|entries| {
             entries

@@ -10,6 +10,7 @@ mod cli;
 mod collector;
 mod fuzz;
 mod install_methods;
+mod multi_collector;
 mod negative_controls;
 mod reporting;
 mod rpm_real;

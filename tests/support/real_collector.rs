@@ -1,5 +1,6 @@
-//! A real `sverka-collector` process on 127.0.0.1 with its own SQLite file, for
-//! end-to-end tests: started, killed with SIGKILL, restarted on the same port.
+//! A real `sverka-collector` process on 127.0.0.1 with its own SQLite file (or on a
+//! PostgreSQL database several of them share), for end-to-end tests: started, killed
+//! with SIGKILL, restarted on the same port.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -21,16 +22,29 @@ pub struct Collector {
     folder: TempDir,
     port: u16,
     child: Option<Child>,
+    /// A `postgres://` URL; `None` for the collector's own SQLite file.
+    postgres: Option<String>,
 }
 
 impl Collector {
     /// Starts `serve` on a free port with a new database.
     pub fn start() -> Collector {
+        Collector::start_with(None)
+    }
+
+    /// Starts `serve` on a free port on a PostgreSQL database (other collectors may
+    /// share it).
+    pub fn start_on_postgres(url: &str) -> Collector {
+        Collector::start_with(Some(url.to_string()))
+    }
+
+    fn start_with(postgres: Option<String>) -> Collector {
         let folder = tempfile::tempdir().expect("tempdir");
         let mut collector = Collector {
             folder,
             port: 0,
             child: None,
+            postgres,
         };
         collector.serve("127.0.0.1:0");
         collector
@@ -45,7 +59,10 @@ impl Collector {
     }
 
     fn database_url(&self) -> String {
-        format!("sqlite://{}", self.database().display())
+        match &self.postgres {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.database().display()),
+        }
     }
 
     pub fn log(&self) -> String {
@@ -156,19 +173,52 @@ impl Collector {
 
     /// Reports stored per host name, read from the database itself.
     pub fn stored_reports(&self) -> Vec<(String, i64)> {
+        if let Some(url) = &self.postgres {
+            return postgres_stored_reports(url);
+        }
         let connection = rusqlite::Connection::open(self.database()).expect("open the database");
-        let mut statement = connection
-            .prepare(
-                "SELECT h.hostname, COUNT(r.report_id) FROM hosts h
-                 LEFT JOIN reports r ON r.host_id = h.id GROUP BY h.id ORDER BY h.hostname",
-            )
-            .expect("query");
+        let mut statement = connection.prepare(STORED_REPORTS).expect("query");
         statement
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
             .expect("rows")
             .collect::<Result<_, _>>()
             .expect("counts")
     }
+}
+
+const STORED_REPORTS: &str = "SELECT h.hostname, COUNT(r.report_id) FROM hosts h
+    LEFT JOIN reports r ON r.host_id = h.id GROUP BY h.id ORDER BY h.hostname";
+
+fn postgres_stored_reports(url: &str) -> Vec<(String, i64)> {
+    use sqlx::Connection;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let options = sverka_collector::store::postgres::connect_options(url).expect("url");
+        let mut connection = sqlx::PgConnection::connect_with(&options)
+            .await
+            .expect("connect to PostgreSQL");
+        let rows: Vec<(String, i64)> = sqlx::query_as(STORED_REPORTS)
+            .fetch_all(&mut connection)
+            .await
+            .expect("stored reports");
+        let _ = connection.close().await;
+        rows
+    })
+}
+
+/// A PostgreSQL database of its own for a test, dropped with it; PostgreSQL being
+/// unreachable fails the test with the reason.
+pub fn scratch_postgres() -> sverka_collector::store::scratch::ScratchDatabase {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime
+        .block_on(sverka_collector::store::scratch::ScratchDatabase::create())
+        .unwrap_or_else(|error| panic!("{error}"))
 }
 
 impl Drop for Collector {

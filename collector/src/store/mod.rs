@@ -308,6 +308,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         after_host_id: i64,
         limit: i64,
     ) -> StoreResult<Vec<HostEvaluationInput>>;
+    /// Hosts last evaluated with a catalog revision older than `revision`, in id order
+    /// after `after_host_id`: reports that a collector evaluated before it noticed a
+    /// catalog change another process made.
+    async fn hosts_behind_catalog(
+        &self,
+        revision: i64,
+        after_host_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<HostEvaluationInput>>;
     /// Replaces a host's findings after a catalog change.
     async fn apply_evaluation(
         &self,
