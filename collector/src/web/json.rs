@@ -19,7 +19,21 @@ use super::{WebState, store_failure};
 use crate::export::ViolationExport;
 use crate::store::{Organization, User};
 
-pub const PREFIX: &str = "/api/v1/dashboard";
+pub const ORGANIZATIONS_PATH: &str = "/api/v1/dashboard/organizations";
+pub const OVERVIEW_PATH: &str = "/api/v1/dashboard/organizations/{id}/overview";
+pub const VIOLATIONS_PATH: &str = "/api/v1/dashboard/organizations/{id}/violations";
+pub const SILENT_PATH: &str = "/api/v1/dashboard/organizations/{id}/silent";
+pub const WEEKLY_PATH: &str = "/api/v1/dashboard/organizations/{id}/weekly";
+pub const HOST_PATH: &str = "/api/v1/dashboard/hosts/{id}";
+/// Every path of this API (the OpenAPI test compares them with the document).
+pub const PATHS: [&str; 6] = [
+    ORGANIZATIONS_PATH,
+    OVERVIEW_PATH,
+    VIOLATIONS_PATH,
+    SILENT_PATH,
+    WEEKLY_PATH,
+    HOST_PATH,
+];
 
 fn failure(status: StatusCode, error: &str, message: &str) -> Response {
     (
@@ -71,24 +85,12 @@ fn permit(user: &User, organization_id: i64, tree: &OrganizationTree) -> Result<
 
 pub fn router() -> Router<Arc<WebState>> {
     Router::new()
-        .route(&format!("{PREFIX}/organizations"), get(organizations))
-        .route(
-            &format!("{PREFIX}/organizations/{{id}}/overview"),
-            get(overview),
-        )
-        .route(
-            &format!("{PREFIX}/organizations/{{id}}/violations"),
-            get(violations),
-        )
-        .route(
-            &format!("{PREFIX}/organizations/{{id}}/silent"),
-            get(silent),
-        )
-        .route(
-            &format!("{PREFIX}/organizations/{{id}}/weekly"),
-            get(weekly),
-        )
-        .route(&format!("{PREFIX}/hosts/{{id}}"), get(host))
+        .route(ORGANIZATIONS_PATH, get(organizations))
+        .route(OVERVIEW_PATH, get(overview))
+        .route(VIOLATIONS_PATH, get(violations))
+        .route(SILENT_PATH, get(silent))
+        .route(WEEKLY_PATH, get(weekly))
+        .route(HOST_PATH, get(host))
 }
 
 async fn organizations(
