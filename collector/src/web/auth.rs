@@ -178,11 +178,14 @@ pub struct Viewer {
     pub lang: Lang,
     /// SHA-256 of the session token (to end it).
     pub session_hash: String,
+    /// The path of the page (with its query), to come back to after a switch.
+    pub path: String,
 }
 
 impl Viewer {
-    fn from_session(session: Session, session_hash: String) -> Viewer {
+    fn from_session(session: Session, session_hash: String, path: String) -> Viewer {
         Viewer {
+            path,
             lang: Lang::parse(&session.user.language),
             user: session.user,
             csrf_token: session.csrf_token,
@@ -214,7 +217,13 @@ async fn viewer_of(parts: &Parts, state: &WebState) -> Result<Viewer, NoViewer> 
     }
     let token_hash = keys::hash(token);
     match state.app.store.session(&token_hash, crate::now()).await {
-        Ok(Some(session)) => Ok(Viewer::from_session(session, token_hash)),
+        Ok(Some(session)) => {
+            let path = parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_string(), |path| path.as_str().to_string());
+            Ok(Viewer::from_session(session, token_hash, path))
+        }
         Ok(None) => Err(NoViewer::SignIn),
         Err(error) => Err(NoViewer::Unavailable(error)),
     }

@@ -54,6 +54,7 @@ pub fn layout(viewer: &Viewer, title: &str, crumbs: Markup, body: Markup) -> Mar
                         form.inline method="post" action="/language" {
                             input type="hidden" name="csrf" value=(viewer.csrf_token);
                             input type="hidden" name="language" value=(viewer.lang.other().code());
+                            input type="hidden" name="back" value=(viewer.path);
                             button #switch-language type="submit" { (texts.switch_to) }
                         }
                         form.inline method="post" action="/logout" {
@@ -383,6 +384,17 @@ pub async fn logout(State(state): State<Arc<WebState>>, form: CsrfForm<Empty>) -
 #[derive(Debug, serde::Deserialize)]
 pub struct LanguageForm {
     language: String,
+    #[serde(default)]
+    back: String,
+}
+
+/// A path on this site to go back to; anything else (another site, `//host`) is `/`.
+fn local_path(path: &str) -> &str {
+    let local = path.starts_with('/')
+        && !path.starts_with("//")
+        && !path.contains('\\')
+        && !path.chars().any(char::is_control);
+    if local { path } else { "/" }
 }
 
 pub async fn switch_language(
@@ -403,10 +415,8 @@ pub async fn switch_language(
     {
         return store_failure(error);
     }
-    // Back to the page the switch was pressed on (Referer is off by policy, so the
-    // browser sends none: the start page it is).
     let _ = headers;
-    Redirect::to("/").into_response()
+    Redirect::to(local_path(&form.form.back)).into_response()
 }
 
 pub async fn home(State(state): State<Arc<WebState>>, viewer: Viewer) -> PageResult {
@@ -1033,4 +1043,21 @@ pub async fn mark_handled(
         )
         .await;
     Ok(Redirect::to(&format!("/host/{id}")).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_paths_are_followed_back() {
+        assert_eq!(super::local_path("/org/1?sort=2"), "/org/1?sort=2");
+        for foreign in [
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil",
+            "",
+            "x",
+        ] {
+            assert_eq!(super::local_path(foreign), "/", "{foreign}");
+        }
+    }
 }
