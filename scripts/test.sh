@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Debian's
 # rpm, rpmbuild and Berkeley DB tools for real rpm databases, util-linux's setpriv,
-# mingw-w64 and Wine for the Windows agent, and Rust's x86_64-pc-windows-gnu target),
+# mingw-w64 and Wine for the Windows agent, Chromium and chromedriver for the
+# dashboard's browser tests, and Rust's x86_64-pc-windows-gnu target),
 # then checks formatting and lints (for Linux and for Windows) and runs every test of
 # the workspace, the Windows ones under Wine.
 set -euo pipefail
@@ -15,6 +16,9 @@ command -v setpriv >/dev/null || need_packages+=(util-linux)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need_packages+=(gcc-mingw-w64-x86-64)
 command -v x86_64-w64-mingw32-windres >/dev/null || need_packages+=(binutils-mingw-w64-x86-64)
 command -v wine >/dev/null || need_packages+=(wine wine64)
+# The dashboard's tests drive Debian's headless Chromium over WebDriver.
+[ -x /usr/bin/chromium ] || need_packages+=(chromium)
+[ -x /usr/bin/chromedriver ] || need_packages+=(chromium-driver)
 if ((${#need_packages[@]})); then
     echo "installing: ${need_packages[*]}"
     sudo_cmd=""
