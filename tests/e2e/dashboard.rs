@@ -3,10 +3,9 @@
 //! reads the overview against what the agents reported, opens a school and a PC,
 //! exports CSV and XLSX and reads them back, switches the language, is refused another
 //! school's pages, and sees an agent's `<img onerror>` host name as text. Screenshots
-//! of the main pages go to `target/test-artifacts/dashboard/`.
+//! of the main pages go to `target/test-artifacts/dashboard-*.png`.
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
 use sverka_tests::browser::Browser;
 use sverka_tests::real_collector::Collector;
 use sverka_tests::{FixtureRoot, run_agent};
@@ -18,17 +17,14 @@ const TELEGRAM: (&str, &str, &str) = ("telegram-desktop", "4.6.5+ds-2", "install
 const MAX: (&str, &str, &str) = ("max", "25.10.1", "install ok installed");
 const BASH: (&str, &str, &str) = ("bash", "5.2.15-2", "install ok installed");
 
-fn artifacts() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let folder = target.join("test-artifacts/dashboard");
-    std::fs::create_dir_all(&folder).expect("artifacts folder");
-    folder
-}
-
 /// Enrolls a PC image and sends one report.
-fn report(collector: &Collector, secret: &str, machine: &str, hostname: &str, packages: &[(&str, &str, &str)]) -> TempDir {
+fn report(
+    collector: &Collector,
+    secret: &str,
+    machine: &str,
+    hostname: &str,
+    packages: &[(&str, &str, &str)],
+) -> TempDir {
     let root = FixtureRoot::new();
     root.machine_id(&format!("{machine}-00000000000000000000000000"))
         .hostname(hostname)
@@ -38,13 +34,30 @@ fn report(collector: &Collector, secret: &str, machine: &str, hostname: &str, pa
     let state_dir = state.path().display().to_string();
     let root_dir = root.path().display().to_string();
     let run = run_agent(&[
-        "enroll", "--server", &collector.url(), "--secret", secret, "--state-dir", &state_dir,
-        "--root", &root_dir,
+        "enroll",
+        "--server",
+        &collector.url(),
+        "--secret",
+        secret,
+        "--state-dir",
+        &state_dir,
+        "--root",
+        &root_dir,
     ]);
     assert_eq!(run.code, 0, "enroll: {}", run.stderr);
     let run = run_agent(&[
-        "run", "--once", "--attempts", "2", "--retry-base", "100ms", "--retry-cap", "200ms",
-        "--state-dir", &state_dir, "--root", &root_dir,
+        "run",
+        "--once",
+        "--attempts",
+        "2",
+        "--retry-base",
+        "100ms",
+        "--retry-cap",
+        "200ms",
+        "--state-dir",
+        &state_dir,
+        "--root",
+        &root_dir,
     ]);
     assert_eq!(run.code, 0, "run: {}", run.stderr);
     state
@@ -85,6 +98,7 @@ fn sign_in(browser: &Browser, url: &str, login: &str) {
     browser.fill("#login", login);
     browser.fill("#password", PASSWORD);
     browser.click("#sign-in");
+    browser.wait_for("location.pathname !== '/login'");
 }
 
 #[test]
@@ -98,12 +112,26 @@ fn people_use_the_dashboard_in_a_browser() {
     std::fs::write(password.path(), format!("{PASSWORD}\n")).expect("write");
     let password_file = password.path().display().to_string();
     collector.cli_ok(&[
-        "user", "add", "--login", "admin", "--role", "administrator", "--password-file",
+        "user",
+        "add",
+        "--login",
+        "admin",
+        "--role",
+        "administrator",
+        "--password-file",
         &password_file,
     ]);
     collector.cli_ok(&[
-        "user", "add", "--login", "school1", "--role", "school_admin", "--org",
-        &school_a.to_string(), "--password-file", &password_file,
+        "user",
+        "add",
+        "--login",
+        "school1",
+        "--role",
+        "school_admin",
+        "--org",
+        &school_a.to_string(),
+        "--password-file",
+        &password_file,
     ]);
 
     let secret_a = collector.secret(school_a);
@@ -125,39 +153,64 @@ fn people_use_the_dashboard_in_a_browser() {
             .unwrap_or_else(|| panic!("{name} has a violation: {violations}"))
     };
     let (xss_host, host_b) = (host_of(XSS_HOST), host_of("b-pc-01"));
-    let shots = artifacts();
 
     let browser = Browser::start();
     browser.goto(&format!("{url}/login"));
-    browser.screenshot(&shots.join("01-login.png"));
+    browser.screenshot("dashboard-01-login");
     sign_in(&browser, &url, "admin");
 
     // The overview: one row per school, the numbers the agents reported.
-    assert!(browser.current_url().ends_with(&format!("/org/{region}")), "{}", browser.current_url());
+    assert!(
+        browser.current_url().ends_with(&format!("/org/{region}")),
+        "{}",
+        browser.current_url()
+    );
     assert!(browser.text("h1").contains("Ставропольский край"));
     let rows = table_rows(&browser, &format!("#overview-{region}"));
     assert_eq!(rows.len(), 3, "{rows:?}");
     // Organization, expected, enrolled, reported, with banned, approved %, silent.
-    assert_eq!(rows[0][..7], ["Школа №1", "0", "3", "3", "1", "33,3", "0"], "{rows:?}");
-    assert_eq!(rows[1][..7], ["Школа №2", "0", "1", "1", "1", "100,0", "0"], "{rows:?}");
-    assert_eq!(rows[2][..7], ["Итого", "0", "4", "4", "2", "50,0", "0"], "{rows:?}");
-    browser.screenshot(&shots.join("02-overview.png"));
+    assert_eq!(
+        rows[0][..7],
+        ["Школа №1", "0", "3", "3", "1", "33,3", "0"],
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows[1][..7],
+        ["Школа №2", "0", "1", "1", "1", "100,0", "0"],
+        "{rows:?}"
+    );
+    assert_eq!(
+        rows[2][..7],
+        ["Итого", "0", "4", "4", "2", "50,0", "0"],
+        "{rows:?}"
+    );
+    browser.screenshot("dashboard-02-overview");
 
-    // Exports of the overview, read back.
-    let (status, content_type, csv) = download(&browser, &format!("/org/{region}/export/csv"));
-    assert_eq!(status, 200);
-    assert!(content_type.starts_with("text/csv"), "{content_type}");
-    let csv = String::from_utf8(csv).expect("UTF-8");
+    // Exports of the overview, downloaded by clicking their links and read back.
+    browser.click(&format!("a[href='/org/{region}/export/csv']"));
+    let csv_file = browser.wait_for_download(".csv");
+    let csv = String::from_utf8(std::fs::read(&csv_file).expect("read the CSV")).expect("UTF-8");
     assert!(csv.starts_with('\u{feff}'), "a BOM for Excel");
     let lines: Vec<&str> = csv.trim_start_matches('\u{feff}').lines().collect();
-    assert!(lines[0].starts_with("Организация;Ожидается ПК;Подключено;"), "{}", lines[0]);
-    assert!(lines[1].starts_with("Школа №1;0;3;3;1;33,3;0"), "{}", lines[1]);
-    let (status, _, xlsx) = download(&browser, &format!("/org/{region}/export/xlsx"));
-    assert_eq!(status, 200);
+    assert!(
+        lines[0].starts_with("Организация;Ожидается ПК;Подключено;"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("Школа №1;0;3;3;1;33,3;0"),
+        "{}",
+        lines[1]
+    );
+    browser.click(&format!("a[href='/org/{region}/export/xlsx']"));
+    let xlsx = std::fs::read(browser.wait_for_download(".xlsx")).expect("read the XLSX");
     use calamine::{Data, Reader, Xlsx};
     let mut workbook: Xlsx<_> =
         calamine::open_workbook_from_rs(Cursor::new(xlsx)).expect("an XLSX workbook");
-    let sheet = workbook.worksheet_range_at(0).expect("a sheet").expect("cells");
+    let sheet = workbook
+        .worksheet_range_at(0)
+        .expect("a sheet")
+        .expect("cells");
     let cells: Vec<Vec<Data>> = sheet.rows().map(|row| row.to_vec()).collect();
     assert_eq!(cells[1][0], Data::String("Школа №1".into()));
     assert_eq!(cells[1][2], Data::Float(3.0), "numbers are numbers");
@@ -165,52 +218,86 @@ fn people_use_the_dashboard_in_a_browser() {
 
     // The school page: the agent's host name is text, never markup.
     browser.click(&format!("a[href='/school/{school_a}']"));
-    assert!(browser.current_url().ends_with(&format!("/school/{school_a}")));
+    browser.wait_for(&format!("location.pathname === '/school/{school_a}'"));
+    assert!(
+        browser
+            .current_url()
+            .ends_with(&format!("/school/{school_a}"))
+    );
     let violations_table = browser.text(&format!("#violations-{school_a}"));
     assert!(violations_table.contains(XSS_HOST), "{violations_table}");
     assert!(violations_table.contains("Telegram"), "{violations_table}");
     let images = browser.execute("return document.querySelectorAll('img').length;");
-    assert_eq!(images, serde_json::json!(0), "no element was made from the host name");
+    assert_eq!(
+        images,
+        serde_json::json!(0),
+        "no element was made from the host name"
+    );
+    assert_eq!(browser.alert_text(), None, "no script ran");
     let clean = table_rows(&browser, &format!("#clean-{school_a}"));
     assert_eq!(clean.len(), 2, "{clean:?}");
-    browser.screenshot(&shots.join("03-school.png"));
-    let (status, _, school_csv) =
-        download(&browser, &format!("/school/{school_a}/export/violations/csv"));
+    browser.screenshot("dashboard-03-school");
+    let (status, _, school_csv) = download(
+        &browser,
+        &format!("/school/{school_a}/export/violations/csv"),
+    );
     assert_eq!(status, 200);
     let school_csv = String::from_utf8(school_csv).expect("UTF-8");
     assert!(school_csv.contains(XSS_HOST));
 
     // The PC page.
-    browser.click(&format!("#violations-{school_a} a[href='/host/{xss_host}']"));
+    browser.click(&format!(
+        "#violations-{school_a} a[href='/host/{xss_host}']"
+    ));
     assert_eq!(browser.text("#hostname"), XSS_HOST);
-    assert!(browser.text("#section-inventory").contains("telegram-desktop"));
+    assert_eq!(browser.alert_text(), None);
+    assert_eq!(browser.title(), format!("{XSS_HOST} — Sverka"));
+    assert!(
+        browser
+            .text("#section-inventory")
+            .contains("telegram-desktop")
+    );
     assert!(browser.text("#section-timeline").contains("Telegram"));
-    browser.screenshot(&shots.join("04-pc.png"));
+    browser.screenshot("dashboard-04-pc");
 
     // The weekly report with its chart, and the enrollment page.
     browser.goto(&format!("{url}/org/{region}/weekly"));
     let lines = browser.execute("return document.querySelectorAll('svg#trend polyline').length;");
     assert_eq!(lines, serde_json::json!(2));
-    browser.screenshot(&shots.join("05-weekly.png"));
+    browser.screenshot("dashboard-05-weekly");
     browser.goto(&format!("{url}/org/{school_a}/enrollment"));
     browser.click("#create-secret");
+    browser.wait_for("document.getElementById('new-secret') !== null");
     let secret = browser.text("#new-secret");
-    assert!(browser.text("#install-0").contains(&format!("ENROLL_SECRET=\"{secret}\"")));
-    browser.screenshot(&shots.join("06-enrollment.png"));
+    assert!(
+        browser
+            .text("#install-0")
+            .contains(&format!("ENROLL_SECRET=\"{secret}\""))
+    );
+    browser.screenshot("dashboard-06-enrollment");
 
     // English, per user.
     browser.goto(&format!("{url}/org/{region}"));
     browser.click("#switch-language");
-    browser.goto(&format!("{url}/org/{region}"));
+    browser.wait_for("document.documentElement.lang === 'en'");
+    assert!(
+        browser.current_url().ends_with(&format!("/org/{region}")),
+        "back on the page"
+    );
     let header = browser.text(&format!("#overview-{region} thead"));
     assert!(header.contains("Reported this week"), "{header}");
-    browser.screenshot(&shots.join("07-overview-english.png"));
+    browser.screenshot("dashboard-07-overview-english");
     browser.click("#logout");
+    browser.wait_for("location.pathname === '/login'");
     assert!(browser.current_url().ends_with("/login"));
 
     // A school admin sees their school and nothing of the other one.
     sign_in(&browser, &url, "school1");
-    assert!(browser.current_url().ends_with(&format!("/school/{school_a}")));
+    assert!(
+        browser
+            .current_url()
+            .ends_with(&format!("/school/{school_a}"))
+    );
     for path in [
         format!("/school/{school_b}"),
         format!("/host/{host_b}"),
@@ -223,7 +310,10 @@ fn people_use_the_dashboard_in_a_browser() {
             browser.text("main")
         );
     }
-    let (status, _, _) = download(&browser, &format!("/school/{school_b}/export/violations/csv"));
+    let (status, _, _) = download(
+        &browser,
+        &format!("/school/{school_b}/export/violations/csv"),
+    );
     assert_eq!(status, 404);
-    browser.screenshot(&shots.join("08-refused.png"));
+    browser.screenshot("dashboard-08-refused");
 }
