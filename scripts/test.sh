@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Debian's
 # rpm, rpmbuild and Berkeley DB tools for real rpm databases, util-linux's setpriv,
-# mingw-w64 and Wine for the Windows agent, Chromium and chromedriver for the
-# dashboard's browser tests, and Rust's x86_64-pc-windows-gnu target),
+# mingw-w64 and Wine for the Windows agent, Rust's x86_64-pc-windows-gnu target,
+# Chromium and chromedriver for the dashboard's browser tests, and PostgreSQL for the
+# collector's second store backend, started if it is not running),
 # then checks formatting and lints (for Linux and for Windows) and runs every test of
 # the workspace, the Windows ones under Wine.
 set -euo pipefail
@@ -19,12 +20,49 @@ command -v wine >/dev/null || need_packages+=(wine wine64)
 # The dashboard's tests drive Debian's headless Chromium over WebDriver.
 [ -x /usr/bin/chromium ] || need_packages+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_packages+=(chromium-driver)
+command -v pg_ctlcluster >/dev/null || need_packages+=(postgresql)
 if ((${#need_packages[@]})); then
     echo "installing: ${need_packages[*]}"
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_packages[@]}" >/dev/null
+fi
+
+# PostgreSQL: the store contract and the multi-collector tests create (and drop) their
+# own databases next to SVERKA_TEST_POSTGRES (default postgres://127.0.0.1:5432/test).
+if [ -z "${SVERKA_TEST_POSTGRES:-}" ]; then
+    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+        if [ -z "$version" ]; then
+            echo "PostgreSQL is installed but has no cluster in /etc/postgresql" >&2
+            exit 1
+        fi
+        echo "starting PostgreSQL $version"
+        pg_ctlcluster --skip-systemctl-redirect "$version" main start
+        for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+    fi
+    if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+        echo "PostgreSQL does not answer on 127.0.0.1:5432; set SVERKA_TEST_POSTGRES" >&2
+        exit 1
+    fi
+    # The tests connect as this user. A fresh cluster has only the postgres role:
+    # add a superuser role for this user and the `test` database (over the local
+    # socket, where Debian trusts the postgres user).
+    pg_user=$(id -un)
+    if ! psql -w -h /var/run/postgresql -U "$pg_user" -d postgres -Atc 'SELECT 1' >/dev/null 2>&1; then
+        as_postgres="runuser -u postgres --"
+        [ "$(id -u)" -eq 0 ] || as_postgres="sudo -u postgres"
+        $as_postgres psql -qc "CREATE ROLE \"$pg_user\" SUPERUSER LOGIN"
+    fi
+    psql -w -h /var/run/postgresql -d postgres -Atc "SELECT 1 FROM pg_database WHERE datname = 'test'" | grep -q 1 \
+        || createdb -h /var/run/postgresql test
+    # Over TCP when 127.0.0.1 is trusted (as on the project's machines), else over the
+    # socket, where a fresh cluster lets a user in as the role of its own name.
+    if ! psql -w -h 127.0.0.1 -d test -Atc 'SELECT 1' >/dev/null 2>&1 </dev/null; then
+        export SVERKA_TEST_POSTGRES="postgres://$pg_user@localhost/test?host=/var/run/postgresql"
+        echo "PostgreSQL over its socket: $SVERKA_TEST_POSTGRES"
+    fi
 fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

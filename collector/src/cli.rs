@@ -14,6 +14,7 @@ use crate::api::{AppState, router};
 use crate::catalog::{CatalogState, set_catalog};
 use crate::config::Config;
 use crate::export::{csv_for_excel, violations_csv, violations_json};
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{NewAuditEntry, NewOrganization, NewSecret, NewUser, Role, Store, UserChange};
 use crate::{format_time, keys, now};
@@ -28,7 +29,8 @@ struct Cli {
     /// Configuration file (TOML).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Database URL (`sqlite:PATH`); overrides the configuration.
+    /// Database URL (`sqlite:PATH` or `postgres://USER@HOST/DATABASE`); overrides the
+    /// configuration.
     #[arg(long, global = true, value_name = "URL")]
     database: Option<String>,
     #[command(subcommand)]
@@ -55,6 +57,20 @@ enum Command {
     /// The catalog the collector evaluates with and agents download.
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Copy a SQLite deployment into PostgreSQL with all its history (stop `serve`
+    /// first; the SQLite file is only read).
+    Migrate {
+        /// The SQLite database: a path or a `sqlite://` URL.
+        #[arg(long, value_name = "SQLITE")]
+        from: String,
+        /// The PostgreSQL database: `postgres://USER@HOST:PORT/DATABASE`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Delete the rows the PostgreSQL database already has (otherwise a database
+        /// that is not empty is refused).
+        #[arg(long)]
+        replace: bool,
+    },
     /// People who sign in to the dashboard.
     #[command(subcommand)]
     User(UserCommand),
@@ -245,9 +261,31 @@ pub fn main() -> ExitCode {
 
 /// Opens the store a database URL names.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!("PostgreSQL is not supported by this build yet; use sqlite:PATH");
+    open_store_with(url, crate::store::postgres::DEFAULT_POOL_SIZE).await
+}
+
+fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the store a database URL names: `postgres://` (at most `pool_size`
+/// connections) or SQLite (`sqlite:PATH`, `sqlite://PATH` or a plain path).
+pub async fn open_store_with(url: &str, pool_size: u32) -> Result<Arc<dyn Store>> {
+    if is_postgres_url(url) {
+        let store = PgStore::open(url, pool_size)
+            .await
+            .context("opening the PostgreSQL database")?;
+        return Ok(Arc::new(store));
     }
+    if let Some((scheme, _)) = url.split_once("://")
+        && scheme != "sqlite"
+    {
+        bail!("unsupported database URL scheme {scheme}://; use sqlite:PATH or postgres://");
+    }
+    Ok(Arc::new(open_sqlite(url).await?))
+}
+
+async fn open_sqlite(url: &str) -> Result<SqliteStore> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -259,10 +297,9 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("creating the data folder {}", folder.display()))?;
     }
-    let store = SqliteStore::open(&path)
+    SqliteStore::open(&path)
         .await
-        .with_context(|| format!("opening the database {}", path.display()))?;
-    Ok(Arc::new(store))
+        .with_context(|| format!("opening the database {}", path.display()))
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -270,7 +307,10 @@ async fn run(cli: Cli) -> Result<()> {
     if let Some(database) = cli.database {
         config.database = Some(database);
     }
-    let store = open_store(&config.database_url()).await?;
+    if let Command::Migrate { from, to, replace } = &cli.command {
+        return migrate(from, to, *replace).await;
+    }
+    let store = open_store_with(&config.database_url(), config.database_connections).await?;
     match cli.command {
         Command::Serve { listen } => {
             if let Some(listen) = listen {
@@ -283,7 +323,38 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Report(command) => report(command, &config, store.as_ref()).await,
         Command::Catalog(command) => catalog(command, store.as_ref()).await,
         Command::User(command) => user(command, store.as_ref()).await,
+        Command::Migrate { .. } => Ok(()),
     }
+}
+
+async fn migrate(from: &str, to: &str, replace: bool) -> Result<()> {
+    if is_postgres_url(from) {
+        bail!("--from takes the SQLite database to copy, not {from}");
+    }
+    if !is_postgres_url(to) {
+        bail!("--to takes a postgres:// URL");
+    }
+    let source_path = from
+        .strip_prefix("sqlite://")
+        .or_else(|| from.strip_prefix("sqlite:"))
+        .unwrap_or(from);
+    if !std::path::Path::new(source_path).is_file() {
+        bail!("there is no SQLite database at {source_path}");
+    }
+    let source = open_sqlite(from).await?;
+    let target = PgStore::open(to, 4)
+        .await
+        .context("opening the PostgreSQL database")?;
+    let summary = crate::store::migrate::sqlite_to_postgres(&source, &target, replace)
+        .await
+        .context("copying into PostgreSQL")?;
+    for (table, rows) in &summary.tables {
+        eprintln!("{table}: {rows} rows");
+    }
+    eprintln!("migrated {source_path} into PostgreSQL; point the collectors' `database` at it");
+    source.close().await;
+    target.close().await;
+    Ok(())
 }
 
 async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
@@ -326,9 +397,14 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
     let pruner = state.store.clone();
     tokio::spawn(async move {
         loop {
-            match pruner.prune_reports(now() - retention).await {
-                Ok(0) => {}
-                Ok(pruned) => tracing::info!(pruned, "old report ids pruned"),
+            // With several collectors on one database, one of them prunes.
+            match pruner.try_lock_job(PRUNE_JOB).await {
+                Ok(Some(_lease)) => match pruner.prune_reports(now() - retention).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old report ids pruned"),
+                    Err(error) => tracing::warn!("cannot prune old reports: {error}"),
+                },
+                Ok(None) => tracing::debug!("another collector is pruning old reports"),
                 Err(error) => tracing::warn!("cannot prune old reports: {error}"),
             }
             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -351,6 +427,9 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
     .context("serving")?;
     Ok(())
 }
+
+/// The job name of pruning old report ids (see `Store::try_lock_job`).
+pub const PRUNE_JOB: &str = "prune-reports";
 
 async fn shutdown_signal() {
     #[cfg(unix)]

@@ -16,10 +16,13 @@ pub const DATABASE_FILE: &str = "sverka.db";
 pub struct Config {
     /// Address and port to listen on.
     pub listen: String,
-    /// `sqlite:PATH` (or a plain path). Defaults to `sverka.db` in `data_dir`.
+    /// `sqlite:PATH` (or a plain path) or `postgres://USER@HOST:PORT/DATABASE`. Defaults to `sverka.db` in `data_dir`.
     pub database: Option<String>,
     /// Where the embedded database lives.
     pub data_dir: Option<PathBuf>,
+    /// PostgreSQL connections each collector process keeps at most (SQLite: unused).
+    /// N collectors need N times this within the server's `max_connections`.
+    pub database_connections: u32,
     /// A PC that has not reported for this many days is silent.
     pub silent_after_days: u32,
     /// How often a running collector looks for a catalog changed by another process.
@@ -85,6 +88,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.into(),
             database: None,
             data_dir: None,
+            database_connections: crate::store::postgres::DEFAULT_POOL_SIZE,
             silent_after_days: 7,
             catalog_poll_seconds: 1,
             report_retention_days: 90,

@@ -1,10 +1,17 @@
 //! The `Store` contract: every backend must pass the same checks. Each check is a
-//! function over `&dyn Store`; `contract_tests!` turns them into tests for a backend.
+//! function over `&dyn Store` (or two stores on one database, as two collector
+//! processes have); `contract_tests!` turns them into tests for a backend.
+//!
+//! PostgreSQL runs against a fresh database per test (`ScratchDatabase`, next to
+//! `SVERKA_TEST_POSTGRES` or `postgres://127.0.0.1:5432/test`), dropped afterwards;
+//! when PostgreSQL is unreachable these tests fail and say so.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use sverka_collector::keys;
+use sverka_collector::store::postgres::PgStore;
+use sverka_collector::store::scratch::ScratchDatabase;
 use sverka_collector::store::sqlite::SqliteStore;
 use sverka_collector::store::{
     Enrollment, EvaluatedFindings, HandledMark, HostFinding, NewAuditEntry, NewOrganization,
@@ -943,8 +950,164 @@ pub async fn per_organization_counts_and_host_pages(store: &dyn Store) {
     assert_eq!(apps[1].users, vec!["teacher".to_string()]);
 }
 
+/// Two processes on one database: each round, every host's report is sent to both
+/// stores at once (an agent retrying at the other collector) while all hosts report
+/// together. Every id is stored once and acknowledged as new exactly once, and the
+/// findings' lifecycle is exactly the one a single store gives.
+pub async fn two_stores_store_each_report_once(first: Arc<dyn Store>, second: Arc<dyn Store>) {
+    let school = organization(first.as_ref(), "Twice", None, 10).await;
+    let mut hosts = Vec::new();
+    for index in 0..10 {
+        hosts.push(host(first.as_ref(), school, &format!("twice-{index}")).await);
+    }
+    let mut fresh = 0;
+    for round in 0..6i64 {
+        // Rounds 0-2 have Viber, 3-5 do not: it opens at round 0 and is resolved at
+        // round 3.
+        let findings = if round < 3 {
+            vec![finding("viber", "banned")]
+        } else {
+            vec![]
+        };
+        let mut tasks = Vec::new();
+        for (index, host_id) in hosts.iter().copied().enumerate() {
+            let record = report(
+                &format!("twice-{index}-{round}"),
+                host_id,
+                T0 + round * 60,
+                Some(findings.clone()),
+            );
+            for store in [first.clone(), second.clone()] {
+                let record = record.clone();
+                tasks.push(tokio::spawn(
+                    async move { store.record_report(record).await },
+                ));
+            }
+        }
+        for task in tasks {
+            let outcome = task.await.expect("task").expect("stored");
+            assert!(!outcome.stale);
+            if !outcome.duplicate {
+                fresh += 1;
+            }
+        }
+    }
+    assert_eq!(fresh, 60, "each of the 60 reports is new exactly once");
+    for host_id in &hosts {
+        assert_eq!(first.report_count(*host_id).await.expect("count"), 6);
+        assert_eq!(second.report_count(*host_id).await.expect("count"), 6);
+    }
+    assert!(
+        second
+            .violations(school, false)
+            .await
+            .expect("open")
+            .is_empty()
+    );
+    let history = second.violations(school, true).await.expect("all");
+    assert_eq!(history.len(), 10);
+    for row in &history {
+        assert_eq!(
+            (row.first_seen, row.last_seen, row.resolved_at),
+            (T0, T0 + 120, Some(T0 + 180)),
+            "{row:?}"
+        );
+    }
+    for host_id in &hosts {
+        let events = first.finding_events(*host_id).await.expect("events");
+        let kinds: Vec<(&str, i64)> = events
+            .iter()
+            .map(|event| (event.event.as_str(), event.at))
+            .collect();
+        assert_eq!(kinds, [("appeared", T0), ("resolved", T0 + 180)]);
+    }
+}
+
+/// A background job runs in one holder at a time across two stores on one database,
+/// and is free again once its lease is dropped.
+pub async fn a_job_runs_once_across_stores(first: Arc<dyn Store>, second: Arc<dyn Store>) {
+    let lease = first
+        .try_lock_job("weekly-snapshot")
+        .await
+        .expect("lock")
+        .expect("free at first");
+    assert_eq!(lease.name(), "weekly-snapshot");
+    assert!(
+        second
+            .try_lock_job("weekly-snapshot")
+            .await
+            .expect("lock")
+            .is_none()
+    );
+    assert!(
+        first
+            .try_lock_job("weekly-snapshot")
+            .await
+            .expect("lock")
+            .is_none()
+    );
+    let other = second
+        .try_lock_job("prune-reports")
+        .await
+        .expect("lock")
+        .expect("another job is free");
+    drop(lease);
+    // Releasing may take a moment (PostgreSQL closes the lease's connection).
+    let mut again = None;
+    for _ in 0..100 {
+        again = second.try_lock_job("weekly-snapshot").await.expect("lock");
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        again.is_some(),
+        "the job is free after its lease was dropped"
+    );
+    assert!(
+        first
+            .try_lock_job("prune-reports")
+            .await
+            .expect("lock")
+            .is_none()
+    );
+    drop(other);
+}
+
+/// A catalog revision saved through one store is what the other reads (a collector
+/// polls `current_catalog` to follow `catalog set` run against another process), and
+/// revisions saved through both at once are numbered without gaps or clashes.
+pub async fn catalog_revisions_are_shared(first: Arc<dyn Store>, second: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for index in 0..10 {
+        let store = if index % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            store.save_catalog(&format!("# edit {index}"), T0).await
+        }));
+    }
+    let mut revisions: Vec<i64> = Vec::new();
+    for task in tasks {
+        revisions.push(task.await.expect("task").expect("saved"));
+    }
+    revisions.sort_unstable();
+    assert_eq!(revisions, (1..=10).collect::<Vec<_>>());
+    let seen_by_first = first.current_catalog().await.expect("first").expect("some");
+    let seen_by_second = second
+        .current_catalog()
+        .await
+        .expect("second")
+        .expect("some");
+    assert_eq!(seen_by_first, seen_by_second);
+    assert_eq!(seen_by_first.revision, 10);
+}
+
 macro_rules! contract_tests {
-    ($backend:ident, $open:expr) => {
+    ($backend:ident, $open:expr, $open_again:path) => {
         mod $backend {
             use super::*;
 
@@ -1003,16 +1166,55 @@ macro_rules! contract_tests {
                 let (store, _keep) = $open.await;
                 super::concurrent_reports_all_land(store).await;
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn two_stores_store_each_report_once() {
+                let (store, keep) = $open.await;
+                let second = $open_again(&keep).await;
+                super::two_stores_store_each_report_once(store, second).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_job_runs_once_across_stores() {
+                let (store, keep) = $open.await;
+                let second = $open_again(&keep).await;
+                super::a_job_runs_once_across_stores(store, second).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn catalog_revisions_are_shared() {
+                let (store, keep) = $open.await;
+                let second = $open_again(&keep).await;
+                super::catalog_revisions_are_shared(store, second).await;
+            }
         }
     };
 }
 
 async fn open_sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let folder = tempfile::tempdir().expect("tempdir");
+    let store = open_sqlite_again(&folder).await;
+    (store, folder)
+}
+
+async fn open_sqlite_again(folder: &tempfile::TempDir) -> Arc<dyn Store> {
     let store = SqliteStore::open(&folder.path().join("contract.db"))
         .await
         .expect("open sqlite");
-    (Arc::new(store), folder)
+    Arc::new(store)
 }
 
-contract_tests!(sqlite, open_sqlite());
+async fn open_postgres() -> (Arc<dyn Store>, ScratchDatabase) {
+    let database = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let store = open_postgres_again(&database).await;
+    (store, database)
+}
+
+async fn open_postgres_again(database: &ScratchDatabase) -> Arc<dyn Store> {
+    let store = PgStore::open(database.url(), 8)
+        .await
+        .unwrap_or_else(|error| panic!("opening {}: {error}", database.url()));
+    Arc::new(store)
+}
+
+contract_tests!(sqlite, open_sqlite(), open_sqlite_again);
+contract_tests!(postgres, open_postgres(), open_postgres_again);

@@ -1,11 +1,14 @@
-//! Storage behind one trait. [`sqlite::SqliteStore`] is the embedded default; a
-//! PostgreSQL store implements the same trait, and `tests/contract.rs` runs one
-//! contract against every implementation.
+//! Storage behind one trait. [`sqlite::SqliteStore`] is the embedded default;
+//! [`postgres::PgStore`] serves a region from one PostgreSQL database and any number
+//! of collector processes. `tests/store_contract.rs` runs one contract against both.
 //!
-//! The SQL is kept portable (`$n` placeholders, `ON CONFLICT`, recursive CTEs, Unix
-//! seconds in integer columns) so both backends share it.
+//! Both schemas have the same tables and columns (Unix seconds in integer columns,
+//! JSON as text), so [`migrate`] copies a SQLite database to PostgreSQL row by row.
 
 pub mod dashboard;
+pub mod migrate;
+pub mod postgres;
+pub mod scratch;
 pub mod sqlite;
 
 pub use dashboard::{
@@ -249,6 +252,38 @@ pub struct CatalogRevision {
     pub overrides: String,
 }
 
+/// A background job held by this process: while the lease lives, no other process
+/// on the same database (and no other task of this one) gets the same job name from
+/// [`Store::try_lock_job`]. Dropping it gives the job up.
+pub struct JobLease {
+    name: String,
+    _held: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl JobLease {
+    /// A lease on `name` that lasts as long as `held` (a connection holding a lock, a
+    /// guard that removes the name from a set, ...).
+    pub fn new(name: &str, held: impl std::any::Any + Send + Sync) -> JobLease {
+        JobLease {
+            name: name.to_string(),
+            _held: Box::new(held),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl std::fmt::Debug for JobLease {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("JobLease")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Everything the collector keeps. Implementations must be safe to share between the
 /// HTTP server's tasks and must let a CLI process use the same database at once.
 #[async_trait]
@@ -377,4 +412,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         from_week: &str,
         to_week: &str,
     ) -> StoreResult<Vec<WeeklyFigures>>;
+
+    /// Takes the background job `name` (`"prune-reports"`, `"catalog-reevaluation"`,
+    /// ...) for this process, or `None` when another holder has it: with several
+    /// collectors on one database, a job runs in one of them at a time. Run the job
+    /// while holding the lease; drop it when done. PostgreSQL holds a session advisory
+    /// lock on a connection of its own (released also when the process dies); SQLite,
+    /// which one collector process serves, holds it within this store.
+    async fn try_lock_job(&self, name: &str) -> StoreResult<Option<JobLease>>;
 }

@@ -8,8 +8,9 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqliteConnection, SqlitePool};
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -23,9 +24,9 @@ use super::{
 };
 use super::{
     CatalogRevision, Coverage, EnrolledHost, Enrollment, EvaluatedFindings, FindingEvent,
-    HostCredentials, HostEvaluationInput, HostFinding, HostState, NewOrganization, NewSecret,
-    Organization, RecordOutcome, ReportRecord, SecretInfo, SilentHost, Store, StoreError,
-    StoreResult, Timestamp, ViolationRow,
+    HostCredentials, HostEvaluationInput, HostFinding, HostState, JobLease, NewOrganization,
+    NewSecret, Organization, RecordOutcome, ReportRecord, SecretInfo, SilentHost, Store,
+    StoreError, StoreResult, Timestamp, ViolationRow,
 };
 
 /// The most reports committed in one transaction.
@@ -41,6 +42,37 @@ const SUBTREE: &str = "WITH RECURSIVE subtree(id) AS (
 pub struct SqliteStore {
     pool: SqlitePool,
     writer: mpsc::Sender<WriteJob>,
+    /// Background jobs running now (see [`Store::try_lock_job`]).
+    jobs: RunningJobs,
+}
+
+/// Names of the background jobs running now.
+type RunningJobs = Arc<Mutex<HashSet<String>>>;
+
+/// The running jobs of a database file, shared by every store of this process that
+/// opened it (one collector process serves a SQLite file).
+fn running_jobs_of(file: &Path) -> RunningJobs {
+    static BY_FILE: OnceLock<Mutex<HashMap<PathBuf, RunningJobs>>> = OnceLock::new();
+    let file = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+    match BY_FILE.get_or_init(Mutex::default).lock() {
+        Ok(mut by_file) => by_file.entry(file).or_default().clone(),
+        Err(_) => Arc::default(),
+    }
+}
+
+/// Removes a job's name from the running set when its lease is dropped.
+#[derive(Debug)]
+struct RunningJob {
+    name: String,
+    jobs: RunningJobs,
+}
+
+impl Drop for RunningJob {
+    fn drop(&mut self) {
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.remove(&self.name);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -68,6 +100,7 @@ impl SqliteStore {
     }
 
     async fn open_with(options: SqliteConnectOptions) -> StoreResult<SqliteStore> {
+        let file = options.get_filename().to_path_buf();
         let options = options
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -91,13 +124,20 @@ impl SqliteStore {
             .run(&pool)
             .await
             .map_err(|error| StoreError::Database(format!("migrating the schema: {error}")))?;
-        let (writer, jobs) = mpsc::channel(4 * BATCH_LIMIT);
-        tokio::spawn(write_reports(pool.clone(), jobs));
-        Ok(SqliteStore { pool, writer })
+        let (writer, queue) = mpsc::channel(4 * BATCH_LIMIT);
+        tokio::spawn(write_reports(pool.clone(), queue));
+        // After connecting: the file exists now, so its canonical path is known.
+        let jobs = running_jobs_of(&file);
+        Ok(SqliteStore { pool, writer, jobs })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// The connection pool, for copying the database elsewhere (`migrate`).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
     }
 }
 
@@ -1304,5 +1344,22 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<WeeklyFigures>> {
         dashboard::weekly_figures_of_organization(&self.pool, organization_id, from_week, to_week)
             .await
+    }
+
+    async fn try_lock_job(&self, name: &str) -> StoreResult<Option<JobLease>> {
+        let mut jobs = self
+            .jobs
+            .lock()
+            .map_err(|_| StoreError::Database("the job set is poisoned".into()))?;
+        if !jobs.insert(name.to_string()) {
+            return Ok(None);
+        }
+        Ok(Some(JobLease::new(
+            name,
+            RunningJob {
+                name: name.to_string(),
+                jobs: self.jobs.clone(),
+            },
+        )))
     }
 }

@@ -115,16 +115,30 @@ pub async fn freeze_week(
     store.freeze_weekly_figures(&figures, now).await
 }
 
+/// The job name of freezing weekly figures (see `Store::try_lock_job`).
+pub const FREEZE_JOB: &str = "freeze-weekly-figures";
+
 /// The background job: once the week has ended, freezes it (checked every ten
-/// minutes, so a collector that was down freezes the week when it comes back).
+/// minutes, so a collector that was down freezes the week when it comes back). With
+/// several collectors on one database, one of them does it (a job lease); freezing
+/// twice would change nothing anyway, frozen rows are never overwritten.
 pub async fn run_freezer(store: std::sync::Arc<dyn Store>, clock: Clock, silent_after_days: u32) {
     loop {
-        let now = crate::now();
-        let ended = clock.previous(&clock.week_of(now));
-        match freeze_week(store.as_ref(), &ended, silent_after_days, now).await {
-            Ok(0) => {}
-            Ok(rows) => tracing::info!(week = %ended.label, rows, "weekly figures frozen"),
-            Err(error) => tracing::warn!("cannot freeze the weekly figures: {error}"),
+        match store.try_lock_job(FREEZE_JOB).await {
+            Ok(Some(lease)) => {
+                let now = crate::now();
+                let ended = clock.previous(&clock.week_of(now));
+                match freeze_week(store.as_ref(), &ended, silent_after_days, now).await {
+                    Ok(0) => {}
+                    Ok(rows) => {
+                        tracing::info!(week = %ended.label, rows, "weekly figures frozen")
+                    }
+                    Err(error) => tracing::warn!("cannot freeze the weekly figures: {error}"),
+                }
+                drop(lease);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!("cannot take the weekly-figures job: {error}"),
         }
         tokio::time::sleep(Duration::from_secs(600)).await;
     }
