@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::export::{csv_for_excel, violations_csv, violations_json};
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::{NewOrganization, NewSecret, Store};
+use crate::store::{NewAuditEntry, NewOrganization, NewSecret, NewUser, Role, Store, UserChange};
 use crate::{format_time, keys, now};
 
 #[derive(Debug, Parser)]
@@ -73,6 +73,48 @@ enum Command {
         #[arg(long)]
         replace: bool,
     },
+    /// People who sign in to the dashboard.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from stdin (one line) or from --password-file.
+    Add {
+        #[arg(long)]
+        login: String,
+        /// administrator, officer or school_admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The organization an officer or school admin covers.
+        #[arg(long)]
+        org: Option<i64>,
+        /// Read the password from this file (first line) instead of stdin.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// ru (default) or en.
+        #[arg(long, default_value = "ru")]
+        language: String,
+    },
+    /// List users.
+    List,
+    /// Disable a user: their sessions end and they can no longer sign in.
+    Disable {
+        #[arg(long)]
+        login: String,
+    },
+    /// Set a new password (from stdin or --password-file); ends the user's sessions.
+    Password {
+        #[arg(long)]
+        login: String,
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| "administrator, officer or school_admin".to_string())
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +195,24 @@ enum ReportCommand {
         days: Option<u32>,
         #[command(flatten)]
         output: Output,
+    },
+    /// The weekly figures of an organization (frozen at the week's end; a week not
+    /// frozen yet is computed now).
+    Weekly {
+        #[arg(long)]
+        org: i64,
+        /// ISO week of the week's last day, e.g. 2026-W47 (default: the last week
+        /// that ended).
+        #[arg(long)]
+        week: Option<String>,
+        /// xlsx, csv or json.
+        #[arg(long, default_value = "xlsx")]
+        format: String,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Language of the column titles: ru or en.
+        #[arg(long, default_value = "ru")]
+        language: String,
     },
     /// PCs that have not reported within the period.
     Silent {
@@ -264,6 +324,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Secret(command) => secret(command, store.as_ref()).await,
         Command::Report(command) => report(command, &config, store.as_ref()).await,
         Command::Catalog(command) => catalog(command, store.as_ref()).await,
+        Command::User(command) => user(command, store.as_ref()).await,
         Command::Migrate { .. } => Ok(()),
     }
 }
@@ -306,6 +367,9 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
         config.limits.clone(),
         config.rate_limit,
     ));
+    let web_state = Arc::new(
+        crate::web::WebState::new(state.clone(), &config).context("the [dashboard] settings")?,
+    );
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -353,10 +417,20 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
         }
     });
 
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    tokio::spawn(crate::web::figures::run_freezer(
+        state.store.clone(),
+        web_state.clock.clone(),
+        config.silent_after_days,
+    ));
+
+    let app = router(state).merge(crate::web::router(web_state));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving")?;
     Ok(())
 }
 
@@ -608,6 +682,24 @@ async fn report(command: ReportCommand, config: &Config, store: &dyn Store) -> R
             };
             write_output(&output, &bytes)
         }
+        ReportCommand::Weekly {
+            org,
+            week,
+            format,
+            out,
+            language,
+        } => {
+            let bytes = weekly_report(config, store, org, week, &format, &language).await?;
+            match &out {
+                Some(path) => std::fs::write(path, &bytes)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None if format == "xlsx" => {
+                    bail!("an XLSX report needs --out FILE")
+                }
+                None => std::io::stdout().write_all(&bytes)?,
+            }
+            Ok(())
+        }
         ReportCommand::Silent { org, days, output } => {
             require_organization(store, org).await?;
             let rows = store.silent_hosts(org, since(config, days)).await?;
@@ -648,6 +740,196 @@ async fn report(command: ReportCommand, config: &Config, store: &dyn Store) -> R
             write_output(&output, &bytes)
         }
     }
+}
+
+/// A password from a file's first line or from stdin's.
+fn read_password(file: Option<&PathBuf>) -> Result<String> {
+    let text = match file {
+        Some(path) => {
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?
+        }
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("reading the password from stdin")?;
+            line
+        }
+    };
+    let password = text.lines().next().unwrap_or_default().to_string();
+    crate::web::auth::check_password_rules(&password)
+        .map_err(|message| anyhow::anyhow!(message))?;
+    Ok(password)
+}
+
+async fn cli_audit(store: &dyn Store, action: &str, organization_id: Option<i64>, detail: String) {
+    let entry = NewAuditEntry {
+        at: now(),
+        actor: "cli".into(),
+        action: action.into(),
+        organization_id,
+        detail,
+    };
+    if let Err(error) = store.record_audit(entry).await {
+        eprintln!("warning: cannot write the audit log: {error}");
+    }
+}
+
+async fn user(command: UserCommand, store: &dyn Store) -> Result<()> {
+    match command {
+        UserCommand::Add {
+            login,
+            role,
+            org,
+            password_file,
+            language,
+        } => {
+            if role != Role::Administrator && org.is_none() {
+                bail!("an officer or school admin needs --org");
+            }
+            if let Some(org) = org {
+                require_organization(store, org).await?;
+            }
+            let password = read_password(password_file.as_ref())?;
+            let password_hash = crate::web::auth::hash_password(&password)?;
+            let user = store
+                .create_user(
+                    NewUser {
+                        login,
+                        password_hash,
+                        role,
+                        organization_id: if role == Role::Administrator {
+                            None
+                        } else {
+                            org
+                        },
+                        language: crate::web::i18n::Lang::parse(&language).code().to_string(),
+                    },
+                    now(),
+                )
+                .await?;
+            cli_audit(
+                store,
+                "add_user",
+                user.organization_id,
+                format!("{} ({})", user.login, user.role.as_str()),
+            )
+            .await;
+            println!("{}", user.id);
+        }
+        UserCommand::List => {
+            for user in store.users().await? {
+                println!(
+                    "{}\t{}\t{}\t{}{}",
+                    user.id,
+                    crate::export::neutral_cell(&user.login),
+                    user.role.as_str(),
+                    user.organization_id
+                        .map(|id| id.to_string())
+                        .unwrap_or_else(|| "-".into()),
+                    if user.disabled_at.is_some() {
+                        "\tdisabled"
+                    } else {
+                        ""
+                    }
+                );
+            }
+        }
+        UserCommand::Disable { login } => {
+            let Some(credentials) = store.user_credentials(&login).await? else {
+                bail!("no user {login}");
+            };
+            let change = UserChange {
+                disabled: Some(true),
+                ..UserChange::default()
+            };
+            store
+                .update_user(credentials.user.id, change, now())
+                .await?;
+            cli_audit(
+                store,
+                "disable_user",
+                None,
+                format!("user {}", credentials.user.id),
+            )
+            .await;
+            eprintln!("user {login} disabled");
+        }
+        UserCommand::Password {
+            login,
+            password_file,
+        } => {
+            let Some(credentials) = store.user_credentials(&login).await? else {
+                bail!("no user {login}");
+            };
+            let password = read_password(password_file.as_ref())?;
+            let change = UserChange {
+                password_hash: Some(crate::web::auth::hash_password(&password)?),
+                ..UserChange::default()
+            };
+            store
+                .update_user(credentials.user.id, change, now())
+                .await?;
+            cli_audit(
+                store,
+                "set_password",
+                None,
+                format!("user {}", credentials.user.id),
+            )
+            .await;
+            eprintln!("password of {login} changed");
+        }
+    }
+    Ok(())
+}
+
+async fn weekly_report(
+    config: &Config,
+    store: &dyn Store,
+    org: i64,
+    week: Option<String>,
+    format: &str,
+    language: &str,
+) -> Result<Vec<u8>> {
+    use crate::web::{clock::Clock, scope::OrganizationTree, weekly};
+    require_organization(store, org).await?;
+    let clock = Clock::new(&config.dashboard.time_zone, &config.dashboard.week_ends_on)?;
+    let week = match week {
+        Some(label) => clock
+            .parse_week(&label)
+            .with_context(|| format!("{label} is not a week like 2026-W47"))?,
+        None => clock.previous(&clock.week_of(now())),
+    };
+    let tree = OrganizationTree::new(store.organizations().await?);
+    let figures = weekly::WeekFigures::load(store, &tree, week, config.silent_after_days).await?;
+    let lang = crate::web::i18n::Lang::parse(language);
+    Ok(match format {
+        "xlsx" => weekly::weekly_workbook(&figures, &tree, org, lang, &clock)?,
+        "csv" => weekly::weekly_table(&figures, &tree, org, lang, false).csv(&clock)?,
+        "json" => {
+            let rows: Vec<serde_json::Value> = tree
+                .subtree(org)
+                .into_iter()
+                .filter_map(|id| {
+                    let totals = figures.totals.get(&id).copied().unwrap_or_default();
+                    let organization = tree.get(id)?;
+                    let mut value = serde_json::to_value(totals).ok()?;
+                    value["organization_id"] = serde_json::json!(id);
+                    value["organization"] = serde_json::json!(organization.name);
+                    value["approved_share"] = serde_json::json!(totals.approved_share());
+                    Some(value)
+                })
+                .collect();
+            let mut json = serde_json::to_vec_pretty(&serde_json::json!({
+                "week": figures.week.label,
+                "frozen": figures.frozen,
+                "organizations": rows,
+            }))?;
+            json.push(b'\n');
+            json
+        }
+        other => bail!("unknown format {other} (xlsx, csv or json)"),
+    })
 }
 
 async fn catalog(command: CatalogCommand, store: &dyn Store) -> Result<()> {

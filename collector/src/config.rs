@@ -32,6 +32,54 @@ pub struct Config {
     pub report_retention_days: u32,
     pub limits: RequestLimits,
     pub rate_limit: RateLimit,
+    pub dashboard: DashboardConfig,
+}
+
+/// The web dashboard for people (`[dashboard]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    /// Time zone of dates on pages and in exports (IANA name).
+    pub time_zone: String,
+    /// The day a reporting week ends on (the orders ask for figures every Thursday).
+    pub week_ends_on: String,
+    /// Mark cookies `Secure` (HTTPS only). Default: on, unless the collector listens
+    /// on a loopback address (plain http on 127.0.0.1 for tests and local use). Set
+    /// it to `true` behind a TLS-terminating proxy.
+    pub secure_cookies: Option<bool>,
+    /// The URL agents use to reach the collector, for the install commands on the
+    /// enrollment page (default: the address the browser used).
+    pub public_url: Option<String>,
+    /// How long a login lasts.
+    pub session_hours: u32,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> DashboardConfig {
+        DashboardConfig {
+            time_zone: "Europe/Moscow".into(),
+            week_ends_on: "thursday".into(),
+            secure_cookies: None,
+            public_url: None,
+            session_hours: 12,
+        }
+    }
+}
+
+impl DashboardConfig {
+    /// Whether cookies get `Secure` when listening on `listen`.
+    pub fn secure_cookies_for(&self, listen: &str) -> bool {
+        self.secure_cookies.unwrap_or_else(|| {
+            let host = listen
+                .rsplit_once(':')
+                .map_or(listen, |(host, _)| host)
+                .trim_matches(['[', ']']);
+            !(host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|address| address.is_loopback()))
+        })
+    }
 }
 
 impl Default for Config {
@@ -46,6 +94,7 @@ impl Default for Config {
             report_retention_days: 90,
             limits: RequestLimits::default(),
             rate_limit: RateLimit::default(),
+            dashboard: DashboardConfig::default(),
         }
     }
 }
@@ -140,5 +189,20 @@ mod tests {
         });
         assert_eq!(config.database_url(), "sqlite:///srv/sverka/sverka.db");
         assert!(toml::from_str::<Config>("listn = \"x\"").is_err());
+    }
+
+    #[test]
+    fn cookies_are_secure_unless_on_loopback() {
+        let dashboard = DashboardConfig::default();
+        assert!(!dashboard.secure_cookies_for("127.0.0.1:8440"));
+        assert!(!dashboard.secure_cookies_for("[::1]:8440"));
+        assert!(!dashboard.secure_cookies_for("localhost:8440"));
+        assert!(dashboard.secure_cookies_for("0.0.0.0:8440"));
+        assert!(dashboard.secure_cookies_for("10.1.2.3:443"));
+        let forced = DashboardConfig {
+            secure_cookies: Some(true),
+            ..DashboardConfig::default()
+        };
+        assert!(forced.secure_cookies_for("127.0.0.1:8440"));
     }
 }

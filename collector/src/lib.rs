@@ -7,6 +7,7 @@
 //! - [`catalog`]: the collector's current catalog and its re-evaluation.
 //! - [`config`]: TOML configuration with environment overrides.
 //! - [`cli`]: the operator's commands.
+//! - [`web`]: the dashboard for people and its JSON API.
 
 pub mod api;
 pub mod catalog;
@@ -17,6 +18,7 @@ pub mod export;
 pub mod keys;
 pub mod limits;
 pub mod store;
+pub mod web;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -98,3 +98,131 @@ fn the_spec_schemas_match_the_wire_types() {
     .collect();
     assert_eq!(properties(&spec, "ReportUpload"), upload_fields);
 }
+
+fn dashboard_spec() -> Value {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/dashboard-api.openapi.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("valid JSON")
+}
+
+#[test]
+fn the_dashboard_spec_lists_every_endpoint() {
+    use sverka_collector::web::json::PATHS;
+    let spec = dashboard_spec();
+    let paths: BTreeSet<&str> = spec["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let served: BTreeSet<&str> = PATHS.into_iter().collect();
+    assert_eq!(paths, served);
+}
+
+#[test]
+fn the_dashboard_spec_schemas_match_the_answers() {
+    use sverka_collector::store::{
+        FindingEvent, HostApp, HostDetail, Organization, SilentHost, Timestamp,
+    };
+    use sverka_collector::web::figures::Totals;
+    use sverka_collector::web::json::{HostAnswer, Overview, OverviewRow, Weekly};
+    let spec = dashboard_spec();
+    let row = || OverviewRow {
+        organization_id: 1,
+        organization: "o".into(),
+        totals: Totals::default(),
+        approved_share: None,
+    };
+    assert_eq!(properties(&spec, "OverviewRow"), fields(row()));
+    let overview = Overview {
+        week: "2026-W47".into(),
+        rows: vec![],
+        total: row(),
+    };
+    assert_eq!(properties(&spec, "Overview"), fields(overview));
+    let weekly = Weekly {
+        week: "2026-W47".into(),
+        frozen: true,
+        rows: vec![],
+        total: row(),
+    };
+    assert_eq!(properties(&spec, "Weekly"), fields(weekly));
+    let organization = Organization {
+        id: 1,
+        parent_id: None,
+        name: "n".into(),
+        kind: "school".into(),
+        expected_pcs: 0,
+    };
+    assert_eq!(properties(&spec, "Organization"), fields(organization));
+    let silent = SilentHost {
+        host_id: 1,
+        hostname: "h".into(),
+        organization_id: 1,
+        organization: "o".into(),
+        last_seen_at: None,
+    };
+    assert_eq!(properties(&spec, "SilentHost"), fields(silent));
+    let time: Option<Timestamp> = Some(1);
+    let detail = HostDetail {
+        host_id: 1,
+        organization_id: 1,
+        machine_id: "m".into(),
+        hostname: "h".into(),
+        os_id: String::new(),
+        os_name: String::new(),
+        agent_version: String::new(),
+        enrolled_at: 0,
+        last_seen_at: time,
+        last_scan_at: time,
+        inventory_digest: None,
+        catalog_revision: 0,
+    };
+    assert_eq!(properties(&spec, "HostDetail"), fields(detail.clone()));
+    let app = HostApp {
+        app_id: "a".into(),
+        app_name: "A".into(),
+        status: "banned".into(),
+        strength: "installed".into(),
+        users: vec![],
+        evidence: "[]".into(),
+        first_seen: 0,
+        last_seen: 0,
+        resolved_at: None,
+    };
+    assert_eq!(properties(&spec, "HostApp"), fields(app.clone()));
+    let event = FindingEvent {
+        host_id: 1,
+        app_id: "a".into(),
+        event: "appeared".into(),
+        at: 0,
+        cause: "report".into(),
+    };
+    assert_eq!(properties(&spec, "FindingEvent"), fields(event.clone()));
+    let host = HostAnswer {
+        host: detail,
+        applications: vec![app],
+        events: vec![event],
+    };
+    assert_eq!(properties(&spec, "Host"), fields(host));
+    let mut violation = fields(sverka_collector::export::ViolationExport {
+        host: "h".into(),
+        host_id: 1,
+        organization: "o".into(),
+        organization_id: 1,
+        app: "a".into(),
+        app_name: "A".into(),
+        status: "banned".into(),
+        strength: "installed".into(),
+        users: vec![],
+        first_seen: String::new(),
+        last_seen: String::new(),
+        resolved_at: None,
+        evidence: serde_json::Value::Null,
+    });
+    // Only present on resolved violations.
+    violation.insert("resolved_at".into());
+    assert_eq!(properties(&spec, "Violation"), violation);
+}

@@ -14,8 +14,9 @@ use sverka_collector::store::postgres::PgStore;
 use sverka_collector::store::scratch::ScratchDatabase;
 use sverka_collector::store::sqlite::SqliteStore;
 use sverka_collector::store::{
-    Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, ReportRecord, Store,
-    StoreError,
+    Enrollment, EvaluatedFindings, HandledMark, HostFinding, NewAuditEntry, NewOrganization,
+    NewSecret, NewSession, NewUser, ReportRecord, Role, Store, StoreError, UserChange,
+    WeeklyFigures,
 };
 
 const DAY: i64 = 86_400;
@@ -546,6 +547,423 @@ pub async fn concurrent_reports_all_land(store: Arc<dyn Store>) {
     );
 }
 
+fn new_user(login: &str, role: Role, organization_id: Option<i64>) -> NewUser {
+    NewUser {
+        login: login.into(),
+        password_hash: format!("hash-of-{login}"),
+        role,
+        organization_id,
+        language: "ru".into(),
+    }
+}
+
+pub async fn users_sessions_and_tokens(store: &dyn Store) {
+    let region = organization(store, "Region", None, 0).await;
+    let admin = store
+        .create_user(new_user("Admin", Role::Administrator, None), T0)
+        .await
+        .expect("admin");
+    assert_eq!(admin.organization_id, None);
+    let officer = store
+        .create_user(new_user("officer", Role::Officer, Some(region)), T0)
+        .await
+        .expect("officer");
+    // Logins are unique without regard to case; officers need an organization.
+    assert!(matches!(
+        store
+            .create_user(new_user("ADMIN", Role::Administrator, None), T0)
+            .await,
+        Err(StoreError::Rejected(_))
+    ));
+    assert!(matches!(
+        store
+            .create_user(new_user("lost", Role::SchoolAdmin, None), T0)
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store
+            .create_user(new_user("nowhere", Role::Officer, Some(9_999)), T0)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let credentials = store
+        .user_credentials("ADMIN")
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(credentials.user, admin);
+    assert_eq!(credentials.password_hash, "hash-of-Admin");
+    assert!(
+        store
+            .user_credentials("nobody")
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert_eq!(
+        store.user(officer.id).await.expect("user"),
+        Some(officer.clone())
+    );
+    assert_eq!(store.users().await.expect("users").len(), 2);
+
+    // Sessions: found by hash until they expire, the user is disabled or changes password.
+    let session = |hash: &str, expires_at| NewSession {
+        token_hash: hash.into(),
+        user_id: officer.id,
+        csrf_token: format!("csrf-{hash}"),
+        created_at: T0,
+        expires_at,
+    };
+    store
+        .create_session(session("s1", T0 + DAY))
+        .await
+        .expect("s1");
+    store
+        .create_session(session("s2", T0 + 10))
+        .await
+        .expect("s2");
+    let found = store
+        .session("s1", T0 + 5)
+        .await
+        .expect("s1")
+        .expect("live");
+    assert_eq!(
+        (found.user.id, found.csrf_token.as_str()),
+        (officer.id, "csrf-s1")
+    );
+    assert!(
+        store.session("s2", T0 + 10).await.expect("s2").is_none(),
+        "expired"
+    );
+    assert!(store.session("s3", T0).await.expect("s3").is_none());
+    store.delete_session("s1").await.expect("logout");
+    assert!(store.session("s1", T0 + 5).await.expect("s1").is_none());
+    store
+        .create_session(session("s4", T0 + DAY))
+        .await
+        .expect("s4");
+    store
+        .update_user(
+            officer.id,
+            UserChange {
+                language: Some("en".into()),
+                ..UserChange::default()
+            },
+            T0,
+        )
+        .await
+        .expect("language");
+    let found = store.session("s4", T0).await.expect("s4").expect("kept");
+    assert_eq!(found.user.language, "en");
+    store
+        .update_user(
+            officer.id,
+            UserChange {
+                password_hash: Some("new".into()),
+                ..UserChange::default()
+            },
+            T0,
+        )
+        .await
+        .expect("password");
+    assert!(
+        store.session("s4", T0).await.expect("s4").is_none(),
+        "ended"
+    );
+    assert_eq!(
+        store
+            .user_credentials("officer")
+            .await
+            .expect("c")
+            .expect("u")
+            .password_hash,
+        "new"
+    );
+
+    // API tokens act as their user until revoked or the user is disabled.
+    let token = store
+        .create_api_token(officer.id, "reports", "token-hash", T0)
+        .await
+        .expect("token");
+    let presented = store
+        .api_token(token.id)
+        .await
+        .expect("token")
+        .expect("live");
+    assert_eq!(presented.user.id, officer.id);
+    assert_eq!(presented.token_hash, "token-hash");
+    assert!(
+        matches!(
+            store.revoke_api_token(admin.id, token.id, T0).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "another user's token"
+    );
+    store
+        .create_session(session("s5", T0 + DAY))
+        .await
+        .expect("s5");
+    store
+        .update_user(
+            officer.id,
+            UserChange {
+                disabled: Some(true),
+                ..UserChange::default()
+            },
+            T0 + 1,
+        )
+        .await
+        .expect("disable");
+    assert!(
+        store.api_token(token.id).await.expect("token").is_none(),
+        "disabled"
+    );
+    assert!(store.session("s5", T0).await.expect("s5").is_none());
+    assert_eq!(
+        store
+            .user(officer.id)
+            .await
+            .expect("u")
+            .expect("u")
+            .disabled_at,
+        Some(T0 + 1)
+    );
+    store
+        .update_user(
+            officer.id,
+            UserChange {
+                disabled: Some(false),
+                ..UserChange::default()
+            },
+            T0 + 2,
+        )
+        .await
+        .expect("enable");
+    assert!(store.api_token(token.id).await.expect("token").is_some());
+    store
+        .revoke_api_token(officer.id, token.id, T0 + 3)
+        .await
+        .expect("revoke");
+    assert!(
+        store.api_token(token.id).await.expect("token").is_none(),
+        "revoked"
+    );
+    let listed = store.api_tokens(officer.id).await.expect("tokens");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].revoked_at, Some(T0 + 3));
+    assert!(matches!(
+        store.update_user(9_999, UserChange::default(), T0).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn audit_notes_and_weekly_figures(store: &dyn Store) {
+    let region = organization(store, "Region", None, 0).await;
+    let school_a = organization(store, "A", Some(region), 2).await;
+    let school_b = organization(store, "B", Some(region), 2).await;
+    for (index, action) in ["login", "create_secret", "logout"].iter().enumerate() {
+        store
+            .record_audit(NewAuditEntry {
+                at: T0 + index as i64,
+                actor: "officer".into(),
+                action: action.to_string(),
+                organization_id: Some(school_a),
+                detail: "detail".into(),
+            })
+            .await
+            .expect("audit");
+    }
+    let log = store.audit_log(2).await.expect("log");
+    assert_eq!(
+        log.iter()
+            .map(|entry| entry.action.as_str())
+            .collect::<Vec<_>>(),
+        vec!["logout", "create_secret"],
+        "newest first, limited"
+    );
+
+    let a1 = host(store, school_a, "a1").await;
+    let b1 = host(store, school_b, "b1").await;
+    store
+        .record_report(report(
+            "n1",
+            a1,
+            T0,
+            Some(vec![finding("telegram", "banned")]),
+        ))
+        .await
+        .expect("a1");
+    let mark = |host_id, app: &str, note: &str| HandledMark {
+        host_id,
+        app_id: app.into(),
+        note: note.into(),
+        by_login: "school".into(),
+        at: T0,
+    };
+    store
+        .mark_handled(mark(a1, "telegram", "first"))
+        .await
+        .expect("mark");
+    store
+        .mark_handled(mark(a1, "telegram", "removing on Monday"))
+        .await
+        .expect("again");
+    assert!(
+        matches!(
+            store.mark_handled(mark(b1, "telegram", "x")).await,
+            Err(StoreError::NotFound(_))
+        ),
+        "no such finding on that host"
+    );
+    let marks = store.handled_marks(region).await.expect("marks");
+    assert_eq!(marks.len(), 1);
+    assert_eq!(marks[0].note, "removing on Monday");
+    assert!(store.handled_marks(school_b).await.expect("b").is_empty());
+
+    let figures = |organization_id, week: &str, banned| WeeklyFigures {
+        organization_id,
+        week: week.into(),
+        expected_pcs: 4,
+        enrolled: 2,
+        reporting: 2,
+        silent: 0,
+        with_banned: banned,
+        with_approved: 1,
+    };
+    let added = store
+        .freeze_weekly_figures(
+            &[
+                figures(region, "2026-W46", 2),
+                figures(school_a, "2026-W46", 1),
+            ],
+            T0,
+        )
+        .await
+        .expect("freeze");
+    assert_eq!(added, 2);
+    // Frozen figures stay as they were.
+    let again = store
+        .freeze_weekly_figures(
+            &[
+                figures(region, "2026-W46", 9),
+                figures(region, "2026-W47", 1),
+            ],
+            T0,
+        )
+        .await
+        .expect("freeze again");
+    assert_eq!(again, 1);
+    let week = store
+        .weekly_figures_of_week("2026-W46")
+        .await
+        .expect("week");
+    assert_eq!(week.len(), 2);
+    assert_eq!(week[0], figures(region, "2026-W46", 2));
+    let trend = store
+        .weekly_figures_of_organization(region, "2026-W40", "2026-W52")
+        .await
+        .expect("trend");
+    assert_eq!(
+        trend
+            .iter()
+            .map(|f| (f.week.as_str(), f.with_banned))
+            .collect::<Vec<_>>(),
+        vec![("2026-W46", 2), ("2026-W47", 1)]
+    );
+    assert!(
+        store
+            .weekly_figures_of_week("2026-W45")
+            .await
+            .expect("none")
+            .is_empty()
+    );
+}
+
+pub async fn per_organization_counts_and_host_pages(store: &dyn Store) {
+    let region = organization(store, "Region", None, 0).await;
+    let school = organization(store, "School", Some(region), 3).await;
+    let empty = organization(store, "Empty", Some(region), 1).await;
+    let a = host(store, school, "a").await;
+    let b = host(store, school, "b").await;
+    let _never = host(store, school, "c").await;
+    let now = T0 + 10 * DAY;
+    store
+        .record_report(report(
+            "p1",
+            a,
+            now,
+            Some(vec![
+                finding("telegram", "banned"),
+                finding("max", "approved"),
+            ]),
+        ))
+        .await
+        .expect("a");
+    store
+        .record_report(report("p2", b, now, Some(vec![finding("max", "approved")])))
+        .await
+        .expect("b");
+    let counts = store
+        .organization_counts(now - 7 * DAY, now - 7 * DAY)
+        .await
+        .expect("counts");
+    assert_eq!(counts.len(), 1, "only organizations with hosts: {counts:?}");
+    let row = counts[0];
+    assert_eq!(row.organization_id, school);
+    assert_eq!(
+        (
+            row.enrolled,
+            row.reporting,
+            row.silent,
+            row.with_banned,
+            row.with_approved
+        ),
+        (3, 2, 1, 1, 2)
+    );
+    assert!(counts.iter().all(|row| row.organization_id != empty));
+
+    let summaries = store.host_summaries(school).await.expect("summaries");
+    assert_eq!(summaries.len(), 3);
+    let first = &summaries[0];
+    assert_eq!(
+        (first.host_id, first.open_banned, first.open_approved),
+        (a, 1, 1)
+    );
+    assert_eq!(first.last_seen_at, Some(now));
+    assert!(
+        store.host_summaries(region).await.expect("none").is_empty(),
+        "own hosts only"
+    );
+
+    let detail = store.host_detail(a).await.expect("detail").expect("exists");
+    assert_eq!(
+        (detail.organization_id, detail.machine_id.as_str()),
+        (school, "a")
+    );
+    assert_eq!(detail.last_scan_at, Some(now));
+    assert!(store.host_detail(9_999).await.expect("detail").is_none());
+
+    // The finding resolves; host_apps lists open ones first.
+    store
+        .record_report(report(
+            "p3",
+            a,
+            now + DAY,
+            Some(vec![finding("max", "approved")]),
+        ))
+        .await
+        .expect("a again");
+    let apps = store.host_apps(a).await.expect("apps");
+    assert_eq!(
+        apps.iter()
+            .map(|app| (app.app_id.as_str(), app.resolved_at))
+            .collect::<Vec<_>>(),
+        vec![("max", None), ("telegram", Some(now + DAY))]
+    );
+    assert_eq!(apps[1].users, vec!["teacher".to_string()]);
+}
+
 /// Two processes on one database: each round, every host's report is sent to both
 /// stores at once (an agent retrying at the other collector) while all hosts report
 /// together. Every id is stored once and acknowledged as new exactly once, and the
@@ -741,6 +1159,21 @@ macro_rules! contract_tests {
             async fn catalog_revisions_and_reevaluation() {
                 let (store, _keep) = $open.await;
                 super::catalog_revisions_and_reevaluation(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn users_sessions_and_tokens() {
+                let (store, _keep) = $open.await;
+                super::users_sessions_and_tokens(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn audit_notes_and_weekly_figures() {
+                let (store, _keep) = $open.await;
+                super::audit_notes_and_weekly_figures(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn per_organization_counts_and_host_pages() {
+                let (store, _keep) = $open.await;
+                super::per_organization_counts_and_host_pages(store.as_ref()).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_reports_all_land() {

@@ -8,6 +8,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod collector;
+mod dashboard;
 mod fuzz;
 mod install_methods;
 mod multi_collector;

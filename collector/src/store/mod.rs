@@ -5,10 +5,17 @@
 //! Both schemas have the same tables and columns (Unix seconds in integer columns,
 //! JSON as text), so [`migrate`] copies a SQLite database to PostgreSQL row by row.
 
+pub mod dashboard;
 pub mod migrate;
 pub mod postgres;
 pub mod scratch;
 pub mod sqlite;
+
+pub use dashboard::{
+    ApiTokenCredentials, ApiTokenInfo, AuditEntry, HandledMark, HostApp, HostDetail, HostSummary,
+    NewAuditEntry, NewSession, NewUser, OrganizationCounts, Role, Session, User, UserChange,
+    UserCredentials, WeeklyFigures,
+};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -347,6 +354,73 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Forgets report ids received before `before` (the deduplication window and the
     /// check-in history); findings and their events are kept. Returns how many went.
     async fn prune_reports(&self, before: Timestamp) -> StoreResult<u64>;
+
+    // The dashboard: people, sessions, tokens, audit, notes and figures.
+
+    /// Creates a user; a login taken already is `Rejected`.
+    async fn create_user(&self, new: NewUser, now: Timestamp) -> StoreResult<User>;
+    async fn user(&self, id: i64) -> StoreResult<Option<User>>;
+    /// The user and password hash of a login (compared without regard to case).
+    async fn user_credentials(&self, login: &str) -> StoreResult<Option<UserCredentials>>;
+    async fn users(&self) -> StoreResult<Vec<User>>;
+    /// Changes a user; a new password or disabling ends every session of the user.
+    async fn update_user(&self, id: i64, change: UserChange, now: Timestamp) -> StoreResult<()>;
+
+    async fn create_session(&self, session: NewSession) -> StoreResult<()>;
+    /// The session of a token hash, when it exists, has not expired and its user is
+    /// not disabled.
+    async fn session(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Session>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+
+    async fn create_api_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<ApiTokenInfo>;
+    async fn api_tokens(&self, user_id: i64) -> StoreResult<Vec<ApiTokenInfo>>;
+    /// Revokes one of the user's tokens (`NotFound` when the user has no such token).
+    async fn revoke_api_token(&self, user_id: i64, id: i64, now: Timestamp) -> StoreResult<()>;
+    /// A token with its user, when it exists, is not revoked and its user is enabled.
+    async fn api_token(&self, id: i64) -> StoreResult<Option<ApiTokenCredentials>>;
+
+    async fn record_audit(&self, entry: NewAuditEntry) -> StoreResult<()>;
+    /// The newest entries first.
+    async fn audit_log(&self, limit: i64) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Counts of every organization's own PCs (not its subtree's).
+    async fn organization_counts(
+        &self,
+        reporting_since: Timestamp,
+        silent_before: Timestamp,
+    ) -> StoreResult<Vec<OrganizationCounts>>;
+    /// The PCs of one organization (not its subtree), by host name.
+    async fn host_summaries(&self, organization_id: i64) -> StoreResult<Vec<HostSummary>>;
+    async fn host_detail(&self, host_id: i64) -> StoreResult<Option<HostDetail>>;
+    /// Every application the host has or had, open ones first.
+    async fn host_apps(&self, host_id: i64) -> StoreResult<Vec<HostApp>>;
+    /// Sets (replaces) the note on a host's application.
+    async fn mark_handled(&self, mark: HandledMark) -> StoreResult<()>;
+    /// Notes on the hosts of an organization and everything under it.
+    async fn handled_marks(&self, organization_id: i64) -> StoreResult<Vec<HandledMark>>;
+
+    /// Stores figures of a week; figures frozen before are kept. Returns how many rows
+    /// were new.
+    async fn freeze_weekly_figures(
+        &self,
+        figures: &[WeeklyFigures],
+        now: Timestamp,
+    ) -> StoreResult<u64>;
+    /// Every organization's frozen figures of one week.
+    async fn weekly_figures_of_week(&self, week: &str) -> StoreResult<Vec<WeeklyFigures>>;
+    /// One organization's frozen figures, oldest week first, `from_week..=to_week`.
+    async fn weekly_figures_of_organization(
+        &self,
+        organization_id: i64,
+        from_week: &str,
+        to_week: &str,
+    ) -> StoreResult<Vec<WeeklyFigures>>;
 
     /// Takes the background job `name` (`"prune-reports"`, `"catalog-reevaluation"`,
     /// ...) for this process, or `None` when another holder has it: with several

@@ -14,6 +14,14 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "sqlite_dashboard.rs"]
+mod dashboard;
+
+use super::{
+    ApiTokenCredentials, ApiTokenInfo, AuditEntry, HandledMark, HostApp, HostDetail, HostSummary,
+    NewAuditEntry, NewSession, NewUser, OrganizationCounts, Session, User, UserChange,
+    UserCredentials, WeeklyFigures,
+};
 use super::{
     CatalogRevision, Coverage, EnrolledHost, Enrollment, EvaluatedFindings, FindingEvent,
     HostCredentials, HostEvaluationInput, HostFinding, HostState, JobLease, NewOrganization,
@@ -1274,6 +1282,96 @@ impl Store for SqliteStore {
             .await
             .map_err(map_error)?;
         Ok(done.rows_affected())
+    }
+
+    async fn create_user(&self, new: NewUser, now: Timestamp) -> StoreResult<User> {
+        dashboard::create_user(&self.pool, new, now).await
+    }
+    async fn user(&self, id: i64) -> StoreResult<Option<User>> {
+        dashboard::user(&self.pool, id).await
+    }
+    async fn user_credentials(&self, login: &str) -> StoreResult<Option<UserCredentials>> {
+        dashboard::user_credentials(&self.pool, login).await
+    }
+    async fn users(&self) -> StoreResult<Vec<User>> {
+        dashboard::users(&self.pool).await
+    }
+    async fn update_user(&self, id: i64, change: UserChange, now: Timestamp) -> StoreResult<()> {
+        dashboard::update_user(&self.pool, id, change, now).await
+    }
+    async fn create_session(&self, session: NewSession) -> StoreResult<()> {
+        dashboard::create_session(&self.pool, session).await
+    }
+    async fn session(&self, token_hash: &str, now: Timestamp) -> StoreResult<Option<Session>> {
+        dashboard::session(&self.pool, token_hash, now).await
+    }
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        dashboard::delete_session(&self.pool, token_hash).await
+    }
+    async fn create_api_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &str,
+        now: Timestamp,
+    ) -> StoreResult<ApiTokenInfo> {
+        dashboard::create_api_token(&self.pool, user_id, name, token_hash, now).await
+    }
+    async fn api_tokens(&self, user_id: i64) -> StoreResult<Vec<ApiTokenInfo>> {
+        dashboard::api_tokens(&self.pool, user_id).await
+    }
+    async fn revoke_api_token(&self, user_id: i64, id: i64, now: Timestamp) -> StoreResult<()> {
+        dashboard::revoke_api_token(&self.pool, user_id, id, now).await
+    }
+    async fn api_token(&self, id: i64) -> StoreResult<Option<ApiTokenCredentials>> {
+        dashboard::api_token(&self.pool, id).await
+    }
+    async fn record_audit(&self, entry: NewAuditEntry) -> StoreResult<()> {
+        dashboard::record_audit(&self.pool, entry).await
+    }
+    async fn audit_log(&self, limit: i64) -> StoreResult<Vec<AuditEntry>> {
+        dashboard::audit_log(&self.pool, limit).await
+    }
+    async fn organization_counts(
+        &self,
+        reporting_since: Timestamp,
+        silent_before: Timestamp,
+    ) -> StoreResult<Vec<OrganizationCounts>> {
+        dashboard::organization_counts(&self.pool, reporting_since, silent_before).await
+    }
+    async fn host_summaries(&self, organization_id: i64) -> StoreResult<Vec<HostSummary>> {
+        dashboard::host_summaries(&self.pool, organization_id).await
+    }
+    async fn host_detail(&self, host_id: i64) -> StoreResult<Option<HostDetail>> {
+        dashboard::host_detail(&self.pool, host_id).await
+    }
+    async fn host_apps(&self, host_id: i64) -> StoreResult<Vec<HostApp>> {
+        dashboard::host_apps(&self.pool, host_id).await
+    }
+    async fn mark_handled(&self, mark: HandledMark) -> StoreResult<()> {
+        dashboard::mark_handled(&self.pool, mark).await
+    }
+    async fn handled_marks(&self, organization_id: i64) -> StoreResult<Vec<HandledMark>> {
+        dashboard::handled_marks(&self.pool, organization_id).await
+    }
+    async fn freeze_weekly_figures(
+        &self,
+        figures: &[WeeklyFigures],
+        now: Timestamp,
+    ) -> StoreResult<u64> {
+        dashboard::freeze_weekly_figures(&self.pool, figures, now).await
+    }
+    async fn weekly_figures_of_week(&self, week: &str) -> StoreResult<Vec<WeeklyFigures>> {
+        dashboard::weekly_figures_of_week(&self.pool, week).await
+    }
+    async fn weekly_figures_of_organization(
+        &self,
+        organization_id: i64,
+        from_week: &str,
+        to_week: &str,
+    ) -> StoreResult<Vec<WeeklyFigures>> {
+        dashboard::weekly_figures_of_organization(&self.pool, organization_id, from_week, to_week)
+            .await
     }
 
     async fn try_lock_job(&self, name: &str) -> StoreResult<Option<JobLease>> {

@@ -1,0 +1,241 @@
+//! Row types of the dashboard's part of the [`super::Store`]: people, sessions, API
+//! tokens, the audit log, handled notes, per-organization counts and weekly figures.
+
+use serde::Serialize;
+
+use super::Timestamp;
+
+/// What a person may do; see `web::scope` for the one place that decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Everything, everywhere.
+    Administrator,
+    /// An organization and everything under it: read, manage schools, secrets and the
+    /// catalog.
+    Officer,
+    /// One school: read, create enrollment secrets, mark violations as being handled.
+    SchoolAdmin,
+}
+
+impl Role {
+    pub const ALL: [Role; 3] = [Role::Administrator, Role::Officer, Role::SchoolAdmin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Administrator => "administrator",
+            Role::Officer => "officer",
+            Role::SchoolAdmin => "school_admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|role| role.as_str() == text)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: i64,
+    pub login: String,
+    pub role: Role,
+    /// `None` only for administrators.
+    pub organization_id: Option<i64>,
+    /// `ru` or `en`.
+    pub language: String,
+    pub created_at: Timestamp,
+    pub disabled_at: Option<Timestamp>,
+}
+
+#[derive(Clone)]
+pub struct NewUser {
+    pub login: String,
+    pub password_hash: String,
+    pub role: Role,
+    pub organization_id: Option<i64>,
+    pub language: String,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("NewUser")
+            .field("login", &self.login)
+            .field("role", &self.role)
+            .field("organization_id", &self.organization_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user with the hash to check a password against.
+#[derive(Clone)]
+pub struct UserCredentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for UserCredentials {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("UserCredentials")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Changes to a user; `None` leaves a field as it is. Disabling or a new password ends
+/// the user's sessions.
+#[derive(Clone, Default)]
+pub struct UserChange {
+    pub password_hash: Option<String>,
+    pub language: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+impl std::fmt::Debug for UserChange {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("UserChange")
+            .field("password_changed", &self.password_hash.is_some())
+            .field("language", &self.language)
+            .field("disabled", &self.disabled)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub token_hash: String,
+    pub user_id: i64,
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    pub csrf_token: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiTokenInfo {
+    pub id: i64,
+    pub user_id: i64,
+    pub name: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A token's owner and stored hash, to check a presented token against.
+#[derive(Debug, Clone)]
+pub struct ApiTokenCredentials {
+    pub info: ApiTokenInfo,
+    pub user: User,
+    pub token_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAuditEntry {
+    pub at: Timestamp,
+    /// The login, or `cli` for the command line.
+    pub actor: String,
+    pub action: String,
+    pub organization_id: Option<i64>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub organization_id: Option<i64>,
+    pub detail: String,
+}
+
+/// A note that a violation is being handled.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HandledMark {
+    pub host_id: i64,
+    pub app_id: String,
+    pub note: String,
+    pub by_login: String,
+    pub at: Timestamp,
+}
+
+/// The PCs of one organization alone (not its subtree); the dashboard adds them up
+/// along the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct OrganizationCounts {
+    pub organization_id: i64,
+    pub enrolled: i64,
+    /// Reported since the reporting cut-off.
+    pub reporting: i64,
+    /// Not reported since the silence cut-off (or never).
+    pub silent: i64,
+    /// Reporting PCs with an open banned finding.
+    pub with_banned: i64,
+    /// Reporting PCs with an approved messenger.
+    pub with_approved: i64,
+}
+
+/// One PC of an organization, for the school page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostSummary {
+    pub host_id: i64,
+    pub hostname: String,
+    pub os_name: String,
+    pub agent_version: String,
+    pub last_seen_at: Option<Timestamp>,
+    pub open_banned: i64,
+    pub open_approved: i64,
+}
+
+/// Everything the PC page shows about the host itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostDetail {
+    pub host_id: i64,
+    pub organization_id: i64,
+    pub machine_id: String,
+    pub hostname: String,
+    pub os_id: String,
+    pub os_name: String,
+    pub agent_version: String,
+    pub enrolled_at: Timestamp,
+    pub last_seen_at: Option<Timestamp>,
+    pub last_scan_at: Option<Timestamp>,
+    pub inventory_digest: Option<String>,
+    pub catalog_revision: i64,
+}
+
+/// One application on one host, open or resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostApp {
+    pub app_id: String,
+    pub app_name: String,
+    pub status: String,
+    pub strength: String,
+    pub users: Vec<String>,
+    /// JSON array of `sverka_shared::Evidence`.
+    pub evidence: String,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+}
+
+/// An organization's overview figures (its whole subtree) for one week.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WeeklyFigures {
+    pub organization_id: i64,
+    /// ISO week of the week's last day, `2026-W47`.
+    pub week: String,
+    pub expected_pcs: i64,
+    pub enrolled: i64,
+    pub reporting: i64,
+    pub silent: i64,
+    pub with_banned: i64,
+    pub with_approved: i64,
+}

@@ -1,0 +1,145 @@
+//! The overview's figures: the store counts each organization's own PCs in one query,
+//! and they are added up along the organization tree here. The same figures are
+//! frozen once a week (`freeze_week`), which the weekly report and the "change since
+//! last week" columns read.
+
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::clock::{Clock, Week};
+use super::scope::OrganizationTree;
+use crate::store::{OrganizationCounts, Store, StoreResult, WeeklyFigures};
+
+/// An organization's figures, its whole subtree added up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Totals {
+    pub expected_pcs: i64,
+    pub enrolled: i64,
+    pub reporting: i64,
+    pub silent: i64,
+    pub with_banned: i64,
+    pub with_approved: i64,
+}
+
+impl Totals {
+    /// Share of reporting PCs with an approved messenger; `None` when none reported.
+    pub fn approved_share(&self) -> Option<f64> {
+        (self.reporting > 0).then(|| self.with_approved as f64 / self.reporting as f64)
+    }
+
+    fn add(&mut self, counts: &OrganizationCounts) {
+        self.enrolled += counts.enrolled;
+        self.reporting += counts.reporting;
+        self.silent += counts.silent;
+        self.with_banned += counts.with_banned;
+        self.with_approved += counts.with_approved;
+    }
+
+    pub fn of_week(figures: &WeeklyFigures) -> Totals {
+        Totals {
+            expected_pcs: figures.expected_pcs,
+            enrolled: figures.enrolled,
+            reporting: figures.reporting,
+            silent: figures.silent,
+            with_banned: figures.with_banned,
+            with_approved: figures.with_approved,
+        }
+    }
+
+    pub fn to_week(self, organization_id: i64, week: &str) -> WeeklyFigures {
+        WeeklyFigures {
+            organization_id,
+            week: week.to_string(),
+            expected_pcs: self.expected_pcs,
+            enrolled: self.enrolled,
+            reporting: self.reporting,
+            silent: self.silent,
+            with_banned: self.with_banned,
+            with_approved: self.with_approved,
+        }
+    }
+}
+
+/// Every organization's own counts, by id.
+#[derive(Debug, Clone, Default)]
+pub struct Counts(HashMap<i64, OrganizationCounts>);
+
+impl Counts {
+    /// Counts as of `week`: reporting means reported since the week began; silent means
+    /// not reported for `silent_after_days` before the week's end (or now, if sooner).
+    pub async fn load(
+        store: &dyn Store,
+        week: &Week,
+        silent_after_days: u32,
+        now: i64,
+    ) -> StoreResult<Counts> {
+        let silent_before = week.end.min(now) - i64::from(silent_after_days) * 86_400;
+        let rows = store.organization_counts(week.start, silent_before).await?;
+        Ok(Counts(
+            rows.into_iter()
+                .map(|row| (row.organization_id, row))
+                .collect(),
+        ))
+    }
+
+    /// The totals of `id` and everything under it.
+    pub fn totals(&self, tree: &OrganizationTree, id: i64) -> Totals {
+        let mut totals = Totals::default();
+        for member in tree.subtree(id) {
+            if let Some(organization) = tree.get(member) {
+                totals.expected_pcs += organization.expected_pcs;
+            }
+            if let Some(counts) = self.0.get(&member) {
+                totals.add(counts);
+            }
+        }
+        totals
+    }
+}
+
+/// Freezes every organization's figures of `week` (figures frozen before are kept).
+pub async fn freeze_week(
+    store: &dyn Store,
+    week: &Week,
+    silent_after_days: u32,
+    now: i64,
+) -> StoreResult<u64> {
+    let tree = OrganizationTree::new(store.organizations().await?);
+    let counts = Counts::load(store, week, silent_after_days, now).await?;
+    let figures: Vec<WeeklyFigures> = tree
+        .ids()
+        .into_iter()
+        .map(|id| counts.totals(&tree, id).to_week(id, &week.label))
+        .collect();
+    store.freeze_weekly_figures(&figures, now).await
+}
+
+/// The job name of freezing weekly figures (see `Store::try_lock_job`).
+pub const FREEZE_JOB: &str = "freeze-weekly-figures";
+
+/// The background job: once the week has ended, freezes it (checked every ten
+/// minutes, so a collector that was down freezes the week when it comes back). With
+/// several collectors on one database, one of them does it (a job lease); freezing
+/// twice would change nothing anyway, frozen rows are never overwritten.
+pub async fn run_freezer(store: std::sync::Arc<dyn Store>, clock: Clock, silent_after_days: u32) {
+    loop {
+        match store.try_lock_job(FREEZE_JOB).await {
+            Ok(Some(lease)) => {
+                let now = crate::now();
+                let ended = clock.previous(&clock.week_of(now));
+                match freeze_week(store.as_ref(), &ended, silent_after_days, now).await {
+                    Ok(0) => {}
+                    Ok(rows) => {
+                        tracing::info!(week = %ended.label, rows, "weekly figures frozen")
+                    }
+                    Err(error) => tracing::warn!("cannot freeze the weekly figures: {error}"),
+                }
+                drop(lease);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!("cannot take the weekly-figures job: {error}"),
+        }
+        tokio::time::sleep(Duration::from_secs(600)).await;
+    }
+}

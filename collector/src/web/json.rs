@@ -1,0 +1,277 @@
+//! The read-only JSON API over the dashboard's data (`/api/v1/dashboard/...`,
+//! `docs/dashboard-api.openapi.json`). A personal API token acts as its user: the same
+//! [`super::scope::authorize`] check, the same "not found" outside the user's scope.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::sync::Arc;
+use sverka_shared::protocol::ApiError;
+
+use super::auth::api_user;
+use super::figures::{Counts, Totals};
+use super::scope::{Action, OrganizationTree, authorize};
+use super::weekly::WeekFigures;
+use super::{WebState, store_failure};
+use crate::export::ViolationExport;
+use crate::store::{Organization, User};
+
+pub const ORGANIZATIONS_PATH: &str = "/api/v1/dashboard/organizations";
+pub const OVERVIEW_PATH: &str = "/api/v1/dashboard/organizations/{id}/overview";
+pub const VIOLATIONS_PATH: &str = "/api/v1/dashboard/organizations/{id}/violations";
+pub const SILENT_PATH: &str = "/api/v1/dashboard/organizations/{id}/silent";
+pub const WEEKLY_PATH: &str = "/api/v1/dashboard/organizations/{id}/weekly";
+pub const HOST_PATH: &str = "/api/v1/dashboard/hosts/{id}";
+/// Every path of this API (the OpenAPI test compares them with the document).
+pub const PATHS: [&str; 6] = [
+    ORGANIZATIONS_PATH,
+    OVERVIEW_PATH,
+    VIOLATIONS_PATH,
+    SILENT_PATH,
+    WEEKLY_PATH,
+    HOST_PATH,
+];
+
+fn failure(status: StatusCode, error: &str, message: &str) -> Response {
+    (
+        status,
+        Json(ApiError {
+            error: error.to_string(),
+            message: message.to_string(),
+        }),
+    )
+        .into_response()
+}
+
+fn not_found() -> Response {
+    failure(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such object, or not within your token's scope",
+    )
+}
+
+async fn caller(
+    state: &WebState,
+    headers: &HeaderMap,
+) -> Result<(User, OrganizationTree), Response> {
+    let user = match api_user(state, headers).await {
+        Some(Ok(user)) => user,
+        Some(Err(response)) => return Err(response),
+        None => {
+            return Err(failure(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "a personal API token is required (Authorization: Bearer sverka_pat_...)",
+            ));
+        }
+    };
+    let tree = state
+        .app
+        .store
+        .organizations()
+        .await
+        .map(OrganizationTree::new)
+        .map_err(store_failure)?;
+    Ok((user, tree))
+}
+
+fn permit(user: &User, organization_id: i64, tree: &OrganizationTree) -> Result<(), Response> {
+    authorize(user, Action::Read, Some(organization_id), tree).map_err(|_| not_found())
+}
+
+pub fn router() -> Router<Arc<WebState>> {
+    Router::new()
+        .route(ORGANIZATIONS_PATH, get(organizations))
+        .route(OVERVIEW_PATH, get(overview))
+        .route(VIOLATIONS_PATH, get(violations))
+        .route(SILENT_PATH, get(silent))
+        .route(WEEKLY_PATH, get(weekly))
+        .route(HOST_PATH, get(host))
+}
+
+async fn organizations(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<Organization>>, Response> {
+    let (user, tree) = caller(&state, &headers).await?;
+    let visible = tree
+        .ids()
+        .into_iter()
+        .filter(|id| authorize(&user, Action::Read, Some(*id), &tree).is_ok())
+        .filter_map(|id| tree.get(id).cloned())
+        .collect();
+    Ok(Json(visible))
+}
+
+/// One row of the overview.
+#[derive(Debug, Serialize)]
+pub struct OverviewRow {
+    pub organization_id: i64,
+    pub organization: String,
+    #[serde(flatten)]
+    pub totals: Totals,
+    pub approved_share: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Overview {
+    pub week: String,
+    pub rows: Vec<OverviewRow>,
+    pub total: OverviewRow,
+}
+
+fn overview_row(tree: &OrganizationTree, id: i64, totals: Totals) -> OverviewRow {
+    OverviewRow {
+        organization_id: id,
+        organization: tree.get(id).map(|o| o.name.clone()).unwrap_or_default(),
+        approved_share: totals.approved_share(),
+        totals,
+    }
+}
+
+async fn overview(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Overview>, Response> {
+    let (user, tree) = caller(&state, &headers).await?;
+    permit(&user, id, &tree)?;
+    let now = crate::now();
+    let week = state.clock.week_of(now);
+    let counts = Counts::load(
+        state.app.store.as_ref(),
+        &week,
+        state.silent_after_days,
+        now,
+    )
+    .await
+    .map_err(store_failure)?;
+    let rows = tree
+        .children(id)
+        .iter()
+        .map(|child| overview_row(&tree, *child, counts.totals(&tree, *child)))
+        .collect();
+    Ok(Json(Overview {
+        week: week.label,
+        rows,
+        total: overview_row(&tree, id, counts.totals(&tree, id)),
+    }))
+}
+
+async fn violations(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<ViolationExport>>, Response> {
+    let (user, tree) = caller(&state, &headers).await?;
+    permit(&user, id, &tree)?;
+    let rows = state
+        .app
+        .store
+        .violations(id, false)
+        .await
+        .map_err(store_failure)?;
+    Ok(Json(rows.iter().map(ViolationExport::from).collect()))
+}
+
+async fn silent(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<crate::store::SilentHost>>, Response> {
+    let (user, tree) = caller(&state, &headers).await?;
+    permit(&user, id, &tree)?;
+    let since = crate::now() - i64::from(state.silent_after_days) * 86_400;
+    let rows = state
+        .app
+        .store
+        .silent_hosts(id, since)
+        .await
+        .map_err(store_failure)?;
+    Ok(Json(rows))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct WeekQuery {
+    week: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Weekly {
+    pub week: String,
+    pub frozen: bool,
+    pub rows: Vec<OverviewRow>,
+    pub total: OverviewRow,
+}
+
+async fn weekly(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(query): Query<WeekQuery>,
+) -> Result<Json<Weekly>, Response> {
+    let (user, tree) = caller(&state, &headers).await?;
+    permit(&user, id, &tree)?;
+    let week = match &query.week {
+        Some(label) => state.clock.parse_week(label).ok_or_else(|| {
+            failure(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                "week is not like 2026-W47",
+            )
+        })?,
+        None => state.clock.previous(&state.clock.week_of(crate::now())),
+    };
+    let figures = WeekFigures::load(
+        state.app.store.as_ref(),
+        &tree,
+        week,
+        state.silent_after_days,
+    )
+    .await
+    .map_err(store_failure)?;
+    let totals = |id: i64| figures.totals.get(&id).copied().unwrap_or_default();
+    Ok(Json(Weekly {
+        week: figures.week.label.clone(),
+        frozen: figures.frozen,
+        rows: tree
+            .children(id)
+            .iter()
+            .map(|child| overview_row(&tree, *child, totals(*child)))
+            .collect(),
+        total: overview_row(&tree, id, totals(id)),
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct HostAnswer {
+    pub host: crate::store::HostDetail,
+    pub applications: Vec<crate::store::HostApp>,
+    pub events: Vec<crate::store::FindingEvent>,
+}
+
+async fn host(
+    State(state): State<Arc<WebState>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Result<Json<HostAnswer>, Response> {
+    let (user, tree) = caller(&state, &headers).await?;
+    let store = state.app.store.as_ref();
+    let host = store
+        .host_detail(id)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(not_found)?;
+    permit(&user, host.organization_id, &tree)?;
+    let applications = store.host_apps(id).await.map_err(store_failure)?;
+    let events = store.finding_events(id).await.map_err(store_failure)?;
+    Ok(Json(HostAnswer {
+        host,
+        applications,
+        events,
+    }))
+}

@@ -1,0 +1,209 @@
+//! The dashboard for people: server-rendered pages (maud, escaped by default), a
+//! little JavaScript, exports, and a read-only JSON API with personal tokens.
+//!
+//! - [`auth`]: passwords, sessions, CSRF, throttling, API tokens.
+//! - [`scope`]: [`scope::authorize`], the one check every route makes.
+//! - [`pages`]: overview, school and PC pages; [`weekly`]: frozen weekly figures and
+//!   the trend chart; [`admin`]: enrollment, catalog, users, audit, tokens.
+//! - [`table`]: the table type behind pages and CSV/XLSX exports.
+//! - [`json`]: the JSON API under `/api/v1/dashboard/`.
+
+// Handlers answer with a `Response` on both sides (a refusal is a page too), as
+// axum's own rejections do; boxing every refusal would buy nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod admin;
+pub mod auth;
+pub mod clock;
+pub mod figures;
+pub mod i18n;
+pub mod install;
+pub mod json;
+pub mod pages;
+pub mod scope;
+pub mod table;
+pub mod weekly;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::api::AppState;
+use crate::store::{NewAuditEntry, StoreError};
+use auth::Throttle;
+use clock::Clock;
+
+/// Everything the dashboard's handlers share.
+#[derive(Debug)]
+pub struct WebState {
+    pub app: Arc<AppState>,
+    pub clock: Clock,
+    pub secure_cookies: bool,
+    pub session_seconds: i64,
+    pub public_url: Option<String>,
+    pub silent_after_days: u32,
+    pub throttle: Throttle,
+}
+
+impl WebState {
+    pub fn new(
+        app: Arc<AppState>,
+        config: &crate::config::Config,
+    ) -> Result<WebState, clock::ClockError> {
+        Ok(WebState {
+            app,
+            clock: Clock::new(&config.dashboard.time_zone, &config.dashboard.week_ends_on)?,
+            secure_cookies: config.dashboard.secure_cookies_for(&config.listen),
+            session_seconds: i64::from(config.dashboard.session_hours.max(1)) * 3600,
+            public_url: config.dashboard.public_url.clone(),
+            silent_after_days: config.silent_after_days,
+            throttle: Throttle::default(),
+        })
+    }
+
+    /// Writes an audit entry; a failure is logged, never shown.
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        organization_id: Option<i64>,
+        detail: String,
+    ) {
+        let entry = NewAuditEntry {
+            at: crate::now(),
+            actor: actor.to_string(),
+            action: action.to_string(),
+            organization_id,
+            detail,
+        };
+        if let Err(error) = self.app.store.record_audit(entry).await {
+            tracing::error!("cannot write the audit log: {error}");
+        }
+    }
+}
+
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";
+
+/// Security headers on every dashboard answer, and the handler's time as
+/// `Server-Timing` (the benchmark reads it).
+async fn security_headers(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let fixed = [
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    if let Ok(value) = HeaderValue::from_str(&format!("app;dur={elapsed:.2}")) {
+        headers.insert("server-timing", value);
+    }
+    response
+}
+
+/// A store failure as an answer: 503 when it may pass, 500 otherwise (logged).
+pub fn store_failure(error: StoreError) -> Response {
+    match error {
+        StoreError::Unavailable(message) => {
+            tracing::warn!("database unavailable: {message}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::RETRY_AFTER, "15")],
+                "the database is busy; try again shortly",
+            )
+                .into_response()
+        }
+        other => {
+            tracing::error!("dashboard: {other}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+const APP_CSS: &str = include_str!("static/app.css");
+const APP_JS: &str = include_str!("static/app.js");
+
+async fn app_css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        APP_CSS,
+    )
+        .into_response()
+}
+
+async fn app_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        APP_JS,
+    )
+        .into_response()
+}
+
+/// The dashboard's routes; merged with the agent API by `serve`.
+pub fn router(state: Arc<WebState>) -> Router {
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_page).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/language", post(pages::switch_language))
+        .route("/org/{id}", get(pages::overview))
+        .route("/org/{id}/export/{format}", get(pages::overview_export))
+        .route("/org/{id}/children", post(admin::add_organization))
+        .route("/school/{id}", get(pages::school))
+        .route(
+            "/school/{id}/export/{table}/{format}",
+            get(pages::school_export),
+        )
+        .route("/host/{id}", get(pages::host))
+        .route(
+            "/host/{id}/export/{table}/{format}",
+            get(pages::host_export),
+        )
+        .route("/host/{id}/handled", post(pages::mark_handled))
+        .route("/org/{id}/weekly", get(weekly::weekly_page))
+        .route(
+            "/org/{id}/weekly/export/{format}",
+            get(weekly::weekly_export),
+        )
+        .route("/org/{id}/enrollment", get(admin::enrollment_page))
+        .route("/org/{id}/secrets", post(admin::create_secret))
+        .route(
+            "/org/{id}/secrets/{secret}/revoke",
+            post(admin::revoke_secret),
+        )
+        .route(
+            "/catalog",
+            get(admin::catalog_page).post(admin::save_catalog),
+        )
+        .route("/users", get(admin::users_page).post(admin::add_user))
+        .route("/users/{id}/disable", post(admin::disable_user))
+        .route("/audit", get(admin::audit_page))
+        .route("/tokens", get(admin::tokens_page).post(admin::create_token))
+        .route("/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/static/app.css", get(app_css))
+        .route("/static/app.js", get(app_js))
+        .merge(json::router())
+        .layer(axum::middleware::from_fn(security_headers))
+        .with_state(state)
+}

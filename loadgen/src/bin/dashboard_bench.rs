@@ -1,0 +1,417 @@
+//! The dashboard's benchmark: fills a database through the collector's `Store` with
+//! a region of municipalities, schools and PCs (100,000 PCs in 1,000 schools by
+//! default), starts the real collector on it, signs in, and times the main pages and
+//! the region's weekly XLSX: the server's own time (`Server-Timing`) and the time the
+//! client waited, beside a static file served by the same server as the baseline.
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+use sverka_collector::store::sqlite::SqliteStore;
+use sverka_collector::store::{
+    Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, NewUser, ReportRecord,
+    Role, Store,
+};
+use sverka_shared::observation::PackageManager;
+use sverka_shared::{Inventory, Observation, Observed, Scope, Strength};
+
+#[derive(Debug, Parser)]
+#[command(about = "Times the dashboard's pages on a large generated database")]
+struct Options {
+    #[arg(long, default_value_t = 100_000)]
+    hosts: usize,
+    #[arg(long, default_value_t = 1_000)]
+    schools: usize,
+    #[arg(long, default_value_t = 20)]
+    municipalities: usize,
+    /// Timed requests per page (after three warm-up requests).
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+}
+
+const PASSWORD: &str = "benchmark password";
+
+fn main() -> Result<()> {
+    let options = Options::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(options))
+}
+
+fn finding(app: &str, name: &str, status: &str) -> HostFinding {
+    HostFinding {
+        app_id: app.into(),
+        app_name: name.into(),
+        status: status.into(),
+        strength: "installed".into(),
+        users: vec!["teacher".into()],
+        evidence: format!(
+            r#"[{{"source":"dpkg","detail":"dpkg package {app} 1.0","path":"/var/lib/dpkg/status","scope":"machine","strength":"installed"}}]"#
+        ),
+    }
+}
+
+/// A 300-package inventory, shared by every PC (inventories are content-addressed).
+fn inventory() -> (String, String, i64) {
+    let observations: Vec<Observation> = (0..300)
+        .map(|index| Observation {
+            observed: Observed::Package {
+                manager: PackageManager::Dpkg,
+                name: format!("package-{index:03}"),
+                version: format!("1.{index}.0-1"),
+                vendor: None,
+            },
+            path: Some("/var/lib/dpkg/status".into()),
+            user: None,
+            scope: Scope::Machine,
+            strength: Strength::Installed,
+        })
+        .collect();
+    let inventory = Inventory::from_observations(&observations);
+    let body = serde_json::to_string(&inventory.observations).unwrap_or_default();
+    (inventory.digest, body, observations.len() as i64)
+}
+
+struct Populated {
+    region: i64,
+    municipality: i64,
+    school: i64,
+    host: i64,
+}
+
+async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated> {
+    let started = Instant::now();
+    let region = store
+        .create_organization(NewOrganization {
+            parent_id: None,
+            name: "Регион".into(),
+            kind: "region".into(),
+            expected_pcs: 0,
+        })
+        .await?
+        .id;
+    let mut municipalities = Vec::new();
+    for index in 0..options.municipalities.max(1) {
+        municipalities.push(
+            store
+                .create_organization(NewOrganization {
+                    parent_id: Some(region),
+                    name: format!("Муниципалитет {index:02}"),
+                    kind: "municipality".into(),
+                    expected_pcs: 0,
+                })
+                .await?
+                .id,
+        );
+    }
+    let per_school = options.hosts / options.schools.max(1);
+    let now = sverka_collector::now();
+    let mut host_ids = Vec::with_capacity(options.hosts);
+    let mut schools = Vec::new();
+    for index in 0..options.schools.max(1) {
+        let school = store
+            .create_organization(NewOrganization {
+                parent_id: Some(municipalities[index % municipalities.len()]),
+                name: format!("Школа №{index}"),
+                kind: "school".into(),
+                expected_pcs: per_school as i64,
+            })
+            .await?
+            .id;
+        schools.push(school);
+        let (random, secret_hash) = sverka_collector::keys::generate();
+        let secret = store
+            .create_secret(
+                NewSecret {
+                    organization_id: school,
+                    secret_hash,
+                    expires_at: None,
+                },
+                now,
+            )
+            .await?;
+        for pc in 0..per_school {
+            let machine = format!("{index:04}-{pc:03}");
+            let enrolled = store
+                .enroll(
+                    Enrollment {
+                        secret_id: secret.id,
+                        secret_hash: sverka_collector::keys::hash(&random),
+                        machine_id: machine.clone(),
+                        hostname: format!("school{index}-pc{pc:03}"),
+                        os_id: "astra".into(),
+                        os_name: "Astra Linux 1.8".into(),
+                        agent_version: "0.1.0".into(),
+                        key_hash: String::new(),
+                    },
+                    now,
+                )
+                .await?;
+            host_ids.push(enrolled.host_id);
+        }
+    }
+    println!(
+        "populated {} organizations and {} PCs in {:.1} s",
+        1 + municipalities.len() + schools.len(),
+        host_ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let started = Instant::now();
+    let (digest, body, items) = inventory();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, host_id) in host_ids.iter().copied().enumerate() {
+        let store = store.clone();
+        let digest = digest.clone();
+        let body = (index == 0).then(|| (body.clone(), items));
+        tasks.spawn(async move {
+            let mut findings = Vec::new();
+            if index % 5 == 0 {
+                findings.push(finding("telegram", "Telegram", "banned"));
+            }
+            if index % 2 == 0 {
+                findings.push(finding("max", "MAX", "approved"));
+            }
+            // Some PCs went silent a while ago.
+            let at = if index % 17 == 0 {
+                now - 30 * 86_400
+            } else {
+                now
+            };
+            store
+                .record_report(ReportRecord {
+                    report_id: format!("00000000-0000-7000-8000-{index:012}"),
+                    host_id,
+                    received_at: at,
+                    scanned_at: at,
+                    hostname: format!("pc-{host_id}"),
+                    os_id: "astra".into(),
+                    os_name: "Astra Linux 1.8".into(),
+                    agent_version: "0.1.0".into(),
+                    scan_errors: 0,
+                    inventory_digest: digest,
+                    inventory: body,
+                    evidence: "[]".into(),
+                    catalog_revision: 0,
+                    findings: Some(EvaluatedFindings::new(findings)),
+                })
+                .await
+        });
+        if index == 0 {
+            // The inventory's body travels with the first report only.
+            if let Some(result) = tasks.join_next().await {
+                result??;
+            }
+        }
+        if tasks.len() >= 2_000 {
+            while let Some(result) = tasks.join_next().await {
+                result??;
+            }
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
+    println!(
+        "{} reports stored in {:.1} s",
+        host_ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let password_hash = sverka_collector::web::auth::hash_password(PASSWORD)?;
+    store
+        .create_user(
+            NewUser {
+                login: "bench".into(),
+                password_hash,
+                role: Role::Administrator,
+                organization_id: None,
+                language: "ru".into(),
+            },
+            now,
+        )
+        .await?;
+    Ok(Populated {
+        region,
+        municipality: municipalities[0],
+        school: schools[0],
+        host: host_ids[0],
+    })
+}
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_collector(database: &Path) -> Result<Server> {
+    let me = std::env::current_exe()?;
+    let binary = me
+        .parent()
+        .map(|folder| folder.join("sverka-collector"))
+        .context("the collector binary beside this one")?;
+    let mut child = Command::new(&binary)
+        .args([
+            "--database",
+            &format!("sqlite://{}", database.display()),
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line)?;
+    let Some(url) = line.trim().strip_prefix("listening on ") else {
+        let _ = child.kill();
+        bail!("the collector did not start: {line:?}");
+    };
+    Ok(Server {
+        url: url.to_string(),
+        child,
+    })
+}
+
+fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.split(';').next())
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.to_string())
+}
+
+async fn sign_in(client: &reqwest::Client, url: &str) -> Result<String> {
+    let page = client.get(format!("{url}/login")).send().await?;
+    let login_csrf = cookie_value(&page, "sverka_login_csrf").context("login cookie")?;
+    let form = format!("csrf={login_csrf}&lang=ru&login=bench&password=benchmark+password");
+    let answer = client
+        .post(format!("{url}/login"))
+        .header(
+            reqwest::header::COOKIE,
+            format!("sverka_login_csrf={login_csrf}"),
+        )
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(form)
+        .send()
+        .await?;
+    cookie_value(&answer, "sverka_session").context("signed in")
+}
+
+/// Median and worst of the server's own time and of the client's wait, in ms.
+async fn time_page(
+    client: &reqwest::Client,
+    url: &str,
+    session: &str,
+    path: &str,
+    runs: usize,
+) -> Result<(f64, f64, f64, f64, usize)> {
+    let mut server = Vec::new();
+    let mut client_side = Vec::new();
+    let mut size = 0;
+    for run in 0..runs + 3 {
+        let started = Instant::now();
+        let response = client
+            .get(format!("{url}{path}"))
+            .header(reqwest::header::COOKIE, format!("sverka_session={session}"))
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            bail!("{path}: {}", response.status());
+        }
+        let timing = response
+            .headers()
+            .get("server-timing")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split("dur=").nth(1))
+            .and_then(|value| value.parse::<f64>().ok())
+            .unwrap_or(f64::NAN);
+        let body = response.bytes().await?;
+        let waited = started.elapsed().as_secs_f64() * 1000.0;
+        size = body.len();
+        if run >= 3 {
+            server.push(timing);
+            client_side.push(waited);
+        }
+    }
+    let median = |values: &mut Vec<f64>| {
+        values.sort_by(|a, b| a.total_cmp(b));
+        values[values.len() / 2]
+    };
+    let worst = |values: &[f64]| values.iter().copied().fold(f64::MIN, f64::max);
+    Ok((
+        median(&mut server),
+        worst(&server),
+        median(&mut client_side),
+        worst(&client_side),
+        size,
+    ))
+}
+
+async fn run(options: Options) -> Result<()> {
+    let folder = tempfile::tempdir()?;
+    let database: PathBuf = folder.path().join("bench.db");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&database).await?);
+    let populated = populate(store.clone(), &options).await?;
+    drop(store);
+    let server = start_collector(&database)?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let session = sign_in(&client, &server.url).await?;
+    let Populated {
+        region,
+        municipality,
+        school,
+        host,
+    } = populated;
+    let pages = [
+        ("baseline: /static/app.css", "/static/app.css".to_string()),
+        ("overview of the region", format!("/org/{region}")),
+        ("overview of a municipality", format!("/org/{municipality}")),
+        ("school page (100 PCs)", format!("/school/{school}")),
+        ("PC page (300 programs)", format!("/host/{host}")),
+        ("weekly report page", format!("/org/{region}/weekly")),
+        ("region overview CSV", format!("/org/{region}/export/csv")),
+        (
+            "weekly region XLSX",
+            format!("/org/{region}/weekly/export/xlsx"),
+        ),
+    ];
+    println!(
+        "\n{} PCs in {} schools, {} timed requests each (after 3 warm-ups)",
+        options.hosts, options.schools, options.runs
+    );
+    println!(
+        "{:<30} {:>14} {:>12} {:>14} {:>12} {:>10}",
+        "page", "server median", "server max", "client median", "client max", "bytes"
+    );
+    for (name, path) in pages {
+        let (server_median, server_max, client_median, client_max, size) =
+            time_page(&client, &server.url, &session, &path, options.runs).await?;
+        println!(
+            "{name:<30} {server_median:>11.2} ms {server_max:>9.2} ms {client_median:>11.2} ms {client_max:>9.2} ms {size:>10}"
+        );
+    }
+    Ok(())
+}
