@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Debian's
 # rpm, rpmbuild and Berkeley DB tools for real rpm databases, util-linux's setpriv,
-# mingw-w64 and Wine for the Windows agent, and Rust's x86_64-pc-windows-gnu target),
+# mingw-w64 and Wine for the Windows agent, wixl, msitools and systemd for the
+# packages, and Rust's x86_64-pc-windows-gnu target),
 # then checks formatting and lints (for Linux and for Windows) and runs every test of
 # the workspace, the Windows ones under Wine.
 set -euo pipefail
@@ -15,6 +16,12 @@ command -v setpriv >/dev/null || need_packages+=(util-linux)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need_packages+=(gcc-mingw-w64-x86-64)
 command -v x86_64-w64-mingw32-windres >/dev/null || need_packages+=(binutils-mingw-w64-x86-64)
 command -v wine >/dev/null || need_packages+=(wine wine64)
+# Packaging: wixl builds the MSI, msiinfo reads it, systemd-analyze checks the units,
+# strip and objdump prepare the binaries for the deb and rpm packages.
+command -v wixl >/dev/null || need_packages+=(wixl)
+command -v msiinfo >/dev/null || need_packages+=(msitools)
+command -v systemd-analyze >/dev/null || need_packages+=(systemd)
+command -v objdump >/dev/null || need_packages+=(binutils)
 if ((${#need_packages[@]})); then
     echo "installing: ${need_packages[*]}"
     sudo_cmd=""

@@ -8,17 +8,20 @@
 
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod enroll;
 pub mod fsread;
 pub mod fswrite;
 pub mod host;
 pub mod output;
 pub mod pe;
+pub mod platform;
 pub mod registry;
 pub mod retry;
 pub mod root;
 pub mod run;
 pub mod scan;
+pub mod service;
 pub mod sources;
 pub mod spool;
 pub mod state;

@@ -236,10 +236,15 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
+    let tls = match &config.tls {
+        Some(tls) => Some(crate::tls::server_config(tls)?),
+        None => None,
+    };
     let address = listener.local_addr()?;
-    tracing::info!("listening on http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{address}");
     // Tests and scripts read this line to learn the port when listening on port 0.
-    println!("listening on http://{address}");
+    println!("listening on {scheme}://{address}");
     let _ = std::io::stdout().flush();
 
     let poll = Duration::from_secs(config.catalog_poll_seconds.max(1));
@@ -271,10 +276,16 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
         }
     });
 
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving")?;
+    match tls {
+        Some(tls) => axum::serve(crate::tls::TlsListener::new(listener, tls)?, router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?,
+        None => axum::serve(listener, router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?,
+    }
     Ok(())
 }
 

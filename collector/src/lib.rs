@@ -17,6 +17,7 @@ pub mod export;
 pub mod keys;
 pub mod limits;
 pub mod store;
+pub mod tls;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -10,6 +10,7 @@ mod collector;
 mod fuzz;
 mod install_methods;
 mod negative_controls;
+mod packaging;
 mod reporting;
 mod rpm_real;
 mod tools;

@@ -390,6 +390,25 @@ impl WinePrefix {
         (run.code, run.json())
     }
 
+    /// The prefix folder (`WINEPREFIX`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs a program of Wine (`msiexec`, `reg`, `net`, ...) or of the prefix, to the end.
+    pub fn wine(&self, args: &[&str]) -> Run {
+        let output = self
+            .wine_command("wine")
+            .args(args)
+            .output()
+            .expect("run wine");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     pub fn run_agent(&self, args: &[&str]) -> Run {
         let output = self
             .wine_command("wine")
