@@ -7,11 +7,20 @@
 # and under 1 CPU-second per hour while idle.
 #
 #   bash bench/agent-idle.sh            # IDLE_SECONDS=3600 for a full hour
+#   BENCH_PROFILE=debug bash bench/agent-idle.sh   # the debug binaries (no release build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 idle_seconds=${IDLE_SECONDS:-300}
-
-cargo build --release --locked --bin sverka-agent --bin sverka-collector >&2
+profile=${BENCH_PROFILE:-release}
+if [ "$profile" = release ]; then
+    cargo build --release --locked --bin sverka-agent --bin sverka-collector >&2
+    cargo build --release --locked --target x86_64-pc-windows-gnu --bin sverka-agent >&2
+else
+    cargo build --locked --bin sverka-agent --bin sverka-collector >&2
+    cargo build --locked --target x86_64-pc-windows-gnu --bin sverka-agent >&2
+fi
+bin=target/$profile
+echo "profile: $profile"
 work=$(mktemp -d)
 collector_pid="" agent_pid="" sleep_pid=""
 cleanup() {
@@ -21,7 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-collector=target/release/sverka-collector
+collector=$bin/sverka-collector
 export SVERKA_COLLECTOR_DATA_DIR=$work/collector
 "$collector" serve --listen 127.0.0.1:0 > "$work/collector.out" 2> "$work/collector.log" &
 collector_pid=$!
@@ -38,7 +47,7 @@ state_dir = "$work/state"
 interval = "1h"
 max_delay = "0s"
 TOML
-target/release/sverka-agent service --config "$work/agent.toml" 2> "$work/agent.log" &
+"$bin/sverka-agent" service --config "$work/agent.toml" 2> "$work/agent.log" &
 agent_pid=$!
 sleep 3600 & sleep_pid=$!
 for _ in $(seq 600); do grep -q acknowledged "$work/agent.log" && break; sleep 0.1; done
@@ -72,11 +81,10 @@ printf '| %-40s | %12s | %16s |\n' "sleep (the floor)" "$(mb "$sleep_rss_max")" 
 echo "scan peak (the service's VmHWM after enrolling, a full scan and its report): $(mb "$scan_peak") MB"
 echo "targets: under 10 MB resident, under 1 CPU-second per hour idle"
 
-# Installed sizes.
-cargo build --release --locked --target x86_64-pc-windows-gnu --bin sverka-agent >&2
-bash packaging/build-linux.sh --agent target/release/sverka-agent \
-    --collector target/release/sverka-collector --out "$work/dist" >/dev/null
-bash packaging/build-msi.sh --exe target/x86_64-pc-windows-gnu/release/sverka-agent.exe \
+# Installed sizes (binaries stripped into the packages).
+bash packaging/build-linux.sh --agent "$bin/sverka-agent" \
+    --collector "$bin/sverka-collector" --out "$work/dist" >/dev/null
+bash packaging/build-msi.sh --exe "target/x86_64-pc-windows-gnu/$profile/sverka-agent.exe" \
     --out "$work/dist" >/dev/null
 echo
 printf '| %-40s | %12s | %14s |\n' "package" "file KB" "installed KB"

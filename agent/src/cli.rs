@@ -349,8 +349,8 @@ fn run_service(args: ServiceArgs) -> anyhow::Result<i32> {
 /// `%ProgramData%\Sverka\logs` (a new file each day, the last 14 kept).
 #[cfg(windows)]
 fn init_service_logging() {
-    use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = || {
         tracing_subscriber::EnvFilter::try_from_env("SVERKA_LOG")
@@ -361,11 +361,13 @@ fn init_service_logging() {
         .with_ansi(false)
         .with_target(false)
         .with_filter(filter());
+    let log_dir = crate::platform::log_dir();
+    let _ = std::fs::create_dir_all(&log_dir);
     let file = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
         .filename_prefix("agent.log")
         .max_log_files(14)
-        .build(crate::platform::log_dir())
+        .build(log_dir)
         .ok()
         .map(|appender| {
             tracing_subscriber::fmt::layer()

@@ -107,10 +107,7 @@ impl CollectorClient {
     /// A client for the collector at `server`. `pinned_ca_pem` (PEM), for a collector
     /// whose certificate the authority's own CA issued, is then the only trust anchor:
     /// the system's CAs are not consulted for this collector.
-    pub fn new(
-        server: &str,
-        pinned_ca_pem: Option<&[u8]>,
-    ) -> Result<CollectorClient, ClientError> {
+    pub fn new(server: &str, pinned_ca_pem: Option<&[u8]>) -> Result<CollectorClient, ClientError> {
         let server = normalize_server_url(server)?;
         // reqwest is built without a default crypto provider; ring is ours. Installing
         // fails harmlessly when a provider is already installed.

@@ -150,7 +150,9 @@ impl ServiceSettings {
         }
         let mut settings = ServiceSettings {
             server_url: non_empty(file.server_url),
-            enroll_secret: file.enroll_secret.filter(|secret| !secret.0.trim().is_empty()),
+            enroll_secret: file
+                .enroll_secret
+                .filter(|secret| !secret.0.trim().is_empty()),
             ca_file: file.ca_file,
             allow_http: file.allow_http.unwrap_or(false),
             state_dir: file.state_dir.unwrap_or_else(StateDir::default_path),
@@ -161,9 +163,10 @@ impl ServiceSettings {
         if settings.enroll_secret.is_none()
             && let Some(secret_file) = &file.enroll_secret_file
         {
-            settings.enroll_secret = Some(read_secret_file(secret_file).map_err(|message| {
-                value_error("enroll_secret_file", message)
-            })?);
+            settings.enroll_secret = Some(
+                read_secret_file(secret_file)
+                    .map_err(|message| value_error("enroll_secret_file", message))?,
+            );
         }
         for layer in overrides {
             if let Some(url) = non_empty(layer.server_url.clone()) {
@@ -361,9 +364,7 @@ mod tests {
             allow_http: Some("maybe".into()),
             ..Overrides::default()
         };
-        assert!(
-            ServiceSettings::resolve(AgentConfigFile::default(), &[bad_flag], "x").is_err()
-        );
+        assert!(ServiceSettings::resolve(AgentConfigFile::default(), &[bad_flag], "x").is_err());
     }
 
     #[test]

@@ -117,7 +117,11 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         organization = enrollment.organization_name,
         "reporting"
     );
-    if sleep_logged(&options.stop, random_up_to(options.max_delay), "start delay") {
+    if sleep_logged(
+        &options.stop,
+        random_up_to(options.max_delay),
+        "start delay",
+    ) {
         return Ok(());
     }
     if options.once {

@@ -165,8 +165,14 @@ fn linux_packages_hold_the_service_and_install_upgrade_and_purge_cleanly() {
     let config = run_ok(Command::new("rpm").args(["-qcp", &agent_rpm]));
     assert_eq!(config.trim(), "/etc/sverka/agent.toml");
     let scripts = run_ok(Command::new("rpm").args(["-qp", "--scripts", &collector_rpm]));
-    assert!(scripts.contains("useradd -r -g sverka-collector"), "{scripts}");
-    assert!(scripts.contains("systemctl enable sverka-collector.service"), "{scripts}");
+    assert!(
+        scripts.contains("useradd -r -g sverka-collector"),
+        "{scripts}"
+    );
+    assert!(
+        scripts.contains("systemctl enable sverka-collector.service"),
+        "{scripts}"
+    );
     let payload = run_ok(Command::new("rpm").args([
         "-qp",
         "--qf",
@@ -180,14 +186,23 @@ fn linux_packages_hold_the_service_and_install_upgrade_and_purge_cleanly() {
         .find(|line| line.ends_with("/var/lib/sverka-collector"))
         .unwrap_or_else(|| panic!("{owners}"));
     assert!(data.starts_with("drwxr-x---"), "{data}");
-    assert!(data.contains("sverka-c"), "owned by the collector's user: {data}");
+    assert!(
+        data.contains("sverka-c"),
+        "owned by the collector's user: {data}"
+    );
 
     // Installed into a throwaway root, maintainer scripts and all.
     let root = throwaway_root();
     let installed = dpkg(root.path(), &["-i", &agent_deb, &collector_deb]);
-    assert_eq!(installed.code, 0, "{}\n{}", installed.stdout, installed.stderr);
+    assert_eq!(
+        installed.code, 0,
+        "{}\n{}",
+        installed.stdout, installed.stderr
+    );
     assert!(
-        installed.stdout.contains("set server_url and enroll_secret"),
+        installed
+            .stdout
+            .contains("set server_url and enroll_secret"),
         "the agent says what to configure: {}",
         installed.stdout
     );
@@ -224,7 +239,11 @@ fn linux_packages_hold_the_service_and_install_upgrade_and_purge_cleanly() {
                 .args(["verify", &format!("/lib/systemd/system/{unit}")]);
             command
         });
-        assert_eq!(verify.code, 0, "{unit}: {}\n{}", verify.stdout, verify.stderr);
+        assert_eq!(
+            verify.code, 0,
+            "{unit}: {}\n{}",
+            verify.stdout, verify.stderr
+        );
         assert!(
             verify.stderr.trim().is_empty(),
             "{unit}: no warnings:\n{}",
@@ -273,11 +292,18 @@ fn linux_packages_hold_the_service_and_install_upgrade_and_purge_cleanly() {
     build_linux_packages(newer.path(), "0.1.1");
     let upgraded = dpkg(
         r,
-        &["-i", &text(&newer.path().join("sverka-agent_0.1.1_amd64.deb"))],
+        &[
+            "-i",
+            &text(&newer.path().join("sverka-agent_0.1.1_amd64.deb")),
+        ],
     );
     assert_eq!(upgraded.code, 0, "{}\n{}", upgraded.stdout, upgraded.stderr);
     let status = dpkg(r, &["-s", "sverka-agent"]);
-    assert!(status.stdout.contains("Version: 0.1.1"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("Version: 0.1.1"),
+        "{}",
+        status.stdout
+    );
     assert_eq!(
         fs::read_to_string(r.join("etc/sverka/agent.toml")).unwrap(),
         "server_url = \"https://sverka.edu.example\"\n"
@@ -287,7 +313,11 @@ fn linux_packages_hold_the_service_and_install_upgrade_and_purge_cleanly() {
     // Removal keeps the state and says so; purge deletes it.
     let removed = dpkg(r, &["-r", "sverka-agent"]);
     assert_eq!(removed.code, 0, "{}", removed.stderr);
-    assert!(removed.stdout.contains("kept /var/lib/sverka"), "{}", removed.stdout);
+    assert!(
+        removed.stdout.contains("kept /var/lib/sverka"),
+        "{}",
+        removed.stdout
+    );
     assert!(!r.join("usr/bin/sverka-agent").exists());
     assert!(r.join("var/lib/sverka/enrollment.json").is_file());
     let purged = dpkg(r, &["-P", "sverka-agent", "sverka-collector"]);
@@ -306,7 +336,10 @@ fn the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca() {
     let r = root.path();
     let installed = dpkg(
         r,
-        &["-i", &text(&linux_packages().join("sverka-agent_0.1.0_amd64.deb"))],
+        &[
+            "-i",
+            &text(&linux_packages().join("sverka-agent_0.1.0_amd64.deb")),
+        ],
     );
     assert_eq!(installed.code, 0, "{}", installed.stderr);
 
@@ -347,7 +380,12 @@ fn the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca() {
     let log = || fs::read_to_string(&log_file).unwrap_or_default();
     wait_until(
         "the service enrolled and its first report was stored",
-        || collector.stored_reports().first().is_some_and(|host| host.1 >= 1),
+        || {
+            collector
+                .stored_reports()
+                .first()
+                .is_some_and(|host| host.1 >= 1)
+        },
         || format!("{}\n{}", log(), collector.log()),
     );
     let enrollment: serde_json::Value =
@@ -359,8 +397,17 @@ fn the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca() {
         pki.ca_pem,
         "the configured CA is pinned"
     );
-    assert!(log().contains("the enrollment secret is no longer needed"), "{}", log());
-    assert_eq!(service.0.try_wait().unwrap(), None, "still running: {}", log());
+    assert!(
+        log().contains("the enrollment secret is no longer needed"),
+        "{}",
+        log()
+    );
+    assert_eq!(
+        service.0.try_wait().unwrap(),
+        None,
+        "still running: {}",
+        log()
+    );
     drop(service);
 
     // Restarted without the secret (as after an upgrade): the same host, no new enrollment.
@@ -378,7 +425,12 @@ fn the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca() {
     );
     wait_until(
         "the restarted service reported again",
-        || collector.stored_reports().first().is_some_and(|host| host.1 >= 2),
+        || {
+            collector
+                .stored_reports()
+                .first()
+                .is_some_and(|host| host.1 >= 2)
+        },
         || format!("{}\n{}", log(), collector.log()),
     );
     assert_eq!(collector.stored_reports().len(), 1, "one host");
@@ -391,8 +443,16 @@ fn the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca() {
         command
     });
     assert_eq!(status.code, 0, "{}", status.stderr);
-    assert!(status.stdout.contains("enrolled: host"), "{}", status.stdout);
-    assert!(status.stdout.contains("spooled reports: 0"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("enrolled: host"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("spooled reports: 0"),
+        "{}",
+        status.stdout
+    );
 }
 
 /// Kills the child when dropped (a failed assertion must not leave a service running).
@@ -444,8 +504,18 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
 
     // What the MSI holds.
     let tables = msi_tables(&msi);
-    for table in ["File", "ServiceInstall", "ServiceControl", "Registry", "CreateFolder", "Upgrade"] {
-        assert!(tables.lines().any(|line| line == table), "{table}: {tables}");
+    for table in [
+        "File",
+        "ServiceInstall",
+        "ServiceControl",
+        "Registry",
+        "CreateFolder",
+        "Upgrade",
+    ] {
+        assert!(
+            tables.lines().any(|line| line == table),
+            "{table}: {tables}"
+        );
     }
     let service = msi_table(&msi, "ServiceInstall");
     let row = service
@@ -459,11 +529,19 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
     assert_eq!(columns[8], "LocalSystem");
     assert_eq!(columns[10], "service");
     let registry = msi_table(&msi, "Registry");
-    for value in ["[SERVER_URL]", "[ENROLL_SECRET]", "[CA_FILE]", "[ALLOW_HTTP]"] {
+    for value in [
+        "[SERVER_URL]",
+        "[ENROLL_SECRET]",
+        "[CA_FILE]",
+        "[ALLOW_HTTP]",
+    ] {
         assert!(registry.contains(value), "{value}: {registry}");
     }
     let properties = msi_table(&msi, "Property");
-    assert!(properties.contains("MsiHiddenProperties\tENROLL_SECRET"), "{properties}");
+    assert!(
+        properties.contains("MsiHiddenProperties\tENROLL_SECRET"),
+        "{properties}"
+    );
     // For Software Installation: a copy with the settings in its Property table.
     let school_msi = dist.path().join("school5/sverka-agent-0.1.0.msi");
     run_ok(
@@ -471,7 +549,10 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
             .arg(packaging_dir().join("msi-with-settings.sh"))
             .arg(&msi)
             .arg(&school_msi)
-            .args(["SERVER_URL=https://sverka.edu.example", "ENROLL_SECRET=7.abc"]),
+            .args([
+                "SERVER_URL=https://sverka.edu.example",
+                "ENROLL_SECRET=7.abc",
+            ]),
     );
     let school_properties = msi_table(&school_msi, "Property");
     for row in [
@@ -480,7 +561,10 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
         "ProductVersion\t0.1.0",
         "UpgradeCode\t",
     ] {
-        assert!(school_properties.contains(row), "{row}: {school_properties}");
+        assert!(
+            school_properties.contains(row),
+            "{row}: {school_properties}"
+        );
     }
 
     let (collector, pki) = Collector::start_tls();
@@ -496,6 +580,20 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
     prefix.file(r"C:\sverka\collector-ca.pem", &pki.ca_pem);
     // The first scan without the random start delay.
     prefix.file(r"C:\ProgramData\Sverka\agent.toml", "max_delay = \"0s\"\n");
+    // Wine ends its services with the last ordinary program; one that waits on its
+    // input keeps them running, as Windows would.
+    let _keeper = ChildGuard(
+        Command::new("wine")
+            .arg("cmd")
+            .env("WINEPREFIX", prefix.path())
+            .env("WINEDEBUG", "-all")
+            .env_remove("DISPLAY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start wine cmd"),
+    );
     let install = prefix.wine(&[
         "msiexec",
         "/i",
@@ -506,14 +604,26 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
         r"CA_FILE=C:\sverka\collector-ca.pem",
     ]);
     assert_eq!(install.code, 0, "{}", install.stderr);
-    assert!(prefix.local(r"C:\Program Files\Sverka\sverka-agent.exe").is_file());
+    assert!(
+        prefix
+            .local(r"C:\Program Files\Sverka\sverka-agent.exe")
+            .is_file()
+    );
 
     // The service as the MSI registered it.
     let registered = prefix.wine(&["reg", "query", SERVICE_KEY]);
     assert_eq!(registered.code, 0, "{}", registered.stderr);
     let service = registered.stdout.to_lowercase();
-    assert!(service.contains("start    reg_dword    0x2"), "{}", registered.stdout);
-    assert!(service.contains("objectname    reg_sz    localsystem"), "{}", registered.stdout);
+    assert!(
+        service.contains("start    reg_dword    0x2"),
+        "{}",
+        registered.stdout
+    );
+    assert!(
+        service.contains("objectname    reg_sz    localsystem"),
+        "{}",
+        registered.stdout
+    );
     assert!(
         service.contains(r"c:\program files\sverka\sverka-agent.exe"),
         "{}",
@@ -533,7 +643,12 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
     };
     wait_until(
         "the service enrolled and its first report was stored",
-        || collector.stored_reports().first().is_some_and(|host| host.1 >= 1),
+        || {
+            collector
+                .stored_reports()
+                .first()
+                .is_some_and(|host| host.1 >= 1)
+        },
         || format!("{}\n{}", log(), collector.log()),
     );
     let enrollment = fs::read_to_string(state.join("enrollment.json")).unwrap();
@@ -542,7 +657,11 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
         pki.ca_pem
     );
     let settings = prefix.wine(&["reg", "query", SETTINGS_KEY]);
-    assert!(settings.stdout.contains(&collector.url()), "{}", settings.stdout);
+    assert!(
+        settings.stdout.contains(&collector.url()),
+        "{}",
+        settings.stdout
+    );
     assert!(
         !settings.stdout.contains(&secret),
         "the secret is removed once enrolled: {}",
@@ -550,7 +669,11 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
     );
     let status = prefix.wine(&[r"C:\Program Files\Sverka\sverka-agent.exe", "status"]);
     assert_eq!(status.code, 0, "{}", status.stderr);
-    assert!(status.stdout.contains("enrolled: host"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("enrolled: host"),
+        "{}",
+        status.stdout
+    );
     assert!(
         status
             .stdout
@@ -571,7 +694,12 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
     assert_eq!(upgrade.code, 0, "{}", upgrade.stderr);
     wait_until(
         "the upgraded service reported again",
-        || collector.stored_reports().first().is_some_and(|host| host.1 >= 2),
+        || {
+            collector
+                .stored_reports()
+                .first()
+                .is_some_and(|host| host.1 >= 2)
+        },
         || format!("{}\n{}", log(), collector.log()),
     );
     assert_eq!(
@@ -584,7 +712,11 @@ fn the_msi_installs_the_service_which_enrolls_and_survives_an_upgrade_under_wine
     // Uninstall: the service and the program go; the state stays.
     let uninstall = prefix.wine(&["msiexec", "/x", &text(&newer), "/qn"]);
     assert_eq!(uninstall.code, 0, "{}", uninstall.stderr);
-    assert!(!prefix.local(r"C:\Program Files\Sverka\sverka-agent.exe").exists());
+    assert!(
+        !prefix
+            .local(r"C:\Program Files\Sverka\sverka-agent.exe")
+            .exists()
+    );
     let gone = prefix.wine(&["reg", "query", SERVICE_KEY]);
     assert_ne!(gone.code, 0, "the service is removed: {}", gone.stdout);
     assert!(state.join("enrollment.json").is_file());

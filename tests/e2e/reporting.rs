@@ -616,7 +616,7 @@ fn https_collectors_are_verified_and_a_schools_own_ca_can_be_trusted() {
         "enroll",
         "--server",
         &collector.url(),
-                "--secret",
+        "--secret",
         TEST_SECRET,
         "--state-dir",
         &text(state.path()),

@@ -395,17 +395,23 @@ impl WinePrefix {
         self.dir.path()
     }
 
-    /// Runs a program of Wine (`msiexec`, `reg`, `net`, ...) or of the prefix, to the end.
+    /// Runs a program of Wine (`msiexec`, `reg`, `net`, ...) or of the prefix, to the
+    /// end. Its output goes through files, not pipes: a service it starts may inherit
+    /// them and outlive it.
     pub fn wine(&self, args: &[&str]) -> Run {
-        let output = self
+        let stdout_file = self.dir.path().join("wine.stdout");
+        let stderr_file = self.dir.path().join("wine.stderr");
+        let status = self
             .wine_command("wine")
             .args(args)
-            .output()
+            .stdout(fs::File::create(&stdout_file).expect("stdout file"))
+            .stderr(fs::File::create(&stderr_file).expect("stderr file"))
+            .status()
             .expect("run wine");
         Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: status.code().unwrap_or(-1),
+            stdout: fs::read_to_string(&stdout_file).unwrap_or_default(),
+            stderr: fs::read_to_string(&stderr_file).unwrap_or_default(),
         }
     }
 

@@ -10,8 +10,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use windows_service::service::{
     ServiceAccess, ServiceAction, ServiceActionType, ServiceControl, ServiceControlAccept,
-    ServiceExitCode, ServiceFailureActions, ServiceFailureResetPeriod, ServiceState,
-    ServiceStatus, ServiceType,
+    ServiceExitCode, ServiceFailureActions, ServiceFailureResetPeriod, ServiceState, ServiceStatus,
+    ServiceType,
 };
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
@@ -46,6 +46,14 @@ pub fn registry_settings() -> Overrides {
         ca_file: text("CaFile"),
         allow_http: text("AllowHttp"),
     }
+}
+
+/// The state folder the MSI created (`StateDir`, `C:\ProgramData\Sverka\`), if any.
+pub fn registry_state_dir() -> Option<PathBuf> {
+    let key = windows_registry::LOCAL_MACHINE.open(SETTINGS_KEY).ok()?;
+    let folder = key.get_string("StateDir").ok()?;
+    let folder = folder.trim().trim_end_matches('\\');
+    (!folder.is_empty()).then(|| PathBuf::from(folder))
 }
 
 /// Removes the enrollment secret from the registry once this PC is enrolled.
@@ -133,7 +141,11 @@ fn serve() -> windows_service::Result<()> {
             process_id: None,
         })
     };
-    report(ServiceState::Running, ServiceExitCode::Win32(0), Duration::ZERO)?;
+    report(
+        ServiceState::Running,
+        ServiceExitCode::Win32(0),
+        Duration::ZERO,
+    )?;
     configure_recovery();
     let config = CONFIG.get().cloned().flatten();
     let outcome = crate::service::run(config.as_deref(), &crate::root::ScanRoot::live(), &stop);
