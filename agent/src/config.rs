@@ -122,10 +122,11 @@ impl ServiceSettings {
             .map(Path::to_path_buf)
             .unwrap_or_else(default_config_path);
         let file = read_config_file(&path, config.is_some())?;
-        let mut layers = Vec::new();
+        let environment = Overrides::from_environment(|name| std::env::var(name).ok());
         #[cfg(windows)]
-        layers.push(crate::platform::registry_settings());
-        layers.push(Overrides::from_environment(|name| std::env::var(name).ok()));
+        let layers = [crate::platform::registry_settings(), environment];
+        #[cfg(not(windows))]
+        let layers = [environment];
         ServiceSettings::resolve(file, &layers, &path.display().to_string())
     }
 
