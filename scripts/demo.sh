@@ -46,7 +46,7 @@ echo "collector: http://$listen (log: $data/demo-serve.log)"
 
 state="$data/demo-agent"
 if [ ! -s "$state/enrollment.json" ] && [ -s "$data/demo-secret" ]; then
-    "$agent" enroll --server "http://$listen" --secret "$(cat "$data/demo-secret")" --state-dir "$state"
+    "$agent" enroll --allow-http --server "http://$listen" --secret "$(cat "$data/demo-secret")" --state-dir "$state"
 fi
 "$agent" run --once --state-dir "$state"
 

@@ -2,8 +2,9 @@
 # The whole test suite, on a fresh machine: installs what the tests need (Debian's
 # rpm, rpmbuild and Berkeley DB tools for real rpm databases, util-linux's setpriv,
 # mingw-w64 and Wine for the Windows agent, Rust's x86_64-pc-windows-gnu target,
-# Chromium and chromedriver for the dashboard's browser tests, and PostgreSQL for the
-# collector's second store backend, started if it is not running),
+# wixl, msitools and systemd for the packages, Chromium and chromedriver for the
+# dashboard's browser tests, and PostgreSQL for the collector's second store backend,
+# started if it is not running),
 # then checks formatting and lints (for Linux and for Windows) and runs every test of
 # the workspace, the Windows ones under Wine.
 set -euo pipefail
@@ -21,6 +22,12 @@ command -v wine >/dev/null || need_packages+=(wine wine64)
 [ -x /usr/bin/chromium ] || need_packages+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_packages+=(chromium-driver)
 command -v pg_ctlcluster >/dev/null || need_packages+=(postgresql)
+# Packaging: wixl builds the MSI, msiinfo reads it, systemd-analyze checks the units,
+# strip and objdump prepare the binaries for the deb and rpm packages.
+command -v wixl >/dev/null || need_packages+=(wixl)
+command -v msiinfo >/dev/null || need_packages+=(msitools)
+command -v systemd-analyze >/dev/null || need_packages+=(systemd)
+command -v objdump >/dev/null || need_packages+=(binutils)
 if ((${#need_packages[@]})); then
     echo "installing: ${need_packages[*]}"
     sudo_cmd=""

@@ -14,11 +14,12 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use sverka_shared::{Catalog, CatalogMatcher, SourceKind};
 
+use crate::config::parse_duration;
 use crate::enroll;
 use crate::output;
 use crate::retry::Backoff;
 use crate::root::ScanRoot;
-use crate::run::{self, RunOptions};
+use crate::run::{self, RunOptions, StopSignal};
 use crate::scan;
 use crate::sources::WalkLimits;
 use crate::spool::SpoolPolicy;
@@ -47,8 +48,31 @@ enum Command {
     Catalog,
     /// Enroll this PC with a collector, using the school's enrollment secret.
     Enroll(EnrollArgs),
-    /// Scan on a schedule and report to the collector (the service); --once for one report.
+    /// Scan on a schedule and report to the collector; --once for one report.
     Run(RunArgs),
+    /// The installed service: reads agent.toml (and on Windows the MSI's settings),
+    /// enrolls when needed, then runs the schedule (under the Service Control Manager
+    /// on Windows, in the foreground otherwise).
+    Service(ServiceArgs),
+    /// Show the settings, the enrollment and what waits in the spool.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServiceArgs {
+    /// The settings file (default: /etc/sverka/agent.toml, %ProgramData%\Sverka\agent.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Enroll and scan the system mounted at DIR instead of this one (tests, benchmarks).
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct StatusArgs {
+    /// The settings file (default: /etc/sverka/agent.toml, %ProgramData%\Sverka\agent.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -71,10 +95,14 @@ struct EnrollArgs {
     /// Enroll the system mounted at DIR (its machine id and name) instead of this one.
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
-    /// Trust these CA certificates (PEM) for the collector, besides the system's (for a
+    /// Trust only these CA certificates (PEM) for the collector (pinned; for a
     /// collector with a certificate from the authority's own CA).
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
+    /// Allow a plain http:// collector (the secret, the key and the reports then cross
+    /// the network unencrypted).
+    #[arg(long)]
+    allow_http: bool,
 }
 
 /// The enrollment secret, redacted in `Debug`.
@@ -202,6 +230,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Enroll(args) => run_enroll(args),
         Command::Run(args) => run_run(args),
+        Command::Service(args) => run_service(args),
+        Command::Status(args) => run_status(args),
     }
 }
 
@@ -233,6 +263,7 @@ fn init_logging() {
 
 fn run_enroll(args: EnrollArgs) -> anyhow::Result<i32> {
     init_logging();
+    crate::client::require_https(&args.server, args.allow_http)?;
     let root = scan_root(args.root.as_deref())?;
     let state = StateDir::new(args.state_dir);
     let ca_pem = match &args.ca_cert {
@@ -289,29 +320,111 @@ fn run_run(args: RunArgs) -> anyhow::Result<i32> {
         backoff,
         attempts: args.attempts,
         spool_policy: SpoolPolicy::default(),
+        stop: StopSignal::default(),
     };
     run::run(&options)?;
     Ok(EXIT_CLEAN)
 }
 
-/// `90`, `90s`, `1.5m`, `1h`, `250ms`: a number of seconds, or one with a unit.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|character: char| !(character.is_ascii_digit() || character == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (e.g. 90, 90s, 5m, 1h, 250ms)"))?;
-    let seconds = match unit.trim() {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" | "min" => number * 60.0,
-        "h" => number * 3600.0,
-        other => return Err(format!("unknown unit `{other}` (use ms, s, m or h)")),
+fn run_service(args: ServiceArgs) -> anyhow::Result<i32> {
+    let root = scan_root(args.root.as_deref())?;
+    #[cfg(windows)]
+    if args.root.is_none() {
+        init_service_logging();
+        if crate::platform::run_under_service_manager(args.config.clone())
+            .context("starting the service")?
+        {
+            return Ok(EXIT_CLEAN);
+        }
+    }
+    #[cfg(not(windows))]
+    init_logging();
+    // Not under the Service Control Manager (systemd, or by hand): in the foreground
+    // until the process is ended.
+    crate::service::run(args.config.as_deref(), &root, &StopSignal::default())?;
+    Ok(EXIT_CLEAN)
+}
+
+/// Windows: the service has no console, so logs also go to a file in
+/// `%ProgramData%\Sverka\logs` (a new file each day, the last 14 kept).
+#[cfg(windows)]
+fn init_service_logging() {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("SVERKA_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
     };
-    Duration::try_from_secs_f64(seconds).map_err(|error| format!("`{text}`: {error}"))
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .with_filter(filter());
+    let log_dir = crate::platform::log_dir();
+    let _ = std::fs::create_dir_all(&log_dir);
+    let file = tracing_appender::rolling::Builder::new()
+        .rotation(tracing_appender::rolling::Rotation::DAILY)
+        .filename_prefix("agent.log")
+        .max_log_files(14)
+        .build(log_dir)
+        .ok()
+        .map(|appender| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(appender)
+                .with_ansi(false)
+                .with_target(false)
+                .with_filter(filter())
+        });
+    let _ = tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .try_init();
+}
+
+fn run_status(args: StatusArgs) -> anyhow::Result<i32> {
+    let settings = crate::config::ServiceSettings::load(args.config.as_deref())?;
+    let state = StateDir::new(&settings.state_dir);
+    let mut text = format!("settings: {}\n", settings.source);
+    let configured = |value: bool| if value { "set" } else { "not set" };
+    text.push_str(&format!(
+        "server_url: {}\nenroll_secret: {}\nca_file: {}\nallow_http: {}\nstate: {}\n",
+        settings.server_url.as_deref().unwrap_or("not set"),
+        configured(settings.enroll_secret.is_some()),
+        settings
+            .ca_file
+            .as_ref()
+            .map_or("not set".to_string(), |file| file.display().to_string()),
+        settings.allow_http,
+        state.path().display(),
+    ));
+    #[cfg(windows)]
+    match crate::platform::folder_access(state.path()) {
+        Ok(sddl) => text.push_str(&format!("state access: {sddl}\n")),
+        Err(error) => text.push_str(&format!("state access: unknown ({error})\n")),
+    }
+    let enrolled = match state.enrollment() {
+        Ok(enrollment) => {
+            text.push_str(&format!(
+                "enrolled: host {} in {} (collector {})\n",
+                enrollment.host_id, enrollment.organization_name, enrollment.server
+            ));
+            true
+        }
+        Err(error) => {
+            text.push_str(&format!("enrolled: no ({error})\n"));
+            false
+        }
+    };
+    let pending = crate::spool::Spool::open(state.spool_path(), SpoolPolicy::default())
+        .and_then(|spool| spool.pending())
+        .map(|pending| pending.len());
+    match pending {
+        Ok(count) => text.push_str(&format!("spooled reports: {count}\n")),
+        Err(error) => text.push_str(&format!("spooled reports: unknown ({error})\n")),
+    }
+    write_stdout(&text)?;
+    Ok(if enrolled { EXIT_CLEAN } else { EXIT_ERROR })
 }
 
 fn run_scan(args: ScanArgs) -> anyhow::Result<i32> {
@@ -388,35 +501,5 @@ impl Progress {
 
     fn clear(&self) {
         self.bar.finish_and_clear();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        let cases = [
-            ("90", Some(90.0)),
-            ("90s", Some(90.0)),
-            ("1.5m", Some(90.0)),
-            ("1h", Some(3600.0)),
-            ("250ms", Some(0.25)),
-            ("0", Some(0.0)),
-            ("", None),
-            ("h", None),
-            ("5 days", None),
-            ("-1", None),
-        ];
-        for (text, expected) in cases {
-            assert_eq!(
-                parse_duration(text)
-                    .ok()
-                    .map(|duration| duration.as_secs_f64()),
-                expected,
-                "{text:?}"
-            );
-        }
     }
 }

@@ -90,18 +90,31 @@ pub fn normalize_server_url(url: &str) -> Result<String, ClientError> {
     Ok(trimmed.to_string())
 }
 
+/// Refuses a plain `http://` collector unless the admin allowed it: the enrollment
+/// secret, the host key and every report would cross the network unencrypted.
+pub fn require_https(url: &str, allow_http: bool) -> Result<(), ClientError> {
+    let server = normalize_server_url(url)?;
+    if allow_http || !server.to_ascii_lowercase().starts_with("http://") {
+        return Ok(());
+    }
+    Err(ClientError::BadUrl {
+        url: url.to_string(),
+        message: "plain HTTP would send the enrollment secret, the host key and the reports unencrypted: use https://, or allow it explicitly (--allow-http, `allow_http = true` in agent.toml)".into(),
+    })
+}
+
 impl CollectorClient {
-    /// A client for the collector at `server`. `extra_ca_pem` adds CA certificates
-    /// (PEM) to the system's, for a collector whose certificate a school's own CA
-    /// issued.
-    pub fn new(server: &str, extra_ca_pem: Option<&[u8]>) -> Result<CollectorClient, ClientError> {
+    /// A client for the collector at `server`. `pinned_ca_pem` (PEM), for a collector
+    /// whose certificate the authority's own CA issued, is then the only trust anchor:
+    /// the system's CAs are not consulted for this collector.
+    pub fn new(server: &str, pinned_ca_pem: Option<&[u8]>) -> Result<CollectorClient, ClientError> {
         let server = normalize_server_url(server)?;
         // reqwest is built without a default crypto provider; ring is ours. Installing
         // fails harmlessly when a provider is already installed.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::blocking::Client::builder();
-        if let Some(pem) = extra_ca_pem {
-            builder = builder.tls_certs_merge(parse_ca_pem(pem)?);
+        if let Some(pem) = pinned_ca_pem {
+            builder = builder.tls_certs_only(parse_ca_pem(pem)?);
         }
         let http = builder
             .user_agent(concat!("sverka-agent/", env!("CARGO_PKG_VERSION")))
@@ -377,5 +390,14 @@ mod tests {
         for bad in ["", "sverka.example", "ftp://x", "http://", "https://x/?a=1"] {
             assert!(normalize_server_url(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn plain_http_needs_to_be_allowed() {
+        assert!(require_https("https://sverka.edu.example", false).is_ok());
+        assert!(require_https("http://10.0.0.5:8440", true).is_ok());
+        let error = require_https("HTTP://10.0.0.5:8440", false).unwrap_err();
+        assert!(error.to_string().contains("allow_http"), "{error}");
+        assert!(require_https("ftp://x", true).is_err());
     }
 }

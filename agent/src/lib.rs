@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod enroll;
 pub mod fsread;
 pub mod fswrite;
@@ -15,11 +16,13 @@ pub mod host;
 pub mod leveldb;
 pub mod output;
 pub mod pe;
+pub mod platform;
 pub mod registry;
 pub mod retry;
 pub mod root;
 pub mod run;
 pub mod scan;
+pub mod service;
 pub mod sources;
 pub mod spool;
 pub mod state;

@@ -8,6 +8,7 @@
 //! is recorded → the catalog is fetched when the acknowledgement names a new one.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use sverka_shared::{Catalog, CatalogMatcher};
 
@@ -36,6 +37,39 @@ pub struct RunOptions {
     /// With `once`: attempts per report before giving up (the report stays spooled).
     pub attempts: u32,
     pub spool_policy: SpoolPolicy,
+    /// Ends the service loop (the Windows service's Stop); never set for `run`.
+    pub stop: StopSignal,
+}
+
+/// A stop request that interrupts the service's waits (start delay, the time between
+/// scans, back-off), so a Windows service stops within a second when it is idle.
+#[derive(Debug, Clone, Default)]
+pub struct StopSignal(Arc<(Mutex<bool>, Condvar)>);
+
+impl StopSignal {
+    pub fn stop(&self) {
+        let (stopped, changed) = &*self.0;
+        if let Ok(mut stopped) = stopped.lock() {
+            *stopped = true;
+        }
+        changed.notify_all();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.0.lock().map(|stopped| *stopped).unwrap_or(true)
+    }
+
+    /// Waits up to `wait`; `true` when a stop was requested (before or during it).
+    pub fn sleep(&self, wait: Duration) -> bool {
+        let (stopped, changed) = &*self.0;
+        let Ok(guard) = stopped.lock() else {
+            return true;
+        };
+        match changed.wait_timeout_while(guard, wait, |stopped| !*stopped) {
+            Ok((guard, _)) => *guard,
+            Err(_) => true,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +117,13 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         organization = enrollment.organization_name,
         "reporting"
     );
-    sleep_logged(random_up_to(options.max_delay), "start delay");
+    if sleep_logged(
+        &options.stop,
+        random_up_to(options.max_delay),
+        "start delay",
+    ) {
+        return Ok(());
+    }
     if options.once {
         return run_once(options, &spool);
     }
@@ -106,9 +146,13 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
             }
             Err(error) => tracing::error!("{error}"),
         }
+        if options.stop.is_stopped() {
+            return Ok(());
+        }
         let now = Instant::now();
-        if next_scan > now {
-            sleep_logged(next_scan - now, "next scan");
+        if next_scan > now && sleep_logged(&options.stop, next_scan - now, "next scan") {
+            tracing::info!("stopping");
+            return Ok(());
         }
     }
 }
@@ -362,7 +406,9 @@ impl<'a> Sender<'a> {
                 "not delivered: {error}; trying again in {:.1} s",
                 wait.as_secs_f64()
             );
-            std::thread::sleep(wait);
+            if self.options.stop.sleep(wait) {
+                return Ok(Some("stopping".into()));
+            }
         }
     }
 
@@ -464,17 +510,34 @@ fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(0.9 + 0.2 * fastrand::f64())
 }
 
-fn sleep_logged(wait: Duration, what: &str) {
+/// Waits (logged); `true` when a stop was requested.
+fn sleep_logged(stop: &StopSignal, wait: Duration, what: &str) -> bool {
     if wait.is_zero() {
-        return;
+        return stop.is_stopped();
     }
     tracing::info!("{what}: waiting {:.1} s", wait.as_secs_f64());
-    std::thread::sleep(wait);
+    stop.sleep(wait)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stop_ends_a_wait_at_once() {
+        let stop = StopSignal::default();
+        assert!(!stop.sleep(Duration::from_millis(10)));
+        let stopper = stop.clone();
+        let started = Instant::now();
+        let thread = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            stopper.stop();
+        });
+        assert!(stop.sleep(Duration::from_secs(60)));
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert!(stop.is_stopped());
+        thread.join().unwrap();
+    }
 
     #[test]
     fn etags_compare_as_tags() {

@@ -104,8 +104,14 @@ impl StateDir {
         StateDir { path: path.into() }
     }
 
-    /// `/var/lib/sverka` on Unix, `%ProgramData%\Sverka` on Windows.
+    /// `/var/lib/sverka` on Unix, `%ProgramData%\Sverka` on Windows (the folder the
+    /// MSI created, as it recorded it in the registry, when there is one: a service's
+    /// environment may lack `ProgramData`, as under Wine).
     pub fn default_path() -> PathBuf {
+        #[cfg(windows)]
+        if let Some(folder) = crate::platform::registry_state_dir() {
+            return folder;
+        }
         if cfg!(windows) {
             let program_data = std::env::var_os("ProgramData")
                 .map(PathBuf::from)

@@ -373,10 +373,15 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
+    let tls = match &config.tls {
+        Some(tls) => Some(crate::tls::server_config(tls)?),
+        None => None,
+    };
     let address = listener.local_addr()?;
-    tracing::info!("listening on http://{address}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{address}");
     // Tests and scripts read this line to learn the port when listening on port 0.
-    println!("listening on http://{address}");
+    println!("listening on {scheme}://{address}");
     let _ = std::io::stdout().flush();
 
     let poll = Duration::from_secs(config.catalog_poll_seconds.max(1));
@@ -424,13 +429,17 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
     ));
 
     let app = router(state).merge(crate::web::router(web_state));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("serving")?;
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match tls {
+        Some(tls) => axum::serve(crate::tls::TlsListener::new(listener, tls)?, service)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?,
+        None => axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?,
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::api::RateLimit;
 use crate::limits::RequestLimits;
+use crate::tls::TlsConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
 pub const DATABASE_FILE: &str = "sverka.db";
@@ -33,6 +34,9 @@ pub struct Config {
     pub limits: RequestLimits,
     pub rate_limit: RateLimit,
     pub dashboard: DashboardConfig,
+    /// Serve HTTPS with these certificate files (absent: plain HTTP, for a reverse
+    /// proxy in front or a private network).
+    pub tls: Option<TlsConfig>,
 }
 
 /// The web dashboard for people (`[dashboard]`).
@@ -95,6 +99,7 @@ impl Default for Config {
             limits: RequestLimits::default(),
             rate_limit: RateLimit::default(),
             dashboard: DashboardConfig::default(),
+            tls: None,
         }
     }
 }
@@ -189,6 +194,14 @@ mod tests {
         });
         assert_eq!(config.database_url(), "sqlite:///srv/sverka/sverka.db");
         assert!(toml::from_str::<Config>("listn = \"x\"").is_err());
+        let config: Config =
+            toml::from_str("[tls]\ncert_file = \"/etc/c.pem\"\nkey_file = \"/etc/k.pem\"\n")
+                .expect("tls config");
+        assert_eq!(
+            config.tls.map(|tls| tls.key_file),
+            Some(PathBuf::from("/etc/k.pem"))
+        );
+        assert!(toml::from_str::<Config>("[tls]\ncert_file = \"/etc/c.pem\"\n").is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod limits;
 pub mod store;
 pub mod web;
+pub mod tls;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -13,6 +13,7 @@ mod fuzz;
 mod install_methods;
 mod multi_collector;
 mod negative_controls;
+mod packaging;
 mod reporting;
 mod rpm_real;
 mod tools;

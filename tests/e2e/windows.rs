@@ -485,6 +485,7 @@ fn under_wine_the_agent_finds_every_install_method() {
         "enroll",
         "--server",
         &collector.url(),
+        "--allow-http",
         "--secret",
         &secret,
         "--state-dir",

@@ -237,34 +237,67 @@ impl Drop for TestCollector {
     }
 }
 
+/// A throwaway CA and a server certificate for `127.0.0.1` it issued, as PEM.
+#[derive(Debug, Clone)]
+pub struct ThrowawayPki {
+    pub ca_pem: String,
+    /// The server certificate followed by the CA's.
+    pub chain_pem: String,
+    pub key_pem: String,
+    chain_der: Vec<Vec<u8>>,
+    key_der: Vec<u8>,
+}
+
+impl ThrowawayPki {
+    pub fn new() -> ThrowawayPki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Sverka test CA");
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+        let issuer = Issuer::new(ca_params, ca_key);
+        let server_key = KeyPair::generate().expect("server key");
+        let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("server params")
+            .signed_by(&server_key, &issuer)
+            .expect("server certificate");
+        ThrowawayPki {
+            ca_pem: ca.pem(),
+            chain_pem: format!("{}{}", server.pem(), ca.pem()),
+            key_pem: server_key.serialize_pem(),
+            chain_der: vec![server.der().to_vec(), ca.der().to_vec()],
+            key_der: server_key.serialize_der(),
+        }
+    }
+}
+
+impl Default for ThrowawayPki {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A server certificate for `127.0.0.1` issued by a throwaway CA, and the CA as PEM.
 fn tls_config() -> (rustls::ServerConfig, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
-    let ca_key = KeyPair::generate().expect("CA key");
-    let mut ca_params = CertificateParams::new(Vec::new()).expect("CA params");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Sverka test CA");
-    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-    let issuer = Issuer::new(ca_params, ca_key);
-    let server_key = KeyPair::generate().expect("server key");
-    let server = CertificateParams::new(vec!["127.0.0.1".to_string()])
-        .expect("server params")
-        .signed_by(&server_key, &issuer)
-        .expect("server certificate");
+    let pki = ThrowawayPki::new();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("TLS versions")
         .with_no_client_auth()
         .with_single_cert(
-            vec![server.der().clone(), ca.der().clone()],
-            rustls::pki_types::PrivateKeyDer::try_from(server_key.serialize_der())
+            pki.chain_der
+                .iter()
+                .map(|der| rustls::pki_types::CertificateDer::from(der.clone()))
+                .collect(),
+            rustls::pki_types::PrivateKeyDer::try_from(pki.key_der.clone())
                 .expect("server key DER"),
         )
         .expect("server TLS config");
-    (config, ca.pem())
+    (config, pki.ca_pem)
 }
 
 fn handle(mut stream: impl Read + Write, memory: &Mutex<Memory>) -> std::io::Result<()> {

@@ -334,8 +334,9 @@ pub fn run_agent(args: &[&str]) -> Run {
     run_command(command)
 }
 
-fn run_command(mut command: Command) -> Run {
-    let output: Output = command.output().expect("run sverka-agent");
+/// Runs a command to the end and keeps its exit status and output.
+pub fn run_command(mut command: Command) -> Run {
+    let output: Output = command.output().expect("run the program");
     Run {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

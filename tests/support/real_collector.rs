@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 use tempfile::TempDir;
 
-use crate::{Run, build_binary, run_command};
+use crate::{Run, ThrowawayPki, build_binary, run_command};
 
 pub fn collector_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
@@ -24,6 +24,8 @@ pub struct Collector {
     child: Option<Child>,
     /// A `postgres://` URL; `None` for the collector's own SQLite file.
     postgres: Option<String>,
+    /// `collector.toml` with `[tls]`, when it serves HTTPS itself.
+    tls_config: Option<PathBuf>,
 }
 
 impl Collector {
@@ -45,13 +47,48 @@ impl Collector {
             port: 0,
             child: None,
             postgres,
+            tls_config: None,
         };
         collector.serve("127.0.0.1:0");
         collector
     }
 
+    /// Starts `serve` with native TLS (`[tls]` in its config file): a certificate for
+    /// 127.0.0.1 from a throwaway CA, returned with it.
+    pub fn start_tls() -> (Collector, ThrowawayPki) {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let pki = ThrowawayPki::new();
+        let cert_file = folder.path().join("collector.crt");
+        let key_file = folder.path().join("collector.key");
+        std::fs::write(&cert_file, &pki.chain_pem).expect("write the certificate");
+        std::fs::write(&key_file, &pki.key_pem).expect("write the key");
+        let config = folder.path().join("collector.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+                cert_file.display(),
+                key_file.display()
+            ),
+        )
+        .expect("write the config");
+        let mut collector = Collector {
+            folder,
+            port: 0,
+            child: None,
+            tls_config: Some(config),
+        };
+        collector.serve("127.0.0.1:0");
+        (collector, pki)
+    }
+
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls_config.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     pub fn database(&self) -> PathBuf {
@@ -75,7 +112,11 @@ impl Collector {
             .append(true)
             .open(self.folder.path().join("serve.log"))
             .expect("log file");
-        let mut child = Command::new(collector_binary())
+        let mut command = Command::new(collector_binary());
+        if let Some(config) = &self.tls_config {
+            command.arg("--config").arg(config);
+        }
+        let mut child = command
             .args([
                 "--database",
                 &self.database_url(),

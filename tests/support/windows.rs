@@ -479,6 +479,31 @@ impl WinePrefix {
         (run.code, run.json())
     }
 
+    /// The prefix folder (`WINEPREFIX`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs a program of Wine (`msiexec`, `reg`, `net`, ...) or of the prefix, to the
+    /// end. Its output goes through files, not pipes: a service it starts may inherit
+    /// them and outlive it.
+    pub fn wine(&self, args: &[&str]) -> Run {
+        let stdout_file = self.dir.path().join("wine.stdout");
+        let stderr_file = self.dir.path().join("wine.stderr");
+        let status = self
+            .wine_command("wine")
+            .args(args)
+            .stdout(fs::File::create(&stdout_file).expect("stdout file"))
+            .stderr(fs::File::create(&stderr_file).expect("stderr file"))
+            .status()
+            .expect("run wine");
+        Run {
+            code: status.code().unwrap_or(-1),
+            stdout: fs::read_to_string(&stdout_file).unwrap_or_default(),
+            stderr: fs::read_to_string(&stderr_file).unwrap_or_default(),
+        }
+    }
+
     pub fn run_agent(&self, args: &[&str]) -> Run {
         let output = self
             .wine_command("wine")
