@@ -18,8 +18,8 @@ pub mod export;
 pub mod keys;
 pub mod limits;
 pub mod store;
-pub mod web;
 pub mod tls;
+pub mod web;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
