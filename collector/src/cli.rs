@@ -431,10 +431,16 @@ async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
     let app = router(state).merge(crate::web::router(web_state));
     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     match tls {
-        Some(tls) => axum::serve(crate::tls::TlsListener::new(listener, tls)?, service)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving")?,
+        Some(tls) => {
+            // `tap_io` (doing nothing) gives the TLS listener axum's peer-address
+            // `ConnectInfo`, which the dashboard's sign-in throttling uses.
+            use axum::serve::ListenerExt;
+            let listener = crate::tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("serving")?
+        }
         None => axum::serve(listener, service)
             .with_graceful_shutdown(shutdown_signal())
             .await

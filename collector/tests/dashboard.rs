@@ -709,7 +709,10 @@ async fn language_weekly_figures_notes_secrets_and_catalog() {
         )
         .await
         .text();
-    assert!(created.contains("msiexec /i sverka-agent.msi /qn SERVER_URL="));
+    assert!(created.contains(&format!(
+        "msiexec /i sverka-agent-{}.msi /qn SERVER_URL=",
+        env!("CARGO_PKG_VERSION")
+    )));
     let secrets = harness
         .store
         .secrets(harness.school_a)

@@ -76,6 +76,7 @@ impl Collector {
             folder,
             port: 0,
             child: None,
+            postgres: None,
             tls_config: Some(config),
         };
         collector.serve("127.0.0.1:0");
