@@ -207,9 +207,10 @@ fn read_config_file(path: &Path, required: bool) -> Result<AgentConfigFile, Conf
 /// Parses `agent.toml`; errors name the line and the key.
 pub fn parse_config(text: &str, path: &str) -> Result<AgentConfigFile, ConfigError> {
     toml::from_str(text).map_err(|error| {
-        let line = error
-            .span()
-            .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+        let line = error.span().map(|span| {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            before.iter().filter(|&&byte| byte == b'\n').count() + 1
+        });
         let message = error.message().trim().to_string();
         ConfigError::Parse {
             path: match line {
