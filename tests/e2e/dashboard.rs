@@ -37,6 +37,7 @@ fn report(
         "enroll",
         "--server",
         &collector.url(),
+        "--allow-http",
         "--secret",
         secret,
         "--state-dir",
