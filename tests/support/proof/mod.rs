@@ -86,7 +86,7 @@ impl Budget {
             fault_collector_kills: 10,
             hostile_requests: 5_000,
             fuzz_time_per_target: Duration::from_secs(30),
-            guard_programs: 20_000,
+            guard_programs: 50_000,
             artifacts,
         }
     }
@@ -100,7 +100,7 @@ impl Budget {
             fault_collector_kills: 2,
             hostile_requests: 600,
             fuzz_time_per_target: Duration::from_millis(400),
-            guard_programs: 2_000,
+            guard_programs: 8_000,
             artifacts,
         }
     }
