@@ -130,7 +130,7 @@ fn schedule(plan: &Plan) -> Vec<(Duration, Fault)> {
     faults.push((within(0.2, 0.6), Fault::FillDisks));
     faults.push((plan.duration.mul_f64(0.4), Fault::RemoveBannedApp));
     faults.push((plan.duration.mul_f64(0.55), Fault::InstallBannedApp));
-    faults.sort_by(|left, right| left.0.cmp(&right.0));
+    faults.sort_by_key(|fault| fault.0);
     faults
 }
 

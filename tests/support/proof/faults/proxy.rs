@@ -105,7 +105,7 @@ fn forward(client: TcpStream, shared: &Shared) {
     let (request_limit, answer_limit) = if shared.cutting.load(Ordering::SeqCst) {
         // Every other connection is cut while the agent sends, the others while the
         // collector answers; where, is random.
-        if number % 2 == 0 {
+        if number.is_multiple_of(2) {
             (Some(fastrand::u64(1..MAX_REQUEST_BYTES_BEFORE_CUT)), None)
         } else {
             (None, Some(fastrand::u64(1..MAX_ANSWER_BYTES_BEFORE_CUT)))
