@@ -14,6 +14,7 @@ mod install_methods;
 mod multi_collector;
 mod negative_controls;
 mod packaging;
+mod proof;
 mod reporting;
 mod rpm_real;
 mod tools;

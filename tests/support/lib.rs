@@ -6,6 +6,7 @@
 
 pub mod browser;
 mod collector;
+pub mod proof;
 pub mod real_collector;
 pub mod windows;
 pub use collector::*;
@@ -281,16 +282,20 @@ fn build_binary(package: &str, binary: &str) -> PathBuf {
             command.env_remove(name.as_ref());
         }
     }
+    command.args([
+        "build",
+        "--quiet",
+        "--package",
+        package,
+        "--bin",
+        binary,
+        "--message-format=json",
+    ]);
+    // The proof suite's full run (`scripts/proof.sh`) measures release binaries.
+    if std::env::var_os("SVERKA_TEST_RELEASE").is_some_and(|value| value == "1") {
+        command.arg("--release");
+    }
     let output = command
-        .args([
-            "build",
-            "--quiet",
-            "--package",
-            package,
-            "--bin",
-            binary,
-            "--message-format=json",
-        ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run cargo build");

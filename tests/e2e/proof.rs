@@ -1,0 +1,47 @@
+//! The proof suite's smoke run (`sverka-proof --smoke`): every part, with every check,
+//! on a short budget. The full budget is `scripts/proof.sh`.
+
+use sverka_tests::proof::{Budget, Part, assert_met};
+
+fn smoke(part: Part) {
+    let artifacts = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("proof")
+        .join(part.name().replace(' ', "-"));
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let figures = part
+        .run(&Budget::smoke(artifacts))
+        .unwrap_or_else(|error| panic!("{} could not run: {error:#}", part.name()));
+    eprintln!(
+        "{}",
+        sverka_tests::proof::Table {
+            figures: figures.clone()
+        }
+        .markdown()
+    );
+    assert_met(&figures);
+}
+
+#[test]
+fn faults_lose_and_duplicate_no_report() {
+    smoke(Part::Faults);
+}
+
+#[test]
+fn hostile_input_gets_no_5xx_and_reaches_no_page_unneutralized() {
+    smoke(Part::Hostile);
+}
+
+#[test]
+fn no_route_leaks_another_organization() {
+    smoke(Part::Isolation);
+}
+
+#[test]
+fn parsers_survive_their_fuzz_budget() {
+    smoke(Part::Parsers);
+}
+
+#[test]
+fn the_agent_scan_finishes_under_the_units_cpu_quota() {
+    smoke(Part::Guard);
+}
