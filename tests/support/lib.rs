@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+pub mod fuzz_targets;
 pub mod proof;
 mod collector;
 pub mod real_collector;
