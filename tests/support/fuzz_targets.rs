@@ -381,7 +381,7 @@ fn small_seeds() -> Vec<Vec<u8>> {
 fn run_small(bytes: &[u8]) -> u64 {
     let text = lossy(bytes);
     behaviour((
-        users::parse_passwd(&text).len().min(8),
+        users::parse_passwd(&text).0.len().min(8),
         format!("{:?}", host::parse_os_release(&text)).len() / 16,
         snap::parse_snap_file_name(&text).is_some(),
         flatpak::parse_current_link(&text).is_some(),

@@ -155,7 +155,7 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
         .and_then(|text| text.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
     eprintln!("hostile: seed {seed} (SVERKA_PROOF_SEED={seed} repeats it)");
-    let rng = fastrand::Rng::with_seed(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let started = Instant::now();
     let mut stage = set_up(budget)?;
     let mut tally = Tally::default();
@@ -183,7 +183,7 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
         order.push(weighted[rng.usize(..weighted.len())]);
     }
     for (index, route) in order.iter().enumerate() {
-        hostile_request(&rng, &mut stage, *route, index, &mut tally)?;
+        hostile_request(&mut rng, &mut stage, *route, index, &mut tally)?;
     }
     let run_seconds = started.elapsed().as_secs_f64();
 
@@ -361,7 +361,7 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 /// A hostile string of every kind.
-fn hostile_string(rng: &fastrand::Rng) -> String {
+fn hostile_string(rng: &mut fastrand::Rng) -> String {
     match rng.u8(..7) {
         0 => SCRIPT_PAYLOADS[rng.usize(..SCRIPT_PAYLOADS.len())].to_string(),
         1 => FORMULA_PAYLOADS[rng.usize(..FORMULA_PAYLOADS.len())].to_string(),
@@ -374,7 +374,7 @@ fn hostile_string(rng: &fastrand::Rng) -> String {
 }
 
 /// A JSON body broken in one of many ways, starting from a valid one.
-fn broken_json(rng: &fastrand::Rng, valid: &[u8]) -> Vec<u8> {
+fn broken_json(rng: &mut fastrand::Rng, valid: &[u8]) -> Vec<u8> {
     match rng.u8(..11) {
         0 => valid[..rng.usize(..valid.len().max(1))].to_vec(),
         1 => b"{\"report_id\": ".to_vec(),
@@ -436,7 +436,7 @@ fn broken_json(rng: &fastrand::Rng, valid: &[u8]) -> Vec<u8> {
 }
 
 /// A valid JSON body with one value replaced by another type.
-fn wrong_types(rng: &fastrand::Rng, valid: &[u8]) -> Vec<u8> {
+fn wrong_types(rng: &mut fastrand::Rng, valid: &[u8]) -> Vec<u8> {
     let Ok(mut value) = serde_json::from_slice::<serde_json::Value>(valid) else {
         return valid.to_vec();
     };
@@ -504,7 +504,7 @@ fn collect_paths(value: &serde_json::Value, at: &mut Vec<PathKey>, out: &mut Vec
 
 /// A forged credential of every kind: random, injected, a real host's id with a
 /// wrong secret.
-fn forged_key(rng: &fastrand::Rng, stage: &Stage) -> String {
+fn forged_key(rng: &mut fastrand::Rng, stage: &Stage) -> String {
     match rng.u8(..6) {
         0 => format!("{}.{}", stage.keys[0].0, "0".repeat(64)),
         1 => SQL_PAYLOADS[rng.usize(..SQL_PAYLOADS.len())].to_string(),
@@ -522,7 +522,7 @@ fn forged_key(rng: &fastrand::Rng, stage: &Stage) -> String {
     }
 }
 
-fn forged_cookie(rng: &fastrand::Rng, stage: &Stage) -> String {
+fn forged_cookie(rng: &mut fastrand::Rng, stage: &Stage) -> String {
     match rng.u8(..6) {
         0 => stage.logged_out_cookie.clone(),
         1 => format!("sverka_session={}", "0".repeat(64)),
@@ -533,7 +533,7 @@ fn forged_cookie(rng: &fastrand::Rng, stage: &Stage) -> String {
     }
 }
 
-fn forged_token(rng: &fastrand::Rng, stage: &Stage) -> String {
+fn forged_token(rng: &mut fastrand::Rng, stage: &Stage) -> String {
     match rng.u8(..4) {
         0 => stage.revoked_token.clone(),
         1 => format!("sverka_pat_1.{}", "0".repeat(64)),
@@ -548,8 +548,8 @@ fn forged_token(rng: &fastrand::Rng, stage: &Stage) -> String {
 }
 
 /// A path for a route template with hostile or real ids.
-fn concrete_path(rng: &fastrand::Rng, stage: &Stage, template: &str) -> String {
-    let id = |rng: &fastrand::Rng| -> String {
+fn concrete_path(rng: &mut fastrand::Rng, stage: &Stage, template: &str) -> String {
+    let id = |rng: &mut fastrand::Rng| -> String {
         match rng.u8(..4) {
             0 => TRAVERSALS[rng.usize(..TRAVERSALS.len())].to_string(),
             1 => ODD_IDS[rng.usize(..ODD_IDS.len())].to_string(),
@@ -577,7 +577,7 @@ fn concrete_path(rng: &fastrand::Rng, stage: &Stage, template: &str) -> String {
 }
 
 /// A hostile form body for a route.
-fn form_body(rng: &fastrand::Rng, template: &str, csrf: Option<&str>) -> Vec<u8> {
+fn form_body(rng: &mut fastrand::Rng, template: &str, csrf: Option<&str>) -> Vec<u8> {
     let mut fields: Vec<(String, String)> = Vec::new();
     if let Some(csrf) = csrf {
         fields.push(("csrf".into(), csrf.into()));
@@ -621,7 +621,7 @@ fn form_body(rng: &fastrand::Rng, template: &str, csrf: Option<&str>) -> Vec<u8>
 
 /// Sends one generated request for `route`.
 fn hostile_request(
-    rng: &fastrand::Rng,
+    rng: &mut fastrand::Rng,
     stage: &mut Stage,
     route: (&'static str, &'static str),
     index: usize,
@@ -801,7 +801,7 @@ fn hostile_request(
 }
 
 /// A valid report whose every agent-supplied string is a payload.
-fn hostile_report(rng: &fastrand::Rng, hostname: &str) -> Vec<u8> {
+fn hostile_report(rng: &mut fastrand::Rng, hostname: &str) -> Vec<u8> {
     let mut payload = || {
         let all: Vec<&str> = SCRIPT_PAYLOADS
             .iter()

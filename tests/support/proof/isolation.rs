@@ -179,8 +179,8 @@ impl World {
         found
     }
 
-    fn org_in_scope(&self, user: &RoleUser, id: i64) -> bool {
-        match user.home {
+    fn org_in_scope(&self, home: Option<i64>, id: i64) -> bool {
+        match home {
             None => self.organizations.contains_key(&id),
             Some(home) => self.within(id, home),
         }
@@ -255,7 +255,7 @@ fn build_world(collector: &Collector, tag: &str) -> anyhow::Result<World> {
         (Role::SchoolAdminA1, "school_admin", Some(school_a1)),
     ];
     let mut roles = Vec::new();
-    for (role, role_text, home) in specs {
+    for (_, role_text, home) in specs {
         let login = format!("{}-{tag}", role_text.replace('_', "-"));
         web::add_user(collector, &password, &login, role_text, home)?;
     }
@@ -351,11 +351,13 @@ pub fn answer_text(answer: &Answer) -> String {
 }
 
 /// An answer with what makes two requests' answers differ only by their own id
-/// taken out: the requested path and the id itself.
-fn normalized(answer: &Answer, path: &str, id: i64) -> (u16, String, String) {
+/// taken out: the requested path, and both compared ids wherever they stand alone
+/// (both in both answers, so that an incidental `8` in `utf-8` is treated alike).
+fn normalized(answer: &Answer, path: &str, ids: [i64; 2]) -> (u16, String, String) {
     let clean = |text: &str| {
         let text = text.replace(path, "{path}");
-        replace_number(&text, id)
+        let text = replace_number(&text, ids[0]);
+        replace_number(&text, ids[1])
     };
     (answer.status, clean(&answer.location), clean(&answer_text(answer)))
 }
@@ -385,6 +387,10 @@ struct Tally {
     in_scope_ok: u64,
     in_scope_asked: u64,
     leaks: Vec<String>,
+    /// Every name some role must not see ...
+    guarded: BTreeSet<String>,
+    /// ... and those of them the administrator did see: the marker check can see them.
+    seen_by_administrator: BTreeSet<String>,
 }
 
 impl Tally {
@@ -510,6 +516,9 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
     };
 
     let mut roles = std::mem::take(&mut world.roles);
+    for user in &roles {
+        tally.guarded.extend(world.foreign_markers(user));
+    }
     // GETs first, then the id-less forms, then the forms on ids (which must change
     // nothing, but would if they leaked).
     for pass in ["GET", "POST"] {
@@ -575,6 +584,13 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
             "all",
             tally.in_scope_asked > 0 && tally.in_scope_ok == tally.in_scope_asked,
         ),
+        Figure::checked(
+            Part::Isolation,
+            "guarded names the administrator sees (the leak check can see them)",
+            format!("{} / {}", tally.seen_by_administrator.len(), tally.guarded.len()),
+            "all",
+            !tally.guarded.is_empty() && tally.seen_by_administrator.len() == tally.guarded.len(),
+        ),
         Figure::at_most(Part::Isolation, "leaks", tally.leaks.len() as u64, 0),
     ];
     if !tally.leaks.is_empty() {
@@ -590,6 +606,15 @@ fn check_markers(user: &RoleUser, path: &str, answer: &Answer, markers: &[String
         return;
     }
     let text = answer_text(answer);
+    if user.role == Role::Administrator {
+        let seen: Vec<String> = tally
+            .guarded
+            .iter()
+            .filter(|marker| text.contains(marker.as_str()))
+            .cloned()
+            .collect();
+        tally.seen_by_administrator.extend(seen);
+    }
     for marker in markers {
         if text.contains(marker.as_str()) {
             tally.leak(format!("{} saw {marker:?} on {path}", role_name(user.role)));
@@ -653,26 +678,27 @@ fn check_ids(
 ) -> anyhow::Result<()> {
     let home = user.home.unwrap_or_else(|| *world.organizations.keys().next().unwrap_or(&1));
     // Whether an id exists, and whether it is in the user's scope.
+    let (scope_home, role, user_id) = (user.home, user.role, user.user_id);
     let classify = |id: i64| -> (bool, bool) {
         match kind {
             IdKind::Organization => (
                 world.organizations.contains_key(&id),
-                world.org_in_scope(user, id),
+                world.org_in_scope(scope_home, id),
             ),
             IdKind::Host => match world.hosts.get(&id) {
-                Some((_, organization)) => (true, world.org_in_scope(user, *organization)),
+                Some((_, organization)) => (true, world.org_in_scope(scope_home, *organization)),
                 None => (false, false),
             },
             IdKind::Secret => match world.secrets.get(&id) {
-                Some(organization) => (true, world.org_in_scope(user, *organization)),
+                Some(organization) => (true, world.org_in_scope(scope_home, *organization)),
                 None => (false, false),
             },
             IdKind::User => (
                 world.users.contains_key(&id),
-                user.role == Role::Administrator,
+                role == Role::Administrator,
             ),
             IdKind::Token => match world.tokens.get(&id) {
-                Some(owner) => (true, *owner == user.user_id || user.role == Role::Administrator),
+                Some(owner) => (true, *owner == user_id || role == Role::Administrator),
                 None => (false, false),
             },
         }
@@ -689,12 +715,12 @@ fn check_ids(
     let reference_path = path_of(nonexistent);
     let reference_answer = ask(user, method, &reference_path, &form)?;
     tally.requests += 1;
-    let reference = normalized(&reference_answer, &reference_path, nonexistent);
-    if is_success(reference.0) && method == "POST" || (200..300).contains(&reference.0) {
+    let reference_status = reference_answer.status;
+    if is_success(reference_status) && method == "POST" || (200..300).contains(&reference_status) {
         tally.leak(format!(
             "{} got {} for a nonexistent id on {reference_path}",
             role_name(user.role),
-            reference.0
+            reference_status
         ));
     }
     for &id in ids {
@@ -736,7 +762,19 @@ fn check_ids(
             ));
             continue;
         }
-        if normalized(&answer, &path, id) != reference {
+        let reference = normalized(&reference_answer, &reference_path, [id, nonexistent]);
+        if normalized(&answer, &path, [id, nonexistent]) != reference {
+            if tally.leaks.is_empty() {
+                // The first difference, whole, for whoever reads the leak list.
+                let _ = std::fs::write(
+                    std::env::temp_dir().join("sverka-isolation-first-difference.txt"),
+                    format!(
+                        "{path}:\n{:?}\n\n{reference_path}:\n{:?}\n",
+                        normalized(&answer, &path, [id, nonexistent]),
+                        reference
+                    ),
+                );
+            }
             tally.leak(format!(
                 "{} told {what} {method} {path} ({}) from a nonexistent id ({})",
                 role_name(user.role),

@@ -209,7 +209,7 @@ pub fn worker_main(target_name: &str) -> i32 {
 fn fuzz_in_process(target: &Target, folder: &Path, time: Duration, seed: u64) -> anyhow::Result<()> {
     // Panics are counted and their input saved; their messages would only flood stderr.
     std::panic::set_hook(Box::new(|_| {}));
-    let rng = fastrand::Rng::with_seed(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut corpus: Vec<Vec<u8>> = (target.seeds)();
     for entry in std::fs::read_dir(folder)
         .with_context(|| format!("read {}", folder.display()))?
@@ -239,7 +239,7 @@ fn fuzz_in_process(target: &Target, folder: &Path, time: Duration, seed: u64) ->
                 if Instant::now() >= deadline {
                     break;
                 }
-                mutate(&rng, &corpus)
+                mutate(&mut rng, &corpus)
             }
         };
         current.seek(SeekFrom::Start(0))?;
@@ -277,7 +277,7 @@ fn fuzz_in_process(target: &Target, folder: &Path, time: Duration, seed: u64) ->
 const INTERESTING: [u8; 12] = [0, 1, 0x7f, 0x80, 0xff, b'\n', b'"', b'{', b'[', b'=', b':', b'\\'];
 
 /// One mutation of a corpus entry (or a splice of two).
-fn mutate(rng: &fastrand::Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
+fn mutate(rng: &mut fastrand::Rng, corpus: &[Vec<u8>]) -> Vec<u8> {
     let mut bytes = corpus[rng.usize(..corpus.len())].clone();
     for _ in 0..rng.usize(1..=8) {
         let length = bytes.len();

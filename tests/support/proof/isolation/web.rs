@@ -36,11 +36,18 @@ pub struct Session {
 }
 
 pub fn http_client() -> reqwest::blocking::Client {
+    install_crypto_provider();
     reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(60))
         .build()
         .expect("an HTTP client")
+}
+
+/// reqwest is built without a TLS provider of its own (plain http is all the suite
+/// speaks, but a client cannot be built without one).
+fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The value of `name="csrf" value="..."` on a page.
@@ -62,6 +69,7 @@ impl Session {
     /// A client whose connections come from another loopback address (127.0.0.x): the
     /// sign-in throttle counts failures per address.
     pub fn from_address(base: &str, address: std::net::IpAddr) -> Session {
+        install_crypto_provider();
         let http = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(60))
