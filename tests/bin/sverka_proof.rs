@@ -19,7 +19,10 @@ enum PartArg {
 }
 
 #[derive(Debug, Parser)]
-#[command(name = "sverka-proof", about = "Sverka's proof suite: faults, hostile input, isolation, parsers, resource guard")]
+#[command(
+    name = "sverka-proof",
+    about = "Sverka's proof suite: faults, hostile input, isolation, parsers, resource guard"
+)]
 struct Args {
     /// The parts to run.
     #[arg(value_enum, default_values_t = [PartArg::All])]

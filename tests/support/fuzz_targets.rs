@@ -252,7 +252,10 @@ fn run_dpkg(bytes: &[u8]) -> u64 {
         .map(|package| package.files_present())
         .collect();
     assert!(
-        parsed.packages.iter().all(|package| !package.name.is_empty()),
+        parsed
+            .packages
+            .iter()
+            .all(|package| !package.name.is_empty()),
         "a package without a name"
     );
     behaviour(names)
@@ -312,10 +315,15 @@ fn run_desktop(bytes: &[u8]) -> u64 {
 }
 
 fn run_registry_value(bytes: &[u8]) -> u64 {
-    let (kind, data) = bytes.split_first().map_or((0, &[][..]), |(kind, data)| {
-        (u32::from(*kind % 16), data)
-    });
-    behaviour((kind, format!("{:?}", registry::RegValue::decode(kind, data)).len().min(32)))
+    let (kind, data) = bytes
+        .split_first()
+        .map_or((0, &[][..]), |(kind, data)| (u32::from(*kind % 16), data));
+    behaviour((
+        kind,
+        format!("{:?}", registry::RegValue::decode(kind, data))
+            .len()
+            .min(32),
+    ))
 }
 
 fn run_pe(bytes: &[u8]) -> u64 {
@@ -468,10 +476,7 @@ fn run_report_intake(bytes: &[u8]) -> u64 {
     let (encoding, body) = bytes
         .split_first()
         .map_or((None, &[][..]), |(first, body)| {
-            (
-                if first % 2 == 1 { Some("gzip") } else { None },
-                body,
-            )
+            (if first % 2 == 1 { Some("gzip") } else { None }, body)
         });
     let limits = fuzz_limits();
     let plain = match decode_body(body, encoding, &limits) {

@@ -5,9 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+mod collector;
 pub mod fuzz_targets;
 pub mod proof;
-mod collector;
 pub mod real_collector;
 pub mod windows;
 pub use collector::*;

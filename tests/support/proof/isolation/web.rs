@@ -130,9 +130,15 @@ impl Session {
                 .unwrap_or_default()
                 .to_string()
         };
-        let (status, content_type, location) =
-            (response.status().as_u16(), header("content-type"), header("location"));
-        let body = response.bytes().map(|bytes| bytes.to_vec()).unwrap_or_default();
+        let (status, content_type, location) = (
+            response.status().as_u16(),
+            header("content-type"),
+            header("location"),
+        );
+        let body = response
+            .bytes()
+            .map(|bytes| bytes.to_vec())
+            .unwrap_or_default();
         Ok(Answer {
             status,
             content_type,
@@ -177,7 +183,11 @@ impl Session {
             ],
         )?;
         if answer.status != 303 {
-            bail!("{login} could not sign in: {} {}", answer.status, answer.text());
+            bail!(
+                "{login} could not sign in: {} {}",
+                answer.status,
+                answer.text()
+            );
         }
         Ok(session)
     }
