@@ -752,7 +752,7 @@ fn hostile_request(
                     headers.push(("content-encoding", "gzip".to_string()));
                     stage.gzip_bomb.clone()
                 }
-                1 if index % 25 == 0 => vec![b' '; 9 * 1024 * 1024],
+                1 if index.is_multiple_of(25) => vec![b' '; 9 * 1024 * 1024],
                 2 => {
                     headers.push(("content-encoding", "gzip".to_string()));
                     let mut bytes = gzip(&stage.valid_report);

@@ -735,11 +735,10 @@ fn check_idless(
         | (_, "/api/v1/enroll" | "/api/v1/reports") => return Ok(()),
         ("POST", _) => {
             // Forms only some roles may send: the others must be refused.
-            let allowed = match (template, user.role) {
-                (_, Role::Administrator) => true,
-                ("/catalog", Role::OfficerA) => true,
-                _ => false,
-            };
+            let allowed = matches!(
+                (template, user.role),
+                (_, Role::Administrator) | ("/catalog", Role::OfficerA)
+            );
             if allowed {
                 return Ok(());
             }

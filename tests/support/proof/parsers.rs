@@ -175,6 +175,49 @@ fn fuzz_target(
     Ok(counts)
 }
 
+/// Targets that crash on their own seed: the suite's check that a panic and an abort
+/// are counted as crashes and their inputs saved.
+fn canary_targets() -> Vec<Target> {
+    vec![
+        Target {
+            name: "canary: panics",
+            seeds: || vec![b"boom".to_vec()],
+            run: |bytes| {
+                assert!(bytes != b"boom", "the canary's panic");
+                0
+            },
+        },
+        Target {
+            name: "canary: aborts",
+            seeds: || vec![b"abort".to_vec()],
+            run: |bytes| {
+                if bytes == b"abort" {
+                    std::process::abort();
+                }
+                0
+            },
+        },
+    ]
+}
+
+/// Fuzzes one target (a canary too) by name in worker processes for `time`; its
+/// executions and crashes.
+pub fn fuzz_named(
+    name: &str,
+    folder: &Path,
+    time: Duration,
+    seed: u64,
+) -> anyhow::Result<(u64, u64)> {
+    let target = targets()
+        .into_iter()
+        .chain(canary_targets())
+        .find(|target| target.name == name)
+        .with_context(|| format!("no fuzz target {name:?}"))?;
+    std::fs::create_dir_all(folder).with_context(|| format!("create {}", folder.display()))?;
+    let counts = fuzz_target(&worker_binary()?, &target, folder, time, seed)?;
+    Ok((counts.executions, counts.crashes))
+}
+
 fn parse_counts(line: &str) -> Option<WorkerCounts> {
     let mut fields = line.strip_prefix("counts ")?.split(' ');
     Some(WorkerCounts {
@@ -189,6 +232,7 @@ fn parse_counts(line: &str) -> Option<WorkerCounts> {
 pub fn worker_main(target_name: &str) -> i32 {
     let Some(target) = targets()
         .into_iter()
+        .chain(canary_targets())
         .find(|target| target.name == target_name)
     else {
         eprintln!("no fuzz target {target_name:?}");
