@@ -523,8 +523,14 @@ fn catalog_seeds() -> Vec<Vec<u8>> {
     ]
 }
 
+/// The built-in catalog, loaded once (each input merges over a copy).
+fn builtin_catalog() -> Option<&'static Catalog> {
+    static CATALOG: std::sync::OnceLock<Option<Catalog>> = std::sync::OnceLock::new();
+    CATALOG.get_or_init(|| Catalog::builtin().ok()).as_ref()
+}
+
 fn run_catalog(bytes: &[u8]) -> u64 {
-    let Ok(mut catalog) = Catalog::builtin() else {
+    let Some(mut catalog) = builtin_catalog().cloned() else {
         return 0;
     };
     match catalog.merge_text("fuzz.toml", &lossy(bytes), false) {
