@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use std::path::PathBuf;
 use std::time::Instant;
-use sverka_tests::proof::{Budget, Part, Table};
+use sverka_tests::proof::{Budget, Part, Table, parsers};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum PartArg {
@@ -39,6 +39,9 @@ struct Args {
 }
 
 fn main() -> anyhow::Result<()> {
+    if let Ok(target) = std::env::var(parsers::WORKER_VARIABLE) {
+        std::process::exit(parsers::worker_main(&target));
+    }
     let args = Args::parse();
     std::fs::create_dir_all(&args.artifacts)
         .with_context(|| format!("create {}", args.artifacts.display()))?;

@@ -4,97 +4,15 @@
 //! longer campaign, and failures are kept by proptest as regression seeds.
 
 use proptest::prelude::*;
-use std::io::Cursor;
-use sverka_agent::registry::hive::Hive;
 use sverka_agent::sources::{desktop, dpkg, flatpak, rpm, snap, web_apps};
 use sverka_agent::{host, users};
 use sverka_agent::{leveldb, pe, registry};
 use sverka_shared::Catalog;
 use sverka_shared::catalog::{PathPattern, Pattern};
 
-fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A valid Berkeley DB hash file with rpm headers, built once by Berkeley DB itself.
-fn valid_berkeley_db() -> &'static [u8] {
-    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    BYTES.get_or_init(|| {
-        let root = sverka_tests::FixtureRoot::new();
-        let blobs: Vec<Vec<u8>> = (0..12)
-            .map(|index| {
-                sverka_tests::rpm_header(&format!("p{index}"), &"9".repeat(index * 300 + 1))
-            })
-            .collect();
-        root.rpm_berkeley_db("/db", &blobs);
-        std::fs::read(root.local("/db/Packages")).unwrap()
-    })
-}
-
-/// A valid web app database table (one Snappy-compressed data block).
-fn valid_table() -> &'static [u8] {
-    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    BYTES.get_or_init(|| {
-        use sverka_tests::windows::{web_app_key, web_app_record};
-        let record = web_app_record("Telegram Web", "https://web.telegram.org/a/");
-        sverka_tests::windows::leveldb_table(&[
-            (&web_app_key("abc"), 4, Some(&record)),
-            (&web_app_key("def"), 5, None),
-        ])
-    })
-}
-
-fn read_all(bytes: Vec<u8>) -> usize {
-    let mut count = 0;
-    if let Ok(mut database) = rpm::bdb::BdbHash::open(Cursor::new(bytes)) {
-        let _ = database.for_each(|record| {
-            if let Ok((_, value)) = record {
-                let _ = rpm::header::parse_header(&value);
-                count += 1;
-            }
-        });
-    }
-    count
-}
-
-/// Reads everything a hive offers the agent, the way the Windows sources do.
-fn read_hive(bytes: Vec<u8>) -> usize {
-    let Ok(hive) = Hive::parse(bytes) else {
-        return 0;
-    };
-    let mut seen = 0;
-    let mut pending = vec![hive.root()];
-    while let Some(key) = pending.pop() {
-        seen += 1;
-        if seen > 2000 {
-            break;
-        }
-        let _ = hive.key_name(key);
-        let _ = hive.values(key);
-        if let Ok(children) = hive.subkeys(key) {
-            pending.extend(children.into_iter().take(64));
-        }
-    }
-    let _ = hive.open("Microsoft\\Windows\\CurrentVersion\\Uninstall");
-    seen
-}
-
-fn fixture_hive_bytes() -> &'static [u8] {
-    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    BYTES.get_or_init(|| std::fs::read(sverka_tests::windows::fixture_hive("SOFTWARE")).unwrap())
-}
-
-fn program_bytes() -> &'static [u8] {
-    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    BYTES.get_or_init(|| {
-        sverka_tests::windows::program_with_version(&sverka_tests::windows::Version {
-            company: "Viber Media S.à r.l.",
-            product: "Viber",
-            original_filename: "Viber.exe",
-            description: "Viber",
-        })
-    })
-}
+use sverka_tests::fuzz_targets::{
+    fixture_hive_bytes, lossy, program_bytes, read_all, read_hive, valid_berkeley_db, valid_table,
+};
 
 fn mutate(valid: &[u8], flips: &[(prop::sample::Index, u8)], cut: prop::sample::Index) -> Vec<u8> {
     let mut bytes = valid.to_vec();

@@ -45,3 +45,33 @@ fn parsers_survive_their_fuzz_budget() {
 fn the_agent_scan_finishes_under_the_units_cpu_quota() {
     smoke(Part::Guard);
 }
+
+#[test]
+fn the_parser_fuzzer_counts_panics_and_aborts_as_crashes() {
+    for name in ["canary: panics", "canary: aborts"] {
+        let folder = tempfile::tempdir().unwrap();
+        let (executions, crashes) = sverka_tests::proof::parsers::fuzz_named(
+            name,
+            folder.path(),
+            std::time::Duration::from_millis(300),
+            7,
+        )
+        .unwrap();
+        assert!(
+            executions >= 1 && crashes >= 1,
+            "{name}: {executions} executions, {crashes} crashes"
+        );
+        let saved = std::fs::read_dir(folder.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with("crash-"))
+            .count();
+        assert!(saved >= 1, "{name}: no crash input saved");
+    }
+}
+
+#[test]
+fn the_isolation_route_list_matches_the_router() {
+    let routes = sverka_tests::proof::isolation::check_route_list().unwrap();
+    assert_eq!(routes, sverka_tests::proof::isolation::ROUTES.len());
+}

@@ -6,6 +6,7 @@
 
 pub mod browser;
 mod collector;
+pub mod fuzz_targets;
 pub mod proof;
 pub mod real_collector;
 pub mod windows;

@@ -1,0 +1,554 @@
+//! Every parser Sverka runs on untrusted input, as fuzz targets: a function from bytes
+//! to a small "behaviour" number (what the parser made of the input: how much it read,
+//! which error), and seeds built from valid inputs. Shared by the property tests
+//! (`tests/e2e/fuzz.rs`) and the proof suite's mutation fuzzer (`proof::parsers`).
+
+use std::hash::{Hash, Hasher};
+use std::io::{Cursor, Write as _};
+use sverka_agent::registry::hive::Hive;
+use sverka_agent::sources::{appx, desktop, dpkg, flatpak, rpm, snap, web_apps};
+use sverka_agent::{host, leveldb, pe, registry, users};
+use sverka_collector::limits::{
+    RequestLimits, check_string_lengths, decode_body, parse_bounded, parse_typed,
+};
+use sverka_shared::catalog::{PathPattern, Pattern};
+use sverka_shared::protocol::{EnrollRequest, ReportUpload};
+use sverka_shared::{Catalog, Observation};
+
+/// One parser under fuzzing.
+#[derive(Clone, Copy)]
+pub struct Target {
+    pub name: &'static str,
+    /// Valid inputs (and a few edge cases) the mutations start from.
+    pub seeds: fn() -> Vec<Vec<u8>>,
+    /// Runs the parser; what it returns tells inputs that behave differently apart.
+    pub run: fn(&[u8]) -> u64,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(self.name)
+    }
+}
+
+/// Every target, in the order the proof suite reports them.
+pub fn targets() -> Vec<Target> {
+    vec![
+        Target {
+            name: "dpkg status",
+            seeds: dpkg_seeds,
+            run: run_dpkg,
+        },
+        Target {
+            name: "rpm header",
+            seeds: rpm_header_seeds,
+            run: run_rpm_header,
+        },
+        Target {
+            name: "rpm Berkeley DB",
+            seeds: || vec![valid_berkeley_db().to_vec()],
+            run: |bytes| read_all(bytes.to_vec()) as u64,
+        },
+        Target {
+            name: "rpm SQLite",
+            seeds: || vec![valid_rpm_sqlite().to_vec()],
+            run: run_rpm_sqlite,
+        },
+        Target {
+            name: "desktop entries",
+            seeds: desktop_seeds,
+            run: run_desktop,
+        },
+        Target {
+            name: "registry hives",
+            seeds: || vec![fixture_hive_bytes().to_vec()],
+            run: |bytes| read_hive(bytes.to_vec()) as u64,
+        },
+        Target {
+            name: "registry values",
+            seeds: || vec![b"\x01h\0i\0\0\0".to_vec(), b"\x04\x2a\0\0\0".to_vec()],
+            run: run_registry_value,
+        },
+        Target {
+            name: "PE version resources",
+            seeds: || vec![program_bytes().to_vec()],
+            run: run_pe,
+        },
+        Target {
+            name: "AppX package names",
+            seeds: appx_seeds,
+            run: run_appx,
+        },
+        Target {
+            name: "LevelDB log (web apps)",
+            seeds: || {
+                vec![crate::windows::web_app_log(
+                    "abc",
+                    "Telegram Web",
+                    "https://web.telegram.org/a/",
+                )]
+            },
+            run: |bytes| web_apps::parse_web_app_log(bytes).len() as u64,
+        },
+        Target {
+            name: "LevelDB table (web apps)",
+            seeds: || vec![valid_table().to_vec()],
+            run: run_leveldb_table,
+        },
+        Target {
+            name: "web app Preferences",
+            seeds: preferences_seeds,
+            run: run_preferences,
+        },
+        Target {
+            name: "small text parsers",
+            seeds: small_seeds,
+            run: run_small,
+        },
+        Target {
+            name: "collector report intake",
+            seeds: report_seeds,
+            run: run_report_intake,
+        },
+        Target {
+            name: "collector enrollment intake",
+            seeds: enroll_seeds,
+            run: run_enroll_intake,
+        },
+        Target {
+            name: "catalog TOML",
+            seeds: catalog_seeds,
+            run: run_catalog,
+        },
+    ]
+}
+
+/// A stable number for what a parser answered (its error's kind, or what it read).
+pub fn behaviour(value: impl Hash) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The first word of an error: its kind, without the input-specific detail.
+fn kind_of(error: impl std::fmt::Display) -> String {
+    error
+        .to_string()
+        .split([':', ' '])
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A valid Berkeley DB hash file with rpm headers, built once by Berkeley DB itself.
+pub fn valid_berkeley_db() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let root = crate::FixtureRoot::new();
+        let blobs: Vec<Vec<u8>> = (0..12)
+            .map(|index| crate::rpm_header(&format!("p{index}"), &"9".repeat(index * 300 + 1)))
+            .collect();
+        root.rpm_berkeley_db("/db", &blobs);
+        std::fs::read(root.local("/db/Packages")).expect("read Packages")
+    })
+}
+
+/// A valid SQLite rpmdb with two packages.
+pub fn valid_rpm_sqlite() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        let root = crate::FixtureRoot::new();
+        root.rpm_sqlite("/db", &[("telegram-desktop", "4.6.5"), ("bash", "5.2")]);
+        std::fs::read(root.local("/db/rpmdb.sqlite")).expect("read rpmdb.sqlite")
+    })
+}
+
+/// A valid web app database table (one Snappy-compressed data block).
+pub fn valid_table() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        use crate::windows::{web_app_key, web_app_record};
+        let record = web_app_record("Telegram Web", "https://web.telegram.org/a/");
+        crate::windows::leveldb_table(&[
+            (&web_app_key("abc"), 4, Some(&record)),
+            (&web_app_key("def"), 5, None),
+        ])
+    })
+}
+
+/// Reads every record of a Berkeley DB file and parses each as an rpm header.
+pub fn read_all(bytes: Vec<u8>) -> usize {
+    let mut count = 0;
+    if let Ok(mut database) = rpm::bdb::BdbHash::open(Cursor::new(bytes)) {
+        let _ = database.for_each(|record| {
+            if let Ok((_, value)) = record {
+                let _ = rpm::header::parse_header(&value);
+                count += 1;
+            }
+        });
+    }
+    count
+}
+
+/// Reads everything a hive offers the agent, the way the Windows sources do.
+pub fn read_hive(bytes: Vec<u8>) -> usize {
+    let Ok(hive) = Hive::parse(bytes) else {
+        return 0;
+    };
+    let mut seen = 0;
+    let mut pending = vec![hive.root()];
+    while let Some(key) = pending.pop() {
+        seen += 1;
+        if seen > 2000 {
+            break;
+        }
+        let _ = hive.key_name(key);
+        let _ = hive.values(key);
+        if let Ok(children) = hive.subkeys(key) {
+            pending.extend(children.into_iter().take(64));
+        }
+    }
+    let _ = hive.open("Microsoft\\Windows\\CurrentVersion\\Uninstall");
+    seen
+}
+
+pub fn fixture_hive_bytes() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        std::fs::read(crate::windows::fixture_hive("SOFTWARE")).expect("read the fixture hive")
+    })
+}
+
+pub fn program_bytes() -> &'static [u8] {
+    static BYTES: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BYTES.get_or_init(|| {
+        crate::windows::program_with_version(&crate::windows::Version {
+            company: "Viber Media S.à r.l.",
+            product: "Viber",
+            original_filename: "Viber.exe",
+            description: "Viber",
+        })
+    })
+}
+
+fn dpkg_seeds() -> Vec<Vec<u8>> {
+    let root = crate::FixtureRoot::new();
+    root.dpkg(&[
+        ("telegram-desktop", "4.6.5+ds-2", "install ok installed"),
+        ("max", "25.10.1", "deinstall ok config-files"),
+    ]);
+    vec![std::fs::read(root.local("/var/lib/dpkg/status")).unwrap_or_default()]
+}
+
+fn run_dpkg(bytes: &[u8]) -> u64 {
+    let parsed = dpkg::parse_dpkg_status(&lossy(bytes));
+    let names: Vec<bool> = parsed
+        .packages
+        .iter()
+        .map(|package| package.files_present())
+        .collect();
+    assert!(
+        parsed
+            .packages
+            .iter()
+            .all(|package| !package.name.is_empty()),
+        "a package without a name"
+    );
+    behaviour(names)
+}
+
+fn rpm_header_seeds() -> Vec<Vec<u8>> {
+    vec![
+        crate::rpm_header("telegram-desktop", "4.6.5"),
+        crate::rpm_header("max", &"9".repeat(300)),
+    ]
+}
+
+fn run_rpm_header(bytes: &[u8]) -> u64 {
+    match rpm::header::parse_header(bytes) {
+        Ok(package) => behaviour((package.name.len().min(4), package.full_version().len())),
+        Err(error) => behaviour(kind_of(error)),
+    }
+}
+
+fn run_rpm_sqlite(bytes: &[u8]) -> u64 {
+    let Ok(folder) = tempfile::tempdir() else {
+        return 0;
+    };
+    let path = folder.path().join("rpmdb.sqlite");
+    if std::fs::write(&path, bytes).is_err() {
+        return 0;
+    }
+    match rpm::read_sqlite(&path) {
+        Ok(read) => behaviour(format!("{read:?}").len().min(64)),
+        Err(error) => behaviour(kind_of(error)),
+    }
+}
+
+fn desktop_seeds() -> Vec<Vec<u8>> {
+    vec![
+        b"[Desktop Entry]\nType=Application\nName=Telegram\nName[ru]=\xd0\xa2\xd0\xb5\xd0\xbb\xd0\xb5\xd0\xb3\xd1\x80\xd0\xb0\xd0\xbc\nExec=env BAMF=1 \"/opt/Telegram/Telegram\" -- %u\nStartupWMClass=TelegramDesktop\n".to_vec(),
+        b"[Desktop Entry]\nExec=flatpak run --branch=stable org.telegram.desktop @@u %U @@\n".to_vec(),
+        b"XDG_DESKTOP_DIR=\"$HOME/Desktop\"\nXDG_DOWNLOAD_DIR=\"$HOME/\\xd0\\x97\"\n".to_vec(),
+    ]
+}
+
+fn run_desktop(bytes: &[u8]) -> u64 {
+    let text = lossy(bytes);
+    let mut shape = Vec::new();
+    match desktop::parse_desktop_entry(&text) {
+        Ok(entry) => {
+            shape.push(1);
+            if let Some(exec) = entry.exec {
+                shape.push(u8::from(desktop::launch_target(&exec).is_some()));
+            }
+        }
+        Err(error) => shape.push(kind_of(error).len() as u8),
+    }
+    shape.push(u8::from(desktop::launch_target(&text).is_some()));
+    shape.push(desktop::parse_user_dirs(&text).len().min(8) as u8);
+    behaviour(shape)
+}
+
+fn run_registry_value(bytes: &[u8]) -> u64 {
+    let (kind, data) = bytes
+        .split_first()
+        .map_or((0, &[][..]), |(kind, data)| (u32::from(*kind % 16), data));
+    behaviour((
+        kind,
+        format!("{:?}", registry::RegValue::decode(kind, data))
+            .len()
+            .min(32),
+    ))
+}
+
+fn run_pe(bytes: &[u8]) -> u64 {
+    let info = pe::parse_pe_version_info(bytes);
+    let resource = pe::parse_version_resource(bytes);
+    behaviour((
+        format!("{info:?}").len().min(200) / 8,
+        format!("{resource:?}").len().min(200) / 8,
+    ))
+}
+
+fn appx_seeds() -> Vec<Vec<u8>> {
+    vec![
+        b"TelegramMessengerLLP.TelegramDesktop_4.16.8.0_x64__t4vj0pshhgkwm".to_vec(),
+        b"MSTeams_24004.1403.2634.2418_x64__8wekyb3d8bbwe".to_vec(),
+        b"5319275A.WhatsAppDesktop_2.2403.6.0_neutral_~_cv1g1gvanyjgm".to_vec(),
+    ]
+}
+
+fn run_appx(bytes: &[u8]) -> u64 {
+    let text = lossy(bytes);
+    let observation = appx::appx_observation(&text, "fuzz", "C:\\x".into(), Some("pupil"));
+    behaviour(format!("{observation:?}").len().min(400) / 16)
+}
+
+fn run_leveldb_table(bytes: &[u8]) -> u64 {
+    let mut records = 0usize;
+    let read = leveldb::read_table(bytes, |_| records += 1);
+    let found = web_apps::web_apps_in_database(&[web_apps::DatabaseFile::Table(bytes)]);
+    behaviour((
+        read.is_ok(),
+        records.min(16),
+        found.apps.len(),
+        found.errors.len(),
+    ))
+}
+
+fn preferences_seeds() -> Vec<Vec<u8>> {
+    vec![
+        br#"{"extensions":{"settings":{"abc":{"manifest":{"name":"Telegram Web","app":{"launch":{"web_url":"https://web.telegram.org/a/"}}},"from_webstore":false}}},"web_apps":{"daily_metrics":{"https://web.max.ru/":{}}}}"#.to_vec(),
+        b"{}".to_vec(),
+    ]
+}
+
+fn run_preferences(bytes: &[u8]) -> u64 {
+    match web_apps::parse_preferences(&lossy(bytes)) {
+        Ok(apps) => behaviour(apps.len()),
+        Err(error) => behaviour(kind_of(error)),
+    }
+}
+
+fn small_seeds() -> Vec<Vec<u8>> {
+    vec![
+        b"root:x:0:0:root:/root:/bin/bash\nteacher:x:1000:1000:,,,:/home/teacher:/bin/bash\n"
+            .to_vec(),
+        b"ID=astra\nPRETTY_NAME=\"Astra Linux 1.8\"\nVERSION_ID=1.8\n".to_vec(),
+        b"telegram-desktop_6123.snap".to_vec(),
+        b"re:^telegram(-desktop)?$".to_vec(),
+        b"~/.local/share/TelegramDesktop/**".to_vec(),
+    ]
+}
+
+fn run_small(bytes: &[u8]) -> u64 {
+    let text = lossy(bytes);
+    behaviour((
+        users::parse_passwd(&text).0.len().min(8),
+        format!("{:?}", host::parse_os_release(&text)).len() / 16,
+        snap::parse_snap_file_name(&text).is_some(),
+        flatpak::parse_current_link(&text).is_some(),
+        flatpak::is_application_id(&text),
+        Pattern::parse(&text).is_ok(),
+        PathPattern::parse(&text).is_ok(),
+    ))
+}
+
+/// A valid report upload as an agent sends it.
+pub fn valid_report_json() -> Vec<u8> {
+    let observations = vec![Observation {
+        observed: sverka_shared::Observed::Package {
+            manager: sverka_shared::observation::PackageManager::Dpkg,
+            name: "telegram-desktop".into(),
+            version: "4.6.5".into(),
+            vendor: None,
+        },
+        path: Some("/var/lib/dpkg/status".into()),
+        user: None,
+        scope: sverka_shared::Scope::Machine,
+        strength: sverka_shared::Strength::Installed,
+    }];
+    let inventory = sverka_shared::Inventory::from_observations(&observations);
+    let upload = ReportUpload {
+        report_id: "0190f0a0-0000-7000-8000-000000000001".into(),
+        scan: sverka_shared::ScanReport {
+            schema: sverka_shared::report::SCAN_SCHEMA,
+            host: sverka_shared::report::HostInfo {
+                hostname: "kab-12-pc-01".into(),
+                os_id: "astra".into(),
+                os_name: "Astra Linux 1.8".into(),
+                os_version: "1.8".into(),
+                machine_id: None,
+                scanned_root: None,
+                agent_version: "fuzz".into(),
+            },
+            catalog_version: "builtin".into(),
+            scanned_at: "2026-11-20T08:00:00Z".into(),
+            duration_ms: 10,
+            findings: vec![],
+            errors: vec![],
+            skipped: vec![],
+        },
+        inventory_digest: inventory.digest.clone(),
+        inventory: Some(inventory.observations),
+        evidence: vec![],
+    };
+    serde_json::to_vec(&upload).unwrap_or_default()
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+/// Limits small enough that mutated inputs hit every one of them.
+fn fuzz_limits() -> RequestLimits {
+    RequestLimits {
+        max_body_bytes: 64 * 1024,
+        max_decompressed_bytes: 256 * 1024,
+        max_string_bytes: 512,
+        max_array_items: 64,
+        max_depth: 16,
+        max_findings: 16,
+        max_evidence: 16,
+    }
+}
+
+fn report_seeds() -> Vec<Vec<u8>> {
+    // The first byte chooses the body's encoding: even for none, odd for gzip.
+    let json = valid_report_json();
+    let mut plain = vec![0u8];
+    plain.extend(&json);
+    let mut compressed = vec![1u8];
+    compressed.extend(gzip(&json));
+    vec![plain, compressed]
+}
+
+/// The collector's intake of a report body: decoding, the string and depth bounds,
+/// then the typed parse, the way `POST /api/v1/reports` runs them.
+fn run_report_intake(bytes: &[u8]) -> u64 {
+    let (encoding, body) = bytes
+        .split_first()
+        .map_or((None, &[][..]), |(first, body)| {
+            (if first % 2 == 1 { Some("gzip") } else { None }, body)
+        });
+    let limits = fuzz_limits();
+    let plain = match decode_body(body, encoding, &limits) {
+        Ok(plain) => plain,
+        Err(error) => return behaviour(("decode", kind_of(error))),
+    };
+    if let Err(error) = check_string_lengths(&plain, limits.max_string_bytes) {
+        return behaviour(("strings", kind_of(error)));
+    }
+    if let Err(error) = parse_bounded(&plain, &limits) {
+        return behaviour(("bounded", kind_of(error)));
+    }
+    match parse_typed::<ReportUpload>(&plain, "a report") {
+        Ok(upload) => behaviour((
+            "report",
+            upload.inventory.map(|inventory| inventory.len().min(8)),
+            upload.scan.findings.len().min(8),
+        )),
+        Err(error) => behaviour(("typed", kind_of(error))),
+    }
+}
+
+fn enroll_seeds() -> Vec<Vec<u8>> {
+    vec![
+        br#"{"secret":"sverka_es_1.abcdef","machine_id":"0123456789abcdef","hostname":"pc-1","os_id":"astra","os_name":"Astra Linux","agent_version":"1.0"}"#.to_vec(),
+    ]
+}
+
+fn run_enroll_intake(bytes: &[u8]) -> u64 {
+    let limits = fuzz_limits();
+    match parse_bounded(bytes, &limits) {
+        Ok(value) => behaviour((
+            "parsed",
+            serde_json::from_value::<EnrollRequest>(value).is_ok(),
+        )),
+        Err(error) => behaviour(("bounded", kind_of(error))),
+    }
+}
+
+fn catalog_seeds() -> Vec<Vec<u8>> {
+    vec![
+        b"[[app]]\nid = \"telegram\"\nname = \"Telegram\"\nstatus = \"banned\"\n[app.signatures]\npackages = [\"re:^telegram\"]\nflatpak = [\"org.telegram.desktop\"]\n".to_vec(),
+        b"[[app]]\nid = \"max\"\nname = \"MAX\"\nstatus = \"approved\"\n[app.signatures]\nfiles = [\"MAX.exe\"]\ndata_dirs = [\"~/.config/max\"]\n".to_vec(),
+    ]
+}
+
+/// The built-in catalog, loaded once (each input merges over a copy).
+fn builtin_catalog() -> Option<&'static Catalog> {
+    static CATALOG: std::sync::OnceLock<Option<Catalog>> = std::sync::OnceLock::new();
+    CATALOG.get_or_init(|| Catalog::builtin().ok()).as_ref()
+}
+
+fn run_catalog(bytes: &[u8]) -> u64 {
+    let Some(mut catalog) = builtin_catalog().cloned() else {
+        return 0;
+    };
+    match catalog.merge_text("fuzz.toml", &lossy(bytes), false) {
+        Ok(()) => behaviour("merged"),
+        Err(error) => {
+            let text = error.to_string();
+            assert!(
+                text.starts_with("fuzz.toml"),
+                "a catalog error that does not name its file: {text}"
+            );
+            behaviour(
+                text.split(':')
+                    .nth(2)
+                    .unwrap_or_default()
+                    .chars()
+                    .take(24)
+                    .collect::<String>(),
+            )
+        }
+    }
+}
