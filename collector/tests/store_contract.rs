@@ -1037,6 +1037,104 @@ pub async fn two_stores_store_each_report_once(first: Arc<dyn Store>, second: Ar
     }
 }
 
+/// Reports arriving together are committed together (a batch); one that cannot be
+/// stored (its host is gone) fails alone, with its own error, and the others land.
+pub async fn a_bad_report_fails_alone(store: Arc<dyn Store>) {
+    let school = organization(store.as_ref(), "Batch", None, 10).await;
+    let mut hosts = Vec::new();
+    for index in 0..8 {
+        hosts.push(host(store.as_ref(), school, &format!("batch-{index}")).await);
+    }
+    let missing_host = hosts.iter().max().copied().unwrap_or_default() + 1_000;
+    let mut tasks = Vec::new();
+    for (index, host_id) in hosts
+        .iter()
+        .copied()
+        .chain(std::iter::once(missing_host))
+        .enumerate()
+    {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let record = report(
+                &format!("batch-{index}"),
+                host_id,
+                T0,
+                Some(vec![finding("viber", "banned")]),
+            );
+            (host_id, store.record_report(record).await)
+        }));
+    }
+    for task in tasks {
+        let (host_id, outcome) = task.await.expect("task");
+        if host_id == missing_host {
+            assert!(
+                matches!(outcome, Err(StoreError::NotFound(_))),
+                "a report of a host that is not there: {outcome:?}"
+            );
+        } else {
+            assert!(!outcome.expect("stored").duplicate);
+        }
+    }
+    for host_id in &hosts {
+        assert_eq!(store.report_count(*host_id).await.expect("count"), 1);
+    }
+    assert_eq!(
+        store.violations(school, false).await.expect("open").len(),
+        8
+    );
+}
+
+/// Many PCs bring the same new inventories at once, through two stores on one
+/// database, each batch meeting them in another order: every report lands on the
+/// first try (no batch waits on another in a cycle) and each inventory is stored once.
+pub async fn crossing_new_inventories_all_land(first: Arc<dyn Store>, second: Arc<dyn Store>) {
+    let school = organization(first.as_ref(), "Lab", None, 120).await;
+    let mut hosts = Vec::new();
+    for index in 0..120 {
+        hosts.push(host(first.as_ref(), school, &format!("lab-{index}")).await);
+    }
+    let digests: Vec<String> = (0..16u8)
+        .map(|digest| format!("{:x}", digest + 10).repeat(64))
+        .collect();
+    let mut tasks = Vec::new();
+    for round in 0..2i64 {
+        for (index, host_id) in hosts.iter().copied().enumerate() {
+            // Hosts in ascending order bring the digests in descending order, so two
+            // batches meet the same new inventories the other way round.
+            let digest = digests
+                [(digests.len() - 1 - index % digests.len() + round as usize) % digests.len()]
+            .clone();
+            let store = if index % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            tasks.push(tokio::spawn(async move {
+                let mut record = report(
+                    &format!("lab-{index}-{round}"),
+                    host_id,
+                    T0 + round * 60,
+                    Some(vec![finding("viber", "banned")]),
+                );
+                record.inventory_digest = digest.clone();
+                record.inventory = Some((format!("[\"{digest}\"]"), 1));
+                store.record_report(record).await
+            }));
+        }
+    }
+    for task in tasks {
+        let outcome = task.await.expect("task").expect("stored on the first try");
+        assert!(!outcome.duplicate);
+    }
+    assert_eq!(
+        first.inventory_count().await.expect("inventories"),
+        digests.len() as i64
+    );
+    for host_id in &hosts {
+        assert_eq!(second.report_count(*host_id).await.expect("count"), 2);
+    }
+}
+
 /// A background job runs in one holder at a time across two stores on one database,
 /// and is free again once its lease is dropped.
 pub async fn a_job_runs_once_across_stores(first: Arc<dyn Store>, second: Arc<dyn Store>) {
@@ -1179,6 +1277,17 @@ macro_rules! contract_tests {
             async fn concurrent_reports_all_land() {
                 let (store, _keep) = $open.await;
                 super::concurrent_reports_all_land(store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_bad_report_fails_alone() {
+                let (store, _keep) = $open.await;
+                super::a_bad_report_fails_alone(store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn crossing_new_inventories_all_land() {
+                let (store, keep) = $open.await;
+                let second = $open_again(&keep).await;
+                super::crossing_new_inventories_all_land(store, second).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn two_stores_store_each_report_once() {

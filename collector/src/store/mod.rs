@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 /// Unix seconds, UTC.
 pub type Timestamp = i64;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The database is locked, full or unreachable; the request can be retried later.
     #[error("the database is unavailable: {0}")]

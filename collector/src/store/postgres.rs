@@ -1,8 +1,9 @@
 //! PostgreSQL: one database for a whole region, shared by any number of collector
-//! processes behind a load balancer. Every report is one transaction that first locks
-//! its host's row (`SELECT ... FOR UPDATE`), so two collectors given reports of the same
-//! host at once apply them one after the other; the report id's primary key stores a
-//! report once however many collectors receive it. Background jobs take a session
+//! processes behind a load balancer. Reports are committed in batches by a few writer
+//! tasks (`postgres_writer.rs`); a batch first locks its hosts' rows in id order
+//! (`SELECT ... FOR UPDATE`), so two collectors given reports of the same host at once
+//! apply them one after the other; the report id's primary key stores a report once
+//! however many collectors receive it. Background jobs take a session
 //! advisory lock ([`Store::try_lock_job`]), so they run in one process at a time.
 //!
 //! The module follows `sqlite.rs`: the store and its helpers first, the trait methods
@@ -17,6 +18,8 @@ use std::time::Duration;
 
 #[path = "postgres_dashboard.rs"]
 mod dashboard;
+#[path = "postgres_writer.rs"]
+mod writer;
 
 use super::{
     ApiTokenCredentials, ApiTokenInfo, AuditEntry, HandledMark, HostApp, HostDetail, HostSummary,
@@ -46,6 +49,7 @@ const CATALOG_REVISION_LOCK: i64 = 0x5356_4b41_0000_0001;
 pub struct PgStore {
     pool: PgPool,
     options: PgConnectOptions,
+    writer: writer::ReportWriter,
 }
 
 impl PgStore {
@@ -67,7 +71,14 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|error| StoreError::Database(format!("migrating the schema: {error}")))?;
-        Ok(PgStore { pool, options })
+        // A quarter of the connections commit reports; the rest serve everything else
+        // (host key checks, the dashboard, background jobs).
+        let writer = writer::ReportWriter::start(&pool, (pool_size / 4).max(1) as usize);
+        Ok(PgStore {
+            pool,
+            options,
+            writer,
+        })
     }
 
     pub async fn close(&self) {
@@ -184,8 +195,9 @@ fn report_kind(record: &ReportRecord) -> &'static str {
     }
 }
 
-/// Stores one report in the open transaction: locks the host, stores the id (a
-/// duplicate stops there), the inventory, and the report's effect on the host.
+/// Stores one report in the open transaction: locks the host (the batch has locked it
+/// already), stores the id (a duplicate stops there), the inventory, and the report's
+/// effect on the host.
 async fn apply_report(
     connection: &mut PgConnection,
     record: &ReportRecord,
@@ -662,10 +674,7 @@ impl Store for PgStore {
     }
 
     async fn record_report(&self, record: ReportRecord) -> StoreResult<RecordOutcome> {
-        let mut transaction = self.pool.begin().await.map_err(map_error)?;
-        let outcome = apply_report(&mut transaction, &record).await?;
-        transaction.commit().await.map_err(map_error)?;
-        Ok(outcome)
+        self.writer.record(record).await
     }
 
     async fn inventory(&self, digest: &str) -> StoreResult<Option<String>> {
