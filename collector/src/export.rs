@@ -63,7 +63,9 @@ pub fn neutral_cell(text: &str) -> String {
             }
         })
         .collect();
-    if clean.starts_with(['=', '+', '-', '@']) {
+    // Control characters became spaces, and a spreadsheet (or an importer that trims
+    // cells) may skip leading blanks: the first visible character decides.
+    if clean.trim_start().starts_with(['=', '+', '-', '@']) {
         format!("'{clean}")
     } else {
         clean
@@ -134,6 +136,8 @@ mod tests {
         assert_eq!(neutral_cell("-1+1"), "'-1+1");
         assert_eq!(neutral_cell("Школа №5"), "Школа №5");
         assert_eq!(neutral_cell("a\r\nb"), "a  b");
+        assert_eq!(neutral_cell("\t=1+1"), "' =1+1");
+        assert_eq!(neutral_cell("  @SUM(A1)"), "'  @SUM(A1)");
         let csv = csv_for_excel(&["a", "b"], &[vec!["1;2".into(), "@x".into()]]).expect("csv");
         let text = String::from_utf8(csv).expect("utf-8");
         assert_eq!(text, "\u{feff}a;b\n\"1;2\";'@x\n");

@@ -282,11 +282,6 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
             neutral.unneutralized.len() as u64,
             0,
         ),
-        Figure::count(
-            Part::Hostile,
-            "export cells whose first non-blank character is a formula one (blank-prefixed payloads, not counted above)",
-            neutral.blank_prefixed,
-        ),
         Figure::checked(
             Part::Hostile,
             "script ran in Chromium on the hostile PC's page",
@@ -1031,7 +1026,6 @@ struct Neutral {
     xlsx: u64,
     payloads_seen: u64,
     unneutralized: Vec<String>,
-    blank_prefixed: u64,
 }
 
 fn formula_start(cell: &str) -> bool {
@@ -1047,12 +1041,12 @@ fn check_cell(neutral: &mut Neutral, source: &str, cell: &str) {
     if cell.contains("cmd|") || cell.contains("HYPERLINK") || cell.contains("__pwned") {
         neutral.payloads_seen += 1;
     }
-    if formula_start(cell) && !is_number(cell) {
+    // A spreadsheet, or an importer that trims cells, may skip leading blanks: the
+    // first visible character counts.
+    if formula_start(cell.trim_start()) && !is_number(cell) {
         neutral
             .unneutralized
             .push(format!("{source}: cell {cell:?}"));
-    } else if formula_start(cell.trim_start()) && !is_number(cell) {
-        neutral.blank_prefixed += 1;
     }
 }
 
