@@ -312,7 +312,8 @@ async fn apply_report(
 
 /// Brings `host_apps` in line with `findings` as of `at` (the host row is locked by the
 /// caller): new applications open, applications that came back reopen, missing ones
-/// are resolved; each change is an event.
+/// are resolved; each change is an event. The host's `open_banned`/`open_approved`
+/// counters are recounted.
 async fn apply_findings(
     connection: &mut PgConnection,
     host_id: i64,
@@ -393,6 +394,19 @@ async fn apply_findings(
             record_event(connection, host_id, app_id, "resolved", at, cause).await?;
         }
     }
+    // The host's counters, in the same transaction as the rows they count.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE hosts SET
+            open_banned = (SELECT COUNT(*) FROM host_apps a WHERE a.host_id = $1
+                           AND a.resolved_at IS NULL AND {VIOLATION}),
+            open_approved = (SELECT COUNT(*) FROM host_apps a WHERE a.host_id = $1
+                             AND a.resolved_at IS NULL AND {APPROVED})
+         WHERE id = $1"
+    )))
+    .bind(host_id)
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
     Ok(())
 }
 
@@ -864,8 +878,7 @@ impl Store for PgStore {
                 "organization {organization_id}"
             )));
         };
-        let query = format!(
-            "WITH RECURSIVE labelled(id, top) AS (
+        let query = "WITH RECURSIVE labelled(id, top) AS (
                 SELECT id, id FROM organizations WHERE parent_id = $1
                 UNION ALL
                 SELECT o.id, l.top FROM organizations o JOIN labelled l ON o.parent_id = l.id),
@@ -876,12 +889,10 @@ impl Store for PgStore {
              host_counts AS (
                 SELECT s.top, COUNT(*) AS enrolled,
                        COUNT(*) FILTER (WHERE h.last_seen_at >= $2) AS reporting,
-                       COUNT(*) FILTER (WHERE h.last_seen_at >= $2 AND EXISTS (
-                           SELECT 1 FROM host_apps a WHERE a.host_id = h.id
-                           AND a.resolved_at IS NULL AND {VIOLATION})) AS with_banned,
-                       COUNT(*) FILTER (WHERE h.last_seen_at >= $2 AND EXISTS (
-                           SELECT 1 FROM host_apps a WHERE a.host_id = h.id
-                           AND a.resolved_at IS NULL AND {APPROVED})) AS with_approved
+                       COUNT(*) FILTER (WHERE h.last_seen_at >= $2 AND h.open_banned > 0)
+                          AS with_banned,
+                       COUNT(*) FILTER (WHERE h.last_seen_at >= $2 AND h.open_approved > 0)
+                          AS with_approved
                 FROM scope s JOIN hosts h ON h.organization_id = s.id GROUP BY s.top)
              SELECT o.id, o.name, COALESCE(e.expected_pcs, 0) AS expected_pcs,
                     COALESCE(c.enrolled, 0) AS enrolled, COALESCE(c.reporting, 0) AS reporting,
@@ -890,9 +901,8 @@ impl Store for PgStore {
              FROM organizations o
              LEFT JOIN expected e ON e.top = o.id
              LEFT JOIN host_counts c ON c.top = o.id
-             WHERE o.parent_id = $1 OR o.id = $1"
-        );
-        let mut per_label: Vec<(i64, String, [i64; 5])> = sqlx::query(sqlx::AssertSqlSafe(query))
+             WHERE o.parent_id = $1 OR o.id = $1";
+        let mut per_label: Vec<(i64, String, [i64; 5])> = sqlx::query(query)
             .bind(organization_id)
             .bind(since)
             .fetch_all(&self.pool)

@@ -339,7 +339,7 @@ async fn catalog_body(
                     tr {
                         td { code { (application.id) } }
                         td { (application.name) }
-                        td { (format!("{:?}", application.status).to_lowercase()) }
+                        td { (texts.word(application.status.as_str())) }
                         td.signatures { (signature_summary(&application.signatures)) }
                     }
                 }

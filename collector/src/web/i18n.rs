@@ -38,6 +38,25 @@ impl Lang {
     }
 }
 
+impl Texts {
+    /// A status (`banned`, `approved`, `watch`), strength (`trace`, `installed`,
+    /// `running`) or event cause (`report`, `catalog`) as stored, in this language; any
+    /// other word is shown as it is.
+    pub fn word<'a>(&self, stored: &'a str) -> &'a str {
+        match stored {
+            "banned" => self.status_banned,
+            "approved" => self.status_approved,
+            "watch" => self.status_watch,
+            "trace" => self.strength_trace,
+            "installed" => self.strength_installed,
+            "running" => self.strength_running,
+            "report" => self.cause_report,
+            "catalog" => self.cause_catalog,
+            other => other,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Texts {
     pub switch_to: &'static str,
@@ -105,6 +124,15 @@ pub struct Texts {
     pub cause: &'static str,
     pub appeared: &'static str,
     pub disappeared: &'static str,
+    /// Catalog statuses, finding strengths and event causes as people read them.
+    pub status_banned: &'static str,
+    pub status_approved: &'static str,
+    pub status_watch: &'static str,
+    pub strength_trace: &'static str,
+    pub strength_installed: &'static str,
+    pub strength_running: &'static str,
+    pub cause_report: &'static str,
+    pub cause_catalog: &'static str,
     pub at: &'static str,
     pub nothing: &'static str,
     pub enrollment: &'static str,
@@ -206,6 +234,14 @@ pub static RU: Texts = Texts {
     cause: "Причина",
     appeared: "появилось",
     disappeared: "исчезло",
+    status_banned: "запрещено",
+    status_approved: "разрешено",
+    status_watch: "под наблюдением",
+    strength_trace: "следы",
+    strength_installed: "установлено",
+    strength_running: "запущено",
+    cause_report: "отчёт ПК",
+    cause_catalog: "изменение каталога",
     at: "Когда",
     nothing: "Нет записей.",
     enrollment: "Подключение ПК",
@@ -307,6 +343,14 @@ pub static EN: Texts = Texts {
     cause: "Cause",
     appeared: "appeared",
     disappeared: "disappeared",
+    status_banned: "banned",
+    status_approved: "approved",
+    status_watch: "watched",
+    strength_trace: "traces only",
+    strength_installed: "installed",
+    strength_running: "running",
+    cause_report: "PC report",
+    cause_catalog: "catalog change",
     at: "When",
     nothing: "Nothing here.",
     enrollment: "Enrolling PCs",

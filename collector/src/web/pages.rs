@@ -801,8 +801,8 @@ pub async fn host_tables(
     for app in &apps {
         findings.rows.push(vec![
             Cell::Text(app.app_name.clone()),
-            Cell::Text(app.status.clone()),
-            Cell::Text(app.strength.clone()),
+            Cell::Text(texts.word(&app.status).to_string()),
+            Cell::Text(texts.word(&app.strength).to_string()),
             Cell::Text(app.users.join(", ")),
             Cell::Text(evidence_text(&app.evidence)),
             Cell::Time(Some(app.first_seen)),
@@ -886,7 +886,7 @@ pub async fn host_tables(
                 }
                 .to_string(),
             ),
-            Cell::Text(event.cause.clone()),
+            Cell::Text(texts.word(&event.cause).to_string()),
         ]);
     }
     Ok([findings, inventory, timeline])

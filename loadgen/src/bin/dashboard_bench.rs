@@ -3,14 +3,19 @@
 //! default), starts the real collector on it, signs in, and times the main pages and
 //! the region's weekly XLSX: the server's own time (`Server-Timing`) and the time the
 //! client waited, beside a static file served by the same server as the baseline.
+//! Before the pages, the store's region-wide queries (the overview's per-organization
+//! counts and the region's coverage) are timed directly. `--database postgres` runs
+//! the same on a scratch PostgreSQL database (next to `SVERKA_TEST_POSTGRES`).
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
+use sverka_collector::store::postgres::PgStore;
+use sverka_collector::store::scratch::ScratchDatabase;
 use sverka_collector::store::sqlite::SqliteStore;
 use sverka_collector::store::{
     Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, NewUser, ReportRecord,
@@ -31,6 +36,10 @@ struct Options {
     /// Timed requests per page (after three warm-up requests).
     #[arg(long, default_value_t = 20)]
     runs: usize,
+    /// `sqlite` (a file in a temporary folder) or `postgres` (a scratch database next
+    /// to `SVERKA_TEST_POSTGRES`, dropped afterwards).
+    #[arg(long, default_value = "sqlite")]
+    database: String,
 }
 
 const PASSWORD: &str = "benchmark password";
@@ -254,7 +263,7 @@ impl Drop for Server {
     }
 }
 
-fn start_collector(database: &Path) -> Result<Server> {
+fn start_collector(database_url: &str) -> Result<Server> {
     let me = std::env::current_exe()?;
     let binary = me
         .parent()
@@ -263,7 +272,7 @@ fn start_collector(database: &Path) -> Result<Server> {
     let mut child = Command::new(&binary)
         .args([
             "--database",
-            &format!("sqlite://{}", database.display()),
+            database_url,
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -368,13 +377,64 @@ async fn time_page(
     ))
 }
 
+/// Median and worst of `runs` calls of a store query, in ms.
+async fn time_query<T, F, Fut>(runs: usize, mut query: F) -> Result<(f64, f64)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = sverka_collector::store::StoreResult<T>>,
+{
+    let mut timings = Vec::with_capacity(runs);
+    for run in 0..runs + 1 {
+        let started = Instant::now();
+        query().await?;
+        if run > 0 {
+            timings.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    timings.sort_by(f64::total_cmp);
+    Ok((timings[timings.len() / 2], timings[timings.len() - 1]))
+}
+
 async fn run(options: Options) -> Result<()> {
     let folder = tempfile::tempdir()?;
-    let database: PathBuf = folder.path().join("bench.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&database).await?);
+    let (store, database_url, _scratch): (Arc<dyn Store>, String, Option<ScratchDatabase>) =
+        match options.database.as_str() {
+            "sqlite" => {
+                let database: PathBuf = folder.path().join("bench.db");
+                let store = SqliteStore::open(&database).await?;
+                (
+                    Arc::new(store),
+                    format!("sqlite://{}", database.display()),
+                    None,
+                )
+            }
+            "postgres" => {
+                let scratch = ScratchDatabase::create().await?;
+                let store = PgStore::open(scratch.url(), 16).await?;
+                (Arc::new(store), scratch.url().to_string(), Some(scratch))
+            }
+            other => bail!("--database is sqlite or postgres, not {other:?}"),
+        };
     let populated = populate(store.clone(), &options).await?;
+    let now = sverka_collector::now();
+    let since = now - 7 * 86_400;
+    let region_id = populated.region;
+    let (counts_median, counts_max) =
+        time_query(7, || store.organization_counts(since, since)).await?;
+    let (coverage_median, coverage_max) =
+        time_query(7, || store.coverage(region_id, since)).await?;
+    println!(
+        "\n[{}] store queries over all {} PCs, median / max of 7:",
+        options.database, options.hosts
+    );
+    println!(
+        "  per-organization counts (the overview's one query) {counts_median:>8.2} ms {counts_max:>8.2} ms"
+    );
+    println!(
+        "  region coverage (region and its municipalities)   {coverage_median:>8.2} ms {coverage_max:>8.2} ms"
+    );
     drop(store);
-    let server = start_collector(&database)?;
+    let server = start_collector(&database_url)?;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
