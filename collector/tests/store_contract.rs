@@ -29,6 +29,7 @@ async fn organization(store: &dyn Store, name: &str, parent: Option<i64>, expect
             name: name.into(),
             kind: if parent.is_none() { "region" } else { "school" }.into(),
             expected_pcs: expected,
+            time_zone: None,
         })
         .await
         .expect("organization")
@@ -125,6 +126,7 @@ pub async fn organizations_form_a_tree(store: &dyn Store) {
             name: "x".into(),
             kind: "school".into(),
             expected_pcs: 0,
+            time_zone: None,
         })
         .await;
     assert!(matches!(missing_parent, Err(StoreError::NotFound(_))));
@@ -134,10 +136,68 @@ pub async fn organizations_form_a_tree(store: &dyn Store) {
             name: "  ".into(),
             kind: "school".into(),
             expected_pcs: 0,
+            time_zone: None,
         })
         .await;
     assert!(matches!(unnamed, Err(StoreError::Invalid(_))));
     assert_eq!(store.organization(9_999).await.expect("get"), None);
+
+    // Time zones: set on creation or later, cleared by an empty name, checked.
+    let zoned = store
+        .create_organization(NewOrganization {
+            parent_id: Some(region),
+            name: "Самара".into(),
+            kind: "municipality".into(),
+            expected_pcs: 0,
+            time_zone: Some("Europe/Samara".into()),
+        })
+        .await
+        .expect("zoned");
+    assert_eq!(zoned.time_zone.as_deref(), Some("Europe/Samara"));
+    assert_eq!(
+        store.organization(zoned.id).await.expect("get"),
+        Some(zoned.clone())
+    );
+    let bad_zone = store
+        .create_organization(NewOrganization {
+            parent_id: None,
+            name: "Марс".into(),
+            kind: "school".into(),
+            expected_pcs: 0,
+            time_zone: Some("Mars/Olympus".into()),
+        })
+        .await;
+    assert!(matches!(bad_zone, Err(StoreError::Invalid(_))));
+    let moved = store
+        .set_organization_time_zone(town, Some("Asia/Yekaterinburg"))
+        .await
+        .expect("set");
+    assert_eq!(moved.time_zone.as_deref(), Some("Asia/Yekaterinburg"));
+    assert!(matches!(
+        store
+            .set_organization_time_zone(town, Some("Nowhere"))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store
+            .set_organization_time_zone(9_999, Some("Europe/Moscow"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let cleared = store
+        .set_organization_time_zone(zoned.id, None)
+        .await
+        .expect("clear");
+    assert_eq!(cleared.time_zone, None);
+    assert_eq!(
+        store
+            .organization(town)
+            .await
+            .expect("get")
+            .and_then(|town| town.time_zone),
+        Some("Asia/Yekaterinburg".into())
+    );
 }
 
 pub async fn enrollment_follows_the_secret_and_the_machine(store: &dyn Store) {
@@ -1464,6 +1524,10 @@ async fn sqlite_migrates_to_postgres_with_all_its_history() {
     let region = organization(source, "Край", None, 0).await;
     let town = organization(source, "Город", Some(region), 0).await;
     let village = organization(source, "Село", Some(region), 0).await;
+    source
+        .set_organization_time_zone(village, Some("Europe/Samara"))
+        .await
+        .expect("a time zone to copy");
     let schools = [
         organization(source, "Школа №1", Some(town), 3).await,
         organization(source, "Школа №2", Some(town), 2).await,

@@ -733,6 +733,7 @@ fn organization_of(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Organization> {
         name: row.value("name")?,
         kind: row.value("kind")?,
         expected_pcs: row.value("expected_pcs")?,
+        time_zone: row.value("time_zone")?,
     })
 }
 
@@ -761,6 +762,7 @@ impl Store for SqliteStore {
                 "the expected number of PCs cannot be negative".into(),
             ));
         }
+        let time_zone = super::checked_time_zone(new.time_zone.as_deref())?;
         if let Some(parent) = new.parent_id
             && self.organization(parent).await?.is_none()
         {
@@ -768,14 +770,15 @@ impl Store for SqliteStore {
         }
         let now = crate::now();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO organizations (parent_id, name, kind, expected_pcs, created_at)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO organizations (parent_id, name, kind, expected_pcs, created_at, time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(new.parent_id)
         .bind(&new.name)
         .bind(&new.kind)
         .bind(new.expected_pcs)
         .bind(now)
+        .bind(&time_zone)
         .fetch_one(&self.pool)
         .await
         .map_err(map_error)?;
@@ -785,12 +788,33 @@ impl Store for SqliteStore {
             name: new.name,
             kind: new.kind,
             expected_pcs: new.expected_pcs,
+            time_zone,
         })
+    }
+
+    async fn set_organization_time_zone(
+        &self,
+        id: i64,
+        time_zone: Option<&str>,
+    ) -> StoreResult<Organization> {
+        let time_zone = super::checked_time_zone(time_zone)?;
+        let changed = sqlx::query("UPDATE organizations SET time_zone = $2 WHERE id = $1")
+            .bind(id)
+            .bind(&time_zone)
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("organization {id}")));
+        }
+        self.organization(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))
     }
 
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>> {
         sqlx::query(
-            "SELECT id, parent_id, name, kind, expected_pcs FROM organizations WHERE id = $1",
+            "SELECT id, parent_id, name, kind, expected_pcs, time_zone FROM organizations WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -802,7 +826,7 @@ impl Store for SqliteStore {
     }
 
     async fn organizations(&self) -> StoreResult<Vec<Organization>> {
-        sqlx::query("SELECT id, parent_id, name, kind, expected_pcs FROM organizations ORDER BY id")
+        sqlx::query("SELECT id, parent_id, name, kind, expected_pcs, time_zone FROM organizations ORDER BY id")
             .fetch_all(&self.pool)
             .await
             .map_err(map_error)?

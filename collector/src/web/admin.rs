@@ -66,6 +66,7 @@ async fn enrollment_body(
     new_secret: Option<&str>,
 ) -> Result<Markup, Response> {
     let tree = load_tree(state).await?;
+    let clock = state.clock_for(&tree, id);
     let texts = viewer.lang.texts();
     let secrets = state.app.store.secrets(id).await.map_err(store_failure)?;
     let can_create =
@@ -94,10 +95,10 @@ async fn enrollment_body(
                     @for secret in &secrets {
                         tr {
                             td.number { (secret.id) }
-                            td { (state.clock.date_time(secret.created_at)) }
-                            td { @if let Some(at) = secret.expires_at { (state.clock.date_time(at)) } }
+                            td { (clock.date_time(secret.created_at)) }
+                            td { @if let Some(at) = secret.expires_at { (clock.date_time(at)) } }
                             td {
-                                @if let Some(at) = secret.revoked_at { (texts.revoked) " " (state.clock.date_time(at)) }
+                                @if let Some(at) = secret.revoked_at { (texts.revoked) " " (clock.date_time(at)) }
                                 @else if secret.expires_at.is_some_and(|at| at <= now) { "—" }
                                 @else { (texts.valid) }
                             }
@@ -243,6 +244,9 @@ pub struct OrganizationForm {
     kind: String,
     #[serde(default)]
     expected_pcs: String,
+    /// Empty: inherit the parent's time zone.
+    #[serde(default)]
+    time_zone: String,
 }
 
 pub async fn add_organization(
@@ -275,6 +279,7 @@ pub async fn add_organization(
             name: name.clone(),
             kind: kind.into(),
             expected_pcs,
+            time_zone: Some(form.form.time_zone.clone()),
         })
         .await
         .map_err(|error| store_refusal(&viewer, error))?;

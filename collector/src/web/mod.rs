@@ -51,6 +51,18 @@ pub struct WebState {
 }
 
 impl WebState {
+    /// The clock of an organization: its time zone (own or inherited), or the
+    /// collector's when it has none.
+    pub fn clock_for(&self, tree: &scope::OrganizationTree, organization_id: i64) -> Clock {
+        match tree.time_zone(organization_id) {
+            Some(zone) => self.clock.with_zone(zone).unwrap_or_else(|error| {
+                tracing::warn!(organization_id, "{error}; using the collector's time zone");
+                self.clock.clone()
+            }),
+            None => self.clock.clone(),
+        }
+    }
+
     pub fn new(
         app: Arc<AppState>,
         config: &crate::config::Config,

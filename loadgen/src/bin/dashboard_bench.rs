@@ -101,6 +101,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
             name: "Регион".into(),
             kind: "region".into(),
             expected_pcs: 0,
+            time_zone: None,
         })
         .await?
         .id;
@@ -113,6 +114,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
                     name: format!("Муниципалитет {index:02}"),
                     kind: "municipality".into(),
                     expected_pcs: 0,
+                    time_zone: None,
                 })
                 .await?
                 .id,
@@ -129,6 +131,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
                 name: format!("Школа №{index}"),
                 kind: "school".into(),
                 expected_pcs: per_school as i64,
+                time_zone: None,
             })
             .await?
             .id;
