@@ -804,6 +804,115 @@ async fn organization_time_zones_for_dates_and_weeks() {
     assert!(moscow_ids.iter().all(|id| w47.contains(id)), "{w47:?}");
 }
 
+/// The catalog page's small form changes one application or adds one, and the
+/// catalog in force follows at once.
+#[tokio::test]
+async fn one_catalog_entry_from_the_form() {
+    let harness = harness().await;
+    let mut officer = Client::login(&harness, "officer").await;
+    let page = officer.get("/catalog").await.text();
+    assert!(page.contains("id=\"catalog-entry\""), "{page}");
+    let max_row = |page: &str| {
+        let start = page.find("<code>max</code>").expect("max in the catalog");
+        page[start..start + page[start..].find("</tr>").expect("row end")].to_string()
+    };
+    assert!(max_row(&page).contains("разрешено"), "{}", max_row(&page));
+
+    let changed = officer
+        .submit(
+            "/catalog",
+            "/catalog/entry",
+            &[
+                ("id", "max"),
+                ("status", "banned"),
+                ("signature_kind", "packages"),
+                ("signature", ""),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
+    let text = changed.text();
+    assert!(text.contains("catalog-saved"));
+    assert!(max_row(&text).contains("запрещено"), "{}", max_row(&text));
+    assert_eq!(
+        harness
+            .state
+            .app
+            .catalog()
+            .matcher
+            .catalog()
+            .apps
+            .iter()
+            .find(|app| app.id == "max")
+            .map(|app| app.status.as_str()),
+        Some("banned")
+    );
+
+    let added = officer
+        .submit(
+            "/catalog",
+            "/catalog/entry",
+            &[
+                ("id", "element"),
+                ("name", "Element"),
+                ("status", "watch"),
+                ("signature_kind", "packages"),
+                ("signature", "element-desktop"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text());
+    assert!(
+        added.text().contains("packages: element-desktop"),
+        "{}",
+        added.text()
+    );
+    let stored = harness
+        .store
+        .current_catalog()
+        .await
+        .expect("catalog")
+        .expect("stored")
+        .overrides;
+    assert!(
+        stored.contains("id = \"max\"") && stored.contains("id = \"element\""),
+        "{stored}"
+    );
+
+    // A new application without a status is refused by the catalog's own check, and
+    // nothing is stored; school admins cannot use the form.
+    let refused = officer
+        .submit(
+            "/catalog",
+            "/catalog/entry",
+            &[("id", "nostatus"), ("name", "No status")],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text()
+    );
+    let unchanged = harness
+        .store
+        .current_catalog()
+        .await
+        .expect("catalog")
+        .expect("stored")
+        .overrides;
+    assert_eq!(unchanged, stored);
+    let mut school = Client::login(&harness, "school-a").await;
+    let denied = school
+        .submit(
+            "/catalog",
+            "/catalog/entry",
+            &[("id", "max"), ("status", "approved")],
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::NOT_FOUND);
+}
+
 #[tokio::test]
 async fn language_weekly_figures_notes_secrets_and_catalog() {
     let harness = harness().await;

@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod catalog_entry;
 pub mod clock;
 pub mod figures;
 pub mod i18n;
@@ -208,6 +209,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             "/catalog",
             get(admin::catalog_page).post(admin::save_catalog),
         )
+        .route("/catalog/entry", post(admin::save_catalog_entry))
         .route("/users", get(admin::users_page).post(admin::add_user))
         .route("/users/{id}/disable", post(admin::disable_user))
         .route("/audit", get(admin::audit_page))

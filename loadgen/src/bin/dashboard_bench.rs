@@ -398,6 +398,79 @@ where
     Ok((timings[timings.len() / 2], timings[timings.len() - 1]))
 }
 
+/// The overview's per-organization count as it was before the hosts' counters
+/// (migration 0003): an `EXISTS` over `host_apps` per host. Timed on the same database
+/// for comparison; the answer must match the store's.
+const COUNTS_BEFORE_COUNTERS: &str = "SELECT h.organization_id,
+        COUNT(*) AS enrolled,
+        SUM(CASE WHEN h.last_seen_at >= $1 AND EXISTS (
+               SELECT 1 FROM host_apps a WHERE a.host_id = h.id AND a.resolved_at IS NULL
+               AND a.status = 'banned' AND a.strength IN ('installed', 'running'))
+            THEN 1 ELSE 0 END) AS with_banned,
+        SUM(CASE WHEN h.last_seen_at >= $1 AND EXISTS (
+               SELECT 1 FROM host_apps a WHERE a.host_id = h.id AND a.resolved_at IS NULL
+               AND a.status = 'approved' AND a.strength IN ('installed', 'running'))
+            THEN 1 ELSE 0 END) AS with_approved
+ FROM hosts h GROUP BY h.organization_id ORDER BY h.organization_id";
+
+/// Median and worst of `runs` runs of [`COUNTS_BEFORE_COUNTERS`], and the region's
+/// (with_banned, with_approved) by it.
+async fn time_counts_before(
+    database_url: &str,
+    since: i64,
+    runs: usize,
+) -> Result<((f64, f64), (i64, i64))> {
+    use sqlx::{Connection, Row};
+    let mut timings = Vec::new();
+    let mut sums = (0, 0);
+    let fold = |rows: &[(i64, i64)]| {
+        rows.iter().fold((0, 0), |(banned, approved), row| {
+            (banned + row.0, approved + row.1)
+        })
+    };
+    for run in 0..runs + 1 {
+        let rows: Vec<(i64, i64)> = if let Some(path) = database_url.strip_prefix("sqlite://") {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+            let started_query = Instant::now();
+            let rows = sqlx::query(COUNTS_BEFORE_COUNTERS)
+                .bind(since)
+                .fetch_all(&mut connection)
+                .await?;
+            let elapsed = started_query.elapsed();
+            let _ = connection.close().await;
+            if run > 0 {
+                timings.push(elapsed.as_secs_f64() * 1000.0);
+            }
+            rows.iter()
+                .map(|row| Ok((row.try_get(2)?, row.try_get(3)?)))
+                .collect::<Result<_, sqlx::Error>>()?
+        } else {
+            let options = sverka_collector::store::postgres::connect_options(database_url)?;
+            let mut connection = sqlx::PgConnection::connect_with(&options).await?;
+            let started_query = Instant::now();
+            let rows = sqlx::query(COUNTS_BEFORE_COUNTERS)
+                .bind(since)
+                .fetch_all(&mut connection)
+                .await?;
+            let elapsed = started_query.elapsed();
+            let _ = connection.close().await;
+            if run > 0 {
+                timings.push(elapsed.as_secs_f64() * 1000.0);
+            }
+            rows.iter()
+                .map(|row| Ok((row.try_get(2)?, row.try_get(3)?)))
+                .collect::<Result<_, sqlx::Error>>()?
+        };
+        sums = fold(&rows);
+    }
+    timings.sort_by(f64::total_cmp);
+    Ok((
+        (timings[timings.len() / 2], timings[timings.len() - 1]),
+        sums,
+    ))
+}
+
 async fn run(options: Options) -> Result<()> {
     let folder = tempfile::tempdir()?;
     let (store, database_url, _scratch): (Arc<dyn Store>, String, Option<ScratchDatabase>) =
@@ -426,6 +499,18 @@ async fn run(options: Options) -> Result<()> {
         time_query(7, || store.organization_counts(since, since)).await?;
     let (coverage_median, coverage_max) =
         time_query(7, || store.coverage(region_id, since)).await?;
+    let region_counts = store.coverage(region_id, since).await?;
+    let region_row = region_counts
+        .first()
+        .context("coverage has the region's row")?;
+    let ((before_median, before_max), before_sums) =
+        time_counts_before(&database_url, since, 7).await?;
+    if before_sums != (region_row.with_banned, region_row.with_approved) {
+        bail!(
+            "the counters disagree with host_apps: {:?} by counters, {before_sums:?} by EXISTS",
+            (region_row.with_banned, region_row.with_approved)
+        );
+    }
     println!(
         "\n[{}] store queries over all {} PCs, median / max of 7:",
         options.database, options.hosts
@@ -435,6 +520,13 @@ async fn run(options: Options) -> Result<()> {
     );
     println!(
         "  region coverage (region and its municipalities)   {coverage_median:>8.2} ms {coverage_max:>8.2} ms"
+    );
+    println!(
+        "  before the counters: the same counts by EXISTS     {before_median:>8.2} ms {before_max:>8.2} ms"
+    );
+    println!(
+        "  (region: {} enrolled, {} reporting, {} with a banned messenger, {} with an approved one; the same by both)",
+        region_row.enrolled, region_row.reporting, region_row.with_banned, region_row.with_approved
     );
     drop(store);
     let server = start_collector(&database_url)?;
