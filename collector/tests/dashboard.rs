@@ -797,7 +797,7 @@ async fn organization_time_zones_for_dates_and_weeks() {
     let mut ended_east = vec![harness.school_a, school_g.id];
     ended_east.sort_unstable();
     assert_eq!(frozen("2026-W48").await, ended_east);
-    let mut moscow_ids = vec![harness.region, harness.school_b];
+    let mut moscow_ids = [harness.region, harness.school_b];
     moscow_ids.sort_unstable();
     let w47 = frozen("2026-W47").await;
     assert!(!w47.contains(&harness.school_a), "{w47:?}");

@@ -895,7 +895,9 @@ impl Store for PgStore {
 
     /// One query for the organization and all its children: each organization under
     /// `organization_id` is labelled with the child it lies under (or the organization
-    /// itself), hosts are counted per label, and the organization's own row is the sum.
+    /// itself), hosts are counted per organization (in the order of the covering index
+    /// `hosts_organization_counters`, from the hosts' own counters) and the counts
+    /// added up per label; the organization's own row is the sum.
     async fn coverage(&self, organization_id: i64, since: Timestamp) -> StoreResult<Vec<Coverage>> {
         let Some(organization) = self.organization(organization_id).await? else {
             return Err(StoreError::NotFound(format!(
@@ -910,14 +912,20 @@ impl Store for PgStore {
              expected AS (
                 SELECT s.top, SUM(o.expected_pcs)::BIGINT AS expected_pcs
                 FROM scope s JOIN organizations o ON o.id = s.id GROUP BY s.top),
-             host_counts AS (
-                SELECT s.top, COUNT(*) AS enrolled,
-                       COUNT(*) FILTER (WHERE h.last_seen_at >= $2) AS reporting,
-                       COUNT(*) FILTER (WHERE h.last_seen_at >= $2 AND h.open_banned > 0)
+             per_organization AS (
+                SELECT h.organization_id, COUNT(*) AS enrolled,
+                       SUM(CASE WHEN h.last_seen_at >= $2 THEN 1 ELSE 0 END) AS reporting,
+                       SUM(CASE WHEN h.last_seen_at >= $2 AND h.open_banned > 0 THEN 1 ELSE 0 END)
                           AS with_banned,
-                       COUNT(*) FILTER (WHERE h.last_seen_at >= $2 AND h.open_approved > 0)
+                       SUM(CASE WHEN h.last_seen_at >= $2 AND h.open_approved > 0 THEN 1 ELSE 0 END)
                           AS with_approved
-                FROM scope s JOIN hosts h ON h.organization_id = s.id GROUP BY s.top)
+                FROM hosts h WHERE h.organization_id IN (SELECT id FROM scope)
+                GROUP BY h.organization_id),
+             host_counts AS (
+                SELECT s.top, SUM(c.enrolled)::BIGINT AS enrolled, SUM(c.reporting)::BIGINT AS reporting,
+                       SUM(c.with_banned)::BIGINT AS with_banned,
+                       SUM(c.with_approved)::BIGINT AS with_approved
+                FROM scope s JOIN per_organization c ON c.organization_id = s.id GROUP BY s.top)
              SELECT o.id, o.name, COALESCE(e.expected_pcs, 0) AS expected_pcs,
                     COALESCE(c.enrolled, 0) AS enrolled, COALESCE(c.reporting, 0) AS reporting,
                     COALESCE(c.with_banned, 0) AS with_banned,

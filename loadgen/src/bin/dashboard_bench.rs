@@ -492,6 +492,22 @@ async fn run(options: Options) -> Result<()> {
             other => bail!("--database is sqlite or postgres, not {other:?}"),
         };
     let populated = populate(store.clone(), &options).await?;
+    if let Some(scratch) = &_scratch {
+        // What autovacuum does some time after a bulk load: planner statistics and the
+        // visibility map (index-only scans). Timed here rather than waited for.
+        use sqlx::Connection;
+        let started = Instant::now();
+        let options = sverka_collector::store::postgres::connect_options(scratch.url())?;
+        let mut connection = sqlx::PgConnection::connect_with(&options).await?;
+        sqlx::query("VACUUM (ANALYZE)")
+            .execute(&mut connection)
+            .await?;
+        let _ = connection.close().await;
+        println!(
+            "VACUUM (ANALYZE) after the load: {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     let now = sverka_collector::now();
     let since = now - 7 * 86_400;
     let region_id = populated.region;
