@@ -130,6 +130,19 @@ enum OrgCommand {
         kind: String,
         #[arg(long, default_value_t = 0)]
         expected_pcs: i64,
+        /// Its own time zone for dates and week boundaries (an IANA name such as
+        /// Europe/Samara); without it, the parent's (then `[dashboard] time_zone`).
+        #[arg(long)]
+        time_zone: Option<String>,
+    },
+    /// Change an organization's settings.
+    Set {
+        #[arg(long)]
+        org: i64,
+        /// Its own time zone (an IANA name such as Europe/Samara); an empty value
+        /// goes back to inheriting the parent's.
+        #[arg(long)]
+        time_zone: String,
     },
     /// List organizations as a tree.
     List,
@@ -498,6 +511,7 @@ async fn org(command: OrgCommand, store: &dyn Store) -> Result<()> {
             parent,
             kind,
             expected_pcs,
+            time_zone,
         } => {
             let organization = store
                 .create_organization(NewOrganization {
@@ -505,9 +519,26 @@ async fn org(command: OrgCommand, store: &dyn Store) -> Result<()> {
                     name,
                     kind,
                     expected_pcs,
+                    time_zone,
                 })
                 .await?;
             println!("{}", organization.id);
+        }
+        OrgCommand::Set { org, time_zone } => {
+            let organization = store
+                .set_organization_time_zone(org, Some(&time_zone))
+                .await?;
+            let tree = crate::web::scope::OrganizationTree::new(store.organizations().await?);
+            println!(
+                "{} {}: time zone {}",
+                organization.id,
+                organization.name,
+                match (&organization.time_zone, tree.time_zone(organization.id)) {
+                    (Some(own), _) => own.clone(),
+                    (None, Some(inherited)) => format!("{inherited} (inherited)"),
+                    (None, None) => "of the collector ([dashboard] time_zone)".into(),
+                }
+            );
         }
         OrgCommand::List => {
             let organizations = store.organizations().await?;
@@ -518,12 +549,17 @@ async fn org(command: OrgCommand, store: &dyn Store) -> Result<()> {
             ) {
                 for organization in organizations.iter().filter(|o| o.parent_id == parent) {
                     println!(
-                        "{:indent$}{} {} ({}, {} PCs expected)",
+                        "{:indent$}{} {} ({}, {} PCs expected{})",
                         "",
                         organization.id,
                         organization.name,
                         organization.kind,
                         organization.expected_pcs,
+                        organization
+                            .time_zone
+                            .as_deref()
+                            .map(|zone| format!(", {zone}"))
+                            .unwrap_or_default(),
                         indent = depth * 2
                     );
                     print(organizations, Some(organization.id), depth + 1);
@@ -908,14 +944,18 @@ async fn weekly_report(
 ) -> Result<Vec<u8>> {
     use crate::web::{clock::Clock, scope::OrganizationTree, weekly};
     require_organization(store, org).await?;
+    let tree = OrganizationTree::new(store.organizations().await?);
     let clock = Clock::new(&config.dashboard.time_zone, &config.dashboard.week_ends_on)?;
+    let clock = match tree.time_zone(org) {
+        Some(zone) => clock.with_zone(zone)?,
+        None => clock,
+    };
     let week = match week {
         Some(label) => clock
             .parse_week(&label)
             .with_context(|| format!("{label} is not a week like 2026-W47"))?,
         None => clock.previous(&clock.week_of(now())),
     };
-    let tree = OrganizationTree::new(store.organizations().await?);
     let figures = weekly::WeekFigures::load(store, &tree, week, config.silent_after_days).await?;
     let lang = crate::web::i18n::Lang::parse(language);
     Ok(match format {

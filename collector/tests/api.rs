@@ -48,6 +48,7 @@ async fn harness_with(rate: RateLimit) -> Harness {
                 name: name.into(),
                 kind: "school".into(),
                 expected_pcs: 10,
+                time_zone: None,
             })
             .await
             .expect("organization");

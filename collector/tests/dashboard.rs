@@ -18,7 +18,7 @@ use sverka_collector::limits::RequestLimits;
 use sverka_collector::store::sqlite::SqliteStore;
 use sverka_collector::store::{
     Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, NewUser, ReportRecord,
-    Role, Store,
+    Role, Store, StoreError,
 };
 use sverka_collector::web::{self, WebState};
 use tower::ServiceExt;
@@ -45,6 +45,7 @@ async fn organization(store: &dyn Store, name: &str, parent: Option<i64>, expect
             name: name.into(),
             kind: "school".into(),
             expected_pcs: expected,
+            time_zone: None,
         })
         .await
         .expect("organization")
@@ -530,6 +531,14 @@ async fn scope_is_enforced_on_pages_exports_and_api() {
     let rows: serde_json::Value = serde_json::from_slice(&own.body).expect("json");
     assert_eq!(rows.as_array().expect("rows").len(), 1);
     assert_eq!(rows[0]["host"], XSS_HOST);
+    // The API keeps the stored words, whatever the user's language.
+    assert_eq!(
+        (&rows[0]["status"], &rows[0]["strength"]),
+        (
+            &serde_json::json!("banned"),
+            &serde_json::json!("installed")
+        )
+    );
     for path in [
         format!(
             "/api/v1/dashboard/organizations/{}/violations",
@@ -631,6 +640,277 @@ async fn agent_strings_are_escaped_and_exports_read_back() {
         .await
         .text();
     assert!(host_csv.contains("'=HYPERLINK"), "{host_csv}");
+}
+
+/// The findings table's status, strength and cause words follow the user's language on
+/// the page and in its exports.
+#[tokio::test]
+async fn status_words_are_translated_on_pages_and_exports() {
+    let harness = harness().await;
+    let mut officer = Client::login(&harness, "officer").await;
+    let host_page = format!("/host/{}", harness.host_a);
+    let findings_csv = format!("/host/{}/export/findings/csv", harness.host_a);
+    let russian = officer.get(&host_page).await.text();
+    assert!(russian.contains("<td>запрещено</td>"), "{russian}");
+    assert!(russian.contains("<td>установлено</td>"), "{russian}");
+    assert!(russian.contains("<td>отчёт ПК</td>"), "{russian}");
+    assert!(!russian.contains("<td>banned</td>"));
+    let csv = officer.get(&findings_csv).await.text();
+    assert!(csv.contains(";запрещено;установлено;"), "{csv}");
+    let catalog = officer.get("/catalog").await.text();
+    assert!(catalog.contains("<td>запрещено</td>"), "{catalog}");
+
+    officer
+        .submit(&host_page, "/language", &[("language", "en")])
+        .await;
+    let english = officer.get(&host_page).await.text();
+    assert!(english.contains("<td>banned</td>"), "{english}");
+    assert!(english.contains("<td>installed</td>"), "{english}");
+    assert!(english.contains("<td>PC report</td>"), "{english}");
+    let csv = officer.get(&findings_csv).await.text();
+    assert!(csv.contains(";banned;installed;"), "{csv}");
+}
+
+/// An organization's own time zone (or its parent's) dates its pages and exports and
+/// bounds its weeks; unknown zone names are refused.
+#[tokio::test]
+async fn organization_time_zones_for_dates_and_weeks() {
+    let harness = harness().await;
+    let store = harness.store.as_ref();
+    let moscow = &harness.state.clock;
+    let kamchatka = moscow.with_zone("Asia/Kamchatka").expect("zone");
+    let samara = moscow.with_zone("Europe/Samara").expect("zone");
+    let enrolled_at = |host_id: i64| async move {
+        store
+            .host_detail(host_id)
+            .await
+            .expect("detail")
+            .expect("host")
+            .enrolled_at
+    };
+    let (at_a, at_b) = (
+        enrolled_at(harness.host_a).await,
+        enrolled_at(harness.host_b).await,
+    );
+    let mut officer = Client::login(&harness, "officer").await;
+    let page_a = format!("/host/{}", harness.host_a);
+    let page_b = format!("/host/{}", harness.host_b);
+    assert!(
+        officer
+            .get(&page_a)
+            .await
+            .text()
+            .contains(&moscow.date_time(at_a))
+    );
+
+    // The school's own zone; the other school inherits the region's.
+    store
+        .set_organization_time_zone(harness.school_a, Some("Asia/Kamchatka"))
+        .await
+        .expect("set");
+    store
+        .set_organization_time_zone(harness.region, Some("Europe/Samara"))
+        .await
+        .expect("set");
+    let text = officer.get(&page_a).await.text();
+    assert!(text.contains(&kamchatka.date_time(at_a)), "{text}");
+    assert!(!text.contains(&moscow.date_time(at_a)));
+    let appeared_at = store.finding_events(harness.host_a).await.expect("events")[0].at;
+    let csv = officer
+        .get(&format!("/host/{}/export/timeline/csv", harness.host_a))
+        .await
+        .text();
+    assert!(csv.contains(&kamchatka.date_time(appeared_at)), "{csv}");
+    assert!(!csv.contains(&moscow.date_time(appeared_at)), "{csv}");
+    let text = officer.get(&page_b).await.text();
+    assert!(text.contains(&samara.date_time(at_b)), "{text}");
+
+    // Unknown names are refused by the store and by the form; empty inherits again.
+    assert!(matches!(
+        store
+            .set_organization_time_zone(harness.school_b, Some("Mars/Olympus"))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    let overview = format!("/org/{}", harness.region);
+    let refused = officer
+        .submit(
+            &overview,
+            &format!("{overview}/children"),
+            &[
+                ("name", "Школа В"),
+                ("kind", "school"),
+                ("time_zone", "Mars/Olympus"),
+            ],
+        )
+        .await;
+    assert_ne!(refused.status, StatusCode::SEE_OTHER, "{}", refused.text());
+    let added = officer
+        .submit(
+            &overview,
+            &format!("{overview}/children"),
+            &[
+                ("name", "Школа Г"),
+                ("kind", "school"),
+                ("time_zone", "Asia/Omsk"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.text());
+    let organizations = store.organizations().await.expect("list");
+    let school_g = organizations
+        .iter()
+        .find(|organization| organization.name == "Школа Г")
+        .expect("added")
+        .clone();
+    assert_eq!(school_g.time_zone.as_deref(), Some("Asia/Omsk"));
+    assert!(
+        organizations
+            .iter()
+            .all(|organization| organization.name != "Школа В")
+    );
+    let region = store
+        .set_organization_time_zone(harness.region, Some(""))
+        .await
+        .expect("inherit");
+    assert_eq!(region.time_zone, None);
+
+    // Thursday 26 November 2026, 20:00 UTC: Friday 08:00 in Kamchatka, so its week
+    // 2026-W48 has ended there; still Thursday (23:00) in Moscow, where the last
+    // ended week is 2026-W47.
+    let now = 1_795_723_200;
+    web::figures::freeze_ended_weeks(store, moscow, 7, now)
+        .await
+        .expect("freeze");
+    let frozen = |week: &'static str| async move {
+        let mut ids: Vec<i64> = store
+            .weekly_figures_of_week(week)
+            .await
+            .expect("figures")
+            .iter()
+            .map(|figures| figures.organization_id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    // Школа Г (Omsk, Friday 02:00) has ended the week too.
+    let mut ended_east = vec![harness.school_a, school_g.id];
+    ended_east.sort_unstable();
+    assert_eq!(frozen("2026-W48").await, ended_east);
+    let mut moscow_ids = [harness.region, harness.school_b];
+    moscow_ids.sort_unstable();
+    let w47 = frozen("2026-W47").await;
+    assert!(!w47.contains(&harness.school_a), "{w47:?}");
+    assert!(moscow_ids.iter().all(|id| w47.contains(id)), "{w47:?}");
+}
+
+/// The catalog page's small form changes one application or adds one, and the
+/// catalog in force follows at once.
+#[tokio::test]
+async fn one_catalog_entry_from_the_form() {
+    let harness = harness().await;
+    let mut officer = Client::login(&harness, "officer").await;
+    let page = officer.get("/catalog").await.text();
+    assert!(page.contains("id=\"catalog-entry\""), "{page}");
+    let max_row = |page: &str| {
+        let start = page.find("<code>max</code>").expect("max in the catalog");
+        page[start..start + page[start..].find("</tr>").expect("row end")].to_string()
+    };
+    assert!(max_row(&page).contains("разрешено"), "{}", max_row(&page));
+
+    let changed = officer
+        .submit(
+            "/catalog",
+            "/catalog/entry",
+            &[
+                ("id", "max"),
+                ("status", "banned"),
+                ("signature_kind", "packages"),
+                ("signature", ""),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.text());
+    let text = changed.text();
+    assert!(text.contains("catalog-saved"));
+    assert!(max_row(&text).contains("запрещено"), "{}", max_row(&text));
+    assert_eq!(
+        harness
+            .state
+            .app
+            .catalog()
+            .matcher
+            .catalog()
+            .apps
+            .iter()
+            .find(|app| app.id == "max")
+            .map(|app| app.status.as_str()),
+        Some("banned")
+    );
+
+    let added = officer
+        .submit(
+            "/catalog",
+            "/catalog/entry",
+            &[
+                ("id", "element"),
+                ("name", "Element"),
+                ("status", "watch"),
+                ("signature_kind", "packages"),
+                ("signature", "element-desktop"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::OK, "{}", added.text());
+    assert!(
+        added.text().contains("packages: element-desktop"),
+        "{}",
+        added.text()
+    );
+    let stored = harness
+        .store
+        .current_catalog()
+        .await
+        .expect("catalog")
+        .expect("stored")
+        .overrides;
+    assert!(
+        stored.contains("id = \"max\"") && stored.contains("id = \"element\""),
+        "{stored}"
+    );
+
+    // A new application without a status is refused by the catalog's own check, and
+    // nothing is stored; school admins cannot use the form.
+    let refused = officer
+        .submit(
+            "/catalog",
+            "/catalog/entry",
+            &[("id", "nostatus"), ("name", "No status")],
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.text()
+    );
+    let unchanged = harness
+        .store
+        .current_catalog()
+        .await
+        .expect("catalog")
+        .expect("stored")
+        .overrides;
+    assert_eq!(unchanged, stored);
+    let mut school = Client::login(&harness, "school-a").await;
+    let denied = school
+        .submit(
+            "/catalog",
+            "/catalog/entry",
+            &[("id", "max"), ("status", "approved")],
+        )
+        .await;
+    assert_eq!(denied.status, StatusCode::NOT_FOUND);
 }
 
 #[tokio::test]

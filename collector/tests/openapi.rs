@@ -155,6 +155,7 @@ fn the_dashboard_spec_schemas_match_the_answers() {
         name: "n".into(),
         kind: "school".into(),
         expected_pcs: 0,
+        time_zone: None,
     };
     assert_eq!(properties(&spec, "Organization"), fields(organization));
     let silent = SilentHost {

@@ -29,6 +29,7 @@ async fn organization(store: &dyn Store, name: &str, parent: Option<i64>, expect
             name: name.into(),
             kind: if parent.is_none() { "region" } else { "school" }.into(),
             expected_pcs: expected,
+            time_zone: None,
         })
         .await
         .expect("organization")
@@ -125,6 +126,7 @@ pub async fn organizations_form_a_tree(store: &dyn Store) {
             name: "x".into(),
             kind: "school".into(),
             expected_pcs: 0,
+            time_zone: None,
         })
         .await;
     assert!(matches!(missing_parent, Err(StoreError::NotFound(_))));
@@ -134,10 +136,68 @@ pub async fn organizations_form_a_tree(store: &dyn Store) {
             name: "  ".into(),
             kind: "school".into(),
             expected_pcs: 0,
+            time_zone: None,
         })
         .await;
     assert!(matches!(unnamed, Err(StoreError::Invalid(_))));
     assert_eq!(store.organization(9_999).await.expect("get"), None);
+
+    // Time zones: set on creation or later, cleared by an empty name, checked.
+    let zoned = store
+        .create_organization(NewOrganization {
+            parent_id: Some(region),
+            name: "Самара".into(),
+            kind: "municipality".into(),
+            expected_pcs: 0,
+            time_zone: Some("Europe/Samara".into()),
+        })
+        .await
+        .expect("zoned");
+    assert_eq!(zoned.time_zone.as_deref(), Some("Europe/Samara"));
+    assert_eq!(
+        store.organization(zoned.id).await.expect("get"),
+        Some(zoned.clone())
+    );
+    let bad_zone = store
+        .create_organization(NewOrganization {
+            parent_id: None,
+            name: "Марс".into(),
+            kind: "school".into(),
+            expected_pcs: 0,
+            time_zone: Some("Mars/Olympus".into()),
+        })
+        .await;
+    assert!(matches!(bad_zone, Err(StoreError::Invalid(_))));
+    let moved = store
+        .set_organization_time_zone(town, Some("Asia/Yekaterinburg"))
+        .await
+        .expect("set");
+    assert_eq!(moved.time_zone.as_deref(), Some("Asia/Yekaterinburg"));
+    assert!(matches!(
+        store
+            .set_organization_time_zone(town, Some("Nowhere"))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(matches!(
+        store
+            .set_organization_time_zone(9_999, Some("Europe/Moscow"))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    let cleared = store
+        .set_organization_time_zone(zoned.id, None)
+        .await
+        .expect("clear");
+    assert_eq!(cleared.time_zone, None);
+    assert_eq!(
+        store
+            .organization(town)
+            .await
+            .expect("get")
+            .and_then(|town| town.time_zone),
+        Some("Asia/Yekaterinburg".into())
+    );
 }
 
 pub async fn enrollment_follows_the_secret_and_the_machine(store: &dyn Store) {
@@ -343,6 +403,179 @@ pub async fn findings_open_resolve_and_come_back(store: &dyn Store) {
     );
 }
 
+/// The dashboard's counters checked against the findings themselves: every host's
+/// `open_banned`/`open_approved` equals its open banned/approved findings (installed or
+/// running) as `host_apps` lists them, and the overview and the coverage count the
+/// hosts reporting since `since` that have any. Returns `(with_banned, with_approved)`.
+async fn counters_match_findings(
+    store: &dyn Store,
+    parent: i64,
+    organization_id: i64,
+    since: i64,
+) -> (i64, i64) {
+    let counts_as_findings = |status: &str, apps: &[sverka_collector::store::HostApp]| {
+        apps.iter()
+            .filter(|app| {
+                app.resolved_at.is_none()
+                    && app.status == status
+                    && (app.strength == "installed" || app.strength == "running")
+            })
+            .count() as i64
+    };
+    let mut expected = (0, 0);
+    for summary in store
+        .host_summaries(organization_id)
+        .await
+        .expect("summaries")
+    {
+        let apps = store.host_apps(summary.host_id).await.expect("apps");
+        let banned = counts_as_findings("banned", &apps);
+        let approved = counts_as_findings("approved", &apps);
+        assert_eq!(
+            (summary.open_banned, summary.open_approved),
+            (banned, approved),
+            "host {} ({:?})",
+            summary.host_id,
+            apps
+        );
+        if summary.last_seen_at.is_some_and(|seen| seen >= since) {
+            expected.0 += i64::from(banned > 0);
+            expected.1 += i64::from(approved > 0);
+        }
+    }
+    let overview = store
+        .organization_counts(since, since)
+        .await
+        .expect("counts")
+        .into_iter()
+        .find(|row| row.organization_id == organization_id)
+        .map(|row| (row.with_banned, row.with_approved))
+        .unwrap_or_default();
+    assert_eq!(overview, expected, "overview of {organization_id}");
+    let coverage = store
+        .coverage(parent, since)
+        .await
+        .expect("coverage")
+        .into_iter()
+        .find(|row| row.organization_id == organization_id)
+        .map(|row| (row.with_banned, row.with_approved))
+        .expect("a coverage row per child");
+    assert_eq!(coverage, expected, "coverage of {organization_id}");
+    expected
+}
+
+/// The per-host counters follow each finding through appear → resolve → reappear, a
+/// finding that is only a trace, two banned apps on one host, a stale report, a check-in
+/// without findings, and a catalog change of an app's status.
+pub async fn counters_follow_the_findings(store: &dyn Store) {
+    let region = organization(store, "Region", None, 0).await;
+    let school = organization(store, "School", Some(region), 3).await;
+    let a = host(store, school, "a").await;
+    let b = host(store, school, "b").await;
+    let _never = host(store, school, "c").await;
+    let since = T0 - DAY;
+    let check = |expected: (i64, i64)| async move {
+        assert_eq!(
+            counters_match_findings(store, region, school, since).await,
+            expected
+        );
+    };
+    check((0, 0)).await;
+
+    let telegram_and_max = || {
+        Some(vec![
+            finding("telegram", "banned"),
+            finding("max", "approved"),
+        ])
+    };
+    store
+        .record_report(report("c1", a, T0, telegram_and_max()))
+        .await
+        .expect("appears");
+    check((1, 1)).await;
+    let mut trace = finding("viber", "banned");
+    trace.strength = "trace".into();
+    let mut running = finding("whatsapp", "banned");
+    running.strength = "running".into();
+    store
+        .record_report(report("c2", b, T0, Some(vec![trace.clone()])))
+        .await
+        .expect("a trace");
+    check((1, 1)).await;
+    store
+        .record_report(report("c3", b, T0 + 1, Some(vec![trace, running])))
+        .await
+        .expect("running");
+    check((2, 1)).await;
+
+    // Resolved, then a late report from before that changes nothing, then back.
+    store
+        .record_report(report(
+            "c4",
+            a,
+            T0 + DAY,
+            Some(vec![finding("max", "approved")]),
+        ))
+        .await
+        .expect("resolves");
+    check((1, 1)).await;
+    let stale = store
+        .record_report(report("c5", a, T0 + 5, telegram_and_max()))
+        .await
+        .expect("stale");
+    assert!(stale.stale);
+    check((1, 1)).await;
+    store
+        .record_report(report("c6", a, T0 + 2 * DAY, None))
+        .await
+        .expect("check-in");
+    check((1, 1)).await;
+    store
+        .record_report(report(
+            "c7",
+            a,
+            T0 + 3 * DAY,
+            Some(vec![
+                finding("telegram", "banned"),
+                finding("wechat", "banned"),
+                finding("max", "approved"),
+            ]),
+        ))
+        .await
+        .expect("reappears with another");
+    check((2, 1)).await;
+    let summary = store.host_summaries(school).await.expect("summaries");
+    assert_eq!(
+        summary
+            .iter()
+            .find(|row| row.host_id == a)
+            .map(|row| (row.open_banned, row.open_approved)),
+        Some((2, 1))
+    );
+
+    // The catalog changes telegram to approved and wechat disappears from it.
+    store
+        .apply_evaluation(
+            a,
+            vec![finding("telegram", "approved"), finding("max", "approved")],
+            1,
+            T0 + 4 * DAY,
+        )
+        .await
+        .expect("re-evaluated");
+    check((1, 1)).await;
+    store
+        .apply_evaluation(b, vec![], 1, T0 + 4 * DAY)
+        .await
+        .expect("re-evaluated");
+    check((0, 1)).await;
+    // Silent hosts are not counted, but their counters stay right.
+    assert_eq!(
+        counters_match_findings(store, region, school, T0 + 10 * DAY).await,
+        (0, 0)
+    );
+}
+
 pub async fn identical_inventories_are_stored_once(store: &dyn Store) {
     let school = organization(store, "Lab", None, 2).await;
     let first = host(store, school, "pc-1").await;
@@ -538,12 +771,44 @@ pub async fn concurrent_reports_all_land(store: Arc<dyn Store>) {
         let outcome = task.await.expect("task").expect("stored");
         assert!(!outcome.duplicate);
     }
-    for host_id in hosts {
-        assert_eq!(store.report_count(host_id).await.expect("count"), 4);
+    for host_id in &hosts {
+        assert_eq!(store.report_count(*host_id).await.expect("count"), 4);
     }
     assert_eq!(
         store.violations(school, false).await.expect("open").len(),
         50
+    );
+
+    // Reports that open and resolve findings, all at once: whichever order they apply
+    // in, each host's counters are those of its findings.
+    let mut tasks = Vec::new();
+    for (index, host_id) in hosts.iter().copied().enumerate() {
+        for round in 0..4_i64 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let findings = match (index + round as usize) % 3 {
+                    0 => vec![],
+                    1 => vec![finding("viber", "banned"), finding("max", "approved")],
+                    _ => vec![finding("max", "approved")],
+                };
+                let id = format!("flip-{index}-{round}");
+                store
+                    .record_report(report(&id, host_id, T0 + 10 + round, Some(findings)))
+                    .await
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("task").expect("stored");
+    }
+    let (with_banned, with_approved) =
+        counters_match_findings(store.as_ref(), school, school, T0).await;
+    // The last round (3) decides: (index + 3) % 3 == 1 for a third of the hosts.
+    let last_round_banned = (0..50).filter(|index| (index + 3) % 3 == 1).count() as i64;
+    let last_round_approved = (0..50).filter(|index| (index + 3) % 3 != 0).count() as i64;
+    assert_eq!(
+        (with_banned, with_approved),
+        (last_round_banned, last_round_approved)
     );
 }
 
@@ -1035,6 +1300,9 @@ pub async fn two_stores_store_each_report_once(first: Arc<dyn Store>, second: Ar
             .collect();
         assert_eq!(kinds, [("appeared", T0), ("resolved", T0 + 180)]);
     }
+    let on_first = counters_match_findings(first.as_ref(), school, school, T0).await;
+    let on_second = counters_match_findings(second.as_ref(), school, school, T0).await;
+    assert_eq!((on_first.0, on_first), (0, on_second));
 }
 
 /// Reports arriving together are committed together (a batch); one that cannot be
@@ -1254,6 +1522,11 @@ macro_rules! contract_tests {
                 super::coverage_counts_the_subtree(store.as_ref()).await;
             }
             #[tokio::test]
+            async fn counters_follow_the_findings() {
+                let (store, _keep) = $open.await;
+                super::counters_follow_the_findings(store.as_ref()).await;
+            }
+            #[tokio::test]
             async fn catalog_revisions_and_reevaluation() {
                 let (store, _keep) = $open.await;
                 super::catalog_revisions_and_reevaluation(store.as_ref()).await;
@@ -1360,6 +1633,10 @@ async fn sqlite_migrates_to_postgres_with_all_its_history() {
     let region = organization(source, "Край", None, 0).await;
     let town = organization(source, "Город", Some(region), 0).await;
     let village = organization(source, "Село", Some(region), 0).await;
+    source
+        .set_organization_time_zone(village, Some("Europe/Samara"))
+        .await
+        .expect("a time zone to copy");
     let schools = [
         organization(source, "Школа №1", Some(town), 3).await,
         organization(source, "Школа №2", Some(town), 2).await,
@@ -1471,7 +1748,32 @@ async fn sqlite_migrates_to_postgres_with_all_its_history() {
             source.silent_hosts(id, since).await.expect("s"),
             target.silent_hosts(id, since).await.expect("t")
         );
+        // The hosts' open_banned/open_approved counters come along.
+        assert_eq!(
+            source.host_summaries(id).await.expect("s"),
+            target.host_summaries(id).await.expect("t"),
+            "host summaries of {id}"
+        );
     }
+    let copied_counts = target
+        .organization_counts(since, since)
+        .await
+        .expect("target counts");
+    assert_eq!(
+        source
+            .organization_counts(since, since)
+            .await
+            .expect("source counts"),
+        copied_counts
+    );
+    let mut counted = Vec::new();
+    for organization in target.organizations().await.expect("list") {
+        counted.extend(target.host_summaries(organization.id).await.expect("t"));
+    }
+    assert!(
+        counted.iter().any(|host| host.open_banned > 0),
+        "some copied host has an open banned finding: {counted:?}"
+    );
     for host_id in hosts.iter().copied().chain([9_999]) {
         assert_eq!(
             source.host_credentials(host_id).await.expect("s"),

@@ -227,6 +227,7 @@ async fn build_tree(store: &dyn Store, schools: usize, hosts: usize) -> Result<(
         name,
         kind: kind.into(),
         expected_pcs,
+        time_zone: None,
     };
     let region = store
         .create_organization(organization(None, "Region".into(), "region", 0))

@@ -109,6 +109,48 @@ fn people_use_the_dashboard_in_a_browser() {
     let region = collector.add_org("Ставропольский край", "region", None);
     let school_a = collector.add_org("Школа №1", "school", Some(region));
     let school_b = collector.add_org("Школа №2", "school", Some(region));
+    // Time zones from the CLI: a bad name is refused; the region's own zone is the
+    // default one spelled out, so the page's dates stay as the agents' reports expect.
+    let bad_zone = collector.cli(&[
+        "org",
+        "set",
+        "--org",
+        &region.to_string(),
+        "--time-zone",
+        "Mars/Olympus",
+    ]);
+    assert_ne!(bad_zone.code, 0, "an unknown time zone is refused");
+    assert!(
+        collector
+            .cli_ok(&[
+                "org",
+                "set",
+                "--org",
+                &region.to_string(),
+                "--time-zone",
+                "Europe/Moscow",
+            ])
+            .ends_with("time zone Europe/Moscow")
+    );
+    let bad_new = collector.cli(&[
+        "org",
+        "add",
+        "--name",
+        "Школа на Марсе",
+        "--parent",
+        &region.to_string(),
+        "--time-zone",
+        "Mars/Olympus",
+    ]);
+    assert_ne!(bad_new.code, 0, "an unknown time zone is refused");
+    let listed = collector.cli_ok(&["org", "list"]);
+    assert!(
+        listed.starts_with(&format!(
+            "{region} Ставропольский край (region, 0 PCs expected, Europe/Moscow)"
+        )),
+        "{listed}"
+    );
+    assert!(!listed.contains("Марсе"), "{listed}");
     let password = tempfile::NamedTempFile::new().expect("password file");
     std::fs::write(password.path(), format!("{PASSWORD}\n")).expect("write");
     let password_file = password.path().display().to_string();

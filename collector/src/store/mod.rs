@@ -48,6 +48,8 @@ pub struct Organization {
     pub name: String,
     pub kind: String,
     pub expected_pcs: i64,
+    /// Its own IANA time zone; `None` inherits the parent's (then the collector's).
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +58,19 @@ pub struct NewOrganization {
     pub name: String,
     pub kind: String,
     pub expected_pcs: i64,
+    pub time_zone: Option<String>,
+}
+
+/// An organization's time zone as stored: an IANA name jiff knows (`Europe/Samara`),
+/// or `None` (empty text too) to inherit.
+pub fn checked_time_zone(name: Option<&str>) -> StoreResult<Option<String>> {
+    match name.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(name) if jiff::tz::TimeZone::get(name).is_ok() => Ok(Some(name.to_string())),
+        Some(name) => Err(StoreError::Invalid(format!(
+            "unknown time zone {name:?} (an IANA name such as Europe/Moscow)"
+        ))),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +306,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_organization(&self, new: NewOrganization) -> StoreResult<Organization>;
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>>;
     async fn organizations(&self) -> StoreResult<Vec<Organization>>;
+    /// Sets (or with `None`, clears: inherit) an organization's own time zone.
+    async fn set_organization_time_zone(
+        &self,
+        id: i64,
+        time_zone: Option<&str>,
+    ) -> StoreResult<Organization>;
 
     async fn create_secret(&self, new: NewSecret, now: Timestamp) -> StoreResult<SecretInfo>;
     async fn revoke_secret(&self, id: i64, now: Timestamp) -> StoreResult<()>;

@@ -324,7 +324,8 @@ async fn apply_report(
 
 /// Brings `host_apps` in line with `findings` as of `at` (the host row is locked by the
 /// caller): new applications open, applications that came back reopen, missing ones
-/// are resolved; each change is an event.
+/// are resolved; each change is an event. The host's `open_banned`/`open_approved`
+/// counters are recounted.
 async fn apply_findings(
     connection: &mut PgConnection,
     host_id: i64,
@@ -405,6 +406,19 @@ async fn apply_findings(
             record_event(connection, host_id, app_id, "resolved", at, cause).await?;
         }
     }
+    // The host's counters, in the same transaction as the rows they count.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE hosts SET
+            open_banned = (SELECT COUNT(*) FROM host_apps a WHERE a.host_id = $1
+                           AND a.resolved_at IS NULL AND {VIOLATION}),
+            open_approved = (SELECT COUNT(*) FROM host_apps a WHERE a.host_id = $1
+                             AND a.resolved_at IS NULL AND {APPROVED})
+         WHERE id = $1"
+    )))
+    .bind(host_id)
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
     Ok(())
 }
 
@@ -437,6 +451,7 @@ fn organization_of(row: &PgRow) -> StoreResult<Organization> {
         name: row.value("name")?,
         kind: row.value("kind")?,
         expected_pcs: row.value("expected_pcs")?,
+        time_zone: row.value("time_zone")?,
     })
 }
 
@@ -465,6 +480,7 @@ impl Store for PgStore {
                 "the expected number of PCs cannot be negative".into(),
             ));
         }
+        let time_zone = super::checked_time_zone(new.time_zone.as_deref())?;
         if let Some(parent) = new.parent_id
             && self.organization(parent).await?.is_none()
         {
@@ -472,14 +488,15 @@ impl Store for PgStore {
         }
         let now = crate::now();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO organizations (parent_id, name, kind, expected_pcs, created_at)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO organizations (parent_id, name, kind, expected_pcs, created_at, time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(new.parent_id)
         .bind(&new.name)
         .bind(&new.kind)
         .bind(new.expected_pcs)
         .bind(now)
+        .bind(&time_zone)
         .fetch_one(&self.pool)
         .await
         .map_err(map_error)?;
@@ -489,12 +506,33 @@ impl Store for PgStore {
             name: new.name,
             kind: new.kind,
             expected_pcs: new.expected_pcs,
+            time_zone,
         })
+    }
+
+    async fn set_organization_time_zone(
+        &self,
+        id: i64,
+        time_zone: Option<&str>,
+    ) -> StoreResult<Organization> {
+        let time_zone = super::checked_time_zone(time_zone)?;
+        let changed = sqlx::query("UPDATE organizations SET time_zone = $2 WHERE id = $1")
+            .bind(id)
+            .bind(&time_zone)
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("organization {id}")));
+        }
+        self.organization(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))
     }
 
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>> {
         sqlx::query(
-            "SELECT id, parent_id, name, kind, expected_pcs FROM organizations WHERE id = $1",
+            "SELECT id, parent_id, name, kind, expected_pcs, time_zone FROM organizations WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -506,7 +544,7 @@ impl Store for PgStore {
     }
 
     async fn organizations(&self) -> StoreResult<Vec<Organization>> {
-        sqlx::query("SELECT id, parent_id, name, kind, expected_pcs FROM organizations ORDER BY id")
+        sqlx::query("SELECT id, parent_id, name, kind, expected_pcs, time_zone FROM organizations ORDER BY id")
             .fetch_all(&self.pool)
             .await
             .map_err(map_error)?
@@ -866,15 +904,16 @@ impl Store for PgStore {
 
     /// One query for the organization and all its children: each organization under
     /// `organization_id` is labelled with the child it lies under (or the organization
-    /// itself), hosts are counted per label, and the organization's own row is the sum.
+    /// itself), hosts are counted per organization (in the order of the covering index
+    /// `hosts_organization_counters`, from the hosts' own counters) and the counts
+    /// added up per label; the organization's own row is the sum.
     async fn coverage(&self, organization_id: i64, since: Timestamp) -> StoreResult<Vec<Coverage>> {
         let Some(organization) = self.organization(organization_id).await? else {
             return Err(StoreError::NotFound(format!(
                 "organization {organization_id}"
             )));
         };
-        let query = format!(
-            "WITH RECURSIVE labelled(id, top) AS (
+        let query = "WITH RECURSIVE labelled(id, top) AS (
                 SELECT id, id FROM organizations WHERE parent_id = $1
                 UNION ALL
                 SELECT o.id, l.top FROM organizations o JOIN labelled l ON o.parent_id = l.id),
@@ -882,16 +921,20 @@ impl Store for PgStore {
              expected AS (
                 SELECT s.top, SUM(o.expected_pcs)::BIGINT AS expected_pcs
                 FROM scope s JOIN organizations o ON o.id = s.id GROUP BY s.top),
+             per_organization AS (
+                SELECT h.organization_id, COUNT(*) AS enrolled,
+                       SUM(CASE WHEN h.last_seen_at >= $2 THEN 1 ELSE 0 END) AS reporting,
+                       SUM(CASE WHEN h.last_seen_at >= $2 AND h.open_banned > 0 THEN 1 ELSE 0 END)
+                          AS with_banned,
+                       SUM(CASE WHEN h.last_seen_at >= $2 AND h.open_approved > 0 THEN 1 ELSE 0 END)
+                          AS with_approved
+                FROM hosts h WHERE h.organization_id IN (SELECT id FROM scope)
+                GROUP BY h.organization_id),
              host_counts AS (
-                SELECT s.top, COUNT(*) AS enrolled,
-                       COUNT(*) FILTER (WHERE h.last_seen_at >= $2) AS reporting,
-                       COUNT(*) FILTER (WHERE h.last_seen_at >= $2 AND EXISTS (
-                           SELECT 1 FROM host_apps a WHERE a.host_id = h.id
-                           AND a.resolved_at IS NULL AND {VIOLATION})) AS with_banned,
-                       COUNT(*) FILTER (WHERE h.last_seen_at >= $2 AND EXISTS (
-                           SELECT 1 FROM host_apps a WHERE a.host_id = h.id
-                           AND a.resolved_at IS NULL AND {APPROVED})) AS with_approved
-                FROM scope s JOIN hosts h ON h.organization_id = s.id GROUP BY s.top)
+                SELECT s.top, SUM(c.enrolled)::BIGINT AS enrolled, SUM(c.reporting)::BIGINT AS reporting,
+                       SUM(c.with_banned)::BIGINT AS with_banned,
+                       SUM(c.with_approved)::BIGINT AS with_approved
+                FROM scope s JOIN per_organization c ON c.organization_id = s.id GROUP BY s.top)
              SELECT o.id, o.name, COALESCE(e.expected_pcs, 0) AS expected_pcs,
                     COALESCE(c.enrolled, 0) AS enrolled, COALESCE(c.reporting, 0) AS reporting,
                     COALESCE(c.with_banned, 0) AS with_banned,
@@ -899,9 +942,8 @@ impl Store for PgStore {
              FROM organizations o
              LEFT JOIN expected e ON e.top = o.id
              LEFT JOIN host_counts c ON c.top = o.id
-             WHERE o.parent_id = $1 OR o.id = $1"
-        );
-        let mut per_label: Vec<(i64, String, [i64; 5])> = sqlx::query(sqlx::AssertSqlSafe(query))
+             WHERE o.parent_id = $1 OR o.id = $1";
+        let mut per_label: Vec<(i64, String, [i64; 5])> = sqlx::query(query)
             .bind(organization_id)
             .bind(since)
             .fetch_all(&self.pool)

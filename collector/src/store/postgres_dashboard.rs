@@ -11,8 +11,6 @@ use crate::store::{
     Timestamp, User, UserChange, UserCredentials, WeeklyFigures,
 };
 
-const BANNED: &str = "a.status = 'banned' AND a.strength IN ('installed', 'running')";
-const APPROVED: &str = "a.status = 'approved' AND a.strength IN ('installed', 'running')";
 const USER_COLUMNS: &str = "u.id, u.login, u.role, u.organization_id, u.language, u.created_at,
      u.disabled_at";
 
@@ -397,27 +395,24 @@ pub(super) async fn audit_log(pool: &PgPool, limit: i64) -> StoreResult<Vec<Audi
     .collect()
 }
 
+/// Per organization, from each host's own row: `open_banned`/`open_approved` are kept
+/// with its findings, and `hosts_organization_counters` covers the whole aggregate.
 pub(super) async fn organization_counts(
     pool: &PgPool,
     reporting_since: Timestamp,
     silent_before: Timestamp,
 ) -> StoreResult<Vec<OrganizationCounts>> {
-    let query = format!(
-        "SELECT h.organization_id,
+    let query = "SELECT h.organization_id,
                 COUNT(*) AS enrolled,
                 SUM(CASE WHEN h.last_seen_at >= $1 THEN 1 ELSE 0 END) AS reporting,
                 SUM(CASE WHEN h.last_seen_at IS NULL OR h.last_seen_at < $2 THEN 1 ELSE 0 END)
                    AS silent,
-                SUM(CASE WHEN h.last_seen_at >= $1 AND EXISTS (
-                       SELECT 1 FROM host_apps a WHERE a.host_id = h.id
-                       AND a.resolved_at IS NULL AND {BANNED}) THEN 1 ELSE 0 END) AS with_banned,
-                SUM(CASE WHEN h.last_seen_at >= $1 AND EXISTS (
-                       SELECT 1 FROM host_apps a WHERE a.host_id = h.id
-                       AND a.resolved_at IS NULL AND {APPROVED}) THEN 1 ELSE 0 END)
+                SUM(CASE WHEN h.last_seen_at >= $1 AND h.open_banned > 0 THEN 1 ELSE 0 END)
+                   AS with_banned,
+                SUM(CASE WHEN h.last_seen_at >= $1 AND h.open_approved > 0 THEN 1 ELSE 0 END)
                    AS with_approved
-         FROM hosts h GROUP BY h.organization_id ORDER BY h.organization_id"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(query))
+         FROM hosts h GROUP BY h.organization_id ORDER BY h.organization_id";
+    sqlx::query(query)
         .bind(reporting_since)
         .bind(silent_before)
         .fetch_all(pool)
@@ -441,32 +436,28 @@ pub(super) async fn host_summaries(
     pool: &PgPool,
     organization_id: i64,
 ) -> StoreResult<Vec<HostSummary>> {
-    let query = format!(
-        "SELECT h.id, h.hostname, h.os_name, h.agent_version, h.last_seen_at,
-                (SELECT COUNT(*) FROM host_apps a WHERE a.host_id = h.id
-                   AND a.resolved_at IS NULL AND {BANNED}) AS open_banned,
-                (SELECT COUNT(*) FROM host_apps a WHERE a.host_id = h.id
-                   AND a.resolved_at IS NULL AND {APPROVED}) AS open_approved
-         FROM hosts h WHERE h.organization_id = $1 ORDER BY h.hostname, h.id"
-    );
-    sqlx::query(sqlx::AssertSqlSafe(query))
-        .bind(organization_id)
-        .fetch_all(pool)
-        .await
-        .map_err(map_error)?
-        .iter()
-        .map(|row| {
-            Ok(HostSummary {
-                host_id: row.value("id")?,
-                hostname: row.value("hostname")?,
-                os_name: row.value("os_name")?,
-                agent_version: row.value("agent_version")?,
-                last_seen_at: row.value("last_seen_at")?,
-                open_banned: row.value("open_banned")?,
-                open_approved: row.value("open_approved")?,
-            })
+    sqlx::query(
+        "SELECT h.id, h.hostname, h.os_name, h.agent_version, h.last_seen_at, h.open_banned,
+                h.open_approved
+         FROM hosts h WHERE h.organization_id = $1 ORDER BY h.hostname, h.id",
+    )
+    .bind(organization_id)
+    .fetch_all(pool)
+    .await
+    .map_err(map_error)?
+    .iter()
+    .map(|row| {
+        Ok(HostSummary {
+            host_id: row.value("id")?,
+            hostname: row.value("hostname")?,
+            os_name: row.value("os_name")?,
+            agent_version: row.value("agent_version")?,
+            last_seen_at: row.value("last_seen_at")?,
+            open_banned: row.value("open_banned")?,
+            open_approved: row.value("open_approved")?,
         })
-        .collect()
+    })
+    .collect()
 }
 
 pub(super) async fn host_detail(pool: &PgPool, host_id: i64) -> StoreResult<Option<HostDetail>> {

@@ -607,7 +607,7 @@ async fn apply_inserted_report(
 
 /// Brings `host_apps` in line with `findings` as of `at`: new applications open,
 /// applications that came back reopen, missing ones are resolved; each change is an
-/// event.
+/// event. The host's `open_banned`/`open_approved` counters are recounted.
 async fn apply_findings(
     connection: &mut SqliteConnection,
     host_id: i64,
@@ -688,6 +688,19 @@ async fn apply_findings(
             record_event(connection, host_id, app_id, "resolved", at, cause).await?;
         }
     }
+    // The host's counters, in the same transaction as the rows they count.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE hosts SET
+            open_banned = (SELECT COUNT(*) FROM host_apps a WHERE a.host_id = $1
+                           AND a.resolved_at IS NULL AND {VIOLATION}),
+            open_approved = (SELECT COUNT(*) FROM host_apps a WHERE a.host_id = $1
+                             AND a.resolved_at IS NULL AND {APPROVED})
+         WHERE id = $1"
+    )))
+    .bind(host_id)
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
     Ok(())
 }
 
@@ -720,6 +733,7 @@ fn organization_of(row: &sqlx::sqlite::SqliteRow) -> StoreResult<Organization> {
         name: row.value("name")?,
         kind: row.value("kind")?,
         expected_pcs: row.value("expected_pcs")?,
+        time_zone: row.value("time_zone")?,
     })
 }
 
@@ -748,6 +762,7 @@ impl Store for SqliteStore {
                 "the expected number of PCs cannot be negative".into(),
             ));
         }
+        let time_zone = super::checked_time_zone(new.time_zone.as_deref())?;
         if let Some(parent) = new.parent_id
             && self.organization(parent).await?.is_none()
         {
@@ -755,14 +770,15 @@ impl Store for SqliteStore {
         }
         let now = crate::now();
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO organizations (parent_id, name, kind, expected_pcs, created_at)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO organizations (parent_id, name, kind, expected_pcs, created_at, time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(new.parent_id)
         .bind(&new.name)
         .bind(&new.kind)
         .bind(new.expected_pcs)
         .bind(now)
+        .bind(&time_zone)
         .fetch_one(&self.pool)
         .await
         .map_err(map_error)?;
@@ -772,12 +788,33 @@ impl Store for SqliteStore {
             name: new.name,
             kind: new.kind,
             expected_pcs: new.expected_pcs,
+            time_zone,
         })
+    }
+
+    async fn set_organization_time_zone(
+        &self,
+        id: i64,
+        time_zone: Option<&str>,
+    ) -> StoreResult<Organization> {
+        let time_zone = super::checked_time_zone(time_zone)?;
+        let changed = sqlx::query("UPDATE organizations SET time_zone = $2 WHERE id = $1")
+            .bind(id)
+            .bind(&time_zone)
+            .execute(&self.pool)
+            .await
+            .map_err(map_error)?;
+        if changed.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("organization {id}")));
+        }
+        self.organization(id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))
     }
 
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>> {
         sqlx::query(
-            "SELECT id, parent_id, name, kind, expected_pcs FROM organizations WHERE id = $1",
+            "SELECT id, parent_id, name, kind, expected_pcs, time_zone FROM organizations WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -789,7 +826,7 @@ impl Store for SqliteStore {
     }
 
     async fn organizations(&self) -> StoreResult<Vec<Organization>> {
-        sqlx::query("SELECT id, parent_id, name, kind, expected_pcs FROM organizations ORDER BY id")
+        sqlx::query("SELECT id, parent_id, name, kind, expected_pcs, time_zone FROM organizations ORDER BY id")
             .fetch_all(&self.pool)
             .await
             .map_err(map_error)?
@@ -1164,58 +1201,90 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    /// One query for the organization and all its children: each organization under
+    /// `organization_id` is labelled with the child it lies under (or the organization
+    /// itself), hosts are counted per organization (in the order of the covering index
+    /// `hosts_organization_counters`, from the hosts' own counters) and the counts
+    /// added up per label; the organization's own row is the sum.
     async fn coverage(&self, organization_id: i64, since: Timestamp) -> StoreResult<Vec<Coverage>> {
         let Some(organization) = self.organization(organization_id).await? else {
             return Err(StoreError::NotFound(format!(
                 "organization {organization_id}"
             )));
         };
-        let children: Vec<(i64, String)> = sqlx::query(
-            "SELECT id, name FROM organizations WHERE parent_id = $1 ORDER BY name, id",
-        )
-        .bind(organization_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_error)?
-        .iter()
-        .map(|row| Ok((row.value("id")?, row.value("name")?)))
-        .collect::<StoreResult<_>>()?;
-        let query = format!(
-            "{SUBTREE}
-             SELECT
-               (SELECT COALESCE(SUM(expected_pcs), 0) FROM organizations
-                  WHERE id IN (SELECT id FROM subtree)) AS expected_pcs,
-               (SELECT COUNT(*) FROM hosts WHERE organization_id IN (SELECT id FROM subtree))
-                  AS enrolled,
-               (SELECT COUNT(*) FROM hosts WHERE organization_id IN (SELECT id FROM subtree)
-                  AND last_seen_at >= $2) AS reporting,
-               (SELECT COUNT(DISTINCT h.id) FROM hosts h JOIN host_apps a ON a.host_id = h.id
-                  WHERE h.organization_id IN (SELECT id FROM subtree) AND h.last_seen_at >= $2
-                  AND a.resolved_at IS NULL AND {VIOLATION}) AS with_banned,
-               (SELECT COUNT(DISTINCT h.id) FROM hosts h JOIN host_apps a ON a.host_id = h.id
-                  WHERE h.organization_id IN (SELECT id FROM subtree) AND h.last_seen_at >= $2
-                  AND a.resolved_at IS NULL AND {APPROVED}) AS with_approved"
-        );
-        let mut rows = Vec::with_capacity(children.len() + 1);
-        for (id, name) in std::iter::once((organization.id, organization.name)).chain(children) {
-            let row = sqlx::query(sqlx::AssertSqlSafe(query.clone()))
-                .bind(id)
-                .bind(since)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(map_error)?;
-            let enrolled: i64 = row.value("enrolled")?;
-            let reporting: i64 = row.value("reporting")?;
-            rows.push(Coverage {
-                organization_id: id,
-                organization: name,
-                expected_pcs: row.value("expected_pcs")?,
-                enrolled,
-                reporting,
-                silent: enrolled - reporting,
-                with_banned: row.value("with_banned")?,
-                with_approved: row.value("with_approved")?,
-            });
+        let query = "WITH RECURSIVE labelled(id, top) AS (
+                SELECT id, id FROM organizations WHERE parent_id = $1
+                UNION ALL
+                SELECT o.id, l.top FROM organizations o JOIN labelled l ON o.parent_id = l.id),
+             scope AS (SELECT id, top FROM labelled UNION ALL SELECT $1, $1),
+             expected AS (
+                SELECT s.top, SUM(o.expected_pcs) AS expected_pcs
+                FROM scope s JOIN organizations o ON o.id = s.id GROUP BY s.top),
+             per_organization AS (
+                SELECT h.organization_id, COUNT(*) AS enrolled,
+                       SUM(CASE WHEN h.last_seen_at >= $2 THEN 1 ELSE 0 END) AS reporting,
+                       SUM(CASE WHEN h.last_seen_at >= $2 AND h.open_banned > 0 THEN 1 ELSE 0 END)
+                          AS with_banned,
+                       SUM(CASE WHEN h.last_seen_at >= $2 AND h.open_approved > 0 THEN 1 ELSE 0 END)
+                          AS with_approved
+                FROM hosts h WHERE h.organization_id IN (SELECT id FROM scope)
+                GROUP BY h.organization_id),
+             host_counts AS (
+                SELECT s.top, SUM(c.enrolled) AS enrolled, SUM(c.reporting) AS reporting,
+                       SUM(c.with_banned) AS with_banned,
+                       SUM(c.with_approved) AS with_approved
+                FROM scope s JOIN per_organization c ON c.organization_id = s.id GROUP BY s.top)
+             SELECT o.id, o.name, COALESCE(e.expected_pcs, 0) AS expected_pcs,
+                    COALESCE(c.enrolled, 0) AS enrolled, COALESCE(c.reporting, 0) AS reporting,
+                    COALESCE(c.with_banned, 0) AS with_banned,
+                    COALESCE(c.with_approved, 0) AS with_approved
+             FROM organizations o
+             LEFT JOIN expected e ON e.top = o.id
+             LEFT JOIN host_counts c ON c.top = o.id
+             WHERE o.parent_id = $1 OR o.id = $1";
+        let mut per_label: Vec<(i64, String, [i64; 5])> = sqlx::query(query)
+            .bind(organization_id)
+            .bind(since)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(map_error)?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.value("id")?,
+                    row.value("name")?,
+                    [
+                        row.value("expected_pcs")?,
+                        row.value("enrolled")?,
+                        row.value("reporting")?,
+                        row.value("with_banned")?,
+                        row.value("with_approved")?,
+                    ],
+                ))
+            })
+            .collect::<StoreResult<_>>()?;
+        let coverage = |id: i64, name: String, counts: [i64; 5]| Coverage {
+            organization_id: id,
+            organization: name,
+            expected_pcs: counts[0],
+            enrolled: counts[1],
+            reporting: counts[2],
+            silent: counts[1] - counts[2],
+            with_banned: counts[3],
+            with_approved: counts[4],
+        };
+        let mut total = [0i64; 5];
+        for (_, _, counts) in &per_label {
+            for (sum, count) in total.iter_mut().zip(counts) {
+                *sum += count;
+            }
+        }
+        per_label.retain(|(id, _, _)| *id != organization_id);
+        per_label.sort_by(|left, right| (&left.1, left.0).cmp(&(&right.1, right.0)));
+        let mut rows = Vec::with_capacity(per_label.len() + 1);
+        rows.push(coverage(organization.id, organization.name, total));
+        for (id, name, counts) in per_label {
+            rows.push(coverage(id, name, counts));
         }
         Ok(rows)
     }

@@ -66,6 +66,7 @@ async fn enrollment_body(
     new_secret: Option<&str>,
 ) -> Result<Markup, Response> {
     let tree = load_tree(state).await?;
+    let clock = state.clock_for(&tree, id);
     let texts = viewer.lang.texts();
     let secrets = state.app.store.secrets(id).await.map_err(store_failure)?;
     let can_create =
@@ -94,10 +95,10 @@ async fn enrollment_body(
                     @for secret in &secrets {
                         tr {
                             td.number { (secret.id) }
-                            td { (state.clock.date_time(secret.created_at)) }
-                            td { @if let Some(at) = secret.expires_at { (state.clock.date_time(at)) } }
+                            td { (clock.date_time(secret.created_at)) }
+                            td { @if let Some(at) = secret.expires_at { (clock.date_time(at)) } }
                             td {
-                                @if let Some(at) = secret.revoked_at { (texts.revoked) " " (state.clock.date_time(at)) }
+                                @if let Some(at) = secret.revoked_at { (texts.revoked) " " (clock.date_time(at)) }
                                 @else if secret.expires_at.is_some_and(|at| at <= now) { "—" }
                                 @else { (texts.valid) }
                             }
@@ -243,6 +244,9 @@ pub struct OrganizationForm {
     kind: String,
     #[serde(default)]
     expected_pcs: String,
+    /// Empty: inherit the parent's time zone.
+    #[serde(default)]
+    time_zone: String,
 }
 
 pub async fn add_organization(
@@ -275,6 +279,7 @@ pub async fn add_organization(
             name: name.clone(),
             kind: kind.into(),
             expected_pcs,
+            time_zone: Some(form.form.time_zone.clone()),
         })
         .await
         .map_err(|error| store_refusal(&viewer, error))?;
@@ -339,13 +344,33 @@ async fn catalog_body(
                     tr {
                         td { code { (application.id) } }
                         td { (application.name) }
-                        td { (format!("{:?}", application.status).to_lowercase()) }
+                        td { (texts.word(application.status.as_str())) }
                         td.signatures { (signature_summary(&application.signatures)) }
                     }
                 }
             }
         }
         @if can_edit {
+            h2 { (texts.catalog_entry) }
+            p { (texts.catalog_entry_hint) }
+            form.catalog-entry #catalog-entry method="post" action="/catalog/entry" {
+                input type="hidden" name="csrf" value=(viewer.csrf_token);
+                label { "id" input name="id" required pattern="[a-z0-9_]{1,64}"; }
+                label { (texts.name) input name="name"; }
+                label { (texts.status) select name="status" {
+                    option value="" { "—" }
+                    @for status in super::catalog_entry::STATUSES {
+                        option value=(status) { (texts.word(status)) }
+                    }
+                } }
+                label { (texts.signatures) select name="signature_kind" {
+                    @for kind in super::catalog_entry::SIGNATURE_KINDS {
+                        option value=(kind) { (kind) }
+                    }
+                } }
+                label { (texts.signature) input name="signature"; }
+                button #save-catalog-entry type="submit" { (texts.save) }
+            }
             h2 { (texts.catalog_overrides) }
             p { (texts.catalog_hint) }
             form method="post" action="/catalog" {
@@ -377,10 +402,65 @@ pub async fn save_catalog(
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::EditCatalog, None, &tree)?;
     let overrides = form.form.overrides.replace("\r\n", "\n");
+    store_catalog(&state, &viewer, &overrides, "set_catalog").await
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct CatalogEntryForm {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    signature_kind: String,
+    #[serde(default)]
+    signature: String,
+}
+
+/// The catalog page's small form: one application added or changed in the additions.
+pub async fn save_catalog_entry(
+    State(state): State<Arc<WebState>>,
+    form: CsrfForm<CatalogEntryForm>,
+) -> PageResult {
+    let viewer = form.viewer;
+    let tree = load_tree(&state).await?;
+    permit(&viewer, Action::EditCatalog, None, &tree)?;
+    let current = state
+        .app
+        .store
+        .current_catalog()
+        .await
+        .map_err(store_failure)?
+        .map(|stored| stored.overrides)
+        .unwrap_or_default();
+    let entry = form.form;
+    let overrides = super::catalog_entry::apply_entry(
+        &current,
+        &super::catalog_entry::EntryChange {
+            id: entry.id,
+            name: entry.name,
+            status: entry.status,
+            signature_kind: entry.signature_kind,
+            signature: entry.signature,
+        },
+    )
+    .map_err(|error| refused(&viewer, &error.to_string()))?;
+    store_catalog(&state, &viewer, &overrides, "set_catalog_entry").await
+}
+
+/// Stores new additions (checked first), re-evaluates every PC, and shows the page.
+async fn store_catalog(
+    state: &WebState,
+    viewer: &Viewer,
+    overrides: &str,
+    action: &str,
+) -> PageResult {
+    let viewer = viewer.clone();
     let (revision, evaluated) = crate::catalog::set_catalog(
         state.app.store.as_ref(),
         "the catalog form",
-        &overrides,
+        overrides,
         crate::now(),
     )
     .await
@@ -394,12 +474,12 @@ pub async fn save_catalog(
     state
         .audit(
             &viewer.user.login,
-            "set_catalog",
+            action,
             None,
             format!("revision {revision}, {evaluated} PCs evaluated again"),
         )
         .await;
-    let body = catalog_body(&state, &viewer, Some(evaluated)).await?;
+    let body = catalog_body(state, &viewer, Some(evaluated)).await?;
     Ok(layout(&viewer, viewer.lang.texts().catalog, html! {}, body).into_response())
 }
 

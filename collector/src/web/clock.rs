@@ -52,6 +52,16 @@ impl Clock {
         Ok(Clock { zone, week_ends_on })
     }
 
+    /// The same week end in another time zone.
+    pub fn with_zone(&self, time_zone: &str) -> Result<Clock, ClockError> {
+        let zone =
+            TimeZone::get(time_zone).map_err(|_| ClockError::TimeZone(time_zone.to_string()))?;
+        Ok(Clock {
+            zone,
+            week_ends_on: self.week_ends_on,
+        })
+    }
+
     fn date_of(&self, seconds: i64) -> Date {
         jiff::Timestamp::from_second(seconds)
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
@@ -161,6 +171,20 @@ mod tests {
         // A Thursday belongs to the week it ends.
         let thursday = clock.parse_week("2026-W47").expect("week").end - 1;
         assert_eq!(clock.week_of(thursday).label, "2026-W47");
+    }
+
+    #[test]
+    fn another_zone_moves_dates_and_week_boundaries() {
+        let samara = moscow().with_zone("Europe/Samara").expect("samara");
+        // Sunday 22 November 2026, 09:00 UTC: 13:00 in Samara (UTC+4).
+        assert_eq!(samara.date_time(1_795_338_000), "22.11.2026 13:00");
+        let in_moscow = moscow().week_of(1_795_338_000);
+        let in_samara = samara.week_of(1_795_338_000);
+        assert_eq!(in_samara.label, in_moscow.label);
+        // The week still ends on Thursday, an hour earlier in absolute time.
+        assert_eq!(in_moscow.start - in_samara.start, 3600);
+        assert_eq!(samara.date(in_samara.last_day), "26.11.2026");
+        assert!(moscow().with_zone("Mars/Olympus").is_err());
     }
 
     #[test]

@@ -115,10 +115,46 @@ pub async fn freeze_week(
     store.freeze_weekly_figures(&figures, now).await
 }
 
+/// Freezes, for every organization, the last week that has ended in its own time zone
+/// (see [`OrganizationTree::time_zone`]): an organization's figures, its subtree
+/// included, are counted with its own week boundaries. Organizations are grouped by
+/// zone, so this is one count per time zone in use, not per organization.
+pub async fn freeze_ended_weeks(
+    store: &dyn Store,
+    clock: &Clock,
+    silent_after_days: u32,
+    now: i64,
+) -> StoreResult<u64> {
+    let tree = OrganizationTree::new(store.organizations().await?);
+    let mut by_zone: std::collections::BTreeMap<Option<&str>, Vec<i64>> = Default::default();
+    for id in tree.ids() {
+        by_zone.entry(tree.time_zone(id)).or_default().push(id);
+    }
+    let mut frozen = 0;
+    for (zone, ids) in by_zone {
+        let zone_clock = match zone.map(|zone| clock.with_zone(zone)) {
+            Some(Ok(zone_clock)) => zone_clock,
+            Some(Err(error)) => {
+                tracing::warn!("{error}; freezing with the collector's time zone");
+                clock.clone()
+            }
+            None => clock.clone(),
+        };
+        let ended = zone_clock.previous(&zone_clock.week_of(now));
+        let counts = Counts::load(store, &ended, silent_after_days, now).await?;
+        let figures: Vec<WeeklyFigures> = ids
+            .into_iter()
+            .map(|id| counts.totals(&tree, id).to_week(id, &ended.label))
+            .collect();
+        frozen += store.freeze_weekly_figures(&figures, now).await?;
+    }
+    Ok(frozen)
+}
+
 /// The job name of freezing weekly figures (see `Store::try_lock_job`).
 pub const FREEZE_JOB: &str = "freeze-weekly-figures";
 
-/// The background job: once the week has ended, freezes it (checked every ten
+/// The background job: once a week has ended (in each organization's time zone), freezes it (checked every ten
 /// minutes, so a collector that was down freezes the week when it comes back). With
 /// several collectors on one database, one of them does it (a job lease); freezing
 /// twice would change nothing anyway, frozen rows are never overwritten.
@@ -127,12 +163,9 @@ pub async fn run_freezer(store: std::sync::Arc<dyn Store>, clock: Clock, silent_
         match store.try_lock_job(FREEZE_JOB).await {
             Ok(Some(lease)) => {
                 let now = crate::now();
-                let ended = clock.previous(&clock.week_of(now));
-                match freeze_week(store.as_ref(), &ended, silent_after_days, now).await {
+                match freeze_ended_weeks(store.as_ref(), &clock, silent_after_days, now).await {
                     Ok(0) => {}
-                    Ok(rows) => {
-                        tracing::info!(week = %ended.label, rows, "weekly figures frozen")
-                    }
+                    Ok(rows) => tracing::info!(rows, "weekly figures frozen"),
                     Err(error) => tracing::warn!("cannot freeze the weekly figures: {error}"),
                 }
                 drop(lease);

@@ -38,6 +38,25 @@ impl Lang {
     }
 }
 
+impl Texts {
+    /// A status (`banned`, `approved`, `watch`), strength (`trace`, `installed`,
+    /// `running`) or event cause (`report`, `catalog`) as stored, in this language; any
+    /// other word is shown as it is.
+    pub fn word<'a>(&self, stored: &'a str) -> &'a str {
+        match stored {
+            "banned" => self.status_banned,
+            "approved" => self.status_approved,
+            "watch" => self.status_watch,
+            "trace" => self.strength_trace,
+            "installed" => self.strength_installed,
+            "running" => self.strength_running,
+            "report" => self.cause_report,
+            "catalog" => self.cause_catalog,
+            other => other,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Texts {
     pub switch_to: &'static str,
@@ -105,6 +124,15 @@ pub struct Texts {
     pub cause: &'static str,
     pub appeared: &'static str,
     pub disappeared: &'static str,
+    /// Catalog statuses, finding strengths and event causes as people read them.
+    pub status_banned: &'static str,
+    pub status_approved: &'static str,
+    pub status_watch: &'static str,
+    pub strength_trace: &'static str,
+    pub strength_installed: &'static str,
+    pub strength_running: &'static str,
+    pub cause_report: &'static str,
+    pub cause_catalog: &'static str,
     pub at: &'static str,
     pub nothing: &'static str,
     pub enrollment: &'static str,
@@ -120,6 +148,7 @@ pub struct Texts {
     pub install_hint: &'static str,
     pub add_organization: &'static str,
     pub expected_pcs: &'static str,
+    pub time_zone: &'static str,
     pub add: &'static str,
     pub role: &'static str,
     pub language: &'static str,
@@ -129,6 +158,9 @@ pub struct Texts {
     pub action: &'static str,
     pub details: &'static str,
     pub catalog_overrides: &'static str,
+    pub catalog_entry: &'static str,
+    pub catalog_entry_hint: &'static str,
+    pub signature: &'static str,
     pub catalog_hint: &'static str,
     pub catalog_saved: &'static str,
     pub signatures: &'static str,
@@ -206,6 +238,14 @@ pub static RU: Texts = Texts {
     cause: "Причина",
     appeared: "появилось",
     disappeared: "исчезло",
+    status_banned: "запрещено",
+    status_approved: "разрешено",
+    status_watch: "под наблюдением",
+    strength_trace: "следы",
+    strength_installed: "установлено",
+    strength_running: "запущено",
+    cause_report: "отчёт ПК",
+    cause_catalog: "изменение каталога",
     at: "Когда",
     nothing: "Нет записей.",
     enrollment: "Подключение ПК",
@@ -221,6 +261,7 @@ pub static RU: Texts = Texts {
     install_hint: "Подставьте секрет в команды ниже. Для групповой политики используйте MSI со свойствами.",
     add_organization: "Добавить организацию",
     expected_pcs: "Ожидается ПК",
+    time_zone: "Часовой пояс (пусто — как у вышестоящей)",
     add: "Добавить",
     role: "Роль",
     language: "Язык",
@@ -230,6 +271,9 @@ pub static RU: Texts = Texts {
     action: "Что",
     details: "Подробности",
     catalog_overrides: "Дополнения к встроенному каталогу (TOML)",
+    catalog_entry: "Добавить или изменить приложение",
+    catalog_entry_hint: "Известный id меняет это приложение (пустые поля не меняются, признак добавляется к списку); новый id добавляет приложение, ему нужны название и статус. Дополнения ниже переписываются в стандартном виде TOML (комментарии не сохраняются).",
+    signature: "Признак",
     catalog_hint: "После сохранения все ПК пересчитываются сразу.",
     catalog_saved: "Каталог сохранён, ПК пересчитаны:",
     signatures: "Признаки",
@@ -307,6 +351,14 @@ pub static EN: Texts = Texts {
     cause: "Cause",
     appeared: "appeared",
     disappeared: "disappeared",
+    status_banned: "banned",
+    status_approved: "approved",
+    status_watch: "watched",
+    strength_trace: "traces only",
+    strength_installed: "installed",
+    strength_running: "running",
+    cause_report: "PC report",
+    cause_catalog: "catalog change",
     at: "When",
     nothing: "Nothing here.",
     enrollment: "Enrolling PCs",
@@ -322,6 +374,7 @@ pub static EN: Texts = Texts {
     install_hint: "Put the secret into the commands below. For Group Policy, use the MSI with its properties.",
     add_organization: "Add an organization",
     expected_pcs: "PCs expected",
+    time_zone: "Time zone (empty: as the parent)",
     add: "Add",
     role: "Role",
     language: "Language",
@@ -331,6 +384,9 @@ pub static EN: Texts = Texts {
     action: "What",
     details: "Details",
     catalog_overrides: "Additions to the built-in catalog (TOML)",
+    catalog_entry: "Add or change an application",
+    catalog_entry_hint: "A known id changes that application (empty fields stay as they are; a signature is added to its list); a new id adds one and needs a name and a status. The additions below are rewritten in TOML's own layout (comments are not kept).",
+    signature: "Signature",
     catalog_hint: "Saving re-evaluates every PC at once.",
     catalog_saved: "Catalog saved, PCs evaluated again:",
     signatures: "Signatures",

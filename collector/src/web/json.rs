@@ -141,7 +141,7 @@ async fn overview(
     let (user, tree) = caller(&state, &headers).await?;
     permit(&user, id, &tree)?;
     let now = crate::now();
-    let week = state.clock.week_of(now);
+    let week = state.clock_for(&tree, id).week_of(now);
     let counts = Counts::load(
         state.app.store.as_ref(),
         &week,
@@ -216,15 +216,16 @@ async fn weekly(
 ) -> Result<Json<Weekly>, Response> {
     let (user, tree) = caller(&state, &headers).await?;
     permit(&user, id, &tree)?;
+    let clock = state.clock_for(&tree, id);
     let week = match &query.week {
-        Some(label) => state.clock.parse_week(label).ok_or_else(|| {
+        Some(label) => clock.parse_week(label).ok_or_else(|| {
             failure(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unprocessable",
                 "week is not like 2026-W47",
             )
         })?,
-        None => state.clock.previous(&state.clock.week_of(crate::now())),
+        None => clock.previous(&clock.week_of(crate::now())),
     };
     let figures = WeekFigures::load(
         state.app.store.as_ref(),

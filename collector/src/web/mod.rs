@@ -14,6 +14,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod catalog_entry;
 pub mod clock;
 pub mod figures;
 pub mod i18n;
@@ -51,6 +52,18 @@ pub struct WebState {
 }
 
 impl WebState {
+    /// The clock of an organization: its time zone (own or inherited), or the
+    /// collector's when it has none.
+    pub fn clock_for(&self, tree: &scope::OrganizationTree, organization_id: i64) -> Clock {
+        match tree.time_zone(organization_id) {
+            Some(zone) => self.clock.with_zone(zone).unwrap_or_else(|error| {
+                tracing::warn!(organization_id, "{error}; using the collector's time zone");
+                self.clock.clone()
+            }),
+            None => self.clock.clone(),
+        }
+    }
+
     pub fn new(
         app: Arc<AppState>,
         config: &crate::config::Config,
@@ -196,6 +209,7 @@ pub fn router(state: Arc<WebState>) -> Router {
             "/catalog",
             get(admin::catalog_page).post(admin::save_catalog),
         )
+        .route("/catalog/entry", post(admin::save_catalog_entry))
         .route("/users", get(admin::users_page).post(admin::add_user))
         .route("/users/{id}/disable", post(admin::disable_user))
         .route("/audit", get(admin::audit_page))

@@ -160,12 +160,12 @@ pub fn export_links(texts: &Texts, base: &str) -> Markup {
 pub fn export_response(
     table: &Table,
     format: &str,
-    state: &WebState,
+    clock: &super::clock::Clock,
     viewer: &Viewer,
 ) -> PageResult {
     let (body, content_type, extension) = match format {
         "csv" => (
-            table.csv(&state.clock).map_err(|error| {
+            table.csv(clock).map_err(|error| {
                 tracing::error!("CSV export: {error}");
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
             })?,
@@ -173,7 +173,7 @@ pub fn export_response(
             "csv",
         ),
         "xlsx" => (
-            table.xlsx(&state.clock).map_err(|error| {
+            table.xlsx(clock).map_err(|error| {
                 tracing::error!("XLSX export: {error}");
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()
             })?,
@@ -454,7 +454,8 @@ pub async fn overview_table(
 ) -> Result<Table, Response> {
     let texts = lang.texts();
     let now = crate::now();
-    let week = state.clock.week_of(now);
+    let clock = state.clock_for(tree, id);
+    let week = clock.week_of(now);
     let counts = Counts::load(
         state.app.store.as_ref(),
         &week,
@@ -463,7 +464,7 @@ pub async fn overview_table(
     )
     .await
     .map_err(store_failure)?;
-    let previous = state.clock.previous(&week);
+    let previous = clock.previous(&week);
     let last_week: HashMap<i64, WeeklyFigures> = state
         .app
         .store
@@ -540,20 +541,21 @@ pub async fn overview(
 ) -> PageResult {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
+    let clock = state.clock_for(&tree, id);
     let texts = viewer.lang.texts();
     let mut table = overview_table(&state, &tree, id, viewer.lang).await?;
     table.sort(order);
     let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
-    let week = state.clock.week_of(crate::now());
+    let week = clock.week_of(crate::now());
     let can_add = authorize(&viewer.user, Action::ManageOrganizations, Some(id), &tree).is_ok();
     let body = html! {
-        p.subtitle { (texts.week) " " (week.label) " (" (texts.week_ending) " " (state.clock.date(week.last_day)) ")" }
+        p.subtitle { (texts.week) " " (week.label) " (" (texts.week_ending) " " (clock.date(week.last_day)) ")" }
         p.links {
             a href={ "/org/" (id) "/weekly" } { (texts.weekly) }
             " · "
             a href={ "/org/" (id) "/enrollment" } { (texts.enrollment) }
         }
-        (table.html(&state.clock, &format!("/org/{id}"), order, texts.nothing))
+        (table.html(&clock, &format!("/org/{id}"), order, texts.nothing))
         (export_links(texts, &format!("/org/{id}/export")))
         @if can_add {
             details.add-organization {
@@ -566,6 +568,7 @@ pub async fn overview(
                         option value="municipality" { "municipality" }
                     } }
                     label { (texts.expected_pcs) input name="expected_pcs" type="number" min="0" value="0"; }
+                    label { (texts.time_zone) input name="time_zone" placeholder=(tree.time_zone(id).unwrap_or("Europe/Moscow")); }
                     button type="submit" { (texts.add) }
                 }
             }
@@ -581,8 +584,9 @@ pub async fn overview_export(
 ) -> PageResult {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
+    let clock = state.clock_for(&tree, id);
     let table = overview_table(&state, &tree, id, viewer.lang).await?;
-    export_response(&table, &format, &state, &viewer)
+    export_response(&table, &format, &clock, &viewer)
 }
 
 // The school page.
@@ -692,6 +696,7 @@ pub async fn school(
 ) -> PageResult {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
+    let clock = state.clock_for(&tree, id);
     let texts = viewer.lang.texts();
     let [mut violations, mut silent, mut clean] = school_tables(&state, id, viewer.lang).await?;
     for table in [&mut violations, &mut silent, &mut clean] {
@@ -703,7 +708,7 @@ pub async fn school(
         html! {
             section id={ "section-" (key) } {
                 h2 { (title) " (" (table.rows.len()) ")" }
-                (table.html(&state.clock, &base, order, texts.nothing))
+                (table.html(&clock, &base, order, texts.nothing))
                 (export_links(texts, &format!("{base}/export/{key}")))
             }
         }
@@ -728,6 +733,7 @@ pub async fn school_export(
 ) -> PageResult {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
+    let clock = state.clock_for(&tree, id);
     let [violations, silent, clean] = school_tables(&state, id, viewer.lang).await?;
     let table = match table.as_str() {
         "violations" => violations,
@@ -735,7 +741,7 @@ pub async fn school_export(
         "clean" => clean,
         _ => return Err(not_found(&viewer)),
     };
-    export_response(&table, &format, &state, &viewer)
+    export_response(&table, &format, &clock, &viewer)
 }
 
 // The PC page.
@@ -801,8 +807,8 @@ pub async fn host_tables(
     for app in &apps {
         findings.rows.push(vec![
             Cell::Text(app.app_name.clone()),
-            Cell::Text(app.status.clone()),
-            Cell::Text(app.strength.clone()),
+            Cell::Text(texts.word(&app.status).to_string()),
+            Cell::Text(texts.word(&app.strength).to_string()),
             Cell::Text(app.users.join(", ")),
             Cell::Text(evidence_text(&app.evidence)),
             Cell::Time(Some(app.first_seen)),
@@ -886,7 +892,7 @@ pub async fn host_tables(
                 }
                 .to_string(),
             ),
-            Cell::Text(event.cause.clone()),
+            Cell::Text(texts.word(&event.cause).to_string()),
         ]);
     }
     Ok([findings, inventory, timeline])
@@ -900,6 +906,7 @@ pub async fn host(
 ) -> PageResult {
     let tree = load_tree(&state).await?;
     let host = scoped_host(&state, &viewer, &tree, id, Action::Read).await?;
+    let clock = state.clock_for(&tree, host.organization_id);
     let texts = viewer.lang.texts();
     let search = query.q.clone().unwrap_or_default();
     let order = SortOrder {
@@ -929,7 +936,7 @@ pub async fn host(
         .collect();
     let base = format!("/host/{id}");
     let time = |seconds: Option<i64>| {
-        seconds.map_or_else(|| texts.never.to_string(), |at| state.clock.date_time(at))
+        seconds.map_or_else(|| texts.never.to_string(), |at| clock.date_time(at))
     };
     let body = html! {
         dl.details #host-details {
@@ -937,13 +944,13 @@ pub async fn host(
             dt { (texts.os) } dd { (host.os_name) }
             dt { (texts.agent_version) } dd { (host.agent_version) }
             dt { (texts.machine_id) } dd { code { (host.machine_id) } }
-            dt { (texts.enrolled_at) } dd { (state.clock.date_time(host.enrolled_at)) }
+            dt { (texts.enrolled_at) } dd { (clock.date_time(host.enrolled_at)) }
             dt { (texts.last_report) } dd { (time(host.last_seen_at)) }
             dt { (texts.last_scan) } dd { (time(host.last_scan_at)) }
         }
         section #section-findings {
             h2 { (texts.findings) }
-            (findings.html(&state.clock, &base, order, texts.nothing))
+            (findings.html(&clock, &base, order, texts.nothing))
             (export_links(texts, &format!("{base}/export/findings")))
             @if can_mark && !open_banned.is_empty() {
                 form.handled method="post" action={ (base) "/handled" } {
@@ -962,12 +969,12 @@ pub async fn host(
                 input #inventory-search name="q" type="search" value=(search) placeholder=(texts.search);
                 button type="submit" { (texts.search) }
             }
-            (inventory.html(&state.clock, &base, order, texts.nothing))
+            (inventory.html(&clock, &base, order, texts.nothing))
             (export_links(texts, &format!("{base}/export/inventory")))
         }
         section #section-timeline {
             h2 { (texts.timeline) }
-            (timeline.html(&state.clock, &base, order, texts.nothing))
+            (timeline.html(&clock, &base, order, texts.nothing))
             (export_links(texts, &format!("{base}/export/timeline")))
         }
     };
@@ -987,6 +994,7 @@ pub async fn host_export(
 ) -> PageResult {
     let tree = load_tree(&state).await?;
     let host = scoped_host(&state, &viewer, &tree, id, Action::Read).await?;
+    let clock = state.clock_for(&tree, host.organization_id);
     let [findings, inventory, timeline] = host_tables(&state, &host, "", viewer.lang).await?;
     let table = match table.as_str() {
         "findings" => findings,
@@ -994,7 +1002,7 @@ pub async fn host_export(
         "timeline" => timeline,
         _ => return Err(not_found(&viewer)),
     };
-    export_response(&table, &format, &state, &viewer)
+    export_response(&table, &format, &clock, &viewer)
 }
 
 #[derive(Debug, serde::Deserialize)]

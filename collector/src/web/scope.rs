@@ -104,6 +104,22 @@ impl OrganizationTree {
         false
     }
 
+    /// The time zone `id` uses: its own, else the nearest ancestor's; `None` means the
+    /// collector's.
+    pub fn time_zone(&self, id: i64) -> Option<&str> {
+        let mut current = self.by_id.get(&id);
+        for _ in 0..=self.by_id.len() {
+            let organization = current?;
+            if let Some(zone) = organization.time_zone.as_deref() {
+                return Some(zone);
+            }
+            current = organization
+                .parent_id
+                .and_then(|parent| self.by_id.get(&parent));
+        }
+        None
+    }
+
     /// The chain from a root down to `id` (for breadcrumbs).
     pub fn path_to(&self, id: i64) -> Vec<&Organization> {
         let mut path = Vec::new();
@@ -192,7 +208,24 @@ mod tests {
             name: format!("org {id}"),
             kind: "school".into(),
             expected_pcs: 0,
+            time_zone: None,
         }
+    }
+
+    #[test]
+    fn time_zones_are_inherited() {
+        let mut region = organization(1, None);
+        region.time_zone = Some("Europe/Samara".into());
+        let town = organization(2, Some(1));
+        let mut school = organization(3, Some(2));
+        school.time_zone = Some("Asia/Yekaterinburg".into());
+        let other = organization(4, None);
+        let tree = OrganizationTree::new(vec![region, town, school, other]);
+        assert_eq!(tree.time_zone(1), Some("Europe/Samara"));
+        assert_eq!(tree.time_zone(2), Some("Europe/Samara"));
+        assert_eq!(tree.time_zone(3), Some("Asia/Yekaterinburg"));
+        assert_eq!(tree.time_zone(4), None);
+        assert_eq!(tree.time_zone(99), None);
     }
 
     fn user(role: Role, organization_id: Option<i64>) -> User {

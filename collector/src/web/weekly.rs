@@ -254,10 +254,10 @@ pub struct WeekQuery {
 }
 
 /// The requested week, or by default the last one that has ended.
-fn requested_week(state: &WebState, query: &WeekQuery) -> Option<Week> {
+fn requested_week(clock: &Clock, query: &WeekQuery) -> Option<Week> {
     match &query.week {
-        Some(label) if !label.is_empty() => state.clock.parse_week(label),
-        _ => Some(state.clock.previous(&state.clock.week_of(crate::now()))),
+        Some(label) if !label.is_empty() => clock.parse_week(label),
+        _ => Some(clock.previous(&clock.week_of(crate::now()))),
     }
 }
 
@@ -269,13 +269,14 @@ pub async fn weekly_page(
 ) -> PageResult {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
+    let clock = state.clock_for(&tree, id);
     let texts = viewer.lang.texts();
-    let week = requested_week(&state, &query).ok_or_else(|| not_found(&viewer))?;
+    let week = requested_week(&clock, &query).ok_or_else(|| not_found(&viewer))?;
     let store = state.app.store.as_ref();
     let figures = WeekFigures::load(store, &tree, week, state.silent_after_days)
         .await
         .map_err(store_failure)?;
-    let points = trend(store, &state.clock, id, &figures)
+    let points = trend(store, &clock, id, &figures)
         .await
         .map_err(store_failure)?;
     let mut table = weekly_table(&figures, &tree, id, viewer.lang, false);
@@ -285,16 +286,16 @@ pub async fn weekly_page(
     };
     table.sort(order);
     let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
-    let previous = state.clock.previous(&figures.week);
-    let next_week = state.clock.parse_week(&figures.week.label).map(|week| {
+    let previous = clock.previous(&figures.week);
+    let next_week = clock.parse_week(&figures.week.label).map(|week| {
         let after = week.end + 86_400;
-        state.clock.week_of(after)
+        clock.week_of(after)
     });
     let base = format!("/org/{id}/weekly");
     let label = &figures.week.label;
     let body = html! {
         p.subtitle #week-label {
-            (texts.week) " " (label) " (" (texts.week_ending) " " (state.clock.date(figures.week.last_day)) "), "
+            (texts.week) " " (label) " (" (texts.week_ending) " " (clock.date(figures.week.last_day)) "), "
             @if figures.frozen { (texts.frozen) } @else { (texts.live) }
         }
         p.links {
@@ -303,7 +304,7 @@ pub async fn weekly_page(
                 " · " a href={ (base) "?week=" (next_week.label) } { (next_week.label) " →" }
             }
         }
-        (table.html(&state.clock, &base, order, texts.nothing))
+        (table.html(&clock, &base, order, texts.nothing))
         p.exports {
             (texts.export) ": "
             a.export href={ (base) "/export/csv?week=" (label) } download { "CSV" }
@@ -330,7 +331,8 @@ pub async fn weekly_export(
 ) -> PageResult {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
-    let week = requested_week(&state, &query).ok_or_else(|| not_found(&viewer))?;
+    let clock = state.clock_for(&tree, id);
+    let week = requested_week(&clock, &query).ok_or_else(|| not_found(&viewer))?;
     let figures = WeekFigures::load(
         state.app.store.as_ref(),
         &tree,
@@ -341,12 +343,11 @@ pub async fn weekly_export(
     .map_err(store_failure)?;
     match format.as_str() {
         "xlsx" => {
-            let body = weekly_workbook(&figures, &tree, id, viewer.lang, &state.clock).map_err(
-                |error| {
+            let body =
+                weekly_workbook(&figures, &tree, id, viewer.lang, &clock).map_err(|error| {
                     tracing::error!("weekly XLSX: {error}");
                     StatusCode::INTERNAL_SERVER_ERROR.into_response()
-                },
-            )?;
+                })?;
             let name = format!("weekly-{id}-{}.xlsx", figures.week.label);
             Ok((
                 [
@@ -366,7 +367,7 @@ pub async fn weekly_export(
         }
         _ => {
             let table = weekly_table(&figures, &tree, id, viewer.lang, false);
-            super::pages::export_response(&table, &format, &state, &viewer)
+            super::pages::export_response(&table, &format, &clock, &viewer)
         }
     }
 }

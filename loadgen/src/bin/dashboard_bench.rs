@@ -3,14 +3,19 @@
 //! default), starts the real collector on it, signs in, and times the main pages and
 //! the region's weekly XLSX: the server's own time (`Server-Timing`) and the time the
 //! client waited, beside a static file served by the same server as the baseline.
+//! Before the pages, the store's region-wide queries (the overview's per-organization
+//! counts and the region's coverage) are timed directly. `--database postgres` runs
+//! the same on a scratch PostgreSQL database (next to `SVERKA_TEST_POSTGRES`).
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
+use sverka_collector::store::postgres::PgStore;
+use sverka_collector::store::scratch::ScratchDatabase;
 use sverka_collector::store::sqlite::SqliteStore;
 use sverka_collector::store::{
     Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, NewUser, ReportRecord,
@@ -31,6 +36,10 @@ struct Options {
     /// Timed requests per page (after three warm-up requests).
     #[arg(long, default_value_t = 20)]
     runs: usize,
+    /// `sqlite` (a file in a temporary folder) or `postgres` (a scratch database next
+    /// to `SVERKA_TEST_POSTGRES`, dropped afterwards).
+    #[arg(long, default_value = "sqlite")]
+    database: String,
 }
 
 const PASSWORD: &str = "benchmark password";
@@ -92,6 +101,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
             name: "Регион".into(),
             kind: "region".into(),
             expected_pcs: 0,
+            time_zone: None,
         })
         .await?
         .id;
@@ -104,6 +114,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
                     name: format!("Муниципалитет {index:02}"),
                     kind: "municipality".into(),
                     expected_pcs: 0,
+                    time_zone: None,
                 })
                 .await?
                 .id,
@@ -120,6 +131,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
                 name: format!("Школа №{index}"),
                 kind: "school".into(),
                 expected_pcs: per_school as i64,
+                time_zone: None,
             })
             .await?
             .id;
@@ -254,7 +266,7 @@ impl Drop for Server {
     }
 }
 
-fn start_collector(database: &Path) -> Result<Server> {
+fn start_collector(database_url: &str) -> Result<Server> {
     let me = std::env::current_exe()?;
     let binary = me
         .parent()
@@ -263,7 +275,7 @@ fn start_collector(database: &Path) -> Result<Server> {
     let mut child = Command::new(&binary)
         .args([
             "--database",
-            &format!("sqlite://{}", database.display()),
+            database_url,
             "serve",
             "--listen",
             "127.0.0.1:0",
@@ -368,13 +380,172 @@ async fn time_page(
     ))
 }
 
+/// Median and worst of `runs` calls of a store query, in ms.
+async fn time_query<T, F, Fut>(runs: usize, mut query: F) -> Result<(f64, f64)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = sverka_collector::store::StoreResult<T>>,
+{
+    let mut timings = Vec::with_capacity(runs);
+    for run in 0..runs + 1 {
+        let started = Instant::now();
+        query().await?;
+        if run > 0 {
+            timings.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    timings.sort_by(f64::total_cmp);
+    Ok((timings[timings.len() / 2], timings[timings.len() - 1]))
+}
+
+/// The overview's per-organization count as it was before the hosts' counters
+/// (migration 0003): an `EXISTS` over `host_apps` per host. Timed on the same database
+/// for comparison; the answer must match the store's.
+const COUNTS_BEFORE_COUNTERS: &str = "SELECT h.organization_id,
+        COUNT(*) AS enrolled,
+        SUM(CASE WHEN h.last_seen_at >= $1 AND EXISTS (
+               SELECT 1 FROM host_apps a WHERE a.host_id = h.id AND a.resolved_at IS NULL
+               AND a.status = 'banned' AND a.strength IN ('installed', 'running'))
+            THEN 1 ELSE 0 END) AS with_banned,
+        SUM(CASE WHEN h.last_seen_at >= $1 AND EXISTS (
+               SELECT 1 FROM host_apps a WHERE a.host_id = h.id AND a.resolved_at IS NULL
+               AND a.status = 'approved' AND a.strength IN ('installed', 'running'))
+            THEN 1 ELSE 0 END) AS with_approved
+ FROM hosts h GROUP BY h.organization_id ORDER BY h.organization_id";
+
+/// Median and worst of `runs` runs of [`COUNTS_BEFORE_COUNTERS`], and the region's
+/// (with_banned, with_approved) by it.
+async fn time_counts_before(
+    database_url: &str,
+    since: i64,
+    runs: usize,
+) -> Result<((f64, f64), (i64, i64))> {
+    use sqlx::{Connection, Row};
+    let mut timings = Vec::new();
+    let mut sums = (0, 0);
+    let fold = |rows: &[(i64, i64)]| {
+        rows.iter().fold((0, 0), |(banned, approved), row| {
+            (banned + row.0, approved + row.1)
+        })
+    };
+    for run in 0..runs + 1 {
+        let rows: Vec<(i64, i64)> = if let Some(path) = database_url.strip_prefix("sqlite://") {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+            let started_query = Instant::now();
+            let rows = sqlx::query(COUNTS_BEFORE_COUNTERS)
+                .bind(since)
+                .fetch_all(&mut connection)
+                .await?;
+            let elapsed = started_query.elapsed();
+            let _ = connection.close().await;
+            if run > 0 {
+                timings.push(elapsed.as_secs_f64() * 1000.0);
+            }
+            rows.iter()
+                .map(|row| Ok((row.try_get(2)?, row.try_get(3)?)))
+                .collect::<Result<_, sqlx::Error>>()?
+        } else {
+            let options = sverka_collector::store::postgres::connect_options(database_url)?;
+            let mut connection = sqlx::PgConnection::connect_with(&options).await?;
+            let started_query = Instant::now();
+            let rows = sqlx::query(COUNTS_BEFORE_COUNTERS)
+                .bind(since)
+                .fetch_all(&mut connection)
+                .await?;
+            let elapsed = started_query.elapsed();
+            let _ = connection.close().await;
+            if run > 0 {
+                timings.push(elapsed.as_secs_f64() * 1000.0);
+            }
+            rows.iter()
+                .map(|row| Ok((row.try_get(2)?, row.try_get(3)?)))
+                .collect::<Result<_, sqlx::Error>>()?
+        };
+        sums = fold(&rows);
+    }
+    timings.sort_by(f64::total_cmp);
+    Ok((
+        (timings[timings.len() / 2], timings[timings.len() - 1]),
+        sums,
+    ))
+}
+
 async fn run(options: Options) -> Result<()> {
     let folder = tempfile::tempdir()?;
-    let database: PathBuf = folder.path().join("bench.db");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&database).await?);
+    let (store, database_url, _scratch): (Arc<dyn Store>, String, Option<ScratchDatabase>) =
+        match options.database.as_str() {
+            "sqlite" => {
+                let database: PathBuf = folder.path().join("bench.db");
+                let store = SqliteStore::open(&database).await?;
+                (
+                    Arc::new(store),
+                    format!("sqlite://{}", database.display()),
+                    None,
+                )
+            }
+            "postgres" => {
+                let scratch = ScratchDatabase::create().await?;
+                let store = PgStore::open(scratch.url(), 16).await?;
+                (Arc::new(store), scratch.url().to_string(), Some(scratch))
+            }
+            other => bail!("--database is sqlite or postgres, not {other:?}"),
+        };
     let populated = populate(store.clone(), &options).await?;
+    if let Some(scratch) = &_scratch {
+        // What autovacuum does some time after a bulk load: planner statistics and the
+        // visibility map (index-only scans). Timed here rather than waited for.
+        use sqlx::Connection;
+        let started = Instant::now();
+        let options = sverka_collector::store::postgres::connect_options(scratch.url())?;
+        let mut connection = sqlx::PgConnection::connect_with(&options).await?;
+        sqlx::query("VACUUM (ANALYZE)")
+            .execute(&mut connection)
+            .await?;
+        let _ = connection.close().await;
+        println!(
+            "VACUUM (ANALYZE) after the load: {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
+    let now = sverka_collector::now();
+    let since = now - 7 * 86_400;
+    let region_id = populated.region;
+    let (counts_median, counts_max) =
+        time_query(7, || store.organization_counts(since, since)).await?;
+    let (coverage_median, coverage_max) =
+        time_query(7, || store.coverage(region_id, since)).await?;
+    let region_counts = store.coverage(region_id, since).await?;
+    let region_row = region_counts
+        .first()
+        .context("coverage has the region's row")?;
+    let ((before_median, before_max), before_sums) =
+        time_counts_before(&database_url, since, 7).await?;
+    if before_sums != (region_row.with_banned, region_row.with_approved) {
+        bail!(
+            "the counters disagree with host_apps: {:?} by counters, {before_sums:?} by EXISTS",
+            (region_row.with_banned, region_row.with_approved)
+        );
+    }
+    println!(
+        "\n[{}] store queries over all {} PCs, median / max of 7:",
+        options.database, options.hosts
+    );
+    println!(
+        "  per-organization counts (the overview's one query) {counts_median:>8.2} ms {counts_max:>8.2} ms"
+    );
+    println!(
+        "  region coverage (region and its municipalities)   {coverage_median:>8.2} ms {coverage_max:>8.2} ms"
+    );
+    println!(
+        "  before the counters: the same counts by EXISTS     {before_median:>8.2} ms {before_max:>8.2} ms"
+    );
+    println!(
+        "  (region: {} enrolled, {} reporting, {} with a banned messenger, {} with an approved one; the same by both)",
+        region_row.enrolled, region_row.reporting, region_row.with_banned, region_row.with_approved
+    );
     drop(store);
-    let server = start_collector(&database)?;
+    let server = start_collector(&database_url)?;
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
