@@ -644,6 +644,7 @@ fn form_body(rng: &mut fastrand::Rng, template: &str, csrf: Option<&str>) -> Vec
         "/host/{id}/handled" => &["app_id", "note"],
         "/org/{id}/secrets" => &["days"],
         "/catalog" => &["overrides"],
+        "/catalog/entry" => &["id", "name", "status", "signature_kind", "signature"],
         "/users" => &["login", "password", "role", "organization_id"],
         "/tokens" => &["name"],
         _ => &["x"],
@@ -851,6 +852,7 @@ fn hostile_request(
                         | "/host/{id}/handled"
                         | "/org/{id}/secrets"
                         | "/catalog"
+                        | "/catalog/entry"
                         | "/users"
                         | "/tokens"
                         | "/language"

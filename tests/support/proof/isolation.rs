@@ -45,6 +45,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/org/{id}/secrets/{secret}/revoke"),
     ("GET", "/catalog"),
     ("POST", "/catalog"),
+    ("POST", "/catalog/entry"),
     ("GET", "/users"),
     ("POST", "/users"),
     ("POST", "/users/{id}/disable"),
@@ -563,6 +564,13 @@ fn form_for(template: &str) -> Vec<(&'static str, &'static str)> {
             ("organization_id", ""),
         ],
         "/catalog" => vec![("overrides", "")],
+        "/catalog/entry" => vec![
+            ("id", "intruder-app"),
+            ("name", "Intruder"),
+            ("status", "banned"),
+            ("signature_kind", "packages"),
+            ("signature", "intruder"),
+        ],
         _ => vec![],
     }
 }
@@ -737,7 +745,7 @@ fn check_idless(
             // Forms only some roles may send: the others must be refused.
             let allowed = matches!(
                 (template, user.role),
-                (_, Role::Administrator) | ("/catalog", Role::OfficerA)
+                (_, Role::Administrator) | ("/catalog" | "/catalog/entry", Role::OfficerA)
             );
             if allowed {
                 return Ok(());
