@@ -236,7 +236,10 @@ fn forward_log(stderr: impl Read) -> Vec<String> {
 
 /// Reads one line, keeping at most [`MAX_LINE_BYTES`] of it; the bytes consumed.
 fn read_bounded_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<usize> {
-    let read = reader.by_ref().take(MAX_LINE_BYTES).read_until(b'\n', line)?;
+    let read = reader
+        .by_ref()
+        .take(MAX_LINE_BYTES)
+        .read_until(b'\n', line)?;
     if read as u64 == MAX_LINE_BYTES && line.last() != Some(&b'\n') {
         // Skip the rest of an over-long line.
         let mut rest = Vec::new();
@@ -288,8 +291,8 @@ pub fn init_child_logging() {
 pub fn log_peak_memory() {
     #[cfg(target_os = "linux")]
     {
-        let status =
-            crate::fsread::read_bounded(Path::new("/proc/self/status"), 64 * 1024).map(|read| read.0);
+        let status = crate::fsread::read_bounded(Path::new("/proc/self/status"), 64 * 1024)
+            .map(|read| read.0);
         let peak_kb = status.ok().and_then(|status| {
             String::from_utf8_lossy(&status).lines().find_map(|line| {
                 line.strip_prefix("VmHWM:")?
@@ -348,7 +351,13 @@ mod tests {
         let last = forward_log(input.as_bytes());
         assert_eq!(
             last,
-            ["INFO line 4", "INFO line 5", "INFO line 6", "INFO line 7", "INFO line 8"]
+            [
+                "INFO line 4",
+                "INFO line 5",
+                "INFO line 6",
+                "INFO line 7",
+                "INFO line 8"
+            ]
         );
     }
 
@@ -419,8 +428,12 @@ mod tests {
             error.contains("INFO reading the dpkg database | ERROR about to fall over"),
             "{error}"
         );
-        let error = scan_in_child(&program.with_file_name("missing"), &options(folder.path()), SCAN_TIME_LIMIT)
-            .unwrap_err();
+        let error = scan_in_child(
+            &program.with_file_name("missing"),
+            &options(folder.path()),
+            SCAN_TIME_LIMIT,
+        )
+        .unwrap_err();
         assert!(matches!(error, ScanProcessError::Start { .. }), "{error}");
     }
 
@@ -432,7 +445,10 @@ mod tests {
         let options = options(folder.path());
         let started = Instant::now();
         let error = scan_in_child(&program, &options, Duration::from_millis(300)).unwrap_err();
-        assert!(matches!(error, ScanProcessError::TimedOut { .. }), "{error}");
+        assert!(
+            matches!(error, ScanProcessError::TimedOut { .. }),
+            "{error}"
+        );
         assert!(started.elapsed() < Duration::from_secs(10));
 
         let stopper = options.stop.clone();

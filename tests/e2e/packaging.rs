@@ -723,7 +723,11 @@ fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     assert_ne!(old_product, new_product);
     let upgrade = prefix.wine(&["msiexec", "/i", &text(&newer), "/qn"]);
     assert_eq!(upgrade.code, 0, "{}\n{}", upgrade.stderr, log());
-    assert_eq!(installed_version(&prefix, &old_product), None, "the old product is removed");
+    assert_eq!(
+        installed_version(&prefix, &old_product),
+        None,
+        "the old product is removed"
+    );
     assert_eq!(
         installed_version(&prefix, &new_product).as_deref(),
         Some("0.1.1")
@@ -812,9 +816,7 @@ fn msi_property(msi: &Path, name: &str) -> String {
 
 /// The version Windows Installer registered for a product code, if it is installed.
 fn installed_version(prefix: &WinePrefix, product_code: &str) -> Option<String> {
-    let key = format!(
-        r"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\{product_code}"
-    );
+    let key = format!(r"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\{product_code}");
     let query = prefix.wine(&["reg", "query", &key, "/v", "DisplayVersion"]);
     if query.code != 0 {
         return None;
