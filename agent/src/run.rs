@@ -16,7 +16,7 @@ use crate::client::{CatalogFetch, ClientError, CollectorClient};
 use crate::retry::{Backoff, Disposition, disposition};
 use crate::root::ScanRoot;
 use crate::scan;
-use crate::scan_process::{self, ChildScan, SCAN_TIME_LIMIT, ScanProcess, ScanProcessError};
+use crate::scan_process::{self, SCAN_TIME_LIMIT, ScanProcess, ScanProcessError};
 use crate::sources::WalkLimits;
 use crate::spool::{Spool, SpoolError, SpoolPolicy, SpooledReport};
 use crate::state::{Enrollment, StateDir, StateError};
@@ -230,10 +230,10 @@ fn scan_in_loop(
 ) -> Result<(), RunError> {
     match &options.scan_process {
         ScanProcess::InProcess => scan_and_spool(options, spool, enrollment),
+        // Stopped or not, the loop looks at the stop signal next.
         ScanProcess::Child { program } => {
-            match scan_process::scan_in_child(program, options, SCAN_TIME_LIMIT)? {
-                ChildScan::Spooled | ChildScan::Stopped => Ok(()),
-            }
+            scan_process::scan_in_child(program, options, SCAN_TIME_LIMIT)?;
+            Ok(())
         }
     }
 }
