@@ -21,6 +21,7 @@ use crate::retry::Backoff;
 use crate::root::ScanRoot;
 use crate::run::{self, RunOptions, StopSignal};
 use crate::scan;
+use crate::scan_process::ScanProcess;
 use crate::sources::WalkLimits;
 use crate::spool::SpoolPolicy;
 use crate::state::StateDir;
@@ -56,6 +57,23 @@ enum Command {
     Service(ServiceArgs),
     /// Show the settings, the enrollment and what waits in the spool.
     Status(StatusArgs),
+    /// One scan into the spool; the service runs it as a child process for each scan.
+    #[command(name = "service-scan", hide = true)]
+    ServiceScan(ServiceScanArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServiceScanArgs {
+    #[arg(long, value_name = "DIR")]
+    state_dir: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    #[arg(long, value_name = "N", default_value_t = SpoolPolicy::default().max_reports)]
+    spool_max_reports: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = SpoolPolicy::default().max_bytes)]
+    spool_max_bytes: u64,
+    #[command(flatten)]
+    walk: WalkArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -232,6 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run_run(args),
         Command::Service(args) => run_service(args),
         Command::Status(args) => run_status(args),
+        Command::ServiceScan(args) => run_service_scan(args),
     }
 }
 
@@ -321,8 +340,37 @@ fn run_run(args: RunArgs) -> anyhow::Result<i32> {
         attempts: args.attempts,
         spool_policy: SpoolPolicy::default(),
         stop: StopSignal::default(),
+        // The loop's scans in a child process, so it never holds a scan's memory.
+        scan_process: if args.once {
+            ScanProcess::InProcess
+        } else {
+            ScanProcess::this_program()
+        },
     };
     run::run(&options)?;
+    Ok(EXIT_CLEAN)
+}
+
+fn run_service_scan(args: ServiceScanArgs) -> anyhow::Result<i32> {
+    crate::scan_process::init_child_logging();
+    let options = RunOptions {
+        state: StateDir::new(args.state_dir),
+        root: scan_root(args.root.as_deref())?,
+        limits: args.walk.limits(),
+        once: true,
+        max_delay: Duration::ZERO,
+        interval: Duration::ZERO,
+        backoff: Backoff::ONCE,
+        attempts: 1,
+        spool_policy: SpoolPolicy {
+            max_reports: args.spool_max_reports,
+            max_bytes: args.spool_max_bytes,
+        },
+        stop: StopSignal::default(),
+        scan_process: ScanProcess::InProcess,
+    };
+    run::scan_into_spool(&options)?;
+    crate::scan_process::log_peak_memory();
     Ok(EXIT_CLEAN)
 }
 

@@ -22,6 +22,7 @@ pub mod retry;
 pub mod root;
 pub mod run;
 pub mod scan;
+pub mod scan_process;
 pub mod service;
 pub mod sources;
 pub mod spool;

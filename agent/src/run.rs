@@ -16,6 +16,7 @@ use crate::client::{CatalogFetch, ClientError, CollectorClient};
 use crate::retry::{Backoff, Disposition, disposition};
 use crate::root::ScanRoot;
 use crate::scan;
+use crate::scan_process::{self, SCAN_TIME_LIMIT, ScanProcess, ScanProcessError};
 use crate::sources::WalkLimits;
 use crate::spool::{Spool, SpoolError, SpoolPolicy, SpooledReport};
 use crate::state::{Enrollment, StateDir, StateError};
@@ -39,6 +40,8 @@ pub struct RunOptions {
     pub spool_policy: SpoolPolicy,
     /// Ends the service loop (the Windows service's Stop); never set for `run`.
     pub stop: StopSignal,
+    /// Where the loop's scans run (`--once` always scans in this process).
+    pub scan_process: ScanProcess,
 }
 
 /// A stop request that interrupts the service's waits (start delay, the time between
@@ -80,6 +83,8 @@ pub enum RunError {
     Spool(#[from] SpoolError),
     #[error(transparent)]
     Client(#[from] ClientError),
+    #[error(transparent)]
+    ScanProcess(#[from] ScanProcessError),
     #[error(
         "this agent was enrolled for machine id {enrolled}, but the scanned system's machine id is {}: run `sverka-agent enroll` again",
         if found.is_empty() { "missing" } else { found.as_str() }
@@ -133,8 +138,12 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         // Re-read each cycle, so a service picks up a new enrollment without a restart.
         match options.state.enrollment() {
             Ok(enrollment) => {
-                if let Err(error) = scan_and_spool(options, &spool, &enrollment) {
+                if let Err(error) = scan_in_loop(options, &spool, &enrollment) {
                     tracing::error!("{error}");
+                }
+                if options.stop.is_stopped() {
+                    tracing::info!("stopping");
+                    return Ok(());
                 }
                 match sender.flush(&enrollment, Some(next_scan)) {
                     Ok(_) => {}
@@ -211,6 +220,29 @@ pub fn scan_catalog(state: &StateDir) -> Catalog {
             }
         }
     }
+}
+
+/// One scan of the service loop, in a child process or in this one.
+fn scan_in_loop(
+    options: &RunOptions,
+    spool: &Spool,
+    enrollment: &Enrollment,
+) -> Result<(), RunError> {
+    match &options.scan_process {
+        ScanProcess::InProcess => scan_and_spool(options, spool, enrollment),
+        // Stopped or not, the loop looks at the stop signal next.
+        ScanProcess::Child { program } => {
+            scan_process::scan_in_child(program, options, SCAN_TIME_LIMIT)?;
+            Ok(())
+        }
+    }
+}
+
+/// `sverka-agent service-scan`, the service's child process: one scan into the spool.
+pub fn scan_into_spool(options: &RunOptions) -> Result<(), RunError> {
+    let enrollment = options.state.enrollment()?;
+    let spool = Spool::open(options.state.spool_path(), options.spool_policy)?;
+    scan_and_spool(options, &spool, &enrollment)
 }
 
 /// Scans and writes the report to the spool.

@@ -13,6 +13,7 @@ use crate::enroll::{self, EnrollError};
 use crate::retry::{Backoff, Disposition, disposition};
 use crate::root::ScanRoot;
 use crate::run::{self, RunError, RunOptions, StopSignal};
+use crate::scan_process::ScanProcess;
 use crate::sources::WalkLimits;
 use crate::spool::SpoolPolicy;
 use crate::state::{MAX_CA_BYTES, StateDir, StateError};
@@ -75,6 +76,9 @@ pub fn run(
         attempts: 1,
         spool_policy: SpoolPolicy::default(),
         stop: stop.clone(),
+        // Each scan in a child process: the service never holds a scan's memory, and a
+        // scan that crashes or hangs ends alone.
+        scan_process: ScanProcess::this_program(),
     };
     run::run(&options)?;
     Ok(())

@@ -3,7 +3,9 @@
 //! (`dpkg-deb`, `rpm -qp`, `msiinfo`), the debs installed, upgraded, removed and purged
 //! in a throwaway root (maintainer scripts included), the systemd units verified, the
 //! installed agent's service mode enrolling with a collector over TLS with a pinned CA,
-//! and the MSI installed under Wine with its service running and enrolling.
+//! and the MSI under Wine in one prefix: installed with its service running and
+//! enrolling, the service stopped, a major upgrade to a newer MSI keeping the identity
+//! and the spool, and the uninstall leaving the state folder.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -497,9 +499,10 @@ const SERVICE_KEY: &str = r"HKLM\System\CurrentControlSet\Services\SverkaAgent";
 const SETTINGS_KEY: &str = r"HKLM\Software\Sverka\Agent";
 
 #[test]
-fn the_msi_installs_the_service_which_enrolls_under_wine() {
+fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     let dist = tempfile::tempdir().unwrap();
     let msi = build_msi(dist.path(), "0.1.0");
+    let newer = build_msi(dist.path(), "0.1.1");
 
     // What the MSI holds.
     let tables = msi_tables(&msi);
@@ -687,4 +690,141 @@ fn the_msi_installs_the_service_which_enrolls_under_wine() {
         "{}",
         log()
     );
+    // The scan ran in a child process of the service (`service-scan`).
+    assert!(log().contains("scanning in a child process"), "{}", log());
+    assert!(log().contains("scan: "), "{}", log());
+
+    // Stop: the service ends its wait at once.
+    let started = Instant::now();
+    let stopped = prefix.wine(&["net", "stop", "SverkaAgent"]);
+    assert_eq!(stopped.code, 0, "{}\n{}", stopped.stdout, log());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    wait_until(
+        "the service logged its stop",
+        || log().contains("service stopped"),
+        log,
+    );
+
+    // A report waits in the spool while the service is stopped (as after an outage).
+    let installed_exe = r"C:\Program Files\Sverka\sverka-agent.exe";
+    let spooled = prefix.wine(&[
+        installed_exe,
+        "service-scan",
+        "--state-dir",
+        r"C:\ProgramData\Sverka",
+    ]);
+    assert_eq!(spooled.code, 0, "{}", spooled.stderr);
+    let waiting = spool_ids(&state.join("spool"));
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+
+    // A major upgrade to a newer MSI, without any property.
+    let old_product = msi_property(&msi, "ProductCode");
+    let new_product = msi_property(&newer, "ProductCode");
+    assert_ne!(old_product, new_product);
+    let upgrade = prefix.wine(&["msiexec", "/i", &text(&newer), "/qn"]);
+    assert_eq!(upgrade.code, 0, "{}\n{}", upgrade.stderr, log());
+    assert_eq!(
+        installed_version(&prefix, &old_product),
+        None,
+        "the old product is removed"
+    );
+    assert_eq!(
+        installed_version(&prefix, &new_product).as_deref(),
+        Some("0.1.1")
+    );
+    // The upgraded service starts, delivers the waiting report as the same host, and
+    // reports again.
+    wait_until(
+        "the upgraded service delivered the spooled report",
+        || stored_report_ids(&collector).contains(&waiting[0]),
+        || format!("{}\n{}", log(), collector.log()),
+    );
+    wait_until(
+        "the upgraded service's own report arrived",
+        || stored_report_ids(&collector).len() >= 3,
+        || format!("{}\n{}", log(), collector.log()),
+    );
+    assert_eq!(
+        fs::read_to_string(state.join("enrollment.json")).unwrap(),
+        enrollment,
+        "the upgrade kept the enrollment"
+    );
+    let hosts = collector.stored_reports();
+    assert_eq!(hosts.len(), 1, "one host: {hosts:?}");
+    assert!(spool_ids(&state.join("spool")).is_empty());
+    assert!(
+        prefix.local(installed_exe).is_file(),
+        "the upgrade installed the program"
+    );
+
+    // Uninstall: the service, the program and the MSI's settings go; the state stays.
+    let uninstall = prefix.wine(&["msiexec", "/x", &text(&newer), "/qn"]);
+    assert_eq!(uninstall.code, 0, "{}\n{}", uninstall.stderr, log());
+    assert!(!prefix.local(installed_exe).exists());
+    let gone = prefix.wine(&["reg", "query", SERVICE_KEY]);
+    assert_ne!(gone.code, 0, "the service is removed: {}", gone.stdout);
+    assert_eq!(installed_version(&prefix, &new_product), None);
+    let settings = prefix.wine(&["reg", "query", SETTINGS_KEY]);
+    assert!(
+        !settings.stdout.contains("ServerUrl"),
+        "the MSI's settings are removed: {}",
+        settings.stdout
+    );
+    assert_eq!(
+        fs::read_to_string(state.join("enrollment.json")).unwrap(),
+        enrollment,
+        "the state folder is left behind"
+    );
+    assert!(state.join("logs").is_dir());
+}
+
+/// The report ids waiting in a spool folder.
+fn spool_ids(spool: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = fs::read_dir(spool)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".json.gz").map(str::to_string)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Every report id the collector stored.
+fn stored_report_ids(collector: &Collector) -> Vec<String> {
+    let connection = rusqlite::Connection::open(collector.database()).unwrap();
+    let mut statement = connection.prepare("SELECT report_id FROM reports").unwrap();
+    statement
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn msi_property(msi: &Path, name: &str) -> String {
+    let properties = msi_table(msi, "Property");
+    properties
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}\t")))
+        .unwrap_or_else(|| panic!("{name}: {properties}"))
+        .trim()
+        .to_string()
+}
+
+/// The version Windows Installer registered for a product code, if it is installed.
+fn installed_version(prefix: &WinePrefix, product_code: &str) -> Option<String> {
+    let key = format!(r"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\{product_code}");
+    let query = prefix.wine(&["reg", "query", &key, "/v", "DisplayVersion"]);
+    if query.code != 0 {
+        return None;
+    }
+    query
+        .stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("DisplayVersion"))
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .map(str::to_string)
 }

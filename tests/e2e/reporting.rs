@@ -550,6 +550,18 @@ fn the_service_scans_on_its_interval() {
     assert!(uploads[0].inventory.is_some());
     assert!(uploads[1].inventory.is_none() && uploads[2].inventory.is_none());
     assert!(uploads[1].report_id > uploads[0].report_id);
+    // The loop scans in a child process (`service-scan`); its report says what a scan
+    // in one process says.
+    let (_, scanned) = scan_json(&root, &[]);
+    let reported = serde_json::to_value(&uploads[0].scan).unwrap();
+    for field in ["host", "catalog_version", "findings", "errors", "skipped"] {
+        assert_eq!(reported[field], scanned[field], "{field}");
+    }
+    assert!(
+        reported["findings"]
+            .as_array()
+            .is_some_and(|findings| !findings.is_empty())
+    );
 }
 
 #[test]
