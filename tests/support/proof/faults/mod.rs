@@ -53,6 +53,8 @@ const LOCK_HOLD: Duration = Duration::from_millis(6_500);
 /// collector's kills). So the lock is held on until an agent has been answered 503,
 /// at most this long.
 const LOCK_HOLD_MAX: Duration = Duration::from_secs(30);
+/// How long a disk stays full at most, waiting for a scan to be refused by it.
+const DISK_FULL_MAX: Duration = Duration::from_secs(30);
 /// The disk-full agent's disk: room for its enrollment, the collector's catalog and a
 /// few dozen reports.
 const SMALL_DISK_BYTES: u64 = 2 * 1024 * 1024;
@@ -679,7 +681,19 @@ fn run_schedule(
                     done.disk_fills += 1;
                 }
                 collector.restart();
+                // Until a report spooled before the disk filled has been delivered (at
+                // most DISK_FULL_MAX): the agents may be backing off after the kill.
+                let restarted = Instant::now();
                 std::thread::sleep(plan.interval * 3);
+                while restarted.elapsed() < DISK_FULL_MAX
+                    && !full.iter().zip(&waiting).any(|(agent, (offset, spooled))| {
+                        let side = AgentSide::from_log(&agent.log_since(*offset));
+                        spooled.iter().any(|id| side.acknowledged.contains(id))
+                    })
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                let mut refilled = Vec::new();
                 for (agent, (offset, spooled)) in full.iter().zip(waiting) {
                     let acknowledged = AgentSide::from_log(&agent.log_since(offset)).acknowledged;
                     done.delivered_from_full_disk += spooled
@@ -689,8 +703,20 @@ fn run_schedule(
                     if let Some(disk) = &agent.disk {
                         disk.fill()?;
                     }
+                    refilled.push(agent.log_length());
                 }
+                // Full until each of these agents has had a scan refused by the disk (a
+                // scan takes longer than the interval on a loaded machine), at most
+                // DISK_FULL_MAX.
+                let filled = Instant::now();
                 std::thread::sleep(plan.interval * 2);
+                while filled.elapsed() < DISK_FULL_MAX
+                    && !full.iter().zip(&refilled).all(|(agent, offset)| {
+                        AgentSide::from_log(&agent.log_since(*offset)).not_spooled_disk_full > 0
+                    })
+                {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
                 for agent in &full {
                     if let Some(disk) = &agent.disk {
                         disk.free()?;
