@@ -37,6 +37,14 @@ use super::{
 pub const DEFAULT_POOL_SIZE: u32 = 16;
 const VIOLATION: &str = "a.status = 'banned' AND a.strength IN ('installed', 'running')";
 const APPROVED: &str = "a.status = 'approved' AND a.strength IN ('installed', 'running')";
+/// An organization and everything under it. PostgreSQL cannot tell how many
+/// organizations a recursive query yields and guesses hundreds, which made it scan all
+/// hosts and findings of the region for one school's page (136 ms at 100,000 PCs).
+/// So the hosts are asked for with `organization_id = ANY(ARRAY(SELECT id FROM
+/// subtree))` (the index on `hosts(organization_id, ...)`), and their findings one host
+/// at a time through the primary key (a `LATERAL` subquery that `OFFSET 0` keeps from
+/// being turned back into a join): 1 ms for a school, 14 ms for a municipality of
+/// 4,000 PCs, 0.36 s for the region's whole list (an export).
 const SUBTREE: &str = "WITH RECURSIVE subtree(id) AS (
         SELECT id FROM organizations WHERE id = $1
         UNION ALL
@@ -867,11 +875,13 @@ impl Store for PgStore {
              SELECT h.id AS host_id, h.hostname, o.id AS organization_id, o.name AS organization,
                     a.app_id, a.app_name, a.status, a.strength, a.users, a.first_seen,
                     a.last_seen, a.resolved_at, a.evidence
-             FROM host_apps a
-             JOIN hosts h ON h.id = a.host_id
+             FROM hosts h
              JOIN organizations o ON o.id = h.organization_id
-             WHERE h.organization_id IN (SELECT id FROM subtree) AND {VIOLATION}
-               AND ($2 OR a.resolved_at IS NULL)
+             CROSS JOIN LATERAL (
+                SELECT * FROM host_apps a WHERE a.host_id = h.id AND {VIOLATION}
+                  AND ($2 OR a.resolved_at IS NULL)
+                OFFSET 0) a
+             WHERE h.organization_id = ANY(ARRAY(SELECT id FROM subtree))
              ORDER BY o.name, h.hostname, h.id, a.app_id"
         );
         sqlx::query(sqlx::AssertSqlSafe(query))
@@ -1000,7 +1010,7 @@ impl Store for PgStore {
              SELECT h.id, h.hostname, o.id AS organization_id, o.name AS organization,
                     h.last_seen_at
              FROM hosts h JOIN organizations o ON o.id = h.organization_id
-             WHERE h.organization_id IN (SELECT id FROM subtree)
+             WHERE h.organization_id = ANY(ARRAY(SELECT id FROM subtree))
                AND (h.last_seen_at IS NULL OR h.last_seen_at < $2)
              ORDER BY o.name, h.hostname, h.id"
         );

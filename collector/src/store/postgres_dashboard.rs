@@ -562,7 +562,7 @@ pub(super) async fn handled_marks(
         "{SUBTREE}
          SELECT m.host_id, m.app_id, m.note, m.by_login, m.at
          FROM handled_marks m JOIN hosts h ON h.id = m.host_id
-         WHERE h.organization_id IN (SELECT id FROM subtree)
+         WHERE h.organization_id = ANY(ARRAY(SELECT id FROM subtree))
          ORDER BY m.host_id, m.app_id"
     );
     sqlx::query(sqlx::AssertSqlSafe(query))
