@@ -743,6 +743,97 @@ pub async fn catalog_revisions_and_reevaluation(store: &dyn Store) {
     );
 }
 
+/// Check-ins that change nothing arrive together (the backends apply such a batch with
+/// one statement per table): each report id is stored once however often it is sent,
+/// every host's open findings are seen again, and an older scan delivered late among
+/// them is kept out of the findings.
+pub async fn check_ins_at_once_are_each_stored_once(store: Arc<dyn Store>) {
+    let school = organization(store.as_ref(), "Check-ins", None, 100).await;
+    let mut hosts = Vec::new();
+    for index in 0..40 {
+        let host_id = host(store.as_ref(), school, &format!("check-in-{index}")).await;
+        let first = report(
+            &format!("first-{index}"),
+            host_id,
+            T0 + 10,
+            Some(vec![finding("viber", "banned")]),
+        );
+        store.record_report(first).await.expect("first report");
+        hosts.push(host_id);
+    }
+    let check_in = |id: String, host_id: i64, at: i64| {
+        let mut check_in = report(&id, host_id, at, Some(vec![finding("viber", "banned")]));
+        check_in.inventory = None;
+        check_in
+    };
+
+    // Each check-in twice at once (resent after a lost answer), with a late older scan.
+    let mut tasks = Vec::new();
+    for (index, host_id) in hosts.iter().copied().enumerate() {
+        for (kind, record) in [
+            (
+                "check-in",
+                check_in(format!("check-in-{index}"), host_id, T0 + 20),
+            ),
+            (
+                "check-in",
+                check_in(format!("check-in-{index}"), host_id, T0 + 20),
+            ),
+            (
+                "late",
+                report(&format!("late-{index}"), host_id, T0 + 5, Some(vec![])),
+            ),
+        ] {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                (
+                    index,
+                    kind,
+                    store.record_report(record).await.expect("stored"),
+                )
+            }));
+        }
+    }
+    let mut stored_check_ins = vec![0; hosts.len()];
+    for task in tasks {
+        let (index, kind, outcome) = task.await.expect("task");
+        match kind {
+            "late" => assert!(outcome.stale && !outcome.duplicate, "{outcome:?}"),
+            _ => stored_check_ins[index] += usize::from(!outcome.duplicate),
+        }
+    }
+    assert_eq!(stored_check_ins, vec![1; hosts.len()]);
+
+    // One check-in per host at once, then all of them again: stored, then duplicates.
+    for (wave, expect_duplicate) in [(1, false), (2, true)] {
+        let mut tasks = Vec::new();
+        for (index, host_id) in hosts.iter().copied().enumerate() {
+            let store = store.clone();
+            let record = check_in(format!("again-{index}"), host_id, T0 + 30);
+            tasks.push(tokio::spawn(
+                async move { store.record_report(record).await },
+            ));
+        }
+        for task in tasks {
+            let outcome = task.await.expect("task").expect("stored");
+            assert_eq!(outcome.duplicate, expect_duplicate, "wave {wave}");
+            assert!(!outcome.stale);
+        }
+    }
+    for host_id in &hosts {
+        assert_eq!(store.report_count(*host_id).await.expect("count"), 4);
+    }
+    let open = store.violations(school, false).await.expect("open");
+    assert_eq!(open.len(), hosts.len());
+    for row in &open {
+        assert_eq!(
+            (row.first_seen, row.last_seen),
+            (T0 + 10, T0 + 30),
+            "{row:?}"
+        );
+    }
+}
+
 pub async fn concurrent_reports_all_land(store: Arc<dyn Store>) {
     let school = organization(store.as_ref(), "Busy", None, 100).await;
     let mut hosts = Vec::new();
@@ -1550,6 +1641,11 @@ macro_rules! contract_tests {
             async fn concurrent_reports_all_land() {
                 let (store, _keep) = $open.await;
                 super::concurrent_reports_all_land(store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn check_ins_at_once_are_each_stored_once() {
+                let (store, _keep) = $open.await;
+                super::check_ins_at_once_are_each_stored_once(store).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_bad_report_fails_alone() {

@@ -311,7 +311,14 @@ async fn send_report(
             status.is_success()
         }
         Err(error) => {
-            eprintln!("request failed: {error}");
+            // reqwest's own message names only the URL; the cause is in its sources.
+            let mut message = error.to_string();
+            let mut source = std::error::Error::source(&error);
+            while let Some(cause) = source {
+                message.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            eprintln!("request failed: {message}");
             false
         }
     }

@@ -177,6 +177,29 @@ pub struct ReportRecord {
     pub findings: Option<EvaluatedFindings>,
 }
 
+/// A host's row as a report finds it.
+#[derive(Debug, Clone)]
+pub(crate) struct HostBefore {
+    pub last_scan_at: Option<Timestamp>,
+    pub findings_digest: String,
+}
+
+impl ReportRecord {
+    /// True when applying the report only records that the host and its open findings
+    /// were seen again: it is not older than the host's last scan, and its findings
+    /// (when they could be evaluated) are the ones stored. Most reports are such
+    /// check-ins; both backends apply a batch's worth of them with one statement per
+    /// table instead of several statements per report.
+    pub(crate) fn only_sees_again(&self, host: &HostBefore) -> bool {
+        let stale = host.last_scan_at.is_some_and(|last| self.scanned_at < last);
+        let changes = self
+            .findings
+            .as_ref()
+            .is_some_and(|findings| findings.digest != host.findings_digest);
+        !stale && !changes
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordOutcome {
     /// The report id was stored before; nothing was changed.

@@ -7,16 +7,23 @@
 //! - the hosts of the batch are locked first, in host id order, so two batches (in this
 //!   process or in another collector on the same database) never wait on each other in
 //!   a cycle;
-//! - each report is then applied exactly as it would be alone ([`super::apply_report`]);
+//! - the reports that only say a host was seen again (most check-ins; see
+//!   [`ReportRecord::only_sees_again`]) are then applied together, one statement per
+//!   table for the whole batch, and every other report exactly as it would be alone
+//!   ([`super::apply_report`]);
 //! - if anything but an unavailable database fails, the batch is rolled back and each
 //!   report is committed alone, so one bad report fails alone;
 //! - a report is acknowledged only after its batch committed.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Row};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{RecordOutcome, ReportRecord, StoreError, StoreResult, apply_report, map_error};
+use super::{
+    RecordOutcome, ReportRecord, StoreError, StoreResult, apply_report, map_error, report_kind,
+};
+use crate::store::HostBefore;
 
 /// Reports in one transaction at most. The hosts of a batch stay locked until it
 /// commits, so this also bounds how long another collector's report of one of them
@@ -117,8 +124,9 @@ async fn commit_batch(pool: &PgPool, records: &[&ReportRecord]) -> Vec<StoreResu
 }
 
 /// Applies `records` (sorted by host id) in one transaction: every host locked first,
-/// then the batch's inventories stored, then each report. Any failure rolls the whole
-/// batch back.
+/// then the batch's inventories stored, then the reports that only say a host was seen
+/// again all together, then each other report alone. Any failure rolls the whole batch
+/// back.
 async fn apply_in_one_transaction(
     pool: &PgPool,
     records: &[&ReportRecord],
@@ -126,18 +134,159 @@ async fn apply_in_one_transaction(
     let mut transaction = pool.begin().await.map_err(map_error)?;
     let mut host_ids: Vec<i64> = records.iter().map(|record| record.host_id).collect();
     host_ids.dedup();
-    sqlx::query("SELECT id FROM hosts WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(&host_ids)
-        .fetch_all(&mut *transaction)
-        .await
-        .map_err(map_error)?;
+    let hosts: HashMap<i64, HostBefore> = sqlx::query(
+        "SELECT id, last_scan_at, findings_digest FROM hosts WHERE id = ANY($1)
+         ORDER BY id FOR UPDATE",
+    )
+    .bind(&host_ids)
+    .fetch_all(&mut *transaction)
+    .await
+    .map_err(map_error)?
+    .iter()
+    .map(|row| {
+        let host = HostBefore {
+            last_scan_at: row.try_get(1).map_err(map_error)?,
+            findings_digest: row.try_get(2).map_err(map_error)?,
+        };
+        Ok((row.try_get::<i64, _>(0).map_err(map_error)?, host))
+    })
+    .collect::<StoreResult<_>>()?;
     insert_inventories(&mut transaction, records).await?;
-    let mut outcomes = Vec::with_capacity(records.len());
+
+    // A host with several reports in the batch, a report id met twice, or a report
+    // that changes something: applied alone, in order, after the rest.
+    let mut reports_per_host: HashMap<i64, usize> = HashMap::new();
     for record in records {
-        outcomes.push(apply_report(&mut transaction, record).await?);
+        *reports_per_host.entry(record.host_id).or_default() += 1;
+    }
+    let mut ids_seen: HashSet<&str> = HashSet::new();
+    let (together, alone): (Vec<usize>, Vec<usize>) = (0..records.len()).partition(|&index| {
+        let record = records[index];
+        ids_seen.insert(record.report_id.as_str())
+            && reports_per_host[&record.host_id] == 1
+            && hosts
+                .get(&record.host_id)
+                .is_some_and(|host| record.only_sees_again(host))
+    });
+    let mut outcomes = vec![
+        RecordOutcome {
+            duplicate: true,
+            stale: false,
+        };
+        records.len()
+    ];
+    let fresh = apply_seen_again(&mut transaction, records, &together).await?;
+    for index in together {
+        outcomes[index].duplicate = !fresh.contains(records[index].report_id.as_str());
+    }
+    for index in alone {
+        outcomes[index] = apply_report(&mut transaction, records[index]).await?;
     }
     transaction.commit().await.map_err(map_error)?;
     Ok(outcomes)
+}
+
+/// Applies the reports at `indexes` of `records`, each of which only says its host
+/// (locked, with no other report in the batch) was seen again: one statement stores
+/// their ids, one updates their hosts, one their open findings. Returns the ids that
+/// were new (the rest were received before and change nothing).
+async fn apply_seen_again(
+    connection: &mut PgConnection,
+    records: &[&ReportRecord],
+    indexes: &[usize],
+) -> StoreResult<HashSet<String>> {
+    if indexes.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let batch: Vec<&ReportRecord> = indexes.iter().map(|&index| records[index]).collect();
+    let column = |value: fn(&ReportRecord) -> i64| -> Vec<i64> {
+        batch.iter().map(|record| value(record)).collect()
+    };
+    let fresh: HashSet<String> = sqlx::query_scalar(
+        "INSERT INTO reports (report_id, host_id, received_at, scanned_at, kind, scan_errors)
+         SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
+                              $6::bigint[])
+         ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
+    )
+    .bind(
+        batch
+            .iter()
+            .map(|record| record.report_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(|record| record.host_id))
+    .bind(column(|record| record.received_at))
+    .bind(column(|record| record.scanned_at))
+    .bind(
+        batch
+            .iter()
+            .map(|record| report_kind(record))
+            .collect::<Vec<_>>(),
+    )
+    .bind(column(|record| record.scan_errors))
+    .fetch_all(&mut *connection)
+    .await
+    .map_err(map_error)?
+    .into_iter()
+    .collect();
+    let batch: Vec<&ReportRecord> = batch
+        .into_iter()
+        .filter(|record| fresh.contains(&record.report_id))
+        .collect();
+    if batch.is_empty() {
+        return Ok(fresh);
+    }
+    let text = |value: fn(&ReportRecord) -> &str| -> Vec<&str> {
+        batch.iter().map(|record| value(record)).collect()
+    };
+    let column = |value: fn(&ReportRecord) -> i64| -> Vec<i64> {
+        batch.iter().map(|record| value(record)).collect()
+    };
+    sqlx::query(
+        "UPDATE hosts h SET last_seen_at = GREATEST(COALESCE(h.last_seen_at, 0), v.received_at),
+             hostname = v.hostname, os_id = v.os_id, os_name = v.os_name,
+             agent_version = v.agent_version, last_scan_at = v.scanned_at,
+             inventory_digest = CASE WHEN v.evaluated THEN v.inventory_digest
+                                ELSE h.inventory_digest END,
+             evidence = CASE WHEN v.evaluated THEN v.evidence ELSE h.evidence END,
+             catalog_revision = CASE WHEN v.evaluated THEN v.catalog_revision
+                                ELSE h.catalog_revision END
+         FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[],
+                     $7::bigint[], $8::bool[], $9::text[], $10::text[], $11::bigint[])
+              AS v(id, received_at, hostname, os_id, os_name, agent_version, scanned_at,
+                   evaluated, inventory_digest, evidence, catalog_revision)
+         WHERE h.id = v.id",
+    )
+    .bind(column(|record| record.host_id))
+    .bind(column(|record| record.received_at))
+    .bind(text(|record| &record.hostname))
+    .bind(text(|record| &record.os_id))
+    .bind(text(|record| &record.os_name))
+    .bind(text(|record| &record.agent_version))
+    .bind(column(|record| record.scanned_at))
+    .bind(
+        batch
+            .iter()
+            .map(|record| record.findings.is_some())
+            .collect::<Vec<_>>(),
+    )
+    .bind(text(|record| &record.inventory_digest))
+    .bind(text(|record| &record.evidence))
+    .bind(column(|record| record.catalog_revision))
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    sqlx::query(
+        "UPDATE host_apps a SET last_seen = v.seen
+         FROM UNNEST($1::bigint[], $2::bigint[]) AS v(host_id, seen)
+         WHERE a.host_id = v.host_id AND a.resolved_at IS NULL AND a.last_seen < v.seen",
+    )
+    .bind(column(|record| record.host_id))
+    .bind(column(|record| record.scanned_at))
+    .execute(&mut *connection)
+    .await
+    .map_err(map_error)?;
+    Ok(fresh)
 }
 
 /// Stores the batch's inventories, in digest order, before any report is applied. Two

@@ -24,13 +24,21 @@ use super::{
 };
 use super::{
     CatalogRevision, Coverage, EnrolledHost, Enrollment, EvaluatedFindings, FindingEvent,
-    HostCredentials, HostEvaluationInput, HostFinding, HostState, JobLease, NewOrganization,
-    NewSecret, Organization, RecordOutcome, ReportRecord, SecretInfo, SilentHost, Store,
-    StoreError, StoreResult, Timestamp, ViolationRow,
+    HostBefore, HostCredentials, HostEvaluationInput, HostFinding, HostState, JobLease,
+    NewOrganization, NewSecret, Organization, RecordOutcome, ReportRecord, SecretInfo, SilentHost,
+    Store, StoreError, StoreResult, Timestamp, ViolationRow,
 };
 
 /// The most reports committed in one transaction.
 const BATCH_LIMIT: usize = 256;
+/// A connection checkpoints the write-ahead log itself only past this many pages
+/// (64 MiB of 4 KiB pages); the background checkpointer normally keeps it far shorter.
+const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
+/// Pages left uncopied after a passive checkpoint that make the next one wait for the
+/// writer (a restarting checkpoint).
+const RESTART_CHECKPOINT_PAGES: i64 = 4_096;
+/// How long the checkpointer lets commits gather before copying them.
+const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
 const VIOLATION: &str = "a.status = 'banned' AND a.strength IN ('installed', 'running')";
 const APPROVED: &str = "a.status = 'approved' AND a.strength IN ('installed', 'running')";
 const SUBTREE: &str = "WITH RECURSIVE subtree(id) AS (
@@ -108,11 +116,13 @@ impl SqliteStore {
             .foreign_keys(true)
             .pragma("cache_size", "-8000")
             .pragma("temp_store", "memory")
-            // The write-ahead log is checkpointed by the committing connection (SQLite's
-            // default, every 1000 pages): only a checkpoint between two writes can
-            // finish and let the log start over, so a busy collector's log stays small.
-            // After that it is cut back to this size.
-            .pragma("journal_size_limit", "67108864");
+            // When the write-ahead log starts over after a checkpoint, it is cut back
+            // to this size.
+            .pragma("journal_size_limit", "67108864")
+            // Checkpoints are the background task's ([`checkpoint_wal`]), off the
+            // report writer's path; a connection checkpoints by itself only when the
+            // log has grown this far past it (a stalled background task).
+            .pragma("wal_autocheckpoint", WRITER_CHECKPOINT_PAGES.to_string());
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
@@ -125,7 +135,11 @@ impl SqliteStore {
             .await
             .map_err(|error| StoreError::Database(format!("migrating the schema: {error}")))?;
         let (writer, queue) = mpsc::channel(4 * BATCH_LIMIT);
-        tokio::spawn(write_reports(pool.clone(), queue));
+        // The writer tells the checkpointer of each commit; a full channel means it
+        // has been told already. The checkpointer stops when the writer does.
+        let (committed, commits) = mpsc::channel(1);
+        tokio::spawn(write_reports(pool.clone(), queue, committed));
+        tokio::spawn(checkpoint_wal(pool.clone(), commits));
         // After connecting: the file exists now, so its canonical path is known.
         let jobs = running_jobs_of(&file);
         Ok(SqliteStore { pool, writer, jobs })
@@ -182,7 +196,43 @@ fn map_error(error: sqlx::Error) -> StoreError {
     }
 }
 
-async fn write_reports(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
+/// Copies committed pages from the write-ahead log into the database file, on its own
+/// connection and so on another thread than the report writer's: done by the
+/// committing connection (SQLite's default), a checkpoint's copying and syncing took
+/// a third of the writer's time under a stream of check-ins. Passive checkpoints never
+/// wait for the writer; when they fall behind (readers holding old snapshots), a
+/// restarting one waits for the writer once, so the log cannot grow without end.
+async fn checkpoint_wal(pool: SqlitePool, mut commits: mpsc::Receiver<()>) {
+    while commits.recv().await.is_some() {
+        // Lets a few commits gather, so a burst costs one checkpoint and one sync.
+        tokio::time::sleep(CHECKPOINT_PAUSE).await;
+        let passive = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await;
+        match passive {
+            Ok((_, log_pages, copied_pages))
+                if log_pages - copied_pages > RESTART_CHECKPOINT_PAGES =>
+            {
+                if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                    .execute(&pool)
+                    .await
+                {
+                    tracing::warn!("checkpointing the write-ahead log: {error}");
+                }
+            }
+            Ok(_) => {}
+            // The pool is closed (the store was dropped) or the database is gone.
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(error) => tracing::warn!("checkpointing the write-ahead log: {error}"),
+        }
+    }
+}
+
+async fn write_reports(
+    pool: SqlitePool,
+    mut jobs: mpsc::Receiver<WriteJob>,
+    committed: mpsc::Sender<()>,
+) {
     // Inventories this writer has committed: a lab of identical PCs sends the same
     // one many times, and its body need not travel to SQLite again.
     let mut known_inventories: HashSet<String> = HashSet::new();
@@ -195,7 +245,9 @@ async fn write_reports(pool: SqlitePool, mut jobs: mpsc::Receiver<WriteJob>) {
             }
         }
         let records: Vec<&ReportRecord> = batch.iter().map(|job| &job.record).collect();
-        match commit_batch(&pool, &records, &known_inventories).await {
+        let result = commit_batch(&pool, &records, &known_inventories).await;
+        let _ = committed.try_send(());
+        match result {
             Ok(outcomes) => {
                 if known_inventories.len() > 200_000 {
                     known_inventories.clear();
@@ -350,7 +402,7 @@ async fn apply_batch(
 
     // 2. The hosts' state, to tell reports that change nothing from the rest.
     let host_ids: Vec<i64> = new.iter().map(|index| records[*index].host_id).collect();
-    let hosts: HashMap<i64, (Option<Timestamp>, String)> = sqlx::query(
+    let hosts: HashMap<i64, HostBefore> = sqlx::query(
         "SELECT id, last_scan_at, findings_digest FROM hosts
          WHERE id IN (SELECT value FROM json_each($1))",
     )
@@ -359,7 +411,13 @@ async fn apply_batch(
     .await
     .map_err(map_error)?
     .iter()
-    .map(|row| Ok((row.value::<i64, _>(0)?, (row.value(1)?, row.value(2)?))))
+    .map(|row| {
+        let host = HostBefore {
+            last_scan_at: row.value(1)?,
+            findings_digest: row.value(2)?,
+        };
+        Ok((row.value::<i64, _>(0)?, host))
+    })
     .collect::<StoreResult<_>>()?;
     let mut reports_per_host: HashMap<i64, usize> = HashMap::new();
     for index in &new {
@@ -369,18 +427,17 @@ async fn apply_batch(
     let mut one_by_one: Vec<usize> = Vec::new();
     for index in new {
         let record = records[index];
-        let Some((last_scan_at, previous)) = hosts.get(&record.host_id) else {
+        let Some(host) = hosts.get(&record.host_id) else {
             return Err(StoreError::NotFound(format!("host {}", record.host_id)));
         };
-        let stale = last_scan_at.is_some_and(|last| record.scanned_at < last);
         let digest = record
             .findings
             .as_ref()
             .map(|findings| findings.digest.clone());
         let needs_inventory =
             record.inventory.is_some() && !known_inventories.contains(&record.inventory_digest);
-        let changes = digest.as_ref().is_some_and(|digest| digest != previous);
-        if stale || changes || needs_inventory || reports_per_host[&record.host_id] > 1 {
+        if !record.only_sees_again(host) || needs_inventory || reports_per_host[&record.host_id] > 1
+        {
             one_by_one.push(index);
         } else {
             unchanged.push((record, digest));
