@@ -255,7 +255,7 @@ async fn apply_seen_again(
                      $7::bigint[], $8::bool[], $9::text[], $10::text[], $11::bigint[])
               AS v(id, received_at, hostname, os_id, os_name, agent_version, scanned_at,
                    evaluated, inventory_digest, evidence, catalog_revision)
-         WHERE h.id = v.id",
+         WHERE h.id = ANY($1) AND h.id = v.id",
     )
     .bind(column(|record| record.host_id))
     .bind(column(|record| record.received_at))
@@ -277,9 +277,13 @@ async fn apply_seen_again(
     .await
     .map_err(map_error)?;
     sqlx::query(
+        // `a.host_id = ANY($1)` lets PostgreSQL find the rows through the primary key;
+        // without it, knowing nothing of the array's size, it read the whole table
+        // (33 ms a batch at 100,000 PCs).
         "UPDATE host_apps a SET last_seen = v.seen
          FROM UNNEST($1::bigint[], $2::bigint[]) AS v(host_id, seen)
-         WHERE a.host_id = v.host_id AND a.resolved_at IS NULL AND a.last_seen < v.seen",
+         WHERE a.host_id = ANY($1) AND a.host_id = v.host_id AND a.resolved_at IS NULL
+           AND a.last_seen < v.seen",
     )
     .bind(column(|record| record.host_id))
     .bind(column(|record| record.scanned_at))
