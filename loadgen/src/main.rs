@@ -349,11 +349,13 @@ async fn collect_phase(
     result
 }
 
-/// Sends reports for `duration` (or `total` requests when given) with `concurrency`
-/// requests in flight; host `i` sends `bodies[i % bodies.len()]`.
+/// Sends reports with `concurrency` requests in flight for `duration`, or `total`
+/// requests when given; request `i` is host `i % hosts`'s, sends
+/// `bodies[host % bodies.len()]` and goes to `urls[i % urls.len()]` (several URLs:
+/// collector processes behind a round-robin load balancer).
 async fn run_phase(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     keys: Arc<Vec<String>>,
     bodies: Arc<Vec<Vec<u8>>>,
     concurrency: usize,
@@ -363,12 +365,16 @@ async fn run_phase(
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let deadline = started + duration;
-    let endpoint = format!("{url}{REPORTS_PATH}");
+    let endpoints: Arc<Vec<String>> = Arc::new(
+        urls.iter()
+            .map(|url| format!("{url}{REPORTS_PATH}"))
+            .collect(),
+    );
     let mut workers = Vec::new();
     for _ in 0..concurrency {
-        let (client, endpoint, keys, bodies, next) = (
+        let (client, endpoints, keys, bodies, next) = (
             client.clone(),
-            endpoint.clone(),
+            endpoints.clone(),
             keys.clone(),
             bodies.clone(),
             next.clone(),
@@ -384,8 +390,9 @@ async fn run_phase(
                     _ => {}
                 }
                 let host = index % keys.len();
+                let endpoint = &endpoints[index % endpoints.len()];
                 let sent = Instant::now();
-                let ok = send_report(&client, &endpoint, &keys, &bodies, host).await;
+                let ok = send_report(&client, endpoint, &keys, &bodies, host).await;
                 latencies.push(micros_since(sent));
                 if !ok {
                     failures += 1;
@@ -442,35 +449,37 @@ async fn run_paced_phase(
     collect_phase(workers, started.into_std()).await
 }
 
+/// What host `index` sends to enroll.
+type EnrollmentBody = Arc<dyn Fn(usize) -> serde_json::Value + Send + Sync>;
+
+/// Enrolls hosts `hosts` with 64 requests in flight, worker `w` through
+/// `urls[w % urls.len()]`, host `i` sending `body(i)`. Returns their host keys in
+/// host order.
 async fn enroll_hosts(
     client: &reqwest::Client,
-    url: &str,
-    secret: &str,
-    from: usize,
-    to: usize,
+    urls: &[String],
+    hosts: std::ops::Range<usize>,
+    body: EnrollmentBody,
 ) -> Result<Vec<String>> {
-    let next = Arc::new(AtomicUsize::new(from));
+    let next = Arc::new(AtomicUsize::new(hosts.start));
     let mut workers = Vec::new();
-    for _ in 0..64 {
-        let (client, url, secret, next) = (
+    for worker in 0..64 {
+        let (client, url, body, next, end) = (
             client.clone(),
-            format!("{url}{ENROLL_PATH}"),
-            secret.to_string(),
+            format!("{}{ENROLL_PATH}", urls[worker % urls.len()]),
+            body.clone(),
             next.clone(),
+            hosts.end,
         );
         workers.push(tokio::spawn(async move {
             let mut keys = Vec::new();
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= to {
+                if index >= end {
                     break;
                 }
-                let body = serde_json::json!({
-                    "secret": secret, "machine_id": format!("loadgen-{index:08}"),
-                    "hostname": format!("pc-{index}"), "os_id": "astra",
-                    "os_name": "Astra Linux 1.8", "agent_version": "loadgen"
-                });
-                let response = client.post(&url).body(body.to_string()).send().await?;
+                let request = body(index).to_string();
+                let response = client.post(&url).body(request).send().await?;
                 if !response.status().is_success() {
                     bail!("enrollment failed: {}", response.status());
                 }
@@ -486,6 +495,17 @@ async fn enroll_hosts(
     }
     keys.sort();
     Ok(keys.into_iter().map(|(_, key)| key).collect())
+}
+
+/// Host `index` of one school with enrollment secret `secret`.
+fn school_pc(secret: String) -> EnrollmentBody {
+    Arc::new(move |index| {
+        serde_json::json!({
+            "secret": secret, "machine_id": format!("loadgen-{index:08}"),
+            "hostname": format!("pc-{index}"), "os_id": "astra",
+            "os_name": "Astra Linux 1.8", "agent_version": "loadgen"
+        })
+    })
 }
 
 fn print_cpu(name: &str, server: &Server, before: f64, result: &PhaseResult) {
@@ -557,7 +577,13 @@ async fn run(options: Options) -> Result<()> {
         options.templates
     );
     let started = Instant::now();
-    let keys = enroll_hosts(&client, &server.url, &secret, 0, options.hosts).await?;
+    let keys = enroll_hosts(
+        &client,
+        std::slice::from_ref(&server.url),
+        0..options.hosts,
+        school_pc(secret.clone()),
+    )
+    .await?;
     let enroll_seconds = started.elapsed().as_secs_f64();
     println!(
         "{:<34} {:>9.0} hosts/s ({} hosts in {:.1} s)",
@@ -584,54 +610,30 @@ async fn run(options: Options) -> Result<()> {
     let duration = Duration::from_secs(options.seconds);
     let concurrency = options.concurrency;
 
-    let baseline_full = run_phase(
-        &client,
-        &trivial.url,
-        keys.clone(),
-        full.clone(),
-        concurrency,
-        duration,
-        None,
-    )
-    .await;
-    print_row("trivial axum handler, full bodies", &baseline_full);
-    let cpu_before = server.cpu_seconds();
-    let collector_full = run_phase(
-        &client,
-        &server.url,
-        keys.clone(),
-        full.clone(),
-        concurrency,
-        duration,
-        None,
-    )
-    .await;
-    print_row("sverka-collector, full reports", &collector_full);
-    print_cpu("  full reports", &server, cpu_before, &collector_full);
-    let baseline_check_in = run_phase(
-        &client,
-        &trivial.url,
-        keys.clone(),
-        check_in.clone(),
-        concurrency,
-        duration,
-        None,
-    )
-    .await;
-    print_row("trivial axum handler, check-ins", &baseline_check_in);
-    let cpu_before = server.cpu_seconds();
-    let collector_check_in = run_phase(
-        &client,
-        &server.url,
-        keys.clone(),
-        check_in.clone(),
-        concurrency,
-        duration,
-        None,
-    )
-    .await;
-    print_row("sverka-collector, check-ins", &collector_check_in);
-    print_cpu("  check-ins", &server, cpu_before, &collector_check_in);
+    // The same closed-loop phase against the trivial handler, then the collector.
+    let side_by_side = async |bodies: &Arc<Vec<Vec<u8>>>, baseline: &str, collector: &str| {
+        let phase = async |url: &String| {
+            let urls = std::slice::from_ref(url);
+            let (keys, bodies) = (keys.clone(), bodies.clone());
+            run_phase(&client, urls, keys, bodies, concurrency, duration, None).await
+        };
+        let baseline_result = phase(&trivial.url).await;
+        print_row(baseline, &baseline_result);
+        let cpu_before = server.cpu_seconds();
+        let collector_result = phase(&server.url).await;
+        print_row(&format!("sverka-collector, {collector}"), &collector_result);
+        print_cpu(
+            &format!("  {collector}"),
+            &server,
+            cpu_before,
+            &collector_result,
+        );
+        collector_result
+    };
+    let collector_full =
+        side_by_side(&full, "trivial axum handler, full bodies", "full reports").await;
+    let collector_check_in =
+        side_by_side(&check_in, "trivial axum handler, check-ins", "check-ins").await;
     let paced_full = run_paced_phase(
         &client,
         &server.url,
@@ -669,10 +671,9 @@ async fn run(options: Options) -> Result<()> {
         let started = Instant::now();
         let more = enroll_hosts(
             &client,
-            &server.url,
-            &secret,
-            options.hosts,
-            options.memory_hosts,
+            std::slice::from_ref(&server.url),
+            options.hosts..options.memory_hosts,
+            school_pc(secret.clone()),
         )
         .await?;
         println!(
@@ -687,7 +688,7 @@ async fn run(options: Options) -> Result<()> {
         let hosts = all.len();
         let storm = run_phase(
             &client,
-            &server.url,
+            std::slice::from_ref(&server.url),
             Arc::new(all),
             full.clone(),
             concurrency,

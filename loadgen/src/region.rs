@@ -11,13 +11,11 @@ use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use sverka_collector::store::scratch::ScratchDatabase;
 use sverka_collector::store::{NewOrganization, NewSecret, Store};
-use sverka_shared::protocol::{ENROLL_PATH, EnrollResponse, REPORTS_PATH};
 
-use crate::{PhaseResult, Server, collect_phase, micros_since, print_row, send_report};
+use crate::{Server, print_row, run_phase};
 
 #[derive(Debug, Args)]
 pub struct RegionOptions {
@@ -119,104 +117,22 @@ fn postgres_cpu_seconds(database: &str) -> f64 {
         .sum()
 }
 
-/// Sends one report per host (`total` in all, host `i` to `urls[i % n]`), or keeps
-/// sending for `duration` when `total` is `None`.
-async fn spread_phase(
-    client: &reqwest::Client,
-    urls: &[String],
-    keys: Arc<Vec<String>>,
-    bodies: Arc<Vec<Vec<u8>>>,
-    concurrency: usize,
-    duration: Duration,
-    total: Option<usize>,
-) -> PhaseResult {
-    let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let deadline = started + duration;
-    let endpoints: Arc<Vec<String>> = Arc::new(
-        urls.iter()
-            .map(|url| format!("{url}{REPORTS_PATH}"))
-            .collect(),
-    );
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let (client, endpoints, keys, bodies, next) = (
-            client.clone(),
-            endpoints.clone(),
-            keys.clone(),
-            bodies.clone(),
-            next.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0;
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                match total {
-                    Some(total) if index >= total => break,
-                    None if Instant::now() >= deadline => break,
-                    _ => {}
-                }
-                let host = index % keys.len();
-                let endpoint = &endpoints[index % endpoints.len()];
-                let sent = Instant::now();
-                let ok = send_report(&client, endpoint, &keys, &bodies, host).await;
-                latencies.push(micros_since(sent));
-                if !ok {
-                    failures += 1;
-                }
-            }
-            (latencies, failures)
-        }));
-    }
-    collect_phase(workers, started).await
-}
-
 /// Enrolls `hosts` PCs, host `i` with the secret of school `i * schools / hosts`.
 async fn enroll_region(
     client: &reqwest::Client,
     urls: &[String],
-    secrets: Arc<Vec<String>>,
+    secrets: Vec<String>,
     hosts: usize,
 ) -> Result<Vec<String>> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut workers = Vec::new();
-    for worker in 0..64 {
-        let (client, url, secrets, next) = (
-            client.clone(),
-            format!("{}{ENROLL_PATH}", urls[worker % urls.len()]),
-            secrets.clone(),
-            next.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            let mut keys = Vec::new();
-            loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                if index >= hosts {
-                    break;
-                }
-                let school = index * secrets.len() / hosts;
-                let body = serde_json::json!({
-                    "secret": secrets[school], "machine_id": format!("region-{index:08}"),
-                    "hostname": format!("school{school}-pc{index}"), "os_id": "astra",
-                    "os_name": "Astra Linux 1.8", "agent_version": "loadgen"
-                });
-                let response = client.post(&url).body(body.to_string()).send().await?;
-                if !response.status().is_success() {
-                    bail!("enrollment failed: {}", response.status());
-                }
-                let enrolled: EnrollResponse = serde_json::from_slice(&response.bytes().await?)?;
-                keys.push((index, enrolled.host_key));
-            }
-            Ok::<_, anyhow::Error>(keys)
-        }));
-    }
-    let mut keys = Vec::new();
-    for worker in workers {
-        keys.extend(worker.await??);
-    }
-    keys.sort();
-    Ok(keys.into_iter().map(|(_, key)| key).collect())
+    let body = move |index: usize| {
+        let school = index * secrets.len() / hosts;
+        serde_json::json!({
+            "secret": secrets[school], "machine_id": format!("region-{index:08}"),
+            "hostname": format!("school{school}-pc{index}"), "os_id": "astra",
+            "os_name": "Astra Linux 1.8", "agent_version": "loadgen"
+        })
+    };
+    crate::enroll_hosts(client, urls, 0..hosts, Arc::new(body)).await
 }
 
 /// Region, municipalities of 40 schools, schools; a secret per school. Returns the
@@ -356,8 +272,7 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
 
     let one = Collectors::start(collector, &config, 1)?;
     let started = Instant::now();
-    let keys =
-        Arc::new(enroll_region(&client, &one.urls(), Arc::new(secrets), options.hosts).await?);
+    let keys = Arc::new(enroll_region(&client, &one.urls(), secrets, options.hosts).await?);
     println!(
         "[{backend}] enrollment: {} hosts in {:.1} s",
         keys.len(),
@@ -366,7 +281,7 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
 
     let cpu_before = one.cpu_seconds();
     let database_before = postgres_cpu_seconds(&database_name);
-    let storm = spread_phase(
+    let storm = run_phase(
         &client,
         &one.urls(),
         keys.clone(),
@@ -396,7 +311,7 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
 
     let cpu_before = one.cpu_seconds();
     let database_before = postgres_cpu_seconds(&database_name);
-    let hourly = spread_phase(
+    let hourly = run_phase(
         &client,
         &one.urls(),
         keys.clone(),
@@ -476,7 +391,7 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
         let collectors = Collectors::start(collector, &config, count)?;
         let duration = Duration::from_secs(options.seconds);
         let cpu_before = collectors.cpu_seconds();
-        let fulls = spread_phase(
+        let fulls = run_phase(
             &client,
             &collectors.urls(),
             keys.clone(),
@@ -488,7 +403,7 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
         .await;
         let full_cpu = collectors.cpu_seconds() - cpu_before;
         let cpu_before = collectors.cpu_seconds();
-        let check_ins = spread_phase(
+        let check_ins = run_phase(
             &client,
             &collectors.urls(),
             keys.clone(),

@@ -358,7 +358,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         after_host_id: i64,
         limit: i64,
-    ) -> StoreResult<Vec<HostEvaluationInput>>;
+    ) -> StoreResult<Vec<HostEvaluationInput>> {
+        // Every host's revision is older than the largest one there can be.
+        self.hosts_behind_catalog(i64::MAX, after_host_id, limit)
+            .await
+    }
     /// Hosts last evaluated with a catalog revision older than `revision`, in id order
     /// after `after_host_id`: reports that a collector evaluated before it noticed a
     /// catalog change another process made.

@@ -746,31 +746,6 @@ impl Store for PgStore {
             .map_err(map_error)
     }
 
-    async fn hosts_for_evaluation(
-        &self,
-        after_host_id: i64,
-        limit: i64,
-    ) -> StoreResult<Vec<HostEvaluationInput>> {
-        sqlx::query(
-            "SELECT id, inventory_digest, evidence FROM hosts
-             WHERE id > $1 AND last_scan_at IS NOT NULL ORDER BY id LIMIT $2",
-        )
-        .bind(after_host_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_error)?
-        .iter()
-        .map(|row| {
-            Ok(HostEvaluationInput {
-                host_id: row.value("id")?,
-                inventory_digest: row.value("inventory_digest")?,
-                evidence: row.value("evidence")?,
-            })
-        })
-        .collect()
-    }
-
     async fn hosts_behind_catalog(
         &self,
         revision: i64,
