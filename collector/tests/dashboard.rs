@@ -733,29 +733,14 @@ async fn organization_time_zones_for_dates_and_weeks() {
         Err(StoreError::Invalid(_))
     ));
     let overview = format!("/org/{}", harness.region);
-    let refused = officer
-        .submit(
-            &overview,
-            &format!("{overview}/children"),
-            &[
-                ("name", "Школа В"),
-                ("kind", "school"),
-                ("time_zone", "Mars/Olympus"),
-            ],
-        )
-        .await;
+    let children = format!("{overview}/children");
+    let mut add_school = async |name: &str, time_zone: &str| {
+        let fields = [("name", name), ("kind", "school"), ("time_zone", time_zone)];
+        officer.submit(&overview, &children, &fields).await
+    };
+    let refused = add_school("Школа В", "Mars/Olympus").await;
     assert_ne!(refused.status, StatusCode::SEE_OTHER, "{}", refused.text());
-    let added = officer
-        .submit(
-            &overview,
-            &format!("{overview}/children"),
-            &[
-                ("name", "Школа Г"),
-                ("kind", "school"),
-                ("time_zone", "Asia/Omsk"),
-            ],
-        )
-        .await;
+    let added = add_school("Школа Г", "Asia/Omsk").await;
     assert_eq!(added.status, StatusCode::SEE_OTHER, "{}", added.text());
     let organizations = store.organizations().await.expect("list");
     let school_g = organizations

@@ -428,10 +428,11 @@ async fn time_counts_before(
             (banned + row.0, approved + row.1)
         })
     };
-    for run in 0..runs + 1 {
-        let rows: Vec<(i64, i64)> = if let Some(path) = database_url.strip_prefix("sqlite://") {
-            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
-            let mut connection = sqlx::SqliteConnection::connect_with(&options).await?;
+    // Times the query on a fresh connection of either backend (the two connection
+    // types share no trait that runs it) and sums its rows.
+    macro_rules! timed_counts {
+        ($connection:expr) => {{
+            let mut connection = $connection;
             let started_query = Instant::now();
             let rows = sqlx::query(COUNTS_BEFORE_COUNTERS)
                 .bind(since)
@@ -439,29 +440,24 @@ async fn time_counts_before(
                 .await?;
             let elapsed = started_query.elapsed();
             let _ = connection.close().await;
-            if run > 0 {
-                timings.push(elapsed.as_secs_f64() * 1000.0);
-            }
-            rows.iter()
+            let rows: Vec<(i64, i64)> = rows
+                .iter()
                 .map(|row| Ok((row.try_get(2)?, row.try_get(3)?)))
-                .collect::<Result<_, sqlx::Error>>()?
+                .collect::<Result<_, sqlx::Error>>()?;
+            (elapsed, rows)
+        }};
+    }
+    for run in 0..runs + 1 {
+        let (elapsed, rows) = if let Some(path) = database_url.strip_prefix("sqlite://") {
+            let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
+            timed_counts!(sqlx::SqliteConnection::connect_with(&options).await?)
         } else {
             let options = sverka_collector::store::postgres::connect_options(database_url)?;
-            let mut connection = sqlx::PgConnection::connect_with(&options).await?;
-            let started_query = Instant::now();
-            let rows = sqlx::query(COUNTS_BEFORE_COUNTERS)
-                .bind(since)
-                .fetch_all(&mut connection)
-                .await?;
-            let elapsed = started_query.elapsed();
-            let _ = connection.close().await;
-            if run > 0 {
-                timings.push(elapsed.as_secs_f64() * 1000.0);
-            }
-            rows.iter()
-                .map(|row| Ok((row.try_get(2)?, row.try_get(3)?)))
-                .collect::<Result<_, sqlx::Error>>()?
+            timed_counts!(sqlx::PgConnection::connect_with(&options).await?)
         };
+        if run > 0 {
+            timings.push(elapsed.as_secs_f64() * 1000.0);
+        }
         sums = fold(&rows);
     }
     timings.sort_by(f64::total_cmp);
