@@ -16,8 +16,7 @@ use crate::catalog::{
 };
 use crate::config::Config;
 use crate::export::{csv_for_excel, violations_csv, violations_json};
-use crate::store::postgres::PgStore;
-use crate::store::sqlite::SqliteStore;
+use crate::store::SqlStore;
 use crate::store::{NewAuditEntry, NewOrganization, NewSecret, NewUser, Role, Store, UserChange};
 use crate::{format_time, keys, now};
 
@@ -276,7 +275,7 @@ pub fn main() -> ExitCode {
 
 /// Opens the store a database URL names.
 pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
-    open_store_with(url, crate::store::postgres::DEFAULT_POOL_SIZE).await
+    open_store_with(url, crate::store::sql::DEFAULT_POSTGRES_POOL_SIZE).await
 }
 
 fn is_postgres_url(url: &str) -> bool {
@@ -287,7 +286,7 @@ fn is_postgres_url(url: &str) -> bool {
 /// connections) or SQLite (`sqlite:PATH`, `sqlite://PATH` or a plain path).
 pub async fn open_store_with(url: &str, pool_size: u32) -> Result<Arc<dyn Store>> {
     if is_postgres_url(url) {
-        let store = PgStore::open(url, pool_size)
+        let store = SqlStore::open_postgres(url, pool_size)
             .await
             .context("opening the PostgreSQL database")?;
         return Ok(Arc::new(store));
@@ -300,7 +299,7 @@ pub async fn open_store_with(url: &str, pool_size: u32) -> Result<Arc<dyn Store>
     Ok(Arc::new(open_sqlite(url).await?))
 }
 
-async fn open_sqlite(url: &str) -> Result<SqliteStore> {
+async fn open_sqlite(url: &str) -> Result<SqlStore> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -312,7 +311,7 @@ async fn open_sqlite(url: &str) -> Result<SqliteStore> {
         std::fs::create_dir_all(folder)
             .with_context(|| format!("creating the data folder {}", folder.display()))?;
     }
-    SqliteStore::open(&path)
+    SqlStore::open_sqlite(&path)
         .await
         .with_context(|| format!("opening the database {}", path.display()))
 }
@@ -357,7 +356,7 @@ async fn migrate(from: &str, to: &str, replace: bool) -> Result<()> {
         bail!("there is no SQLite database at {source_path}");
     }
     let source = open_sqlite(from).await?;
-    let target = PgStore::open(to, 4)
+    let target = SqlStore::open_postgres(to, 4)
         .await
         .context("opening the PostgreSQL database")?;
     let summary = crate::store::migrate::sqlite_to_postgres(&source, &target, replace)

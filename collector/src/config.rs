@@ -92,7 +92,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.into(),
             database: None,
             data_dir: None,
-            database_connections: crate::store::postgres::DEFAULT_POOL_SIZE,
+            database_connections: crate::store::sql::DEFAULT_POSTGRES_POOL_SIZE,
             silent_after_days: 7,
             catalog_poll_seconds: 1,
             report_retention_days: 90,

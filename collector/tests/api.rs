@@ -14,8 +14,7 @@ use sverka_collector::api::{AppState, RateLimit, router};
 use sverka_collector::catalog::CatalogState;
 use sverka_collector::keys;
 use sverka_collector::limits::RequestLimits;
-use sverka_collector::store::sqlite::SqliteStore;
-use sverka_collector::store::{NewOrganization, NewSecret, Store};
+use sverka_collector::store::{NewOrganization, NewSecret, SqlStore, Store};
 use sverka_shared::observation::PackageManager;
 use sverka_shared::protocol::{EnrollResponse, ReportAck, ReportUpload};
 use sverka_shared::report::SCAN_SCHEMA;
@@ -35,7 +34,7 @@ struct Harness {
 async fn harness_with(rate: RateLimit) -> Harness {
     let folder = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&folder.path().join("api.db"))
+        SqlStore::open_sqlite(&folder.path().join("api.db"))
             .await
             .expect("store"),
     );

@@ -15,10 +15,9 @@ use sverka_collector::catalog::CatalogState;
 use sverka_collector::config::Config;
 use sverka_collector::keys;
 use sverka_collector::limits::RequestLimits;
-use sverka_collector::store::sqlite::SqliteStore;
 use sverka_collector::store::{
     Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, NewUser, ReportRecord,
-    Role, Store, StoreError,
+    Role, SqlStore, Store, StoreError,
 };
 use sverka_collector::web::{self, WebState};
 use tower::ServiceExt;
@@ -129,7 +128,7 @@ fn uuid_like(host_id: i64, now: i64) -> String {
 async fn harness() -> Harness {
     let folder = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&folder.path().join("dashboard.db"))
+        SqlStore::open_sqlite(&folder.path().join("dashboard.db"))
             .await
             .expect("store"),
     );

@@ -10,9 +10,8 @@
 
 use std::sync::Arc;
 use sverka_collector::keys;
-use sverka_collector::store::postgres::PgStore;
+use sverka_collector::store::SqlStore;
 use sverka_collector::store::scratch::ScratchDatabase;
-use sverka_collector::store::sqlite::SqliteStore;
 use sverka_collector::store::{
     Enrollment, EvaluatedFindings, HandledMark, HostFinding, NewAuditEntry, NewOrganization,
     NewSecret, NewSession, NewUser, ReportRecord, Role, Store, StoreError, UserChange,
@@ -1577,6 +1576,110 @@ pub async fn catalog_revisions_are_shared(first: Arc<dyn Store>, second: Arc<dyn
     assert_eq!(seen_by_first.revision, 10);
 }
 
+/// Mended drift: SQLite used to apply a re-evaluation to a host that is gone (an
+/// error from a foreign key, or nothing at all with no findings); PostgreSQL said
+/// `NotFound`. Both say `NotFound` now and store nothing.
+pub async fn evaluating_a_missing_host_is_not_found(store: &dyn Store) {
+    for findings in [vec![], vec![finding("telegram", "banned")]] {
+        let outcome = store.apply_evaluation(4_242, findings, 1, T0).await;
+        assert!(
+            matches!(outcome, Err(StoreError::NotFound(ref what)) if what == "host 4242"),
+            "{outcome:?}"
+        );
+    }
+    assert!(store.host_apps(4_242).await.expect("apps").is_empty());
+    assert!(
+        store
+            .finding_events(4_242)
+            .await
+            .expect("events")
+            .is_empty()
+    );
+}
+
+/// Mended drift: an open finding's last sighting only moves forward, whichever path
+/// applies the check-in (PostgreSQL skipped updates that changed nothing, SQLite's
+/// batch wrote every open row). A finding opened by a catalog change at a later time
+/// than the next check-in's scan keeps that later time.
+pub async fn a_finding_is_never_seen_earlier_than_it_was(store: &dyn Store) {
+    let school = organization(store, "Школа", None, 1).await;
+    let host_id = host(store, school, "m-1").await;
+    let telegram = || vec![finding("telegram", "banned")];
+    store
+        .record_report(report("r-1", host_id, T0, Some(telegram())))
+        .await
+        .expect("first");
+    let with_wechat = vec![finding("telegram", "banned"), finding("wechat", "banned")];
+    store
+        .apply_evaluation(host_id, with_wechat.clone(), 1, T0 + 100)
+        .await
+        .expect("catalog");
+    let last_seen = |apps: Vec<sverka_collector::store::HostApp>, app: &str| {
+        apps.into_iter()
+            .find(|found| found.app_id == app)
+            .map(|found| found.last_seen)
+    };
+    // A check-in scanned between the two: not stale (the host's last scan is T0), and
+    // it sees what is stored, so it only says "seen again".
+    let mut check_in = report("r-2", host_id, T0 + 50, Some(with_wechat.clone()));
+    check_in.inventory = None;
+    check_in.catalog_revision = 1;
+    let outcome = store.record_report(check_in).await.expect("check-in");
+    assert!(!outcome.duplicate && !outcome.stale, "{outcome:?}");
+    let apps = store.host_apps(host_id).await.expect("apps");
+    assert_eq!(last_seen(apps.clone(), "wechat"), Some(T0 + 100));
+    assert_eq!(last_seen(apps, "telegram"), Some(T0 + 100));
+    let mut later = report("r-3", host_id, T0 + 200, Some(with_wechat));
+    later.inventory = None;
+    later.catalog_revision = 1;
+    store.record_report(later).await.expect("later");
+    let apps = store.host_apps(host_id).await.expect("apps");
+    assert_eq!(last_seen(apps.clone(), "wechat"), Some(T0 + 200));
+    assert_eq!(last_seen(apps, "telegram"), Some(T0 + 200));
+}
+
+/// Enrollment is one body on both databases now (it was an upsert on PostgreSQL and a
+/// read-then-write on SQLite): one machine enrolled many times at once ends as one
+/// host, enrolled once and re-enrolled the other times, with the key of one of them.
+pub async fn one_machine_enrolled_at_once_is_one_host(store: Arc<dyn Store>) {
+    let school = organization(store.as_ref(), "Школа", None, 1).await;
+    let secret = secret(store.as_ref(), school, None).await;
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let store = Arc::clone(&store);
+        let enrollment = enrollment(&secret, "same-machine");
+        tasks.push(tokio::spawn(async move {
+            let key_hash = enrollment.key_hash.clone();
+            (
+                store.enroll(enrollment, T0).await.expect("enroll"),
+                key_hash,
+            )
+        }));
+    }
+    let mut enrolled = Vec::new();
+    for task in tasks {
+        enrolled.push(task.await.expect("task"));
+    }
+    let host_id = enrolled[0].0.host_id;
+    assert!(enrolled.iter().all(|(host, _)| host.host_id == host_id));
+    assert_eq!(
+        enrolled
+            .iter()
+            .filter(|(host, _)| !host.re_enrolled)
+            .count(),
+        1,
+        "exactly one enrollment created the host"
+    );
+    let key = store
+        .host_credentials(host_id)
+        .await
+        .expect("credentials")
+        .expect("host")
+        .key_hash;
+    assert!(enrolled.iter().any(|(_, key_hash)| *key_hash == key));
+    assert_eq!(store.host_summaries(school).await.expect("hosts").len(), 1);
+}
+
 macro_rules! contract_tests {
     ($backend:ident, $open:expr, $open_again:path) => {
         mod $backend {
@@ -1676,6 +1779,21 @@ macro_rules! contract_tests {
                 let second = $open_again(&keep).await;
                 super::catalog_revisions_are_shared(store, second).await;
             }
+            #[tokio::test]
+            async fn evaluating_a_missing_host_is_not_found() {
+                let (store, _keep) = $open.await;
+                super::evaluating_a_missing_host_is_not_found(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn a_finding_is_never_seen_earlier_than_it_was() {
+                let (store, _keep) = $open.await;
+                super::a_finding_is_never_seen_earlier_than_it_was(store.as_ref()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn one_machine_enrolled_at_once_is_one_host() {
+                let (store, _keep) = $open.await;
+                super::one_machine_enrolled_at_once_is_one_host(store).await;
+            }
         }
     };
 }
@@ -1687,7 +1805,7 @@ async fn open_sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
 }
 
 async fn open_sqlite_again(folder: &tempfile::TempDir) -> Arc<dyn Store> {
-    let store = SqliteStore::open(&folder.path().join("contract.db"))
+    let store = SqlStore::open_sqlite(&folder.path().join("contract.db"))
         .await
         .expect("open sqlite");
     Arc::new(store)
@@ -1702,7 +1820,7 @@ async fn open_postgres() -> (Arc<dyn Store>, ScratchDatabase) {
 }
 
 async fn open_postgres_again(database: &ScratchDatabase) -> Arc<dyn Store> {
-    let store = PgStore::open(database.url(), 8)
+    let store = SqlStore::open_postgres(database.url(), 8)
         .await
         .unwrap_or_else(|error| panic!("opening {}: {error}", database.url()));
     Arc::new(store)
@@ -1722,7 +1840,7 @@ async fn sqlite_migrates_to_postgres_with_all_its_history() {
     use sverka_collector::store::migrate::sqlite_to_postgres;
 
     let folder = tempfile::tempdir().expect("tempdir");
-    let sqlite = SqliteStore::open(&folder.path().join("deployment.db"))
+    let sqlite = SqlStore::open_sqlite(&folder.path().join("deployment.db"))
         .await
         .expect("open sqlite");
     let source: &dyn Store = &sqlite;
@@ -1800,7 +1918,7 @@ async fn sqlite_migrates_to_postgres_with_all_its_history() {
     let database = ScratchDatabase::create()
         .await
         .unwrap_or_else(|error| panic!("{error}"));
-    let postgres = PgStore::open(database.url(), 4)
+    let postgres = SqlStore::open_postgres(database.url(), 4)
         .await
         .expect("open postgres");
     let summary = sqlite_to_postgres(&sqlite, &postgres, false)
@@ -1966,4 +2084,35 @@ async fn sqlite_write_ahead_log_starts_over_under_a_stream_of_reports() {
         longest < 48 << 20,
         "the write-ahead log grew to {longest} bytes"
     );
+}
+
+/// The backend follows the URL's scheme; any other scheme is an error that names the
+/// two it takes.
+#[tokio::test]
+async fn the_database_url_chooses_the_backend() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", folder.path().join("url.db").display());
+    let store = SqlStore::open(&url, 4).await.expect("sqlite url");
+    assert_eq!(store.backend_name(), "sqlite");
+    let database = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let store = SqlStore::open(database.url(), 4)
+        .await
+        .expect("postgres url");
+    assert_eq!(store.backend_name(), "postgres");
+    store.close().await;
+    for url in [
+        "mysql://localhost/sverka",
+        "/var/lib/sverka/collector.db",
+        "",
+    ] {
+        match SqlStore::open(url, 4).await {
+            Err(StoreError::Invalid(message)) => assert!(
+                message.contains("sqlite://") && message.contains("postgres://"),
+                "{message}"
+            ),
+            other => panic!("{url:?} gave {other:?}"),
+        }
+    }
 }

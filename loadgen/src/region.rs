@@ -251,7 +251,7 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
         options.schools.div_ceil(40),
         tree_started.elapsed().as_secs_f64()
     );
-    let database_name = sverka_collector::store::postgres::connect_options(&url)
+    let database_name = sverka_collector::store::dialect::postgres::connect_options(&url)
         .ok()
         .and_then(|options| options.get_database().map(str::to_string))
         .unwrap_or_default();
@@ -433,7 +433,7 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
 /// `pg_database_size` of the database `url` names.
 async fn sqlx_database_size(url: &str) -> Result<i64> {
     use sqlx::Connection;
-    let options = sverka_collector::store::postgres::connect_options(url)?;
+    let options = sverka_collector::store::dialect::postgres::connect_options(url)?;
     let mut connection = sqlx::PgConnection::connect_with(&options).await?;
     let size: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
         .fetch_one(&mut connection)

@@ -238,7 +238,8 @@ fn postgres_stored_reports(url: &str) -> Vec<(String, i64)> {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let options = sverka_collector::store::postgres::connect_options(url).expect("url");
+        let options =
+            sverka_collector::store::dialect::postgres::connect_options(url).expect("url");
         let mut connection = sqlx::PgConnection::connect_with(&options)
             .await
             .expect("connect to PostgreSQL");

@@ -34,10 +34,28 @@ impl Role {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A role as stored; an unknown word is an error, not a guess.
+impl TryFrom<String> for Role {
+    type Error = UnknownWord;
+
+    fn try_from(text: String) -> Result<Role, UnknownWord> {
+        Role::parse(&text).ok_or(UnknownWord { kind: "role", text })
+    }
+}
+
+/// A stored word (a role, a status) that this version does not know.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("unknown {kind} {text:?}")]
+pub struct UnknownWord {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct User {
     pub id: i64,
     pub login: String,
+    #[sqlx(try_from = "String")]
     pub role: Role,
     /// `None` only for administrators.
     pub organization_id: Option<i64>,
@@ -119,7 +137,7 @@ pub struct Session {
     pub expires_at: Timestamp,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct ApiTokenInfo {
     pub id: i64,
     pub user_id: i64,
@@ -146,7 +164,7 @@ pub struct NewAuditEntry {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: Timestamp,
@@ -157,7 +175,7 @@ pub struct AuditEntry {
 }
 
 /// A note that a violation is being handled.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct HandledMark {
     pub host_id: i64,
     pub app_id: String,
@@ -168,7 +186,7 @@ pub struct HandledMark {
 
 /// The PCs of one organization alone (not its subtree); the dashboard adds them up
 /// along the tree.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, sqlx::FromRow)]
 pub struct OrganizationCounts {
     pub organization_id: i64,
     pub enrolled: i64,
@@ -183,7 +201,7 @@ pub struct OrganizationCounts {
 }
 
 /// One PC of an organization, for the school page.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct HostSummary {
     pub host_id: i64,
     pub hostname: String,
@@ -195,7 +213,7 @@ pub struct HostSummary {
 }
 
 /// Everything the PC page shows about the host itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct HostDetail {
     pub host_id: i64,
     pub organization_id: i64,
@@ -227,7 +245,7 @@ pub struct HostApp {
 }
 
 /// An organization's overview figures (its whole subtree) for one week.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct WeeklyFigures {
     pub organization_id: i64,
     /// ISO week of the week's last day, `2026-W47`.

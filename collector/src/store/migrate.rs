@@ -14,9 +14,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Arguments, Row};
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::postgres::{PgStore, map_error as pg_error};
-use super::sqlite::SqliteStore;
-use super::{StoreError, StoreResult};
+use super::{SqlStore, StoreError, StoreResult};
 
 /// Rows per `INSERT` (PostgreSQL takes at most 65,535 parameters per statement).
 const ROWS_PER_INSERT: usize = 500;
@@ -51,7 +49,11 @@ impl ColumnType {
 }
 
 fn sqlite_error(error: sqlx::Error) -> StoreError {
-    StoreError::Database(format!("reading the SQLite database: {error}"))
+    StoreError::Database(format!("reading the SQLite database: {error}").into())
+}
+
+fn pg_error(error: sqlx::Error) -> StoreError {
+    StoreError::from(error)
 }
 
 /// Copies everything in `source` into `target`. The target must have no rows unless
@@ -59,11 +61,17 @@ fn sqlite_error(error: sqlx::Error) -> StoreError {
 /// transaction). The source should not be written meanwhile (stop `serve` first); it
 /// is read in one transaction, so the copy is consistent in any case.
 pub async fn sqlite_to_postgres(
-    source: &SqliteStore,
-    target: &PgStore,
+    source: &SqlStore,
+    target: &SqlStore,
     replace: bool,
 ) -> StoreResult<MigrationSummary> {
-    let mut reader = source.pool().acquire().await.map_err(sqlite_error)?;
+    let source = source.sqlite_pool().ok_or_else(|| {
+        StoreError::Invalid("the database to migrate from must be a SQLite one".into())
+    })?;
+    let target = target.postgres_pool().ok_or_else(|| {
+        StoreError::Invalid("the database to migrate to must be a PostgreSQL one".into())
+    })?;
+    let mut reader = source.acquire().await.map_err(sqlite_error)?;
     sqlx::query("BEGIN")
         .execute(&mut *reader)
         .await
@@ -75,7 +83,7 @@ pub async fn sqlite_to_postgres(
 
 async fn copy_tables(
     reader: &mut sqlx::SqliteConnection,
-    target: &PgStore,
+    target: &sqlx::PgPool,
     replace: bool,
 ) -> StoreResult<MigrationSummary> {
     let tables: Vec<String> = sqlx::query_scalar(
@@ -119,7 +127,7 @@ async fn copy_tables(
         order.extend(ready);
     }
 
-    let mut writer = target.pool().begin().await.map_err(pg_error)?;
+    let mut writer = target.begin().await.map_err(pg_error)?;
     let mut columns_of: BTreeMap<String, Vec<(String, ColumnType)>> = BTreeMap::new();
     for table in &order {
         let columns: Vec<(String, String)> = sqlx::query_as(
@@ -260,7 +268,7 @@ async fn insert_rows(
         let mut placeholders = Vec::with_capacity(columns.len());
         for (index, (name, column_type)) in columns.iter().enumerate() {
             bind_value(&mut arguments, row, index, *column_type)
-                .map_err(|error| StoreError::Database(format!("{table}.{name}: {error}")))?;
+                .map_err(|error| StoreError::Database(format!("{table}.{name}: {error}").into()))?;
             placeholders.push(format!("${next}"));
             next += 1;
         }

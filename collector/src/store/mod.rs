@@ -1,15 +1,21 @@
-//! Storage behind one trait. [`sqlite::SqliteStore`] is the embedded default;
-//! [`postgres::PgStore`] serves a region from one PostgreSQL database and any number
-//! of collector processes. `tests/store_contract.rs` runs one contract against both.
+//! Storage behind one trait, [`Store`], with one SQL implementation, [`SqlStore`], on
+//! two databases: SQLite, the embedded default, and PostgreSQL, which serves a region
+//! from one database and any number of collector processes. Every query and row
+//! mapping is written once (`sql/`); what the two databases really do differently is
+//! the dialect seam (`dialect/`). `tests/it/store_contract.rs` runs one contract
+//! against both.
 //!
 //! Both schemas have the same tables and columns (Unix seconds in integer columns,
 //! JSON as text), so [`migrate`] copies a SQLite database to PostgreSQL row by row.
 
 pub mod dashboard;
+pub mod dialect;
 pub mod migrate;
-pub mod postgres;
+pub mod rules;
 pub mod scratch;
-pub mod sqlite;
+pub mod sql;
+
+pub use sql::SqlStore;
 
 pub use dashboard::{
     ApiTokenCredentials, ApiTokenInfo, AuditEntry, HandledMark, HostApp, HostDetail, HostSummary,
@@ -27,7 +33,7 @@ pub type Timestamp = i64;
 pub enum StoreError {
     /// The database is locked, full or unreachable; the request can be retried later.
     #[error("the database is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[source] DatabaseFailure),
     #[error("{0} not found")]
     NotFound(String),
     /// The request is understood but not allowed (an expired or revoked secret, say).
@@ -36,12 +42,85 @@ pub enum StoreError {
     #[error("invalid input: {0}")]
     Invalid(String),
     #[error("database error: {0}")]
-    Database(String),
+    Database(#[source] DatabaseFailure),
+}
+
+/// What went wrong in the database, for people, with the database driver's error (when
+/// there was one) as its source.
+#[derive(Debug, Clone)]
+pub struct DatabaseFailure {
+    message: String,
+    source: Option<std::sync::Arc<sqlx::Error>>,
+}
+
+impl DatabaseFailure {
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl std::fmt::Display for DatabaseFailure {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for DatabaseFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|error| error as &(dyn std::error::Error + 'static))
+    }
+}
+
+impl From<String> for DatabaseFailure {
+    fn from(message: String) -> DatabaseFailure {
+        DatabaseFailure {
+            message,
+            source: None,
+        }
+    }
+}
+
+impl From<&str> for DatabaseFailure {
+    fn from(message: &str) -> DatabaseFailure {
+        DatabaseFailure::from(message.to_string())
+    }
+}
+
+/// A driver error as the store's: what may pass (a locked, full or unreachable
+/// database, a deadlock) is `Unavailable`, so the collector answers 503 and the agent
+/// retries; which database codes those are is each dialect's
+/// ([`dialect::Dialect::may_pass`]).
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> StoreError {
+        let (message, may_pass) = match &error {
+            sqlx::Error::Database(database) => (
+                database.message().to_string(),
+                dialect::may_pass(&**database),
+            ),
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => (error.to_string(), true),
+            _ => (error.to_string(), false),
+        };
+        let failure = DatabaseFailure {
+            message,
+            source: Some(std::sync::Arc::new(error)),
+        };
+        if may_pass {
+            StoreError::Unavailable(failure)
+        } else {
+            StoreError::Database(failure)
+        }
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Organization {
     pub id: i64,
     pub parent_id: Option<i64>,
@@ -61,17 +140,7 @@ pub struct NewOrganization {
     pub time_zone: Option<String>,
 }
 
-/// An organization's time zone as stored: an IANA name jiff knows (`Europe/Samara`),
-/// or `None` (empty text too) to inherit.
-pub fn checked_time_zone(name: Option<&str>) -> StoreResult<Option<String>> {
-    match name.map(str::trim) {
-        None | Some("") => Ok(None),
-        Some(name) if jiff::tz::TimeZone::get(name).is_ok() => Ok(Some(name.to_string())),
-        Some(name) => Err(StoreError::Invalid(format!(
-            "unknown time zone {name:?} (an IANA name such as Europe/Moscow)"
-        ))),
-    }
-}
+pub use rules::checked_time_zone;
 
 #[derive(Debug, Clone)]
 pub struct NewSecret {
@@ -80,7 +149,7 @@ pub struct NewSecret {
     pub expires_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct SecretInfo {
     pub id: i64,
     pub organization_id: i64,
@@ -112,7 +181,7 @@ pub struct EnrolledHost {
 }
 
 /// What the collector needs to check a host key.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct HostCredentials {
     pub host_id: i64,
     pub organization_id: i64,
@@ -121,7 +190,7 @@ pub struct HostCredentials {
 }
 
 /// What decides whether a check-in changes anything.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct HostState {
     pub inventory_digest: Option<String>,
     pub last_scan_at: Option<Timestamp>,
@@ -178,20 +247,26 @@ pub struct ReportRecord {
 }
 
 /// A host's row as a report finds it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub(crate) struct HostBefore {
     pub last_scan_at: Option<Timestamp>,
     pub findings_digest: String,
 }
 
 impl ReportRecord {
+    /// True when the host has applied a later scan already: the report is kept in the
+    /// history but changes no finding.
+    pub(crate) fn is_stale(&self, host: &HostBefore) -> bool {
+        host.last_scan_at.is_some_and(|last| self.scanned_at < last)
+    }
+
     /// True when applying the report only records that the host and its open findings
     /// were seen again: it is not older than the host's last scan, and its findings
     /// (when they could be evaluated) are the ones stored. Most reports are such
     /// check-ins; both backends apply a batch's worth of them with one statement per
     /// table instead of several statements per report.
     pub(crate) fn only_sees_again(&self, host: &HostBefore) -> bool {
-        let stale = host.last_scan_at.is_some_and(|last| self.scanned_at < last);
+        let stale = self.is_stale(host);
         let changes = self
             .findings
             .as_ref()
@@ -210,7 +285,7 @@ pub struct RecordOutcome {
 }
 
 /// A host whose findings are evaluated again after a catalog change.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HostEvaluationInput {
     pub host_id: i64,
     pub inventory_digest: Option<String>,
@@ -263,7 +338,7 @@ impl Coverage {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct SilentHost {
     pub host_id: i64,
     pub hostname: String,
@@ -272,7 +347,7 @@ pub struct SilentHost {
     pub last_seen_at: Option<Timestamp>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
 pub struct FindingEvent {
     pub host_id: i64,
     pub app_id: String,
@@ -283,7 +358,7 @@ pub struct FindingEvent {
     pub cause: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CatalogRevision {
     pub revision: i64,
     /// TOML merged over the built-in catalog.
@@ -477,4 +552,35 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// lock on a connection of its own (released also when the process dies); SQLite,
     /// which one collector process serves, holds it within this store.
     async fn try_lock_job(&self, name: &str) -> StoreResult<Option<JobLease>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn driver_errors_keep_their_source_and_tell_what_may_pass() {
+        let unavailable = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(unavailable, StoreError::Unavailable(_)));
+        let failure = unavailable.source().expect("the failure");
+        let driver = failure.source().expect("the driver's error");
+        assert_eq!(driver.to_string(), sqlx::Error::PoolTimedOut.to_string());
+
+        let broken = StoreError::from(sqlx::Error::RowNotFound);
+        assert!(matches!(broken, StoreError::Database(_)), "{broken:?}");
+        assert!(broken.to_string().starts_with("database error: "));
+
+        let plain = StoreError::Unavailable("the report writer has stopped".into());
+        assert_eq!(
+            plain.to_string(),
+            "the database is unavailable: the report writer has stopped"
+        );
+        assert!(
+            plain
+                .source()
+                .and_then(|failure| failure.source())
+                .is_none()
+        );
+    }
 }

@@ -9,7 +9,7 @@
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
-use super::postgres::connect_options;
+use super::dialect::postgres::connect_options;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub const DEFAULT_ADMIN_URL: &str = "postgres://127.0.0.1:5432/test";

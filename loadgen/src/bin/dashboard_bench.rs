@@ -14,9 +14,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
-use sverka_collector::store::postgres::PgStore;
+use sverka_collector::store::SqlStore;
 use sverka_collector::store::scratch::ScratchDatabase;
-use sverka_collector::store::sqlite::SqliteStore;
 use sverka_collector::store::{
     Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, NewUser, ReportRecord,
     Role, Store,
@@ -452,7 +451,8 @@ async fn time_counts_before(
             let options = sqlx::sqlite::SqliteConnectOptions::new().filename(path);
             timed_counts!(sqlx::SqliteConnection::connect_with(&options).await?)
         } else {
-            let options = sverka_collector::store::postgres::connect_options(database_url)?;
+            let options =
+                sverka_collector::store::dialect::postgres::connect_options(database_url)?;
             timed_counts!(sqlx::PgConnection::connect_with(&options).await?)
         };
         if run > 0 {
@@ -473,7 +473,7 @@ async fn run(options: Options) -> Result<()> {
         match options.database.as_str() {
             "sqlite" => {
                 let database: PathBuf = folder.path().join("bench.db");
-                let store = SqliteStore::open(&database).await?;
+                let store = SqlStore::open_sqlite(&database).await?;
                 (
                     Arc::new(store),
                     format!("sqlite://{}", database.display()),
@@ -482,7 +482,7 @@ async fn run(options: Options) -> Result<()> {
             }
             "postgres" => {
                 let scratch = ScratchDatabase::create().await?;
-                let store = PgStore::open(scratch.url(), 16).await?;
+                let store = SqlStore::open_postgres(scratch.url(), 16).await?;
                 (Arc::new(store), scratch.url().to_string(), Some(scratch))
             }
             other => bail!("--database is sqlite or postgres, not {other:?}"),
@@ -493,7 +493,7 @@ async fn run(options: Options) -> Result<()> {
         // visibility map (index-only scans). Timed here rather than waited for.
         use sqlx::Connection;
         let started = Instant::now();
-        let options = sverka_collector::store::postgres::connect_options(scratch.url())?;
+        let options = sverka_collector::store::dialect::postgres::connect_options(scratch.url())?;
         let mut connection = sqlx::PgConnection::connect_with(&options).await?;
         sqlx::query("VACUUM (ANALYZE)")
             .execute(&mut connection)

@@ -1,66 +1,169 @@
-//! Reports are committed in batches on PostgreSQL too. A commit waits for the WAL to
-//! reach the disk; one transaction per report made the boot storm wait for one flush
-//! per report (about 600 reports/s on this project's machines, bound by commit latency
-//! with the cores mostly idle). A few writer tasks now take whatever reports are
-//! waiting, up to [`BATCH_LIMIT`], and apply them in one transaction:
+//! PostgreSQL: one database for a whole region, shared by any number of collector
+//! processes behind a load balancer. What only PostgreSQL does: connecting (a URL,
+//! the user when the URL names none, a pool size), which error codes may pass, the
+//! report writers (a few tasks that commit batches, hosts locked in id order, arrays
+//! for the batch's check-ins), and job leases as session advisory locks.
 //!
-//! - the hosts of the batch are locked first, in host id order, so two batches (in this
-//!   process or in another collector on the same database) never wait on each other in
-//!   a cycle;
-//! - the reports that only say a host was seen again (most check-ins; see
-//!   [`ReportRecord::only_sees_again`]) are then applied together, one statement per
-//!   table for the whole batch, and every other report exactly as it would be alone
-//!   ([`super::apply_report`]);
-//! - if anything but an unavailable database fails, the batch is rolled back and each
-//!   report is committed alone, so one bad report fails alone;
-//! - a report is acknowledged only after its batch committed.
+//! Reports of one host apply in order whichever process received them: a batch first
+//! locks its hosts' rows (`SELECT ... FOR UPDATE`); the report id's primary key stores
+//! a report once however many collectors receive it.
 
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::error::DatabaseError;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection as _, PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
+use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::{
-    RecordOutcome, ReportRecord, StoreError, StoreResult, apply_report, map_error, report_kind,
-};
-use crate::store::HostBefore;
+use super::Dialect;
+use crate::store::sql::Connection;
+use crate::store::sql::reports::{self, report_kind};
+use crate::store::{JobLease, RecordOutcome, ReportRecord, StoreError, StoreResult};
+
+impl Dialect for sqlx::Postgres {
+    const GREATEST: &'static str = "GREATEST";
+    const IN_SUBTREE: &'static str = "= ANY(ARRAY(SELECT id FROM subtree))";
+    const FOR_UPDATE: &'static str = " FOR UPDATE";
+    const BYTEWISE: &'static str = " COLLATE \"C\"";
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    /// An advisory lock for this transaction; job leases use keys derived from their
+    /// names ([`job_lock_key`]).
+    const CATALOG_NUMBERING_LOCK: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(x'53564b4100000001'::bigint)");
+
+    fn findings_of_each_host(condition: &str) -> String {
+        format!(
+            "CROSS JOIN LATERAL (
+                SELECT * FROM host_apps a WHERE a.host_id = h.id AND {condition} OFFSET 0) a"
+        )
+    }
+
+    fn may_pass(error: &dyn DatabaseError) -> bool {
+        let code = error.code().unwrap_or_default();
+        // 08: connection exception; 53: insufficient resources; 57P: operator
+        // intervention (shutdown); 40001/40P01: serialization failure, deadlock.
+        code.starts_with("08")
+            || code.starts_with("53")
+            || code.starts_with("57P")
+            || code == "40001"
+            || code == "40P01"
+    }
+}
 
 /// Reports in one transaction at most. The hosts of a batch stay locked until it
 /// commits, so this also bounds how long another collector's report of one of them
 /// waits.
 const BATCH_LIMIT: usize = 64;
 
+/// The pool, the report writers and how to open a connection of one's own (for a
+/// job's advisory lock).
+#[derive(Debug, Clone)]
+pub(crate) struct PgBackend {
+    pub(crate) pool: PgPool,
+    options: PgConnectOptions,
+    pub(crate) writer: ReportWriter,
+}
+
+impl PgBackend {
+    /// Connects with up to `pool_size` connections and brings the schema up to date
+    /// (migrations run under PostgreSQL's own lock, so collectors starting together
+    /// migrate once).
+    pub(crate) async fn open(url: &str, pool_size: u32) -> StoreResult<PgBackend> {
+        let options = connect_options(url)
+            .map_err(|error| StoreError::Invalid(format!("database URL: {error}")))?
+            .application_name("sverka-collector");
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size.max(2))
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(|error| {
+                StoreError::Database(format!("migrating the schema: {error}").into())
+            })?;
+        // A quarter of the connections commit reports; the rest serve everything else
+        // (host key checks, the dashboard, background jobs).
+        let writer = ReportWriter::start(&pool, (pool_size / 4).max(1) as usize);
+        Ok(PgBackend {
+            pool,
+            options,
+            writer,
+        })
+    }
+
+    /// A session advisory lock on a connection of its own: released when the lease
+    /// is dropped, and when the process dies.
+    pub(crate) async fn try_lock_job(&self, name: &str) -> StoreResult<Option<JobLease>> {
+        let mut connection = PgConnection::connect_with(&self.options).await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(job_lock_key(name))
+            .fetch_one(&mut connection)
+            .await?;
+        if !locked {
+            let _ = connection.close().await;
+            return Ok(None);
+        }
+        Ok(Some(JobLease::new(name, LockConnection(Some(connection)))))
+    }
+}
+
+/// Parses a `postgres://` URL. Without a user in it, the user is `PGUSER`, else
+/// `USER` or `LOGNAME`, else the name of the process's user as sqlx finds it; when
+/// that cannot be found either (sqlx then says `anonymous`), `postgres`.
+pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    let options = PgConnectOptions::from_str(url)?;
+    let names_user = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next())
+        .is_some_and(|authority| authority.contains('@'));
+    if names_user || std::env::var_os("PGUSER").is_some() {
+        return Ok(options);
+    }
+    let from_environment = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|name| !name.is_empty());
+    Ok(match from_environment {
+        Some(user) => options.username(&user),
+        None if options.get_username() == "anonymous" => options.username("postgres"),
+        None => options,
+    })
+}
+
+/// The advisory lock key of a job: the first 8 bytes of SHA-256 of its name, so keys
+/// are stable across processes and versions.
+fn job_lock_key(name: &str) -> i64 {
+    let digest = crate::keys::hash(&format!("sverka-job:{name}"));
+    i64::from_str_radix(&digest[..16], 16)
+        .or_else(|_| u64::from_str_radix(&digest[..16], 16).map(|key| key as i64))
+        .unwrap_or(0)
+}
+
+/// A connection holding a job's session advisory lock. Dropping it closes the
+/// connection, which ends the session and so releases the lock.
+#[derive(Debug)]
+struct LockConnection(Option<PgConnection>);
+
+impl Drop for LockConnection {
+    fn drop(&mut self) {
+        if let Some(connection) = self.0.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move {
+                let _ = connection.close().await;
+            });
+        }
+    }
+}
+
 struct WriteJob {
     record: ReportRecord,
     reply: oneshot::Sender<StoreResult<RecordOutcome>>,
-}
-
-/// The sending side: `record_report` hands its report over and waits for the outcome.
-#[derive(Debug, Clone)]
-pub(super) struct ReportWriter {
-    jobs: mpsc::Sender<WriteJob>,
-}
-
-impl ReportWriter {
-    /// Starts `writers` tasks on `pool` (each holds one connection while it commits).
-    pub(super) fn start(pool: &PgPool, writers: usize) -> ReportWriter {
-        let (jobs, queue) = mpsc::channel(4 * BATCH_LIMIT);
-        let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..writers.max(1) {
-            tokio::spawn(write_reports(pool.clone(), Arc::clone(&queue)));
-        }
-        ReportWriter { jobs }
-    }
-
-    pub(super) async fn record(&self, record: ReportRecord) -> StoreResult<RecordOutcome> {
-        let stopped = || StoreError::Unavailable("the report writer has stopped".into());
-        let (reply, outcome) = oneshot::channel();
-        self.jobs
-            .send(WriteJob { record, reply })
-            .await
-            .map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
-    }
 }
 
 impl std::fmt::Debug for WriteJob {
@@ -69,6 +172,51 @@ impl std::fmt::Debug for WriteJob {
             .debug_struct("WriteJob")
             .field("report_id", &self.record.report_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// The sending side of the writer tasks: `record_report` hands its report over and
+/// waits for the outcome.
+///
+/// A commit waits for the WAL to reach the disk; one transaction per report made the
+/// boot storm wait for one flush per report (about 600 reports/s, bound by commit
+/// latency with the cores mostly idle). So a few writer tasks take whatever reports
+/// are waiting, up to [`BATCH_LIMIT`], and apply them in one transaction:
+///
+/// - the hosts of the batch are locked first, in host id order, so two batches (in
+///   this process or another collector on the same database) never wait on each other
+///   in a cycle;
+/// - the reports that only say a host was seen again (most check-ins; see
+///   `ReportRecord::only_sees_again`) are then applied together, one statement per
+///   table for the whole batch, and every other report exactly as it would be alone
+///   (`reports::apply_report`);
+/// - if anything but an unavailable database fails, the batch is rolled back and each
+///   report is committed alone, so one bad report fails alone;
+/// - a report is acknowledged only after its batch committed.
+#[derive(Debug, Clone)]
+pub(crate) struct ReportWriter {
+    jobs: mpsc::Sender<WriteJob>,
+}
+
+impl ReportWriter {
+    /// Starts `writers` tasks on `pool` (each holds one connection while it commits).
+    fn start(pool: &PgPool, writers: usize) -> ReportWriter {
+        let (jobs, queue) = mpsc::channel(4 * BATCH_LIMIT);
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(write_reports(pool.clone(), Arc::clone(&queue)));
+        }
+        ReportWriter { jobs }
+    }
+
+    pub(crate) async fn record(&self, record: ReportRecord) -> StoreResult<RecordOutcome> {
+        let stopped = || StoreError::Unavailable("the report writer has stopped".into());
+        let (reply, outcome) = oneshot::channel();
+        self.jobs
+            .send(WriteJob { record, reply })
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 }
 
@@ -131,26 +279,18 @@ async fn apply_in_one_transaction(
     pool: &PgPool,
     records: &[&ReportRecord],
 ) -> StoreResult<Vec<RecordOutcome>> {
-    let mut transaction = pool.begin().await.map_err(map_error)?;
+    let mut transaction = pool.begin().await?;
     let mut host_ids: Vec<i64> = records.iter().map(|record| record.host_id).collect();
     host_ids.dedup();
-    let hosts: HashMap<i64, HostBefore> = sqlx::query(
-        "SELECT id, last_scan_at, findings_digest FROM hosts WHERE id = ANY($1)
+    let hosts = reports::hosts_by_id(
+        sqlx::query_as(
+            "SELECT id, last_scan_at, findings_digest FROM hosts WHERE id = ANY($1)
          ORDER BY id FOR UPDATE",
-    )
-    .bind(&host_ids)
-    .fetch_all(&mut *transaction)
-    .await
-    .map_err(map_error)?
-    .iter()
-    .map(|row| {
-        let host = HostBefore {
-            last_scan_at: row.try_get(1).map_err(map_error)?,
-            findings_digest: row.try_get(2).map_err(map_error)?,
-        };
-        Ok((row.try_get::<i64, _>(0).map_err(map_error)?, host))
-    })
-    .collect::<StoreResult<_>>()?;
+        )
+        .bind(&host_ids)
+        .fetch_all(&mut *transaction)
+        .await?,
+    );
     insert_inventories(&mut transaction, records).await?;
 
     // A host with several reports in the batch, a report id met twice, or a report
@@ -168,21 +308,18 @@ async fn apply_in_one_transaction(
                 .get(&record.host_id)
                 .is_some_and(|host| record.only_sees_again(host))
     });
-    let mut outcomes = vec![
-        RecordOutcome {
-            duplicate: true,
-            stale: false,
-        };
-        records.len()
-    ];
+    let mut outcomes = vec![reports::DUPLICATE; records.len()];
     let fresh = apply_seen_again(&mut transaction, records, &together).await?;
     for index in together {
         outcomes[index].duplicate = !fresh.contains(records[index].report_id.as_str());
     }
     for index in alone {
-        outcomes[index] = apply_report(&mut transaction, records[index]).await?;
+        // The batch stored its inventories already.
+        outcomes[index] =
+            reports::apply_report(Connection::from(&mut *transaction), records[index], false)
+                .await?;
     }
-    transaction.commit().await.map_err(map_error)?;
+    transaction.commit().await?;
     Ok(outcomes)
 }
 
@@ -225,8 +362,7 @@ async fn apply_seen_again(
     )
     .bind(column(|record| record.scan_errors))
     .fetch_all(&mut *connection)
-    .await
-    .map_err(map_error)?
+    .await?
     .into_iter()
     .collect();
     let batch: Vec<&ReportRecord> = batch
@@ -274,8 +410,7 @@ async fn apply_seen_again(
     .bind(text(|record| &record.evidence))
     .bind(column(|record| record.catalog_revision))
     .execute(&mut *connection)
-    .await
-    .map_err(map_error)?;
+    .await?;
     sqlx::query(
         // `a.host_id = ANY($1)` lets PostgreSQL find the rows through the primary key;
         // without it, knowing nothing of the array's size, it read the whole table
@@ -288,8 +423,7 @@ async fn apply_seen_again(
     .bind(column(|record| record.host_id))
     .bind(column(|record| record.scanned_at))
     .execute(&mut *connection)
-    .await
-    .map_err(map_error)?;
+    .await?;
     Ok(fresh)
 }
 
@@ -328,7 +462,6 @@ async fn insert_inventories(
     .bind(inventories.iter().map(|row| row.2).collect::<Vec<_>>())
     .bind(inventories.iter().map(|row| row.3).collect::<Vec<_>>())
     .execute(&mut *connection)
-    .await
-    .map_err(map_error)?;
+    .await?;
     Ok(())
 }

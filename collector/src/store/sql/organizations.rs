@@ -1,0 +1,245 @@
+//! The organization tree, enrollment secrets, and hosts: enrolling and what the agent
+//! API checks on every request.
+
+use super::{SqlStore, on_backend};
+use crate::store::rules::{self, StoredSecret};
+use crate::store::{
+    EnrolledHost, Enrollment, HostCredentials, HostState, NewOrganization, NewSecret, Organization,
+    SecretInfo, StoreError, StoreResult, Timestamp,
+};
+
+const ORGANIZATION_COLUMNS: &str = "id, parent_id, name, kind, expected_pcs, time_zone";
+
+pub(super) async fn create_organization(
+    store: &SqlStore,
+    new: NewOrganization,
+) -> StoreResult<Organization> {
+    let time_zone = rules::check_new_organization(&new)?;
+    if let Some(parent) = new.parent_id
+        && organization(store, parent).await?.is_none()
+    {
+        return Err(StoreError::NotFound(format!("organization {parent}")));
+    }
+    let now = crate::now();
+    let id: i64 = on_backend!(store, |pool| {
+        sqlx::query_scalar(
+            "INSERT INTO organizations (parent_id, name, kind, expected_pcs, created_at, time_zone)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(new.parent_id)
+        .bind(&new.name)
+        .bind(&new.kind)
+        .bind(new.expected_pcs)
+        .bind(now)
+        .bind(&time_zone)
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(Organization {
+        id,
+        parent_id: new.parent_id,
+        name: new.name,
+        kind: new.kind,
+        expected_pcs: new.expected_pcs,
+        time_zone,
+    })
+}
+
+pub(super) async fn set_organization_time_zone(
+    store: &SqlStore,
+    id: i64,
+    time_zone: Option<&str>,
+) -> StoreResult<Organization> {
+    let time_zone = rules::checked_time_zone(time_zone)?;
+    let changed = on_backend!(store, |pool| {
+        sqlx::query("UPDATE organizations SET time_zone = $2 WHERE id = $1")
+            .bind(id)
+            .bind(&time_zone)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("organization {id}")));
+    }
+    organization(store, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))
+}
+
+pub(super) async fn organization(store: &SqlStore, id: i64) -> StoreResult<Option<Organization>> {
+    let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1");
+    Ok(on_backend!(store, |pool| {
+        sqlx::query_as(sqlx::AssertSqlSafe(query))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+pub(super) async fn organizations(store: &SqlStore) -> StoreResult<Vec<Organization>> {
+    let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations ORDER BY id");
+    Ok(on_backend!(store, |pool| {
+        sqlx::query_as(sqlx::AssertSqlSafe(query))
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+pub(super) async fn create_secret(
+    store: &SqlStore,
+    new: NewSecret,
+    now: Timestamp,
+) -> StoreResult<SecretInfo> {
+    if organization(store, new.organization_id).await?.is_none() {
+        return Err(StoreError::NotFound(format!(
+            "organization {}",
+            new.organization_id
+        )));
+    }
+    let id: i64 = on_backend!(store, |pool| {
+        sqlx::query_scalar(
+            "INSERT INTO enrollment_secrets (organization_id, secret_hash, created_at, expires_at)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(new.organization_id)
+        .bind(&new.secret_hash)
+        .bind(now)
+        .bind(new.expires_at)
+        .fetch_one(pool)
+        .await?
+    });
+    Ok(SecretInfo {
+        id,
+        organization_id: new.organization_id,
+        created_at: now,
+        expires_at: new.expires_at,
+        revoked_at: None,
+    })
+}
+
+pub(super) async fn revoke_secret(store: &SqlStore, id: i64, now: Timestamp) -> StoreResult<()> {
+    let done = on_backend!(store, |pool| {
+        sqlx::query(
+            "UPDATE enrollment_secrets SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    if done == 0 {
+        return Err(StoreError::NotFound(format!("enrollment secret {id}")));
+    }
+    Ok(())
+}
+
+pub(super) async fn secrets(
+    store: &SqlStore,
+    organization_id: i64,
+) -> StoreResult<Vec<SecretInfo>> {
+    Ok(on_backend!(store, |pool| {
+        sqlx::query_as(
+            "SELECT id, organization_id, created_at, expires_at, revoked_at
+             FROM enrollment_secrets WHERE organization_id = $1 ORDER BY id",
+        )
+        .bind(organization_id)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// Checks the secret, then creates the host, or gives the host this machine already has
+/// in that organization the new key. The insert and the update are two statements of
+/// one transaction on both databases: when two collectors enroll one machine at once,
+/// PostgreSQL's insert waits for the other's and does nothing, and the update that
+/// follows sees the committed row (the later key wins); SQLite's write transaction
+/// runs one enrollment at a time.
+pub(super) async fn enroll(
+    store: &SqlStore,
+    enrollment: Enrollment,
+    now: Timestamp,
+) -> StoreResult<EnrolledHost> {
+    let (host_id, inserted, organization_id) = on_backend!(store, |pool| {
+        let mut transaction = pool.begin_with(D::BEGIN_WRITE).await?;
+        let stored: Option<StoredSecret> = sqlx::query_as(
+            "SELECT organization_id, secret_hash, expires_at, revoked_at
+             FROM enrollment_secrets WHERE id = $1",
+        )
+        .bind(enrollment.secret_id)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let organization_id = rules::check_secret(stored, &enrollment.secret_hash, now)?;
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO hosts (organization_id, machine_id, hostname, os_id, os_name,
+             agent_version, key_hash, enrolled_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (organization_id, machine_id) DO NOTHING RETURNING id",
+        )
+        .bind(organization_id)
+        .bind(&enrollment.machine_id)
+        .bind(&enrollment.hostname)
+        .bind(&enrollment.os_id)
+        .bind(&enrollment.os_name)
+        .bind(&enrollment.agent_version)
+        .bind(&enrollment.key_hash)
+        .bind(now)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let host_id: i64 = match inserted {
+            Some(host_id) => host_id,
+            None => {
+                sqlx::query_scalar(
+                    "UPDATE hosts SET key_hash = $3, hostname = $4, os_id = $5, os_name = $6,
+                     agent_version = $7
+                     WHERE organization_id = $1 AND machine_id = $2 RETURNING id",
+                )
+                .bind(organization_id)
+                .bind(&enrollment.machine_id)
+                .bind(&enrollment.key_hash)
+                .bind(&enrollment.hostname)
+                .bind(&enrollment.os_id)
+                .bind(&enrollment.os_name)
+                .bind(&enrollment.agent_version)
+                .fetch_one(&mut *transaction)
+                .await?
+            }
+        };
+        transaction.commit().await?;
+        (host_id, inserted.is_some(), organization_id)
+    });
+    let organization = organization(store, organization_id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("organization {organization_id}")))?;
+    Ok(EnrolledHost {
+        host_id,
+        organization,
+        re_enrolled: !inserted,
+    })
+}
+
+pub(super) async fn host_credentials(
+    store: &SqlStore,
+    host_id: i64,
+) -> StoreResult<Option<HostCredentials>> {
+    Ok(on_backend!(store, |pool| {
+        sqlx::query_as(
+            "SELECT id AS host_id, organization_id, machine_id, key_hash FROM hosts WHERE id = $1",
+        )
+        .bind(host_id)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
+pub(super) async fn host_state(store: &SqlStore, host_id: i64) -> StoreResult<Option<HostState>> {
+    Ok(on_backend!(store, |pool| {
+        sqlx::query_as(
+            "SELECT inventory_digest, last_scan_at, catalog_revision FROM hosts WHERE id = $1",
+        )
+        .bind(host_id)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
