@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use crate::api::RateLimit;
-use crate::limits::RequestLimits;
+use crate::api::limits::RequestLimits;
 use crate::tls::TlsConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8440";

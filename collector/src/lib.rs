@@ -1,22 +1,28 @@
 //! Sverka's collector: receives agent reports over HTTP, keeps each host's findings
 //! over time per organization, and answers the questions of the people who act on them.
+//! `src/main.rs` only calls [`cli::main`].
 //!
-//! - [`store`]: the `Store` trait and its SQLite implementation.
-//! - [`api`]: the agent API (enroll, reports, catalog) on axum.
-//! - [`evaluate`]: turning inventories and evidence into findings with the catalog.
-//! - [`catalog`]: the collector's current catalog and its re-evaluation.
-//! - [`config`]: TOML configuration with environment overrides.
-//! - [`cli`]: the operator's commands.
+//! - [`app`]: the state every request shares, and opening the store.
+//! - [`server`]: every route in one router, and serving it (plain or TLS).
+//! - [`jobs`]: the background jobs of a running server.
+//! - [`api`]: the agent API (enroll, reports, catalog) and its limits.
 //! - [`web`]: the dashboard for people and its JSON API.
+//! - [`cli`]: the operator's commands.
+//! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
+//! - [`catalog`], [`evaluate`]: the collector's catalog, and findings made with it.
+//! - [`config`], [`tls`], [`keys`], [`export`]: settings, TLS, secrets and host keys,
+//!   violation exports.
 
 pub mod api;
+pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod evaluate;
 pub mod export;
+pub mod jobs;
 pub mod keys;
-pub mod limits;
+pub mod server;
 pub mod store;
 pub mod tls;
 pub mod web;

@@ -241,7 +241,7 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
             options.connections
         ),
     )?;
-    let store = sverka_collector::cli::open_store_with(&url, 4).await?;
+    let store = sverka_collector::app::open_store_with(&url, 4).await?;
     let tree_started = Instant::now();
     let (region, secrets) = build_tree(store.as_ref(), options.schools, options.hosts).await?;
     println!(

@@ -8,7 +8,7 @@ use std::io::{Cursor, Write as _};
 use sverka_agent::registry::hive::Hive;
 use sverka_agent::sources::{appx, desktop, dpkg, flatpak, rpm, snap, web_apps};
 use sverka_agent::{host, leveldb, pe, registry, users};
-use sverka_collector::limits::{
+use sverka_collector::api::limits::{
     RequestLimits, check_string_lengths, decode_body, parse_bounded, parse_typed,
 };
 use sverka_shared::catalog::{PathPattern, Pattern};

@@ -3,33 +3,30 @@
 //! change is written to the audit log.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use std::sync::Arc;
 
 use super::auth::{API_TOKEN_PREFIX, CsrfForm, Viewer, check_password_rules, hash_password};
 use super::install::install_commands;
-use super::pages::{PageResult, crumbs, layout, load_tree, message_page, not_found, permit};
+use super::pages::{crumbs, layout, load_tree, permit};
 use super::scope::Action;
-use super::{WebState, store_failure};
+use super::{WebError, WebState};
 use crate::keys;
 use crate::store::{NewOrganization, NewSecret, NewUser, Role, StoreError, UserChange};
 
-fn refused(viewer: &Viewer, message: &str) -> Response {
-    (
-        StatusCode::UNPROCESSABLE_ENTITY,
-        message_page(viewer.lang, message),
-    )
-        .into_response()
+/// A 422 with a message page in the viewer's language.
+fn refused(viewer: &Viewer, message: &str) -> WebError {
+    WebError::unprocessable(viewer.lang, message)
 }
 
 /// Store errors a person can fix become a message page; the rest a 5xx.
-fn store_refusal(viewer: &Viewer, error: StoreError) -> Response {
+fn store_refusal(viewer: &Viewer, error: StoreError) -> WebError {
     match error {
         StoreError::Invalid(message) | StoreError::Rejected(message) => refused(viewer, &message),
-        StoreError::NotFound(_) => not_found(viewer),
-        other => store_failure(other),
+        StoreError::NotFound(_) => WebError::not_found(viewer),
+        other => WebError::Store(other),
     }
 }
 
@@ -64,11 +61,11 @@ async fn enrollment_body(
     headers: &HeaderMap,
     id: i64,
     new_secret: Option<&str>,
-) -> Result<Markup, Response> {
+) -> Result<Markup, WebError> {
     let tree = load_tree(state).await?;
     let clock = state.clock_for(&tree, id);
     let texts = viewer.lang.texts();
-    let secrets = state.app.store.secrets(id).await.map_err(store_failure)?;
+    let secrets = state.app.store.secrets(id).await?;
     let can_create =
         super::scope::authorize(&viewer.user, Action::CreateSecret, Some(id), &tree).is_ok();
     let can_revoke =
@@ -136,7 +133,7 @@ pub async fn enrollment_page(
     viewer: Viewer,
     headers: HeaderMap,
     Path(id): Path<i64>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
     let body = enrollment_body(&state, &viewer, &headers, id, None).await?;
@@ -156,7 +153,7 @@ pub async fn create_secret(
     headers: HeaderMap,
     Path(id): Path<i64>,
     form: CsrfForm<SecretForm>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let viewer = form.viewer;
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::CreateSecret, Some(id), &tree)?;
@@ -205,7 +202,7 @@ pub async fn revoke_secret(
     State(state): State<Arc<WebState>>,
     Path((id, secret)): Path<(i64, i64)>,
     form: CsrfForm<NoFields>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let viewer = form.viewer;
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::RevokeSecret, Some(id), &tree)?;
@@ -213,12 +210,11 @@ pub async fn revoke_secret(
         .app
         .store
         .secrets(id)
-        .await
-        .map_err(store_failure)?
+        .await?
         .iter()
         .any(|info| info.id == secret);
     if !belongs {
-        return Err(not_found(&viewer));
+        return Err(WebError::not_found(&viewer));
     }
     state
         .app
@@ -253,7 +249,7 @@ pub async fn add_organization(
     State(state): State<Arc<WebState>>,
     Path(id): Path<i64>,
     form: CsrfForm<OrganizationForm>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let viewer = form.viewer;
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::ManageOrganizations, Some(id), &tree)?;
@@ -322,16 +318,11 @@ async fn catalog_body(
     state: &WebState,
     viewer: &Viewer,
     saved: Option<usize>,
-) -> Result<Markup, Response> {
+) -> Result<Markup, WebError> {
     let texts = viewer.lang.texts();
     let tree = load_tree(state).await?;
     let can_edit = super::scope::authorize(&viewer.user, Action::EditCatalog, None, &tree).is_ok();
-    let stored = state
-        .app
-        .store
-        .current_catalog()
-        .await
-        .map_err(store_failure)?;
+    let stored = state.app.store.current_catalog().await?;
     let catalog = state.app.catalog();
     let applications = &catalog.matcher.catalog().apps;
     Ok(html! {
@@ -384,7 +375,10 @@ async fn catalog_body(
     })
 }
 
-pub async fn catalog_page(State(state): State<Arc<WebState>>, viewer: Viewer) -> PageResult {
+pub async fn catalog_page(
+    State(state): State<Arc<WebState>>,
+    viewer: Viewer,
+) -> Result<Response, WebError> {
     let body = catalog_body(&state, &viewer, None).await?;
     Ok(layout(&viewer, viewer.lang.texts().catalog, html! {}, body).into_response())
 }
@@ -397,7 +391,7 @@ pub struct CatalogForm {
 pub async fn save_catalog(
     State(state): State<Arc<WebState>>,
     form: CsrfForm<CatalogForm>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let viewer = form.viewer;
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::EditCatalog, None, &tree)?;
@@ -422,7 +416,7 @@ pub struct CatalogEntryForm {
 pub async fn save_catalog_entry(
     State(state): State<Arc<WebState>>,
     form: CsrfForm<CatalogEntryForm>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let viewer = form.viewer;
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::EditCatalog, None, &tree)?;
@@ -430,8 +424,7 @@ pub async fn save_catalog_entry(
         .app
         .store
         .current_catalog()
-        .await
-        .map_err(store_failure)?
+        .await?
         .map(|stored| stored.overrides)
         .unwrap_or_default();
     let entry = form.form;
@@ -455,7 +448,7 @@ async fn store_catalog(
     viewer: &Viewer,
     overrides: &str,
     action: &str,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let viewer = viewer.clone();
     let (revision, evaluated) = crate::catalog::set_catalog(
         state.app.store.as_ref(),
@@ -466,7 +459,7 @@ async fn store_catalog(
     .await
     .map_err(|error| match error {
         crate::catalog::CatalogLoadError::Catalog(error) => refused(&viewer, &error.to_string()),
-        crate::catalog::CatalogLoadError::Store(error) => store_failure(error),
+        crate::catalog::CatalogLoadError::Store(error) => WebError::Store(error),
     })?;
     if let Err(error) = state.app.refresh_catalog().await {
         tracing::warn!("cannot reload the catalog: {error}");
@@ -485,11 +478,14 @@ async fn store_catalog(
 
 // Users.
 
-pub async fn users_page(State(state): State<Arc<WebState>>, viewer: Viewer) -> PageResult {
+pub async fn users_page(
+    State(state): State<Arc<WebState>>,
+    viewer: Viewer,
+) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::ManageUsers, None, &tree)?;
     let texts = viewer.lang.texts();
-    let users = state.app.store.users().await.map_err(store_failure)?;
+    let users = state.app.store.users().await?;
     let body = html! {
         table.data #users {
             thead { tr { th { (texts.login) } th { (texts.role) } th { (texts.organization) } th { (texts.language) } th { (texts.status) } th {} } }
@@ -542,7 +538,10 @@ pub struct UserForm {
     organization_id: String,
 }
 
-pub async fn add_user(State(state): State<Arc<WebState>>, form: CsrfForm<UserForm>) -> PageResult {
+pub async fn add_user(
+    State(state): State<Arc<WebState>>,
+    form: CsrfForm<UserForm>,
+) -> Result<Response, WebError> {
     let viewer = form.viewer;
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::ManageUsers, None, &tree)?;
@@ -559,11 +558,8 @@ pub async fn add_user(State(state): State<Arc<WebState>>, form: CsrfForm<UserFor
     let password = form.form.password.clone();
     let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
-        .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())?
-        .map_err(|error| {
-            tracing::error!("{error}");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        })?;
+        .map_err(|error| WebError::Internal(format!("hashing a password: {error}")))?
+        .map_err(|error| WebError::Internal(error.to_string()))?;
     let user = state
         .app
         .store
@@ -598,7 +594,7 @@ pub async fn disable_user(
     State(state): State<Arc<WebState>>,
     Path(id): Path<i64>,
     form: CsrfForm<NoFields>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let viewer = form.viewer;
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::ManageUsers, None, &tree)?;
@@ -623,16 +619,14 @@ pub async fn disable_user(
     Ok(Redirect::to("/users").into_response())
 }
 
-pub async fn audit_page(State(state): State<Arc<WebState>>, viewer: Viewer) -> PageResult {
+pub async fn audit_page(
+    State(state): State<Arc<WebState>>,
+    viewer: Viewer,
+) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::ReadAudit, None, &tree)?;
     let texts = viewer.lang.texts();
-    let entries = state
-        .app
-        .store
-        .audit_log(500)
-        .await
-        .map_err(store_failure)?;
+    let entries = state.app.store.audit_log(500).await?;
     let body = html! {
         table.data #audit {
             thead { tr { th { (texts.at) } th { (texts.actor) } th { (texts.action) } th { (texts.organization) } th { (texts.details) } } }
@@ -658,14 +652,9 @@ async fn tokens_body(
     state: &WebState,
     viewer: &Viewer,
     new_token: Option<&str>,
-) -> Result<Markup, Response> {
+) -> Result<Markup, WebError> {
     let texts = viewer.lang.texts();
-    let tokens = state
-        .app
-        .store
-        .api_tokens(viewer.user.id)
-        .await
-        .map_err(store_failure)?;
+    let tokens = state.app.store.api_tokens(viewer.user.id).await?;
     Ok(html! {
         @if let Some(token) = new_token {
             div.notice { p { (texts.new_token_once) } (copyable("new-token", token)) }
@@ -698,7 +687,10 @@ async fn tokens_body(
     })
 }
 
-pub async fn tokens_page(State(state): State<Arc<WebState>>, viewer: Viewer) -> PageResult {
+pub async fn tokens_page(
+    State(state): State<Arc<WebState>>,
+    viewer: Viewer,
+) -> Result<Response, WebError> {
     let body = tokens_body(&state, &viewer, None).await?;
     Ok(layout(&viewer, viewer.lang.texts().tokens, html! {}, body).into_response())
 }
@@ -712,7 +704,7 @@ pub struct TokenForm {
 pub async fn create_token(
     State(state): State<Arc<WebState>>,
     form: CsrfForm<TokenForm>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let viewer = form.viewer;
     let (random, token_hash) = keys::generate();
     let info = state
@@ -738,7 +730,7 @@ pub async fn revoke_token(
     State(state): State<Arc<WebState>>,
     Path(id): Path<i64>,
     form: CsrfForm<NoFields>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let viewer = form.viewer;
     state
         .app

@@ -8,15 +8,15 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use axum::body::Body;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::WebState;
 use super::i18n::Lang;
+use super::{WebError, WebState};
 use crate::keys;
 use crate::store::{NewSession, Session, User};
 
@@ -194,26 +194,11 @@ impl Viewer {
     }
 }
 
-/// Why a request has no viewer.
-#[derive(Debug)]
-pub enum NoViewer {
-    SignIn,
-    Unavailable(crate::store::StoreError),
-}
-
-impl IntoResponse for NoViewer {
-    fn into_response(self) -> Response {
-        match self {
-            NoViewer::SignIn => Redirect::to("/login").into_response(),
-            NoViewer::Unavailable(error) => super::store_failure(error),
-        }
-    }
-}
-
-async fn viewer_of(parts: &Parts, state: &WebState) -> Result<Viewer, NoViewer> {
-    let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(NoViewer::SignIn)?;
+/// The viewer of a session cookie: without a valid session, to the sign-in page.
+async fn viewer_of(parts: &Parts, state: &WebState) -> Result<Viewer, WebError> {
+    let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(WebError::SignIn)?;
     if token.len() != 64 || !token.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        return Err(NoViewer::SignIn);
+        return Err(WebError::SignIn);
     }
     let token_hash = keys::hash(token);
     match state.app.store.session(&token_hash, crate::now()).await {
@@ -224,18 +209,18 @@ async fn viewer_of(parts: &Parts, state: &WebState) -> Result<Viewer, NoViewer> 
                 .map_or_else(|| "/".to_string(), |path| path.as_str().to_string());
             Ok(Viewer::from_session(session, token_hash, path))
         }
-        Ok(None) => Err(NoViewer::SignIn),
-        Err(error) => Err(NoViewer::Unavailable(error)),
+        Ok(None) => Err(WebError::SignIn),
+        Err(error) => Err(WebError::Store(error)),
     }
 }
 
 impl FromRequestParts<Arc<WebState>> for Viewer {
-    type Rejection = NoViewer;
+    type Rejection = WebError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &Arc<WebState>,
-    ) -> Result<Viewer, NoViewer> {
+    ) -> Result<Viewer, WebError> {
         viewer_of(parts, state).await
     }
 }
@@ -253,44 +238,23 @@ struct CsrfField {
     csrf: String,
 }
 
-/// Why a form was refused.
-#[derive(Debug)]
-pub enum FormRejection {
-    NoViewer(NoViewer),
-    /// Missing or wrong CSRF token, or a body that is not the expected form.
-    Bad(Lang),
-}
-
-impl IntoResponse for FormRejection {
-    fn into_response(self) -> Response {
-        match self {
-            FormRejection::NoViewer(rejection) => rejection.into_response(),
-            FormRejection::Bad(lang) => (
-                StatusCode::FORBIDDEN,
-                super::pages::message_page(lang, lang.texts().bad_form),
-            )
-                .into_response(),
-        }
-    }
-}
-
 /// Parses an urlencoded body (the parser axum's `Form` uses).
 pub fn parse_form<T: DeserializeOwned>(body: &[u8]) -> Option<T> {
     serde_urlencoded::from_bytes(body).ok()
 }
 
 impl<T: DeserializeOwned> FromRequest<Arc<WebState>> for CsrfForm<T> {
-    type Rejection = FormRejection;
+    /// No viewer as for pages; a missing or wrong CSRF token, or a body that is not
+    /// the expected form, is a 403 saying the form was not accepted.
+    type Rejection = WebError;
 
     async fn from_request(
         request: Request<Body>,
         state: &Arc<WebState>,
-    ) -> Result<CsrfForm<T>, FormRejection> {
+    ) -> Result<CsrfForm<T>, WebError> {
         let (parts, body) = request.into_parts();
-        let viewer = viewer_of(&parts, state)
-            .await
-            .map_err(FormRejection::NoViewer)?;
-        let bad = || FormRejection::Bad(viewer.lang);
+        let viewer = viewer_of(&parts, state).await?;
+        let bad = || WebError::bad_form(viewer.lang);
         let bytes = axum::body::to_bytes(body, FORM_LIMIT)
             .await
             .map_err(|_| bad())?;

@@ -5,7 +5,6 @@
 
 use serde::Serialize;
 use std::collections::HashMap;
-use std::time::Duration;
 
 use super::clock::{Clock, Week};
 use super::scope::OrganizationTree;
@@ -149,30 +148,4 @@ pub async fn freeze_ended_weeks(
         frozen += store.freeze_weekly_figures(&figures, now).await?;
     }
     Ok(frozen)
-}
-
-/// The job name of freezing weekly figures (see `Store::try_lock_job`).
-pub const FREEZE_JOB: &str = "freeze-weekly-figures";
-
-/// The background job: once a week has ended (in each organization's time zone), freezes it (checked every ten
-/// minutes, so a collector that was down freezes the week when it comes back). With
-/// several collectors on one database, one of them does it (a job lease); freezing
-/// twice would change nothing anyway, frozen rows are never overwritten.
-pub async fn run_freezer(store: std::sync::Arc<dyn Store>, clock: Clock, silent_after_days: u32) {
-    loop {
-        match store.try_lock_job(FREEZE_JOB).await {
-            Ok(Some(lease)) => {
-                let now = crate::now();
-                match freeze_ended_weeks(store.as_ref(), &clock, silent_after_days, now).await {
-                    Ok(0) => {}
-                    Ok(rows) => tracing::info!(rows, "weekly figures frozen"),
-                    Err(error) => tracing::warn!("cannot freeze the weekly figures: {error}"),
-                }
-                drop(lease);
-            }
-            Ok(None) => {}
-            Err(error) => tracing::warn!("cannot take the weekly-figures job: {error}"),
-        }
-        tokio::time::sleep(Duration::from_secs(600)).await;
-    }
 }

@@ -1,12 +1,16 @@
 //! The read-only JSON API over the dashboard's data (`/api/v1/dashboard/...`,
 //! `docs/dashboard-api.openapi.json`). A personal API token acts as its user: the same
 //! [`super::scope::authorize`] check, the same "not found" outside the user's scope.
+//! Its routes are in [`crate::server::router`].
 
+// Handlers answer with a `Response` on both sides (a refusal is a JSON answer too),
+// as axum's own rejections do; boxing every refusal would buy nothing.
+#![allow(clippy::result_large_err)]
+
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
 use std::sync::Arc;
 use sverka_shared::protocol::ApiError;
@@ -83,17 +87,7 @@ fn permit(user: &User, organization_id: i64, tree: &OrganizationTree) -> Result<
     authorize(user, Action::Read, Some(organization_id), tree).map_err(|_| not_found())
 }
 
-pub fn router() -> Router<Arc<WebState>> {
-    Router::new()
-        .route(ORGANIZATIONS_PATH, get(organizations))
-        .route(OVERVIEW_PATH, get(overview))
-        .route(VIOLATIONS_PATH, get(violations))
-        .route(SILENT_PATH, get(silent))
-        .route(WEEKLY_PATH, get(weekly))
-        .route(HOST_PATH, get(host))
-}
-
-async fn organizations(
+pub async fn organizations(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<Organization>>, Response> {
@@ -133,7 +127,7 @@ fn overview_row(tree: &OrganizationTree, id: i64, totals: Totals) -> OverviewRow
     }
 }
 
-async fn overview(
+pub async fn overview(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -162,7 +156,7 @@ async fn overview(
     }))
 }
 
-async fn violations(
+pub async fn violations(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -178,7 +172,7 @@ async fn violations(
     Ok(Json(rows.iter().map(ViolationExport::from).collect()))
 }
 
-async fn silent(
+pub async fn silent(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -208,7 +202,7 @@ pub struct Weekly {
     pub total: OverviewRow,
 }
 
-async fn weekly(
+pub async fn weekly(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
     Path(id): Path<i64>,
@@ -255,7 +249,7 @@ pub struct HostAnswer {
     pub events: Vec<crate::store::FindingEvent>,
 }
 
-async fn host(
+pub async fn host(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
     Path(id): Path<i64>,

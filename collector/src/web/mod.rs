@@ -1,21 +1,20 @@
 //! The dashboard for people: server-rendered pages (maud, escaped by default), a
-//! little JavaScript, exports, and a read-only JSON API with personal tokens.
+//! little JavaScript, exports, and a read-only JSON API with personal tokens. Its
+//! routes are in [`crate::server::router`].
 //!
 //! - [`auth`]: passwords, sessions, CSRF, throttling, API tokens.
 //! - [`scope`]: [`scope::authorize`], the one check every route makes.
-//! - [`pages`]: overview, school and PC pages; [`weekly`]: frozen weekly figures and
-//!   the trend chart; [`admin`]: enrollment, catalog, users, audit, tokens.
+//! - [`error`]: [`WebError`], the one failure type of page handlers.
+//! - [`pages`]: sign-in, overview, school and PC pages; [`weekly`]: frozen weekly
+//!   figures and the trend chart; [`admin`]: enrollment, catalog, users, audit, tokens.
 //! - [`table`]: the table type behind pages and CSV/XLSX exports.
 //! - [`json`]: the JSON API under `/api/v1/dashboard/`.
-
-// Handlers answer with a `Response` on both sides (a refusal is a page too), as
-// axum's own rejections do; boxing every refusal would buy nothing.
-#![allow(clippy::result_large_err)]
 
 pub mod admin;
 pub mod auth;
 pub mod catalog_entry;
 pub mod clock;
+pub mod error;
 pub mod figures;
 pub mod i18n;
 pub mod install;
@@ -25,19 +24,18 @@ pub mod scope;
 pub mod table;
 pub mod weekly;
 
-use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::api::AppState;
+use crate::app::AppState;
 use crate::store::{NewAuditEntry, StoreError};
 use auth::Throttle;
 use clock::Clock;
+pub use error::WebError;
 
 /// Everything the dashboard's handlers share.
 #[derive(Debug)]
@@ -106,7 +104,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 /// Security headers on every dashboard answer, and the handler's time as
 /// `Server-Timing` (the benchmark reads it).
-async fn security_headers(request: Request, next: Next) -> Response {
+pub(crate) async fn security_headers(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -129,29 +127,16 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-/// A store failure as an answer: 503 when it may pass, 500 otherwise (logged).
+/// A store failure as an answer: 503 when it may pass, 500 otherwise (logged); the
+/// JSON API answers it as pages do.
 pub fn store_failure(error: StoreError) -> Response {
-    match error {
-        StoreError::Unavailable(message) => {
-            tracing::warn!("database unavailable: {message}");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(header::RETRY_AFTER, "15")],
-                "the database is busy; try again shortly",
-            )
-                .into_response()
-        }
-        other => {
-            tracing::error!("dashboard: {other}");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
+    WebError::Store(error).into_response()
 }
 
 const APP_CSS: &str = include_str!("static/app.css");
 const APP_JS: &str = include_str!("static/app.js");
 
-async fn app_css() -> Response {
+pub(crate) async fn app_css() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/css; charset=utf-8"),
@@ -162,7 +147,7 @@ async fn app_css() -> Response {
         .into_response()
 }
 
-async fn app_js() -> Response {
+pub(crate) async fn app_js() -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
@@ -171,53 +156,4 @@ async fn app_js() -> Response {
         APP_JS,
     )
         .into_response()
-}
-
-/// The dashboard's routes; merged with the agent API by `serve`.
-pub fn router(state: Arc<WebState>) -> Router {
-    Router::new()
-        .route("/", get(pages::home))
-        .route("/login", get(pages::login_page).post(pages::login_submit))
-        .route("/logout", post(pages::logout))
-        .route("/language", post(pages::switch_language))
-        .route("/org/{id}", get(pages::overview))
-        .route("/org/{id}/export/{format}", get(pages::overview_export))
-        .route("/org/{id}/children", post(admin::add_organization))
-        .route("/school/{id}", get(pages::school))
-        .route(
-            "/school/{id}/export/{table}/{format}",
-            get(pages::school_export),
-        )
-        .route("/host/{id}", get(pages::host))
-        .route(
-            "/host/{id}/export/{table}/{format}",
-            get(pages::host_export),
-        )
-        .route("/host/{id}/handled", post(pages::mark_handled))
-        .route("/org/{id}/weekly", get(weekly::weekly_page))
-        .route(
-            "/org/{id}/weekly/export/{format}",
-            get(weekly::weekly_export),
-        )
-        .route("/org/{id}/enrollment", get(admin::enrollment_page))
-        .route("/org/{id}/secrets", post(admin::create_secret))
-        .route(
-            "/org/{id}/secrets/{secret}/revoke",
-            post(admin::revoke_secret),
-        )
-        .route(
-            "/catalog",
-            get(admin::catalog_page).post(admin::save_catalog),
-        )
-        .route("/catalog/entry", post(admin::save_catalog_entry))
-        .route("/users", get(admin::users_page).post(admin::add_user))
-        .route("/users/{id}/disable", post(admin::disable_user))
-        .route("/audit", get(admin::audit_page))
-        .route("/tokens", get(admin::tokens_page).post(admin::create_token))
-        .route("/tokens/{id}/revoke", post(admin::revoke_token))
-        .route("/static/app.css", get(app_css))
-        .route("/static/app.js", get(app_js))
-        .merge(json::router())
-        .layer(axum::middleware::from_fn(security_headers))
-        .with_state(state)
 }

@@ -3,8 +3,7 @@
 //! same report as CSV or XLSX (also `sverka-collector report weekly`).
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,10 +11,10 @@ use std::sync::Arc;
 use super::clock::{Clock, Week};
 use super::figures::{Counts, Totals};
 use super::i18n::Lang;
-use super::pages::{PageResult, crumbs, layout, load_tree, not_found, organization_href, permit};
+use super::pages::{crumbs, layout, load_tree, organization_href, permit};
 use super::scope::{Action, OrganizationTree};
 use super::table::{Cell, SortOrder, Table, column};
-use super::{WebState, auth::Viewer, store_failure};
+use super::{WebError, WebState, auth::Viewer};
 use crate::store::{Store, StoreResult};
 
 /// Weeks shown in the trend chart.
@@ -266,19 +265,15 @@ pub async fn weekly_page(
     viewer: Viewer,
     Path(id): Path<i64>,
     Query(query): Query<WeekQuery>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
     let clock = state.clock_for(&tree, id);
     let texts = viewer.lang.texts();
-    let week = requested_week(&clock, &query).ok_or_else(|| not_found(&viewer))?;
+    let week = requested_week(&clock, &query).ok_or_else(|| WebError::not_found(&viewer))?;
     let store = state.app.store.as_ref();
-    let figures = WeekFigures::load(store, &tree, week, state.silent_after_days)
-        .await
-        .map_err(store_failure)?;
-    let points = trend(store, &clock, id, &figures)
-        .await
-        .map_err(store_failure)?;
+    let figures = WeekFigures::load(store, &tree, week, state.silent_after_days).await?;
+    let points = trend(store, &clock, id, &figures).await?;
     let mut table = weekly_table(&figures, &tree, id, viewer.lang, false);
     let order = SortOrder {
         sort: query.sort,
@@ -328,26 +323,22 @@ pub async fn weekly_export(
     viewer: Viewer,
     Path((id, format)): Path<(i64, String)>,
     Query(query): Query<WeekQuery>,
-) -> PageResult {
+) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
     let clock = state.clock_for(&tree, id);
-    let week = requested_week(&clock, &query).ok_or_else(|| not_found(&viewer))?;
+    let week = requested_week(&clock, &query).ok_or_else(|| WebError::not_found(&viewer))?;
     let figures = WeekFigures::load(
         state.app.store.as_ref(),
         &tree,
         week,
         state.silent_after_days,
     )
-    .await
-    .map_err(store_failure)?;
+    .await?;
     match format.as_str() {
         "xlsx" => {
-            let body =
-                weekly_workbook(&figures, &tree, id, viewer.lang, &clock).map_err(|error| {
-                    tracing::error!("weekly XLSX: {error}");
-                    StatusCode::INTERNAL_SERVER_ERROR.into_response()
-                })?;
+            let body = weekly_workbook(&figures, &tree, id, viewer.lang, &clock)
+                .map_err(|error| WebError::Internal(format!("weekly XLSX: {error}")))?;
             let name = format!("weekly-{id}-{}.xlsx", figures.week.label);
             Ok((
                 [

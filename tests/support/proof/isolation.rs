@@ -67,27 +67,69 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/healthz"),
 ];
 
-const WEB_ROUTER: &str = include_str!("../../../collector/src/web/mod.rs");
+const ROUTER_SOURCE: &str = include_str!("../../../collector/src/server.rs");
 const AGENT_OPENAPI: &str = include_str!("../../../docs/agent-api.openapi.json");
 const DASHBOARD_OPENAPI: &str = include_str!("../../../docs/dashboard-api.openapi.json");
 
-/// The routes the collector serves, read from the dashboard router's source and the
-/// two OpenAPI documents (which the collector's own tests hold to its routers).
+/// The path constants the router names instead of a literal: the agent API's (shared
+/// with the agent) and the dashboard JSON API's.
+fn path_constant(name: &str) -> Option<&'static str> {
+    use sverka_collector::web::json;
+    use sverka_shared::protocol;
+    Some(match name {
+        "ENROLL_PATH" => protocol::ENROLL_PATH,
+        "REPORTS_PATH" => protocol::REPORTS_PATH,
+        "CATALOG_PATH" => protocol::CATALOG_PATH,
+        "ORGANIZATIONS_PATH" => json::ORGANIZATIONS_PATH,
+        "OVERVIEW_PATH" => json::OVERVIEW_PATH,
+        "VIOLATIONS_PATH" => json::VIOLATIONS_PATH,
+        "SILENT_PATH" => json::SILENT_PATH,
+        "WEEKLY_PATH" => json::WEEKLY_PATH,
+        "HOST_PATH" => json::HOST_PATH,
+        _ => return None,
+    })
+}
+
+/// The arguments of one `.route(` call: the text up to its closing parenthesis.
+fn route_arguments(after_call: &str) -> &str {
+    let mut depth = 1;
+    for (index, character) in after_call.char_indices() {
+        match character {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &after_call[..index];
+                }
+            }
+            _ => {}
+        }
+    }
+    after_call
+}
+
+/// The routes the collector serves, read from the router's source (`server.rs`, every
+/// route in one place) and the two OpenAPI documents (which the collector's own tests
+/// hold to its routes).
 pub fn served_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
     let mut routes = BTreeSet::new();
-    let pieces: Vec<&str> = WEB_ROUTER.split(".route(").skip(1).collect();
-    for piece in pieces {
-        let path = piece
-            .split('"')
-            .nth(1)
-            .context("a route without a path in web/mod.rs")?;
-        let handlers = piece
-            .split(".merge(")
-            .next()
-            .unwrap_or(piece)
-            .split(".layer(")
-            .next()
-            .unwrap_or(piece);
+    for piece in ROUTER_SOURCE.split(".route(").skip(1) {
+        let (path, handlers) = route_arguments(piece)
+            .split_once(',')
+            .context("a route without handlers in server.rs")?;
+        let path = path.trim();
+        let path = match path
+            .strip_prefix('"')
+            .and_then(|path| path.strip_suffix('"'))
+        {
+            Some(literal) => literal,
+            None => {
+                let name = path.rsplit("::").next().unwrap_or(path);
+                path_constant(name).with_context(|| {
+                    format!("the route path {path} in server.rs is neither a literal nor a known constant")
+                })?
+            }
+        };
         for (marker, method) in [
             ("get(", "GET"),
             ("post(", "POST"),

@@ -10,11 +10,16 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use std::io::Write;
 use std::sync::Arc;
-use sverka_collector::api::{AppState, RateLimit, router};
+use sverka_collector::api::RateLimit;
+use sverka_collector::api::limits::RequestLimits;
+use sverka_collector::app::AppState;
 use sverka_collector::catalog::CatalogState;
+use sverka_collector::config::Config;
 use sverka_collector::keys;
-use sverka_collector::limits::RequestLimits;
-use sverka_collector::store::{NewOrganization, NewSecret, SqlStore, Store};
+use sverka_collector::server::router;
+use sverka_collector::store::SqlStore;
+use sverka_collector::store::{NewOrganization, NewSecret, Store};
+use sverka_collector::web::WebState;
 use sverka_shared::observation::PackageManager;
 use sverka_shared::protocol::{EnrollResponse, ReportAck, ReportUpload};
 use sverka_shared::report::SCAN_SCHEMA;
@@ -73,8 +78,9 @@ async fn harness_with(rate: RateLimit) -> Harness {
         RequestLimits::default(),
         rate,
     ));
+    let web_state = WebState::new(state, &Config::default()).expect("web state");
     Harness {
-        app: router(state),
+        app: router(Arc::new(web_state)),
         store,
         school_a: schools[0],
         school_b: schools[1],

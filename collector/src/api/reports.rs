@@ -1,0 +1,240 @@
+//! `POST /api/v1/reports`: a host's report, bounded and checked, evaluated with the
+//! collector's catalog (the inventory part cached per digest and revision), stored,
+//! and acknowledged by its id only after it was stored.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use std::sync::Arc;
+use sverka_shared::protocol::ReportAck;
+use sverka_shared::report::SCAN_SCHEMA;
+use sverka_shared::{Inventory, Observation};
+
+use super::limits::{RequestLimits, check_string_lengths, decode_body, parse_typed};
+use super::{ApiFailure, UNAVAILABLE_RETRY_SECONDS, bounded_text, content_encoding, read_body};
+use crate::app::AppState;
+use crate::evaluate::host_findings;
+use crate::store::{EvaluatedFindings, HostCredentials, ReportRecord};
+
+/// The scan time, trusted only as far as it is plausible: never after the moment the
+/// report arrived, and the arrival time when it cannot be read.
+fn scanned_at(text: &str, received_at: i64) -> i64 {
+    humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
+        .ok()
+        .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|elapsed| elapsed.as_secs() as i64)
+        .map_or(received_at, |seconds| seconds.min(received_at))
+}
+
+/// A [`sverka_shared::protocol::ReportUpload`] as received: the inventory stays raw JSON until the collector
+/// knows it needs it, so a report whose inventory digest it already holds costs no more
+/// to decode than a check-in.
+#[derive(Debug, serde::Deserialize)]
+struct IncomingReport {
+    report_id: String,
+    scan: sverka_shared::ScanReport,
+    inventory_digest: String,
+    #[serde(default)]
+    inventory: Option<Box<serde_json::value::RawValue>>,
+    #[serde(default)]
+    evidence: Vec<Observation>,
+}
+
+fn check_upload(
+    upload: &IncomingReport,
+    credentials: &HostCredentials,
+    limits: &RequestLimits,
+) -> Result<(), ApiFailure> {
+    let id = uuid::Uuid::parse_str(&upload.report_id)
+        .map_err(|_| ApiFailure::unprocessable("report_id is not a UUID"))?;
+    if id.is_nil() {
+        return Err(ApiFailure::unprocessable("report_id is the nil UUID"));
+    }
+    if upload.scan.schema != SCAN_SCHEMA {
+        return Err(ApiFailure::unprocessable(format!(
+            "report schema {} is not supported (this collector reads schema {SCAN_SCHEMA})",
+            upload.scan.schema
+        )));
+    }
+    if upload.inventory_digest.len() != 64
+        || !upload
+            .inventory_digest
+            .bytes()
+            .all(|byte| byte.is_ascii_hexdigit())
+    {
+        return Err(ApiFailure::unprocessable(
+            "inventory_digest is not a SHA-256 in hex",
+        ));
+    }
+    if upload.scan.findings.len() > limits.max_findings {
+        return Err(ApiFailure::unprocessable(format!(
+            "{} findings in one report (at most {})",
+            upload.scan.findings.len(),
+            limits.max_findings
+        )));
+    }
+    let longest_list = upload.scan.errors.len().max(upload.scan.skipped.len());
+    if longest_list > limits.max_array_items {
+        return Err(ApiFailure::unprocessable(format!(
+            "a list of {longest_list} items (at most {})",
+            limits.max_array_items
+        )));
+    }
+    if upload.evidence.len() > limits.max_evidence {
+        return Err(ApiFailure::unprocessable(format!(
+            "{} evidence observations in one report (at most {})",
+            upload.evidence.len(),
+            limits.max_evidence
+        )));
+    }
+    bounded_text("hostname", &upload.scan.host.hostname, 255, false)?;
+    if let Some(machine_id) = &upload.scan.host.machine_id
+        && machine_id.trim() != credentials.machine_id
+    {
+        return Err(ApiFailure::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this report describes another machine than the one this key was issued to",
+        ));
+    }
+    Ok(())
+}
+
+pub async fn receive_report(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<ReportAck>, ApiFailure> {
+    let credentials = state.authenticate(&headers).await?;
+    state.take_token(credentials.host_id)?;
+    // Bounds how many reports are decoded and evaluated at once, and so the memory
+    // a boot storm can take.
+    let _permit = state.in_flight.acquire().await.map_err(|_| {
+        ApiFailure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the collector is shutting down",
+        )
+        .retry_after(UNAVAILABLE_RETRY_SECONDS)
+    })?;
+    let raw = read_body(body, state.limits.max_body_bytes).await?;
+    let plain = decode_body(&raw, content_encoding(&headers), &state.limits)?;
+    drop(raw);
+    check_string_lengths(&plain, state.limits.max_string_bytes)?;
+    let upload: IncomingReport = parse_typed(&plain, "a report")?;
+    check_upload(&upload, &credentials, &state.limits)?;
+
+    let received_at = crate::now();
+    let catalog = state.catalog();
+    let digest = upload.inventory_digest.clone();
+    let cache_key = (digest.clone(), catalog.revision);
+    let mut inventory_wanted = false;
+    // A digest the collector already evaluated needs neither checking nor storing
+    // again: identical PCs cost one copy and one evaluation.
+    let (inventory_record, matched, fresh) = match state.evaluator.cached(&cache_key) {
+        Some(matched) => (None, Some(matched), false),
+        None => match &upload.inventory {
+            Some(raw) => {
+                let observations: Vec<Observation> =
+                    parse_typed(raw.get().as_bytes(), "an inventory")?;
+                if observations.len() > state.limits.max_array_items {
+                    return Err(ApiFailure::unprocessable(format!(
+                        "an inventory of {} items (at most {})",
+                        observations.len(),
+                        state.limits.max_array_items
+                    )));
+                }
+                let inventory = Inventory::from_observations(&observations);
+                if inventory.digest != digest {
+                    return Err(ApiFailure::unprocessable(
+                        "inventory_digest does not match the inventory sent",
+                    ));
+                }
+                let matched = state
+                    .evaluator
+                    .evaluate_inventory(&catalog.matcher, &inventory.observations);
+                let body = serde_json::to_string(&inventory.observations)
+                    .map_err(|error| ApiFailure::unprocessable(error.to_string()))?;
+                (
+                    Some((body, inventory.observations.len() as i64)),
+                    Some(matched),
+                    true,
+                )
+            }
+            None => match state.store.inventory(&digest).await? {
+                Some(body) => {
+                    let observations: Vec<Observation> =
+                        serde_json::from_str(&body).unwrap_or_default();
+                    let matched = state
+                        .evaluator
+                        .evaluate_inventory(&catalog.matcher, &observations);
+                    (None, Some(matched), true)
+                }
+                None => {
+                    inventory_wanted = true;
+                    (None, None, false)
+                }
+            },
+        },
+    };
+    let findings = matched.as_ref().map(|matched| {
+        if upload.evidence.is_empty() {
+            // Most PCs: the findings follow from the inventory alone, shared by every PC
+            // with the same inventory.
+            state.evaluator.inventory_findings(&cache_key, || {
+                EvaluatedFindings::new(host_findings(&catalog.matcher, matched, &[]))
+            })
+        } else {
+            EvaluatedFindings::new(host_findings(&catalog.matcher, matched, &upload.evidence))
+        }
+    });
+    let evidence = serde_json::to_string(&upload.evidence)
+        .map_err(|error| ApiFailure::unprocessable(error.to_string()))?;
+    let host = &upload.scan.host;
+    let record = ReportRecord {
+        report_id: upload.report_id.clone(),
+        host_id: credentials.host_id,
+        received_at,
+        scanned_at: scanned_at(&upload.scan.scanned_at, received_at),
+        hostname: host.hostname.clone(),
+        os_id: host.os_id.chars().take(64).collect(),
+        os_name: host.os_name.chars().take(256).collect(),
+        agent_version: host.agent_version.chars().take(64).collect(),
+        scan_errors: upload.scan.errors.len() as i64,
+        inventory_digest: digest,
+        inventory: inventory_record,
+        evidence,
+        catalog_revision: catalog.revision,
+        findings,
+    };
+    drop(plain);
+    let outcome = state.store.record_report(record).await?;
+    // Only a stored inventory may be taken as known.
+    if fresh && let Some(matched) = matched {
+        state.evaluator.remember(cache_key, matched);
+    }
+    Ok(axum::Json(ReportAck {
+        report_id: upload.report_id,
+        duplicate: outcome.duplicate,
+        inventory_wanted,
+        catalog_etag: catalog.etag.clone(),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_times_are_never_later_than_arrival() {
+        assert_eq!(
+            scanned_at("2026-11-22T08:00:00Z", 2_000_000_000),
+            1_795_334_400
+        );
+        assert_eq!(
+            scanned_at("2099-01-01T00:00:00Z", 1_795_334_400),
+            1_795_334_400
+        );
+        assert_eq!(scanned_at("yesterday", 42), 42);
+    }
+}

@@ -1,0 +1,126 @@
+//! The application state every request shares ([`AppState`]), and what builds it: the
+//! store a database URL names ([`open_store_with`]) and the catalog.
+
+use anyhow::{Context, Result, bail};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use crate::api::RateLimit;
+use crate::api::host_auth::Bucket;
+use crate::api::limits::RequestLimits;
+use crate::catalog::CatalogState;
+use crate::evaluate::Evaluator;
+use crate::store::SqlStore;
+use crate::store::{HostCredentials, Store};
+
+/// Reports decoded and evaluated at once; the rest wait their turn.
+const REPORTS_IN_FLIGHT: usize = 256;
+
+/// Shared by every request.
+#[derive(Debug)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub limits: RequestLimits,
+    pub rate: RateLimit,
+    catalog: RwLock<Arc<CatalogState>>,
+    /// Inventories already matched, per (digest, catalog revision).
+    pub(crate) evaluator: Evaluator,
+    /// Host keys checked recently (see `api::host_auth`).
+    pub(crate) credentials: Mutex<HashMap<i64, (HostCredentials, Instant)>>,
+    /// Each host's token bucket (see `api::host_auth`).
+    pub(crate) buckets: Mutex<HashMap<i64, Bucket>>,
+    /// Bounds the reports decoded and evaluated at once.
+    pub(crate) in_flight: tokio::sync::Semaphore,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        catalog: CatalogState,
+        limits: RequestLimits,
+        rate: RateLimit,
+    ) -> AppState {
+        AppState {
+            store,
+            limits,
+            rate,
+            catalog: RwLock::new(Arc::new(catalog)),
+            evaluator: Evaluator::default(),
+            credentials: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+            in_flight: tokio::sync::Semaphore::new(REPORTS_IN_FLIGHT),
+        }
+    }
+
+    pub fn catalog(&self) -> Arc<CatalogState> {
+        match self.catalog.read() {
+            Ok(catalog) => catalog.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn replace_catalog(&self, catalog: CatalogState) {
+        let catalog = Arc::new(catalog);
+        match self.catalog.write() {
+            Ok(mut current) => *current = catalog,
+            Err(poisoned) => *poisoned.into_inner() = catalog,
+        }
+    }
+
+    /// Reloads the catalog when the store holds a newer revision (another process or
+    /// the CLI changed it).
+    pub async fn refresh_catalog(&self) -> Result<bool, crate::catalog::CatalogLoadError> {
+        let stored = self.store.current_catalog().await?;
+        let revision = stored.as_ref().map_or(0, |stored| stored.revision);
+        if revision == self.catalog().revision {
+            return Ok(false);
+        }
+        self.replace_catalog(CatalogState::build(stored.as_ref())?);
+        Ok(true)
+    }
+}
+
+/// Opens the store a database URL names.
+pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
+    open_store_with(url, crate::store::sql::DEFAULT_POSTGRES_POOL_SIZE).await
+}
+
+pub(crate) fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the store a database URL names: `postgres://` (at most `pool_size`
+/// connections) or SQLite (`sqlite:PATH`, `sqlite://PATH` or a plain path).
+pub async fn open_store_with(url: &str, pool_size: u32) -> Result<Arc<dyn Store>> {
+    if is_postgres_url(url) {
+        let store = SqlStore::open_postgres(url, pool_size)
+            .await
+            .context("opening the PostgreSQL database")?;
+        return Ok(Arc::new(store));
+    }
+    if let Some((scheme, _)) = url.split_once("://")
+        && scheme != "sqlite"
+    {
+        bail!("unsupported database URL scheme {scheme}://; use sqlite:PATH or postgres://");
+    }
+    Ok(Arc::new(open_sqlite(url).await?))
+}
+
+pub(crate) async fn open_sqlite(url: &str) -> Result<SqlStore> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let path = PathBuf::from(path);
+    if let Some(folder) = path.parent()
+        && !folder.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(folder)
+            .with_context(|| format!("creating the data folder {}", folder.display()))?;
+    }
+    SqlStore::open_sqlite(&path)
+        .await
+        .with_context(|| format!("opening the database {}", path.display()))
+}

@@ -1,0 +1,303 @@
+//! The operator's commands: the clap definitions and the dispatch here, one file per
+//! command group. Every command opens the same database, so the CLI works while
+//! `serve` runs. Commands that create something print its id or secret alone on
+//! stdout, for scripts.
+
+mod catalog;
+mod migrate;
+mod org;
+mod report;
+mod secret;
+mod serve;
+mod user;
+
+use anyhow::{Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::app::open_store_with;
+use crate::config::Config;
+use crate::store::{Role, Store};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sverka-collector",
+    version,
+    about = "Receives Sverka agents' reports and keeps violation lists per organization"
+)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Database URL (`sqlite:PATH` or `postgres://USER@HOST/DATABASE`); overrides the
+    /// configuration.
+    #[arg(long, global = true, value_name = "URL")]
+    database: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server agents report to.
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8440.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Organizations: regions, municipalities, schools.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Enrollment secrets.
+    #[command(subcommand)]
+    Secret(SecretCommand),
+    /// Violations, coverage and silent PCs.
+    #[command(subcommand)]
+    Report(ReportCommand),
+    /// The catalog the collector evaluates with and agents download.
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+    /// Copy a SQLite deployment into PostgreSQL with all its history (stop `serve`
+    /// first; the SQLite file is only read).
+    Migrate {
+        /// The SQLite database: a path or a `sqlite://` URL.
+        #[arg(long, value_name = "SQLITE")]
+        from: String,
+        /// The PostgreSQL database: `postgres://USER@HOST:PORT/DATABASE`.
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Delete the rows the PostgreSQL database already has (otherwise a database
+        /// that is not empty is refused).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// People who sign in to the dashboard.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from stdin (one line) or from --password-file.
+    Add {
+        #[arg(long)]
+        login: String,
+        /// administrator, officer or school_admin.
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// The organization an officer or school admin covers.
+        #[arg(long)]
+        org: Option<i64>,
+        /// Read the password from this file (first line) instead of stdin.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// ru (default) or en.
+        #[arg(long, default_value = "ru")]
+        language: String,
+    },
+    /// List users.
+    List,
+    /// Disable a user: their sessions end and they can no longer sign in.
+    Disable {
+        #[arg(long)]
+        login: String,
+    },
+    /// Set a new password (from stdin or --password-file); ends the user's sessions.
+    Password {
+        #[arg(long)]
+        login: String,
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| "administrator, officer or school_admin".to_string())
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Add an organization; prints its id.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        parent: Option<i64>,
+        /// region, municipality, school, ...
+        #[arg(long, default_value = "school")]
+        kind: String,
+        #[arg(long, default_value_t = 0)]
+        expected_pcs: i64,
+        /// Its own time zone for dates and week boundaries (an IANA name such as
+        /// Europe/Samara); without it, the parent's (then `[dashboard] time_zone`).
+        #[arg(long)]
+        time_zone: Option<String>,
+    },
+    /// Change an organization's settings.
+    Set {
+        #[arg(long)]
+        org: i64,
+        /// Its own time zone (an IANA name such as Europe/Samara); an empty value
+        /// goes back to inheriting the parent's.
+        #[arg(long)]
+        time_zone: String,
+    },
+    /// List organizations as a tree.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum SecretCommand {
+    /// Create an enrollment secret; prints it (it is shown only once).
+    Create {
+        #[arg(long)]
+        org: i64,
+        /// How long it stays valid, e.g. `30d`, `12h` (default: until revoked).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        expires: Option<Duration>,
+    },
+    /// Revoke a secret: agents can no longer enroll with it.
+    Revoke {
+        #[arg(long)]
+        id: i64,
+    },
+    /// List an organization's secrets (never the secrets themselves).
+    List {
+        #[arg(long)]
+        org: i64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Json,
+    Csv,
+    Table,
+}
+
+#[derive(Debug, Args)]
+struct Output {
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Write to a file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum ReportCommand {
+    /// Banned messengers per PC in an organization and everything under it.
+    Violations {
+        #[arg(long)]
+        org: i64,
+        /// Include violations that were resolved.
+        #[arg(long)]
+        include_resolved: bool,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// PCs expected, enrolled, reporting and silent; share with an approved messenger.
+    Coverage {
+        #[arg(long)]
+        org: i64,
+        /// Reported within this many days counts as reporting (default: the
+        /// configuration's `silent_after_days`).
+        #[arg(long)]
+        days: Option<u32>,
+        #[command(flatten)]
+        output: Output,
+    },
+    /// The weekly figures of an organization (frozen at the week's end; a week not
+    /// frozen yet is computed now).
+    Weekly {
+        #[arg(long)]
+        org: i64,
+        /// ISO week of the week's last day, e.g. 2026-W47 (default: the last week
+        /// that ended).
+        #[arg(long)]
+        week: Option<String>,
+        /// xlsx, csv or json.
+        #[arg(long, default_value = "xlsx")]
+        format: String,
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Language of the column titles: ru or en.
+        #[arg(long, default_value = "ru")]
+        language: String,
+    },
+    /// PCs that have not reported within the period.
+    Silent {
+        #[arg(long)]
+        org: i64,
+        #[arg(long)]
+        days: Option<u32>,
+        #[command(flatten)]
+        output: Output,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CatalogCommand {
+    /// Merge a catalog file over the built-in catalog and re-evaluate every PC.
+    Set { file: PathBuf },
+    /// Print the collector's current catalog.
+    Show,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(database) = cli.database {
+        config.database = Some(database);
+    }
+    if let Command::Migrate { from, to, replace } = &cli.command {
+        return migrate::migrate(from, to, *replace).await;
+    }
+    let store = open_store_with(&config.database_url(), config.database_connections).await?;
+    match cli.command {
+        Command::Serve { listen } => serve::serve(config, listen, store).await,
+        Command::Org(command) => org::org(command, store.as_ref()).await,
+        Command::Secret(command) => secret::secret(command, store.as_ref()).await,
+        Command::Report(command) => report::report(command, &config, store.as_ref()).await,
+        Command::Catalog(command) => catalog::catalog(command, store.as_ref()).await,
+        Command::User(command) => user::user(command, store.as_ref()).await,
+        Command::Migrate { .. } => Ok(()),
+    }
+}
+
+/// Fails with a clear message when the organization does not exist.
+async fn require_organization(store: &dyn Store, id: i64) -> Result<()> {
+    if store.organization(id).await?.is_none() {
+        bail!("organization {id} does not exist");
+    }
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! The HTTP server: [`router`], every route the collector serves (the agent API and the
+//! dashboard) in one place, and [`serve`], which builds the state, listens (plain or
+//! TLS), starts the background jobs of [`crate::jobs`] and serves until a signal.
+
+use anyhow::{Context, Result};
+use axum::Router;
+use axum::routing::{get, post};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use sverka_shared::protocol::{CATALOG_PATH, ENROLL_PATH, REPORTS_PATH};
+
+use crate::api;
+use crate::app::AppState;
+use crate::catalog::CatalogState;
+use crate::config::Config;
+use crate::jobs;
+use crate::store::Store;
+use crate::web::{self, WebState, admin, json, pages, weekly};
+
+/// Every route: the agent API (JSON errors, and the fallback for unknown paths) and
+/// the dashboard (pages, exports, its JSON API; security headers on every answer).
+/// The proof suite's isolation part reads this function's source for the route list.
+pub fn router(state: Arc<WebState>) -> Router {
+    agent_api(state.app.clone()).merge(dashboard(state))
+}
+
+fn agent_api(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(ENROLL_PATH, post(api::enroll))
+        .route(REPORTS_PATH, post(api::receive_report))
+        .route(CATALOG_PATH, get(api::catalog))
+        .route("/healthz", get(api::health))
+        .fallback(api::not_found)
+        .with_state(state)
+}
+
+fn dashboard(state: Arc<WebState>) -> Router {
+    Router::new()
+        .route("/", get(pages::overview::home))
+        .route(
+            "/login",
+            get(pages::sign_in::login_page).post(pages::sign_in::login_submit),
+        )
+        .route("/logout", post(pages::sign_in::logout))
+        .route("/language", post(pages::sign_in::switch_language))
+        .route("/org/{id}", get(pages::overview::overview))
+        .route(
+            "/org/{id}/export/{format}",
+            get(pages::overview::overview_export),
+        )
+        .route("/org/{id}/children", post(admin::add_organization))
+        .route("/school/{id}", get(pages::school::school))
+        .route(
+            "/school/{id}/export/{table}/{format}",
+            get(pages::school::school_export),
+        )
+        .route("/host/{id}", get(pages::host::host))
+        .route(
+            "/host/{id}/export/{table}/{format}",
+            get(pages::host::host_export),
+        )
+        .route("/host/{id}/handled", post(pages::host::mark_handled))
+        .route("/org/{id}/weekly", get(weekly::weekly_page))
+        .route(
+            "/org/{id}/weekly/export/{format}",
+            get(weekly::weekly_export),
+        )
+        .route("/org/{id}/enrollment", get(admin::enrollment_page))
+        .route("/org/{id}/secrets", post(admin::create_secret))
+        .route(
+            "/org/{id}/secrets/{secret}/revoke",
+            post(admin::revoke_secret),
+        )
+        .route(
+            "/catalog",
+            get(admin::catalog_page).post(admin::save_catalog),
+        )
+        .route("/catalog/entry", post(admin::save_catalog_entry))
+        .route("/users", get(admin::users_page).post(admin::add_user))
+        .route("/users/{id}/disable", post(admin::disable_user))
+        .route("/audit", get(admin::audit_page))
+        .route("/tokens", get(admin::tokens_page).post(admin::create_token))
+        .route("/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/static/app.css", get(web::app_css))
+        .route("/static/app.js", get(web::app_js))
+        .route(json::ORGANIZATIONS_PATH, get(json::organizations))
+        .route(json::OVERVIEW_PATH, get(json::overview))
+        .route(json::VIOLATIONS_PATH, get(json::violations))
+        .route(json::SILENT_PATH, get(json::silent))
+        .route(json::WEEKLY_PATH, get(json::weekly))
+        .route(json::HOST_PATH, get(json::host))
+        .layer(axum::middleware::from_fn(web::security_headers))
+        .with_state(state)
+}
+
+/// `sverka-collector serve`: answers agents and people on `config.listen` until
+/// SIGTERM or Ctrl-C, with the background jobs running beside it.
+pub async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
+    let catalog = CatalogState::load(store.as_ref()).await?;
+    let state = Arc::new(AppState::new(
+        store,
+        catalog,
+        config.limits.clone(),
+        config.rate_limit,
+    ));
+    let web_state =
+        Arc::new(WebState::new(state.clone(), &config).context("the [dashboard] settings")?);
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let tls = match &config.tls {
+        Some(tls) => Some(crate::tls::server_config(tls)?),
+        None => None,
+    };
+    let address = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!("listening on {scheme}://{address}");
+    // Tests and scripts read this line to learn the port when listening on port 0.
+    println!("listening on {scheme}://{address}");
+    let _ = std::io::stdout().flush();
+
+    tokio::spawn(jobs::catch_up_reevaluation(state.clone()));
+    tokio::spawn(jobs::poll_catalog(
+        state.clone(),
+        Duration::from_secs(config.catalog_poll_seconds.max(1)),
+    ));
+    tokio::spawn(jobs::prune_reports(
+        state.store.clone(),
+        i64::from(config.report_retention_days.max(1)) * 86_400,
+    ));
+    tokio::spawn(jobs::freeze_weeks(
+        state.store.clone(),
+        web_state.clock.clone(),
+        config.silent_after_days,
+    ));
+
+    let service = router(web_state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    match tls {
+        Some(tls) => {
+            // `tap_io` (doing nothing) gives the TLS listener axum's peer-address
+            // `ConnectInfo`, which the dashboard's sign-in throttling uses.
+            use axum::serve::ListenerExt;
+            let listener = crate::tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown_signal())
+                .await
+                .context("serving")?
+        }
+        None => axum::serve(listener, service)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?,
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,153 @@
+//! A school's page: its violations (with handled notes), silent PCs and clean PCs,
+//! each table also as CSV and XLSX.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use maud::html;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::{crumbs, evidence_text, export_links, export_response, layout, load_tree, permit};
+use crate::store::HandledMark;
+use crate::web::auth::Viewer;
+use crate::web::i18n::Lang;
+use crate::web::scope::Action;
+use crate::web::table::{Cell, SortOrder, Table, column};
+use crate::web::{WebError, WebState};
+
+/// Violations, silent PCs and clean PCs of an organization.
+pub async fn school_tables(state: &WebState, id: i64, lang: Lang) -> Result<[Table; 3], WebError> {
+    let texts = lang.texts();
+    let store = state.app.store.as_ref();
+    let now = crate::now();
+    let silent_since = now - i64::from(state.silent_after_days) * 86_400;
+    let violations = store.violations(id, false).await?;
+    let marks: HashMap<(i64, String), HandledMark> = store
+        .handled_marks(id)
+        .await?
+        .into_iter()
+        .map(|mark| ((mark.host_id, mark.app_id.clone()), mark))
+        .collect();
+    let silent = store.silent_hosts(id, silent_since).await?;
+    let hosts = store.host_summaries(id).await?;
+
+    let mut violation_table = Table::new(
+        format!("violations-{id}"),
+        vec![
+            column(texts.computer, 24.0),
+            column(texts.application, 18.0),
+            column(texts.users_column, 20.0),
+            column(texts.evidence, 60.0),
+            column(texts.first_seen, 17.0),
+            column(texts.last_seen, 17.0),
+            column(texts.handled, 30.0),
+        ],
+    );
+    for row in &violations {
+        let mark = marks.get(&(row.host_id, row.app_id.clone()));
+        violation_table.rows.push(vec![
+            Cell::Link(row.hostname.clone(), format!("/host/{}", row.host_id)),
+            Cell::Text(row.app_name.clone()),
+            Cell::Text(row.users.join(", ")),
+            Cell::Text(evidence_text(&row.evidence)),
+            Cell::Time(Some(row.first_seen)),
+            Cell::Time(Some(row.last_seen)),
+            Cell::Text(
+                mark.map(|mark| format!("{} ({})", mark.note, mark.by_login))
+                    .unwrap_or_default(),
+            ),
+        ]);
+    }
+    let mut silent_table = Table::new(
+        format!("silent-{id}"),
+        vec![
+            column(texts.computer, 24.0),
+            column(texts.last_report, 17.0),
+        ],
+    );
+    let silent_ids: std::collections::HashSet<i64> =
+        silent.iter().map(|host| host.host_id).collect();
+    for host in &silent {
+        silent_table.rows.push(vec![
+            Cell::Link(host.hostname.clone(), format!("/host/{}", host.host_id)),
+            Cell::Time(host.last_seen_at),
+        ]);
+    }
+    let mut clean_table = Table::new(
+        format!("clean-{id}"),
+        vec![
+            column(texts.computer, 24.0),
+            column(texts.os, 24.0),
+            column(texts.agent_version, 12.0),
+            column(texts.last_report, 17.0),
+        ],
+    );
+    for host in hosts
+        .iter()
+        .filter(|host| host.open_banned == 0 && !silent_ids.contains(&host.host_id))
+    {
+        clean_table.rows.push(vec![
+            Cell::Link(host.hostname.clone(), format!("/host/{}", host.host_id)),
+            Cell::Text(host.os_name.clone()),
+            Cell::Text(host.agent_version.clone()),
+            Cell::Time(host.last_seen_at),
+        ]);
+    }
+    Ok([violation_table, silent_table, clean_table])
+}
+
+pub async fn school(
+    State(state): State<Arc<WebState>>,
+    viewer: Viewer,
+    Path(id): Path<i64>,
+    Query(order): Query<SortOrder>,
+) -> Result<Response, WebError> {
+    let tree = load_tree(&state).await?;
+    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let clock = state.clock_for(&tree, id);
+    let texts = viewer.lang.texts();
+    let [mut violations, mut silent, mut clean] = school_tables(&state, id, viewer.lang).await?;
+    for table in [&mut violations, &mut silent, &mut clean] {
+        table.sort(order);
+    }
+    let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
+    let base = format!("/school/{id}");
+    let section = |title: &str, key: &str, table: &Table| {
+        html! {
+            section id={ "section-" (key) } {
+                h2 { (title) " (" (table.rows.len()) ")" }
+                (table.html(&clock, &base, order, texts.nothing))
+                (export_links(texts, &format!("{base}/export/{key}")))
+            }
+        }
+    };
+    let body = html! {
+        p.links {
+            a href={ "/org/" (id) "/enrollment" } { (texts.enrollment) }
+            " · "
+            a href={ "/org/" (id) "/weekly" } { (texts.weekly) }
+        }
+        (section(texts.violations, "violations", &violations))
+        (section(texts.silent_pcs, "silent", &silent))
+        (section(texts.clean_pcs, "clean", &clean))
+    };
+    Ok(layout(&viewer, &name, crumbs(&viewer, &tree, id), body).into_response())
+}
+
+pub async fn school_export(
+    State(state): State<Arc<WebState>>,
+    viewer: Viewer,
+    Path((id, table, format)): Path<(i64, String, String)>,
+) -> Result<Response, WebError> {
+    let tree = load_tree(&state).await?;
+    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let clock = state.clock_for(&tree, id);
+    let [violations, silent, clean] = school_tables(&state, id, viewer.lang).await?;
+    let table = match table.as_str() {
+        "violations" => violations,
+        "silent" => silent,
+        "clean" => clean,
+        _ => return Err(WebError::not_found(&viewer)),
+    };
+    export_response(&table, &format, &clock, &viewer)
+}
