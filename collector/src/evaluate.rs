@@ -99,8 +99,8 @@ pub fn host_findings(
         .map(|finding| HostFinding {
             app_id: finding.app,
             app_name: finding.name,
-            status: finding.status.as_str().to_string(),
-            strength: finding.strength.as_str().to_string(),
+            status: finding.status,
+            strength: finding.strength,
             users: finding.users,
             evidence: serde_json::to_string(&finding.evidence).unwrap_or_else(|_| "[]".into()),
         })

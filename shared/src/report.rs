@@ -203,6 +203,43 @@ impl Strength {
     }
 }
 
+impl std::str::FromStr for Strength {
+    type Err = UnknownWord;
+
+    fn from_str(text: &str) -> Result<Strength, UnknownWord> {
+        [Strength::Trace, Strength::Installed, Strength::Running]
+            .into_iter()
+            .find(|strength| strength.as_str() == text)
+            .ok_or_else(|| UnknownWord::new("strength", text))
+    }
+}
+
+impl TryFrom<String> for Strength {
+    type Error = UnknownWord;
+
+    fn try_from(text: String) -> Result<Strength, UnknownWord> {
+        text.parse()
+    }
+}
+
+/// A word of a closed set (a status, a strength, a role) that this version does not
+/// know: stored or sent by a newer version, or damaged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {text:?}")]
+pub struct UnknownWord {
+    pub kind: &'static str,
+    pub text: String,
+}
+
+impl UnknownWord {
+    pub fn new(kind: &'static str, text: &str) -> UnknownWord {
+        UnknownWord {
+            kind,
+            text: text.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Strength {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -4,6 +4,8 @@
 use serde::Serialize;
 
 use super::Timestamp;
+use sverka_shared::report::UnknownWord;
+use sverka_shared::{AppStatus, Strength};
 
 /// What a person may do; see `web::scope` for the one place that decides.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -39,16 +41,8 @@ impl TryFrom<String> for Role {
     type Error = UnknownWord;
 
     fn try_from(text: String) -> Result<Role, UnknownWord> {
-        Role::parse(&text).ok_or(UnknownWord { kind: "role", text })
+        Role::parse(&text).ok_or_else(|| UnknownWord::new("role", &text))
     }
-}
-
-/// A stored word (a role, a status) that this version does not know.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("unknown {kind} {text:?}")]
-pub struct UnknownWord {
-    pub kind: &'static str,
-    pub text: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
@@ -234,8 +228,8 @@ pub struct HostDetail {
 pub struct HostApp {
     pub app_id: String,
     pub app_name: String,
-    pub status: String,
-    pub strength: String,
+    pub status: AppStatus,
+    pub strength: Strength,
     pub users: Vec<String>,
     /// JSON array of `sverka_shared::Evidence`.
     pub evidence: String,

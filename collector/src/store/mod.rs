@@ -25,6 +25,8 @@ pub use dashboard::{
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use sverka_shared::report::UnknownWord;
+use sverka_shared::{AppStatus, Strength};
 
 /// Unix seconds, UTC.
 pub type Timestamp = i64;
@@ -202,8 +204,8 @@ pub struct HostState {
 pub struct HostFinding {
     pub app_id: String,
     pub app_name: String,
-    pub status: String,
-    pub strength: String,
+    pub status: AppStatus,
+    pub strength: Strength,
     pub users: Vec<String>,
     /// JSON array of `sverka_shared::Evidence`.
     pub evidence: String,
@@ -300,8 +302,8 @@ pub struct ViolationRow {
     pub organization: String,
     pub app_id: String,
     pub app_name: String,
-    pub status: String,
-    pub strength: String,
+    pub status: AppStatus,
+    pub strength: Strength,
     pub users: Vec<String>,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
@@ -351,12 +353,59 @@ pub struct SilentHost {
 pub struct FindingEvent {
     pub host_id: i64,
     pub app_id: String,
-    /// `appeared` or `resolved`.
-    pub event: String,
+    #[sqlx(try_from = "String")]
+    pub event: FindingChange,
     pub at: Timestamp,
-    /// `report` or `catalog`.
-    pub cause: String,
+    #[sqlx(try_from = "String")]
+    pub cause: ChangeCause,
 }
+
+/// What happened to a host's application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingChange {
+    /// It was found, for the first time or again after it had been resolved.
+    Appeared,
+    /// It is no longer found.
+    Resolved,
+}
+
+/// What made a finding change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeCause {
+    /// A report from the PC.
+    Report,
+    /// The catalog changed, and the PC's last inventory was evaluated again.
+    Catalog,
+}
+
+/// The words the store keeps for these enums (`appeared`, `report`, ...).
+macro_rules! stored_words {
+    ($type:ident, $kind:literal, $($variant:ident => $word:literal),+) => {
+        impl $type {
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($type::$variant => $word),+
+                }
+            }
+        }
+
+        impl TryFrom<String> for $type {
+            type Error = UnknownWord;
+
+            fn try_from(text: String) -> Result<$type, UnknownWord> {
+                match text.as_str() {
+                    $($word => Ok($type::$variant),)+
+                    _ => Err(UnknownWord::new($kind, &text)),
+                }
+            }
+        }
+    };
+}
+
+stored_words!(FindingChange, "finding change", Appeared => "appeared", Resolved => "resolved");
+stored_words!(ChangeCause, "cause", Report => "report", Catalog => "catalog");
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CatalogRevision {

@@ -185,8 +185,8 @@ fn the_dashboard_spec_schemas_match_the_answers() {
     let app = HostApp {
         app_id: "a".into(),
         app_name: "A".into(),
-        status: "banned".into(),
-        strength: "installed".into(),
+        status: sverka_shared::AppStatus::Banned,
+        strength: sverka_shared::Strength::Installed,
         users: vec![],
         evidence: "[]".into(),
         first_seen: 0,
@@ -197,9 +197,9 @@ fn the_dashboard_spec_schemas_match_the_answers() {
     let event = FindingEvent {
         host_id: 1,
         app_id: "a".into(),
-        event: "appeared".into(),
+        event: sverka_collector::store::FindingChange::Appeared,
         at: 0,
-        cause: "report".into(),
+        cause: sverka_collector::store::ChangeCause::Report,
     };
     assert_eq!(properties(&spec, "FindingEvent"), fields(event.clone()));
     let host = HostAnswer {

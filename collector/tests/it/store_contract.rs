@@ -78,8 +78,8 @@ fn finding(app: &str, status: &str) -> HostFinding {
     HostFinding {
         app_id: app.into(),
         app_name: app.to_uppercase(),
-        status: status.into(),
-        strength: "installed".into(),
+        status: status.parse().expect("a catalog status"),
+        strength: sverka_shared::Strength::Installed,
         users: vec!["teacher".into()],
         evidence: r#"[{"source":"dpkg","detail":"dpkg package x 1","scope":"machine","strength":"installed"}]"#.into(),
     }
@@ -390,7 +390,13 @@ pub async fn findings_open_resolve_and_come_back(store: &dyn Store) {
         .expect("events")
         .into_iter()
         .filter(|event| event.app_id == "telegram")
-        .map(|event| (event.event, event.cause, event.at))
+        .map(|event| {
+            (
+                event.event.as_str().to_string(),
+                event.cause.as_str().to_string(),
+                event.at,
+            )
+        })
         .collect();
     assert_eq!(
         events,
@@ -416,8 +422,8 @@ async fn counters_match_findings(
         apps.iter()
             .filter(|app| {
                 app.resolved_at.is_none()
-                    && app.status == status
-                    && (app.strength == "installed" || app.strength == "running")
+                    && app.status.as_str() == status
+                    && app.strength >= sverka_shared::Strength::Installed
             })
             .count() as i64
     };
@@ -493,9 +499,9 @@ pub async fn counters_follow_the_findings(store: &dyn Store) {
         .expect("appears");
     check((1, 1)).await;
     let mut trace = finding("viber", "banned");
-    trace.strength = "trace".into();
+    trace.strength = sverka_shared::Strength::Trace;
     let mut running = finding("whatsapp", "banned");
-    running.strength = "running".into();
+    running.strength = sverka_shared::Strength::Running;
     store
         .record_report(report("c2", b, T0, Some(vec![trace.clone()])))
         .await

@@ -51,12 +51,12 @@ fn main() -> Result<()> {
     runtime.block_on(run(options))
 }
 
-fn finding(app: &str, name: &str, status: &str) -> HostFinding {
+fn finding(app: &str, name: &str, status: sverka_shared::AppStatus) -> HostFinding {
     HostFinding {
         app_id: app.into(),
         app_name: name.into(),
-        status: status.into(),
-        strength: "installed".into(),
+        status,
+        strength: sverka_shared::Strength::Installed,
         users: vec!["teacher".into()],
         evidence: format!(
             r#"[{{"source":"dpkg","detail":"dpkg package {app} 1.0","path":"/var/lib/dpkg/status","scope":"machine","strength":"installed"}}]"#
@@ -182,10 +182,14 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
         tasks.spawn(async move {
             let mut findings = Vec::new();
             if index % 5 == 0 {
-                findings.push(finding("telegram", "Telegram", "banned"));
+                findings.push(finding(
+                    "telegram",
+                    "Telegram",
+                    sverka_shared::AppStatus::Banned,
+                ));
             }
             if index % 2 == 0 {
-                findings.push(finding("max", "MAX", "approved"));
+                findings.push(finding("max", "MAX", sverka_shared::AppStatus::Approved));
             }
             // Some PCs went silent a while ago.
             let at = if index % 17 == 0 {

@@ -47,6 +47,25 @@ impl AppStatus {
     }
 }
 
+impl std::str::FromStr for AppStatus {
+    type Err = crate::report::UnknownWord;
+
+    fn from_str(text: &str) -> Result<AppStatus, crate::report::UnknownWord> {
+        [AppStatus::Banned, AppStatus::Approved, AppStatus::Watch]
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| crate::report::UnknownWord::new("status", text))
+    }
+}
+
+impl TryFrom<String> for AppStatus {
+    type Error = crate::report::UnknownWord;
+
+    fn try_from(text: String) -> Result<AppStatus, crate::report::UnknownWord> {
+        text.parse()
+    }
+}
+
 impl fmt::Display for AppStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -446,8 +446,10 @@ pub(super) async fn host_detail(store: &SqlStore, host_id: i64) -> StoreResult<O
 struct HostAppRecord {
     app_id: String,
     app_name: String,
-    status: String,
-    strength: String,
+    #[sqlx(try_from = "String")]
+    status: sverka_shared::AppStatus,
+    #[sqlx(try_from = "String")]
+    strength: sverka_shared::Strength,
     users: String,
     evidence: String,
     first_seen: Timestamp,

@@ -26,8 +26,10 @@ struct ViolationRecord {
     organization: String,
     app_id: String,
     app_name: String,
-    status: String,
-    strength: String,
+    #[sqlx(try_from = "String")]
+    status: sverka_shared::AppStatus,
+    #[sqlx(try_from = "String")]
+    strength: sverka_shared::Strength,
     users: String,
     first_seen: Timestamp,
     last_seen: Timestamp,

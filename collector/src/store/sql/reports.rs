@@ -6,8 +6,9 @@ use std::collections::HashMap;
 
 use super::{Connection, SqlStore, on_backend, on_connection};
 use crate::store::{
-    CatalogRevision, EvaluatedFindings, HostBefore, HostEvaluationInput, HostFinding,
-    RecordOutcome, ReportRecord, StoreError, StoreResult, Timestamp,
+    CatalogRevision, ChangeCause, EvaluatedFindings, FindingChange, HostBefore,
+    HostEvaluationInput, HostFinding, RecordOutcome, ReportRecord, StoreError, StoreResult,
+    Timestamp,
 };
 
 /// A banned application present on the host (installed or running).
@@ -189,7 +190,7 @@ pub(crate) async fn apply_new_report(
                     record.host_id,
                     &findings.list,
                     record.scanned_at,
-                    "report",
+                    ChangeCause::Report,
                 )
                 .await?;
             }
@@ -220,7 +221,7 @@ pub(crate) async fn apply_findings(
     host_id: i64,
     findings: &[HostFinding],
     at: Timestamp,
-    cause: &str,
+    cause: ChangeCause,
 ) -> StoreResult<()> {
     on_connection!(connection, |connection| {
         let existing: HashMap<String, Option<Timestamp>> =
@@ -248,15 +249,15 @@ pub(crate) async fn apply_findings(
                resolved_at = NULL",
             D::GREATEST
         );
-        let mut events: Vec<(&str, &str)> = Vec::new();
+        let mut events: Vec<(&str, FindingChange)> = Vec::new();
         for finding in findings {
             let users = serde_json::to_string(&finding.users).unwrap_or_else(|_| "[]".into());
             sqlx::query(sqlx::AssertSqlSafe(upsert.as_str()))
                 .bind(host_id)
                 .bind(&finding.app_id)
                 .bind(&finding.app_name)
-                .bind(&finding.status)
-                .bind(&finding.strength)
+                .bind(finding.status.as_str())
+                .bind(finding.strength.as_str())
                 .bind(&users)
                 .bind(&finding.evidence)
                 .bind(at)
@@ -267,7 +268,7 @@ pub(crate) async fn apply_findings(
                 .get(&finding.app_id)
                 .is_none_or(|resolved_at| resolved_at.is_some());
             if reopened {
-                events.push((finding.app_id.as_str(), "appeared"));
+                events.push((finding.app_id.as_str(), FindingChange::Appeared));
             }
         }
         for (app_id, resolved_at) in &existing {
@@ -281,7 +282,7 @@ pub(crate) async fn apply_findings(
                 .bind(at)
                 .execute(&mut *connection)
                 .await?;
-                events.push((app_id.as_str(), "resolved"));
+                events.push((app_id.as_str(), FindingChange::Resolved));
             }
         }
         for (app_id, event) in events {
@@ -291,9 +292,9 @@ pub(crate) async fn apply_findings(
             )
             .bind(host_id)
             .bind(app_id)
-            .bind(event)
+            .bind(event.as_str())
             .bind(at)
-            .bind(cause)
+            .bind(cause.as_str())
             .execute(&mut *connection)
             .await?;
         }
@@ -377,7 +378,7 @@ pub(super) async fn apply_evaluation(
             host_id,
             &findings,
             now,
-            "catalog",
+            ChangeCause::Catalog,
         )
         .await?;
         sqlx::query("UPDATE hosts SET catalog_revision = $2, findings_digest = $3 WHERE id = $1")

@@ -9,12 +9,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{crumbs, evidence_text, export_links, export_response, layout, load_tree, permit};
-use crate::store::{HandledMark, StoreError};
+use crate::store::{FindingChange, HandledMark, StoreError};
 use crate::web::auth::{CsrfForm, Viewer};
 use crate::web::i18n::Lang;
 use crate::web::scope::{Action, OrganizationTree, authorize};
 use crate::web::table::{Cell, SortOrder, Table, column};
 use crate::web::{WebError, WebState};
+use sverka_shared::AppStatus;
 
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct HostQuery {
@@ -75,8 +76,8 @@ pub async fn host_tables(
     for app in &apps {
         findings.rows.push(vec![
             Cell::Text(app.app_name.clone()),
-            Cell::Text(texts.word(&app.status).to_string()),
-            Cell::Text(texts.word(&app.strength).to_string()),
+            Cell::Text(texts.word(app.status.as_str()).to_string()),
+            Cell::Text(texts.word(app.strength.as_str()).to_string()),
             Cell::Text(app.users.join(", ")),
             Cell::Text(evidence_text(&app.evidence)),
             Cell::Time(Some(app.first_seen)),
@@ -147,14 +148,14 @@ pub async fn host_tables(
                     .map_or_else(|| event.app_id.clone(), |name| name.to_string()),
             ),
             Cell::Text(
-                if event.event == "appeared" {
+                if event.event == FindingChange::Appeared {
                     texts.appeared
                 } else {
                     texts.disappeared
                 }
                 .to_string(),
             ),
-            Cell::Text(texts.word(&event.cause).to_string()),
+            Cell::Text(texts.word(event.cause.as_str()).to_string()),
         ]);
     }
     Ok([findings, inventory, timeline])
@@ -193,7 +194,7 @@ pub async fn host(
         .host_apps(host.host_id)
         .await?
         .into_iter()
-        .filter(|app| app.resolved_at.is_none() && app.status == "banned")
+        .filter(|app| app.resolved_at.is_none() && app.status == AppStatus::Banned)
         .collect();
     let base = format!("/host/{id}");
     let time = |seconds: Option<i64>| {

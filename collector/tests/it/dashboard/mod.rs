@@ -93,8 +93,8 @@ fn finding(app: &str, status: &str, path: &str) -> HostFinding {
     HostFinding {
         app_id: app.into(),
         app_name: app.to_uppercase(),
-        status: status.into(),
-        strength: "installed".into(),
+        status: status.parse().expect("a catalog status"),
+        strength: sverka_shared::Strength::Installed,
         users: vec!["=cmd|' /C calc'!A0".into()],
         evidence: serde_json::json!([{
             "source": "dpkg", "detail": format!("dpkg package {app} 1.0"), "path": path,
