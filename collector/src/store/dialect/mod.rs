@@ -24,6 +24,9 @@ pub mod postgres;
 pub mod sqlite;
 
 use sqlx::error::DatabaseError;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{RecordOutcome, ReportRecord, StoreError, StoreResult};
 
 /// The SQL that differs between the two databases. Implemented by `sqlx::Sqlite` and
 /// `sqlx::Postgres`, so a query written once names the fragment as `D::GREATEST`
@@ -68,4 +71,61 @@ pub(crate) fn may_pass(error: &dyn DatabaseError) -> bool {
     } else {
         <sqlx::Postgres as Dialect>::may_pass(error)
     }
+}
+
+/// A report handed to a backend's writer, and where its outcome goes (only after the
+/// batch it is in has committed).
+pub(crate) struct WriteJob {
+    pub(crate) record: ReportRecord,
+    pub(crate) reply: oneshot::Sender<StoreResult<RecordOutcome>>,
+}
+
+impl std::fmt::Debug for WriteJob {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("WriteJob")
+            .field("report_id", &self.record.report_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The sending side of a backend's report writer: `record_report` hands its report
+/// over and waits for the outcome.
+#[derive(Debug, Clone)]
+pub(crate) struct ReportWriter {
+    jobs: mpsc::Sender<WriteJob>,
+}
+
+impl ReportWriter {
+    /// A writer handle and the queue its tasks take reports from.
+    pub(crate) fn channel(capacity: usize) -> (ReportWriter, mpsc::Receiver<WriteJob>) {
+        let (jobs, queue) = mpsc::channel(capacity);
+        (ReportWriter { jobs }, queue)
+    }
+
+    pub(crate) async fn record(&self, record: ReportRecord) -> StoreResult<RecordOutcome> {
+        let stopped = || StoreError::Unavailable("the report writer has stopped".into());
+        let (reply, outcome) = oneshot::channel();
+        self.jobs
+            .send(WriteJob { record, reply })
+            .await
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
+    }
+}
+
+/// A batch: `first` and whatever else is waiting in `queue` now, up to `limit`.
+pub(crate) fn gather_batch(
+    first: WriteJob,
+    queue: &mut mpsc::Receiver<WriteJob>,
+    limit: usize,
+) -> Vec<WriteJob> {
+    let mut batch = vec![first];
+    while batch.len() < limit {
+        match queue.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+    batch
 }

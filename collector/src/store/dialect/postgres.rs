@@ -15,9 +15,9 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc};
 
-use super::Dialect;
+use super::{Dialect, ReportWriter, WriteJob, gather_batch};
 use crate::store::sql::Connection;
 use crate::store::sql::reports::{self, report_kind};
 use crate::store::{JobLease, RecordOutcome, ReportRecord, StoreError, StoreResult};
@@ -88,7 +88,7 @@ impl PgBackend {
             })?;
         // A quarter of the connections commit reports; the rest serve everything else
         // (host key checks, the dashboard, background jobs).
-        let writer = ReportWriter::start(&pool, (pool_size / 4).max(1) as usize);
+        let writer = start_writers(&pool, (pool_size / 4).max(1) as usize);
         Ok(PgBackend {
             pool,
             options,
@@ -161,24 +161,7 @@ impl Drop for LockConnection {
     }
 }
 
-struct WriteJob {
-    record: ReportRecord,
-    reply: oneshot::Sender<StoreResult<RecordOutcome>>,
-}
-
-impl std::fmt::Debug for WriteJob {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("WriteJob")
-            .field("report_id", &self.record.report_id)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The sending side of the writer tasks: `record_report` hands its report over and
-/// waits for the outcome.
-///
-/// A commit waits for the WAL to reach the disk; one transaction per report made the
+/// The writer tasks. A commit waits for the WAL to reach the disk; one transaction per report made the
 /// boot storm wait for one flush per report (about 600 reports/s, bound by commit
 /// latency with the cores mostly idle). So a few writer tasks take whatever reports
 /// are waiting, up to [`BATCH_LIMIT`], and apply them in one transaction:
@@ -193,31 +176,13 @@ impl std::fmt::Debug for WriteJob {
 /// - if anything but an unavailable database fails, the batch is rolled back and each
 ///   report is committed alone, so one bad report fails alone;
 /// - a report is acknowledged only after its batch committed.
-#[derive(Debug, Clone)]
-pub(crate) struct ReportWriter {
-    jobs: mpsc::Sender<WriteJob>,
-}
-
-impl ReportWriter {
-    /// Starts `writers` tasks on `pool` (each holds one connection while it commits).
-    fn start(pool: &PgPool, writers: usize) -> ReportWriter {
-        let (jobs, queue) = mpsc::channel(4 * BATCH_LIMIT);
-        let queue = Arc::new(Mutex::new(queue));
-        for _ in 0..writers.max(1) {
-            tokio::spawn(write_reports(pool.clone(), Arc::clone(&queue)));
-        }
-        ReportWriter { jobs }
+fn start_writers(pool: &PgPool, writers: usize) -> ReportWriter {
+    let (writer, queue) = ReportWriter::channel(4 * BATCH_LIMIT);
+    let queue = Arc::new(Mutex::new(queue));
+    for _ in 0..writers.max(1) {
+        tokio::spawn(write_reports(pool.clone(), Arc::clone(&queue)));
     }
-
-    pub(crate) async fn record(&self, record: ReportRecord) -> StoreResult<RecordOutcome> {
-        let stopped = || StoreError::Unavailable("the report writer has stopped".into());
-        let (reply, outcome) = oneshot::channel();
-        self.jobs
-            .send(WriteJob { record, reply })
-            .await
-            .map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
-    }
+    writer
 }
 
 /// One writer: takes the reports waiting (the queue is shared, one writer takes at a
@@ -229,14 +194,7 @@ async fn write_reports(pool: PgPool, queue: Arc<Mutex<mpsc::Receiver<WriteJob>>>
             let Some(first) = queue.recv().await else {
                 return;
             };
-            let mut batch = vec![first];
-            while batch.len() < BATCH_LIMIT {
-                match queue.try_recv() {
-                    Ok(job) => batch.push(job),
-                    Err(_) => break,
-                }
-            }
-            batch
+            gather_batch(first, &mut queue, BATCH_LIMIT)
         };
         // Host id order is the lock order; the sort is stable, so one host's reports
         // keep their arrival order.

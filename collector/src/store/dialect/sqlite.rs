@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::Dialect;
+use super::{Dialect, ReportWriter, WriteJob, gather_batch};
 use crate::store::sql::Connection;
 use crate::store::sql::reports::{self, FRESH, host_before, report_kind};
 use crate::store::{JobLease, RecordOutcome, ReportRecord, StoreError, StoreResult, Timestamp};
@@ -102,7 +102,7 @@ impl SqliteBackend {
             .map_err(|error| {
                 StoreError::Database(format!("migrating the schema: {error}").into())
             })?;
-        let writer = ReportWriter::start(&pool);
+        let writer = start_writer(&pool);
         // After connecting: the file exists now, so its canonical path is known.
         let jobs = running_jobs_of(&file);
         Ok(SqliteBackend { pool, writer, jobs })
@@ -156,39 +156,15 @@ impl Drop for RunningJob {
     }
 }
 
-#[derive(Debug)]
-struct WriteJob {
-    record: ReportRecord,
-    reply: oneshot::Sender<StoreResult<RecordOutcome>>,
-}
-
-/// The sending side of the one writer task: `record_report` hands its report over and
-/// waits for the outcome, which comes only after the report's batch committed.
-#[derive(Debug, Clone)]
-pub(crate) struct ReportWriter {
-    jobs: mpsc::Sender<WriteJob>,
-}
-
-impl ReportWriter {
-    fn start(pool: &SqlitePool) -> ReportWriter {
-        let (jobs, queue) = mpsc::channel(4 * BATCH_LIMIT);
-        // The writer tells the checkpointer of each commit; a full channel means it
-        // has been told already. The checkpointer stops when the writer does.
-        let (committed, commits) = mpsc::channel(1);
-        tokio::spawn(write_reports(pool.clone(), queue, committed));
-        tokio::spawn(checkpoint_wal(pool.clone(), commits));
-        ReportWriter { jobs }
-    }
-
-    pub(crate) async fn record(&self, record: ReportRecord) -> StoreResult<RecordOutcome> {
-        let stopped = || StoreError::Unavailable("the report writer has stopped".into());
-        let (reply, outcome) = oneshot::channel();
-        self.jobs
-            .send(WriteJob { record, reply })
-            .await
-            .map_err(|_| stopped())?;
-        outcome.await.map_err(|_| stopped())?
-    }
+/// Starts the one writer task and its checkpointer.
+fn start_writer(pool: &SqlitePool) -> ReportWriter {
+    let (writer, queue) = ReportWriter::channel(4 * BATCH_LIMIT);
+    // The writer tells the checkpointer of each commit; a full channel means it has
+    // been told already. The checkpointer stops when the writer does.
+    let (committed, commits) = mpsc::channel(1);
+    tokio::spawn(write_reports(pool.clone(), queue, committed));
+    tokio::spawn(checkpoint_wal(pool.clone(), commits));
+    writer
 }
 
 /// Copies committed pages from the write-ahead log into the database file, on its own
@@ -227,13 +203,7 @@ async fn write_reports(
     // one many times, and its body need not travel to SQLite again.
     let mut known_inventories: HashSet<String> = HashSet::new();
     while let Some(first) = jobs.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH_LIMIT {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        let batch = gather_batch(first, &mut jobs, BATCH_LIMIT);
         let records: Vec<&ReportRecord> = batch.iter().map(|job| &job.record).collect();
         let result = commit_batch(&pool, &records, &known_inventories).await;
         let _ = committed.try_send(());

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The collector before and after a change, side by side in one run on one machine:
+# builds REV (default: 7f44853, the last commit with one store per backend) in a
+# throwaway worktree and this checkout, both in release mode, then runs each one's
+# own benchmarks in turn with the same arguments:
+#  1. `sverka-loadgen`: 1,000 agents against the collector on SQLite (full reports and
+#     check-ins per second, paced latency);
+#  2. `sverka-loadgen region` on SQLite and on PostgreSQL: boot storm, one round of
+#     hourly check-ins, the region's coverage query;
+#  3. `sverka-dashboard-bench` on SQLite and on PostgreSQL: the dashboard's pages.
+# Sizes: HOSTS (default 20000) PCs in SCHOOLS (default 200) schools for parts 2 and 3;
+# SECONDS_PER_PHASE (default 10) for part 1. The outputs go to target/before-after/.
+# PostgreSQL: SVERKA_TEST_POSTGRES (default postgres://127.0.0.1:5432/test) must allow
+# creating databases. BEFORE_WORKTREE names a checkout of REV to build instead of a
+# throwaway one (its target/ is reused).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rev=${1:-7f44853}
+hosts=${HOSTS:-20000}
+schools=${SCHOOLS:-200}
+seconds=${SECONDS_PER_PHASE:-10}
+out=target/before-after
+mkdir -p "$out"
+if [ -n "${BEFORE_WORKTREE:-}" ]; then
+    before=$BEFORE_WORKTREE
+else
+    before=$(mktemp -d)
+    trap 'git worktree remove --force "$before" >/dev/null 2>&1 || true' EXIT
+    git worktree add --detach "$before" "$rev" >/dev/null
+fi
+build() { (cd "$1" && cargo build --release --locked -p sverka-collector -p sverka-loadgen); }
+build "$before"
+build .
+
+run_all() {
+    local name=$1 bin=$2
+    echo "== $name: sverka-loadgen on SQLite"
+    "$bin/sverka-loadgen" --hosts 1000 --concurrency 1000 --seconds "$seconds" \
+        | tee "$out/$name-load.txt"
+    for database in sqlite postgres; do
+        echo "== $name: a region of $hosts PCs on $database"
+        "$bin/sverka-loadgen" region --database "$database" --hosts "$hosts" \
+            --schools "$schools" | tee "$out/$name-region-$database.txt"
+        echo "== $name: the dashboard on $database"
+        "$bin/sverka-dashboard-bench" --database "$database" --hosts "$hosts" \
+            --schools "$schools" --municipalities $(((schools + 39) / 40)) \
+            | tee "$out/$name-dashboard-$database.txt"
+    done
+}
+run_all before "$before/target/release"
+run_all after target/release
+echo "outputs: $out/{before,after}-*.txt"
