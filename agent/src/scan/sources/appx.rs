@@ -8,7 +8,7 @@ use sverka_shared::observation::PackageFullName;
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
-use crate::registry::RegistryView;
+use crate::scan::registry::RegistryView;
 
 pub const USER_REPOSITORY: &str =
     "Local Settings\\Software\\Microsoft\\Windows\\CurrentVersion\\AppModel\\Repository\\Packages";

@@ -14,7 +14,7 @@ pub mod live;
 
 use std::path::Path;
 
-use crate::fsread::read_bounded;
+use crate::scan::fsread::read_bounded;
 use hive::{Hive, HiveError};
 
 /// A registry value, decoded. Strings lose their trailing NULs.

@@ -15,7 +15,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::state::StateDir;
+use crate::delivery::state::StateDir;
 
 /// A secret file is one line.
 const MAX_SECRET_BYTES: u64 = 4096;
@@ -124,7 +124,7 @@ impl ServiceSettings {
         let file = read_config_file(&path, config.is_some())?;
         let environment = Overrides::from_environment(|name| std::env::var(name).ok());
         #[cfg(windows)]
-        let layers = [crate::platform::registry_settings(), environment];
+        let layers = [crate::service::platform::registry_settings(), environment];
         #[cfg(not(windows))]
         let layers = [environment];
         ServiceSettings::resolve(file, &layers, &path.display().to_string())
@@ -189,7 +189,7 @@ impl ServiceSettings {
 }
 
 fn read_config_file(path: &Path, required: bool) -> Result<AgentConfigFile, ConfigError> {
-    let text = match crate::fsread::read_text_lossy(path, MAX_CONFIG_BYTES) {
+    let text = match crate::scan::fsread::read_text_lossy(path, MAX_CONFIG_BYTES) {
         Ok(text) => text.text,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && !required => {
             return Ok(AgentConfigFile::default());
@@ -223,7 +223,7 @@ pub fn parse_config(text: &str, path: &str) -> Result<AgentConfigFile, ConfigErr
 }
 
 fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    let (bytes, truncated) = crate::fsread::read_bounded(path, MAX_SECRET_BYTES)
+    let (bytes, truncated) = crate::scan::fsread::read_bounded(path, MAX_SECRET_BYTES)
         .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     if truncated {
         return Err(format!("{} is too large for a secret", path.display()));

@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use sverka_shared::{SourceError, SourceKind};
 
-use crate::registry::{HiveFileView, RegistryView, expand_system_variables};
-use crate::root::ScanRoot;
-use crate::users::{Profiles, UserProfile};
+use crate::scan::registry::{HiveFileView, RegistryView, expand_system_variables};
+use crate::scan::root::ScanRoot;
+use crate::scan::users::{Profiles, UserProfile};
 
 pub const PROFILE_LIST: &str = "Microsoft\\Windows NT\\CurrentVersion\\ProfileList";
 /// Where a user's classes hive (the per-user AppX repository) lives in a profile.
@@ -99,7 +99,7 @@ pub fn last_component(path: &str) -> &str {
 fn open_software(root: &ScanRoot) -> Result<Box<dyn RegistryView>, SourceError> {
     #[cfg(windows)]
     if root.is_live() {
-        return Ok(Box::new(crate::registry::live::LiveView::software()));
+        return Ok(Box::new(crate::scan::registry::live::LiveView::software()));
     }
     open_hive_file(root, "C:\\Windows\\System32\\config\\SOFTWARE")
 }
@@ -107,7 +107,7 @@ fn open_software(root: &ScanRoot) -> Result<Box<dyn RegistryView>, SourceError> 
 fn open_system(root: &ScanRoot) -> Result<Box<dyn RegistryView>, SourceError> {
     #[cfg(windows)]
     if root.is_live() {
-        return Ok(Box::new(crate::registry::live::LiveView::system()));
+        return Ok(Box::new(crate::scan::registry::live::LiveView::system()));
     }
     open_hive_file(root, "C:\\Windows\\System32\\config\\SYSTEM")
 }
@@ -127,7 +127,7 @@ fn open_hive_file(root: &ScanRoot, path: &str) -> Result<Box<dyn RegistryView>, 
 fn loaded_hives(root: &ScanRoot, errors: &mut Vec<SourceError>) -> Vec<String> {
     #[cfg(windows)]
     if root.is_live() {
-        return match crate::registry::live::loaded_user_hives() {
+        return match crate::scan::registry::live::loaded_user_hives() {
             Ok(names) => names,
             Err(error) => {
                 errors.push(SourceError {
@@ -241,7 +241,7 @@ impl WindowsSystem {
             && let Some(sid) = &user.sid
             && user.loaded
         {
-            use crate::registry::live::LiveView;
+            use crate::scan::registry::live::LiveView;
             hives.ntuser = Some(Box::new(LiveView::user(sid)));
             let classes = format!("{sid}_Classes");
             hives.classes = Some(if loaded.iter().any(|hive| hive == &classes) {
@@ -280,7 +280,7 @@ mod tests {
     use super::*;
 
     fn fixture_software() -> HiveFileView {
-        let bytes = include_bytes!("../../tests/fixtures/windows/SOFTWARE").to_vec();
+        let bytes = include_bytes!("../../../tests/fixtures/windows/SOFTWARE").to_vec();
         HiveFileView::from_bytes(bytes, "SOFTWARE".into()).expect("fixture hive")
     }
 
@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn host_facts_come_from_the_hives() {
-        let host = crate::host::describe_windows(Some(&fixture_software()), None);
+        let host = crate::scan::host::describe_windows(Some(&fixture_software()), None);
         assert_eq!(host.os_id, "windows");
         assert_eq!(host.os_name, "Windows 10 Pro");
         assert_eq!(host.os_version, "22H2 (build 19045)");

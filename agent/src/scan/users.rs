@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::fsread::read_text_lossy;
-use crate::root::ScanRoot;
+use crate::scan::fsread::read_text_lossy;
+use crate::scan::root::ScanRoot;
 
 /// A person's profile on the scanned system.
 #[derive(Debug, Clone, PartialEq, Eq)]

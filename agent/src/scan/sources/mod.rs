@@ -20,9 +20,9 @@ pub mod web_apps;
 use sverka_shared::report::SkippedSource;
 use sverka_shared::{CatalogMatcher, Observation, SourceError, SourceKind};
 
-use crate::root::ScanRoot;
-use crate::users::Profiles;
-use crate::windows::WindowsSystem;
+use crate::scan::root::ScanRoot;
+use crate::scan::users::Profiles;
+use crate::scan::windows_system::WindowsSystem;
 
 /// Limits of the bounded file walks.
 #[derive(Debug, Clone, Copy)]

@@ -5,12 +5,13 @@
 //! Two places say what is installed, both read bounded and parsed without a browser:
 //! - the profile's web app database (`Web Applications\Web App Database`, LevelDB):
 //!   its write-ahead logs (`*.log`) and the tables compactions wrote (`*.ldb`, older
-//!   `*.sst`), read by [`crate::leveldb`] and merged into the database's current state
-//!   (per key the record with the highest sequence number, so an app uninstalled after
-//!   its record was compacted is gone). Each live app record (a protocol buffer) gives
-//!   its URL fields (start URL, scope, manifest id) and name. Every log and table in
-//!   the folder is merged (the `MANIFEST`, which says which files are live, is not
-//!   read; LevelDB deletes obsolete files right after a compaction);
+//!   `*.sst`), read by [`crate::scan::formats::leveldb`] and merged into the
+//!   database's current state (per key the record with the highest sequence number, so
+//!   an app uninstalled after its record was compacted is gone). Each live app record
+//!   (a protocol buffer) gives its URL fields (start URL, scope, manifest id) and
+//!   name. Every log and table in the folder is merged (the `MANIFEST`, which says
+//!   which files are live, is not read; LevelDB deletes obsolete files right after a
+//!   compaction);
 //! - the profile's `Preferences` (JSON): hosted and bookmark apps
 //!   (`extensions.settings.<id>.manifest.app.launch.web_url`), which older Chromium
 //!   builds and their forks use.
@@ -21,8 +22,8 @@ use std::path::Path;
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
-use crate::fsread::{read_bounded, read_text_lossy};
-use crate::leveldb::{self, Latest, LevelDbError, length_prefixed, varint};
+use crate::scan::formats::leveldb::{self, Latest, LevelDbError, length_prefixed, varint};
+use crate::scan::fsread::{read_bounded, read_text_lossy};
 
 /// Browsers and their `User Data` folders under `%LocalAppData%`.
 pub const BROWSERS: &[(&str, &str)] = &[
@@ -350,7 +351,7 @@ fn read_profile(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::leveldb::tests::{TableWriter, log, varint_bytes};
+    use crate::scan::formats::leveldb::tests::{TableWriter, log, varint_bytes};
 
     fn field(number: u64, bytes: &[u8]) -> Vec<u8> {
         let mut out = varint_bytes(number << 3 | 2);

@@ -10,16 +10,17 @@
 //! spool/            reports not yet acknowledged (see `spool.rs`)
 //! ```
 //!
-//! Every file is replaced atomically ([`crate::fswrite::write_atomic`]). The catalog
-//! text is written before its ETag, so a crash between the two only causes a refetch.
+//! Every file is replaced atomically ([`crate::delivery::fswrite::write_atomic`]). The
+//! catalog text is written before its ETag, so a crash between the two only causes a
+//! refetch.
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::fsread::read_text_lossy;
-use crate::fswrite::{create_private_dir, write_atomic};
+use crate::delivery::fswrite::{create_private_dir, write_atomic};
+use crate::scan::fsread::read_text_lossy;
 
 const ENROLLMENT_FILE: &str = "enrollment.json";
 const STATE_FILE: &str = "state.json";
@@ -109,7 +110,7 @@ impl StateDir {
     /// environment may lack `ProgramData`, as under Wine).
     pub fn default_path() -> PathBuf {
         #[cfg(windows)]
-        if let Some(folder) = crate::platform::registry_state_dir() {
+        if let Some(folder) = crate::service::platform::registry_state_dir() {
             return folder;
         }
         if cfg!(windows) {
@@ -185,7 +186,7 @@ impl StateDir {
     /// The extra CA certificates (PEM) `enroll --ca-cert` stored, if any.
     pub fn collector_ca(&self) -> Result<Option<Vec<u8>>, StateError> {
         let path = self.path.join(CA_FILE);
-        match crate::fsread::read_bounded(&path, MAX_CA_BYTES) {
+        match crate::scan::fsread::read_bounded(&path, MAX_CA_BYTES) {
             Ok((bytes, _)) => Ok(Some(bytes)),
             Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(error) => Err(StateError::Read {
@@ -200,7 +201,7 @@ impl StateDir {
         let path = self.path.join(CA_FILE);
         let written = match pem {
             Some(pem) => write_atomic(&path, pem),
-            None => match crate::fswrite::remove_durably(&path) {
+            None => match crate::delivery::fswrite::remove_durably(&path) {
                 Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(()),
                 other => other,
             },

@@ -16,8 +16,8 @@ use windows_service::service::{
 use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
 use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
 
-use crate::config::Overrides;
-use crate::run::StopSignal;
+use crate::service::config::Overrides;
+use crate::service::run_loop::StopSignal;
 
 /// The service's name, as the MSI registers it.
 pub const SERVICE_NAME: &str = "SverkaAgent";
@@ -148,7 +148,11 @@ fn serve() -> windows_service::Result<()> {
     )?;
     configure_recovery();
     let config = CONFIG.get().cloned().flatten();
-    let outcome = crate::service::run(config.as_deref(), &crate::root::ScanRoot::live(), &stop);
+    let outcome = crate::service::os_service::run(
+        config.as_deref(),
+        &crate::scan::root::ScanRoot::live(),
+        &stop,
+    );
     report(
         ServiceState::StopPending,
         ServiceExitCode::Win32(0),
@@ -198,7 +202,7 @@ fn configure_recovery() {
 
 /// The log folder of the service (`%ProgramData%\Sverka\logs`).
 pub fn log_dir() -> PathBuf {
-    crate::state::StateDir::default_path().join("logs")
+    crate::delivery::state::StateDir::default_path().join("logs")
 }
 
 mod security {

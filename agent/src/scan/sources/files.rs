@@ -7,8 +7,8 @@
 //! On Windows the walks cover every profile's `AppData\Roaming`, `AppData\Local`,
 //! `Downloads` and `Desktop`, and `Program Files`, `Program Files (x86)` and
 //! `ProgramData`; every `.exe` there also has its version resource read (headers and
-//! resource section only, see [`crate::pe`]), so a renamed copy is found, and so is
-//! Skype for Business's `lync.exe` inside an Office installation.
+//! resource section only, see [`crate::scan::formats::pe`]), so a renamed copy is
+//! found, and so is Skype for Business's `lync.exe` inside an Office installation.
 
 use std::path::{Path, PathBuf};
 use sverka_shared::observation::{FileFormat, VersionInfo};
@@ -16,8 +16,8 @@ use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 use walkdir::WalkDir;
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
-use crate::fsread::read_header;
-use crate::pe;
+use crate::scan::formats::pe;
+use crate::scan::fsread::read_header;
 
 pub const MACHINE_FOLDERS: &[&str] = &["/opt", "/usr/local"];
 pub const WINDOWS_MACHINE_FOLDERS: &[&str] = &[

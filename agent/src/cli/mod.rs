@@ -5,6 +5,8 @@
 //! `sverka-agent run [--once] [--state-dir DIR] [--root DIR]`, exiting 0 (with
 //! `--once`) only when the collector acknowledged every report, 2 otherwise.
 
+pub mod output;
+
 use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,17 +16,16 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use sverka_shared::{Catalog, CatalogMatcher, SourceKind};
 
-use crate::config::parse_duration;
-use crate::enroll;
-use crate::output;
-use crate::retry::Backoff;
-use crate::root::ScanRoot;
-use crate::run::{self, RunOptions, StopSignal};
+use crate::delivery::enroll;
+use crate::delivery::retry::Backoff;
+use crate::delivery::spool::SpoolPolicy;
+use crate::delivery::state::StateDir;
 use crate::scan;
-use crate::scan_process::ScanProcess;
-use crate::sources::WalkLimits;
-use crate::spool::SpoolPolicy;
-use crate::state::StateDir;
+use crate::scan::root::ScanRoot;
+use crate::scan::sources::WalkLimits;
+use crate::service::config::parse_duration;
+use crate::service::run_loop::{self, RunOptions, StopSignal};
+use crate::service::scan_child::ScanProcess;
 
 pub const EXIT_CLEAN: i32 = 0;
 pub const EXIT_BANNED_FOUND: i32 = 1;
@@ -282,13 +283,14 @@ fn init_logging() {
 
 fn run_enroll(args: EnrollArgs) -> anyhow::Result<i32> {
     init_logging();
-    crate::client::require_https(&args.server, args.allow_http)?;
+    crate::delivery::client::require_https(&args.server, args.allow_http)?;
     let root = scan_root(args.root.as_deref())?;
     let state = StateDir::new(args.state_dir);
     let ca_pem = match &args.ca_cert {
         Some(file) => {
-            let (pem, truncated) = crate::fsread::read_bounded(file, crate::state::MAX_CA_BYTES)
-                .with_context(|| format!("reading --ca-cert {}", file.display()))?;
+            let (pem, truncated) =
+                crate::scan::fsread::read_bounded(file, crate::delivery::state::MAX_CA_BYTES)
+                    .with_context(|| format!("reading --ca-cert {}", file.display()))?;
             anyhow::ensure!(!truncated, "--ca-cert {} is too large", file.display());
             Some(pem)
         }
@@ -347,12 +349,12 @@ fn run_run(args: RunArgs) -> anyhow::Result<i32> {
             ScanProcess::this_program()
         },
     };
-    run::run(&options)?;
+    run_loop::run(&options)?;
     Ok(EXIT_CLEAN)
 }
 
 fn run_service_scan(args: ServiceScanArgs) -> anyhow::Result<i32> {
-    crate::scan_process::init_child_logging();
+    crate::service::scan_child::init_child_logging();
     let options = RunOptions {
         state: StateDir::new(args.state_dir),
         root: scan_root(args.root.as_deref())?,
@@ -369,8 +371,8 @@ fn run_service_scan(args: ServiceScanArgs) -> anyhow::Result<i32> {
         stop: StopSignal::default(),
         scan_process: ScanProcess::InProcess,
     };
-    run::scan_into_spool(&options)?;
-    crate::scan_process::log_peak_memory();
+    run_loop::scan_into_spool(&options)?;
+    crate::service::scan_child::log_peak_memory();
     Ok(EXIT_CLEAN)
 }
 
@@ -379,7 +381,7 @@ fn run_service(args: ServiceArgs) -> anyhow::Result<i32> {
     #[cfg(windows)]
     if args.root.is_none() {
         init_service_logging();
-        if crate::platform::run_under_service_manager(args.config.clone())
+        if crate::service::platform::run_under_service_manager(args.config.clone())
             .context("starting the service")?
         {
             return Ok(EXIT_CLEAN);
@@ -389,7 +391,7 @@ fn run_service(args: ServiceArgs) -> anyhow::Result<i32> {
     init_logging();
     // Not under the Service Control Manager (systemd, or by hand): in the foreground
     // until the process is ended.
-    crate::service::run(args.config.as_deref(), &root, &StopSignal::default())?;
+    crate::service::os_service::run(args.config.as_deref(), &root, &StopSignal::default())?;
     Ok(EXIT_CLEAN)
 }
 
@@ -409,7 +411,7 @@ fn init_service_logging() {
         .with_ansi(false)
         .with_target(false)
         .with_filter(filter());
-    let log_dir = crate::platform::log_dir();
+    let log_dir = crate::service::platform::log_dir();
     let _ = std::fs::create_dir_all(&log_dir);
     let file = tracing_appender::rolling::Builder::new()
         .rotation(tracing_appender::rolling::Rotation::DAILY)
@@ -431,7 +433,7 @@ fn init_service_logging() {
 }
 
 fn run_status(args: StatusArgs) -> anyhow::Result<i32> {
-    let settings = crate::config::ServiceSettings::load(args.config.as_deref())?;
+    let settings = crate::service::config::ServiceSettings::load(args.config.as_deref())?;
     let state = StateDir::new(&settings.state_dir);
     let mut text = format!("settings: {}\n", settings.source);
     let configured = |value: bool| if value { "set" } else { "not set" };
@@ -447,7 +449,7 @@ fn run_status(args: StatusArgs) -> anyhow::Result<i32> {
         state.path().display(),
     ));
     #[cfg(windows)]
-    match crate::platform::folder_access(state.path()) {
+    match crate::service::platform::folder_access(state.path()) {
         Ok(sddl) => text.push_str(&format!("state access: {sddl}\n")),
         Err(error) => text.push_str(&format!("state access: unknown ({error})\n")),
     }
@@ -464,7 +466,7 @@ fn run_status(args: StatusArgs) -> anyhow::Result<i32> {
             false
         }
     };
-    let pending = crate::spool::Spool::open(state.spool_path(), SpoolPolicy::default())
+    let pending = crate::delivery::spool::Spool::open(state.spool_path(), SpoolPolicy::default())
         .and_then(|spool| spool.pending())
         .map(|pending| pending.len());
     match pending {

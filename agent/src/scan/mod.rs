@@ -1,17 +1,27 @@
-//! A scan: discover the users, run every evidence source (each on its own thread, so
-//! the slow file walk does not hold up the rest), and match what they saw against the
-//! catalog. A source that fails, or even panics, becomes an entry in `errors`; the
-//! others still report.
+//! The scan half: what is on this PC. A scan discovers the users, runs every evidence
+//! source (each on its own thread, so the slow file walk does not hold up the rest),
+//! and matches what they saw against the catalog. A source that fails, or even panics,
+//! becomes an entry in `errors`; the others still report.
+//!
+//! Nothing here knows about the collector: no module of this half imports
+//! [`crate::delivery`], [`crate::service`] or [`crate::cli`].
+
+pub mod formats;
+pub mod fsread;
+pub mod host;
+pub mod registry;
+pub mod root;
+pub mod sources;
+pub mod users;
+pub mod windows_system;
 
 use std::time::{Instant, SystemTime};
 use sverka_shared::report::{SCAN_SCHEMA, SkippedSource};
 use sverka_shared::{CatalogMatcher, Observation, ScanReport, SourceError, SourceKind};
 
-use crate::host;
-use crate::root::ScanRoot;
-use crate::sources::{self, EvidenceSource, ScanContext, SourceOutput, WalkLimits};
-use crate::users;
-use crate::windows::WindowsSystem;
+use crate::scan::root::ScanRoot;
+use crate::scan::sources::{EvidenceSource, ScanContext, SourceOutput, WalkLimits};
+use crate::scan::windows_system::WindowsSystem;
 
 /// Everything a scan produced: the report, and the raw observations (the machine's
 /// software inventory, which the collector will receive).

@@ -8,7 +8,7 @@ use sverka_shared::observation::PackageManager;
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
-use crate::fsread::read_text_lossy;
+use crate::scan::fsread::read_text_lossy;
 
 pub const STATUS_PATH: &str = "/var/lib/dpkg/status";
 const MAX_STATUS_BYTES: u64 = 64 * 1024 * 1024;

@@ -12,15 +12,15 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use sverka_shared::{Catalog, CatalogMatcher};
 
-use crate::client::{CatalogFetch, ClientError, CollectorClient};
-use crate::retry::{Backoff, Disposition, disposition};
-use crate::root::ScanRoot;
+use crate::delivery::client::{CatalogFetch, ClientError, CollectorClient};
+use crate::delivery::retry::{Backoff, Disposition, disposition};
+use crate::delivery::spool::{Spool, SpoolError, SpoolPolicy, SpooledReport};
+use crate::delivery::state::{Enrollment, StateDir, StateError};
+use crate::delivery::upload;
 use crate::scan;
-use crate::scan_process::{self, SCAN_TIME_LIMIT, ScanProcess, ScanProcessError};
-use crate::sources::WalkLimits;
-use crate::spool::{Spool, SpoolError, SpoolPolicy, SpooledReport};
-use crate::state::{Enrollment, StateDir, StateError};
-use crate::upload;
+use crate::scan::root::ScanRoot;
+use crate::scan::sources::WalkLimits;
+use crate::service::scan_child::{self, SCAN_TIME_LIMIT, ScanProcess, ScanProcessError};
 
 /// How `run` behaves; the command line fills it in.
 #[derive(Debug, Clone)]
@@ -232,7 +232,7 @@ fn scan_in_loop(
         ScanProcess::InProcess => scan_and_spool(options, spool, enrollment),
         // Stopped or not, the loop looks at the stop signal next.
         ScanProcess::Child { program } => {
-            scan_process::scan_in_child(program, options, SCAN_TIME_LIMIT)?;
+            scan_child::scan_in_child(program, options, SCAN_TIME_LIMIT)?;
             Ok(())
         }
     }

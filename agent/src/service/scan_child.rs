@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::run::{RunOptions, StopSignal};
+use crate::service::run_loop::{RunOptions, StopSignal};
 
 /// The hidden subcommand the child runs.
 pub const SUBCOMMAND: &str = "service-scan";
@@ -291,7 +291,7 @@ pub fn init_child_logging() {
 pub fn log_peak_memory() {
     #[cfg(target_os = "linux")]
     {
-        let status = crate::fsread::read_bounded(Path::new("/proc/self/status"), 64 * 1024)
+        let status = crate::scan::fsread::read_bounded(Path::new("/proc/self/status"), 64 * 1024)
             .map(|read| read.0);
         let peak_kb = status.ok().and_then(|status| {
             String::from_utf8_lossy(&status).lines().find_map(|line| {
@@ -374,15 +374,15 @@ mod tests {
     #[cfg(unix)]
     fn options(state: &Path) -> RunOptions {
         RunOptions {
-            state: crate::state::StateDir::new(state),
-            root: crate::root::ScanRoot::image("/srv/image"),
-            limits: crate::sources::WalkLimits::default(),
+            state: crate::delivery::state::StateDir::new(state),
+            root: crate::scan::root::ScanRoot::image("/srv/image"),
+            limits: crate::scan::sources::WalkLimits::default(),
             once: false,
             max_delay: Duration::ZERO,
             interval: Duration::from_millis(50),
-            backoff: crate::retry::Backoff::ONCE,
+            backoff: crate::delivery::retry::Backoff::ONCE,
             attempts: 1,
-            spool_policy: crate::spool::SpoolPolicy::default(),
+            spool_policy: crate::delivery::spool::SpoolPolicy::default(),
             stop: StopSignal::default(),
             scan_process: ScanProcess::InProcess,
         }
@@ -400,7 +400,7 @@ mod tests {
         let options = options(folder.path());
         let outcome = scan_in_child(&program, &options, SCAN_TIME_LIMIT).unwrap();
         assert_eq!(outcome, ChildScan::Spooled);
-        let limits = crate::sources::WalkLimits::default();
+        let limits = crate::scan::sources::WalkLimits::default();
         assert_eq!(
             std::fs::read_to_string(&seen).unwrap().trim(),
             format!(
@@ -469,10 +469,10 @@ mod tests {
     #[test]
     fn the_run_loop_survives_crashing_scans() {
         let folder = tempfile::tempdir().unwrap();
-        let state = crate::state::StateDir::new(folder.path().join("state"));
+        let state = crate::delivery::state::StateDir::new(folder.path().join("state"));
         state.create().unwrap();
         state
-            .save_enrollment(&crate::state::Enrollment {
+            .save_enrollment(&crate::delivery::state::Enrollment {
                 server: "http://127.0.0.1:9".into(),
                 host_id: 1,
                 host_key: "1.key".into(),
@@ -489,7 +489,7 @@ mod tests {
         let mut options = options(state.path());
         options.scan_process = ScanProcess::Child { program };
         let stop = options.stop.clone();
-        let thread = std::thread::spawn(move || crate::run::run(&options));
+        let thread = std::thread::spawn(move || crate::service::run_loop::run(&options));
         let deadline = Instant::now() + Duration::from_secs(30);
         let count = || {
             std::fs::read_to_string(&attempts)

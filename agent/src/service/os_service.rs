@@ -1,22 +1,23 @@
 //! `sverka-agent service`: what the installed service runs (systemd on Linux, the
-//! Service Control Manager on Windows). It reads its settings ([`crate::config`]),
-//! enrolls with the configured secret when this PC is not enrolled yet (retrying while
-//! the collector cannot be reached or the settings are incomplete), and then scans and
-//! reports on the schedule until it is stopped. Once enrolled it never needs the secret
-//! again: the identity is the host key in the state folder, which upgrades keep.
+//! Service Control Manager on Windows). It reads its settings
+//! ([`crate::service::config`]), enrolls with the configured secret when this PC is not
+//! enrolled yet (retrying while the collector cannot be reached or the settings are
+//! incomplete), and then scans and reports on the schedule until it is stopped. Once
+//! enrolled it never needs the secret again: the identity is the host key in the state
+//! folder, which upgrades keep.
 
 use std::time::Duration;
 
-use crate::client::{self, ClientError};
-use crate::config::{ConfigError, ServiceSettings};
-use crate::enroll::{self, EnrollError};
-use crate::retry::{Backoff, Disposition, disposition};
-use crate::root::ScanRoot;
-use crate::run::{self, RunError, RunOptions, StopSignal};
-use crate::scan_process::ScanProcess;
-use crate::sources::WalkLimits;
-use crate::spool::SpoolPolicy;
-use crate::state::{MAX_CA_BYTES, StateDir, StateError};
+use crate::delivery::client::{self, ClientError};
+use crate::delivery::enroll::{self, EnrollError};
+use crate::delivery::retry::{Backoff, Disposition, disposition};
+use crate::delivery::spool::SpoolPolicy;
+use crate::delivery::state::{MAX_CA_BYTES, StateDir, StateError};
+use crate::scan::root::ScanRoot;
+use crate::scan::sources::WalkLimits;
+use crate::service::config::{ConfigError, ServiceSettings};
+use crate::service::run_loop::{self, RunError, RunOptions, StopSignal};
+use crate::service::scan_child::ScanProcess;
 
 /// How long an unconfigured service waits before it reads its settings again.
 const UNCONFIGURED_WAIT: Duration = Duration::from_secs(60);
@@ -46,7 +47,7 @@ pub fn run(
     let state = StateDir::new(&settings.state_dir);
     state.create()?;
     #[cfg(windows)]
-    crate::platform::restrict_state_dir(state.path());
+    crate::service::platform::restrict_state_dir(state.path());
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         settings = settings.source,
@@ -80,7 +81,7 @@ pub fn run(
         // scan that crashes or hangs ends alone.
         scan_process: ScanProcess::this_program(),
     };
-    run::run(&options)?;
+    run_loop::run(&options)?;
     Ok(())
 }
 
@@ -141,7 +142,7 @@ fn enroll_when_needed(
                     "enrolled; the enrollment secret is no longer needed"
                 );
                 #[cfg(windows)]
-                crate::platform::forget_enroll_secret();
+                crate::service::platform::forget_enroll_secret();
                 return Ok(true);
             }
             Err(error) => error,
@@ -178,7 +179,7 @@ fn read_ca(path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
         path: path.display().to_string(),
         message,
     };
-    let (pem, truncated) = crate::fsread::read_bounded(path, MAX_CA_BYTES)
+    let (pem, truncated) = crate::scan::fsread::read_bounded(path, MAX_CA_BYTES)
         .map_err(|error| ca_error(error.to_string()))?;
     if truncated {
         return Err(ca_error("too large".into()));

@@ -3,10 +3,10 @@
 
 use sverka_shared::protocol::EnrollRequest;
 
-use crate::client::{ClientError, CollectorClient};
-use crate::host;
-use crate::root::ScanRoot;
-use crate::state::{Enrollment, StateDir, StateError};
+use crate::delivery::client::{ClientError, CollectorClient};
+use crate::delivery::state::{Enrollment, StateDir, StateError};
+use crate::scan::host;
+use crate::scan::root::ScanRoot;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
@@ -33,7 +33,7 @@ pub fn enroll(
     // mounted volume's hive file).
     let windows = root
         .is_windows()
-        .then(|| crate::windows::WindowsSystem::open(root).0);
+        .then(|| crate::scan::windows_system::WindowsSystem::open(root).0);
     let host = host::describe(root, windows.as_ref());
     let machine_id =
         host.machine_id

@@ -10,7 +10,7 @@ use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
-use crate::pe;
+use crate::scan::formats::pe;
 
 /// What the agent knows of one running process.
 #[derive(Debug, Clone, PartialEq, Eq)]

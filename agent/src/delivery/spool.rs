@@ -24,10 +24,10 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 use sverka_shared::protocol::ReportUpload;
 
-use crate::fsread::read_bounded;
-use crate::fswrite::{
+use crate::delivery::fswrite::{
     TEMP_PREFIX, create_private_dir, remove_durably, rename_durably, write_atomic,
 };
+use crate::scan::fsread::read_bounded;
 
 const REPORT_SUFFIX: &str = ".json.gz";
 const REJECTED_DIR: &str = "rejected";

@@ -236,7 +236,7 @@ pub fn parse_version_resource(data: &[u8]) -> Option<VersionInfo> {
         for table in blocks(child.children) {
             for string in blocks(table.children) {
                 let text = if string.value_is_text {
-                    crate::registry::hive::decode_utf16(string.value)
+                    crate::scan::registry::hive::decode_utf16(string.value)
                 } else {
                     String::from_utf8_lossy(string.value).into_owned()
                 };

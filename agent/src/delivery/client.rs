@@ -9,8 +9,8 @@ use sverka_shared::protocol::{
     ApiError, CATALOG_PATH, ENROLL_PATH, EnrollRequest, EnrollResponse, REPORTS_PATH, ReportAck,
 };
 
-use crate::retry::parse_retry_after;
-use crate::state::MAX_CATALOG_BYTES;
+use crate::delivery::retry::parse_retry_after;
+use crate::delivery::state::MAX_CATALOG_BYTES;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);

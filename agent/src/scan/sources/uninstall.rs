@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
-use crate::registry::{RegistryKey, RegistryView};
+use crate::scan::registry::{RegistryKey, RegistryView};
 
 pub const MACHINE_UNINSTALL: &str = "Microsoft\\Windows\\CurrentVersion\\Uninstall";
 pub const MACHINE_UNINSTALL_32: &str = "WOW6432Node\\Microsoft\\Windows\\CurrentVersion\\Uninstall";
@@ -253,7 +253,7 @@ fn read_uninstall(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::RegValue;
+    use crate::scan::registry::RegValue;
 
     #[test]
     fn packed_guids_unpack() {

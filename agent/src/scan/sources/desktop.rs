@@ -7,9 +7,9 @@ use std::path::Path;
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
-use crate::fsread::read_text_lossy;
-use crate::root::ScanRoot;
-use crate::users::UserProfile;
+use crate::scan::fsread::read_text_lossy;
+use crate::scan::root::ScanRoot;
+use crate::scan::users::UserProfile;
 
 pub const SYSTEM_FOLDERS: &[&str] = &[
     "/usr/share/applications",

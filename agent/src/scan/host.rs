@@ -5,10 +5,10 @@
 
 use sverka_shared::HostInfo;
 
-use crate::fsread::read_text_lossy;
-use crate::registry::RegistryView;
-use crate::root::ScanRoot;
-use crate::windows::WindowsSystem;
+use crate::scan::fsread::read_text_lossy;
+use crate::scan::registry::RegistryView;
+use crate::scan::root::ScanRoot;
+use crate::scan::windows_system::WindowsSystem;
 
 /// The fields of os-release that the report uses.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
