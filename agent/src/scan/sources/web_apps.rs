@@ -351,7 +351,7 @@ fn read_profile(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::scan::formats::leveldb::tests::{TableWriter, log, varint_bytes};
+    use crate::scan::formats::leveldb::testing::{TableWriter, log, varint_bytes};
 
     fn field(number: u64, bytes: &[u8]) -> Vec<u8> {
         let mut out = varint_bytes(number << 3 | 2);

@@ -1,22 +1,11 @@
-//! A read-only reader of LevelDB files, as Chromium's web app database uses them: the
-//! write-ahead log (`*.log`, write batches) and the sorted tables compactions write
-//! (`*.ldb`, older `*.sst`), plus [`Latest`], which merges what they hold into the
-//! database's current state (per key, the entry with the highest sequence number; a
-//! deletion hides the key).
-//!
-//! Everything here is pure (bytes in, records out), OS-independent and bounded: a table
-//! is at most [`MAX_TABLE_BYTES`], a block decompresses to at most [`MAX_BLOCK_BYTES`],
-//! one table yields at most [`MAX_TABLE_ENTRIES`] entries and [`MAX_DECODED_BYTES`] of
-//! decoded blocks and keys. Damaged input ends the read with an error (or, for a log,
-//! quietly, as LevelDB itself does with a torn tail); what was read before is kept.
-//! Block checksums (masked CRC-32C) are verified.
-//!
-//! Not read: the `MANIFEST` (which files are live) and the bloom filters. Callers merge
-//! every log and table of a database folder, which is the current state as long as the
-//! folder holds no obsolete table LevelDB has not yet deleted.
+//! LevelDB's sorted tables (`*.ldb`, older `*.sst`): the footer names the index block,
+//! whose entries name the data blocks; blocks are checked against their masked CRC-32C
+//! and Snappy-decompressed. Every read is bounded (a budget per table, and the `MAX_`
+//! constants).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+
+use super::{Record, u32_le, u64_le, varint, varint32};
 
 /// The last 8 bytes of every table, little-endian.
 pub const TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
@@ -30,12 +19,10 @@ pub const MAX_TABLE_ENTRIES: usize = 1_000_000;
 pub const MAX_DECODED_BYTES: usize = 256 * 1024 * 1024;
 
 /// Metaindex handle + index handle (at most 40 bytes), then the magic number.
-const FOOTER_BYTES: usize = 48;
+pub(super) const FOOTER_BYTES: usize = 48;
 /// After each block: compression type (1 byte) and masked CRC-32C (4 bytes).
 const BLOCK_TRAILER_BYTES: usize = 5;
-/// The log is written in blocks of this size, each record with a 7-byte header.
-const LOG_BLOCK: usize = 32 * 1024;
-const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
+pub(super) const CASTAGNOLI: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
 /// Why a table could not be read (whole or in part).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,133 +49,6 @@ pub enum LevelDbError {
     BadEntry { offset: u64 },
     #[error("more than {MAX_TABLE_ENTRIES} entries or {} MB decoded", MAX_DECODED_BYTES >> 20)]
     TooMuchData,
-}
-
-/// One entry of a log or table: a put (`value` is `Some`) or a deletion.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Record<'a> {
-    pub key: &'a [u8],
-    pub sequence: u64,
-    pub value: Option<&'a [u8]>,
-}
-
-/// The records of a LevelDB log file: the payloads of complete records, reassembled
-/// across blocks. A damaged record ends the read (what came before is kept).
-pub fn log_records(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let mut records = Vec::new();
-    let mut pending: Vec<u8> = Vec::new();
-    let mut position = 0;
-    while position + 7 <= bytes.len() {
-        let left_in_block = LOG_BLOCK - position % LOG_BLOCK;
-        if left_in_block < 7 {
-            position += left_in_block;
-            continue;
-        }
-        let length = u16::from_le_bytes([bytes[position + 4], bytes[position + 5]]) as usize;
-        let kind = bytes[position + 6];
-        let start = position + 7;
-        let Some(payload) = bytes.get(start..start + length) else {
-            break;
-        };
-        if length > left_in_block - 7 {
-            break;
-        }
-        match kind {
-            1 => records.push(payload.to_vec()), // FULL
-            2 => pending = payload.to_vec(),     // FIRST
-            3 => pending.extend_from_slice(payload),
-            4 => {
-                pending.extend_from_slice(payload);
-                records.push(std::mem::take(&mut pending));
-            }
-            0 => {
-                // Zero padding at the end of a block (or of a preallocated file).
-                position += left_in_block;
-                continue;
-            }
-            _ => break,
-        }
-        position = start + length;
-    }
-    records
-}
-
-pub(crate) fn varint(bytes: &[u8], position: &mut usize) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(*position)?;
-        *position += 1;
-        value |= u64::from(byte & 0x7F) << shift;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-/// A varint that must fit 32 bits, as a length.
-fn varint32(bytes: &[u8], position: &mut usize) -> Option<usize> {
-    let value = u32::try_from(varint(bytes, position)?).ok()?;
-    usize::try_from(value).ok()
-}
-
-pub(crate) fn length_prefixed<'a>(bytes: &'a [u8], position: &mut usize) -> Option<&'a [u8]> {
-    let length = usize::try_from(varint(bytes, position)?).ok()?;
-    let slice = bytes.get(*position..position.checked_add(length)?)?;
-    *position += length;
-    Some(slice)
-}
-
-fn u32_le(bytes: &[u8]) -> Option<u32> {
-    Some(u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?))
-}
-
-fn u64_le(bytes: &[u8]) -> Option<u64> {
-    Some(u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?))
-}
-
-/// The operations of one write batch (a log record): a 12-byte header (sequence number
-/// of the first operation, count), then puts and deletions, the i-th numbered
-/// `sequence + i`. Returns `false` if the batch is damaged (the operations before the
-/// damage were visited).
-pub fn write_batch(batch: &[u8], mut visit: impl FnMut(Record<'_>)) -> bool {
-    let Some(first) = u64_le(batch) else {
-        return false;
-    };
-    if batch.len() < 12 {
-        return false;
-    }
-    let mut position = 12;
-    let mut sequence = first;
-    while position < batch.len() {
-        let tag = batch[position];
-        position += 1;
-        let Some(key) = length_prefixed(batch, &mut position) else {
-            return false;
-        };
-        let value = match tag {
-            1 => match length_prefixed(batch, &mut position) {
-                Some(value) => Some(value),
-                None => return false,
-            },
-            0 => None,
-            _ => return false,
-        };
-        visit(Record {
-            key,
-            sequence,
-            value,
-        });
-        sequence = sequence.saturating_add(1);
-    }
-    true
-}
-
-/// Every operation of every write batch of a log file.
-pub fn read_log(bytes: &[u8], mut visit: impl FnMut(Record<'_>)) {
-    for batch in log_records(bytes) {
-        write_batch(&batch, &mut visit);
-    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -220,7 +80,7 @@ impl Budget {
     }
 }
 
-fn mask_crc(crc: u32) -> u32 {
+pub(super) fn mask_crc(crc: u32) -> u32 {
     crc.rotate_right(15).wrapping_add(0xa282_ead8)
 }
 
@@ -407,204 +267,10 @@ pub fn read_table(table: &[u8], mut visit: impl FnMut(Record<'_>)) -> Result<(),
     Ok(())
 }
 
-/// The current state of a database, built from the records of its logs and tables in
-/// any order: per key, the record with the highest sequence number, tagged with the
-/// origin (say, the file) it came from.
-#[derive(Debug, Default)]
-pub struct Latest {
-    by_key: HashMap<Vec<u8>, Newest>,
-}
-
-/// The newest record known of a key.
-#[derive(Debug)]
-struct Newest {
-    sequence: u64,
-    value: Option<Vec<u8>>,
-    origin: usize,
-}
-
-impl Latest {
-    /// Keeps `record` if it is newer than what is known of its key.
-    pub fn insert(&mut self, record: Record<'_>, origin: usize) {
-        let newest = Newest {
-            sequence: record.sequence,
-            value: record.value.map(<[u8]>::to_vec),
-            origin,
-        };
-        match self.by_key.get_mut(record.key) {
-            Some(known) if known.sequence >= record.sequence => {}
-            Some(known) => *known = newest,
-            None => {
-                self.by_key.insert(record.key.to_vec(), newest);
-            }
-        }
-    }
-
-    /// The live keys (the newest record a put, not a deletion), sorted by key: (key,
-    /// value, origin).
-    pub fn live(self) -> Vec<(Vec<u8>, Vec<u8>, usize)> {
-        let mut live: Vec<_> = self
-            .by_key
-            .into_iter()
-            .filter_map(|(key, newest)| Some((key, newest.value?, newest.origin)))
-            .collect();
-        live.sort();
-        live
-    }
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-
-    /// A table entry: user key, sequence number, value (`None`: a deletion).
-    pub(crate) type TableEntry<'a> = (&'a [u8], u64, Option<&'a [u8]>);
-
-    pub(crate) fn varint_bytes(mut value: u64) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        loop {
-            let byte = (value & 0x7F) as u8;
-            value >>= 7;
-            if value == 0 {
-                bytes.push(byte);
-                return bytes;
-            }
-            bytes.push(byte | 0x80);
-        }
-    }
-
-    /// A test-only table writer: `entries` (user key, sequence, value or deletion) in
-    /// data blocks of `per_block` entries, a restart every `restart_interval` entries,
-    /// blocks Snappy-compressed or not.
-    #[derive(Debug, Clone, Copy)]
-    pub(crate) struct TableWriter {
-        pub per_block: usize,
-        pub restart_interval: usize,
-        pub snappy: bool,
-    }
-
-    impl Default for TableWriter {
-        fn default() -> Self {
-            TableWriter {
-                per_block: 2,
-                restart_interval: 2,
-                snappy: true,
-            }
-        }
-    }
-
-    impl TableWriter {
-        fn block(&self, entries: &[(Vec<u8>, Vec<u8>)]) -> Vec<u8> {
-            let mut block = Vec::new();
-            let mut restarts = Vec::new();
-            let mut last: &[u8] = &[];
-            for (index, (key, value)) in entries.iter().enumerate() {
-                let shared = if index % self.restart_interval == 0 {
-                    restarts.push(block.len() as u32);
-                    0
-                } else {
-                    key.iter().zip(last).take_while(|(a, b)| a == b).count()
-                };
-                block.extend(varint_bytes(shared as u64));
-                block.extend(varint_bytes((key.len() - shared) as u64));
-                block.extend(varint_bytes(value.len() as u64));
-                block.extend_from_slice(&key[shared..]);
-                block.extend_from_slice(value);
-                last = key;
-            }
-            if restarts.is_empty() {
-                restarts.push(0);
-            }
-            for restart in &restarts {
-                block.extend(restart.to_le_bytes());
-            }
-            block.extend((restarts.len() as u32).to_le_bytes());
-            block
-        }
-
-        /// Appends a block with its trailer; returns its handle, encoded.
-        fn write_block(&self, table: &mut Vec<u8>, raw: Vec<u8>) -> Vec<u8> {
-            let (data, kind) = if self.snappy {
-                let compressed = ::snap::raw::Encoder::new()
-                    .compress_vec(&raw)
-                    .expect("snappy compresses");
-                (compressed, 1u8)
-            } else {
-                (raw, 0u8)
-            };
-            let mut handle = varint_bytes(table.len() as u64);
-            handle.extend(varint_bytes(data.len() as u64));
-            let mut digest = CASTAGNOLI.digest();
-            digest.update(&data);
-            digest.update(&[kind]);
-            table.extend_from_slice(&data);
-            table.push(kind);
-            table.extend(mask_crc(digest.finalize()).to_le_bytes());
-            handle
-        }
-
-        pub(crate) fn write(&self, entries: &[TableEntry<'_>]) -> Vec<u8> {
-            self.write_mutated(entries, &mut |_| {})
-        }
-
-        /// A table whose blocks `mutate` changed before they were compressed and
-        /// checksummed: damage the checksums do not catch.
-        pub(crate) fn write_mutated(
-            &self,
-            entries: &[TableEntry<'_>],
-            mutate: &mut dyn FnMut(&mut Vec<u8>),
-        ) -> Vec<u8> {
-            let mut block = |entries: &[(Vec<u8>, Vec<u8>)]| {
-                let mut block = self.block(entries);
-                mutate(&mut block);
-                block
-            };
-            let internal: Vec<(Vec<u8>, Vec<u8>)> = entries
-                .iter()
-                .map(|&(key, sequence, value)| {
-                    let mut internal = key.to_vec();
-                    let kind = u64::from(value.is_some());
-                    internal.extend((sequence << 8 | kind).to_le_bytes());
-                    (internal, value.unwrap_or_default().to_vec())
-                })
-                .collect();
-            let mut table = Vec::new();
-            let mut index = Vec::new();
-            for chunk in internal.chunks(self.per_block.max(1)) {
-                let handle = self.write_block(&mut table, block(chunk));
-                let last_key = chunk.last().map(|(key, _)| key.clone()).unwrap_or_default();
-                index.push((last_key, handle));
-            }
-            let metaindex = self.write_block(&mut table, block(&[]));
-            let index = self.write_block(&mut table, block(&index));
-            let mut footer = metaindex;
-            footer.extend(index);
-            footer.resize(FOOTER_BYTES - 8, 0);
-            footer.extend(TABLE_MAGIC.to_le_bytes());
-            table.extend(footer);
-            table
-        }
-    }
-
-    /// A log file of one write batch holding `operations` from `sequence` on.
-    pub(crate) fn log(sequence: u64, operations: &[(&[u8], Option<&[u8]>)]) -> Vec<u8> {
-        let mut batch = sequence.to_le_bytes().to_vec();
-        batch.extend((operations.len() as u32).to_le_bytes());
-        for (key, value) in operations {
-            batch.push(u8::from(value.is_some()));
-            batch.extend(varint_bytes(key.len() as u64));
-            batch.extend_from_slice(key);
-            if let Some(value) = value {
-                batch.extend(varint_bytes(value.len() as u64));
-                batch.extend_from_slice(value);
-            }
-        }
-        let mut log = vec![0u8; 4];
-        log.extend((batch.len() as u16).to_le_bytes());
-        log.push(1);
-        log.extend(batch);
-        log
-    }
+    use crate::scan::formats::leveldb::testing::{TableEntry, TableWriter, varint_bytes};
 
     type Owned = (Vec<u8>, u64, Option<Vec<u8>>);
 
@@ -652,66 +318,6 @@ pub(crate) mod tests {
         }
         let (records, result) = table_records(&TableWriter::default().write(&[]));
         assert_eq!((records, result), (vec![], Ok(())));
-    }
-
-    #[test]
-    fn newest_record_wins_and_deletions_hide_keys() {
-        let mut latest = Latest::default();
-        read_table(
-            &TableWriter::default().write(&[
-                (b"installed", 5, Some(b"old")),
-                (b"updated", 6, Some(b"old")),
-                (b"uninstalled", 7, Some(b"old")),
-                (b"reinstalled", 8, None),
-            ]),
-            |record| latest.insert(record, 0),
-        )
-        .expect("table");
-        read_log(
-            &log(
-                10,
-                &[
-                    (b"updated", Some(b"new")),
-                    (b"uninstalled", None),
-                    (b"reinstalled", Some(b"new")),
-                ],
-            ),
-            |record| latest.insert(record, 1),
-        );
-        // Older than the table's record: a stale deletion loses.
-        read_log(&log(1, &[(b"installed", None)]), |record| {
-            latest.insert(record, 2)
-        });
-        assert_eq!(
-            latest.live(),
-            vec![
-                (b"installed".to_vec(), b"old".to_vec(), 0),
-                (b"reinstalled".to_vec(), b"new".to_vec(), 1),
-                (b"updated".to_vec(), b"new".to_vec(), 1),
-            ]
-        );
-    }
-
-    #[test]
-    fn write_batches_number_their_operations() {
-        let mut records = Vec::new();
-        let log = log(41, &[(b"a", Some(b"1")), (b"b", None), (b"c", Some(b""))]);
-        read_log(&log, |record| {
-            records.push((record.key.to_vec(), record.sequence, record.value.is_some()))
-        });
-        assert_eq!(
-            records,
-            vec![
-                (b"a".to_vec(), 41, true),
-                (b"b".to_vec(), 42, false),
-                (b"c".to_vec(), 43, true)
-            ]
-        );
-        assert!(!write_batch(&[0; 11], |_| {}));
-        assert!(!write_batch(
-            &[0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 7],
-            |_| {}
-        ));
     }
 
     #[test]
