@@ -4,9 +4,9 @@
 //! longer campaign, and failures are kept by proptest as regression seeds.
 
 use proptest::prelude::*;
-use sverka_agent::sources::{desktop, dpkg, flatpak, rpm, snap, web_apps};
-use sverka_agent::{host, users};
-use sverka_agent::{leveldb, pe, registry};
+use sverka_agent::scan::formats::{leveldb, pe};
+use sverka_agent::scan::sources::{desktop, dpkg, flatpak, rpm, snap, web_apps};
+use sverka_agent::scan::{host, registry, users};
 use sverka_shared::Catalog;
 use sverka_shared::catalog::{PathPattern, Pattern};
 

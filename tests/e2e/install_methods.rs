@@ -101,7 +101,7 @@ fn rpm_berkeley_db_of_alt_linux_is_read_including_large_headers() {
         rpm_header("glibc", "2.32"),
     ];
     // A 12 kB summary makes this header span several overflow pages.
-    blobs.push(sverka_agent::sources::rpm::header::build_header(
+    blobs.push(sverka_agent::scan::sources::rpm::header::build_header(
         &[
             (1000, "viber"),
             (1001, "21.0"),

@@ -5,9 +5,10 @@
 
 use std::hash::{Hash, Hasher};
 use std::io::{Cursor, Write as _};
-use sverka_agent::registry::hive::Hive;
-use sverka_agent::sources::{appx, desktop, dpkg, flatpak, rpm, snap, web_apps};
-use sverka_agent::{host, leveldb, pe, registry, users};
+use sverka_agent::scan::formats::{leveldb, pe};
+use sverka_agent::scan::registry::hive::Hive;
+use sverka_agent::scan::sources::{appx, desktop, dpkg, flatpak, rpm, snap, web_apps};
+use sverka_agent::scan::{host, registry, users};
 use sverka_collector::api::limits::{
     RequestLimits, check_string_lengths, decode_body, parse_bounded, parse_typed,
 };

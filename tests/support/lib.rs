@@ -18,7 +18,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
-use sverka_agent::sources::rpm::header::{
+use sverka_agent::scan::sources::rpm::header::{
     TAG_ARCH, TAG_NAME, TAG_RELEASE, TAG_VENDOR, TAG_VERSION, build_header,
 };
 use tempfile::TempDir;

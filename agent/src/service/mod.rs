@@ -1,0 +1,11 @@
+//! What runs on a schedule and ties the halves together: the run loop ([`run_loop`]:
+//! scan, spool, deliver), the child process the loop's scans run in ([`scan_child`]),
+//! the installed OS service ([`os_service`]), its settings ([`config`]), and what only
+//! the Windows service needs from the OS ([`platform`], the one module allowed
+//! `unsafe`).
+
+pub mod config;
+pub mod os_service;
+pub mod platform;
+pub mod run_loop;
+pub mod scan_child;
