@@ -1,9 +1,11 @@
 //! End-to-end tests of Sverka, in one test binary (one link step on a small machine).
 //! Every test builds its own small fixture root; none reads this machine's own
-//! packages, except the live-scan smoke test.
+//! packages, except the live-scan smoke test and `readme_commands` (which runs the
+//! README's `sverka-agent scan`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod architecture_map;
 mod bad_input;
 mod browser;
 mod cli;
@@ -15,6 +17,7 @@ mod multi_collector;
 mod negative_controls;
 mod packaging;
 mod proof;
+mod readme_commands;
 mod reporting;
 mod rpm_real;
 mod tools;
