@@ -2,7 +2,7 @@
 //! two databases: SQLite, the embedded default, and PostgreSQL, which serves a region
 //! from one database and any number of collector processes. Every query and row
 //! mapping is written once (`sql/`); what the two databases really do differently is
-//! the dialect seam (`dialect/`). `tests/it/store_contract.rs` runs one contract
+//! the dialect seam (`dialect/`). `tests/it/store_contract/` runs one contract
 //! against both.
 //!
 //! Both schemas have the same tables and columns (Unix seconds in integer columns,

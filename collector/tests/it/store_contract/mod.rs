@@ -1,0 +1,373 @@
+//! The `Store` contract: every backend must pass the same checks. Each check is a
+//! function over `&dyn Store` (or two stores on one database, as two collector
+//! processes have); `contract_tests!` turns them into tests for a backend.
+//!
+//! PostgreSQL runs against a fresh database per test (`ScratchDatabase`, next to
+//! `SVERKA_TEST_POSTGRES` or `postgres://127.0.0.1:5432/test`), dropped afterwards;
+//! when PostgreSQL is unreachable these tests fail and say so.
+//!
+//! Here: the helpers every check uses, the macro and the backend openers. The checks,
+//! by topic: `organizations.rs` (the tree, enrollment, users, sessions and tokens),
+//! `reports.rs` (reports, findings, inventories, catalog revisions), `dashboard.rs`
+//! (counters, coverage, per-organization counts, audit, handled marks, weekly figures),
+//! `concurrency.rs` (at once, on one store and on two over one database) and
+//! `migration.rs` (SQLite into PostgreSQL, SQLite's write-ahead log).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod concurrency;
+mod dashboard;
+mod migration;
+mod organizations;
+mod reports;
+
+use std::sync::Arc;
+use sverka_collector::keys;
+use sverka_collector::store::SqlStore;
+use sverka_collector::store::scratch::ScratchDatabase;
+use sverka_collector::store::{
+    Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, ReportRecord, Store,
+    StoreError,
+};
+
+const DAY: i64 = 86_400;
+const T0: i64 = 1_795_000_000;
+
+async fn organization(store: &dyn Store, name: &str, parent: Option<i64>, expected: i64) -> i64 {
+    store
+        .create_organization(NewOrganization {
+            parent_id: parent,
+            name: name.into(),
+            kind: if parent.is_none() { "region" } else { "school" }.into(),
+            expected_pcs: expected,
+            time_zone: None,
+        })
+        .await
+        .expect("organization")
+        .id
+}
+
+/// A secret for the organization: (id, random part).
+async fn secret(store: &dyn Store, organization_id: i64, expires_at: Option<i64>) -> (i64, String) {
+    let (random, secret_hash) = keys::generate();
+    let info = store
+        .create_secret(
+            NewSecret {
+                organization_id,
+                secret_hash,
+                expires_at,
+            },
+            T0,
+        )
+        .await
+        .expect("secret");
+    (info.id, random)
+}
+
+fn enrollment(secret: &(i64, String), machine_id: &str) -> Enrollment {
+    Enrollment {
+        secret_id: secret.0,
+        secret_hash: keys::hash(&secret.1),
+        machine_id: machine_id.into(),
+        hostname: format!("pc-{machine_id}"),
+        os_id: "astra".into(),
+        os_name: "Astra Linux".into(),
+        agent_version: "0.1.0".into(),
+        key_hash: keys::generate().1,
+    }
+}
+
+async fn host(store: &dyn Store, organization_id: i64, machine_id: &str) -> i64 {
+    let secret = secret(store, organization_id, None).await;
+    store
+        .enroll(enrollment(&secret, machine_id), T0)
+        .await
+        .expect("enroll")
+        .host_id
+}
+
+fn finding(app: &str, status: &str) -> HostFinding {
+    HostFinding {
+        app_id: app.into(),
+        app_name: app.to_uppercase(),
+        status: status.parse().expect("a catalog status"),
+        strength: sverka_shared::Strength::Installed,
+        users: vec!["teacher".into()],
+        evidence: r#"[{"source":"dpkg","detail":"dpkg package x 1","scope":"machine","strength":"installed"}]"#.into(),
+    }
+}
+
+fn report(id: &str, host_id: i64, at: i64, findings: Option<Vec<HostFinding>>) -> ReportRecord {
+    let findings = findings.map(EvaluatedFindings::new);
+    ReportRecord {
+        report_id: id.into(),
+        host_id,
+        received_at: at,
+        scanned_at: at,
+        hostname: "pc".into(),
+        os_id: "astra".into(),
+        os_name: "Astra Linux".into(),
+        agent_version: "0.1.0".into(),
+        scan_errors: 0,
+        inventory_digest: "a".repeat(64),
+        inventory: Some(("[]".into(), 0)),
+        evidence: "[]".into(),
+        catalog_revision: 0,
+        findings,
+    }
+}
+
+/// The dashboard's counters checked against the findings themselves: every host's
+/// `open_banned`/`open_approved` equals its open banned/approved findings (installed or
+/// running) as `host_apps` lists them, and the overview and the coverage count the
+/// hosts reporting since `since` that have any. Returns `(with_banned, with_approved)`.
+async fn counters_match_findings(
+    store: &dyn Store,
+    parent: i64,
+    organization_id: i64,
+    since: i64,
+) -> (i64, i64) {
+    let counts_as_findings = |status: &str, apps: &[sverka_collector::store::HostApp]| {
+        apps.iter()
+            .filter(|app| {
+                app.resolved_at.is_none()
+                    && app.status.as_str() == status
+                    && app.strength >= sverka_shared::Strength::Installed
+            })
+            .count() as i64
+    };
+    let mut expected = (0, 0);
+    for summary in store
+        .host_summaries(organization_id)
+        .await
+        .expect("summaries")
+    {
+        let apps = store.host_apps(summary.host_id).await.expect("apps");
+        let banned = counts_as_findings("banned", &apps);
+        let approved = counts_as_findings("approved", &apps);
+        assert_eq!(
+            (summary.open_banned, summary.open_approved),
+            (banned, approved),
+            "host {} ({:?})",
+            summary.host_id,
+            apps
+        );
+        if summary.last_seen_at.is_some_and(|seen| seen >= since) {
+            expected.0 += i64::from(banned > 0);
+            expected.1 += i64::from(approved > 0);
+        }
+    }
+    let overview = store
+        .organization_counts(since, since)
+        .await
+        .expect("counts")
+        .into_iter()
+        .find(|row| row.organization_id == organization_id)
+        .map(|row| (row.with_banned, row.with_approved))
+        .unwrap_or_default();
+    assert_eq!(overview, expected, "overview of {organization_id}");
+    let coverage = store
+        .coverage(parent, since)
+        .await
+        .expect("coverage")
+        .into_iter()
+        .find(|row| row.organization_id == organization_id)
+        .map(|row| (row.with_banned, row.with_approved))
+        .expect("a coverage row per child");
+    assert_eq!(coverage, expected, "coverage of {organization_id}");
+    expected
+}
+
+macro_rules! contract_tests {
+    ($backend:ident, $open:expr, $open_again:path) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn organizations_form_a_tree() {
+                let (store, _keep) = $open.await;
+                super::organizations::organizations_form_a_tree(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn enrollment_follows_the_secret_and_the_machine() {
+                let (store, _keep) = $open.await;
+                super::organizations::enrollment_follows_the_secret_and_the_machine(store.as_ref())
+                    .await;
+            }
+            #[tokio::test]
+            async fn a_report_is_stored_exactly_once() {
+                let (store, _keep) = $open.await;
+                super::reports::a_report_is_stored_exactly_once(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn findings_open_resolve_and_come_back() {
+                let (store, _keep) = $open.await;
+                super::reports::findings_open_resolve_and_come_back(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn identical_inventories_are_stored_once() {
+                let (store, _keep) = $open.await;
+                super::reports::identical_inventories_are_stored_once(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn coverage_counts_the_subtree() {
+                let (store, _keep) = $open.await;
+                super::dashboard::coverage_counts_the_subtree(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn counters_follow_the_findings() {
+                let (store, _keep) = $open.await;
+                super::dashboard::counters_follow_the_findings(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn catalog_revisions_and_reevaluation() {
+                let (store, _keep) = $open.await;
+                super::reports::catalog_revisions_and_reevaluation(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn users_sessions_and_tokens() {
+                let (store, _keep) = $open.await;
+                super::organizations::users_sessions_and_tokens(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn audit_notes_and_weekly_figures() {
+                let (store, _keep) = $open.await;
+                super::dashboard::audit_notes_and_weekly_figures(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn per_organization_counts_and_host_pages() {
+                let (store, _keep) = $open.await;
+                super::dashboard::per_organization_counts_and_host_pages(store.as_ref()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_reports_all_land() {
+                let (store, _keep) = $open.await;
+                super::concurrency::concurrent_reports_all_land(store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn check_ins_at_once_are_each_stored_once() {
+                let (store, _keep) = $open.await;
+                super::concurrency::check_ins_at_once_are_each_stored_once(store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_bad_report_fails_alone() {
+                let (store, _keep) = $open.await;
+                super::concurrency::a_bad_report_fails_alone(store).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn crossing_new_inventories_all_land() {
+                let (store, keep) = $open.await;
+                let second = $open_again(&keep).await;
+                super::concurrency::crossing_new_inventories_all_land(store, second).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn two_stores_store_each_report_once() {
+                let (store, keep) = $open.await;
+                let second = $open_again(&keep).await;
+                super::concurrency::two_stores_store_each_report_once(store, second).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_job_runs_once_across_stores() {
+                let (store, keep) = $open.await;
+                let second = $open_again(&keep).await;
+                super::concurrency::a_job_runs_once_across_stores(store, second).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn catalog_revisions_are_shared() {
+                let (store, keep) = $open.await;
+                let second = $open_again(&keep).await;
+                super::concurrency::catalog_revisions_are_shared(store, second).await;
+            }
+            #[tokio::test]
+            async fn evaluating_a_missing_host_is_not_found() {
+                let (store, _keep) = $open.await;
+                super::reports::evaluating_a_missing_host_is_not_found(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn a_finding_is_never_seen_earlier_than_it_was() {
+                let (store, _keep) = $open.await;
+                super::reports::a_finding_is_never_seen_earlier_than_it_was(store.as_ref()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn one_machine_enrolled_at_once_is_one_host() {
+                let (store, _keep) = $open.await;
+                super::concurrency::one_machine_enrolled_at_once_is_one_host(store).await;
+            }
+        }
+    };
+}
+
+async fn open_sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let store = open_sqlite_again(&folder).await;
+    (store, folder)
+}
+
+async fn open_sqlite_again(folder: &tempfile::TempDir) -> Arc<dyn Store> {
+    let store = SqlStore::open_sqlite(&folder.path().join("contract.db"))
+        .await
+        .expect("open sqlite");
+    Arc::new(store)
+}
+
+async fn open_postgres() -> (Arc<dyn Store>, ScratchDatabase) {
+    let database = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let store = open_postgres_again(&database).await;
+    (store, database)
+}
+
+async fn open_postgres_again(database: &ScratchDatabase) -> Arc<dyn Store> {
+    let store = SqlStore::open_postgres(database.url(), 8)
+        .await
+        .unwrap_or_else(|error| panic!("opening {}: {error}", database.url()));
+    Arc::new(store)
+}
+
+contract_tests!(sqlite, open_sqlite(), open_sqlite_again);
+contract_tests!(postgres, open_postgres(), open_postgres_again);
+
+/// The SQLite database of a deployment copied into PostgreSQL with all its history
+/// (`migration.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_migrates_to_postgres_with_all_its_history() {
+    migration::sqlite_migrates_to_postgres_with_all_its_history().await;
+}
+
+/// SQLite's write-ahead log starts over under a stream of reports (`migration.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_write_ahead_log_starts_over_under_a_stream_of_reports() {
+    migration::sqlite_write_ahead_log_starts_over_under_a_stream_of_reports().await;
+}
+
+/// The backend follows the URL's scheme; any other scheme is an error that names the
+/// two it takes.
+#[tokio::test]
+async fn the_database_url_chooses_the_backend() {
+    let folder = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", folder.path().join("url.db").display());
+    let store = SqlStore::open(&url, 4).await.expect("sqlite url");
+    assert_eq!(store.backend_name(), "sqlite");
+    let database = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let store = SqlStore::open(database.url(), 4)
+        .await
+        .expect("postgres url");
+    assert_eq!(store.backend_name(), "postgres");
+    store.close().await;
+    for url in [
+        "mysql://localhost/sverka",
+        "/var/lib/sverka/collector.db",
+        "",
+    ] {
+        match SqlStore::open(url, 4).await {
+            Err(StoreError::Invalid(message)) => assert!(
+                message.contains("sqlite://") && message.contains("postgres://"),
+                "{message}"
+            ),
+            other => panic!("{url:?} gave {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,82 @@
+//! The packages school IT admins install, built by `packaging/build-linux.sh` and
+//! `packaging/build-msi.sh` from the binaries this test run built: their contents
+//! (`dpkg-deb`, `rpm -qp`, `msiinfo`), the debs installed, upgraded, removed and purged
+//! in a throwaway root (maintainer scripts included), the systemd units verified, the
+//! installed agent's service mode enrolling with a collector over TLS with a pinned CA,
+//! and the MSI under Wine in one prefix: installed with its service running and
+//! enrolling, the service stopped, a major upgrade to a newer MSI keeping the identity
+//! and the spool, and the uninstall leaving the state folder.
+//!
+//! Here: what both use, and the tests (declared here so that their names stay
+//! `packaging::…`); their bodies are in `linux.rs` and `msi.rs`.
+
+mod linux;
+mod msi;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+fn packaging_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../packaging")
+        .canonicalize()
+        .expect("packaging folder")
+}
+
+fn text(path: &Path) -> String {
+    path.display().to_string()
+}
+
+fn run_ok(command: &mut Command) -> String {
+    let description = format!("{command:?}");
+    let output = command.output().expect("run the command");
+    assert!(
+        output.status.success(),
+        "{description} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Waits until `done` holds (a minute at most), calling `context` for the message.
+fn wait_until(what: &str, mut done: impl FnMut() -> bool, context: impl Fn() -> String) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "timed out waiting until {what}\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// Kills the child when dropped (a failed assertion must not leave a service running).
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The Linux packages' contents, and the debs installed, upgraded, removed and purged.
+#[test]
+fn linux_packages_hold_the_service_and_install_upgrade_and_purge_cleanly() {
+    linux::linux_packages_hold_the_service_and_install_upgrade_and_purge_cleanly();
+}
+
+/// The agent from the deb enrolls over TLS with a pinned CA.
+#[test]
+fn the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca() {
+    linux::the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca();
+}
+
+/// The MSI under Wine: installed, enrolling, upgraded and uninstalled.
+#[test]
+fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
+    msi::the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine();
+}

@@ -1,0 +1,374 @@
+//! The MSI under Wine in one prefix: its tables, installed with its service running
+//! and enrolling, the service stopped, a major upgrade to a newer MSI keeping the
+//! identity and the spool, and the uninstall leaving the state folder.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use sverka_tests::real_collector::Collector;
+use sverka_tests::require_tool;
+use sverka_tests::windows::{WinePrefix, agent_exe};
+
+use super::{ChildGuard, packaging_dir, run_ok, text, wait_until};
+
+fn build_msi(out: &Path, version: &str) -> PathBuf {
+    require_tool("wixl", "wixl");
+    run_ok(
+        Command::new("bash")
+            .arg(packaging_dir().join("build-msi.sh"))
+            .args(["--exe", &text(agent_exe())])
+            .args(["--out", &text(out), "--version", version]),
+    );
+    out.join(format!("sverka-agent-{version}.msi"))
+}
+
+fn msi_tables(msi: &Path) -> String {
+    run_ok(
+        Command::new(require_tool("msiinfo", "msitools"))
+            .arg("tables")
+            .arg(msi),
+    )
+}
+
+fn msi_table(msi: &Path, table: &str) -> String {
+    run_ok(
+        Command::new(require_tool("msiinfo", "msitools"))
+            .arg("export")
+            .arg(msi)
+            .arg(table),
+    )
+}
+
+const SERVICE_KEY: &str = r"HKLM\System\CurrentControlSet\Services\SverkaAgent";
+const SETTINGS_KEY: &str = r"HKLM\Software\Sverka\Agent";
+
+pub fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
+    let dist = tempfile::tempdir().unwrap();
+    let msi = build_msi(dist.path(), "0.1.0");
+    let newer = build_msi(dist.path(), "0.1.1");
+
+    // What the MSI holds.
+    let tables = msi_tables(&msi);
+    for table in [
+        "File",
+        "ServiceInstall",
+        "ServiceControl",
+        "Registry",
+        "CreateFolder",
+        "Upgrade",
+    ] {
+        assert!(
+            tables.lines().any(|line| line == table),
+            "{table}: {tables}"
+        );
+    }
+    let service = msi_table(&msi, "ServiceInstall");
+    let row = service
+        .lines()
+        .find(|line| line.starts_with("SverkaAgentService\t"))
+        .unwrap_or_else(|| panic!("{service}"));
+    let columns: Vec<&str> = row.split('\t').collect();
+    // Name, type 16 (own process), start 2 (automatic), LocalSystem, `service`.
+    assert_eq!(columns[1], "SverkaAgent");
+    assert_eq!(&columns[3..6], ["16", "2", "1"]);
+    assert_eq!(columns[8], "LocalSystem");
+    assert_eq!(columns[10], "service");
+    let registry = msi_table(&msi, "Registry");
+    for value in [
+        "[SERVER_URL]",
+        "[ENROLL_SECRET]",
+        "[CA_FILE]",
+        "[ALLOW_HTTP]",
+    ] {
+        assert!(registry.contains(value), "{value}: {registry}");
+    }
+    let properties = msi_table(&msi, "Property");
+    assert!(
+        properties.contains("MsiHiddenProperties\tENROLL_SECRET"),
+        "{properties}"
+    );
+    // For Software Installation: a copy with the settings in its Property table.
+    let school_msi = dist.path().join("school5/sverka-agent-0.1.0.msi");
+    run_ok(
+        Command::new("bash")
+            .arg(packaging_dir().join("msi-with-settings.sh"))
+            .arg(&msi)
+            .arg(&school_msi)
+            .args([
+                "SERVER_URL=https://sverka.edu.example",
+                "ENROLL_SECRET=7.abc",
+            ]),
+    );
+    let school_properties = msi_table(&school_msi, "Property");
+    for row in [
+        "SERVER_URL\thttps://sverka.edu.example",
+        "ENROLL_SECRET\t7.abc",
+        "ProductVersion\t0.1.0",
+        "UpgradeCode\t",
+    ] {
+        assert!(
+            school_properties.contains(row),
+            "{row}: {school_properties}"
+        );
+    }
+
+    let (collector, pki) = Collector::start_tls();
+    let school = collector.add_org("Школа №9", "school", None);
+    let secret = collector.secret(school);
+    let prefix = WinePrefix::new();
+    // Wine 8 lacks ProcessPrng, which Rust's std needs: its stand-in goes where the
+    // program will be (real Windows has it, so the MSI does not carry it).
+    prefix.copy(
+        &agent_exe().with_file_name("bcryptprimitives.dll"),
+        r"C:\Program Files\Sverka\bcryptprimitives.dll",
+    );
+    prefix.file(r"C:\sverka\collector-ca.pem", &pki.ca_pem);
+    // The first scan without the random start delay.
+    prefix.file(r"C:\ProgramData\Sverka\agent.toml", "max_delay = \"0s\"\n");
+    // Wine ends its services with the last ordinary program; one that waits on its
+    // input keeps them running, as Windows would.
+    let _keeper = ChildGuard(
+        Command::new("wine")
+            .arg("cmd")
+            .env("WINEPREFIX", prefix.path())
+            .env("WINEDEBUG", "-all")
+            .env_remove("DISPLAY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start wine cmd"),
+    );
+    let install = prefix.wine(&[
+        "msiexec",
+        "/i",
+        &text(&msi),
+        "/qn",
+        &format!("SERVER_URL={}", collector.url()),
+        &format!("ENROLL_SECRET={secret}"),
+        r"CA_FILE=C:\sverka\collector-ca.pem",
+    ]);
+    assert_eq!(install.code, 0, "{}", install.stderr);
+    assert!(
+        prefix
+            .local(r"C:\Program Files\Sverka\sverka-agent.exe")
+            .is_file()
+    );
+
+    // The service as the MSI registered it.
+    let registered = prefix.wine(&["reg", "query", SERVICE_KEY]);
+    assert_eq!(registered.code, 0, "{}", registered.stderr);
+    let service = registered.stdout.to_lowercase();
+    assert!(
+        service.contains("start    reg_dword    0x2"),
+        "{}",
+        registered.stdout
+    );
+    assert!(
+        service.contains("objectname    reg_sz    localsystem"),
+        "{}",
+        registered.stdout
+    );
+    assert!(
+        service.contains(r"c:\program files\sverka\sverka-agent.exe"),
+        "{}",
+        registered.stdout
+    );
+    assert!(service.contains("service"), "{}", registered.stdout);
+
+    // Started by the MSI, it enrolls with the properties and reports.
+    let state = prefix.local(r"C:\ProgramData\Sverka");
+    let log = || {
+        let logs = state.join("logs");
+        let mut text = String::new();
+        for entry in fs::read_dir(logs).into_iter().flatten().flatten() {
+            text.push_str(&fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+        text
+    };
+    wait_until(
+        "the service enrolled and its first report was stored",
+        || {
+            collector
+                .stored_reports()
+                .first()
+                .is_some_and(|host| host.1 >= 1)
+        },
+        || format!("{}\n{}", log(), collector.log()),
+    );
+    let enrollment = fs::read_to_string(state.join("enrollment.json")).unwrap();
+    assert!(enrollment.contains("\"host_key\""), "{enrollment}");
+    assert_eq!(
+        fs::read_to_string(state.join("collector-ca.pem")).unwrap(),
+        pki.ca_pem
+    );
+    let settings = prefix.wine(&["reg", "query", SETTINGS_KEY]);
+    assert!(
+        settings.stdout.contains(&collector.url()),
+        "{}",
+        settings.stdout
+    );
+    assert!(
+        !settings.stdout.contains(&secret),
+        "the secret is removed once enrolled: {}",
+        settings.stdout
+    );
+    let status = prefix.wine(&[r"C:\Program Files\Sverka\sverka-agent.exe", "status"]);
+    assert_eq!(status.code, 0, "{}", status.stderr);
+    assert!(
+        status.stdout.contains("enrolled: host"),
+        "{}",
+        status.stdout
+    );
+    // The service set the folder's access list (SetNamedSecurityInfoW succeeded);
+    // Wine 8 accepts it but reads back its own default, so what Windows then enforces
+    // cannot be shown here.
+    assert!(
+        status.stdout.contains("state access: D:"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        log().contains("the state folder is readable by SYSTEM and Administrators only"),
+        "{}",
+        log()
+    );
+    // The scan ran in a child process of the service (`service-scan`).
+    assert!(log().contains("scanning in a child process"), "{}", log());
+    assert!(log().contains("scan: "), "{}", log());
+
+    // Stop: the service ends its wait at once.
+    let started = Instant::now();
+    let stopped = prefix.wine(&["net", "stop", "SverkaAgent"]);
+    assert_eq!(stopped.code, 0, "{}\n{}", stopped.stdout, log());
+    assert!(started.elapsed() < Duration::from_secs(30));
+    wait_until(
+        "the service logged its stop",
+        || log().contains("service stopped"),
+        log,
+    );
+
+    // A report waits in the spool while the service is stopped (as after an outage).
+    let installed_exe = r"C:\Program Files\Sverka\sverka-agent.exe";
+    let spooled = prefix.wine(&[
+        installed_exe,
+        "service-scan",
+        "--state-dir",
+        r"C:\ProgramData\Sverka",
+    ]);
+    assert_eq!(spooled.code, 0, "{}", spooled.stderr);
+    let waiting = spool_ids(&state.join("spool"));
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+
+    // A major upgrade to a newer MSI, without any property.
+    let old_product = msi_property(&msi, "ProductCode");
+    let new_product = msi_property(&newer, "ProductCode");
+    assert_ne!(old_product, new_product);
+    let upgrade = prefix.wine(&["msiexec", "/i", &text(&newer), "/qn"]);
+    assert_eq!(upgrade.code, 0, "{}\n{}", upgrade.stderr, log());
+    assert_eq!(
+        installed_version(&prefix, &old_product),
+        None,
+        "the old product is removed"
+    );
+    assert_eq!(
+        installed_version(&prefix, &new_product).as_deref(),
+        Some("0.1.1")
+    );
+    // The upgraded service starts, delivers the waiting report as the same host, and
+    // reports again.
+    wait_until(
+        "the upgraded service delivered the spooled report",
+        || stored_report_ids(&collector).contains(&waiting[0]),
+        || format!("{}\n{}", log(), collector.log()),
+    );
+    wait_until(
+        "the upgraded service's own report arrived",
+        || stored_report_ids(&collector).len() >= 3,
+        || format!("{}\n{}", log(), collector.log()),
+    );
+    assert_eq!(
+        fs::read_to_string(state.join("enrollment.json")).unwrap(),
+        enrollment,
+        "the upgrade kept the enrollment"
+    );
+    let hosts = collector.stored_reports();
+    assert_eq!(hosts.len(), 1, "one host: {hosts:?}");
+    assert!(spool_ids(&state.join("spool")).is_empty());
+    assert!(
+        prefix.local(installed_exe).is_file(),
+        "the upgrade installed the program"
+    );
+
+    // Uninstall: the service, the program and the MSI's settings go; the state stays.
+    let uninstall = prefix.wine(&["msiexec", "/x", &text(&newer), "/qn"]);
+    assert_eq!(uninstall.code, 0, "{}\n{}", uninstall.stderr, log());
+    assert!(!prefix.local(installed_exe).exists());
+    let gone = prefix.wine(&["reg", "query", SERVICE_KEY]);
+    assert_ne!(gone.code, 0, "the service is removed: {}", gone.stdout);
+    assert_eq!(installed_version(&prefix, &new_product), None);
+    let settings = prefix.wine(&["reg", "query", SETTINGS_KEY]);
+    assert!(
+        !settings.stdout.contains("ServerUrl"),
+        "the MSI's settings are removed: {}",
+        settings.stdout
+    );
+    assert_eq!(
+        fs::read_to_string(state.join("enrollment.json")).unwrap(),
+        enrollment,
+        "the state folder is left behind"
+    );
+    assert!(state.join("logs").is_dir());
+}
+
+/// The report ids waiting in a spool folder.
+fn spool_ids(spool: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = fs::read_dir(spool)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            name.strip_suffix(".json.gz").map(str::to_string)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Every report id the collector stored.
+fn stored_report_ids(collector: &Collector) -> Vec<String> {
+    let connection = rusqlite::Connection::open(collector.database()).unwrap();
+    let mut statement = connection.prepare("SELECT report_id FROM reports").unwrap();
+    statement
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn msi_property(msi: &Path, name: &str) -> String {
+    let properties = msi_table(msi, "Property");
+    properties
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}\t")))
+        .unwrap_or_else(|| panic!("{name}: {properties}"))
+        .trim()
+        .to_string()
+}
+
+/// The version Windows Installer registered for a product code, if it is installed.
+fn installed_version(prefix: &WinePrefix, product_code: &str) -> Option<String> {
+    let key = format!(r"HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\{product_code}");
+    let query = prefix.wine(&["reg", "query", &key, "/v", "DisplayVersion"]);
+    if query.code != 0 {
+        return None;
+    }
+    query
+        .stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("DisplayVersion"))
+        .and_then(|rest| rest.split_whitespace().nth(1))
+        .map(str::to_string)
+}
