@@ -369,7 +369,6 @@ pub(super) async fn apply_evaluation(
     catalog_revision: i64,
     now: Timestamp,
 ) -> StoreResult<()> {
-    let findings_digest = EvaluatedFindings::new(findings.clone()).digest;
     on_backend!(store, |pool| {
         let mut transaction = pool.begin_with(D::BEGIN_WRITE).await?;
         host_before(Connection::from(&mut *transaction), host_id).await?;
@@ -381,10 +380,11 @@ pub(super) async fn apply_evaluation(
             ChangeCause::Catalog,
         )
         .await?;
+        let findings_digest = EvaluatedFindings::new(findings).digest;
         sqlx::query("UPDATE hosts SET catalog_revision = $2, findings_digest = $3 WHERE id = $1")
             .bind(host_id)
             .bind(catalog_revision)
-            .bind(&findings_digest)
+            .bind(findings_digest)
             .execute(&mut *transaction)
             .await?;
         transaction.commit().await?;
