@@ -1,9 +1,8 @@
 //! The application state every request shares ([`AppState`]), and what builds it: the
 //! store a database URL names ([`open_store_with`]) and the catalog.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
@@ -82,45 +81,11 @@ impl AppState {
     }
 }
 
-/// Opens the store a database URL names.
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
-    open_store_with(url, crate::store::sql::DEFAULT_POSTGRES_POOL_SIZE).await
-}
-
-pub(crate) fn is_postgres_url(url: &str) -> bool {
-    url.starts_with("postgres://") || url.starts_with("postgresql://")
-}
-
-/// Opens the store a database URL names: `postgres://` (at most `pool_size`
-/// connections) or SQLite (`sqlite:PATH`, `sqlite://PATH` or a plain path).
+/// Opens the store a `database` setting names (see [`SqlStore::open`]), with at most
+/// `pool_size` connections on PostgreSQL.
 pub async fn open_store_with(url: &str, pool_size: u32) -> Result<Arc<dyn Store>> {
-    if is_postgres_url(url) {
-        let store = SqlStore::open_postgres(url, pool_size)
-            .await
-            .context("opening the PostgreSQL database")?;
-        return Ok(Arc::new(store));
-    }
-    if let Some((scheme, _)) = url.split_once("://")
-        && scheme != "sqlite"
-    {
-        bail!("unsupported database URL scheme {scheme}://; use sqlite:PATH or postgres://");
-    }
-    Ok(Arc::new(open_sqlite(url).await?))
-}
-
-pub(crate) async fn open_sqlite(url: &str) -> Result<SqlStore> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
-    let path = PathBuf::from(path);
-    if let Some(folder) = path.parent()
-        && !folder.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(folder)
-            .with_context(|| format!("creating the data folder {}", folder.display()))?;
-    }
-    SqlStore::open_sqlite(&path)
+    let store = SqlStore::open(url, pool_size)
         .await
-        .with_context(|| format!("opening the database {}", path.display()))
+        .with_context(|| format!("opening the database {url}"))?;
+    Ok(Arc::new(store))
 }

@@ -109,7 +109,7 @@ struct EnrollArgs {
     )]
     secret: Secret,
     /// Where the agent keeps its enrollment, state and spool.
-    #[arg(long, value_name = "DIR", default_value_os_t = StateDir::default_path())]
+    #[arg(long, value_name = "DIR", default_value_os_t = crate::service::platform::default_state_dir())]
     state_dir: PathBuf,
     /// Enroll the system mounted at DIR (its machine id and name) instead of this one.
     #[arg(long, value_name = "DIR")]
@@ -147,7 +147,7 @@ struct RunArgs {
     #[arg(long)]
     once: bool,
     /// Where the agent keeps its enrollment, state and spool.
-    #[arg(long, value_name = "DIR", default_value_os_t = StateDir::default_path())]
+    #[arg(long, value_name = "DIR", default_value_os_t = crate::service::platform::default_state_dir())]
     state_dir: PathBuf,
     /// Scan the system mounted at DIR instead of this one.
     #[arg(long, value_name = "DIR")]

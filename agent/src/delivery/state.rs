@@ -105,24 +105,6 @@ impl StateDir {
         StateDir { path: path.into() }
     }
 
-    /// `/var/lib/sverka` on Unix, `%ProgramData%\Sverka` on Windows (the folder the
-    /// MSI created, as it recorded it in the registry, when there is one: a service's
-    /// environment may lack `ProgramData`, as under Wine).
-    pub fn default_path() -> PathBuf {
-        #[cfg(windows)]
-        if let Some(folder) = crate::service::platform::registry_state_dir() {
-            return folder;
-        }
-        if cfg!(windows) {
-            let program_data = std::env::var_os("ProgramData")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
-            program_data.join("Sverka")
-        } else {
-            PathBuf::from("/var/lib/sverka")
-        }
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }

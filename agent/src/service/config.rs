@@ -15,8 +15,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::delivery::state::StateDir;
-
 /// A secret file is one line.
 const MAX_SECRET_BYTES: u64 = 4096;
 /// A settings file is small.
@@ -108,7 +106,7 @@ impl Overrides {
 /// `/etc/sverka/agent.toml` on Unix, `%ProgramData%\Sverka\agent.toml` on Windows.
 pub fn default_config_path() -> PathBuf {
     if cfg!(windows) {
-        StateDir::default_path().join("agent.toml")
+        crate::service::platform::default_state_dir().join("agent.toml")
     } else {
         PathBuf::from("/etc/sverka/agent.toml")
     }
@@ -156,7 +154,9 @@ impl ServiceSettings {
                 .filter(|secret| !secret.0.trim().is_empty()),
             ca_file: file.ca_file,
             allow_http: file.allow_http.unwrap_or(false),
-            state_dir: file.state_dir.unwrap_or_else(StateDir::default_path),
+            state_dir: file
+                .state_dir
+                .unwrap_or_else(crate::service::platform::default_state_dir),
             interval,
             max_delay: duration("max_delay", &file.max_delay, Duration::from_secs(300))?,
             source: source.to_string(),

@@ -3,8 +3,8 @@
 
 use anyhow::{Context, Result, bail};
 
-use crate::app::{is_postgres_url, open_sqlite};
 use crate::store::SqlStore;
+use crate::store::sql::{is_postgres_url, sqlite_path};
 
 pub(super) async fn migrate(from: &str, to: &str, replace: bool) -> Result<()> {
     if is_postgres_url(from) {
@@ -13,14 +13,13 @@ pub(super) async fn migrate(from: &str, to: &str, replace: bool) -> Result<()> {
     if !is_postgres_url(to) {
         bail!("--to takes a postgres:// URL");
     }
-    let source_path = from
-        .strip_prefix("sqlite://")
-        .or_else(|| from.strip_prefix("sqlite:"))
-        .unwrap_or(from);
-    if !std::path::Path::new(source_path).is_file() {
-        bail!("there is no SQLite database at {source_path}");
+    let source_path = sqlite_path(from)?;
+    if !source_path.is_file() {
+        bail!("there is no SQLite database at {}", source_path.display());
     }
-    let source = open_sqlite(from).await?;
+    let source = SqlStore::open_sqlite(source_path)
+        .await
+        .with_context(|| format!("opening the database {}", source_path.display()))?;
     let target = SqlStore::open_postgres(to, 4)
         .await
         .context("opening the PostgreSQL database")?;
@@ -30,7 +29,10 @@ pub(super) async fn migrate(from: &str, to: &str, replace: bool) -> Result<()> {
     for (table, rows) in &summary.tables {
         eprintln!("{table}: {rows} rows");
     }
-    eprintln!("migrated {source_path} into PostgreSQL; point the collectors' `database` at it");
+    eprintln!(
+        "migrated {} into PostgreSQL; point the collectors' `database` at it",
+        source_path.display()
+    );
     source.close().await;
     target.close().await;
     Ok(())

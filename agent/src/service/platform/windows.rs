@@ -202,7 +202,7 @@ fn configure_recovery() {
 
 /// The log folder of the service (`%ProgramData%\Sverka\logs`).
 pub fn log_dir() -> PathBuf {
-    crate::delivery::state::StateDir::default_path().join("logs")
+    super::default_state_dir().join("logs")
 }
 
 mod security {

@@ -8,7 +8,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{SqliteConnection, SqlitePool};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -63,14 +62,6 @@ impl SqliteBackend {
     pub(crate) async fn open_file(path: &Path) -> StoreResult<SqliteBackend> {
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true);
-        SqliteBackend::open_with(options).await
-    }
-
-    /// Opens a `sqlite://` URL.
-    pub(crate) async fn open_url(url: &str) -> StoreResult<SqliteBackend> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|error| StoreError::Invalid(format!("database URL: {error}")))?
             .create_if_missing(true);
         SqliteBackend::open_with(options).await
     }

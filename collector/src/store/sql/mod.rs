@@ -112,33 +112,60 @@ pub struct SqlStore {
 /// otherwise.
 pub const DEFAULT_POSTGRES_POOL_SIZE: u32 = 16;
 
+/// Whether a `database` setting names PostgreSQL.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// The SQLite file a `database` setting names (`sqlite://PATH`, `sqlite:PATH` or a
+/// plain path); an error for any other scheme and for an empty setting.
+pub fn sqlite_path(url: &str) -> StoreResult<&Path> {
+    let unsupported = || {
+        StoreError::Invalid(format!(
+            "database {url:?}: give a SQLite file (sqlite://PATH or a path) or a postgres:// URL"
+        ))
+    };
+    let path = match url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        Some(path) => path,
+        None if url.contains("://") => return Err(unsupported()),
+        None => url,
+    };
+    if path.is_empty() {
+        return Err(unsupported());
+    }
+    Ok(Path::new(path))
+}
+
 impl SqlStore {
-    /// Opens the database a URL names, by its scheme: `sqlite://` (a file, created
-    /// when missing) or `postgres://` (with up to `postgres_pool_size` connections);
-    /// anything else is an error that says so. Brings the schema up to date. Must be
-    /// called inside a tokio runtime.
+    /// Opens the database a `database` setting names: `postgres://` or
+    /// `postgresql://` (with up to `postgres_pool_size` connections), or a SQLite file
+    /// as `sqlite://PATH`, `sqlite:PATH` or a plain path (the file and its folder are
+    /// created when missing). Any other scheme, or nothing, is an error that says so.
+    /// Brings the schema up to date. Must be called inside a tokio runtime.
     pub async fn open(url: &str, postgres_pool_size: u32) -> StoreResult<SqlStore> {
-        let scheme = url.split_once(':').map(|(scheme, _)| scheme).unwrap_or("");
-        match scheme {
-            "sqlite" => SqlStore::open_sqlite_url(url).await,
-            "postgres" | "postgresql" => SqlStore::open_postgres(url, postgres_pool_size).await,
-            _ => Err(StoreError::Invalid(format!(
-                "database URL {url:?}: the scheme must be sqlite:// or postgres://"
-            ))),
+        if is_postgres_url(url) {
+            return SqlStore::open_postgres(url, postgres_pool_size).await;
         }
+        SqlStore::open_sqlite(sqlite_path(url)?).await
     }
 
-    /// Opens (creating it when missing) a SQLite database file.
+    /// Opens (creating it and its folder when missing) a SQLite database file.
     pub async fn open_sqlite(path: &Path) -> StoreResult<SqlStore> {
+        if let Some(folder) = path.parent()
+            && !folder.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(folder).map_err(|error| {
+                StoreError::Invalid(format!(
+                    "creating the data folder {}: {error}",
+                    folder.display()
+                ))
+            })?;
+        }
         Ok(SqlStore {
             backend: Backend::Sqlite(SqliteBackend::open_file(path).await?),
-        })
-    }
-
-    /// Opens a `sqlite://` URL (creating the file when missing).
-    pub async fn open_sqlite_url(url: &str) -> StoreResult<SqlStore> {
-        Ok(SqlStore {
-            backend: Backend::Sqlite(SqliteBackend::open_url(url).await?),
         })
     }
 

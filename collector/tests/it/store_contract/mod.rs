@@ -341,14 +341,25 @@ async fn sqlite_write_ahead_log_starts_over_under_a_stream_of_reports() {
     migration::sqlite_write_ahead_log_starts_over_under_a_stream_of_reports().await;
 }
 
-/// The backend follows the URL's scheme; any other scheme is an error that names the
-/// two it takes.
+/// The backend follows the URL's scheme (a plain path is a SQLite file, created with its
+/// folder); any other scheme, or nothing, is an error that names what it takes.
 #[tokio::test]
 async fn the_database_url_chooses_the_backend() {
     let folder = tempfile::tempdir().expect("tempdir");
-    let url = format!("sqlite://{}", folder.path().join("url.db").display());
-    let store = SqlStore::open(&url, 4).await.expect("sqlite url");
-    assert_eq!(store.backend_name(), "sqlite");
+    for url in [
+        format!("sqlite://{}", folder.path().join("url.db").display()),
+        format!("sqlite:{}", folder.path().join("colon.db").display()),
+        folder
+            .path()
+            .join("new/folder/plain.db")
+            .display()
+            .to_string(),
+    ] {
+        let store = SqlStore::open(&url, 4).await.expect("sqlite url");
+        assert_eq!(store.backend_name(), "sqlite", "{url}");
+        store.close().await;
+    }
+    assert!(folder.path().join("new/folder/plain.db").is_file());
     let database = ScratchDatabase::create()
         .await
         .unwrap_or_else(|error| panic!("{error}"));
@@ -357,11 +368,7 @@ async fn the_database_url_chooses_the_backend() {
         .expect("postgres url");
     assert_eq!(store.backend_name(), "postgres");
     store.close().await;
-    for url in [
-        "mysql://localhost/sverka",
-        "/var/lib/sverka/collector.db",
-        "",
-    ] {
+    for url in ["mysql://localhost/sverka", "sqlite://", ""] {
         match SqlStore::open(url, 4).await {
             Err(StoreError::Invalid(message)) => assert!(
                 message.contains("sqlite://") && message.contains("postgres://"),
