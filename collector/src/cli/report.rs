@@ -210,7 +210,17 @@ async fn weekly_report(
         Some(label) => clock
             .parse_week(&label)
             .with_context(|| format!("{label} is not a week like 2026-W47"))?,
-        None => clock.previous(&clock.week_of(now())),
+        None => {
+            // The week the page opens on: the one being reported on its due day, else
+            // the last frozen one.
+            let last_ended = clock.previous(&clock.week_of(now()));
+            let frozen = store
+                .weekly_figures_of_week(&last_ended.label)
+                .await?
+                .iter()
+                .any(|figures| figures.organization_id == org);
+            weekly::default_week(&clock, now(), frozen)
+        }
     };
     let previous = clock.previous(&week);
     let figures = weekly::WeekFigures::load(store, &tree, week, config.silent_after_days).await?;
