@@ -23,6 +23,8 @@ pub struct Clock {
     week_ends_on: Weekday,
     /// The time of day the week ends; `None`: at the end of `week_ends_on`.
     cutoff: Option<jiff::civil::Time>,
+    /// Numbers on pages with a decimal point (English) rather than a comma.
+    decimal_point: bool,
 }
 
 /// One reporting week: `[start, end)` in Unix seconds.
@@ -58,6 +60,7 @@ impl Clock {
             zone,
             week_ends_on,
             cutoff: None,
+            decimal_point: false,
         })
     }
 
@@ -83,7 +86,20 @@ impl Clock {
             zone: self.zone.clone(),
             week_ends_on,
             cutoff: time,
+            decimal_point: self.decimal_point,
         })
+    }
+
+    /// The same clock for a page in `lang`: English pages write numbers with a decimal
+    /// point (exports keep the Russian comma, for a Russian-locale spreadsheet).
+    pub fn in_language(mut self, lang: super::i18n::Lang) -> Clock {
+        self.decimal_point = lang == super::i18n::Lang::En;
+        self
+    }
+
+    /// Whether numbers on pages take a decimal point.
+    pub fn decimal_point(&self) -> bool {
+        self.decimal_point
     }
 
     /// The cut-off for people: `четверг 15:00` / `Thursday 15:00`, the day alone when
@@ -125,6 +141,7 @@ impl Clock {
             zone,
             week_ends_on: self.week_ends_on,
             cutoff: self.cutoff,
+            decimal_point: self.decimal_point,
         })
     }
 

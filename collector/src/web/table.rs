@@ -55,10 +55,13 @@ impl Cell {
         match self {
             Cell::Text(text) | Cell::Link(text, _) => text.clone(),
             Cell::Int(value) | Cell::IntLink(value, _) => value.to_string(),
+            Cell::Share(Some(share)) if clock.decimal_point() => format!("{:.1}", share * 100.0),
             Cell::Share(Some(share)) => format!("{:.1}", share * 100.0).replace('.', ","),
             Cell::Delta(Some(delta)) => {
                 let text = if delta.fract() == 0.0 {
                     format!("{delta:+.0}")
+                } else if clock.decimal_point() {
+                    format!("{delta:+.1}")
                 } else {
                     format!("{delta:+.1}").replace('.', ",")
                 };
@@ -82,6 +85,7 @@ impl Cell {
                     format!("{delta:.1}").replace('.', ",")
                 }
             }
+            Cell::Share(Some(share)) => format!("{:.1}", share * 100.0).replace('.', ","),
             other => other.display(clock),
         }
     }

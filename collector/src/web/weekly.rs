@@ -486,7 +486,7 @@ pub async fn weekly_page(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
-    let clock = state.clock_for(&tree, id);
+    let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
     let officer = viewer.lang.officer();
     let store = state.app.store.as_ref();

@@ -24,7 +24,7 @@ pub async fn weekly_print(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
-    let clock = state.clock_for(&tree, id);
+    let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let store = state.app.store.as_ref();
     let now = crate::now();
     let week = requested_week(store, &clock, id, &query, now)

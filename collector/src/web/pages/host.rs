@@ -189,7 +189,9 @@ pub async fn host(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     let host = scoped_host(&state, &viewer, &tree, id, Action::Read).await?;
-    let clock = state.clock_for(&tree, host.organization_id);
+    let clock = state
+        .clock_for(&tree, host.organization_id)
+        .in_language(viewer.lang);
     let texts = viewer.lang.texts();
     let search = query.q.clone().unwrap_or_default();
     let order = SortOrder {

@@ -179,7 +179,7 @@ pub async fn overview(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
-    let clock = state.clock_for(&tree, id);
+    let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
     let mut table = overview_table(&state, &tree, id, viewer.lang).await?;
     table.sort(order);

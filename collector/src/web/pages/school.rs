@@ -126,7 +126,7 @@ pub async fn school(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
-    let clock = state.clock_for(&tree, id);
+    let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
     let [mut violations, mut silent, mut clean] = school_tables(&state, id, viewer.lang).await?;
     for table in [&mut violations, &mut silent, &mut clean] {

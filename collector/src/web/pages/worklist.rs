@@ -277,7 +277,7 @@ pub async fn worklist_page(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
-    let clock = state.clock_for(&tree, id);
+    let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let lang = viewer.lang;
     let texts = lang.texts();
     let officer = lang.officer();

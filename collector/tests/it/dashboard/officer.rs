@@ -410,3 +410,27 @@ async fn the_worklist_across_schools() {
         .await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND, "another school's PC");
 }
+
+/// English pages write numbers with a decimal point; the CSV keeps the comma for a
+/// Russian-locale spreadsheet.
+#[tokio::test]
+async fn english_pages_write_decimal_points() {
+    let harness = harness().await;
+    let store = harness.store.as_ref();
+    let third = enrolled_host(store, harness.school_b, "b-third").await;
+    report_days_ago(store, third, 0, vec![]).await;
+    let mut officer = Client::login(&harness, "officer").await;
+    let overview = format!("/org/{}", harness.region);
+    // Школа Б: 1 of 2 PCs with an approved messenger.
+    assert!(officer.get(&overview).await.text().contains(">50,0<"));
+    officer
+        .submit(&overview, "/language", &[("language", "en")])
+        .await;
+    let english = officer.get(&overview).await.text();
+    assert!(english.contains(">50.0<"), "{english}");
+    let csv = officer
+        .get(&format!("/org/{}/export/csv", harness.region))
+        .await
+        .text();
+    assert!(csv.contains(";50,0;"), "{csv}");
+}
