@@ -63,6 +63,19 @@ fn dashboard(state: Arc<WebState>) -> Router {
         .route("/host/{id}/handled", post(pages::host::mark_handled))
         .route("/org/{id}/weekly", get(weekly::weekly_page))
         .route(
+            "/org/{id}/weekly/print",
+            get(web::weekly_print::weekly_print),
+        )
+        .route("/org/{id}/worklist", get(pages::worklist::worklist_page))
+        .route(
+            "/org/{id}/worklist/handled",
+            post(pages::worklist::mark_handled_many),
+        )
+        .route(
+            "/org/{id}/worklist/export/{format}",
+            get(pages::worklist::worklist_export),
+        )
+        .route(
             "/org/{id}/weekly/export/{format}",
             get(weekly::weekly_export),
         )

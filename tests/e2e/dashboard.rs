@@ -211,20 +211,21 @@ fn people_use_the_dashboard_in_a_browser() {
     assert!(browser.text("h1").contains("Ставропольский край"));
     let rows = table_rows(&browser, &format!("#overview-{region}"));
     assert_eq!(rows.len(), 3, "{rows:?}");
-    // Organization, expected, enrolled, reported, with banned, approved %, silent.
+    // Organization, expected, enrolled, reported, silent, with banned, of them silent,
+    // with approved, approved %.
     assert_eq!(
-        rows[0][..7],
-        ["Школа №1", "0", "3", "3", "1", "33,3", "0"],
+        rows[0][..9],
+        ["Школа №1", "0", "3", "3", "0", "1", "0", "1", "33,3"],
         "{rows:?}"
     );
     assert_eq!(
-        rows[1][..7],
-        ["Школа №2", "0", "1", "1", "1", "100,0", "0"],
+        rows[1][..9],
+        ["Школа №2", "0", "1", "1", "0", "1", "0", "1", "100,0"],
         "{rows:?}"
     );
     assert_eq!(
-        rows[2][..7],
-        ["Итого", "0", "4", "4", "2", "50,0", "0"],
+        rows[2][..9],
+        ["Итого", "0", "4", "4", "0", "2", "0", "2", "50,0"],
         "{rows:?}"
     );
     browser.screenshot("dashboard-02-overview");
@@ -241,7 +242,7 @@ fn people_use_the_dashboard_in_a_browser() {
         lines[0]
     );
     assert!(
-        lines[1].starts_with("Школа №1;0;3;3;1;33,3;0"),
+        lines[1].starts_with("Школа №1;0;3;3;0;1;0;1;33,3"),
         "{}",
         lines[1]
     );
@@ -255,9 +256,11 @@ fn people_use_the_dashboard_in_a_browser() {
         .expect("a sheet")
         .expect("cells");
     let cells: Vec<Vec<Data>> = sheet.rows().map(|row| row.to_vec()).collect();
-    assert_eq!(cells[1][0], Data::String("Школа №1".into()));
-    assert_eq!(cells[1][2], Data::Float(3.0), "numbers are numbers");
-    assert!(matches!(cells[1][5], Data::Float(share) if (share - 1.0 / 3.0).abs() < 1e-9));
+    // A title block of three lines and an empty row above the header.
+    assert_eq!(cells[4][0], Data::String("Организация".into()));
+    assert_eq!(cells[5][0], Data::String("Школа №1".into()));
+    assert_eq!(cells[5][2], Data::Float(3.0), "numbers are numbers");
+    assert!(matches!(cells[5][8], Data::Float(share) if (share - 1.0 / 3.0).abs() < 1e-9));
 
     // The school page: the agent's host name is text, never markup.
     browser.click(&format!("a[href='/school/{school_a}']"));
@@ -295,6 +298,15 @@ fn people_use_the_dashboard_in_a_browser() {
     assert_eq!(browser.text("#hostname"), XSS_HOST);
     assert_eq!(browser.alert_text(), None);
     assert_eq!(browser.title(), format!("{XSS_HOST} — Sverka"));
+    // The history comes before the inventory, which is collapsed until opened.
+    let order = browser.execute(
+        "const t = document.getElementById('section-timeline'); \
+         const i = document.getElementById('section-inventory'); \
+         return [!!(t.compareDocumentPosition(i) & Node.DOCUMENT_POSITION_FOLLOWING), \
+                 document.getElementById('inventory-details').open];",
+    );
+    assert_eq!(order, serde_json::json!([true, false]));
+    browser.click("#inventory-details summary");
     assert!(
         browser
             .text("#section-inventory")

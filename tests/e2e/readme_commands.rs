@@ -41,6 +41,12 @@ const OTHER_EXIT_STATUSES: &[(&str, &[i32], &str)] = &[
         "a banned messenger is installed or running on this machine",
     ),
     ("sverka-agent status", &[2], "this machine is not enrolled"),
+    (
+        "sverka-collector report weekly",
+        &[2],
+        "no PC of the sandbox's organizations has reported, so the week has no data \
+         (the weekly report never invents figures)",
+    ),
 ];
 
 /// Fenced-block languages that hold commands.

@@ -142,7 +142,12 @@ enum OrgCommand {
         /// Its own time zone (an IANA name such as Europe/Samara); an empty value
         /// goes back to inheriting the parent's.
         #[arg(long)]
-        time_zone: String,
+        time_zone: Option<String>,
+        /// The day and time its weekly report is due, which ends its reporting week
+        /// (`thursday 15:00`; a day alone is the end of that day); an empty value goes
+        /// back to inheriting the parent's (then `[dashboard] week_ends_on`).
+        #[arg(long)]
+        report_cutoff: Option<String>,
     },
     /// List organizations as a tree.
     List,

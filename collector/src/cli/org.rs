@@ -25,7 +25,37 @@ pub(super) async fn org(command: OrgCommand, store: &dyn Store) -> Result<()> {
                 .await?;
             println!("{}", organization.id);
         }
-        OrgCommand::Set { org, time_zone } => {
+        OrgCommand::Set {
+            org,
+            time_zone,
+            report_cutoff,
+        } => {
+            if time_zone.is_none() && report_cutoff.is_none() {
+                anyhow::bail!("nothing to change: give --time-zone or --report-cutoff");
+            }
+            if let Some(cutoff) = &report_cutoff {
+                let organization = store
+                    .set_organization_report_cutoff(org, Some(cutoff))
+                    .await?;
+                let tree = crate::web::scope::OrganizationTree::new(store.organizations().await?);
+                println!(
+                    "{} {}: report due {}",
+                    organization.id,
+                    organization.name,
+                    match (
+                        &organization.report_cutoff,
+                        tree.report_cutoff(organization.id)
+                    ) {
+                        (Some(own), _) => own.clone(),
+                        (None, Some(inherited)) => format!("{inherited} (inherited)"),
+                        (None, None) =>
+                            "at the collector's week end ([dashboard] week_ends_on)".into(),
+                    }
+                );
+            }
+            let Some(time_zone) = time_zone else {
+                return Ok(());
+            };
             let organization = store
                 .set_organization_time_zone(org, Some(&time_zone))
                 .await?;

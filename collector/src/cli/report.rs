@@ -205,17 +205,39 @@ async fn weekly_report(
         Some(zone) => clock.with_zone(zone)?,
         None => clock,
     };
+    let clock = crate::web::clock::with_cutoff_of(clock, &tree, org);
     let week = match week {
         Some(label) => clock
             .parse_week(&label)
             .with_context(|| format!("{label} is not a week like 2026-W47"))?,
-        None => clock.previous(&clock.week_of(now())),
+        None => {
+            // The week the page opens on: the one being reported on its due day, else
+            // the last frozen one.
+            let last_ended = clock.previous(&clock.week_of(now()));
+            let frozen = store
+                .weekly_figures_of_week(&last_ended.label)
+                .await?
+                .iter()
+                .any(|figures| figures.organization_id == org);
+            weekly::default_week(&clock, now(), frozen)
+        }
     };
+    let previous = clock.previous(&week);
     let figures = weekly::WeekFigures::load(store, &tree, week, config.silent_after_days).await?;
+    if !figures.has_data(org) {
+        bail!(
+            "no data for {}: it was never frozen, or no PC of organization {org} had reported by then",
+            figures.week.label
+        );
+    }
+    let before =
+        weekly::WeekFigures::load(store, &tree, previous, config.silent_after_days).await?;
     let lang = crate::web::i18n::Lang::parse(language);
     Ok(match format {
-        "xlsx" => weekly::weekly_workbook(&figures, &tree, org, lang, &clock)?,
-        "csv" => weekly::weekly_table(&figures, &tree, org, lang, false).csv(&clock)?,
+        "xlsx" => weekly::weekly_workbook(&figures, Some(&before), &tree, org, lang, &clock)?,
+        "csv" => {
+            weekly::weekly_table(&figures, Some(&before), &tree, org, lang, false).csv(&clock)?
+        }
         "json" => {
             let rows: Vec<serde_json::Value> = tree
                 .subtree(org)

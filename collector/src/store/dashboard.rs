@@ -181,6 +181,10 @@ pub struct HandledMark {
 /// The PCs of one organization alone (not its subtree); the dashboard adds them up
 /// along the tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, sqlx::FromRow)]
+///
+/// A PC's state is its last report, however old: `with_banned` and `with_approved`
+/// count every PC whose last known state has such a messenger, silent or not, so
+/// switching PCs off never improves the figures.
 pub struct OrganizationCounts {
     pub organization_id: i64,
     pub enrolled: i64,
@@ -188,10 +192,14 @@ pub struct OrganizationCounts {
     pub reporting: i64,
     /// Not reported since the silence cut-off (or never).
     pub silent: i64,
-    /// Reporting PCs with an open banned finding.
+    /// PCs whose last known state has an open banned finding.
     pub with_banned: i64,
-    /// Reporting PCs with an approved messenger.
+    /// PCs whose last known state has an approved messenger.
     pub with_approved: i64,
+    /// PCs that have reported at least once (the base of the shares).
+    pub known: i64,
+    /// Silent PCs whose last known state has an open banned finding.
+    pub silent_with_banned: i64,
 }
 
 /// One PC of an organization, for the school page.
@@ -250,4 +258,8 @@ pub struct WeeklyFigures {
     pub silent: i64,
     pub with_banned: i64,
     pub with_approved: i64,
+    /// PCs with a known state; `None` in figures frozen before it was kept.
+    pub known: Option<i64>,
+    /// Silent PCs with a banned messenger; `None` in figures frozen before it was kept.
+    pub silent_with_banned: Option<i64>,
 }

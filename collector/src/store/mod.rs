@@ -14,8 +14,10 @@ pub mod migrate;
 pub mod rules;
 pub mod scratch;
 pub mod sql;
+pub mod worklist;
 
 pub use sql::SqlStore;
+pub use worklist::{Worklist, WorklistFilter, WorklistRow};
 
 pub use dashboard::{
     ApiTokenCredentials, ApiTokenInfo, AuditEntry, HandledMark, HostApp, HostDetail, HostSummary,
@@ -131,6 +133,11 @@ pub struct Organization {
     pub expected_pcs: i64,
     /// Its own IANA time zone; `None` inherits the parent's (then the collector's).
     pub time_zone: Option<String>,
+    /// Its own reporting cut-off (`thursday 15:00`, see
+    /// [`rules::checked_report_cutoff`]); `None` inherits. Not part of the JSON API.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub report_cutoff: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,7 +149,7 @@ pub struct NewOrganization {
     pub time_zone: Option<String>,
 }
 
-pub use rules::checked_time_zone;
+pub use rules::{checked_report_cutoff, checked_time_zone};
 
 #[derive(Debug, Clone)]
 pub struct NewSecret {
@@ -310,6 +317,8 @@ pub struct ViolationRow {
     pub resolved_at: Option<Timestamp>,
     /// JSON array of `sverka_shared::Evidence`.
     pub evidence: String,
+    /// When the host last reported (the age of what is known about it).
+    pub host_last_seen_at: Option<Timestamp>,
 }
 
 /// Coverage of one organization and everything under it.
@@ -323,19 +332,22 @@ pub struct Coverage {
     pub reporting: i64,
     /// Enrolled, but not reported since the cut-off.
     pub silent: i64,
-    /// Reporting PCs with an open banned finding (installed or running).
+    /// PCs whose last known state has an open banned finding (installed or running),
+    /// silent ones included: a PC's state is its last report, however old.
     pub with_banned: i64,
-    /// Reporting PCs with an approved messenger installed.
+    /// PCs whose last known state has an approved messenger installed.
     pub with_approved: i64,
+    /// PCs that have reported at least once (the base of the share).
+    pub known: i64,
 }
 
 impl Coverage {
-    /// Share of reporting PCs with an approved messenger, 0.0 to 1.0.
+    /// Share of the PCs with a known state that have an approved messenger, 0.0 to 1.0.
     pub fn approved_share(&self) -> f64 {
-        if self.reporting == 0 {
+        if self.known == 0 {
             0.0
         } else {
-            self.with_approved as f64 / self.reporting as f64
+            self.with_approved as f64 / self.known as f64
         }
     }
 }
@@ -458,6 +470,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         id: i64,
         time_zone: Option<&str>,
+    ) -> StoreResult<Organization>;
+    /// The officer's worklist: violations of `filter.within`'s subtree, filtered,
+    /// ordered by organization, PC and application, at most `filter.limit` of them.
+    async fn worklist(&self, filter: &WorklistFilter) -> StoreResult<Worklist>;
+    /// Sets (or with `None`, clears: inherit) an organization's reporting cut-off, the
+    /// day and time its weekly report is due (`thursday 15:00`).
+    async fn set_organization_report_cutoff(
+        &self,
+        id: i64,
+        report_cutoff: Option<&str>,
     ) -> StoreResult<Organization>;
 
     async fn create_secret(&self, new: NewSecret, now: Timestamp) -> StoreResult<SecretInfo>;

@@ -31,6 +31,61 @@ pub fn checked_time_zone(name: Option<&str>) -> StoreResult<Option<String>> {
     }
 }
 
+const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// A reporting cut-off as stored: a day of the week and, optionally, a time
+/// (`thursday 15:00`; `thursday` alone is the end of that day), or `None` (empty text
+/// too) to inherit. Day names may be cut to three letters and any case.
+pub fn checked_report_cutoff(text: Option<&str>) -> StoreResult<Option<String>> {
+    let Some(text) = text.map(str::trim).filter(|text| !text.is_empty()) else {
+        return Ok(None);
+    };
+    let invalid = || {
+        StoreError::Invalid(format!(
+            "{text:?} is not a reporting cut-off (a day and a time, such as thursday 15:00)"
+        ))
+    };
+    let mut parts = text.split_whitespace();
+    let day = parts.next().unwrap_or_default().to_lowercase();
+    let day = WEEKDAYS
+        .iter()
+        .find(|name| day.len() >= 3 && name.starts_with(day.as_str()))
+        .ok_or_else(invalid)?;
+    let time = match parts.next() {
+        None => None,
+        Some(time) => {
+            let (hours, minutes) = time.split_once(':').ok_or_else(invalid)?;
+            let hours: u8 = hours.parse().map_err(|_| invalid())?;
+            let minutes: u8 = minutes.parse().map_err(|_| invalid())?;
+            if hours > 23 || minutes > 59 || minutes_text_len(time) {
+                return Err(invalid());
+            }
+            Some(format!("{hours:02}:{minutes:02}"))
+        }
+    };
+    if parts.next().is_some() {
+        return Err(invalid());
+    }
+    Ok(Some(match time {
+        Some(time) => format!("{day} {time}"),
+        None => day.to_string(),
+    }))
+}
+
+/// Whether the minutes of `HH:MM` are not two digits.
+fn minutes_text_len(time: &str) -> bool {
+    time.split_once(':')
+        .is_none_or(|(_, minutes)| minutes.len() != 2)
+}
+
 /// A login as stored (trimmed): 1 to 64 characters without control characters.
 /// Officers and school admins belong to an organization; administrators may not.
 pub fn check_new_user(
@@ -116,6 +171,32 @@ pub fn check_secret(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_cutoffs_are_a_day_and_a_time() {
+        let check = |text: &str| checked_report_cutoff(Some(text));
+        assert_eq!(
+            check("Thursday 15:00").expect("ok").as_deref(),
+            Some("thursday 15:00")
+        );
+        assert_eq!(
+            check(" fri 9:05 ").expect("ok").as_deref(),
+            Some("friday 09:05")
+        );
+        assert_eq!(check("thu").expect("ok").as_deref(), Some("thursday"));
+        assert_eq!(check("").expect("ok"), None);
+        assert_eq!(checked_report_cutoff(None).expect("ok"), None);
+        for bad in [
+            "th",
+            "someday",
+            "thursday 24:00",
+            "thursday 15",
+            "thursday 15:7",
+            "mon 10:00 x",
+        ] {
+            assert!(matches!(check(bad), Err(StoreError::Invalid(_))), "{bad}");
+        }
+    }
 
     fn secret(expires_at: Option<i64>, revoked_at: Option<i64>) -> StoredSecret {
         StoredSecret {

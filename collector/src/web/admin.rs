@@ -46,11 +46,13 @@ fn server_url(state: &WebState, headers: &HeaderMap) -> String {
     format!("{scheme}://{host}")
 }
 
-fn copyable(id: &str, text: &str) -> Markup {
+fn copyable(id: &str, text: &str, lang: crate::web::i18n::Lang) -> Markup {
+    let officer = lang.officer();
     html! {
         div.copy {
             pre id=(id) { code { (text) } }
-            button.copy-button type="button" data-copy=(id) { "⧉" }
+            button.copy-button type="button" data-copy=(id) data-copied=(officer.copied)
+                data-manual=(officer.copy_manually) { (officer.copy) }
         }
     }
 }
@@ -78,10 +80,13 @@ async fn enrollment_body(
     };
     let commands = install_commands(&url, new_secret.unwrap_or(placeholder));
     Ok(html! {
+        @if super::flash::is_loopback_url(&url) {
+            p.notice #loopback-warning role="alert" { (viewer.lang.officer().loopback_warning) " (" (url) ")" }
+        }
         @if let Some(secret) = new_secret {
             div.notice {
                 p { (texts.new_secret_once) }
-                (copyable("new-secret", secret))
+                (copyable("new-secret", secret, viewer.lang))
             }
         }
         h2 { (texts.secrets) }
@@ -123,7 +128,7 @@ async fn enrollment_body(
         p { (texts.install_hint) }
         @for (index, command) in commands.iter().enumerate() {
             h3 { (command.title) }
-            (copyable(&format!("install-{index}"), &command.command))
+            (copyable(&format!("install-{index}"), &command.command, viewer.lang))
         }
     })
 }
@@ -136,10 +141,17 @@ pub async fn enrollment_page(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
-    let body = enrollment_body(&state, &viewer, &headers, id, None).await?;
+    let new_secret = super::flash::new_secret_of(&headers);
+    let body = enrollment_body(&state, &viewer, &headers, id, new_secret.as_deref()).await?;
     let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
     let title = format!("{} — {name}", viewer.lang.texts().enrollment);
-    Ok(layout(&viewer, &title, crumbs(&viewer, &tree, id), body).into_response())
+    let mut response = layout(&viewer, &title, crumbs(&viewer, &tree, id), body).into_response();
+    if new_secret.is_some()
+        && let Some(clear) = super::flash::clear_new_secret(id, state.secure_cookies)
+    {
+        response.headers_mut().append(header::SET_COOKIE, clear);
+    }
+    Ok(response)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -150,7 +162,6 @@ pub struct SecretForm {
 
 pub async fn create_secret(
     State(state): State<Arc<WebState>>,
-    headers: HeaderMap,
     Path(id): Path<i64>,
     form: CsrfForm<SecretForm>,
 ) -> Result<Response, WebError> {
@@ -189,10 +200,12 @@ pub async fn create_secret(
         )
         .await;
     let secret = format!("{}.{random}", info.id);
-    let body = enrollment_body(&state, &viewer, &headers, id, Some(&secret)).await?;
-    let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
-    let title = format!("{} — {name}", viewer.lang.texts().enrollment);
-    Ok(layout(&viewer, &title, crumbs(&viewer, &tree, id), body).into_response())
+    // Post/redirect/get: the page shows the secret once (see `web::flash`).
+    let mut response = Redirect::to(&format!("/org/{id}/enrollment")).into_response();
+    if let Some(cookie) = super::flash::new_secret_cookie(id, &secret, state.secure_cookies) {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -366,7 +379,7 @@ async fn catalog_body(
             p { (texts.catalog_hint) }
             form method="post" action="/catalog" {
                 input type="hidden" name="csrf" value=(viewer.csrf_token);
-                textarea #catalog-overrides name="overrides" rows="16" cols="100" spellcheck="false" {
+                textarea #catalog-overrides name="overrides" rows="16" cols="100" spellcheck="false" aria-label=(texts.catalog_overrides) {
                     (stored.map(|stored| stored.overrides).unwrap_or_default())
                 }
                 button #save-catalog type="submit" { (texts.save) }
@@ -515,7 +528,10 @@ pub async fn users_page(
             label { (texts.login) input name="login" required; }
             label { (texts.password) input name="password" type="password" minlength="10" required; }
             label { (texts.role) select name="role" {
-                @for role in Role::ALL { option value=(role.as_str()) { (role.as_str()) } }
+                // The least privilege first, and so the default.
+                @for role in [Role::SchoolAdmin, Role::Officer, Role::Administrator] {
+                    option value=(role.as_str()) { (viewer.lang.officer().role(role)) }
+                }
             } }
             label { (texts.organization) select name="organization_id" {
                 option value="" { "—" }
@@ -657,7 +673,7 @@ async fn tokens_body(
     let tokens = state.app.store.api_tokens(viewer.user.id).await?;
     Ok(html! {
         @if let Some(token) = new_token {
-            div.notice { p { (texts.new_token_once) } (copyable("new-token", token)) }
+            div.notice { p { (texts.new_token_once) } (copyable("new-token", token, viewer.lang)) }
         }
         table.data #tokens {
             thead { tr { th { "id" } th { (texts.token_name) } th { (texts.created) } th { (texts.status) } th {} } }

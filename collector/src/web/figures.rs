@@ -1,5 +1,11 @@
 //! The overview's figures: the store counts each organization's own PCs in one query,
-//! and they are added up along the organization tree here. The same figures are
+//! and they are added up along the organization tree here.
+//!
+//! One meaning for each figure (also on the pages and in docs/collector.md): a PC's
+//! state is its last report, however old. "With banned messengers" counts PCs whose
+//! last known state has one, silent PCs included (they are also counted apart, as
+//! "silent, with banned"); "reported this week" is its own column; shares are of the
+//! PCs with a known state (reported at least once). The same figures are
 //! frozen once a week (`freeze_week`), which the weekly report and the "change since
 //! last week" columns read.
 
@@ -19,12 +25,21 @@ pub struct Totals {
     pub silent: i64,
     pub with_banned: i64,
     pub with_approved: i64,
+    /// PCs that have reported at least once.
+    pub known: i64,
+    pub silent_with_banned: i64,
 }
 
 impl Totals {
-    /// Share of reporting PCs with an approved messenger; `None` when none reported.
+    /// Share of PCs with a known state that have an approved messenger; `None` when
+    /// no PC has reported yet.
     pub fn approved_share(&self) -> Option<f64> {
-        (self.reporting > 0).then(|| self.with_approved as f64 / self.reporting as f64)
+        (self.known > 0).then(|| self.with_approved as f64 / self.known as f64)
+    }
+
+    /// Share of PCs with a known state that have a banned messenger.
+    pub fn banned_share(&self) -> Option<f64> {
+        (self.known > 0).then(|| self.with_banned as f64 / self.known as f64)
     }
 
     fn add(&mut self, counts: &OrganizationCounts) {
@@ -33,10 +48,30 @@ impl Totals {
         self.silent += counts.silent;
         self.with_banned += counts.with_banned;
         self.with_approved += counts.with_approved;
+        self.known += counts.known;
+        self.silent_with_banned += counts.silent_with_banned;
     }
 
+    /// These figures less `other`'s (what an organization's own PCs add to its
+    /// children's).
+    pub fn minus(self, other: &Totals) -> Totals {
+        Totals {
+            expected_pcs: self.expected_pcs - other.expected_pcs,
+            enrolled: self.enrolled - other.enrolled,
+            reporting: self.reporting - other.reporting,
+            silent: self.silent - other.silent,
+            with_banned: self.with_banned - other.with_banned,
+            with_approved: self.with_approved - other.with_approved,
+            known: self.known - other.known,
+            silent_with_banned: self.silent_with_banned - other.silent_with_banned,
+        }
+    }
+
+    /// Figures frozen before `known` was kept count it as the PCs that reported.
     pub fn of_week(figures: &WeeklyFigures) -> Totals {
         Totals {
+            known: figures.known.unwrap_or(figures.reporting),
+            silent_with_banned: figures.silent_with_banned.unwrap_or(0),
             expected_pcs: figures.expected_pcs,
             enrolled: figures.enrolled,
             reporting: figures.reporting,
@@ -56,8 +91,47 @@ impl Totals {
             silent: self.silent,
             with_banned: self.with_banned,
             with_approved: self.with_approved,
+            known: Some(self.known),
+            silent_with_banned: Some(self.silent_with_banned),
         }
     }
+}
+
+/// A row of an overview or weekly table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Row {
+    /// A sub-organization with everything under it (or the organization itself when
+    /// it has none).
+    Member(i64),
+    /// The PCs enrolled directly under the organization (with a municipality's secret),
+    /// and the PCs it expects itself.
+    DirectlyUnder(i64),
+}
+
+/// The rows of `id`'s table with their figures: one per child, and one for what is
+/// directly under `id` when there is anything; the rows always add up to
+/// `totals_of(id)`. Without children, the organization itself is the one row.
+pub fn table_rows(
+    tree: &OrganizationTree,
+    id: i64,
+    totals_of: impl Fn(i64) -> Totals,
+) -> Vec<(Row, Totals)> {
+    let children = tree.children(id);
+    if children.is_empty() {
+        return vec![(Row::Member(id), totals_of(id))];
+    }
+    let mut rows: Vec<(Row, Totals)> = children
+        .iter()
+        .map(|child| (Row::Member(*child), totals_of(*child)))
+        .collect();
+    let mut own = totals_of(id);
+    for (_, totals) in &rows {
+        own = own.minus(totals);
+    }
+    if own != Totals::default() {
+        rows.push((Row::DirectlyUnder(id), own));
+    }
+    rows
 }
 
 /// Every organization's own counts, by id.
@@ -115,9 +189,10 @@ pub async fn freeze_week(
 }
 
 /// Freezes, for every organization, the last week that has ended in its own time zone
-/// (see [`OrganizationTree::time_zone`]): an organization's figures, its subtree
+/// (see [`OrganizationTree::time_zone`]) at its own reporting cut-off
+/// ([`OrganizationTree::report_cutoff`]): an organization's figures, its subtree
 /// included, are counted with its own week boundaries. Organizations are grouped by
-/// zone, so this is one count per time zone in use, not per organization.
+/// zone and cut-off, so this is one count per pair in use, not per organization.
 pub async fn freeze_ended_weeks(
     store: &dyn Store,
     clock: &Clock,
@@ -125,12 +200,16 @@ pub async fn freeze_ended_weeks(
     now: i64,
 ) -> StoreResult<u64> {
     let tree = OrganizationTree::new(store.organizations().await?);
-    let mut by_zone: std::collections::BTreeMap<Option<&str>, Vec<i64>> = Default::default();
+    type Boundaries<'t> = (Option<&'t str>, Option<&'t str>);
+    let mut by_boundaries: std::collections::BTreeMap<Boundaries, Vec<i64>> = Default::default();
     for id in tree.ids() {
-        by_zone.entry(tree.time_zone(id)).or_default().push(id);
+        by_boundaries
+            .entry((tree.time_zone(id), tree.report_cutoff(id)))
+            .or_default()
+            .push(id);
     }
     let mut frozen = 0;
-    for (zone, ids) in by_zone {
+    for ((zone, _), ids) in by_boundaries {
         let zone_clock = match zone.map(|zone| clock.with_zone(zone)) {
             Some(Ok(zone_clock)) => zone_clock,
             Some(Err(error)) => {
@@ -139,6 +218,10 @@ pub async fn freeze_ended_weeks(
             }
             None => clock.clone(),
         };
+        let Some(first) = ids.first() else {
+            continue;
+        };
+        let zone_clock = super::clock::with_cutoff_of(zone_clock, &tree, *first);
         let ended = zone_clock.previous(&zone_clock.week_of(now));
         let counts = Counts::load(store, &ended, silent_after_days, now).await?;
         let figures: Vec<WeeklyFigures> = ids

@@ -15,14 +15,19 @@ pub mod auth;
 pub mod catalog_entry;
 pub mod clock;
 pub mod error;
+pub mod evidence_words;
+pub mod exports;
 pub mod figures;
+pub mod flash;
 pub mod i18n;
 pub mod install;
 pub mod json;
+pub mod officer_texts;
 pub mod pages;
 pub mod scope;
 pub mod table;
 pub mod weekly;
+pub mod weekly_print;
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
@@ -53,13 +58,14 @@ impl WebState {
     /// The clock of an organization: its time zone (own or inherited), or the
     /// collector's when it has none.
     pub fn clock_for(&self, tree: &scope::OrganizationTree, organization_id: i64) -> Clock {
-        match tree.time_zone(organization_id) {
+        let zoned = match tree.time_zone(organization_id) {
             Some(zone) => self.clock.with_zone(zone).unwrap_or_else(|error| {
                 tracing::warn!(organization_id, "{error}; using the collector's time zone");
                 self.clock.clone()
             }),
             None => self.clock.clone(),
-        }
+        };
+        clock::with_cutoff_of(zoned, tree, organization_id)
     }
 
     pub fn new(

@@ -120,6 +120,22 @@ impl OrganizationTree {
         None
     }
 
+    /// The reporting cut-off `id` uses: its own, else the nearest ancestor's; `None`
+    /// means the collector's `week_ends_on`.
+    pub fn report_cutoff(&self, id: i64) -> Option<&str> {
+        let mut current = self.by_id.get(&id);
+        for _ in 0..=self.by_id.len() {
+            let organization = current?;
+            if let Some(cutoff) = organization.report_cutoff.as_deref() {
+                return Some(cutoff);
+            }
+            current = organization
+                .parent_id
+                .and_then(|parent| self.by_id.get(&parent));
+        }
+        None
+    }
+
     /// The chain from a root down to `id` (for breadcrumbs).
     pub fn path_to(&self, id: i64) -> Vec<&Organization> {
         let mut path = Vec::new();
@@ -209,6 +225,7 @@ mod tests {
             kind: "school".into(),
             expected_pcs: 0,
             time_zone: None,
+            report_cutoff: None,
         }
     }
 

@@ -16,6 +16,8 @@ pub enum Cell {
     /// Text that links to a page of the dashboard.
     Link(String, String),
     Int(i64),
+    /// A count that links to the list of what it counts.
+    IntLink(i64, String),
     /// A share, 0.0 to 1.0; `None` shows as empty.
     Share(Option<f64>),
     /// A signed change; `None` when there is nothing to compare with.
@@ -28,7 +30,7 @@ impl Cell {
     fn order(&self, other: &Cell) -> Ordering {
         fn number(cell: &Cell) -> Option<f64> {
             match cell {
-                Cell::Int(value) => Some(*value as f64),
+                Cell::Int(value) | Cell::IntLink(value, _) => Some(*value as f64),
                 Cell::Share(value) | Cell::Delta(value) => *value,
                 Cell::Time(value) => value.map(|value| value as f64),
                 Cell::Text(_) | Cell::Link(..) => None,
@@ -52,11 +54,14 @@ impl Cell {
     pub fn display(&self, clock: &Clock) -> String {
         match self {
             Cell::Text(text) | Cell::Link(text, _) => text.clone(),
-            Cell::Int(value) => value.to_string(),
+            Cell::Int(value) | Cell::IntLink(value, _) => value.to_string(),
+            Cell::Share(Some(share)) if clock.decimal_point() => format!("{:.1}", share * 100.0),
             Cell::Share(Some(share)) => format!("{:.1}", share * 100.0).replace('.', ","),
             Cell::Delta(Some(delta)) => {
                 let text = if delta.fract() == 0.0 {
                     format!("{delta:+.0}")
+                } else if clock.decimal_point() {
+                    format!("{delta:+.1}")
                 } else {
                     format!("{delta:+.1}").replace('.', ",")
                 };
@@ -64,6 +69,24 @@ impl Cell {
             }
             Cell::Time(Some(seconds)) => clock.date_time(*seconds),
             Cell::Share(None) | Cell::Delta(None) | Cell::Time(None) => String::new(),
+        }
+    }
+}
+
+impl Cell {
+    /// The cell in a CSV file: as on the page, except that changes are plain signed
+    /// numbers (`-2`, `3,5`), which spreadsheets read as numbers.
+    pub fn csv_value(&self, clock: &Clock) -> String {
+        match self {
+            Cell::Delta(Some(delta)) => {
+                if delta.fract() == 0.0 {
+                    format!("{delta:.0}")
+                } else {
+                    format!("{delta:.1}").replace('.', ",")
+                }
+            }
+            Cell::Share(Some(share)) => format!("{:.1}", share * 100.0).replace('.', ","),
+            other => other.display(clock),
         }
     }
 }
@@ -146,7 +169,12 @@ impl Table {
                                 (true, _) => " ↑",
                                 _ => "",
                             };
-                            th { a href={ (base) "?sort=" (index) "&dir=" (next) "#" (self.name) } { (column.title) (mark) } }
+                            @let sorted = match (order.sort == Some(index), order.dir) {
+                                (true, Some(Direction::Desc)) => Some("descending"),
+                                (true, _) => Some("ascending"),
+                                _ => None,
+                            };
+                            th scope="col" aria-sort=[sorted] { a href={ (base) "?sort=" (index) "&dir=" (next) "#" (self.name) } { (column.title) (mark) } }
                         }
                     } }
                     tbody {
@@ -166,18 +194,26 @@ impl Table {
         self.rows.iter().chain(self.totals.iter())
     }
 
+    /// CSV for a Russian-locale spreadsheet: numbers (counts, shares in percent,
+    /// changes) are plain numbers with a decimal comma, so they sum and sort as
+    /// numbers; the header is the first line.
     pub fn csv(&self, clock: &Clock) -> Result<Vec<u8>, csv::Error> {
         let header: Vec<&str> = self.columns.iter().map(|column| column.title).collect();
         let rows: Vec<Vec<String>> = self
             .all_rows()
-            .map(|row| row.iter().map(|cell| cell.display(clock)).collect())
+            .map(|row| row.iter().map(|cell| cell.csv_value(clock)).collect())
             .collect();
         csv_for_excel(&header, &rows)
     }
 
     pub fn xlsx(&self, clock: &Clock) -> Result<Vec<u8>, XlsxError> {
+        self.xlsx_titled(clock, &[])
+    }
+
+    /// The table as a workbook under a title block (one line per cell of column A).
+    pub fn xlsx_titled(&self, clock: &Clock, title: &[String]) -> Result<Vec<u8>, XlsxError> {
         let mut workbook = Workbook::new();
-        self.add_sheet(&mut workbook, clock, &self.name)?;
+        self.add_titled_sheet(&mut workbook, clock, &self.name, title)?;
         workbook.save_to_buffer()
     }
 
@@ -188,7 +224,25 @@ impl Table {
         clock: &Clock,
         sheet_name: &str,
     ) -> Result<(), XlsxError> {
-        let header = Format::new().set_bold().set_text_wrap();
+        self.add_titled_sheet(workbook, clock, sheet_name, &[])
+    }
+
+    /// Adds the table as a worksheet ready to print: the title block on top (first line
+    /// bold), then the header row, which repeats on every printed page; landscape A4,
+    /// fitted to the page width.
+    pub fn add_titled_sheet(
+        &self,
+        workbook: &mut Workbook,
+        clock: &Clock,
+        sheet_name: &str,
+        title: &[String],
+    ) -> Result<(), XlsxError> {
+        let header = Format::new()
+            .set_bold()
+            .set_text_wrap()
+            .set_align(rust_xlsxwriter::FormatAlign::Top)
+            .set_border(rust_xlsxwriter::FormatBorder::Thin)
+            .set_background_color("EEF1F5");
         let integer = Format::new().set_num_format("0");
         let share = Format::new().set_num_format("0.0%");
         let delta = Format::new().set_num_format("+0.0;−0.0;0");
@@ -200,20 +254,48 @@ impl Table {
             .take(31)
             .collect();
         sheet.set_name(if name.is_empty() { "Sheet1" } else { &name })?;
+        let heading = Format::new().set_bold().set_font_size(13);
+        for (line, text) in title.iter().enumerate() {
+            if line == 0 {
+                sheet.write_string_with_format(0, 0, neutral_cell(text), &heading)?;
+            } else {
+                sheet.write_string(line as u32, 0, neutral_cell(text))?;
+            }
+        }
+        // The header row, after the title block and an empty row.
+        let header_row = if title.is_empty() {
+            0
+        } else {
+            title.len() as u32 + 1
+        };
+        let longest_title = self
+            .columns
+            .iter()
+            .map(|column| {
+                let lines = (column.title.chars().count() as f64 / column.width.max(1.0)).ceil();
+                lines.max(1.0)
+            })
+            .fold(1.0_f64, f64::max);
+        sheet.set_row_height(header_row, 15.0 * longest_title + 3.0)?;
         for (index, column) in self.columns.iter().enumerate() {
             let index = index as u16;
             sheet.set_column_width(index, column.width)?;
-            sheet.write_string_with_format(0, index, column.title, &header)?;
+            sheet.write_string_with_format(header_row, index, column.title, &header)?;
         }
+        sheet.set_landscape();
+        sheet.set_paper_size(9);
+        sheet.set_print_fit_to_pages(1, 0);
+        sheet.set_repeat_rows(header_row, header_row)?;
+        sheet.set_margins(0.4, 0.4, 0.5, 0.5, 0.3, 0.3);
         for (row_index, row) in self.all_rows().enumerate() {
-            let row_number = row_index as u32 + 1;
+            let row_number = row_index as u32 + header_row + 1;
             for (column_index, cell) in row.iter().enumerate() {
                 let column_number = column_index as u16;
                 match cell {
                     Cell::Text(text) | Cell::Link(text, _) => {
                         sheet.write_string(row_number, column_number, neutral_cell(text))?;
                     }
-                    Cell::Int(value) => {
+                    Cell::Int(value) | Cell::IntLink(value, _) => {
                         sheet.write_number_with_format(
                             row_number,
                             column_number,
@@ -247,10 +329,10 @@ impl Table {
                 }
             }
         }
-        let last_row = self.all_rows().count() as u32;
+        let last_row = self.all_rows().count() as u32 + header_row;
         if !self.columns.is_empty() {
-            sheet.set_freeze_panes(1, 0)?;
-            sheet.autofilter(0, 0, last_row, self.columns.len() as u16 - 1)?;
+            sheet.set_freeze_panes(header_row + 1, 0)?;
+            sheet.autofilter(header_row, 0, last_row, self.columns.len() as u16 - 1)?;
         }
         Ok(())
     }
@@ -260,6 +342,7 @@ fn cell_html(cell: &Cell, clock: &Clock) -> Markup {
     match cell {
         Cell::Link(text, href) => html! { td { a href=(href) { (text) } } },
         Cell::Text(text) => html! { td { (text) } },
+        Cell::IntLink(value, href) => html! { td.number { a href=(href) { (value) } } },
         _ => html! { td.number { (cell.display(clock)) } },
     }
 }

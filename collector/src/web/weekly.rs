@@ -1,6 +1,8 @@
 //! The weekly report: an organization's overview figures frozen for a week (the week
-//! ending on Thursday by default), a trend chart drawn on the server as SVG, and the
-//! same report as CSV or XLSX (also `sverka-collector report weekly`).
+//! ending at the organization's cut-off, Thursday by default), a trend chart drawn on
+//! the server as SVG, and the same report as CSV or XLSX (also `sverka-collector report
+//! weekly`). It never invents: a week is frozen, or the current one (live, "as of"), or
+//! has no data; future weeks cannot be opened; the chart leaves gaps.
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
@@ -9,8 +11,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::clock::{Clock, Week};
-use super::figures::{Counts, Totals};
+use super::exports::ExportTitle;
+use super::figures::{Counts, Row, Totals, table_rows};
 use super::i18n::Lang;
+use super::pages::overview::row_name;
 use super::pages::{crumbs, layout, load_tree, organization_href, permit};
 use super::scope::{Action, OrganizationTree};
 use super::table::{Cell, SortOrder, Table, column};
@@ -20,12 +24,24 @@ use crate::store::{Store, StoreResult};
 /// Weeks shown in the trend chart.
 const TREND_WEEKS: usize = 12;
 
-/// One week's figures of every organization, frozen or (for a week not frozen yet)
-/// computed now.
+/// What is known of a week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeekState {
+    /// Figures frozen when the week ended.
+    Frozen,
+    /// The current week, counted now (`as_of`).
+    Live { as_of: i64 },
+    /// A past week never frozen (or a week in the future): nothing to show.
+    NoData,
+}
+
+/// One week's figures of every organization: frozen, or for the current week computed
+/// now; a past week that was never frozen has none.
 #[derive(Debug)]
 pub struct WeekFigures {
     pub week: Week,
     pub frozen: bool,
+    pub state: WeekState,
     pub totals: HashMap<i64, Totals>,
 }
 
@@ -41,6 +57,7 @@ impl WeekFigures {
             return Ok(WeekFigures {
                 week,
                 frozen: true,
+                state: WeekState::Frozen,
                 totals: frozen
                     .iter()
                     .map(|figures| (figures.organization_id, Totals::of_week(figures)))
@@ -48,10 +65,19 @@ impl WeekFigures {
             });
         }
         let now = crate::now();
+        if !(week.start <= now && now < week.end) {
+            return Ok(WeekFigures {
+                week,
+                frozen: false,
+                state: WeekState::NoData,
+                totals: HashMap::new(),
+            });
+        }
         let counts = Counts::load(store, &week, silent_after_days, now).await?;
         Ok(WeekFigures {
             week,
             frozen: false,
+            state: WeekState::Live { as_of: now },
             totals: tree
                 .ids()
                 .into_iter()
@@ -59,30 +85,64 @@ impl WeekFigures {
                 .collect(),
         })
     }
+
+    /// Whether the week has figures for `id`: frozen or live, and some PC of it had
+    /// reported by then (weeks before the first report have no data).
+    pub fn has_data(&self, id: i64) -> bool {
+        self.state != WeekState::NoData
+            && self
+                .totals
+                .get(&id)
+                .is_some_and(|totals| totals.known > 0 || totals.reporting > 0)
+    }
 }
 
-fn figures_row(name: Cell, totals: &Totals) -> Vec<Cell> {
+fn delta(now: Option<f64>, before: Option<f64>) -> Cell {
+    Cell::Delta(now.zip(before).map(|(now, before)| now - before))
+}
+
+fn figures_row(name: Cell, totals: &Totals, before: Option<&Totals>) -> Vec<Cell> {
     vec![
         name,
         Cell::Int(totals.expected_pcs),
         Cell::Int(totals.enrolled),
         Cell::Int(totals.reporting),
-        Cell::Int(totals.with_banned),
-        Cell::Share(totals.approved_share()),
         Cell::Int(totals.silent),
+        Cell::Int(totals.with_banned),
+        Cell::Int(totals.silent_with_banned),
+        Cell::Int(totals.with_approved),
+        Cell::Share(totals.approved_share()),
+        delta(
+            Some(totals.reporting as f64),
+            before.map(|before| before.reporting as f64),
+        ),
+        delta(
+            Some(totals.with_banned as f64),
+            before.map(|before| before.with_banned as f64),
+        ),
+        delta(
+            totals.approved_share().map(|share| share * 100.0),
+            before
+                .and_then(Totals::approved_share)
+                .map(|share| share * 100.0),
+        ),
     ]
 }
 
 /// The week's table: one row per sub-organization (or the organization itself when it
-/// has none) and the totals; with `everything`, every organization of the subtree.
+/// has none) and one for PCs directly under it, and the totals; with `everything`,
+/// every organization of the subtree. The change columns compare with `before` (the
+/// week before) where it has data.
 pub fn weekly_table(
     figures: &WeekFigures,
+    before: Option<&WeekFigures>,
     tree: &OrganizationTree,
     id: i64,
     lang: Lang,
     everything: bool,
 ) -> Table {
     let texts = lang.texts();
+    let officer = lang.officer();
     let name = if everything {
         format!("weekly-{id}-{}-all", figures.week.label)
     } else {
@@ -92,104 +152,160 @@ pub fn weekly_table(
         name,
         vec![
             column(texts.organization, 40.0),
-            column(texts.expected, 12.0),
-            column(texts.enrolled, 12.0),
-            column(texts.reported_this_week, 14.0),
-            column(texts.with_banned, 16.0),
-            column(texts.approved_share, 16.0),
+            column(texts.expected, 11.0),
+            column(texts.enrolled, 11.0),
+            column(texts.reported_this_week, 13.0),
             column(texts.silent, 10.0),
+            column(texts.with_banned, 16.0),
+            column(officer.silent_with_banned, 11.0),
+            column(officer.with_approved, 14.0),
+            column(texts.approved_share, 14.0),
+            column(officer.change_reporting, 13.0),
+            column(texts.change_banned, 16.0),
+            column(texts.change_approved, 13.0),
         ],
     );
-    let members: Vec<i64> = if everything {
-        tree.subtree(id)
-    } else if tree.children(id).is_empty() {
-        vec![id]
-    } else {
-        tree.children(id).to_vec()
+    let totals_of = |member: i64| figures.totals.get(&member).copied().unwrap_or_default();
+    let before_of = |member: i64| {
+        before
+            .filter(|before| before.has_data(member))
+            .and_then(|before| before.totals.get(&member))
     };
-    for member in members {
-        let Some(organization) = tree.get(member) else {
+    if everything {
+        for member in tree.subtree(id) {
+            let Some(organization) = tree.get(member) else {
+                continue;
+            };
+            let name = Cell::Link(organization.name.clone(), organization_href(tree, member));
+            table
+                .rows
+                .push(figures_row(name, &totals_of(member), before_of(member)));
+        }
+        return table;
+    }
+    let before_rows: HashMap<Row, Totals> = match before {
+        Some(before) if before.has_data(id) => table_rows(tree, id, |member| {
+            before.totals.get(&member).copied().unwrap_or_default()
+        })
+        .into_iter()
+        .collect(),
+        _ => HashMap::new(),
+    };
+    for (key, totals) in table_rows(tree, id, totals_of) {
+        let Some(name) = row_name(tree, id, key, lang) else {
             continue;
         };
-        let totals = figures.totals.get(&member).copied().unwrap_or_default();
-        let name = Cell::Link(organization.name.clone(), organization_href(tree, member));
-        table.rows.push(figures_row(name, &totals));
+        table
+            .rows
+            .push(figures_row(name, &totals, before_rows.get(&key)));
     }
-    if !everything {
-        let totals = figures.totals.get(&id).copied().unwrap_or_default();
-        table.totals = Some(figures_row(Cell::Text(texts.total.to_string()), &totals));
-    }
+    table.totals = Some(figures_row(
+        Cell::Text(texts.total.to_string()),
+        &totals_of(id),
+        before_of(id),
+    ));
     table
 }
 
-/// The weekly report as an XLSX workbook: the summary and every organization.
+/// The title of the week's report of `id`.
+pub fn weekly_title(
+    figures: &WeekFigures,
+    tree: &OrganizationTree,
+    id: i64,
+    clock: &Clock,
+    lang: Lang,
+) -> ExportTitle {
+    ExportTitle {
+        subject: lang.texts().weekly.to_string(),
+        organization: tree.get(id).map(|o| o.name.clone()).unwrap_or_default(),
+        week: figures.week.clone(),
+        state: week_state_text(figures, clock, lang),
+        generated_at: crate::now(),
+    }
+}
+
+/// The weekly report as an XLSX workbook: the summary and every organization, each
+/// under the report's title block, ready to print.
 pub fn weekly_workbook(
     figures: &WeekFigures,
+    before: Option<&WeekFigures>,
     tree: &OrganizationTree,
     id: i64,
     lang: Lang,
     clock: &Clock,
 ) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let title = weekly_title(figures, tree, id, clock, lang).lines(clock, lang);
     let mut workbook = rust_xlsxwriter::Workbook::new();
-    weekly_table(figures, tree, id, lang, false).add_sheet(
+    weekly_table(figures, before, tree, id, lang, false).add_titled_sheet(
         &mut workbook,
         clock,
         &figures.week.label,
+        &title,
     )?;
-    weekly_table(figures, tree, id, lang, true).add_sheet(
+    weekly_table(figures, before, tree, id, lang, true).add_titled_sheet(
         &mut workbook,
         clock,
         lang.texts().organizations,
+        &title,
     )?;
     workbook.save_to_buffer()
 }
 
-/// One point of the trend: a week and two shares in percent.
+/// One point of the trend: a week and two shares in percent; `None` where the week
+/// has no data (a gap in the chart, never a zero).
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendPoint {
     pub week: String,
-    pub banned_percent: f64,
-    pub approved_percent: f64,
+    pub banned_percent: Option<f64>,
+    pub approved_percent: Option<f64>,
 }
 
-fn percent(part: i64, whole: i64) -> f64 {
-    if whole <= 0 {
-        0.0
-    } else {
-        part as f64 * 100.0 / whole as f64
-    }
+fn percent(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 * 100.0 / whole as f64)
 }
 
+/// The last [`TREND_WEEKS`] weeks up to `last`, every week a point (with data or a
+/// gap); the current week is live.
 pub async fn trend(
     store: &dyn Store,
     clock: &Clock,
     id: i64,
     last: &WeekFigures,
 ) -> StoreResult<Vec<TrendPoint>> {
-    let mut first = last.week.clone();
+    let mut weeks = vec![last.week.clone()];
     for _ in 1..TREND_WEEKS {
-        first = clock.previous(&first);
+        let before = clock.previous(weeks.last().unwrap_or(&last.week));
+        weeks.push(before);
     }
-    let mut points: Vec<TrendPoint> = store
-        .weekly_figures_of_organization(id, &first.label, &last.week.label)
+    weeks.reverse();
+    let first = weeks
+        .first()
+        .map(|week| week.label.clone())
+        .unwrap_or_default();
+    let frozen: HashMap<String, Totals> = store
+        .weekly_figures_of_organization(id, &first, &last.week.label)
         .await?
         .iter()
-        .map(|figures| TrendPoint {
-            week: figures.week.clone(),
-            banned_percent: percent(figures.with_banned, figures.reporting),
-            approved_percent: percent(figures.with_approved, figures.reporting),
-        })
+        .map(|figures| (figures.week.clone(), Totals::of_week(figures)))
         .collect();
-    if !last.frozen
-        && let Some(totals) = last.totals.get(&id)
-    {
-        points.push(TrendPoint {
-            week: last.week.label.clone(),
-            banned_percent: percent(totals.with_banned, totals.reporting),
-            approved_percent: percent(totals.with_approved, totals.reporting),
-        });
-    }
-    Ok(points)
+    let live = (!last.frozen)
+        .then(|| last.totals.get(&id).copied())
+        .flatten();
+    Ok(weeks
+        .iter()
+        .map(|week| {
+            let totals = frozen
+                .get(&week.label)
+                .copied()
+                .or_else(|| (week.label == last.week.label).then_some(live).flatten());
+            TrendPoint {
+                week: week.label.clone(),
+                banned_percent: totals.and_then(|totals| percent(totals.with_banned, totals.known)),
+                approved_percent: totals
+                    .and_then(|totals| percent(totals.with_approved, totals.known)),
+            }
+        })
+        .collect())
 }
 
 /// The trend as an SVG chart: shares of reporting PCs with a banned messenger (red)
@@ -209,13 +325,21 @@ pub fn trend_svg(points: &[TrendPoint], lang: Lang) -> Markup {
     };
     let x = |index: usize| LEFT + step * index as f64;
     let y = |value: f64| TOP + plot_height * (1.0 - value.clamp(0.0, 100.0) / 100.0);
-    let line = |value: fn(&TrendPoint) -> f64| {
-        points
-            .iter()
-            .enumerate()
-            .map(|(index, point)| format!("{:.1},{:.1}", x(index), y(value(point))))
-            .collect::<Vec<_>>()
-            .join(" ")
+    // One polyline per run of weeks with data: a week without data is a gap.
+    let runs = |value: fn(&TrendPoint) -> Option<f64>| {
+        let mut runs: Vec<String> = Vec::new();
+        let mut current: Vec<String> = Vec::new();
+        for (index, point) in points.iter().enumerate() {
+            match value(point) {
+                Some(value) => current.push(format!("{:.1},{:.1}", x(index), y(value))),
+                None if current.is_empty() => {}
+                None => runs.push(std::mem::take(&mut current).join(" ")),
+            }
+        }
+        if !current.is_empty() {
+            runs.push(current.join(" "));
+        }
+        runs
     };
     let (banned_label, approved_label) = match lang {
         Lang::Ru => ("с запрещёнными, %", "с разрешённым, %"),
@@ -231,12 +355,18 @@ pub fn trend_svg(points: &[TrendPoint], lang: Lang) -> Markup {
             @for (index, point) in points.iter().enumerate() {
                 text x=(x(index)) y=(HEIGHT - 10.0) text-anchor="middle" font-size="9" fill="#555" { (point.week.get(5..).unwrap_or(&point.week)) }
             }
-            @if !points.is_empty() {
-                polyline.banned points=(line(|point| point.banned_percent)) fill="none" stroke="#c62828" stroke-width="2" {}
-                polyline.approved points=(line(|point| point.approved_percent)) fill="none" stroke="#2e7d32" stroke-width="2" {}
-                @for (index, point) in points.iter().enumerate() {
-                    circle cx=(x(index)) cy=(y(point.banned_percent)) r="3" fill="#c62828" {}
-                    circle cx=(x(index)) cy=(y(point.approved_percent)) r="3" fill="#2e7d32" {}
+            @for run in runs(|point| point.banned_percent) {
+                polyline.banned points=(run) fill="none" stroke="#c62828" stroke-width="2" {}
+            }
+            @for run in runs(|point| point.approved_percent) {
+                polyline.approved points=(run) fill="none" stroke="#2e7d32" stroke-width="2" {}
+            }
+            @for (index, point) in points.iter().enumerate() {
+                @if let Some(value) = point.banned_percent {
+                    circle cx=(x(index)) cy=(y(value)) r="3" fill="#c62828" {}
+                }
+                @if let Some(value) = point.approved_percent {
+                    circle cx=(x(index)) cy=(y(value)) r="3" fill="#2e7d32" {}
                 }
             }
             text x=(LEFT + 8.0) y=(TOP + 12.0) font-size="11" fill="#c62828" { (banned_label) }
@@ -252,11 +382,99 @@ pub struct WeekQuery {
     dir: Option<super::table::Direction>,
 }
 
-/// The requested week, or by default the last one that has ended.
-fn requested_week(clock: &Clock, query: &WeekQuery) -> Option<Week> {
-    match &query.week {
+/// The week a page opens on: on the day the report is due (before the cut-off) the
+/// week being reported, the current one; otherwise the last week that has ended, when
+/// it was frozen for the organization, else the current one.
+pub fn default_week(clock: &Clock, now: i64, last_ended_frozen: bool) -> Week {
+    let current = clock.week_of(now);
+    if clock.is_due_day(now) || !last_ended_frozen {
+        current
+    } else {
+        clock.previous(&current)
+    }
+}
+
+/// The requested week (or the default); `None` for a label that is not a week or a
+/// week that has not begun.
+pub async fn requested_week(
+    store: &dyn Store,
+    clock: &Clock,
+    id: i64,
+    query: &WeekQuery,
+    now: i64,
+) -> StoreResult<Option<Week>> {
+    let week = match &query.week {
         Some(label) if !label.is_empty() => clock.parse_week(label),
-        _ => Some(clock.previous(&clock.week_of(crate::now()))),
+        _ => {
+            let last_ended = clock.previous(&clock.week_of(now));
+            let frozen = store
+                .weekly_figures_of_week(&last_ended.label)
+                .await?
+                .iter()
+                .any(|figures| figures.organization_id == id);
+            Some(default_week(clock, now, frozen))
+        }
+    };
+    Ok(week.filter(|week| week.start <= now))
+}
+
+/// The week asked for and the week before it.
+pub async fn week_and_before(
+    state: &WebState,
+    tree: &OrganizationTree,
+    clock: &Clock,
+    week: Week,
+) -> StoreResult<(WeekFigures, WeekFigures)> {
+    let store = state.app.store.as_ref();
+    let previous = clock.previous(&week);
+    let figures = WeekFigures::load(store, tree, week, state.silent_after_days).await?;
+    let before = WeekFigures::load(store, tree, previous, state.silent_after_days).await?;
+    Ok((figures, before))
+}
+
+/// "frozen" or "live, as of ..." for the week's heading and exports.
+pub fn week_state_text(figures: &WeekFigures, clock: &Clock, lang: Lang) -> String {
+    let officer = lang.officer();
+    match figures.state {
+        WeekState::Frozen => officer.frozen_week.to_string(),
+        WeekState::Live { as_of } => format!(
+            "{}, {} {}",
+            officer.live_week,
+            officer.as_of,
+            clock.date_time(as_of)
+        ),
+        WeekState::NoData => officer.no_data.to_string(),
+    }
+}
+
+/// The trend's numbers as a table (for screen readers and for copying).
+pub fn trend_table(points: &[TrendPoint], lang: Lang) -> Markup {
+    let texts = lang.texts();
+    let officer = lang.officer();
+    let cell = |value: Option<f64>| match value {
+        Some(value) => lang.percent(value),
+        None => "—".to_string(),
+    };
+    html! {
+        details.trend-data {
+            summary { (texts.trend) ": " (officer.data_table) }
+            table.data #trend-data {
+                thead { tr {
+                    th scope="col" { (texts.week) }
+                    th scope="col" { (officer.banned_share) }
+                    th scope="col" { (texts.approved_share) }
+                } }
+                tbody {
+                    @for point in points {
+                        tr {
+                            th scope="row" { (point.week) }
+                            td.number { (cell(point.banned_percent)) }
+                            td.number { (cell(point.approved_percent)) }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -268,13 +486,17 @@ pub async fn weekly_page(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
-    let clock = state.clock_for(&tree, id);
+    let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
-    let week = requested_week(&clock, &query).ok_or_else(|| WebError::not_found(&viewer))?;
+    let officer = viewer.lang.officer();
     let store = state.app.store.as_ref();
-    let figures = WeekFigures::load(store, &tree, week, state.silent_after_days).await?;
+    let now = crate::now();
+    let week = requested_week(store, &clock, id, &query, now)
+        .await?
+        .ok_or_else(|| WebError::not_found(&viewer))?;
+    let (figures, before) = week_and_before(&state, &tree, &clock, week).await?;
     let points = trend(store, &clock, id, &figures).await?;
-    let mut table = weekly_table(&figures, &tree, id, viewer.lang, false);
+    let mut table = weekly_table(&figures, Some(&before), &tree, id, viewer.lang, false);
     let order = SortOrder {
         sort: query.sort,
         dir: query.dir,
@@ -282,32 +504,39 @@ pub async fn weekly_page(
     table.sort(order);
     let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
     let previous = clock.previous(&figures.week);
-    let next_week = clock.parse_week(&figures.week.label).map(|week| {
-        let after = week.end + 86_400;
-        clock.week_of(after)
-    });
+    let current = clock.week_of(now);
+    let next_week = (figures.week.end <= current.start).then(|| clock.week_of(figures.week.end));
     let base = format!("/org/{id}/weekly");
     let label = &figures.week.label;
+    let has_data = figures.has_data(id);
     let body = html! {
         p.subtitle #week-label {
             (texts.week) " " (label) " (" (texts.week_ending) " " (clock.date(figures.week.last_day)) "), "
-            @if figures.frozen { (texts.frozen) } @else { (texts.live) }
+            span #week-state { (week_state_text(&figures, &clock, viewer.lang)) }
         }
-        p.links {
+        p.cutoff { (officer.cutoff) ": " (clock.cutoff_text(viewer.lang)) }
+        nav.weeks aria-label=(officer.weeks) {
             a href={ (base) "?week=" (previous.label) } { "← " (previous.label) }
-            @if let Some(next_week) = next_week {
+            @if let Some(next_week) = &next_week {
                 " · " a href={ (base) "?week=" (next_week.label) } { (next_week.label) " →" }
             }
+            " · " a href={ (base) "/print?week=" (label) } { (officer.printable) }
         }
-        (table.html(&clock, &base, order, texts.nothing))
-        p.exports {
-            (texts.export) ": "
-            a.export href={ (base) "/export/csv?week=" (label) } download { "CSV" }
-            " · "
-            a.export href={ (base) "/export/xlsx?week=" (label) } download { "XLSX" }
+        @if has_data {
+            (table.html(&clock, &base, order, texts.nothing))
+            p.definitions #definitions { (officer.definitions) }
+            p.exports {
+                (texts.export) ": "
+                a.export href={ (base) "/export/csv?week=" (label) } download { "CSV" }
+                " · "
+                a.export href={ (base) "/export/xlsx?week=" (label) } download { "XLSX" }
+            }
+        } @else {
+            p.no-data #no-data { strong { (officer.no_data) } ". " (officer.no_data_text) }
         }
         h2 { (texts.trend) }
         div.chart { (trend_svg(&points, viewer.lang)) }
+        (trend_table(&points, viewer.lang))
     };
     Ok(layout(
         &viewer,
@@ -327,19 +556,19 @@ pub async fn weekly_export(
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
     let clock = state.clock_for(&tree, id);
-    let week = requested_week(&clock, &query).ok_or_else(|| WebError::not_found(&viewer))?;
-    let figures = WeekFigures::load(
-        state.app.store.as_ref(),
-        &tree,
-        week,
-        state.silent_after_days,
-    )
-    .await?;
+    let now = crate::now();
+    let week = requested_week(state.app.store.as_ref(), &clock, id, &query, now)
+        .await?
+        .ok_or_else(|| WebError::not_found(&viewer))?;
+    let (figures, before) = week_and_before(&state, &tree, &clock, week).await?;
+    if !figures.has_data(id) {
+        return Err(WebError::not_found(&viewer));
+    }
     match format.as_str() {
         "xlsx" => {
-            let body = weekly_workbook(&figures, &tree, id, viewer.lang, &clock)
+            let body = weekly_workbook(&figures, Some(&before), &tree, id, viewer.lang, &clock)
                 .map_err(|error| WebError::Internal(format!("weekly XLSX: {error}")))?;
-            let name = format!("weekly-{id}-{}.xlsx", figures.week.label);
+            let title = weekly_title(&figures, &tree, id, &clock, viewer.lang);
             Ok((
                 [
                     (
@@ -349,7 +578,7 @@ pub async fn weekly_export(
                     ),
                     (
                         axum::http::header::CONTENT_DISPOSITION,
-                        format!("attachment; filename=\"{name}\""),
+                        super::exports::content_disposition(&title.file_name("xlsx")),
                     ),
                 ],
                 body,
@@ -357,8 +586,9 @@ pub async fn weekly_export(
                 .into_response())
         }
         _ => {
-            let table = weekly_table(&figures, &tree, id, viewer.lang, false);
-            super::pages::export_response(&table, &format, &clock, &viewer)
+            let table = weekly_table(&figures, Some(&before), &tree, id, viewer.lang, false);
+            let title = weekly_title(&figures, &tree, id, &clock, viewer.lang);
+            super::pages::export_response(&table, &format, &clock, &viewer, &title)
         }
     }
 }

@@ -156,6 +156,7 @@ fn the_dashboard_spec_schemas_match_the_answers() {
         kind: "school".into(),
         expected_pcs: 0,
         time_zone: None,
+        report_cutoff: None,
     };
     assert_eq!(properties(&spec, "Organization"), fields(organization));
     let silent = SilentHost {

@@ -563,6 +563,15 @@ async fn run(options: Options) -> Result<()> {
         ("school page (100 PCs)", format!("/school/{school}")),
         ("PC page (300 programs)", format!("/host/{host}")),
         ("weekly report page", format!("/org/{region}/weekly")),
+        ("worklist of the region", format!("/org/{region}/worklist")),
+        (
+            "worklist: search + 2 filters",
+            format!("/org/{region}/worklist?q=pc-1&app=telegram&handled=no"),
+        ),
+        (
+            "worklist of a school",
+            format!("/org/{region}/worklist?in={school}"),
+        ),
         ("region overview CSV", format!("/org/{region}/export/csv")),
         (
             "weekly region XLSX",

@@ -14,7 +14,7 @@ const USER_COLUMNS: &str = "u.id, u.login, u.role, u.organization_id, u.language
      u.disabled_at";
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.created_at, t.revoked_at";
 const FIGURE_COLUMNS: &str = "organization_id, week, expected_pcs, enrolled, reporting, silent,
-     with_banned, with_approved";
+     with_banned, with_approved, known, silent_with_banned";
 
 /// A user and a value of another table, read from one row (the other table's columns
 /// come first, the user's are prefixed `u_`).
@@ -387,6 +387,8 @@ pub(super) async fn audit_log(store: &SqlStore, limit: i64) -> StoreResult<Vec<A
 
 /// Per organization, from each host's own row: `open_banned`/`open_approved` are kept
 /// with its findings, and `hosts_organization_counters` covers the whole aggregate.
+/// A host's state is its last report: the banned and approved counts do not look at
+/// when it reported.
 pub(super) async fn organization_counts(
     store: &SqlStore,
     reporting_since: Timestamp,
@@ -399,10 +401,11 @@ pub(super) async fn organization_counts(
                 SUM(CASE WHEN h.last_seen_at >= $1 THEN 1 ELSE 0 END) AS reporting,
                 SUM(CASE WHEN h.last_seen_at IS NULL OR h.last_seen_at < $2 THEN 1 ELSE 0 END)
                    AS silent,
-                SUM(CASE WHEN h.last_seen_at >= $1 AND h.open_banned > 0 THEN 1 ELSE 0 END)
-                   AS with_banned,
-                SUM(CASE WHEN h.last_seen_at >= $1 AND h.open_approved > 0 THEN 1 ELSE 0 END)
-                   AS with_approved
+                SUM(CASE WHEN h.open_banned > 0 THEN 1 ELSE 0 END) AS with_banned,
+                SUM(CASE WHEN h.open_approved > 0 THEN 1 ELSE 0 END) AS with_approved,
+                SUM(CASE WHEN h.last_seen_at IS NOT NULL THEN 1 ELSE 0 END) AS known,
+                SUM(CASE WHEN (h.last_seen_at IS NULL OR h.last_seen_at < $2)
+                          AND h.open_banned > 0 THEN 1 ELSE 0 END) AS silent_with_banned
              FROM hosts h GROUP BY h.organization_id ORDER BY h.organization_id",
         )
         .bind(reporting_since)
@@ -549,8 +552,9 @@ pub(super) async fn freeze_weekly_figures(
         for row in figures {
             added += sqlx::query(
                 "INSERT INTO weekly_snapshots (organization_id, week, expected_pcs, enrolled,
-                     reporting, silent, with_banned, with_approved, frozen_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                     reporting, silent, with_banned, with_approved, known, silent_with_banned,
+                     frozen_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                  ON CONFLICT (organization_id, week) DO NOTHING",
             )
             .bind(row.organization_id)
@@ -561,6 +565,8 @@ pub(super) async fn freeze_weekly_figures(
             .bind(row.silent)
             .bind(row.with_banned)
             .bind(row.with_approved)
+            .bind(row.known)
+            .bind(row.silent_with_banned)
             .bind(now)
             .execute(&mut *transaction)
             .await?

@@ -16,6 +16,7 @@ mod dashboard;
 mod organizations;
 mod queries;
 pub(crate) mod reports;
+mod worklist;
 
 use async_trait::async_trait;
 use sqlx::{PgConnection, SqliteConnection};
@@ -29,7 +30,8 @@ use super::{
     HostEvaluationInput, HostFinding, HostState, HostSummary, JobLease, NewAuditEntry,
     NewOrganization, NewSecret, NewSession, NewUser, Organization, OrganizationCounts,
     RecordOutcome, ReportRecord, SecretInfo, Session, SilentHost, Store, StoreError, StoreResult,
-    Timestamp, User, UserChange, UserCredentials, ViolationRow, WeeklyFigures,
+    Timestamp, User, UserChange, UserCredentials, ViolationRow, WeeklyFigures, Worklist,
+    WorklistFilter,
 };
 
 /// Runs `$body` with `$pool`, the store's connection pool, once per database; inside,
@@ -223,6 +225,16 @@ impl Store for SqlStore {
         time_zone: Option<&str>,
     ) -> StoreResult<Organization> {
         organizations::set_organization_time_zone(self, id, time_zone).await
+    }
+    async fn worklist(&self, filter: &WorklistFilter) -> StoreResult<Worklist> {
+        worklist::worklist(self, filter).await
+    }
+    async fn set_organization_report_cutoff(
+        &self,
+        id: i64,
+        report_cutoff: Option<&str>,
+    ) -> StoreResult<Organization> {
+        organizations::set_organization_report_cutoff(self, id, report_cutoff).await
     }
 
     async fn create_secret(&self, new: NewSecret, now: Timestamp) -> StoreResult<SecretInfo> {

@@ -8,7 +8,8 @@ use crate::store::{
     SecretInfo, StoreError, StoreResult, Timestamp,
 };
 
-const ORGANIZATION_COLUMNS: &str = "id, parent_id, name, kind, expected_pcs, time_zone";
+const ORGANIZATION_COLUMNS: &str =
+    "id, parent_id, name, kind, expected_pcs, time_zone, report_cutoff";
 
 pub(super) async fn create_organization(
     store: &SqlStore,
@@ -42,7 +43,30 @@ pub(super) async fn create_organization(
         kind: new.kind,
         expected_pcs: new.expected_pcs,
         time_zone,
+        report_cutoff: None,
     })
+}
+
+pub(super) async fn set_organization_report_cutoff(
+    store: &SqlStore,
+    id: i64,
+    report_cutoff: Option<&str>,
+) -> StoreResult<Organization> {
+    let report_cutoff = rules::checked_report_cutoff(report_cutoff)?;
+    let changed = on_backend!(store, |pool| {
+        sqlx::query("UPDATE organizations SET report_cutoff = $2 WHERE id = $1")
+            .bind(id)
+            .bind(&report_cutoff)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("organization {id}")));
+    }
+    organization(store, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))
 }
 
 pub(super) async fn set_organization_time_zone(

@@ -19,7 +19,7 @@ pub(crate) fn users_of(json: &str) -> Vec<String> {
 }
 
 #[derive(sqlx::FromRow)]
-struct ViolationRecord {
+pub(super) struct ViolationRecord {
     host_id: i64,
     hostname: String,
     organization_id: i64,
@@ -35,6 +35,7 @@ struct ViolationRecord {
     last_seen: Timestamp,
     resolved_at: Option<Timestamp>,
     evidence: String,
+    host_last_seen_at: Option<Timestamp>,
 }
 
 impl From<ViolationRecord> for ViolationRow {
@@ -53,6 +54,7 @@ impl From<ViolationRecord> for ViolationRow {
             last_seen: row.last_seen,
             resolved_at: row.resolved_at,
             evidence: row.evidence,
+            host_last_seen_at: row.host_last_seen_at,
         }
     }
 }
@@ -67,7 +69,8 @@ pub(super) async fn violations(
             "{SUBTREE}
              SELECT h.id AS host_id, h.hostname, o.id AS organization_id,
                     o.name AS organization, a.app_id, a.app_name, a.status, a.strength,
-                    a.users, a.first_seen, a.last_seen, a.resolved_at, a.evidence
+                    a.users, a.first_seen, a.last_seen, a.resolved_at, a.evidence,
+                    h.last_seen_at AS host_last_seen_at
              FROM hosts h
              JOIN organizations o ON o.id = h.organization_id
              {}
@@ -94,6 +97,7 @@ struct CoverageCounts {
     reporting: i64,
     with_banned: i64,
     with_approved: i64,
+    known: i64,
 }
 
 impl CoverageCounts {
@@ -103,6 +107,7 @@ impl CoverageCounts {
         self.reporting += other.reporting;
         self.with_banned += other.with_banned;
         self.with_approved += other.with_approved;
+        self.known += other.known;
     }
 }
 
@@ -117,6 +122,7 @@ impl From<CoverageCounts> for Coverage {
             silent: counts.enrolled - counts.reporting,
             with_banned: counts.with_banned,
             with_approved: counts.with_approved,
+            known: counts.known,
         }
     }
 }
@@ -148,22 +154,23 @@ pub(super) async fn coverage(
          per_organization AS (
             SELECT h.organization_id, COUNT(*) AS enrolled,
                    SUM(CASE WHEN h.last_seen_at >= $2 THEN 1 ELSE 0 END) AS reporting,
-                   SUM(CASE WHEN h.last_seen_at >= $2 AND h.open_banned > 0 THEN 1 ELSE 0 END)
-                      AS with_banned,
-                   SUM(CASE WHEN h.last_seen_at >= $2 AND h.open_approved > 0 THEN 1 ELSE 0 END)
-                      AS with_approved
+                   SUM(CASE WHEN h.open_banned > 0 THEN 1 ELSE 0 END) AS with_banned,
+                   SUM(CASE WHEN h.open_approved > 0 THEN 1 ELSE 0 END) AS with_approved,
+                   SUM(CASE WHEN h.last_seen_at IS NOT NULL THEN 1 ELSE 0 END) AS known
             FROM hosts h WHERE h.organization_id IN (SELECT id FROM scope)
             GROUP BY h.organization_id),
          host_counts AS (
             SELECT s.top, CAST(SUM(c.enrolled) AS BIGINT) AS enrolled,
                    CAST(SUM(c.reporting) AS BIGINT) AS reporting,
                    CAST(SUM(c.with_banned) AS BIGINT) AS with_banned,
-                   CAST(SUM(c.with_approved) AS BIGINT) AS with_approved
+                   CAST(SUM(c.with_approved) AS BIGINT) AS with_approved,
+                   CAST(SUM(c.known) AS BIGINT) AS known
             FROM scope s JOIN per_organization c ON c.organization_id = s.id GROUP BY s.top)
          SELECT o.id, o.name, COALESCE(e.expected_pcs, 0) AS expected_pcs,
                 COALESCE(c.enrolled, 0) AS enrolled, COALESCE(c.reporting, 0) AS reporting,
                 COALESCE(c.with_banned, 0) AS with_banned,
-                COALESCE(c.with_approved, 0) AS with_approved
+                COALESCE(c.with_approved, 0) AS with_approved,
+                COALESCE(c.known, 0) AS known
          FROM organizations o
          LEFT JOIN expected e ON e.top = o.id
          LEFT JOIN host_counts c ON c.top = o.id
@@ -183,6 +190,7 @@ pub(super) async fn coverage(
         reporting: 0,
         with_banned: 0,
         with_approved: 0,
+        known: 0,
     };
     for counts in &per_label {
         total.add(counts);

@@ -8,9 +8,13 @@ use maud::html;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{crumbs, evidence_text, export_links, export_response, layout, load_tree, permit};
+use super::school::silence_note;
+use super::{
+    crumbs, evidence_text, export_links, export_response, layout, live_title, load_tree, permit,
+};
 use crate::store::{FindingChange, HandledMark, StoreError};
 use crate::web::auth::{CsrfForm, Viewer};
+use crate::web::evidence_words::evidence_summary;
 use crate::web::i18n::Lang;
 use crate::web::scope::{Action, OrganizationTree, authorize};
 use crate::web::table::{Cell, SortOrder, Table, column};
@@ -62,26 +66,40 @@ pub async fn host_tables(
     let mut findings = Table::new(
         format!("findings-{}", host.host_id),
         vec![
-            column(texts.application, 18.0),
+            column(texts.application, 16.0),
+            column(lang.officer().state, 14.0),
             column(texts.status, 10.0),
             column(texts.strength, 10.0),
-            column(texts.users_column, 20.0),
-            column(texts.evidence, 60.0),
-            column(texts.first_seen, 17.0),
-            column(texts.last_seen, 17.0),
-            column(texts.resolved, 17.0),
-            column(texts.handled, 30.0),
+            column(texts.users_column, 16.0),
+            column(texts.first_seen, 16.0),
+            column(texts.resolved, 16.0),
+            column(texts.handled, 26.0),
+            column(texts.evidence, 45.0),
+            column(texts.last_seen, 16.0),
         ],
     );
-    for app in &apps {
+    // Open findings first (banned before others), resolved ones last; approved
+    // applications are listed apart on the page (see `host`).
+    let mut ordered: Vec<&crate::store::HostApp> = apps.iter().collect();
+    ordered.sort_by_key(|app| {
+        (
+            app.resolved_at.is_some(),
+            app.status != AppStatus::Banned,
+            app.app_name.to_lowercase(),
+        )
+    });
+    for app in ordered {
+        let state = match app.resolved_at {
+            Some(_) => lang.officer().resolved.to_string(),
+            None => lang.officer().open.to_string(),
+        };
         findings.rows.push(vec![
             Cell::Text(app.app_name.clone()),
+            Cell::Text(state),
             Cell::Text(texts.word(app.status.as_str()).to_string()),
             Cell::Text(texts.word(app.strength.as_str()).to_string()),
             Cell::Text(app.users.join(", ")),
-            Cell::Text(evidence_text(&app.evidence)),
             Cell::Time(Some(app.first_seen)),
-            Cell::Time(Some(app.last_seen)),
             Cell::Time(app.resolved_at),
             Cell::Text(
                 marks
@@ -89,6 +107,8 @@ pub async fn host_tables(
                     .map(|mark| format!("{} ({})", mark.note, mark.by_login))
                     .unwrap_or_default(),
             ),
+            Cell::Text(evidence_summary(&app.app_name, &app.evidence, lang)),
+            Cell::Time(Some(app.last_seen)),
         ]);
     }
     let mut inventory = Table::new(
@@ -169,7 +189,9 @@ pub async fn host(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     let host = scoped_host(&state, &viewer, &tree, id, Action::Read).await?;
-    let clock = state.clock_for(&tree, host.organization_id);
+    let clock = state
+        .clock_for(&tree, host.organization_id)
+        .in_language(viewer.lang);
     let texts = viewer.lang.texts();
     let search = query.q.clone().unwrap_or_default();
     let order = SortOrder {
@@ -188,19 +210,43 @@ pub async fn host(
         &tree,
     )
     .is_ok();
-    let open_banned: Vec<_> = state
-        .app
-        .store
-        .host_apps(host.host_id)
-        .await?
-        .into_iter()
+    let apps = state.app.store.host_apps(host.host_id).await?;
+    let open_banned: Vec<_> = apps
+        .iter()
         .filter(|app| app.resolved_at.is_none() && app.status == AppStatus::Banned)
         .collect();
+    // Approved applications are listed apart from the findings.
+    let approved_names: Vec<String> = apps
+        .iter()
+        .filter(|app| app.status == AppStatus::Approved)
+        .map(|app| app.app_name.clone())
+        .collect();
+    let status_approved = texts.word(AppStatus::Approved.as_str()).to_string();
+    let (approved_rows, other_rows): (Vec<_>, Vec<_>) = findings
+        .rows
+        .drain(..)
+        .partition(|row| row.get(2) == Some(&Cell::Text(status_approved.clone())));
+    findings.rows = other_rows;
+    let mut approved = findings.clone();
+    approved.name = format!("approved-{}", host.host_id);
+    approved.rows = approved_rows;
+    let technical: Vec<(String, String)> = apps
+        .iter()
+        .map(|app| (app.app_name.clone(), evidence_text(&app.evidence)))
+        .collect();
+    let now = crate::now();
+    let silent_since = now - i64::from(state.silent_after_days) * 86_400;
+    let silence = silence_note(host.last_seen_at, silent_since, now, viewer.lang);
     let base = format!("/host/{id}");
     let time = |seconds: Option<i64>| {
         seconds.map_or_else(|| texts.never.to_string(), |at| clock.date_time(at))
     };
     let body = html! {
+        @if !silence.is_empty() {
+            p.notice #silent-banner role="status" {
+                (silence) ". " (viewer.lang.officer().silent_banner)
+            }
+        }
         dl.details #host-details {
             dt { (texts.computer) } dd #hostname { (host.hostname) }
             dt { (texts.os) } dd { (host.os_name) }
@@ -224,20 +270,38 @@ pub async fn host(
                     button type="submit" { (texts.mark_handled) }
                 }
             }
-        }
-        section #section-inventory {
-            h2 { (texts.inventory) " (" (inventory.rows.len()) ")" }
-            form.search method="get" action=(base) {
-                input #inventory-search name="q" type="search" value=(search) placeholder=(texts.search);
-                button type="submit" { (texts.search) }
+            details.technical #technical-evidence {
+                summary { (viewer.lang.officer().technical_evidence) }
+                ul {
+                    @for (name, evidence) in &technical {
+                        li { strong { (name) } ": " code { (evidence) } }
+                    }
+                }
             }
-            (inventory.html(&clock, &base, order, texts.nothing))
-            (export_links(texts, &format!("{base}/export/inventory")))
+        }
+        @if !approved_names.is_empty() {
+            section #section-approved {
+                h2 { (viewer.lang.officer().approved_apps) }
+                (approved.html(&clock, &base, order, texts.nothing))
+            }
         }
         section #section-timeline {
             h2 { (texts.timeline) }
             (timeline.html(&clock, &base, order, texts.nothing))
             (export_links(texts, &format!("{base}/export/timeline")))
+        }
+        section #section-inventory {
+            details #inventory-details open[!search.is_empty()] {
+                summary { h2.inline { (texts.inventory) " (" (inventory.rows.len()) ")" } }
+                form.search method="get" action=(base) role="search" {
+                    label { (texts.search) " "
+                        input #inventory-search name="q" type="search" value=(search);
+                    }
+                    button type="submit" { (texts.search) }
+                }
+                (inventory.html(&clock, &base, order, texts.nothing))
+                (export_links(texts, &format!("{base}/export/inventory")))
+            }
         }
     };
     Ok(layout(
@@ -258,13 +322,16 @@ pub async fn host_export(
     let host = scoped_host(&state, &viewer, &tree, id, Action::Read).await?;
     let clock = state.clock_for(&tree, host.organization_id);
     let [findings, inventory, timeline] = host_tables(&state, &host, "", viewer.lang).await?;
-    let table = match table.as_str() {
-        "findings" => findings,
-        "inventory" => inventory,
-        "timeline" => timeline,
+    let texts = viewer.lang.texts();
+    let (table, subject) = match table.as_str() {
+        "findings" => (findings, texts.findings),
+        "inventory" => (inventory, texts.inventory),
+        "timeline" => (timeline, texts.timeline),
         _ => return Err(WebError::not_found(&viewer)),
     };
-    export_response(&table, &format, &clock, &viewer)
+    let mut title = live_title(&tree, host.organization_id, subject, &clock, viewer.lang);
+    title.subject = format!("{subject} — {}", host.hostname);
+    export_response(&table, &format, &clock, &viewer, &title)
 }
 
 #[derive(Debug, serde::Deserialize)]

@@ -8,12 +8,14 @@ pub mod host;
 pub mod overview;
 pub mod school;
 pub mod sign_in;
+pub mod worklist;
 
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
 use super::auth::Viewer;
+use super::exports::{ExportTitle, content_disposition};
 use super::i18n::{Lang, Texts};
 use super::scope::{Action, OrganizationTree, authorize};
 use super::table::Table;
@@ -36,7 +38,7 @@ pub fn layout(viewer: &Viewer, title: &str, crumbs: Markup, body: Markup) -> Mar
             body {
                 header.top {
                     a.brand href="/" { "Сверка" }
-                    nav {
+                    nav aria-label=(viewer.lang.officer().main_menu) {
                         a href="/" { (texts.overview) }
                         a href="/catalog" { (texts.catalog) }
                         a href="/tokens" { (texts.tokens) }
@@ -60,7 +62,7 @@ pub fn layout(viewer: &Viewer, title: &str, crumbs: Markup, body: Markup) -> Mar
                     }
                 }
                 main {
-                    nav.crumbs { (crumbs) }
+                    nav.crumbs aria-label=(viewer.lang.officer().breadcrumbs) { (crumbs) }
                     h1 { (title) }
                     (body)
                 }
@@ -136,12 +138,13 @@ pub fn export_links(texts: &Texts, base: &str) -> Markup {
     }
 }
 
-/// A table as a download.
+/// A table as a download, under its title (the XLSX title block and the file name).
 pub fn export_response(
     table: &Table,
     format: &str,
     clock: &crate::web::clock::Clock,
     viewer: &Viewer,
+    title: &ExportTitle,
 ) -> Result<Response, WebError> {
     let (body, content_type, extension) = match format {
         "csv" => (
@@ -153,14 +156,14 @@ pub fn export_response(
         ),
         "xlsx" => (
             table
-                .xlsx(clock)
+                .xlsx_titled(clock, &title.lines(clock, viewer.lang))
                 .map_err(|error| WebError::Internal(format!("XLSX export: {error}")))?,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "xlsx",
         ),
         _ => return Err(WebError::not_found(viewer)),
     };
-    let disposition = format!("attachment; filename=\"{}.{extension}\"", table.name);
+    let disposition = content_disposition(&title.file_name(extension));
     Ok((
         [
             (header::CONTENT_TYPE, content_type.to_string()),
@@ -169,6 +172,30 @@ pub fn export_response(
         body,
     )
         .into_response())
+}
+
+/// The title of a live export of `id` (this week, as of now).
+pub fn live_title(
+    tree: &OrganizationTree,
+    id: i64,
+    subject: &str,
+    clock: &crate::web::clock::Clock,
+    lang: Lang,
+) -> ExportTitle {
+    let now = crate::now();
+    let officer = lang.officer();
+    ExportTitle {
+        subject: subject.to_string(),
+        organization: tree.get(id).map(|o| o.name.clone()).unwrap_or_default(),
+        week: clock.week_of(now),
+        state: format!(
+            "{}, {} {}",
+            officer.live_week,
+            officer.as_of,
+            clock.date_time(now)
+        ),
+        generated_at: now,
+    }
 }
 
 /// The evidence of a finding (stored as JSON) as one line for a table.

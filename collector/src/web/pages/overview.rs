@@ -8,10 +8,11 @@ use maud::html;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{crumbs, export_links, export_response, layout, load_tree, organization_href, permit};
-use crate::store::WeeklyFigures;
+use super::{
+    crumbs, export_links, export_response, layout, live_title, load_tree, organization_href, permit,
+};
 use crate::web::auth::Viewer;
-use crate::web::figures::{Counts, Totals};
+use crate::web::figures::{Counts, Row, Totals, table_rows};
 use crate::web::i18n::Lang;
 use crate::web::scope::{Action, OrganizationTree, authorize};
 use crate::web::table::{Cell, SortOrder, Table, column};
@@ -44,7 +45,36 @@ fn delta(now: Option<f64>, before: Option<f64>) -> Cell {
     Cell::Delta(now.zip(before).map(|(now, before)| now - before))
 }
 
-/// One row per sub-organization, with totals.
+/// The worklist of `scope` narrowed to a row of a table (`extra` adds filters).
+pub fn worklist_href(scope: i64, row: Row, extra: &str) -> String {
+    let narrowed = match row {
+        Row::Member(member) if member == scope => String::new(),
+        Row::Member(member) => format!("&in={member}"),
+        Row::DirectlyUnder(member) => format!("&in={member}&directly=1"),
+    };
+    format!("/org/{scope}/worklist?{narrowed}{extra}")
+        .replace("?&", "?")
+        .trim_end_matches('?')
+        .to_string()
+}
+
+/// The name and link of a row: a sub-organization, or "directly under ...".
+pub fn row_name(tree: &OrganizationTree, scope: i64, row: Row, lang: Lang) -> Option<Cell> {
+    match row {
+        Row::Member(member) => tree.get(member).map(|organization| {
+            Cell::Link(organization.name.clone(), organization_href(tree, member))
+        }),
+        Row::DirectlyUnder(member) => tree.get(member).map(|organization| {
+            Cell::Link(
+                format!("{} «{}»", lang.officer().directly_under, organization.name),
+                worklist_href(scope, row, ""),
+            )
+        }),
+    }
+}
+
+/// One row per sub-organization (and one for PCs directly under it), with totals;
+/// the rows add up to the totals.
 pub async fn overview_table(
     state: &WebState,
     tree: &OrganizationTree,
@@ -52,6 +82,7 @@ pub async fn overview_table(
     lang: Lang,
 ) -> Result<Table, WebError> {
     let texts = lang.texts();
+    let officer = lang.officer();
     let now = crate::now();
     let clock = state.clock_for(tree, id);
     let week = clock.week_of(now);
@@ -63,38 +94,44 @@ pub async fn overview_table(
     )
     .await?;
     let previous = clock.previous(&week);
-    let last_week: HashMap<i64, WeeklyFigures> = state
+    let last_week: HashMap<i64, Totals> = state
         .app
         .store
         .weekly_figures_of_week(&previous.label)
         .await?
-        .into_iter()
-        .map(|figures| (figures.organization_id, figures))
+        .iter()
+        .map(|figures| (figures.organization_id, Totals::of_week(figures)))
         .collect();
     let mut table = Table::new(
         format!("overview-{id}"),
         vec![
             column(texts.organization, 40.0),
-            column(texts.expected, 12.0),
-            column(texts.enrolled, 12.0),
-            column(texts.reported_this_week, 14.0),
-            column(texts.with_banned, 16.0),
-            column(texts.approved_share, 16.0),
+            column(texts.expected, 11.0),
+            column(texts.enrolled, 11.0),
+            column(texts.reported_this_week, 13.0),
             column(texts.silent, 10.0),
-            column(texts.change_banned, 18.0),
-            column(texts.change_approved, 14.0),
+            column(texts.with_banned, 16.0),
+            column(officer.silent_with_banned, 11.0),
+            column(officer.with_approved, 14.0),
+            column(texts.approved_share, 14.0),
+            column(texts.change_banned, 16.0),
+            column(texts.change_approved, 13.0),
         ],
     );
-    let row = |name: Cell, totals: &Totals, before: Option<&WeeklyFigures>| {
-        let before = before.map(Totals::of_week);
+    let row = |name: Cell, key: Row, totals: &Totals, before: Option<&Totals>| {
         vec![
             name,
             Cell::Int(totals.expected_pcs),
             Cell::Int(totals.enrolled),
             Cell::Int(totals.reporting),
-            Cell::Int(totals.with_banned),
-            Cell::Share(totals.approved_share()),
             Cell::Int(totals.silent),
+            Cell::IntLink(totals.with_banned, worklist_href(id, key, "")),
+            Cell::IntLink(
+                totals.silent_with_banned,
+                worklist_href(id, key, "&silent=1"),
+            ),
+            Cell::Int(totals.with_approved),
+            Cell::Share(totals.approved_share()),
             delta(
                 Some(totals.with_banned as f64),
                 before.map(|before| before.with_banned as f64),
@@ -107,23 +144,27 @@ pub async fn overview_table(
             ),
         ]
     };
-    let children = tree.children(id);
-    let members: Vec<i64> = if children.is_empty() {
-        vec![id]
+    let before_rows: HashMap<Row, Totals> = if last_week.contains_key(&id) {
+        table_rows(tree, id, |member| {
+            last_week.get(&member).copied().unwrap_or_default()
+        })
+        .into_iter()
+        .collect()
     } else {
-        children.to_vec()
+        HashMap::new()
     };
-    for child in members {
-        let Some(organization) = tree.get(child) else {
+    for (key, totals) in table_rows(tree, id, |member| counts.totals(tree, member)) {
+        let Some(name) = row_name(tree, id, key, lang) else {
             continue;
         };
-        let totals = counts.totals(tree, child);
-        let name = Cell::Link(organization.name.clone(), organization_href(tree, child));
-        table.rows.push(row(name, &totals, last_week.get(&child)));
+        table
+            .rows
+            .push(row(name, key, &totals, before_rows.get(&key)));
     }
     let totals = counts.totals(tree, id);
     table.totals = Some(row(
         Cell::Text(texts.total.to_string()),
+        Row::Member(id),
         &totals,
         last_week.get(&id),
     ));
@@ -138,7 +179,7 @@ pub async fn overview(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
-    let clock = state.clock_for(&tree, id);
+    let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
     let mut table = overview_table(&state, &tree, id, viewer.lang).await?;
     table.sort(order);
@@ -150,9 +191,12 @@ pub async fn overview(
         p.links {
             a href={ "/org/" (id) "/weekly" } { (texts.weekly) }
             " · "
+            a href={ "/org/" (id) "/worklist" } { (viewer.lang.officer().worklist) }
+            " · "
             a href={ "/org/" (id) "/enrollment" } { (texts.enrollment) }
         }
         (table.html(&clock, &format!("/org/{id}"), order, texts.nothing))
+        p.definitions #definitions { (viewer.lang.officer().definitions) }
         (export_links(texts, &format!("/org/{id}/export")))
         @if can_add {
             details.add-organization {
@@ -183,5 +227,6 @@ pub async fn overview_export(
     permit(&viewer, Action::Read, Some(id), &tree)?;
     let clock = state.clock_for(&tree, id);
     let table = overview_table(&state, &tree, id, viewer.lang).await?;
-    export_response(&table, &format, &clock, &viewer)
+    let title = live_title(&tree, id, viewer.lang.texts().overview, &clock, viewer.lang);
+    export_response(&table, &format, &clock, &viewer, &title)
 }

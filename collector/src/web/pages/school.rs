@@ -7,13 +7,32 @@ use maud::html;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{crumbs, evidence_text, export_links, export_response, layout, load_tree, permit};
+use super::{crumbs, export_links, export_response, layout, live_title, load_tree, permit};
 use crate::store::HandledMark;
 use crate::web::auth::Viewer;
+use crate::web::evidence_words::evidence_summary;
 use crate::web::i18n::Lang;
 use crate::web::scope::Action;
 use crate::web::table::{Cell, SortOrder, Table, column};
 use crate::web::{WebError, WebState};
+
+/// "silent, last report 20 days ago" for a PC that has not reported since
+/// `silent_since`; empty for one that has.
+pub fn silence_note(last_seen_at: Option<i64>, silent_since: i64, now: i64, lang: Lang) -> String {
+    let officer = lang.officer();
+    match last_seen_at {
+        Some(at) if at >= silent_since => String::new(),
+        Some(at) => {
+            let days = (now - at).max(0) / 86_400;
+            if days == 0 {
+                format!("{} {}", officer.silent_since, officer.today)
+            } else {
+                format!("{} {days} {}", officer.silent_since, officer.days_ago)
+            }
+        }
+        None => format!("{} {}", officer.silent_since, lang.texts().never),
+    }
+}
 
 /// Violations, silent PCs and clean PCs of an organization.
 pub async fn school_tables(state: &WebState, id: i64, lang: Lang) -> Result<[Table; 3], WebError> {
@@ -34,28 +53,31 @@ pub async fn school_tables(state: &WebState, id: i64, lang: Lang) -> Result<[Tab
     let mut violation_table = Table::new(
         format!("violations-{id}"),
         vec![
-            column(texts.computer, 24.0),
-            column(texts.application, 18.0),
-            column(texts.users_column, 20.0),
-            column(texts.evidence, 60.0),
-            column(texts.first_seen, 17.0),
-            column(texts.last_seen, 17.0),
-            column(texts.handled, 30.0),
+            column(texts.computer, 20.0),
+            column(texts.application, 14.0),
+            column(texts.users_column, 16.0),
+            column(texts.first_seen, 16.0),
+            column(texts.last_report, 16.0),
+            column(lang.officer().state, 20.0),
+            column(texts.handled, 26.0),
+            column(texts.evidence, 45.0),
         ],
     );
     for row in &violations {
         let mark = marks.get(&(row.host_id, row.app_id.clone()));
+        let state = silence_note(row.host_last_seen_at, silent_since, now, lang);
         violation_table.rows.push(vec![
             Cell::Link(row.hostname.clone(), format!("/host/{}", row.host_id)),
             Cell::Text(row.app_name.clone()),
             Cell::Text(row.users.join(", ")),
-            Cell::Text(evidence_text(&row.evidence)),
             Cell::Time(Some(row.first_seen)),
-            Cell::Time(Some(row.last_seen)),
+            Cell::Time(row.host_last_seen_at),
+            Cell::Text(state),
             Cell::Text(
                 mark.map(|mark| format!("{} ({})", mark.note, mark.by_login))
                     .unwrap_or_default(),
             ),
+            Cell::Text(evidence_summary(&row.app_name, &row.evidence, lang)),
         ]);
     }
     let mut silent_table = Table::new(
@@ -104,7 +126,7 @@ pub async fn school(
 ) -> Result<Response, WebError> {
     let tree = load_tree(&state).await?;
     permit(&viewer, Action::Read, Some(id), &tree)?;
-    let clock = state.clock_for(&tree, id);
+    let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
     let [mut violations, mut silent, mut clean] = school_tables(&state, id, viewer.lang).await?;
     for table in [&mut violations, &mut silent, &mut clean] {
@@ -143,11 +165,13 @@ pub async fn school_export(
     permit(&viewer, Action::Read, Some(id), &tree)?;
     let clock = state.clock_for(&tree, id);
     let [violations, silent, clean] = school_tables(&state, id, viewer.lang).await?;
-    let table = match table.as_str() {
-        "violations" => violations,
-        "silent" => silent,
-        "clean" => clean,
+    let texts = viewer.lang.texts();
+    let (table, subject) = match table.as_str() {
+        "violations" => (violations, texts.violations),
+        "silent" => (silent, texts.silent_pcs),
+        "clean" => (clean, texts.clean_pcs),
         _ => return Err(WebError::not_found(&viewer)),
     };
-    export_response(&table, &format, &clock, &viewer)
+    let title = live_title(&tree, id, subject, &clock, viewer.lang);
+    export_response(&table, &format, &clock, &viewer, &title)
 }

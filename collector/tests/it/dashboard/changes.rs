@@ -180,14 +180,31 @@ async fn language_weekly_figures_notes_secrets_and_catalog() {
     assert!(page.contains("удалим в понедельник (school-a)"));
 
     // Secrets: created with the install commands, shown once; school admins cannot revoke.
-    let created = school
+    // Post/redirect/get: the form answers with a redirect, the page shows the secret
+    // once, and a refresh neither shows it again nor creates another.
+    let enrollment = format!("/org/{}/enrollment", harness.school_a);
+    let posted = school
         .submit(
-            &format!("/org/{}/enrollment", harness.school_a),
+            &enrollment,
             &format!("/org/{}/secrets", harness.school_a),
             &[("days", "30")],
         )
-        .await
-        .text();
+        .await;
+    assert_eq!(posted.status, StatusCode::SEE_OTHER, "{}", posted.text());
+    assert_eq!(posted.location(), enrollment);
+    let created = school.get(&enrollment).await.text();
+    assert!(created.contains("id=\"new-secret\""), "{created}");
+    assert!(!created.contains("id=\"loopback-warning\""), "{created}");
+    let again = school.get(&enrollment).await.text();
+    assert!(!again.contains("id=\"new-secret\""), "shown once");
+    // Opened on a loopback address, the page warns that other PCs cannot reach it.
+    let on_loopback = Request::get(&enrollment)
+        .header(header::HOST, "127.0.0.1:8440")
+        .header(header::COOKIE, school.cookie_header())
+        .body(Body::empty())
+        .expect("request");
+    let warned = school.send(on_loopback).await.text();
+    assert!(warned.contains("id=\"loopback-warning\""), "{warned}");
     assert!(created.contains(&format!(
         "msiexec /i sverka-agent-{}.msi /qn SERVER_URL=",
         env!("CARGO_PKG_VERSION")

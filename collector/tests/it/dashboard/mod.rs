@@ -6,6 +6,7 @@
 
 mod access;
 mod changes;
+mod officer;
 mod rendering;
 
 use axum::Router;

@@ -50,19 +50,38 @@ async fn agent_strings_are_escaped_and_exports_read_back() {
         .expect("a sheet")
         .expect("range");
     let rows: Vec<Vec<Data>> = sheet.rows().map(|row| row.to_vec()).collect();
-    assert_eq!(rows[0][0], Data::String("Организация".into()));
-    // Школа А: 3 expected, 2 enrolled, 1 reporting, 1 with banned, share 100 %, 1 silent.
+    // The title block (organization, week, live "as of", generated at), an empty row,
+    // then the header.
+    assert_eq!(rows[0][0], Data::String("Обзор — Регион".into()));
+    assert!(
+        matches!(&rows[1][0], Data::String(line) if line.contains("текущая неделя") && line.contains("по состоянию на")),
+        "{:?}",
+        rows[1]
+    );
+    assert!(matches!(&rows[2][0], Data::String(line) if line.starts_with("Сформировано: ")));
+    assert_eq!(rows[4][0], Data::String("Организация".into()));
+    let disposition = xlsx.headers[header::CONTENT_DISPOSITION]
+        .to_str()
+        .expect("disposition");
+    assert!(
+        disposition.contains("filename*=UTF-8''%D0%9E%D0%B1%D0%B7%D0%BE%D1%80-%D0%A0%D0%B5%D0%B3%D0%B8%D0%BE%D0%BD-20"),
+        "Обзор-Регион-<week>.xlsx: {disposition}"
+    );
+    // Школа А: 3 expected, 2 enrolled, 1 reporting, 1 silent (never reported), 1 with
+    // banned, none of them silent, 1 with approved, share 100 % (of the 1 known).
     let school_a = rows
         .iter()
         .find(|row| row[0] == Data::String("Школа А".into()))
         .expect("school A row");
     assert_eq!(
-        school_a[1..7].to_vec(),
+        school_a[1..9].to_vec(),
         vec![
             Data::Float(3.0),
             Data::Float(2.0),
             Data::Float(1.0),
             Data::Float(1.0),
+            Data::Float(1.0),
+            Data::Float(0.0),
             Data::Float(1.0),
             Data::Float(1.0),
         ]

@@ -110,10 +110,10 @@ pub async fn counters_follow_the_findings(store: &dyn Store) {
         .await
         .expect("re-evaluated");
     check((0, 1)).await;
-    // Silent hosts are not counted, but their counters stay right.
+    // Silent hosts keep their last known state (and their counters stay right).
     assert_eq!(
         counters_match_findings(store, region, school, T0 + 10 * DAY).await,
-        (0, 0)
+        (0, 1)
     );
 }
 
@@ -161,7 +161,11 @@ pub async fn coverage_counts_the_subtree(store: &dyn Store) {
         ),
         (6, 4, 2, 2)
     );
-    assert_eq!((total.with_banned, total.with_approved), (1, 1));
+    // b1 went silent with MAX: its last known state still counts.
+    assert_eq!(
+        (total.with_banned, total.with_approved, total.known),
+        (1, 2, 3)
+    );
     assert_eq!(
         (a.organization_id, a.enrolled, a.reporting, a.silent),
         (school_a, 3, 2, 1)
@@ -169,8 +173,9 @@ pub async fn coverage_counts_the_subtree(store: &dyn Store) {
     assert!((a.approved_share() - 0.5).abs() < 1e-9);
     assert_eq!(
         (b.organization_id, b.reporting, b.silent, b.with_approved),
-        (school_b, 0, 1, 0)
+        (school_b, 0, 1, 1)
     );
+    assert!((b.approved_share() - 1.0).abs() < 1e-9);
     let silent = store
         .silent_hosts(town, now - 7 * DAY)
         .await
@@ -259,6 +264,8 @@ pub async fn audit_notes_and_weekly_figures(store: &dyn Store) {
         silent: 0,
         with_banned: banned,
         with_approved: 1,
+        known: Some(2),
+        silent_with_banned: Some(0),
     };
     let added = store
         .freeze_weekly_figures(

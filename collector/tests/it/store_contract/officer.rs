@@ -1,0 +1,319 @@
+//! The officer's figures (issue 19): a PC's state is its last report, however old, so
+//! a PC that goes silent keeps its violations in the counts; frozen weeks keep the
+//! base of the shares.
+
+use super::*;
+use sverka_collector::store::WeeklyFigures;
+
+pub async fn silent_pcs_keep_their_last_known_state(store: &dyn Store) {
+    let region = organization(store, "Region", None, 0).await;
+    let school = organization(store, "School", Some(region), 4).await;
+    let fresh = host(store, school, "fresh").await;
+    let gone_quiet = host(store, school, "quiet").await;
+    let clean_quiet = host(store, school, "clean").await;
+    let _never = host(store, school, "never").await;
+    store
+        .record_report(report(
+            "fresh-1",
+            fresh,
+            T0 + 20 * DAY,
+            Some(vec![finding("max", "approved")]),
+        ))
+        .await
+        .expect("fresh");
+    store
+        .record_report(report(
+            "quiet-1",
+            gone_quiet,
+            T0,
+            Some(vec![
+                finding("telegram", "banned"),
+                finding("max", "approved"),
+            ]),
+        ))
+        .await
+        .expect("quiet");
+    store
+        .record_report(report("clean-1", clean_quiet, T0, Some(vec![])))
+        .await
+        .expect("clean");
+
+    let now = T0 + 21 * DAY;
+    let counts = store
+        .organization_counts(now - 7 * DAY, now - 7 * DAY)
+        .await
+        .expect("counts");
+    let row = counts
+        .iter()
+        .find(|row| row.organization_id == school)
+        .expect("school counts");
+    assert_eq!(
+        (row.enrolled, row.reporting, row.silent, row.known),
+        (4, 1, 3, 3),
+        "{row:?}"
+    );
+    assert_eq!(
+        (row.with_banned, row.silent_with_banned, row.with_approved),
+        (1, 1, 2),
+        "the silent PC keeps its banned and approved messengers: {row:?}"
+    );
+
+    // Earlier, all three reported within the week: nothing is silent, same state.
+    let then = T0 + DAY;
+    let counts = store
+        .organization_counts(then - 7 * DAY, then - 7 * DAY)
+        .await
+        .expect("counts then");
+    let row = counts
+        .iter()
+        .find(|row| row.organization_id == school)
+        .expect("school counts");
+    assert_eq!(
+        (
+            row.reporting,
+            row.silent,
+            row.with_banned,
+            row.silent_with_banned
+        ),
+        (3, 1, 1, 0),
+        "{row:?}"
+    );
+
+    // The PC reports again without the messenger: it leaves the count.
+    store
+        .record_report(report(
+            "quiet-2",
+            gone_quiet,
+            now,
+            Some(vec![finding("max", "approved")]),
+        ))
+        .await
+        .expect("quiet again");
+    let counts = store
+        .organization_counts(now - 7 * DAY, now - 7 * DAY)
+        .await
+        .expect("counts after");
+    let row = counts
+        .iter()
+        .find(|row| row.organization_id == school)
+        .expect("school counts");
+    assert_eq!((row.with_banned, row.silent_with_banned), (0, 0), "{row:?}");
+
+    // Frozen figures keep the base of the shares and the silent PCs with banned ones.
+    let frozen = WeeklyFigures {
+        organization_id: school,
+        week: "2026-W48".into(),
+        expected_pcs: 4,
+        enrolled: 4,
+        reporting: 1,
+        silent: 3,
+        with_banned: 1,
+        with_approved: 2,
+        known: Some(3),
+        silent_with_banned: Some(1),
+    };
+    store
+        .freeze_weekly_figures(std::slice::from_ref(&frozen), now)
+        .await
+        .expect("freeze");
+    let read = store
+        .weekly_figures_of_week("2026-W48")
+        .await
+        .expect("read");
+    assert_eq!(read, vec![frozen]);
+}
+
+/// The worklist: an organization's violations across its schools, searched by PC,
+/// user and application, filtered by application, school, new or resolved this week,
+/// silent PCs and handled notes; the count covers every match beyond the limit.
+pub async fn worklist_searches_and_filters(store: &dyn Store) {
+    use sverka_collector::store::{HandledMark, WorklistFilter};
+    let region = organization(store, "Region", None, 0).await;
+    let north = organization(store, "North", Some(region), 2).await;
+    let south = organization(store, "South", Some(region), 2).await;
+    let other = organization(store, "Other", None, 0).await;
+    let in_north = host(store, north, "n1").await;
+    let in_south = host(store, south, "s1").await;
+    let at_region = host(store, region, "r1").await;
+    let elsewhere = host(store, other, "o1").await;
+    let week_start = T0 + 20 * DAY;
+    let send = |id: &str, host_id: i64, hostname: &str, at: i64, findings: Vec<HostFinding>| {
+        let mut record = report(id, host_id, at, Some(findings));
+        record.hostname = hostname.into();
+        record
+    };
+    let mut sidorov = finding("telegram", "banned");
+    sidorov.users = vec!["sidorov".into()];
+    for record in [
+        send(
+            "w1",
+            in_north,
+            "KAB-12-PC",
+            T0,
+            vec![sidorov, finding("whatsapp", "banned")],
+        ),
+        send(
+            "w2",
+            in_south,
+            "lab-3",
+            T0 + 21 * DAY,
+            vec![finding("telegram", "banned")],
+        ),
+        send(
+            "w3",
+            at_region,
+            "office",
+            T0 + 21 * DAY,
+            vec![finding("viber", "banned"), finding("max", "approved")],
+        ),
+        send(
+            "w4",
+            elsewhere,
+            "kab-99",
+            T0 + 21 * DAY,
+            vec![finding("telegram", "banned")],
+        ),
+    ] {
+        store.record_report(record).await.expect("report");
+    }
+    let all = WorklistFilter {
+        within: region,
+        limit: 100,
+        ..WorklistFilter::default()
+    };
+    let keys = |list: &sverka_collector::store::Worklist| {
+        list.rows
+            .iter()
+            .map(|row| (row.violation.hostname.clone(), row.violation.app_id.clone()))
+            .collect::<Vec<_>>()
+    };
+    let pair = |host: &str, app: &str| (host.to_string(), app.to_string());
+    let list = store.worklist(&all).await.expect("all");
+    assert_eq!(
+        list.matched, 4,
+        "approved apps and other regions are left out"
+    );
+    assert_eq!(
+        keys(&list),
+        vec![
+            pair("KAB-12-PC", "telegram"),
+            pair("KAB-12-PC", "whatsapp"),
+            pair("office", "viber"),
+            pair("lab-3", "telegram"),
+        ]
+    );
+    let only =
+        |filter: WorklistFilter| async move { keys(&store.worklist(&filter).await.expect("list")) };
+    // Search by PC (any case), by user, by application name; wildcards are literal.
+    for (text, expected) in [
+        (
+            "kab-12",
+            vec![pair("KAB-12-PC", "telegram"), pair("KAB-12-PC", "whatsapp")],
+        ),
+        ("SIDOROV", vec![pair("KAB-12-PC", "telegram")]),
+        ("Viber", vec![pair("office", "viber")]),
+        ("%", vec![]),
+        ("_", vec![]),
+    ] {
+        let filter = WorklistFilter {
+            search: Some(text.into()),
+            ..all.clone()
+        };
+        assert_eq!(only(filter).await, expected, "search {text:?}");
+    }
+    let filter = WorklistFilter {
+        app_id: Some("telegram".into()),
+        ..all.clone()
+    };
+    assert_eq!(
+        only(filter).await,
+        vec![pair("KAB-12-PC", "telegram"), pair("lab-3", "telegram")]
+    );
+    let filter = WorklistFilter {
+        within: south,
+        ..all.clone()
+    };
+    assert_eq!(only(filter).await, vec![pair("lab-3", "telegram")]);
+    let filter = WorklistFilter {
+        directly: true,
+        ..all.clone()
+    };
+    assert_eq!(
+        only(filter).await,
+        vec![pair("office", "viber")],
+        "directly under the region"
+    );
+    let filter = WorklistFilter {
+        first_seen_since: Some(week_start),
+        ..all.clone()
+    };
+    assert_eq!(
+        only(filter).await,
+        vec![pair("office", "viber"), pair("lab-3", "telegram")]
+    );
+    let filter = WorklistFilter {
+        silent_before: Some(week_start),
+        ..all.clone()
+    };
+    assert_eq!(
+        only(filter).await,
+        vec![pair("KAB-12-PC", "telegram"), pair("KAB-12-PC", "whatsapp")]
+    );
+
+    store
+        .mark_handled(HandledMark {
+            host_id: in_south,
+            app_id: "telegram".into(),
+            note: "removing on Monday".into(),
+            by_login: "school".into(),
+            at: T0 + 21 * DAY,
+        })
+        .await
+        .expect("mark");
+    let filter = WorklistFilter {
+        handled: Some(true),
+        ..all.clone()
+    };
+    let handled = store.worklist(&filter).await.expect("handled");
+    assert_eq!(keys(&handled), vec![pair("lab-3", "telegram")]);
+    assert_eq!(
+        handled.rows[0].handled_note.as_deref(),
+        Some("removing on Monday")
+    );
+    let filter = WorklistFilter {
+        handled: Some(false),
+        ..all.clone()
+    };
+    assert_eq!(
+        store.worklist(&filter).await.expect("not handled").matched,
+        3
+    );
+
+    // A report without WhatsApp resolves it: "resolved this week" lists it, open ones don't.
+    store
+        .record_report(send(
+            "w5",
+            in_north,
+            "KAB-12-PC",
+            T0 + 22 * DAY,
+            vec![finding("telegram", "banned")],
+        ))
+        .await
+        .expect("resolve");
+    let filter = WorklistFilter {
+        resolved_since: Some(week_start),
+        ..all.clone()
+    };
+    let resolved = store.worklist(&filter).await.expect("resolved");
+    assert_eq!(keys(&resolved), vec![pair("KAB-12-PC", "whatsapp")]);
+    assert_eq!(resolved.rows[0].violation.resolved_at, Some(T0 + 22 * DAY));
+    assert_eq!(store.worklist(&all).await.expect("open").matched, 3);
+
+    // The limit cuts the rows, not the count.
+    let filter = WorklistFilter {
+        limit: 1,
+        ..all.clone()
+    };
+    let first = store.worklist(&filter).await.expect("limited");
+    assert_eq!((first.rows.len(), first.matched), (1, 3));
+}
