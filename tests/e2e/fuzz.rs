@@ -230,8 +230,9 @@ fn the_valid_fuzz_seeds_read_whole() {
     let found = web_apps::web_apps_in_database(&[web_apps::DatabaseFile::Table(valid_table())]);
     assert_eq!((found.apps.len(), found.errors.len()), (1, 0));
     // The new targets' seeds are read whole, so mutations start from real input.
-    let cache = users::sssd_cache::parse_sssd_cache(&sverka_tests::fuzz_targets::valid_sssd_cache())
-        .unwrap();
+    let cache =
+        users::sssd_cache::parse_sssd_cache(&sverka_tests::fuzz_targets::valid_sssd_cache())
+            .unwrap();
     assert_eq!((cache.users.len(), cache.error), (1, None));
     for seed in sverka_tests::fuzz_targets::wine_registry_seeds() {
         let registry = sverka_agent::scan::registry::wine_reg::parse_wine_registry(&seed).unwrap();
