@@ -415,6 +415,7 @@ fn evidence_of(observation: &Observation) -> Evidence {
         scope: observation.scope,
         strength: observation.strength,
         version: observation.observed.version().map(str::to_string),
+        profile_last_used: None,
     }
 }
 

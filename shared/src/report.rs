@@ -103,6 +103,12 @@ pub struct Evidence {
     pub strength: Strength,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// For evidence from a user's profile: when that profile was last used
+    /// (`2019-05-31T14:02:11Z`; the hive file's or the home's modification time, or
+    /// the scan's time while the user is logged on), so a departed user's profile shows
+    /// as such. Added after schema 1 first shipped; absent in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile_last_used: Option<String>,
 }
 
 /// Where evidence came from. Some kinds only exist on one OS; the list is the same

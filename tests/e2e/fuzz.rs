@@ -155,6 +155,43 @@ proptest! {
     }
 
     #[test]
+    fn wine_registry_from_arbitrary_text(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let mut file = b"WINE REGISTRY Version 2\n".to_vec();
+        file.extend(bytes);
+        let _ = sverka_tests::fuzz_targets::run_wine_registry(&file);
+    }
+
+    #[test]
+    fn wine_registry_mutated(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40), cut in any::<prop::sample::Index>(), seed in 0usize..2) {
+        let seeds = sverka_tests::fuzz_targets::wine_registry_seeds();
+        let _ = sverka_tests::fuzz_targets::run_wine_registry(&mutate(&seeds[seed], &flips, cut));
+    }
+
+    #[test]
+    fn sssd_cache_from_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let mut file = sverka_tests::fuzz_targets::valid_sssd_cache()[..200].to_vec();
+        file.extend(bytes);
+        let _ = sverka_tests::fuzz_targets::run_sssd_cache(&file);
+    }
+
+    #[test]
+    fn sssd_cache_mutated(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40), cut in any::<prop::sample::Index>()) {
+        let valid = sverka_tests::fuzz_targets::valid_sssd_cache();
+        let _ = sverka_tests::fuzz_targets::run_sssd_cache(&mutate(&valid, &flips, cut));
+    }
+
+    #[test]
+    fn home_templates_from_arbitrary_text(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+        let _ = sverka_tests::fuzz_targets::run_home_templates(&bytes);
+    }
+
+    #[test]
+    fn home_templates_mutated(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40), cut in any::<prop::sample::Index>()) {
+        let seed = b"[sssd]\ndomains = school.local\n[domain/school.local]\noverride_homedir = /srv/%d/%l/%u\nfallback_homedir = /home/%f\n[global]\ntemplate homedir = /home/%D/%U\n";
+        let _ = sverka_tests::fuzz_targets::run_home_templates(&mutate(seed, &flips, cut));
+    }
+
+    #[test]
     fn small_parsers(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let text = lossy(&bytes);
         let _ = users::parse_passwd(&text);
@@ -192,6 +229,22 @@ fn the_valid_fuzz_seeds_read_whole() {
     assert_eq!(web_apps::parse_web_app_log(&log).len(), 1);
     let found = web_apps::web_apps_in_database(&[web_apps::DatabaseFile::Table(valid_table())]);
     assert_eq!((found.apps.len(), found.errors.len()), (1, 0));
+    // The new targets' seeds are read whole, so mutations start from real input.
+    let cache =
+        users::sssd_cache::parse_sssd_cache(&sverka_tests::fuzz_targets::valid_sssd_cache())
+            .unwrap();
+    assert_eq!((cache.users.len(), cache.error), (1, None));
+    for seed in sverka_tests::fuzz_targets::wine_registry_seeds() {
+        let registry = sverka_agent::scan::registry::wine_reg::parse_wine_registry(&seed).unwrap();
+        assert!(registry.len() >= 3, "{registry:?}");
+    }
+    let mut config = users::home_templates::DomainConfig::default();
+    users::home_templates::parse_sssd_conf(
+        "[domain/school.local]\noverride_homedir = /home/%d/%u\n",
+        "sssd.conf",
+        &mut config,
+    );
+    assert_eq!(config.templates.len(), 1);
 }
 
 #[test]

@@ -327,3 +327,297 @@ fn a_running_renamed_portable_copy_is_found_by_its_path() {
     assert_eq!(telegram["strength"], "running");
     assert_eq!(run.code, 1);
 }
+
+/// The 2026 catalog on Linux: Telegram forks (AyuGram, Materialgram), MAX as its
+/// native package, the 2025 Electron build and ALT's repack, VK Messenger (legacy) and
+/// VK WorkSpace, with their namesakes beside them.
+#[test]
+fn the_2026_clients_on_linux_and_their_namesakes() {
+    let root = FixtureRoot::new();
+    root.os_release("altlinux", "ALT Workstation 11");
+    root.user("anna", 1000).user("boris", 1001);
+    root.dpkg(&[
+        ("max", "26.33.0.76189", "install ok installed"),
+        ("vk-messenger", "6.0.57", "install ok installed"),
+        ("vkteams", "1.0", "install ok installed"),
+        // Namesakes: TDLib and bot libraries, Signal, Element.
+        ("libtdjson1.8.0", "1.8.0", "install ok installed"),
+        ("telegram-bot-api", "7.0", "install ok installed"),
+        ("python3-telegram-bot", "20.7", "install ok installed"),
+        ("signal-desktop", "7.40.0", "install ok installed"),
+        ("element-desktop", "1.11.85", "install ok installed"),
+    ]);
+    root.flatpak_user("anna", "com.ayugram.desktop")
+        .flatpak_user("anna", "org.signal.Signal")
+        .flatpak_user("anna", "im.riot.Riot");
+    root.launcher(
+        "/home/boris/.local/share/applications/io.github.kukuruzka165.materialgram.desktop",
+        "materialgram",
+        "/home/boris/Apps/materialgram/materialgram -- %u",
+        None,
+    );
+    root.program("/home/boris/Apps/materialgram/materialgram");
+    root.program("/opt/MAX/MAX");
+    root.program("/opt/max/bin/max");
+    root.program("/opt/Signal/signal-desktop");
+    root.program("/opt/Element/element-desktop");
+    root.program("/home/anna/Games/Game/lib64/libdiscord_game_sdk.so");
+    root.program("/home/anna/Games/Game/discord_game_sdk.so");
+    root.program("/usr/local/lib/libtdjson.so.1.8.0");
+    root.dir("/home/anna/.local/share/AyuGramDesktop/tdata");
+    let (code, report) = scan_json(&root, &[]);
+    assert_eq!(code, 1, "{report:#}");
+
+    let telegram = assert_found(&report, "telegram", "flatpak");
+    assert_eq!(telegram["users"], serde_json::json!(["anna", "boris"]));
+    assert!(details_of(telegram).contains("com.ayugram.desktop"));
+    assert!(details_of(telegram).contains("AyuGramDesktop"));
+    assert_found(&report, "telegram", "desktop_entry");
+    assert!(details_of(telegram).contains("materialgram"));
+
+    let max = assert_found(&report, "max", "dpkg");
+    assert_eq!(max["status"], "approved");
+    let max_files: Vec<&str> = max["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|evidence| evidence["source"] == "file")
+        .filter_map(|evidence| evidence["path"].as_str())
+        .collect();
+    assert_eq!(max_files.len(), 2, "{max:#}");
+    assert!(max_files.contains(&"/opt/MAX/MAX") && max_files.contains(&"/opt/max/bin/max"));
+
+    let vk = assert_found(&report, "vk_messenger", "dpkg");
+    assert_eq!(vk["status"], "approved");
+    assert_eq!(vk["name"], "VK Messenger (legacy)");
+    let workspace = assert_found(&report, "vk_workspace", "dpkg");
+    assert_eq!(workspace["status"], "approved");
+    assert!(finding(&report, "microsoft_teams").is_none(), "{report:#}");
+
+    let mut ids = finding_ids(&report);
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec!["max", "telegram", "vk_messenger", "vk_workspace"],
+        "namesakes (TDLib, bot libraries, game SDKs, Signal, Element) are not flagged"
+    );
+}
+
+fn details_of(finding: &Value) -> String {
+    finding["evidence"].to_string()
+}
+
+/// Domain users (SSSD, Winbind, FreeIPA) are not in `passwd`: their homes are found
+/// from the configured home templates and the usual layouts, each named for its real
+/// user; a folder of homes is never a user; bad templates are errors.
+#[test]
+fn domain_users_homes_are_found_and_named_for_their_users() {
+    let root = FixtureRoot::new();
+    root.user("anna", 1000);
+    // `/home/<domain>/<user>`, nothing configured: found by its shape.
+    root.file("/home/school.local/ivanov.ii/.bashrc", "")
+        .program("/home/school.local/ivanov.ii/Telegram/Telegram")
+        .file("/home/school.local/petrova/.profile", "")
+        .dir("/home/school.local/petrova/.local/share/AyuGramDesktop/tdata");
+    // `/home/<user>@<domain>`.
+    root.file("/home/sidorov@school.local/.profile", "")
+        .program("/home/sidorov@school.local/Загрузки/Telegram/Telegram");
+    // SSSD's override_homedir for a FreeIPA domain, outside /home.
+    root.file(
+        "/etc/sssd/sssd.conf",
+        "[sssd]\ndomains = ipa.school.ru\n[domain/ipa.school.ru]\nid_provider = ipa\noverride_homedir = /srv/homes/%d/%u\n",
+    )
+    .program("/srv/homes/ipa.school.ru/kuznetsov/Apps/Telegram/Telegram");
+    // Winbind's template homedir with the workgroup as the domain.
+    root.file(
+        "/etc/samba/smb.conf",
+        "[global]\n  workgroup = SCHOOL\n  security = ads\n  template homedir = /home/%D/%U\n",
+    )
+    .program("/home/SCHOOL/smirnov/Telegram/Telegram");
+    // Bad templates: not absolute, a loop of links, a link out of the image.
+    root.file(
+        "/etc/sssd/conf.d/90-bad.conf",
+        "[domain/bad.local]\nfallback_homedir = home/%u\noverride_homedir = /loop/%u\n[nss]\noverride_homedir = /escape/%d/%u\n",
+    )
+    .link("loop", "/loop")
+    .link("/", "/escape");
+    // SSSD's cache names a user whose home is elsewhere; a cache of another format.
+    use sverka_agent::scan::users::sssd_cache::{CachedUser, build_sssd_cache};
+    let mut future = build_sssd_cache(&[]);
+    future[32..36].copy_from_slice(&0x2601_2000u32.to_le_bytes());
+    root.file(
+        "/var/lib/sss/db/cache_school.local.ldb",
+        build_sssd_cache(&[CachedUser {
+            name: "sokolova@school.local".into(),
+            domain: "school.local".into(),
+            uid: Some(1_851_000_777),
+            home: "/srv/ad/sokolova".into(),
+        }]),
+    )
+    .file("/var/lib/sss/db/cache_old.ldb", future)
+    .program("/srv/ad/sokolova/Telegram/Telegram");
+    let (code, report) = scan_json(&root, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let telegram = finding(&report, "telegram").unwrap();
+    assert_eq!(
+        telegram["users"],
+        serde_json::json!([
+            "ivanov.ii@school.local",
+            "kuznetsov@ipa.school.ru",
+            "petrova@school.local",
+            "sidorov@school.local",
+            "smirnov@SCHOOL",
+            "sokolova@school.local"
+        ]),
+        "{telegram:#}"
+    );
+    let paths = telegram["evidence"].to_string();
+    assert!(paths.contains("/srv/homes/ipa.school.ru/kuznetsov/Apps/Telegram/Telegram"));
+    assert!(!paths.contains("\"school.local\""), "{telegram:#}");
+    let errors = report["errors"].to_string();
+    for needle in [
+        "`home/%u`",
+        "is not an absolute path",
+        "/loop",
+        "loop of symbolic links",
+        "/escape",
+        "outside the scanned root",
+        "SSSD cache /var/lib/sss/db/cache_old.ldb: TDB version",
+    ] {
+        assert!(
+            errors.contains(needle),
+            "no error mentioning {needle}: {errors}"
+        );
+    }
+}
+
+/// Evidence from a user's profile says when the profile was last used, in the JSON and
+/// in the table, so a departed teacher's profile shows as such.
+#[test]
+fn evidence_from_a_profile_says_when_it_was_last_used() {
+    let root = FixtureRoot::new();
+    root.user("anna", 1000).user("departed", 1001);
+    root.program("/home/anna/Telegram/Telegram")
+        .program("/home/departed/Telegram/Telegram")
+        .dir("/home/departed/.cache")
+        .program("/opt/viber/Viber");
+    // 2019-06-01T00:00:00Z, set last: creating files changes a folder's time.
+    let long_ago = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_559_347_200);
+    for folder in ["/home/departed/.cache", "/home/departed"] {
+        std::fs::File::open(root.local(folder))
+            .and_then(|handle| handle.set_modified(long_ago))
+            .expect("set the folder's time");
+    }
+    let (_, report) = scan_json(&root, &[]);
+    let telegram = finding(&report, "telegram").unwrap();
+    let last_used = |user: &str| {
+        telegram["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|evidence| evidence["user"] == user)
+            .and_then(|evidence| evidence["profile_last_used"].as_str())
+            .unwrap_or_else(|| panic!("no profile time for {user}: {telegram:#}"))
+            .to_string()
+    };
+    assert_eq!(last_used("departed"), "2019-06-01T00:00:00Z");
+    assert!(last_used("anna").as_str() > "2026-01-01", "{telegram:#}");
+    let viber = finding(&report, "viber").unwrap();
+    assert!(
+        viber["evidence"][0].get("profile_last_used").is_none(),
+        "machine evidence has no profile: {viber:#}"
+    );
+    let table = run_agent(&["scan", "--root", &root.path().to_string_lossy()]);
+    assert!(
+        table
+            .stdout
+            .contains("[departed, profile last used 2019-06-01]"),
+        "{}",
+        table.stdout
+    );
+}
+
+/// Web apps installed from Chromium-family browsers on Linux (system, flatpak and snap
+/// installs), from each profile's web app database and Preferences, matched by host.
+#[test]
+fn web_apps_of_linux_browsers_are_found_by_host() {
+    use sverka_tests::windows::{leveldb_table, web_app_key, web_app_log, web_app_record};
+    let root = FixtureRoot::new();
+    root.user("anna", 1000).user("boris", 1001);
+    let database = "Web Applications/Web App Database";
+    let chrome = "/home/anna/.config/google-chrome/Default";
+    root.file(&format!("{chrome}/Preferences"), "{\"profile\":{}}")
+        .file(
+            &format!("{chrome}/{database}/000003.log"),
+            web_app_log(
+                "hnpfjngllnobngcgfapefoaidbinmjnm",
+                "WhatsApp Web",
+                "https://web.whatsapp.com/",
+            ),
+        )
+        .file(
+            &format!("{chrome}/{database}/000005.ldb"),
+            leveldb_table(&[(
+                &web_app_key("aghbiahbpaijignceidepookljebhfak"),
+                4,
+                Some(&web_app_record("Google Search", "https://www.google.com/")),
+            )]),
+        );
+    // The launcher Chrome writes names only the app id.
+    root.launcher(
+        "/home/anna/.local/share/applications/chrome-hnpfjngllnobngcgfapefoaidbinmjnm-Default.desktop",
+        "WhatsApp Web",
+        "/opt/google/chrome/google-chrome --profile-directory=Default --app-id=hnpfjngllnobngcgfapefoaidbinmjnm",
+        Some("crx__hnpfjngllnobngcgfapefoaidbinmjnm"),
+    );
+    let yandex = "/home/anna/.var/app/ru.yandex.Browser/config/yandex-browser/Profile 1";
+    root.file(
+        &format!("{yandex}/Preferences"),
+        r#"{"extensions":{"settings":{"abc":{"manifest":{"name":"Telegram","app":{"launch":{"web_url":"https://web.telegram.org/k/"}}}}}}}"#,
+    );
+    let chromium = "/home/boris/snap/chromium/common/chromium/Default";
+    root.file(&format!("{chromium}/Preferences"), "{}").file(
+        &format!("{chromium}/{database}/000004.log"),
+        web_app_log(
+            "cifhbcnohmdccbgoicgdjpfamggdegmo",
+            "Microsoft Teams",
+            "https://teams.microsoft.com/v2/",
+        ),
+    );
+    // A profile from a future browser: Preferences that is not JSON, a damaged table.
+    let edge = "/home/boris/.config/microsoft-edge/Default";
+    root.file(&format!("{edge}/Preferences"), "\u{0}\u{1}binary")
+        .file(
+            &format!("{edge}/{database}/000009.ldb"),
+            b"not a table at all, too short?",
+        );
+    let (code, report) = scan_json(&root, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    let whatsapp = assert_found(&report, "whatsapp", "web_app");
+    assert_eq!(whatsapp["users"], serde_json::json!(["anna"]));
+    assert!(
+        whatsapp["evidence"].to_string().contains("Google Chrome"),
+        "{whatsapp:#}"
+    );
+    let telegram = assert_found(&report, "telegram", "web_app");
+    assert!(
+        telegram["evidence"].to_string().contains("Yandex Browser"),
+        "{telegram:#}"
+    );
+    let teams = assert_found(&report, "microsoft_teams", "web_app");
+    assert_eq!(teams["users"], serde_json::json!(["boris"]));
+    let mut ids = finding_ids(&report);
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec!["microsoft_teams", "telegram", "whatsapp"],
+        "google.com is no messenger"
+    );
+    let errors = errors_of(&report, "web_app").join("\n");
+    assert!(
+        errors.contains("microsoft-edge/Default/Preferences"),
+        "{errors}"
+    );
+    assert!(errors.contains("not JSON"), "{errors}");
+    assert!(errors.contains("000009.ldb"), "{errors}");
+}

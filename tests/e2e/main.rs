@@ -22,3 +22,4 @@ mod reporting;
 mod rpm_real;
 mod tools;
 mod windows;
+mod wine_prefixes;

@@ -63,8 +63,14 @@ fn namesake_packages_files_and_launchers_are_not_flagged() {
     );
     let (code, report) = scan_json(&root, &[]);
     assert_eq!(code, 0, "{report:#}");
-    assert!(
-        finding_ids(&report).is_empty(),
+    // VK Teams (VK WorkSpace) is its own approved application, never Microsoft Teams.
+    assert_eq!(
+        finding_ids(&report),
+        vec!["vk_workspace"],
         "namesakes flagged: {report:#}"
+    );
+    assert_eq!(
+        finding(&report, "vk_workspace").unwrap()["status"],
+        "approved"
     );
 }

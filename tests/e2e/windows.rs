@@ -530,3 +530,110 @@ fn under_wine_the_agent_finds_every_install_method() {
         "consumer Skype is not a violation"
     );
 }
+
+/// The 2026 catalog on a mounted Windows volume without hives (profiles from
+/// `C:\Users`): WhatsApp's WebView2 build, AyuGram per user and Materialgram portable,
+/// MAX per machine and per user with its data folder, and their namesakes beside them
+/// (a game's Discord SDK, Signal, Element).
+#[test]
+fn the_2026_clients_on_a_windows_volume_and_their_namesakes() {
+    const NEUTRAL: Version<'static> = Version {
+        company: "Example Ltd",
+        product: "Example",
+        original_filename: "example.exe",
+        description: "Example",
+    };
+    const MAX: Version<'static> = Version {
+        company: "Communication Platform LLC",
+        product: "MAX",
+        original_filename: "max.exe",
+        description: "MAX",
+    };
+    const SIGNAL: Version<'static> = Version {
+        company: "Signal Messenger, LLC",
+        product: "Signal",
+        original_filename: "Signal.exe",
+        description: "Signal",
+    };
+    let volume = WindowsVolume::new();
+    volume
+        .file(
+            "C:\\Program Files\\WindowsApps\\5319275a.whatsappdesktop_2.2632.100.0_x64__cv1g1gvanyjgm\\WhatsApp.Root.exe",
+            program_with_version(&NEUTRAL),
+        )
+        .file(
+            "C:\\Users\\anna\\AppData\\Roaming\\AyuGram Desktop\\AyuGram.exe",
+            program_with_version(&NEUTRAL),
+        )
+        .file(
+            "C:\\Users\\boris\\Downloads\\mg\\materialgram.exe",
+            program_with_version(&NEUTRAL),
+        )
+        .file(
+            "C:\\Program Files\\MAX\\max.exe",
+            program_with_version(&MAX),
+        )
+        .file(
+            "C:\\Users\\boris\\AppData\\Local\\Programs\\MAX\\max.exe",
+            program_with_version(&NEUTRAL),
+        )
+        .dir("C:\\Users\\anna\\AppData\\Local\\max\\Cache")
+        // Namesakes.
+        .file(
+            "C:\\Program Files (x86)\\Some Game\\discord_game_sdk.dll",
+            program_with_version(&NEUTRAL),
+        )
+        .file(
+            "C:\\Program Files (x86)\\Some Game\\Plugins\\discord-rpc.dll",
+            program_with_version(&NEUTRAL),
+        )
+        .file(
+            "C:\\Users\\anna\\AppData\\Local\\Programs\\signal-desktop\\Signal.exe",
+            program_with_version(&SIGNAL),
+        )
+        .file(
+            "C:\\Users\\anna\\AppData\\Local\\element-desktop\\Element.exe",
+            program_with_version(&NEUTRAL),
+        );
+    let (code, report) = scan_volume(&volume);
+    assert_eq!(code, 1, "{report:#}");
+
+    let whatsapp = finding(&report, "whatsapp").unwrap();
+    assert!(
+        details(&report).contains("WhatsApp.Root.exe"),
+        "{whatsapp:#}"
+    );
+    // The package folder is also seen as the package itself.
+    assert!(
+        evidence_sources(whatsapp).contains(&"file".to_string()),
+        "{whatsapp:#}"
+    );
+    let telegram = finding(&report, "telegram").unwrap();
+    assert_eq!(telegram["users"], serde_json::json!(["anna", "boris"]));
+    let max = finding(&report, "max").unwrap();
+    assert_eq!(max["status"], "approved");
+    assert_eq!(max["users"], serde_json::json!(["anna", "boris"]));
+    let max_sources = evidence_sources(max);
+    assert_eq!(
+        max_sources
+            .iter()
+            .filter(|source| *source == "file")
+            .count(),
+        2,
+        "{max:#}"
+    );
+    assert!(max_sources.contains(&"data_dir".to_string()), "{max:#}");
+    assert!(
+        max.to_string()
+            .contains("C:\\\\Users\\\\anna\\\\AppData\\\\Local\\\\max"),
+        "{max:#}"
+    );
+
+    let mut ids = finding_ids(&report);
+    ids.sort();
+    assert_eq!(
+        ids,
+        vec!["max", "telegram", "whatsapp"],
+        "the game SDKs, Signal and Element are not flagged: {report:#}"
+    );
+}

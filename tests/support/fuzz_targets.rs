@@ -107,6 +107,21 @@ pub fn targets() -> Vec<Target> {
             run: run_small,
         },
         Target {
+            name: "home templates (sssd.conf, smb.conf)",
+            seeds: home_template_seeds,
+            run: run_home_templates,
+        },
+        Target {
+            name: "Wine registry files",
+            seeds: wine_registry_seeds,
+            run: run_wine_registry,
+        },
+        Target {
+            name: "SSSD cache",
+            seeds: || vec![valid_sssd_cache()],
+            run: run_sssd_cache,
+        },
+        Target {
             name: "collector report intake",
             seeds: report_seeds,
             run: run_report_intake,
@@ -372,6 +387,97 @@ fn preferences_seeds() -> Vec<Vec<u8>> {
 fn run_preferences(bytes: &[u8]) -> u64 {
     match web_apps::parse_preferences(&lossy(bytes)) {
         Ok(apps) => behaviour(apps.len()),
+        Err(error) => behaviour(kind_of(error)),
+    }
+}
+
+fn home_template_seeds() -> Vec<Vec<u8>> {
+    vec![
+        b"[sssd]\ndomains = school.local\n[nss]\nhomedir_substring = /srv\n[domain/school.local]\noverride_homedir = %H/%d/%l/%u\nfallback_homedir = /home/%f\n".to_vec(),
+        b"[global]\n workgroup = SCHOOL\n security = ads\n template homedir = /home/%D/%U\n".to_vec(),
+    ]
+}
+
+/// Both configuration parsers, then every template compiled and matched against a few
+/// folder names, as discovery does.
+pub fn run_home_templates(bytes: &[u8]) -> u64 {
+    use users::home_templates::{
+        Bindings, Dialect, DomainConfig, HomeLayout, parse_smb_conf, parse_sssd_conf,
+    };
+    let text = lossy(bytes);
+    let mut config = DomainConfig::default();
+    parse_sssd_conf(&text, "sssd.conf", &mut config);
+    parse_smb_conf(&text, "smb.conf", &mut config);
+    let mut matched = 0usize;
+    let mut errors = Vec::new();
+    for template in &config.templates {
+        for dialect in [Dialect::Sssd, Dialect::Samba] {
+            match HomeLayout::parse(&template.template, dialect) {
+                Ok(layout) => {
+                    for index in 0..layout.components.len() {
+                        for name in ["school.local", "ivanov@school.local", "p", "1001", ""] {
+                            matched += usize::from(
+                                layout
+                                    .match_name(index, name, &Bindings::default())
+                                    .is_some(),
+                            );
+                        }
+                    }
+                }
+                Err(error) => errors.push(kind_of(error)),
+            }
+        }
+    }
+    behaviour((config.domains.len().min(4), matched.min(8), errors))
+}
+
+pub fn wine_registry_seeds() -> Vec<Vec<u8>> {
+    let text = "WINE REGISTRY Version 2\n;; All keys relative to \\\\Machine\n#arch=win64\n\n[Software\\\\Microsoft\\\\Windows\\\\CurrentVersion\\\\Uninstall\\\\Viber] 1700000000\n#time=1da\n\"DisplayName\"=\"Viber \\x0412\"\n\"Size\"=dword:0002a3f0\n\"Codes\"=str(7):\"{E01CB858-ABEC-4384-BFBF-985024A4A8DB}\\0\"\n\"Blob\"=hex(2):41,00,\\\n  42,00,00,00\n@=\"default\"\n";
+    let mut exported = vec![0xFF, 0xFE];
+    exported.extend(
+        "Windows Registry Editor Version 5.00\r\n[HKEY_CURRENT_USER\\Software\\X]\r\n\"A\"=\"b\"\r\n"
+            .encode_utf16()
+            .flat_map(u16::to_le_bytes),
+    );
+    vec![text.as_bytes().to_vec(), exported]
+}
+
+/// The Wine registry parser, then the uninstall keys read through its view.
+pub fn run_wine_registry(bytes: &[u8]) -> u64 {
+    use sverka_agent::scan::registry::RegistryView;
+    use sverka_agent::scan::registry::wine_reg::{WineRegistryView, parse_wine_registry};
+    match parse_wine_registry(bytes) {
+        Ok(registry) => {
+            let keys = registry.len().min(16);
+            let view = WineRegistryView::new(
+                "system.reg".into(),
+                std::sync::Arc::new(registry),
+                "Software",
+            );
+            let uninstall = view
+                .read_key("Microsoft\\Windows\\CurrentVersion\\Uninstall")
+                .ok()
+                .flatten()
+                .map(|key| key.subkeys.len().min(8) + key.problems.len().min(8) * 16);
+            behaviour((keys, uninstall))
+        }
+        Err(error) => behaviour(kind_of(error)),
+    }
+}
+
+pub fn valid_sssd_cache() -> Vec<u8> {
+    use users::sssd_cache::{CachedUser, build_sssd_cache};
+    build_sssd_cache(&[CachedUser {
+        name: "ivanov@school.local".into(),
+        domain: "school.local".into(),
+        uid: Some(1_851_000_123),
+        home: "/home/school.local/ivanov".into(),
+    }])
+}
+
+pub fn run_sssd_cache(bytes: &[u8]) -> u64 {
+    match users::sssd_cache::parse_sssd_cache(bytes) {
+        Ok(contents) => behaviour((contents.users.len().min(4), contents.error.map(kind_of))),
         Err(error) => behaviour(kind_of(error)),
     }
 }

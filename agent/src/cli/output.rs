@@ -102,10 +102,18 @@ pub fn table(report: &ScanReport) -> String {
                 if index > 0 {
                     line = " ".repeat(indent);
                 }
+                let last_used = evidence
+                    .profile_last_used
+                    .as_deref()
+                    .map(|time| {
+                        let day = time.get(..10).unwrap_or(time);
+                        format!(", profile last used {}", printable(day))
+                    })
+                    .unwrap_or_default();
                 let whose = evidence
                     .user
                     .as_deref()
-                    .map(|user| format!(" [{}]", printable(user)))
+                    .map(|user| format!(" [{}{last_used}]", printable(user)))
                     .unwrap_or_default();
                 let location = evidence
                     .path

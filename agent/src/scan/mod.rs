@@ -51,12 +51,13 @@ pub fn scan_with(
 ) -> ScanOutcome {
     let started = Instant::now();
     let scanned_at = rfc3339_utc(SystemTime::now());
-    let (windows, profiles) = if root.is_windows() {
+    let (windows, mut profiles) = if root.is_windows() {
         let (windows, profiles) = WindowsSystem::open(root);
         (Some(windows), profiles)
     } else {
         (None, users::discover(root))
     };
+    users::stamp_last_used(root, &mut profiles, windows.is_some());
     let mut errors: Vec<SourceError> = profiles
         .problems
         .iter()
@@ -124,7 +125,8 @@ pub fn scan_with(
         }
     }
 
-    let findings = matcher.findings(&observations);
+    let mut findings = matcher.findings(&observations);
+    stamp_profile_freshness(&mut findings, &profiles);
     let report = ScanReport {
         schema: SCAN_SCHEMA,
         host: host::describe(root, windows.as_ref()),
@@ -138,6 +140,23 @@ pub fn scan_with(
     ScanOutcome {
         report,
         observations,
+    }
+}
+
+/// Marks each piece of evidence from a user's profile with when that profile was last
+/// used.
+fn stamp_profile_freshness(findings: &mut [sverka_shared::Finding], profiles: &users::Profiles) {
+    for evidence in findings
+        .iter_mut()
+        .flat_map(|finding| finding.evidence.iter_mut())
+    {
+        let Some(user) = &evidence.user else { continue };
+        evidence.profile_last_used = profiles
+            .users
+            .iter()
+            .find(|profile| &profile.name == user)
+            .and_then(|profile| profile.last_used)
+            .map(rfc3339_utc);
     }
 }
 

@@ -184,6 +184,7 @@ impl WindowsSystem {
                     uid: None,
                     loaded: loaded.iter().any(|hive| hive == &entry.sid),
                     sid: Some(entry.sid),
+                    last_used: None,
                 },
             );
         }
@@ -213,6 +214,7 @@ impl WindowsSystem {
                             uid: None,
                             sid: None,
                             loaded: false,
+                            last_used: None,
                         });
                 }
             }

@@ -27,6 +27,7 @@ fn builtin_catalog_covers_every_required_application() {
         ("wechat", AppStatus::Banned),
         ("vk_messenger", AppStatus::Approved),
         ("max", AppStatus::Approved),
+        ("vk_workspace", AppStatus::Approved),
         ("skype", AppStatus::Watch),
     ];
     for (id, status) in expected {
@@ -47,6 +48,53 @@ fn builtin_catalog_covers_every_required_application() {
         snapchat.undetectable.contains("browser"),
         "what cannot be detected about Snapchat is written down"
     );
+    let vk_messenger = catalog.app("vk_messenger").expect("vk_messenger");
+    assert!(
+        vk_messenger.name.contains("legacy") && vk_messenger.notes.starts_with("Legacy"),
+        "VK Messenger is marked legacy: {vk_messenger:?}"
+    );
+}
+
+/// Every signature added for the 2026 catalog says where it comes from and how sure
+/// it is (`[V]`, `[C]`, `[R]`, `[I]`), so the lines that name the 2026 clients are
+/// checked for a marker.
+#[test]
+fn signatures_of_the_2026_clients_carry_their_certainty() {
+    let text = include_str!("builtin.toml");
+    let mut checked = 0;
+    for line in text.lines() {
+        let signature = line.split('#').next().unwrap_or_default();
+        let names_a_2026_client = [
+            "AyuGram",
+            "ayugram",
+            "materialgram",
+            "WhatsApp.Root",
+            "2024",
+            "vkteams",
+            "VK_is1",
+            "max-qt",
+            "pro.max.ru",
+        ]
+        .iter()
+        .any(|name| signature.contains(name));
+        let is_prose = ["notes", "undetectable", "name", "vendor", "version"]
+            .iter()
+            .any(|key| signature.trim_start().starts_with(key));
+        if names_a_2026_client && signature.contains('"') && !is_prose {
+            checked += 1;
+            let comment = line
+                .split_once('#')
+                .map(|(_, comment)| comment)
+                .unwrap_or_default();
+            assert!(
+                ["[V]", "[C]", "[R]", "[I]"]
+                    .iter()
+                    .any(|marker| comment.contains(marker)),
+                "no source and certainty beside: {line}"
+            );
+        }
+    }
+    assert!(checked >= 20, "only {checked} signature lines checked");
 }
 
 #[test]
@@ -77,7 +125,7 @@ packages = ["skype-preview"]
             .contains(&"skype-preview".to_string())
     );
     assert!(
-        catalog.version.starts_with("2026.11.22+local."),
+        catalog.version.starts_with("2026.12.02+local."),
         "{}",
         catalog.version
     );

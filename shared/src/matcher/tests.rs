@@ -165,6 +165,51 @@ fn every_linux_install_method_is_recognised() {
 }
 
 #[test]
+fn the_2026_clients_on_linux_are_recognised() {
+    let matcher = matcher();
+    let cases: Vec<(Observation, &str)> = vec![
+        (package("ayugram-desktop"), "telegram"),
+        (package("materialgram"), "telegram"),
+        (flatpak("com.ayugram.desktop"), "telegram"),
+        (flatpak("io.github.kukuruzka165.materialgram"), "telegram"),
+        (
+            launcher("com.ayugram.desktop.desktop", None, None),
+            "telegram",
+        ),
+        (
+            launcher("io.github.kukuruzka165.materialgram.desktop", None, None),
+            "telegram",
+        ),
+        (
+            launcher("x.desktop", None, Some("com.ayugram.desktop")),
+            "telegram",
+        ),
+        (file("/opt/ayugram/ayugram"), "telegram"),
+        (file("/home/a/Загрузки/AyuGram"), "telegram"),
+        (
+            process("materialgram", Some("/usr/bin/materialgram")),
+            "telegram",
+        ),
+        (file("/opt/max/bin/max"), "max"),
+        (file("/opt/MAX/MAX"), "max"),
+        (file("/opt/max-qt/max.exe"), "max"),
+        (package("max-qt"), "max"),
+        (package("vk"), "vk_messenger"),
+        (package("vkteams"), "vk_workspace"),
+        (package("vk-teams"), "vk_workspace"),
+        (launcher("vkteams.desktop", None, None), "vk_workspace"),
+        (file("/opt/vkteams/vkteams"), "vk_workspace"),
+    ];
+    for (observation, expected) in cases {
+        assert_eq!(
+            apps_hit(&matcher, &observation),
+            vec![expected.to_string()],
+            "{observation:?}"
+        );
+    }
+}
+
+#[test]
 fn negative_controls_match_nothing() {
     let matcher = matcher();
     let cases = vec![
@@ -184,8 +229,36 @@ fn negative_controls_match_nothing() {
         package("snap"),
         package("snapd"),
         package("vibesql"),
-        package("vk-teams"),
         snap("snapd"),
+        // TDLib and bot libraries are not Telegram clients.
+        package("tdlib"),
+        package("libtdjson1.8.0"),
+        package("telegram-bot-api"),
+        package("python3-telegram-bot"),
+        file("/usr/lib/x86_64-linux-gnu/libtdjson.so.1.8.0"),
+        // Game SDKs that carry Discord's name.
+        file("/home/a/Games/Terraria/lib64/libdiscord_game_sdk.so"),
+        file("/home/a/Games/Game/discord_game_sdk.so"),
+        file("/home/a/.steam/steamapps/common/Game/Plugins/x86_64/discord-rpc.so"),
+        package("discord-rpc"),
+        // Signal and Element, which the orders do not name.
+        package("signal-desktop"),
+        flatpak("org.signal.Signal"),
+        file("/opt/Signal/signal-desktop"),
+        launcher(
+            "signal-desktop.desktop",
+            Some("/opt/Signal/signal-desktop"),
+            None,
+        ),
+        process("signal-desktop", Some("/opt/Signal/signal-desktop")),
+        package("element-desktop"),
+        flatpak("im.riot.Riot"),
+        file("/opt/Element/element-desktop"),
+        launcher(
+            "element-desktop.desktop",
+            Some("/opt/Element/element-desktop"),
+            None,
+        ),
         file("/usr/bin/telegraf"),
         file("/opt/teamviewer/tv_bin/TeamViewer"),
         file("/home/a/VibeSQL/VibeSQL"),
@@ -464,6 +537,80 @@ fn every_windows_install_method_is_recognised() {
             "skype_for_business",
         ),
         (office("SkypeforBusinessRetail"), "skype_for_business"),
+        (office("SkypeforBusiness2024Volume"), "skype_for_business"),
+        (office("SkypeforBusiness2024Retail"), "skype_for_business"),
+        (
+            uninstall(
+                "SkypeforBusiness2024Volume - ru-ru",
+                "Skype for Business LTSC 2024 - ru-ru",
+                Some("Microsoft Corporation"),
+                None,
+            ),
+            "skype_for_business",
+        ),
+        (
+            uninstall(
+                "{53F49750-6209-4FBF-9CA8-7A333C87D666}_is1",
+                "AyuGram Desktop version 6.7.8",
+                Some("Radolyn Labs"),
+                None,
+            ),
+            "telegram",
+        ),
+        (
+            renamed_exe(
+                r"C:\Users\anna\AppData\Roaming\AyuGram Desktop\AyuGram.exe",
+                version_info("Radolyn Labs", "AyuGram Desktop", "AyuGram.exe"),
+            ),
+            "telegram",
+        ),
+        (
+            file(r"C:\Users\anna\Downloads\materialgram\materialgram.exe"),
+            "telegram",
+        ),
+        (
+            file(
+                r"C:\Program Files\WindowsApps\5319275a.whatsappdesktop_2.2632.100.0_x64__cv1g1gvanyjgm\WhatsApp.Root.exe",
+            ),
+            "whatsapp",
+        ),
+        (
+            process(
+                "WhatsApp.Root.exe",
+                Some(
+                    r"C:\Program Files\WindowsApps\5319275a.whatsappdesktop_2.2632.100.0_x64__cv1g1gvanyjgm\WhatsApp.Root.exe",
+                ),
+            ),
+            "whatsapp",
+        ),
+        (
+            uninstall(
+                "{1DB05575-EA00-4D4C-8B86-4E22934A8377}",
+                "MAX",
+                Some("Communication Platform LLC"),
+                Some("{C75CA842-16FD-4019-A356-5F1D958B2D22}"),
+            ),
+            "max",
+        ),
+        (file(r"C:\Program Files\MAX\max.exe"), "max"),
+        (
+            file(r"C:\Users\anna\AppData\Local\Programs\MAX\max.exe"),
+            "max",
+        ),
+        (web_app("https://pro.max.ru/"), "max"),
+        (
+            uninstall("VK_is1", "VK version 5.3.2", Some("V Kontakte LLC"), None),
+            "vk_messenger",
+        ),
+        (
+            uninstall(
+                "{E8E91573-7048-4192-8D77-BF0634FF75DE}",
+                "VK WorkSpace 26.2.12.101023",
+                Some("VK DIGITAL TECHNOLOGIES LLC"),
+                None,
+            ),
+            "vk_workspace",
+        ),
         (web_app("https://web.telegram.org/a/"), "telegram"),
         (web_app("https://web.whatsapp.com/"), "whatsapp"),
         (
@@ -519,6 +666,32 @@ fn windows_negative_controls_match_nothing_and_the_add_in_only_supports() {
         web_app("https://discord.com.evil.example/"),
         web_app("not a url"),
         office("O365ProPlusRetail"),
+        office("ProPlus2024Volume"),
+        // Game SDKs that carry Discord's name, Signal and Element.
+        file(r"C:\Games\Game\discord_game_sdk.dll"),
+        file(r"C:\Games\Game\Plugins\discord-rpc.dll"),
+        renamed_exe(
+            r"C:\Users\anna\AppData\Local\Programs\signal-desktop\Signal.exe",
+            version_info("Signal Messenger, LLC", "Signal", "Signal.exe"),
+        ),
+        renamed_exe(
+            r"C:\Users\anna\AppData\Local\element-desktop\Element.exe",
+            version_info("Element", "Element", "Element.exe"),
+        ),
+        uninstall(
+            "signal-desktop",
+            "Signal 7.40.0",
+            Some("Signal Messenger, LLC"),
+            None,
+        ),
+        uninstall("element-desktop", "Element", Some("Element"), None),
+        // VK WorkSpace is not Microsoft Teams; a namesake of VK is not VK Messenger.
+        uninstall(
+            "{A0000000-0000-0000-0000-000000000000}",
+            "VK Teams Bot SDK",
+            Some("Someone Else"),
+            None,
+        ),
     ];
     for observation in cases {
         assert!(

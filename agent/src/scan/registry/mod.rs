@@ -11,6 +11,7 @@
 pub mod hive;
 #[cfg(windows)]
 pub mod live;
+pub mod wine_reg;
 
 use std::path::Path;
 

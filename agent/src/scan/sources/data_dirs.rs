@@ -22,10 +22,25 @@ impl EvidenceSource for DataDirSource {
             .collect();
         folders.sort_unstable();
         folders.dedup();
+        let windows = context.windows.is_some();
         for user in &context.profiles.users {
             for folder in &folders {
-                let shown = format!("{}/{folder}", user.home);
-                let is_folder = std::fs::symlink_metadata(context.root.path(&shown))
+                // On Windows the folder is written with `\` and found without regard to
+                // case (`AppData/Local/max` is `C:\Users\anna\AppData\Local\max`).
+                let (shown, local) = if windows {
+                    let shown = format!(
+                        "{}\\{}",
+                        user.home.trim_end_matches('\\'),
+                        folder.replace('/', "\\")
+                    );
+                    let local = context.root.windows_path(&shown);
+                    (shown, local)
+                } else {
+                    let shown = format!("{}/{folder}", user.home);
+                    let local = context.root.path(&shown);
+                    (shown, local)
+                };
+                let is_folder = std::fs::symlink_metadata(local)
                     .map(|metadata| metadata.is_dir())
                     .unwrap_or(false);
                 if is_folder {

@@ -73,7 +73,7 @@ pub fn parse_desktop_entry(text: &str) -> Result<DesktopEntry, DesktopEntryError
         let value = value.trim().to_string();
         match key.trim() {
             "Name" => entry.name = Some(value),
-            "Exec" => entry.exec = Some(value),
+            "Exec" => entry.exec = Some(unescape_value(&value)),
             "StartupWMClass" => entry.wm_class = Some(value),
             _ => {}
         }
@@ -85,13 +85,56 @@ pub fn parse_desktop_entry(text: &str) -> Result<DesktopEntry, DesktopEntryError
     }
 }
 
+/// A string value as the desktop entry specification escapes it (`\\s`, `\\n`, `\\t`,
+/// `\\r`, `\\\\`); the `Exec` quoting rules apply after this.
+fn unescape_value(value: &str) -> String {
+    let mut unescaped = String::with_capacity(value.len());
+    let mut characters = value.chars();
+    while let Some(character) = characters.next() {
+        if character != '\\' {
+            unescaped.push(character);
+            continue;
+        }
+        match characters.next() {
+            Some('s') => unescaped.push(' '),
+            Some('n') => unescaped.push('\n'),
+            Some('t') => unescaped.push('\t'),
+            Some('r') => unescaped.push('\r'),
+            Some('\\') => unescaped.push('\\'),
+            // Anything else is left for the `Exec` quoting rules.
+            Some(other) => {
+                unescaped.push('\\');
+                unescaped.push(other);
+            }
+            None => unescaped.push('\\'),
+        }
+    }
+    unescaped
+}
+
 /// What a launcher starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LaunchTarget {
     Program(String),
     /// `flatpak run <id>`.
     Flatpak(String),
+    /// A Windows program run by Wine (`env WINEPREFIX=... wine C:\\...\\x.exe`, as
+    /// Wine's menu builder writes launchers): the prefix when the launcher names one, and
+    /// the program's Windows path (often a `.lnk` of the Start menu).
+    Wine {
+        prefix: Option<String>,
+        program: String,
+    },
 }
+
+/// The names Wine's loader goes by in launchers.
+const WINE_LOADERS: &[&str] = &[
+    "wine",
+    "wine64",
+    "wine-stable",
+    "wine64-stable",
+    "wine-development",
+];
 
 /// Splits an `Exec` value into words, honouring double quotes and backslashes.
 fn exec_words(exec: &str) -> Vec<String> {
@@ -126,15 +169,28 @@ pub fn launch_target(exec: &str) -> Option<LaunchTarget> {
     let words = exec_words(exec);
     let mut rest = words.iter().map(String::as_str).peekable();
     let mut program = rest.next()?;
+    let mut wine_prefix = None;
     if program.rsplit('/').next() == Some("env") {
         while let Some(word) = rest.peek() {
             if word.contains('=') || word.starts_with('-') {
+                if let Some(prefix) = word.strip_prefix("WINEPREFIX=") {
+                    wine_prefix = Some(prefix.to_string());
+                }
                 rest.next();
             } else {
                 break;
             }
         }
         program = rest.next()?;
+    }
+    if WINE_LOADERS.contains(&program.rsplit('/').next().unwrap_or_default()) {
+        let windows_program = rest.find(|word| {
+            !word.starts_with('-') && !word.starts_with('/') && !word.eq_ignore_ascii_case("start")
+        })?;
+        return Some(LaunchTarget::Wine {
+            prefix: wine_prefix,
+            program: windows_program.to_string(),
+        });
     }
     if program.rsplit('/').next() == Some("flatpak") {
         let mut after_run = rest.skip_while(|word| *word != "run").skip(1);
@@ -169,6 +225,54 @@ pub fn user_named_folders(root: &ScanRoot, user: &UserProfile) -> Vec<String> {
     .unwrap_or_default()
 }
 
+fn has_extension(name: &str, extension: &str) -> bool {
+    name.len() > extension.len()
+        && name
+            .get(name.len() - extension.len()..)
+            .is_some_and(|tail| tail.eq_ignore_ascii_case(extension))
+}
+
+/// Where a Wine launcher's Windows program (`C:\\users\\...`) is on this system:
+/// under the launcher's prefix (or `~/.wine`), its components found without regard to
+/// case, as Wine does.
+fn wine_program_path(
+    root: &ScanRoot,
+    home: Option<&str>,
+    prefix: &Option<String>,
+    program: &str,
+) -> Option<std::path::PathBuf> {
+    let prefix = match (prefix, home) {
+        (Some(prefix), _) => prefix.clone(),
+        (None, Some(home)) => format!("{home}/.wine"),
+        (None, None) => return None,
+    };
+    // Only C: (`drive_c`): the other drives are links that may lead anywhere.
+    let (drive, rest) = program.split_once(':')?;
+    if !drive.eq_ignore_ascii_case("c") {
+        return None;
+    }
+    let mut local = root.path(format!("{prefix}/drive_c"));
+    for component in rest.split(['\\', '/']).filter(|part| !part.is_empty()) {
+        let exact = local.join(component);
+        local = if exact.exists() {
+            exact
+        } else {
+            std::fs::read_dir(&local)
+                .ok()?
+                .flatten()
+                .take(MAX_FILES_PER_FOLDER)
+                .find(|entry| {
+                    entry
+                        .file_name()
+                        .to_string_lossy()
+                        .eq_ignore_ascii_case(component)
+                })?
+                .path()
+        };
+    }
+    local.exists().then_some(local)
+}
+
 fn program_exists(root: &ScanRoot, user: Option<&UserProfile>, target: &LaunchTarget) -> bool {
     match target {
         LaunchTarget::Program(program) if program.starts_with('/') => root.path(program).exists(),
@@ -184,6 +288,13 @@ fn program_exists(root: &ScanRoot, user: Option<&UserProfile>, target: &LaunchTa
                 && folders
                     .iter()
                     .any(|folder| root.path(folder).join(program).exists())
+        }
+        LaunchTarget::Wine { prefix, program } => {
+            let Some(home) = user.map(|user| user.home.as_str()) else {
+                return prefix.is_some()
+                    && wine_program_path(root, None, prefix, program).is_some();
+            };
+            wine_program_path(root, Some(home), prefix, program).is_some()
         }
         LaunchTarget::Flatpak(id) => {
             root.path(super::flatpak::SYSTEM_APPS).join(id).exists()
@@ -230,10 +341,29 @@ impl EvidenceSource for DesktopEntrySource {
     }
 }
 
+/// How deep below a user's `.local/share/applications` launchers are read (Wine's
+/// menu builder writes them to `wine/Programs/<folder>/`).
+const MAX_MENU_DEPTH: usize = 4;
+
 fn read_folder(
     context: &ScanContext<'_>,
     folder: &str,
     user: Option<&UserProfile>,
+    output: &mut SourceOutput,
+) {
+    let depth = if user.is_some() && folder.ends_with("/.local/share/applications") {
+        MAX_MENU_DEPTH
+    } else {
+        0
+    };
+    read_folder_to_depth(context, folder, user, depth, output);
+}
+
+fn read_folder_to_depth(
+    context: &ScanContext<'_>,
+    folder: &str,
+    user: Option<&UserProfile>,
+    depth: usize,
     output: &mut SourceOutput,
 ) {
     let Some(entries) = output.list_folder(context, SourceKind::DesktopEntry, folder) else {
@@ -241,6 +371,12 @@ fn read_folder(
     };
     for entry in entries.flatten().take(MAX_FILES_PER_FOLDER) {
         let file_name = entry.file_name().to_string_lossy().into_owned();
+        let is_folder = entry.file_type().map(|kind| kind.is_dir()).unwrap_or(false);
+        if is_folder && depth > 0 {
+            let inner = format!("{folder}/{file_name}");
+            read_folder_to_depth(context, &inner, user, depth - 1, output);
+            continue;
+        }
         if !file_name.ends_with(".desktop") {
             continue;
         }
@@ -275,6 +411,13 @@ fn read_launcher(
     let program = target.map(|target| match target {
         LaunchTarget::Program(program) => program,
         LaunchTarget::Flatpak(id) => id,
+        // A Start-menu link: Wine names the window class after the program it starts.
+        LaunchTarget::Wine { program, .. } if has_extension(&program, ".lnk") => entry
+            .wm_class
+            .clone()
+            .filter(|class| has_extension(class, ".exe"))
+            .unwrap_or(program),
+        LaunchTarget::Wine { program, .. } => program,
     });
     output.observations.push(Observation {
         observed: Observed::DesktopEntry {
@@ -313,6 +456,22 @@ mod tests {
                 "/usr/bin/flatpak run --branch=stable --arch=x86_64 --command=telegram-desktop org.telegram.desktop -- %u"
             ),
             Some(LaunchTarget::Flatpak("org.telegram.desktop".into()))
+        );
+        // Wine's menu builder: a Start-menu link, run by wine in a named prefix.
+        assert_eq!(
+            launch_target(
+                "env WINEPREFIX=\"/home/anna/.wine\" wine C:\\\\users\\\\anna\\\\Start\\ Menu\\\\Programs\\\\Telegram\\ Desktop\\\\Telegram.lnk"
+            ),
+            Some(LaunchTarget::Wine {
+                prefix: Some("/home/anna/.wine".into()),
+                program: "C:\\users\\anna\\Start Menu\\Programs\\Telegram Desktop\\Telegram.lnk"
+                    .into(),
+            })
+        );
+        assert_eq!(
+            launch_target("wine64 start /unix /home/a/x.exe"),
+            None,
+            "a Unix path run through `start /unix` names no Windows program"
         );
         assert_eq!(launch_target("%U"), None);
         assert_eq!(launch_target(""), None);

@@ -83,7 +83,20 @@ impl EvidenceSource for PortableFileSource {
         }
         for user in &context.profiles.users {
             let start = context.root.path(&user.home);
-            walk(context, start, &user.home, Some(&user.name), false, output);
+            // Wine prefixes' `drive_c` are walked by the Wine source, as Windows folders.
+            let prefixes: Vec<PathBuf> = super::wine::prefixes_of(context.root, &user.home)
+                .into_iter()
+                .map(|prefix| context.root.path(format!("{prefix}/drive_c")))
+                .collect();
+            walk_pruning(
+                context,
+                start,
+                &user.home,
+                Some(&user.name),
+                false,
+                &prefixes,
+                output,
+            );
         }
     }
 }
@@ -99,6 +112,19 @@ pub fn walk(
     read_versions: bool,
     output: &mut SourceOutput,
 ) {
+    walk_pruning(context, start, folder, user, read_versions, &[], output);
+}
+
+/// [`walk`], never entering the folders of `pruned` (local paths).
+pub fn walk_pruning(
+    context: &ScanContext<'_>,
+    start: PathBuf,
+    folder: &str,
+    user: Option<&str>,
+    read_versions: bool,
+    pruned: &[PathBuf],
+    output: &mut SourceOutput,
+) {
     if !start.is_dir() {
         return;
     }
@@ -111,7 +137,7 @@ pub fn walk(
         unreadable: Unreadable::default(),
         stopped: false,
     };
-    walk_with_walkdir(&mut state, &start);
+    walk_with_walkdir(&mut state, &start, pruned);
     output.observations.append(&mut state.observations);
     if state.stopped {
         output.error(
@@ -216,7 +242,7 @@ impl WalkState<'_, '_> {
 /// system stays on one file system (off /proc, /sys and network mounts). Not on
 /// Windows: walkdir would open every folder to compare its volume, and mount points
 /// inside the walked folders are rare there.
-fn walk_with_walkdir(state: &mut WalkState<'_, '_>, start: &Path) {
+fn walk_with_walkdir(state: &mut WalkState<'_, '_>, start: &Path, pruned: &[PathBuf]) {
     let context = state.context;
     let prune = context.limits.prune_toolchains;
     let walker = WalkDir::new(start)
@@ -227,7 +253,8 @@ fn walk_with_walkdir(state: &mut WalkState<'_, '_>, start: &Path) {
         .filter_entry(|entry| {
             !(entry.depth() > 0
                 && entry.file_type().is_dir()
-                && is_pruned(prune, entry.file_name()))
+                && (is_pruned(prune, entry.file_name())
+                    || pruned.iter().any(|folder| folder == entry.path())))
         });
     let mut visited: u64 = 0;
     for entry in walker {

@@ -2,8 +2,9 @@
 //! every OS) plus a thin reader. All sources are registered in [`all`]; the list is
 //! the same on every OS, and a source that has nothing to read on a system (no dpkg
 //! database on RED OS, no registry on Linux) simply observes nothing. The Windows
-//! sources (`uninstall`, `appx`, `web_apps`) read through [`ScanContext::windows`],
-//! which is set for a live Windows scan and for `--root` on a Windows volume.
+//! sources (`uninstall`, `appx`) read through [`ScanContext::windows`], which is set
+//! for a live Windows scan and for `--root` on a Windows volume; `web_apps` reads the
+//! browser profiles of both systems, and `wine` the Wine prefixes of a Linux system.
 
 pub mod appx;
 pub mod data_dirs;
@@ -16,6 +17,7 @@ pub mod rpm;
 pub mod snap;
 pub mod uninstall;
 pub mod web_apps;
+pub mod wine;
 
 use sverka_shared::report::SkippedSource;
 use sverka_shared::{CatalogMatcher, Observation, SourceError, SourceKind};
@@ -139,5 +141,6 @@ pub fn all() -> Vec<Box<dyn EvidenceSource>> {
         Box::new(uninstall::UninstallKeySource),
         Box::new(appx::AppxSource),
         Box::new(web_apps::WebAppSource),
+        Box::new(wine::WinePrefixSource),
     ]
 }

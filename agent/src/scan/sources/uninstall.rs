@@ -203,7 +203,7 @@ impl EvidenceSource for UninstallKeySource {
     }
 }
 
-fn read_uninstall(
+pub fn read_uninstall(
     view: &dyn RegistryView,
     path: &str,
     hive: &str,

@@ -17,6 +17,12 @@
 //!   builds and their forks use.
 //!
 //! Browsing history, cookies and site data are never opened.
+//!
+//! On Windows the profiles are under each user's `%LocalAppData%` ([`BROWSERS`]); on
+//! Linux under the home, for the system package, the flatpak and the snap of each
+//! browser ([`LINUX_BROWSERS`]). The launchers a browser writes for its web apps
+//! (`~/.local/share/applications/chrome-<app id>-Default.desktop`) name only the app
+//! id, so the profile's database is what says which site an app is.
 
 use std::path::Path;
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
@@ -31,6 +37,30 @@ pub const BROWSERS: &[(&str, &str)] = &[
     ("Microsoft Edge", "Microsoft\\Edge\\User Data"),
     ("Yandex Browser", "Yandex\\YandexBrowser\\User Data"),
     ("Chromium", "Chromium\\User Data"),
+];
+/// Browsers and their profile folders relative to a Linux home: the system package's,
+/// the flatpak's and the snap's.
+pub const LINUX_BROWSERS: &[(&str, &str)] = &[
+    ("Google Chrome", ".config/google-chrome"),
+    ("Google Chrome", ".config/google-chrome-beta"),
+    (
+        "Google Chrome",
+        ".var/app/com.google.Chrome/config/google-chrome",
+    ),
+    ("Microsoft Edge", ".config/microsoft-edge"),
+    (
+        "Microsoft Edge",
+        ".var/app/com.microsoft.Edge/config/microsoft-edge",
+    ),
+    ("Yandex Browser", ".config/yandex-browser"),
+    ("Yandex Browser", ".config/yandex-browser-beta"),
+    (
+        "Yandex Browser",
+        ".var/app/ru.yandex.Browser/config/yandex-browser",
+    ),
+    ("Chromium", ".config/chromium"),
+    ("Chromium", ".var/app/org.chromium.Chromium/config/chromium"),
+    ("Chromium", "snap/chromium/common/chromium"),
 ];
 const MAX_PREFERENCES_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
@@ -211,18 +241,29 @@ impl EvidenceSource for WebAppSource {
     }
 
     fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput) {
-        if context.windows.is_none() {
-            return;
-        }
+        let windows = context.windows.is_some();
         for user in &context.profiles.users {
-            for (browser, user_data) in BROWSERS {
-                let folder = format!(
-                    "{}\\AppData\\Local\\{user_data}",
-                    user.home.trim_end_matches('\\')
-                );
-                let Some(profiles) =
+            let browsers: Vec<(&str, String)> = if windows {
+                BROWSERS
+                    .iter()
+                    .map(|(browser, user_data)| {
+                        let home = user.home.trim_end_matches('\\');
+                        (*browser, format!("{home}\\AppData\\Local\\{user_data}"))
+                    })
+                    .collect()
+            } else {
+                LINUX_BROWSERS
+                    .iter()
+                    .map(|(browser, folder)| (*browser, format!("{}/{folder}", user.home)))
+                    .collect()
+            };
+            for (browser, folder) in browsers {
+                let listed = if windows {
                     output.list_folder_windows(context, SourceKind::WebApp, &folder)
-                else {
+                } else {
+                    output.list_folder(context, SourceKind::WebApp, &folder)
+                };
+                let Some(profiles) = listed else {
                     continue;
                 };
                 for profile in profiles.flatten() {
