@@ -403,7 +403,8 @@ pub(super) async fn organization_counts(
                    AS with_banned,
                 SUM(CASE WHEN h.last_seen_at >= $1 AND h.open_approved > 0 THEN 1 ELSE 0 END)
                    AS with_approved
-             FROM hosts h GROUP BY h.organization_id ORDER BY h.organization_id",
+             FROM hosts h WHERE h.retired_at IS NULL
+             GROUP BY h.organization_id ORDER BY h.organization_id",
         )
         .bind(reporting_since)
         .bind(silent_before)
@@ -420,7 +421,8 @@ pub(super) async fn host_summaries(
         sqlx::query_as(
             "SELECT h.id AS host_id, h.hostname, h.os_name, h.agent_version, h.last_seen_at,
                     h.open_banned, h.open_approved
-             FROM hosts h WHERE h.organization_id = $1 ORDER BY h.hostname, h.id",
+             FROM hosts h WHERE h.organization_id = $1 AND h.retired_at IS NULL
+             ORDER BY h.hostname, h.id",
         )
         .bind(organization_id)
         .fetch_all(pool)
