@@ -348,7 +348,7 @@ fn report_request(key: &str, number: u64, with_inventory: bool) -> String {
     }];
     let inventory = Inventory::from_observations(&observations);
     // Scan times a second apart, so no report is older than the one before.
-    let scanned = 1_790_000_000 + number;
+    let scanned = 1_790_000_000 + number as i64;
     let upload = ReportUpload {
         report_id: uuid_for(number),
         scan: ScanReport {
