@@ -66,6 +66,10 @@ impl AppState {
 
     /// The same state with these connection limits.
     pub fn with_connection_limits(mut self, connections: ConnectionLimits) -> AppState {
+        self.upload_slots = SlotLimits::new(
+            crate::api::slots::REPORT_SLOTS,
+            connections.uploads_per_address,
+        );
         self.connections = connections;
         self
     }

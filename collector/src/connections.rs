@@ -44,6 +44,9 @@ pub struct ConnectionLimits {
     /// Connections one client address may hold open at once (a school's PCs behind one
     /// NAT address share it).
     pub per_address: usize,
+    /// Report uploads one client address may have in progress at once (of the 256
+    /// upload slots; one host key holds at most 16).
+    pub uploads_per_address: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -54,6 +57,7 @@ impl Default for ConnectionLimits {
             idle_seconds: 30,
             tls_handshake_seconds: 10,
             per_address: 256,
+            uploads_per_address: 16,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Upload slots shared fairly: at most [`REPORT_SLOTS`] reports are read, decoded and
 //! evaluated at once (which bounds the memory a boot storm can take), and no host key
-//! or client address holds more than [`SlotLimits::share`] of them, so a few keys or
+//! holds more than [`SlotLimits::share`] of them nor a client address more than its
+//! share (`[connections] uploads_per_address`), so a few keys or
 //! one address dribbling slow uploads cannot stall every other PC's reports. A slot is
 //! taken before the body is read, and the body must arrive within the connection's
 //! body deadline ([`crate::connections::body_deadline`]), so no slot is held for long.
@@ -32,13 +33,15 @@ enum Holder {
 pub struct SlotLimits {
     slots: tokio::sync::Semaphore,
     held: Mutex<HashMap<Holder, usize>>,
-    /// The most slots one host key or one address may hold.
+    /// The most slots one host key may hold.
     share: usize,
+    /// The most slots one client address may hold.
+    address_share: usize,
 }
 
 impl Default for SlotLimits {
     fn default() -> SlotLimits {
-        SlotLimits::new(REPORT_SLOTS)
+        SlotLimits::new(REPORT_SLOTS, REPORT_SLOTS / 16)
     }
 }
 
@@ -51,12 +54,14 @@ pub struct UploadSlot<'a> {
 }
 
 impl SlotLimits {
-    /// `total` slots; each host key or address may hold a sixteenth of them (at least 2).
-    pub fn new(total: usize) -> SlotLimits {
+    /// `total` slots; each host key may hold a sixteenth of them (at least 2), each
+    /// client address `per_address`.
+    pub fn new(total: usize, per_address: usize) -> SlotLimits {
         SlotLimits {
             slots: tokio::sync::Semaphore::new(total.max(1)),
             held: Mutex::new(HashMap::new()),
             share: (total / 16).max(2),
+            address_share: per_address.max(1),
         }
     }
 
@@ -79,18 +84,15 @@ impl SlotLimits {
                 return Err(busy("the upload slots are unavailable"));
             };
             for holder in &holders {
-                if held.get(holder).copied().unwrap_or(0) >= self.share {
-                    let who = match holder {
-                        Holder::Host(_) => "this host",
-                        Holder::Address(_) => "this address",
-                    };
+                let (who, share) = match holder {
+                    Holder::Host(_) => ("this host", self.share),
+                    Holder::Address(_) => ("this address", self.address_share),
+                };
+                if held.get(holder).copied().unwrap_or(0) >= share {
                     return Err(ApiFailure::new(
                         StatusCode::TOO_MANY_REQUESTS,
                         "rate_limited",
-                        format!(
-                            "{who} has {} uploads in progress already (at most {} at once)",
-                            self.share, self.share
-                        ),
+                        format!("{who} has {share} uploads in progress already (at most {share} at once)"),
                     )
                     .retry_after(BUSY_RETRY_SECONDS));
                 }
@@ -142,7 +144,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_host_or_address_holds_more_than_its_share() {
-        let limits = SlotLimits::new(32);
+        let limits = SlotLimits::new(32, 2);
         assert_eq!(limits.share(), 2);
         let school: IpAddr = [10, 0, 0, 1].into();
         let first = limits.take(1, Some(school)).await.expect("first");

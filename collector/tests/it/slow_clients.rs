@@ -25,6 +25,7 @@ const LIMITS: ConnectionLimits = ConnectionLimits {
     idle_seconds: 1,
     tls_handshake_seconds: 1,
     per_address: 40,
+    uploads_per_address: 16,
 };
 
 async fn connect_from(source: [u8; 4], server: SocketAddr) -> TcpStream {

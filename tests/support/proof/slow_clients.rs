@@ -5,7 +5,9 @@
 //! byte at a time for [`Budget::slow_duration`], each reconnecting when the collector
 //! closes it. Measured side by side: the p99 of a normal report and of a page, idle
 //! and under attack; counted: slow connections opened, and those the collector did not
-//! close by its timeouts (0 allowed).
+//! close by its timeouts (0 allowed). A connection the collector refuses at once (a
+//! rate limit, a host's or address's full share of upload slots) is opened again a
+//! second later: this part measures slow clients, not a flood of new connections.
 //!
 //! The normal agent reports from 127.0.0.1 over a new connection each time; the
 //! attackers use 127.0.0.2 to 127.0.0.11, under the per-address connection bound.
@@ -274,12 +276,18 @@ async fn attack(
                 }
             }
         };
-        outcome.longest = outcome.longest.max(started.elapsed());
+        let lived = started.elapsed();
+        outcome.longest = outcome.longest.max(lived);
         if !closed {
             outcome.not_closed += 1;
         }
         if stopped_at.is_some() || stop.load(Ordering::Relaxed) {
             return outcome;
+        }
+        // Refused at once (a rate limit, a full share of upload slots): a slow client
+        // comes back a second later rather than turning into a connection flood.
+        if lived < Duration::from_secs(1) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 }
