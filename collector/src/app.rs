@@ -3,19 +3,20 @@
 
 use anyhow::{Context, Result};
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use crate::api::RateLimit;
+use crate::api::enrollment::EnrollmentConfig;
 use crate::api::host_auth::Bucket;
 use crate::api::limits::RequestLimits;
+use crate::api::slots::SlotLimits;
 use crate::catalog::CatalogState;
+use crate::connections::ConnectionLimits;
 use crate::evaluate::Evaluator;
 use crate::store::SqlStore;
 use crate::store::{HostCredentials, Store};
-
-/// Reports decoded and evaluated at once; the rest wait their turn.
-const REPORTS_IN_FLIGHT: usize = 256;
 
 /// Shared by every request.
 #[derive(Debug)]
@@ -30,8 +31,14 @@ pub struct AppState {
     pub(crate) credentials: Mutex<HashMap<i64, (HostCredentials, Instant)>>,
     /// Each host's token bucket (see `api::host_auth`).
     pub(crate) buckets: Mutex<HashMap<i64, Bucket>>,
-    /// Bounds the reports decoded and evaluated at once.
-    pub(crate) in_flight: tokio::sync::Semaphore,
+    /// Bounds the reports read, decoded and evaluated at once, fairly shared.
+    pub(crate) upload_slots: SlotLimits,
+    /// The brake on enrollment (see `api::enrollment`).
+    pub enrollment: EnrollmentConfig,
+    /// Each client address's enrollment bucket.
+    pub(crate) enrollment_buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    /// Time limits of connections and request bodies.
+    pub connections: ConnectionLimits,
 }
 
 impl AppState {
@@ -49,8 +56,27 @@ impl AppState {
             evaluator: Evaluator::default(),
             credentials: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
-            in_flight: tokio::sync::Semaphore::new(REPORTS_IN_FLIGHT),
+            upload_slots: SlotLimits::default(),
+            enrollment: EnrollmentConfig::default(),
+            enrollment_buckets: Mutex::new(HashMap::new()),
+            connections: ConnectionLimits::default(),
         }
+    }
+
+    /// The same state with these connection limits.
+    pub fn with_connection_limits(mut self, connections: ConnectionLimits) -> AppState {
+        self.upload_slots = SlotLimits::new(
+            crate::api::slots::REPORT_SLOTS,
+            connections.uploads_per_address,
+        );
+        self.connections = connections;
+        self
+    }
+
+    /// The same state with this brake on enrollment.
+    pub fn with_enrollment(mut self, enrollment: EnrollmentConfig) -> AppState {
+        self.enrollment = enrollment;
+        self
     }
 
     pub fn catalog(&self) -> Arc<CatalogState> {

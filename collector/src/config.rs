@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use crate::api::RateLimit;
+use crate::api::enrollment::EnrollmentConfig;
 use crate::api::limits::RequestLimits;
+use crate::connections::ConnectionLimits;
 use crate::tls::TlsConfig;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8440";
@@ -33,6 +35,8 @@ pub struct Config {
     pub report_retention_days: u32,
     pub limits: RequestLimits,
     pub rate_limit: RateLimit,
+    pub enrollment: EnrollmentConfig,
+    pub connections: ConnectionLimits,
     pub dashboard: DashboardConfig,
     /// Serve HTTPS with these certificate files (absent: plain HTTP, for a reverse
     /// proxy in front or a private network).
@@ -98,6 +102,8 @@ impl Default for Config {
             report_retention_days: 90,
             limits: RequestLimits::default(),
             rate_limit: RateLimit::default(),
+            enrollment: EnrollmentConfig::default(),
+            connections: ConnectionLimits::default(),
             dashboard: DashboardConfig::default(),
             tls: None,
         }

@@ -3,7 +3,8 @@
 //! `src/main.rs` only calls [`cli::main`].
 //!
 //! - [`app`]: the state every request shares, and opening the store.
-//! - [`server`]: every route in one router, and serving it (plain or TLS).
+//! - [`server`]: every route in one router, and serving it (plain or TLS);
+//!   [`connections`]: the accept loop with its time and per-address limits.
 //! - [`jobs`]: the background jobs of a running server.
 //! - [`api`]: the agent API (enroll, reports, catalog) and its limits.
 //! - [`web`]: the dashboard for people and its JSON API.
@@ -18,6 +19,7 @@ pub mod app;
 pub mod catalog;
 pub mod cli;
 pub mod config;
+pub mod connections;
 pub mod evaluate;
 pub mod export;
 pub mod jobs;

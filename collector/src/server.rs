@@ -16,13 +16,18 @@ use crate::catalog::CatalogState;
 use crate::config::Config;
 use crate::jobs;
 use crate::store::Store;
-use crate::web::{self, WebState, admin, json, pages, weekly};
+use crate::web::{self, WebState, admin, host_lifecycle, json, pages, weekly};
 
 /// Every route: the agent API (JSON errors, and the fallback for unknown paths) and
 /// the dashboard (pages, exports, its JSON API; security headers on every answer).
 /// The proof suite's isolation part reads this function's source for the route list.
 pub fn router(state: Arc<WebState>) -> Router {
-    agent_api(state.app.clone()).merge(dashboard(state))
+    let body_limit = state.app.connections.body();
+    agent_api(state.app.clone())
+        .merge(dashboard(state))
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::connections::body_deadline(body_limit, request, next)
+        }))
 }
 
 fn agent_api(state: Arc<AppState>) -> Router {
@@ -32,6 +37,7 @@ fn agent_api(state: Arc<AppState>) -> Router {
         .route(CATALOG_PATH, get(api::catalog))
         .route("/healthz", get(api::health))
         .fallback(api::not_found)
+        .layer(axum::middleware::from_fn(api::error::json_errors))
         .with_state(state)
 }
 
@@ -61,6 +67,9 @@ fn dashboard(state: Arc<WebState>) -> Router {
             get(pages::host::host_export),
         )
         .route("/host/{id}/handled", post(pages::host::mark_handled))
+        .route("/host/{id}/retire", post(host_lifecycle::retire_host))
+        .route("/host/{id}/merge", post(host_lifecycle::merge_host))
+        .route("/org/{id}/hosts", get(host_lifecycle::recent_hosts_page))
         .route("/org/{id}/weekly", get(weekly::weekly_page))
         .route(
             "/org/{id}/weekly/print",
@@ -97,26 +106,32 @@ fn dashboard(state: Arc<WebState>) -> Router {
         .route("/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/static/app.css", get(web::app_css))
         .route("/static/app.js", get(web::app_js))
+        .merge(dashboard_json_api())
+        .layer(axum::middleware::from_fn(web::security_headers))
+        .with_state(state)
+}
+
+/// The dashboard's JSON API: every error in the agent API's JSON shape.
+fn dashboard_json_api() -> Router<Arc<WebState>> {
+    Router::new()
         .route(json::ORGANIZATIONS_PATH, get(json::organizations))
         .route(json::OVERVIEW_PATH, get(json::overview))
         .route(json::VIOLATIONS_PATH, get(json::violations))
         .route(json::SILENT_PATH, get(json::silent))
         .route(json::WEEKLY_PATH, get(json::weekly))
         .route(json::HOST_PATH, get(json::host))
-        .layer(axum::middleware::from_fn(web::security_headers))
-        .with_state(state)
+        .route_layer(axum::middleware::from_fn(api::error::json_errors))
 }
 
 /// `sverka-collector serve`: answers agents and people on `config.listen` until
 /// SIGTERM or Ctrl-C, with the background jobs running beside it.
 pub async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
     let catalog = CatalogState::load(store.as_ref()).await?;
-    let state = Arc::new(AppState::new(
-        store,
-        catalog,
-        config.limits.clone(),
-        config.rate_limit,
-    ));
+    let state = Arc::new(
+        AppState::new(store, catalog, config.limits.clone(), config.rate_limit)
+            .with_enrollment(config.enrollment)
+            .with_connection_limits(config.connections),
+    );
     let web_state =
         Arc::new(WebState::new(state.clone(), &config).context("the [dashboard] settings")?);
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -148,23 +163,10 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
         config.silent_after_days,
     ));
 
-    let service = router(web_state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    match tls {
-        Some(tls) => {
-            // `tap_io` (doing nothing) gives the TLS listener axum's peer-address
-            // `ConnectInfo`, which the dashboard's sign-in throttling uses.
-            use axum::serve::ListenerExt;
-            let listener = crate::tls::TlsListener::new(listener, tls)?.tap_io(|_| {});
-            axum::serve(listener, service)
-                .with_graceful_shutdown(shutdown_signal())
-                .await
-                .context("serving")?
-        }
-        None => axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("serving")?,
-    }
+    let limits = config.connections;
+    crate::connections::serve(listener, tls, router(web_state), limits, shutdown_signal())
+        .await
+        .context("serving")?;
     Ok(())
 }
 

@@ -543,8 +543,11 @@ async fn run(options: Options) -> Result<()> {
         &config,
         format!(
             "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
-             # Throughput is measured without the per-host limit denying anything.\n\
-             [rate_limit]\nburst = 1e12\nper_minute = 1e12\n",
+             # Throughput is measured without the per-host limit denying anything,\n\
+             # and thousands of PCs enroll and report from this one address.\n\
+             [rate_limit]\nburst = 1e12\nper_minute = 1e12\n\
+             [enrollment]\nper_address_burst = 1e12\nper_address_per_minute = 1e12\n\
+             [connections]\nper_address = 1000000\nuploads_per_address = 1000000\n",
             work.display()
         ),
     )?;

@@ -1,5 +1,5 @@
 //! `sverka-proof`: runs the proof suite (faults, hostile input, isolation, parser
-//! fuzzing, the agent's resource guard) and prints its table of figures. Exits 1 when
+//! fuzzing, the agent's resource guard, slow clients) and prints its table of figures. Exits 1 when
 //! a target was missed or a part could not run.
 
 use anyhow::Context;
@@ -16,6 +16,7 @@ enum PartArg {
     Isolation,
     Parsers,
     Guard,
+    SlowClients,
 }
 
 #[derive(Debug, Parser)]
@@ -59,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             PartArg::Isolation => parts.push(Part::Isolation),
             PartArg::Parsers => parts.push(Part::Parsers),
             PartArg::Guard => parts.push(Part::Guard),
+            PartArg::SlowClients => parts.push(Part::SlowClients),
         }
     }
     parts.sort();

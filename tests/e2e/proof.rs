@@ -42,6 +42,11 @@ fn parsers_survive_their_fuzz_budget() {
 }
 
 #[test]
+fn slow_clients_are_closed_by_their_timeouts_and_reports_go_on() {
+    smoke(Part::SlowClients);
+}
+
+#[test]
 fn the_agent_scan_finishes_under_the_units_cpu_quota() {
     smoke(Part::Guard);
 }

@@ -26,6 +26,8 @@ pub struct Collector {
     postgres: Option<String>,
     /// `collector.toml` with `[tls]`, when it serves HTTPS itself.
     tls_config: Option<PathBuf>,
+    /// `collector.toml` with other settings.
+    plain_config: Option<PathBuf>,
 }
 
 impl Collector {
@@ -48,6 +50,24 @@ impl Collector {
             child: None,
             postgres,
             tls_config: None,
+            plain_config: None,
+        };
+        collector.serve("127.0.0.1:0");
+        collector
+    }
+
+    /// Starts `serve` on a free port with a new database and this `collector.toml`.
+    pub fn start_with_config(toml: &str) -> Collector {
+        let folder = tempfile::tempdir().expect("tempdir");
+        let config = folder.path().join("collector.toml");
+        std::fs::write(&config, toml).expect("write the config");
+        let mut collector = Collector {
+            folder,
+            port: 0,
+            child: None,
+            postgres: None,
+            tls_config: None,
+            plain_config: Some(config),
         };
         collector.serve("127.0.0.1:0");
         collector
@@ -78,6 +98,7 @@ impl Collector {
             child: None,
             postgres: None,
             tls_config: Some(config),
+            plain_config: None,
         };
         collector.serve("127.0.0.1:0");
         (collector, pki)
@@ -114,7 +135,7 @@ impl Collector {
             .open(self.folder.path().join("serve.log"))
             .expect("log file");
         let mut command = Command::new(collector_binary());
-        if let Some(config) = &self.tls_config {
+        if let Some(config) = self.tls_config.as_ref().or(self.plain_config.as_ref()) {
             command.arg("--config").arg(config);
         }
         let mut child = command

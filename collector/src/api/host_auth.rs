@@ -38,15 +38,16 @@ pub(crate) struct Bucket {
     updated: Instant,
 }
 
-impl AppState {
-    /// Takes one of the host's tokens, or answers 429 with the wait until the next.
-    pub(crate) fn take_token(&self, host_id: i64) -> Result<(), ApiFailure> {
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(());
-        };
+impl Bucket {
+    /// Takes one token from the bucket at `key` (created full), refilled at `rate` since
+    /// it was last used; `Err` holds the seconds until the next token.
+    pub(crate) fn take<K: std::hash::Hash + Eq>(
+        buckets: &mut std::collections::HashMap<K, Bucket>,
+        key: K,
+        rate: RateLimit,
+    ) -> Result<(), u64> {
         let now = Instant::now();
-        let rate = self.rate;
-        let bucket = buckets.entry(host_id).or_insert(Bucket {
+        let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: rate.burst,
             updated: now,
         });
@@ -58,13 +59,30 @@ impl AppState {
             Ok(())
         } else {
             let wait = ((1.0 - bucket.tokens) * 60.0 / rate.per_minute.max(0.001)).ceil() as u64;
-            Err(ApiFailure::new(
+            Err(wait.max(1))
+        }
+    }
+
+    /// Whether the bucket would be full again by now (so forgetting it changes nothing).
+    pub(crate) fn is_refilled(&self, rate: RateLimit) -> bool {
+        self.tokens + self.updated.elapsed().as_secs_f64() * rate.per_minute / 60.0 >= rate.burst
+    }
+}
+
+impl AppState {
+    /// Takes one of the host's tokens, or answers 429 with the wait until the next.
+    pub(crate) fn take_token(&self, host_id: i64) -> Result<(), ApiFailure> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        Bucket::take(&mut buckets, host_id, self.rate).map_err(|wait| {
+            ApiFailure::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "too many requests from this host",
             )
-            .retry_after(wait.max(1)))
-        }
+            .retry_after(wait)
+        })
     }
 
     /// The host whose key is in `Authorization: Bearer <id>.<hex>`.

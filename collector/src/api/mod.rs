@@ -9,7 +9,7 @@
 //! - [`host_auth`]: host keys (checked and cached) and each host's token bucket.
 //! - [`limits`]: body and JSON limits, checked before anything is parsed.
 //! - [`enrollment`]: `POST /api/v1/enroll`.
-//! - [`reports`]: `POST /api/v1/reports`.
+//! - [`reports`]: `POST /api/v1/reports`; [`slots`]: its upload slots, shared fairly.
 //! - here: `GET /api/v1/catalog`, `/healthz`, the fallback, and helpers they share.
 
 pub mod enrollment;
@@ -17,6 +17,7 @@ pub mod error;
 pub mod host_auth;
 pub mod limits;
 pub mod reports;
+pub mod slots;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -42,7 +43,14 @@ pub async fn not_found() -> ApiFailure {
 }
 
 async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiFailure> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if crate::connections::is_body_deadline(&error) {
+            return ApiFailure::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "timeout",
+                "the request body did not arrive in time",
+            );
+        }
         ApiFailure::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "too_large",

@@ -4,14 +4,15 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{Extensions, HeaderMap, StatusCode};
 use std::sync::Arc;
 use sverka_shared::protocol::ReportAck;
 use sverka_shared::report::SCAN_SCHEMA;
 use sverka_shared::{Inventory, Observation};
 
+use super::enrollment::client_address;
 use super::limits::{RequestLimits, check_string_lengths, decode_body, parse_typed};
-use super::{ApiFailure, UNAVAILABLE_RETRY_SECONDS, bounded_text, content_encoding, read_body};
+use super::{ApiFailure, bounded_text, content_encoding, read_body};
 use crate::app::AppState;
 use crate::evaluate::host_findings;
 use crate::store::{EvaluatedFindings, HostCredentials, ReportRecord};
@@ -100,23 +101,44 @@ fn check_upload(
     Ok(())
 }
 
+/// The inventory a report carries, parsed and held to its limits and to the digest
+/// the report names.
+fn checked_inventory(
+    raw: &serde_json::value::RawValue,
+    digest: &str,
+    limits: &RequestLimits,
+) -> Result<Inventory, ApiFailure> {
+    let observations: Vec<Observation> = parse_typed(raw.get().as_bytes(), "an inventory")?;
+    if observations.len() > limits.max_array_items {
+        return Err(ApiFailure::unprocessable(format!(
+            "an inventory of {} items (at most {})",
+            observations.len(),
+            limits.max_array_items
+        )));
+    }
+    let inventory = Inventory::from_observations(&observations);
+    if inventory.digest != digest {
+        return Err(ApiFailure::unprocessable(
+            "inventory_digest does not match the inventory sent",
+        ));
+    }
+    Ok(inventory)
+}
+
 pub async fn receive_report(
     State(state): State<Arc<AppState>>,
+    extensions: Extensions,
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<ReportAck>, ApiFailure> {
     let credentials = state.authenticate(&headers).await?;
     state.take_token(credentials.host_id)?;
-    // Bounds how many reports are decoded and evaluated at once, and so the memory
-    // a boot storm can take.
-    let _permit = state.in_flight.acquire().await.map_err(|_| {
-        ApiFailure::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
-            "the collector is shutting down",
-        )
-        .retry_after(UNAVAILABLE_RETRY_SECONDS)
-    })?;
+    // A fair share of the slots that bound how many reports are read, decoded and
+    // evaluated at once; the body must arrive within the body deadline.
+    let _slot = state
+        .upload_slots
+        .take(credentials.host_id, client_address(&extensions))
+        .await?;
     let raw = read_body(body, state.limits.max_body_bytes).await?;
     let plain = decode_body(&raw, content_encoding(&headers), &state.limits)?;
     drop(raw);
@@ -128,28 +150,19 @@ pub async fn receive_report(
     let catalog = state.catalog();
     let digest = upload.inventory_digest.clone();
     let cache_key = (digest.clone(), catalog.revision);
+    // An inventory sent is always checked, whether or not its digest is known: the
+    // same report is judged the same way before and after the collector has seen it.
+    let sent = match &upload.inventory {
+        Some(raw) => Some(checked_inventory(raw, &digest, &state.limits)?),
+        None => None,
+    };
     let mut inventory_wanted = false;
-    // A digest the collector already evaluated needs neither checking nor storing
+    // A digest the collector already evaluated needs neither evaluating nor storing
     // again: identical PCs cost one copy and one evaluation.
     let (inventory_record, matched, fresh) = match state.evaluator.cached(&cache_key) {
         Some(matched) => (None, Some(matched), false),
-        None => match &upload.inventory {
-            Some(raw) => {
-                let observations: Vec<Observation> =
-                    parse_typed(raw.get().as_bytes(), "an inventory")?;
-                if observations.len() > state.limits.max_array_items {
-                    return Err(ApiFailure::unprocessable(format!(
-                        "an inventory of {} items (at most {})",
-                        observations.len(),
-                        state.limits.max_array_items
-                    )));
-                }
-                let inventory = Inventory::from_observations(&observations);
-                if inventory.digest != digest {
-                    return Err(ApiFailure::unprocessable(
-                        "inventory_digest does not match the inventory sent",
-                    ));
-                }
+        None => match sent {
+            Some(inventory) => {
                 let matched = state
                     .evaluator
                     .evaluate_inventory(&catalog.matcher, &inventory.observations);

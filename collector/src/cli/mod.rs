@@ -4,6 +4,7 @@
 //! stdout, for scripts.
 
 mod catalog;
+mod host;
 mod migrate;
 mod org;
 mod report;
@@ -53,6 +54,9 @@ enum Command {
     /// Enrollment secrets.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// Enrolled PCs: the recent ones, retiring a PC, merging a duplicate.
+    #[command(subcommand)]
+    Host(HostCommand),
     /// Violations, coverage and silent PCs.
     #[command(subcommand)]
     Report(ReportCommand),
@@ -175,6 +179,32 @@ enum SecretCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum HostCommand {
+    /// An organization's most recently enrolled PCs (retired ones too), newest first,
+    /// with the secret that enrolled each.
+    Recent {
+        #[arg(long)]
+        org: i64,
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Retire a PC that is gone: it leaves every count, its key stops working, its
+    /// history stays. Enrolling the machine again brings it back.
+    Retire {
+        #[arg(long)]
+        id: i64,
+    },
+    /// Merge a duplicate into the PC it duplicates (same organization): the duplicate
+    /// is retired and points at the other.
+    Merge {
+        #[arg(long)]
+        id: i64,
+        #[arg(long)]
+        into: i64,
+    },
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Format {
     Json,
@@ -292,6 +322,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve { listen } => serve::serve(config, listen, store).await,
         Command::Org(command) => org::org(command, store.as_ref()).await,
         Command::Secret(command) => secret::secret(command, store.as_ref()).await,
+        Command::Host(command) => host::host(command, store.as_ref()).await,
         Command::Report(command) => report::report(command, &config, store.as_ref()).await,
         Command::Catalog(command) => catalog::catalog(command, store.as_ref()).await,
         Command::User(command) => user::user(command, store.as_ref()).await,

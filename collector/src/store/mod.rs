@@ -10,6 +10,7 @@
 
 pub mod dashboard;
 pub mod dialect;
+pub mod lifecycle;
 pub mod migrate;
 pub mod rules;
 pub mod scratch;
@@ -18,6 +19,8 @@ pub mod worklist;
 
 pub use sql::SqlStore;
 pub use worklist::{Worklist, WorklistFilter, WorklistRow};
+
+pub use lifecycle::{EnrollmentAllowance, RecentEnrollment, RetiredHost};
 
 pub use dashboard::{
     ApiTokenCredentials, ApiTokenInfo, AuditEntry, HandledMark, HostApp, HostDetail, HostSummary,
@@ -179,6 +182,9 @@ pub struct Enrollment {
     pub os_name: String,
     pub agent_version: String,
     pub key_hash: String,
+    /// How many active hosts the organization may have; a new host beyond it is
+    /// `Rejected`.
+    pub allowance: EnrollmentAllowance,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -489,7 +495,27 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Checks the secret (exists, hash matches, not expired, not revoked) and creates or
     /// updates the host in the secret's organization.
     async fn enroll(&self, enrollment: Enrollment, now: Timestamp) -> StoreResult<EnrolledHost>;
+    /// The credentials of an active host (`None` for a retired one: its key stops
+    /// working).
     async fn host_credentials(&self, host_id: i64) -> StoreResult<Option<HostCredentials>>;
+    /// Retires a host: it leaves every count, its key stops working, its history stays.
+    /// Retiring a retired host changes nothing.
+    async fn retire_host(&self, host_id: i64, now: Timestamp) -> StoreResult<RetiredHost>;
+    /// Retires `duplicate` as a duplicate of `into` (an active host of the same
+    /// organization).
+    async fn merge_host(
+        &self,
+        duplicate: i64,
+        into: i64,
+        now: Timestamp,
+    ) -> StoreResult<RetiredHost>;
+    /// The organization's most recently enrolled hosts (retired ones too), newest
+    /// first, with the secret that enrolled each.
+    async fn recent_enrollments(
+        &self,
+        organization_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<RecentEnrollment>>;
     async fn host_state(&self, host_id: i64) -> StoreResult<Option<HostState>>;
 
     /// Stores a report exactly once (by id) and applies its findings to the host.

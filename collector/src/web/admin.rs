@@ -89,6 +89,7 @@ async fn enrollment_body(
                 (copyable("new-secret", secret, viewer.lang))
             }
         }
+        p { a #recent-hosts-link href={ "/org/" (id) "/hosts" } { (texts.recent_enrollments) } }
         h2 { (texts.secrets) }
         @if secrets.is_empty() { p.empty { (texts.nothing) } } @else {
             table.data #secrets {

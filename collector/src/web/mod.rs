@@ -6,7 +6,8 @@
 //! - [`scope`]: [`scope::authorize`], the one check every route makes.
 //! - [`error`]: [`WebError`], the one failure type of page handlers.
 //! - [`pages`]: sign-in, overview, school and PC pages; [`weekly`]: frozen weekly
-//!   figures and the trend chart; [`admin`]: enrollment, catalog, users, audit, tokens.
+//!   figures and the trend chart; [`admin`]: enrollment, catalog, users, audit, tokens;
+//!   [`host_lifecycle`]: recently enrolled PCs, retiring and merging them.
 //! - [`table`]: the table type behind pages and CSV/XLSX exports.
 //! - [`json`]: the JSON API under `/api/v1/dashboard/`.
 
@@ -19,6 +20,7 @@ pub mod evidence_words;
 pub mod exports;
 pub mod figures;
 pub mod flash;
+pub mod host_lifecycle;
 pub mod i18n;
 pub mod install;
 pub mod json;

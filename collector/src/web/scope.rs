@@ -19,6 +19,8 @@ pub enum Action {
     RevokeSecret,
     /// Mark a violation as being handled.
     MarkHandled,
+    /// Retire a host or merge a duplicate into another.
+    RetireHosts,
     /// Change the catalog (global).
     EditCatalog,
     /// Add and disable users (global).
@@ -183,6 +185,7 @@ pub fn authorize(
                 | Action::ManageOrganizations
                 | Action::CreateSecret
                 | Action::RevokeSecret
+                | Action::RetireHosts
                 | Action::EditCatalog
         ),
         Role::SchoolAdmin => matches!(

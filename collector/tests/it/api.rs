@@ -15,6 +15,7 @@ use sverka_collector::api::limits::RequestLimits;
 use sverka_collector::app::AppState;
 use sverka_collector::catalog::CatalogState;
 use sverka_collector::config::Config;
+use sverka_collector::connections::ConnectionLimits;
 use sverka_collector::keys;
 use sverka_collector::server::router;
 use sverka_collector::store::SqlStore;
@@ -26,17 +27,22 @@ use sverka_shared::report::SCAN_SCHEMA;
 use sverka_shared::{HostInfo, Inventory, Observation, Observed, ScanReport, Scope, Strength};
 use tower::ServiceExt;
 
-struct Harness {
-    app: Router,
-    store: Arc<dyn Store>,
-    school_a: i64,
+pub(crate) struct Harness {
+    pub(crate) app: Router,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) school_a: i64,
     school_b: i64,
-    secret_a: String,
+    pub(crate) secret_a: String,
     secret_b: String,
     _folder: tempfile::TempDir,
 }
 
 async fn harness_with(rate: RateLimit) -> Harness {
+    harness_for(rate, ConnectionLimits::default()).await
+}
+
+/// The harness with these connection limits (for tests that serve it on a socket).
+pub(crate) async fn harness_for(rate: RateLimit, connections: ConnectionLimits) -> Harness {
     let folder = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = Arc::new(
         SqlStore::open_sqlite(&folder.path().join("api.db"))
@@ -72,12 +78,10 @@ async fn harness_with(rate: RateLimit) -> Harness {
         secrets.push(format!("{}.{random}", info.id));
     }
     let catalog = CatalogState::load(store.as_ref()).await.expect("catalog");
-    let state = Arc::new(AppState::new(
-        store.clone(),
-        catalog,
-        RequestLimits::default(),
-        rate,
-    ));
+    let state = Arc::new(
+        AppState::new(store.clone(), catalog, RequestLimits::default(), rate)
+            .with_connection_limits(connections),
+    );
     let web_state = WebState::new(state, &Config::default()).expect("web state");
     Harness {
         app: router(Arc::new(web_state)),
@@ -90,19 +94,20 @@ async fn harness_with(rate: RateLimit) -> Harness {
     }
 }
 
-async fn harness() -> Harness {
+pub(crate) async fn harness() -> Harness {
     harness_with(RateLimit::default()).await
 }
 
-struct Answer {
-    status: StatusCode,
-    retry_after: Option<String>,
+pub(crate) struct Answer {
+    pub(crate) status: StatusCode,
+    pub(crate) retry_after: Option<String>,
     etag: Option<String>,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) www_authenticate: Option<String>,
 }
 
 impl Answer {
-    fn json<T: serde::de::DeserializeOwned>(&self) -> T {
+    pub(crate) fn json<T: serde::de::DeserializeOwned>(&self) -> T {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&self.body)))
     }
@@ -112,7 +117,7 @@ impl Answer {
     }
 }
 
-async fn send(app: &Router, request: Request<Body>) -> Answer {
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> Answer {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let header_text = |name| {
@@ -124,6 +129,7 @@ async fn send(app: &Router, request: Request<Body>) -> Answer {
     };
     let retry_after = header_text(header::RETRY_AFTER);
     let etag = header_text(header::ETAG);
+    let www_authenticate = header_text(header::WWW_AUTHENTICATE);
     let body = axum::body::to_bytes(response.into_body(), usize::MAX)
         .await
         .expect("body")
@@ -133,10 +139,11 @@ async fn send(app: &Router, request: Request<Body>) -> Answer {
         retry_after,
         etag,
         body,
+        www_authenticate,
     }
 }
 
-fn post(path: &str, key: Option<&str>, body: Vec<u8>) -> Request<Body> {
+pub(crate) fn post(path: &str, key: Option<&str>, body: Vec<u8>) -> Request<Body> {
     let mut builder = Request::post(path).header(header::CONTENT_TYPE, "application/json");
     if let Some(key) = key {
         builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
@@ -144,7 +151,7 @@ fn post(path: &str, key: Option<&str>, body: Vec<u8>) -> Request<Body> {
     builder.body(Body::from(body)).expect("request")
 }
 
-async fn enroll(app: &Router, secret: &str, machine_id: &str) -> Answer {
+pub(crate) async fn enroll(app: &Router, secret: &str, machine_id: &str) -> Answer {
     let body = serde_json::json!({
         "secret": secret, "machine_id": machine_id, "hostname": format!("pc-{machine_id}"),
         "os_id": "astra", "os_name": "Astra Linux 1.8", "agent_version": "0.1.0"
@@ -156,7 +163,7 @@ async fn enroll(app: &Router, secret: &str, machine_id: &str) -> Answer {
     .await
 }
 
-async fn enrolled(app: &Router, secret: &str, machine_id: &str) -> EnrollResponse {
+pub(crate) async fn enrolled(app: &Router, secret: &str, machine_id: &str) -> EnrollResponse {
     let answer = enroll(app, secret, machine_id).await;
     assert_eq!(
         answer.status,
@@ -167,7 +174,7 @@ async fn enrolled(app: &Router, secret: &str, machine_id: &str) -> EnrollRespons
     answer.json()
 }
 
-fn package(name: &str) -> Observation {
+pub(crate) fn package(name: &str) -> Observation {
     Observation {
         observed: Observed::Package {
             manager: PackageManager::Dpkg,
@@ -182,7 +189,7 @@ fn package(name: &str) -> Observation {
     }
 }
 
-fn upload(machine_id: &str, packages: &[&str], with_inventory: bool) -> ReportUpload {
+pub(crate) fn upload(machine_id: &str, packages: &[&str], with_inventory: bool) -> ReportUpload {
     let observations: Vec<Observation> = packages.iter().map(|name| package(name)).collect();
     let inventory = Inventory::from_observations(&observations);
     ReportUpload {
@@ -211,7 +218,7 @@ fn upload(machine_id: &str, packages: &[&str], with_inventory: bool) -> ReportUp
     }
 }
 
-async fn report(app: &Router, key: &str, upload: &ReportUpload) -> Answer {
+pub(crate) async fn report(app: &Router, key: &str, upload: &ReportUpload) -> Answer {
     let body = serde_json::to_vec(upload).expect("json");
     send(app, post("/api/v1/reports", Some(key), body)).await
 }
@@ -655,5 +662,59 @@ async fn a_locked_database_answers_503_with_retry_after() {
     let answer = report(&h.app, &host.host_key, &locked_upload).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert!(!answer.json::<ReportAck>().duplicate);
+    assert_eq!(h.store.report_count(host.host_id).await.expect("count"), 1);
+}
+
+#[tokio::test]
+async fn report_ids_are_per_host() {
+    let h = harness().await;
+    let first = enrolled(&h.app, &h.secret_a, "machine-p1").await;
+    let second = enrolled(&h.app, &h.secret_a, "machine-p2").await;
+    let own = upload("machine-p1", &["bash"], true);
+    let ack: ReportAck = report(&h.app, &first.host_key, &own).await.json();
+    assert!(!ack.duplicate);
+    // Another host sending the same report id: its own report, not a duplicate, and
+    // the first host's report stays.
+    let mut borrowed = upload("machine-p2", &["bash"], true);
+    borrowed.report_id = own.report_id.clone();
+    let ack: ReportAck = report(&h.app, &second.host_key, &borrowed).await.json();
+    assert!(!ack.duplicate);
+    assert_eq!(h.store.report_count(first.host_id).await.expect("count"), 1);
+    assert_eq!(
+        h.store.report_count(second.host_id).await.expect("count"),
+        1
+    );
+    let again: ReportAck = report(&h.app, &second.host_key, &borrowed).await.json();
+    assert!(again.duplicate);
+}
+
+#[tokio::test]
+async fn an_invalid_inventory_is_refused_whether_or_not_its_digest_is_known() {
+    let h = harness().await;
+    let host = enrolled(&h.app, &h.secret_a, "machine-v").await;
+    let with_known_digest = |known: &ReportUpload| {
+        let mut upload = upload("machine-v", &["bash"], true);
+        upload.inventory_digest = known.inventory_digest.clone();
+        // The inventory no longer matches the digest it claims.
+        upload.inventory = Some(vec![package("telegram-desktop")]);
+        upload
+    };
+    let reference = upload("machine-v", &["bash"], true);
+    // Before the digest is known: refused.
+    let before = report(&h.app, &host.host_key, &with_known_digest(&reference)).await;
+    assert_eq!(before.status, StatusCode::UNPROCESSABLE_ENTITY);
+    // The collector learns the digest from a valid report.
+    assert_eq!(
+        report(&h.app, &host.host_key, &reference).await.status,
+        StatusCode::OK
+    );
+    // After: judged the same.
+    let after = report(&h.app, &host.host_key, &with_known_digest(&reference)).await;
+    assert_eq!(
+        after.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        String::from_utf8_lossy(&after.body)
+    );
     assert_eq!(h.store.report_count(host.host_id).await.expect("count"), 1);
 }

@@ -159,6 +159,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
                         os_name: "Astra Linux 1.8".into(),
                         agent_version: "0.1.0".into(),
                         key_hash: String::new(),
+                        allowance: sverka_collector::store::EnrollmentAllowance::default(),
                     },
                     now,
                 )

@@ -1,5 +1,5 @@
-//! The proof suite (`sverka-proof`): faults, hostile input, isolation, parser fuzzing
-//! and the agent's resource guard, each measured on real processes and printed as one
+//! The proof suite (`sverka-proof`): faults, hostile input, isolation, parser fuzzing,
+//! the agent's resource guard and slow clients, each measured on real processes and printed as one
 //! table of figures against their targets. The same code runs in two sizes: the full
 //! budget (`sverka-proof all`, minutes) and a smoke budget the test command runs
 //! (`tests/e2e/proof.rs`, about a minute in all).
@@ -9,6 +9,7 @@ pub mod guard;
 pub mod hostile;
 pub mod isolation;
 pub mod parsers;
+pub mod slow_clients;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -22,15 +23,17 @@ pub enum Part {
     Isolation,
     Parsers,
     Guard,
+    SlowClients,
 }
 
 impl Part {
-    pub const ALL: [Part; 5] = [
+    pub const ALL: [Part; 6] = [
         Part::Faults,
         Part::Hostile,
         Part::Isolation,
         Part::Parsers,
         Part::Guard,
+        Part::SlowClients,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,6 +43,7 @@ impl Part {
             Part::Isolation => "isolation",
             Part::Parsers => "parsers",
             Part::Guard => "resource guard",
+            Part::SlowClients => "slow clients",
         }
     }
 
@@ -52,6 +56,7 @@ impl Part {
             Part::Isolation => isolation::run(budget),
             Part::Parsers => parsers::run(budget),
             Part::Guard => guard::run(budget),
+            Part::SlowClients => slow_clients::run(budget),
         }
     }
 }
@@ -72,6 +77,10 @@ pub struct Budget {
     pub fuzz_time_per_target: Duration,
     /// Programs in the resource guard's fixture PC (its scan's size).
     pub guard_programs: usize,
+    /// Connections dribbling headers or bodies at once in the slow-clients part.
+    pub slow_connections: usize,
+    /// How long they keep at it (and how long the normal reports are measured).
+    pub slow_duration: Duration,
     /// Where logs, the kept fuzz corpus and any crash inputs go.
     pub artifacts: PathBuf,
 }
@@ -87,6 +96,8 @@ impl Budget {
             hostile_requests: 5_000,
             fuzz_time_per_target: Duration::from_secs(30),
             guard_programs: 50_000,
+            slow_connections: 1_000,
+            slow_duration: Duration::from_secs(120),
             artifacts,
         }
     }
@@ -101,6 +112,8 @@ impl Budget {
             hostile_requests: 600,
             fuzz_time_per_target: Duration::from_millis(400),
             guard_programs: 8_000,
+            slow_connections: 60,
+            slow_duration: Duration::from_secs(4),
             artifacts,
         }
     }

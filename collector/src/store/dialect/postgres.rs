@@ -257,10 +257,10 @@ async fn apply_in_one_transaction(
     for record in records {
         *reports_per_host.entry(record.host_id).or_default() += 1;
     }
-    let mut ids_seen: HashSet<&str> = HashSet::new();
+    let mut ids_seen: HashSet<(i64, &str)> = HashSet::new();
     let (together, alone): (Vec<usize>, Vec<usize>) = (0..records.len()).partition(|&index| {
         let record = records[index];
-        ids_seen.insert(record.report_id.as_str())
+        ids_seen.insert((record.host_id, record.report_id.as_str()))
             && reports_per_host[&record.host_id] == 1
             && hosts
                 .get(&record.host_id)
@@ -269,7 +269,8 @@ async fn apply_in_one_transaction(
     let mut outcomes = vec![reports::DUPLICATE; records.len()];
     let fresh = apply_seen_again(&mut transaction, records, &together).await?;
     for index in together {
-        outcomes[index].duplicate = !fresh.contains(records[index].report_id.as_str());
+        let record = records[index];
+        outcomes[index].duplicate = !fresh.contains(&(record.host_id, record.report_id.clone()));
     }
     for index in alone {
         // The batch stored its inventories already.
@@ -289,7 +290,7 @@ async fn apply_seen_again(
     connection: &mut PgConnection,
     records: &[&ReportRecord],
     indexes: &[usize],
-) -> StoreResult<HashSet<String>> {
+) -> StoreResult<HashSet<(i64, String)>> {
     if indexes.is_empty() {
         return Ok(HashSet::new());
     }
@@ -297,11 +298,11 @@ async fn apply_seen_again(
     let column = |value: fn(&ReportRecord) -> i64| -> Vec<i64> {
         batch.iter().map(|record| value(record)).collect()
     };
-    let fresh: HashSet<String> = sqlx::query_scalar(
+    let fresh: HashSet<(i64, String)> = sqlx::query_as(
         "INSERT INTO reports (report_id, host_id, received_at, scanned_at, kind, scan_errors)
          SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[],
                               $6::bigint[])
-         ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
+         ON CONFLICT (report_id, host_id) DO NOTHING RETURNING host_id, report_id",
     )
     .bind(
         batch
@@ -325,7 +326,7 @@ async fn apply_seen_again(
     .collect();
     let batch: Vec<&ReportRecord> = batch
         .into_iter()
-        .filter(|record| fresh.contains(&record.report_id))
+        .filter(|record| fresh.contains(&(record.host_id, record.report_id.clone())))
         .collect();
     if batch.is_empty() {
         return Ok(fresh);

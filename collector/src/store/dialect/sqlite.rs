@@ -285,10 +285,11 @@ async fn apply_batch(
     known_inventories: &HashSet<String>,
 ) -> StoreResult<Vec<StoreResult<RecordOutcome>>> {
     // 1. Store the report ids; the ones that were already there are duplicates.
-    let mut first_of_id: HashMap<&str, usize> = HashMap::new();
+    // A report id is unique per host: the key is (host, report id).
+    let mut first_of_id: HashMap<(i64, &str), usize> = HashMap::new();
     for (index, record) in records.iter().enumerate() {
         first_of_id
-            .entry(record.report_id.as_str())
+            .entry((record.host_id, record.report_id.as_str()))
             .or_insert(index);
     }
     // Each batch statement takes its rows as one JSON parameter, so its SQL text never
@@ -296,7 +297,9 @@ async fn apply_batch(
     let rows: Vec<serde_json::Value> = records
         .iter()
         .enumerate()
-        .filter(|(index, record)| first_of_id.get(record.report_id.as_str()) == Some(index))
+        .filter(|(index, record)| {
+            first_of_id.get(&(record.host_id, record.report_id.as_str())) == Some(index)
+        })
         .map(|(_, record)| {
             serde_json::json!([
                 record.report_id,
@@ -308,11 +311,11 @@ async fn apply_batch(
             ])
         })
         .collect();
-    let inserted: HashSet<String> = sqlx::query_scalar(
+    let inserted: HashSet<(i64, String)> = sqlx::query_as(
         "INSERT INTO reports (report_id, host_id, received_at, scanned_at, kind, scan_errors)
          SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5
          FROM json_each($1) WHERE true
-         ON CONFLICT (report_id) DO NOTHING RETURNING report_id",
+         ON CONFLICT (report_id, host_id) DO NOTHING RETURNING host_id, report_id",
     )
     .bind(serde_json::Value::Array(rows).to_string())
     .fetch_all(&mut *connection)
@@ -322,8 +325,8 @@ async fn apply_batch(
     let new: Vec<usize> = (0..records.len())
         .filter(|index| {
             let record = records[*index];
-            first_of_id.get(record.report_id.as_str()) == Some(index)
-                && inserted.contains(&record.report_id)
+            first_of_id.get(&(record.host_id, record.report_id.as_str())) == Some(index)
+                && inserted.contains(&(record.host_id, record.report_id.clone()))
         })
         .collect();
     let mut outcomes: Vec<StoreResult<RecordOutcome>> =
@@ -432,8 +435,9 @@ async fn apply_batch(
         let record = records[index];
         let host = host_before(Connection::from(&mut *connection), record.host_id).await?;
         if record.is_stale(&host) {
-            sqlx::query("UPDATE reports SET kind = 'stale' WHERE report_id = $1")
+            sqlx::query("UPDATE reports SET kind = 'stale' WHERE report_id = $1 AND host_id = $2")
                 .bind(&record.report_id)
+                .bind(record.host_id)
                 .execute(&mut *connection)
                 .await?;
         }

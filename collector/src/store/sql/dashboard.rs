@@ -406,7 +406,8 @@ pub(super) async fn organization_counts(
                 SUM(CASE WHEN h.last_seen_at IS NOT NULL THEN 1 ELSE 0 END) AS known,
                 SUM(CASE WHEN (h.last_seen_at IS NULL OR h.last_seen_at < $2)
                           AND h.open_banned > 0 THEN 1 ELSE 0 END) AS silent_with_banned
-             FROM hosts h GROUP BY h.organization_id ORDER BY h.organization_id",
+             FROM hosts h WHERE h.retired_at IS NULL
+             GROUP BY h.organization_id ORDER BY h.organization_id",
         )
         .bind(reporting_since)
         .bind(silent_before)
@@ -423,7 +424,8 @@ pub(super) async fn host_summaries(
         sqlx::query_as(
             "SELECT h.id AS host_id, h.hostname, h.os_name, h.agent_version, h.last_seen_at,
                     h.open_banned, h.open_approved
-             FROM hosts h WHERE h.organization_id = $1 ORDER BY h.hostname, h.id",
+             FROM hosts h WHERE h.organization_id = $1 AND h.retired_at IS NULL
+             ORDER BY h.hostname, h.id",
         )
         .bind(organization_id)
         .fetch_all(pool)

@@ -13,6 +13,7 @@
 //! pools keeps the SQL as plain as a single-backend store.
 
 mod dashboard;
+mod lifecycle;
 mod organizations;
 mod queries;
 pub(crate) mod reports;
@@ -29,9 +30,9 @@ use super::{
     Enrollment, FindingEvent, HandledMark, HostApp, HostCredentials, HostDetail,
     HostEvaluationInput, HostFinding, HostState, HostSummary, JobLease, NewAuditEntry,
     NewOrganization, NewSecret, NewSession, NewUser, Organization, OrganizationCounts,
-    RecordOutcome, ReportRecord, SecretInfo, Session, SilentHost, Store, StoreError, StoreResult,
-    Timestamp, User, UserChange, UserCredentials, ViolationRow, WeeklyFigures, Worklist,
-    WorklistFilter,
+    RecentEnrollment, RecordOutcome, ReportRecord, RetiredHost, SecretInfo, Session, SilentHost,
+    Store, StoreError, StoreResult, Timestamp, User, UserChange, UserCredentials, ViolationRow,
+    WeeklyFigures, Worklist, WorklistFilter,
 };
 
 /// Runs `$body` with `$pool`, the store's connection pool, once per database; inside,
@@ -252,6 +253,24 @@ impl Store for SqlStore {
     }
     async fn host_credentials(&self, host_id: i64) -> StoreResult<Option<HostCredentials>> {
         organizations::host_credentials(self, host_id).await
+    }
+    async fn retire_host(&self, host_id: i64, now: Timestamp) -> StoreResult<RetiredHost> {
+        lifecycle::retire_host(self, host_id, now).await
+    }
+    async fn merge_host(
+        &self,
+        duplicate: i64,
+        into: i64,
+        now: Timestamp,
+    ) -> StoreResult<RetiredHost> {
+        lifecycle::merge_host(self, duplicate, into, now).await
+    }
+    async fn recent_enrollments(
+        &self,
+        organization_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<RecentEnrollment>> {
+        lifecycle::recent_enrollments(self, organization_id, limit).await
     }
     async fn host_state(&self, host_id: i64) -> StoreResult<Option<HostState>> {
         organizations::host_state(self, host_id).await

@@ -2,6 +2,7 @@
 //! API checks on every request.
 
 use super::{SqlStore, on_backend};
+use crate::store::lifecycle;
 use crate::store::rules::{self, StoredSecret};
 use crate::store::{
     EnrolledHost, Enrollment, HostCredentials, HostState, NewOrganization, NewSecret, Organization,
@@ -175,11 +176,11 @@ pub(super) async fn secrets(
 }
 
 /// Checks the secret, then creates the host, or gives the host this machine already has
-/// in that organization the new key. The insert and the update are two statements of
-/// one transaction on both databases: when two collectors enroll one machine at once,
-/// PostgreSQL's insert waits for the other's and does nothing, and the update that
-/// follows sees the committed row (the later key wins); SQLite's write transaction
-/// runs one enrollment at a time.
+/// in that organization the new key (bringing it back if it was retired). A host that
+/// would be new (or come back) must fit the organization's allowance: its active hosts
+/// are counted with the secret's row locked (PostgreSQL) or inside SQLite's one write
+/// transaction, so enrollments at once cannot pass it together. The insert and the
+/// update are two statements of one transaction on both databases.
 pub(super) async fn enroll(
     store: &SqlStore,
     enrollment: Enrollment,
@@ -187,18 +188,44 @@ pub(super) async fn enroll(
 ) -> StoreResult<EnrolledHost> {
     let (host_id, inserted, organization_id) = on_backend!(store, |pool| {
         let mut transaction = pool.begin_with(D::BEGIN_WRITE).await?;
-        let stored: Option<StoredSecret> = sqlx::query_as(
+        let secret_query = format!(
             "SELECT organization_id, secret_hash, expires_at, revoked_at
-             FROM enrollment_secrets WHERE id = $1",
+             FROM enrollment_secrets WHERE id = $1{}",
+            D::FOR_UPDATE
+        );
+        let stored: Option<StoredSecret> = sqlx::query_as(sqlx::AssertSqlSafe(secret_query))
+            .bind(enrollment.secret_id)
+            .fetch_optional(&mut *transaction)
+            .await?;
+        let organization_id = rules::check_secret(stored, &enrollment.secret_hash, now)?;
+        let known: Option<(i64, Option<Timestamp>)> = sqlx::query_as(
+            "SELECT id, retired_at FROM hosts WHERE organization_id = $1 AND machine_id = $2",
         )
-        .bind(enrollment.secret_id)
+        .bind(organization_id)
+        .bind(&enrollment.machine_id)
         .fetch_optional(&mut *transaction)
         .await?;
-        let organization_id = rules::check_secret(stored, &enrollment.secret_hash, now)?;
+        let adds_an_active_host = known.is_none_or(|(_, retired_at)| retired_at.is_some());
+        if adds_an_active_host {
+            let (active, expected_pcs): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT COUNT(*) FROM hosts
+                         WHERE organization_id = $1 AND retired_at IS NULL),
+                        expected_pcs
+                 FROM organizations WHERE id = $1",
+            )
+            .bind(organization_id)
+            .fetch_one(&mut *transaction)
+            .await?;
+            if let Some(allowance) = enrollment.allowance.hosts_for(expected_pcs)
+                && active >= allowance
+            {
+                return Err(lifecycle::allowance_used_up(allowance, expected_pcs));
+            }
+        }
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO hosts (organization_id, machine_id, hostname, os_id, os_name,
-             agent_version, key_hash, enrolled_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             agent_version, key_hash, enrolled_at, enrolled_by_secret)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (organization_id, machine_id) DO NOTHING RETURNING id",
         )
         .bind(organization_id)
@@ -209,6 +236,7 @@ pub(super) async fn enroll(
         .bind(&enrollment.agent_version)
         .bind(&enrollment.key_hash)
         .bind(now)
+        .bind(enrollment.secret_id)
         .fetch_optional(&mut *transaction)
         .await?;
         let host_id: i64 = match inserted {
@@ -216,7 +244,7 @@ pub(super) async fn enroll(
             None => {
                 sqlx::query_scalar(
                     "UPDATE hosts SET key_hash = $3, hostname = $4, os_id = $5, os_name = $6,
-                     agent_version = $7
+                     agent_version = $7, retired_at = NULL, merged_into = NULL
                      WHERE organization_id = $1 AND machine_id = $2 RETURNING id",
                 )
                 .bind(organization_id)
@@ -249,7 +277,8 @@ pub(super) async fn host_credentials(
 ) -> StoreResult<Option<HostCredentials>> {
     Ok(on_backend!(store, |pool| {
         sqlx::query_as(
-            "SELECT id AS host_id, organization_id, machine_id, key_hash FROM hosts WHERE id = $1",
+            "SELECT id AS host_id, organization_id, machine_id, key_hash FROM hosts
+             WHERE id = $1 AND retired_at IS NULL",
         )
         .bind(host_id)
         .fetch_optional(pool)

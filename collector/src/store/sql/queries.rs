@@ -74,7 +74,7 @@ pub(super) async fn violations(
              FROM hosts h
              JOIN organizations o ON o.id = h.organization_id
              {}
-             WHERE h.organization_id {}
+             WHERE h.organization_id {} AND h.retired_at IS NULL
              ORDER BY o.name, h.hostname, h.id, a.app_id",
             D::findings_of_each_host(&format!("{VIOLATION} AND ($2 OR a.resolved_at IS NULL)")),
             D::IN_SUBTREE
@@ -158,6 +158,7 @@ pub(super) async fn coverage(
                    SUM(CASE WHEN h.open_approved > 0 THEN 1 ELSE 0 END) AS with_approved,
                    SUM(CASE WHEN h.last_seen_at IS NOT NULL THEN 1 ELSE 0 END) AS known
             FROM hosts h WHERE h.organization_id IN (SELECT id FROM scope)
+              AND h.retired_at IS NULL
             GROUP BY h.organization_id),
          host_counts AS (
             SELECT s.top, CAST(SUM(c.enrolled) AS BIGINT) AS enrolled,
@@ -218,7 +219,7 @@ pub(super) async fn silent_hosts(
                     o.name AS organization, h.last_seen_at
              FROM hosts h JOIN organizations o ON o.id = h.organization_id
              WHERE h.organization_id {}
-               AND (h.last_seen_at IS NULL OR h.last_seen_at < $2)
+               AND (h.last_seen_at IS NULL OR h.last_seen_at < $2) AND h.retired_at IS NULL
              ORDER BY o.name, h.hostname, h.id",
             D::IN_SUBTREE
         );

@@ -93,7 +93,7 @@ pub(crate) async fn apply_report(
     let inserted = on_connection!(connection.reborrow(), |connection| {
         sqlx::query(
             "INSERT INTO reports (report_id, host_id, received_at, scanned_at, kind, scan_errors)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (report_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (report_id, host_id) DO NOTHING",
         )
         .bind(&record.report_id)
         .bind(record.host_id)

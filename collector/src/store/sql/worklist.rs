@@ -62,7 +62,7 @@ pub(super) async fn worklist(store: &SqlStore, filter: &WorklistFilter) -> Store
              JOIN organizations o ON o.id = h.organization_id
              {findings}
              LEFT JOIN handled_marks m ON m.host_id = h.id AND m.app_id = a.app_id
-             WHERE h.organization_id {in_subtree}
+             WHERE h.organization_id {in_subtree} AND h.retired_at IS NULL
                AND (NOT $2 OR h.organization_id = $1)
                AND ($7 IS NULL OR h.last_seen_at IS NULL OR h.last_seen_at < $7)
                AND ($8 IS NULL OR ($8 AND m.host_id IS NOT NULL)

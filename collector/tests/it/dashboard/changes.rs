@@ -258,3 +258,70 @@ async fn language_weekly_figures_notes_secrets_and_catalog() {
             .is_some()
     );
 }
+
+/// The recently enrolled PCs of a school; an officer retires one and merges another
+/// into the PC it duplicates, both in the audit log; a school admin sees the list but
+/// cannot change it.
+#[tokio::test]
+async fn officers_retire_and_merge_hosts_from_the_recent_enrollments() {
+    let harness = harness().await;
+    let duplicate = enrolled_host(harness.store.as_ref(), harness.school_a, "a1-again").await;
+    let list_path = format!("/org/{}/hosts", harness.school_a);
+    let mut school = Client::login(&harness, "school-a").await;
+    let listed = school.get(&list_path).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert!(listed.text().contains("recent-hosts"));
+    assert!(
+        !listed.text().contains("/retire"),
+        "school admins only read"
+    );
+    let refused = school
+        .submit(&list_path, &format!("/host/{}/retire", harness.host_a), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND);
+
+    let mut officer = Client::login(&harness, "officer").await;
+    let page = officer.get(&list_path).await.text();
+    assert!(page.contains(&format!("/host/{duplicate}/merge")), "{page}");
+    let merged = officer
+        .submit(
+            &list_path,
+            &format!("/host/{duplicate}/merge"),
+            &[("into", &harness.host_a.to_string())],
+        )
+        .await;
+    assert_eq!(merged.status, StatusCode::SEE_OTHER, "{}", merged.text());
+    let into_itself = officer
+        .submit(
+            &list_path,
+            &format!("/host/{}/merge", harness.host_a),
+            &[("into", &harness.host_a.to_string())],
+        )
+        .await;
+    assert_eq!(into_itself.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let silent = harness
+        .store
+        .silent_hosts(harness.school_a, sverka_collector::now())
+        .await
+        .expect("silent")
+        .into_iter()
+        .find(|row| row.host_id != harness.host_a)
+        .expect("the silent PC")
+        .host_id;
+    let retired = officer
+        .submit(&list_path, &format!("/host/{silent}/retire"), &[])
+        .await;
+    assert_eq!(retired.status, StatusCode::SEE_OTHER);
+    let coverage = harness
+        .store
+        .coverage(harness.school_a, 0)
+        .await
+        .expect("coverage");
+    assert_eq!(coverage[0].enrolled, 1);
+    let audit = harness.store.audit_log(10).await.expect("audit");
+    let actions: Vec<&str> = audit.iter().map(|entry| entry.action.as_str()).collect();
+    assert!(actions.contains(&"retire_host"), "{actions:?}");
+    assert!(actions.contains(&"merge_host"), "{actions:?}");
+    let page = officer.get(&list_path).await.text();
+    assert!(page.contains(&format!("/host/{}", harness.host_a)));
+}

@@ -10,6 +10,7 @@
 //! by topic: `organizations.rs` (the tree, enrollment, users, sessions and tokens),
 //! `reports.rs` (reports, findings, inventories, catalog revisions), `dashboard.rs`
 //! (counters, coverage, per-organization counts, audit, handled marks, weekly figures),
+//! `lifecycle.rs` (the enrollment allowance, retiring and merging hosts),
 //! `concurrency.rs` (at once, on one store and on two over one database) and
 //! `migration.rs` (SQLite into PostgreSQL, SQLite's write-ahead log).
 
@@ -17,6 +18,7 @@
 
 mod concurrency;
 mod dashboard;
+mod lifecycle;
 mod migration;
 mod officer;
 mod organizations;
@@ -27,8 +29,8 @@ use sverka_collector::keys;
 use sverka_collector::store::SqlStore;
 use sverka_collector::store::scratch::ScratchDatabase;
 use sverka_collector::store::{
-    Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, ReportRecord, Store,
-    StoreError,
+    Enrollment, EnrollmentAllowance, EvaluatedFindings, HostFinding, NewOrganization, NewSecret,
+    ReportRecord, Store, StoreError,
 };
 
 const DAY: i64 = 86_400;
@@ -75,6 +77,11 @@ fn enrollment(secret: &(i64, String), machine_id: &str) -> Enrollment {
         os_name: "Astra Linux".into(),
         agent_version: "0.1.0".into(),
         key_hash: keys::generate().1,
+        // The allowance has checks of its own; the others enroll freely.
+        allowance: EnrollmentAllowance {
+            margin_percent: 0,
+            margin_minimum: 10_000,
+        },
     }
 }
 
@@ -199,6 +206,11 @@ macro_rules! contract_tests {
                 let (store, _keep) = $open.await;
                 super::reports::a_report_is_stored_exactly_once(store.as_ref()).await;
             }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn report_ids_are_unique_per_host() {
+                let (store, _keep) = $open.await;
+                super::reports::report_ids_are_unique_per_host(store.as_ref()).await;
+            }
             #[tokio::test]
             async fn findings_open_resolve_and_come_back() {
                 let (store, _keep) = $open.await;
@@ -297,6 +309,27 @@ macro_rules! contract_tests {
             async fn a_finding_is_never_seen_earlier_than_it_was() {
                 let (store, _keep) = $open.await;
                 super::reports::a_finding_is_never_seen_earlier_than_it_was(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn enrollment_stops_at_the_allowance() {
+                let (store, _keep) = $open.await;
+                super::lifecycle::enrollment_stops_at_the_allowance(store.as_ref()).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn enrollments_at_once_stop_at_the_allowance() {
+                let (store, _keep) = $open.await;
+                super::lifecycle::enrollments_at_once_stop_at_the_allowance(store).await;
+            }
+            #[tokio::test]
+            async fn retired_hosts_leave_every_count() {
+                let (store, _keep) = $open.await;
+                super::lifecycle::retired_hosts_leave_every_count(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn a_duplicate_merges_into_the_host_it_duplicates() {
+                let (store, _keep) = $open.await;
+                super::lifecycle::a_duplicate_merges_into_the_host_it_duplicates(store.as_ref())
+                    .await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn one_machine_enrolled_at_once_is_one_host() {

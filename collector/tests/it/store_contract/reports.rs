@@ -35,6 +35,50 @@ pub async fn a_report_is_stored_exactly_once(store: &dyn Store) {
     ));
 }
 
+/// A report id is unique per host: another host's report with the same id is its
+/// own report, and a duplicate only of itself.
+pub async fn report_ids_are_unique_per_host(store: &dyn Store) {
+    let school = organization(store, "S", None, 2).await;
+    let first = host(store, school, "m1").await;
+    let second = host(store, school, "m2").await;
+    let id = "0190a0b0-0000-7000-8000-0000000000aa";
+    let outcome = store
+        .record_report(report(id, first, T0, Some(vec![])))
+        .await
+        .expect("first host");
+    assert!(!outcome.duplicate);
+    let outcome = store
+        .record_report(report(
+            id,
+            second,
+            T0,
+            Some(vec![finding("telegram", "banned")]),
+        ))
+        .await
+        .expect("second host");
+    assert!(!outcome.duplicate, "another host's id is not a duplicate");
+    assert_eq!(store.report_count(first).await.expect("count"), 1);
+    assert_eq!(store.report_count(second).await.expect("count"), 1);
+    assert_eq!(store.violations(school, false).await.expect("v").len(), 1);
+    let again = store
+        .record_report(report(id, second, T0, Some(vec![])))
+        .await
+        .expect("again");
+    assert!(again.duplicate);
+    // Both hosts in one batch with the same id: each stored once.
+    let batch_id = "0190a0b0-0000-7000-8000-0000000000bb";
+    let outcomes = futures_util::future::join_all([
+        store.record_report(report(batch_id, first, T0 + 10, Some(vec![]))),
+        store.record_report(report(batch_id, second, T0 + 10, Some(vec![]))),
+    ])
+    .await;
+    for outcome in outcomes {
+        assert!(!outcome.expect("batch").duplicate);
+    }
+    assert_eq!(store.report_count(first).await.expect("count"), 2);
+    assert_eq!(store.report_count(second).await.expect("count"), 2);
+}
+
 pub async fn findings_open_resolve_and_come_back(store: &dyn Store) {
     let school = organization(store, "S", None, 1).await;
     let host_id = host(store, school, "m").await;

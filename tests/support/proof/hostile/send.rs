@@ -79,9 +79,9 @@ pub fn hostile_request(
 ) -> anyhow::Result<()> {
     let (method, template) = route;
     let base = stage.collector.url();
-    let mut anonymous = if template == "/login" {
-        // Sign-in attempts come from many loopback addresses, so that the per-address
-        // throttle leaves most of them to the form's parser.
+    let mut anonymous = if template == "/login" || template == "/api/v1/enroll" {
+        // Sign-in and enrollment attempts come from many loopback addresses, so that
+        // the per-address throttles leave most of them to the parsers.
         Session::from_address(
             &base,
             std::net::IpAddr::from([127, 0, 0, 2 + (index % 250) as u8]),
