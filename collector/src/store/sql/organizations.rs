@@ -54,20 +54,7 @@ pub(super) async fn set_organization_report_cutoff(
     report_cutoff: Option<&str>,
 ) -> StoreResult<Organization> {
     let report_cutoff = rules::checked_report_cutoff(report_cutoff)?;
-    let changed = on_backend!(store, |pool| {
-        sqlx::query("UPDATE organizations SET report_cutoff = $2 WHERE id = $1")
-            .bind(id)
-            .bind(&report_cutoff)
-            .execute(pool)
-            .await?
-            .rows_affected()
-    });
-    if changed == 0 {
-        return Err(StoreError::NotFound(format!("organization {id}")));
-    }
-    organization(store, id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))
+    set_organization_setting(store, id, OrganizationSetting::ReportCutoff, report_cutoff).await
 }
 
 pub(super) async fn set_organization_time_zone(
@@ -76,10 +63,33 @@ pub(super) async fn set_organization_time_zone(
     time_zone: Option<&str>,
 ) -> StoreResult<Organization> {
     let time_zone = rules::checked_time_zone(time_zone)?;
+    set_organization_setting(store, id, OrganizationSetting::TimeZone, time_zone).await
+}
+
+/// The settings an organization's children inherit, each a column of its own.
+#[derive(Clone, Copy)]
+enum OrganizationSetting {
+    TimeZone,
+    ReportCutoff,
+}
+
+/// Writes one checked setting (or clears it) and reads the organization back.
+async fn set_organization_setting(
+    store: &SqlStore,
+    id: i64,
+    setting: OrganizationSetting,
+    value: Option<String>,
+) -> StoreResult<Organization> {
+    let statement = match setting {
+        OrganizationSetting::TimeZone => "UPDATE organizations SET time_zone = $2 WHERE id = $1",
+        OrganizationSetting::ReportCutoff => {
+            "UPDATE organizations SET report_cutoff = $2 WHERE id = $1"
+        }
+    };
     let changed = on_backend!(store, |pool| {
-        sqlx::query("UPDATE organizations SET time_zone = $2 WHERE id = $1")
+        sqlx::query(statement)
             .bind(id)
-            .bind(&time_zone)
+            .bind(&value)
             .execute(pool)
             .await?
             .rows_affected()
