@@ -2,7 +2,7 @@
 # The collector before and after a change, side by side in one run on one machine:
 # builds REV (default: 7f44853, the last commit with one store per backend) in a
 # throwaway worktree and this checkout, both in release mode, then runs each one's
-# own benchmarks in turn with the same arguments:
+# own benchmarks with the same arguments, part by part, the two builds back to back:
 #  1. `sverka-loadgen`: 1,000 agents against the collector on SQLite (full reports and
 #     check-ins per second, paced latency);
 #  2. `sverka-loadgen region` on SQLite and on PostgreSQL: boot storm, one round of
@@ -32,21 +32,23 @@ build() { (cd "$1" && cargo build --release --locked -p sverka-collector -p sver
 build "$before"
 build .
 
-run_all() {
-    local name=$1 bin=$2
-    echo "== $name: sverka-loadgen on SQLite"
-    "$bin/sverka-loadgen" --hosts 1000 --concurrency 1000 --seconds "$seconds" \
-        | tee "$out/$name-load.txt"
-    for database in sqlite postgres; do
-        echo "== $name: a region of $hosts PCs on $database"
-        "$bin/sverka-loadgen" region --database "$database" --hosts "$hosts" \
-            --schools "$schools" | tee "$out/$name-region-$database.txt"
-        echo "== $name: the dashboard on $database"
-        "$bin/sverka-dashboard-bench" --database "$database" --hosts "$hosts" \
-            --schools "$schools" --municipalities $(((schools + 39) / 40)) \
-            | tee "$out/$name-dashboard-$database.txt"
+# Each part runs the two builds back to back (before, then after), so a change in the
+# machine's load during the run falls on both sides alike.
+both() {
+    local part=$1
+    shift
+    for name in before after; do
+        local bin=target/release
+        [ "$name" = before ] && bin=$before/target/release
+        echo "== $name: $part"
+        "$bin/$1" "${@:2}" | tee "$out/$name-$part.txt"
     done
 }
-run_all before "$before/target/release"
-run_all after target/release
+both load sverka-loadgen --hosts 1000 --concurrency 1000 --seconds "$seconds"
+for database in sqlite postgres; do
+    both "region-$database" sverka-loadgen region --database "$database" --hosts "$hosts" \
+        --schools "$schools"
+    both "dashboard-$database" sverka-dashboard-bench --database "$database" --hosts "$hosts" \
+        --schools "$schools" --municipalities $(((schools + 39) / 40))
+done
 echo "outputs: $out/{before,after}-*.txt"

@@ -86,46 +86,6 @@ pub fn csv_for_excel(header: &[&str], rows: &[Vec<String>]) -> Result<Vec<u8>, c
         .map_err(|error| error.into_error().into())
 }
 
-pub fn violations_csv(rows: &[ViolationRow]) -> Result<Vec<u8>, csv::Error> {
-    let header = [
-        "Организация",
-        "Компьютер",
-        "Приложение",
-        "Статус",
-        "Пользователи",
-        "Впервые замечено",
-        "Последний раз",
-        "Устранено",
-        "Доказательства",
-    ];
-    let lines: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            let evidence: Vec<sverka_shared::Evidence> =
-                serde_json::from_str(&row.evidence).unwrap_or_default();
-            vec![
-                row.organization.clone(),
-                row.hostname.clone(),
-                row.app_name.clone(),
-                row.strength.as_str().to_string(),
-                row.users.join(", "),
-                format_time(row.first_seen),
-                format_time(row.last_seen),
-                row.resolved_at.map(format_time).unwrap_or_default(),
-                evidence
-                    .iter()
-                    .map(|evidence| match &evidence.path {
-                        Some(path) => format!("{} ({path})", evidence.detail),
-                        None => evidence.detail.clone(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(" | "),
-            ]
-        })
-        .collect();
-    csv_for_excel(&header, &lines)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -244,11 +244,19 @@ fn a_removed_application_is_resolved_at_the_next_report() {
     let csv = std::fs::read(&csv_path).expect("csv");
     assert!(csv.starts_with(b"\xEF\xBB\xBF"), "a UTF-8 BOM");
     let text = String::from_utf8(csv[3..].to_vec()).expect("utf-8");
+    // The worklist page's columns: the open violations first, then the resolved one.
     assert!(
-        text.starts_with("Организация;Компьютер;Приложение"),
+        text.starts_with("Компьютер;Школа;Приложение;Пользователи;Впервые замечено;Устранено"),
         "{text}"
     );
-    assert!(text.contains("Школа А;teacher-pc;Telegram"), "{text}");
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert!(
+        rows[0].starts_with("teacher-pc;Школа А;Telegram;"),
+        "{text}"
+    );
+    let resolved_cell = rows[0].split(';').nth(5).unwrap_or_default();
+    assert!(!resolved_cell.is_empty(), "resolved at: {text}");
 }
 
 #[test]

@@ -246,6 +246,22 @@ fn people_use_the_dashboard_in_a_browser() {
         "{}",
         lines[1]
     );
+    // The CLI's violations CSV is the worklist page's CSV, byte for byte.
+    let (status, _, page_csv) = download(&browser, &format!("/org/{region}/worklist/export/csv"));
+    assert_eq!(status, 200);
+    let cli_csv = collector.cli_ok(&[
+        "report",
+        "violations",
+        "--org",
+        &region.to_string(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&page_csv), cli_csv);
+    assert!(
+        cli_csv.contains(&format!("b-pc-01;Школа №2;Telegram")),
+        "{cli_csv}"
+    );
     browser.click(&format!("a[href='/org/{region}/export/xlsx']"));
     let xlsx = std::fs::read(browser.wait_for_download(".xlsx")).expect("read the XLSX");
     use calamine::{Data, Reader, Xlsx};

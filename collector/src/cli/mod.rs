@@ -227,11 +227,15 @@ enum ReportCommand {
     Violations {
         #[arg(long)]
         org: i64,
-        /// Include violations that were resolved.
+        /// Include violations that were resolved (after the open ones).
         #[arg(long)]
         include_resolved: bool,
         #[command(flatten)]
         output: Output,
+        /// Language of the CSV's column titles and texts (the worklist page's CSV):
+        /// ru or en.
+        #[arg(long, default_value = "ru")]
+        language: String,
     },
     /// PCs expected, enrolled, reporting and silent; share with an approved messenger.
     Coverage {

@@ -6,8 +6,13 @@ use std::io::Write;
 
 use super::{Format, Output, ReportCommand, require_organization};
 use crate::config::Config;
-use crate::export::{csv_for_excel, violations_csv, violations_json};
+use crate::export::{csv_for_excel, violations_json};
 use crate::store::Store;
+use crate::web::clock::Clock;
+use crate::web::i18n::Lang;
+use crate::web::pages::worklist::all_violations_table;
+use crate::web::scope::OrganizationTree;
+use crate::web::weekly;
 use crate::{format_time, now};
 
 fn write_output(output: &Output, bytes: &[u8]) -> Result<()> {
@@ -36,16 +41,31 @@ pub(super) async fn report(
             org,
             include_resolved,
             output,
+            language,
         } => {
             require_organization(store, org).await?;
             let rows = store.violations(org, include_resolved).await?;
             let bytes = match output.format {
+                // The worklist page's CSV: its columns, words and times.
+                Format::Csv => {
+                    let tree = OrganizationTree::new(store.organizations().await?);
+                    let clock = organization_clock(config, &tree, org)?;
+                    let lang = Lang::parse(&language);
+                    all_violations_table(
+                        store,
+                        org,
+                        include_resolved,
+                        config.silent_after_days,
+                        lang,
+                    )
+                    .await?
+                    .csv(&clock)?
+                }
                 Format::Json => {
                     let mut json = violations_json(&rows).into_bytes();
                     json.push(b'\n');
                     json
                 }
-                Format::Csv => violations_csv(&rows)?,
                 Format::Table => {
                     let mut text = String::new();
                     for row in &rows {
@@ -189,6 +209,16 @@ pub(super) async fn report(
     }
 }
 
+/// The organization's clock as its pages have it: its time zone and report cut-off.
+fn organization_clock(config: &Config, tree: &OrganizationTree, org: i64) -> Result<Clock> {
+    let clock = Clock::new(&config.dashboard.time_zone, &config.dashboard.week_ends_on)?;
+    let clock = match tree.time_zone(org) {
+        Some(zone) => clock.with_zone(zone)?,
+        None => clock,
+    };
+    Ok(crate::web::clock::with_cutoff_of(clock, tree, org))
+}
+
 async fn weekly_report(
     config: &Config,
     store: &dyn Store,
@@ -197,15 +227,9 @@ async fn weekly_report(
     format: &str,
     language: &str,
 ) -> Result<Vec<u8>> {
-    use crate::web::{clock::Clock, scope::OrganizationTree, weekly};
     require_organization(store, org).await?;
     let tree = OrganizationTree::new(store.organizations().await?);
-    let clock = Clock::new(&config.dashboard.time_zone, &config.dashboard.week_ends_on)?;
-    let clock = match tree.time_zone(org) {
-        Some(zone) => clock.with_zone(zone)?,
-        None => clock,
-    };
-    let clock = crate::web::clock::with_cutoff_of(clock, &tree, org);
+    let clock = organization_clock(config, &tree, org)?;
     let week = match week {
         Some(label) => clock
             .parse_week(&label)
@@ -232,7 +256,7 @@ async fn weekly_report(
     }
     let before =
         weekly::WeekFigures::load(store, &tree, previous, config.silent_after_days).await?;
-    let lang = crate::web::i18n::Lang::parse(language);
+    let lang = Lang::parse(language);
     Ok(match format {
         "xlsx" => weekly::weekly_workbook(&figures, Some(&before), &tree, org, lang, &clock)?,
         "csv" => {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use super::auth::{API_TOKEN_PREFIX, CsrfForm, Viewer, check_password_rules, hash_password};
 use super::install::install_commands;
-use super::pages::{crumbs, layout, load_tree, permit};
+use super::pages::{crumbs, layout, load_tree, tree_permitting};
 use super::scope::Action;
 use super::{WebError, WebState};
 use crate::keys;
@@ -140,8 +140,7 @@ pub async fn enrollment_page(
     headers: HeaderMap,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let new_secret = super::flash::new_secret_of(&headers);
     let body = enrollment_body(&state, &viewer, &headers, id, new_secret.as_deref()).await?;
     let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
@@ -167,8 +166,7 @@ pub async fn create_secret(
     form: CsrfForm<SecretForm>,
 ) -> Result<Response, WebError> {
     let viewer = form.viewer;
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::CreateSecret, Some(id), &tree)?;
+    tree_permitting(&state, &viewer, Action::CreateSecret, Some(id)).await?;
     let days: i64 = form
         .form
         .days
@@ -218,8 +216,7 @@ pub async fn revoke_secret(
     form: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
     let viewer = form.viewer;
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::RevokeSecret, Some(id), &tree)?;
+    tree_permitting(&state, &viewer, Action::RevokeSecret, Some(id)).await?;
     let belongs = state
         .app
         .store
@@ -265,8 +262,7 @@ pub async fn add_organization(
     form: CsrfForm<OrganizationForm>,
 ) -> Result<Response, WebError> {
     let viewer = form.viewer;
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::ManageOrganizations, Some(id), &tree)?;
+    tree_permitting(&state, &viewer, Action::ManageOrganizations, Some(id)).await?;
     let expected_pcs: i64 = match form.form.expected_pcs.trim() {
         "" => 0,
         text => text
@@ -407,8 +403,7 @@ pub async fn save_catalog(
     form: CsrfForm<CatalogForm>,
 ) -> Result<Response, WebError> {
     let viewer = form.viewer;
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::EditCatalog, None, &tree)?;
+    tree_permitting(&state, &viewer, Action::EditCatalog, None).await?;
     let overrides = form.form.overrides.replace("\r\n", "\n");
     store_catalog(&state, &viewer, &overrides, "set_catalog").await
 }
@@ -432,8 +427,7 @@ pub async fn save_catalog_entry(
     form: CsrfForm<CatalogEntryForm>,
 ) -> Result<Response, WebError> {
     let viewer = form.viewer;
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::EditCatalog, None, &tree)?;
+    tree_permitting(&state, &viewer, Action::EditCatalog, None).await?;
     let current = state
         .app
         .store
@@ -496,8 +490,7 @@ pub async fn users_page(
     State(state): State<Arc<WebState>>,
     viewer: Viewer,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::ManageUsers, None, &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::ManageUsers, None).await?;
     let texts = viewer.lang.texts();
     let users = state.app.store.users().await?;
     let body = html! {
@@ -560,8 +553,7 @@ pub async fn add_user(
     form: CsrfForm<UserForm>,
 ) -> Result<Response, WebError> {
     let viewer = form.viewer;
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::ManageUsers, None, &tree)?;
+    tree_permitting(&state, &viewer, Action::ManageUsers, None).await?;
     let role = Role::parse(&form.form.role)
         .ok_or_else(|| refused(&viewer, viewer.lang.texts().bad_form))?;
     let organization_id = match form.form.organization_id.trim() {
@@ -613,8 +605,7 @@ pub async fn disable_user(
     form: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
     let viewer = form.viewer;
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::ManageUsers, None, &tree)?;
+    tree_permitting(&state, &viewer, Action::ManageUsers, None).await?;
     let change = UserChange {
         disabled: Some(true),
         ..UserChange::default()
@@ -640,8 +631,7 @@ pub async fn audit_page(
     State(state): State<Arc<WebState>>,
     viewer: Viewer,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::ReadAudit, None, &tree)?;
+    tree_permitting(&state, &viewer, Action::ReadAudit, None).await?;
     let texts = viewer.lang.texts();
     let entries = state.app.store.audit_log(500).await?;
     let body = html! {

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::admin::NoFields;
 use super::auth::CsrfForm;
 use super::pages::host::scoped_host;
-use super::pages::{crumbs, layout, load_tree, permit};
+use super::pages::{crumbs, layout, load_tree, tree_permitting};
 use super::scope::{Action, authorize};
 use super::{WebError, WebState};
 use crate::store::{RetiredHost, StoreError};
@@ -24,8 +24,7 @@ pub async fn recent_hosts_page(
     viewer: super::auth::Viewer,
     Path(id): Path<i64>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id);
     let texts = viewer.lang.texts();
     let can_retire = authorize(&viewer.user, Action::RetireHosts, Some(id), &tree).is_ok();

@@ -18,7 +18,7 @@ use sverka_shared::protocol::ApiError;
 use super::auth::api_user;
 use super::figures::{Counts, Totals};
 use super::scope::{Action, OrganizationTree, authorize};
-use super::weekly::WeekFigures;
+use super::weekly::{WeekFigures, WeekState};
 use super::{WebState, store_failure};
 use crate::export::ViolationExport;
 use crate::store::{Organization, User};
@@ -198,6 +198,12 @@ pub struct WeekQuery {
 pub struct Weekly {
     pub week: String,
     pub frozen: bool,
+    /// "frozen" (figures kept when the week ended) or "live" (the current week,
+    /// counted at `as_of`).
+    pub state: &'static str,
+    /// When a live week's figures were counted (RFC 3339); absent for a frozen week.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
     pub rows: Vec<OverviewRow>,
     pub total: OverviewRow,
 }
@@ -229,10 +235,28 @@ pub async fn weekly(
     )
     .await
     .map_err(store_failure)?;
+    // A week never frozen, before the first report or not begun has no figures: say
+    // so rather than answer zeros.
+    let (state_word, as_of) = match figures.state {
+        _ if !figures.has_data(id) => {
+            return Err(failure(
+                StatusCode::NOT_FOUND,
+                "no_data",
+                &format!(
+                    "no data for {}: the week was never frozen, has not begun, or no PC had reported by then",
+                    figures.week.label
+                ),
+            ));
+        }
+        WeekState::Live { as_of } => ("live", Some(crate::format_time(as_of))),
+        WeekState::Frozen | WeekState::NoData => ("frozen", None),
+    };
     let totals = |id: i64| figures.totals.get(&id).copied().unwrap_or_default();
     Ok(Json(Weekly {
         week: figures.week.label.clone(),
         frozen: figures.frozen,
+        state: state_word,
+        as_of,
         rows: tree
             .children(id)
             .iter()

@@ -15,7 +15,7 @@ use super::exports::ExportTitle;
 use super::figures::{Counts, Row, Totals, table_rows};
 use super::i18n::Lang;
 use super::pages::overview::row_name;
-use super::pages::{crumbs, layout, load_tree, organization_href, permit};
+use super::pages::{crumbs, layout, organization_href, tree_permitting};
 use super::scope::{Action, OrganizationTree};
 use super::table::{Cell, SortOrder, Table, column};
 use super::{WebError, WebState, auth::Viewer};
@@ -418,6 +418,23 @@ pub async fn requested_week(
     Ok(week.filter(|week| week.start <= now))
 }
 
+/// The figures of the week a page asks for and of the week before it; "not found" for
+/// a label that is not a week or a week that has not begun.
+pub async fn requested_figures(
+    state: &WebState,
+    viewer: &Viewer,
+    tree: &OrganizationTree,
+    clock: &Clock,
+    id: i64,
+    query: &WeekQuery,
+    now: i64,
+) -> Result<(WeekFigures, WeekFigures), WebError> {
+    let week = requested_week(state.app.store.as_ref(), clock, id, query, now)
+        .await?
+        .ok_or_else(|| WebError::not_found(viewer))?;
+    Ok(week_and_before(state, tree, clock, week).await?)
+}
+
 /// The week asked for and the week before it.
 pub async fn week_and_before(
     state: &WebState,
@@ -484,17 +501,14 @@ pub async fn weekly_page(
     Path(id): Path<i64>,
     Query(query): Query<WeekQuery>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
     let officer = viewer.lang.officer();
     let store = state.app.store.as_ref();
     let now = crate::now();
-    let week = requested_week(store, &clock, id, &query, now)
-        .await?
-        .ok_or_else(|| WebError::not_found(&viewer))?;
-    let (figures, before) = week_and_before(&state, &tree, &clock, week).await?;
+    let (figures, before) =
+        requested_figures(&state, &viewer, &tree, &clock, id, &query, now).await?;
     let points = trend(store, &clock, id, &figures).await?;
     let mut table = weekly_table(&figures, Some(&before), &tree, id, viewer.lang, false);
     let order = SortOrder {
@@ -553,14 +567,11 @@ pub async fn weekly_export(
     Path((id, format)): Path<(i64, String)>,
     Query(query): Query<WeekQuery>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id);
     let now = crate::now();
-    let week = requested_week(state.app.store.as_ref(), &clock, id, &query, now)
-        .await?
-        .ok_or_else(|| WebError::not_found(&viewer))?;
-    let (figures, before) = week_and_before(&state, &tree, &clock, week).await?;
+    let (figures, before) =
+        requested_figures(&state, &viewer, &tree, &clock, id, &query, now).await?;
     if !figures.has_data(id) {
         return Err(WebError::not_found(&viewer));
     }

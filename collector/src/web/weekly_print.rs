@@ -7,12 +7,11 @@ use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, html};
 use std::sync::Arc;
 
-use super::pages::{load_tree, permit};
+use super::pages::tree_permitting;
 use super::scope::Action;
 use super::table::SortOrder;
 use super::weekly::{
-    WeekQuery, requested_week, trend, trend_svg, trend_table, week_and_before, weekly_table,
-    weekly_title,
+    WeekQuery, requested_figures, trend, trend_svg, trend_table, weekly_table, weekly_title,
 };
 use super::{WebError, WebState, auth::Viewer};
 
@@ -22,15 +21,12 @@ pub async fn weekly_print(
     Path(id): Path<i64>,
     Query(query): Query<WeekQuery>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let store = state.app.store.as_ref();
     let now = crate::now();
-    let week = requested_week(store, &clock, id, &query, now)
-        .await?
-        .ok_or_else(|| WebError::not_found(&viewer))?;
-    let (figures, before) = week_and_before(&state, &tree, &clock, week).await?;
+    let (figures, before) =
+        requested_figures(&state, &viewer, &tree, &clock, id, &query, now).await?;
     if !figures.has_data(id) {
         return Err(WebError::not_found(&viewer));
     }

@@ -144,7 +144,9 @@ fn the_dashboard_spec_schemas_match_the_answers() {
     assert_eq!(properties(&spec, "Overview"), fields(overview));
     let weekly = Weekly {
         week: "2026-W47".into(),
-        frozen: true,
+        frozen: false,
+        state: "live",
+        as_of: Some("2026-11-26T12:00:00Z".into()),
         rows: vec![],
         total: row(),
     };

@@ -96,6 +96,19 @@ pub async fn load_tree(state: &WebState) -> Result<OrganizationTree, WebError> {
         .map_err(WebError::from)
 }
 
+/// The organization tree, once the viewer may do `action` on `organization_id`: the
+/// opening of every handler that acts on an organization ("not found" when refused).
+pub async fn tree_permitting(
+    state: &WebState,
+    viewer: &Viewer,
+    action: Action,
+    organization_id: Option<i64>,
+) -> Result<OrganizationTree, WebError> {
+    let tree = load_tree(state).await?;
+    permit(viewer, action, organization_id, &tree)?;
+    Ok(tree)
+}
+
 /// [`authorize`], answering "not found" when refused.
 pub fn permit(
     viewer: &Viewer,

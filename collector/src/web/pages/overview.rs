@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::{
-    crumbs, export_links, export_response, layout, live_title, load_tree, organization_href, permit,
+    crumbs, export_links, export_response, layout, live_title, load_tree, organization_href,
+    tree_permitting,
 };
 use crate::web::auth::Viewer;
 use crate::web::figures::{Counts, Row, Totals, table_rows};
@@ -177,8 +178,7 @@ pub async fn overview(
     Path(id): Path<i64>,
     Query(order): Query<SortOrder>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
     let mut table = overview_table(&state, &tree, id, viewer.lang).await?;
@@ -223,8 +223,7 @@ pub async fn overview_export(
     viewer: Viewer,
     Path((id, format)): Path<(i64, String)>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id);
     let table = overview_table(&state, &tree, id, viewer.lang).await?;
     let title = live_title(&tree, id, viewer.lang.texts().overview, &clock, viewer.lang);

@@ -7,7 +7,7 @@ use maud::html;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::{crumbs, export_links, export_response, layout, live_title, load_tree, permit};
+use super::{crumbs, export_links, export_response, layout, live_title, tree_permitting};
 use crate::store::HandledMark;
 use crate::web::auth::Viewer;
 use crate::web::evidence_words::evidence_summary;
@@ -124,8 +124,7 @@ pub async fn school(
     Path(id): Path<i64>,
     Query(order): Query<SortOrder>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
     let [mut violations, mut silent, mut clean] = school_tables(&state, id, viewer.lang).await?;
@@ -161,8 +160,7 @@ pub async fn school_export(
     viewer: Viewer,
     Path((id, table, format)): Path<(i64, String, String)>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id);
     let [violations, silent, clean] = school_tables(&state, id, viewer.lang).await?;
     let texts = viewer.lang.texts();

@@ -9,8 +9,10 @@ use maud::{Markup, html};
 use std::sync::Arc;
 
 use super::school::silence_note;
-use super::{crumbs, export_response, layout, live_title, load_tree, organization_href, permit};
-use crate::store::{HandledMark, StoreError, Worklist, WorklistFilter};
+use super::{
+    crumbs, export_response, layout, live_title, organization_href, permit, tree_permitting,
+};
+use crate::store::{HandledMark, Store, StoreError, StoreResult, Worklist, WorklistFilter};
 use crate::web::auth::{CsrfForm, Viewer};
 use crate::web::clock::Clock;
 use crate::web::evidence_words::evidence_summary;
@@ -90,11 +92,11 @@ impl WorklistQuery {
 }
 
 /// The worklist as a table (the page's columns, also its CSV and XLSX).
-fn worklist_table(list: &Worklist, id: i64, lang: Lang, state: &WebState) -> Table {
+pub fn worklist_table(list: &Worklist, id: i64, lang: Lang, silent_after_days: u32) -> Table {
     let texts = lang.texts();
     let officer = lang.officer();
     let now = crate::now();
-    let silent_since = now - i64::from(state.silent_after_days) * 86_400;
+    let silent_since = now - i64::from(silent_after_days) * 86_400;
     let mut table = Table::new(
         format!("worklist-{id}"),
         vec![
@@ -142,6 +144,35 @@ fn worklist_table(list: &Worklist, id: i64, lang: Lang, state: &WebState) -> Tab
         ]);
     }
     table
+}
+
+/// Every violation in `id`'s subtree as the worklist's table (the page's CSV and XLSX
+/// columns): the open ones, then with `include_resolved` the resolved ones. The CLI's
+/// `report violations --format csv` writes this table, so its CSV is the page's.
+pub async fn all_violations_table(
+    store: &dyn Store,
+    id: i64,
+    include_resolved: bool,
+    silent_after_days: u32,
+    lang: Lang,
+) -> StoreResult<Table> {
+    let mut filter = WorklistFilter {
+        within: id,
+        directly: false,
+        search: None,
+        app_id: None,
+        first_seen_since: None,
+        resolved_since: None,
+        silent_before: None,
+        handled: None,
+        limit: i64::MAX,
+    };
+    let mut list = store.worklist(&filter).await?;
+    if include_resolved {
+        filter.resolved_since = Some(i64::MIN);
+        list.rows.extend(store.worklist(&filter).await?.rows);
+    }
+    Ok(worklist_table(&list, id, lang, silent_after_days))
 }
 
 /// Schools (organizations without children) of the subtree by PCs with a banned
@@ -275,8 +306,7 @@ pub async fn worklist_page(
     Path(id): Path<i64>,
     Query(query): Query<WorklistQuery>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let lang = viewer.lang;
     let texts = lang.texts();
@@ -285,7 +315,7 @@ pub async fn worklist_page(
         .filter(&tree, id, &clock, &state)
         .ok_or_else(|| WebError::not_found(&viewer))?;
     let list = state.app.store.worklist(&filter).await?;
-    let table = worklist_table(&list, id, lang, &state);
+    let table = worklist_table(&list, id, lang, state.silent_after_days);
     let apps: Vec<(String, String)> = state
         .app
         .catalog()
@@ -382,15 +412,14 @@ pub async fn worklist_export(
     Path((id, format)): Path<(i64, String)>,
     Query(query): Query<WorklistQuery>,
 ) -> Result<Response, WebError> {
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id);
     let mut filter = query
         .filter(&tree, id, &clock, &state)
         .ok_or_else(|| WebError::not_found(&viewer))?;
     filter.limit = i64::MAX;
     let list = state.app.store.worklist(&filter).await?;
-    let table = worklist_table(&list, id, viewer.lang, &state);
+    let table = worklist_table(&list, id, viewer.lang, state.silent_after_days);
     let title = live_title(
         &tree,
         id,
@@ -409,8 +438,7 @@ pub async fn mark_handled_many(
     form: CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, WebError> {
     let viewer = form.viewer;
-    let tree = load_tree(&state).await?;
-    permit(&viewer, Action::Read, Some(id), &tree)?;
+    let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let field = |name: &str| {
         form.form
             .iter()

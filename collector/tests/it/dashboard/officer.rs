@@ -307,6 +307,46 @@ async fn the_weekly_report_never_invents() {
     assert_eq!(print.status, StatusCode::OK);
     assert!(print.text().contains("id=\"title-block\""));
     assert!(print.text().contains("Еженедельный отчёт — Регион"));
+
+    // The JSON API tells the same three kinds of week apart, never answering zeros.
+    let page = officer
+        .submit("/tokens", "/tokens", &[("name", "weekly")])
+        .await
+        .text();
+    let token_start = page.find("sverka_pat_").expect("new token shown");
+    let token: String = page[token_start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+        .collect();
+    let mut raw = Client::new(&harness);
+    let mut weekly_api = async |week: &str| {
+        let request = Request::get(format!(
+            "/api/v1/dashboard/organizations/{}/weekly?week={week}",
+            harness.region
+        ))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request");
+        let answer = raw.send(request).await;
+        let json: serde_json::Value = serde_json::from_slice(&answer.body).expect("json");
+        (answer.status, json)
+    };
+    for week in [&long_ago.label, &next_week.label] {
+        let (status, json) = weekly_api(week).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{week}: {json}");
+        assert_eq!(json["error"], "no_data", "{json}");
+    }
+    let (status, json) = weekly_api(&current.label).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(
+        (&json["state"], json["frozen"].as_bool()),
+        (&"live".into(), Some(false))
+    );
+    assert!(json["as_of"].is_string(), "{json}");
+    let (status, json) = weekly_api(&last_week.label).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["state"], "frozen", "{json}");
+    assert!(json.get("as_of").is_none(), "{json}");
 }
 
 /// A reporting cut-off per organization: stored checked, inherited, and the weekly
