@@ -77,11 +77,12 @@ if [ "$quick" = 1 ]; then
         skip_tests=(--skip postgres)
     fi
     # The exports opened in LibreOffice (`dashboard::libreoffice::`): only when it is
-    # installed (Debian's libreoffice-calc-nogui and poppler-utils).
-    if command -v libreoffice >/dev/null && command -v pdftotext >/dev/null; then
+    # installed (Debian's libreoffice-calc-nogui, poppler-utils and the Carlito font).
+    if command -v libreoffice >/dev/null && command -v pdftotext >/dev/null \
+        && fc-match Calibri 2>/dev/null | grep -q Carlito; then
         echo "LibreOffice test: on"
     else
-        echo "LibreOffice test: skipped (install libreoffice-calc-nogui and poppler-utils)"
+        echo "LibreOffice test: skipped (install libreoffice-calc-nogui, poppler-utils, fonts-crosextra-carlito)"
         skip_tests+=(--skip libreoffice)
     fi
     # The MSI the collector writes, read back by msitools (`msiinfo_`).
@@ -125,6 +126,8 @@ command -v pg_ctlcluster >/dev/null || need_packages+=(postgresql)
 # PDF, poppler's pdfinfo and pdftotext read the PDF (about 40 s to install, 190 MB).
 command -v libreoffice >/dev/null || need_packages+=(libreoffice-calc-nogui)
 command -v pdftotext >/dev/null || need_packages+=(poppler-utils)
+# Calibri's metrics (the XLSX's font), as a school's Excel lays the sheets out.
+fc-match Calibri 2>/dev/null | grep -q Carlito || need_packages+=(fonts-crosextra-carlito)
 # axe-core for the accessibility test comes from the npm registry.
 command -v npm >/dev/null || need_packages+=(npm)
 # Packaging: wixl builds the MSI, msiinfo reads it, systemd-analyze checks the units,

@@ -310,11 +310,8 @@ pub async fn download_msi_with_settings(
         return Err(refused("only an MSI takes settings"));
     }
     let secret = form.form.secret.trim().to_string();
-    let secret_id = secret
-        .split_once('.')
-        .filter(|(_, random)| !random.is_empty() && is_safe_name(random))
-        .and_then(|(secret_id, _)| secret_id.parse::<i64>().ok())
-        .ok_or_else(|| refused("not an enrollment secret"))?;
+    let (secret_id, _) =
+        crate::keys::parse_token(&secret).ok_or_else(|| refused("not an enrollment secret"))?;
     let now = crate::now();
     let valid = state.app.store.secrets(id).await?.into_iter().any(|known| {
         known.id == secret_id

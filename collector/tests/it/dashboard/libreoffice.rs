@@ -1,7 +1,9 @@
 //! The exports opened by a real spreadsheet program: LibreOffice (headless) converts
 //! the overview's, the weekly report's and the worklist's XLSX to PDF, and poppler's
-//! `pdfinfo`/`pdftotext` read the PDF back: one landscape page (so every column fits
-//! the page's width), with the title block and every column header whole on it.
+//! `pdfinfo`/`pdftotext` read the PDF back: one landscape page per sheet (so every
+//! column fits the page's width), with the title block and every column header whole
+//! on it. Headers are read in Carlito, the font metric-compatible with Excel's Calibri
+//! (Debian's `fonts-crosextra-carlito`), as a school's Excel would show them.
 //!
 //! Needs Debian's `libreoffice-calc-nogui` and `poppler-utils` (the full suite,
 //! `scripts/test.sh`, installs them); without them the test fails and names them.
@@ -28,25 +30,49 @@ fn require_tools() {
              Debian's {package} (scripts/test.sh installs it)"
         );
     }
+    // The XLSX names Calibri; without a font of its metrics LibreOffice lays the
+    // sheet out in a wider one than any Excel would.
+    let calibri = run("fc-match", &["Calibri"]);
+    assert!(
+        calibri.contains("Carlito"),
+        "Calibri is {calibri:?} here, not Carlito: install Debian's \
+         fonts-crosextra-carlito (scripts/test.sh installs it)"
+    );
 }
 
-/// The title block's lines and the header row of an export, as the XLSX holds them.
-fn title_and_header(xlsx: &[u8]) -> (Vec<String>, Vec<String>) {
+/// One sheet of an export: its title block's lines and its header row.
+struct Sheet {
+    title: Vec<String>,
+    header: Vec<String>,
+}
+
+/// Every sheet of an export, as the XLSX holds them.
+fn sheets(xlsx: &[u8]) -> Vec<Sheet> {
     use calamine::{Reader, Xlsx};
     let mut workbook: Xlsx<_> =
         calamine::open_workbook_from_rs(Cursor::new(xlsx.to_vec())).expect("an xlsx workbook");
-    let sheet = workbook
-        .worksheet_range_at(0)
-        .expect("a sheet")
-        .expect("range");
-    let rows: Vec<Vec<String>> = sheet
-        .rows()
-        .map(|row| row.iter().map(|cell| cell.to_string()).collect())
-        .collect();
-    // Three title lines, an empty row, then the header (rendering.rs checks this).
-    let title = rows[..3].iter().map(|row| row[0].clone()).collect();
-    let header = rows[4].iter().filter(|cell| !cell.is_empty()).cloned().collect();
-    (title, header)
+    let count = workbook.sheet_names().len();
+    (0..count)
+        .map(|index| {
+            let sheet = workbook
+                .worksheet_range_at(index)
+                .expect("a sheet")
+                .expect("range");
+            let rows: Vec<Vec<String>> = sheet
+                .rows()
+                .map(|row| row.iter().map(|cell| cell.to_string()).collect())
+                .collect();
+            // Three title lines, an empty row, then the header (rendering.rs checks this).
+            Sheet {
+                title: rows[..3].iter().map(|row| row[0].clone()).collect(),
+                header: rows[4]
+                    .iter()
+                    .filter(|cell| !cell.is_empty())
+                    .cloned()
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 fn run(program: &str, args: &[&str]) -> String {
@@ -68,8 +94,10 @@ fn words(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Checks one converted export: one landscape page holding the title and headers.
-fn check_pdf(pdf: &Path, title: &[String], header: &[String]) {
+/// Checks one converted export: one landscape page per sheet (so every column fits
+/// the page's width: a column that does not fit goes to a page of its own), each
+/// holding its sheet's title block and every header whole.
+fn check_pdf(pdf: &Path, sheets: &[Sheet]) {
     let pdf_path = pdf.to_string_lossy();
     let info = run("pdfinfo", &[&pdf_path]);
     let field = |name: &str| {
@@ -81,9 +109,8 @@ fn check_pdf(pdf: &Path, title: &[String], header: &[String]) {
     };
     assert_eq!(
         field("Pages:"),
-        "1",
-        "{pdf_path}: the table spills onto more pages (a column does not fit the \
-         page's width)"
+        sheets.len().to_string(),
+        "{pdf_path}: not one page per sheet (a column does not fit the page's width)"
     );
     let size = field("Page size:");
     let mut sides = size
@@ -91,22 +118,28 @@ fn check_pdf(pdf: &Path, title: &[String], header: &[String]) {
         .filter_map(|word| word.parse::<f64>().ok());
     let (width, height) = (sides.next().unwrap_or(0.0), sides.next().unwrap_or(0.0));
     assert!(width > height, "{pdf_path}: not landscape ({size})");
-    let page = run("pdftotext", &["-layout", "-f", "1", "-l", "1", &pdf_path, "-"]);
-    // Wrapped header cells break their words over lines; read cells as words.
-    let page_words = words(&page);
-    for line in title {
-        assert!(
-            page_words.contains(&words(line)),
-            "{pdf_path}: the title line {line:?} is not whole on page 1:\n{page}"
+    for (index, sheet) in sheets.iter().enumerate() {
+        let number = (index + 1).to_string();
+        let page = run(
+            "pdftotext",
+            &["-layout", "-f", &number, "-l", &number, &pdf_path, "-"],
         );
-    }
-    for name in header {
-        for word in name.split_whitespace() {
+        // Wrapped header cells break their words over lines; read cells as words.
+        let page_words = words(&page);
+        for line in &sheet.title {
             assert!(
-                page.contains(word),
-                "{pdf_path}: the header {name:?} is not whole on page 1 ({word:?} \
-                 missing):\n{page}"
+                page_words.contains(&words(line)),
+                "{pdf_path}: the title line {line:?} is not whole on page {number}:\n{page}"
             );
+        }
+        for name in &sheet.header {
+            for word in name.split_whitespace() {
+                assert!(
+                    page.contains(word),
+                    "{pdf_path}: the header {name:?} is not whole on page {number} \
+                     ({word:?} missing):\n{page}"
+                );
+            }
         }
     }
 }
@@ -128,7 +161,7 @@ async fn libreoffice_prints_each_export_on_one_page_with_its_title_and_headers()
         assert_eq!(answer.status, StatusCode::OK, "{path}: {}", answer.text());
         let file = folder.path().join(format!("{name}.xlsx"));
         std::fs::write(&file, &answer.body).expect("write the export");
-        exports.push((name, file, title_and_header(&answer.body)));
+        exports.push((name, file, sheets(&answer.body)));
     }
 
     // One LibreOffice run converts all three, with a profile of its own so that
@@ -152,8 +185,11 @@ async fn libreoffice_prints_each_export_on_one_page_with_its_title_and_headers()
     args.extend(inputs.iter().map(String::as_str));
     run("libreoffice", &args);
 
-    for (name, _, (title, header)) in &exports {
-        assert!(header.len() >= 5, "{name}: {header:?}");
-        check_pdf(&out_dir.join(format!("{name}.pdf")), title, header);
+    for (name, _, sheets) in &exports {
+        assert!(
+            sheets.iter().all(|sheet| sheet.header.len() >= 5),
+            "{name}: a table of five columns or more"
+        );
+        check_pdf(&out_dir.join(format!("{name}.pdf")), sheets);
     }
 }
