@@ -13,7 +13,8 @@ use tempfile::TempDir;
 
 pub(crate) const PASSWORD: &str = "correct horse battery staple";
 const XSS_HOST: &str = "<img src=x onerror=alert(1)>";
-pub(crate) const TELEGRAM: (&str, &str, &str) = ("telegram-desktop", "4.6.5+ds-2", "install ok installed");
+pub(crate) const TELEGRAM: (&str, &str, &str) =
+    ("telegram-desktop", "4.6.5+ds-2", "install ok installed");
 const MAX: (&str, &str, &str) = ("max", "25.10.1", "install ok installed");
 pub(crate) const BASH: (&str, &str, &str) = ("bash", "5.2.15-2", "install ok installed");
 
@@ -408,7 +409,11 @@ fn the_catalog_entry_form_works_without_toml() {
         apps.sort();
         apps
     };
-    assert_eq!(apps_with_violations(), Vec::<String>::new(), "MAX is approved");
+    assert_eq!(
+        apps_with_violations(),
+        Vec::<String>::new(),
+        "MAX is approved"
+    );
 
     let browser = Browser::start();
     sign_in(&browser, &url, "admin");
@@ -429,7 +434,8 @@ fn the_catalog_entry_form_works_without_toml() {
     // A known application's status.
     browser.goto(&format!("{url}/catalog"));
     browser.fill("#catalog-entry input[name=id]", "max");
-    browser.execute("document.querySelector('#catalog-entry select[name=status]').value = 'banned';");
+    browser
+        .execute("document.querySelector('#catalog-entry select[name=status]').value = 'banned';");
     browser.click("#save-catalog-entry");
     browser.wait_for("document.getElementById('catalog-saved') !== null");
 

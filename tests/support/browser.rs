@@ -417,7 +417,9 @@ pub fn axe_core_script() -> PathBuf {
     if let Some(path) = std::env::var_os("SVERKA_AXE_CORE") {
         return PathBuf::from(path);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     home.join(".cache")
         .join("sverka")
         .join(format!("axe-core-{AXE_CORE_VERSION}"))

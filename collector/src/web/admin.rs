@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use std::sync::Arc;
 
-use super::auth::{API_TOKEN_PREFIX, CsrfForm, Viewer, check_password_rules, hash_password};
 use super::audit_words;
+use super::auth::{API_TOKEN_PREFIX, CsrfForm, Viewer, check_password_rules, hash_password};
 use super::install::install_commands;
 use super::pages::{crumbs, layout, load_tree, permit};
 use super::scope::Action;

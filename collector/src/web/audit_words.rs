@@ -69,7 +69,9 @@ fn russian_host(text: &str) -> Option<String> {
 fn russian_detail(action: &str, detail: &str) -> Option<String> {
     match action {
         "create_secret" => {
-            let (secret, days) = detail.strip_prefix("secret ")?.split_once(" (expires in ")?;
+            let (secret, days) = detail
+                .strip_prefix("secret ")?
+                .split_once(" (expires in ")?;
             let days = days.strip_suffix(" days)")?;
             Some(format!("секрет {secret} (действует {days} дн.)"))
         }
@@ -116,7 +118,9 @@ fn russian_detail(action: &str, detail: &str) -> Option<String> {
             let file = match file.split_once(" with settings (secret ") {
                 Some((file, secret)) => format!(
                     "{file} с настройками (секрет {}",
-                    secret.strip_suffix(')').map_or(secret.to_string(), |id| format!("{id})"))
+                    secret
+                        .strip_suffix(')')
+                        .map_or(secret.to_string(), |id| format!("{id})"))
                 ),
                 None => file.to_string(),
             };
@@ -178,7 +182,11 @@ mod tests {
                 "revision 4, 12 PCs evaluated again",
                 "ревизия 4, заново оценено ПК: 12",
             ),
-            ("add_user", "ivanov (school_admin)", "ivanov (администратор школы)"),
+            (
+                "add_user",
+                "ivanov (school_admin)",
+                "ivanov (администратор школы)",
+            ),
             ("disable_user", "user 3", "пользователь 3"),
             ("create_api_token", "token 2 (bi)", "токен 2 (bi)"),
             (

@@ -113,7 +113,10 @@ pub async fn list(folder: &std::path::Path) -> Vec<Installer> {
     let mut entries = match tokio::fs::read_dir(folder).await {
         Ok(entries) => entries,
         Err(error) => {
-            tracing::warn!("cannot list the installers in {}: {error}", folder.display());
+            tracing::warn!(
+                "cannot list the installers in {}: {error}",
+                folder.display()
+            );
             return found;
         }
     };
@@ -161,7 +164,8 @@ pub fn msi_with_settings(
     package.remove_digital_signature()?;
     for (name, _) in settings {
         package.delete_rows(
-            msi::Delete::from("Property").with(msi::Expr::col("Property").eq(msi::Expr::string(*name))),
+            msi::Delete::from("Property")
+                .with(msi::Expr::col("Property").eq(msi::Expr::string(*name))),
         )?;
     }
     let rows = settings
@@ -223,7 +227,11 @@ fn megabytes(size: u64, lang: super::i18n::Lang) -> String {
 }
 
 /// The installer `file` of the folder, if the folder lists it.
-async fn find(state: &WebState, viewer: &Viewer, file: &str) -> Result<(PathBuf, Installer), WebError> {
+async fn find(
+    state: &WebState,
+    viewer: &Viewer,
+    file: &str,
+) -> Result<(PathBuf, Installer), WebError> {
     let folder = state
         .installers
         .as_ref()
@@ -241,7 +249,10 @@ async fn find(state: &WebState, viewer: &Viewer, file: &str) -> Result<(PathBuf,
 
 fn attachment(installer: &Installer, length: u64) -> [(header::HeaderName, String); 3] {
     [
-        (header::CONTENT_TYPE, installer.kind.content_type().to_string()),
+        (
+            header::CONTENT_TYPE,
+            installer.kind.content_type().to_string(),
+        ),
         (header::CONTENT_LENGTH, length.to_string()),
         (
             header::CONTENT_DISPOSITION,
@@ -263,7 +274,11 @@ pub async fn download_installer(
         tracing::error!("cannot open the installer {}: {error}", path.display());
         WebError::not_found(&viewer)
     })?;
-    let length = opened.metadata().await.map(|metadata| metadata.len()).unwrap_or(installer.size);
+    let length = opened
+        .metadata()
+        .await
+        .map(|metadata| metadata.len())
+        .unwrap_or(installer.size);
     let chunks = futures_util::stream::unfold(Some(opened), |file| async move {
         let mut file = file?;
         let mut buffer = vec![0u8; 64 * 1024];
@@ -319,7 +334,9 @@ pub async fn download_msi_with_settings(
             && known.expires_at.is_none_or(|at| at > now)
     });
     if !valid {
-        return Err(refused("not a valid enrollment secret of this organization"));
+        return Err(refused(
+            "not a valid enrollment secret of this organization",
+        ));
     }
     if installer.size > MAX_EDITED_MSI {
         return Err(refused("the MSI is too large to write settings into"));
@@ -357,9 +374,10 @@ pub async fn download_msi_with_settings(
     let length = edited.len() as u64;
     let mut response = (StatusCode::OK, attachment(&installer, length), edited).into_response();
     // The answer holds a secret.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, header::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
     Ok(response)
 }
 

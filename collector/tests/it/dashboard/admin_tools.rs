@@ -83,7 +83,10 @@ async fn installers_are_listed_streamed_and_written_with_the_schools_settings() 
         ("sverka-agent-0.1.0-x86.msi", small_msi()),
         ("sverka-agent_0.1.0_amd64.deb", deb.clone()),
         ("sverka-agent-0.1.0-1.x86_64.rpm", b"rpm".to_vec()),
-        ("sverka-collector_0.1.0_amd64.deb", b"not for schools".to_vec()),
+        (
+            "sverka-collector_0.1.0_amd64.deb",
+            b"not for schools".to_vec(),
+        ),
         ("notes.txt", b"private".to_vec()),
         (".sverka-agent.msi", b"hidden".to_vec()),
     ];
@@ -108,13 +111,23 @@ async fn installers_are_listed_streamed_and_written_with_the_schools_settings() 
         );
     }
     assert!(page.contains("Windows x86, 32-bit (MSI)"));
-    for hidden in ["sverka-collector_", "notes.txt", ".sverka-agent.msi", "sverka-agent-dir"] {
+    for hidden in [
+        "sverka-collector_",
+        "notes.txt",
+        ".sverka-agent.msi",
+        "sverka-agent-dir",
+    ] {
         assert!(!page.contains(hidden), "{hidden} is offered: {page}");
     }
-    assert!(!page.contains("msi-with-settings"), "no secret shown, no MSI with it");
+    assert!(
+        !page.contains("msi-with-settings"),
+        "no secret shown, no MSI with it"
+    );
 
     // Streamed as it is, named, in the audit log.
-    let download = school.get(&format!("{base}/sverka-agent_0.1.0_amd64.deb")).await;
+    let download = school
+        .get(&format!("{base}/sverka-agent_0.1.0_amd64.deb"))
+        .await;
     assert_eq!(download.status, StatusCode::OK);
     assert_eq!(download.body, deb);
     assert_eq!(
@@ -136,7 +149,10 @@ async fn installers_are_listed_streamed_and_written_with_the_schools_settings() 
         format!("{base}/.sverka-agent.msi"),
         format!("{base}/sverka-agent-dir.deb"),
         format!("{base}/sverka-agent-0.2.0.msi"),
-        format!("/org/{}/installers/sverka-agent_0.1.0_amd64.deb", harness.school_b),
+        format!(
+            "/org/{}/installers/sverka-agent_0.1.0_amd64.deb",
+            harness.school_b
+        ),
     ] {
         let answer = school.get(&refused).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{refused}");
@@ -144,7 +160,11 @@ async fn installers_are_listed_streamed_and_written_with_the_schools_settings() 
 
     // A new secret: each MSI is offered with it written in.
     let created = school
-        .submit(&format!("/org/{school_a}/enrollment"), &format!("/org/{school_a}/secrets"), &[("days", "30")])
+        .submit(
+            &format!("/org/{school_a}/enrollment"),
+            &format!("/org/{school_a}/secrets"),
+            &[("days", "30")],
+        )
         .await;
     assert_eq!(created.status, StatusCode::SEE_OTHER);
     let page = school
@@ -152,7 +172,11 @@ async fn installers_are_listed_streamed_and_written_with_the_schools_settings() 
         .await
         .text();
     let secret = element_text(&page, "new-secret");
-    assert_eq!(page.matches("class=\"msi-with-settings\"").count(), 2, "{page}");
+    assert_eq!(
+        page.matches("class=\"msi-with-settings\"").count(),
+        2,
+        "{page}"
+    );
     let csrf = csrf_of(&page);
     let msi_path = format!("{base}/sverka-agent-0.1.0.msi");
     let configured = school
@@ -172,10 +196,17 @@ async fn installers_are_listed_streamed_and_written_with_the_schools_settings() 
         let mut officer = Client::login(&harness, "officer").await;
         let school_b = harness.school_b;
         officer
-            .submit(&format!("/org/{school_b}/enrollment"), &format!("/org/{school_b}/secrets"), &[])
+            .submit(
+                &format!("/org/{school_b}/enrollment"),
+                &format!("/org/{school_b}/secrets"),
+                &[],
+            )
             .await;
         element_text(
-            &officer.get(&format!("/org/{school_b}/enrollment")).await.text(),
+            &officer
+                .get(&format!("/org/{school_b}/enrollment"))
+                .await
+                .text(),
             "new-secret",
         )
     };
@@ -183,10 +214,19 @@ async fn installers_are_listed_streamed_and_written_with_the_schools_settings() 
         (msi_path.as_str(), secret_b.as_str()),
         (msi_path.as_str(), "12345.abc"),
         (msi_path.as_str(), "../../etc"),
-        (&format!("{base}/sverka-agent_0.1.0_amd64.deb") as &str, secret.as_str()),
+        (
+            &format!("{base}/sverka-agent_0.1.0_amd64.deb") as &str,
+            secret.as_str(),
+        ),
     ] {
-        let answer = school.post(path, &[("csrf", &csrf), ("secret", secret)]).await;
-        assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{path} {secret}");
+        let answer = school
+            .post(path, &[("csrf", &csrf), ("secret", secret)])
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{path} {secret}"
+        );
     }
     let no_csrf = school.post(&msi_path, &[("secret", &secret)]).await;
     assert_ne!(no_csrf.status, StatusCode::OK);
@@ -202,11 +242,16 @@ async fn installers_are_listed_streamed_and_written_with_the_schools_settings() 
     let mut admin = Client::login(&harness, "admin").await;
     let russian = admin.get("/audit").await.text();
     assert!(russian.contains("Установщик скачан"), "{russian}");
-    assert!(russian.contains("sverka-agent-0.1.0.msi с настройками (секрет"), "{russian}");
+    assert!(
+        russian.contains("sverka-agent-0.1.0.msi с настройками (секрет"),
+        "{russian}"
+    );
     assert!(russian.contains("Секрет подключения создан"));
     assert!(russian.contains("Вход"));
     assert!(!russian.contains(">download_installer<"));
-    admin.submit("/audit", "/language", &[("language", "en")]).await;
+    admin
+        .submit("/audit", "/language", &[("language", "en")])
+        .await;
     let english = admin.get("/audit").await.text();
     assert!(english.contains("Installer downloaded"), "{english}");
     assert!(english.contains("Enrollment secret created"));
@@ -225,7 +270,9 @@ async fn without_a_folder_no_installers_are_offered() {
         .text();
     assert!(!page.contains("id=\"installers\""));
     let answer = school
-        .get(&format!("/org/{school_a}/installers/sverka-agent-0.1.0.msi"))
+        .get(&format!(
+            "/org/{school_a}/installers/sverka-agent-0.1.0.msi"
+        ))
         .await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND);
 }
@@ -258,7 +305,11 @@ fn msiinfo_reads_the_settings_the_collector_wrote() {
         .arg("Property")
         .output()
         .expect("msiinfo");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let table = String::from_utf8_lossy(&output.stdout);
     for row in [
         "SERVER_URL\thttps://sverka.edu.example",
@@ -267,7 +318,10 @@ fn msiinfo_reads_the_settings_the_collector_wrote() {
     ] {
         assert!(table.contains(row), "{row}: {table}");
     }
-    assert!(!table.contains("old.example"), "the old value is replaced: {table}");
+    assert!(
+        !table.contains("old.example"),
+        "the old value is replaced: {table}"
+    );
 }
 
 /// The weekly page's counts of PCs with banned messengers link to the worklist behind
@@ -287,13 +341,20 @@ async fn the_live_weekly_figures_link_to_the_worklist() {
         )),
         "{live}"
     );
-    assert!(live.contains(&format!("href=\"/org/{region}/worklist\"")), "the total: {live}");
+    assert!(
+        live.contains(&format!("href=\"/org/{region}/worklist\"")),
+        "the total: {live}"
+    );
     // The link leads to the PCs behind the figure.
     let worklist = officer
         .get(&format!("/org/{region}/worklist?in={}", harness.school_a))
         .await;
     assert_eq!(worklist.status, StatusCode::OK);
-    assert!(worklist.text().contains("&lt;img src=x onerror=alert(1)&gt;"));
+    assert!(
+        worklist
+            .text()
+            .contains("&lt;img src=x onerror=alert(1)&gt;")
+    );
 
     let clock = &harness.state.clock;
     let now = sverka_collector::now();

@@ -166,7 +166,10 @@ async fn libreoffice_prints_each_export_on_one_page_with_its_title_and_headers()
 
     // One LibreOffice run converts all three, with a profile of its own so that
     // parallel runs do not share one.
-    let profile = format!("-env:UserInstallation=file://{}/profile", folder.path().display());
+    let profile = format!(
+        "-env:UserInstallation=file://{}/profile",
+        folder.path().display()
+    );
     let out_dir = folder.path().join("pdf");
     let out = out_dir.to_string_lossy().into_owned();
     let mut args = vec![
