@@ -3,8 +3,10 @@
 # rpm, rpmbuild and Berkeley DB tools for real rpm databases, util-linux's setpriv,
 # mingw-w64 and Wine for the Windows agent, Rust's x86_64-pc-windows-gnu target,
 # wixl, msitools and systemd for the packages, Chromium and chromedriver for the
-# dashboard's browser tests, and PostgreSQL for the collector's second store backend,
-# started if it is not running),
+# dashboard's browser tests, axe-core from the npm registry for their accessibility
+# check, LibreOffice and poppler-utils to open the exports in a spreadsheet program,
+# and PostgreSQL for the collector's second store backend, started if it is not
+# running),
 # then checks formatting and lints (for Linux and for Windows) and runs every test of
 # the workspace, the Windows ones under Wine.
 #
@@ -12,7 +14,9 @@
 #   bash scripts/test.sh --quick   the edit loop: formatting, Linux lints, every unit
 #                                  test and the collector's in-process tests; installs
 #                                  nothing, needs no Wine, Chromium or Windows target;
-#                                  PostgreSQL tests run only when a server answers
+#                                  PostgreSQL tests run only when a server answers,
+#                                  the LibreOffice and msiinfo tests only when their
+#                                  tools are there
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,7 +66,7 @@ if [ "$quick" = 1 ]; then
     # answer, so they run only when one does; the quick tier never installs or starts
     # it. Their names all contain `postgres` (the contract's `postgres::` module, the
     # migration test).
-    skip_postgres=()
+    skip_tests=()
     if [ -n "${SVERKA_TEST_POSTGRES:-}" ]; then
         echo "PostgreSQL tests: on $SVERKA_TEST_POSTGRES"
     elif command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p 5432 \
@@ -70,7 +74,23 @@ if [ "$quick" = 1 ]; then
         echo "PostgreSQL tests: on the server at 127.0.0.1:5432"
     else
         echo "PostgreSQL tests: skipped (no server answers on 127.0.0.1:5432 and SVERKA_TEST_POSTGRES is not set)"
-        skip_postgres=(--skip postgres)
+        skip_tests=(--skip postgres)
+    fi
+    # The exports opened in LibreOffice (`dashboard::libreoffice::`): only when it is
+    # installed (Debian's libreoffice-calc-nogui, poppler-utils and the Carlito font).
+    if command -v libreoffice >/dev/null && command -v pdftotext >/dev/null \
+        && fc-match Calibri 2>/dev/null | grep -q Carlito; then
+        echo "LibreOffice test: on"
+    else
+        echo "LibreOffice test: skipped (install libreoffice-calc-nogui, poppler-utils, fonts-crosextra-carlito)"
+        skip_tests+=(--skip libreoffice)
+    fi
+    # The MSI the collector writes, read back by msitools (`msiinfo_`).
+    if command -v msiinfo >/dev/null; then
+        echo "msiinfo test: on"
+    else
+        echo "msiinfo test: skipped (install msitools)"
+        skip_tests+=(--skip msiinfo)
     fi
     step "formatting"
     cargo fmt --all -- --check
@@ -82,7 +102,7 @@ if [ "$quick" = 1 ]; then
     # the dashboard through the router without a socket, the OpenAPI documents, and
     # the store contract.
     step "the collector's in-process tests"
-    cargo test -p sverka-collector --test '*' --locked -- "${skip_postgres[@]}"
+    cargo test -p sverka-collector --test '*' --locked -- "${skip_tests[@]}"
     step "done: quick tier passed"
     exit 0
 fi
@@ -102,6 +122,14 @@ command -v wine >/dev/null || need_packages+=(wine wine64)
 [ -x /usr/bin/chromium ] || need_packages+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_packages+=(chromium-driver)
 command -v pg_ctlcluster >/dev/null || need_packages+=(postgresql)
+# The dashboard's exports opened by a spreadsheet program: LibreOffice converts them to
+# PDF, poppler's pdfinfo and pdftotext read the PDF (about 40 s to install, 190 MB).
+command -v libreoffice >/dev/null || need_packages+=(libreoffice-calc-nogui)
+command -v pdftotext >/dev/null || need_packages+=(poppler-utils)
+# Calibri's metrics (the XLSX's font), as a school's Excel lays the sheets out.
+fc-match Calibri 2>/dev/null | grep -q Carlito || need_packages+=(fonts-crosextra-carlito)
+# axe-core for the accessibility test comes from the npm registry.
+command -v npm >/dev/null || need_packages+=(npm)
 # Packaging: wixl builds the MSI, msiinfo reads it, systemd-analyze checks the units,
 # strip and objdump prepare the binaries for the deb and rpm packages.
 command -v wixl >/dev/null || need_packages+=(wixl)
@@ -114,6 +142,16 @@ if ((${#need_packages[@]})); then
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_packages[@]}" >/dev/null
+fi
+
+# axe-core, pinned (the same version as tests/support/browser.rs), into a cache
+# folder the accessibility test reads (SVERKA_AXE_CORE overrides it).
+axe_version=4.10.3
+axe_prefix="$HOME/.cache/sverka/axe-core-$axe_version"
+if [ ! -f "$axe_prefix/node_modules/axe-core/axe.min.js" ]; then
+    echo "installing axe-core $axe_version from the npm registry"
+    npm install --prefix "$axe_prefix" --no-save --no-package-lock --no-audit --no-fund \
+        --silent "axe-core@$axe_version"
 fi
 
 # PostgreSQL: the store contract and the multi-collector tests create (and drop) their

@@ -60,6 +60,9 @@ pub struct DashboardConfig {
     pub public_url: Option<String>,
     /// How long a login lasts.
     pub session_hours: u32,
+    /// A folder with the agent's installers (`sverka-agent*.msi`, `.deb`, `.rpm`) that
+    /// the enrollment page offers for download (none: no downloads).
+    pub installers: Option<PathBuf>,
 }
 
 impl Default for DashboardConfig {
@@ -70,6 +73,7 @@ impl Default for DashboardConfig {
             secure_cookies: None,
             public_url: None,
             session_hours: 12,
+            installers: None,
         }
     }
 }

@@ -89,6 +89,11 @@ fn dashboard(state: Arc<WebState>) -> Router {
             get(weekly::weekly_export),
         )
         .route("/org/{id}/enrollment", get(admin::enrollment_page))
+        .route(
+            "/org/{id}/installers/{file}",
+            get(web::installers::download_installer)
+                .post(web::installers::download_msi_with_settings),
+        )
         .route("/org/{id}/secrets", post(admin::create_secret))
         .route(
             "/org/{id}/secrets/{secret}/revoke",

@@ -11,14 +11,15 @@ use sverka_tests::real_collector::Collector;
 use sverka_tests::{FixtureRoot, run_agent};
 use tempfile::TempDir;
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 const XSS_HOST: &str = "<img src=x onerror=alert(1)>";
-const TELEGRAM: (&str, &str, &str) = ("telegram-desktop", "4.6.5+ds-2", "install ok installed");
+pub(crate) const TELEGRAM: (&str, &str, &str) =
+    ("telegram-desktop", "4.6.5+ds-2", "install ok installed");
 const MAX: (&str, &str, &str) = ("max", "25.10.1", "install ok installed");
-const BASH: (&str, &str, &str) = ("bash", "5.2.15-2", "install ok installed");
+pub(crate) const BASH: (&str, &str, &str) = ("bash", "5.2.15-2", "install ok installed");
 
 /// Enrolls a PC image and sends one report.
-fn report(
+pub(crate) fn report(
     collector: &Collector,
     secret: &str,
     machine: &str,
@@ -94,7 +95,7 @@ fn download(browser: &Browser, path: &str) -> (u64, String, Vec<u8>) {
     (status, content_type, bytes)
 }
 
-fn sign_in(browser: &Browser, url: &str, login: &str) {
+pub(crate) fn sign_in(browser: &Browser, url: &str, login: &str) {
     browser.goto(&format!("{url}/login"));
     browser.fill("#login", login);
     browser.fill("#password", PASSWORD);
@@ -387,4 +388,83 @@ fn people_use_the_dashboard_in_a_browser() {
     );
     assert_eq!(status, 404);
     browser.screenshot("dashboard-08-refused");
+}
+
+/// The catalog page's form, used in the browser with no TOML typed: an administrator
+/// bans an application the built-in catalog does not know (by its package name) and
+/// changes the status of one it knows, and the PCs that reported them show the new
+/// violations at once (the collector evaluates every PC again).
+#[test]
+fn the_catalog_entry_form_works_without_toml() {
+    let collector = Collector::start();
+    let url = collector.url();
+    let region = collector.add_org("Регион", "region", None);
+    let school = collector.add_org("Школа №3", "school", Some(region));
+    let password = tempfile::NamedTempFile::new().expect("password file");
+    std::fs::write(password.path(), format!("{PASSWORD}\n")).expect("write");
+    collector.cli_ok(&[
+        "user",
+        "add",
+        "--login",
+        "admin",
+        "--role",
+        "administrator",
+        "--password-file",
+        &password.path().display().to_string(),
+    ]);
+    let secret = collector.secret(school);
+    let _pc = report(&collector, &secret, "c1", "kab-3-pc-01", &[MAX, BASH]);
+    let apps_with_violations = || -> Vec<String> {
+        let mut apps: Vec<String> = collector
+            .violations(region, false)
+            .as_array()
+            .expect("violations")
+            .iter()
+            .filter_map(|row| row["app"].as_str().map(str::to_owned))
+            .collect();
+        apps.sort();
+        apps
+    };
+    assert_eq!(
+        apps_with_violations(),
+        Vec::<String>::new(),
+        "MAX is approved"
+    );
+
+    let browser = Browser::start();
+    sign_in(&browser, &url, "admin");
+    // A new application, found by its package.
+    browser.goto(&format!("{url}/catalog"));
+    browser.fill("#catalog-entry input[name=id]", "gnu_shell");
+    browser.fill("#catalog-entry input[name=name]", "GNU Bash");
+    browser.execute(
+        "document.querySelector('#catalog-entry select[name=status]').value = 'banned'; \
+         document.querySelector('#catalog-entry select[name=signature_kind]').value = 'packages';",
+    );
+    browser.fill("#catalog-entry input[name=signature]", "bash");
+    browser.click("#save-catalog-entry");
+    browser.wait_for("document.getElementById('catalog-saved') !== null");
+    let catalog = browser.text("#catalog");
+    assert!(catalog.contains("GNU Bash"), "{catalog}");
+    assert!(catalog.contains("packages: bash"), "{catalog}");
+    // A known application's status.
+    browser.goto(&format!("{url}/catalog"));
+    browser.fill("#catalog-entry input[name=id]", "max");
+    browser
+        .execute("document.querySelector('#catalog-entry select[name=status]').value = 'banned';");
+    browser.click("#save-catalog-entry");
+    browser.wait_for("document.getElementById('catalog-saved') !== null");
+
+    assert_eq!(apps_with_violations(), ["gnu_shell", "max"]);
+    browser.goto(&format!("{url}/school/{school}"));
+    let violations = browser.text(&format!("#violations-{school}"));
+    assert!(violations.contains("GNU Bash"), "{violations}");
+    // The text area holds what the form wrote, for whoever wants to read TOML.
+    browser.goto(&format!("{url}/catalog"));
+    let stored = browser.execute("return document.getElementById('catalog-overrides').value;");
+    let stored = stored.as_str().unwrap_or_default();
+    assert!(
+        stored.contains("id = \"gnu_shell\"") && stored.contains("id = \"max\""),
+        "{stored}"
+    );
 }

@@ -407,6 +407,82 @@ impl Browser {
     }
 }
 
+/// The pinned axe-core release the accessibility test injects; `scripts/test.sh`
+/// installs it from the npm registry.
+pub const AXE_CORE_VERSION: &str = "4.10.3";
+
+/// Where `scripts/test.sh` installs axe-core: `$SVERKA_AXE_CORE` when set, else
+/// `~/.cache/sverka/axe-core-<version>/node_modules/axe-core/axe.min.js`.
+pub fn axe_core_script() -> PathBuf {
+    if let Some(path) = std::env::var_os("SVERKA_AXE_CORE") {
+        return PathBuf::from(path);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".cache")
+        .join("sverka")
+        .join(format!("axe-core-{AXE_CORE_VERSION}"))
+        .join("node_modules")
+        .join("axe-core")
+        .join("axe.min.js")
+}
+
+/// One accessibility rule an axe-core run found broken on a page.
+#[derive(Debug, Clone)]
+pub struct AxeViolation {
+    pub rule: String,
+    pub impact: String,
+    pub help: String,
+    /// CSS selectors of (up to five of) the elements that break it.
+    pub targets: Vec<String>,
+}
+
+impl std::fmt::Display for AxeViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {} at {}",
+            self.rule,
+            self.impact,
+            self.help,
+            self.targets.join(", ")
+        )
+    }
+}
+
+impl Browser {
+    /// Injects axe-core (read from `script`, the file `axe_core_script` names) into
+    /// the current page through WebDriver and runs it on the whole document: every
+    /// rule axe-core checks by default (WCAG 2.x A and AA and best practices), with
+    /// each violation's impact. WebDriver's scripts are not subject to the page's
+    /// Content-Security-Policy, so the page itself needs no change.
+    pub fn axe_violations(&self, script: &str) -> Vec<AxeViolation> {
+        self.execute(script);
+        let found = self.execute(
+            "return axe.run(document, { resultTypes: ['violations'] }).then(r => \
+             r.violations.map(v => ({ rule: v.id, impact: v.impact || '', help: v.help, \
+             targets: v.nodes.slice(0, 5).map(n => n.target.join(' ')) })));",
+        );
+        found
+            .as_array()
+            .unwrap_or_else(|| panic!("axe-core gave no result list: {found}"))
+            .iter()
+            .map(|violation| AxeViolation {
+                rule: violation["rule"].as_str().unwrap_or_default().to_owned(),
+                impact: violation["impact"].as_str().unwrap_or_default().to_owned(),
+                help: violation["help"].as_str().unwrap_or_default().to_owned(),
+                targets: violation["targets"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|target| target.as_str().map(str::to_owned))
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.http.delete(&self.session).send();

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use std::sync::Arc;
 
+use super::audit_words;
 use super::auth::{API_TOKEN_PREFIX, CsrfForm, Viewer, check_password_rules, hash_password};
 use super::install::install_commands;
 use super::pages::{crumbs, layout, load_tree, tree_permitting};
@@ -30,7 +31,7 @@ fn store_refusal(viewer: &Viewer, error: StoreError) -> WebError {
     }
 }
 
-fn server_url(state: &WebState, headers: &HeaderMap) -> String {
+pub(crate) fn server_url(state: &WebState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.public_url {
         return url.trim_end_matches('/').to_string();
     }
@@ -79,6 +80,7 @@ async fn enrollment_body(
         super::i18n::Lang::En => "<SECRET>",
     };
     let commands = install_commands(&url, new_secret.unwrap_or(placeholder));
+    let installers = super::installers::section(state, viewer, id, new_secret).await;
     Ok(html! {
         @if super::flash::is_loopback_url(&url) {
             p.notice #loopback-warning role="alert" { (viewer.lang.officer().loopback_warning) " (" (url) ")" }
@@ -125,6 +127,7 @@ async fn enrollment_body(
                 button #create-secret type="submit" { (texts.create_secret) }
             }
         }
+        (installers)
         h2 { (texts.install_commands) }
         p { (texts.install_hint) }
         @for (index, command) in commands.iter().enumerate() {
@@ -642,9 +645,16 @@ pub async fn audit_page(
                     tr {
                         td { (state.clock.date_time(entry.at)) }
                         td { (entry.actor) }
-                        td { (entry.action) }
-                        td { @if let Some(id) = entry.organization_id { (id) } }
-                        td { (entry.detail) }
+                        td title=(entry.action) { (audit_words::action_name(viewer.lang, &entry.action)) }
+                        td {
+                            @if let Some(id) = entry.organization_id {
+                                @match tree.get(id) {
+                                    Some(organization) => { (organization.name) " (" (id) ")" }
+                                    None => { (id) }
+                                }
+                            }
+                        }
+                        td { (audit_words::detail(viewer.lang, &entry.action, &entry.detail)) }
                     }
                 }
             }

@@ -12,6 +12,7 @@
 //! - [`json`]: the JSON API under `/api/v1/dashboard/`.
 
 pub mod admin;
+pub mod audit_words;
 pub mod auth;
 pub mod catalog_entry;
 pub mod clock;
@@ -23,6 +24,7 @@ pub mod flash;
 pub mod host_lifecycle;
 pub mod i18n;
 pub mod install;
+pub mod installers;
 pub mod json;
 pub mod officer_texts;
 pub mod pages;
@@ -54,6 +56,8 @@ pub struct WebState {
     pub public_url: Option<String>,
     pub silent_after_days: u32,
     pub throttle: Throttle,
+    /// The folder of the agent's installers (`[dashboard] installers`).
+    pub installers: Option<std::path::PathBuf>,
 }
 
 impl WebState {
@@ -82,6 +86,7 @@ impl WebState {
             public_url: config.dashboard.public_url.clone(),
             silent_after_days: config.silent_after_days,
             throttle: Throttle::default(),
+            installers: config.dashboard.installers.clone(),
         })
     }
 

@@ -54,6 +54,10 @@ pub struct OfficerTexts {
     pub copy_manually: &'static str,
     pub roles: [&'static str; 3],
     pub loopback_warning: &'static str,
+    pub installers: &'static str,
+    pub no_installers: &'static str,
+    pub installers_hint: &'static str,
+    pub msi_with_settings: &'static str,
 }
 
 impl OfficerTexts {
@@ -140,6 +144,10 @@ static RU: OfficerTexts = OfficerTexts {
         "администратор школы",
     ],
     loopback_warning: "Команды ниже указывают на адрес этого компьютера (loopback): с других ПК он недоступен. Откройте панель по сетевому адресу сервера или задайте public_url в настройках",
+    installers: "Установщики агента",
+    no_installers: "В папке установщиков нет файлов агента (sverka-agent*.msi, .deb, .rpm).",
+    installers_hint: "MSI с настройками содержит адрес сервера и секрет этой школы: храните его как сам секрет. Подпись MSI при записи настроек снимается.",
+    msi_with_settings: "MSI с настройками этой школы",
 };
 
 static EN: OfficerTexts = OfficerTexts {
@@ -194,4 +202,8 @@ static EN: OfficerTexts = OfficerTexts {
     copy_manually: "Text selected: press Ctrl+C",
     roles: ["administrator", "education officer", "school admin"],
     loopback_warning: "The commands below point at this computer's loopback address, which other PCs cannot reach. Open the dashboard by the server's network address or set public_url in the configuration",
+    installers: "Agent installers",
+    no_installers: "The installers folder holds no agent files (sverka-agent*.msi, .deb, .rpm).",
+    installers_hint: "An MSI with settings holds the server's address and this school's secret: keep it as private as the secret. Writing the settings removes the MSI's signature.",
+    msi_with_settings: "MSI with this school's settings",
 };

@@ -268,18 +268,25 @@ impl Table {
         } else {
             title.len() as u32 + 1
         };
-        let longest_title = self
+        // Every header whole: a column at least as wide as its longest word, and the
+        // header row as tall as its most wrapped header (spreadsheet programs other
+        // than Excel do not grow a row for wrapped text by themselves).
+        let widths: Vec<f64> = self
             .columns
             .iter()
-            .map(|column| {
-                let lines = (column.title.chars().count() as f64 / column.width.max(1.0)).ceil();
-                lines.max(1.0)
-            })
-            .fold(1.0_f64, f64::max);
-        sheet.set_row_height(header_row, 15.0 * longest_title + 3.0)?;
-        for (index, column) in self.columns.iter().enumerate() {
+            .map(|column| column.width.max(header_word_width(column.title)))
+            .collect();
+        let header_lines = self
+            .columns
+            .iter()
+            .zip(&widths)
+            .map(|(column, width)| wrapped_lines(column.title, *width))
+            .max()
+            .unwrap_or(1);
+        sheet.set_row_height(header_row, 15.0 * header_lines as f64 + 3.0)?;
+        for (index, (column, width)) in self.columns.iter().zip(&widths).enumerate() {
             let index = index as u16;
-            sheet.set_column_width(index, column.width)?;
+            sheet.set_column_width(index, *width)?;
             sheet.write_string_with_format(header_row, index, column.title, &header)?;
         }
         sheet.set_landscape();
@@ -347,12 +354,59 @@ fn cell_html(cell: &Cell, clock: &Clock) -> Markup {
     }
 }
 
+/// How much wider than a plain character a bold header character is, in a column
+/// width's units (with a margin for fonts wider than the default one).
+const BOLD_CHARACTER: f64 = 1.2;
+/// A cell's padding, in a column width's units.
+const CELL_PADDING: f64 = 1.5;
+
+/// The column width the longest word of a header needs, unbroken.
+fn header_word_width(title: &str) -> f64 {
+    let longest = title
+        .split_whitespace()
+        .map(|word| word.chars().count())
+        .max()
+        .unwrap_or(0);
+    longest as f64 * BOLD_CHARACTER + CELL_PADDING
+}
+
+/// How many lines a bold header takes in a wrapped cell `width` wide: words are not
+/// broken, a line takes words while they fit.
+fn wrapped_lines(title: &str, width: f64) -> usize {
+    let room = (width - CELL_PADDING).max(1.0);
+    let mut lines = 1;
+    let mut used = 0.0;
+    for word in title.split_whitespace() {
+        let length = word.chars().count() as f64 * BOLD_CHARACTER;
+        if used == 0.0 {
+            used = length;
+        } else if used + BOLD_CHARACTER + length <= room {
+            used += BOLD_CHARACTER + length;
+        } else {
+            lines += 1;
+            used = length;
+        }
+    }
+    lines
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn clock() -> Clock {
         Clock::new("Europe/Moscow", "thursday").expect("clock")
+    }
+
+    #[test]
+    fn headers_wrap_by_words_and_columns_hold_their_longest_word() {
+        // 10 letters: 10 × 1.2 + 1.5.
+        assert!((header_word_width("Отчитались за неделю") - 13.5).abs() < 1e-9);
+        assert_eq!(wrapped_lines("Отчитались за неделю", 13.5), 2);
+        assert_eq!(wrapped_lines("Отчитались за неделю", 30.0), 1);
+        assert_eq!(wrapped_lines("С запрещёнными мессенджерами", 20.0), 2);
+        assert_eq!(wrapped_lines("С запрещёнными мессенджерами", 16.0), 3);
+        assert_eq!(wrapped_lines("", 10.0), 1);
     }
 
     fn table() -> Table {

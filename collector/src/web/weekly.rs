@@ -14,7 +14,7 @@ use super::clock::{Clock, Week};
 use super::exports::ExportTitle;
 use super::figures::{Counts, Row, Totals, table_rows};
 use super::i18n::Lang;
-use super::pages::overview::row_name;
+use super::pages::overview::{row_name, worklist_href};
 use super::pages::{crumbs, layout, organization_href, tree_permitting};
 use super::scope::{Action, OrganizationTree};
 use super::table::{Cell, SortOrder, Table, column};
@@ -101,15 +101,32 @@ fn delta(now: Option<f64>, before: Option<f64>) -> Cell {
     Cell::Delta(now.zip(before).map(|(now, before)| now - before))
 }
 
-fn figures_row(name: Cell, totals: &Totals, before: Option<&Totals>) -> Vec<Cell> {
+/// A count, linked to the worklist behind it when there is one.
+fn count(value: i64, worklist: Option<String>) -> Cell {
+    match worklist {
+        Some(href) => Cell::IntLink(value, href),
+        None => Cell::Int(value),
+    }
+}
+
+/// `worklist`: the worklist of the row (see `worklist_href`), for a live week only:
+/// the worklist shows PCs as they are now, which is what a live week counts; a frozen
+/// week's figures are not linked to today's list.
+fn figures_row(
+    name: Cell,
+    totals: &Totals,
+    before: Option<&Totals>,
+    worklist: Option<&dyn Fn(&str) -> String>,
+) -> Vec<Cell> {
+    let link = |extra: &str| worklist.map(|href| href(extra));
     vec![
         name,
         Cell::Int(totals.expected_pcs),
         Cell::Int(totals.enrolled),
         Cell::Int(totals.reporting),
         Cell::Int(totals.silent),
-        Cell::Int(totals.with_banned),
-        Cell::Int(totals.silent_with_banned),
+        count(totals.with_banned, link("")),
+        count(totals.silent_with_banned, link("&silent=1")),
         Cell::Int(totals.with_approved),
         Cell::Share(totals.approved_share()),
         delta(
@@ -177,9 +194,12 @@ pub fn weekly_table(
                 continue;
             };
             let name = Cell::Link(organization.name.clone(), organization_href(tree, member));
-            table
-                .rows
-                .push(figures_row(name, &totals_of(member), before_of(member)));
+            table.rows.push(figures_row(
+                name,
+                &totals_of(member),
+                before_of(member),
+                None,
+            ));
         }
         return table;
     }
@@ -191,18 +211,25 @@ pub fn weekly_table(
         .collect(),
         _ => HashMap::new(),
     };
+    let live = matches!(figures.state, WeekState::Live { .. });
     for (key, totals) in table_rows(tree, id, totals_of) {
         let Some(name) = row_name(tree, id, key, lang) else {
             continue;
         };
-        table
-            .rows
-            .push(figures_row(name, &totals, before_rows.get(&key)));
+        let worklist = |extra: &str| worklist_href(id, key, extra);
+        table.rows.push(figures_row(
+            name,
+            &totals,
+            before_rows.get(&key),
+            live.then_some(&worklist as &dyn Fn(&str) -> String),
+        ));
     }
+    let worklist = |extra: &str| worklist_href(id, Row::Member(id), extra);
     table.totals = Some(figures_row(
         Cell::Text(texts.total.to_string()),
         &totals_of(id),
         before_of(id),
+        live.then_some(&worklist as &dyn Fn(&str) -> String),
     ));
     table
 }

@@ -113,6 +113,32 @@ pub fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
         );
     }
 
+    // The collector's own edit of the same MSI (the enrollment page's "MSI with this
+    // school's settings") gives the same rows and keeps every table.
+    let edited = sverka_collector::web::installers::msi_with_settings(
+        fs::read(&msi).unwrap(),
+        &[
+            ("SERVER_URL", "https://sverka.edu.example".to_string()),
+            ("ENROLL_SECRET", "7.abc".to_string()),
+        ],
+    )
+    .unwrap();
+    let collector_msi = dist.path().join("collector-edited.msi");
+    fs::write(&collector_msi, edited).unwrap();
+    assert_eq!(msi_tables(&collector_msi), tables);
+    let collector_properties = msi_table(&collector_msi, "Property");
+    for row in [
+        "SERVER_URL\thttps://sverka.edu.example",
+        "ENROLL_SECRET\t7.abc",
+        "ProductVersion\t0.1.0",
+        "MsiHiddenProperties\tENROLL_SECRET",
+    ] {
+        assert!(
+            collector_properties.contains(row),
+            "{row}: {collector_properties}"
+        );
+    }
+
     let (collector, pki) = Collector::start_tls();
     let school = collector.add_org("Школа №9", "school", None);
     let secret = collector.secret(school);

@@ -57,6 +57,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/org/{id}/worklist/export/{format}"),
     ("POST", "/org/{id}/worklist/handled"),
     ("GET", "/org/{id}/enrollment"),
+    ("GET", "/org/{id}/installers/{file}"),
+    ("POST", "/org/{id}/installers/{file}"),
     ("POST", "/org/{id}/secrets"),
     ("POST", "/org/{id}/secrets/{secret}/revoke"),
     ("GET", "/catalog"),

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod access;
+mod admin_tools;
 mod changes;
+mod libreoffice;
 mod officer;
 mod rendering;
 

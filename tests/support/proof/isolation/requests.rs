@@ -77,7 +77,8 @@ pub fn expand(template: &str, smoke: bool) -> Vec<String> {
     } else {
         &["violations", "silent", "clean"]
     };
-    let mut paths = vec![template.to_string()];
+    // The installers folder may be unset (every role then gets 404): one file name.
+    let mut paths = vec![template.replace("{file}", "sverka-agent-0.1.0.msi")];
     if template.contains("{format}") {
         paths = paths
             .iter()
@@ -110,6 +111,7 @@ pub fn form_for(template: &str) -> Vec<(&'static str, &'static str)> {
         ],
         "/host/{id}/handled" => vec![("app_id", "telegram"), ("note", "intruder")],
         "/org/{id}/secrets" => vec![("days", "1")],
+        "/org/{id}/installers/{file}" => vec![("secret", "1.intruder")],
         "/users" => vec![
             ("login", "intruder"),
             ("password", "intruder password 1234"),

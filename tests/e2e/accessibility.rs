@@ -1,0 +1,135 @@
+//! An axe-core run on every page of the dashboard, in Russian and in English: a real
+//! collector with agents that reported, headless Chromium over WebDriver, and axe-core
+//! (the pinned release `support/browser.rs` names, installed from the npm registry by
+//! `scripts/test.sh`) injected into each page. No page may have a critical or serious
+//! violation; the others are printed.
+
+use crate::dashboard::{BASH, PASSWORD, TELEGRAM, report, sign_in};
+use sverka_tests::browser::{AXE_CORE_VERSION, AxeViolation, Browser, axe_core_script};
+use sverka_tests::real_collector::Collector;
+
+/// The impacts that fail the test.
+const FAILING: [&str; 2] = ["critical", "serious"];
+
+/// Reads the axe-core script, or fails saying how to install it.
+fn axe_core() -> String {
+    let path = axe_core_script();
+    std::fs::read_to_string(&path).unwrap_or_else(|error| {
+        panic!(
+            "axe-core {AXE_CORE_VERSION} is missing at {} ({error}): scripts/test.sh installs \
+             it (`npm install --prefix ~/.cache/sverka/axe-core-{AXE_CORE_VERSION} \
+             axe-core@{AXE_CORE_VERSION}`; Debian's npm), or set SVERKA_AXE_CORE to its \
+             axe.min.js",
+            path.display()
+        )
+    })
+}
+
+/// Opens `path`, runs axe-core, and adds what it found to `failures` (critical and
+/// serious) or prints it (the rest).
+fn check_page(
+    browser: &Browser,
+    url: &str,
+    path: &str,
+    lang: &str,
+    axe: &str,
+    failures: &mut Vec<String>,
+) {
+    browser.goto(&format!("{url}{path}"));
+    browser.wait_for(&format!("document.documentElement.lang === '{lang}'"));
+    let found: Vec<AxeViolation> = browser.axe_violations(axe);
+    for violation in found {
+        if FAILING.contains(&violation.impact.as_str()) {
+            failures.push(format!("{lang} {path}: {violation}"));
+        } else {
+            eprintln!("axe-core, not failing: {lang} {path}: {violation}");
+        }
+    }
+}
+
+#[test]
+fn axe_core_finds_no_serious_violation_on_any_dashboard_page() {
+    let axe = axe_core();
+    let collector = Collector::start();
+    let url = collector.url();
+    let region = collector.add_org("Ставропольский край", "region", None);
+    let school = collector.add_org("Школа №1", "school", Some(region));
+    let password = tempfile::NamedTempFile::new().expect("password file");
+    std::fs::write(password.path(), format!("{PASSWORD}\n")).expect("write");
+    let password_file = password.path().display().to_string();
+    collector.cli_ok(&[
+        "user",
+        "add",
+        "--login",
+        "admin",
+        "--role",
+        "administrator",
+        "--password-file",
+        &password_file,
+    ]);
+    let secret = collector.secret(school);
+    let _pcs = [
+        report(&collector, &secret, "a1", "kab-12-pc-01", &[TELEGRAM, BASH]),
+        report(&collector, &secret, "a2", "kab-12-pc-02", &[BASH]),
+    ];
+    let violations = collector.violations(region, false);
+    let host = violations[0]["host_id"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("a violation: {violations}"));
+    let pages = [
+        format!("/org/{region}"),
+        format!("/school/{school}"),
+        format!("/host/{host}"),
+        format!("/org/{region}/weekly"),
+        format!("/org/{region}/weekly/print"),
+        format!("/org/{region}/worklist"),
+        format!("/org/{region}/worklist?q=telegram&silent=1"),
+        format!("/org/{school}/enrollment"),
+        format!("/org/{school}/hosts"),
+        "/catalog".to_string(),
+        "/users".to_string(),
+        "/audit".to_string(),
+        "/tokens".to_string(),
+    ];
+
+    let browser = Browser::start();
+    let mut failures = Vec::new();
+    for lang in ["ru", "en"] {
+        check_page(
+            &browser,
+            &url,
+            &format!("/login?lang={lang}"),
+            lang,
+            &axe,
+            &mut failures,
+        );
+    }
+    sign_in(&browser, &url, "admin");
+    for lang in ["ru", "en"] {
+        if lang == "en" {
+            browser.goto(&format!("{url}/org/{region}"));
+            browser.click("#switch-language");
+            browser.wait_for("document.documentElement.lang === 'en'");
+        }
+        for path in &pages {
+            check_page(&browser, &url, path, lang, &axe, &mut failures);
+        }
+        // The enrollment page with a new secret and its install commands shown.
+        browser.goto(&format!("{url}/org/{school}/enrollment"));
+        browser.click("#create-secret");
+        browser.wait_for("document.getElementById('new-secret') !== null");
+        let shown: Vec<AxeViolation> = browser.axe_violations(&axe);
+        failures.extend(
+            shown
+                .iter()
+                .filter(|violation| FAILING.contains(&violation.impact.as_str()))
+                .map(|violation| format!("{lang} enrollment with a new secret: {violation}")),
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "axe-core {AXE_CORE_VERSION} found {} critical or serious violations:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
