@@ -634,7 +634,7 @@ pub async fn audit_page(
     State(state): State<Arc<WebState>>,
     viewer: Viewer,
 ) -> Result<Response, WebError> {
-    tree_permitting(&state, &viewer, Action::ReadAudit, None).await?;
+    let tree = tree_permitting(&state, &viewer, Action::ReadAudit, None).await?;
     let texts = viewer.lang.texts();
     let entries = state.app.store.audit_log(500).await?;
     let body = html! {
