@@ -247,9 +247,18 @@ fn people_use_the_dashboard_in_a_browser() {
         "{}",
         lines[1]
     );
-    // The CLI's violations CSV is the worklist page's CSV, byte for byte.
-    let (status, _, page_csv) = download(&browser, &format!("/org/{region}/worklist/export/csv"));
-    assert_eq!(status, 200);
+    // The CLI's violations CSV is the worklist page's CSV, the same text.
+    let answer = browser.execute(&format!(
+        "var x = new XMLHttpRequest(); x.open('GET', '/org/{region}/worklist/export/csv', false);\
+         x.send(); return [x.status, x.responseText];"
+    ));
+    assert_eq!(answer[0], 200, "{answer}");
+    // The page's text as the browser decodes it (UTF-8, the BOM taken off).
+    let page_csv = answer[1]
+        .as_str()
+        .expect("the CSV's text")
+        .trim()
+        .to_string();
     let cli_csv = collector.cli_ok(&[
         "report",
         "violations",
@@ -258,7 +267,8 @@ fn people_use_the_dashboard_in_a_browser() {
         "--format",
         "csv",
     ]);
-    assert_eq!(String::from_utf8_lossy(&page_csv), cli_csv);
+    assert_eq!(page_csv, cli_csv.trim_start_matches('\u{feff}'));
+    assert!(cli_csv.starts_with("\u{feff}Компьютер;Школа;"), "{cli_csv}");
     assert!(cli_csv.contains("b-pc-01;Школа №2;Telegram"), "{cli_csv}");
     browser.click(&format!("a[href='/org/{region}/export/xlsx']"));
     let xlsx = std::fs::read(browser.wait_for_download(".xlsx")).expect("read the XLSX");
