@@ -54,19 +54,7 @@ fn axe_core_finds_no_serious_violation_on_any_dashboard_page() {
     let url = collector.url();
     let region = collector.add_org("Ставропольский край", "region", None);
     let school = collector.add_org("Школа №1", "school", Some(region));
-    let password = tempfile::NamedTempFile::new().expect("password file");
-    std::fs::write(password.path(), format!("{PASSWORD}\n")).expect("write");
-    let password_file = password.path().display().to_string();
-    collector.cli_ok(&[
-        "user",
-        "add",
-        "--login",
-        "admin",
-        "--role",
-        "administrator",
-        "--password-file",
-        &password_file,
-    ]);
+    collector.add_user("admin", "administrator", PASSWORD, None);
     let secret = collector.secret(school);
     let _pcs = [
         report(&collector, &secret, "a1", "kab-12-pc-01", &[TELEGRAM, BASH]),

@@ -152,31 +152,8 @@ fn people_use_the_dashboard_in_a_browser() {
         "{listed}"
     );
     assert!(!listed.contains("Марсе"), "{listed}");
-    let password = tempfile::NamedTempFile::new().expect("password file");
-    std::fs::write(password.path(), format!("{PASSWORD}\n")).expect("write");
-    let password_file = password.path().display().to_string();
-    collector.cli_ok(&[
-        "user",
-        "add",
-        "--login",
-        "admin",
-        "--role",
-        "administrator",
-        "--password-file",
-        &password_file,
-    ]);
-    collector.cli_ok(&[
-        "user",
-        "add",
-        "--login",
-        "school1",
-        "--role",
-        "school_admin",
-        "--org",
-        &school_a.to_string(),
-        "--password-file",
-        &password_file,
-    ]);
+    collector.add_user("admin", "administrator", PASSWORD, None);
+    collector.add_user("school1", "school_admin", PASSWORD, Some(school_a));
 
     let secret_a = collector.secret(school_a);
     let secret_b = collector.secret(school_b);
@@ -407,18 +384,7 @@ fn the_catalog_entry_form_works_without_toml() {
     let url = collector.url();
     let region = collector.add_org("Регион", "region", None);
     let school = collector.add_org("Школа №3", "school", Some(region));
-    let password = tempfile::NamedTempFile::new().expect("password file");
-    std::fs::write(password.path(), format!("{PASSWORD}\n")).expect("write");
-    collector.cli_ok(&[
-        "user",
-        "add",
-        "--login",
-        "admin",
-        "--role",
-        "administrator",
-        "--password-file",
-        &password.path().display().to_string(),
-    ]);
+    collector.add_user("admin", "administrator", PASSWORD, None);
     let secret = collector.secret(school);
     let _pc = report(&collector, &secret, "c1", "kab-3-pc-01", &[MAX, BASH]);
     let apps_with_violations = || -> Vec<String> {

@@ -214,6 +214,21 @@ impl Collector {
         self.cli_ok(&args).parse().expect("an id")
     }
 
+    /// Adds a dashboard user through the CLI (`user add`), its password given in a
+    /// file as an administrator would; `organization` for the roles that need one.
+    pub fn add_user(&self, login: &str, role: &str, password: &str, organization: Option<i64>) {
+        let file = tempfile::NamedTempFile::new().expect("password file");
+        std::fs::write(file.path(), format!("{password}\n")).expect("write the password");
+        let path = file.path().display().to_string();
+        let organization = organization.map(|id| id.to_string());
+        let mut args = vec!["user", "add", "--login", login, "--role", role];
+        if let Some(id) = &organization {
+            args.extend(["--org", id.as_str()]);
+        }
+        args.extend(["--password-file", path.as_str()]);
+        self.cli_ok(&args);
+    }
+
     pub fn secret(&self, organization: i64) -> String {
         self.cli_ok(&["secret", "create", "--org", &organization.to_string()])
     }

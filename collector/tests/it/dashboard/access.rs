@@ -170,15 +170,7 @@ async fn scope_is_enforced_on_pages_exports_and_api() {
             .status,
         StatusCode::OK
     );
-    let page = school
-        .submit("/tokens", "/tokens", &[("name", "scripts")])
-        .await
-        .text();
-    let token_start = page.find("sverka_pat_").expect("new token shown");
-    let token: String = page[token_start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
-        .collect();
+    let token = school.create_api_token("scripts").await;
     let api = |path: String, token: &str| {
         Request::get(path)
             .header(header::AUTHORIZATION, format!("Bearer {token}"))

@@ -316,6 +316,19 @@ impl<'h> Client<'h> {
         self.send(request).await
     }
 
+    /// Creates a personal API token on the tokens page and returns it as shown once.
+    async fn create_api_token(&mut self, name: &str) -> String {
+        let page = self
+            .submit("/tokens", "/tokens", &[("name", name)])
+            .await
+            .text();
+        let start = page.find("sverka_pat_").expect("new token shown");
+        page[start..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
+            .collect()
+    }
+
     async fn try_login(&mut self, login: &str, password: &str) -> Answer {
         let page = self.get("/login").await.text();
         let csrf = csrf_of(&page);

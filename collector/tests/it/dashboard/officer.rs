@@ -309,15 +309,7 @@ async fn the_weekly_report_never_invents() {
     assert!(print.text().contains("Еженедельный отчёт — Регион"));
 
     // The JSON API tells the same three kinds of week apart, never answering zeros.
-    let page = officer
-        .submit("/tokens", "/tokens", &[("name", "weekly")])
-        .await
-        .text();
-    let token_start = page.find("sverka_pat_").expect("new token shown");
-    let token: String = page[token_start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '.')
-        .collect();
+    let token = officer.create_api_token("weekly").await;
     let mut raw = Client::new(&harness);
     let mut weekly_api = async |week: &str| {
         let request = Request::get(format!(
