@@ -233,12 +233,17 @@ pub fn check_ids(
         let answer = ask(user, method, &path, &form)?;
         tally.requests += 1;
         if in_scope {
-            // A school page is only for schools; every other read must answer.
+            // A school page is only for schools; every other read must answer, but for
+            // the installers, which are there only when a folder of them is configured
+            // (none is here: out of scope they must still not answer).
             let is_school = world
                 .organizations
                 .get(&id)
                 .is_some_and(|(name, _)| name.starts_with("school-"));
-            if method == "GET" && (is_school || !template.starts_with("/school/")) {
+            if method == "GET"
+                && (is_school || !template.starts_with("/school/"))
+                && !template.contains("/installers/")
+            {
                 tally.in_scope_asked += 1;
                 if answer.status == 200 {
                     tally.in_scope_ok += 1;
