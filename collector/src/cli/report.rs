@@ -44,7 +44,6 @@ pub(super) async fn report(
             language,
         } => {
             require_organization(store, org).await?;
-            let rows = store.violations(org, include_resolved).await?;
             let bytes = match output.format {
                 // The worklist page's CSV: its columns, words and times.
                 Format::Csv => {
@@ -62,11 +61,13 @@ pub(super) async fn report(
                     .csv(&clock)?
                 }
                 Format::Json => {
+                    let rows = store.violations(org, include_resolved).await?;
                     let mut json = violations_json(&rows).into_bytes();
                     json.push(b'\n');
                     json
                 }
                 Format::Table => {
+                    let rows = store.violations(org, include_resolved).await?;
                     let mut text = String::new();
                     for row in &rows {
                         text.push_str(&format!(

@@ -237,17 +237,18 @@ pub async fn weekly(
     .map_err(store_failure)?;
     // A week never frozen, before the first report or not begun has no figures: say
     // so rather than answer zeros.
+    if !figures.has_data(id) {
+        return Err(failure(
+            StatusCode::NOT_FOUND,
+            "no_data",
+            &format!(
+                "no data for {}: the week was never frozen, has not begun, or no PC had reported by then",
+                figures.week.label
+            ),
+        ));
+    }
+    // `has_data` is false for `NoData`, so a week here is frozen or live.
     let (state_word, as_of) = match figures.state {
-        _ if !figures.has_data(id) => {
-            return Err(failure(
-                StatusCode::NOT_FOUND,
-                "no_data",
-                &format!(
-                    "no data for {}: the week was never frozen, has not begun, or no PC had reported by then",
-                    figures.week.label
-                ),
-            ));
-        }
         WeekState::Live { as_of } => ("live", Some(crate::format_time(as_of))),
         WeekState::Frozen | WeekState::NoData => ("frozen", None),
     };
