@@ -72,6 +72,10 @@ fn dashboard(state: Arc<WebState>) -> Router {
         .route("/org/{id}/hosts", get(host_lifecycle::recent_hosts_page))
         .route("/org/{id}/weekly", get(weekly::weekly_page))
         .route(
+            "/org/{id}/weekly/pcs",
+            get(web::weekly_pcs::frozen_pcs_page),
+        )
+        .route(
             "/org/{id}/weekly/print",
             get(web::weekly_print::weekly_print),
         )

@@ -70,6 +70,7 @@ fn axe_core_finds_no_serious_violation_on_any_dashboard_page() {
         format!("/host/{host}"),
         format!("/org/{region}/weekly"),
         format!("/org/{region}/weekly/print"),
+        format!("/org/{region}/weekly/pcs"),
         format!("/org/{region}/worklist"),
         format!("/org/{region}/worklist?q=telegram&silent=1"),
         format!("/org/{school}/enrollment"),

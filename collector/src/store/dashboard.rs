@@ -263,3 +263,44 @@ pub struct WeeklyFigures {
     /// Silent PCs with a banned messenger; `None` in figures frozen before it was kept.
     pub silent_with_banned: Option<i64>,
 }
+
+/// Which PCs a week's frozen figures counted: written once with the figures, for the
+/// organizations frozen together (the same week boundaries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostListToFreeze {
+    /// ISO week of the week's last day, `2026-W47`.
+    pub week: String,
+    /// The week boundaries of the organizations frozen together
+    /// (`web::figures::boundaries_key`).
+    pub boundaries: String,
+    /// A PC that had not reported since then was silent.
+    pub silent_before: Timestamp,
+}
+
+/// A week's frozen list of PCs with a banned messenger, for one organization's subtree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrozenHostList {
+    pub frozen_at: Timestamp,
+    pub silent_before: Timestamp,
+    /// By organization, then host name.
+    pub hosts: Vec<FrozenHost>,
+}
+
+/// A PC as it was when its week was frozen.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FrozenHost {
+    pub host_id: i64,
+    /// The organization the PC was in then.
+    pub organization_id: i64,
+    pub hostname: String,
+    pub last_seen_at: Option<Timestamp>,
+    /// How many banned messengers it had open.
+    pub open_banned: i64,
+}
+
+impl FrozenHost {
+    /// Whether the PC was silent when its week was frozen.
+    pub fn silent(&self, list: &FrozenHostList) -> bool {
+        self.last_seen_at.is_none_or(|at| at < list.silent_before)
+    }
+}

@@ -23,9 +23,9 @@ pub use worklist::{Worklist, WorklistFilter, WorklistRow};
 pub use lifecycle::{EnrollmentAllowance, RecentEnrollment, RetiredHost};
 
 pub use dashboard::{
-    ApiTokenCredentials, ApiTokenInfo, AuditEntry, HandledMark, HostApp, HostDetail, HostSummary,
-    NewAuditEntry, NewSession, NewUser, OrganizationCounts, Role, Session, User, UserChange,
-    UserCredentials, WeeklyFigures,
+    ApiTokenCredentials, ApiTokenInfo, AuditEntry, FrozenHost, FrozenHostList, HandledMark,
+    HostApp, HostDetail, HostListToFreeze, HostSummary, NewAuditEntry, NewSession, NewUser,
+    OrganizationCounts, Role, Session, User, UserChange, UserCredentials, WeeklyFigures,
 };
 
 use async_trait::async_trait;
@@ -626,12 +626,25 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn handled_marks(&self, organization_id: i64) -> StoreResult<Vec<HandledMark>>;
 
     /// Stores figures of a week; figures frozen before are kept. Returns how many rows
-    /// were new.
+    /// were new. In the same transaction, the first time for its week and boundaries,
+    /// `hosts` keeps every PC (not retired) with a banned messenger, as the figures
+    /// counted them; a list written before is kept as it was.
     async fn freeze_weekly_figures(
         &self,
         figures: &[WeeklyFigures],
+        hosts: &HostListToFreeze,
         now: Timestamp,
     ) -> StoreResult<u64>;
+    /// The frozen list of PCs with a banned messenger of `week` and `boundaries`, those
+    /// that were in `organization_id` or under it (or, with `directly_under`, in it
+    /// alone); `None` when no list was kept for that week.
+    async fn frozen_host_list(
+        &self,
+        week: &str,
+        boundaries: &str,
+        organization_id: i64,
+        directly_under: bool,
+    ) -> StoreResult<Option<FrozenHostList>>;
     /// Every organization's frozen figures of one week.
     async fn weekly_figures_of_week(&self, week: &str) -> StoreResult<Vec<WeeklyFigures>>;
     /// One organization's frozen figures, oldest week first, `from_week..=to_week`.

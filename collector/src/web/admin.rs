@@ -95,7 +95,7 @@ async fn enrollment_body(
         h2 { (texts.secrets) }
         @if secrets.is_empty() { p.empty { (texts.nothing) } } @else {
             table.data #secrets {
-                thead { tr { th { "id" } th { (texts.created) } th { (texts.expires) } th { (texts.status) } th {} } }
+                thead { tr { th { "id" } th { (texts.created) } th { (texts.expires) } th { (texts.status) } th { span.visually-hidden { (texts.actions) } } } }
                 tbody {
                     @for secret in &secrets {
                         tr {
@@ -498,7 +498,7 @@ pub async fn users_page(
     let users = state.app.store.users().await?;
     let body = html! {
         table.data #users {
-            thead { tr { th { (texts.login) } th { (texts.role) } th { (texts.organization) } th { (texts.language) } th { (texts.status) } th {} } }
+            thead { tr { th { (texts.login) } th { (texts.role) } th { (texts.organization) } th { (texts.language) } th { (texts.status) } th { span.visually-hidden { (texts.actions) } } } }
             tbody {
                 @for user in &users {
                     tr {
@@ -677,7 +677,7 @@ async fn tokens_body(
             div.notice { p { (texts.new_token_once) } (copyable("new-token", token, viewer.lang)) }
         }
         table.data #tokens {
-            thead { tr { th { "id" } th { (texts.token_name) } th { (texts.created) } th { (texts.status) } th {} } }
+            thead { tr { th { "id" } th { (texts.token_name) } th { (texts.created) } th { (texts.status) } th { span.visually-hidden { (texts.actions) } } } }
             tbody {
                 @for token in &tokens {
                     tr {

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use super::clock::{Clock, Week};
 use super::scope::OrganizationTree;
-use crate::store::{OrganizationCounts, Store, StoreResult, WeeklyFigures};
+use crate::store::{HostListToFreeze, OrganizationCounts, Store, StoreResult, WeeklyFigures};
 
 /// An organization's figures, its whole subtree added up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -147,8 +147,9 @@ impl Counts {
         silent_after_days: u32,
         now: i64,
     ) -> StoreResult<Counts> {
-        let silent_before = week.end.min(now) - i64::from(silent_after_days) * 86_400;
-        let rows = store.organization_counts(week.start, silent_before).await?;
+        let rows = store
+            .organization_counts(week.start, silent_before(week, silent_after_days, now))
+            .await?;
         Ok(Counts(
             rows.into_iter()
                 .map(|row| (row.organization_id, row))
@@ -171,7 +172,26 @@ impl Counts {
     }
 }
 
-/// Freezes every organization's figures of `week` (figures frozen before are kept).
+/// A PC that has not reported since this moment is silent in `week`: `silent_after_days`
+/// before the week's end (or now, if sooner).
+pub fn silent_before(week: &Week, silent_after_days: u32, now: i64) -> i64 {
+    week.end.min(now) - i64::from(silent_after_days) * 86_400
+}
+
+/// The key of an organization's week boundaries, its time zone and reporting cut-off
+/// (its own or inherited; empty: the collector's): the organizations frozen together
+/// share it, and so does the list of PCs their frozen figures counted.
+pub fn boundaries_key(tree: &OrganizationTree, id: i64) -> String {
+    format!(
+        "{}|{}",
+        tree.time_zone(id).unwrap_or(""),
+        tree.report_cutoff(id).unwrap_or("")
+    )
+}
+
+/// Freezes every organization's figures of `week` (figures frozen before are kept),
+/// the same week for all of them whatever their boundaries (a test's or an operator's
+/// freeze; the collector's own job is [`freeze_ended_weeks`]).
 pub async fn freeze_week(
     store: &dyn Store,
     week: &Week,
@@ -180,12 +200,24 @@ pub async fn freeze_week(
 ) -> StoreResult<u64> {
     let tree = OrganizationTree::new(store.organizations().await?);
     let counts = Counts::load(store, week, silent_after_days, now).await?;
-    let figures: Vec<WeeklyFigures> = tree
-        .ids()
-        .into_iter()
-        .map(|id| counts.totals(&tree, id).to_week(id, &week.label))
-        .collect();
-    store.freeze_weekly_figures(&figures, now).await
+    let mut by_boundaries: std::collections::BTreeMap<String, Vec<WeeklyFigures>> =
+        Default::default();
+    for id in tree.ids() {
+        by_boundaries
+            .entry(boundaries_key(&tree, id))
+            .or_default()
+            .push(counts.totals(&tree, id).to_week(id, &week.label));
+    }
+    let mut frozen = 0;
+    for (boundaries, figures) in by_boundaries {
+        let hosts = HostListToFreeze {
+            week: week.label.clone(),
+            boundaries,
+            silent_before: silent_before(week, silent_after_days, now),
+        };
+        frozen += store.freeze_weekly_figures(&figures, &hosts, now).await?;
+    }
+    Ok(frozen)
 }
 
 /// Freezes, for every organization, the last week that has ended in its own time zone
@@ -224,11 +256,16 @@ pub async fn freeze_ended_weeks(
         let zone_clock = super::clock::with_cutoff_of(zone_clock, &tree, *first);
         let ended = zone_clock.previous(&zone_clock.week_of(now));
         let counts = Counts::load(store, &ended, silent_after_days, now).await?;
+        let hosts = HostListToFreeze {
+            week: ended.label.clone(),
+            boundaries: boundaries_key(&tree, *first),
+            silent_before: silent_before(&ended, silent_after_days, now),
+        };
         let figures: Vec<WeeklyFigures> = ids
             .into_iter()
             .map(|id| counts.totals(&tree, id).to_week(id, &ended.label))
             .collect();
-        frozen += store.freeze_weekly_figures(&figures, now).await?;
+        frozen += store.freeze_weekly_figures(&figures, &hosts, now).await?;
     }
     Ok(frozen)
 }

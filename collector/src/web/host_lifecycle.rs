@@ -37,7 +37,7 @@ pub async fn recent_hosts_page(
             table.data #recent-hosts {
                 thead { tr {
                     th { "id" } th { (texts.computer) } th { (texts.secret) }
-                    th { (texts.enrolled_at) } th { (texts.last_seen) } th { (texts.status) } th {}
+                    th { (texts.enrolled_at) } th { (texts.last_seen) } th { (texts.status) } th { span.visually-hidden { (texts.actions) } }
                 } }
                 tbody {
                     @for host in &hosts {

@@ -31,6 +31,7 @@ pub mod pages;
 pub mod scope;
 pub mod table;
 pub mod weekly;
+pub mod weekly_pcs;
 pub mod weekly_print;
 
 use axum::extract::Request;

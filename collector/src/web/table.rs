@@ -153,11 +153,13 @@ impl Table {
         });
     }
 
-    /// The table with sort links in its header; `base` is the page's path.
+    /// The table with sort links in its header; `base` is the page's path, with the
+    /// page's own query (`?week=2026-W47`) when it has one.
     pub fn html(&self, clock: &Clock, base: &str, order: SortOrder, empty: &str) -> Markup {
         if self.rows.is_empty() {
             return html! { p.empty { (empty) } };
         }
+        let joint = if base.contains('?') { '&' } else { '?' };
         html! {
             div.table-wrap {
                 table.data id=(self.name) {
@@ -174,7 +176,7 @@ impl Table {
                                 (true, _) => Some("ascending"),
                                 _ => None,
                             };
-                            th scope="col" aria-sort=[sorted] { a href={ (base) "?sort=" (index) "&dir=" (next) "#" (self.name) } { (column.title) (mark) } }
+                            th scope="col" aria-sort=[sorted] { a href={ (base) (joint) "sort=" (index) "&dir=" (next) "#" (self.name) } { (column.title) (mark) } }
                         }
                     } }
                     tbody {

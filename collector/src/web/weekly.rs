@@ -18,6 +18,7 @@ use super::pages::overview::{row_name, worklist_href};
 use super::pages::{crumbs, layout, organization_href, tree_permitting};
 use super::scope::{Action, OrganizationTree};
 use super::table::{Cell, SortOrder, Table, column};
+use super::weekly_pcs::frozen_list_href;
 use super::{WebError, WebState, auth::Viewer};
 use crate::store::{Store, StoreResult};
 
@@ -101,24 +102,42 @@ fn delta(now: Option<f64>, before: Option<f64>) -> Cell {
     Cell::Delta(now.zip(before).map(|(now, before)| now - before))
 }
 
-/// A count, linked to the worklist behind it when there is one.
-fn count(value: i64, worklist: Option<String>) -> Cell {
-    match worklist {
+/// Where a row's counts of PCs with banned messengers link: for a live week the
+/// worklist of the row (see `worklist_href`), which shows PCs as they are now; for a
+/// frozen week the PCs its figures counted then (`weekly_pcs::frozen_list_href`).
+#[derive(Debug, Clone, Copy)]
+struct CountLink<'w> {
+    scope: i64,
+    row: Row,
+    /// The frozen week's label; `None`: a live week.
+    frozen_week: Option<&'w str>,
+}
+
+impl CountLink<'_> {
+    /// The address, narrowed by `extra` (`&silent=1`).
+    fn href(&self, extra: &str) -> String {
+        match self.frozen_week {
+            Some(week) => frozen_list_href(self.scope, self.row, week, extra),
+            None => worklist_href(self.scope, self.row, extra),
+        }
+    }
+}
+
+/// A count, linked to the PCs behind it when there is a link.
+fn count(value: i64, link: Option<String>) -> Cell {
+    match link {
         Some(href) => Cell::IntLink(value, href),
         None => Cell::Int(value),
     }
 }
 
-/// `worklist`: the worklist of the row (see `worklist_href`), for a live week only:
-/// the worklist shows PCs as they are now, which is what a live week counts; a frozen
-/// week's figures are not linked to today's list.
 fn figures_row(
     name: Cell,
     totals: &Totals,
     before: Option<&Totals>,
-    worklist: Option<&dyn Fn(&str) -> String>,
+    count_link: Option<CountLink>,
 ) -> Vec<Cell> {
-    let link = |extra: &str| worklist.map(|href| href(extra));
+    let link = |extra: &str| count_link.map(|link| link.href(extra));
     vec![
         name,
         Cell::Int(totals.expected_pcs),
@@ -211,25 +230,33 @@ pub fn weekly_table(
         .collect(),
         _ => HashMap::new(),
     };
-    let live = matches!(figures.state, WeekState::Live { .. });
+    let link_of = |row: Row| {
+        let frozen_week = match figures.state {
+            WeekState::Live { .. } => None,
+            WeekState::Frozen => Some(figures.week.label.as_str()),
+            WeekState::NoData => return None,
+        };
+        Some(CountLink {
+            scope: id,
+            row,
+            frozen_week,
+        })
+    };
     for (key, totals) in table_rows(tree, id, totals_of) {
         let Some(name) = row_name(tree, id, key, lang) else {
             continue;
         };
-        let worklist = |extra: &str| worklist_href(id, key, extra);
-        table.rows.push(figures_row(
-            name,
-            &totals,
-            before_rows.get(&key),
-            live.then_some(&worklist as &dyn Fn(&str) -> String),
-        ));
+        let link = link_of(key);
+        table
+            .rows
+            .push(figures_row(name, &totals, before_rows.get(&key), link));
     }
-    let worklist = |extra: &str| worklist_href(id, Row::Member(id), extra);
+    let link = link_of(Row::Member(id));
     table.totals = Some(figures_row(
         Cell::Text(texts.total.to_string()),
         &totals_of(id),
         before_of(id),
-        live.then_some(&worklist as &dyn Fn(&str) -> String),
+        link,
     ));
     table
 }
@@ -409,6 +436,16 @@ pub struct WeekQuery {
     dir: Option<super::table::Direction>,
 }
 
+impl WeekQuery {
+    /// The table's order the query asks for.
+    pub fn sort_order(&self) -> SortOrder {
+        SortOrder {
+            sort: self.sort,
+            dir: self.dir,
+        }
+    }
+}
+
 /// The week a page opens on: on the day the report is due (before the cut-off) the
 /// week being reported, the current one; otherwise the last week that has ended, when
 /// it was frozen for the organization, else the current one.
@@ -538,10 +575,7 @@ pub async fn weekly_page(
         requested_figures(&state, &viewer, &tree, &clock, id, &query, now).await?;
     let points = trend(store, &clock, id, &figures).await?;
     let mut table = weekly_table(&figures, Some(&before), &tree, id, viewer.lang, false);
-    let order = SortOrder {
-        sort: query.sort,
-        dir: query.dir,
-    };
+    let order = query.sort_order();
     table.sort(order);
     let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
     let previous = clock.previous(&figures.week);
@@ -564,7 +598,7 @@ pub async fn weekly_page(
             " · " a href={ (base) "/print?week=" (label) } { (officer.printable) }
         }
         @if has_data {
-            (table.html(&clock, &base, order, texts.nothing))
+            (table.html(&clock, &format!("{base}?week={label}"), order, texts.nothing))
             p.definitions #definitions { (officer.definitions) }
             p.exports {
                 (texts.export) ": "

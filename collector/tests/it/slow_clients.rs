@@ -28,6 +28,42 @@ const LIMITS: ConnectionLimits = ConnectionLimits {
     uploads_per_address: 16,
 };
 
+/// The collector's connection layer serving on a free loopback port until `stop`.
+struct Serving {
+    address: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Serving {
+    async fn start(app: &axum::Router, limits: ConnectionLimits) -> Serving {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(connections::serve(
+            listener,
+            None,
+            app.clone(),
+            limits,
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Serving {
+            address,
+            stop,
+            task,
+        }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.expect("task").expect("served");
+    }
+}
+
 async fn connect_from(source: [u8; 4], server: SocketAddr) -> TcpStream {
     let socket = TcpSocket::new_v4().expect("socket");
     socket
@@ -104,20 +140,8 @@ async fn slow_connections_are_closed_by_their_timeouts_while_reports_go_on() {
     )
     .await;
     let host = enrolled(&h.app, &h.secret_a, "machine-busy").await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let server = listener.local_addr().expect("address");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(connections::serve(
-        listener,
-        None,
-        h.app.clone(),
-        LIMITS,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let serving = Serving::start(&h.app, LIMITS).await;
+    let server = serving.address;
 
     // 30 connections dribbling headers, 30 dribbling an enrollment body, 30 that send
     // a report's headers with a key and dribble its body.
@@ -192,8 +216,7 @@ async fn slow_connections_are_closed_by_their_timeouts_while_reports_go_on() {
     .expect("an idle connection was not closed");
     assert!(String::from_utf8_lossy(&idle_closed).starts_with("HTTP/1.1 200"));
 
-    let _ = stop.send(());
-    serving.await.expect("task").expect("served");
+    serving.stop().await;
 }
 
 #[tokio::test]
@@ -204,20 +227,8 @@ async fn one_address_holds_at_most_its_connections() {
         ..LIMITS
     };
     let h = harness_for(RateLimit::default(), limits).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let server = listener.local_addr().expect("address");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(connections::serve(
-        listener,
-        None,
-        h.app.clone(),
-        limits,
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let serving = Serving::start(&h.app, limits).await;
+    let server = serving.address;
     let mut held = Vec::new();
     for _ in 0..LIMITS.per_address {
         let mut stream = connect_from([127, 0, 0, 5], server).await;
@@ -249,6 +260,5 @@ async fn one_address_holds_at_most_its_connections() {
         200
     );
     drop(held);
-    let _ = stop.send(());
-    serving.await.expect("task").expect("served");
+    serving.stop().await;
 }

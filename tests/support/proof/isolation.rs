@@ -28,7 +28,7 @@ use super::{Budget, Figure, Part};
 use crate::real_collector::Collector;
 pub use leaks::answer_text;
 use leaks::{Tally, check_idless, check_ids};
-use requests::{IdKind, expand, id_kind};
+use requests::{INSTALLER, IdKind, expand, id_kind};
 use world::{World, build_world, role_name};
 
 /// Every route the collector serves: `(method, path)`. The one list the isolation
@@ -52,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/org/{id}/hosts"),
     ("GET", "/org/{id}/weekly"),
     ("GET", "/org/{id}/weekly/export/{format}"),
+    ("GET", "/org/{id}/weekly/pcs"),
     ("GET", "/org/{id}/weekly/print"),
     ("GET", "/org/{id}/worklist"),
     ("GET", "/org/{id}/worklist/export/{format}"),
@@ -200,7 +201,15 @@ pub fn check_route_list() -> anyhow::Result<usize> {
 
 pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
     let route_count = check_route_list()?;
-    let collector = Collector::start();
+    // An installers folder with one file, so that the download is a read every role
+    // in scope gets (and none out of scope).
+    let installers = tempfile::tempdir().context("a folder for the installers")?;
+    std::fs::write(installers.path().join(INSTALLER), b"not a real MSI")
+        .context("write the installer")?;
+    let collector = Collector::start_with_config(&format!(
+        "[dashboard]\ninstallers = {:?}\n",
+        installers.path().display().to_string()
+    ));
     let tag = format!("zq{}", fastrand::u32(1000..9999));
     let mut world = build_world(&collector, &tag)?;
     let mut tally = Tally::default();

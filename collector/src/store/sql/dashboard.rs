@@ -5,9 +5,10 @@ use super::queries::{SUBTREE, users_of};
 use super::{SqlStore, on_backend};
 use crate::store::rules;
 use crate::store::{
-    ApiTokenCredentials, ApiTokenInfo, AuditEntry, HandledMark, HostApp, HostDetail, HostSummary,
-    NewAuditEntry, NewSession, NewUser, OrganizationCounts, Session, StoreError, StoreResult,
-    Timestamp, User, UserChange, UserCredentials, WeeklyFigures,
+    ApiTokenCredentials, ApiTokenInfo, AuditEntry, FrozenHost, FrozenHostList, HandledMark,
+    HostApp, HostDetail, HostListToFreeze, HostSummary, NewAuditEntry, NewSession, NewUser,
+    OrganizationCounts, Session, StoreError, StoreResult, Timestamp, User, UserChange,
+    UserCredentials, WeeklyFigures,
 };
 
 const USER_COLUMNS: &str = "u.id, u.login, u.role, u.organization_id, u.language, u.created_at,
@@ -546,10 +547,38 @@ pub(super) async fn handled_marks(
 pub(super) async fn freeze_weekly_figures(
     store: &SqlStore,
     figures: &[WeeklyFigures],
+    hosts: &HostListToFreeze,
     now: Timestamp,
 ) -> StoreResult<u64> {
     Ok(on_backend!(store, |pool| {
         let mut transaction = pool.begin_with(D::BEGIN_WRITE).await?;
+        // The list is written once: a later freeze of the same week (every ten
+        // minutes, or by another collector) finds it and keeps it as it was.
+        let new_list = sqlx::query(
+            "INSERT INTO weekly_host_lists (week, boundaries, silent_before, frozen_at)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (week, boundaries) DO NOTHING",
+        )
+        .bind(&hosts.week)
+        .bind(&hosts.boundaries)
+        .bind(hosts.silent_before)
+        .bind(now)
+        .execute(&mut *transaction)
+        .await?
+        .rows_affected()
+            == 1;
+        if new_list {
+            sqlx::query(
+                "INSERT INTO weekly_list_hosts (week, boundaries, host_id, organization_id,
+                     hostname, last_seen_at, open_banned)
+                 SELECT $1, $2, h.id, h.organization_id, h.hostname, h.last_seen_at,
+                     h.open_banned
+                 FROM hosts h WHERE h.retired_at IS NULL AND h.open_banned > 0",
+            )
+            .bind(&hosts.week)
+            .bind(&hosts.boundaries)
+            .execute(&mut *transaction)
+            .await?;
+        }
         let mut added = 0;
         for row in figures {
             added += sqlx::query(
@@ -576,6 +605,54 @@ pub(super) async fn freeze_weekly_figures(
         }
         transaction.commit().await?;
         added
+    }))
+}
+
+pub(super) async fn frozen_host_list(
+    store: &SqlStore,
+    week: &str,
+    boundaries: &str,
+    organization_id: i64,
+    directly_under: bool,
+) -> StoreResult<Option<FrozenHostList>> {
+    Ok(on_backend!(store, |pool| {
+        let list: Option<(Timestamp, Timestamp)> = sqlx::query_as(
+            "SELECT frozen_at, silent_before FROM weekly_host_lists
+             WHERE week = $1 AND boundaries = $2",
+        )
+        .bind(week)
+        .bind(boundaries)
+        .fetch_optional(pool)
+        .await?;
+        match list {
+            None => None,
+            Some((frozen_at, silent_before)) => {
+                let which = if directly_under {
+                    "= $1"
+                } else {
+                    D::IN_SUBTREE
+                };
+                let query = format!(
+                    "{SUBTREE}
+                     SELECT l.host_id, l.organization_id, l.hostname, l.last_seen_at,
+                         l.open_banned
+                     FROM weekly_list_hosts l JOIN organizations o ON o.id = l.organization_id
+                     WHERE l.week = $2 AND l.boundaries = $3 AND l.organization_id {which}
+                     ORDER BY o.name, l.hostname, l.host_id"
+                );
+                let hosts: Vec<FrozenHost> = sqlx::query_as(sqlx::AssertSqlSafe(query))
+                    .bind(organization_id)
+                    .bind(week)
+                    .bind(boundaries)
+                    .fetch_all(pool)
+                    .await?;
+                Some(FrozenHostList {
+                    frozen_at,
+                    silent_before,
+                    hosts,
+                })
+            }
+        }
     }))
 }
 

@@ -27,12 +27,12 @@ use super::dialect::postgres::PgBackend;
 use super::dialect::sqlite::SqliteBackend;
 use super::{
     ApiTokenCredentials, ApiTokenInfo, AuditEntry, CatalogRevision, Coverage, EnrolledHost,
-    Enrollment, FindingEvent, HandledMark, HostApp, HostCredentials, HostDetail,
-    HostEvaluationInput, HostFinding, HostState, HostSummary, JobLease, NewAuditEntry,
-    NewOrganization, NewSecret, NewSession, NewUser, Organization, OrganizationCounts,
-    RecentEnrollment, RecordOutcome, ReportRecord, RetiredHost, SecretInfo, Session, SilentHost,
-    Store, StoreError, StoreResult, Timestamp, User, UserChange, UserCredentials, ViolationRow,
-    WeeklyFigures, Worklist, WorklistFilter,
+    Enrollment, FindingEvent, FrozenHostList, HandledMark, HostApp, HostCredentials, HostDetail,
+    HostEvaluationInput, HostFinding, HostListToFreeze, HostState, HostSummary, JobLease,
+    NewAuditEntry, NewOrganization, NewSecret, NewSession, NewUser, Organization,
+    OrganizationCounts, RecentEnrollment, RecordOutcome, ReportRecord, RetiredHost, SecretInfo,
+    Session, SilentHost, Store, StoreError, StoreResult, Timestamp, User, UserChange,
+    UserCredentials, ViolationRow, WeeklyFigures, Worklist, WorklistFilter,
 };
 
 /// Runs `$body` with `$pool`, the store's connection pool, once per database; inside,
@@ -414,9 +414,19 @@ impl Store for SqlStore {
     async fn freeze_weekly_figures(
         &self,
         figures: &[WeeklyFigures],
+        hosts: &HostListToFreeze,
         now: Timestamp,
     ) -> StoreResult<u64> {
-        dashboard::freeze_weekly_figures(self, figures, now).await
+        dashboard::freeze_weekly_figures(self, figures, hosts, now).await
+    }
+    async fn frozen_host_list(
+        &self,
+        week: &str,
+        boundaries: &str,
+        organization_id: i64,
+        directly_under: bool,
+    ) -> StoreResult<Option<FrozenHostList>> {
+        dashboard::frozen_host_list(self, week, boundaries, organization_id, directly_under).await
     }
     async fn weekly_figures_of_week(&self, week: &str) -> StoreResult<Vec<WeeklyFigures>> {
         dashboard::weekly_figures_of_week(self, week).await

@@ -466,3 +466,121 @@ async fn english_pages_write_decimal_points() {
         .text();
     assert!(csv.contains(";50,0;"), "{csv}");
 }
+
+/// The number in `<... id="{id}">N<`.
+fn number_with_id(page: &str, id: &str) -> i64 {
+    let marker = format!("id=\"{id}\">");
+    let start = page
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {id}: {page}"))
+        + marker.len();
+    page[start..]
+        .split('<')
+        .next()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no number at {id}: {page}"))
+}
+
+/// A frozen week's "with banned" figures link to the PCs they counted, kept when the
+/// week was frozen: the list is as long as the figure (and its silent part as "of them
+/// silent"), and a PC cleaned after the freeze stays on the week's list.
+#[tokio::test]
+async fn frozen_figures_link_to_the_pcs_they_counted() {
+    let harness = harness().await;
+    let store = harness.store.as_ref();
+    let quiet = enrolled_host(store, harness.school_b, "b-quiet").await;
+    report_days_ago(
+        store,
+        quiet,
+        20,
+        vec![finding("telegram", "banned", "/var/lib/dpkg/status")],
+    )
+    .await;
+    let clock = &harness.state.clock;
+    let now = sverka_collector::now();
+    let current = clock.week_of(now);
+    let last_week = clock.previous(&current);
+    web::figures::freeze_week(store, &last_week, 7, now)
+        .await
+        .expect("freeze");
+    let tree = OrganizationTree::new(store.organizations().await.expect("tree"));
+    let figures = web::weekly::WeekFigures::load(store, &tree, last_week.clone(), 7)
+        .await
+        .expect("figures");
+    let mut officer = Client::login(&harness, "officer").await;
+    let weekly = officer
+        .get(&format!(
+            "/org/{}/weekly?week={}",
+            harness.region, last_week.label
+        ))
+        .await
+        .text();
+    for (id, silent) in [
+        (harness.region, false),
+        (harness.region, true),
+        (harness.school_b, false),
+        (harness.school_b, true),
+    ] {
+        let totals = figures.totals[&id];
+        let (expected, extra) = if silent {
+            (totals.silent_with_banned, "&silent=1")
+        } else {
+            (totals.with_banned, "")
+        };
+        let link = format!("/org/{id}/weekly/pcs?week={}{extra}", last_week.label);
+        assert!(
+            weekly.contains(&format!("href=\"{}\"", link.replace('&', "&amp;"))),
+            "the frozen figure links to {link}: {weekly}"
+        );
+        let list = officer.get(&link).await;
+        assert_eq!(list.status, StatusCode::OK);
+        assert_eq!(
+            number_with_id(&list.text(), "pc-count"),
+            expected,
+            "{link}: {}",
+            list.text()
+        );
+    }
+    assert!(figures.totals[&harness.school_b].silent_with_banned >= 1);
+
+    // Cleaned since: the live worklist no longer has it, the frozen week's list does.
+    report_days_ago(store, quiet, 0, vec![]).await;
+    let school_list = officer
+        .get(&format!(
+            "/org/{}/weekly/pcs?week={}&silent=1",
+            harness.school_b, last_week.label
+        ))
+        .await
+        .text();
+    assert!(
+        school_list.contains(&format!("/host/{quiet}\"")),
+        "{school_list}"
+    );
+    let worklist = officer
+        .get(&format!("/org/{}/worklist", harness.school_b))
+        .await
+        .text();
+    assert!(
+        !worklist.contains(&format!("/host/{quiet}\"")),
+        "{worklist}"
+    );
+
+    // The current week has no frozen list; the page says so and points to the worklist.
+    let live = officer
+        .get(&format!(
+            "/org/{}/weekly/pcs?week={}",
+            harness.region, current.label
+        ))
+        .await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert!(live.text().contains("id=\"no-list\""), "{}", live.text());
+    // Future weeks cannot be opened; other organizations' lists are not shown.
+    let next_week = clock.week_of(current.end + 3600);
+    let future = officer
+        .get(&format!(
+            "/org/{}/weekly/pcs?week={}",
+            harness.region, next_week.label
+        ))
+        .await;
+    assert_eq!(future.status, StatusCode::NOT_FOUND);
+}

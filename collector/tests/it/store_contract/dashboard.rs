@@ -273,6 +273,7 @@ pub async fn audit_notes_and_weekly_figures(store: &dyn Store) {
                 figures(region, "2026-W46", 2),
                 figures(school_a, "2026-W46", 1),
             ],
+            &super::officer::list("2026-W46", T0),
             T0,
         )
         .await
@@ -285,6 +286,7 @@ pub async fn audit_notes_and_weekly_figures(store: &dyn Store) {
                 figures(region, "2026-W46", 9),
                 figures(region, "2026-W47", 1),
             ],
+            &super::officer::list("2026-W46", T0),
             T0,
         )
         .await

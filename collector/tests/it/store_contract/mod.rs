@@ -257,6 +257,11 @@ macro_rules! contract_tests {
                 super::officer::silent_pcs_keep_their_last_known_state(store.as_ref()).await;
             }
             #[tokio::test]
+            async fn frozen_weeks_keep_the_pcs_they_counted() {
+                let (store, _keep) = $open.await;
+                super::officer::frozen_weeks_keep_the_pcs_they_counted(store.as_ref()).await;
+            }
+            #[tokio::test]
             async fn worklist_searches_and_filters() {
                 let (store, _keep) = $open.await;
                 super::officer::worklist_searches_and_filters(store.as_ref()).await;

@@ -3,7 +3,7 @@
 //! base of the shares.
 
 use super::*;
-use sverka_collector::store::WeeklyFigures;
+use sverka_collector::store::{HostListToFreeze, WeeklyFigures};
 
 pub async fn silent_pcs_keep_their_last_known_state(store: &dyn Store) {
     let region = organization(store, "Region", None, 0).await;
@@ -113,7 +113,7 @@ pub async fn silent_pcs_keep_their_last_known_state(store: &dyn Store) {
         silent_with_banned: Some(1),
     };
     store
-        .freeze_weekly_figures(std::slice::from_ref(&frozen), now)
+        .freeze_weekly_figures(std::slice::from_ref(&frozen), &list("2026-W48", now), now)
         .await
         .expect("freeze");
     let read = store
@@ -316,4 +316,159 @@ pub async fn worklist_searches_and_filters(store: &dyn Store) {
     };
     let first = store.worklist(&filter).await.expect("limited");
     assert_eq!((first.rows.len(), first.matched), (1, 3));
+}
+
+/// The list of PCs a week's frozen figures counted, for the weeks and boundaries `week`.
+pub fn list(week: &str, silent_before: i64) -> HostListToFreeze {
+    HostListToFreeze {
+        week: week.into(),
+        boundaries: "|".into(),
+        silent_before,
+    }
+}
+
+/// The PCs behind a frozen week's figures: every PC (not retired) with a banned
+/// messenger when the week was frozen, with the organization it was in; read for an
+/// organization's subtree or for the PCs directly under it; written once, so a PC that
+/// gets a banned messenger after the freeze does not join the week's list.
+pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
+    let region = organization(store, "Region", None, 0).await;
+    let municipality = organization(store, "Municipality", Some(region), 0).await;
+    let school = organization(store, "School", Some(municipality), 4).await;
+    let other = organization(store, "Other region", None, 0).await;
+    let banned = vec![finding("telegram", "banned")];
+    let fresh = host(store, school, "fresh").await;
+    let quiet = host(store, school, "quiet").await;
+    let approved = host(store, school, "approved").await;
+    let retired = host(store, school, "retired").await;
+    let direct = host(store, municipality, "direct").await;
+    let elsewhere = host(store, other, "elsewhere").await;
+    let now = T0 + 20 * DAY;
+    for (id, host_id, at, findings) in [
+        ("fresh-1", fresh, now, banned.clone()),
+        ("quiet-1", quiet, T0, banned.clone()),
+        (
+            "approved-1",
+            approved,
+            now,
+            vec![finding("max", "approved")],
+        ),
+        ("retired-1", retired, now, banned.clone()),
+        ("direct-1", direct, now, banned.clone()),
+        ("elsewhere-1", elsewhere, now, banned.clone()),
+    ] {
+        store
+            .record_report(report(id, host_id, at, Some(findings)))
+            .await
+            .expect("report");
+    }
+    store.retire_host(retired, now).await.expect("retire");
+    let silent_before = now - 7 * DAY;
+    let figures = |organization_id| WeeklyFigures {
+        organization_id,
+        week: "2026-W48".into(),
+        expected_pcs: 4,
+        enrolled: 1,
+        reporting: 1,
+        silent: 0,
+        with_banned: 1,
+        with_approved: 0,
+        known: Some(1),
+        silent_with_banned: Some(0),
+    };
+    store
+        .freeze_weekly_figures(&[figures(region)], &list("2026-W48", silent_before), now)
+        .await
+        .expect("freeze");
+
+    let ids = |list: &sverka_collector::store::FrozenHostList| {
+        let mut ids: Vec<i64> = list.hosts.iter().map(|host| host.host_id).collect();
+        ids.sort();
+        ids
+    };
+    let of_region = store
+        .frozen_host_list("2026-W48", "|", region, false)
+        .await
+        .expect("region's list")
+        .expect("a list was kept");
+    assert_eq!(
+        (of_region.frozen_at, of_region.silent_before),
+        (now, silent_before)
+    );
+    assert_eq!(ids(&of_region), vec![fresh, quiet, direct], "{of_region:?}");
+    let of_school = store
+        .frozen_host_list("2026-W48", "|", school, false)
+        .await
+        .expect("school's list")
+        .expect("a list was kept");
+    assert_eq!(ids(&of_school), vec![fresh, quiet]);
+    let silent: Vec<i64> = of_school
+        .hosts
+        .iter()
+        .filter(|host| host.silent(&of_school))
+        .map(|host| host.host_id)
+        .collect();
+    assert_eq!(
+        silent,
+        vec![quiet],
+        "the PC last seen before the cut is silent"
+    );
+    let quiet_row = of_school
+        .hosts
+        .iter()
+        .find(|host| host.host_id == quiet)
+        .expect("quiet");
+    assert_eq!(
+        (
+            quiet_row.organization_id,
+            quiet_row.last_seen_at,
+            quiet_row.open_banned
+        ),
+        (school, Some(T0), 1)
+    );
+    let directly = store
+        .frozen_host_list("2026-W48", "|", municipality, true)
+        .await
+        .expect("directly under")
+        .expect("a list was kept");
+    assert_eq!(ids(&directly), vec![direct]);
+    let of_other = store
+        .frozen_host_list("2026-W48", "|", other, false)
+        .await
+        .expect("other's list")
+        .expect("a list was kept");
+    assert_eq!(ids(&of_other), vec![elsewhere]);
+
+    // A PC that gets a banned messenger later, and the week frozen again (the job runs
+    // every ten minutes): the week's list stays as it was.
+    store
+        .record_report(report(
+            "approved-2",
+            approved,
+            now + 60,
+            Some(banned.clone()),
+        ))
+        .await
+        .expect("approved now banned");
+    store
+        .freeze_weekly_figures(&[figures(region)], &list("2026-W48", now), now + 600)
+        .await
+        .expect("freeze again");
+    let again = store
+        .frozen_host_list("2026-W48", "|", region, false)
+        .await
+        .expect("again")
+        .expect("kept");
+    assert_eq!(again, of_region);
+
+    // Another week or other boundaries: no list.
+    for (week, boundaries) in [("2026-W47", "|"), ("2026-W48", "Asia/Kamchatka|")] {
+        assert_eq!(
+            store
+                .frozen_host_list(week, boundaries, region, false)
+                .await
+                .expect("no list"),
+            None
+        );
+    }
 }

@@ -233,21 +233,12 @@ pub fn check_ids(
         let answer = ask(user, method, &path, &form)?;
         tally.requests += 1;
         if in_scope {
-            // A school page is only for schools; every other read must answer, but for
-            // the installers, which are there only when a folder of them is configured
-            // (none is here), and the weekly API's week without data: out of scope they
-            // must still not answer.
+            // A school page is only for schools; every other read must answer.
             let is_school = world
                 .organizations
                 .get(&id)
                 .is_some_and(|(name, _)| name.starts_with("school-"));
-            if method == "GET"
-                && (is_school || !template.starts_with("/school/"))
-                && !template.contains("/installers/")
-                // The weekly API answers 404 (no_data) for a week without data, as the
-                // last ended week is in this world.
-                && !template.ends_with("/organizations/{id}/weekly")
-            {
+            if method == "GET" && (is_school || !template.starts_with("/school/")) {
                 tally.in_scope_asked += 1;
                 if answer.status == 200 {
                     tally.in_scope_ok += 1;

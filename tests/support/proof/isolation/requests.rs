@@ -63,6 +63,17 @@ pub fn id_kind(path: &str) -> Option<IdKind> {
     })
 }
 
+/// The installer the proof's installers folder holds.
+pub const INSTALLER: &str = "sverka-agent-0.1.0.msi";
+
+/// The current reporting week's label (`2026-W49`) for the collector's default clock
+/// (Moscow, weeks ending on Thursday), which the proof world keeps.
+fn current_week_label() -> String {
+    let clock = sverka_collector::web::clock::Clock::new("Europe/Moscow", "thursday")
+        .expect("the collector's default clock");
+    clock.week_of(sverka_collector::now()).label
+}
+
 /// The concrete paths of a template for one id (every export format and table).
 pub fn expand(template: &str, smoke: bool) -> Vec<String> {
     let formats: &[&str] = if smoke { &["csv"] } else { &["csv", "xlsx"] };
@@ -77,8 +88,16 @@ pub fn expand(template: &str, smoke: bool) -> Vec<String> {
     } else {
         &["violations", "silent", "clean"]
     };
-    // The installers folder may be unset (every role then gets 404): one file name.
-    let mut paths = vec![template.replace("{file}", "sverka-agent-0.1.0.msi")];
+    // The proof's installers folder holds this one file (see `INSTALLER`).
+    let mut paths = vec![template.replace("{file}", INSTALLER)];
+    // The weekly API answers for the live week (a past week of this new world was
+    // never frozen, and says so with 404 `no_data`).
+    if template.ends_with("/weekly") && template.starts_with("/api/") {
+        paths = paths
+            .iter()
+            .map(|path| format!("{path}?week={}", current_week_label()))
+            .collect();
+    }
     if template.contains("{format}") {
         paths = paths
             .iter()
