@@ -1,15 +1,15 @@
 //! An axe-core run on every page of the dashboard, in Russian and in English: a real
 //! collector with agents that reported, headless Chromium over WebDriver, and axe-core
 //! (the pinned release `support/browser.rs` names, installed from the npm registry by
-//! `scripts/test.sh`) injected into each page. No page may have a critical or serious
-//! violation; the others are printed.
+//! `scripts/test.sh`) injected into each page. No page may have a violation of any
+//! impact (critical, serious, moderate or minor).
 
 use crate::dashboard::{BASH, PASSWORD, TELEGRAM, report, sign_in};
 use sverka_tests::browser::{AXE_CORE_VERSION, AxeViolation, Browser, axe_core_script};
 use sverka_tests::real_collector::Collector;
 
-/// The impacts that fail the test.
-const FAILING: [&str; 2] = ["critical", "serious"];
+/// The impacts that fail the test: every one axe-core reports.
+const FAILING: [&str; 4] = ["critical", "serious", "moderate", "minor"];
 
 /// Reads the axe-core script, or fails saying how to install it.
 fn axe_core() -> String {
@@ -25,8 +25,8 @@ fn axe_core() -> String {
     })
 }
 
-/// Opens `path`, runs axe-core, and adds what it found to `failures` (critical and
-/// serious) or prints it (the rest).
+/// Opens `path`, runs axe-core, and adds what it found to `failures` (an impact axe-core
+/// adds in a later release is printed).
 fn check_page(
     browser: &Browser,
     url: &str,
@@ -48,7 +48,7 @@ fn check_page(
 }
 
 #[test]
-fn axe_core_finds_no_serious_violation_on_any_dashboard_page() {
+fn axe_core_finds_no_violation_on_any_dashboard_page() {
     let axe = axe_core();
     let collector = Collector::start();
     let url = collector.url();
@@ -117,7 +117,7 @@ fn axe_core_finds_no_serious_violation_on_any_dashboard_page() {
     }
     assert!(
         failures.is_empty(),
-        "axe-core {AXE_CORE_VERSION} found {} critical or serious violations:\n{}",
+        "axe-core {AXE_CORE_VERSION} found {} violations:\n{}",
         failures.len(),
         failures.join("\n")
     );

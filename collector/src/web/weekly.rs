@@ -448,7 +448,7 @@ impl WeekQuery {
 
 /// The week a page opens on: on the day the report is due (before the cut-off) the
 /// week being reported, the current one; otherwise the last week that has ended, when
-/// it was frozen for the organization, else the current one.
+/// it was frozen for the organization with data, else the current one.
 pub fn default_week(clock: &Clock, now: i64, last_ended_frozen: bool) -> Week {
     let current = clock.week_of(now);
     if clock.is_due_day(now) || !last_ended_frozen {
@@ -471,11 +471,16 @@ pub async fn requested_week(
         Some(label) if !label.is_empty() => clock.parse_week(label),
         _ => {
             let last_ended = clock.previous(&clock.week_of(now));
+            // Frozen with data: a week frozen before the organization's first PC
+            // reported (a new school) is no week to open on.
             let frozen = store
                 .weekly_figures_of_week(&last_ended.label)
                 .await?
                 .iter()
-                .any(|figures| figures.organization_id == id);
+                .any(|figures| {
+                    let totals = Totals::of_week(figures);
+                    figures.organization_id == id && (totals.known > 0 || totals.reporting > 0)
+                });
             Some(default_week(clock, now, frozen))
         }
     };

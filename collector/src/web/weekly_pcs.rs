@@ -36,8 +36,13 @@ pub fn frozen_list_href(scope: i64, row: Row, week: &str, extra: &str) -> String
     }
 }
 
+/// The most PCs one page lists (a region's list can hold tens of thousands); the
+/// count above the table is of all of them.
+const PAGE_ROWS: usize = 1_000;
+
 struct Words {
     title: &'static str,
+    first_rows: &'static str,
     silent_title: &'static str,
     frozen_at: &'static str,
     not_kept: &'static str,
@@ -50,6 +55,7 @@ struct Words {
 
 const RU: Words = Words {
     title: "ПК с запрещёнными мессенджерами",
+    first_rows: "Показаны первые 1000 в выбранном порядке; откройте муниципалитет или школу, чтобы увидеть остальные.",
     silent_title: "Молчащие ПК с запрещёнными мессенджерами",
     frozen_at: "по состоянию на момент фиксации недели",
     not_kept: "Для этой недели список ПК не сохранён: неделя не зафиксирована или зафиксирована до того, как списки стали сохраняться.",
@@ -62,6 +68,7 @@ const RU: Words = Words {
 
 const EN: Words = Words {
     title: "PCs with banned messengers",
+    first_rows: "The first 1,000 in the chosen order are shown; open a municipality or a school to see the rest.",
     silent_title: "Silent PCs with banned messengers",
     frozen_at: "as they were when the week was frozen",
     not_kept: "No list of PCs was kept for this week: it was not frozen, or it was frozen before such lists were kept.",
@@ -158,10 +165,13 @@ pub async fn frozen_pcs_page(
     if directly_under {
         base.push_str("&direct=1");
     }
+    // The table and the count of all its PCs (it shows the first `PAGE_ROWS`).
     let table = list.as_ref().map(|list| {
         let mut table = pcs_table(list, &tree, lang, silent_only);
         table.sort(order);
-        table
+        let count = table.rows.len();
+        table.rows.truncate(PAGE_ROWS);
+        (table, count)
     });
     let body = html! {
         p.subtitle #week-label {
@@ -169,8 +179,9 @@ pub async fn frozen_pcs_page(
             @if directly_under { ", " (words.directly_under) }
         }
         @match (&list, &table) {
-            (Some(list), Some(table)) => {
-                p #frozen-at { (words.frozen_at) " (" (clock.date_time(list.frozen_at)) "): " strong #pc-count { (table.rows.len()) } }
+            (Some(list), Some((table, count))) => {
+                p #frozen-at { (words.frozen_at) " (" (clock.date_time(list.frozen_at)) "): " strong #pc-count { (count) } }
+                @if *count > table.rows.len() { p #first-rows { (words.first_rows) } }
                 (table.html(&clock, &base, order, texts.nothing))
             }
             _ => {

@@ -545,6 +545,17 @@ async fn run(options: Options) -> Result<()> {
         "  (region: {} enrolled, {} reporting, {} with a banned messenger, {} with an approved one; the same by both)",
         region_row.enrolled, region_row.reporting, region_row.with_banned, region_row.with_approved
     );
+    // The last ended week frozen, as the collector's job does once a week has ended:
+    // its figures, and the PCs with a banned messenger they counted.
+    let clock = sverka_collector::web::clock::Clock::new("Europe/Moscow", "thursday")?;
+    let last_week = clock.previous(&clock.week_of(now));
+    let started = Instant::now();
+    sverka_collector::web::figures::freeze_week(store.as_ref(), &last_week, 7, now).await?;
+    let last_week = last_week.label;
+    println!(
+        "freezing the last week (figures and the PCs behind them): {:.2} s",
+        started.elapsed().as_secs_f64()
+    );
     drop(store);
     let server = start_collector(&database_url)?;
     let client = reqwest::Client::builder()
@@ -564,6 +575,18 @@ async fn run(options: Options) -> Result<()> {
         ("school page (100 PCs)", format!("/school/{school}")),
         ("PC page (300 programs)", format!("/host/{host}")),
         ("weekly report page", format!("/org/{region}/weekly")),
+        (
+            "weekly page, frozen week",
+            format!("/org/{region}/weekly?week={last_week}"),
+        ),
+        (
+            "frozen week: PCs of the region",
+            format!("/org/{region}/weekly/pcs?week={last_week}"),
+        ),
+        (
+            "frozen week: PCs of a school",
+            format!("/org/{school}/weekly/pcs?week={last_week}"),
+        ),
         ("worklist of the region", format!("/org/{region}/worklist")),
         (
             "worklist: search + 2 filters",

@@ -584,3 +584,56 @@ async fn frozen_figures_link_to_the_pcs_they_counted() {
         .await;
     assert_eq!(future.status, StatusCode::NOT_FOUND);
 }
+
+/// A school whose last week was frozen before its first PC reported opens on the
+/// current (live) week, not on an empty frozen one, and its printable report is there.
+#[tokio::test]
+async fn a_week_frozen_before_the_first_report_is_not_the_default() {
+    let harness = harness().await;
+    let store = harness.store.as_ref();
+    let new_school = organization(store, "Новая школа", Some(harness.region), 1).await;
+    let clock = &harness.state.clock;
+    let now = sverka_collector::now();
+    let current = clock.week_of(now);
+    let last_week = clock.previous(&current);
+    web::figures::freeze_week(store, &last_week, 7, now)
+        .await
+        .expect("freeze before the school's first report");
+    let pc = enrolled_host(store, new_school, "new-1").await;
+    report_days_ago(
+        store,
+        pc,
+        0,
+        vec![finding("telegram", "banned", "/var/lib/dpkg/status")],
+    )
+    .await;
+    let mut officer = Client::login(&harness, "officer").await;
+    let page = officer
+        .get(&format!("/org/{new_school}/weekly"))
+        .await
+        .text();
+    assert!(
+        page.contains(&format!("Неделя {}", current.label)),
+        "opens on the live week {}: {page}",
+        current.label
+    );
+    let print = officer
+        .get(&format!("/org/{new_school}/weekly/print"))
+        .await;
+    assert_eq!(print.status, StatusCode::OK, "{}", print.text());
+    // The region, whose last week was frozen with data, still opens on it (unless the
+    // report is due today).
+    let region = officer
+        .get(&format!("/org/{}/weekly", harness.region))
+        .await
+        .text();
+    let expected = if clock.is_due_day(now) {
+        &current
+    } else {
+        &last_week
+    };
+    assert!(
+        region.contains(&format!("Неделя {}", expected.label)),
+        "{region}"
+    );
+}
