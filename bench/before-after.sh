@@ -41,7 +41,9 @@ both() {
         local bin=target/release
         [ "$name" = before ] && bin=$before/target/release
         echo "== $name: $part"
-        "$bin/$1" "${@:2}" | tee "$out/$name-$part.txt"
+        # A part that fails (requests refused or reset) is reported and the run goes on.
+        "$bin/$1" "${@:2}" 2>&1 | grep -v '^request failed' | tee "$out/$name-$part.txt" \
+            || echo "== $name: $part failed (see above)"
     done
 }
 both load sverka-loadgen --hosts 1000 --concurrency 1000 --seconds "$seconds"

@@ -21,6 +21,10 @@ pub struct Evaluator {
     matched: Mutex<HashMap<(String, i64), MatchedInventory>>,
     /// The findings of PCs that sent no evidence besides their inventory.
     inventory_findings: Mutex<HashMap<(String, i64), EvaluatedFindings>>,
+    /// Inventories as sent (their bytes, by a hash keyed at random for this process)
+    /// that were found to match the digest they came with.
+    checked_inventories: Mutex<HashMap<u64, String>>,
+    inventory_hasher: std::hash::RandomState,
 }
 
 impl Evaluator {
@@ -79,6 +83,31 @@ impl Evaluator {
     pub fn cached(&self, key: &(String, i64)) -> Option<Arc<Vec<Observation>>> {
         self.matched.lock().ok()?.get(key).cloned()
     }
+
+    /// The key of an inventory's bytes as sent: a 64-bit SipHash with this process's
+    /// random key, so bytes cannot be made to share another inventory's key on purpose.
+    pub fn inventory_bytes_key(&self, raw: &str) -> u64 {
+        use std::hash::BuildHasher;
+        self.inventory_hasher.hash_one(raw)
+    }
+
+    /// Whether bytes with this key were found to match `digest` before: the same bytes
+    /// would be judged the same way, so they need not be parsed and hashed again.
+    pub fn checked_before(&self, bytes_key: u64, digest: &str) -> bool {
+        self.checked_inventories
+            .lock()
+            .is_ok_and(|checked| checked.get(&bytes_key).is_some_and(|known| known == digest))
+    }
+
+    /// Remembers that bytes with this key match `digest`.
+    pub fn remember_checked(&self, bytes_key: u64, digest: &str) {
+        if let Ok(mut checked) = self.checked_inventories.lock() {
+            if checked.len() >= CACHE_LIMIT {
+                checked.clear();
+            }
+            checked.insert(bytes_key, digest.to_string());
+        }
+    }
 }
 
 /// The host's findings from its matched inventory and its evidence. Only what is
@@ -115,4 +144,26 @@ pub fn host_findings_from_json(
 ) -> Vec<HostFinding> {
     let evidence: Vec<Observation> = serde_json::from_str(evidence_json).unwrap_or_default();
     host_findings(matcher, matched_inventory, &evidence)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_inventories_are_known_by_their_bytes_and_digest() {
+        let evaluator = Evaluator::default();
+        let sent = r#"[{"source":"dpkg","name":"bash"}]"#;
+        let key = evaluator.inventory_bytes_key(sent);
+        assert!(!evaluator.checked_before(key, "digest-a"));
+        evaluator.remember_checked(key, "digest-a");
+        assert!(evaluator.checked_before(key, "digest-a"));
+        // The same bytes with another digest, and other bytes with this digest: unknown.
+        assert!(!evaluator.checked_before(key, "digest-b"));
+        let other = evaluator.inventory_bytes_key(r#"[{"source":"dpkg","name":"zsh"}]"#);
+        assert_ne!(other, key);
+        assert!(!evaluator.checked_before(other, "digest-a"));
+        // Another process (another random key) does not share the keys.
+        assert_ne!(Evaluator::default().inventory_bytes_key(sent), key);
+    }
 }

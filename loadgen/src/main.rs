@@ -565,8 +565,12 @@ async fn run(options: Options) -> Result<()> {
     trivial_command.arg("trivial-server");
     let trivial = Server::start(trivial_command)?;
 
+    // Idle connections are dropped before the collector closes them (it closes a
+    // connection that sends nothing for `[connections] header_seconds`, 10 s by
+    // default), as the agent does, so no request goes out on one being closed.
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
+        .pool_idle_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(60))
         .build()?;

@@ -237,7 +237,11 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
         &config,
         format!(
             "listen = \"127.0.0.1:0\"\ndatabase = \"{url}\"\ndatabase_connections = {}\n\
-             [rate_limit]\nburst = 1e12\nper_minute = 1e12\n",
+             # The whole region enrolls and reports from this one address: no per-host\n\
+             # or per-address limit may deny anything while throughput is measured.\n\
+             [rate_limit]\nburst = 1e12\nper_minute = 1e12\n\
+             [enrollment]\nper_address_burst = 1e12\nper_address_per_minute = 1e12\n\
+             [connections]\nper_address = 1000000\nuploads_per_address = 1000000\n",
             options.connections
         ),
     )?;
@@ -256,8 +260,12 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
         .and_then(|options| options.get_database().map(str::to_string))
         .unwrap_or_default();
 
+    // Idle connections are dropped before the collector closes them (it closes a
+    // connection that sends nothing for `[connections] header_seconds`, 10 s by
+    // default), as the agent does, so no request goes out on one being closed.
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
+        .pool_idle_timeout(Duration::from_secs(5))
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(120))
         .build()?;

@@ -14,6 +14,9 @@ use crate::delivery::state::MAX_CATALOG_BYTES;
 
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an unused connection is kept for the next request: less than the
+/// collector's idle limit (`[connections] header_seconds`, 10 s by default).
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Acknowledgements and error bodies are small.
 const MAX_ANSWER_BYTES: u64 = 1024 * 1024;
 
@@ -120,6 +123,9 @@ impl CollectorClient {
             .user_agent(concat!("sverka-agent/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
+            // Dropped before the collector closes an idle connection (after 10 s by
+            // default), so a report never goes out on a connection being closed.
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             // A redirected POST would arrive as a GET; the admin fixes the URL instead.
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -152,8 +152,22 @@ pub async fn receive_report(
     let cache_key = (digest.clone(), catalog.revision);
     // An inventory sent is always checked, whether or not its digest is known: the
     // same report is judged the same way before and after the collector has seen it.
+    // Bytes already found to match this digest are judged by that (they would parse
+    // and hash the same), unless the inventory must be evaluated anyway: a lab of
+    // identical PCs costs one parse, not one per report.
     let sent = match &upload.inventory {
-        Some(raw) => Some(checked_inventory(raw, &digest, &state.limits)?),
+        Some(raw) => {
+            let bytes_key = state.evaluator.inventory_bytes_key(raw.get());
+            if state.evaluator.checked_before(bytes_key, &digest)
+                && state.evaluator.cached(&cache_key).is_some()
+            {
+                None
+            } else {
+                let inventory = checked_inventory(raw, &digest, &state.limits)?;
+                state.evaluator.remember_checked(bytes_key, &digest);
+                Some(inventory)
+            }
+        }
         None => None,
     };
     let mut inventory_wanted = false;

@@ -626,9 +626,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn handled_marks(&self, organization_id: i64) -> StoreResult<Vec<HandledMark>>;
 
     /// Stores figures of a week; figures frozen before are kept. Returns how many rows
-    /// were new. In the same transaction, the first time for its week and boundaries,
-    /// `hosts` keeps every PC (not retired) with a banned messenger, as the figures
-    /// counted them; a list written before is kept as it was.
+    /// were new. In the same transaction, when some figures are new and for the first
+    /// time for its week and boundaries, `hosts` keeps every PC (not retired) with a
+    /// banned messenger, as the figures counted them; a list written before is kept as
+    /// it was.
     async fn freeze_weekly_figures(
         &self,
         figures: &[WeeklyFigures],

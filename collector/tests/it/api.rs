@@ -717,4 +717,15 @@ async fn an_invalid_inventory_is_refused_whether_or_not_its_digest_is_known() {
         String::from_utf8_lossy(&after.body)
     );
     assert_eq!(h.store.report_count(host.host_id).await.expect("count"), 1);
+    // The valid inventory again (bytes already checked against its digest): accepted.
+    let same_again = upload("machine-v", &["bash"], true);
+    assert_eq!(same_again.inventory_digest, reference.inventory_digest);
+    assert_eq!(
+        report(&h.app, &host.host_key, &same_again).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(h.store.report_count(host.host_id).await.expect("count"), 2);
+    // And the forged one after it: still refused.
+    let forged = report(&h.app, &host.host_key, &with_known_digest(&reference)).await;
+    assert_eq!(forged.status, StatusCode::UNPROCESSABLE_ENTITY);
 }

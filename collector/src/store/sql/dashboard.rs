@@ -552,33 +552,6 @@ pub(super) async fn freeze_weekly_figures(
 ) -> StoreResult<u64> {
     Ok(on_backend!(store, |pool| {
         let mut transaction = pool.begin_with(D::BEGIN_WRITE).await?;
-        // The list is written once: a later freeze of the same week (every ten
-        // minutes, or by another collector) finds it and keeps it as it was.
-        let new_list = sqlx::query(
-            "INSERT INTO weekly_host_lists (week, boundaries, silent_before, frozen_at)
-             VALUES ($1, $2, $3, $4) ON CONFLICT (week, boundaries) DO NOTHING",
-        )
-        .bind(&hosts.week)
-        .bind(&hosts.boundaries)
-        .bind(hosts.silent_before)
-        .bind(now)
-        .execute(&mut *transaction)
-        .await?
-        .rows_affected()
-            == 1;
-        if new_list {
-            sqlx::query(
-                "INSERT INTO weekly_list_hosts (week, boundaries, host_id, organization_id,
-                     hostname, last_seen_at, open_banned)
-                 SELECT $1, $2, h.id, h.organization_id, h.hostname, h.last_seen_at,
-                     h.open_banned
-                 FROM hosts h WHERE h.retired_at IS NULL AND h.open_banned > 0",
-            )
-            .bind(&hosts.week)
-            .bind(&hosts.boundaries)
-            .execute(&mut *transaction)
-            .await?;
-        }
         let mut added = 0;
         for row in figures {
             added += sqlx::query(
@@ -602,6 +575,37 @@ pub(super) async fn freeze_weekly_figures(
             .execute(&mut *transaction)
             .await?
             .rows_affected();
+        }
+        // The PCs behind the figures, written once and only with new figures: a later
+        // freeze of the same week (every ten minutes, or by another collector) finds
+        // the list and keeps it as it was, and figures frozen before the list was kept
+        // (by an earlier version) get none rather than one of a later state.
+        if added > 0 {
+            let new_list = sqlx::query(
+                "INSERT INTO weekly_host_lists (week, boundaries, silent_before, frozen_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (week, boundaries) DO NOTHING",
+            )
+            .bind(&hosts.week)
+            .bind(&hosts.boundaries)
+            .bind(hosts.silent_before)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected()
+                == 1;
+            if new_list {
+                sqlx::query(
+                    "INSERT INTO weekly_list_hosts (week, boundaries, host_id, organization_id,
+                         hostname, last_seen_at, open_banned)
+                     SELECT $1, $2, h.id, h.organization_id, h.hostname, h.last_seen_at,
+                         h.open_banned
+                     FROM hosts h WHERE h.retired_at IS NULL AND h.open_banned > 0",
+                )
+                .bind(&hosts.week)
+                .bind(&hosts.boundaries)
+                .execute(&mut *transaction)
+                .await?;
+            }
         }
         transaction.commit().await?;
         added

@@ -450,16 +450,36 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
         ))
         .await
         .expect("approved now banned");
-    store
-        .freeze_weekly_figures(&[figures(region)], &list("2026-W48", now), now + 600)
+    let added = store
+        .freeze_weekly_figures(
+            &[figures(region), figures(other)],
+            &list("2026-W48", now),
+            now + 600,
+        )
         .await
-        .expect("freeze again");
+        .expect("freeze again, with an organization's figures new");
+    assert_eq!(added, 1);
     let again = store
         .frozen_host_list("2026-W48", "|", region, false)
         .await
         .expect("again")
         .expect("kept");
     assert_eq!(again, of_region);
+
+    // Figures all frozen before (by a version that kept no list): no list is made up
+    // afterwards from a later state.
+    let added = store
+        .freeze_weekly_figures(
+            &[figures(region)],
+            &HostListToFreeze {
+                boundaries: "Asia/Kamchatka|".into(),
+                ..list("2026-W48", now)
+            },
+            now + 1200,
+        )
+        .await
+        .expect("freeze what was frozen");
+    assert_eq!(added, 0);
 
     // Another week or other boundaries: no list.
     for (week, boundaries) in [("2026-W47", "|"), ("2026-W48", "Asia/Kamchatka|")] {
