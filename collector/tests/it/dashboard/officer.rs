@@ -38,6 +38,19 @@ async fn report_days_ago(
     store.record_report(record).await.expect("report");
 }
 
+/// A PC of `school` that last reported, with Telegram, 20 days ago.
+async fn silent_pc_with_telegram(store: &dyn Store, school: i64) -> i64 {
+    let quiet = enrolled_host(store, school, "b-quiet").await;
+    report_days_ago(
+        store,
+        quiet,
+        20,
+        vec![finding("telegram", "banned", "/var/lib/dpkg/status")],
+    )
+    .await;
+    quiet
+}
+
 fn number(cell: &Cell) -> Option<i64> {
     match cell {
         Cell::Int(value) | Cell::IntLink(value, _) => Some(*value),
@@ -61,14 +74,7 @@ fn counts_of(rows: &[Vec<Cell>], name: &str) -> Vec<i64> {
 async fn a_pc_going_silent_keeps_its_violations() {
     let harness = harness().await;
     let store = harness.store.as_ref();
-    let quiet = enrolled_host(store, harness.school_b, "b-quiet").await;
-    report_days_ago(
-        store,
-        quiet,
-        20,
-        vec![finding("telegram", "banned", "/var/lib/dpkg/status")],
-    )
-    .await;
+    let quiet = silent_pc_with_telegram(store, harness.school_b).await;
     let tree = OrganizationTree::new(store.organizations().await.expect("tree"));
     let table = overview_table(&harness.state, &tree, harness.region, Lang::Ru)
         .await
@@ -488,14 +494,7 @@ fn number_with_id(page: &str, id: &str) -> i64 {
 async fn frozen_figures_link_to_the_pcs_they_counted() {
     let harness = harness().await;
     let store = harness.store.as_ref();
-    let quiet = enrolled_host(store, harness.school_b, "b-quiet").await;
-    report_days_ago(
-        store,
-        quiet,
-        20,
-        vec![finding("telegram", "banned", "/var/lib/dpkg/status")],
-    )
-    .await;
+    let quiet = silent_pc_with_telegram(store, harness.school_b).await;
     let clock = &harness.state.clock;
     let now = sverka_collector::now();
     let current = clock.week_of(now);
