@@ -512,6 +512,14 @@ async fn run(options: Options) -> Result<()> {
         time_query(7, || store.organization_counts(since, since)).await?;
     let (coverage_median, coverage_max) =
         time_query(7, || store.coverage(region_id, since)).await?;
+    // The worklist page's query alone: the region's first 500 open violations.
+    let worklist_filter = sverka_collector::store::WorklistFilter {
+        within: region_id,
+        limit: 500,
+        ..Default::default()
+    };
+    let (worklist_median, worklist_max) =
+        time_query(7, || store.worklist(&worklist_filter)).await?;
     let region_counts = store.coverage(region_id, since).await?;
     let region_row = region_counts
         .first()
@@ -532,6 +540,9 @@ async fn run(options: Options) -> Result<()> {
     );
     println!(
         "  region coverage (region and its municipalities)   {coverage_median:>8.2} ms {coverage_max:>8.2} ms"
+    );
+    println!(
+        "  worklist of the region (its first 500 rows)        {worklist_median:>8.2} ms {worklist_max:>8.2} ms"
     );
     println!(
         "  before the counters: the same counts by EXISTS     {before_median:>8.2} ms {before_max:>8.2} ms"
