@@ -79,6 +79,11 @@ impl Default for DashboardConfig {
 }
 
 impl DashboardConfig {
+    /// The collector's clock: its time zone and the day its reporting weeks end on.
+    pub fn clock(&self) -> Result<crate::web::clock::Clock, crate::web::clock::ClockError> {
+        crate::web::clock::Clock::new(&self.time_zone, &self.week_ends_on)
+    }
+
     /// Whether cookies get `Secure` when listening on `listen`.
     pub fn secure_cookies_for(&self, listen: &str) -> bool {
         self.secure_cookies.unwrap_or_else(|| {

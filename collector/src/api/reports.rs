@@ -155,12 +155,11 @@ pub async fn receive_report(
     // Bytes already found to match this digest are judged by that (they would parse
     // and hash the same), unless the inventory must be evaluated anyway: a lab of
     // identical PCs costs one parse, not one per report.
+    let known = state.evaluator.cached(&cache_key);
     let sent = match &upload.inventory {
         Some(raw) => {
             let bytes_key = state.evaluator.inventory_bytes_key(raw.get());
-            if state.evaluator.checked_before(bytes_key, &digest)
-                && state.evaluator.cached(&cache_key).is_some()
-            {
+            if known.is_some() && state.evaluator.checked_before(bytes_key, &digest) {
                 None
             } else {
                 let inventory = checked_inventory(raw, &digest, &state.limits)?;
@@ -173,7 +172,7 @@ pub async fn receive_report(
     let mut inventory_wanted = false;
     // A digest the collector already evaluated needs neither evaluating nor storing
     // again: identical PCs cost one copy and one evaluation.
-    let (inventory_record, matched, fresh) = match state.evaluator.cached(&cache_key) {
+    let (inventory_record, matched, fresh) = match known {
         Some(matched) => (None, Some(matched), false),
         None => match sent {
             Some(inventory) => {

@@ -212,7 +212,7 @@ pub(super) async fn report(
 
 /// The organization's clock as its pages have it: its time zone and report cut-off.
 fn organization_clock(config: &Config, tree: &OrganizationTree, org: i64) -> Result<Clock> {
-    let clock = Clock::new(&config.dashboard.time_zone, &config.dashboard.week_ends_on)?;
+    let clock = config.dashboard.clock()?;
     let clock = match tree.time_zone(org) {
         Some(zone) => clock.with_zone(zone)?,
         None => clock,

@@ -37,6 +37,12 @@ impl Totals {
         (self.known > 0).then(|| self.with_approved as f64 / self.known as f64)
     }
 
+    /// Whether some PC had reported by then (a week before the first report has no
+    /// data).
+    pub fn has_reports(&self) -> bool {
+        self.known > 0 || self.reporting > 0
+    }
+
     /// Share of PCs with a known state that have a banned messenger.
     pub fn banned_share(&self) -> Option<f64> {
         (self.known > 0).then(|| self.with_banned as f64 / self.known as f64)

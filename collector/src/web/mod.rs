@@ -81,7 +81,7 @@ impl WebState {
     ) -> Result<WebState, clock::ClockError> {
         Ok(WebState {
             app,
-            clock: Clock::new(&config.dashboard.time_zone, &config.dashboard.week_ends_on)?,
+            clock: config.dashboard.clock()?,
             secure_cookies: config.dashboard.secure_cookies_for(&config.listen),
             session_seconds: i64::from(config.dashboard.session_hours.max(1)) * 3600,
             public_url: config.dashboard.public_url.clone(),

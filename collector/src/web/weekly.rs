@@ -90,11 +90,7 @@ impl WeekFigures {
     /// Whether the week has figures for `id`: frozen or live, and some PC of it had
     /// reported by then (weeks before the first report have no data).
     pub fn has_data(&self, id: i64) -> bool {
-        self.state != WeekState::NoData
-            && self
-                .totals
-                .get(&id)
-                .is_some_and(|totals| totals.known > 0 || totals.reporting > 0)
+        self.state != WeekState::NoData && self.totals.get(&id).is_some_and(Totals::has_reports)
     }
 }
 
@@ -478,8 +474,7 @@ pub async fn requested_week(
                 .await?
                 .iter()
                 .any(|figures| {
-                    let totals = Totals::of_week(figures);
-                    figures.organization_id == id && (totals.known > 0 || totals.reporting > 0)
+                    figures.organization_id == id && Totals::of_week(figures).has_reports()
                 });
             Some(default_week(clock, now, frozen))
         }

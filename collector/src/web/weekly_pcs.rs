@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::figures::{Row, boundaries_key};
 use super::i18n::Lang;
-use super::pages::{crumbs, layout, tree_permitting};
+use super::pages::{crumbs, layout, query_flag, tree_permitting};
 use super::scope::{Action, OrganizationTree};
 use super::table::{Cell, Table, column};
 use super::weekly::{WeekQuery, requested_week};
@@ -22,9 +22,9 @@ use crate::store::FrozenHostList;
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct PcsFilter {
     /// `1`: the silent PCs only.
-    silent: Option<String>,
+    silent: Option<u8>,
     /// `1`: the PCs directly under the organization only.
-    direct: Option<String>,
+    direct: Option<u8>,
 }
 
 /// Where a frozen week's figure of `row` (in `scope`'s table) links: the PCs it
@@ -86,10 +86,6 @@ fn words(lang: Lang) -> &'static Words {
     }
 }
 
-fn is_on(value: &Option<String>) -> bool {
-    value.as_deref() == Some("1")
-}
-
 /// The list as a table: one row per PC, its organization then, when it last reported
 /// and whether it was silent.
 fn pcs_table(
@@ -143,8 +139,8 @@ pub async fn frozen_pcs_page(
     let week = requested_week(store, &clock, id, &query, crate::now())
         .await?
         .ok_or_else(|| WebError::not_found(&viewer))?;
-    let silent_only = is_on(&filter.silent);
-    let directly_under = is_on(&filter.direct);
+    let silent_only = query_flag(filter.silent);
+    let directly_under = query_flag(filter.direct);
     let list = store
         .frozen_host_list(&week.label, &boundaries_key(&tree, id), id, directly_under)
         .await?;

@@ -553,7 +553,7 @@ async fn run(options: Options) -> Result<()> {
     );
     // The last ended week frozen, as the collector's job does once a week has ended:
     // its figures, and the PCs with a banned messenger they counted.
-    let clock = sverka_collector::web::clock::Clock::new("Europe/Moscow", "thursday")?;
+    let clock = sverka_collector::config::DashboardConfig::default().clock()?;
     let last_week = clock.previous(&clock.week_of(now));
     let started = Instant::now();
     sverka_collector::web::figures::freeze_week(store.as_ref(), &last_week, 7, now).await?;

@@ -132,6 +132,11 @@ pub fn crumbs(viewer: &Viewer, tree: &OrganizationTree, id: i64) -> Markup {
 }
 
 /// Organizations with children get the overview; the others the school page.
+/// A page's on/off query setting (`&silent=1`): on when present and not `0`.
+pub fn query_flag(value: Option<u8>) -> bool {
+    value.is_some_and(|value| value != 0)
+}
+
 pub fn organization_href(tree: &OrganizationTree, id: i64) -> String {
     if tree.children(id).is_empty() {
         format!("/school/{id}")

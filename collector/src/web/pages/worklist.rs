@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use super::school::silence_note;
 use super::{
-    crumbs, export_response, layout, live_title, organization_href, permit, tree_permitting,
+    crumbs, export_response, layout, live_title, organization_href, permit, query_flag,
+    tree_permitting,
 };
 use crate::store::{HandledMark, Store, StoreError, StoreResult, Worklist, WorklistFilter};
 use crate::web::auth::{CsrfForm, Viewer};
@@ -49,10 +50,6 @@ pub struct WorklistQuery {
 }
 
 impl WorklistQuery {
-    fn flag(value: Option<u8>) -> bool {
-        value.is_some_and(|value| value != 0)
-    }
-
     /// The store's filter, checked against the page's organization (`None`: an
     /// organization outside it was asked for).
     fn filter(
@@ -70,12 +67,12 @@ impl WorklistQuery {
         let week_start = clock.week_of(now).start;
         Some(WorklistFilter {
             within,
-            directly: Self::flag(self.directly),
+            directly: query_flag(self.directly),
             search: self.q.clone().filter(|text| !text.trim().is_empty()),
             app_id: self.app.clone().filter(|app| !app.is_empty()),
-            first_seen_since: Self::flag(self.new).then_some(week_start),
-            resolved_since: Self::flag(self.resolved).then_some(week_start),
-            silent_before: Self::flag(self.silent)
+            first_seen_since: query_flag(self.new).then_some(week_start),
+            resolved_since: query_flag(self.resolved).then_some(week_start),
+            silent_before: query_flag(self.silent)
                 .then(|| now - i64::from(state.silent_after_days) * 86_400),
             handled: match self.handled.as_deref() {
                 Some("yes") => Some(true),
@@ -253,7 +250,7 @@ fn filter_form(
 ) -> Markup {
     let texts = lang.texts();
     let officer = lang.officer();
-    let checked = |value: Option<u8>| WorklistQuery::flag(value);
+    let checked = |value: Option<u8>| query_flag(value);
     let members: Vec<i64> = tree
         .subtree(id)
         .into_iter()

@@ -66,10 +66,11 @@ pub fn id_kind(path: &str) -> Option<IdKind> {
 /// The installer the proof's installers folder holds.
 pub const INSTALLER: &str = "sverka-agent-0.1.0.msi";
 
-/// The current reporting week's label (`2026-W49`) for the collector's default clock
-/// (Moscow, weeks ending on Thursday), which the proof world keeps.
+/// The current reporting week's label (`2026-W49`) for the collector's default clock,
+/// which the proof world keeps.
 fn current_week_label() -> String {
-    let clock = sverka_collector::web::clock::Clock::new("Europe/Moscow", "thursday")
+    let clock = sverka_collector::config::DashboardConfig::default()
+        .clock()
         .expect("the collector's default clock");
     clock.week_of(sverka_collector::now()).label
 }
