@@ -171,15 +171,21 @@ pub fn run_schedule(
                 }
                 // Full until each of these agents has had a scan refused by the disk (a
                 // scan takes longer than the interval on a loaded machine), at most
-                // DISK_FULL_MAX.
+                // DISK_FULL_MAX. Every report still spooled from before that the agent
+                // delivers frees room a new scan could take, so the disk is filled again
+                // while waiting.
                 let filled = Instant::now();
-                std::thread::sleep(plan.interval * 2);
                 while filled.elapsed() < DISK_FULL_MAX
                     && !full.iter().zip(&refilled).all(|(agent, offset)| {
                         AgentSide::from_log(&agent.log_since(*offset)).not_spooled_disk_full > 0
                     })
                 {
-                    std::thread::sleep(Duration::from_millis(200));
+                    for agent in &full {
+                        if let Some(disk) = &agent.disk {
+                            disk.fill()?;
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
                 }
                 for agent in &full {
                     if let Some(disk) = &agent.disk {
