@@ -7,6 +7,8 @@
 //! |-----------------------------|---------------------------------|----------------------------------------------|
 //! | the larger of two values    | `MAX(a, b)`                     | `GREATEST(a, b)`                             |
 //! | hosts of a subtree          | `IN (SELECT id FROM subtree)`   | `= ANY(ARRAY(SELECT id FROM subtree))`       |
+//! | ids bound as one JSON array | `IN (SELECT value FROM json_each(...))` | `= ANY(ARRAY(... jsonb_array_elements_text))` |
+//! | hosts with open violations  | `INDEXED BY` the partial index  | the planner picks it                         |
 //! | each host's findings        | a join                          | a `LATERAL` subquery per host (primary key)  |
 //! | a row about to be changed   | read (the writer holds the file)| `FOR UPDATE`                                 |
 //! | week labels compared        | byte-wise already               | `COLLATE "C"`                                |
@@ -39,6 +41,14 @@ pub trait Dialect: sqlx::Database {
     /// hundreds, which made it scan every host of a region for one school's page; an
     /// array makes it use the index on `hosts(organization_id, ...)`.
     const IN_SUBTREE: &'static str;
+    /// `h.id {IN_ID_LIST}`: the ids bound as `$1`, one JSON array of integers (one
+    /// parameter, so the statement's text stays the same for any number of ids).
+    const IN_ID_LIST: &'static str;
+    /// `FROM {HOSTS_WITH_OPEN_VIOLATIONS}`: the hosts `h` of a query whose text says
+    /// `h.open_banned > 0 AND h.retired_at IS NULL`, through the partial index of such
+    /// hosts. SQLite 3.50's planner ranks it level with `hosts_enrolled`, which
+    /// visits every host of a region; PostgreSQL's counts rows and picks it.
+    const HOSTS_WITH_OPEN_VIOLATIONS: &'static str;
     /// Appended to a `SELECT` of a row the transaction will change.
     const FOR_UPDATE: &'static str;
     /// Appended to a text column compared byte by byte (ISO week labels).

@@ -25,6 +25,9 @@ use crate::store::{JobLease, RecordOutcome, ReportRecord, StoreError, StoreResul
 impl Dialect for sqlx::Postgres {
     const GREATEST: &'static str = "GREATEST";
     const IN_SUBTREE: &'static str = "= ANY(ARRAY(SELECT id FROM subtree))";
+    const IN_ID_LIST: &'static str =
+        "= ANY(ARRAY(SELECT CAST(jsonb_array_elements_text(CAST($1 AS jsonb)) AS BIGINT)))";
+    const HOSTS_WITH_OPEN_VIOLATIONS: &'static str = "hosts h";
     const FOR_UPDATE: &'static str = " FOR UPDATE";
     const BYTEWISE: &'static str = " COLLATE \"C\"";
     const BEGIN_WRITE: &'static str = "BEGIN";

@@ -20,6 +20,9 @@ use crate::store::{JobLease, RecordOutcome, ReportRecord, StoreError, StoreResul
 impl Dialect for sqlx::Sqlite {
     const GREATEST: &'static str = "MAX";
     const IN_SUBTREE: &'static str = "IN (SELECT id FROM subtree)";
+    const IN_ID_LIST: &'static str = "IN (SELECT value FROM json_each($1))";
+    const HOSTS_WITH_OPEN_VIOLATIONS: &'static str =
+        "hosts h INDEXED BY hosts_with_open_violations";
     const FOR_UPDATE: &'static str = "";
     const BYTEWISE: &'static str = "";
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
@@ -45,6 +48,9 @@ const BATCH_LIMIT: usize = 256;
 /// many pages long (16 MiB of 4 KiB pages; SQLite's default is 1,000), so that the log
 /// starts over (see [`checkpoint_wal`], which does most of the copying).
 const WRITER_CHECKPOINT_PAGES: u32 = 4_096;
+/// The most of the database file a connection reads through a memory map (1 GiB of
+/// address space; the pages themselves are the operating system's cache, shared).
+const MMAP_BYTES: u64 = 1 << 30;
 /// How long the checkpointer lets commits gather before copying them.
 const CHECKPOINT_PAUSE: Duration = Duration::from_millis(50);
 
@@ -74,6 +80,10 @@ impl SqliteBackend {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true)
             .pragma("cache_size", "-8000")
+            // Reads map the file instead of copying each page with a system call: a
+            // region's worklist spent two fifths of its time in `pread`. Writes still
+            // go through the write-ahead log.
+            .pragma("mmap_size", MMAP_BYTES.to_string())
             .pragma("temp_store", "memory")
             // When the write-ahead log starts over after a checkpoint, it is cut back
             // to this size.

@@ -387,7 +387,7 @@ pub(super) async fn audit_log(store: &SqlStore, limit: i64) -> StoreResult<Vec<A
 }
 
 /// Per organization, from each host's own row: `open_banned`/`open_approved` are kept
-/// with its findings, and `hosts_organization_counters` covers the whole aggregate.
+/// with its findings, and `hosts_active_counters` covers the whole aggregate.
 /// A host's state is its last report: the banned and approved counts do not look at
 /// when it reported.
 pub(super) async fn organization_counts(

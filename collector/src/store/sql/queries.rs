@@ -20,11 +20,11 @@ pub(crate) fn users_of(json: &str) -> Vec<String> {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct ViolationRecord {
-    host_id: i64,
+    pub(super) host_id: i64,
     hostname: String,
     organization_id: i64,
     organization: String,
-    app_id: String,
+    pub(super) app_id: String,
     app_name: String,
     #[sqlx(try_from = "String")]
     status: sverka_shared::AppStatus,
@@ -130,7 +130,7 @@ impl From<CoverageCounts> for Coverage {
 /// One query for the organization and all its children: each organization under
 /// `organization_id` is labelled with the child it lies under (or the organization
 /// itself), hosts are counted per organization (in the order of the covering index
-/// `hosts_organization_counters`, from the hosts' own counters) and the counts added
+/// `hosts_active_counters`, from the hosts' own counters) and the counts added
 /// up per label; the organization's own row is the sum.
 pub(super) async fn coverage(
     store: &SqlStore,

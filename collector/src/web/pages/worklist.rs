@@ -311,7 +311,11 @@ pub async fn worklist_page(
     let filter = query
         .filter(&tree, id, &clock, &state)
         .ok_or_else(|| WebError::not_found(&viewer))?;
-    let list = state.app.store.worklist(&filter).await?;
+    // The ranking's counts and the worklist are read side by side.
+    let (list, ranking_section) = tokio::try_join!(
+        async { Ok::<_, WebError>(state.app.store.worklist(&filter).await?) },
+        ranking(&state, &tree, id, &clock, lang),
+    )?;
     let table = worklist_table(&list, id, lang, state.silent_after_days);
     let apps: Vec<(String, String)> = state
         .app
@@ -332,7 +336,6 @@ pub async fn worklist_page(
     .is_ok();
     let address = query.address();
     let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
-    let ranking_section = ranking(&state, &tree, id, &clock, lang).await?;
     let body = html! {
         (filter_form(&tree, id, &query, &apps, lang))
         p.count #worklist-count { (officer.shown_of) " " (list.rows.len()) " / " (list.matched) }

@@ -202,6 +202,17 @@ pub async fn worklist_searches_and_filters(store: &dyn Store) {
             pair("lab-3", "telegram"),
         ]
     );
+    // Each row carries its violation's facts as the violations report has them.
+    let violations = store.violations(region, false).await.expect("violations");
+    assert_eq!(
+        list.rows
+            .iter()
+            .map(|row| row.violation.clone())
+            .collect::<Vec<_>>(),
+        violations
+    );
+    assert_eq!(list.rows[0].violation.users, vec!["sidorov".to_string()]);
+    assert_eq!(list.rows[0].violation.organization, "North");
     let only =
         |filter: WorklistFilter| async move { keys(&store.worklist(&filter).await.expect("list")) };
     // Search by PC (any case), by user, by application name; wildcards are literal.
