@@ -138,7 +138,27 @@ pub(super) async fn worklist(store: &SqlStore, filter: &WorklistFilter) -> Store
              ORDER BY o.name, h.hostname, h.id, a.app_id
              LIMIT $10"
         );
-        let count_query = format!("{SUBTREE} SELECT COUNT(*) {matching}");
+        // Open violations filtered by nothing but where the PCs are and when they last
+        // reported are the hosts' own counters, summed from their covering index.
+        let by_counters = open
+            && parameters.app_id.is_none()
+            && filter.first_seen_since.is_none()
+            && filter.handled.is_none()
+            && parameters.folded.is_none();
+        let count_query = if by_counters {
+            format!(
+                "{SUBTREE} SELECT CAST(COALESCE(SUM(h.open_banned), 0) AS BIGINT)
+                 FROM hosts h
+                 WHERE h.organization_id {in_subtree} AND h.retired_at IS NULL
+                   AND (NOT $2 OR h.organization_id = $1)
+                   AND ($6 IS NULL OR h.last_seen_at IS NULL OR h.last_seen_at < $6)
+                   AND $3 IS NULL AND $4 IS NULL AND $5 IS NULL AND $7 IS NULL
+                   AND $8 IS NULL AND $9 IS NULL",
+                in_subtree = D::IN_SUBTREE
+            )
+        } else {
+            format!("{SUBTREE} SELECT COUNT(*) {matching}")
+        };
         let keys = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(keys_query)), &parameters)
             .bind(filter.limit.max(0))
             .fetch_all(pool);

@@ -320,6 +320,35 @@ pub async fn worklist_searches_and_filters(store: &dyn Store) {
     assert_eq!(resolved.rows[0].violation.resolved_at, Some(T0 + 22 * DAY));
     assert_eq!(store.worklist(&all).await.expect("open").matched, 3);
 
+    // The count agrees with the rows for every filter (the unfiltered ones are summed
+    // from the hosts' counters, the rest counted from the rows).
+    for filter in [
+        all.clone(),
+        WorklistFilter {
+            within: south,
+            ..all.clone()
+        },
+        WorklistFilter {
+            directly: true,
+            ..all.clone()
+        },
+        WorklistFilter {
+            silent_before: Some(week_start),
+            ..all.clone()
+        },
+        WorklistFilter {
+            app_id: Some("telegram".into()),
+            ..all.clone()
+        },
+        WorklistFilter {
+            resolved_since: Some(week_start),
+            ..all.clone()
+        },
+    ] {
+        let list = store.worklist(&filter).await.expect("list");
+        assert_eq!(list.matched, list.rows.len() as i64, "{filter:?}");
+    }
+
     // The limit cuts the rows, not the count.
     let filter = WorklistFilter {
         limit: 1,
