@@ -159,11 +159,18 @@ pub(super) async fn worklist(store: &SqlStore, filter: &WorklistFilter) -> Store
         } else {
             format!("{SUBTREE} SELECT COUNT(*) {matching}")
         };
-        let keys = bind_filter!(sqlx::query_as(sqlx::AssertSqlSafe(keys_query)), &parameters)
-            .bind(filter.limit.max(0))
-            .fetch_all(pool);
+        // Not kept prepared: PostgreSQL plans a kept statement once for any values
+        // after five runs, and that plan expected one row from every step (a nested
+        // loop over the handled notes per violation: 134 ms instead of 59 ms for a
+        // region). Planned with the values each time, the unset filters fold away.
+        let keys = bind_filter!(
+            sqlx::query_as(sqlx::AssertSqlSafe(keys_query)).persistent(false),
+            &parameters
+        )
+        .bind(filter.limit.max(0))
+        .fetch_all(pool);
         let matched = bind_filter!(
-            sqlx::query_scalar(sqlx::AssertSqlSafe(count_query)),
+            sqlx::query_scalar(sqlx::AssertSqlSafe(count_query)).persistent(false),
             &parameters
         )
         .fetch_one(pool);
