@@ -4,11 +4,12 @@
 //! note) of those keys alone. Sorting a region's 20,000 open violations with their
 //! evidence and a window count over them cost four fifths of the page.
 //!
-//! Every filter is bound as a parameter (`$n IS NULL OR ...`), so the SQL text depends
-//! only on whether open or resolved violations are listed: open ones are found through
-//! the hosts that have one (the partial index `hosts_with_open_violations`, which a
-//! query may use only when its text implies the index's condition; see
-//! `Dialect::HOSTS_WITH_OPEN_VIOLATIONS`).
+//! Every filter is bound as a parameter (`$n IS NULL OR ...`). The SQL text depends only
+//! on whether open or resolved violations are listed (open ones are found through the
+//! hosts that have one: the partial index `hosts_with_open_violations`, which a query
+//! may use only when its text implies the index's condition; see
+//! `Dialect::HOSTS_WITH_OPEN_VIOLATIONS`), and for the count on whether a filter looks
+//! into the findings (if none does, the hosts' counters are summed).
 
 use std::collections::HashMap;
 
@@ -176,13 +177,13 @@ pub(super) async fn worklist(store: &SqlStore, filter: &WorklistFilter) -> Store
         .fetch_one(pool);
         tokio::try_join!(keys, matched)?
     });
-    let rows = rows_of(store, &keys).await?;
+    let rows = rows_of(store, keys).await?;
     Ok(Worklist { matched, rows })
 }
 
 /// The wide rows of `keys`, in their order. Hosts and their findings are never
 /// deleted, so every key read a moment ago still has its row (its facts may be newer).
-async fn rows_of(store: &SqlStore, keys: &[WorklistKey]) -> StoreResult<Vec<WorklistRow>> {
+async fn rows_of(store: &SqlStore, keys: Vec<WorklistKey>) -> StoreResult<Vec<WorklistRow>> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
@@ -217,8 +218,8 @@ async fn rows_of(store: &SqlStore, keys: &[WorklistKey]) -> StoreResult<Vec<Work
         })
         .collect();
     Ok(keys
-        .iter()
-        .filter_map(|key| by_key.remove(&(key.host_id, key.app_id.clone())))
+        .into_iter()
+        .filter_map(|key| by_key.remove(&(key.host_id, key.app_id)))
         .map(|row| WorklistRow {
             violation: ViolationRow::from(row.violation),
             handled_note: row.handled_note,
