@@ -570,6 +570,20 @@ fn web_apps_of_linux_browsers_are_found_by_host() {
         "/opt/google/chrome/google-chrome --profile-directory=Default --app-id=hnpfjngllnobngcgfapefoaidbinmjnm",
         Some("crx__hnpfjngllnobngcgfapefoaidbinmjnm"),
     );
+    // Negative controls: a launcher of an app that is no messenger (Google Search,
+    // in the table), and one whose app no profile lists.
+    root.launcher(
+        "/home/anna/.local/share/applications/chrome-aghbiahbpaijignceidepookljebhfak-Default.desktop",
+        "Google Search",
+        "/opt/google/chrome/google-chrome --profile-directory=Default --app-id=aghbiahbpaijignceidepookljebhfak",
+        None,
+    )
+    .launcher(
+        "/home/anna/.local/share/applications/chrome-aaaabbbbccccddddeeeeffffgggghhhh-Default.desktop",
+        "Some App",
+        "/opt/google/chrome/google-chrome --profile-directory=Default --app-id=aaaabbbbccccddddeeeeffffgggghhhh",
+        None,
+    );
     let yandex = "/home/anna/.var/app/ru.yandex.Browser/config/yandex-browser/Profile 1";
     root.file(
         &format!("{yandex}/Preferences"),
@@ -598,6 +612,28 @@ fn web_apps_of_linux_browsers_are_found_by_host() {
     assert!(
         whatsapp["evidence"].to_string().contains("Google Chrome"),
         "{whatsapp:#}"
+    );
+    // Chrome's launcher names only the app id: tied to the profile's app, it matches by
+    // host like the database record.
+    let launcher = whatsapp["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|evidence| {
+            evidence["path"]
+                == "/home/anna/.local/share/applications/chrome-hnpfjngllnobngcgfapefoaidbinmjnm-Default.desktop"
+        })
+        .unwrap_or_else(|| panic!("no launcher evidence: {whatsapp:#}"));
+    assert_eq!(launcher["source"], "web_app", "{launcher:#}");
+    assert!(
+        launcher["detail"].to_string().contains("web.whatsapp.com"),
+        "{launcher:#}"
+    );
+    assert!(
+        !report
+            .to_string()
+            .contains("aaaabbbbccccddddeeeeffffgggghhhh"),
+        "{report:#}"
     );
     let telegram = assert_found(&report, "telegram", "web_app");
     assert!(

@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod collector;
 mod dashboard;
+mod executable_inventory;
 mod fuzz;
 mod install_methods;
 mod multi_collector;

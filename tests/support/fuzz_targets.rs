@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::io::{Cursor, Write as _};
 use sverka_agent::scan::formats::{leveldb, pe};
 use sverka_agent::scan::registry::hive::Hive;
+use sverka_agent::scan::sources::executables::cache as executable_cache;
 use sverka_agent::scan::sources::{appx, desktop, dpkg, flatpak, rpm, snap, web_apps};
 use sverka_agent::scan::{host, registry, users};
 use sverka_collector::api::limits::{
@@ -120,6 +121,11 @@ pub fn targets() -> Vec<Target> {
             name: "SSSD cache",
             seeds: || vec![valid_sssd_cache()],
             run: run_sssd_cache,
+        },
+        Target {
+            name: "executable inventory cache",
+            seeds: executable_cache_seeds,
+            run: run_executable_cache,
         },
         Target {
             name: "collector report intake",
@@ -249,6 +255,56 @@ pub fn program_bytes() -> &'static [u8] {
             description: "Viber",
         })
     })
+}
+
+fn executable_cache_seeds() -> Vec<Vec<u8>> {
+    use sverka_shared::observation::{FileFormat, VersionInfo};
+    let mut cache = executable_cache::ExecutableCache::default();
+    cache.files.insert(
+        "/srv/share/homework.exe".into(),
+        executable_cache::CachedFile {
+            size: 8192,
+            modified_ns: 1_700_000_000_000_000_000,
+            program: Some(FileFormat::Pe),
+            version_info: Some(VersionInfo {
+                product_name: Some("Telegram Desktop".into()),
+                company_name: Some("Telegram FZ-LLC".into()),
+                ..VersionInfo::default()
+            }),
+        },
+    );
+    cache.files.insert(
+        "/srv/apps/Telegram/Telegram".into(),
+        executable_cache::CachedFile {
+            size: 4096,
+            modified_ns: -1,
+            program: Some(FileFormat::Elf),
+            version_info: None,
+        },
+    );
+    vec![executable_cache::serialize_cache(
+        &cache,
+        EXECUTABLE_CACHE_VERSION,
+    )]
+}
+
+/// The agent version the fuzzed caches claim (the parser's check is part of the target).
+const EXECUTABLE_CACHE_VERSION: &str = "fuzz";
+
+fn run_executable_cache(bytes: &[u8]) -> u64 {
+    match executable_cache::parse_cache(bytes, EXECUTABLE_CACHE_VERSION) {
+        Ok(cache) => {
+            // What was read writes back and reads again as the same cache.
+            let again = executable_cache::serialize_cache(&cache, EXECUTABLE_CACHE_VERSION);
+            assert_eq!(
+                executable_cache::parse_cache(&again, EXECUTABLE_CACHE_VERSION).as_ref(),
+                Ok(&cache),
+                "a cache does not read back as written"
+            );
+            behaviour(cache.files.len().min(8))
+        }
+        Err(error) => behaviour(kind_of(error)),
+    }
 }
 
 fn dpkg_seeds() -> Vec<Vec<u8>> {

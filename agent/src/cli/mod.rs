@@ -21,8 +21,10 @@ use crate::delivery::retry::Backoff;
 use crate::delivery::spool::SpoolPolicy;
 use crate::delivery::state::StateDir;
 use crate::scan;
+use crate::scan::ScanOptions;
 use crate::scan::root::ScanRoot;
 use crate::scan::sources::WalkLimits;
+use crate::scan::sources::executables::InventoryOptions;
 use crate::service::config::parse_duration;
 use crate::service::run_loop::{self, RunOptions, StopSignal};
 use crate::service::scan_child::ScanProcess;
@@ -183,6 +185,10 @@ struct ScanArgs {
     /// A TOML catalog merged over the built-in one.
     #[arg(long, value_name = "FILE")]
     catalog: Option<PathBuf>,
+    /// Remember the executable inventory in FILE, so the next scan with it reads only
+    /// new or changed programs (the service keeps it in its state folder).
+    #[arg(long, value_name = "FILE")]
+    inventory_cache: Option<PathBuf>,
     #[command(flatten)]
     walk: WalkArgs,
 }
@@ -199,6 +205,10 @@ struct WalkArgs {
     /// by default.
     #[arg(long)]
     walk_everything: bool,
+    /// Skip the executable inventory (every fixed disk's programs outside the walked
+    /// folders).
+    #[arg(long)]
+    no_inventory: bool,
 }
 
 impl WalkArgs {
@@ -207,6 +217,7 @@ impl WalkArgs {
             max_depth: self.walk_depth,
             max_entries: self.walk_entries,
             prune_toolchains: !self.walk_everything,
+            executable_inventory: !self.no_inventory,
         }
     }
 }
@@ -484,9 +495,15 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<i32> {
     };
     let root = scan_root(args.root.as_deref())?;
     let matcher = CatalogMatcher::new(catalog);
-    let limits = args.walk.limits();
+    let options = ScanOptions {
+        limits: args.walk.limits(),
+        inventory: InventoryOptions {
+            cache_file: args.inventory_cache,
+            ..InventoryOptions::default()
+        },
+    };
     let progress = Progress::new();
-    let outcome = scan::scan(&root, &matcher, limits, &|kind| progress.finished(kind));
+    let outcome = scan::scan(&root, &matcher, &options, &|kind| progress.finished(kind));
     progress.clear();
     let report = outcome.report;
     let text = match args.format {

@@ -8,6 +8,8 @@
 //! catalog.toml      the collector's catalog, as it sent it
 //! collector-ca.pem  a CA the collector's certificate chains to, when not a public one
 //! spool/            reports not yet acknowledged (see `spool.rs`)
+//! executables.json  the executable inventory's cache (written by the scan, see
+//!                   `scan/sources/executables/`)
 //! ```
 //!
 //! Every file is replaced atomically ([`crate::delivery::fswrite::write_atomic`]). The
@@ -29,6 +31,7 @@ const CA_FILE: &str = "collector-ca.pem";
 /// A CA bundle is a few kilobytes.
 pub const MAX_CA_BYTES: u64 = 1024 * 1024;
 const SPOOL_DIR: &str = "spool";
+const EXECUTABLE_CACHE_FILE: &str = "executables.json";
 /// State files are small; a bigger one is not ours.
 const MAX_STATE_BYTES: u64 = 1024 * 1024;
 /// The collector's catalog may not be larger than a catalog file may be.
@@ -111,6 +114,11 @@ impl StateDir {
 
     pub fn spool_path(&self) -> PathBuf {
         self.path.join(SPOOL_DIR)
+    }
+
+    /// The executable inventory's cache (written by the scan, which is handed this path).
+    pub fn executable_cache_path(&self) -> PathBuf {
+        self.path.join(EXECUTABLE_CACHE_FILE)
     }
 
     /// Creates the folder (private to the agent's account) when it is missing.

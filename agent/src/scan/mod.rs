@@ -20,6 +20,7 @@ use sverka_shared::report::{SCAN_SCHEMA, SkippedSource};
 use sverka_shared::{CatalogMatcher, Observation, ScanReport, SourceError, SourceKind};
 
 use crate::scan::root::ScanRoot;
+use crate::scan::sources::executables::InventoryOptions;
 use crate::scan::sources::{EvidenceSource, ScanContext, SourceOutput, WalkLimits};
 use crate::scan::windows_system::WindowsSystem;
 
@@ -31,21 +32,29 @@ pub struct ScanOutcome {
     pub observations: Vec<Observation>,
 }
 
+/// How a scan looks: the walks' limits and the executable inventory's options (with
+/// the cache file, which the caller places in the agent's state folder).
+#[derive(Debug, Clone, Default)]
+pub struct ScanOptions {
+    pub limits: WalkLimits,
+    pub inventory: InventoryOptions,
+}
+
 /// Runs every registered source over `root`.
 pub fn scan(
     root: &ScanRoot,
     matcher: &CatalogMatcher,
-    limits: WalkLimits,
+    options: &ScanOptions,
     progress: &dyn Fn(SourceKind),
 ) -> ScanOutcome {
-    scan_with(root, matcher, limits, sources::all(), progress)
+    scan_with(root, matcher, options, sources::all(), progress)
 }
 
 /// Runs the given sources; tests use it to run a source that misbehaves.
 pub fn scan_with(
     root: &ScanRoot,
     matcher: &CatalogMatcher,
-    limits: WalkLimits,
+    options: &ScanOptions,
     sources: Vec<Box<dyn EvidenceSource>>,
     progress: &dyn Fn(SourceKind),
 ) -> ScanOutcome {
@@ -74,8 +83,9 @@ pub fn scan_with(
         root,
         profiles: &profiles,
         matcher,
-        limits,
+        limits: options.limits,
         windows: windows.as_ref(),
+        inventory: &options.inventory,
     };
 
     let outputs: Vec<(SourceKind, Result<SourceOutput, String>)> = std::thread::scope(|scope| {

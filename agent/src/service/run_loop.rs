@@ -20,6 +20,7 @@ use crate::delivery::upload;
 use crate::scan;
 use crate::scan::root::ScanRoot;
 use crate::scan::sources::WalkLimits;
+use crate::scan::sources::executables::InventoryOptions;
 use crate::service::scan_child::{self, SCAN_TIME_LIMIT, ScanProcess, ScanProcessError};
 
 /// How `run` behaves; the command line fills it in.
@@ -252,7 +253,14 @@ fn scan_and_spool(
     enrollment: &Enrollment,
 ) -> Result<(), RunError> {
     let matcher = CatalogMatcher::new(scan_catalog(&options.state));
-    let outcome = scan::scan(&options.root, &matcher, options.limits, &|_| {});
+    let scan_options = scan::ScanOptions {
+        limits: options.limits,
+        inventory: InventoryOptions {
+            cache_file: Some(options.state.executable_cache_path()),
+            ..InventoryOptions::default()
+        },
+    };
+    let outcome = scan::scan(&options.root, &matcher, &scan_options, &|_| {});
     // The report names the machine it describes; it must be the enrolled one.
     let found = outcome.report.host.machine_id.clone().unwrap_or_default();
     if found != enrollment.machine_id {

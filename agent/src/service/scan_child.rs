@@ -118,6 +118,9 @@ pub fn arguments(options: &RunOptions) -> Vec<OsString> {
     if !options.limits.prune_toolchains {
         arguments.push("--walk-everything".into());
     }
+    if !options.limits.executable_inventory {
+        arguments.push("--no-inventory".into());
+    }
     arguments
 }
 

@@ -137,7 +137,7 @@ const WINE_LOADERS: &[&str] = &[
 ];
 
 /// Splits an `Exec` value into words, honouring double quotes and backslashes.
-fn exec_words(exec: &str) -> Vec<String> {
+pub fn exec_words(exec: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut current = String::new();
     let mut quoted = false;

@@ -57,48 +57,60 @@ impl EvidenceSource for PortableFileSource {
     }
 
     fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput) {
-        if context.windows.is_some() {
-            for folder in WINDOWS_MACHINE_FOLDERS {
-                let start = context.root.windows_path(folder);
-                walk(context, start, folder, None, true, output);
-            }
-            for user in &context.profiles.users {
-                for relative in WINDOWS_PROFILE_FOLDERS {
-                    let folder = format!("{}\\{relative}", user.home.trim_end_matches('\\'));
-                    let start = context.root.windows_path(&folder);
-                    walk(context, start, &folder, Some(&user.name), true, output);
-                }
-            }
-            return;
-        }
-        for folder in MACHINE_FOLDERS {
-            walk(
-                context,
-                context.root.path(folder),
-                folder,
-                None,
-                false,
-                output,
-            );
-        }
-        for user in &context.profiles.users {
-            let start = context.root.path(&user.home);
+        let windows = context.windows.is_some();
+        for (start, folder, user) in walk_starts(context) {
             // Wine prefixes' `drive_c` are walked by the Wine source, as Windows folders.
-            let prefixes: Vec<PathBuf> = super::wine::prefixes_of(context.root, &user.home)
-                .into_iter()
-                .map(|prefix| context.root.path(format!("{prefix}/drive_c")))
-                .collect();
+            let prefixes: Vec<PathBuf> = match (&user, windows) {
+                (Some(_), false) => super::wine::prefixes_of(context.root, &folder)
+                    .into_iter()
+                    .map(|prefix| context.root.path(format!("{prefix}/drive_c")))
+                    .collect(),
+                _ => Vec::new(),
+            };
             walk_pruning(
                 context,
                 start,
-                &user.home,
-                Some(&user.name),
-                false,
+                &folder,
+                user.as_deref(),
+                windows,
                 &prefixes,
                 output,
             );
         }
     }
+}
+
+/// Where the portable-copy walks start: (local path, the path on the scanned system,
+/// the user whose profile it is). The executable inventory leaves these to this source.
+pub fn walk_starts(context: &ScanContext<'_>) -> Vec<(PathBuf, String, Option<String>)> {
+    let mut starts = Vec::new();
+    if context.windows.is_some() {
+        for folder in WINDOWS_MACHINE_FOLDERS {
+            starts.push((context.root.windows_path(folder), folder.to_string(), None));
+        }
+        for user in &context.profiles.users {
+            for relative in WINDOWS_PROFILE_FOLDERS {
+                let folder = format!("{}\\{relative}", user.home.trim_end_matches('\\'));
+                starts.push((
+                    context.root.windows_path(&folder),
+                    folder,
+                    Some(user.name.clone()),
+                ));
+            }
+        }
+        return starts;
+    }
+    for folder in MACHINE_FOLDERS {
+        starts.push((context.root.path(folder), folder.to_string(), None));
+    }
+    for user in &context.profiles.users {
+        starts.push((
+            context.root.path(&user.home),
+            user.home.clone(),
+            Some(user.name.clone()),
+        ));
+    }
+    starts
 }
 
 /// Walks one folder of the scanned system (`folder` names it in errors). With
@@ -198,7 +210,7 @@ struct WalkState<'a, 'c> {
 }
 
 /// Whether a walk skips a folder of this name (a toolchain's, unless walking everything).
-fn is_pruned(prune_toolchains: bool, folder_name: &std::ffi::OsStr) -> bool {
+pub fn is_pruned(prune_toolchains: bool, folder_name: &std::ffi::OsStr) -> bool {
     prune_toolchains
         && folder_name
             .to_str()

@@ -10,12 +10,14 @@ pub mod appx;
 pub mod data_dirs;
 pub mod desktop;
 pub mod dpkg;
+pub mod executables;
 pub mod files;
 pub mod flatpak;
 pub mod processes;
 pub mod rpm;
 pub mod snap;
 pub mod uninstall;
+pub mod web_app_launchers;
 pub mod web_apps;
 pub mod wine;
 
@@ -35,6 +37,8 @@ pub struct WalkLimits {
     pub max_entries: u64,
     /// Whether walks skip toolchain folders (see [`files::TOOLCHAIN_FOLDERS`]).
     pub prune_toolchains: bool,
+    /// Whether the scan takes the executable inventory ([`executables`]).
+    pub executable_inventory: bool,
 }
 
 impl Default for WalkLimits {
@@ -43,6 +47,7 @@ impl Default for WalkLimits {
             max_depth: 8,
             max_entries: 2_000_000,
             prune_toolchains: true,
+            executable_inventory: true,
         }
     }
 }
@@ -56,6 +61,8 @@ pub struct ScanContext<'a> {
     pub limits: WalkLimits,
     /// The registry and profiles of a Windows system; `None` on Linux.
     pub windows: Option<&'a WindowsSystem>,
+    /// Whether and how to take the executable inventory (and where its cache is).
+    pub inventory: &'a executables::InventoryOptions,
 }
 
 /// What a source hands back: what it saw, and what it could not read.
@@ -142,5 +149,6 @@ pub fn all() -> Vec<Box<dyn EvidenceSource>> {
         Box::new(appx::AppxSource),
         Box::new(web_apps::WebAppSource),
         Box::new(wine::WinePrefixSource),
+        Box::new(executables::ExecutableInventorySource),
     ]
 }

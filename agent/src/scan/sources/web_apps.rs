@@ -22,12 +22,13 @@
 //! Linux under the home, for the system package, the flatpak and the snap of each
 //! browser ([`LINUX_BROWSERS`]). The launchers a browser writes for its web apps
 //! (`~/.local/share/applications/chrome-<app id>-Default.desktop`) name only the app
-//! id, so the profile's database is what says which site an app is.
+//! id, so the profile's database is what says which site an app is: each such launcher
+//! is evidence of the app it starts ([`web_app_launchers`]), matched by host too.
 
 use std::path::Path;
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 
-use super::{EvidenceSource, ScanContext, SourceOutput};
+use super::{EvidenceSource, ScanContext, SourceOutput, web_app_launchers};
 use crate::scan::formats::leveldb::{self, Latest, LevelDbError, length_prefixed, varint};
 use crate::scan::fsread::{read_bounded, read_text_lossy};
 
@@ -72,6 +73,8 @@ const RECORD_PREFIX: &[u8] = b"web_apps-dt-";
 /// An installed web app as a browser profile lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstalledWebApp {
+    /// The browser's app id (`hnpfjngllnobngcgfapefoaidbinmjnm`), which its launchers name.
+    pub id: String,
     pub name: String,
     pub start_url: String,
     pub scope: Option<String>,
@@ -91,7 +94,7 @@ pub fn parse_preferences(text: &str) -> Result<Vec<InstalledWebApp>, String> {
         .pointer("/extensions/settings")
         .and_then(|settings| settings.as_object())
     {
-        for extension in settings.values() {
+        for (id, extension) in settings {
             let manifest = &extension["manifest"];
             let Some(url) = manifest
                 .pointer("/app/launch/web_url")
@@ -100,6 +103,7 @@ pub fn parse_preferences(text: &str) -> Result<Vec<InstalledWebApp>, String> {
                 continue;
             };
             apps.push(InstalledWebApp {
+                id: clip(id),
                 name: clip(manifest["name"].as_str().unwrap_or_default()),
                 start_url: clip(url),
                 scope: manifest["scope"].as_str().map(clip),
@@ -168,6 +172,7 @@ pub fn web_app_from_record(key: &[u8], value: &[u8]) -> Option<InstalledWebApp> 
         .map(|(_, text)| text.clone())
         .unwrap_or_default();
     Some(InstalledWebApp {
+        id: clip(&String::from_utf8_lossy(&key[RECORD_PREFIX.len()..])),
         name,
         start_url,
         scope,
@@ -243,6 +248,7 @@ impl EvidenceSource for WebAppSource {
     fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput) {
         let windows = context.windows.is_some();
         for user in &context.profiles.users {
+            let mut installed: Vec<ProfileApp> = Vec::new();
             let browsers: Vec<(&str, String)> = if windows {
                 BROWSERS
                     .iter()
@@ -274,23 +280,56 @@ impl EvidenceSource for WebAppSource {
                     let profile_name = profile.file_name().to_string_lossy().into_owned();
                     let apps = read_profile(context, &local, output);
                     for (app, path) in apps {
-                        output.observations.push(Observation {
-                            observed: Observed::WebApp {
-                                browser: browser.to_string(),
-                                profile: profile_name.clone(),
-                                name: app.name,
-                                start_url: app.start_url,
-                                scope: app.scope,
-                            },
-                            path: Some(path),
-                            user: Some(user.name.clone()),
-                            scope: Scope::User,
-                            strength: Strength::Installed,
+                        output.observations.push(web_app_observation(
+                            browser,
+                            &profile_name,
+                            &app,
+                            path,
+                            &user.name,
+                        ));
+                        installed.push(ProfileApp {
+                            browser,
+                            profile: profile_name.clone(),
+                            app,
                         });
                     }
                 }
             }
+            if !windows {
+                web_app_launchers::observe(context, &user.home, &user.name, &installed, output);
+            }
         }
+    }
+}
+
+/// An app installed in one browser profile.
+#[derive(Debug, Clone)]
+pub struct ProfileApp {
+    pub browser: &'static str,
+    pub profile: String,
+    pub app: InstalledWebApp,
+}
+
+/// The evidence of one installed web app (its record, or a launcher of it).
+pub fn web_app_observation(
+    browser: &str,
+    profile: &str,
+    app: &InstalledWebApp,
+    path: String,
+    user: &str,
+) -> Observation {
+    Observation {
+        observed: Observed::WebApp {
+            browser: browser.to_string(),
+            profile: profile.to_string(),
+            name: app.name.clone(),
+            start_url: app.start_url.clone(),
+            scope: app.scope.clone(),
+        },
+        path: Some(path),
+        user: Some(user.to_string()),
+        scope: Scope::User,
+        strength: Strength::Installed,
     }
 }
 
@@ -418,8 +457,9 @@ pub(crate) mod tests {
         log(1, &[(key.as_bytes(), Some(&record))])
     }
 
-    fn app(name: &str, url: &str) -> InstalledWebApp {
+    fn app(id: &str, name: &str, url: &str) -> InstalledWebApp {
         InstalledWebApp {
+            id: id.into(),
             name: name.into(),
             start_url: url.into(),
             scope: Some(url.into()),
@@ -468,11 +508,10 @@ pub(crate) mod tests {
             let found = web_apps_in_database(&[DatabaseFile::Table(&table)]);
             assert_eq!(found.errors, vec![]);
             assert_eq!(found.apps.len(), 4, "{found:?}");
-            assert!(
-                found
-                    .apps
-                    .contains(&(app("Telegram Web", "https://web.telegram.org/a/"), 0))
-            );
+            assert!(found.apps.contains(&(
+                app("telegram", "Telegram Web", "https://web.telegram.org/a/"),
+                0
+            )));
 
             // Later: WhatsApp uninstalled, Teams updated, in the log.
             let log = log(
@@ -483,9 +522,12 @@ pub(crate) mod tests {
                 ],
             );
             let expected = vec![
-                (app("Discord", "https://discord.com/app"), 1),
-                (app("Teams", "https://teams.microsoft.com/v2/"), 0),
-                (app("Telegram Web", "https://web.telegram.org/a/"), 1),
+                (app("discord", "Discord", "https://discord.com/app"), 1),
+                (app("teams", "Teams", "https://teams.microsoft.com/v2/"), 0),
+                (
+                    app("telegram", "Telegram Web", "https://web.telegram.org/a/"),
+                    1,
+                ),
             ];
             // The order of the files does not matter, sequence numbers do.
             let found =
@@ -519,7 +561,7 @@ pub(crate) mod tests {
         assert_eq!(found.errors, vec![(0, LevelDbError::BadMagic)]);
         assert_eq!(
             found.apps,
-            vec![(app("Telegram Web", "https://web.telegram.org/a/"), 1)]
+            vec![(app("y", "Telegram Web", "https://web.telegram.org/a/"), 1)]
         );
     }
 
@@ -534,6 +576,7 @@ pub(crate) mod tests {
         assert_eq!(
             parse_web_app_log(&log),
             vec![InstalledWebApp {
+                id: "ibblmnobmgdmpoeblocemifbpglakpoi".into(),
                 name: "Telegram Web".into(),
                 start_url: "https://web.telegram.org/a/".into(),
                 scope: Some("https://web.telegram.org/a/".into()),
@@ -550,6 +593,7 @@ pub(crate) mod tests {
         let apps = parse_preferences(text).expect("JSON");
         assert_eq!(apps.len(), 1);
         assert_eq!(apps[0].start_url, "https://web.whatsapp.com/");
+        assert_eq!(apps[0].id, "abc");
         assert!(parse_preferences("{").is_err());
         assert_eq!(parse_preferences("[]"), Ok(vec![]));
     }

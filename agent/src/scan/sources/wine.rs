@@ -177,12 +177,21 @@ fn open(
 
 /// `drive_c`'s program folders and every Wine user's profile folders.
 fn walk_drive_c(context: &ScanContext<'_>, prefix: &str, user: &str, output: &mut SourceOutput) {
+    for folder in walked_folders(context.root, prefix) {
+        let start: PathBuf = context.root.path(&folder);
+        files::walk(context, start, &folder, Some(user), true, output);
+    }
+}
+
+/// The folders of a prefix's `drive_c` this source walks (paths of the scanned system):
+/// the program folders and every Wine user's profile folders.
+pub fn walked_folders(root: &ScanRoot, prefix: &str) -> Vec<String> {
     let drive_c = format!("{prefix}/drive_c");
     let mut folders: Vec<String> = MACHINE_FOLDERS
         .iter()
         .map(|folder| format!("{drive_c}/{folder}"))
         .collect();
-    if let Ok(entries) = std::fs::read_dir(context.root.path(format!("{drive_c}/users"))) {
+    if let Ok(entries) = std::fs::read_dir(root.path(format!("{drive_c}/users"))) {
         let mut wine_users: Vec<String> = entries
             .flatten()
             .filter(|entry| entry.file_type().map(|kind| kind.is_dir()).unwrap_or(false))
@@ -196,8 +205,5 @@ fn walk_drive_c(context: &ScanContext<'_>, prefix: &str, user: &str, output: &mu
             }
         }
     }
-    for folder in folders {
-        let start: PathBuf = context.root.path(&folder);
-        files::walk(context, start, &folder, Some(user), true, output);
-    }
+    folders
 }

@@ -1,0 +1,218 @@
+//! The executable inventory's cache file: what the last scan learned about each
+//! program file, keyed by its path and checked against its size and modification time,
+//! so a repeat scan reads only what changed. Pure (de)serialization, the same on every
+//! OS, bounded, and fuzzed: the file lives in the agent's state folder, but a damaged
+//! or foreign one must only cost a rebuild.
+//!
+//! The file is JSON: `{"cache": "sverka executable inventory", "agent_version": ...,
+//! "entries": [{"path", "size", "modified_ns", "program", "version_info"?}]}`. It
+//! holds names, sizes, modification times, what the first bytes said (`program`:
+//! `elf`, `app_image`, `pe`, or `null` for a file that is not a program) and a PE
+//! version resource; nothing else of a file.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use sverka_shared::observation::{FileFormat, VersionInfo};
+
+/// What the first field says, so another JSON file is not taken for a cache.
+pub const CACHE_MARKER: &str = "sverka executable inventory";
+/// The largest cache file read.
+pub const MAX_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// The most entries a cache holds (more than the inventory's file budget visits).
+pub const MAX_CACHE_ENTRIES: usize = 1_000_000;
+const MAX_PATH_CHARS: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CacheError {
+    #[error("damaged cache file: {0}")]
+    Damaged(String),
+    #[error("not an executable inventory cache")]
+    NotACache,
+    #[error("cache of agent version {found}, this is {current}")]
+    OtherVersion { found: String, current: String },
+    #[error("cache larger than its bounds ({0})")]
+    TooLarge(&'static str),
+}
+
+/// What is known of one file, valid while its size and modification time are unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedFile {
+    pub size: u64,
+    /// Nanoseconds since 1970 (negative before).
+    pub modified_ns: i64,
+    /// What the first bytes say; `None`: not a program.
+    pub program: Option<FileFormat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_info: Option<VersionInfo>,
+}
+
+/// Every file the last scan looked at, by local path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutableCache {
+    pub files: HashMap<String, CachedFile>,
+}
+
+impl ExecutableCache {
+    /// The cached facts of `path`, if its size and modification time still match.
+    pub fn lookup(&self, path: &str, size: u64, modified_ns: i64) -> Option<&CachedFile> {
+        self.files
+            .get(path)
+            .filter(|cached| cached.size == size && cached.modified_ns == modified_ns)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    cache: String,
+    agent_version: String,
+    entries: Vec<CacheEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheEntry {
+    path: String,
+    #[serde(flatten)]
+    file: CachedFile,
+}
+
+/// Reads a cache written by [`serialize_cache`] of the same `agent_version`.
+pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache, CacheError> {
+    if bytes.len() as u64 > MAX_CACHE_BYTES {
+        return Err(CacheError::TooLarge("file size"));
+    }
+    // The marker and version first, so a foreign file says what it is, not where it broke.
+    #[derive(Deserialize)]
+    struct Header {
+        cache: Option<String>,
+        agent_version: Option<String>,
+    }
+    let header: Header =
+        serde_json::from_slice(bytes).map_err(|error| CacheError::Damaged(error.to_string()))?;
+    if header.cache.as_deref() != Some(CACHE_MARKER) {
+        return Err(CacheError::NotACache);
+    }
+    let found = header.agent_version.unwrap_or_default();
+    if found != agent_version {
+        return Err(CacheError::OtherVersion {
+            found,
+            current: agent_version.to_string(),
+        });
+    }
+    let file: CacheFile =
+        serde_json::from_slice(bytes).map_err(|error| CacheError::Damaged(error.to_string()))?;
+    if file.entries.len() > MAX_CACHE_ENTRIES {
+        return Err(CacheError::TooLarge("entries"));
+    }
+    let mut files = HashMap::with_capacity(file.entries.len());
+    for entry in file.entries {
+        if entry.path.is_empty() || entry.path.chars().count() > MAX_PATH_CHARS {
+            return Err(CacheError::Damaged(
+                "an entry's path is empty or too long".into(),
+            ));
+        }
+        files.insert(entry.path, entry.file);
+    }
+    Ok(ExecutableCache { files })
+}
+
+/// The cache file's bytes, entries sorted by path (the same cache, the same bytes).
+pub fn serialize_cache(cache: &ExecutableCache, agent_version: &str) -> Vec<u8> {
+    let mut entries: Vec<CacheEntry> = cache
+        .files
+        .iter()
+        .map(|(path, file)| CacheEntry {
+            path: path.clone(),
+            file: file.clone(),
+        })
+        .collect();
+    entries.sort_by(|left, right| left.path.cmp(&right.path));
+    let file = CacheFile {
+        cache: CACHE_MARKER.to_string(),
+        agent_version: agent_version.to_string(),
+        entries,
+    };
+    // Plain data of strings and numbers: serializing cannot fail.
+    serde_json::to_vec(&file).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ExecutableCache {
+        let mut cache = ExecutableCache::default();
+        cache.files.insert(
+            "/srv/tools/tg.exe".into(),
+            CachedFile {
+                size: 1234,
+                modified_ns: 1_700_000_000_123_456_789,
+                program: Some(FileFormat::Pe),
+                version_info: Some(VersionInfo {
+                    product_name: Some("Telegram Desktop".into()),
+                    ..VersionInfo::default()
+                }),
+            },
+        );
+        cache.files.insert(
+            "/srv/notes".into(),
+            CachedFile {
+                size: 10,
+                modified_ns: -5,
+                program: None,
+                version_info: None,
+            },
+        );
+        cache
+    }
+
+    #[test]
+    fn a_cache_reads_back_as_written() {
+        let cache = sample();
+        let bytes = serialize_cache(&cache, "1.2.3");
+        assert_eq!(parse_cache(&bytes, "1.2.3"), Ok(cache.clone()));
+        assert_eq!(
+            bytes,
+            serialize_cache(&parse_cache(&bytes, "1.2.3").unwrap(), "1.2.3")
+        );
+        let cached = cache.lookup("/srv/tools/tg.exe", 1234, 1_700_000_000_123_456_789);
+        assert_eq!(cached.and_then(|file| file.program), Some(FileFormat::Pe));
+        assert!(
+            cache
+                .lookup("/srv/tools/tg.exe", 1235, 1_700_000_000_123_456_789)
+                .is_none()
+        );
+        assert!(cache.lookup("/srv/tools/tg.exe", 1234, 1).is_none());
+    }
+
+    #[test]
+    fn foreign_damaged_and_other_version_caches_are_errors() {
+        let bytes = serialize_cache(&sample(), "1.2.3");
+        assert_eq!(
+            parse_cache(&bytes, "1.2.4"),
+            Err(CacheError::OtherVersion {
+                found: "1.2.3".into(),
+                current: "1.2.4".into()
+            })
+        );
+        assert!(matches!(
+            parse_cache(&bytes[..bytes.len() / 2], "1.2.3"),
+            Err(CacheError::Damaged(_))
+        ));
+        assert_eq!(
+            parse_cache(br#"{"entries": []}"#, "1.2.3"),
+            Err(CacheError::NotACache)
+        );
+        assert!(matches!(
+            parse_cache(b"\xff\xfe garbage", "1.2.3"),
+            Err(CacheError::Damaged(_))
+        ));
+        let empty_path = format!(
+            r#"{{"cache":"{CACHE_MARKER}","agent_version":"1","entries":[{{"path":"","size":1,"modified_ns":1,"program":null}}]}}"#
+        );
+        assert!(matches!(
+            parse_cache(empty_path.as_bytes(), "1"),
+            Err(CacheError::Damaged(_))
+        ));
+    }
+}

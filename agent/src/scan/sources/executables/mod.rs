@@ -1,0 +1,532 @@
+//! The executable inventory: every program file on the fixed disks, outside the system
+//! folders and the folders other sources walk ([`places`] says which), with its PE
+//! version resource where it has one, matched against the catalog, so a renamed
+//! portable copy is found wherever it sits (`D:\Games\homework.exe` that is Telegram,
+//! `/srv/share/Telegram-x64.AppImage`).
+//!
+//! Programs are `.exe` files (every system: Windows drives, and Wine's programs on
+//! Linux) and, on Linux, ELF files and AppImages: files named `*.AppImage`, and files
+//! whose name has no extension or a program's (`.bin`, `.run`, `.x86_64`, `.x86`) and
+//! that are executable or named in the catalog; a document, picture or library (`.so`)
+//! is never opened. Toolchain folders are skipped as in the other walks. An ELF
+//! file has no version resource: it matches by its name and path, like the portable-
+//! copy walk's. What is read: names, sizes and modification times, the first 16 bytes
+//! (the ELF/PE magic), and a PE program's headers and resource section.
+//!
+//! Bounded: walks do not follow links (no loops), stay off pseudo, network and
+//! removable file systems, and share one budget of directory entries and time; past it
+//! the inventory stops and says so. Cached: what each file was is remembered by (path,
+//! size, modification time) in [`InventoryOptions::cache_file`] (the agent's state
+//! folder), so a repeat scan opens only new or changed files. A damaged cache, or one
+//! of another agent version, is an error entry and is rebuilt.
+
+pub mod cache;
+pub mod places;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use sverka_shared::observation::{FileFormat, VersionInfo};
+use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
+use walkdir::WalkDir;
+
+use self::cache::{CachedFile, ExecutableCache, parse_cache, serialize_cache};
+use self::places::{Pruned, Walk};
+use super::{EvidenceSource, ScanContext, SourceOutput, files};
+use crate::scan::formats::pe;
+use crate::scan::fsread::{read_bounded, read_header};
+
+const HEADER_BYTES: usize = 16;
+/// How deep below a volume's root the inventory looks.
+pub const MAX_DEPTH: usize = 24;
+/// Extensions of Linux program files (besides none at all).
+const LINUX_PROGRAM_EXTENSIONS: &[&str] = &["appimage", "bin", "run", "x86_64", "x86"];
+
+/// How the scan takes the executable inventory (whether it does:
+/// [`super::WalkLimits::executable_inventory`]).
+#[derive(Debug, Clone)]
+pub struct InventoryOptions {
+    /// Where the cache lives; `None`: no cache (every file is read).
+    pub cache_file: Option<PathBuf>,
+    /// Directory entries all walks together may visit.
+    pub max_entries: u64,
+    /// How long all walks together may take.
+    pub time_budget: Duration,
+}
+
+impl Default for InventoryOptions {
+    fn default() -> InventoryOptions {
+        InventoryOptions {
+            cache_file: None,
+            max_entries: 3_000_000,
+            time_budget: Duration::from_secs(120),
+        }
+    }
+}
+
+/// What one inventory did, for the log and the tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InventoryStats {
+    pub entries_visited: u64,
+    /// Candidate files whose facts came from the cache.
+    pub from_cache: u64,
+    /// Candidate files opened and read.
+    pub read: u64,
+    /// Program files (PE, ELF, AppImage) known.
+    pub programs: u64,
+}
+
+#[derive(Debug)]
+pub struct ExecutableInventorySource;
+
+impl EvidenceSource for ExecutableInventorySource {
+    fn kind(&self) -> SourceKind {
+        SourceKind::File
+    }
+
+    fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput) {
+        if context.limits.executable_inventory {
+            let stats = take_inventory(context, output);
+            tracing::info!(
+                entries = stats.entries_visited,
+                programs = stats.programs,
+                read = stats.read,
+                from_cache = stats.from_cache,
+                "executable inventory"
+            );
+        }
+    }
+}
+
+/// Runs the inventory: loads the cache, walks, matches, writes the new cache.
+pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> InventoryStats {
+    let options = context.inventory;
+    let previous = options
+        .cache_file
+        .as_deref()
+        .map(|file| load_cache(file, output))
+        .unwrap_or_default();
+    let (walks, pruned) = places::plan(context, output);
+    let mut inventory = Inventory {
+        context,
+        previous,
+        current: ExecutableCache::default(),
+        pruned,
+        deadline: Instant::now() + options.time_budget,
+        stats: InventoryStats::default(),
+        stopped: None,
+        damaged: Unreadable::default(),
+        unreadable: Unreadable::default(),
+        observations: Vec::new(),
+    };
+    for walk in &walks {
+        if inventory.stopped.is_some() {
+            break;
+        }
+        inventory.walk(walk);
+    }
+    inventory.report(output);
+    if let Some(file) = &options.cache_file {
+        // A stopped inventory keeps what it did not reach for next time.
+        if inventory.stopped.is_some() {
+            for (path, cached) in inventory.previous.files.drain() {
+                inventory.current.files.entry(path).or_insert(cached);
+            }
+        }
+        if inventory.current != inventory.previous
+            && let Err(error) = write_cache(file, &inventory.current)
+        {
+            output.error(
+                SourceKind::File,
+                Some(file.to_string_lossy().into_owned()),
+                format!("executable inventory: cannot write the cache: {error}"),
+            );
+        }
+    }
+    inventory.stats
+}
+
+/// The cache of the last scan; a missing one is empty, a bad one an error and empty.
+fn load_cache(file: &Path, output: &mut SourceOutput) -> ExecutableCache {
+    let shown = Some(file.to_string_lossy().into_owned());
+    let bytes = match read_bounded(file, cache::MAX_CACHE_BYTES) {
+        Ok((_, true)) => {
+            output.error(
+                SourceKind::File,
+                shown,
+                "executable inventory: cache file too large; rebuilt",
+            );
+            return ExecutableCache::default();
+        }
+        Ok((bytes, false)) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return ExecutableCache::default();
+        }
+        Err(error) => {
+            output.error(
+                SourceKind::File,
+                shown,
+                format!("executable inventory: cannot read the cache ({error}); rebuilt"),
+            );
+            return ExecutableCache::default();
+        }
+    };
+    match parse_cache(&bytes, env!("CARGO_PKG_VERSION")) {
+        Ok(cache) => cache,
+        Err(error) => {
+            output.error(
+                SourceKind::File,
+                shown,
+                format!("executable inventory: {error}; rebuilt"),
+            );
+            ExecutableCache::default()
+        }
+    }
+}
+
+/// Writes the cache through a temporary file and a rename, so a crash leaves the old
+/// one or the new one, never half of one.
+fn write_cache(file: &Path, cache: &ExecutableCache) -> std::io::Result<()> {
+    let bytes = serialize_cache(cache, env!("CARGO_PKG_VERSION"));
+    let mut temporary = file.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, file)
+}
+
+/// Things that could not be read: how many, and the first.
+#[derive(Debug, Default)]
+struct Unreadable {
+    count: u64,
+    first: Option<String>,
+}
+
+impl Unreadable {
+    fn add(&mut self, what: impl FnOnce() -> String) {
+        self.count += 1;
+        self.first.get_or_insert_with(what);
+    }
+}
+
+struct Inventory<'a, 'c> {
+    context: &'a ScanContext<'c>,
+    previous: ExecutableCache,
+    current: ExecutableCache,
+    pruned: Pruned,
+    deadline: Instant,
+    stats: InventoryStats,
+    /// Why the inventory stopped early, if it did.
+    stopped: Option<String>,
+    damaged: Unreadable,
+    unreadable: Unreadable,
+    observations: Vec<Observation>,
+}
+
+/// What kind of program a file's name says it may be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Candidate {
+    /// A `.exe`: a Windows program, with a version resource to read.
+    WindowsProgram,
+    /// A Linux program: read the first bytes if it is executable (an AppImage always).
+    LinuxProgram { always: bool },
+}
+
+/// What a file's name says it may be; `None` for files never opened.
+pub fn candidate(file_name: &str, linux: bool) -> Option<Candidate> {
+    let extension = file_name
+        .char_indices()
+        .skip(1)
+        .filter(|(_, character)| *character == '.')
+        .last()
+        .map(|(at, _)| file_name[at + 1..].to_ascii_lowercase());
+    match extension.as_deref() {
+        Some("exe") => Some(Candidate::WindowsProgram),
+        _ if !linux => None,
+        None => Some(Candidate::LinuxProgram { always: false }),
+        Some("appimage") => Some(Candidate::LinuxProgram { always: true }),
+        Some(other) if LINUX_PROGRAM_EXTENSIONS.contains(&other) => {
+            Some(Candidate::LinuxProgram { always: false })
+        }
+        Some(_) => None,
+    }
+}
+
+fn modified_ns(modified: std::io::Result<SystemTime>) -> i64 {
+    match modified {
+        Ok(time) => match time.duration_since(SystemTime::UNIX_EPOCH) {
+            Ok(after) => i64::try_from(after.as_nanos()).unwrap_or(i64::MAX),
+            Err(before) => i64::try_from(before.duration().as_nanos())
+                .map(|nanos| -nanos)
+                .unwrap_or(i64::MIN),
+        },
+        Err(_) => 0,
+    }
+}
+
+#[cfg(unix)]
+fn is_executable(metadata: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    metadata.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_metadata: &std::fs::Metadata) -> bool {
+    true
+}
+
+impl Inventory<'_, '_> {
+    fn walk(&mut self, walk: &Walk) {
+        if !walk.start.is_dir() {
+            return;
+        }
+        let linux = self.context.windows.is_none();
+        let pruned = std::mem::take(&mut self.pruned);
+        self.walk_pruning(walk, linux, &pruned);
+        self.pruned = pruned;
+    }
+
+    fn walk_pruning(&mut self, walk: &Walk, linux: bool, pruned: &Pruned) {
+        let prune_toolchains = self.context.limits.prune_toolchains;
+        let matcher = self.context.matcher;
+        let walker = WalkDir::new(&walk.start)
+            .follow_links(false)
+            .max_depth(MAX_DEPTH)
+            .same_file_system(walk.same_file_system)
+            .into_iter()
+            .filter_entry(|entry| {
+                !(entry.depth() > 0
+                    && entry.file_type().is_dir()
+                    && (files::is_pruned(prune_toolchains, entry.file_name())
+                        || pruned.contains(entry.path())))
+            });
+        for entry in walker {
+            self.stats.entries_visited += 1;
+            if self.stats.entries_visited > self.context.inventory.max_entries {
+                self.stopped = Some(format!(
+                    "after {} directory entries",
+                    self.context.inventory.max_entries
+                ));
+                return;
+            }
+            if self.stats.entries_visited % 4096 == 0 && Instant::now() > self.deadline {
+                self.stopped = Some(format!(
+                    "after {} s",
+                    self.context.inventory.time_budget.as_secs()
+                ));
+                return;
+            }
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    let root = self.context.root;
+                    self.unreadable.add(|| {
+                        let path = error
+                            .path()
+                            .map(|path| root.display(path))
+                            .unwrap_or_default();
+                        let reason = error
+                            .io_error()
+                            .map(|io| io.to_string())
+                            .unwrap_or_else(|| error.to_string());
+                        format!("{path}: {reason}")
+                    });
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let file_name = entry.file_name().to_string_lossy();
+            let Some(candidate) = candidate(&file_name, linux) else {
+                continue;
+            };
+            let Ok(metadata) = entry.metadata() else {
+                continue;
+            };
+            // An extensionless file is opened when it is executable or the catalog
+            // asks about its name (a copy on a disk mounted without exec bits).
+            if metadata.len() == 0
+                || candidate == (Candidate::LinuxProgram { always: false })
+                    && !is_executable(&metadata)
+                    && !matcher.wants_file_name(&file_name)
+            {
+                continue;
+            }
+            self.visit(
+                entry.path(),
+                &file_name,
+                candidate,
+                &metadata,
+                walk.user.as_deref(),
+            );
+        }
+    }
+
+    /// One candidate file: its facts from the cache or from its first bytes, then the
+    /// catalog's say.
+    fn visit(
+        &mut self,
+        path: &Path,
+        file_name: &str,
+        candidate: Candidate,
+        metadata: &std::fs::Metadata,
+        user: Option<&str>,
+    ) {
+        let key = path.to_string_lossy().into_owned();
+        let size = metadata.len();
+        let modified = modified_ns(metadata.modified());
+        let facts = match self.previous.lookup(&key, size, modified) {
+            Some(cached) => {
+                self.stats.from_cache += 1;
+                cached.clone()
+            }
+            None => {
+                self.stats.read += 1;
+                let (program, version_info) = self.read(path, candidate);
+                CachedFile {
+                    size,
+                    modified_ns: modified,
+                    program,
+                    version_info,
+                }
+            }
+        };
+        if let Some(format) = facts.program {
+            self.stats.programs += 1;
+            self.observe(path, file_name, format, facts.version_info.clone(), user);
+        }
+        self.current.files.insert(key, facts);
+    }
+
+    /// What a file is, from its first bytes (and a PE program's version resource).
+    fn read(
+        &mut self,
+        path: &Path,
+        candidate: Candidate,
+    ) -> (Option<FileFormat>, Option<VersionInfo>) {
+        let root = self.context.root;
+        match candidate {
+            Candidate::WindowsProgram => match pe::read_version_info(path) {
+                Ok(info) => (Some(FileFormat::Pe), info),
+                // A `.exe` that is not a program at all is simply not one.
+                Err(pe::PeError::NotPe) => (None, None),
+                Err(error) => {
+                    self.damaged
+                        .add(|| format!("{}: {error}", root.display(path)));
+                    (Some(FileFormat::Pe), None)
+                }
+            },
+            Candidate::LinuxProgram { .. } => match read_header(path, HEADER_BYTES) {
+                Ok(header) => (
+                    FileFormat::sniff(&header).filter(|format| *format != FileFormat::Pe),
+                    None,
+                ),
+                Err(error) => {
+                    self.unreadable
+                        .add(|| format!("{}: {error}", root.display(path)));
+                    (None, None)
+                }
+            },
+        }
+    }
+
+    fn observe(
+        &mut self,
+        path: &Path,
+        file_name: &str,
+        format: FileFormat,
+        version_info: Option<VersionInfo>,
+        user: Option<&str>,
+    ) {
+        let matcher = self.context.matcher;
+        let observation = Observation {
+            observed: Observed::File {
+                file_name: file_name.to_string(),
+                format,
+                version_info,
+            },
+            path: Some(self.context.root.display(path)),
+            user: user.map(str::to_string),
+            scope: Scope::of_profile(&user),
+            strength: Strength::Installed,
+        };
+        if !matcher.hits_for(&observation).is_empty() {
+            self.observations.push(observation);
+        }
+    }
+
+    fn report(&mut self, output: &mut SourceOutput) {
+        output.observations.append(&mut self.observations);
+        if let Some(reason) = &self.stopped {
+            output.error(
+                SourceKind::File,
+                None,
+                format!(
+                    "executable inventory stopped {reason}; programs further on were not checked"
+                ),
+            );
+        }
+        if self.damaged.count > 0 {
+            output.error(
+                SourceKind::File,
+                None,
+                format!(
+                    "executable inventory: {} program(s) had unreadable headers or version information (first: {})",
+                    self.damaged.count,
+                    self.damaged.first.clone().unwrap_or_default()
+                ),
+            );
+        }
+        if self.unreadable.count > 0 {
+            output.error(
+                SourceKind::File,
+                None,
+                format!(
+                    "executable inventory: {} folder(s) or file(s) could not be read (first: {})",
+                    self.unreadable.count,
+                    self.unreadable.first.clone().unwrap_or_default()
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_say_which_files_may_be_programs() {
+        assert_eq!(candidate("tg.EXE", false), Some(Candidate::WindowsProgram));
+        assert_eq!(candidate("tg.exe", true), Some(Candidate::WindowsProgram));
+        assert_eq!(candidate("notes.txt", false), None);
+        assert_eq!(candidate("Telegram", false), None);
+        assert_eq!(
+            candidate("Telegram", true),
+            Some(Candidate::LinuxProgram { always: false })
+        );
+        assert_eq!(
+            candidate("Telegram-x64.AppImage", true),
+            Some(Candidate::LinuxProgram { always: true })
+        );
+        assert_eq!(
+            candidate("setup.run", true),
+            Some(Candidate::LinuxProgram { always: false })
+        );
+        assert_eq!(candidate("libfoo.so", true), None);
+        assert_eq!(candidate("photo.jpg", true), None);
+        assert_eq!(
+            candidate(".hidden", true),
+            Some(Candidate::LinuxProgram { always: false })
+        );
+    }
+
+    #[test]
+    fn modification_times_before_1970_stay_negative() {
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(2);
+        assert_eq!(modified_ns(Ok(before)), -2_000_000_000);
+        let after = SystemTime::UNIX_EPOCH + Duration::from_nanos(5);
+        assert_eq!(modified_ns(Ok(after)), 5);
+    }
+}

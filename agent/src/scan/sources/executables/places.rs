@@ -1,0 +1,298 @@
+//! Where the executable inventory walks, and what it leaves to others.
+//!
+//! - Windows: every fixed drive (live; under `--root` the image, which is the system
+//!   drive), without `Windows`, the recycle bin, `System Volume Information` and the
+//!   folders the portable-copy walk already covers (`Program Files`, `Program Files
+//!   (x86)`, `ProgramData`, each profile's `AppData\Roaming`, `AppData\Local`,
+//!   `Downloads`, `Desktop`: their `.exe` files have their version resources read there).
+//! - Linux: every mount of a real local file system (live; not pseudo, network or
+//!   removable ones), or the whole image under `--root`, without the system's own
+//!   folders (`/usr`, `/bin`, `/lib*`, `/etc`, `/boot`, `/var/lib`, ...: packages are
+//!   the package sources' business) and the folders the portable-copy walk covers (every
+//!   home, `/opt`, `/usr/local`); and every Wine prefix's `drive_c` outside the folders
+//!   the Wine source walks (so `C:\Tools\tg.exe` in a prefix is found).
+//! - A Windows scan under Wine skips the drive Wine maps to the Linux root (`Z:`).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use sverka_shared::SourceKind;
+
+use crate::scan::sources::{ScanContext, SourceOutput, files, wine};
+
+/// Folders of a Linux system the inventory never enters (paths of the scanned system).
+pub const LINUX_SYSTEM_FOLDERS: &[&str] = &[
+    "/proc",
+    "/sys",
+    "/dev",
+    "/run",
+    "/boot",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/etc",
+    "/var/lib",
+    "/var/cache",
+    "/var/log",
+    "/snap",
+    "/lost+found",
+];
+/// Folders at the top of every Windows drive the inventory never enters.
+pub const WINDOWS_SYSTEM_FOLDERS: &[&str] = &[
+    "Windows",
+    "$Recycle.Bin",
+    "System Volume Information",
+    "$WinREAgent",
+    "Recovery",
+    "Config.Msi",
+    "Windows.old",
+];
+/// File systems of real local disks; every other one (proc, tmpfs, overlay, nfs, cifs,
+/// sshfs, fuse...) is not walked on a live Linux system.
+pub const LOCAL_FILE_SYSTEMS: &[&str] = &[
+    "ext2", "ext3", "ext4", "xfs", "btrfs", "f2fs", "jfs", "reiserfs", "zfs", "bcachefs", "nilfs2",
+    "ntfs", "ntfs3", "fuseblk", "vfat", "exfat", "hfsplus",
+];
+
+/// One walk of the inventory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Walk {
+    /// Where it starts, on this machine.
+    pub start: PathBuf,
+    /// How errors name it.
+    pub shown: String,
+    /// The Linux user whose Wine prefix it is.
+    pub user: Option<String>,
+    /// Stay on the start's file system (live Linux: other mounts are walks of their own).
+    pub same_file_system: bool,
+}
+
+/// Folders never entered, compared without regard to case on Windows systems.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    folders: HashSet<String>,
+    ignore_case: bool,
+}
+
+impl Pruned {
+    fn new(ignore_case: bool) -> Pruned {
+        Pruned {
+            folders: HashSet::new(),
+            ignore_case,
+        }
+    }
+
+    fn key(&self, local: &Path) -> String {
+        let text = local.to_string_lossy();
+        let trimmed = text.trim_end_matches(['/', '\\']);
+        if self.ignore_case {
+            trimmed.to_lowercase()
+        } else {
+            trimmed.to_string()
+        }
+    }
+
+    pub fn add(&mut self, local: &Path) {
+        let key = self.key(local);
+        self.folders.insert(key);
+    }
+
+    pub fn contains(&self, local: &Path) -> bool {
+        self.folders.contains(&self.key(local))
+    }
+}
+
+/// A mounted volume, as the OS lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub mount_point: PathBuf,
+    pub file_system: String,
+    pub removable: bool,
+}
+
+/// The volumes of the running system worth walking: real local file systems, not
+/// removable, each mount point once.
+pub fn local_fixed_volumes(volumes: &[Volume], windows: bool) -> Vec<PathBuf> {
+    let mut seen = HashSet::new();
+    volumes
+        .iter()
+        .filter(|volume| !volume.removable)
+        .filter(|volume| {
+            windows
+                || LOCAL_FILE_SYSTEMS
+                    .iter()
+                    .any(|known| volume.file_system.eq_ignore_ascii_case(known))
+        })
+        .filter(|volume| seen.insert(volume.mount_point.clone()))
+        .map(|volume| volume.mount_point.clone())
+        .collect()
+}
+
+/// The running system's volumes (sysinfo reads `/proc/mounts` and the block devices'
+/// `removable` flag on Linux, the volume list on Windows).
+fn live_volumes(output: &mut SourceOutput) -> Vec<Volume> {
+    match sysinfo::Disks::new_with_refreshed_list() {
+        Ok(disks) => disks
+            .iter()
+            .map(|disk| Volume {
+                mount_point: disk.mount_point().to_path_buf(),
+                file_system: disk.file_system().to_string_lossy().into_owned(),
+                removable: disk.is_removable(),
+            })
+            .collect(),
+        Err(error) => {
+            output.error(
+                SourceKind::File,
+                None,
+                format!("executable inventory: cannot list the volumes: {error}"),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Wine maps a drive letter (`Z:`) to the Linux file system's root; the Linux scan is
+/// that system's, so a Windows scan under Wine leaves it alone.
+pub fn is_unix_root_through_wine(drive: &Path) -> bool {
+    ["etc", "usr", "proc"]
+        .iter()
+        .all(|folder| drive.join(folder).is_dir())
+        && !drive.join("Windows").is_dir()
+}
+
+/// The inventory's walks of the scanned system, and the folders they leave out.
+pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>, Pruned) {
+    let root = context.root;
+    let windows = context.windows.is_some();
+    let mut pruned = Pruned::new(windows);
+    for start in files::walk_starts(context) {
+        pruned.add(&start.0);
+    }
+    let mut walks = Vec::new();
+    if windows {
+        let drives: Vec<PathBuf> = if root.is_live() {
+            local_fixed_volumes(&live_volumes(output), true)
+                .into_iter()
+                .filter(|drive| !is_unix_root_through_wine(drive))
+                .collect()
+        } else {
+            vec![root.root().to_path_buf()]
+        };
+        for drive in drives {
+            for folder in WINDOWS_SYSTEM_FOLDERS {
+                pruned.add(&drive.join(folder));
+            }
+            // Under an image, `windows_path` finds each name whatever its case.
+            if !root.is_live() {
+                for folder in WINDOWS_SYSTEM_FOLDERS {
+                    pruned.add(&root.windows_path(folder));
+                }
+            }
+            walks.push(Walk {
+                shown: root.display(&drive),
+                start: drive,
+                user: None,
+                same_file_system: false,
+            });
+        }
+        return (walks, pruned);
+    }
+    for folder in LINUX_SYSTEM_FOLDERS {
+        pruned.add(&root.path(folder));
+    }
+    if root.is_live() {
+        for mount in local_fixed_volumes(&live_volumes(output), false) {
+            if pruned.contains(&mount)
+                || LINUX_SYSTEM_FOLDERS
+                    .iter()
+                    .any(|system| mount.starts_with(system))
+            {
+                continue;
+            }
+            walks.push(Walk {
+                shown: mount.to_string_lossy().into_owned(),
+                start: mount,
+                user: None,
+                same_file_system: true,
+            });
+        }
+    } else {
+        walks.push(Walk {
+            start: root.root().to_path_buf(),
+            shown: "/".into(),
+            user: None,
+            same_file_system: false,
+        });
+    }
+    for user in &context.profiles.users {
+        for prefix in wine::prefixes_of(root, &user.home) {
+            let drive_c = format!("{prefix}/drive_c");
+            pruned.add(&root.path(format!("{drive_c}/windows")));
+            for folder in wine::walked_folders(root, &prefix) {
+                pruned.add(&root.path(folder));
+            }
+            walks.push(Walk {
+                start: root.path(&drive_c),
+                shown: drive_c,
+                user: Some(user.name.clone()),
+                same_file_system: false,
+            });
+        }
+    }
+    (walks, pruned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn volume(mount: &str, file_system: &str, removable: bool) -> Volume {
+        Volume {
+            mount_point: PathBuf::from(mount),
+            file_system: file_system.into(),
+            removable,
+        }
+    }
+
+    #[test]
+    fn only_fixed_local_volumes_are_walked() {
+        let volumes = [
+            volume("/", "ext4", false),
+            volume("/srv", "xfs", false),
+            volume("/srv", "xfs", false),
+            volume("/media/anna/USB", "vfat", true),
+            volume("/mnt/share", "cifs", false),
+            volume("/mnt/nfs", "nfs4", false),
+            volume("/tmp", "tmpfs", false),
+            volume("/data", "fuseblk", false),
+        ];
+        assert_eq!(
+            local_fixed_volumes(&volumes, false),
+            vec![
+                PathBuf::from("/"),
+                PathBuf::from("/srv"),
+                PathBuf::from("/data")
+            ]
+        );
+        let drives = [volume("C:\\", "NTFS", false), volume("E:\\", "FAT32", true)];
+        assert_eq!(
+            local_fixed_volumes(&drives, true),
+            vec![PathBuf::from("C:\\")]
+        );
+    }
+
+    #[test]
+    fn pruned_folders_ignore_case_and_trailing_separators_on_windows() {
+        let mut pruned = Pruned::new(true);
+        pruned.add(Path::new("C:\\Program Files\\"));
+        assert!(pruned.contains(Path::new("c:\\program files")));
+        let mut exact = Pruned::new(false);
+        exact.add(Path::new("/home/anna/"));
+        assert!(exact.contains(Path::new("/home/anna")));
+        assert!(!exact.contains(Path::new("/home/Anna")));
+    }
+}

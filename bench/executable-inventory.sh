@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# Benchmark: the executable inventory on a tree of 500,000 files with 5,000 programs,
+# all of it outside the folders the other walks cover (so the inventory walks every
+# file: its worst case), side by side in the same run:
+#   - the scan without the inventory (--no-inventory),
+#   - the first scan with it (an empty cache: every program is read),
+#   - a repeat scan (the cache answers; only the walk remains).
+# Linux: `sverka-agent scan --root` over an image whose /srv and /data hold the tree
+# (2,500 ELF programs, 2,500 Windows programs with a version resource). Under Wine
+# (SKIP_WINE=1 skips it): sverka-agent.exe scanning a prefix whose C:\Data holds the
+# tree (5,000 Windows programs). Prints the median wall time of RUNS and the agent's own
+# duration_ms, and checks that each scan with the inventory found the renamed Viber.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runs=${RUNS:-5}
+total_files=${FILES:-500000}
+programs=${PROGRAMS:-5000}
+
+missing=()
+command -v x86_64-w64-mingw32-gcc >/dev/null || missing+=(gcc-mingw-w64-x86-64)
+command -v x86_64-w64-mingw32-windres >/dev/null || missing+=(binutils-mingw-w64-x86-64)
+[ "${SKIP_WINE:-0}" = 1 ] || command -v wine >/dev/null || missing+=(wine wine64)
+if ((${#missing[@]})); then
+    echo "installing: ${missing[*]}" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+cargo build --release --locked -p sverka-agent --bin sverka-agent >&2
+agent=$PWD/target/release/sverka-agent
+work=$(mktemp -d)
+cleanup() { [ -n "${WINEPREFIX:-}" ] && wineserver -k >/dev/null 2>&1; rm -rf "$work"; }
+trap cleanup EXIT
+
+program() { # NAME COMPANY PRODUCT: a small Windows program with a version resource
+    cat >"$work/$1.rc" <<EOF
+1 VERSIONINFO
+FILEVERSION 1,0,0,0
+BEGIN
+  BLOCK "StringFileInfo"
+  BEGIN
+    BLOCK "040904b0"
+    BEGIN
+      VALUE "CompanyName", "$2"
+      VALUE "ProductName", "$3"
+    END
+  END
+END
+EOF
+    echo 'int main(void) { return 0; }' >"$work/main.c"
+    x86_64-w64-mingw32-windres "$work/$1.rc" -O coff -o "$work/$1.o"
+    x86_64-w64-mingw32-gcc -Os -s -o "$work/$1.exe" "$work/main.c" "$work/$1.o"
+}
+program tool "Some Vendor" "Some Tool"
+program viber "Viber Media S.a r.l." "Viber"
+
+# tree BASE... : $total_files files over the bases, $programs of them programs (half
+# ELF when ELF=1), 100 files a folder, and the renamed Viber in the first base.
+tree() {
+    python3 - "$total_files" "$programs" "${ELF:-0}" "$work" "$@" <<'PY'
+import os, sys
+total, programs, elf, work, bases = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4], sys.argv[5:]
+tool = open(os.path.join(work, "tool.exe"), "rb").read()
+elf_bytes = b"\x7fELF\x02\x01\x01" + b"\0" * 4089
+every = total // programs
+for index in range(total):
+    group = index // 100
+    folder = os.path.join(bases[group % len(bases)], f"share{group % 13}", f"d{group}")
+    if index % 100 == 0:
+        os.makedirs(folder, exist_ok=True)
+    if index % every == 0:
+        if elf and (index // every) % 2:
+            path = os.path.join(folder, f"tool{index}")
+            open(path, "wb").write(elf_bytes)
+            os.chmod(path, 0o755)
+        else:
+            open(os.path.join(folder, f"tool{index}.exe"), "wb").write(tool)
+    else:
+        open(os.path.join(folder, f"file{index}.dat"), "wb").write(b"x" * 64)
+hidden = os.path.join(bases[0], "old", "backup")
+os.makedirs(hidden, exist_ok=True)
+open(os.path.join(hidden, "homework.exe"), "wb").write(open(os.path.join(work, "viber.exe"), "rb").read())
+PY
+}
+
+# measure RUNS SETUP COMMAND... -> "median_seconds median_duration_ms"; SETUP runs
+# before each run (unmeasured), the command's JSON goes to $work/out.json.
+measure() {
+    local runs=$1 setup=$2; shift 2
+    local times=() owns=()
+    for _ in $(seq "$runs"); do
+        eval "$setup"
+        local started ended
+        started=$(date +%s.%N)
+        "$@" >"$work/out.json" 2>/dev/null || true
+        ended=$(date +%s.%N)
+        times+=("$(awk -v a="$started" -v b="$ended" 'BEGIN {printf "%.3f", b - a}')")
+        owns+=("$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["duration_ms"])' "$work/out.json")")
+    done
+    local median own
+    median=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    own=$(printf '%s\n' "${owns[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    echo "$median $own"
+}
+found_viber() { grep -q '"app": "viber"' "$work/out.json" || { echo "$1 missed the renamed Viber" >&2; exit 1; }; }
+row() { printf '%-58s %10s %12s\n' "$1" "$2" "$(awk -v m="$3" 'BEGIN {printf "%.3f", m/1000}')"; }
+
+# Linux: an image with the tree in /srv and /data.
+image=$work/image
+mkdir -p "$image/etc" "$image/home/anna"
+echo "anna:x:1000:1000::/home/anna:/bin/bash" >"$image/etc/passwd"
+ELF=1 tree "$image/srv" "$image/data"
+find "$image" >/dev/null # warm the page cache for every run alike
+cache=$work/executables.json
+read -r none_s none_own < <(measure "$runs" : "$agent" scan --root "$image" --format json --no-inventory)
+read -r first_s first_own < <(measure "$runs" 'rm -f "$cache"' "$agent" scan --root "$image" --format json --inventory-cache "$cache")
+found_viber "the first Linux scan"
+read -r repeat_s repeat_own < <(measure "$runs" : "$agent" scan --root "$image" --format json --inventory-cache "$cache")
+found_viber "the repeat Linux scan"
+files=$(find "$image" -type f | wc -l)
+
+printf '\nmachine: %d cores (shared with other work: figures are indicative)\n' "$(nproc)"
+printf 'Linux image: %d files, %d programs (half ELF, half .exe), in /srv and /data\n' "$files" "$programs"
+printf '%-58s %10s %12s\n' "what (median of $runs)" "seconds" "duration_ms"
+row "sverka-agent scan --root, without the inventory" "$none_s" "$none_own"
+row "  with the inventory, first scan (no cache)" "$first_s" "$first_own"
+row "  with the inventory, repeat scan (cache)" "$repeat_s" "$repeat_own"
+rm -rf "$image"
+
+[ "${SKIP_WINE:-0}" = 1 ] && exit 0
+rustup target list --installed | grep -qx x86_64-pc-windows-gnu || rustup target add x86_64-pc-windows-gnu
+cargo build --release --locked --target x86_64-pc-windows-gnu -p sverka-agent --bin sverka-agent >&2
+exe=$PWD/target/x86_64-pc-windows-gnu/release/sverka-agent.exe
+x86_64-w64-mingw32-gcc -shared -O2 -o "$(dirname "$exe")/bcryptprimitives.dll" \
+    tests/wine/bcryptprimitives.c tests/wine/bcryptprimitives.def -ladvapi32
+export WINEPREFIX=$work/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree=;mshtml="
+unset DISPLAY
+wine wineboot -i >/dev/null 2>&1
+wineserver -w
+find "$WINEPREFIX/drive_c/users" -mindepth 2 -maxdepth 2 -type l -exec sh -c 'rm "$1" && mkdir "$1"' _ {} \;
+tree "$WINEPREFIX/drive_c/Data"
+wineserver -p
+wine "$exe" scan --format json --no-inventory >/dev/null 2>&1 || true # warm-up
+wcache='C:\executables.json'
+wcache_local=$WINEPREFIX/drive_c/executables.json
+read -r wnone_s wnone_own < <(measure "$runs" : wine "$exe" scan --format json --no-inventory)
+read -r wfirst_s wfirst_own < <(measure "$runs" 'rm -f "$wcache_local"' wine "$exe" scan --format json --inventory-cache "$wcache")
+found_viber "the first scan under Wine"
+read -r wrepeat_s wrepeat_own < <(measure "$runs" : wine "$exe" scan --format json --inventory-cache "$wcache")
+found_viber "the repeat scan under Wine"
+wfiles=$(find "$WINEPREFIX/drive_c" -type f | wc -l)
+
+printf '\nWine prefix: %d files in drive_c, %d programs (.exe) in C:\\Data\n' "$wfiles" "$programs"
+printf '%-58s %10s %12s\n' "what (median of $runs)" "seconds" "duration_ms"
+row "wine sverka-agent.exe scan, without the inventory" "$wnone_s" "$wnone_own"
+row "  with the inventory, first scan (no cache)" "$wfirst_s" "$wfirst_own"
+row "  with the inventory, repeat scan (cache)" "$wrepeat_s" "$wrepeat_own"

@@ -1,0 +1,332 @@
+//! The executable inventory: programs outside the walked folders (`/srv`, a Wine
+//! prefix's `C:\Tools`, `C:\Users\Public`, `C:\Games`), found by their version resource
+//! or name wherever they sit, with negative controls beside each; its cache (a repeat
+//! scan reads only what changed; a damaged or foreign cache is an error and rebuilt).
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+use sverka_tests::windows::{Version, WindowsVolume, program_with_version};
+use sverka_tests::*;
+
+const TELEGRAM: Version<'static> = Version {
+    company: "Telegram FZ-LLC",
+    product: "Telegram Desktop",
+    original_filename: "Telegram.exe",
+    description: "Telegram Desktop",
+};
+const VIBER: Version<'static> = Version {
+    company: "Viber Media S.à r.l.",
+    product: "Viber",
+    original_filename: "Viber.exe",
+    description: "Viber",
+};
+const NOTEPAD: Version<'static> = Version {
+    company: "Notepad++ Team",
+    product: "Notepad++",
+    original_filename: "notepad++.exe",
+    description: "Notepad++",
+};
+
+/// A program padded to `size` bytes, so two programs can have the same size.
+fn padded(version: &Version<'_>, size: usize) -> Vec<u8> {
+    let mut bytes = program_with_version(version);
+    assert!(bytes.len() <= size, "{} > {size}", bytes.len());
+    bytes.resize(size, 0);
+    bytes
+}
+
+fn executable(path: &Path) {
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Every evidence path of a report.
+fn evidence_paths(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|finding| finding["evidence"].as_array().into_iter().flatten())
+        .filter_map(|evidence| evidence["path"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn has_evidence(report: &Value, app: &str, path: &str) -> bool {
+    finding(report, app).is_some_and(|finding| {
+        finding["evidence"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|evidence| evidence["path"] == path)
+    })
+}
+
+#[test]
+fn programs_outside_the_walked_folders_are_found_on_linux() {
+    let root = FixtureRoot::new();
+    root.user("anna", 1000);
+    // /srv: the official tarball's layout, a renamed AppImage, a renamed Windows
+    // program (for Wine), each with a namesake beside it that is not a messenger.
+    root.program("/srv/apps/Telegram/Telegram")
+        .file("/srv/apps/Telegram/Telegram.txt", "readme")
+        .file(
+            "/srv/other/Telegram/Telegram",
+            "#!/bin/sh\necho not a program\n",
+        )
+        .program("/srv/apps/telegram-bot")
+        .appimage("/srv/share/Telegram-x64.AppImage")
+        .appimage("/srv/share/notes.AppImage")
+        .file("/srv/share/homework.exe", program_with_version(&TELEGRAM))
+        .file("/srv/share/editor.exe", program_with_version(&NOTEPAD))
+        .file("/srv/share/broken.exe", b"MZ\x90\0\x03\0\0\0garbage");
+    for program in ["/srv/apps/Telegram/Telegram", "/srv/apps/telegram-bot"] {
+        executable(&root.local(program));
+    }
+    // A second disk mounted at /data: a Viber for Wine, deep down.
+    root.file(
+        "/data/backup/2024/tools/portable/v/app.exe",
+        program_with_version(&VIBER),
+    );
+    // anna's Wine prefix: a renamed Telegram in C:\Tools; the same program in the
+    // prefix's Windows folder is the system's business, not the inventory's.
+    root.file(
+        "/home/anna/.wine/drive_c/Tools/homework.exe",
+        program_with_version(&TELEGRAM),
+    )
+    .file(
+        "/home/anna/.wine/drive_c/windows/system32/tg.exe",
+        program_with_version(&TELEGRAM),
+    );
+    // System folders are the package sources' business.
+    root.program("/usr/lib/Telegram/Telegram");
+    executable(&root.local("/usr/lib/Telegram/Telegram"));
+
+    let (code, report) = scan_json(&root, &[]);
+    assert_eq!(code, 1, "{report:#}");
+    for path in [
+        "/srv/apps/Telegram/Telegram",
+        "/srv/share/Telegram-x64.AppImage",
+        "/srv/share/homework.exe",
+        "/home/anna/.wine/drive_c/Tools/homework.exe",
+    ] {
+        assert!(
+            has_evidence(&report, "telegram", path),
+            "{path}: {report:#}"
+        );
+    }
+    assert!(
+        has_evidence(
+            &report,
+            "viber",
+            "/data/backup/2024/tools/portable/v/app.exe"
+        ),
+        "{report:#}"
+    );
+    let telegram = finding(&report, "telegram").unwrap();
+    let wine_copy = telegram["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|evidence| evidence["path"] == "/home/anna/.wine/drive_c/Tools/homework.exe")
+        .unwrap();
+    assert_eq!(wine_copy["user"], "anna", "{wine_copy:#}");
+    assert!(
+        wine_copy["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Telegram"),
+        "{wine_copy:#}"
+    );
+    let paths = evidence_paths(&report);
+    for control in [
+        "/srv/apps/Telegram/Telegram.txt",
+        "/srv/other/Telegram/Telegram",
+        "/srv/apps/telegram-bot",
+        "/srv/share/notes.AppImage",
+        "/srv/share/editor.exe",
+        "/home/anna/.wine/drive_c/windows/system32/tg.exe",
+        "/usr/lib/Telegram/Telegram",
+    ] {
+        assert!(
+            !paths.iter().any(|path| path == control),
+            "{control}: {report:#}"
+        );
+    }
+    // The damaged program is an error entry, nothing more.
+    let errors = errors_of(&report, "file").join("\n");
+    assert!(
+        errors.contains("executable inventory: 1 program(s) had unreadable headers")
+            && errors.contains("/srv/share/broken.exe"),
+        "{errors}"
+    );
+    // Every file is reported once, whichever sources could see it.
+    let mut unique = paths.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), paths.len(), "{paths:?}");
+
+    // --no-inventory: only the walked folders.
+    let (_, without) = scan_json(&root, &["--no-inventory"]);
+    assert!(finding(&without, "viber").is_none(), "{without:#}");
+}
+
+#[test]
+fn programs_anywhere_on_a_windows_volume_are_found_once() {
+    let volume = WindowsVolume::new();
+    volume
+        .file("C:\\Tools\\homework.exe", program_with_version(&TELEGRAM))
+        .file("C:\\Tools\\notepad.exe", program_with_version(&NOTEPAD))
+        .file("C:\\Tools\\broken.exe", b"MZ\x90\0\x03\0\0\0garbage")
+        .file("C:\\Tools\\readme.exe.txt", program_with_version(&VIBER))
+        .file(
+            "C:\\Users\\Public\\Documents\\v\\chat.exe",
+            program_with_version(&VIBER),
+        )
+        .file(
+            "C:\\Games\\x\\y\\z\\game.exe",
+            program_with_version(&NOTEPAD),
+        )
+        .file(
+            "C:\\Windows\\System32\\tg.exe",
+            program_with_version(&TELEGRAM),
+        )
+        .file(
+            "C:\\Program Files\\Telegram Desktop\\Telegram.exe",
+            program_with_version(&TELEGRAM),
+        );
+    let root = volume.path().to_string_lossy().into_owned();
+    let run = run_agent(&["scan", "--root", &root, "--format", "json"]);
+    let report = run.json();
+    assert_eq!(run.code, 1, "{report:#}");
+    assert!(
+        has_evidence(&report, "telegram", "/Tools/homework.exe"),
+        "{report:#}"
+    );
+    assert!(
+        has_evidence(&report, "viber", "/Users/Public/Documents/v/chat.exe"),
+        "{report:#}"
+    );
+    let paths = evidence_paths(&report);
+    for control in [
+        "/Tools/notepad.exe",
+        "/Tools/readme.exe.txt",
+        "/Games/x/y/z/game.exe",
+        "/Windows/System32/tg.exe",
+    ] {
+        assert!(
+            !paths.iter().any(|path| path == control),
+            "{control}: {report:#}"
+        );
+    }
+    // Program Files is the portable-copy walk's: its program is evidence once.
+    let in_program_files = paths
+        .iter()
+        .filter(|path| path.ends_with("Telegram Desktop/Telegram.exe"))
+        .count();
+    assert_eq!(in_program_files, 1, "{paths:?}");
+    let errors = errors_of(&report, "file").join("\n");
+    assert!(errors.contains("/Tools/broken.exe"), "{errors}");
+}
+
+#[test]
+fn a_repeat_scan_reads_only_what_changed() {
+    let root = FixtureRoot::new();
+    let state = tempfile::tempdir().unwrap();
+    let cache = state.path().join("executables.json");
+    let cache_arg = cache.to_string_lossy().into_owned();
+    let program = root.local("/srv/share/homework.exe");
+    root.file("/srv/share/homework.exe", padded(&TELEGRAM, 8192));
+    let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let set_modified = |time: SystemTime| {
+        fs::File::options()
+            .write(true)
+            .open(&program)
+            .and_then(|handle| handle.set_modified(time))
+            .unwrap();
+    };
+    set_modified(long_ago);
+
+    let (_, first) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+    assert!(
+        has_evidence(&first, "telegram", "/srv/share/homework.exe"),
+        "{first:#}"
+    );
+    let cached = fs::read_to_string(&cache).unwrap();
+    assert!(
+        cached.contains("homework.exe") && cached.contains("Telegram Desktop"),
+        "{cached}"
+    );
+
+    // Other contents, the same size and modification time: the cache answers, so the
+    // file is not read again (and it still says Telegram).
+    fs::write(&program, padded(&VIBER, 8192)).unwrap();
+    set_modified(long_ago);
+    let (_, repeat) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+    assert!(
+        has_evidence(&repeat, "telegram", "/srv/share/homework.exe"),
+        "{repeat:#}"
+    );
+    assert!(finding(&repeat, "viber").is_none(), "{repeat:#}");
+    assert!(errors_of(&repeat, "file").is_empty(), "{repeat:#}");
+
+    // A new modification time: read again.
+    set_modified(long_ago + Duration::from_secs(60));
+    let (_, changed) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+    assert!(
+        has_evidence(&changed, "viber", "/srv/share/homework.exe"),
+        "{changed:#}"
+    );
+    assert!(finding(&changed, "telegram").is_none(), "{changed:#}");
+
+    // Without the cache every file is read.
+    fs::remove_file(&cache).unwrap();
+    set_modified(long_ago + Duration::from_secs(60));
+    let (_, uncached) = scan_json(&root, &[]);
+    assert!(
+        has_evidence(&uncached, "viber", "/srv/share/homework.exe"),
+        "{uncached:#}"
+    );
+    assert!(!cache.exists());
+}
+
+#[test]
+fn a_damaged_or_foreign_cache_is_an_error_and_rebuilt() {
+    let root = FixtureRoot::new();
+    root.file("/srv/share/homework.exe", program_with_version(&TELEGRAM));
+    let state = tempfile::tempdir().unwrap();
+    let cache = state.path().join("executables.json");
+    let cache_arg = cache.to_string_lossy().into_owned();
+    let foreign =
+        r#"{"cache":"sverka executable inventory","agent_version":"0.0.0-other","entries":[]}"#;
+    for (contents, expected) in [
+        (
+            &b"{\"cache\": \"sverka executable inv"[..],
+            "damaged cache file",
+        ),
+        (b"\xff\xfe\x00garbage", "damaged cache file"),
+        (b"{\"spool\": []}", "not an executable inventory cache"),
+        (foreign.as_bytes(), "cache of agent version 0.0.0-other"),
+    ] {
+        fs::write(&cache, contents).unwrap();
+        let (_, report) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+        let errors = errors_of(&report, "file").join("\n");
+        assert!(
+            errors.contains(expected) && errors.contains("rebuilt"),
+            "{expected}: {errors}"
+        );
+        assert!(
+            has_evidence(&report, "telegram", "/srv/share/homework.exe"),
+            "{report:#}"
+        );
+        // Rebuilt: the next scan reads it without complaint.
+        let (_, again) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+        assert!(errors_of(&again, "file").is_empty(), "{again:#}");
+        assert!(
+            has_evidence(&again, "telegram", "/srv/share/homework.exe"),
+            "{again:#}"
+        );
+    }
+}
