@@ -216,11 +216,24 @@ fn symlink_loops_and_links_out_of_the_home_are_not_followed() {
     root.link("/srv/elsewhere", "/home/anna/elsewhere");
     let (_, report) = scan_json(&root, &[]);
     let telegram = finding(&report, "telegram").unwrap();
+    // The program is found where it is (by the executable inventory, in /srv), never
+    // through the links of the home.
+    let mut sources = evidence_sources(telegram);
+    sources.sort();
     assert_eq!(
-        evidence_sources(telegram),
-        vec!["flatpak"],
+        sources,
+        vec!["file", "flatpak"],
         "links are not followed: {telegram:#}"
     );
+    let evidence = telegram["evidence"].to_string();
+    assert!(
+        evidence.contains("\"/srv/elsewhere/Telegram/Telegram\"")
+            && !evidence.contains("/home/anna/"),
+        "links are not followed: {telegram:#}"
+    );
+    let (_, without) = scan_json(&root, &["--no-inventory"]);
+    let telegram = finding(&without, "telegram").unwrap();
+    assert_eq!(evidence_sources(telegram), vec!["flatpak"], "{telegram:#}");
 }
 
 #[test]

@@ -238,7 +238,7 @@ fn a_repeat_scan_reads_only_what_changed() {
     let cache = state.path().join("executables.json");
     let cache_arg = cache.to_string_lossy().into_owned();
     let program = root.local("/srv/share/homework.exe");
-    root.file("/srv/share/homework.exe", padded(&TELEGRAM, 8192));
+    root.file("/srv/share/homework.exe", padded(&TELEGRAM, 32768));
     let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let set_modified = |time: SystemTime| {
         fs::File::options()
@@ -262,7 +262,7 @@ fn a_repeat_scan_reads_only_what_changed() {
 
     // Other contents, the same size and modification time: the cache answers, so the
     // file is not read again (and it still says Telegram).
-    fs::write(&program, padded(&VIBER, 8192)).unwrap();
+    fs::write(&program, padded(&VIBER, 32768)).unwrap();
     set_modified(long_ago);
     let (_, repeat) = scan_json(&root, &["--inventory-cache", &cache_arg]);
     assert!(

@@ -292,7 +292,6 @@ impl Inventory<'_, '_> {
         let walker = WalkDir::new(&walk.start)
             .follow_links(false)
             .max_depth(MAX_DEPTH)
-            .same_file_system(walk.same_file_system)
             .into_iter()
             .filter_entry(|entry| {
                 !(entry.depth() > 0

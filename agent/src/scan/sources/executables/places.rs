@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 
 use sverka_shared::SourceKind;
 
+use crate::scan::fsread::read_bounded;
 use crate::scan::sources::{ScanContext, SourceOutput, files, wine};
+
+const MAX_MOUNTS_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Folders of a Linux system the inventory never enters (paths of the scanned system).
 pub const LINUX_SYSTEM_FOLDERS: &[&str] = &[
@@ -67,8 +70,6 @@ pub struct Walk {
     pub shown: String,
     /// The Linux user whose Wine prefix it is.
     pub user: Option<String>,
-    /// Stay on the start's file system (live Linux: other mounts are walks of their own).
-    pub same_file_system: bool,
 }
 
 /// Folders never entered, compared without regard to case on Windows systems.
@@ -88,7 +89,10 @@ impl Pruned {
 
     fn key(&self, local: &Path) -> String {
         let text = local.to_string_lossy();
-        let trimmed = text.trim_end_matches(['/', '\\']);
+        let trimmed = match text.trim_end_matches(['/', '\\']) {
+            "" => "/",
+            trimmed => trimmed,
+        };
         if self.ignore_case {
             trimmed.to_lowercase()
         } else {
@@ -104,6 +108,23 @@ impl Pruned {
     pub fn contains(&self, local: &Path) -> bool {
         self.folders.contains(&self.key(local))
     }
+}
+
+/// The mount points of a `/proc/self/mounts` text (its second field, with the kernel's
+/// octal escapes of space, tab, newline and backslash undone).
+pub fn mount_points(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|line| line.split_whitespace().nth(1))
+        .map(|field| {
+            PathBuf::from(
+                field
+                    .replace("\\040", " ")
+                    .replace("\\011", "\t")
+                    .replace("\\012", "\n")
+                    .replace("\\134", "\\"),
+            )
+        })
+        .collect()
 }
 
 /// A mounted volume, as the OS lists it.
@@ -196,7 +217,6 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
                 shown: root.display(&drive),
                 start: drive,
                 user: None,
-                same_file_system: false,
             });
         }
         return (walks, pruned);
@@ -205,6 +225,21 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
         pruned.add(&root.path(folder));
     }
     if root.is_live() {
+        // Every mount is a walk of its own or none: no walk crosses into another.
+        match read_bounded(Path::new("/proc/self/mounts"), MAX_MOUNTS_BYTES) {
+            Ok((bytes, _)) => {
+                for mount in mount_points(&String::from_utf8_lossy(&bytes)) {
+                    if mount != Path::new("/") {
+                        pruned.add(&mount);
+                    }
+                }
+            }
+            Err(error) => output.error(
+                SourceKind::File,
+                Some("/proc/self/mounts".into()),
+                format!("executable inventory: cannot read the mounts: {error}"),
+            ),
+        }
         for mount in local_fixed_volumes(&live_volumes(output), false) {
             if pruned.contains(&mount)
                 || LINUX_SYSTEM_FOLDERS
@@ -217,7 +252,6 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
                 shown: mount.to_string_lossy().into_owned(),
                 start: mount,
                 user: None,
-                same_file_system: true,
             });
         }
     } else {
@@ -225,7 +259,6 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
             start: root.root().to_path_buf(),
             shown: "/".into(),
             user: None,
-            same_file_system: false,
         });
     }
     for user in &context.profiles.users {
@@ -239,7 +272,6 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
                 start: root.path(&drive_c),
                 shown: drive_c,
                 user: Some(user.name.clone()),
-                same_file_system: false,
             });
         }
     }
@@ -283,6 +315,23 @@ mod tests {
             local_fixed_volumes(&drives, true),
             vec![PathBuf::from("C:\\")]
         );
+    }
+
+    #[test]
+    fn mount_points_are_read_with_their_escapes() {
+        let text = "/dev/vda / ext4 rw 0 0\nproc /proc proc rw 0 0\n/dev/sdb1 /media/anna/My\\040Disk vfat rw 0 0\n\n";
+        assert_eq!(
+            mount_points(text),
+            vec![
+                PathBuf::from("/"),
+                PathBuf::from("/proc"),
+                PathBuf::from("/media/anna/My Disk")
+            ]
+        );
+        let mut pruned = Pruned::new(false);
+        pruned.add(Path::new("/"));
+        assert!(pruned.contains(Path::new("/")));
+        assert!(!pruned.contains(Path::new("/srv")));
     }
 
     #[test]
