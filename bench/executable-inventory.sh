@@ -121,7 +121,7 @@ files=$(find "$image" -type f | wc -l)
 
 printf '\nmachine: %d cores (shared with other work: figures are indicative)\n' "$(nproc)"
 printf 'Linux image: %d files, %d programs (half ELF, half .exe), in /srv and /data\n' "$files" "$programs"
-printf '%-58s %10s %12s\n' "what (median of $runs)" "seconds" "duration_ms"
+printf '%-58s %10s %12s\n' "what (median of $runs)" "seconds" "own s"
 row "sverka-agent scan --root, without the inventory" "$none_s" "$none_own"
 row "  with the inventory, first scan (no cache)" "$first_s" "$first_own"
 row "  with the inventory, repeat scan (cache)" "$repeat_s" "$repeat_own"
@@ -151,7 +151,7 @@ found_viber "the repeat scan under Wine"
 wfiles=$(find "$WINEPREFIX/drive_c" -type f | wc -l)
 
 printf '\nWine prefix: %d files in drive_c, %d programs (.exe) in C:\\Data\n' "$wfiles" "$programs"
-printf '%-58s %10s %12s\n' "what (median of $runs)" "seconds" "duration_ms"
+printf '%-58s %10s %12s\n' "what (median of $runs)" "seconds" "own s"
 row "wine sverka-agent.exe scan, without the inventory" "$wnone_s" "$wnone_own"
 row "  with the inventory, first scan (no cache)" "$wfirst_s" "$wfirst_own"
 row "  with the inventory, repeat scan (cache)" "$wrepeat_s" "$wrepeat_own"
