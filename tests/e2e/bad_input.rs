@@ -214,7 +214,7 @@ fn symlink_loops_and_links_out_of_the_home_are_not_followed() {
     root.link("..", "/home/anna/up");
     root.program("/srv/elsewhere/Telegram/Telegram");
     root.link("/srv/elsewhere", "/home/anna/elsewhere");
-    let (_, report) = scan_json(&root, &[]);
+    let (_, report) = scan_json(&root, &["--inventory"]);
     let telegram = finding(&report, "telegram").unwrap();
     // The program is found where it is (by the executable inventory, in /srv), never
     // through the links of the home.

@@ -104,7 +104,7 @@ fn programs_outside_the_walked_folders_are_found_on_linux() {
     root.program("/usr/lib/Telegram/Telegram");
     executable(&root.local("/usr/lib/Telegram/Telegram"));
 
-    let (code, report) = scan_json(&root, &[]);
+    let (code, report) = scan_json(&root, &["--inventory"]);
     assert_eq!(code, 1, "{report:#}");
     for path in [
         "/srv/apps/Telegram/Telegram",
@@ -284,7 +284,7 @@ fn a_repeat_scan_reads_only_what_changed() {
     // Without the cache every file is read.
     fs::remove_file(&cache).unwrap();
     set_modified(long_ago + Duration::from_secs(60));
-    let (_, uncached) = scan_json(&root, &[]);
+    let (_, uncached) = scan_json(&root, &["--inventory"]);
     assert!(
         has_evidence(&uncached, "viber", "/srv/share/homework.exe"),
         "{uncached:#}"

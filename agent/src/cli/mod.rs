@@ -205,19 +205,25 @@ struct WalkArgs {
     /// by default.
     #[arg(long)]
     walk_everything: bool,
-    /// Skip the executable inventory (every fixed disk's programs outside the walked
-    /// folders).
+    /// Take the executable inventory (every fixed disk's programs outside the walked
+    /// folders): on by default in the service (`run`), off by default in `scan`
+    /// unless --inventory-cache is given.
+    #[arg(long, conflicts_with = "no_inventory")]
+    inventory: bool,
+    /// Skip the executable inventory.
     #[arg(long)]
     no_inventory: bool,
 }
 
 impl WalkArgs {
-    fn limits(&self) -> WalkLimits {
+    /// The walks' limits; `inventory_by_default` is the command's default for the
+    /// executable inventory when neither --inventory nor --no-inventory is given.
+    fn limits(&self, inventory_by_default: bool) -> WalkLimits {
         WalkLimits {
             max_depth: self.walk_depth,
             max_entries: self.walk_entries,
             prune_toolchains: !self.walk_everything,
-            executable_inventory: !self.no_inventory,
+            executable_inventory: !self.no_inventory && (self.inventory || inventory_by_default),
         }
     }
 }
@@ -345,7 +351,7 @@ fn run_run(args: RunArgs) -> anyhow::Result<i32> {
     let options = RunOptions {
         state: StateDir::new(args.state_dir),
         root,
-        limits: args.walk.limits(),
+        limits: args.walk.limits(true),
         once: args.once,
         max_delay: args.max_delay.unwrap_or(Duration::from_secs(default_delay)),
         interval: args.interval,
@@ -369,7 +375,7 @@ fn run_service_scan(args: ServiceScanArgs) -> anyhow::Result<i32> {
     let options = RunOptions {
         state: StateDir::new(args.state_dir),
         root: scan_root(args.root.as_deref())?,
-        limits: args.walk.limits(),
+        limits: args.walk.limits(true),
         once: true,
         max_delay: Duration::ZERO,
         interval: Duration::ZERO,
@@ -496,7 +502,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<i32> {
     let root = scan_root(args.root.as_deref())?;
     let matcher = CatalogMatcher::new(catalog);
     let options = ScanOptions {
-        limits: args.walk.limits(),
+        limits: args.walk.limits(args.inventory_cache.is_some()),
         inventory: InventoryOptions {
             cache_file: args.inventory_cache,
             ..InventoryOptions::default()
