@@ -198,7 +198,7 @@ fn programs_anywhere_on_a_windows_volume_are_found_once() {
             program_with_version(&TELEGRAM),
         );
     let root = volume.path().to_string_lossy().into_owned();
-    let run = run_agent(&["scan", "--root", &root, "--format", "json"]);
+    let run = run_agent(&["scan", "--root", &root, "--format", "json", "--inventory"]);
     let report = run.json();
     assert_eq!(run.code, 1, "{report:#}");
     assert!(
