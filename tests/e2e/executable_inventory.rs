@@ -292,6 +292,87 @@ fn a_repeat_scan_reads_only_what_changed() {
     assert!(!cache.exists());
 }
 
+/// Sets a folder's (or file's) modification time.
+fn set_modified(path: &Path, time: SystemTime) {
+    fs::File::open(path)
+        .and_then(|handle| handle.set_modified(time))
+        .unwrap();
+}
+
+#[test]
+fn a_repeat_scan_lists_only_the_folders_that_changed() {
+    let root = FixtureRoot::new();
+    let state = tempfile::tempdir().unwrap();
+    let cache = state.path().join("executables.json");
+    let cache_arg = cache.to_string_lossy().into_owned();
+    let share = root.local("/srv/share");
+    root.file("/srv/share/homework.exe", program_with_version(&TELEGRAM));
+    let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    set_modified(&share, long_ago);
+
+    let (_, first) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+    assert!(
+        has_evidence(&first, "telegram", "/srv/share/homework.exe"),
+        "{first:#}"
+    );
+    let cached: Value = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
+    let share_key = share.to_string_lossy().into_owned();
+    let listing = cached["folders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|folder| folder["path"] == share_key.as_str())
+        .unwrap_or_else(|| panic!("{cached:#}"));
+    assert_eq!(listing["candidates"], serde_json::json!(["homework.exe"]));
+
+    // A program added: the folder's time moves, so it is listed again.
+    root.file("/srv/share/photos.exe", program_with_version(&VIBER));
+    set_modified(&share, long_ago + Duration::from_secs(60));
+    let (_, added) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+    assert!(
+        has_evidence(&added, "viber", "/srv/share/photos.exe"),
+        "{added:#}"
+    );
+    assert!(
+        has_evidence(&added, "telegram", "/srv/share/homework.exe"),
+        "{added:#}"
+    );
+
+    // A program removed the same way: gone from the findings.
+    fs::remove_file(root.local("/srv/share/homework.exe")).unwrap();
+    set_modified(&share, long_ago + Duration::from_secs(120));
+    let (_, removed) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+    assert!(finding(&removed, "telegram").is_none(), "{removed:#}");
+
+    // A file system that does not move the folder's time (FAT on Windows) hides an
+    // added program from the cached listing until the next full walk...
+    root.file("/srv/share/homework.exe", program_with_version(&TELEGRAM));
+    set_modified(&share, long_ago + Duration::from_secs(120));
+    let (_, hidden) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+    assert!(
+        finding(&hidden, "telegram").is_none(),
+        "the listing was not reused: {hidden:#}"
+    );
+    // ...which comes once a day: here, a cache whose last full walk is a day old.
+    let mut aged: Value = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    aged["full_walk_at"] = serde_json::json!(now - 24 * 3600 - 1);
+    fs::write(&cache, serde_json::to_vec(&aged).unwrap()).unwrap();
+    let (_, full) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+    assert!(
+        has_evidence(&full, "telegram", "/srv/share/homework.exe"),
+        "{full:#}"
+    );
+    let rewritten: Value = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
+    assert!(
+        rewritten["full_walk_at"].as_u64().unwrap() >= now,
+        "{rewritten:#}"
+    );
+}
+
 #[test]
 fn a_damaged_or_foreign_cache_is_an_error_and_rebuilt() {
     let root = FixtureRoot::new();

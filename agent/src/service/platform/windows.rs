@@ -206,7 +206,8 @@ pub fn log_dir() -> PathBuf {
 }
 
 mod security {
-    //! The one place with `unsafe`: the Win32 security calls that set and read a
+    //! One of two places with `unsafe` (the other lists drive letters for the
+    //! executable inventory): the Win32 security calls that set and read a
     //! folder's access list (no maintained safe wrapper covers them).
     #![allow(unsafe_code)]
 

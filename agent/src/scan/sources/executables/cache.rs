@@ -5,10 +5,18 @@
 //! or foreign one must only cost a rebuild.
 //!
 //! The file is JSON: `{"cache": "sverka executable inventory", "agent_version": ...,
-//! "entries": [{"path", "size", "modified_ns", "program", "version_info"?}]}`. It
+//! "full_walk_at": ..., "entries": [{"path", "size", "modified_ns", "program",
+//! "version_info"?}], "folders": [{"path", "modified_ns", "folders", "candidates"}]}`. It
 //! holds names, sizes, modification times, what the first bytes said (`program`:
 //! `elf`, `app_image`, `pe`, or `null` for a file that is not a program) and a PE
 //! version resource; nothing else of a file.
+//!
+//! `folders` is each folder's listing as the last walk saw it: its subfolders and the
+//! files whose names may be programs, valid while the folder's own modification time is
+//! unchanged (adding, removing or renaming an entry changes it), as `updatedb` reuses
+//! unchanged folders. A repeat scan then lists only the folders that changed; it still
+//! checks every listed program file's size and time. `full_walk_at` (seconds since
+//! 1970) is when every folder was last listed afresh.
 
 use std::collections::HashMap;
 
@@ -47,10 +55,25 @@ pub struct CachedFile {
     pub version_info: Option<VersionInfo>,
 }
 
-/// Every file the last scan looked at, by local path.
+/// What one folder held when it was last listed, valid while its modification time is
+/// unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedFolder {
+    /// Nanoseconds since 1970 (negative before).
+    pub modified_ns: i64,
+    /// The names of its subfolders (not links).
+    pub folders: Vec<String>,
+    /// The names of its files that may be programs ([`super::candidate`]).
+    pub candidates: Vec<String>,
+}
+
+/// Every file and folder the last scan looked at, by local path.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecutableCache {
     pub files: HashMap<String, CachedFile>,
+    pub folders: HashMap<String, CachedFolder>,
+    /// When every folder was last listed afresh (seconds since 1970); 0: never.
+    pub full_walk_at: i64,
 }
 
 impl ExecutableCache {
@@ -60,13 +83,40 @@ impl ExecutableCache {
             .get(path)
             .filter(|cached| cached.size == size && cached.modified_ns == modified_ns)
     }
+
+    /// The listing of `path`, if the folder's modification time still matches.
+    pub fn folder(&self, path: &str, modified_ns: i64) -> Option<&CachedFolder> {
+        self.folders
+            .get(path)
+            .filter(|cached| cached.modified_ns == modified_ns)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
     cache: String,
     agent_version: String,
+    #[serde(default)]
+    full_walk_at: i64,
     entries: Vec<CacheEntry>,
+    #[serde(default)]
+    folders: Vec<FolderEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FolderEntry {
+    path: String,
+    #[serde(flatten)]
+    folder: CachedFolder,
+}
+
+/// A name inside a folder: one path component, never a way out of it.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && name.chars().count() <= MAX_PATH_CHARS
 }
 
 #[derive(Serialize, Deserialize)]
@@ -101,19 +151,48 @@ pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache,
     }
     let file: CacheFile =
         serde_json::from_slice(bytes).map_err(|error| CacheError::Damaged(error.to_string()))?;
-    if file.entries.len() > MAX_CACHE_ENTRIES {
+    let names: usize = file
+        .folders
+        .iter()
+        .map(|entry| entry.folder.folders.len() + entry.folder.candidates.len())
+        .sum();
+    if file.entries.len() + file.folders.len() + names > MAX_CACHE_ENTRIES {
         return Err(CacheError::TooLarge("entries"));
     }
+    let path_is_bad = |path: &str| path.is_empty() || path.chars().count() > MAX_PATH_CHARS;
     let mut files = HashMap::with_capacity(file.entries.len());
     for entry in file.entries {
-        if entry.path.is_empty() || entry.path.chars().count() > MAX_PATH_CHARS {
+        if path_is_bad(&entry.path) {
             return Err(CacheError::Damaged(
                 "an entry's path is empty or too long".into(),
             ));
         }
         files.insert(entry.path, entry.file);
     }
-    Ok(ExecutableCache { files })
+    let mut folders = HashMap::with_capacity(file.folders.len());
+    for entry in file.folders {
+        if path_is_bad(&entry.path) {
+            return Err(CacheError::Damaged(
+                "a folder's path is empty or too long".into(),
+            ));
+        }
+        let listed = entry.folder.folders.iter();
+        if !listed
+            .chain(&entry.folder.candidates)
+            .all(|name| is_plain_name(name))
+        {
+            return Err(CacheError::Damaged(format!(
+                "folder {} lists a name that is not a plain file name",
+                entry.path
+            )));
+        }
+        folders.insert(entry.path, entry.folder);
+    }
+    Ok(ExecutableCache {
+        files,
+        folders,
+        full_walk_at: file.full_walk_at,
+    })
 }
 
 /// The cache file's bytes, entries sorted by path (the same cache, the same bytes).
@@ -127,10 +206,21 @@ pub fn serialize_cache(cache: &ExecutableCache, agent_version: &str) -> Vec<u8> 
         })
         .collect();
     entries.sort_by(|left, right| left.path.cmp(&right.path));
+    let mut folders: Vec<FolderEntry> = cache
+        .folders
+        .iter()
+        .map(|(path, folder)| FolderEntry {
+            path: path.clone(),
+            folder: folder.clone(),
+        })
+        .collect();
+    folders.sort_by(|left, right| left.path.cmp(&right.path));
     let file = CacheFile {
         cache: CACHE_MARKER.to_string(),
         agent_version: agent_version.to_string(),
+        full_walk_at: cache.full_walk_at,
         entries,
+        folders,
     };
     // Plain data of strings and numbers: serializing cannot fail.
     serde_json::to_vec(&file).unwrap_or_default()
@@ -163,6 +253,15 @@ mod tests {
                 version_info: None,
             },
         );
+        cache.folders.insert(
+            "/srv".into(),
+            CachedFolder {
+                modified_ns: 1_700_000_000_000_000_001,
+                folders: vec!["tools".into()],
+                candidates: vec!["notes".into()],
+            },
+        );
+        cache.full_walk_at = 1_700_000_000;
         cache
     }
 
@@ -183,6 +282,35 @@ mod tests {
                 .is_none()
         );
         assert!(cache.lookup("/srv/tools/tg.exe", 1234, 1).is_none());
+        let listing = cache.folder("/srv", 1_700_000_000_000_000_001);
+        assert_eq!(
+            listing.map(|folder| folder.folders.clone()),
+            Some(vec!["tools".into()])
+        );
+        assert!(cache.folder("/srv", 1_700_000_000_000_000_002).is_none());
+    }
+
+    #[test]
+    fn a_folder_listing_that_leads_out_of_its_folder_is_damage() {
+        for name in ["..", ".", "", "a/b", "a\\b", "a\u{0}b"] {
+            let text = serde_json::json!({
+                "cache": CACHE_MARKER,
+                "agent_version": "1",
+                "entries": [],
+                "folders": [{"path": "/srv", "modified_ns": 1, "folders": [name], "candidates": []}],
+            });
+            let bytes = serde_json::to_vec(&text).unwrap();
+            assert!(
+                matches!(parse_cache(&bytes, "1"), Err(CacheError::Damaged(_))),
+                "{name:?}"
+            );
+        }
+        // A cache written before folders were kept still reads.
+        let old = format!(r#"{{"cache":"{CACHE_MARKER}","agent_version":"1","entries":[]}}"#);
+        assert_eq!(
+            parse_cache(old.as_bytes(), "1"),
+            Ok(ExecutableCache::default())
+        );
     }
 
     #[test]

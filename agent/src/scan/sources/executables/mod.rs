@@ -17,20 +17,25 @@
 //! removable file systems, and share one budget of directory entries and time; past it
 //! the inventory stops and says so. Cached: what each file was is remembered by (path,
 //! size, modification time) in [`InventoryOptions::cache_file`] (the agent's state
-//! folder), so a repeat scan opens only new or changed files. A damaged cache, or one
-//! of another agent version, is an error entry and is rebuilt.
+//! folder), so a repeat scan opens only new or changed files; and what each folder
+//! held is remembered by its modification time, so a repeat scan lists only the folders
+//! whose entries changed ([`cache`]). Folder times are trusted only where the file
+//! system keeps them (see [`places::Walk::folder_times_kept`]), not for a folder
+//! changed within the last seconds (the time may not have moved yet), and not beyond
+//! [`FULL_WALK_EVERY`]: then every folder is listed afresh. A damaged cache, or one of
+//! another agent version, is an error entry and is rebuilt.
 
 pub mod cache;
 pub mod places;
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use sverka_shared::observation::{FileFormat, VersionInfo};
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
-use walkdir::WalkDir;
 
-use self::cache::{CachedFile, ExecutableCache, parse_cache, serialize_cache};
+use self::cache::{CachedFile, CachedFolder, ExecutableCache, parse_cache, serialize_cache};
 use self::places::{Pruned, Walk};
 use super::{EvidenceSource, ScanContext, SourceOutput, files};
 use crate::scan::formats::pe;
@@ -39,6 +44,13 @@ use crate::scan::fsread::{read_bounded, read_header};
 const HEADER_BYTES: usize = 16;
 /// How deep below a volume's root the inventory looks.
 pub const MAX_DEPTH: usize = 24;
+/// How long a cached folder listing may stand in for listing the folder: past it, a
+/// scan lists every folder afresh (a file system that does not move a folder's time
+/// when an entry is added cannot hide a program longer than this).
+pub const FULL_WALK_EVERY: Duration = Duration::from_secs(24 * 3600);
+/// A folder changed this recently is listed again next time: its time may not have
+/// moved yet for a change made in the same tick (two seconds on FAT).
+const SETTLED_AFTER: Duration = Duration::from_secs(3);
 /// Extensions of Linux program files (besides none at all).
 const LINUX_PROGRAM_EXTENSIONS: &[&str] = &["appimage", "bin", "run", "x86_64", "x86"];
 
@@ -68,6 +80,10 @@ impl Default for InventoryOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InventoryStats {
     pub entries_visited: u64,
+    /// Folders listed (read from the disk).
+    pub folders_listed: u64,
+    /// Folders whose listing came from the cache (unchanged since it was written).
+    pub folders_from_cache: u64,
     /// Candidate files whose facts came from the cache.
     pub from_cache: u64,
     /// Candidate files opened and read.
@@ -89,6 +105,8 @@ impl EvidenceSource for ExecutableInventorySource {
             let stats = take_inventory(context, output);
             tracing::info!(
                 entries = stats.entries_visited,
+                folders_listed = stats.folders_listed,
+                folders_from_cache = stats.folders_from_cache,
                 programs = stats.programs,
                 read = stats.read,
                 from_cache = stats.from_cache,
@@ -107,11 +125,19 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         .map(|file| load_cache(file, output))
         .unwrap_or_default();
     let (walks, pruned) = places::plan(context, output);
+    let now = SystemTime::now();
+    let now_s = modified_ns(Ok(now)) / 1_000_000_000;
+    // Folder listings are reused until the next full walk is due.
+    let full_walk_due =
+        !(0..FULL_WALK_EVERY.as_secs() as i64).contains(&(now_s - previous.full_walk_at));
+    let settled_before = modified_ns(Ok(now - SETTLED_AFTER));
     let mut inventory = Inventory {
         context,
         previous,
         current: ExecutableCache::default(),
         pruned,
+        reuse_folders: !full_walk_due,
+        settled_before,
         deadline: Instant::now() + options.time_budget,
         stats: InventoryStats::default(),
         stopped: None,
@@ -126,11 +152,19 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         inventory.walk(walk);
     }
     inventory.report(output);
+    inventory.current.full_walk_at = if full_walk_due && inventory.stopped.is_none() {
+        now_s
+    } else {
+        inventory.previous.full_walk_at
+    };
     if let Some(file) = &options.cache_file {
         // A stopped inventory keeps what it did not reach for next time.
         if inventory.stopped.is_some() {
             for (path, cached) in inventory.previous.files.drain() {
                 inventory.current.files.entry(path).or_insert(cached);
+            }
+            for (path, cached) in inventory.previous.folders.drain() {
+                inventory.current.folders.entry(path).or_insert(cached);
             }
         }
         if inventory.current != inventory.previous
@@ -214,6 +248,10 @@ struct Inventory<'a, 'c> {
     previous: ExecutableCache,
     current: ExecutableCache,
     pruned: Pruned,
+    /// Whether cached folder listings may stand in for listing (no full walk is due).
+    reuse_folders: bool,
+    /// Folders modified at or after this time (ns since 1970) are not cached.
+    settled_before: i64,
     deadline: Instant,
     stats: InventoryStats,
     /// Why the inventory stopped early, if it did.
@@ -221,6 +259,38 @@ struct Inventory<'a, 'c> {
     damaged: Unreadable,
     unreadable: Unreadable,
     observations: Vec<Observation>,
+}
+
+/// A folder's subfolders and possible program files.
+#[derive(Debug, Default)]
+struct Listing {
+    folders: Vec<OsString>,
+    candidates: Vec<OsString>,
+}
+
+impl Listing {
+    fn from_cache(cached: &CachedFolder) -> Listing {
+        let names = |names: &[String]| names.iter().map(OsString::from).collect();
+        Listing {
+            folders: names(&cached.folders),
+            candidates: names(&cached.candidates),
+        }
+    }
+
+    /// The listing as the cache keeps it; `None` when a name is not Unicode.
+    fn to_cache(&self, modified_ns: i64) -> Option<CachedFolder> {
+        let names = |names: &[OsString]| {
+            names
+                .iter()
+                .map(|name| name.to_str().map(str::to_string))
+                .collect::<Option<Vec<String>>>()
+        };
+        Some(CachedFolder {
+            modified_ns,
+            folders: names(&self.folders)?,
+            candidates: names(&self.candidates)?,
+        })
+    }
 }
 
 /// What kind of program a file's name says it may be.
@@ -289,77 +359,143 @@ impl Inventory<'_, '_> {
     fn walk_pruning(&mut self, walk: &Walk, linux: bool, pruned: &Pruned) {
         let prune_toolchains = self.context.limits.prune_toolchains;
         let matcher = self.context.matcher;
-        let walker = WalkDir::new(&walk.start)
-            .follow_links(false)
-            .max_depth(MAX_DEPTH)
-            .into_iter()
-            .filter_entry(|entry| {
-                !(entry.depth() > 0
-                    && entry.file_type().is_dir()
-                    && (files::is_pruned(prune_toolchains, entry.file_name())
-                        || pruned.contains(entry.path())))
-            });
-        for entry in walker {
-            self.stats.entries_visited += 1;
-            if self.stats.entries_visited > self.context.inventory.max_entries {
-                self.stopped = Some(format!(
-                    "after {} directory entries",
-                    self.context.inventory.max_entries
-                ));
+        let reuse_folders = self.reuse_folders && walk.folder_times_kept;
+        // Depth first, in name order; a walk does not follow links.
+        let mut pending: Vec<(PathBuf, usize)> = vec![(walk.start.clone(), 0)];
+        while let Some((folder, depth)) = pending.pop() {
+            if self.over_budget() {
                 return;
             }
-            if self.stats.entries_visited % 4096 == 0 && Instant::now() > self.deadline {
-                self.stopped = Some(format!(
-                    "after {} s",
-                    self.context.inventory.time_budget.as_secs()
-                ));
-                return;
-            }
-            let entry = match entry {
-                Ok(entry) => entry,
+            let metadata = if depth == 0 {
+                std::fs::metadata(&folder)
+            } else {
+                std::fs::symlink_metadata(&folder)
+            };
+            let modified = match metadata {
+                Ok(metadata) if metadata.is_dir() => modified_ns(metadata.modified()),
+                // Gone or replaced since its parent was listed.
+                Ok(_) => continue,
                 Err(error) => {
-                    let root = self.context.root;
-                    self.unreadable.add(|| {
-                        let path = error
-                            .path()
-                            .map(|path| root.display(path))
-                            .unwrap_or_default();
-                        let reason = error
-                            .io_error()
-                            .map(|io| io.to_string())
-                            .unwrap_or_else(|| error.to_string());
-                        format!("{path}: {reason}")
-                    });
+                    self.unreadable(&folder, &error);
                     continue;
                 }
             };
-            if !entry.file_type().is_file() {
-                continue;
+            let key = folder.to_string_lossy().into_owned();
+            let cached = reuse_folders
+                .then(|| self.previous.folder(&key, modified))
+                .flatten()
+                .map(Listing::from_cache);
+            let listing = match cached {
+                Some(listing) => {
+                    self.stats.folders_from_cache += 1;
+                    self.stats.entries_visited +=
+                        (listing.folders.len() + listing.candidates.len()) as u64;
+                    listing
+                }
+                None => match self.list(&folder, linux) {
+                    Ok(listing) => listing,
+                    Err(error) => {
+                        self.unreadable(&folder, &error);
+                        continue;
+                    }
+                },
+            };
+            for name in &listing.candidates {
+                let file_name = name.to_string_lossy();
+                let Some(candidate) = candidate(&file_name, linux) else {
+                    continue;
+                };
+                let path = folder.join(name);
+                let Ok(metadata) = std::fs::symlink_metadata(&path) else {
+                    continue;
+                };
+                // An extensionless file is opened when it is executable or the catalog
+                // asks about its name (a copy on a disk mounted without exec bits).
+                if !metadata.is_file()
+                    || metadata.len() == 0
+                    || candidate == (Candidate::LinuxProgram { always: false })
+                        && !is_executable(&metadata)
+                        && !matcher.wants_file_name(&file_name)
+                {
+                    continue;
+                }
+                self.visit(
+                    &path,
+                    &file_name,
+                    candidate,
+                    &metadata,
+                    walk.user.as_deref(),
+                );
             }
-            let file_name = entry.file_name().to_string_lossy();
-            let Some(candidate) = candidate(&file_name, linux) else {
-                continue;
-            };
-            let Ok(metadata) = entry.metadata() else {
-                continue;
-            };
-            // An extensionless file is opened when it is executable or the catalog
-            // asks about its name (a copy on a disk mounted without exec bits).
-            if metadata.len() == 0
-                || candidate == (Candidate::LinuxProgram { always: false })
-                    && !is_executable(&metadata)
-                    && !matcher.wants_file_name(&file_name)
+            if depth + 1 < MAX_DEPTH {
+                for name in listing.folders.iter().rev() {
+                    let child = folder.join(name);
+                    if files::is_pruned(prune_toolchains, name) || pruned.contains(&child) {
+                        continue;
+                    }
+                    pending.push((child, depth + 1));
+                }
+            }
+            // A folder whose names are not all Unicode is listed every time (the
+            // cache's JSON holds text).
+            if modified < self.settled_before
+                && let Some(cached) = listing.to_cache(modified)
             {
-                continue;
+                self.current.folders.insert(key, cached);
             }
-            self.visit(
-                entry.path(),
-                &file_name,
-                candidate,
-                &metadata,
-                walk.user.as_deref(),
-            );
         }
+    }
+
+    /// Whether the inventory's budget of entries or time is spent (and says why).
+    fn over_budget(&mut self) -> bool {
+        if self.stats.entries_visited > self.context.inventory.max_entries {
+            self.stopped = Some(format!(
+                "after {} directory entries",
+                self.context.inventory.max_entries
+            ));
+        } else if Instant::now() > self.deadline {
+            self.stopped = Some(format!(
+                "after {} s",
+                self.context.inventory.time_budget.as_secs()
+            ));
+        }
+        self.stopped.is_some()
+    }
+
+    /// A folder's subfolders and possible program files, read from the disk, in name
+    /// order.
+    fn list(&mut self, folder: &Path, linux: bool) -> std::io::Result<Listing> {
+        self.stats.folders_listed += 1;
+        let mut listing = Listing::default();
+        for entry in std::fs::read_dir(folder)? {
+            self.stats.entries_visited += 1;
+            let entry = match entry {
+                Ok(entry) => entry,
+                Err(error) => {
+                    self.unreadable(folder, &error);
+                    continue;
+                }
+            };
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            if file_type.is_dir() {
+                listing.folders.push(entry.file_name());
+            } else if file_type.is_file()
+                && candidate(&entry.file_name().to_string_lossy(), linux).is_some()
+            {
+                listing.candidates.push(entry.file_name());
+            }
+        }
+        listing.folders.sort_unstable();
+        listing.candidates.sort_unstable();
+        Ok(listing)
+    }
+
+    fn unreadable(&mut self, path: &Path, error: &std::io::Error) {
+        let root = self.context.root;
+        self.unreadable
+            .add(|| format!("{}: {error}", root.display(path)));
     }
 
     /// One candidate file: its facts from the cache or from its first bytes, then the

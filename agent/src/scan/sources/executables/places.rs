@@ -70,6 +70,11 @@ pub struct Walk {
     pub shown: String,
     /// The Linux user whose Wine prefix it is.
     pub user: Option<String>,
+    /// Whether its file system moves a folder's modification time when an entry is
+    /// added, removed or renamed, so a folder's cached listing can be trusted while
+    /// the time is unchanged: every Linux file system, and NTFS and ReFS on Windows
+    /// (Windows does not do it on FAT and exFAT).
+    pub folder_times_kept: bool,
 }
 
 /// Folders never entered, compared without regard to case on Windows systems.
@@ -137,7 +142,7 @@ pub struct Volume {
 
 /// The volumes of the running system worth walking: real local file systems, not
 /// removable, each mount point once.
-pub fn local_fixed_volumes(volumes: &[Volume], windows: bool) -> Vec<PathBuf> {
+pub fn local_fixed_volumes(volumes: &[Volume], windows: bool) -> Vec<Volume> {
     let mut seen = HashSet::new();
     volumes
         .iter()
@@ -149,12 +154,23 @@ pub fn local_fixed_volumes(volumes: &[Volume], windows: bool) -> Vec<PathBuf> {
                     .any(|known| volume.file_system.eq_ignore_ascii_case(known))
         })
         .filter(|volume| seen.insert(volume.mount_point.clone()))
-        .map(|volume| volume.mount_point.clone())
+        .cloned()
         .collect()
 }
 
-/// The running system's volumes (sysinfo reads `/proc/mounts` and the block devices'
-/// `removable` flag on Linux, the volume list on Windows).
+/// Whether a volume's file system moves a folder's modification time when an entry is
+/// added, removed or renamed: every one Linux mounts; on Windows NTFS and ReFS, not FAT
+/// or exFAT.
+pub fn keeps_folder_times(file_system: &str, windows: bool) -> bool {
+    !windows
+        || ["ntfs", "refs"]
+            .iter()
+            .any(|kept| file_system.eq_ignore_ascii_case(kept))
+}
+
+/// The running system's volumes: on Linux as sysinfo lists them (from `/proc/mounts`
+/// and the block devices' `removable` flag).
+#[cfg(not(windows))]
 fn live_volumes(output: &mut SourceOutput) -> Vec<Volume> {
     match sysinfo::Disks::new_with_refreshed_list() {
         Ok(disks) => disks
@@ -173,6 +189,79 @@ fn live_volumes(output: &mut SourceOutput) -> Vec<Volume> {
             );
             Vec::new()
         }
+    }
+}
+
+/// The running system's volumes: on Windows its drive letters (sysinfo lists volumes
+/// by their GUID names, which Wine does not give for drives mapped to folders).
+#[cfg(windows)]
+fn live_volumes(_output: &mut SourceOutput) -> Vec<Volume> {
+    drive_letters::volumes()
+}
+
+/// Windows: the fixed and removable drives by letter (`GetLogicalDrives`,
+/// `GetDriveTypeW`) with their file systems (`GetVolumeInformationW`).
+#[cfg(windows)]
+mod drive_letters {
+    #![allow(unsafe_code)]
+
+    use std::path::PathBuf;
+
+    use windows_sys::Win32::Storage::FileSystem::{
+        GetDriveTypeW, GetLogicalDrives, GetVolumeInformationW,
+    };
+
+    use super::Volume;
+
+    /// `GetDriveTypeW`'s answers (WinBase.h).
+    const DRIVE_REMOVABLE: u32 = 2;
+    const DRIVE_FIXED: u32 = 3;
+
+    pub fn volumes() -> Vec<Volume> {
+        // SAFETY: takes nothing, returns a bit mask of the drive letters in use.
+        let letters = unsafe { GetLogicalDrives() };
+        let mut volumes = Vec::new();
+        for index in 0..26u8 {
+            if letters & (1 << index) == 0 {
+                continue;
+            }
+            let root = format!("{}:\\", char::from(b'A' + index));
+            let wide: Vec<u16> = root.encode_utf16().chain([0]).collect();
+            // SAFETY: `wide` is a NUL-terminated UTF-16 string that outlives the call.
+            let kind = unsafe { GetDriveTypeW(wide.as_ptr()) };
+            if kind != DRIVE_FIXED && kind != DRIVE_REMOVABLE {
+                continue;
+            }
+            let mut file_system = [0u16; 64];
+            // SAFETY: `wide` as above; the one output buffer is valid for the length
+            // passed, and the outputs not wanted are null, which the call allows.
+            let answered = unsafe {
+                GetVolumeInformationW(
+                    wide.as_ptr(),
+                    std::ptr::null_mut(),
+                    0,
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    std::ptr::null_mut(),
+                    file_system.as_mut_ptr(),
+                    file_system.len() as u32,
+                )
+            } != 0;
+            let length = file_system
+                .iter()
+                .position(|unit| *unit == 0)
+                .unwrap_or(file_system.len());
+            volumes.push(Volume {
+                mount_point: PathBuf::from(root),
+                file_system: if answered {
+                    String::from_utf16_lossy(&file_system[..length])
+                } else {
+                    String::new()
+                },
+                removable: kind == DRIVE_REMOVABLE,
+            });
+        }
+        volumes
     }
 }
 
@@ -195,15 +284,20 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
     }
     let mut walks = Vec::new();
     if windows {
-        let drives: Vec<PathBuf> = if root.is_live() {
+        // Under an image, the image's folders live on this (Linux) system.
+        let drives: Vec<(PathBuf, bool)> = if root.is_live() {
             local_fixed_volumes(&live_volumes(output), true)
                 .into_iter()
-                .filter(|drive| !is_unix_root_through_wine(drive))
+                .filter(|volume| !is_unix_root_through_wine(&volume.mount_point))
+                .map(|volume| {
+                    let kept = keeps_folder_times(&volume.file_system, true);
+                    (volume.mount_point, kept)
+                })
                 .collect()
         } else {
-            vec![root.root().to_path_buf()]
+            vec![(root.root().to_path_buf(), true)]
         };
-        for drive in drives {
+        for (drive, folder_times_kept) in drives {
             for folder in WINDOWS_SYSTEM_FOLDERS {
                 pruned.add(&drive.join(folder));
             }
@@ -217,6 +311,7 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
                 shown: root.display(&drive),
                 start: drive,
                 user: None,
+                folder_times_kept,
             });
         }
         return (walks, pruned);
@@ -240,7 +335,8 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
                 format!("executable inventory: cannot read the mounts: {error}"),
             ),
         }
-        for mount in local_fixed_volumes(&live_volumes(output), false) {
+        for volume in local_fixed_volumes(&live_volumes(output), false) {
+            let mount = volume.mount_point;
             if pruned.contains(&mount)
                 || LINUX_SYSTEM_FOLDERS
                     .iter()
@@ -252,6 +348,7 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
                 shown: mount.to_string_lossy().into_owned(),
                 start: mount,
                 user: None,
+                folder_times_kept: true,
             });
         }
     } else {
@@ -259,6 +356,7 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
             start: root.root().to_path_buf(),
             shown: "/".into(),
             user: None,
+            folder_times_kept: true,
         });
     }
     for user in &context.profiles.users {
@@ -272,6 +370,7 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
                 start: root.path(&drive_c),
                 shown: drive_c,
                 user: Some(user.name.clone()),
+                folder_times_kept: true,
             });
         }
     }
@@ -302,8 +401,14 @@ mod tests {
             volume("/tmp", "tmpfs", false),
             volume("/data", "fuseblk", false),
         ];
+        let mounts = |volumes: Vec<Volume>| -> Vec<PathBuf> {
+            volumes
+                .into_iter()
+                .map(|volume| volume.mount_point)
+                .collect()
+        };
         assert_eq!(
-            local_fixed_volumes(&volumes, false),
+            mounts(local_fixed_volumes(&volumes, false)),
             vec![
                 PathBuf::from("/"),
                 PathBuf::from("/srv"),
@@ -312,9 +417,12 @@ mod tests {
         );
         let drives = [volume("C:\\", "NTFS", false), volume("E:\\", "FAT32", true)];
         assert_eq!(
-            local_fixed_volumes(&drives, true),
+            mounts(local_fixed_volumes(&drives, true)),
             vec![PathBuf::from("C:\\")]
         );
+        assert!(keeps_folder_times("NTFS", true) && keeps_folder_times("ReFS", true));
+        assert!(!keeps_folder_times("FAT32", true) && !keeps_folder_times("exFAT", true));
+        assert!(keeps_folder_times("vfat", false));
     }
 
     #[test]
