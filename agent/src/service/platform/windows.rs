@@ -206,9 +206,10 @@ pub fn log_dir() -> PathBuf {
 }
 
 mod security {
-    //! One of two places with `unsafe` (the other lists drive letters for the
-    //! executable inventory): the Win32 security calls that set and read a
-    //! folder's access list (no maintained safe wrapper covers them).
+    //! One of two places with `unsafe` (the other, the executable inventory's
+    //! `win32.rs`, lists drives and reads file times): the Win32 security calls
+    //! that set and read a folder's access list (no maintained safe wrapper covers
+    //! them).
     #![allow(unsafe_code)]
 
     use std::os::windows::ffi::OsStrExt;

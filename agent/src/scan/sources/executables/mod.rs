@@ -27,6 +27,8 @@
 
 pub mod cache;
 pub mod places;
+#[cfg(windows)]
+mod win32;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -261,6 +263,50 @@ struct Inventory<'a, 'c> {
     observations: Vec<Observation>,
 }
 
+/// What the walk needs to know of a file or folder (without opening it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// A folder, not a link to one.
+    pub is_dir: bool,
+    /// A file, not a link to one.
+    pub is_file: bool,
+    pub size: u64,
+    /// Nanoseconds since 1970 (negative before; 0 when unknown).
+    pub modified_ns: i64,
+    /// Has an execute bit (always true on Windows).
+    pub executable: bool,
+}
+
+impl Facts {
+    fn of(metadata: &std::fs::Metadata) -> Facts {
+        Facts {
+            is_dir: metadata.is_dir(),
+            is_file: metadata.is_file(),
+            size: metadata.len(),
+            modified_ns: modified_ns(metadata.modified()),
+            executable: is_executable(metadata),
+        }
+    }
+
+    /// A path's facts, not following a link (the start of a walk is followed).
+    #[cfg(not(windows))]
+    fn read(path: &Path, follow: bool) -> std::io::Result<Facts> {
+        let metadata = if follow {
+            std::fs::metadata(path)
+        } else {
+            std::fs::symlink_metadata(path)
+        }?;
+        Ok(Facts::of(&metadata))
+    }
+
+    /// A path's facts, not following a link. A walk's start on Windows is a drive's
+    /// root or a folder of the image, never a link.
+    #[cfg(windows)]
+    fn read(path: &Path, _follow: bool) -> std::io::Result<Facts> {
+        win32::facts(path)
+    }
+}
+
 /// A folder's subfolders and possible program files.
 #[derive(Debug, Default)]
 struct Listing {
@@ -366,13 +412,8 @@ impl Inventory<'_, '_> {
             if self.over_budget() {
                 return;
             }
-            let metadata = if depth == 0 {
-                std::fs::metadata(&folder)
-            } else {
-                std::fs::symlink_metadata(&folder)
-            };
-            let modified = match metadata {
-                Ok(metadata) if metadata.is_dir() => modified_ns(metadata.modified()),
+            let modified = match Facts::read(&folder, depth == 0) {
+                Ok(facts) if facts.is_dir => facts.modified_ns,
                 // Gone or replaced since its parent was listed.
                 Ok(_) => continue,
                 Err(error) => {
@@ -406,26 +447,20 @@ impl Inventory<'_, '_> {
                     continue;
                 };
                 let path = folder.join(name);
-                let Ok(metadata) = std::fs::symlink_metadata(&path) else {
+                let Ok(facts) = Facts::read(&path, false) else {
                     continue;
                 };
                 // An extensionless file is opened when it is executable or the catalog
                 // asks about its name (a copy on a disk mounted without exec bits).
-                if !metadata.is_file()
-                    || metadata.len() == 0
+                if !facts.is_file
+                    || facts.size == 0
                     || candidate == (Candidate::LinuxProgram { always: false })
-                        && !is_executable(&metadata)
+                        && !facts.executable
                         && !matcher.wants_file_name(&file_name)
                 {
                     continue;
                 }
-                self.visit(
-                    &path,
-                    &file_name,
-                    candidate,
-                    &metadata,
-                    walk.user.as_deref(),
-                );
+                self.visit(&path, &file_name, candidate, facts, walk.user.as_deref());
             }
             if depth + 1 < MAX_DEPTH {
                 for name in listing.folders.iter().rev() {
@@ -505,13 +540,12 @@ impl Inventory<'_, '_> {
         path: &Path,
         file_name: &str,
         candidate: Candidate,
-        metadata: &std::fs::Metadata,
+        facts: Facts,
         user: Option<&str>,
     ) {
         let key = path.to_string_lossy().into_owned();
-        let size = metadata.len();
-        let modified = modified_ns(metadata.modified());
-        let facts = match self.previous.lookup(&key, size, modified) {
+        let (size, modified) = (facts.size, facts.modified_ns);
+        let known = match self.previous.lookup(&key, size, modified) {
             Some(cached) => {
                 self.stats.from_cache += 1;
                 cached.clone()
@@ -527,11 +561,11 @@ impl Inventory<'_, '_> {
                 }
             }
         };
-        if let Some(format) = facts.program {
+        if let Some(format) = known.program {
             self.stats.programs += 1;
-            self.observe(path, file_name, format, facts.version_info.clone(), user);
+            self.observe(path, file_name, format, known.version_info.clone(), user);
         }
-        self.current.files.insert(key, facts);
+        self.current.files.insert(key, known);
     }
 
     /// What a file is, from its first bytes (and a PE program's version resource).

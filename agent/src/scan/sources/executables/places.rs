@@ -196,73 +196,7 @@ fn live_volumes(output: &mut SourceOutput) -> Vec<Volume> {
 /// by their GUID names, which Wine does not give for drives mapped to folders).
 #[cfg(windows)]
 fn live_volumes(_output: &mut SourceOutput) -> Vec<Volume> {
-    drive_letters::volumes()
-}
-
-/// Windows: the fixed and removable drives by letter (`GetLogicalDrives`,
-/// `GetDriveTypeW`) with their file systems (`GetVolumeInformationW`).
-#[cfg(windows)]
-mod drive_letters {
-    #![allow(unsafe_code)]
-
-    use std::path::PathBuf;
-
-    use windows_sys::Win32::Storage::FileSystem::{
-        GetDriveTypeW, GetLogicalDrives, GetVolumeInformationW,
-    };
-
-    use super::Volume;
-
-    /// `GetDriveTypeW`'s answers (WinBase.h).
-    const DRIVE_REMOVABLE: u32 = 2;
-    const DRIVE_FIXED: u32 = 3;
-
-    pub fn volumes() -> Vec<Volume> {
-        // SAFETY: takes nothing, returns a bit mask of the drive letters in use.
-        let letters = unsafe { GetLogicalDrives() };
-        let mut volumes = Vec::new();
-        for index in 0..26u8 {
-            if letters & (1 << index) == 0 {
-                continue;
-            }
-            let root = format!("{}:\\", char::from(b'A' + index));
-            let wide: Vec<u16> = root.encode_utf16().chain([0]).collect();
-            // SAFETY: `wide` is a NUL-terminated UTF-16 string that outlives the call.
-            let kind = unsafe { GetDriveTypeW(wide.as_ptr()) };
-            if kind != DRIVE_FIXED && kind != DRIVE_REMOVABLE {
-                continue;
-            }
-            let mut file_system = [0u16; 64];
-            // SAFETY: `wide` as above; the one output buffer is valid for the length
-            // passed, and the outputs not wanted are null, which the call allows.
-            let answered = unsafe {
-                GetVolumeInformationW(
-                    wide.as_ptr(),
-                    std::ptr::null_mut(),
-                    0,
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    std::ptr::null_mut(),
-                    file_system.as_mut_ptr(),
-                    file_system.len() as u32,
-                )
-            } != 0;
-            let length = file_system
-                .iter()
-                .position(|unit| *unit == 0)
-                .unwrap_or(file_system.len());
-            volumes.push(Volume {
-                mount_point: PathBuf::from(root),
-                file_system: if answered {
-                    String::from_utf16_lossy(&file_system[..length])
-                } else {
-                    String::new()
-                },
-                removable: kind == DRIVE_REMOVABLE,
-            });
-        }
-        volumes
-    }
+    super::win32::volumes()
 }
 
 /// Wine maps a drive letter (`Z:`) to the Linux file system's root; the Linux scan is
