@@ -161,41 +161,53 @@ pub fn walk_pruning(
             ),
         );
     }
-    if state.unreadable_versions.count > 0 {
-        output.error(
-            SourceKind::File,
-            Some(folder.to_string()),
-            format!(
-                "{} program(s) had unreadable version information (first: {})",
-                state.unreadable_versions.count,
-                state.unreadable_versions.first.unwrap_or_default()
-            ),
-        );
-    }
-    if state.unreadable.count > 0 {
-        output.error(
-            SourceKind::File,
-            Some(folder.to_string()),
-            format!(
-                "{} folder(s) or file(s) could not be read (first: {})",
-                state.unreadable.count,
-                state.unreadable.first.unwrap_or_default()
-            ),
-        );
-    }
+    state.unreadable_versions.report(
+        output,
+        Some(folder.to_string()),
+        "",
+        "program(s) had unreadable version information",
+    );
+    state.unreadable.report(
+        output,
+        Some(folder.to_string()),
+        "",
+        "folder(s) or file(s) could not be read",
+    );
 }
 
 /// Things that could not be read during one walk: how many, and the first.
 #[derive(Debug, Default)]
-struct Unreadable {
+pub(crate) struct Unreadable {
     count: u64,
     first: Option<String>,
 }
 
 impl Unreadable {
-    fn add(&mut self, what: impl FnOnce() -> String) {
+    pub(crate) fn add(&mut self, what: impl FnOnce() -> String) {
         self.count += 1;
         self.first.get_or_insert_with(what);
+    }
+
+    /// One error entry for all of them, if there were any: `{prefix}{count} {what}
+    /// (first: ...)`.
+    pub(crate) fn report(
+        &self,
+        output: &mut SourceOutput,
+        path: Option<String>,
+        prefix: &str,
+        what: &str,
+    ) {
+        if self.count > 0 {
+            output.error(
+                SourceKind::File,
+                path,
+                format!(
+                    "{prefix}{} {what} (first: {})",
+                    self.count,
+                    self.first.as_deref().unwrap_or_default()
+                ),
+            );
+        }
     }
 }
 

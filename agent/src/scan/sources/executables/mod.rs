@@ -39,7 +39,8 @@ use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 
 use self::cache::{CachedFile, CachedFolder, ExecutableCache, parse_cache, serialize_cache};
 use self::places::{Pruned, Walk};
-use super::{EvidenceSource, ScanContext, SourceOutput, files};
+use super::files::{self, Unreadable};
+use super::{EvidenceSource, ScanContext, SourceOutput};
 use crate::scan::formats::pe;
 use crate::scan::fsread::{read_bounded, read_header};
 
@@ -229,20 +230,6 @@ fn write_cache(file: &Path, cache: &ExecutableCache) -> std::io::Result<()> {
     let temporary = PathBuf::from(temporary);
     std::fs::write(&temporary, bytes)?;
     std::fs::rename(&temporary, file)
-}
-
-/// Things that could not be read: how many, and the first.
-#[derive(Debug, Default)]
-struct Unreadable {
-    count: u64,
-    first: Option<String>,
-}
-
-impl Unreadable {
-    fn add(&mut self, what: impl FnOnce() -> String) {
-        self.count += 1;
-        self.first.get_or_insert_with(what);
-    }
 }
 
 struct Inventory<'a, 'c> {
@@ -636,28 +623,18 @@ impl Inventory<'_, '_> {
                 ),
             );
         }
-        if self.damaged.count > 0 {
-            output.error(
-                SourceKind::File,
-                None,
-                format!(
-                    "executable inventory: {} program(s) had unreadable headers or version information (first: {})",
-                    self.damaged.count,
-                    self.damaged.first.clone().unwrap_or_default()
-                ),
-            );
-        }
-        if self.unreadable.count > 0 {
-            output.error(
-                SourceKind::File,
-                None,
-                format!(
-                    "executable inventory: {} folder(s) or file(s) could not be read (first: {})",
-                    self.unreadable.count,
-                    self.unreadable.first.clone().unwrap_or_default()
-                ),
-            );
-        }
+        self.damaged.report(
+            output,
+            None,
+            "executable inventory: ",
+            "program(s) had unreadable headers or version information",
+        );
+        self.unreadable.report(
+            output,
+            None,
+            "executable inventory: ",
+            "folder(s) or file(s) could not be read",
+        );
     }
 }
 
