@@ -428,6 +428,10 @@ impl Inventory<'_, '_> {
                     }
                 },
             };
+            // A listing cut short by the budget is neither used nor kept.
+            if self.stopped.is_some() {
+                return;
+            }
             for name in &listing.candidates {
                 let file_name = name.to_string_lossy();
                 let Some(candidate) = candidate(&file_name, linux) else {
@@ -485,12 +489,19 @@ impl Inventory<'_, '_> {
     }
 
     /// A folder's subfolders and possible program files, read from the disk, in name
-    /// order.
+    /// order. The budget holds inside a folder too: past it the listing is partial and
+    /// `stopped` says why.
     fn list(&mut self, folder: &Path, linux: bool) -> std::io::Result<Listing> {
         self.stats.folders_listed += 1;
         let mut listing = Listing::default();
         for entry in std::fs::read_dir(folder)? {
             self.stats.entries_visited += 1;
+            if (self.stats.entries_visited.is_multiple_of(4096)
+                || self.stats.entries_visited > self.context.inventory.max_entries)
+                && self.over_budget()
+            {
+                break;
+            }
             let entry = match entry {
                 Ok(entry) => entry,
                 Err(error) => {
@@ -666,6 +677,47 @@ mod tests {
             candidate(".hidden", true),
             Some(Candidate::LinuxProgram { always: false })
         );
+    }
+
+    #[test]
+    fn the_entry_budget_holds_inside_one_folder_and_keeps_no_partial_listing() {
+        use crate::scan::{ScanOptions, ScanRoot, scan};
+        use sverka_shared::{Catalog, CatalogMatcher};
+
+        let image = tempfile::tempdir().unwrap();
+        let share = image.path().join("srv/share");
+        std::fs::create_dir_all(&share).unwrap();
+        for index in 0..50 {
+            std::fs::write(share.join(format!("file{index}.dat")), b"x").unwrap();
+        }
+        // Settled long ago, so a complete listing of it would be kept.
+        std::fs::File::open(&share)
+            .and_then(|folder| {
+                folder.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000))
+            })
+            .unwrap();
+        let cache_file = image.path().join("executables.json");
+        let options = ScanOptions {
+            inventory: InventoryOptions {
+                cache_file: Some(cache_file.clone()),
+                max_entries: 10,
+                ..InventoryOptions::default()
+            },
+            ..ScanOptions::default()
+        };
+        let matcher = CatalogMatcher::new(Catalog::builtin().unwrap());
+        let outcome = scan(&ScanRoot::image(image.path()), &matcher, &options, &|_| {});
+        assert!(
+            outcome.report.errors.iter().any(|error| error
+                .message
+                .contains("executable inventory stopped after 10 directory entries")),
+            "{:?}",
+            outcome.report.errors
+        );
+        let cache = std::fs::read(&cache_file).unwrap_or_default();
+        let cache = parse_cache(&cache, env!("CARGO_PKG_VERSION")).unwrap_or_default();
+        let share_key = share.to_string_lossy().into_owned();
+        assert!(!cache.folders.contains_key(&share_key), "{cache:?}");
     }
 
     #[test]
