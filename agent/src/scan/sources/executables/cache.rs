@@ -98,16 +98,30 @@ struct CacheFile {
     agent_version: String,
     #[serde(default)]
     full_walk_at: i64,
-    entries: Vec<CacheEntry>,
+    entries: Vec<Entry<CachedFile>>,
     #[serde(default)]
-    folders: Vec<FolderEntry>,
+    folders: Vec<Entry<CachedFolder>>,
 }
 
+/// A file's or folder's facts with its path beside them (`{"path", ...facts}`).
 #[derive(Serialize, Deserialize)]
-struct FolderEntry {
+struct Entry<Facts> {
     path: String,
     #[serde(flatten)]
-    folder: CachedFolder,
+    facts: Facts,
+}
+
+/// A map's entries in path order (the same cache, the same bytes).
+fn sorted_entries<Facts: Clone>(map: &HashMap<String, Facts>) -> Vec<Entry<Facts>> {
+    let mut entries: Vec<Entry<Facts>> = map
+        .iter()
+        .map(|(path, facts)| Entry {
+            path: path.clone(),
+            facts: facts.clone(),
+        })
+        .collect();
+    entries.sort_by(|left, right| left.path.cmp(&right.path));
+    entries
 }
 
 /// A name inside a folder: one path component, never a way out of it.
@@ -117,13 +131,6 @@ fn is_plain_name(name: &str) -> bool {
         && name != ".."
         && !name.contains(['/', '\\', '\0'])
         && name.chars().count() <= MAX_PATH_CHARS
-}
-
-#[derive(Serialize, Deserialize)]
-struct CacheEntry {
-    path: String,
-    #[serde(flatten)]
-    file: CachedFile,
 }
 
 /// Reads a cache written by [`serialize_cache`] of the same `agent_version`.
@@ -154,7 +161,7 @@ pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache,
     let names: usize = file
         .folders
         .iter()
-        .map(|entry| entry.folder.folders.len() + entry.folder.candidates.len())
+        .map(|entry| entry.facts.folders.len() + entry.facts.candidates.len())
         .sum();
     if file.entries.len() + file.folders.len() + names > MAX_CACHE_ENTRIES {
         return Err(CacheError::TooLarge("entries"));
@@ -167,7 +174,7 @@ pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache,
                 "an entry's path is empty or too long".into(),
             ));
         }
-        files.insert(entry.path, entry.file);
+        files.insert(entry.path, entry.facts);
     }
     let mut folders = HashMap::with_capacity(file.folders.len());
     for entry in file.folders {
@@ -176,9 +183,9 @@ pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache,
                 "a folder's path is empty or too long".into(),
             ));
         }
-        let listed = entry.folder.folders.iter();
+        let listed = entry.facts.folders.iter();
         if !listed
-            .chain(&entry.folder.candidates)
+            .chain(&entry.facts.candidates)
             .all(|name| is_plain_name(name))
         {
             return Err(CacheError::Damaged(format!(
@@ -186,7 +193,7 @@ pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache,
                 entry.path
             )));
         }
-        folders.insert(entry.path, entry.folder);
+        folders.insert(entry.path, entry.facts);
     }
     Ok(ExecutableCache {
         files,
@@ -197,30 +204,12 @@ pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache,
 
 /// The cache file's bytes, entries sorted by path (the same cache, the same bytes).
 pub fn serialize_cache(cache: &ExecutableCache, agent_version: &str) -> Vec<u8> {
-    let mut entries: Vec<CacheEntry> = cache
-        .files
-        .iter()
-        .map(|(path, file)| CacheEntry {
-            path: path.clone(),
-            file: file.clone(),
-        })
-        .collect();
-    entries.sort_by(|left, right| left.path.cmp(&right.path));
-    let mut folders: Vec<FolderEntry> = cache
-        .folders
-        .iter()
-        .map(|(path, folder)| FolderEntry {
-            path: path.clone(),
-            folder: folder.clone(),
-        })
-        .collect();
-    folders.sort_by(|left, right| left.path.cmp(&right.path));
     let file = CacheFile {
         cache: CACHE_MARKER.to_string(),
         agent_version: agent_version.to_string(),
         full_walk_at: cache.full_walk_at,
-        entries,
-        folders,
+        entries: sorted_entries(&cache.files),
+        folders: sorted_entries(&cache.folders),
     };
     // Plain data of strings and numbers: serializing cannot fail.
     serde_json::to_vec(&file).unwrap_or_default()
