@@ -9,21 +9,9 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use sverka_tests::windows::{Version, WindowsVolume, program_with_version};
+use sverka_tests::windows::{TELEGRAM, VIBER, Version, WindowsVolume, program_with_version};
 use sverka_tests::*;
 
-const TELEGRAM: Version<'static> = Version {
-    company: "Telegram FZ-LLC",
-    product: "Telegram Desktop",
-    original_filename: "Telegram.exe",
-    description: "Telegram Desktop",
-};
-const VIBER: Version<'static> = Version {
-    company: "Viber Media S.à r.l.",
-    product: "Viber",
-    original_filename: "Viber.exe",
-    description: "Viber",
-};
 const NOTEPAD: Version<'static> = Version {
     company: "Notepad++ Team",
     product: "Notepad++",

@@ -6,23 +6,11 @@
 use serde_json::Value;
 use sverka_tests::real_collector::Collector;
 use sverka_tests::windows::{
-    Version, WindowsVolume, WinePrefix, fixture_hive, leveldb_log, leveldb_table,
+    TELEGRAM, VIBER, Version, WindowsVolume, WinePrefix, fixture_hive, leveldb_log, leveldb_table,
     program_with_version, web_app_key, web_app_record,
 };
 use sverka_tests::*;
 
-const VIBER: Version<'static> = Version {
-    company: "Viber Media S.à r.l.",
-    product: "Viber",
-    original_filename: "Viber.exe",
-    description: "Viber",
-};
-const TELEGRAM: Version<'static> = Version {
-    company: "Telegram FZ-LLC",
-    product: "Telegram Desktop",
-    original_filename: "Telegram.exe",
-    description: "Telegram Desktop",
-};
 const LYNC: Version<'static> = Version {
     company: "Microsoft Corporation",
     product: "Microsoft Office",

@@ -3,21 +3,9 @@
 //! with version resources, their `system.reg`/`user.reg` read for uninstall entries,
 //! and Wine's launchers; with namesakes and damaged registry files beside them.
 
-use sverka_tests::windows::{Version, program_with_version};
+use sverka_tests::windows::{TELEGRAM, VIBER, Version, program_with_version};
 use sverka_tests::*;
 
-const TELEGRAM: Version<'static> = Version {
-    company: "Telegram FZ-LLC",
-    product: "Telegram Desktop",
-    original_filename: "Telegram.exe",
-    description: "Telegram Desktop",
-};
-const VIBER: Version<'static> = Version {
-    company: "Viber Media S.à r.l.",
-    product: "Viber",
-    original_filename: "Viber.exe",
-    description: "Viber",
-};
 const TEAMVIEWER: Version<'static> = Version {
     company: "TeamViewer Germany GmbH",
     product: "TeamViewer",

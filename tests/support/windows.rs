@@ -29,6 +29,21 @@ pub struct Version<'a> {
     pub description: &'a str,
 }
 
+/// Telegram Desktop's version resource, as its installer ships it.
+pub const TELEGRAM: Version<'static> = Version {
+    company: "Telegram FZ-LLC",
+    product: "Telegram Desktop",
+    original_filename: "Telegram.exe",
+    description: "Telegram Desktop",
+};
+/// Viber's version resource, as its installer ships it.
+pub const VIBER: Version<'static> = Version {
+    company: "Viber Media S.à r.l.",
+    product: "Viber",
+    original_filename: "Viber.exe",
+    description: "Viber",
+};
+
 fn scratch() -> &'static Path {
     static DIR: OnceLock<TempDir> = OnceLock::new();
     DIR.get_or_init(|| tempfile::tempdir().expect("tempdir"))
