@@ -35,27 +35,9 @@ work=$(mktemp -d)
 cleanup() { [ -n "${WINEPREFIX:-}" ] && wineserver -k >/dev/null 2>&1; rm -rf "$work"; }
 trap cleanup EXIT
 
-program() { # NAME COMPANY PRODUCT: a small Windows program with a version resource
-    cat >"$work/$1.rc" <<EOF
-1 VERSIONINFO
-FILEVERSION 1,0,0,0
-BEGIN
-  BLOCK "StringFileInfo"
-  BEGIN
-    BLOCK "040904b0"
-    BEGIN
-      VALUE "CompanyName", "$2"
-      VALUE "ProductName", "$3"
-    END
-  END
-END
-EOF
-    echo 'int main(void) { return 0; }' >"$work/main.c"
-    x86_64-w64-mingw32-windres "$work/$1.rc" -O coff -o "$work/$1.o"
-    x86_64-w64-mingw32-gcc -Os -s -o "$work/$1.exe" "$work/main.c" "$work/$1.o"
-}
-program tool "Some Vendor" "Some Tool"
-program viber "Viber Media S.a r.l." "Viber"
+source bench/windows-programs.sh
+windows_program "$work" tool "Some Vendor" "Some Tool"
+windows_program "$work" viber "Viber Media S.a r.l." "Viber"
 
 # tree BASE... : $total_files files over the bases, $programs of them programs (half
 # ELF when ELF=1), 100 files a folder, and the renamed Viber in the first base.

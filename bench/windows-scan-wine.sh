@@ -41,27 +41,9 @@ wineserver -w
 find "$WINEPREFIX/drive_c/users" -mindepth 2 -maxdepth 2 -type l -exec sh -c 'rm "$1" && mkdir "$1"' _ {} \;
 
 # Two programs with a version resource: a neutral one, and Viber for the renamed copy.
-program() { # NAME COMPANY PRODUCT
-    cat >"$work/$1.rc" <<EOF
-1 VERSIONINFO
-FILEVERSION 1,0,0,0
-BEGIN
-  BLOCK "StringFileInfo"
-  BEGIN
-    BLOCK "040904b0"
-    BEGIN
-      VALUE "CompanyName", "$2"
-      VALUE "ProductName", "$3"
-    END
-  END
-END
-EOF
-    echo 'int main(void) { return 0; }' >"$work/main.c"
-    x86_64-w64-mingw32-windres "$work/$1.rc" -O coff -o "$work/$1.o"
-    x86_64-w64-mingw32-gcc -Os -s -o "$work/$1.exe" "$work/main.c" "$work/$1.o"
-}
-program tool "Some Vendor" "Some Tool"
-program viber "Viber Media S.a r.l." "Viber"
+source bench/windows-programs.sh
+windows_program "$work" tool "Some Vendor" "Some Tool"
+windows_program "$work" viber "Viber Media S.a r.l." "Viber"
 
 # Profiles: the prefix's own user (logged on) and four logged-off ones with hive files.
 reg=$work/profiles.reg
