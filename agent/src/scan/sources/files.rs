@@ -45,6 +45,9 @@ pub const TOOLCHAIN_FOLDERS: &[&str] = &[
     "node_modules",
     "__pycache__",
     "site-packages",
+    // Compiler caches (sccache, ccache): hundreds of folders of object files.
+    "sccache",
+    ".ccache",
 ];
 const HEADER_BYTES: usize = 16;
 
