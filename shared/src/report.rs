@@ -343,7 +343,13 @@ mod tests {
         let old = r#"{"app":"telegram","name":"Telegram","status":"banned","strength":"trace",
             "evidence":[{"source":"data_dir","detail":"d","scope":"user","strength":"trace"}]}"#;
         let finding: Finding = serde_json::from_str(old).expect("an older finding reads");
-        assert_eq!((finding.last_used.as_deref(), finding.evidence[0].last_used.as_deref()), (None, None));
+        assert_eq!(
+            (
+                finding.last_used.as_deref(),
+                finding.evidence[0].last_used.as_deref()
+            ),
+            (None, None)
+        );
         let text = serde_json::to_string(&finding).expect("serialise");
         assert!(!text.contains("last_used"), "{text}");
         let new = old.replace(

@@ -94,7 +94,10 @@ fn a_prefetch_entry_newer_than_the_data_folder_gives_prefetch() {
             program_with_version(&TELEGRAM),
         )
         .dir("C:\\Users\\anna\\AppData\\Local\\max\\Cache")
-        .file("C:\\Windows\\Prefetch\\TELEGRAM.EXE-1A2B3C4D.pf", b"MAM\x04")
+        .file(
+            "C:\\Windows\\Prefetch\\TELEGRAM.EXE-1A2B3C4D.pf",
+            b"MAM\x04",
+        )
         .file("C:\\Windows\\Prefetch\\MAX.EXE-0A0B0C0D.pf", b"MAM\x04")
         .file("C:\\Windows\\Prefetch\\NOTEPAD.EXE-D8414F97.pf", b"MAM\x04")
         .file("C:\\Windows\\Prefetch\\Layout.ini", b"");
@@ -146,7 +149,11 @@ fn a_prefetch_entry_newer_than_the_data_folder_gives_prefetch() {
     // MAX: the data folder (three days ago) and the Prefetch entry (a day ago).
     let max = finding(&report, "max").unwrap_or_else(|| panic!("{report:#}"));
     let day = rfc3339_utc(day_ago);
-    assert_eq!(last_use(max), (Some(day.as_str()), Some("prefetch")), "{max:#}");
+    assert_eq!(
+        last_use(max),
+        (Some(day.as_str()), Some("prefetch")),
+        "{max:#}"
+    );
     let folder = max["evidence"]
         .as_array()
         .unwrap()
@@ -157,8 +164,5 @@ fn a_prefetch_entry_newer_than_the_data_folder_gives_prefetch() {
     assert_eq!(folder["last_used_source"], "data_dir");
 
     // Prefetch entries of other programs make no finding and no evidence.
-    assert!(
-        !report.to_string().contains("NOTEPAD.EXE"),
-        "{report:#}"
-    );
+    assert!(!report.to_string().contains("NOTEPAD.EXE"), "{report:#}");
 }

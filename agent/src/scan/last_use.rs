@@ -214,11 +214,22 @@ mod tests {
             finding(
                 "telegram",
                 vec![
-                    evidence(SourceKind::Dpkg, "/var/lib/dpkg/status", Strength::Installed),
+                    evidence(
+                        SourceKind::Dpkg,
+                        "/var/lib/dpkg/status",
+                        Strength::Installed,
+                    ),
                     evidence(SourceKind::DataDir, folder, Strength::Trace),
                 ],
             ),
-            finding("viber", vec![evidence(SourceKind::DataDir, "/home/anna/.ViberPC", Strength::Trace)]),
+            finding(
+                "viber",
+                vec![evidence(
+                    SourceKind::DataDir,
+                    "/home/anna/.ViberPC",
+                    Strength::Trace,
+                )],
+            ),
         ];
         let two_days_ago = SCAN - 2 * 86_400;
         apply(
@@ -226,21 +237,48 @@ mod tests {
             vec![
                 data_dir_mark(folder, two_days_ago),
                 // A Prefetch file newer than the folder wins, and is added as evidence.
-                prefetch_mark("telegram", "C:\\Windows\\Prefetch\\TELEGRAM.EXE-1A2B3C4D.pf", SCAN - 3600),
-                prefetch_mark("telegram", "C:\\Windows\\Prefetch\\TELEGRAM.EXE-99999999.pf", SCAN - 7200),
+                prefetch_mark(
+                    "telegram",
+                    "C:\\Windows\\Prefetch\\TELEGRAM.EXE-1A2B3C4D.pf",
+                    SCAN - 3600,
+                ),
+                prefetch_mark(
+                    "telegram",
+                    "C:\\Windows\\Prefetch\\TELEGRAM.EXE-99999999.pf",
+                    SCAN - 7200,
+                ),
                 // A mark for an application without a finding makes none.
-                prefetch_mark("discord", "C:\\Windows\\Prefetch\\DISCORD.EXE-12345678.pf", SCAN),
+                prefetch_mark(
+                    "discord",
+                    "C:\\Windows\\Prefetch\\DISCORD.EXE-12345678.pf",
+                    SCAN,
+                ),
             ],
             at(SCAN),
         );
         let telegram = &findings[0];
-        assert_eq!(last_use(telegram), (Some("2026-12-01T09:00:00Z"), Some("prefetch")));
+        assert_eq!(
+            last_use(telegram),
+            (Some("2026-12-01T09:00:00Z"), Some("prefetch"))
+        );
         assert_eq!(telegram.evidence.len(), 3, "{telegram:#?}");
         assert_eq!(telegram.evidence[0].last_used, None);
-        assert_eq!(telegram.evidence[1].last_used.as_deref(), Some("2026-11-29T10:00:00Z"));
-        assert_eq!(telegram.evidence[1].last_used_source.as_deref(), Some("data_dir"));
-        assert_eq!(telegram.evidence[2].path.as_deref(), Some("C:\\Windows\\Prefetch\\TELEGRAM.EXE-1A2B3C4D.pf"));
-        assert_eq!(telegram.evidence[2].last_used_source.as_deref(), Some("prefetch"));
+        assert_eq!(
+            telegram.evidence[1].last_used.as_deref(),
+            Some("2026-11-29T10:00:00Z")
+        );
+        assert_eq!(
+            telegram.evidence[1].last_used_source.as_deref(),
+            Some("data_dir")
+        );
+        assert_eq!(
+            telegram.evidence[2].path.as_deref(),
+            Some("C:\\Windows\\Prefetch\\TELEGRAM.EXE-1A2B3C4D.pf")
+        );
+        assert_eq!(
+            telegram.evidence[2].last_used_source.as_deref(),
+            Some("prefetch")
+        );
         assert_eq!(last_use(&findings[1]), (None, None));
         assert_eq!(findings.len(), 2);
     }
@@ -253,7 +291,11 @@ mod tests {
                 "telegram",
                 vec![evidence(SourceKind::DataDir, folder, Strength::Trace)],
             )];
-            apply(&mut findings, vec![data_dir_mark(folder, seconds)], at(SCAN));
+            apply(
+                &mut findings,
+                vec![data_dir_mark(folder, seconds)],
+                at(SCAN),
+            );
             assert_eq!(last_use(&findings[0]), (None, None), "{seconds}");
             assert_eq!(findings[0].evidence[0].last_used, None);
         }
@@ -262,8 +304,15 @@ mod tests {
             "telegram",
             vec![evidence(SourceKind::DataDir, folder, Strength::Trace)],
         )];
-        apply(&mut findings, vec![data_dir_mark(folder, SCAN + 120)], at(SCAN));
-        assert_eq!(last_use(&findings[0]), (Some("2026-12-01T10:00:00Z"), Some("data_dir")));
+        apply(
+            &mut findings,
+            vec![data_dir_mark(folder, SCAN + 120)],
+            at(SCAN),
+        );
+        assert_eq!(
+            last_use(&findings[0]),
+            (Some("2026-12-01T10:00:00Z"), Some("data_dir"))
+        );
     }
 
     #[test]
@@ -283,7 +332,11 @@ mod tests {
         let mut running = vec![finding(
             "telegram",
             vec![
-                evidence(SourceKind::Process, "/opt/Telegram/Telegram", Strength::Running),
+                evidence(
+                    SourceKind::Process,
+                    "/opt/Telegram/Telegram",
+                    Strength::Running,
+                ),
                 evidence(SourceKind::DataDir, folder, Strength::Trace),
             ],
         )];
@@ -292,16 +345,30 @@ mod tests {
             vec![data_dir_mark(folder, SCAN - 60), record.clone()],
             at(SCAN),
         );
-        assert_eq!(last_use(&running[0]), (Some("2026-12-01T10:00:00Z"), Some("process")));
-        assert_eq!(running[0].evidence.len(), 2, "the record adds nothing to a running program");
+        assert_eq!(
+            last_use(&running[0]),
+            (Some("2026-12-01T10:00:00Z"), Some("process"))
+        );
+        assert_eq!(
+            running[0].evidence.len(),
+            2,
+            "the record adds nothing to a running program"
+        );
 
         // Not running now, seen running ten minutes ago by the service's check.
         let mut seen = vec![finding(
             "telegram",
             vec![evidence(SourceKind::DataDir, folder, Strength::Trace)],
         )];
-        apply(&mut seen, vec![data_dir_mark(folder, SCAN - 86_400), record], at(SCAN));
-        assert_eq!(last_use(&seen[0]), (Some("2026-12-01T09:50:00Z"), Some("process")));
+        apply(
+            &mut seen,
+            vec![data_dir_mark(folder, SCAN - 86_400), record],
+            at(SCAN),
+        );
+        assert_eq!(
+            last_use(&seen[0]),
+            (Some("2026-12-01T09:50:00Z"), Some("process"))
+        );
         assert_eq!(seen[0].evidence.len(), 2);
         assert_eq!(seen[0].evidence[1].source, SourceKind::Process);
         assert_eq!(seen[0].evidence[1].strength, Strength::Trace);

@@ -207,7 +207,9 @@ mod tests {
     fn the_record_is_bounded_oldest_first() {
         let mut record = SeenRunning::default();
         for index in 0..MAX_APPS as u64 {
-            record.apps.insert(format!("app{index}"), 1_000_000_000 + index);
+            record
+                .apps
+                .insert(format!("app{index}"), 1_000_000_000 + index);
         }
         assert!(record.merge(&set(&["telegram"]), at(1_100_000_000)));
         assert_eq!(record.apps.len(), MAX_APPS);
@@ -234,7 +236,11 @@ mod tests {
         }
         let folder = tempfile::tempdir().unwrap();
         let path = folder.path().join(RECORD_FILE);
-        assert_eq!(read_record(&path), Ok(SeenRunning::default()), "missing: empty");
+        assert_eq!(
+            read_record(&path),
+            Ok(SeenRunning::default()),
+            "missing: empty"
+        );
         std::fs::write(&path, b"{\"schema\":1,").unwrap();
         assert!(read_record(&path).is_err());
         std::fs::write(&path, serialize_record(&record)).unwrap();
@@ -274,6 +280,9 @@ mod tests {
             panic!("{marks:?}");
         };
         assert_eq!(app, "telegram");
-        assert_eq!((evidence.source, evidence.strength), (SourceKind::Process, Strength::Trace));
+        assert_eq!(
+            (evidence.source, evidence.strength),
+            (SourceKind::Process, Strength::Trace)
+        );
     }
 }

@@ -574,7 +574,10 @@ fn wait_for_next_scan(options: &RunOptions, next_scan: Instant) -> bool {
         if next_scan <= now {
             return options.stop.is_stopped();
         }
-        if options.stop.sleep((next_scan - now).min(options.process_check)) {
+        if options
+            .stop
+            .sleep((next_scan - now).min(options.process_check))
+        {
             return true;
         }
         if Instant::now() < next_scan {

@@ -111,9 +111,7 @@ impl EvidenceSource for PrefetchSource {
             }
             let shown = format!("{PREFETCH_FOLDER}\\{file_name}");
             // The entry's own metadata (no link followed, the file never opened).
-            let modified = entry
-                .metadata()
-                .and_then(|metadata| metadata.modified());
+            let modified = entry.metadata().and_then(|metadata| metadata.modified());
             match modified {
                 Ok(modified) => output.uses.extend(prefetch_marks(
                     context.matcher,
@@ -171,15 +169,25 @@ mod tests {
         let path = "C:\\Windows\\Prefetch\\TELEGRAM.EXE-1A2B3C4D.pf";
         let marks = prefetch_marks(&matcher, "TELEGRAM.EXE-1A2B3C4D.pf", path, time);
         assert_eq!(marks.len(), 1, "{marks:?}");
-        assert_eq!((marks[0].at, marks[0].source), (time, LastUseSource::Prefetch));
+        assert_eq!(
+            (marks[0].at, marks[0].source),
+            (time, LastUseSource::Prefetch)
+        );
         let UseSubject::App { app, evidence } = &marks[0].subject else {
             panic!("{marks:?}");
         };
         assert_eq!(app, "telegram");
         assert_eq!(evidence.path.as_deref(), Some(path));
         assert_eq!(evidence.strength, Strength::Trace);
-        for other in ["NOTEPAD.EXE-D8414F97.pf", "TELEGRAF.EXE-11111111.pf", "README.txt"] {
-            assert!(prefetch_marks(&matcher, other, path, time).is_empty(), "{other}");
+        for other in [
+            "NOTEPAD.EXE-D8414F97.pf",
+            "TELEGRAF.EXE-11111111.pf",
+            "README.txt",
+        ] {
+            assert!(
+                prefetch_marks(&matcher, other, path, time).is_empty(),
+                "{other}"
+            );
         }
     }
 }
