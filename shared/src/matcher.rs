@@ -273,13 +273,8 @@ impl CatalogMatcher {
     /// with it. Used for Prefetch entries, which name nothing else.
     pub fn apps_of_windows_program(&self, file_name: &str, cut: bool) -> Vec<usize> {
         let lowered = file_name.to_lowercase();
-        let names = |pattern: &Pattern| {
-            if cut {
-                pattern.matches_cut(&lowered)
-            } else {
-                pattern.matches(&lowered)
-            }
-        };
+        let names =
+            |pattern: &Pattern| pattern.matches(&lowered) || (cut && pattern.matches_cut(&lowered));
         self.apps
             .iter()
             .enumerate()
