@@ -16,5 +16,6 @@ pub use inventory::{Inventory, InventoryItem};
 pub use matcher::{CatalogMatcher, Hit};
 pub use observation::{Observation, Observed};
 pub use report::{
-    Evidence, Finding, HostInfo, ScanReport, Scope, SourceError, SourceKind, Strength,
+    Evidence, Finding, HostInfo, LastUseSource, ScanReport, Scope, SourceError, SourceKind,
+    Strength,
 };

@@ -266,6 +266,26 @@ impl CatalogMatcher {
             .map(|(app, folder)| (*app, folder.as_str()))
     }
 
+    /// The applications a Windows program of this file name (`TELEGRAM.EXE`, any case)
+    /// belongs to, by the catalog's process names and the file names of its `files`
+    /// patterns. With `cut`, the name is only the program name's start (Windows cuts
+    /// the names of Prefetch files to 29 characters), and matches exact names that begin
+    /// with it. Used for Prefetch entries, which name nothing else.
+    pub fn apps_of_windows_program(&self, file_name: &str, cut: bool) -> Vec<usize> {
+        let lowered = file_name.to_lowercase();
+        let names =
+            |pattern: &Pattern| pattern.matches(&lowered) || (cut && pattern.matches_cut(&lowered));
+        self.apps
+            .iter()
+            .enumerate()
+            .filter(|(_, app)| {
+                app.processes.iter().any(names)
+                    || app.files.iter().any(|pattern| names(pattern.file_name()))
+            })
+            .map(|(index, _)| index)
+            .collect()
+    }
+
     /// The applications an observation belongs to.
     pub fn hits_for(&self, observation: &Observation) -> Vec<Hit> {
         self.apps
@@ -416,6 +436,8 @@ fn evidence_of(observation: &Observation) -> Evidence {
         strength: observation.strength,
         version: observation.observed.version().map(str::to_string),
         profile_last_used: None,
+        last_used: None,
+        last_used_source: None,
     }
 }
 
@@ -445,6 +467,8 @@ fn finding_of(app: &AppEntry, mut evidence: Vec<Evidence>) -> Finding {
         strength,
         users: users.into_iter().collect(),
         evidence,
+        last_used: None,
+        last_used_source: None,
     }
 }
 

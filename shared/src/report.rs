@@ -81,6 +81,16 @@ pub struct Finding {
     #[serde(default)]
     pub users: Vec<String>,
     pub evidence: Vec<Evidence>,
+    /// When the application was last used on this machine, as far as its evidence
+    /// shows (`2026-12-01T10:00:00Z`, UTC): the latest `last_used` among `evidence`.
+    /// Absent when no evidence carries a time. Added after schema 1 first shipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+    /// Which evidence gave `last_used`: a [`LastUseSource`] word (`data_dir`,
+    /// `prefetch`, `process`). Kept a string on the wire, so a word added later never
+    /// makes an older reader refuse a report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_source: Option<String>,
 }
 
 impl Finding {
@@ -109,6 +119,47 @@ pub struct Evidence {
     /// as such. Added after schema 1 first shipped; absent in older reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile_last_used: Option<String>,
+    /// When this evidence shows the application was last used (RFC 3339, UTC): a data
+    /// folder's modification time, a Prefetch file's modification time, or when the
+    /// program was seen running. Only times of program activity, never content; a time
+    /// after the scan (beyond a small clock skew) or before 2000 is never reported.
+    /// Added after schema 1 first shipped; absent in older reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used: Option<String>,
+    /// What kind of time `last_used` is, a [`LastUseSource`] word.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_source: Option<String>,
+}
+
+/// What a time of last use was read from. On the wire (in [`Evidence`] and
+/// [`Finding`]) it is its word, a plain string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LastUseSource {
+    /// The modification time of the application's own data folder (the folder itself,
+    /// never a file inside it).
+    DataDir,
+    /// The modification time of the program's Windows Prefetch file
+    /// (`C:\Windows\Prefetch\TELEGRAM.EXE-1A2B3C4D.pf`; never its contents).
+    Prefetch,
+    /// The program was seen running: at the scan, or by the service's check between
+    /// scans.
+    Process,
+}
+
+impl LastUseSource {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            LastUseSource::DataDir => "data_dir",
+            LastUseSource::Prefetch => "prefetch",
+            LastUseSource::Process => "process",
+        }
+    }
+}
+
+impl fmt::Display for LastUseSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Where evidence came from. Some kinds only exist on one OS; the list is the same
@@ -288,6 +339,29 @@ mod tests {
     }
 
     #[test]
+    fn last_use_is_optional_both_ways() {
+        let old = r#"{"app":"telegram","name":"Telegram","status":"banned","strength":"trace",
+            "evidence":[{"source":"data_dir","detail":"d","scope":"user","strength":"trace"}]}"#;
+        let finding: Finding = serde_json::from_str(old).expect("an older finding reads");
+        assert_eq!(
+            (
+                finding.last_used.as_deref(),
+                finding.evidence[0].last_used.as_deref()
+            ),
+            (None, None)
+        );
+        let text = serde_json::to_string(&finding).expect("serialise");
+        assert!(!text.contains("last_used"), "{text}");
+        let new = old.replace(
+            r#""evidence""#,
+            r#""last_used":"2026-12-01T10:00:00Z","last_used_source":"some_later_word","evidence""#,
+        );
+        let finding: Finding = serde_json::from_str(&new).expect("a newer finding reads");
+        assert_eq!(finding.last_used.as_deref(), Some("2026-12-01T10:00:00Z"));
+        assert_eq!(finding.last_used_source.as_deref(), Some("some_later_word"));
+    }
+
+    #[test]
     fn only_installed_or_running_banned_findings_are_violations() {
         let finding = |status, strength| Finding {
             app: "x".into(),
@@ -297,6 +371,8 @@ mod tests {
             strength,
             users: vec![],
             evidence: vec![],
+            last_used: None,
+            last_used_source: None,
         };
         assert!(finding(AppStatus::Banned, Strength::Installed).is_violation());
         assert!(finding(AppStatus::Banned, Strength::Running).is_violation());

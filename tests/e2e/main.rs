@@ -15,6 +15,7 @@ mod dashboard;
 mod executable_inventory;
 mod fuzz;
 mod install_methods;
+mod last_use;
 mod multi_collector;
 mod negative_controls;
 mod packaging;

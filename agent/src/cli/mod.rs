@@ -160,6 +160,10 @@ struct RunArgs {
     /// Time between scans (±10%), e.g. 3600, 90m, 1h.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1h")]
     interval: Duration,
+    /// Time between the cheap checks of running processes between scans, which record
+    /// when each catalog application was last seen running (0: none).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "15m")]
+    process_check: Duration,
     /// With --once: attempts per report before giving up (it stays in the spool).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
     attempts: u32,
@@ -355,6 +359,7 @@ fn run_run(args: RunArgs) -> anyhow::Result<i32> {
         once: args.once,
         max_delay: args.max_delay.unwrap_or(Duration::from_secs(default_delay)),
         interval: args.interval,
+        process_check: args.process_check,
         backoff,
         attempts: args.attempts,
         spool_policy: SpoolPolicy::default(),
@@ -379,6 +384,7 @@ fn run_service_scan(args: ServiceScanArgs) -> anyhow::Result<i32> {
         once: true,
         max_delay: Duration::ZERO,
         interval: Duration::ZERO,
+        process_check: Duration::ZERO,
         backoff: Backoff::ONCE,
         attempts: 1,
         spool_policy: SpoolPolicy {
@@ -507,6 +513,7 @@ fn run_scan(args: ScanArgs) -> anyhow::Result<i32> {
             cache_file: args.inventory_cache,
             ..InventoryOptions::default()
         },
+        seen_running_file: None,
     };
     let progress = Progress::new();
     let outcome = scan::scan(&root, &matcher, &options, &|kind| progress.finished(kind));

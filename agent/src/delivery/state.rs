@@ -10,6 +10,8 @@
 //! spool/            reports not yet acknowledged (see `spool.rs`)
 //! executables.json  the executable inventory's cache (written by the scan, see
 //!                   `scan/sources/executables/`)
+//! seen-running.json when each catalog application was last seen running between
+//!                   scans (written by `service/process_check.rs`, read by the scan)
 //! ```
 //!
 //! Every file is replaced atomically ([`crate::delivery::fswrite::write_atomic`]). The
@@ -119,6 +121,12 @@ impl StateDir {
     /// The executable inventory's cache (written by the scan, which is handed this path).
     pub fn executable_cache_path(&self) -> PathBuf {
         self.path.join(EXECUTABLE_CACHE_FILE)
+    }
+
+    /// The service's record of programs seen running between scans (written by the
+    /// service's process check, read by the scan: see `scan/seen_running.rs`).
+    pub fn seen_running_path(&self) -> PathBuf {
+        self.path.join(crate::scan::seen_running::RECORD_FILE)
     }
 
     /// Creates the folder (private to the agent's account) when it is missing.

@@ -9,8 +9,10 @@
 pub mod formats;
 pub mod fsread;
 pub mod host;
+pub mod last_use;
 pub mod registry;
 pub mod root;
+pub mod seen_running;
 pub mod sources;
 pub mod users;
 pub mod windows_system;
@@ -38,6 +40,9 @@ pub struct ScanOutcome {
 pub struct ScanOptions {
     pub limits: WalkLimits,
     pub inventory: InventoryOptions,
+    /// The service's record of programs seen running between scans (the state
+    /// folder's `seen-running.json`), read by a live scan; `None` for none.
+    pub seen_running_file: Option<std::path::PathBuf>,
 }
 
 /// Runs every registered source over `root`.
@@ -59,7 +64,8 @@ pub fn scan_with(
     progress: &dyn Fn(SourceKind),
 ) -> ScanOutcome {
     let started = Instant::now();
-    let scanned_at = rfc3339_utc(SystemTime::now());
+    let scan_time = SystemTime::now();
+    let scanned_at = rfc3339_utc(scan_time);
     let (windows, mut profiles) = if root.is_windows() {
         let (windows, profiles) = WindowsSystem::open(root);
         (Some(windows), profiles)
@@ -86,6 +92,11 @@ pub fn scan_with(
         limits: options.limits,
         windows: windows.as_ref(),
         inventory: &options.inventory,
+        // The record is this machine's: an image's scan does not read it.
+        seen_running: options
+            .seen_running_file
+            .as_deref()
+            .filter(|_| root.is_live()),
     };
 
     let outputs: Vec<(SourceKind, Result<SourceOutput, String>)> = std::thread::scope(|scope| {
@@ -120,10 +131,12 @@ pub fn scan_with(
 
     let mut observations = Vec::new();
     let mut skipped: Vec<SkippedSource> = Vec::new();
+    let mut uses = Vec::new();
     for (kind, result) in outputs {
         match result {
             Ok(output) => {
                 observations.extend(output.observations);
+                uses.extend(output.uses);
                 errors.extend(output.errors);
                 skipped.extend(output.skipped);
             }
@@ -137,6 +150,7 @@ pub fn scan_with(
 
     let mut findings = matcher.findings(&observations);
     stamp_profile_freshness(&mut findings, &profiles);
+    last_use::apply(&mut findings, uses, scan_time);
     let report = ScanReport {
         schema: SCAN_SCHEMA,
         host: host::describe(root, windows.as_ref()),

@@ -34,6 +34,9 @@ pub enum ConfigError {
     },
 }
 
+/// How often the service looks at running processes between scans by default.
+pub const DEFAULT_PROCESS_CHECK: Duration = Duration::from_secs(15 * 60);
+
 /// `agent.toml` as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -53,6 +56,9 @@ pub struct AgentConfigFile {
     pub interval: Option<String>,
     /// The longest random wait before the first scan, e.g. `300s`.
     pub max_delay: Option<String>,
+    /// Time between the cheap checks of running processes between scans, e.g. `15m`;
+    /// `0` turns them off.
+    pub process_check_interval: Option<String>,
 }
 
 /// The enrollment secret, redacted in `Debug`.
@@ -77,6 +83,8 @@ pub struct ServiceSettings {
     pub state_dir: PathBuf,
     pub interval: Duration,
     pub max_delay: Duration,
+    /// Time between the checks of running processes between scans; zero for none.
+    pub process_check_interval: Duration,
     /// The file the settings were read from (for messages), if there was one.
     pub source: String,
 }
@@ -159,6 +167,11 @@ impl ServiceSettings {
                 .unwrap_or_else(crate::service::platform::default_state_dir),
             interval,
             max_delay: duration("max_delay", &file.max_delay, Duration::from_secs(300))?,
+            process_check_interval: duration(
+                "process_check_interval",
+                &file.process_check_interval,
+                DEFAULT_PROCESS_CHECK,
+            )?,
             source: source.to_string(),
         };
         if settings.enroll_secret.is_none()
@@ -329,6 +342,7 @@ mod tests {
         assert!(settings.allow_http);
         assert_eq!(settings.interval, Duration::from_secs(5400));
         assert_eq!(settings.max_delay, Duration::from_secs(300));
+        assert_eq!(settings.process_check_interval, DEFAULT_PROCESS_CHECK);
         assert_eq!(settings.state_dir, PathBuf::from("/srv/sverka"));
         assert!(!format!("{settings:?}").contains("from-file"));
     }

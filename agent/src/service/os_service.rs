@@ -73,6 +73,7 @@ pub fn run(
         once: false,
         max_delay: settings.max_delay,
         interval: settings.interval,
+        process_check: settings.process_check_interval,
         backoff: Backoff::SERVICE,
         attempts: 1,
         spool_policy: SpoolPolicy::default(),

@@ -21,6 +21,7 @@ use crate::scan;
 use crate::scan::root::ScanRoot;
 use crate::scan::sources::WalkLimits;
 use crate::scan::sources::executables::InventoryOptions;
+use crate::service::process_check;
 use crate::service::scan_child::{self, SCAN_TIME_LIMIT, ScanProcess, ScanProcessError};
 
 /// How `run` behaves; the command line fills it in.
@@ -35,6 +36,9 @@ pub struct RunOptions {
     pub max_delay: Duration,
     /// Time between scans; each wait is this ±10%.
     pub interval: Duration,
+    /// Time between the checks of running processes while waiting for the next scan
+    /// ([`process_check`]); zero for none.
+    pub process_check: Duration,
     pub backoff: Backoff,
     /// With `once`: attempts per report before giving up (the report stays spooled).
     pub attempts: u32,
@@ -159,8 +163,7 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         if options.stop.is_stopped() {
             return Ok(());
         }
-        let now = Instant::now();
-        if next_scan > now && sleep_logged(&options.stop, next_scan - now, "next scan") {
+        if wait_for_next_scan(options, next_scan) {
             tracing::info!("stopping");
             return Ok(());
         }
@@ -259,6 +262,7 @@ fn scan_and_spool(
             cache_file: Some(options.state.executable_cache_path()),
             ..InventoryOptions::default()
         },
+        seen_running_file: Some(options.state.seen_running_path()),
     };
     let outcome = scan::scan(&options.root, &matcher, &scan_options, &|_| {});
     // The report names the machine it describes; it must be the enrolled one.
@@ -548,6 +552,38 @@ fn random_up_to(limit: Duration) -> Duration {
 /// The interval ±10%.
 fn jittered(interval: Duration) -> Duration {
     interval.mul_f64(0.9 + 0.2 * fastrand::f64())
+}
+
+/// Waits until `next_scan`, checking the running processes every `process_check`
+/// meanwhile; `true` when a stop was requested.
+fn wait_for_next_scan(options: &RunOptions, next_scan: Instant) -> bool {
+    let now = Instant::now();
+    if next_scan <= now {
+        return options.stop.is_stopped();
+    }
+    if options.process_check.is_zero() {
+        return sleep_logged(&options.stop, next_scan - now, "next scan");
+    }
+    tracing::info!(
+        "next scan: waiting {:.1} s, checking processes every {:.1} s",
+        (next_scan - now).as_secs_f64(),
+        options.process_check.as_secs_f64()
+    );
+    loop {
+        let now = Instant::now();
+        if next_scan <= now {
+            return options.stop.is_stopped();
+        }
+        if options
+            .stop
+            .sleep((next_scan - now).min(options.process_check))
+        {
+            return true;
+        }
+        if Instant::now() < next_scan {
+            process_check::check(&options.state);
+        }
+    }
 }
 
 /// Waits (logged); `true` when a stop was requested.

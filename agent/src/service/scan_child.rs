@@ -383,6 +383,7 @@ mod tests {
             once: false,
             max_delay: Duration::ZERO,
             interval: Duration::from_millis(50),
+            process_check: Duration::ZERO,
             backoff: crate::delivery::retry::Backoff::ONCE,
             attempts: 1,
             spool_policy: crate::delivery::spool::SpoolPolicy::default(),

@@ -65,6 +65,16 @@ impl Pattern {
         Ok(())
     }
 
+    /// Whether a name cut to its first characters (`lowered`, already lower-case) could
+    /// be this pattern's: an exact name that starts with it. Globs and expressions are
+    /// not guessed at.
+    pub fn matches_cut(&self, lowered: &str) -> bool {
+        match self {
+            Pattern::Exact(expected) => expected.starts_with(lowered),
+            Pattern::Glob(_) | Pattern::Regex(_) => false,
+        }
+    }
+
     pub fn matches(&self, candidate: &str) -> bool {
         match self {
             Pattern::Exact(expected) => {
@@ -113,6 +123,11 @@ impl PathPattern {
 
     pub fn file_name_matches(&self, file_name: &str) -> bool {
         self.file_name.matches(file_name)
+    }
+
+    /// The last component's own pattern.
+    pub fn file_name(&self) -> &Pattern {
+        &self.file_name
     }
 
     /// Matches the tail of `path` (components separated by `/` or `\`).

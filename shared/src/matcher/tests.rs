@@ -735,3 +735,26 @@ fn url_hosts() {
     );
     assert_eq!(url_host("https:///"), None);
 }
+
+#[test]
+fn windows_programs_by_their_prefetch_names() {
+    let matcher = matcher();
+    let apps = |name: &str, cut: bool| -> Vec<String> {
+        matcher
+            .apps_of_windows_program(name, cut)
+            .into_iter()
+            .map(|index| matcher.catalog().apps[index].id.clone())
+            .collect()
+    };
+    // Process names and the last component of `files` patterns, in any case.
+    assert_eq!(apps("TELEGRAM.EXE", false), ["telegram"]);
+    assert_eq!(apps("AYUGRAM.EXE", false), ["telegram"]);
+    assert_eq!(apps("KOTATOGRAM.EXE", false), ["telegram"]);
+    // A Linux program name is no Windows program, and namesakes are not guessed.
+    assert!(apps("TELEGRAM-DESKTOP.EXE", false).is_empty());
+    assert!(apps("TELEGRAF.EXE", false).is_empty());
+    assert!(apps("UPDATE.EXE", false).is_empty());
+    // A cut name matches the exact names it begins.
+    assert_eq!(apps("TELEGRAM.E", true), ["telegram"]);
+    assert!(apps("TELEGRAM.E", false).is_empty());
+}

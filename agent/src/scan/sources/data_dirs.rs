@@ -1,10 +1,13 @@
 //! Leftover data folders (`~/.local/share/TelegramDesktop`, `~/.ViberPC`, a flatpak's
 //! `~/.var/app/<id>`): checked for existence only, never opened. They are traces: the
-//! application was used by this profile, and may have been removed since.
+//! application was used by this profile, and may have been removed since. The
+//! folder's own modification time (read with its metadata, as its existence is) is
+//! evidence of last use; nothing inside it is listed or read.
 
-use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
+use sverka_shared::{LastUseSource, Observation, Observed, Scope, SourceKind, Strength};
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
+use crate::scan::last_use::{UseMark, UseSubject};
 
 #[derive(Debug)]
 pub struct DataDirSource;
@@ -40,10 +43,21 @@ impl EvidenceSource for DataDirSource {
                     let local = context.root.path(&shown);
                     (shown, local)
                 };
-                let is_folder = std::fs::symlink_metadata(local)
-                    .map(|metadata| metadata.is_dir())
-                    .unwrap_or(false);
-                if is_folder {
+                let Ok(metadata) = std::fs::symlink_metadata(local) else {
+                    continue;
+                };
+                if metadata.is_dir() {
+                    // The folder's own time (what changed in it last), never a file's.
+                    if let Ok(modified) = metadata.modified() {
+                        output.uses.push(UseMark {
+                            at: modified,
+                            source: LastUseSource::DataDir,
+                            subject: UseSubject::Evidence {
+                                kind: SourceKind::DataDir,
+                                path: shown.clone(),
+                            },
+                        });
+                    }
                     output.observations.push(Observation {
                         observed: Observed::DataDir {
                             relative_path: folder.to_string(),

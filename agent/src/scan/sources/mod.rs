@@ -5,6 +5,11 @@
 //! sources (`uninstall`, `appx`) read through [`ScanContext::windows`], which is set
 //! for a live Windows scan and for `--root` on a Windows volume; `web_apps` reads the
 //! browser profiles of both systems, and `wine` the Wine prefixes of a Linux system.
+//!
+//! Besides observations, a source may hand in times of program activity
+//! ([`SourceOutput::uses`]: a data folder's modification time, a Prefetch entry's, the
+//! service's record of programs seen running), which [`crate::scan::last_use`] turns
+//! into each finding's `last_used`.
 
 pub mod appx;
 pub mod data_dirs;
@@ -13,6 +18,7 @@ pub mod dpkg;
 pub mod executables;
 pub mod files;
 pub mod flatpak;
+pub mod prefetch;
 pub mod processes;
 pub mod rpm;
 pub mod snap;
@@ -24,6 +30,7 @@ pub mod wine;
 use sverka_shared::report::SkippedSource;
 use sverka_shared::{CatalogMatcher, Observation, SourceError, SourceKind};
 
+use crate::scan::last_use::UseMark;
 use crate::scan::root::ScanRoot;
 use crate::scan::users::Profiles;
 use crate::scan::windows_system::WindowsSystem;
@@ -63,6 +70,9 @@ pub struct ScanContext<'a> {
     pub windows: Option<&'a WindowsSystem>,
     /// Whether and how to take the executable inventory (and where its cache is).
     pub inventory: &'a executables::InventoryOptions,
+    /// The service's record of programs seen running between scans
+    /// ([`crate::scan::seen_running`]), read by the process source of a live scan.
+    pub seen_running: Option<&'a std::path::Path>,
 }
 
 /// What a source hands back: what it saw, and what it could not read.
@@ -71,6 +81,8 @@ pub struct SourceOutput {
     pub observations: Vec<Observation>,
     pub errors: Vec<SourceError>,
     pub skipped: Vec<SkippedSource>,
+    /// Times of program activity, for the findings' `last_used`.
+    pub uses: Vec<UseMark>,
 }
 
 impl SourceOutput {
@@ -145,6 +157,7 @@ pub fn all() -> Vec<Box<dyn EvidenceSource>> {
         Box::new(files::PortableFileSource),
         Box::new(data_dirs::DataDirSource),
         Box::new(processes::ProcessSource),
+        Box::new(prefetch::PrefetchSource),
         Box::new(uninstall::UninstallKeySource),
         Box::new(appx::AppxSource),
         Box::new(web_apps::WebAppSource),

@@ -1,7 +1,9 @@
 //! Running processes (through `sysinfo`): name, executable path and owner. Only the
 //! processes the catalog knows are reported. An offline scan of an image has no
 //! processes, and says so. On Windows each executable's version resource is read too,
-//! so a renamed portable copy running from an odd folder is recognised.
+//! so a renamed portable copy running from an odd folder is recognised. A live scan
+//! also reads the service's record of programs seen running between scans
+//! ([`crate::scan::seen_running`]), evidence of last use.
 
 use std::path::Path;
 use sverka_shared::observation::VersionInfo;
@@ -11,6 +13,7 @@ use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
 use crate::scan::formats::pe;
+use crate::scan::seen_running;
 
 /// What the agent knows of one running process.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,16 +66,27 @@ pub fn process_observation(
 
 /// Reads the process table of the running system.
 pub fn snapshot() -> Result<Vec<ProcessSnapshot>, String> {
+    snapshot_with(true)
+}
+
+/// Reads the process table with names and executable paths only (no owners): the
+/// service's cheap check between scans.
+pub fn snapshot_without_owners() -> Result<Vec<ProcessSnapshot>, String> {
+    snapshot_with(false)
+}
+
+fn snapshot_with(owners: bool) -> Result<Vec<ProcessSnapshot>, String> {
     let mut system =
         System::new().map_err(|error| format!("cannot read the process table: {error}"))?;
-    system.refresh_processes_specifics(
-        ProcessesToUpdate::All,
-        true,
-        ProcessRefreshKind::nothing()
-            .without_tasks()
-            .with_exe(UpdateKind::OnlyIfNotSet)
-            .with_user(UpdateKind::OnlyIfNotSet),
-    );
+    let kind = ProcessRefreshKind::nothing()
+        .without_tasks()
+        .with_exe(UpdateKind::OnlyIfNotSet);
+    let kind = if owners {
+        kind.with_user(UpdateKind::OnlyIfNotSet)
+    } else {
+        kind
+    };
+    system.refresh_processes_specifics(ProcessesToUpdate::All, true, kind);
     Ok(system
         .processes()
         .values()
@@ -118,6 +132,18 @@ impl EvidenceSource for ProcessSource {
                 return;
             }
         };
+        if let Some(record) = context.seen_running {
+            match seen_running::read_record(record) {
+                Ok(record) => output.uses.extend(record.marks()),
+                Err(message) => output.error(
+                    SourceKind::Process,
+                    Some(record.display().to_string()),
+                    format!(
+                        "the record of programs seen running between scans is damaged ({message}); treated as empty"
+                    ),
+                ),
+            }
+        }
         let read_versions = context.windows.is_some();
         for process in processes {
             let owner = process
