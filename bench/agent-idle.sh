@@ -5,7 +5,10 @@
 # hour and said so), the scan's peak (each scan runs in a child process, which logs
 # its VmHWM as it ends), the service's own peak (its VmHWM after enrolling and
 # delivering the first report), and the installed sizes of every package. Targets:
-# under 10 MB resident and under 1 CPU-second per hour while idle.
+# under 10 MB resident and under 1 CPU-second per hour while idle. Two services run
+# side by side: one with the between-scan check of running processes at
+# PROCESS_CHECK (default 30s, thirty times the shipped 15m, so that a short run sees
+# many checks) and one with the check off, as the agent was before it.
 #
 #   bash bench/agent-idle.sh            # IDLE_SECONDS=3600 for a full hour
 #   BENCH_PROFILE=debug bash bench/agent-idle.sh   # the debug binaries (no release build)
@@ -13,6 +16,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 idle_seconds=${IDLE_SECONDS:-300}
+process_check=${PROCESS_CHECK:-30s}
 profile=${BENCH_PROFILE:-release}
 packages=${BENCH_PACKAGES:-1}
 profile_flag=()
@@ -24,55 +28,69 @@ fi
 bin=target/$profile
 echo "profile: $profile"
 work=$(mktemp -d)
-collector_pid="" agent_pid="" sleep_pid=""
+collector_pid="" agent_pid="" plain_pid="" sleep_pid=""
 cleanup() {
-    for pid in $agent_pid $collector_pid $sleep_pid; do kill "$pid" 2>/dev/null || true; done
+    for pid in $agent_pid $plain_pid $collector_pid $sleep_pid; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 collector=$bin/sverka-collector
-export SVERKA_COLLECTOR_DATA_DIR=$work/collector
-"$collector" serve --listen 127.0.0.1:0 > "$work/collector.out" 2> "$work/collector.log" &
-collector_pid=$!
-for _ in $(seq 100); do grep -q listening "$work/collector.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$work/collector.out")
-school=$("$collector" org add --name "Школа №1" --kind school)
-secret=$("$collector" secret create --org "$school")
-
-cat > "$work/agent.toml" <<TOML
+# start_service NAME CHECK: a service with its own collector (the two services run on
+# one machine, so one collector would take them for one PC enrolled twice), state
+# folder and log; CHECK is its process_check_interval. Prints its pid.
+start_service() {
+    export SVERKA_COLLECTOR_DATA_DIR=$work/$1-collector
+    "$collector" serve --listen 127.0.0.1:0 > "$work/$1-collector.out" 2> "$work/$1-collector.log" &
+    echo "$!" > "$work/$1-collector.pid"
+    for _ in $(seq 100); do grep -q listening "$work/$1-collector.out" 2>/dev/null && break; sleep 0.1; done
+    local url school secret
+    url=$(sed -n 's/^listening on //p' "$work/$1-collector.out")
+    school=$("$collector" org add --name "Школа №1" --kind school)
+    secret=$("$collector" secret create --org "$school")
+    cat > "$work/$1.toml" <<TOML
 server_url = "$url"
 allow_http = true
 enroll_secret = "$secret"
-state_dir = "$work/state"
+state_dir = "$work/$1-state"
 interval = "1h"
 max_delay = "0s"
+process_check_interval = "$2"
 TOML
-"$bin/sverka-agent" service --config "$work/agent.toml" 2> "$work/agent.log" &
-agent_pid=$!
+    "$bin/sverka-agent" service --config "$work/$1.toml" > "$work/$1.out" 2> "$work/$1.log" &
+    echo $!
+}
+agent_pid=$(start_service agent "$process_check")
+plain_pid=$(start_service plain 0s)
+collector_pid="$(cat "$work/agent-collector.pid") $(cat "$work/plain-collector.pid")"
 sleep 3600 & sleep_pid=$!
-for _ in $(seq 600); do grep -q acknowledged "$work/agent.log" && break; sleep 0.1; done
-grep -q acknowledged "$work/agent.log" || { cat "$work/agent.log" >&2; echo "no report acknowledged" >&2; exit 1; }
+for log in agent plain; do
+    for _ in $(seq 600); do grep -q acknowledged "$work/$log.log" && break; sleep 0.1; done
+    grep -q acknowledged "$work/$log.log" || { cat "$work/$log.log" >&2; echo "$log: no report acknowledged" >&2; exit 1; }
+done
 sleep 1
 
 ticks=$(getconf CLK_TCK)
-# cpu_ticks PID: user + system time of the process, in clock ticks.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# cpu_ticks PID: user + system time of the process and of its children it waited for
+# (the service's process checks and scans run as child processes), in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
 service_peak=$(hwm_kb "$agent_pid")
 scan_peak=$(sed -n 's/.*peak_resident_kb=\([0-9]*\).*/\1/p' "$work/agent.log" | tail -n 1)
 [ -n "$scan_peak" ] || { cat "$work/agent.log" >&2; echo "the scan process logged no peak" >&2; exit 1; }
-agent_start=$(cpu_ticks "$agent_pid") sleep_start=$(cpu_ticks "$sleep_pid")
-agent_rss_max=0 sleep_rss_max=0
+agent_start=$(cpu_ticks "$agent_pid") plain_start=$(cpu_ticks "$plain_pid") sleep_start=$(cpu_ticks "$sleep_pid")
+agent_rss_max=0 plain_rss_max=0 sleep_rss_max=0
 for _ in $(seq $((idle_seconds / 5))); do
     sleep 5
     r=$(rss_kb "$agent_pid"); ((r > agent_rss_max)) && agent_rss_max=$r
+    r=$(rss_kb "$plain_pid"); ((r > plain_rss_max)) && plain_rss_max=$r
     r=$(rss_kb "$sleep_pid"); ((r > sleep_rss_max)) && sleep_rss_max=$r
 done
 agent_cpu=$(( $(cpu_ticks "$agent_pid") - agent_start ))
+plain_cpu=$(( $(cpu_ticks "$plain_pid") - plain_start ))
 sleep_cpu=$(( $(cpu_ticks "$sleep_pid") - sleep_start ))
 per_hour() { awk -v t="$1" -v hz="$ticks" -v s="$idle_seconds" 'BEGIN { printf "%.3f", t / hz * 3600 / s }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
@@ -80,7 +98,8 @@ mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 echo
 echo "idle between scans, measured over ${idle_seconds} s (CPU extrapolated to an hour; clock tick 1/${ticks} s):"
 printf '| %-40s | %12s | %16s |\n' "process" "resident MB" "CPU s per hour"
-printf '| %-40s | %12s | %16s |\n' "sverka-agent service (idle)" "$(mb "$agent_rss_max")" "$(per_hour "$agent_cpu")"
+printf '| %-40s | %12s | %16s |\n' "service, process check every $process_check" "$(mb "$agent_rss_max")" "$(per_hour "$agent_cpu")"
+printf '| %-40s | %12s | %16s |\n' "service, no process check (before)" "$(mb "$plain_rss_max")" "$(per_hour "$plain_cpu")"
 printf '| %-40s | %12s | %16s |\n' "sleep (the floor)" "$(mb "$sleep_rss_max")" "$(per_hour "$sleep_cpu")"
 echo "scan peak (VmHWM of the scan's child process): $(mb "$scan_peak") MB"
 echo "service peak (the service's VmHWM after enrolling and delivering the first report): $(mb "$service_peak") MB"

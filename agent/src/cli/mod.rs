@@ -63,6 +63,16 @@ enum Command {
     /// One scan into the spool; the service runs it as a child process for each scan.
     #[command(name = "service-scan", hide = true)]
     ServiceScan(ServiceScanArgs),
+    /// One check of running processes into the state folder's record; the service
+    /// runs it as a child process between scans.
+    #[command(name = "service-process-check", hide = true)]
+    ServiceProcessCheck(ServiceProcessCheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServiceProcessCheckArgs {
+    #[arg(long, value_name = "DIR")]
+    state_dir: PathBuf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -273,6 +283,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Service(args) => run_service(args),
         Command::Status(args) => run_status(args),
         Command::ServiceScan(args) => run_service_scan(args),
+        Command::ServiceProcessCheck(args) => {
+            crate::service::scan_child::init_child_logging();
+            crate::service::process_check::check(&StateDir::new(args.state_dir));
+            Ok(EXIT_CLEAN)
+        }
     }
 }
 

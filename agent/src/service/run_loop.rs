@@ -581,7 +581,7 @@ fn wait_for_next_scan(options: &RunOptions, next_scan: Instant) -> bool {
             return true;
         }
         if Instant::now() < next_scan {
-            process_check::check(&options.state);
+            process_check::check_where(&options.scan_process, &options.state, &options.stop);
         }
     }
 }

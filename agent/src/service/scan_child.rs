@@ -181,13 +181,13 @@ pub fn scan_in_child(
     })
 }
 
-enum Waited {
+pub(crate) enum Waited {
     Exited(ExitStatus),
     Stopped,
     TimedOut,
 }
 
-fn wait(
+pub(crate) fn wait(
     child: &mut Child,
     stop: &StopSignal,
     started: Instant,
@@ -213,7 +213,7 @@ fn wait(
 }
 
 /// Logs the child's lines again at their level; returns the last few.
-fn forward_log(stderr: impl Read) -> Vec<String> {
+pub(crate) fn forward_log(stderr: impl Read) -> Vec<String> {
     let mut reader = BufReader::new(stderr);
     let mut last = VecDeque::with_capacity(LAST_LINES);
     let mut line = Vec::new();

@@ -39,6 +39,10 @@ struct Options {
     /// to `SVERKA_TEST_POSTGRES`, dropped afterwards).
     #[arg(long, default_value = "sqlite")]
     database: String,
+    /// Keeps the PostgreSQL database afterwards and prints its URL (to look into a
+    /// query with `EXPLAIN ANALYZE` or profile a collector on it); drop it by hand.
+    #[arg(long)]
+    keep_database: bool,
 }
 
 const PASSWORD: &str = "benchmark password";
@@ -622,6 +626,16 @@ async fn run(options: Options) -> Result<()> {
         println!(
             "{name:<30} {server_median:>11.2} ms {server_max:>9.2} ms {client_median:>11.2} ms {client_max:>9.2} ms {size:>10}"
         );
+    }
+    if options.keep_database
+        && let Some(scratch) = _scratch
+    {
+        println!(
+            "\nkept: {} (region {region_id}, last week {last_week}); DROP DATABASE {} when done",
+            scratch.url(),
+            scratch.name()
+        );
+        std::mem::forget(scratch);
     }
     Ok(())
 }

@@ -59,6 +59,12 @@ pub trait Dialect: sqlx::Database {
     /// Run first in the transaction that numbers a new catalog revision, so two
     /// processes number in turn (SQLite has one writer at a time anyway).
     const CATALOG_NUMBERING_LOCK: Option<&'static str>;
+    /// Run after a frozen week's list of PCs is written (20,000 rows for a region at
+    /// once). PostgreSQL plans with the statistics of the table as it was before, an
+    /// empty one the first week, and read the region's list row by row against the
+    /// subtree's array (125 ms instead of 37 ms) until autovacuum analysed it. SQLite
+    /// plans without statistics.
+    const ANALYZE_WEEK_LISTS: Option<&'static str>;
 
     /// `FROM hosts h ... {findings_of_each_host(condition)}`: the `host_apps a` rows of
     /// each host that meet `condition`. PostgreSQL reads them one host at a time

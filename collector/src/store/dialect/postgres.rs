@@ -35,6 +35,7 @@ impl Dialect for sqlx::Postgres {
     /// names ([`job_lock_key`]).
     const CATALOG_NUMBERING_LOCK: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(x'53564b4100000001'::bigint)");
+    const ANALYZE_WEEK_LISTS: Option<&'static str> = Some("ANALYZE weekly_list_hosts");
 
     fn findings_of_each_host(condition: &str) -> String {
         format!(

@@ -27,6 +27,7 @@ impl Dialect for sqlx::Sqlite {
     const BYTEWISE: &'static str = "";
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const CATALOG_NUMBERING_LOCK: Option<&'static str> = None;
+    const ANALYZE_WEEK_LISTS: Option<&'static str> = None;
 
     fn findings_of_each_host(condition: &str) -> String {
         format!("JOIN host_apps a ON a.host_id = h.id AND {condition}")

@@ -580,8 +580,9 @@ pub(super) async fn freeze_weekly_figures(
         // freeze of the same week (every ten minutes, or by another collector) finds
         // the list and keeps it as it was, and figures frozen before the list was kept
         // (by an earlier version) get none rather than one of a later state.
+        let mut new_list = false;
         if added > 0 {
-            let new_list = sqlx::query(
+            new_list = sqlx::query(
                 "INSERT INTO weekly_host_lists (week, boundaries, silent_before, frozen_at)
                  VALUES ($1, $2, $3, $4) ON CONFLICT (week, boundaries) DO NOTHING",
             )
@@ -608,6 +609,9 @@ pub(super) async fn freeze_weekly_figures(
             }
         }
         transaction.commit().await?;
+        if new_list && let Some(analyze) = D::ANALYZE_WEEK_LISTS {
+            sqlx::query(analyze).execute(pool).await?;
+        }
         added
     }))
 }
