@@ -166,3 +166,60 @@ fn a_prefetch_entry_newer_than_the_data_folder_gives_prefetch() {
     // Prefetch entries of other programs make no finding and no evidence.
     assert!(!report.to_string().contains("NOTEPAD.EXE"), "{report:#}");
 }
+
+/// The service's check between scans, as its child process runs it: a running program
+/// named as Telegram is recorded with the time it was seen; the record is kept when the
+/// program has ended, and a damaged record starts again without failing the check.
+#[test]
+fn the_process_check_records_when_a_catalog_program_was_seen_running() {
+    let folder = tempfile::tempdir().unwrap();
+    let state = folder.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let program_folder = folder.path().join("Telegram");
+    std::fs::create_dir_all(&program_folder).unwrap();
+    let program = program_folder.join("Telegram");
+    std::fs::copy("/bin/sleep", &program).unwrap();
+    let record_path = state.join("seen-running.json");
+    std::fs::write(&record_path, b"\x00not a record").unwrap();
+
+    let mut child = std::process::Command::new(&program)
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let before = now();
+    let run = run_agent(&[
+        "service-process-check",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    let after = SystemTime::now();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("starts again"), "{}", run.stderr);
+
+    let record: Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap())
+        .unwrap_or_else(|error| panic!("{}: {error}", record_path.display()));
+    let seen = record["seen_running"]["telegram"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("telegram not recorded: {record:#}"));
+    let seconds = |time: SystemTime| {
+        time.duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    };
+    assert!(
+        (seconds(before)..=seconds(after)).contains(&seen),
+        "{seen} not between {before:?} and {after:?}"
+    );
+
+    // The program has ended: a second check keeps when it was last seen.
+    let run = run_agent(&[
+        "service-process-check",
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let record: Value = serde_json::from_slice(&std::fs::read(&record_path).unwrap()).unwrap();
+    assert_eq!(record["seen_running"]["telegram"].as_u64(), Some(seen));
+}
