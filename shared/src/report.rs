@@ -131,6 +131,26 @@ pub struct Evidence {
     pub last_used_source: Option<String>,
 }
 
+impl Evidence {
+    /// Machine-wide trace evidence that only tells of an application's use (a Prefetch
+    /// entry, the service's record of a program seen running): no user, no version, no
+    /// time yet.
+    pub fn machine_trace(source: SourceKind, detail: String, path: Option<String>) -> Evidence {
+        Evidence {
+            source,
+            detail,
+            path,
+            user: None,
+            scope: Scope::Machine,
+            strength: Strength::Trace,
+            version: None,
+            profile_last_used: None,
+            last_used: None,
+            last_used_source: None,
+        }
+    }
+}
+
 /// What a time of last use was read from. On the wire (in [`Evidence`] and
 /// [`Finding`]) it is its word, a plain string.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
-use sverka_shared::{CatalogMatcher, Evidence, LastUseSource, Scope, SourceKind, Strength};
+use sverka_shared::{CatalogMatcher, Evidence, LastUseSource, SourceKind};
 
 use crate::scan::fsread::read_text_lossy;
 use crate::scan::last_use::{CLOCK_SKEW, UseMark, UseSubject};
@@ -156,18 +156,11 @@ impl SeenRunning {
                 source: LastUseSource::Process,
                 subject: UseSubject::App {
                     app: app.clone(),
-                    evidence: Evidence {
-                        source: SourceKind::Process,
-                        detail: "seen running by the service's check between scans".into(),
-                        path: None,
-                        user: None,
-                        scope: Scope::Machine,
-                        strength: Strength::Trace,
-                        version: None,
-                        profile_last_used: None,
-                        last_used: None,
-                        last_used_source: None,
-                    },
+                    evidence: Evidence::machine_trace(
+                        SourceKind::Process,
+                        "seen running by the service's check between scans".into(),
+                        None,
+                    ),
                 },
             })
             .collect()
@@ -178,6 +171,7 @@ impl SeenRunning {
 mod tests {
     use super::*;
     use sverka_shared::Catalog;
+    use sverka_shared::Strength;
 
     fn at(seconds: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)

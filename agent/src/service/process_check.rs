@@ -11,7 +11,6 @@
 //! for good (12.6 MB against 9.8 MB in `bench/agent-idle.sh`), above the 10 MB target.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 use sverka_shared::CatalogMatcher;
 
@@ -39,20 +38,8 @@ pub fn check_where(scan_process: &ScanProcess, state: &StateDir, stop: &StopSign
 /// Runs `program service-process-check --state-dir DIR` and waits for it; its log lines
 /// are logged again by the service. Never fails the service.
 fn check_in_child(program: &Path, state: &StateDir, stop: &StopSignal) {
-    let mut command = Command::new(program);
-    command
-        .arg(SUBCOMMAND)
-        .arg("--state-dir")
-        .arg(state.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    #[cfg(windows)]
-    {
-        use std::os::windows::process::CommandExt as _;
-        const CREATE_NO_WINDOW: u32 = 0x0800_0000;
-        command.creation_flags(CREATE_NO_WINDOW);
-    }
+    let mut command = scan_child::child_command(program);
+    command.arg(SUBCOMMAND).arg("--state-dir").arg(state.path());
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {

@@ -124,15 +124,11 @@ pub fn arguments(options: &RunOptions) -> Vec<OsString> {
     arguments
 }
 
-/// Runs `program service-scan ...` and waits for it, up to `time_limit` or a stop.
-pub fn scan_in_child(
-    program: &Path,
-    options: &RunOptions,
-    time_limit: Duration,
-) -> Result<ChildScan, ScanProcessError> {
+/// `program` as a child of the service: no input or output, its log lines (stderr)
+/// piped to the service, and on Windows no console window.
+pub(crate) fn child_command(program: &Path) -> Command {
     let mut command = Command::new(program);
     command
-        .args(arguments(options))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -143,6 +139,17 @@ pub fn scan_in_child(
         const CREATE_NO_WINDOW: u32 = 0x0800_0000;
         command.creation_flags(CREATE_NO_WINDOW);
     }
+    command
+}
+
+/// Runs `program service-scan ...` and waits for it, up to `time_limit` or a stop.
+pub fn scan_in_child(
+    program: &Path,
+    options: &RunOptions,
+    time_limit: Duration,
+) -> Result<ChildScan, ScanProcessError> {
+    let mut command = child_command(program);
+    command.args(arguments(options));
     let started = Instant::now();
     let mut child = command.spawn().map_err(|source| ScanProcessError::Start {
         program: program.display().to_string(),

@@ -7,7 +7,7 @@
 //! the other sources made, never a finding of its own.
 
 use std::time::SystemTime;
-use sverka_shared::{CatalogMatcher, Evidence, LastUseSource, Scope, SourceKind, Strength};
+use sverka_shared::{CatalogMatcher, Evidence, LastUseSource, SourceKind};
 
 use super::{EvidenceSource, ScanContext, SourceOutput};
 use crate::scan::last_use::{UseMark, UseSubject};
@@ -69,18 +69,11 @@ pub fn prefetch_marks(
             source: LastUseSource::Prefetch,
             subject: UseSubject::App {
                 app: app.id.clone(),
-                evidence: Evidence {
-                    source: SourceKind::File,
-                    detail: format!("Prefetch entry {file_name}: {} ran", name.program),
-                    path: Some(shown_path.to_string()),
-                    user: None,
-                    scope: Scope::Machine,
-                    strength: Strength::Trace,
-                    version: None,
-                    profile_last_used: None,
-                    last_used: None,
-                    last_used_source: None,
-                },
+                evidence: Evidence::machine_trace(
+                    SourceKind::File,
+                    format!("Prefetch entry {file_name}: {} ran", name.program),
+                    Some(shown_path.to_string()),
+                ),
             },
         })
         .collect()
@@ -134,6 +127,7 @@ mod tests {
     use super::*;
     use std::time::Duration;
     use sverka_shared::Catalog;
+    use sverka_shared::Strength;
 
     #[test]
     fn prefetch_names() {
