@@ -6,7 +6,7 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 use sverka_agent::scan::rfc3339_utc;
-use sverka_tests::windows::{TELEGRAM, WindowsVolume, fixture_hive, program_with_version};
+use sverka_tests::windows::{TELEGRAM, WindowsVolume, program_with_version};
 use sverka_tests::*;
 
 /// Now, to the second (file times are compared as RFC 3339 text).
@@ -75,20 +75,8 @@ fn a_telegram_data_folder_modified_two_days_ago_was_last_used_two_days_ago() {
 
 #[test]
 fn a_prefetch_entry_newer_than_the_data_folder_gives_prefetch() {
-    let volume = WindowsVolume::new();
+    let volume = WindowsVolume::with_hives();
     volume
-        .copy(
-            &fixture_hive("SOFTWARE"),
-            "C:\\Windows\\System32\\config\\SOFTWARE",
-        )
-        .copy(
-            &fixture_hive("SYSTEM"),
-            "C:\\Windows\\System32\\config\\SYSTEM",
-        )
-        .copy(
-            &fixture_hive("anna-NTUSER.DAT"),
-            "C:\\Users\\anna\\NTUSER.DAT",
-        )
         .file(
             "C:\\Users\\anna\\AppData\\Roaming\\Telegram Desktop\\Telegram.exe",
             program_with_version(&TELEGRAM),
@@ -116,14 +104,7 @@ fn a_prefetch_entry_newer_than_the_data_folder_gives_prefetch() {
         &volume.local("C:\\Users\\anna\\AppData\\Local\\max"),
         three_days_ago,
     );
-    let run = run_agent(&[
-        "scan",
-        "--root",
-        &volume.path().to_string_lossy(),
-        "--format",
-        "json",
-    ]);
-    let report = run.json();
+    let (_, report) = volume.scan_json();
 
     let telegram = finding(&report, "telegram").unwrap_or_else(|| panic!("{report:#}"));
     let hour = rfc3339_utc(hour_ago);

@@ -109,20 +109,8 @@ fn assert_negative_controls_absent(report: &Value) {
 
 /// A mounted Windows volume: hive files, profiles logged off, program files.
 fn windows_volume() -> WindowsVolume {
-    let volume = WindowsVolume::new();
+    let volume = WindowsVolume::with_hives();
     volume
-        .copy(
-            &fixture_hive("SOFTWARE"),
-            "C:\\Windows\\System32\\config\\SOFTWARE",
-        )
-        .copy(
-            &fixture_hive("SYSTEM"),
-            "C:\\Windows\\System32\\config\\SYSTEM",
-        )
-        .copy(
-            &fixture_hive("anna-NTUSER.DAT"),
-            "C:\\Users\\anna\\NTUSER.DAT",
-        )
         .copy(
             &fixture_hive("anna-UsrClass.dat"),
             "C:\\Users\\anna\\AppData\\Local\\Microsoft\\Windows\\UsrClass.dat",
@@ -174,21 +162,10 @@ fn windows_volume() -> WindowsVolume {
     volume
 }
 
-fn scan_volume(volume: &WindowsVolume) -> (i32, Value) {
-    let run = run_agent(&[
-        "scan",
-        "--root",
-        &volume.path().to_string_lossy(),
-        "--format",
-        "json",
-    ]);
-    (run.code, run.json())
-}
-
 #[test]
 fn a_mounted_windows_volume_is_read_from_its_hive_files() {
     let volume = windows_volume();
-    let (code, report) = scan_volume(&volume);
+    let (code, report) = volume.scan_json();
     assert_eq!(code, 1, "{report:#}");
 
     let host = &report["host"];
@@ -583,7 +560,7 @@ fn the_2026_clients_on_a_windows_volume_and_their_namesakes() {
             "C:\\Users\\anna\\AppData\\Local\\element-desktop\\Element.exe",
             program_with_version(&NEUTRAL),
         );
-    let (code, report) = scan_volume(&volume);
+    let (code, report) = volume.scan_json();
     assert_eq!(code, 1, "{report:#}");
 
     let whatsapp = finding(&report, "whatsapp").unwrap();

@@ -271,6 +271,38 @@ impl WindowsVolume {
     pub fn copy(&self, from: &Path, windows_path: &str) -> &Self {
         self.file(windows_path, fs::read(from).expect("read fixture"))
     }
+
+    /// A volume with the fixture's machine hives (`SOFTWARE`, `SYSTEM`) and anna's
+    /// logged-off profile (`NTUSER.DAT`).
+    pub fn with_hives() -> WindowsVolume {
+        let volume = WindowsVolume::new();
+        volume
+            .copy(
+                &fixture_hive("SOFTWARE"),
+                "C:\\Windows\\System32\\config\\SOFTWARE",
+            )
+            .copy(
+                &fixture_hive("SYSTEM"),
+                "C:\\Windows\\System32\\config\\SYSTEM",
+            )
+            .copy(
+                &fixture_hive("anna-NTUSER.DAT"),
+                "C:\\Users\\anna\\NTUSER.DAT",
+            );
+        volume
+    }
+
+    /// `sverka-agent scan --root <volume> --format json` (offline, on Linux).
+    pub fn scan_json(&self) -> (i32, Value) {
+        let run = crate::run_agent(&[
+            "scan",
+            "--root",
+            &self.path().to_string_lossy(),
+            "--format",
+            "json",
+        ]);
+        (run.code, run.json())
+    }
 }
 
 /// `C:\Users\anna` under `base` (`base/Users/anna`).
