@@ -3,10 +3,18 @@
 #   sverka-agent_<V>_amd64.deb, sverka-collector_<V>_amd64.deb      (Astra Linux, Debian)
 #   sverka-agent-<V>-1.x86_64.rpm, sverka-collector-<V>-1.x86_64.rpm (ALT Linux, RED OS)
 #
-#   packaging/build-linux.sh --agent target/release/sverka-agent \
-#       --collector target/release/sverka-collector --out dist [--version 0.1.0]
+#   packaging/build-linux.sh \
+#       --agent target/x86_64-unknown-linux-musl/release/sverka-agent \
+#       --collector target/x86_64-unknown-linux-musl/release/sverka-collector \
+#       --out dist [--version 0.1.0]
 #
-# Needs dpkg-deb (dpkg) and rpmbuild (Debian's `rpm` package); binutils' strip.
+# The shipped binaries are static (musl, see README.md): their packages depend on no
+# libc. A dynamically linked binary is packaged only when it needs no glibc newer than
+# the floor below (RED OS 7.3's 2.17), with its libc dependency; one that needs a newer
+# glibc is refused, since it would not start on Astra Linux 1.7, RED OS 7.3 or ALT 8-9.
+#
+# Needs dpkg-deb (dpkg) and rpmbuild (Debian's `rpm` package); binutils' strip and
+# objdump.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 agent="" collector="" out="" version=""
@@ -34,12 +42,31 @@ strip_into() { install -D -m 0755 "$1" "$2"; strip --strip-all "$2"; }
 strip_into "$agent" "$work/bin/sverka-agent"
 strip_into "$collector" "$work/bin/sverka-collector"
 
-# The newest glibc symbol version the binaries need: the packages' libc6 dependency.
-glibc=$(objdump -T "$work/bin/sverka-agent" "$work/bin/sverka-collector" \
-    | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+# What each binary needs from the system: nothing (static), or a glibc no newer than
+# the floor. Sets libc_<name> to "" (static) or the newest GLIBC_ version it needs.
+glibc_floor=2.17
+check_libc() { # name
+    local binary=$work/bin/$1 needed newest
+    needed=$(objdump -p "$binary" | awk '$1 == "NEEDED" { print $2 }')
+    if [ -z "$needed" ]; then
+        printf -v "libc_${1//-/_}" '%s' ""
+        return
+    fi
+    newest=$(objdump -T "$binary" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -1)
+    if [ -z "$newest" ] || [ "$(printf '%s\n%s\n' "$glibc_floor" "$newest" | sort -V | tail -1)" != "$glibc_floor" ]; then
+        echo "refusing $1: it needs glibc ${newest:-(unknown)}, newer than the supported floor $glibc_floor" \
+            "(RED OS 7.3 has 2.17, Astra Linux 1.7 2.28); build it for x86_64-unknown-linux-musl" \
+            "(see packaging/README.md)" >&2
+        exit 1
+    fi
+    printf -v "libc_${1//-/_}" '%s' "$newest"
+}
+check_libc sverka-agent
+check_libc sverka-collector
 
-deb() { # name, description, maintainer-scripts folder, then install commands via a function
-    local name=$1 description=$2 tree=$work/deb-$1
+deb() { # name, description; the files come from deb_files_<name>
+    local name=$1 description=$2 tree=$work/deb-$1 libc_var=libc_${1//-/_} depends=""
+    [ -z "${!libc_var}" ] || depends="Depends: libc6 (>= ${!libc_var})"$'\n'
     mkdir -p "$tree/DEBIAN"
     "deb_files_$name" "$tree"
     local size
@@ -50,8 +77,7 @@ Version: $version
 Architecture: amd64
 Maintainer: Sverka <sverka@example.invalid>
 Installed-Size: $size
-Depends: libc6 (>= $glibc)
-Section: admin
+${depends}Section: admin
 Priority: optional
 Homepage: https://example.invalid/sverka
 Description: $description
@@ -83,13 +109,20 @@ deb sverka-collector "Sverka collector: receives school PCs' reports on messenge
  Receives the Sverka agents' reports and keeps, per organization, which PCs carry
  banned messengers; the sverka-collector systemd service, data in /var/lib."
 
-# rpm: xz payload and SHA-256 digests, which the rpm of RED OS 7 and ALT reads.
+# rpm: xz payload and SHA-256 file digests, which the rpm of RED OS 7.3 (4.11) and of
+# ALT (4.13) read; no rich or versioned rpmlib features beyond those. A static binary's
+# package has automatic requirements off (they would only be the scriptlets' /bin/sh,
+# which the spec names itself).
 for name in sverka-agent sverka-collector; do
+    libc_var=libc_${name//-/_}
+    autoreq=yes
+    [ -n "${!libc_var}" ] || autoreq=no
     rpmbuild -bb --quiet \
         --define "_topdir $work/rpm" \
         --define "_rpmdir $out" \
         --define "_build_name_fmt %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm" \
-        --define "_binary_payload w9.xzdio" \
+        --define "_binary_payload w6.xzdio" \
+        --define "sverka_autoreqprov $autoreq" \
         --define "_binary_filedigest_algorithm 8" \
         --define "sverka_version $version" \
         --define "sverka_packaging $here" \

@@ -4,19 +4,40 @@
 #
 #   cargo build --release --target x86_64-pc-windows-gnu --bin sverka-agent
 #   packaging/build-msi.sh --exe target/x86_64-pc-windows-gnu/release/sverka-agent.exe \
-#       --out dist [--version 0.1.0]
+#       --out dist [--version 0.1.0]                     -> sverka-agent-0.1.0.msi (x64)
+#
+#   cargo build --release --target i686-pc-windows-gnu --bin sverka-agent
+#   packaging/build-msi.sh --arch x86 --exe target/i686-pc-windows-gnu/release/sverka-agent.exe \
+#       --out dist                                       -> sverka-agent-0.1.0-x86.msi
+#
+# Both have the same properties for Group Policy and the same upgrade code, so either
+# replaces the other. The x86 one installs into the 32-bit Program Files and registry
+# view (on 64-bit Windows: `Program Files (x86)`, `WOW6432Node`), where its agent reads
+# its settings; the agent scans the 64-bit system all the same.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-exe="" out="" version=""
+exe="" out="" version="" arch=x64
 while (($#)); do
     case "$1" in
         --exe) exe=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
         --version) version=$2; shift 2 ;;
+        --arch) arch=$2; shift 2 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-[ -n "$exe" ] && [ -n "$out" ] || { echo "usage: $0 --exe sverka-agent.exe --out DIR [--version V]" >&2; exit 2; }
+[ -n "$exe" ] && [ -n "$out" ] || { echo "usage: $0 --exe sverka-agent.exe --out DIR [--arch x64|x86] [--version V]" >&2; exit 2; }
+case "$arch" in
+    x64) machine=x86-64 strip=x86_64-w64-mingw32-strip program_files=ProgramFiles64Folder win64=yes suffix="" ;;
+    x86) machine="Intel 80386" strip=i686-w64-mingw32-strip program_files=ProgramFilesFolder win64=no suffix=-x86 ;;
+    *) echo "--arch is x64 or x86, not $arch" >&2; exit 2 ;;
+esac
+# An exe of the other architecture would install and never start.
+objdump -f "$exe" | grep -q "architecture: i386:x86-64" && exe_machine=x86-64 || exe_machine="Intel 80386"
+if [ "$exe_machine" != "$machine" ]; then
+    echo "$exe is an $exe_machine program, not one for an $arch MSI" >&2
+    exit 1
+fi
 if [ -z "$version" ]; then
     version=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' "$here/../Cargo.toml")
 fi
@@ -24,11 +45,12 @@ mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp "$exe" "$work/sverka-agent.exe"
-x86_64-w64-mingw32-strip --strip-all "$work/sverka-agent.exe"
+"$strip" --strip-all "$work/sverka-agent.exe"
 # wixl's own warnings about attributes it ignores go to stderr; failures still fail.
 # wixl finds sources relative to the .wxs file.
 cp "$here/windows/sverka-agent.wxs" "$work/"
 out=$(cd "$out" && pwd)
-(cd "$work" && wixl -a x64 -D "Version=$version" -D AgentExe=sverka-agent.exe \
-    -o "$out/sverka-agent-$version.msi" sverka-agent.wxs 2> >(grep -v -e '^$' -e 'GLib-GObject-WARNING' >&2))
-echo "$out/sverka-agent-$version.msi"
+(cd "$work" && wixl -a "$arch" -D "Version=$version" -D AgentExe=sverka-agent.exe \
+    -D "ProgramFilesFolder=$program_files" -D "Win64=$win64" \
+    -o "$out/sverka-agent-$version$suffix.msi" sverka-agent.wxs 2> >(grep -v -e '^$' -e 'GLib-GObject-WARNING' >&2))
+echo "$out/sverka-agent-$version$suffix.msi"

@@ -6,8 +6,8 @@
 use serde_json::Value;
 use sverka_tests::real_collector::Collector;
 use sverka_tests::windows::{
-    TELEGRAM, VIBER, Version, WindowsVolume, WinePrefix, fixture_hive, leveldb_log, leveldb_table,
-    program_with_version, web_app_key, web_app_record,
+    TELEGRAM, VIBER, Version, WindowsTarget, WindowsVolume, WinePrefix, fixture_hive, leveldb_log,
+    leveldb_table, program_with_version, web_app_key, web_app_record,
 };
 use sverka_tests::*;
 
@@ -375,6 +375,13 @@ fn under_wine_the_agent_finds_every_install_method() {
         prefix.file(&path, bytes);
     }
     prefix.start("C:\\users\\boris\\Music\\notes.exe");
+    // A renamed Viber running from the 64-bit System32, which a 32-bit program sees
+    // only as Sysnative (System32 is its own SysWOW64).
+    prefix.file(
+        "C:\\windows\\system32\\updater64.exe",
+        program_with_version(&VIBER),
+    );
+    prefix.start("C:\\windows\\system32\\updater64.exe");
 
     let (code, report) = prefix.scan_json();
     assert_eq!(code, 1, "{report:#}");
@@ -428,6 +435,19 @@ fn under_wine_the_agent_finds_every_install_method() {
     assert_errors_mention(&report, "uninstall_key", "boris");
     assert_errors_mention(&report, "uninstall_key", "BrokenTypes");
     assert_errors_mention(&report, "file", "gone");
+    assert!(viber.to_string().contains("updater64.exe"), "{viber:#}");
+
+    // The 32-bit agent (for 32-bit Windows) on this 64-bit Windows finds the same: the
+    // keys of the registry's 64-bit view (Viber's, written by a 64-bit regedit) and of
+    // WOW6432Node, `Program Files` (lync.exe) and the program in System32.
+    let (code_x86, report_x86) = prefix.scan_json_for(WindowsTarget::X86);
+    assert_eq!(code_x86, 1, "{report_x86:#}");
+    assert_eq!(
+        comparable_findings(&report_x86),
+        comparable_findings(&report),
+        "the 32-bit agent's findings differ from the 64-bit agent's"
+    );
+    assert_eq!(report_x86["host"], report["host"]);
 
     // New Teams provisioned for every user: now the add-in supports the finding.
     prefix.registry(
@@ -494,6 +514,21 @@ fn under_wine_the_agent_finds_every_install_method() {
         !apps.contains(&"skype"),
         "consumer Skype is not a violation"
     );
+}
+
+/// A report's findings without what differs between two runs of the same scan (the
+/// processes' ids and start times).
+fn comparable_findings(report: &Value) -> Value {
+    let mut findings = report["findings"].clone();
+    for finding in findings.as_array_mut().into_iter().flatten() {
+        for evidence in finding["evidence"].as_array_mut().into_iter().flatten() {
+            if let Some(fields) = evidence.as_object_mut() {
+                fields.remove("pid");
+                fields.remove("started_at");
+            }
+        }
+    }
+    findings
 }
 
 /// The 2026 catalog on a mounted Windows volume without hives (profiles from

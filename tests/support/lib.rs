@@ -265,7 +265,32 @@ pub fn agent_binary() -> &'static Path {
     BINARY.get_or_init(|| build_binary("sverka-agent", "sverka-agent"))
 }
 
+/// The Linux target of the shipped packages: static binaries that start on any x86-64
+/// Linux (packaging/README.md says why).
+pub const SHIPPED_LINUX_TARGET: &str = "x86_64-unknown-linux-musl";
+
+/// `sverka-agent` and `sverka-collector` built for [`SHIPPED_LINUX_TARGET`] (debug),
+/// once per test process, as the Linux packages carry them.
+pub fn shipped_linux_binaries() -> &'static (PathBuf, PathBuf) {
+    static BINARIES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    BINARIES.get_or_init(|| {
+        (
+            build_binary_for("sverka-agent", "sverka-agent", Some(SHIPPED_LINUX_TARGET)),
+            build_binary_for(
+                "sverka-collector",
+                "sverka-collector",
+                Some(SHIPPED_LINUX_TARGET),
+            ),
+        )
+    })
+}
+
 fn build_binary(package: &str, binary: &str) -> PathBuf {
+    build_binary_for(package, binary, None)
+}
+
+/// Builds a binary of the workspace, for this machine or for `target`.
+fn build_binary_for(package: &str, binary: &str, target: Option<&str>) -> PathBuf {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     // `cargo test` gives the test process the package's variables; some build scripts
@@ -292,6 +317,15 @@ fn build_binary(package: &str, binary: &str) -> PathBuf {
         binary,
         "--message-format=json",
     ]);
+    if let Some(target) = target {
+        command.args(["--target", target]);
+        if target.ends_with("-linux-musl") {
+            // SQLite and ring are C: compiled against musl, not this machine's glibc.
+            // By name, as packaging/build-all.sh sets it: build scripts track the value.
+            require_tool("musl-gcc", "musl-tools");
+            command.env(format!("CC_{}", target.replace('-', "_")), "musl-gcc");
+        }
+    }
     // The proof suite's full run (`scripts/proof.sh`) measures release binaries.
     if std::env::var_os("SVERKA_TEST_RELEASE").is_some_and(|value| value == "1") {
         command.arg("--release");

@@ -323,61 +323,137 @@ fn write_file(path: &Path, contents: &[u8]) {
     fs::write(path, contents).expect("write");
 }
 
-/// `sverka-agent.exe`, cross-compiled once per test process, with the `ProcessPrng`
-/// stand-in DLL beside it (Wine 8 lacks that export, which Rust's std needs).
-pub fn agent_exe() -> &'static Path {
-    static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        require_tool("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let output = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "--target",
-                "x86_64-pc-windows-gnu",
-                "--package",
-                "sverka-agent",
-                "--bin",
-                "sverka-agent",
-                "--message-format=json",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("run cargo build");
-        assert!(
-            output.status.success(),
-            "cargo build --target x86_64-pc-windows-gnu failed (the README's test command installs the target):\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let exe = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|message| {
-                message["reason"] == "compiler-artifact"
-                    && message["target"]["name"] == "sverka-agent"
-            })
-            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
-            .expect("cargo reported sverka-agent.exe");
-        let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("wine");
-        let status = Command::new("x86_64-w64-mingw32-gcc")
-            .args(["-shared", "-O2", "-o"])
-            .arg(exe.with_file_name("bcryptprimitives.dll"))
-            .arg(shim.join("bcryptprimitives.c"))
-            .arg(shim.join("bcryptprimitives.def"))
-            .arg("-ladvapi32")
-            .status()
-            .expect("run mingw gcc");
-        assert!(status.success(), "building the ProcessPrng stand-in failed");
-        exe
-    })
+/// A Windows target the agent is cross-compiled for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowsTarget {
+    /// `x86_64-pc-windows-gnu`: the x64 MSI's agent.
+    X64,
+    /// `i686-pc-windows-gnu`: the x86 MSI's agent, for 32-bit Windows.
+    X86,
 }
 
-/// A throwaway Wine prefix (`wineboot -i` in a temporary folder). Dropping it stops
-/// the programs it started and its wineserver.
+impl WindowsTarget {
+    pub fn triple(self) -> &'static str {
+        match self {
+            WindowsTarget::X64 => "x86_64-pc-windows-gnu",
+            WindowsTarget::X86 => "i686-pc-windows-gnu",
+        }
+    }
+
+    /// The mingw-w64 C compiler for this target and the Debian package that has it.
+    fn mingw_gcc(self) -> (&'static str, &'static str) {
+        match self {
+            WindowsTarget::X64 => ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
+            WindowsTarget::X86 => ("i686-w64-mingw32-gcc", "gcc-mingw-w64-i686"),
+        }
+    }
+}
+
+/// `sverka-agent.exe` for x86_64-pc-windows-gnu, cross-compiled once per test process,
+/// with the `ProcessPrng` stand-in DLL beside it (Wine 8 lacks that export, which
+/// Rust's std needs).
+pub fn agent_exe() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| cross_compile_agent(WindowsTarget::X64))
+}
+
+/// `sverka-agent.exe` for i686-pc-windows-gnu (32-bit Windows), built once per test
+/// process (a debug build), with its own 32-bit `ProcessPrng` stand-in beside it.
+pub fn agent_exe_x86() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| cross_compile_agent(WindowsTarget::X86))
+}
+
+/// The agent of `target`, for a test: x64 or x86.
+pub fn agent_exe_for(target: WindowsTarget) -> &'static Path {
+    match target {
+        WindowsTarget::X64 => agent_exe(),
+        WindowsTarget::X86 => agent_exe_x86(),
+    }
+}
+
+fn cross_compile_agent(target: WindowsTarget) -> PathBuf {
+    let (gcc, gcc_package) = target.mingw_gcc();
+    require_tool(gcc, gcc_package);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "--target",
+            target.triple(),
+            "--package",
+            "sverka-agent",
+            "--bin",
+            "sverka-agent",
+            "--message-format=json",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run cargo build");
+    assert!(
+        output.status.success(),
+        "cargo build --target {} failed (the README's test command installs the target: rustup target add {}):\n{}",
+        target.triple(),
+        target.triple(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let exe = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|message| {
+            message["reason"] == "compiler-artifact" && message["target"]["name"] == "sverka-agent"
+        })
+        .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+        .expect("cargo reported sverka-agent.exe");
+    let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("wine");
+    let status = Command::new(gcc)
+        .args(["-shared", "-O2", "-o"])
+        .arg(exe.with_file_name("bcryptprimitives.dll"))
+        .arg(shim.join("bcryptprimitives.c"))
+        .arg(shim.join("bcryptprimitives.def"))
+        .args(["-Wl,--kill-at", "-ladvapi32"])
+        .status()
+        .expect("run mingw gcc");
+    assert!(status.success(), "building the ProcessPrng stand-in failed");
+    exe
+}
+
+/// Which Windows a Wine prefix is: 64-bit (32-bit programs run under WOW64 there) or
+/// 32-bit (`WINEARCH=win32`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WineArch {
+    Win64,
+    Win32,
+}
+
+impl WineArch {
+    /// The loader for this kind of prefix. Named explicitly: once Debian's `wine32` is
+    /// installed beside `wine64` (the 32-bit agent's tests need it), plain `wine` is the
+    /// 32-bit loader, which would run `regedit`, `reg`, `msiexec` and `cmd` as 32-bit
+    /// programs even in a 64-bit prefix, writing the registry's 32-bit view.
+    fn loader(self) -> PathBuf {
+        let (candidates, package): (&[&str], &str) = match self {
+            WineArch::Win64 => (&["/usr/lib/wine/wine64", "/usr/bin/wine64"], "wine64"),
+            WineArch::Win32 => (&["/usr/lib/wine/wine"], "wine32:i386"),
+        };
+        candidates
+            .iter()
+            .map(PathBuf::from)
+            .find(|candidate| candidate.is_file())
+            .unwrap_or_else(|| {
+                panic!("the Wine loader {} is missing: install the Debian package `{package}` (the README's test command does)", candidates[0])
+            })
+    }
+}
+
+/// A throwaway Wine prefix (`wineboot -i` in a temporary folder), 64-bit unless made
+/// with [`WinePrefix::win32`]. Dropping it stops the programs it started and its
+/// wineserver.
 #[derive(Debug)]
 pub struct WinePrefix {
     dir: TempDir,
+    arch: WineArch,
     children: Vec<Child>,
 }
 
@@ -388,11 +464,21 @@ impl Default for WinePrefix {
 }
 
 impl WinePrefix {
+    /// A 64-bit prefix (64-bit Windows).
     pub fn new() -> WinePrefix {
-        require_tool("wine", "wine");
+        Self::with_arch(WineArch::Win64)
+    }
+
+    /// A 32-bit prefix (`WINEARCH=win32`): 32-bit Windows.
+    pub fn win32() -> WinePrefix {
+        Self::with_arch(WineArch::Win32)
+    }
+
+    fn with_arch(arch: WineArch) -> WinePrefix {
         require_tool("wineserver", "wine");
         let prefix = WinePrefix {
             dir: tempfile::tempdir().expect("tempdir"),
+            arch,
             children: Vec::new(),
         };
         let output = prefix
@@ -424,9 +510,18 @@ impl WinePrefix {
         }
     }
 
+    /// A command for `wine` (this prefix's loader) or `wineserver`, in this prefix.
     fn wine_command(&self, program: &str) -> Command {
-        let mut command = Command::new(program);
+        let mut command = match program {
+            "wine" => Command::new(self.arch.loader()),
+            other => Command::new(other),
+        };
+        if self.arch == WineArch::Win32 {
+            command.env("WINEARCH", "win32");
+        }
         command
+            // What Wine starts new processes with (Debian's `wine` script sets it too).
+            .env("WINELOADER", self.arch.loader())
             .env("WINEPREFIX", self.dir.path())
             .env("WINEDEBUG", "-all")
             .env("WINEDLLOVERRIDES", "mscoree=;mshtml=")
@@ -520,9 +615,14 @@ impl WinePrefix {
         }
     }
 
-    /// `sverka-agent.exe scan --format json` inside the prefix.
+    /// `sverka-agent.exe scan --format json` inside the prefix (the x64 agent).
     pub fn scan_json(&self) -> (i32, Value) {
-        let run = self.run_agent(&["scan", "--format", "json"]);
+        self.scan_json_for(WindowsTarget::X64)
+    }
+
+    /// `sverka-agent.exe scan --format json` of the agent built for `target`.
+    pub fn scan_json_for(&self, target: WindowsTarget) -> (i32, Value) {
+        let run = self.run_agent_for(target, &["scan", "--format", "json"]);
         (run.code, run.json())
     }
 
@@ -551,10 +651,29 @@ impl WinePrefix {
         }
     }
 
+    /// Starts `wine cmd` waiting on its input: Wine ends its services with the last
+    /// ordinary program, and this one keeps them running, as Windows would. Kill it
+    /// (or drop the prefix) to end it.
+    pub fn spawn_service_keeper(&self) -> Child {
+        self.wine_command("wine")
+            .arg("cmd")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start wine cmd")
+    }
+
+    /// The x64 agent (`agent_exe`) in this prefix.
     pub fn run_agent(&self, args: &[&str]) -> Run {
+        self.run_agent_for(WindowsTarget::X64, args)
+    }
+
+    /// The agent built for `target`, in this prefix.
+    pub fn run_agent_for(&self, target: WindowsTarget, args: &[&str]) -> Run {
         let output = self
             .wine_command("wine")
-            .arg(agent_exe())
+            .arg(agent_exe_for(target))
             .args(args)
             .output()
             .expect("run sverka-agent.exe under wine");

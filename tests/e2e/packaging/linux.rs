@@ -1,12 +1,17 @@
-//! The Linux packages: their contents, the debs installed, upgraded, removed and
-//! purged in a throwaway root, and the installed agent's service enrolling over TLS.
+//! The Linux packages, built from the static musl binaries they ship: their contents,
+//! what they need from the system (no libc; only rpmlib features rpm 4.11 has; xz
+//! payloads), the refusal of a binary that needs a newer glibc, the debs installed,
+//! upgraded, removed and purged in a throwaway root, and the installed agent's service
+//! enrolling over TLS.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use sverka_tests::real_collector::{Collector, collector_binary};
-use sverka_tests::{FixtureRoot, Run, agent_binary, require_tool, run_command};
+use sverka_tests::real_collector::Collector;
+use sverka_tests::{
+    FixtureRoot, Run, agent_binary, require_tool, run_command, shipped_linux_binaries,
+};
 use tempfile::TempDir;
 
 use super::{ChildGuard, packaging_dir, run_ok, text, wait_until};
@@ -22,16 +27,133 @@ fn linux_packages() -> &'static Path {
     })
 }
 
-/// The four Linux packages, built with the given version.
+/// The four Linux packages, built with the given version from the static binaries.
 fn build_linux_packages(out: &Path, version: &str) {
+    let (agent, collector) = shipped_linux_binaries();
+    run_ok(&mut build_linux_command(agent, collector, out, version));
+}
+
+fn build_linux_command(agent: &Path, collector: &Path, out: &Path, version: &str) -> Command {
     require_tool("dpkg-deb", "dpkg");
     require_tool("rpmbuild", "rpm");
-    run_ok(
-        Command::new("bash")
-            .arg(packaging_dir().join("build-linux.sh"))
-            .args(["--agent", &text(agent_binary())])
-            .args(["--collector", &text(collector_binary())])
-            .args(["--out", &text(out), "--version", version]),
+    require_tool("objdump", "binutils");
+    let mut command = Command::new("bash");
+    command
+        .arg(packaging_dir().join("build-linux.sh"))
+        .args(["--agent", &text(agent)])
+        .args(["--collector", &text(collector)])
+        .args(["--out", &text(out), "--version", version]);
+    command
+}
+
+/// What rpm 4.11 (RED OS 7.3; ALT has 4.13) provides of the `rpmlib()` features a
+/// package may require: the names, without their versions.
+const RPMLIB_OF_RPM_4_11: &[&str] = &[
+    "rpmlib(CompressedFileNames)",
+    "rpmlib(FileDigests)",
+    "rpmlib(PayloadFilesHavePrefix)",
+    "rpmlib(PayloadIsXz)",
+];
+
+/// The packages need no libc (static binaries), no rpmlib feature rpm 4.11 lacks, and
+/// their payloads are xz, which rpm 4.11 and Astra Linux 1.7's dpkg 1.19 read; a
+/// binary that needs a glibc newer than 2.17 is refused.
+pub fn linux_packages_need_no_libc_and_nothing_old_rpm_and_dpkg_lack() {
+    let dist = linux_packages();
+    let file_tool = require_tool("file", "file");
+    for (name, deb, rpm) in [
+        (
+            "sverka-agent",
+            "sverka-agent_0.1.0_amd64.deb",
+            "sverka-agent-0.1.0-1.x86_64.rpm",
+        ),
+        (
+            "sverka-collector",
+            "sverka-collector_0.1.0_amd64.deb",
+            "sverka-collector-0.1.0-1.x86_64.rpm",
+        ),
+    ] {
+        let deb = text(&dist.join(deb));
+        let rpm = text(&dist.join(rpm));
+
+        // The binary as packaged: static, no glibc symbol versions, no libraries.
+        let unpacked = tempfile::tempdir().unwrap();
+        run_ok(Command::new("dpkg-deb").args(["-x", &deb, &text(unpacked.path())]));
+        let binary = unpacked.path().join("usr/bin").join(name);
+        let kind = run_ok(Command::new(&file_tool).arg(&binary));
+        assert!(
+            kind.contains("static-pie linked") || kind.contains("statically linked"),
+            "{kind}"
+        );
+        let dynamic = run_command({
+            let mut command = Command::new("objdump");
+            command.arg("-T").arg(&binary);
+            command
+        });
+        assert!(
+            !format!("{}{}", dynamic.stdout, dynamic.stderr).contains("GLIBC_"),
+            "{name} needs glibc: {}",
+            dynamic.stdout
+        );
+        let headers = run_ok(Command::new("objdump").arg("-p").arg(&binary));
+        assert!(
+            !headers.contains("NEEDED"),
+            "{name} needs libraries: {headers}"
+        );
+        // It starts (a static binary of this machine's architecture).
+        let help = run_ok(Command::new(&binary).arg("--version"));
+        assert!(help.contains(name), "{help}");
+
+        // The deb: no dependency at all, xz members (dpkg 1.19 reads them; not zstd).
+        let info = run_ok(Command::new("dpkg-deb").args(["-I", &deb]));
+        assert!(
+            !info.contains("Depends:"),
+            "a static binary needs no package: {info}"
+        );
+        let members = run_ok(Command::new(require_tool("ar", "binutils")).args(["t", &deb]));
+        assert_eq!(
+            members.lines().collect::<Vec<_>>(),
+            ["debian-binary", "control.tar.xz", "data.tar.xz"],
+            "{deb}"
+        );
+
+        // The rpm: only /bin/sh (the scriptlets) and rpmlib features of rpm 4.11.
+        let requires = run_ok(Command::new("rpm").args(["-qp", "--requires", &rpm]));
+        for line in requires.lines() {
+            let requirement = line.split_whitespace().next().unwrap_or_default();
+            assert!(
+                requirement == "/bin/sh" || RPMLIB_OF_RPM_4_11.contains(&requirement),
+                "{name}: {line} is not something rpm 4.11 and a bare system have:\n{requires}"
+            );
+        }
+        assert!(requires.contains("rpmlib(PayloadIsXz)"), "{requires}");
+        let payload = run_ok(Command::new("rpm").args([
+            "-qp",
+            "--qf",
+            "%{PAYLOADCOMPRESSOR} %{FILEDIGESTALGO}",
+            &rpm,
+        ]));
+        // xz, and SHA-256 file digests (algorithm 8, rpmlib(FileDigests)).
+        assert_eq!(payload, "xz 8", "{name}");
+        // rpm 4.11 checks a header by its SHA-1 digest.
+        let digest = run_ok(Command::new("rpm").args(["-qp", "--qf", "%{SHA1HEADER}", &rpm]));
+        assert_eq!(digest.len(), 40, "{name}: {digest}");
+    }
+
+    // This machine's own (glibc) build needs a newer glibc than 2.17: refused.
+    let refused = run_command(build_linux_command(
+        agent_binary(),
+        &shipped_linux_binaries().1,
+        tempfile::tempdir().unwrap().path(),
+        "0.1.0",
+    ));
+    assert_eq!(refused.code, 1, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("newer than the supported floor 2.17"),
+        "{}",
+        refused.stderr
     );
 }
 
@@ -42,7 +164,8 @@ fn dpkg(root: &Path, args: &[&str]) -> Run {
         .args([
             "--force-not-root",
             "--force-script-chrootless",
-            // The throwaway root has no libc6 package: the binaries run on this host.
+            // Nothing to depend on (the binaries are static); kept so a dynamically
+            // linked build (which depends on libc6) installs in the empty root too.
             "--force-depends",
         ])
         .args(args)
@@ -95,7 +218,6 @@ pub fn linux_packages_hold_the_service_and_install_upgrade_and_purge_cleanly() {
     }
     let info = run_ok(Command::new("dpkg-deb").args(["-I", &agent_deb]));
     assert!(info.contains("Package: sverka-agent"), "{info}");
-    assert!(info.contains("Depends: libc6 (>= 2."), "{info}");
     let control = tempfile::tempdir().unwrap();
     run_ok(Command::new("dpkg-deb").args(["-e", &agent_deb, &text(control.path())]));
     assert_eq!(

@@ -69,6 +69,12 @@ fn linux_packages_hold_the_service_and_install_upgrade_and_purge_cleanly() {
     linux::linux_packages_hold_the_service_and_install_upgrade_and_purge_cleanly();
 }
 
+/// No libc, no rpmlib feature rpm 4.11 lacks, xz payloads; a newer glibc refused.
+#[test]
+fn linux_packages_need_no_libc_and_nothing_old_rpm_and_dpkg_lack() {
+    linux::linux_packages_need_no_libc_and_nothing_old_rpm_and_dpkg_lack();
+}
+
 /// The agent from the deb enrolls over TLS with a pinned CA.
 #[test]
 fn the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca() {
@@ -79,4 +85,10 @@ fn the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca() {
 #[test]
 fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     msi::the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine();
+}
+
+/// The x86 MSI on 32-bit Windows under Wine: installed, its service reporting.
+#[test]
+fn the_x86_msi_installs_and_its_service_reports_on_32_bit_windows() {
+    msi::the_x86_msi_installs_and_its_service_reports_on_32_bit_windows();
 }

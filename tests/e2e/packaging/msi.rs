@@ -1,26 +1,39 @@
 //! The MSI under Wine in one prefix: its tables, installed with its service running
 //! and enrolling, the service stopped, a major upgrade to a newer MSI keeping the
-//! identity and the spool, and the uninstall leaving the state folder.
+//! identity and the spool, and the uninstall leaving the state folder. The x86 MSI on
+//! 32-bit Windows (a `WINEARCH=win32` prefix): installed, its service enrolling and
+//! reporting, its agent finding what the prefix holds.
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use sverka_tests::real_collector::Collector;
-use sverka_tests::require_tool;
-use sverka_tests::windows::{WinePrefix, agent_exe};
+use sverka_tests::windows::{
+    Version, WindowsTarget, WinePrefix, agent_exe, agent_exe_for, program_with_version,
+};
+use sverka_tests::{finding, require_tool};
 
 use super::{ChildGuard, packaging_dir, run_ok, text, wait_until};
 
 fn build_msi(out: &Path, version: &str) -> PathBuf {
+    build_msi_for(out, version, WindowsTarget::X64)
+}
+
+/// The MSI of `target`'s agent: `sverka-agent-<V>.msi` (x64) or `...-x86.msi`.
+fn build_msi_for(out: &Path, version: &str, target: WindowsTarget) -> PathBuf {
     require_tool("wixl", "wixl");
+    let (arch, suffix) = match target {
+        WindowsTarget::X64 => ("x64", ""),
+        WindowsTarget::X86 => ("x86", "-x86"),
+    };
     run_ok(
         Command::new("bash")
             .arg(packaging_dir().join("build-msi.sh"))
-            .args(["--exe", &text(agent_exe())])
+            .args(["--arch", arch, "--exe", &text(agent_exe_for(target))])
             .args(["--out", &text(out), "--version", version]),
     );
-    out.join(format!("sverka-agent-{version}.msi"))
+    out.join(format!("sverka-agent-{version}{suffix}.msi"))
 }
 
 fn msi_tables(msi: &Path) -> String {
@@ -154,18 +167,7 @@ pub fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     prefix.file(r"C:\ProgramData\Sverka\agent.toml", "max_delay = \"0s\"\n");
     // Wine ends its services with the last ordinary program; one that waits on its
     // input keeps them running, as Windows would.
-    let _keeper = ChildGuard(
-        Command::new("wine")
-            .arg("cmd")
-            .env("WINEPREFIX", prefix.path())
-            .env("WINEDEBUG", "-all")
-            .env_remove("DISPLAY")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start wine cmd"),
-    );
+    let _keeper = ChildGuard(prefix.spawn_service_keeper());
     let install = prefix.wine(&[
         "msiexec",
         "/i",
@@ -346,6 +348,117 @@ pub fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
         "the state folder is left behind"
     );
     assert!(state.join("logs").is_dir());
+}
+
+/// The x86 MSI on 32-bit Windows: a 32-bit package with the same Group Policy
+/// properties, installed by msiexec with them; its service starts, enrolls and reports,
+/// and its agent finds the machine's and the user's uninstall keys and a program in
+/// `Program Files`.
+pub fn the_x86_msi_installs_and_its_service_reports_on_32_bit_windows() {
+    let dist = tempfile::tempdir().unwrap();
+    let msi = build_msi_for(dist.path(), "0.1.0", WindowsTarget::X86);
+    let summary = run_ok(
+        Command::new(require_tool("msiinfo", "msitools"))
+            .arg("suminfo")
+            .arg(&msi),
+    );
+    assert!(summary.contains("Template: Intel;1033"), "{summary}");
+    let directories = msi_table(&msi, "Directory");
+    assert!(
+        directories.contains("INSTALLDIR\tProgramFilesFolder\tSverka"),
+        "{directories}"
+    );
+    let components = msi_table(&msi, "Component");
+    assert!(
+        components.contains("AgentExe\t{3C8E1F0A-2B4D-4F6A-8E1C-5D7B9A0C2E41}\tINSTALLDIR\t0\t"),
+        "a 32-bit component: {components}"
+    );
+    // The same properties as the x64 MSI (Group Policy passes them to either).
+    let x64_registry = msi_table(&build_msi(dist.path(), "0.1.0"), "Registry");
+    assert_eq!(msi_table(&msi, "Registry"), x64_registry);
+    assert_eq!(
+        msi_property(&msi, "UpgradeCode"),
+        msi_property(&dist.path().join("sverka-agent-0.1.0.msi"), "UpgradeCode")
+    );
+
+    let collector = Collector::start();
+    let school = collector.add_org("Школа №11", "school", None);
+    let secret = collector.secret(school);
+    let prefix = WinePrefix::win32();
+    prefix.registry(
+        r#"[HKEY_LOCAL_MACHINE\Software\Microsoft\Windows\CurrentVersion\Uninstall\{0F2C5D1E-7B3A-4C9D-8E1F-2A3B4C5D6E7F}]
+"DisplayName"="Viber"
+"DisplayVersion"="24.1.0.0"
+
+[HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\Uninstall\{53F49750-6209-4FBF-9CA8-7A333C87D1ED}_is1]
+"DisplayName"="Telegram Desktop"
+"Publisher"="Telegram FZ-LLC"
+"#,
+    );
+    const LYNC: Version<'static> = Version {
+        company: "Microsoft Corporation",
+        product: "Microsoft Office",
+        original_filename: "Lync.exe",
+        description: "Skype for Business",
+    };
+    prefix.file(
+        r"C:\Program Files\Microsoft Office\root\Office16\lync.exe",
+        program_with_version(&LYNC),
+    );
+    prefix.copy(
+        &agent_exe_for(WindowsTarget::X86).with_file_name("bcryptprimitives.dll"),
+        r"C:\Program Files\Sverka\bcryptprimitives.dll",
+    );
+    prefix.file(r"C:\ProgramData\Sverka\agent.toml", "max_delay = \"0s\"\n");
+    let _keeper = ChildGuard(prefix.spawn_service_keeper());
+    let install = prefix.wine(&[
+        "msiexec",
+        "/i",
+        &text(&msi),
+        "/qn",
+        &format!("SERVER_URL={}", collector.url()),
+        &format!("ENROLL_SECRET={secret}"),
+        "ALLOW_HTTP=1",
+    ]);
+    assert_eq!(install.code, 0, "{}", install.stderr);
+    let installed_exe = r"C:\Program Files\Sverka\sverka-agent.exe";
+    assert!(prefix.local(installed_exe).is_file());
+    let state = prefix.local(r"C:\ProgramData\Sverka");
+    let log = || {
+        let mut text = String::new();
+        for entry in fs::read_dir(state.join("logs")).into_iter().flatten().flatten() {
+            text.push_str(&fs::read_to_string(entry.path()).unwrap_or_default());
+        }
+        text
+    };
+    wait_until(
+        "the x86 service enrolled and its first report was stored",
+        || {
+            collector
+                .stored_reports()
+                .first()
+                .is_some_and(|host| host.1 >= 1)
+        },
+        || format!("{}\n{}", log(), collector.log()),
+    );
+    let violations = collector.violations(school, false).to_string();
+    for app in ["viber", "telegram"] {
+        assert!(violations.contains(app), "{app}: {violations}");
+    }
+
+    // The installed 32-bit agent's own scan.
+    let scan = prefix.wine(&[installed_exe, "scan", "--format", "json"]);
+    let report = scan.json();
+    assert_eq!(scan.code, 1, "{report:#}");
+    assert_eq!(report["host"]["os_id"], "windows");
+    for (app, source) in [
+        ("viber", "uninstall_key"),
+        ("telegram", "uninstall_key"),
+        ("skype_for_business", "file"),
+    ] {
+        let found = finding(&report, app).unwrap_or_else(|| panic!("no {app}: {report:#}"));
+        assert!(found.to_string().contains(source), "{found:#}");
+    }
 }
 
 /// The report ids waiting in a spool folder.

@@ -1,6 +1,8 @@
 //! The running system's registry, read through the registry API (Windows only): the
 //! machine's `HKLM\SOFTWARE` and the hives of loaded profiles under `HKEY_USERS`.
-//! Keys are opened for reading only.
+//! Keys are opened for reading only, always in the 64-bit view (`KEY_WOW64_64KEY`), so
+//! a 32-bit agent on 64-bit Windows reads the same keys as the 64-bit one (the 32-bit
+//! programs' keys under `WOW6432Node`, as it does); 32-bit Windows ignores the flag.
 
 use windows_registry::{Key, LOCAL_MACHINE, USERS};
 
@@ -8,6 +10,8 @@ use super::{RegValue, RegistryError, RegistryKey, RegistryView};
 
 /// `ERROR_FILE_NOT_FOUND` as an HRESULT: the key does not exist.
 const NOT_FOUND: i32 = 0x8007_0002_u32 as i32;
+/// `KEY_WOW64_64KEY` (winnt.h): open the 64-bit view of the registry.
+const KEY_WOW64_64KEY: u32 = 0x0100;
 
 /// Which predefined key a view starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +92,13 @@ impl RegistryView for LiveView {
             location: format!("{}\\{path}", self.label),
             message,
         };
-        let key = match self.predefined().open(&full) {
+        let key = match self
+            .predefined()
+            .options()
+            .read()
+            .access(KEY_WOW64_64KEY)
+            .open(&full)
+        {
             Ok(key) => key,
             Err(failure) if failure.code().0 == NOT_FOUND => return Ok(None),
             Err(failure) => return Err(error(failure.message())),

@@ -5,7 +5,6 @@
 //! also reads the service's record of programs seen running between scans
 //! ([`crate::scan::seen_running`]), evidence of last use.
 
-use std::path::Path;
 use sverka_shared::observation::VersionInfo;
 use sverka_shared::report::SkippedSource;
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
@@ -157,7 +156,10 @@ impl EvidenceSource for ProcessSource {
                 .executable
                 .as_deref()
                 .filter(|_| read_versions)
-                .and_then(|executable| pe::read_version_info(Path::new(executable)).ok())
+                // A 32-bit agent on 64-bit Windows reaches System32 as Sysnative.
+                .and_then(|executable| {
+                    pe::read_version_info(&context.root.windows_path(executable)).ok()
+                })
                 .flatten();
             let observation = process_observation(process, owner, version_info);
             if !context.matcher.hits_for(&observation).is_empty() {
