@@ -9,7 +9,9 @@
 # side by side: one with the between-scan check of running processes at
 # PROCESS_CHECK_SECONDS (default 30, thirty times as often as the shipped 15 minutes,
 # so that a short run sees many checks; the cost per check and at the shipped interval
-# are printed) and one with the check off, as the agent was before it.
+# are printed) and one with the check off, as the agent was before it. Each pair runs
+# for two builds at the same time: this machine's glibc build (the figure before) and
+# the static musl build the Linux packages ship (four services in all).
 #
 #   bash bench/agent-idle.sh            # IDLE_SECONDS=3600 for a full hour
 #   BENCH_PROFILE=debug bash bench/agent-idle.sh   # the debug binaries (no release build)
@@ -23,25 +25,33 @@ profile=${BENCH_PROFILE:-release}
 packages=${BENCH_PACKAGES:-1}
 profile_flag=()
 [ "$profile" = release ] && profile_flag=(--release)
+musl=x86_64-unknown-linux-musl
+command -v musl-gcc >/dev/null || { echo "musl-gcc is missing: apt-get install musl-tools" >&2; exit 1; }
+rustup target list --installed | grep -qx "$musl" || rustup target add "$musl" >&2
 cargo build "${profile_flag[@]}" --locked --bin sverka-agent --bin sverka-collector >&2
+CC_x86_64_unknown_linux_musl=musl-gcc cargo build "${profile_flag[@]}" --locked --target "$musl" \
+    --bin sverka-agent --bin sverka-collector >&2
 if [ "$packages" = 1 ]; then
     cargo build "${profile_flag[@]}" --locked --target x86_64-pc-windows-gnu --bin sverka-agent >&2
 fi
 bin=target/$profile
+musl_bin=target/$musl/$profile
 echo "profile: $profile"
 work=$(mktemp -d)
-collector_pid="" agent_pid="" plain_pid="" sleep_pid=""
+collector_pid="" sleep_pid=""
+declare -A pid_of=()
 cleanup() {
-    for pid in $agent_pid $plain_pid $collector_pid $sleep_pid; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pid_of[@]}" $collector_pid $sleep_pid; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
 
 collector=$bin/sverka-collector
-# start_service NAME CHECK: a service with its own collector (the two services run on
-# one machine, so one collector would take them for one PC enrolled twice), state
-# folder and log; CHECK is its process_check_interval. Prints its pid.
+# start_service NAME CHECK AGENT: a service of the AGENT binary with its own collector
+# (the services run on one machine, so one collector would take them for one PC
+# enrolled again and again), state folder and log; CHECK is its
+# process_check_interval. Prints its pid.
 start_service() {
     export SVERKA_COLLECTOR_DATA_DIR=$work/$1-collector
     "$collector" serve --listen 127.0.0.1:0 > "$work/$1-collector.out" 2> "$work/$1-collector.log" &
@@ -60,14 +70,17 @@ interval = "1h"
 max_delay = "0s"
 process_check_interval = "$2"
 TOML
-    "$bin/sverka-agent" service --config "$work/$1.toml" > "$work/$1.out" 2> "$work/$1.log" &
+    "$3" service --config "$work/$1.toml" > "$work/$1.out" 2> "$work/$1.log" &
     echo $!
 }
-agent_pid=$(start_service agent "$process_check")
-plain_pid=$(start_service plain 0s)
-collector_pid="$(cat "$work/agent-collector.pid") $(cat "$work/plain-collector.pid")"
+services=(agent plain musl-agent musl-plain)
+pid_of[agent]=$(start_service agent "$process_check" "$bin/sverka-agent")
+pid_of[plain]=$(start_service plain 0s "$bin/sverka-agent")
+pid_of[musl-agent]=$(start_service musl-agent "$process_check" "$musl_bin/sverka-agent")
+pid_of[musl-plain]=$(start_service musl-plain 0s "$musl_bin/sverka-agent")
+for service in "${services[@]}"; do collector_pid+=" $(cat "$work/$service-collector.pid")"; done
 sleep 3600 & sleep_pid=$!
-for log in agent plain; do
+for log in "${services[@]}"; do
     for _ in $(seq 600); do grep -q acknowledged "$work/$log.log" && break; sleep 0.1; done
     grep -q acknowledged "$work/$log.log" || { cat "$work/$log.log" >&2; echo "$log: no report acknowledged" >&2; exit 1; }
 done
@@ -80,41 +93,59 @@ cpu_ticks() { awk '{ print $14 + $15 + $16 + $17 }' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
 
-service_peak=$(hwm_kb "$agent_pid")
-scan_peak=$(sed -n 's/.*peak_resident_kb=\([0-9]*\).*/\1/p' "$work/agent.log" | tail -n 1)
-[ -n "$scan_peak" ] || { cat "$work/agent.log" >&2; echo "the scan process logged no peak" >&2; exit 1; }
-agent_start=$(cpu_ticks "$agent_pid") plain_start=$(cpu_ticks "$plain_pid") sleep_start=$(cpu_ticks "$sleep_pid")
-agent_rss_max=0 plain_rss_max=0 sleep_rss_max=0
+declare -A service_peak=() scan_peak=() cpu_start=() rss_max=() cpu_used=()
+for service in "${services[@]}"; do
+    service_peak[$service]=$(hwm_kb "${pid_of[$service]}")
+    scan_peak[$service]=$(sed -n 's/.*peak_resident_kb=\([0-9]*\).*/\1/p' "$work/$service.log" | tail -n 1)
+    [ -n "${scan_peak[$service]}" ] || { cat "$work/$service.log" >&2; echo "$service: the scan process logged no peak" >&2; exit 1; }
+    cpu_start[$service]=$(cpu_ticks "${pid_of[$service]}")
+    rss_max[$service]=0
+done
+sleep_start=$(cpu_ticks "$sleep_pid") sleep_rss_max=0
 for _ in $(seq $((idle_seconds / 5))); do
     sleep 5
-    r=$(rss_kb "$agent_pid"); ((r > agent_rss_max)) && agent_rss_max=$r
-    r=$(rss_kb "$plain_pid"); ((r > plain_rss_max)) && plain_rss_max=$r
+    for service in "${services[@]}"; do
+        r=$(rss_kb "${pid_of[$service]}"); ((r > rss_max[$service])) && rss_max[$service]=$r
+    done
     r=$(rss_kb "$sleep_pid"); ((r > sleep_rss_max)) && sleep_rss_max=$r
 done
-agent_cpu=$(( $(cpu_ticks "$agent_pid") - agent_start ))
-plain_cpu=$(( $(cpu_ticks "$plain_pid") - plain_start ))
+for service in "${services[@]}"; do
+    cpu_used[$service]=$(( $(cpu_ticks "${pid_of[$service]}") - cpu_start[$service] ))
+done
 sleep_cpu=$(( $(cpu_ticks "$sleep_pid") - sleep_start ))
 per_hour() { awk -v t="$1" -v hz="$ticks" -v s="$idle_seconds" 'BEGIN { printf "%.3f", t / hz * 3600 / s }'; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 echo
-echo "idle between scans, measured over ${idle_seconds} s (CPU extrapolated to an hour; clock tick 1/${ticks} s):"
-printf '| %-40s | %12s | %16s |\n' "process" "resident MB" "CPU s per hour"
-printf '| %-40s | %12s | %16s |\n' "service, process check every $process_check" "$(mb "$agent_rss_max")" "$(per_hour "$agent_cpu")"
-printf '| %-40s | %12s | %16s |\n' "service, no process check (before)" "$(mb "$plain_rss_max")" "$(per_hour "$plain_cpu")"
-printf '| %-40s | %12s | %16s |\n' "sleep (the floor)" "$(mb "$sleep_rss_max")" "$(per_hour "$sleep_cpu")"
-awk -v with="$agent_cpu" -v without="$plain_cpu" -v hz="$ticks" -v s="$idle_seconds" -v every="$check_seconds" 'BEGIN {
-    checks = int(s / every); per = (with - without) / hz / checks
-    printf "process check: %d checks, %.1f ms of CPU each (service and child, less the service without checks); at the shipped 15 min: %.3f CPU s per hour\n", checks, per * 1000, per * 4
-}'
-echo "scan peak (VmHWM of the scan's child process): $(mb "$scan_peak") MB"
-echo "service peak (the service's VmHWM after enrolling and delivering the first report): $(mb "$service_peak") MB"
+declare -A label_of=(
+    [agent]="glibc: process check every $process_check"
+    [plain]="glibc: no process check (before)"
+    [musl-agent]="musl: process check every $process_check"
+    [musl-plain]="musl: no process check"
+)
+echo "idle between scans, all four services at once, measured over ${idle_seconds} s (CPU extrapolated to an hour; clock tick 1/${ticks} s):"
+printf '| %-40s | %12s | %16s | %13s | %16s |\n' "process" "resident MB" "CPU s per hour" "scan peak MB" "service peak MB"
+for service in "${services[@]}"; do
+    printf '| %-40s | %12s | %16s | %13s | %16s |\n' "service, ${label_of[$service]}" "$(mb "${rss_max[$service]}")" \
+        "$(per_hour "${cpu_used[$service]}")" "$(mb "${scan_peak[$service]}")" "$(mb "${service_peak[$service]}")"
+done
+printf '| %-40s | %12s | %16s | %13s | %16s |\n' "sleep (the floor)" "$(mb "$sleep_rss_max")" "$(per_hour "$sleep_cpu")" "" ""
+for build in glibc musl; do
+    with=agent without=plain
+    [ "$build" = musl ] && with=musl-agent without=musl-plain
+    awk -v build="$build" -v with="${cpu_used[$with]}" -v without="${cpu_used[$without]}" -v hz="$ticks" -v s="$idle_seconds" -v every="$check_seconds" 'BEGIN {
+        checks = int(s / every); per = (with - without) / hz / checks
+        printf "%s process check: %d checks, %.1f ms of CPU each (service and child, less the service without checks); at the shipped 15 min: %.3f CPU s per hour\n", build, checks, per * 1000, per * 4
+    }'
+done
+echo "scan peak: VmHWM of the scan's child process, as it logs it; service peak: the service's VmHWM after enrolling and delivering the first report"
 echo "targets: under 10 MB resident, under 1 CPU-second per hour idle"
 
 [ "$packages" = 1 ] || exit 0
 # Installed sizes (binaries stripped into the packages).
-bash packaging/build-linux.sh --agent "$bin/sverka-agent" \
-    --collector "$bin/sverka-collector" --out "$work/dist" >/dev/null
+# The packages ship the musl build (build-linux.sh refuses this machine's glibc one).
+bash packaging/build-linux.sh --agent "$musl_bin/sverka-agent" \
+    --collector "$musl_bin/sverka-collector" --out "$work/dist" >/dev/null
 bash packaging/build-msi.sh --exe "target/x86_64-pc-windows-gnu/$profile/sverka-agent.exe" \
     --out "$work/dist" >/dev/null
 echo

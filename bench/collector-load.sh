@@ -8,6 +8,8 @@
 #     database CPU), the region's coverage query, database size per host; on
 #     PostgreSQL also 1, 2 and 4 collector processes on one database, load spread over
 #     their URLs round-robin as a load balancer would.
+# Part 1 runs twice, side by side: the collector of this machine's glibc build (the
+# figure before) and the static musl build the Linux packages ship (mimalloc in both).
 # PostgreSQL: SVERKA_TEST_POSTGRES (default postgres://127.0.0.1:5432/test) must allow
 # creating a database; the benchmark makes its own and drops it. Started here when it
 # is installed but not running. REGION_HOSTS, REGION_SCHOOLS, COLLECTORS and
@@ -15,11 +17,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p sverka-collector -p sverka-loadgen
+musl=x86_64-unknown-linux-musl
+if [ -z "${SKIP_BASELINE:-}" ]; then
+    command -v musl-gcc >/dev/null || { echo "musl-gcc is missing: apt-get install musl-tools" >&2; exit 1; }
+    rustup target list --installed | grep -qx "$musl" || rustup target add "$musl"
+    CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --target "$musl" \
+        -p sverka-collector --bin sverka-collector
+fi
 
 if [ -z "${SKIP_BASELINE:-}" ]; then
-    echo "== part 1: sverka-collector on SQLite beside a trivial axum handler"
+    echo "== part 1: sverka-collector on SQLite beside a trivial axum handler (glibc build, before)"
     target/release/sverka-loadgen --hosts 1000 --concurrency 1000 --seconds 10 \
         --memory-hosts "${MEMORY_HOSTS:-100000}" "$@"
+    echo "== part 1 again: the static musl build of sverka-collector (shipped)"
+    target/release/sverka-loadgen --hosts 1000 --concurrency 1000 --seconds 10 \
+        --memory-hosts "${MEMORY_HOSTS:-100000}" \
+        --collector "target/$musl/release/sverka-collector" "$@"
 fi
 
 if [ -z "${SVERKA_TEST_POSTGRES:-}" ] && ! pg_isready -q -h 127.0.0.1 -p 5432; then

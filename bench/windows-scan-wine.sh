@@ -29,12 +29,18 @@ agent=$PWD/target/x86_64-pc-windows-gnu/release/sverka-agent.exe
 x86_64-w64-mingw32-gcc -shared -O2 -o "$(dirname "$agent")/bcryptprimitives.dll" \
     tests/wine/bcryptprimitives.c tests/wine/bcryptprimitives.def -ladvapi32
 
+# The 64-bit loader by name: with Debian's wine32 installed too (the 32-bit agent's
+# tests), plain `wine` is the 32-bit one and would write the registry's 32-bit view.
+wine=/usr/lib/wine/wine64
+[ -x "$wine" ] || wine=$(command -v wine64)
+export WINELOADER=$wine
+
 work=$(mktemp -d)
 export WINEPREFIX=$work/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree=;mshtml="
 unset DISPLAY
 cleanup() { wineserver -k >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
-wine wineboot -i >/dev/null 2>&1
+"$wine" wineboot -i >/dev/null 2>&1
 wineserver -w
 # Wine links the user's Desktop, Downloads, ... to the Unix home: plain folders instead,
 # so that nothing is written to, or walked in, this machine's home.
@@ -54,7 +60,7 @@ reg=$work/profiles.reg
         printf '"ProfileImagePath"="C:\\\\users\\\\pupil%d"\r\n\r\n' "$index"
     done
 } >"$reg"
-wine regedit /S "$reg"
+"$wine" regedit /S "$reg"
 wineserver -w
 
 python3 - "$WINEPREFIX/drive_c" "$total_files" "$work" tests/fixtures/windows <<'PY'
@@ -112,8 +118,8 @@ measure() {
 
 wineserver -p # keep one wineserver for every run, outside the measured processes
 wine "$agent" scan --format json >/dev/null 2>&1 || true # warm-up
-read -r floor_s floor_kb < <(measure "$runs" wine cmd /c exit)
-read -r scan_s scan_kb < <(measure "$runs" wine "$agent" scan --format json)
+read -r floor_s floor_kb < <(measure "$runs" "$wine" cmd /c exit)
+read -r scan_s scan_kb < <(measure "$runs" "$wine" "$agent" scan --format json)
 grep -q '"app": "viber"' "$work/out.json" || { echo "the scan missed the renamed Viber" >&2; exit 1; }
 own_ms=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["duration_ms"])' "$work/out.json")
 walked=$(find "$WINEPREFIX/drive_c" -type f | wc -l)

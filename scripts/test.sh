@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Debian's
 # rpm, rpmbuild and Berkeley DB tools for real rpm databases, util-linux's setpriv,
-# mingw-w64 and Wine for the Windows agent, Rust's x86_64-pc-windows-gnu target,
+# mingw-w64 and Wine (64- and 32-bit) for the Windows agents, Rust's
+# x86_64-pc-windows-gnu and i686-pc-windows-gnu targets, musl-tools and the
+# x86_64-unknown-linux-musl target for the Linux packages' static binaries,
 # wixl, msitools and systemd for the packages, Chromium and chromedriver for the
 # dashboard's browser tests, axe-core from the npm registry for their accessibility
 # check, LibreOffice and poppler-utils to open the exports in a spreadsheet program,
@@ -118,6 +120,15 @@ command -v mount >/dev/null || need_packages+=(mount)
 command -v x86_64-w64-mingw32-gcc >/dev/null || need_packages+=(gcc-mingw-w64-x86-64)
 command -v x86_64-w64-mingw32-windres >/dev/null || need_packages+=(binutils-mingw-w64-x86-64)
 command -v wine >/dev/null || need_packages+=(wine wine64)
+# The 32-bit agent: mingw for i686, and Wine's 32-bit loader (a 32-bit prefix, and
+# 32-bit programs in a 64-bit one) from the i386 architecture.
+command -v i686-w64-mingw32-gcc >/dev/null || need_packages+=(gcc-mingw-w64-i686)
+command -v i686-w64-mingw32-strip >/dev/null || need_packages+=(binutils-mingw-w64-i686)
+[ -x /usr/lib/wine/wine ] || need_packages+=(wine32:i386)
+# The Linux packages' static binaries: SQLite and ring compiled by musl-gcc; `file`
+# tells a static binary.
+command -v musl-gcc >/dev/null || need_packages+=(musl-tools)
+command -v file >/dev/null || need_packages+=(file)
 # The dashboard's tests drive Debian's headless Chromium over WebDriver.
 [ -x /usr/bin/chromium ] || need_packages+=(chromium)
 [ -x /usr/bin/chromedriver ] || need_packages+=(chromium-driver)
@@ -140,6 +151,9 @@ if ((${#need_packages[@]})); then
     echo "installing: ${need_packages[*]}"
     sudo_cmd=""
     [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    if [[ " ${need_packages[*]} " == *":i386 "* ]] && ! dpkg --print-foreign-architectures | grep -qx i386; then
+        $sudo_cmd dpkg --add-architecture i386
+    fi
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_packages[@]}" >/dev/null
 fi
@@ -189,7 +203,10 @@ use_sccache
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 windows_target=x86_64-pc-windows-gnu
-rustup target list --installed | grep -qx "$windows_target" || rustup target add "$windows_target"
+# The x86 agent (32-bit Windows) and the Linux packages' static (musl) binaries.
+for target in "$windows_target" i686-pc-windows-gnu x86_64-unknown-linux-musl; do
+    rustup target list --installed | grep -qx "$target" || rustup target add "$target"
+done
 
 started=$SECONDS
 step "formatting"
@@ -203,6 +220,13 @@ cargo clippy --target "$windows_target" -p sverka-agent -p sverka-shared --all-t
 # (slow, on two cores) step out of a test's time.
 step "the Windows agent"
 cargo build --target "$windows_target" -p sverka-agent --bin sverka-agent --locked
+# Likewise the x86 agent (the 32-bit Wine tests) and the Linux packages' musl binaries
+# (the packaging tests), debug builds as the tests use them.
+step "the x86 Windows agent"
+cargo build --target i686-pc-windows-gnu -p sverka-agent --bin sverka-agent --locked
+step "the static Linux binaries"
+CC_x86_64_unknown_linux_musl=musl-gcc cargo build --target x86_64-unknown-linux-musl \
+    -p sverka-agent -p sverka-collector --bin sverka-agent --bin sverka-collector --locked
 step "tests"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
