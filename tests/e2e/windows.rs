@@ -516,15 +516,21 @@ fn under_wine_the_agent_finds_every_install_method() {
     );
 }
 
-/// A report's findings without what differs between two runs of the same scan (the
-/// processes' ids and start times).
+/// A report's findings without what differs between two runs of the same scan: a
+/// process's id in its detail, and a logged-on profile's last use (the scan's time).
 fn comparable_findings(report: &Value) -> Value {
     let mut findings = report["findings"].clone();
     for finding in findings.as_array_mut().into_iter().flatten() {
         for evidence in finding["evidence"].as_array_mut().into_iter().flatten() {
-            if let Some(fields) = evidence.as_object_mut() {
-                fields.remove("pid");
-                fields.remove("started_at");
+            let Some(fields) = evidence.as_object_mut() else {
+                continue;
+            };
+            fields.remove("profile_last_used");
+            if let Some(Value::String(detail)) = fields.get_mut("detail")
+                && let Some(start) = detail.find("(pid ")
+                && let Some(length) = detail[start..].find(')')
+            {
+                detail.replace_range(start..start + length + 1, "(pid)");
             }
         }
     }
