@@ -235,7 +235,10 @@ mod tests {
             folders.native_path("C:\\Program Files\\Viber\\Viber.exe"),
             "D:\\Program Files\\Viber\\Viber.exe"
         );
-        assert_eq!(folders.native_path("C:\\Program Files"), "D:\\Program Files");
+        assert_eq!(
+            folders.native_path("C:\\Program Files"),
+            "D:\\Program Files"
+        );
         for unchanged in [
             "C:\\Program Files (x86)\\Tencent",
             "C:\\Windows\\System32x\\a.exe",
@@ -246,9 +249,10 @@ mod tests {
         }
         // A 32-bit Windows, or a 64-bit agent: nothing to map.
         assert_eq!(Wow64Folders::from_environment(|_| None), None);
-        let defaults =
-            Wow64Folders::from_environment(|name| (name == "PROCESSOR_ARCHITEW6432").then(|| "AMD64".into()))
-                .expect("under WOW64");
+        let defaults = Wow64Folders::from_environment(|name| {
+            (name == "PROCESSOR_ARCHITEW6432").then(|| "AMD64".into())
+        })
+        .expect("under WOW64");
         assert_eq!(defaults.windows, "C:\\Windows");
         assert_eq!(defaults.program_files, "C:\\Program Files");
     }

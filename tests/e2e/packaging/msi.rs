@@ -373,12 +373,29 @@ pub fn the_x86_msi_installs_and_its_service_reports_on_32_bit_windows() {
         components.contains("AgentExe\t{3C8E1F0A-2B4D-4F6A-8E1C-5D7B9A0C2E41}\tINSTALLDIR\t0\t"),
         "a 32-bit component: {components}"
     );
-    // The same properties as the x64 MSI (Group Policy passes them to either).
-    let x64_registry = msi_table(&build_msi(dist.path(), "0.1.0"), "Registry");
-    assert_eq!(msi_table(&msi, "Registry"), x64_registry);
-    assert_eq!(
-        msi_property(&msi, "UpgradeCode"),
-        msi_property(&dist.path().join("sverka-agent-0.1.0.msi"), "UpgradeCode")
+    // The same properties as the x64 MSI (Group Policy passes them to either), and
+    // its upgrade code, so either replaces the other.
+    let registry = msi_table(&msi, "Registry");
+    for value in [
+        "[SERVER_URL]",
+        "[ENROLL_SECRET]",
+        "[CA_FILE]",
+        "[ALLOW_HTTP]",
+    ] {
+        assert!(registry.contains(value), "{value}: {registry}");
+    }
+    assert!(
+        msi_property(&msi, "MsiHiddenProperties").contains("ENROLL_SECRET"),
+        "the secret kept out of the log"
+    );
+    let wxs = fs::read_to_string(packaging_dir().join("windows/sverka-agent.wxs")).unwrap();
+    let upgrade_code = msi_property(&msi, "UpgradeCode");
+    assert!(
+        wxs.contains(&format!(
+            "UpgradeCode=\"{}\"",
+            upgrade_code.trim_matches(['{', '}'])
+        )),
+        "{upgrade_code}"
     );
 
     let collector = Collector::start();
@@ -426,7 +443,11 @@ pub fn the_x86_msi_installs_and_its_service_reports_on_32_bit_windows() {
     let state = prefix.local(r"C:\ProgramData\Sverka");
     let log = || {
         let mut text = String::new();
-        for entry in fs::read_dir(state.join("logs")).into_iter().flatten().flatten() {
+        for entry in fs::read_dir(state.join("logs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             text.push_str(&fs::read_to_string(entry.path()).unwrap_or_default());
         }
         text
