@@ -407,6 +407,9 @@ pub fn the_x86_msi_installs_and_its_service_reports_on_32_bit_windows() {
 "DisplayName"="Viber"
 "DisplayVersion"="24.1.0.0"
 
+[HKEY_LOCAL_MACHINE\Software\Classes\Installer\UpgradeCodes\E191C3CC91143BA419A769AE8C77E406]
+"E1D5C2F0A3B7D9C4E8F1A2B3C4D5E6F7"=""
+
 [HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\Uninstall\{53F49750-6209-4FBF-9CA8-7A333C87D1ED}_is1]
 "DisplayName"="Telegram Desktop"
 "Publisher"="Telegram FZ-LLC"
