@@ -262,6 +262,11 @@ pub struct WeeklyFigures {
     pub known: Option<i64>,
     /// Silent PCs with a banned messenger; `None` in figures frozen before it was kept.
     pub silent_with_banned: Option<i64>,
+    /// PCs that used an approved application in the week; `None` in figures frozen
+    /// before use was counted.
+    pub used_approved: Option<i64>,
+    /// PCs that used a banned application in the week; `None` likewise.
+    pub used_banned: Option<i64>,
 }
 
 /// Which PCs a week's frozen figures counted: written once with the figures, for the

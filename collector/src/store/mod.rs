@@ -259,6 +259,51 @@ pub struct ReportRecord {
     pub evidence: String,
     pub catalog_revision: i64,
     pub findings: Option<EvaluatedFindings>,
+    /// When the PC last used the applications of its findings, as far as the report
+    /// says and the collector trusts it ([`AppUse`]).
+    pub uses: Vec<AppUse>,
+}
+
+/// A time of program activity of one of a report's findings (the agent's `last_used`:
+/// a data folder's or Prefetch file's modification time, a program seen running), kept
+/// per host, application and day. Only applications the collector's own evaluation
+/// found carry one, and only times the collector trusts (see
+/// `api::reports::trusted_use_time`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUse {
+    pub app_id: String,
+    /// The application's status in the collector's catalog at the report.
+    pub status: AppStatus,
+    pub used_at: Timestamp,
+}
+
+/// PCs (not retired) of one organization (not its subtree) that used applications in a
+/// span of time: per status, each PC counted once whatever it used.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrganizationUse {
+    pub organization_id: i64,
+    /// `approved`, `banned` or `watch`.
+    pub status: String,
+    pub pcs: i64,
+}
+
+/// PCs (not retired) of one organization (not its subtree) that used one application
+/// in a span of time (also the frozen rows of a week, `weekly_app_use`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApplicationUse {
+    pub organization_id: i64,
+    pub app_id: String,
+    pub status: String,
+    pub pcs: i64,
+}
+
+/// One use of an application by a host as stored: a day's first and last time.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct HostUseDay {
+    pub app_id: String,
+    pub status: String,
+    pub first_used_at: Timestamp,
+    pub last_used_at: Timestamp,
 }
 
 /// A host's row as a report finds it.
@@ -615,6 +660,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         reporting_since: Timestamp,
         silent_before: Timestamp,
     ) -> StoreResult<Vec<OrganizationCounts>>;
+    /// The PCs of every organization (its own, not its subtree's) that used an
+    /// application in `[from, until)`: per organization and status, and per
+    /// organization and application.
+    async fn organization_use(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<(Vec<OrganizationUse>, Vec<ApplicationUse>)>;
+    /// A host's days of use since `since`, oldest first.
+    async fn host_use_days(&self, host_id: i64, since: Timestamp)
+    -> StoreResult<Vec<HostUseDay>>;
     /// The PCs of one organization (not its subtree), by host name.
     async fn host_summaries(&self, organization_id: i64) -> StoreResult<Vec<HostSummary>>;
     async fn host_detail(&self, host_id: i64) -> StoreResult<Option<HostDetail>>;
@@ -629,10 +685,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// were new. In the same transaction, when some figures are new and for the first
     /// time for its week and boundaries, `hosts` keeps every PC (not retired) with a
     /// banned messenger, as the figures counted them; a list written before is kept as
-    /// it was.
+    /// it was. `applications` (the week's PCs per application) are stored with the
+    /// figures of their organization when those are new.
     async fn freeze_weekly_figures(
         &self,
         figures: &[WeeklyFigures],
+        applications: &[ApplicationUse],
         hosts: &HostListToFreeze,
         now: Timestamp,
     ) -> StoreResult<u64>;
@@ -648,6 +706,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> StoreResult<Option<FrozenHostList>>;
     /// Every organization's frozen figures of one week.
     async fn weekly_figures_of_week(&self, week: &str) -> StoreResult<Vec<WeeklyFigures>>;
+    /// Every organization's own frozen PCs per application of one week.
+    async fn weekly_app_use_of_week(&self, week: &str) -> StoreResult<Vec<ApplicationUse>>;
     /// One organization's frozen figures, oldest week first, `from_week..=to_week`.
     async fn weekly_figures_of_organization(
         &self,

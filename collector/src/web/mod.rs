@@ -11,6 +11,7 @@
 //! - [`table`]: the table type behind pages and CSV/XLSX exports.
 //! - [`json`]: the JSON API under `/api/v1/dashboard/`.
 
+pub mod activity;
 pub mod admin;
 pub mod audit_words;
 pub mod auth;

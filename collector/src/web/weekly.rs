@@ -10,6 +10,7 @@ use maud::{Markup, html};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::activity;
 use super::clock::{Clock, Week};
 use super::exports::ExportTitle;
 use super::figures::{Counts, Row, Totals, table_rows};
@@ -20,7 +21,7 @@ use super::scope::{Action, OrganizationTree};
 use super::table::{Cell, SortOrder, Table, column};
 use super::weekly_pcs::frozen_list_href;
 use super::{WebError, WebState, auth::Viewer};
-use crate::store::{Store, StoreResult};
+use crate::store::{ApplicationUse, Store, StoreResult};
 
 /// Weeks shown in the trend chart.
 const TREND_WEEKS: usize = 12;
@@ -44,6 +45,8 @@ pub struct WeekFigures {
     pub frozen: bool,
     pub state: WeekState,
     pub totals: HashMap<i64, Totals>,
+    /// Every organization's own PCs per application used in the week.
+    pub applications: Vec<ApplicationUse>,
 }
 
 impl WeekFigures {
@@ -55,6 +58,7 @@ impl WeekFigures {
     ) -> StoreResult<WeekFigures> {
         let frozen = store.weekly_figures_of_week(&week.label).await?;
         if !frozen.is_empty() {
+            let applications = store.weekly_app_use_of_week(&week.label).await?;
             return Ok(WeekFigures {
                 week,
                 frozen: true,
@@ -63,6 +67,7 @@ impl WeekFigures {
                     .iter()
                     .map(|figures| (figures.organization_id, Totals::of_week(figures)))
                     .collect(),
+                applications,
             });
         }
         let now = crate::now();
@@ -72,9 +77,10 @@ impl WeekFigures {
                 frozen: false,
                 state: WeekState::NoData,
                 totals: HashMap::new(),
+                applications: Vec::new(),
             });
         }
-        let counts = Counts::load(store, &week, silent_after_days, now).await?;
+        let counts = Counts::load_with_use(store, &week, silent_after_days, now).await?;
         Ok(WeekFigures {
             week,
             frozen: false,
@@ -84,6 +90,7 @@ impl WeekFigures {
                 .into_iter()
                 .map(|id| (id, counts.totals(tree, id)))
                 .collect(),
+            applications: counts.applications,
         })
     }
 
@@ -283,6 +290,7 @@ pub fn weekly_workbook(
     id: i64,
     lang: Lang,
     clock: &Clock,
+    names: &HashMap<String, String>,
 ) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let title = weekly_title(figures, tree, id, clock, lang).lines(clock, lang);
     let mut workbook = rust_xlsxwriter::Workbook::new();
@@ -298,6 +306,29 @@ pub fn weekly_workbook(
         lang.texts().organizations,
         &title,
     )?;
+    if activity::use_counted(figures, id) {
+        let texts = lang.activity();
+        activity::use_table(figures, before, tree, id, lang).add_titled_sheet(
+            &mut workbook,
+            clock,
+            texts.sheet,
+            &title,
+        )?;
+        activity::applications_table(figures, before, tree, id, lang, names).add_titled_sheet(
+            &mut workbook,
+            clock,
+            texts.applications,
+            &title,
+        )?;
+        if !tree.children(id).is_empty() {
+            activity::ranking_table(figures, tree, id, lang, usize::MAX).add_titled_sheet(
+                &mut workbook,
+                clock,
+                texts.ranking_sheet,
+                &title,
+            )?;
+        }
+    }
     workbook.save_to_buffer()
 }
 
@@ -584,6 +615,7 @@ pub async fn weekly_page(
     let base = format!("/org/{id}/weekly");
     let label = &figures.week.label;
     let has_data = figures.has_data(id);
+    let names = activity::application_names(state.app.catalog().matcher.catalog());
     let body = html! {
         p.subtitle #week-label {
             (texts.week) " " (label) " (" (texts.week_ending) " " (clock.date(figures.week.last_day)) "), "
@@ -606,6 +638,7 @@ pub async fn weekly_page(
                 " · "
                 a.export href={ (base) "/export/xlsx?week=" (label) } download { "XLSX" }
             }
+            (activity::use_section(&figures, Some(&before), &tree, id, viewer.lang, &names, &clock))
         } @else {
             p.no-data #no-data { strong { (officer.no_data) } ". " (officer.no_data_text) }
         }
@@ -638,7 +671,16 @@ pub async fn weekly_export(
     }
     match format.as_str() {
         "xlsx" => {
-            let body = weekly_workbook(&figures, Some(&before), &tree, id, viewer.lang, &clock)
+            let names = activity::application_names(state.app.catalog().matcher.catalog());
+            let body = weekly_workbook(
+                &figures,
+                Some(&before),
+                &tree,
+                id,
+                viewer.lang,
+                &clock,
+                &names,
+            )
                 .map_err(|error| WebError::Internal(format!("weekly XLSX: {error}")))?;
             let title = weekly_title(&figures, &tree, id, &clock, viewer.lang);
             Ok((

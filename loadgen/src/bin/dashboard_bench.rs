@@ -218,6 +218,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
                     evidence: "[]".into(),
                     catalog_revision: 0,
                     findings: Some(EvaluatedFindings::new(findings)),
+                    uses: Vec::new(),
                 })
                 .await
         });

@@ -6,6 +6,7 @@
 //! | what                        | SQLite                          | PostgreSQL                                   |
 //! |-----------------------------|---------------------------------|----------------------------------------------|
 //! | the larger of two values    | `MAX(a, b)`                     | `GREATEST(a, b)`                             |
+//! | the smaller of two values   | `MIN(a, b)`                     | `LEAST(a, b)`                                |
 //! | hosts of a subtree          | `IN (SELECT id FROM subtree)`   | `= ANY(ARRAY(SELECT id FROM subtree))`       |
 //! | ids bound as one JSON array | `IN (SELECT value FROM json_each(...))` | `= ANY(ARRAY(... jsonb_array_elements_text))` |
 //! | hosts with open violations  | `INDEXED BY` the partial index  | the planner picks it                         |
@@ -36,6 +37,8 @@ use crate::store::{RecordOutcome, ReportRecord, StoreError, StoreResult};
 pub trait Dialect: sqlx::Database {
     /// The larger of two values, as a function name: `GREATEST(a, b)`.
     const GREATEST: &'static str;
+    /// The smaller of two values, as a function name: `LEAST(a, b)`.
+    const LEAST: &'static str;
     /// `h.organization_id {IN_SUBTREE}`: the organization ids of a `subtree` CTE.
     /// PostgreSQL cannot tell how many rows a recursive query yields and guessed
     /// hundreds, which made it scan every host of a region for one school's page; an

@@ -20,10 +20,12 @@ use tokio::sync::{Mutex, mpsc};
 use super::{Dialect, ReportWriter, WriteJob, gather_batch};
 use crate::store::sql::Connection;
 use crate::store::sql::reports::{self, report_kind};
+use crate::store::sql::activity;
 use crate::store::{JobLease, RecordOutcome, ReportRecord, StoreError, StoreResult};
 
 impl Dialect for sqlx::Postgres {
     const GREATEST: &'static str = "GREATEST";
+    const LEAST: &'static str = "LEAST";
     const IN_SUBTREE: &'static str = "= ANY(ARRAY(SELECT id FROM subtree))";
     const IN_ID_LIST: &'static str =
         "= ANY(ARRAY(SELECT CAST(jsonb_array_elements_text(CAST($1 AS jsonb)) AS BIGINT)))";
@@ -272,10 +274,15 @@ async fn apply_in_one_transaction(
     });
     let mut outcomes = vec![reports::DUPLICATE; records.len()];
     let fresh = apply_seen_again(&mut transaction, records, &together).await?;
+    let mut fresh_records = Vec::new();
     for index in together {
         let record = records[index];
         outcomes[index].duplicate = !fresh.contains(&(record.host_id, record.report_id.clone()));
+        if !outcomes[index].duplicate {
+            fresh_records.push(record);
+        }
     }
+    activity::record_uses(Connection::from(&mut *transaction), &fresh_records).await?;
     for index in alone {
         // The batch stored its inventories already.
         outcomes[index] =

@@ -5,7 +5,7 @@ use super::queries::{SUBTREE, users_of};
 use super::{SqlStore, on_backend};
 use crate::store::rules;
 use crate::store::{
-    ApiTokenCredentials, ApiTokenInfo, AuditEntry, FrozenHost, FrozenHostList, HandledMark,
+    ApiTokenCredentials, ApiTokenInfo, ApplicationUse, AuditEntry, FrozenHost, FrozenHostList, HandledMark,
     HostApp, HostDetail, HostListToFreeze, HostSummary, NewAuditEntry, NewSession, NewUser,
     OrganizationCounts, Session, StoreError, StoreResult, Timestamp, User, UserChange,
     UserCredentials, WeeklyFigures,
@@ -15,7 +15,7 @@ const USER_COLUMNS: &str = "u.id, u.login, u.role, u.organization_id, u.language
      u.disabled_at";
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.created_at, t.revoked_at";
 const FIGURE_COLUMNS: &str = "organization_id, week, expected_pcs, enrolled, reporting, silent,
-     with_banned, with_approved, known, silent_with_banned";
+     with_banned, with_approved, known, silent_with_banned, used_approved, used_banned";
 
 /// A user and a value of another table, read from one row (the other table's columns
 /// come first, the user's are prefixed `u_`).
@@ -547,6 +547,7 @@ pub(super) async fn handled_marks(
 pub(super) async fn freeze_weekly_figures(
     store: &SqlStore,
     figures: &[WeeklyFigures],
+    applications: &[ApplicationUse],
     hosts: &HostListToFreeze,
     now: Timestamp,
 ) -> StoreResult<u64> {
@@ -554,11 +555,11 @@ pub(super) async fn freeze_weekly_figures(
         let mut transaction = pool.begin_with(D::BEGIN_WRITE).await?;
         let mut added = 0;
         for row in figures {
-            added += sqlx::query(
+            let new = sqlx::query(
                 "INSERT INTO weekly_snapshots (organization_id, week, expected_pcs, enrolled,
                      reporting, silent, with_banned, with_approved, known, silent_with_banned,
-                     frozen_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     used_approved, used_banned, frozen_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (organization_id, week) DO NOTHING",
             )
             .bind(row.organization_id)
@@ -571,10 +572,34 @@ pub(super) async fn freeze_weekly_figures(
             .bind(row.with_approved)
             .bind(row.known)
             .bind(row.silent_with_banned)
+            .bind(row.used_approved)
+            .bind(row.used_banned)
             .bind(now)
             .execute(&mut *transaction)
             .await?
             .rows_affected();
+            if new == 1 {
+                added += 1;
+                // The organization's own PCs per application, with its figures: frozen
+                // once, like them.
+                for used in applications
+                    .iter()
+                    .filter(|used| used.organization_id == row.organization_id)
+                {
+                    sqlx::query(
+                        "INSERT INTO weekly_app_use (organization_id, week, app_id, status, pcs)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (organization_id, week, app_id, status) DO NOTHING",
+                    )
+                    .bind(used.organization_id)
+                    .bind(&row.week)
+                    .bind(&used.app_id)
+                    .bind(&used.status)
+                    .bind(used.pcs)
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+            }
         }
         // The PCs behind the figures, written once and only with new figures: a later
         // freeze of the same week (every ten minutes, or by another collector) finds

@@ -12,6 +12,7 @@
 //! function and break on higher-ranked lifetimes in async code, while a match over two
 //! pools keeps the SQL as plain as a single-backend store.
 
+pub(crate) mod activity;
 mod dashboard;
 mod lifecycle;
 mod organizations;
@@ -26,7 +27,7 @@ use std::path::Path;
 use super::dialect::postgres::PgBackend;
 use super::dialect::sqlite::SqliteBackend;
 use super::{
-    ApiTokenCredentials, ApiTokenInfo, AuditEntry, CatalogRevision, Coverage, EnrolledHost,
+    ApiTokenCredentials, ApiTokenInfo, ApplicationUse, HostUseDay, OrganizationUse, AuditEntry, CatalogRevision, Coverage, EnrolledHost,
     Enrollment, FindingEvent, FrozenHostList, HandledMark, HostApp, HostCredentials, HostDetail,
     HostEvaluationInput, HostFinding, HostListToFreeze, HostState, HostSummary, JobLease,
     NewAuditEntry, NewOrganization, NewSecret, NewSession, NewUser, Organization,
@@ -396,6 +397,16 @@ impl Store for SqlStore {
     ) -> StoreResult<Vec<OrganizationCounts>> {
         dashboard::organization_counts(self, reporting_since, silent_before).await
     }
+    async fn organization_use(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<(Vec<OrganizationUse>, Vec<ApplicationUse>)> {
+        activity::organization_use(self, from, until).await
+    }
+    async fn host_use_days(&self, host_id: i64, since: Timestamp) -> StoreResult<Vec<HostUseDay>> {
+        activity::host_use_days(self, host_id, since).await
+    }
     async fn host_summaries(&self, organization_id: i64) -> StoreResult<Vec<HostSummary>> {
         dashboard::host_summaries(self, organization_id).await
     }
@@ -414,10 +425,11 @@ impl Store for SqlStore {
     async fn freeze_weekly_figures(
         &self,
         figures: &[WeeklyFigures],
+        applications: &[ApplicationUse],
         hosts: &HostListToFreeze,
         now: Timestamp,
     ) -> StoreResult<u64> {
-        dashboard::freeze_weekly_figures(self, figures, hosts, now).await
+        dashboard::freeze_weekly_figures(self, figures, applications, hosts, now).await
     }
     async fn frozen_host_list(
         &self,
@@ -430,6 +442,9 @@ impl Store for SqlStore {
     }
     async fn weekly_figures_of_week(&self, week: &str) -> StoreResult<Vec<WeeklyFigures>> {
         dashboard::weekly_figures_of_week(self, week).await
+    }
+    async fn weekly_app_use_of_week(&self, week: &str) -> StoreResult<Vec<ApplicationUse>> {
+        activity::weekly_app_use_of_week(self, week).await
     }
     async fn weekly_figures_of_organization(
         &self,

@@ -130,6 +130,7 @@ async fn report(store: &dyn Store, host_id: i64, hostname: &str, findings: Vec<H
             evidence: "[]".into(),
             catalog_revision: 0,
             findings: Some(EvaluatedFindings::new(findings)),
+            uses: Vec::new(),
         })
         .await
         .expect("report");

@@ -33,6 +33,7 @@ async fn report_days_ago(
         evidence: "[]".into(),
         catalog_revision: 0,
         findings: None,
+        uses: Vec::new(),
     };
     record.findings = Some(EvaluatedFindings::new(findings));
     store.record_report(record).await.expect("report");

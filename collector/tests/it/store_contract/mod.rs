@@ -11,11 +11,13 @@
 //! `reports.rs` (reports, findings, inventories, catalog revisions), `dashboard.rs`
 //! (counters, coverage, per-organization counts, audit, handled marks, weekly figures),
 //! `lifecycle.rs` (the enrollment allowance, retiring and merging hosts),
+//! `activity.rs` (application use per week, frozen with the week),
 //! `concurrency.rs` (at once, on one store and on two over one database) and
 //! `migration.rs` (SQLite into PostgreSQL, SQLite's write-ahead log).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod activity;
 mod concurrency;
 mod dashboard;
 mod lifecycle;
@@ -122,6 +124,7 @@ fn report(id: &str, host_id: i64, at: i64, findings: Option<Vec<HostFinding>>) -
         evidence: "[]".into(),
         catalog_revision: 0,
         findings,
+        uses: Vec::new(),
     }
 }
 
@@ -304,6 +307,12 @@ macro_rules! contract_tests {
                 let (store, keep) = $open.await;
                 let second = $open_again(&keep).await;
                 super::concurrency::catalog_revisions_are_shared(store, second).await;
+            }
+            #[tokio::test]
+            async fn uses_are_counted_per_week_and_frozen_with_it() {
+                let (store, _keep) = $open.await;
+                super::activity::uses_are_counted_per_week_and_frozen_with_it(store.as_ref())
+                    .await;
             }
             #[tokio::test]
             async fn evaluating_a_missing_host_is_not_found() {

@@ -111,9 +111,11 @@ pub async fn silent_pcs_keep_their_last_known_state(store: &dyn Store) {
         with_approved: 2,
         known: Some(3),
         silent_with_banned: Some(1),
+        used_approved: None,
+        used_banned: None,
     };
     store
-        .freeze_weekly_figures(std::slice::from_ref(&frozen), &list("2026-W48", now), now)
+        .freeze_weekly_figures(std::slice::from_ref(&frozen), &[], &list("2026-W48", now), now)
         .await
         .expect("freeze");
     let read = store
@@ -415,9 +417,11 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
         with_approved: 0,
         known: Some(1),
         silent_with_banned: Some(0),
+        used_approved: None,
+        used_banned: None,
     };
     store
-        .freeze_weekly_figures(&[figures(region)], &list("2026-W48", silent_before), now)
+        .freeze_weekly_figures(&[figures(region)], &[], &list("2026-W48", silent_before), now)
         .await
         .expect("freeze");
 
@@ -493,6 +497,7 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
     let added = store
         .freeze_weekly_figures(
             &[figures(region), figures(other)],
+            &[],
             &list("2026-W48", now),
             now + 600,
         )
@@ -511,6 +516,7 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
     let added = store
         .freeze_weekly_figures(
             &[figures(region)],
+            &[],
             &HostListToFreeze {
                 boundaries: "Asia/Kamchatka|".into(),
                 ..list("2026-W48", now)
