@@ -8,12 +8,12 @@ use super::{Format, Output, ReportCommand, require_organization};
 use crate::config::Config;
 use crate::export::{csv_for_excel, violations_json};
 use crate::store::Store;
+use crate::web::activity;
 use crate::web::clock::Clock;
+use crate::web::figures::applications_of_subtree;
 use crate::web::i18n::Lang;
 use crate::web::pages::worklist::all_violations_table;
 use crate::web::scope::OrganizationTree;
-use crate::web::activity;
-use crate::web::figures::applications_of_subtree;
 use crate::web::weekly;
 use crate::{format_time, now};
 

@@ -669,8 +669,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         until: Timestamp,
     ) -> StoreResult<(Vec<OrganizationUse>, Vec<ApplicationUse>)>;
     /// A host's days of use since `since`, oldest first.
-    async fn host_use_days(&self, host_id: i64, since: Timestamp)
-    -> StoreResult<Vec<HostUseDay>>;
+    async fn host_use_days(&self, host_id: i64, since: Timestamp) -> StoreResult<Vec<HostUseDay>>;
     /// The PCs of one organization (not its subtree), by host name.
     async fn host_summaries(&self, organization_id: i64) -> StoreResult<Vec<HostSummary>>;
     async fn host_detail(&self, host_id: i64) -> StoreResult<Option<HostDetail>>;

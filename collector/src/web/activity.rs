@@ -256,7 +256,10 @@ pub fn applications_table(
             Cell::Text(activity.status(status).to_string()),
             Cell::Int(this_week),
             optional_count(week_before),
-            change(Some(this_week as f64), week_before.map(|count| count as f64)),
+            change(
+                Some(this_week as f64),
+                week_before.map(|count| count as f64),
+            ),
         ]);
     }
     // Banned first, then approved, each by the most PCs.
@@ -277,7 +280,11 @@ pub fn applications_table(
 
 /// The schools (organizations without children) of `id`'s subtree that reported in
 /// the week, lowest approved-use share first, then the most PCs with banned use.
-pub fn school_ranking(figures: &WeekFigures, tree: &OrganizationTree, id: i64) -> Vec<(i64, Totals)> {
+pub fn school_ranking(
+    figures: &WeekFigures,
+    tree: &OrganizationTree,
+    id: i64,
+) -> Vec<(i64, Totals)> {
     let mut schools: Vec<(i64, Totals)> = tree
         .subtree(id)
         .into_iter()

@@ -32,10 +32,16 @@ pub struct Totals {
     pub silent_with_banned: i64,
     /// PCs where an approved messenger was used in the week (its agent reported a time
     /// of use inside it); `None` for weeks frozen before use was counted.
-    #[serde(rename = "pcs_that_used_an_approved_messenger")]
+    #[serde(
+        rename = "pcs_that_used_an_approved_messenger",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub used_approved: Option<i64>,
     /// PCs where a banned messenger was used in the week; `None` likewise.
-    #[serde(rename = "pcs_that_used_a_banned_messenger")]
+    #[serde(
+        rename = "pcs_that_used_a_banned_messenger",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub used_banned: Option<i64>,
 }
 

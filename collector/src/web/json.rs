@@ -16,7 +16,7 @@ use std::sync::Arc;
 use sverka_shared::protocol::ApiError;
 
 use super::auth::api_user;
-use super::figures::{Counts, Totals};
+use super::figures::{Counts, Totals, applications_of_subtree};
 use super::scope::{Action, OrganizationTree, authorize};
 use super::weekly::{WeekFigures, WeekState};
 use super::{WebState, store_failure};
@@ -109,6 +109,20 @@ pub struct OverviewRow {
     #[serde(flatten)]
     pub totals: Totals,
     pub approved_share: Option<f64>,
+    /// Of the PCs that reported in the week, the share where an approved messenger was
+    /// used in it; absent where use is not counted (the overview, weeks frozen before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_of_reporting_pcs_that_used_an_approved_messenger: Option<f64>,
+}
+
+/// The PCs of an organization's subtree that used one application in the week.
+#[derive(Debug, Serialize)]
+pub struct ApplicationUsed {
+    pub app: String,
+    pub name: String,
+    /// `banned`, `approved` or `watch`: the application's status when it was used.
+    pub status: String,
+    pub pcs_that_used_it: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -123,6 +137,7 @@ fn overview_row(tree: &OrganizationTree, id: i64, totals: Totals) -> OverviewRow
         organization_id: id,
         organization: tree.get(id).map(|o| o.name.clone()).unwrap_or_default(),
         approved_share: totals.approved_share(),
+        share_of_reporting_pcs_that_used_an_approved_messenger: totals.approved_use_share(),
         totals,
     }
 }
@@ -206,6 +221,9 @@ pub struct Weekly {
     pub as_of: Option<String>,
     pub rows: Vec<OverviewRow>,
     pub total: OverviewRow,
+    /// The PCs of the organization's subtree per application used in the week (empty
+    /// where use is not counted).
+    pub applications_used: Vec<ApplicationUsed>,
 }
 
 pub async fn weekly(
@@ -253,6 +271,16 @@ pub async fn weekly(
         WeekState::Frozen | WeekState::NoData => ("frozen", None),
     };
     let totals = |id: i64| figures.totals.get(&id).copied().unwrap_or_default();
+    let names = super::activity::application_names(state.app.catalog().matcher.catalog());
+    let applications_used = applications_of_subtree(&tree, id, &figures.applications)
+        .into_iter()
+        .map(|((app, status), pcs)| ApplicationUsed {
+            name: names.get(&app).cloned().unwrap_or_else(|| app.clone()),
+            app,
+            status,
+            pcs_that_used_it: pcs,
+        })
+        .collect();
     Ok(Json(Weekly {
         week: figures.week.label.clone(),
         frozen: figures.frozen,
@@ -264,6 +292,7 @@ pub async fn weekly(
             .map(|child| overview_row(&tree, *child, totals(*child)))
             .collect(),
         total: overview_row(&tree, id, totals(id)),
+        applications_used,
     }))
 }
 

@@ -681,7 +681,7 @@ pub async fn weekly_export(
                 &clock,
                 &names,
             )
-                .map_err(|error| WebError::Internal(format!("weekly XLSX: {error}")))?;
+            .map_err(|error| WebError::Internal(format!("weekly XLSX: {error}")))?;
             let title = weekly_title(&figures, &tree, id, &clock, viewer.lang);
             Ok((
                 [

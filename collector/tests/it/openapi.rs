@@ -127,13 +127,19 @@ fn the_dashboard_spec_schemas_match_the_answers() {
         FindingEvent, HostApp, HostDetail, Organization, SilentHost, Timestamp,
     };
     use sverka_collector::web::figures::Totals;
-    use sverka_collector::web::json::{HostAnswer, Overview, OverviewRow, Weekly};
+    use sverka_collector::web::json::{ApplicationUsed, HostAnswer, Overview, OverviewRow, Weekly};
     let spec = dashboard_spec();
+    // A weekly row that counted use (the overview's rows leave the use fields out).
     let row = || OverviewRow {
         organization_id: 1,
         organization: "o".into(),
-        totals: Totals::default(),
+        totals: Totals {
+            used_approved: Some(0),
+            used_banned: Some(0),
+            ..Totals::default()
+        },
         approved_share: None,
+        share_of_reporting_pcs_that_used_an_approved_messenger: Some(0.0),
     };
     assert_eq!(properties(&spec, "OverviewRow"), fields(row()));
     let overview = Overview {
@@ -149,8 +155,16 @@ fn the_dashboard_spec_schemas_match_the_answers() {
         as_of: Some("2026-11-26T12:00:00Z".into()),
         rows: vec![],
         total: row(),
+        applications_used: vec![],
     };
     assert_eq!(properties(&spec, "Weekly"), fields(weekly));
+    let used = ApplicationUsed {
+        app: "max".into(),
+        name: "MAX".into(),
+        status: "approved".into(),
+        pcs_that_used_it: 1,
+    };
+    assert_eq!(properties(&spec, "ApplicationUsed"), fields(used));
     let organization = Organization {
         id: 1,
         parent_id: None,

@@ -19,8 +19,8 @@ use tokio::sync::{Mutex, mpsc};
 
 use super::{Dialect, ReportWriter, WriteJob, gather_batch};
 use crate::store::sql::Connection;
-use crate::store::sql::reports::{self, report_kind};
 use crate::store::sql::activity;
+use crate::store::sql::reports::{self, report_kind};
 use crate::store::{JobLease, RecordOutcome, ReportRecord, StoreError, StoreResult};
 
 impl Dialect for sqlx::Postgres {

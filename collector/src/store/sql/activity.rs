@@ -86,14 +86,13 @@ pub(super) async fn organization_use(
             .bind(until)
             .fetch_all(pool)
             .await?;
-        let applications: Vec<ApplicationUse> =
-            sqlx::query_as(sqlx::AssertSqlSafe(by_application))
-                .bind(first_day)
-                .bind(last_day)
-                .bind(from)
-                .bind(until)
-                .fetch_all(pool)
-                .await?;
+        let applications: Vec<ApplicationUse> = sqlx::query_as(sqlx::AssertSqlSafe(by_application))
+            .bind(first_day)
+            .bind(last_day)
+            .bind(from)
+            .bind(until)
+            .fetch_all(pool)
+            .await?;
         (statuses, applications)
     }))
 }

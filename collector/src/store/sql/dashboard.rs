@@ -5,9 +5,9 @@ use super::queries::{SUBTREE, users_of};
 use super::{SqlStore, on_backend};
 use crate::store::rules;
 use crate::store::{
-    ApiTokenCredentials, ApiTokenInfo, ApplicationUse, AuditEntry, FrozenHost, FrozenHostList, HandledMark,
-    HostApp, HostDetail, HostListToFreeze, HostSummary, NewAuditEntry, NewSession, NewUser,
-    OrganizationCounts, Session, StoreError, StoreResult, Timestamp, User, UserChange,
+    ApiTokenCredentials, ApiTokenInfo, ApplicationUse, AuditEntry, FrozenHost, FrozenHostList,
+    HandledMark, HostApp, HostDetail, HostListToFreeze, HostSummary, NewAuditEntry, NewSession,
+    NewUser, OrganizationCounts, Session, StoreError, StoreResult, Timestamp, User, UserChange,
     UserCredentials, WeeklyFigures,
 };
 

@@ -27,13 +27,14 @@ use std::path::Path;
 use super::dialect::postgres::PgBackend;
 use super::dialect::sqlite::SqliteBackend;
 use super::{
-    ApiTokenCredentials, ApiTokenInfo, ApplicationUse, HostUseDay, OrganizationUse, AuditEntry, CatalogRevision, Coverage, EnrolledHost,
-    Enrollment, FindingEvent, FrozenHostList, HandledMark, HostApp, HostCredentials, HostDetail,
-    HostEvaluationInput, HostFinding, HostListToFreeze, HostState, HostSummary, JobLease,
-    NewAuditEntry, NewOrganization, NewSecret, NewSession, NewUser, Organization,
-    OrganizationCounts, RecentEnrollment, RecordOutcome, ReportRecord, RetiredHost, SecretInfo,
-    Session, SilentHost, Store, StoreError, StoreResult, Timestamp, User, UserChange,
-    UserCredentials, ViolationRow, WeeklyFigures, Worklist, WorklistFilter,
+    ApiTokenCredentials, ApiTokenInfo, ApplicationUse, AuditEntry, CatalogRevision, Coverage,
+    EnrolledHost, Enrollment, FindingEvent, FrozenHostList, HandledMark, HostApp, HostCredentials,
+    HostDetail, HostEvaluationInput, HostFinding, HostListToFreeze, HostState, HostSummary,
+    HostUseDay, JobLease, NewAuditEntry, NewOrganization, NewSecret, NewSession, NewUser,
+    Organization, OrganizationCounts, OrganizationUse, RecentEnrollment, RecordOutcome,
+    ReportRecord, RetiredHost, SecretInfo, Session, SilentHost, Store, StoreError, StoreResult,
+    Timestamp, User, UserChange, UserCredentials, ViolationRow, WeeklyFigures, Worklist,
+    WorklistFilter,
 };
 
 /// Runs `$body` with `$pool`, the store's connection pool, once per database; inside,

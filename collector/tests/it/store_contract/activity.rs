@@ -109,13 +109,24 @@ pub async fn uses_are_counted_per_week_and_frozen_with_it(store: &dyn Store) {
         vec![used("max", AppStatus::Approved, start + DAY)],
     )
     .await;
-    store.retire_host(retired, start + 2 * DAY).await.expect("retire");
+    store
+        .retire_host(retired, start + 2 * DAY)
+        .await
+        .expect("retire");
 
     let (statuses, applications) = store.organization_use(start, end).await.expect("use");
-    assert_eq!(by_status(&statuses, school_a, "approved"), 2, "{statuses:?}");
+    assert_eq!(
+        by_status(&statuses, school_a, "approved"),
+        2,
+        "{statuses:?}"
+    );
     assert_eq!(by_status(&statuses, school_a, "banned"), 0, "{statuses:?}");
     assert_eq!(by_status(&statuses, school_b, "banned"), 1, "{statuses:?}");
-    assert_eq!(by_status(&statuses, school_b, "approved"), 0, "{statuses:?}");
+    assert_eq!(
+        by_status(&statuses, school_b, "approved"),
+        0,
+        "{statuses:?}"
+    );
     assert_eq!(by_status(&statuses, region, "approved"), 0, "{statuses:?}");
     assert_eq!(
         applications,
@@ -203,10 +214,18 @@ pub async fn uses_are_counted_per_week_and_frozen_with_it(store: &dyn Store) {
         pcs: 9,
     }];
     store
-        .freeze_weekly_figures(&[figures(school_a, 9)], &changed, &list("2026-W48", start), end)
+        .freeze_weekly_figures(
+            &[figures(school_a, 9)],
+            &changed,
+            &list("2026-W48", start),
+            end,
+        )
         .await
         .expect("freeze again");
-    let frozen = store.weekly_figures_of_week("2026-W48").await.expect("read");
+    let frozen = store
+        .weekly_figures_of_week("2026-W48")
+        .await
+        .expect("read");
     assert_eq!(frozen.len(), 1);
     assert_eq!(frozen[0].used_approved, Some(2));
     assert_eq!(frozen[0].used_banned, Some(0));

@@ -311,8 +311,7 @@ macro_rules! contract_tests {
             #[tokio::test]
             async fn uses_are_counted_per_week_and_frozen_with_it() {
                 let (store, _keep) = $open.await;
-                super::activity::uses_are_counted_per_week_and_frozen_with_it(store.as_ref())
-                    .await;
+                super::activity::uses_are_counted_per_week_and_frozen_with_it(store.as_ref()).await;
             }
             #[tokio::test]
             async fn evaluating_a_missing_host_is_not_found() {

@@ -115,7 +115,12 @@ pub async fn silent_pcs_keep_their_last_known_state(store: &dyn Store) {
         used_banned: None,
     };
     store
-        .freeze_weekly_figures(std::slice::from_ref(&frozen), &[], &list("2026-W48", now), now)
+        .freeze_weekly_figures(
+            std::slice::from_ref(&frozen),
+            &[],
+            &list("2026-W48", now),
+            now,
+        )
         .await
         .expect("freeze");
     let read = store
@@ -421,7 +426,12 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
         used_banned: None,
     };
     store
-        .freeze_weekly_figures(&[figures(region)], &[], &list("2026-W48", silent_before), now)
+        .freeze_weekly_figures(
+            &[figures(region)],
+            &[],
+            &list("2026-W48", silent_before),
+            now,
+        )
         .await
         .expect("freeze");
 
