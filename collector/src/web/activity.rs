@@ -44,6 +44,8 @@ pub struct ActivityTexts {
     pub definitions: &'static str,
     pub sheet: &'static str,
     pub ranking_sheet: &'static str,
+    pub last_used: &'static str,
+    pub weeks_used: &'static str,
 }
 
 impl ActivityTexts {
@@ -84,6 +86,8 @@ static RU: ActivityTexts = ActivityTexts {
         Содержимое переписки не читается. Доля — от ПК, отчитавшихся за неделю.",
     sheet: "Использование",
     ranking_sheet: "Рейтинг школ",
+    last_used: "Последнее использование",
+    weeks_used: "Недели использования",
 };
 
 static EN: ActivityTexts = ActivityTexts {
@@ -112,6 +116,8 @@ static EN: ActivityTexts = ActivityTexts {
         content is read. The share is of the PCs that reported this week.",
     sheet: "Use",
     ranking_sheet: "School ranking",
+    last_used: "Last used",
+    weeks_used: "Weeks used",
 };
 
 impl Lang {
@@ -380,4 +386,47 @@ pub fn application_names(catalog: &sverka_shared::Catalog) -> HashMap<String, St
         .iter()
         .map(|app| (app.id.clone(), app.name.clone()))
         .collect()
+}
+
+/// Weeks of use shown for a PC's application.
+pub const WEEKS_SHOWN: i64 = 12;
+
+/// A PC's use of one application: its last time, and the weeks it was used in (of the
+/// last [`WEEKS_SHOWN`], newest first, by the organization's clock).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostUse {
+    pub last_used_at: i64,
+    pub weeks: Vec<String>,
+}
+
+/// The use of each application of a PC, by application id.
+pub async fn host_uses(
+    store: &dyn crate::store::Store,
+    host_id: i64,
+    clock: &super::clock::Clock,
+) -> crate::store::StoreResult<HashMap<String, HostUse>> {
+    let now = crate::now();
+    let since = clock.week_of(now).start - (WEEKS_SHOWN - 1) * 7 * 86_400;
+    let mut uses: HashMap<String, (i64, std::collections::BTreeSet<String>)> = HashMap::new();
+    for day in store.host_use_days(host_id, since).await? {
+        let entry = uses.entry(day.app_id.clone()).or_default();
+        entry.0 = entry.0.max(day.last_used_at);
+        for at in [day.first_used_at, day.last_used_at] {
+            if at >= since {
+                entry.1.insert(clock.week_of(at).label);
+            }
+        }
+    }
+    Ok(uses
+        .into_iter()
+        .map(|(app, (last_used_at, weeks))| {
+            (
+                app,
+                HostUse {
+                    last_used_at,
+                    weeks: weeks.into_iter().rev().collect(),
+                },
+            )
+        })
+        .collect())
 }

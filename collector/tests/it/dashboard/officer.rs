@@ -824,6 +824,27 @@ async fn the_weekly_report_counts_use_and_ranks_the_schools() {
         .unwrap_or_else(|| panic!("{ranking}"));
     assert!(first_row.contains("Школа Б"), "{first_row}");
 
+    // A PC's page: each application's last use and the weeks it was used in.
+    let host_page = officer.get(&format!("/host/{b_both}")).await.text();
+    assert!(host_page.contains("Недели использования"), "{host_page}");
+    let telegram_row = host_page
+        .split("<tr>")
+        .find(|row| row.contains("<td>TELEGRAM</td>"))
+        .unwrap_or_else(|| panic!("{host_page}"));
+    assert!(telegram_row.contains(&current.label), "{telegram_row}");
+    assert!(!telegram_row.contains(&last_week.label), "{telegram_row}");
+    let max_row = host_page
+        .split("id=\"section-approved\"")
+        .nth(1)
+        .and_then(|approved| {
+            approved
+                .split("<tr>")
+                .find(|row| row.contains("<td>MAX</td>"))
+        })
+        .unwrap_or_else(|| panic!("{host_page}"));
+    assert!(max_row.contains(&last_week.label), "{max_row}");
+    assert!(!max_row.contains(&current.label), "{max_row}");
+
     // The workbook has the use, the applications and the ranking as sheets.
     let xlsx = officer
         .get(&format!(
