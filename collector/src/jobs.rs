@@ -85,11 +85,14 @@ pub async fn prune_reports(store: Arc<dyn Store>, retention_seconds: i64) {
 /// one of them does it (a job lease); freezing twice would change nothing anyway,
 /// frozen rows are never overwritten.
 pub async fn freeze_weeks(store: Arc<dyn Store>, clock: Clock, silent_after_days: u32) {
+    let mut first = true;
     loop {
         match store.try_lock_job(FREEZE_JOB).await {
             Ok(Some(lease)) => {
                 let now = crate::now();
                 match freeze_ended_weeks(store.as_ref(), &clock, silent_after_days, now).await {
+                    // Said once, at start: the operator (and a test) knows the check ran.
+                    Ok(0) if first => tracing::info!("weekly figures: every ended week is frozen"),
                     Ok(0) => {}
                     Ok(rows) => tracing::info!(rows, "weekly figures frozen"),
                     Err(error) => tracing::warn!("cannot freeze the weekly figures: {error}"),
@@ -99,6 +102,7 @@ pub async fn freeze_weeks(store: Arc<dyn Store>, clock: Clock, silent_after_days
             Ok(None) => {}
             Err(error) => tracing::warn!("cannot take the weekly-figures job: {error}"),
         }
+        first = false;
         tokio::time::sleep(Duration::from_secs(600)).await;
     }
 }

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accessibility;
+mod activity;
 mod architecture_map;
 mod bad_input;
 mod browser;
