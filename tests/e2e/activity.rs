@@ -139,8 +139,14 @@ fn max_used_last_week_and_telegram_this_week_reach_the_weekly_figures() {
     let live = weekly(&collector, region, &current.label);
     assert_eq!(live["frozen"], false, "{live:#}");
     let live_school = of(&live, school);
-    assert_eq!(live_school["pcs_that_used_a_banned_messenger"], 1, "{live:#}");
-    assert_eq!(live_school["pcs_that_used_an_approved_messenger"], 0, "{live:#}");
+    assert_eq!(
+        live_school["pcs_that_used_a_banned_messenger"], 1,
+        "{live:#}"
+    );
+    assert_eq!(
+        live_school["pcs_that_used_an_approved_messenger"], 0,
+        "{live:#}"
+    );
     assert_eq!(
         of(&live, region)["pcs_that_used_a_banned_messenger"],
         1,
@@ -160,7 +166,14 @@ fn max_used_last_week_and_telegram_this_week_reach_the_weekly_figures() {
         "the ended week frozen",
         || {
             let run = collector.cli(&[
-                "report", "weekly", "--org", &region_arg, "--week", &week_arg, "--format", "json",
+                "report",
+                "weekly",
+                "--org",
+                &region_arg,
+                "--week",
+                &week_arg,
+                "--format",
+                "json",
             ]);
             run.code == 0 && run.stdout.contains("\"frozen\": true")
         },
@@ -169,8 +182,14 @@ fn max_used_last_week_and_telegram_this_week_reach_the_weekly_figures() {
     collector.restart();
     let frozen = weekly(&collector, region, &ended.label);
     let frozen_school = of(&frozen, school);
-    assert_eq!(frozen_school["pcs_that_used_an_approved_messenger"], 1, "{frozen:#}");
-    assert_eq!(frozen_school["pcs_that_used_a_banned_messenger"], 0, "{frozen:#}");
+    assert_eq!(
+        frozen_school["pcs_that_used_an_approved_messenger"], 1,
+        "{frozen:#}"
+    );
+    assert_eq!(
+        frozen_school["pcs_that_used_a_banned_messenger"], 0,
+        "{frozen:#}"
+    );
     let applications = frozen_school["applications_used"].as_array().unwrap();
     assert_eq!(applications.len(), 1, "{frozen:#}");
     assert_eq!(applications[0]["app"], "max");

@@ -17,8 +17,8 @@ use std::time::Instant;
 use sverka_collector::store::SqlStore;
 use sverka_collector::store::scratch::ScratchDatabase;
 use sverka_collector::store::{
-    Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, NewUser, ReportRecord,
-    Role, Store,
+    AppUse, Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, NewUser,
+    ReportRecord, Role, Store,
 };
 use sverka_shared::observation::PackageManager;
 use sverka_shared::{Inventory, Observation, Observed, Scope, Strength};
@@ -179,11 +179,22 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
     );
     let started = Instant::now();
     let (digest, body, items) = inventory();
+    // Use of MAX and Telegram reported with the reports: on five days of the last
+    // ended week and two days of this one (the rows a week's count passes over).
+    let clock = sverka_collector::config::DashboardConfig::default().clock()?;
+    let this_week = clock.week_of(now);
+    let last_week = clock.previous(&this_week);
+    let use_days: Vec<i64> = (0..5)
+        .map(|day| last_week.start + day * 86_400 + 3_600)
+        .chain((0..2).map(|day| this_week.start + day * 86_400 + 60))
+        .filter(|at| *at <= now)
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, host_id) in host_ids.iter().copied().enumerate() {
         let store = store.clone();
         let digest = digest.clone();
         let body = (index == 0).then(|| (body.clone(), items));
+        let use_days = use_days.clone();
         tasks.spawn(async move {
             let mut findings = Vec::new();
             if index % 5 == 0 {
@@ -195,6 +206,28 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
             }
             if index % 2 == 0 {
                 findings.push(finding("max", "MAX", sverka_shared::AppStatus::Approved));
+            }
+            // Four in five PCs with MAX used it, one in two with Telegram did.
+            let mut uses = Vec::new();
+            for (app, status, used) in [
+                (
+                    "max",
+                    sverka_shared::AppStatus::Approved,
+                    index % 10 < 8 && index % 2 == 0,
+                ),
+                (
+                    "telegram",
+                    sverka_shared::AppStatus::Banned,
+                    index % 10 == 0,
+                ),
+            ] {
+                if used {
+                    uses.extend(use_days.iter().map(|at| AppUse {
+                        app_id: app.into(),
+                        status,
+                        used_at: *at,
+                    }));
+                }
             }
             // Some PCs went silent a while ago.
             let at = if index % 17 == 0 {
@@ -218,7 +251,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
                     evidence: "[]".into(),
                     catalog_revision: 0,
                     findings: Some(EvaluatedFindings::new(findings)),
-                    uses: Vec::new(),
+                    uses,
                 })
                 .await
         });
@@ -560,11 +593,39 @@ async fn run(options: Options) -> Result<()> {
     // its figures, and the PCs with a banned messenger they counted.
     let clock = sverka_collector::config::DashboardConfig::default().clock()?;
     let last_week = clock.previous(&clock.week_of(now));
+    // The week's figures as counted before use was (issue 20), beside the same with
+    // use, then the freeze that counts and stores both.
+    use sverka_collector::web::figures::Counts;
+    let (without_use_median, without_use_max) =
+        time_query(3, || Counts::load(store.as_ref(), &last_week, 7, now)).await?;
+    let (with_use_median, with_use_max) = time_query(3, || {
+        Counts::load_with_use(store.as_ref(), &last_week, 7, now)
+    })
+    .await?;
+    let counted = Counts::load_with_use(store.as_ref(), &last_week, 7, now).await?;
+    let tree = sverka_collector::web::scope::OrganizationTree::new(store.organizations().await?);
+    let region_totals = counted.totals(&tree, region_id);
+    println!(
+        "\n[{}] the last week's figures, median / max of 3:",
+        options.database
+    );
+    println!(
+        "  counted without use (before issue 20)            {without_use_median:>8.2} ms {without_use_max:>8.2} ms"
+    );
+    println!(
+        "  counted with use (PCs that used approved/banned) {with_use_median:>8.2} ms {with_use_max:>8.2} ms"
+    );
+    println!(
+        "  (region: {} PCs used an approved messenger, {} a banned one, over {} application rows)",
+        region_totals.used_approved.unwrap_or(0),
+        region_totals.used_banned.unwrap_or(0),
+        counted.applications.len()
+    );
     let started = Instant::now();
     sverka_collector::web::figures::freeze_week(store.as_ref(), &last_week, 7, now).await?;
     let last_week = last_week.label;
     println!(
-        "freezing the last week (figures and the PCs behind them): {:.2} s",
+        "freezing the last week (figures with use, and the PCs behind them): {:.2} s",
         started.elapsed().as_secs_f64()
     );
     drop(store);
