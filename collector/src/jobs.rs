@@ -62,16 +62,25 @@ pub async fn catch_up_reevaluation(state: Arc<AppState>) {
 }
 
 /// Every hour, forgets report ids older than `retention_seconds` (the window in
-/// which a resent report is known as a duplicate).
+/// which a resent report is known as a duplicate), and the days of application use
+/// as old (the weekly figures keep what was counted).
 pub async fn prune_reports(store: Arc<dyn Store>, retention_seconds: i64) {
     loop {
         // With several collectors on one database, one of them prunes.
         match store.try_lock_job(PRUNE_JOB).await {
-            Ok(Some(_lease)) => match store.prune_reports(now() - retention_seconds).await {
-                Ok(0) => {}
-                Ok(pruned) => tracing::info!(pruned, "old report ids pruned"),
-                Err(error) => tracing::warn!("cannot prune old reports: {error}"),
-            },
+            Ok(Some(_lease)) => {
+                let before = now() - retention_seconds;
+                match store.prune_reports(before).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old report ids pruned"),
+                    Err(error) => tracing::warn!("cannot prune old reports: {error}"),
+                }
+                match store.prune_use_days(before).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old days of application use pruned"),
+                    Err(error) => tracing::warn!("cannot prune old days of use: {error}"),
+                }
+            }
             Ok(None) => tracing::debug!("another collector is pruning old reports"),
             Err(error) => tracing::warn!("cannot prune old reports: {error}"),
         }

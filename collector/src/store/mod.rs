@@ -619,6 +619,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Forgets report ids received before `before` (the deduplication window and the
     /// check-in history); findings and their events are kept. Returns how many went.
     async fn prune_reports(&self, before: Timestamp) -> StoreResult<u64>;
+    /// Deletes the days of application use before the day of `before` (the weekly
+    /// figures keep what was counted); returns how many were deleted.
+    async fn prune_use_days(&self, before: Timestamp) -> StoreResult<u64>;
 
     // The dashboard: people, sessions, tokens, audit, notes and figures.
 

@@ -129,6 +129,16 @@ pub(super) async fn weekly_app_use_of_week(
     }))
 }
 
+pub(super) async fn prune_use_days(store: &SqlStore, before: Timestamp) -> StoreResult<u64> {
+    Ok(on_backend!(store, |pool| {
+        sqlx::query("DELETE FROM app_use_days WHERE day < $1")
+            .bind(day_of(before))
+            .execute(pool)
+            .await?
+            .rows_affected()
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

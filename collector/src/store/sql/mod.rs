@@ -342,6 +342,9 @@ impl Store for SqlStore {
     async fn prune_reports(&self, before: Timestamp) -> StoreResult<u64> {
         queries::prune_reports(self, before).await
     }
+    async fn prune_use_days(&self, before: Timestamp) -> StoreResult<u64> {
+        activity::prune_use_days(self, before).await
+    }
 
     async fn create_user(&self, new: NewUser, now: Timestamp) -> StoreResult<User> {
         dashboard::create_user(self, new, now).await

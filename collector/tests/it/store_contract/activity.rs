@@ -182,6 +182,17 @@ pub async fn uses_are_counted_per_week_and_frozen_with_it(store: &dyn Store) {
             .is_empty()
     );
 
+    // Pruning keeps the days from the day of its limit on.
+    let pruned = store.prune_use_days(start + DAY).await.expect("prune");
+    assert_eq!(pruned, 1, "the first PC's Telegram day before the week");
+    let (kept, _) = store.organization_use(start, end).await.expect("use");
+    assert_eq!(by_status(&kept, school_a, "approved"), 2, "{kept:?}");
+    let (before_pruned, _) = store
+        .organization_use(start - 7 * DAY, start)
+        .await
+        .expect("use");
+    assert_eq!(by_status(&before_pruned, school_a, "banned"), 0);
+
     // Frozen with the week's figures, once: a later freeze changes nothing.
     let figures = |organization_id, used_approved| WeeklyFigures {
         organization_id,
