@@ -4,7 +4,7 @@
 # mingw-w64 and Wine for the Windows agent, Rust's x86_64-pc-windows-gnu target,
 # wixl, msitools and systemd for the packages, Chromium and chromedriver for the
 # dashboard's browser tests, axe-core from the npm registry for their accessibility
-# check, LibreOffice and poppler-utils to open the exports in a spreadsheet program,
+# check, aiosmtpd from PyPI for the mail tests' SMTP server, LibreOffice and poppler-utils to open the exports in a spreadsheet program,
 # and PostgreSQL for the collector's second store backend, started if it is not
 # running),
 # then checks formatting and lints (for Linux and for Windows) and runs every test of
@@ -152,6 +152,15 @@ if [ ! -f "$axe_prefix/node_modules/axe-core/axe.min.js" ]; then
     echo "installing axe-core $axe_version from the npm registry"
     npm install --prefix "$axe_prefix" --no-save --no-package-lock --no-audit --no-fund \
         --silent "axe-core@$axe_version"
+fi
+
+# aiosmtpd from PyPI, pinned, in a virtual environment of its own: the real SMTP
+# server of the mail tests (tests/support/smtp; SVERKA_SMTP_PYTHON overrides it).
+smtp_venv="$HOME/.cache/sverka/smtp-venv"
+if ! "$smtp_venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    echo "installing aiosmtpd 1.4.6 from PyPI"
+    python3 -m venv "$smtp_venv"
+    "$smtp_venv/bin/pip" install --quiet --disable-pip-version-check aiosmtpd==1.4.6
 fi
 
 # PostgreSQL: the store contract and the multi-collector tests create (and drop) their

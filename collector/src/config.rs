@@ -41,6 +41,8 @@ pub struct Config {
     /// Serve HTTPS with these certificate files (absent: plain HTTP, for a reverse
     /// proxy in front or a private network).
     pub tls: Option<TlsConfig>,
+    /// The SMTP server the weekly report is sent through (absent: no mail).
+    pub mail: crate::mail::MailConfig,
 }
 
 /// The web dashboard for people (`[dashboard]`).
@@ -115,6 +117,7 @@ impl Default for Config {
             connections: ConnectionLimits::default(),
             dashboard: DashboardConfig::default(),
             tls: None,
+            mail: crate::mail::MailConfig::default(),
         }
     }
 }

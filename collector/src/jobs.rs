@@ -115,3 +115,23 @@ pub async fn freeze_weeks(store: Arc<dyn Store>, clock: Clock, silent_after_days
         tokio::time::sleep(Duration::from_secs(600)).await;
     }
 }
+
+/// Every `[mail] check_seconds` (a minute), sends the weekly reports that are due by mail
+/// ([`crate::web::weekly_mail::send_due_reports`]): one process at a time (a job
+/// lease), each week claimed in the database before it is sent.
+pub async fn send_weekly_reports(state: Arc<crate::web::WebState>, mailer: crate::mail::Mailer) {
+    use crate::web::weekly_mail::{WEEKLY_MAIL_JOB, send_due_reports};
+    loop {
+        match state.app.store.try_lock_job(WEEKLY_MAIL_JOB).await {
+            Ok(Some(lease)) => {
+                if let Err(error) = send_due_reports(&state, &mailer, now()).await {
+                    tracing::warn!("cannot send the weekly reports: {error}");
+                }
+                drop(lease);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!("cannot take the weekly-mail job: {error}"),
+        }
+        tokio::time::sleep(mailer.check_every).await;
+    }
+}

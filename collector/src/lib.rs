@@ -24,6 +24,7 @@ pub mod evaluate;
 pub mod export;
 pub mod jobs;
 pub mod keys;
+pub mod mail;
 pub mod server;
 pub mod store;
 pub mod tls;

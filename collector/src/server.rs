@@ -88,6 +88,11 @@ fn dashboard(state: Arc<WebState>) -> Router {
             "/org/{id}/worklist/export/{format}",
             get(pages::worklist::worklist_export),
         )
+        .route("/org/{id}/weekly/send", post(web::weekly_mail::send_now))
+        .route(
+            "/org/{id}/weekly/recipients",
+            post(web::weekly_mail::set_recipients),
+        )
         .route(
             "/org/{id}/weekly/export/{format}",
             get(weekly::weekly_export),
@@ -141,8 +146,12 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
             .with_enrollment(config.enrollment)
             .with_connection_limits(config.connections),
     );
-    let web_state =
-        Arc::new(WebState::new(state.clone(), &config).context("the [dashboard] settings")?);
+    let mailer = crate::mail::Mailer::from_config(&config.mail)?;
+    let web_state = Arc::new(
+        WebState::new(state.clone(), &config)
+            .context("the [dashboard] settings")?
+            .with_mailer(mailer.clone()),
+    );
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -171,6 +180,14 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
         web_state.clock.clone(),
         config.silent_after_days,
     ));
+
+    match mailer {
+        Some(mailer) => {
+            tracing::info!(server = %mailer.describe, "weekly reports are sent by mail");
+            tokio::spawn(jobs::send_weekly_reports(web_state.clone(), mailer));
+        }
+        None => tracing::info!("no [mail] server: weekly reports are not sent by mail"),
+    }
 
     let limits = config.connections;
     crate::connections::serve(listener, tls, router(web_state), limits, shutdown_signal())

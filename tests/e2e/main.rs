@@ -17,6 +17,7 @@ mod executable_inventory;
 mod fuzz;
 mod install_methods;
 mod last_use;
+mod mail;
 mod multi_collector;
 mod negative_controls;
 mod packaging;

@@ -9,6 +9,7 @@ mod collector;
 pub mod fuzz_targets;
 pub mod proof;
 pub mod real_collector;
+pub mod smtp;
 pub mod windows;
 pub use collector::*;
 

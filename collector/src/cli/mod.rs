@@ -80,6 +80,19 @@ enum Command {
     /// People who sign in to the dashboard.
     #[command(subcommand)]
     User(UserCommand),
+    /// Messages the collector sends (the weekly report by e-mail).
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum NotifyCommand {
+    /// Send a test message to an organization's weekly report recipients through
+    /// `[mail]`, to check the mail settings.
+    Test {
+        #[arg(long)]
+        org: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +165,10 @@ enum OrgCommand {
         /// back to inheriting the parent's (then `[dashboard] week_ends_on`).
         #[arg(long)]
         report_cutoff: Option<String>,
+        /// Who receives its weekly report by e-mail, addresses separated by commas
+        /// (sent when the week ends, through `[mail]`); an empty value: nobody.
+        #[arg(long)]
+        report_recipients: Option<String>,
     },
     /// List organizations as a tree.
     List,
@@ -330,8 +347,34 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Report(command) => report::report(command, &config, store.as_ref()).await,
         Command::Catalog(command) => catalog::catalog(command, store.as_ref()).await,
         Command::User(command) => user::user(command, store.as_ref()).await,
+        Command::Notify(NotifyCommand::Test { org }) => {
+            notify_test(&config, store.as_ref(), org).await
+        }
         Command::Migrate { .. } => Ok(()),
     }
+}
+
+/// `notify test`: a test message to the organization's recipients, now.
+async fn notify_test(config: &Config, store: &dyn Store, org: i64) -> Result<()> {
+    let Some(organization) = store.organization(org).await? else {
+        bail!("organization {org} does not exist");
+    };
+    let Some(mailer) = crate::mail::Mailer::from_config(&config.mail)? else {
+        bail!("no mail server: set [mail] server (and from) in collector.toml");
+    };
+    let Some(recipients) = organization.report_recipients.clone() else {
+        bail!(
+            "organization {org} has no recipients: org set --org {org} --report-recipients ADDRESSES"
+        );
+    };
+    crate::web::weekly_mail::send_test(&mailer, &recipients, &organization.name)
+        .await
+        .map_err(|error| anyhow::anyhow!("not sent through {}: {error}", mailer.describe))?;
+    println!(
+        "a test message to {recipients} was taken by {}",
+        mailer.describe
+    );
+    Ok(())
 }
 
 /// Fails with a clear message when the organization does not exist.

@@ -29,9 +29,26 @@ pub(super) async fn org(command: OrgCommand, store: &dyn Store) -> Result<()> {
             org,
             time_zone,
             report_cutoff,
+            report_recipients,
         } => {
-            if time_zone.is_none() && report_cutoff.is_none() {
-                anyhow::bail!("nothing to change: give --time-zone or --report-cutoff");
+            if time_zone.is_none() && report_cutoff.is_none() && report_recipients.is_none() {
+                anyhow::bail!(
+                    "nothing to change: give --time-zone, --report-cutoff or --report-recipients"
+                );
+            }
+            if let Some(recipients) = &report_recipients {
+                let organization = store
+                    .set_organization_report_recipients(org, Some(recipients))
+                    .await?;
+                println!(
+                    "{} {}: weekly report recipients {}",
+                    organization.id,
+                    organization.name,
+                    organization
+                        .report_recipients
+                        .as_deref()
+                        .unwrap_or("none (no mail)")
+                );
             }
             if let Some(cutoff) = &report_cutoff {
                 let organization = store

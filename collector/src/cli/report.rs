@@ -298,10 +298,25 @@ async fn weekly_report(
                     Some(value)
                 })
                 .collect();
+            let mail = store
+                .weekly_mail(org, &figures.week.label)
+                .await?
+                .map(|mail| {
+                    serde_json::json!({
+                        "state": mail.state,
+                        "recipients": mail.recipients,
+                        "attempts": mail.attempts,
+                        "sent_at": mail.sent_at.map(format_time),
+                        "last_error": mail.last_error,
+                        "next_attempt_at": mail.next_attempt_at.map(format_time),
+                        "sent_by": mail.sent_by,
+                    })
+                });
             let mut json = serde_json::to_vec_pretty(&serde_json::json!({
                 "week": figures.week.label,
                 "frozen": figures.frozen,
                 "organizations": rows,
+                "mail": mail,
             }))?;
             json.push(b'\n');
             json

@@ -141,6 +141,39 @@ pub struct Organization {
     #[serde(skip)]
     #[sqlx(default)]
     pub report_cutoff: Option<String>,
+    /// Who receives its weekly report by e-mail (addresses, comma-separated); `None`:
+    /// nobody. Not inherited, not part of the JSON API.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub report_recipients: Option<String>,
+}
+
+/// An organization's weekly report mail for one week.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WeeklyMail {
+    pub organization_id: i64,
+    pub week: String,
+    /// `sending`, `sent` or `failed`.
+    pub state: String,
+    pub recipients: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub claimed_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+    pub next_attempt_at: Option<Timestamp>,
+    /// Who pressed "send now"; `None`: the schedule.
+    pub sent_by: Option<String>,
+}
+
+/// How a weekly report mail ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailOutcome {
+    Sent,
+    /// Not sent: the error, and when to try again (`None`: not by itself).
+    Failed {
+        error: String,
+        retry_at: Option<Timestamp>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -522,6 +555,40 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: i64,
         time_zone: Option<&str>,
     ) -> StoreResult<Organization>;
+    /// Sets (or with `None`, clears) who receives an organization's weekly report by
+    /// e-mail; the addresses are checked (`mail::parse_recipients`).
+    async fn set_organization_report_recipients(
+        &self,
+        id: i64,
+        recipients: Option<&str>,
+    ) -> StoreResult<Organization>;
+    /// Claims the weekly report mail of (`organization_id`, `week`) for sending to
+    /// `recipients`: only when none was claimed before, or the last try failed and its
+    /// `next_attempt_at` has come. Returns the attempt's number when claimed. Two
+    /// collectors claiming at once: one gets it.
+    async fn claim_weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+        recipients: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>>;
+    /// Records how a claimed (or, with `sent_by`, a "send now") weekly mail ended.
+    async fn finish_weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+        recipients: &str,
+        outcome: &MailOutcome,
+        sent_by: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// The weekly report mail of (`organization_id`, `week`), if any was tried.
+    async fn weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+    ) -> StoreResult<Option<WeeklyMail>>;
     /// The officer's worklist: violations of `filter.within`'s subtree, filtered,
     /// ordered by organization, PC and application, at most `filter.limit` of them.
     async fn worklist(&self, filter: &WorklistFilter) -> StoreResult<Worklist>;

@@ -41,6 +41,16 @@ const WEEKDAYS: [&str; 7] = [
     "sunday",
 ];
 
+/// An organization's weekly report recipients as stored: each address checked, joined
+/// with commas; empty or `None` clears them.
+pub fn checked_report_recipients(recipients: Option<&str>) -> StoreResult<Option<String>> {
+    let Some(text) = recipients else {
+        return Ok(None);
+    };
+    let parsed = crate::mail::parse_recipients(text).map_err(StoreError::Invalid)?;
+    Ok((!parsed.is_empty()).then(|| crate::mail::recipients_text(&parsed)))
+}
+
 /// A reporting cut-off as stored: a day of the week and, optionally, a time
 /// (`thursday 15:00`; `thursday` alone is the end of that day), or `None` (empty text
 /// too) to inherit. Day names may be cut to three letters and any case.

@@ -145,7 +145,7 @@ impl Clock {
         })
     }
 
-    fn date_of(&self, seconds: i64) -> Date {
+    pub fn date_of(&self, seconds: i64) -> Date {
         jiff::Timestamp::from_second(seconds)
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
             .to_zoned(self.zone.clone())

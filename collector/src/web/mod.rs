@@ -32,6 +32,7 @@ pub mod pages;
 pub mod scope;
 pub mod table;
 pub mod weekly;
+pub mod weekly_mail;
 pub mod weekly_pcs;
 pub mod weekly_print;
 
@@ -60,6 +61,8 @@ pub struct WebState {
     pub throttle: Throttle,
     /// The folder of the agent's installers (`[dashboard] installers`).
     pub installers: Option<std::path::PathBuf>,
+    /// The SMTP server the weekly report goes through (`[mail]`); `None`: no mail.
+    pub mailer: Option<crate::mail::Mailer>,
 }
 
 impl WebState {
@@ -89,7 +92,14 @@ impl WebState {
             silent_after_days: config.silent_after_days,
             throttle: Throttle::default(),
             installers: config.dashboard.installers.clone(),
+            mailer: None,
         })
+    }
+
+    /// The same state sending mail through `mailer`.
+    pub fn with_mailer(mut self, mailer: Option<crate::mail::Mailer>) -> WebState {
+        self.mailer = mailer;
+        self
     }
 
     /// Writes an audit entry; a failure is logged, never shown.

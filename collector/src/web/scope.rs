@@ -229,6 +229,7 @@ mod tests {
             expected_pcs: 0,
             time_zone: None,
             report_cutoff: None,
+            report_recipients: None,
         }
     }
 

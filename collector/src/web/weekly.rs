@@ -616,6 +616,23 @@ pub async fn weekly_page(
     let label = &figures.week.label;
     let has_data = figures.has_data(id);
     let names = activity::application_names(state.app.catalog().matcher.catalog());
+    let mail = store.weekly_mail(id, label).await?;
+    let recipients = tree
+        .get(id)
+        .and_then(|organization| organization.report_recipients.clone());
+    let may_manage =
+        super::scope::authorize(&viewer.user, Action::ManageOrganizations, Some(id), &tree).is_ok();
+    let mail_section = super::weekly_mail::mail_section(
+        &viewer,
+        id,
+        label,
+        figures.state == WeekState::Frozen,
+        mail.as_ref(),
+        recipients.as_deref(),
+        may_manage,
+        state.mailer.is_some(),
+        &clock,
+    );
     let body = html! {
         p.subtitle #week-label {
             (texts.week) " " (label) " (" (texts.week_ending) " " (clock.date(figures.week.last_day)) "), "
@@ -639,6 +656,7 @@ pub async fn weekly_page(
                 a.export href={ (base) "/export/xlsx?week=" (label) } download { "XLSX" }
             }
             (activity::use_section(&figures, Some(&before), &tree, id, viewer.lang, &names, &clock))
+            (mail_section)
         } @else {
             p.no-data #no-data { strong { (officer.no_data) } ". " (officer.no_data_text) }
         }

@@ -173,6 +173,7 @@ fn the_dashboard_spec_schemas_match_the_answers() {
         expected_pcs: 0,
         time_zone: None,
         report_cutoff: None,
+        report_recipients: None,
     };
     assert_eq!(properties(&spec, "Organization"), fields(organization));
     let silent = SilentHost {

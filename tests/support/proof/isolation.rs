@@ -54,6 +54,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/org/{id}/weekly/export/{format}"),
     ("GET", "/org/{id}/weekly/pcs"),
     ("GET", "/org/{id}/weekly/print"),
+    ("POST", "/org/{id}/weekly/send"),
+    ("POST", "/org/{id}/weekly/recipients"),
     ("GET", "/org/{id}/worklist"),
     ("GET", "/org/{id}/worklist/export/{format}"),
     ("POST", "/org/{id}/worklist/handled"),

@@ -15,6 +15,7 @@
 pub(crate) mod activity;
 mod dashboard;
 mod lifecycle;
+mod mail;
 mod organizations;
 mod queries;
 pub(crate) mod reports;
@@ -30,11 +31,11 @@ use super::{
     ApiTokenCredentials, ApiTokenInfo, ApplicationUse, AuditEntry, CatalogRevision, Coverage,
     EnrolledHost, Enrollment, FindingEvent, FrozenHostList, HandledMark, HostApp, HostCredentials,
     HostDetail, HostEvaluationInput, HostFinding, HostListToFreeze, HostState, HostSummary,
-    HostUseDay, JobLease, NewAuditEntry, NewOrganization, NewSecret, NewSession, NewUser,
-    Organization, OrganizationCounts, OrganizationUse, RecentEnrollment, RecordOutcome,
+    HostUseDay, JobLease, MailOutcome, NewAuditEntry, NewOrganization, NewSecret, NewSession,
+    NewUser, Organization, OrganizationCounts, OrganizationUse, RecentEnrollment, RecordOutcome,
     ReportRecord, RetiredHost, SecretInfo, Session, SilentHost, Store, StoreError, StoreResult,
-    Timestamp, User, UserChange, UserCredentials, ViolationRow, WeeklyFigures, Worklist,
-    WorklistFilter,
+    Timestamp, User, UserChange, UserCredentials, ViolationRow, WeeklyFigures, WeeklyMail,
+    Worklist, WorklistFilter,
 };
 
 /// Runs `$body` with `$pool`, the store's connection pool, once per database; inside,
@@ -231,6 +232,49 @@ impl Store for SqlStore {
     }
     async fn worklist(&self, filter: &WorklistFilter) -> StoreResult<Worklist> {
         worklist::worklist(self, filter).await
+    }
+    async fn set_organization_report_recipients(
+        &self,
+        id: i64,
+        recipients: Option<&str>,
+    ) -> StoreResult<Organization> {
+        organizations::set_organization_report_recipients(self, id, recipients).await
+    }
+    async fn claim_weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+        recipients: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>> {
+        mail::claim_weekly_mail(self, organization_id, week, recipients, now).await
+    }
+    async fn finish_weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+        recipients: &str,
+        outcome: &MailOutcome,
+        sent_by: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        mail::finish_weekly_mail(
+            self,
+            organization_id,
+            week,
+            recipients,
+            outcome,
+            sent_by,
+            now,
+        )
+        .await
+    }
+    async fn weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+    ) -> StoreResult<Option<WeeklyMail>> {
+        mail::weekly_mail(self, organization_id, week).await
     }
     async fn set_organization_report_cutoff(
         &self,

@@ -10,7 +10,7 @@ use crate::store::{
 };
 
 const ORGANIZATION_COLUMNS: &str =
-    "id, parent_id, name, kind, expected_pcs, time_zone, report_cutoff";
+    "id, parent_id, name, kind, expected_pcs, time_zone, report_cutoff, report_recipients";
 
 pub(super) async fn create_organization(
     store: &SqlStore,
@@ -45,6 +45,7 @@ pub(super) async fn create_organization(
         expected_pcs: new.expected_pcs,
         time_zone,
         report_cutoff: None,
+        report_recipients: None,
     })
 }
 
@@ -57,6 +58,15 @@ pub(super) async fn set_organization_report_cutoff(
     set_organization_setting(store, id, OrganizationSetting::ReportCutoff, report_cutoff).await
 }
 
+pub(super) async fn set_organization_report_recipients(
+    store: &SqlStore,
+    id: i64,
+    recipients: Option<&str>,
+) -> StoreResult<Organization> {
+    let recipients = rules::checked_report_recipients(recipients)?;
+    set_organization_setting(store, id, OrganizationSetting::ReportRecipients, recipients).await
+}
+
 pub(super) async fn set_organization_time_zone(
     store: &SqlStore,
     id: i64,
@@ -66,11 +76,13 @@ pub(super) async fn set_organization_time_zone(
     set_organization_setting(store, id, OrganizationSetting::TimeZone, time_zone).await
 }
 
-/// The settings an organization's children inherit, each a column of its own.
+/// An organization's settings, each a column of its own (the time zone and cut-off
+/// are inherited by its children; the recipients are its own).
 #[derive(Clone, Copy)]
 enum OrganizationSetting {
     TimeZone,
     ReportCutoff,
+    ReportRecipients,
 }
 
 /// Writes one checked setting (or clears it) and reads the organization back.
@@ -84,6 +96,9 @@ async fn set_organization_setting(
         OrganizationSetting::TimeZone => "UPDATE organizations SET time_zone = $2 WHERE id = $1",
         OrganizationSetting::ReportCutoff => {
             "UPDATE organizations SET report_cutoff = $2 WHERE id = $1"
+        }
+        OrganizationSetting::ReportRecipients => {
+            "UPDATE organizations SET report_recipients = $2 WHERE id = $1"
         }
     };
     let changed = on_backend!(store, |pool| {

@@ -912,3 +912,111 @@ async fn the_weekly_report_counts_use_and_ranks_the_schools() {
         "{old}"
     );
 }
+
+/// The weekly page's mail section: recipients entered by an officer (an entry that is
+/// not an address refused, naming it, nothing saved), shown on the page and in the
+/// audit log; a school admin sees no form; "send now" on a collector without `[mail]`
+/// says so.
+#[tokio::test]
+async fn weekly_report_recipients_are_checked_when_entered() {
+    let harness = harness().await;
+    let clock = &harness.state.clock;
+    let now = sverka_collector::now();
+    let last_week = clock.previous(&clock.week_of(now));
+    web::figures::freeze_week(harness.store.as_ref(), &last_week, 7, now)
+        .await
+        .expect("freeze");
+    let page = format!("/org/{}/weekly?week={}", harness.school_a, last_week.label);
+    let action = format!("/org/{}/weekly/recipients", harness.school_a);
+    let mut officer = Client::login(&harness, "officer").await;
+    let text = officer.get(&page).await.text();
+    assert!(text.contains("id=\"mail-title\""), "{text}");
+    assert!(
+        text.contains("Получатели еженедельного отчёта не заданы"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Почта на этом сборщике не настроена"),
+        "{text}"
+    );
+
+    let refused = officer
+        .submit(
+            &page,
+            &action,
+            &[
+                ("recipients", "ivanova@edu.example, ivanova-at-edu"),
+                ("week", &last_week.label),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused.text().contains("«ivanova-at-edu»"),
+        "{}",
+        refused.text()
+    );
+    let school = harness
+        .store
+        .organization(harness.school_a)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(school.report_recipients, None, "nothing saved");
+
+    let saved = officer
+        .submit(
+            &page,
+            &action,
+            &[
+                ("recipients", "ivanova@edu.example; petrov@uo.example"),
+                ("week", &last_week.label),
+            ],
+        )
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.text());
+    let text = officer.get(&page).await.text();
+    assert!(
+        text.contains("Получатели еженедельного отчёта: ivanova@edu.example, petrov@uo.example"),
+        "{text}"
+    );
+    let audit = harness.store.audit_log(10).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|entry| entry.action == "report_recipients"),
+        "{audit:?}"
+    );
+
+    // "Send now" without a mail server: refused with the reason, nothing recorded.
+    let send = officer
+        .submit(
+            &page,
+            &format!(
+                "/org/{}/weekly/send?week={}",
+                harness.school_a, last_week.label
+            ),
+            &[],
+        )
+        .await;
+    assert_eq!(send.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        send.text().contains("Почта не настроена"),
+        "{}",
+        send.text()
+    );
+    assert!(
+        harness
+            .store
+            .weekly_mail(harness.school_a, &last_week.label)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A school admin reads the section but has no form.
+    let mut school_admin = Client::login(&harness, "school-a").await;
+    let text = school_admin.get(&page).await.text();
+    assert!(text.contains("id=\"mail-title\""), "{text}");
+    assert!(!text.contains("name=\"recipients\""), "{text}");
+}

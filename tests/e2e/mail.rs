@@ -1,0 +1,400 @@
+//! The weekly report that sends itself (issue 20), with a real SMTP server (aiosmtpd)
+//! on 127.0.0.1: sent once the week is frozen, with the workbook attached, over
+//! STARTTLS with a password, once across restarts and with two collectors on one
+//! PostgreSQL database; a mail server that is down, drops the connection or never
+//! answers is tried again until the report goes out once; bad addresses are refused
+//! when entered; `notify test` checks the settings (also over implicit TLS, and with a
+//! wrong password it says so).
+
+use mail_parser::{MessageParser, MimeHeaders};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+use sverka_tests::real_collector::{Collector, scratch_postgres};
+use sverka_tests::smtp::{Fault, SmtpServer, SmtpTls, free_port};
+
+use crate::dashboard::{BASH, TELEGRAM, report};
+
+fn wait_for(
+    what: &str,
+    seconds: u64,
+    mut done: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
+    let started = Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < Duration::from_secs(seconds),
+            "timed out waiting for {what}\n{}",
+            context()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `[mail]` for a collector sending through `port`.
+fn mail_config(
+    folder: &Path,
+    port: u16,
+    security: &str,
+    login: Option<(&str, &str)>,
+    ca_file: Option<&Path>,
+) -> String {
+    let mut toml = format!(
+        "[mail]\nserver = \"127.0.0.1\"\nport = {port}\nsecurity = \"{security}\"\n\
+         from = \"Sverka <sverka@uo.example>\"\ntimeout_seconds = 3\ncheck_seconds = 1\n\
+         retry_seconds = 1\n"
+    );
+    if let Some((user, password)) = login {
+        let file = folder.join(format!("smtp-password-{port}"));
+        std::fs::write(&file, format!("{password}\n")).unwrap();
+        toml.push_str(&format!(
+            "username = \"{user}\"\npassword_file = \"{}\"\n",
+            file.display()
+        ));
+    }
+    if let Some(ca) = ca_file {
+        toml.push_str(&format!("ca_file = \"{}\"\n", ca.display()));
+    }
+    toml
+}
+
+/// Waits until one of the collectors ran its first freeze check (with no organization
+/// yet), so the ended week is frozen only at a next start, after a PC reported.
+fn wait_for_first_freeze(collectors: &[&Collector]) {
+    wait_for(
+        "the first freeze check",
+        30,
+        || {
+            collectors.iter().any(|collector| {
+                collector
+                    .log()
+                    .contains("weekly figures: every ended week is frozen")
+            })
+        },
+        || collectors.iter().map(|collector| collector.log()).collect(),
+    );
+}
+
+/// A region and a school with recipients.
+fn school_with_recipients(collector: &Collector) -> (i64, i64) {
+    let region = collector.add_org("Регион", "region", None);
+    let school = collector.add_org("Школа 12", "school", Some(region));
+    collector.cli_ok(&[
+        "org",
+        "set",
+        "--org",
+        &school.to_string(),
+        "--report-recipients",
+        "ivanova@edu.example, Петров <petrov@uo.example>",
+    ]);
+    (region, school)
+}
+
+fn ended_week() -> String {
+    let clock = sverka_collector::config::Config::default()
+        .dashboard
+        .clock()
+        .unwrap();
+    clock
+        .previous(&clock.week_of(sverka_collector::now()))
+        .label
+}
+
+fn weekly_mail(collector: &Collector, school: i64, week: &str) -> Value {
+    let run = collector.cli(&[
+        "report",
+        "weekly",
+        "--org",
+        &school.to_string(),
+        "--week",
+        week,
+        "--format",
+        "json",
+    ]);
+    if run.code != 0 {
+        return Value::Null;
+    }
+    serde_json::from_str::<Value>(&run.stdout).unwrap()["mail"].clone()
+}
+
+#[test]
+fn the_weekly_report_is_mailed_once_with_its_workbook_across_restarts() {
+    let smtp = SmtpServer::start(SmtpTls::Starttls, Some(("sverka", "s3cret pass")), None);
+    let folder = tempfile::tempdir().unwrap();
+    let config = mail_config(
+        folder.path(),
+        smtp.port,
+        "starttls",
+        Some(("sverka", "s3cret pass")),
+        smtp.ca_file(),
+    );
+    let mut collector = Collector::start_with_config(&config);
+    wait_for_first_freeze(&[&collector]);
+    let (_, school) = school_with_recipients(&collector);
+    // An address that is not one is refused when entered, naming it; nothing changes.
+    let refused = collector.cli(&[
+        "org",
+        "set",
+        "--org",
+        &school.to_string(),
+        "--report-recipients",
+        "ivanova@edu.example, ivanova-at-edu",
+    ]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("«ivanova-at-edu»"),
+        "{}",
+        refused.stderr
+    );
+
+    let secret = collector.secret(school);
+    let _pc = report(&collector, &secret, "mail-1", "pc-1", &[TELEGRAM, BASH]);
+
+    // The settings checked by hand first.
+    let test = collector.cli(&["notify", "test", "--org", &school.to_string()]);
+    assert_eq!(test.code, 0, "{}", test.stderr);
+    wait_for(
+        "the test message",
+        10,
+        || smtp.messages().len() == 1,
+        String::new,
+    );
+
+    // At its next start the collector freezes the ended week and mails it.
+    collector.restart();
+    wait_for(
+        "the weekly report by mail",
+        30,
+        || smtp.messages().len() == 2,
+        || collector.log(),
+    );
+    let received = &smtp.messages()[1];
+    let mut recipients = received.recipients.clone();
+    recipients.sort();
+    assert_eq!(recipients, ["ivanova@edu.example", "petrov@uo.example"]);
+    let message = MessageParser::default()
+        .parse(&received.raw)
+        .expect("a MIME message");
+    let week = ended_week();
+    let subject = message.subject().unwrap_or_default();
+    assert!(
+        subject.contains("еженедельный отчёт")
+            && subject.contains("Школа 12")
+            && subject.contains(&week),
+        "{subject}"
+    );
+    let body = message.body_text(0).unwrap_or_default();
+    assert!(body.contains("С запрещёнными мессенджерами: 1"), "{body}");
+    assert!(body.contains("подключено: 1"), "{body}");
+    let attachment = message.attachment(0).expect("the workbook attached");
+    let name = attachment.attachment_name().unwrap_or_default();
+    assert!(name.ends_with(".xlsx") && name.contains(&week), "{name}");
+    use calamine::{Reader, Xlsx};
+    let mut workbook: Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(attachment.contents().to_vec()))
+            .expect("the attachment opens as XLSX");
+    let sheet = workbook.worksheet_range_at(0).unwrap().unwrap();
+    let cells: Vec<String> = sheet.cells().map(|(_, _, cell)| cell.to_string()).collect();
+    assert!(
+        cells.iter().any(|cell| cell.contains("Школа 12")),
+        "{cells:?}"
+    );
+
+    let mail = weekly_mail(&collector, school, &week);
+    assert_eq!(mail["state"], "sent", "{mail}");
+    assert_eq!(mail["recipients"], "ivanova@edu.example, petrov@uo.example");
+
+    // Never twice: two more starts, several checks each.
+    for _ in 0..2 {
+        collector.restart();
+        std::thread::sleep(Duration::from_secs(3));
+    }
+    assert_eq!(smtp.messages().len(), 2, "{}", collector.log());
+}
+
+#[test]
+fn a_mail_server_that_is_down_drops_or_hangs_gets_the_report_once_in_the_end() {
+    let port = free_port();
+    let folder = tempfile::tempdir().unwrap();
+    let mut collector =
+        Collector::start_with_config(&mail_config(folder.path(), port, "none", None, None));
+    wait_for_first_freeze(&[&collector]);
+    let (_, school) = school_with_recipients(&collector);
+    let secret = collector.secret(school);
+    let _pc = report(&collector, &secret, "mail-2", "pc-2", &[TELEGRAM, BASH]);
+    let week = ended_week();
+
+    // Down: nothing listens.
+    collector.restart();
+    wait_for(
+        "a failed try",
+        30,
+        || weekly_mail(&collector, school, &week)["state"] == "failed",
+        || collector.log(),
+    );
+    let failed = weekly_mail(&collector, school, &week);
+    assert!(
+        failed["last_error"]
+            .as_str()
+            .is_some_and(|error| !error.is_empty()),
+        "{failed}"
+    );
+    assert!(failed["next_attempt_at"].is_string(), "{failed}");
+
+    // Up, but it drops the connection when the message comes: tried again, failed.
+    let dropping = SmtpServer::start_on(port, SmtpTls::None, None, Some(Fault::CloseInData));
+    let before = weekly_mail(&collector, school, &week)["attempts"]
+        .as_i64()
+        .unwrap();
+    wait_for(
+        "a try against the dropping server",
+        30,
+        || {
+            weekly_mail(&collector, school, &week)["attempts"]
+                .as_i64()
+                .unwrap()
+                > before + 1
+        },
+        || collector.log(),
+    );
+    assert_eq!(weekly_mail(&collector, school, &week)["state"], "failed");
+    assert!(dropping.messages().is_empty());
+    dropping.stop();
+
+    // Never answering the message's end: the try times out (3 s) and fails.
+    let hanging = SmtpServer::start_on(port, SmtpTls::None, None, Some(Fault::HangInData));
+    let before = weekly_mail(&collector, school, &week)["attempts"]
+        .as_i64()
+        .unwrap();
+    wait_for(
+        "a try against the hanging server",
+        40,
+        || {
+            let mail = weekly_mail(&collector, school, &week);
+            mail["attempts"].as_i64().unwrap() > before && mail["state"] == "failed"
+        },
+        || collector.log(),
+    );
+    hanging.stop();
+
+    // A server that works: the report arrives, once.
+    let working = SmtpServer::start_on(port, SmtpTls::None, None, None);
+    wait_for(
+        "the report at last",
+        60,
+        || working.messages().len() == 1,
+        || collector.log(),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(working.messages().len(), 1);
+    let mail = weekly_mail(&collector, school, &week);
+    assert_eq!(mail["state"], "sent", "{mail}");
+    assert!(mail["attempts"].as_i64().unwrap() >= 3, "{mail}");
+}
+
+#[test]
+fn notify_test_speaks_implicit_tls_and_names_a_refused_password() {
+    let smtp = SmtpServer::start(SmtpTls::Implicit, Some(("sverka", "right")), None);
+    let folder = tempfile::tempdir().unwrap();
+    let good = mail_config(
+        folder.path(),
+        smtp.port,
+        "tls",
+        Some(("sverka", "right")),
+        smtp.ca_file(),
+    );
+    let collector = Collector::start_with_config(&good);
+    wait_for_first_freeze(&[&collector]);
+    let (_, school) = school_with_recipients(&collector);
+    let sent = collector.cli(&["notify", "test", "--org", &school.to_string()]);
+    assert_eq!(sent.code, 0, "{}", sent.stderr);
+    wait_for(
+        "the test message",
+        10,
+        || smtp.messages().len() == 1,
+        String::new,
+    );
+
+    // The same settings with a wrong password: the CLI (reading the same database with
+    // another config) says the server refused it, and nothing is sent.
+    let wrong_config = folder.path().join("wrong.toml");
+    std::fs::write(
+        &wrong_config,
+        mail_config(
+            folder.path(),
+            smtp.port,
+            "tls",
+            Some(("sverka", "wrong")),
+            smtp.ca_file(),
+        ),
+    )
+    .unwrap();
+    let refused = collector.cli(&[
+        "--config",
+        wrong_config.to_str().unwrap(),
+        "notify",
+        "test",
+        "--org",
+        &school.to_string(),
+    ]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("535") || refused.stderr.to_lowercase().contains("authentication"),
+        "{}",
+        refused.stderr
+    );
+    // Without the CA, the server's certificate is not trusted.
+    let untrusted_config = folder.path().join("untrusted.toml");
+    std::fs::write(
+        &untrusted_config,
+        mail_config(
+            folder.path(),
+            smtp.port,
+            "tls",
+            Some(("sverka", "right")),
+            None,
+        ),
+    )
+    .unwrap();
+    let untrusted = collector.cli(&[
+        "--config",
+        untrusted_config.to_str().unwrap(),
+        "notify",
+        "test",
+        "--org",
+        &school.to_string(),
+    ]);
+    assert_ne!(untrusted.code, 0, "{}", untrusted.stdout);
+    assert_eq!(smtp.messages().len(), 1);
+}
+
+#[test]
+fn two_collectors_on_postgres_send_the_weekly_report_once() {
+    let database = scratch_postgres();
+    let smtp = SmtpServer::start(SmtpTls::None, None, None);
+    let folder = tempfile::tempdir().unwrap();
+    let config = mail_config(folder.path(), smtp.port, "none", None, None);
+    let mut first = Collector::start_configured(&config, Some(database.url()));
+    let mut second = Collector::start_configured(&config, Some(database.url()));
+    wait_for_first_freeze(&[&first, &second]);
+    let (_, school) = school_with_recipients(&first);
+    let secret = first.secret(school);
+    let _pc = report(&first, &secret, "mail-3", "pc-3", &[TELEGRAM, BASH]);
+    first.restart();
+    second.restart();
+    wait_for(
+        "the weekly report by mail",
+        40,
+        || !smtp.messages().is_empty(),
+        || format!("{}\n{}", first.log(), second.log()),
+    );
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        smtp.messages().len(),
+        1,
+        "{}\n{}",
+        first.log(),
+        second.log()
+    );
+}
