@@ -44,7 +44,7 @@ fn weekly(collector: &Collector, organization: i64, week: &str) -> Value {
     serde_json::from_str(&json).unwrap_or_else(|error| panic!("{error}: {json}"))
 }
 
-fn of<'a>(report: &'a Value, organization: i64) -> &'a Value {
+fn of(report: &Value, organization: i64) -> &Value {
     report["organizations"]
         .as_array()
         .unwrap()

@@ -6,7 +6,8 @@
 -- day the week touches has its first or its last time inside it.
 --
 -- `status` is the application's status in the collector's catalog when the use was
--- recorded (a use while it was banned stays a banned use).
+-- recorded (a use while it was banned stays a banned use). Without a rowid, SQLite keeps
+-- the rows in the primary key's order: a week's count reads its days' rows in one range.
 CREATE TABLE app_use_days (
     day INTEGER NOT NULL,
     host_id INTEGER NOT NULL REFERENCES hosts(id),
@@ -15,7 +16,7 @@ CREATE TABLE app_use_days (
     first_used_at INTEGER NOT NULL,
     last_used_at INTEGER NOT NULL,
     PRIMARY KEY (day, host_id, app_id)
-);
+) WITHOUT ROWID;
 CREATE INDEX app_use_days_host ON app_use_days(host_id, app_id, day);
 
 -- A frozen week's use figures: PCs (not retired) that used an approved, and a banned,

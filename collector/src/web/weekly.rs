@@ -622,17 +622,17 @@ pub async fn weekly_page(
         .and_then(|organization| organization.report_recipients.clone());
     let may_manage =
         super::scope::authorize(&viewer.user, Action::ManageOrganizations, Some(id), &tree).is_ok();
-    let mail_section = super::weekly_mail::mail_section(
-        &viewer,
+    let mail_section = super::weekly_mail::MailSection {
+        viewer: &viewer,
         id,
-        label,
-        figures.state == WeekState::Frozen,
-        mail.as_ref(),
-        recipients.as_deref(),
+        week: label,
+        frozen: figures.state == WeekState::Frozen,
+        mail: mail.as_ref(),
+        recipients: recipients.as_deref(),
         may_manage,
-        state.mailer.is_some(),
-        &clock,
-    );
+        mail_configured: state.mailer.is_some(),
+    }
+    .html(&clock);
     let body = html! {
         p.subtitle #week-label {
             (texts.week) " " (label) " (" (texts.week_ending) " " (clock.date(figures.week.last_day)) "), "

@@ -416,37 +416,42 @@ pub async fn set_recipients(
 
 /// The weekly page's mail section: its state for the week, "send now" for a frozen
 /// week, and the recipients' form (for those who may change them).
-pub fn mail_section(
-    viewer: &Viewer,
-    id: i64,
-    week: &str,
-    frozen: bool,
-    mail: Option<&WeeklyMail>,
-    recipients: Option<&str>,
-    may_manage: bool,
-    mail_configured: bool,
-    clock: &Clock,
-) -> Markup {
-    html! {
-        section #mail aria-labelledby="mail-title" {
-            h2 #mail-title { "Рассылка отчёта" }
-            (mail_status(mail, recipients, clock))
-            @if !mail_configured {
-                p.note { "Почта на этом сборщике не настроена ([mail] в collector.toml): отчёт не рассылается." }
-            }
-            @if may_manage {
-                @if frozen && mail_configured && recipients.is_some() {
-                    form.inline method="post" action={ "/org/" (id) "/weekly/send?week=" (week) } {
-                        input type="hidden" name="csrf" value=(viewer.csrf_token);
-                        button type="submit" #send-now { "Отправить сейчас" }
-                    }
+#[derive(Debug)]
+pub struct MailSection<'a> {
+    pub viewer: &'a Viewer,
+    pub id: i64,
+    pub week: &'a str,
+    pub frozen: bool,
+    pub mail: Option<&'a WeeklyMail>,
+    pub recipients: Option<&'a str>,
+    pub may_manage: bool,
+    pub mail_configured: bool,
+}
+
+impl MailSection<'_> {
+    pub fn html(&self, clock: &Clock) -> Markup {
+        let (id, week) = (self.id, self.week);
+        html! {
+            section #mail aria-labelledby="mail-title" {
+                h2 #mail-title { "Рассылка отчёта" }
+                (mail_status(self.mail, self.recipients, clock))
+                @if !self.mail_configured {
+                    p.note { "Почта на этом сборщике не настроена ([mail] в collector.toml): отчёт не рассылается." }
                 }
-                form method="post" action={ "/org/" (id) "/weekly/recipients" } {
-                    input type="hidden" name="csrf" value=(viewer.csrf_token);
-                    input type="hidden" name="week" value=(week);
-                    label for="recipients" { "Получатели (адреса через запятую)" }
-                    input #recipients type="text" name="recipients" value=(recipients.unwrap_or_default()) size="60";
-                    button type="submit" { "Сохранить" }
+                @if self.may_manage {
+                    @if self.frozen && self.mail_configured && self.recipients.is_some() {
+                        form.inline method="post" action={ "/org/" (id) "/weekly/send?week=" (week) } {
+                            input type="hidden" name="csrf" value=(self.viewer.csrf_token);
+                            button type="submit" #send-now { "Отправить сейчас" }
+                        }
+                    }
+                    form method="post" action={ "/org/" (id) "/weekly/recipients" } {
+                        input type="hidden" name="csrf" value=(self.viewer.csrf_token);
+                        input type="hidden" name="week" value=(week);
+                        label for="recipients" { "Получатели (адреса через запятую)" }
+                        input #recipients type="text" name="recipients" value=(self.recipients.unwrap_or_default()) size="60";
+                        button type="submit" { "Сохранить" }
+                    }
                 }
             }
         }

@@ -65,18 +65,26 @@ pub(super) async fn organization_use(
     until: Timestamp,
 ) -> StoreResult<(Vec<OrganizationUse>, Vec<ApplicationUse>)> {
     let (first_day, last_day) = (day_of(from), day_of(until - 1));
+    // Each PC's uses are made distinct first (a PC used MAX on five days: one row),
+    // then joined to its organization: the join and the count see one row per PC and
+    // application, not per day.
     let by_status = format!(
-        "SELECT h.organization_id, u.status, COUNT(DISTINCT u.host_id) AS pcs
-         FROM app_use_days u JOIN hosts h ON h.id = u.host_id
-         WHERE {USED_IN_SPAN} AND h.retired_at IS NULL
-         GROUP BY h.organization_id, u.status ORDER BY h.organization_id, u.status"
+        "WITH used AS (
+             SELECT DISTINCT u.host_id, u.status FROM app_use_days u WHERE {USED_IN_SPAN})
+         SELECT h.organization_id, used.status, COUNT(*) AS pcs
+         FROM used JOIN hosts h ON h.id = used.host_id
+         WHERE h.retired_at IS NULL
+         GROUP BY h.organization_id, used.status ORDER BY h.organization_id, used.status"
     );
     let by_application = format!(
-        "SELECT h.organization_id, u.app_id, u.status, COUNT(DISTINCT u.host_id) AS pcs
-         FROM app_use_days u JOIN hosts h ON h.id = u.host_id
-         WHERE {USED_IN_SPAN} AND h.retired_at IS NULL
-         GROUP BY h.organization_id, u.app_id, u.status
-         ORDER BY h.organization_id, u.app_id, u.status"
+        "WITH used AS (
+             SELECT DISTINCT u.host_id, u.app_id, u.status FROM app_use_days u
+             WHERE {USED_IN_SPAN})
+         SELECT h.organization_id, used.app_id, used.status, COUNT(*) AS pcs
+         FROM used JOIN hosts h ON h.id = used.host_id
+         WHERE h.retired_at IS NULL
+         GROUP BY h.organization_id, used.app_id, used.status
+         ORDER BY h.organization_id, used.app_id, used.status"
     );
     Ok(on_backend!(store, |pool| {
         let statuses: Vec<OrganizationUse> = sqlx::query_as(sqlx::AssertSqlSafe(by_status))
