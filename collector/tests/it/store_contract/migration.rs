@@ -71,6 +71,19 @@ pub async fn sqlite_migrates_to_postgres_with_all_its_history() {
             );
             record.inventory_digest = format!("{:064}", index % 3);
             record.inventory = Some((format!("[{{\"lab\":{}}}]", index % 3), 1));
+            // Every PC used MAX the day before each report; some used Telegram too.
+            record.uses = vec![sverka_collector::store::AppUse {
+                app_id: "max".into(),
+                status: sverka_shared::AppStatus::Approved,
+                used_at: T0 + day * DAY - 3_600,
+            }];
+            if index.is_multiple_of(2) {
+                record.uses.push(sverka_collector::store::AppUse {
+                    app_id: "telegram".into(),
+                    status: sverka_shared::AppStatus::Banned,
+                    used_at: T0 + day * DAY - 60,
+                });
+            }
             source.record_report(record).await.expect("report");
         }
         if index == 5 {
@@ -80,6 +93,10 @@ pub async fn sqlite_migrates_to_postgres_with_all_its_history() {
                 .expect("stale");
         }
     }
+    source
+        .set_organization_report_recipients(schools[0], Some("ivanova@edu.example"))
+        .await
+        .expect("recipients to copy");
     // One host never reports (silent); a catalog change re-evaluates one host.
     let _silent = host(source, schools[2], "never").await;
     source
@@ -109,6 +126,7 @@ pub async fn sqlite_migrates_to_postgres_with_all_its_history() {
     assert_eq!(copied["hosts"], 10);
     assert_eq!(copied["reports"], 37);
     assert_eq!(copied["catalog_revisions"], 2);
+    assert_eq!(copied["app_use_days"], 9 * 4 + 5 * 4);
     let target: &dyn Store = &postgres;
 
     assert_eq!(
@@ -116,6 +134,16 @@ pub async fn sqlite_migrates_to_postgres_with_all_its_history() {
         target.organizations().await.expect("target")
     );
     let since = T0 + 2 * DAY;
+    assert_eq!(
+        source
+            .organization_use(T0 - DAY, T0 + 4 * DAY)
+            .await
+            .expect("s"),
+        target
+            .organization_use(T0 - DAY, T0 + 4 * DAY)
+            .await
+            .expect("t")
+    );
     for organization in source.organizations().await.expect("list") {
         let id = organization.id;
         assert_eq!(
