@@ -9,7 +9,6 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 use sverka_tests::real_collector::Collector;
 use sverka_tests::windows::{TELEGRAM, WindowsVolume, program_with_version};
-use sverka_tests::*;
 
 fn set_modified(path: &Path, unix_seconds: i64) {
     let time = SystemTime::UNIX_EPOCH + Duration::from_secs(unix_seconds as u64);
@@ -102,38 +101,7 @@ fn max_used_last_week_and_telegram_this_week_reach_the_weekly_figures() {
         telegram_used,
     );
 
-    let state = tempfile::tempdir().unwrap();
-    let state_dir = state.path().display().to_string();
-    let root = volume.path().display().to_string();
-    let url = collector.url();
-    let run = run_agent(&[
-        "enroll",
-        "--server",
-        &url,
-        "--allow-http",
-        "--secret",
-        &secret,
-        "--state-dir",
-        &state_dir,
-        "--root",
-        &root,
-    ]);
-    assert_eq!(run.code, 0, "enroll: {}", run.stderr);
-    let run = run_agent(&[
-        "run",
-        "--once",
-        "--attempts",
-        "2",
-        "--retry-base",
-        "100ms",
-        "--retry-cap",
-        "200ms",
-        "--state-dir",
-        &state_dir,
-        "--root",
-        &root,
-    ]);
-    assert_eq!(run.code, 0, "run: {}", run.stderr);
+    let _state = crate::dashboard::enroll_and_report(&collector, &secret, volume.path());
 
     // This week, live: Telegram used, MAX not (its last use was the week before).
     let live = weekly(&collector, region, &current.label);

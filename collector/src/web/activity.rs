@@ -9,7 +9,7 @@
 use maud::{Markup, html};
 use std::collections::{BTreeMap, HashMap};
 
-use super::figures::{Row, Totals, applications_of_subtree, table_rows};
+use super::figures::{Totals, applications_of_subtree, table_rows};
 use super::i18n::Lang;
 use super::pages::organization_href;
 use super::pages::overview::row_name;
@@ -195,14 +195,7 @@ pub fn use_table(
         ],
     );
     let totals_of = |member: i64| figures.totals.get(&member).copied().unwrap_or_default();
-    let before_rows: HashMap<Row, Totals> = match before {
-        Some(before) if before.has_data(id) => table_rows(tree, id, |member| {
-            before.totals.get(&member).copied().unwrap_or_default()
-        })
-        .into_iter()
-        .collect(),
-        _ => HashMap::new(),
-    };
+    let before_rows = super::weekly::rows_of_week(before, tree, id);
     for (key, totals) in table_rows(tree, id, totals_of) {
         let Some(name) = row_name(tree, id, key, lang) else {
             continue;

@@ -168,6 +168,22 @@ fn figures_row(
     ]
 }
 
+/// The rows of `id`'s table in the week before (none when it has no data), by row.
+pub fn rows_of_week(
+    before: Option<&WeekFigures>,
+    tree: &OrganizationTree,
+    id: i64,
+) -> HashMap<Row, Totals> {
+    match before {
+        Some(before) if before.has_data(id) => table_rows(tree, id, |member| {
+            before.totals.get(&member).copied().unwrap_or_default()
+        })
+        .into_iter()
+        .collect(),
+        _ => HashMap::new(),
+    }
+}
+
 /// The week's table: one row per sub-organization (or the organization itself when it
 /// has none) and one for PCs directly under it, and the totals; with `everything`,
 /// every organization of the subtree. The change columns compare with `before` (the
@@ -225,14 +241,7 @@ pub fn weekly_table(
         }
         return table;
     }
-    let before_rows: HashMap<Row, Totals> = match before {
-        Some(before) if before.has_data(id) => table_rows(tree, id, |member| {
-            before.totals.get(&member).copied().unwrap_or_default()
-        })
-        .into_iter()
-        .collect(),
-        _ => HashMap::new(),
-    };
+    let before_rows = rows_of_week(before, tree, id);
     let link_of = |row: Row| {
         let frozen_week = match figures.state {
             WeekState::Live { .. } => None,

@@ -18,25 +18,7 @@ async fn report_days_ago(
     findings: Vec<HostFinding>,
 ) {
     let at = sverka_collector::now() - days_ago * DAY;
-    let mut record = ReportRecord {
-        report_id: uuid_like(host_id, at),
-        host_id,
-        received_at: at,
-        scanned_at: at,
-        hostname: format!("host-{host_id}"),
-        os_id: "astra".into(),
-        os_name: "Astra Linux".into(),
-        agent_version: "0.1.0".into(),
-        scan_errors: 0,
-        inventory_digest: "c".repeat(64),
-        inventory: Some(("[]".into(), 0)),
-        evidence: "[]".into(),
-        catalog_revision: 0,
-        findings: None,
-        uses: Vec::new(),
-    };
-    record.findings = Some(EvaluatedFindings::new(findings));
-    store.record_report(record).await.expect("report");
+    report_with_uses(store, host_id, at, findings, Vec::new()).await;
 }
 
 /// A PC of `school` that last reported, with Telegram, 20 days ago.
