@@ -18,14 +18,14 @@ use crate::keys;
 use crate::store::{NewOrganization, NewSecret, NewUser, Role, StoreError, UserChange};
 
 /// A 422 with a message page in the viewer's language.
-fn refused(viewer: &Viewer, message: &str) -> WebError {
+pub(crate) fn refused(viewer: &Viewer, message: impl Into<String>) -> WebError {
     WebError::unprocessable(viewer.lang, message)
 }
 
 /// Store errors a person can fix become a message page; the rest a 5xx.
-fn store_refusal(viewer: &Viewer, error: StoreError) -> WebError {
+pub(crate) fn store_refusal(viewer: &Viewer, error: StoreError) -> WebError {
     match error {
-        StoreError::Invalid(message) | StoreError::Rejected(message) => refused(viewer, &message),
+        StoreError::Invalid(message) | StoreError::Rejected(message) => refused(viewer, message),
         StoreError::NotFound(_) => WebError::not_found(viewer),
         other => WebError::Store(other),
     }
@@ -449,7 +449,7 @@ pub async fn save_catalog_entry(
             signature: entry.signature,
         },
     )
-    .map_err(|error| refused(&viewer, &error.to_string()))?;
+    .map_err(|error| refused(&viewer, error.to_string()))?;
     store_catalog(&state, &viewer, &overrides, "set_catalog_entry").await
 }
 
@@ -469,7 +469,7 @@ async fn store_catalog(
     )
     .await
     .map_err(|error| match error {
-        crate::catalog::CatalogLoadError::Catalog(error) => refused(&viewer, &error.to_string()),
+        crate::catalog::CatalogLoadError::Catalog(error) => refused(&viewer, error.to_string()),
         crate::catalog::CatalogLoadError::Store(error) => WebError::Store(error),
     })?;
     if let Err(error) = state.app.refresh_catalog().await {

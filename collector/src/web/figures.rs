@@ -45,13 +45,6 @@ pub struct Totals {
     pub used_banned: Option<i64>,
 }
 
-fn add_counted(sum: Option<i64>, more: Option<i64>) -> Option<i64> {
-    match (sum, more) {
-        (None, None) => None,
-        (sum, more) => Some(sum.unwrap_or(0) + more.unwrap_or(0)),
-    }
-}
-
 impl Totals {
     /// Share of PCs with a known state that have an approved messenger; `None` when
     /// no PC has reported yet.
@@ -99,9 +92,10 @@ impl Totals {
         self.silent_with_banned += counts.silent_with_banned;
     }
 
+    /// Adds an organization's use to figures that count use (`Some`).
     fn add_use(&mut self, used: &OrganizationUsed) {
-        self.used_approved = add_counted(self.used_approved, Some(used.approved));
-        self.used_banned = add_counted(self.used_banned, Some(used.banned));
+        self.used_approved = self.used_approved.map(|sum| sum + used.approved);
+        self.used_banned = self.used_banned.map(|sum| sum + used.banned);
     }
 
     /// These figures less `other`'s (what an organization's own PCs add to its

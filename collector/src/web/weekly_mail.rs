@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::activity;
+use super::admin::{refused, store_refusal};
 use super::auth::CsrfForm;
 use super::clock::{Clock, Week};
-use super::exports::ExportTitle;
 use super::i18n::Lang;
 use super::pages::tree_permitting;
 use super::scope::{Action, OrganizationTree};
@@ -72,14 +72,8 @@ pub async fn weekly_message(
     let names = activity::application_names(state.app.catalog().matcher.catalog());
     let workbook = weekly_workbook(&figures, Some(&before), tree, id, lang, &clock, &names)
         .map_err(|error| WebError::Internal(format!("weekly XLSX: {error}")))?;
-    let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
-    let title = ExportTitle {
-        subject: lang.texts().weekly.to_string(),
-        organization: name.clone(),
-        week: figures.week.clone(),
-        state: super::weekly::week_state_text(&figures, &clock, lang),
-        generated_at: crate::now(),
-    };
+    let title = super::weekly::weekly_title(&figures, tree, id, &clock, lang);
+    let name = title.organization.clone();
     let totals = figures.totals.get(&id).copied().unwrap_or_default();
     let percent = |share: Option<f64>| {
         share
@@ -286,10 +280,6 @@ pub struct SendQuery {
     week: String,
 }
 
-fn refused(viewer: &Viewer, message: impl Into<String>) -> WebError {
-    WebError::unprocessable(viewer.lang, message)
-}
-
 /// "Send now": the frozen week's report to the organization's recipients, at once,
 /// by the person who pressed it (officers and administrators); recorded and audited.
 pub async fn send_now(
@@ -389,11 +379,7 @@ pub async fn set_recipients(
         .store
         .set_organization_report_recipients(id, Some(&form.form.recipients))
         .await
-        .map_err(|error| match error {
-            crate::store::StoreError::Invalid(message) => refused(&viewer, message),
-            crate::store::StoreError::NotFound(_) => WebError::not_found(&viewer),
-            other => WebError::Store(other),
-        })?;
+        .map_err(|error| store_refusal(&viewer, error))?;
     state
         .audit(
             &viewer.user.login,
