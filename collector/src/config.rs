@@ -43,6 +43,9 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// The SMTP server the weekly report is sent through (absent: no mail).
     pub mail: crate::mail::MailConfig,
+    /// The daily digest and the webhooks (`[notifications]`); the digest goes through
+    /// `[mail]`.
+    pub notifications: crate::notify::NotificationsConfig,
 }
 
 /// The web dashboard for people (`[dashboard]`).
@@ -118,6 +121,7 @@ impl Default for Config {
             dashboard: DashboardConfig::default(),
             tls: None,
             mail: crate::mail::MailConfig::default(),
+            notifications: crate::notify::NotificationsConfig::default(),
         }
     }
 }

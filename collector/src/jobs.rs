@@ -1,6 +1,7 @@
 //! The background jobs of a running `serve`, each a loop started by
 //! [`crate::server::serve`]: [`poll_catalog`], [`catch_up_reevaluation`],
-//! [`prune_reports`] and [`freeze_weeks`]. With several collectors on one database,
+//! [`prune_reports`], [`freeze_weeks`], [`send_weekly_reports`], [`send_daily_digests`]
+//! and [`call_webhooks`]. With several collectors on one database,
 //! the work of each is done by one process at a time (`Store::try_lock_job`).
 
 use std::sync::Arc;
@@ -80,6 +81,11 @@ pub async fn prune_reports(store: Arc<dyn Store>, retention_seconds: i64) {
                     Ok(pruned) => tracing::info!(pruned, "old days of application use pruned"),
                     Err(error) => tracing::warn!("cannot prune old days of use: {error}"),
                 }
+                match store.prune_notifications(before).await {
+                    Ok(0) => {}
+                    Ok(pruned) => tracing::info!(pruned, "old notifications pruned"),
+                    Err(error) => tracing::warn!("cannot prune old notifications: {error}"),
+                }
             }
             Ok(None) => tracing::debug!("another collector is pruning old reports"),
             Err(error) => tracing::warn!("cannot prune old reports: {error}"),
@@ -113,6 +119,65 @@ pub async fn freeze_weeks(store: Arc<dyn Store>, clock: Clock, silent_after_days
         }
         first = false;
         tokio::time::sleep(Duration::from_secs(600)).await;
+    }
+}
+
+/// Every `[notifications] check_seconds` (a minute), captures and sends the daily
+/// digests that are due ([`crate::notify::digest_round`]), one process at a time.
+pub async fn send_daily_digests(
+    state: Arc<crate::web::WebState>,
+    mailer: crate::mail::Mailer,
+    config: crate::notify::NotificationsConfig,
+) {
+    let mut done = std::collections::HashSet::new();
+    loop {
+        match state
+            .app
+            .store
+            .try_lock_job(crate::notify::DIGEST_JOB)
+            .await
+        {
+            Ok(Some(lease)) => {
+                let round = crate::notify::digest_round(&state, &mailer, &config, &mut done, now());
+                if let Err(error) = round.await {
+                    tracing::warn!("cannot send the daily digests: {error}");
+                }
+                drop(lease);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!("cannot take the daily-digest job: {error}"),
+        }
+        tokio::time::sleep(Duration::from_secs(config.check_seconds.max(1))).await;
+    }
+}
+
+/// Every `[notifications] check_seconds`, captures what is new for each organization
+/// with a webhook and makes the calls due ([`crate::notify::webhook_round`]), one
+/// process at a time. A hanging receiver holds one call for at most its timeout.
+pub async fn call_webhooks(
+    state: Arc<crate::web::WebState>,
+    client: crate::notify::webhook::WebhookClient,
+    config: crate::notify::NotificationsConfig,
+) {
+    loop {
+        match state
+            .app
+            .store
+            .try_lock_job(crate::notify::WEBHOOK_JOB)
+            .await
+        {
+            Ok(Some(lease)) => {
+                if let Err(error) =
+                    crate::notify::webhook_round(&state, &client, &config, now()).await
+                {
+                    tracing::warn!("cannot call the webhooks: {error}");
+                }
+                drop(lease);
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!("cannot take the webhooks job: {error}"),
+        }
+        tokio::time::sleep(Duration::from_secs(config.check_seconds.max(1))).await;
     }
 }
 

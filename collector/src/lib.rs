@@ -25,6 +25,7 @@ pub mod export;
 pub mod jobs;
 pub mod keys;
 pub mod mail;
+pub mod notify;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -147,6 +147,10 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
             .with_connection_limits(config.connections),
     );
     let mailer = crate::mail::Mailer::from_config(&config.mail)?;
+    config
+        .notifications
+        .digest_minutes()
+        .map_err(|error| anyhow::anyhow!("[notifications] {error}"))?;
     let web_state = Arc::new(
         WebState::new(state.clone(), &config)
             .context("the [dashboard] settings")?
@@ -181,13 +185,30 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
         config.silent_after_days,
     ));
 
+    let notifications = config.notifications.clone();
     match mailer {
         Some(mailer) => {
-            tracing::info!(server = %mailer.describe, "weekly reports are sent by mail");
-            tokio::spawn(jobs::send_weekly_reports(web_state.clone(), mailer));
+            tracing::info!(server = %mailer.describe, "weekly reports and daily digests are sent by mail");
+            tokio::spawn(jobs::send_weekly_reports(web_state.clone(), mailer.clone()));
+            tokio::spawn(jobs::send_daily_digests(
+                web_state.clone(),
+                mailer,
+                notifications.clone(),
+            ));
         }
-        None => tracing::info!("no [mail] server: weekly reports are not sent by mail"),
+        None => tracing::info!(
+            "no [mail] server: weekly reports and daily digests are not sent by mail"
+        ),
     }
+    let webhooks = crate::notify::webhook::WebhookClient::new(Duration::from_secs(
+        notifications.webhook_timeout_seconds.max(1),
+    ))
+    .map_err(|error| anyhow::anyhow!(error))?;
+    tokio::spawn(jobs::call_webhooks(
+        web_state.clone(),
+        webhooks,
+        notifications,
+    ));
 
     let limits = config.connections;
     crate::connections::serve(listener, tls, router(web_state), limits, shutdown_signal())

@@ -12,10 +12,11 @@ mod secret;
 mod serve;
 mod user;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::open_store_with;
@@ -90,6 +91,12 @@ enum NotifyCommand {
     /// Send a test message to an organization's weekly report recipients through
     /// `[mail]`, to check the mail settings.
     Test {
+        #[arg(long)]
+        org: i64,
+    },
+    /// Send an organization's digest of what is new since its last digest, now, to
+    /// its digest recipients (nothing is sent when nothing is new).
+    Digest {
         #[arg(long)]
         org: i64,
     },
@@ -169,6 +176,22 @@ enum OrgCommand {
         /// (sent when the week ends, through `[mail]`); an empty value: nobody.
         #[arg(long)]
         report_recipients: Option<String>,
+        /// Who receives its daily digest of what is new (banned messengers found and
+        /// gone, PCs gone silent), addresses separated by commas (through `[mail]`, at
+        /// `[notifications] digest_time`); an empty value: nobody.
+        #[arg(long)]
+        digest_recipients: Option<String>,
+        /// Post what is new to this URL as signed JSON (see docs/collector.md); needs
+        /// --webhook-secret-file.
+        #[arg(long, requires = "webhook_secret_file", conflicts_with = "no_webhook")]
+        webhook_url: Option<String>,
+        /// The webhook's HMAC secret: the first line of this file (16 to 256
+        /// characters), shared with the receiver.
+        #[arg(long, requires = "webhook_url")]
+        webhook_secret_file: Option<std::path::PathBuf>,
+        /// Remove the organization's webhook.
+        #[arg(long)]
+        no_webhook: bool,
     },
     /// List organizations as a tree.
     List,
@@ -350,6 +373,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Notify(NotifyCommand::Test { org }) => {
             notify_test(&config, store.as_ref(), org).await
         }
+        Command::Notify(NotifyCommand::Digest { org }) => notify_digest(&config, store, org).await,
         Command::Migrate { .. } => Ok(()),
     }
 }
@@ -374,6 +398,42 @@ async fn notify_test(config: &Config, store: &dyn Store, org: i64) -> Result<()>
         "a test message to {recipients} was taken by {}",
         mailer.describe
     );
+    Ok(())
+}
+
+/// `notify digest`: what is new since the organization's last digest, to its digest
+/// recipients, now.
+async fn notify_digest(config: &Config, store: Arc<dyn Store>, org: i64) -> Result<()> {
+    require_organization(store.as_ref(), org).await?;
+    let Some(mailer) = crate::mail::Mailer::from_config(&config.mail)? else {
+        bail!("no mail server: set [mail] server (and from) in collector.toml");
+    };
+    let catalog = crate::catalog::CatalogState::load(store.as_ref()).await?;
+    let app = Arc::new(crate::app::AppState::new(
+        store,
+        catalog,
+        config.limits.clone(),
+        config.rate_limit,
+    ));
+    let state = crate::web::WebState::new(app, config).context("the [dashboard] settings")?;
+    let outcome =
+        crate::notify::digest_now(&state, &mailer, &config.notifications, org, crate::now())
+            .await?;
+    match outcome {
+        None => println!("nothing new since the last digest: nothing was sent"),
+        Some(crate::store::DeliveryOutcome::Sent) => {
+            println!("the digest was taken by {}", mailer.describe);
+        }
+        Some(crate::store::DeliveryOutcome::Failed { error, retry_at }) => bail!(
+            "the digest was not sent through {}: {error}{}",
+            mailer.describe,
+            if retry_at.is_some() {
+                " (the collector will try again)"
+            } else {
+                ""
+            }
+        ),
+    }
     Ok(())
 }
 

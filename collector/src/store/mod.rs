@@ -8,15 +8,46 @@
 //! Both schemas have the same tables and columns (Unix seconds in integer columns,
 //! JSON as text), so [`migrate`] copies a SQLite database to PostgreSQL row by row.
 
+/// The words the store keeps for these enums (`appeared`, `report`, ...).
+macro_rules! stored_words {
+    ($type:ident, $kind:literal, $($variant:ident => $word:literal),+) => {
+        impl $type {
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($type::$variant => $word),+
+                }
+            }
+        }
+
+        impl TryFrom<String> for $type {
+            type Error = UnknownWord;
+
+            fn try_from(text: String) -> Result<$type, UnknownWord> {
+                match text.as_str() {
+                    $($word => Ok($type::$variant),)+
+                    _ => Err(UnknownWord::new($kind, &text)),
+                }
+            }
+        }
+    };
+}
+
 pub mod dashboard;
 pub mod dialect;
+pub mod error;
 pub mod lifecycle;
 pub mod migrate;
+pub mod notifications;
 pub mod rules;
 pub mod scratch;
 pub mod sql;
 pub mod worklist;
 
+pub use error::{DatabaseFailure, StoreError, StoreResult};
+pub use notifications::{
+    Changes, Channel, DeliveryOutcome, NewNotification, Notification, NotificationState,
+    SilentChange, ViolationChange, Webhook, WeeklyMail,
+};
 pub use sql::SqlStore;
 pub use worklist::{Worklist, WorklistFilter, WorklistRow};
 
@@ -35,97 +66,6 @@ use sverka_shared::{AppStatus, Strength};
 
 /// Unix seconds, UTC.
 pub type Timestamp = i64;
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    /// The database is locked, full or unreachable; the request can be retried later.
-    #[error("the database is unavailable: {0}")]
-    Unavailable(#[source] DatabaseFailure),
-    #[error("{0} not found")]
-    NotFound(String),
-    /// The request is understood but not allowed (an expired or revoked secret, say).
-    #[error("{0}")]
-    Rejected(String),
-    #[error("invalid input: {0}")]
-    Invalid(String),
-    #[error("database error: {0}")]
-    Database(#[source] DatabaseFailure),
-}
-
-/// What went wrong in the database, for people, with the database driver's error (when
-/// there was one) as its source.
-#[derive(Debug, Clone)]
-pub struct DatabaseFailure {
-    message: String,
-    source: Option<std::sync::Arc<sqlx::Error>>,
-}
-
-impl DatabaseFailure {
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl std::fmt::Display for DatabaseFailure {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DatabaseFailure {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|error| error as &(dyn std::error::Error + 'static))
-    }
-}
-
-impl From<String> for DatabaseFailure {
-    fn from(message: String) -> DatabaseFailure {
-        DatabaseFailure {
-            message,
-            source: None,
-        }
-    }
-}
-
-impl From<&str> for DatabaseFailure {
-    fn from(message: &str) -> DatabaseFailure {
-        DatabaseFailure::from(message.to_string())
-    }
-}
-
-/// A driver error as the store's: what may pass (a locked, full or unreachable
-/// database, a deadlock) is `Unavailable`, so the collector answers 503 and the agent
-/// retries; which database codes those are is each dialect's
-/// ([`dialect::Dialect::may_pass`]).
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> StoreError {
-        let (message, may_pass) = match &error {
-            sqlx::Error::Database(database) => (
-                database.message().to_string(),
-                dialect::may_pass(&**database),
-            ),
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => (error.to_string(), true),
-            _ => (error.to_string(), false),
-        };
-        let failure = DatabaseFailure {
-            message,
-            source: Some(std::sync::Arc::new(error)),
-        };
-        if may_pass {
-            StoreError::Unavailable(failure)
-        } else {
-            StoreError::Database(failure)
-        }
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Organization {
@@ -146,34 +86,16 @@ pub struct Organization {
     #[serde(skip)]
     #[sqlx(default)]
     pub report_recipients: Option<String>,
-}
-
-/// An organization's weekly report mail for one week.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct WeeklyMail {
-    pub organization_id: i64,
-    pub week: String,
-    /// `sending`, `sent` or `failed`.
-    pub state: String,
-    pub recipients: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub claimed_at: Timestamp,
-    pub sent_at: Option<Timestamp>,
-    pub next_attempt_at: Option<Timestamp>,
-    /// Who pressed "send now"; `None`: the schedule.
-    pub sent_by: Option<String>,
-}
-
-/// How a weekly report mail ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MailOutcome {
-    Sent,
-    /// Not sent: the error, and when to try again (`None`: not by itself).
-    Failed {
-        error: String,
-        retry_at: Option<Timestamp>,
-    },
+    /// Who receives its daily digest of what is new (addresses, comma-separated);
+    /// `None`: nobody. Not inherited, not part of the JSON API.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub digest_recipients: Option<String>,
+    /// Where its webhook posts what is new (the secret is read apart, see
+    /// [`Store::organization_webhook`]); `None`: no webhook.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub webhook_url: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -476,30 +398,6 @@ pub enum ChangeCause {
     Catalog,
 }
 
-/// The words the store keeps for these enums (`appeared`, `report`, ...).
-macro_rules! stored_words {
-    ($type:ident, $kind:literal, $($variant:ident => $word:literal),+) => {
-        impl $type {
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $($type::$variant => $word),+
-                }
-            }
-        }
-
-        impl TryFrom<String> for $type {
-            type Error = UnknownWord;
-
-            fn try_from(text: String) -> Result<$type, UnknownWord> {
-                match text.as_str() {
-                    $($word => Ok($type::$variant),)+
-                    _ => Err(UnknownWord::new($kind, &text)),
-                }
-            }
-        }
-    };
-}
-
 stored_words!(FindingChange, "finding change", Appeared => "appeared", Resolved => "resolved");
 stored_words!(ChangeCause, "cause", Report => "report", Catalog => "catalog");
 
@@ -562,6 +460,77 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         id: i64,
         recipients: Option<&str>,
     ) -> StoreResult<Organization>;
+    /// Sets (or with `None`, clears) who receives an organization's daily digest of
+    /// what is new; the addresses are checked as the weekly report's are.
+    async fn set_organization_digest_recipients(
+        &self,
+        id: i64,
+        recipients: Option<&str>,
+    ) -> StoreResult<Organization>;
+    /// Sets (or with `None`, removes) an organization's webhook; the URL and the
+    /// secret are checked (`rules::checked_webhook`).
+    async fn set_organization_webhook(
+        &self,
+        id: i64,
+        webhook: Option<&Webhook>,
+    ) -> StoreResult<Organization>;
+    async fn organization_webhook(&self, id: i64) -> StoreResult<Option<Webhook>>;
+    /// What changed in `organization_id` and everything under it in `[from, until)`:
+    /// banned messengers that appeared or were resolved (each PC and application once,
+    /// as its last change left it), and PCs whose last report became older than
+    /// `silent_after_seconds`. Retired PCs are left out.
+    async fn changes(
+        &self,
+        organization_id: i64,
+        from: Timestamp,
+        until: Timestamp,
+        silent_after_seconds: i64,
+    ) -> StoreResult<Changes>;
+    /// Where the next notification of (`organization_id`, `channel`) starts: the end
+    /// of the last one captured.
+    async fn notification_cursor(
+        &self,
+        organization_id: i64,
+        channel: Channel,
+    ) -> StoreResult<Option<Timestamp>>;
+    /// Captures a notification; `None` when its window (or digest day) was captured
+    /// already.
+    async fn record_notification(
+        &self,
+        new: &NewNotification,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>>;
+    /// Notifications of `channel` to send now: pending, failed and due again, and
+    /// (with `stale_before`) claimed before it by a collector that did not finish.
+    async fn due_notifications(
+        &self,
+        channel: Channel,
+        now: Timestamp,
+        stale_before: Option<Timestamp>,
+    ) -> StoreResult<Vec<Notification>>;
+    /// Claims a due notification for sending; returns the attempt's number, or `None`
+    /// when it is not due (any more).
+    async fn claim_notification(
+        &self,
+        id: i64,
+        now: Timestamp,
+        stale_before: Option<Timestamp>,
+    ) -> StoreResult<Option<i64>>;
+    async fn finish_notification(
+        &self,
+        id: i64,
+        outcome: &DeliveryOutcome,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// An organization's notifications, newest first.
+    async fn notifications(
+        &self,
+        organization_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>>;
+    /// Deletes notifications created before `before` that are done (each channel's
+    /// newest one of an organization stays: the next starts from it).
+    async fn prune_notifications(&self, before: Timestamp) -> StoreResult<u64>;
     /// Claims the weekly report mail of (`organization_id`, `week`) for sending to
     /// `recipients`: only when none was claimed before, or the last try failed and its
     /// `next_attempt_at` has come. Returns the attempt's number when claimed. Two
@@ -579,7 +548,7 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         organization_id: i64,
         week: &str,
         recipients: &str,
-        outcome: &MailOutcome,
+        outcome: &DeliveryOutcome,
         sent_by: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()>;

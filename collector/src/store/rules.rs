@@ -3,7 +3,7 @@
 //! implementation calls these before it writes; they are plain functions, tested here.
 
 use super::dashboard::Role;
-use super::{NewOrganization, StoreError, StoreResult, Timestamp};
+use super::{NewOrganization, StoreError, StoreResult, Timestamp, Webhook};
 
 /// An organization needs a name and a non-negative number of expected PCs; its time
 /// zone, when given, is one jiff knows. Returns the time zone as stored.
@@ -49,6 +49,43 @@ pub fn checked_report_recipients(recipients: Option<&str>) -> StoreResult<Option
     };
     let parsed = crate::mail::parse_recipients(text).map_err(StoreError::Invalid)?;
     Ok((!parsed.is_empty()).then(|| crate::mail::recipients_text(&parsed)))
+}
+
+/// The shortest webhook secret taken: the HMAC key must not be guessable.
+pub const WEBHOOK_SECRET_MIN_CHARS: usize = 16;
+
+/// A webhook as stored: an `http://` or `https://` URL with a host and no user name
+/// or password in it, and a secret of 16 to 256 characters without spaces at its ends.
+pub fn checked_webhook(webhook: &Webhook) -> StoreResult<Webhook> {
+    let url = webhook.url.trim();
+    let invalid = |why: &str| StoreError::Invalid(format!("webhook URL {url:?}: {why}"));
+    if url.len() > 2_000 {
+        return Err(invalid("longer than 2,000 characters"));
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|error| invalid(&error.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("only http:// and https:// are taken"));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("it names no host"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(
+            "a user name or password in the URL would be shown on pages and in logs; the \
+             signature authenticates the collector",
+        ));
+    }
+    let secret = webhook.secret.trim();
+    let length = secret.chars().count();
+    if !(WEBHOOK_SECRET_MIN_CHARS..=256).contains(&length) {
+        return Err(StoreError::Invalid(format!(
+            "the webhook secret has {length} characters; it needs {WEBHOOK_SECRET_MIN_CHARS} to 256"
+        )));
+    }
+    Ok(Webhook {
+        url: url.to_string(),
+        secret: secret.to_string(),
+    })
 }
 
 /// A reporting cut-off as stored: a day of the week and, optionally, a time

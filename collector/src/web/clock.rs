@@ -152,6 +152,11 @@ impl Clock {
             .date()
     }
 
+    /// Local midnight of the day of `seconds`, plus `minutes`.
+    pub fn at_minutes_of_day(&self, seconds: i64, minutes: u16) -> i64 {
+        self.start_of(self.date_of(seconds)) + i64::from(minutes) * 60
+    }
+
     fn start_of(&self, date: Date) -> i64 {
         date.to_zoned(self.zone.clone())
             .map(|zoned| zoned.timestamp().as_second())

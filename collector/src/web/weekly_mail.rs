@@ -23,7 +23,7 @@ use super::weekly::{WeekFigures, weekly_workbook};
 use super::{WebError, WebState, auth::Viewer};
 
 use crate::mail::{Mailer, parse_recipients};
-use crate::store::{MailOutcome, StoreResult, Timestamp, WeeklyMail};
+use crate::store::{DeliveryOutcome, StoreResult, Timestamp, WeeklyMail};
 
 /// The job lease of sending weekly reports (see `Store::try_lock_job`).
 pub const WEEKLY_MAIL_JOB: &str = "weekly-mail";
@@ -133,17 +133,17 @@ async fn deliver(
     message: WeeklyMessage,
     attempt: Option<i64>,
     now: Timestamp,
-) -> MailOutcome {
+) -> DeliveryOutcome {
     let to = match parse_recipients(recipients) {
         Ok(to) if !to.is_empty() => to,
         Ok(_) => {
-            return MailOutcome::Failed {
+            return DeliveryOutcome::Failed {
                 error: "no recipients".into(),
                 retry_at: None,
             };
         }
         Err(error) => {
-            return MailOutcome::Failed {
+            return DeliveryOutcome::Failed {
                 error,
                 retry_at: None,
             };
@@ -159,8 +159,8 @@ async fn deliver(
         )
         .await
     {
-        Ok(()) => MailOutcome::Sent,
-        Err(error) => MailOutcome::Failed {
+        Ok(()) => DeliveryOutcome::Sent,
+        Err(error) => DeliveryOutcome::Failed {
             error: error.to_string(),
             retry_at: attempt
                 .filter(|attempt| *attempt < MAX_ATTEMPTS)
@@ -212,21 +212,21 @@ pub async fn send_due_reports(
         };
         let outcome = match weekly_message(state, &tree, id, week).await {
             Ok(Some(message)) => deliver(mailer, &recipients, message, Some(attempt), now).await,
-            Ok(None) => MailOutcome::Failed {
+            Ok(None) => DeliveryOutcome::Failed {
                 error: "the week has no data".into(),
                 retry_at: None,
             },
-            Err(error) => MailOutcome::Failed {
+            Err(error) => DeliveryOutcome::Failed {
                 error: format!("the report could not be made: {error:?}"),
                 retry_at: Some(now + retry_pause(attempt, mailer.first_retry.as_secs() as i64)),
             },
         };
         match &outcome {
-            MailOutcome::Sent => {
+            DeliveryOutcome::Sent => {
                 sent += 1;
                 tracing::info!(organization = id, week = %label, recipients = %recipients, "weekly report sent");
             }
-            MailOutcome::Failed { error, retry_at } => tracing::warn!(
+            DeliveryOutcome::Failed { error, retry_at } => tracing::warn!(
                 organization = id,
                 week = %label,
                 attempt,
@@ -327,7 +327,7 @@ pub async fn send_now(
     let now = crate::now();
     let outcome = match weekly_message(&state, &tree, id, week).await? {
         Some(message) => deliver(&mailer, &recipients, message, None, now).await,
-        None => MailOutcome::Failed {
+        None => DeliveryOutcome::Failed {
             error: "the week has no data".into(),
             retry_at: None,
         },
@@ -345,8 +345,8 @@ pub async fn send_now(
         )
         .await?;
     let detail = match &outcome {
-        MailOutcome::Sent => format!("weekly report {label} sent to {recipients}"),
-        MailOutcome::Failed { error, .. } => format!("weekly report {label} not sent: {error}"),
+        DeliveryOutcome::Sent => format!("weekly report {label} sent to {recipients}"),
+        DeliveryOutcome::Failed { error, .. } => format!("weekly report {label} not sent: {error}"),
     };
     state
         .audit(&viewer.user.login, "weekly_mail", Some(id), detail)

@@ -2,7 +2,7 @@
 //! week's mail claimed before sending, then recorded as sent or failed.
 
 use super::{SqlStore, on_backend};
-use crate::store::{MailOutcome, StoreResult, Timestamp, WeeklyMail};
+use crate::store::{DeliveryOutcome, StoreResult, Timestamp, WeeklyMail};
 
 pub(super) async fn claim_weekly_mail(
     store: &SqlStore,
@@ -38,13 +38,13 @@ pub(super) async fn finish_weekly_mail(
     organization_id: i64,
     week: &str,
     recipients: &str,
-    outcome: &MailOutcome,
+    outcome: &DeliveryOutcome,
     sent_by: Option<&str>,
     now: Timestamp,
 ) -> StoreResult<()> {
     let (state, error, retry_at, sent_at) = match outcome {
-        MailOutcome::Sent => ("sent", None, None, Some(now)),
-        MailOutcome::Failed { error, retry_at } => {
+        DeliveryOutcome::Sent => ("sent", None, None, Some(now)),
+        DeliveryOutcome::Failed { error, retry_at } => {
             ("failed", Some(error.as_str()), *retry_at, None)
         }
     };

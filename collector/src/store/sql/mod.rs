@@ -16,6 +16,7 @@ pub(crate) mod activity;
 mod dashboard;
 mod lifecycle;
 mod mail;
+mod notifications;
 mod organizations;
 mod queries;
 pub(crate) mod reports;
@@ -28,14 +29,15 @@ use std::path::Path;
 use super::dialect::postgres::PgBackend;
 use super::dialect::sqlite::SqliteBackend;
 use super::{
-    ApiTokenCredentials, ApiTokenInfo, ApplicationUse, AuditEntry, CatalogRevision, Coverage,
-    EnrolledHost, Enrollment, FindingEvent, FrozenHostList, HandledMark, HostApp, HostCredentials,
-    HostDetail, HostEvaluationInput, HostFinding, HostListToFreeze, HostState, HostSummary,
-    HostUseDay, JobLease, MailOutcome, NewAuditEntry, NewOrganization, NewSecret, NewSession,
-    NewUser, Organization, OrganizationCounts, OrganizationUse, RecentEnrollment, RecordOutcome,
-    ReportRecord, RetiredHost, SecretInfo, Session, SilentHost, Store, StoreError, StoreResult,
-    Timestamp, User, UserChange, UserCredentials, ViolationRow, WeeklyFigures, WeeklyMail,
-    Worklist, WorklistFilter,
+    ApiTokenCredentials, ApiTokenInfo, ApplicationUse, AuditEntry, CatalogRevision, Changes,
+    Channel, Coverage, DeliveryOutcome, EnrolledHost, Enrollment, FindingEvent, FrozenHostList,
+    HandledMark, HostApp, HostCredentials, HostDetail, HostEvaluationInput, HostFinding,
+    HostListToFreeze, HostState, HostSummary, HostUseDay, JobLease, NewAuditEntry, NewNotification,
+    NewOrganization, NewSecret, NewSession, NewUser, Notification, Organization,
+    OrganizationCounts, OrganizationUse, RecentEnrollment, RecordOutcome, ReportRecord,
+    RetiredHost, SecretInfo, Session, SilentHost, Store, StoreError, StoreResult, Timestamp, User,
+    UserChange, UserCredentials, ViolationRow, Webhook, WeeklyFigures, WeeklyMail, Worklist,
+    WorklistFilter,
 };
 
 /// Runs `$body` with `$pool`, the store's connection pool, once per database; inside,
@@ -240,6 +242,80 @@ impl Store for SqlStore {
     ) -> StoreResult<Organization> {
         organizations::set_organization_report_recipients(self, id, recipients).await
     }
+    async fn set_organization_digest_recipients(
+        &self,
+        id: i64,
+        recipients: Option<&str>,
+    ) -> StoreResult<Organization> {
+        organizations::set_organization_digest_recipients(self, id, recipients).await
+    }
+    async fn set_organization_webhook(
+        &self,
+        id: i64,
+        webhook: Option<&Webhook>,
+    ) -> StoreResult<Organization> {
+        organizations::set_organization_webhook(self, id, webhook).await
+    }
+    async fn organization_webhook(&self, id: i64) -> StoreResult<Option<Webhook>> {
+        organizations::organization_webhook(self, id).await
+    }
+    async fn changes(
+        &self,
+        organization_id: i64,
+        from: Timestamp,
+        until: Timestamp,
+        silent_after_seconds: i64,
+    ) -> StoreResult<Changes> {
+        notifications::changes(self, organization_id, from, until, silent_after_seconds).await
+    }
+    async fn notification_cursor(
+        &self,
+        organization_id: i64,
+        channel: Channel,
+    ) -> StoreResult<Option<Timestamp>> {
+        notifications::notification_cursor(self, organization_id, channel).await
+    }
+    async fn record_notification(
+        &self,
+        new: &NewNotification,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>> {
+        notifications::record_notification(self, new, now).await
+    }
+    async fn due_notifications(
+        &self,
+        channel: Channel,
+        now: Timestamp,
+        stale_before: Option<Timestamp>,
+    ) -> StoreResult<Vec<Notification>> {
+        notifications::due_notifications(self, channel, now, stale_before).await
+    }
+    async fn claim_notification(
+        &self,
+        id: i64,
+        now: Timestamp,
+        stale_before: Option<Timestamp>,
+    ) -> StoreResult<Option<i64>> {
+        notifications::claim_notification(self, id, now, stale_before).await
+    }
+    async fn finish_notification(
+        &self,
+        id: i64,
+        outcome: &DeliveryOutcome,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        notifications::finish_notification(self, id, outcome, now).await
+    }
+    async fn notifications(
+        &self,
+        organization_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>> {
+        notifications::notifications(self, organization_id, limit).await
+    }
+    async fn prune_notifications(&self, before: Timestamp) -> StoreResult<u64> {
+        notifications::prune_notifications(self, before).await
+    }
     async fn claim_weekly_mail(
         &self,
         organization_id: i64,
@@ -254,7 +330,7 @@ impl Store for SqlStore {
         organization_id: i64,
         week: &str,
         recipients: &str,
-        outcome: &MailOutcome,
+        outcome: &DeliveryOutcome,
         sent_by: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<()> {

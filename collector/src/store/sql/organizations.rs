@@ -6,11 +6,12 @@ use crate::store::lifecycle;
 use crate::store::rules::{self, StoredSecret};
 use crate::store::{
     EnrolledHost, Enrollment, HostCredentials, HostState, NewOrganization, NewSecret, Organization,
-    SecretInfo, StoreError, StoreResult, Timestamp,
+    SecretInfo, StoreError, StoreResult, Timestamp, Webhook,
 };
 
 const ORGANIZATION_COLUMNS: &str =
-    "id, parent_id, name, kind, expected_pcs, time_zone, report_cutoff, report_recipients";
+    "id, parent_id, name, kind, expected_pcs, time_zone, report_cutoff, report_recipients,
+     digest_recipients, webhook_url";
 
 pub(super) async fn create_organization(
     store: &SqlStore,
@@ -46,6 +47,8 @@ pub(super) async fn create_organization(
         time_zone,
         report_cutoff: None,
         report_recipients: None,
+        digest_recipients: None,
+        webhook_url: None,
     })
 }
 
@@ -67,6 +70,54 @@ pub(super) async fn set_organization_report_recipients(
     set_organization_setting(store, id, OrganizationSetting::ReportRecipients, recipients).await
 }
 
+pub(super) async fn set_organization_digest_recipients(
+    store: &SqlStore,
+    id: i64,
+    recipients: Option<&str>,
+) -> StoreResult<Organization> {
+    let recipients = rules::checked_report_recipients(recipients)?;
+    set_organization_setting(store, id, OrganizationSetting::DigestRecipients, recipients).await
+}
+
+pub(super) async fn set_organization_webhook(
+    store: &SqlStore,
+    id: i64,
+    webhook: Option<&Webhook>,
+) -> StoreResult<Organization> {
+    let webhook = webhook.map(rules::checked_webhook).transpose()?;
+    let changed = on_backend!(store, |pool| {
+        sqlx::query("UPDATE organizations SET webhook_url = $2, webhook_secret = $3 WHERE id = $1")
+            .bind(id)
+            .bind(webhook.as_ref().map(|webhook| &webhook.url))
+            .bind(webhook.as_ref().map(|webhook| &webhook.secret))
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("organization {id}")));
+    }
+    organization(store, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))
+}
+
+pub(super) async fn organization_webhook(
+    store: &SqlStore,
+    id: i64,
+) -> StoreResult<Option<Webhook>> {
+    let row: Option<(Option<String>, Option<String>)> = on_backend!(store, |pool| {
+        sqlx::query_as("SELECT webhook_url, webhook_secret FROM organizations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(match row {
+        Some((Some(url), Some(secret))) => Some(Webhook { url, secret }),
+        _ => None,
+    })
+}
+
 pub(super) async fn set_organization_time_zone(
     store: &SqlStore,
     id: i64,
@@ -83,6 +134,7 @@ enum OrganizationSetting {
     TimeZone,
     ReportCutoff,
     ReportRecipients,
+    DigestRecipients,
 }
 
 /// Writes one checked setting (or clears it) and reads the organization back.
@@ -99,6 +151,9 @@ async fn set_organization_setting(
         }
         OrganizationSetting::ReportRecipients => {
             "UPDATE organizations SET report_recipients = $2 WHERE id = $1"
+        }
+        OrganizationSetting::DigestRecipients => {
+            "UPDATE organizations SET digest_recipients = $2 WHERE id = $1"
         }
     };
     let changed = on_backend!(store, |pool| {
