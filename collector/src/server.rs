@@ -90,6 +90,18 @@ fn dashboard(state: Arc<WebState>) -> Router {
         )
         .route("/org/{id}/weekly/send", post(web::weekly_mail::send_now))
         .route(
+            "/org/{id}/notifications",
+            get(web::notifications::notifications_page),
+        )
+        .route(
+            "/org/{id}/notifications/digest",
+            post(web::notifications::set_digest_recipients),
+        )
+        .route(
+            "/org/{id}/notifications/webhook",
+            post(web::notifications::set_webhook),
+        )
+        .route(
             "/org/{id}/weekly/recipients",
             post(web::weekly_mail::set_recipients),
         )

@@ -398,3 +398,212 @@ fn two_collectors_on_postgres_send_the_weekly_report_once() {
         second.log()
     );
 }
+
+#[test]
+fn an_officer_sends_a_week_now_and_a_school_admin_sets_the_digest_on_the_page() {
+    use sverka_tests::proof::isolation::web::{PASSWORD, Session, csrf_of};
+    let smtp = SmtpServer::start(SmtpTls::None, None, None);
+    let folder = tempfile::tempdir().unwrap();
+    let mut collector =
+        Collector::start_with_config(&mail_config(folder.path(), smtp.port, "none", None, None));
+    wait_for_first_freeze(&[&collector]);
+    let (region, school) = school_with_recipients(&collector);
+    let secret = collector.secret(school);
+    let _pc = report(
+        &collector,
+        &secret,
+        "send-now",
+        "pc-send-now",
+        &[TELEGRAM, BASH],
+    );
+    collector.restart();
+    wait_for(
+        "the scheduled weekly report",
+        30,
+        || smtp.messages().len() == 1,
+        || collector.log(),
+    );
+    let week = ended_week();
+
+    // "Send now" by an officer of the region: a second message, recorded as theirs.
+    collector.add_user("officer-r", "officer", PASSWORD, Some(region));
+    let mut officer = Session::login(&collector.url(), "officer-r").expect("sign in");
+    let page = officer
+        .get(&format!("/org/{school}/weekly?week={week}"))
+        .unwrap()
+        .text();
+    assert!(page.contains("id=\"send-now\""), "{page}");
+    let csrf = csrf_of(&page).expect("a CSRF token");
+    let sent = officer
+        .post_form(
+            &format!("/org/{school}/weekly/send?week={week}"),
+            &[("csrf", &csrf)],
+        )
+        .unwrap();
+    assert_eq!(sent.status, 303, "{}", sent.text());
+    assert_eq!(smtp.messages().len(), 2);
+    let message = MessageParser::default()
+        .parse(&smtp.messages()[1].raw)
+        .unwrap();
+    assert!(
+        message.subject().unwrap_or_default().contains(&week),
+        "{:?}",
+        message.subject()
+    );
+    assert!(message.attachment(0).is_some(), "the workbook is attached");
+    let mail = weekly_mail(&collector, school, &week);
+    assert_eq!(mail["state"], "sent", "{mail}");
+    assert_eq!(mail["sent_by"], "officer-r", "{mail}");
+    let page = officer
+        .get(&format!("/org/{school}/weekly?week={week}"))
+        .unwrap()
+        .text();
+    assert!(page.contains("(отправил officer-r)"), "{page}");
+
+    // A school admin sets the school's digest recipients on its notifications page; a
+    // bad address is refused with a message naming it, the webhook is not theirs.
+    collector.add_user("admin-s", "school_admin", PASSWORD, Some(school));
+    let mut admin = Session::login(&collector.url(), "admin-s").expect("sign in");
+    let page = admin.get(&format!("/org/{school}/notifications")).unwrap();
+    assert_eq!(page.status, 200);
+    let page = page.text();
+    assert!(page.contains("id=\"digest-recipients\""), "{page}");
+    assert!(!page.contains("id=\"webhook-secret\""), "{page}");
+    let csrf = csrf_of(&page).unwrap();
+    let refused = admin
+        .post_form(
+            &format!("/org/{school}/notifications/digest"),
+            &[
+                ("csrf", &csrf),
+                ("recipients", "it@school.example, it-at-school"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.text().contains("«it-at-school»"),
+        "{}",
+        refused.text()
+    );
+    let saved = admin
+        .post_form(
+            &format!("/org/{school}/notifications/digest"),
+            &[("csrf", &csrf), ("recipients", "it@school.example")],
+        )
+        .unwrap();
+    assert_eq!(saved.status, 303, "{}", saved.text());
+    let page = admin
+        .get(&format!("/org/{school}/notifications"))
+        .unwrap()
+        .text();
+    assert!(page.contains("value=\"it@school.example\""), "{page}");
+    let webhook = admin
+        .post_form(
+            &format!("/org/{school}/notifications/webhook"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://region.example/hook"),
+                ("secret", "0123456789abcdef"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(webhook.status, 404, "{}", webhook.text());
+    // The officer may set it; the secret is not shown back.
+    let csrf = officer.csrf().unwrap();
+    let set = officer
+        .post_form(
+            &format!("/org/{school}/notifications/webhook"),
+            &[
+                ("csrf", &csrf),
+                ("url", "https://region.example/hook"),
+                ("secret", "0123456789abcdef"),
+            ],
+        )
+        .unwrap();
+    assert_eq!(set.status, 303, "{}", set.text());
+    let page = officer
+        .get(&format!("/org/{school}/notifications"))
+        .unwrap()
+        .text();
+    assert!(page.contains("https://region.example/hook"), "{page}");
+    assert!(!page.contains("0123456789abcdef"), "{page}");
+}
+
+/// The collector's own send round at chosen times, in this process, over a stopped
+/// collector's database: the week is sent once its cut-off has passed, not before, and
+/// not again when the clock is set back across the cut-off and comes forward again.
+#[test]
+fn a_clock_set_back_across_the_week_end_sends_the_week_once() {
+    use std::sync::Arc;
+    use sverka_collector::web::figures::freeze_ended_weeks;
+    use sverka_collector::web::weekly_mail::send_due_reports;
+    let smtp = SmtpServer::start(SmtpTls::None, None, None);
+    let folder = tempfile::tempdir().unwrap();
+    let config_text = mail_config(folder.path(), smtp.port, "none", None, None);
+    // A collector without [mail]: only the rounds below send.
+    let mut collector = Collector::start();
+    let (_, school) = school_with_recipients(&collector);
+    let secret = collector.secret(school);
+    let _pc = report(&collector, &secret, "clock", "pc-clock", &[TELEGRAM, BASH]);
+    collector.kill();
+
+    let config: sverka_collector::config::Config = toml::from_str(&config_text).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let week = runtime.block_on(async {
+        let url = format!("sqlite://{}", collector.database().display());
+        let store: Arc<dyn sverka_collector::store::Store> = Arc::new(
+            sverka_collector::store::SqlStore::open(&url, 1)
+                .await
+                .unwrap(),
+        );
+        let catalog = sverka_collector::catalog::CatalogState::load(store.as_ref())
+            .await
+            .unwrap();
+        let app = Arc::new(sverka_collector::app::AppState::new(
+            store.clone(),
+            catalog,
+            config.limits.clone(),
+            config.rate_limit,
+        ));
+        let state = sverka_collector::web::WebState::new(app, &config).unwrap();
+        let mailer = sverka_collector::mail::Mailer::from_config(&config.mail)
+            .unwrap()
+            .expect("a mailer");
+        let clock = config.dashboard.clock().unwrap();
+        // The week the PC reported in, and its cut-off.
+        let week = clock.week_of(sverka_collector::now());
+        let round = |now: i64| {
+            let (store, clock, state, mailer) = (store.clone(), &clock, &state, &mailer);
+            async move {
+                freeze_ended_weeks(store.as_ref(), clock, 7, now)
+                    .await
+                    .unwrap();
+                send_due_reports(state, mailer, now).await.unwrap()
+            }
+        };
+        assert_eq!(round(week.end - 60).await, 0, "before the cut-off");
+        assert_eq!(smtp.messages().len(), 0);
+        assert_eq!(round(week.end + 60).await, 1, "after the cut-off");
+        assert_eq!(smtp.messages().len(), 1);
+        // Set back across the cut-off, then forward again.
+        assert_eq!(round(week.end - 600).await, 0, "set back");
+        assert_eq!(round(week.end - 1).await, 0, "still before");
+        assert_eq!(round(week.end + 120).await, 0, "forward again");
+        assert_eq!(smtp.messages().len(), 1);
+        week
+    });
+    let message = MessageParser::default()
+        .parse(&smtp.messages()[0].raw)
+        .unwrap();
+    assert!(
+        message.subject().unwrap_or_default().contains(&week.label),
+        "{:?}",
+        message.subject()
+    );
+    let mail = weekly_mail(&collector, school, &week.label);
+    assert_eq!(
+        (mail["state"].clone(), mail["attempts"].clone()),
+        ("sent".into(), 1.into()),
+        "{mail}"
+    );
+}

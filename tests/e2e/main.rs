@@ -20,6 +20,7 @@ mod last_use;
 mod mail;
 mod multi_collector;
 mod negative_controls;
+mod notifications;
 mod packaging;
 mod proof;
 mod readme_commands;

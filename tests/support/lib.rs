@@ -10,6 +10,7 @@ pub mod fuzz_targets;
 pub mod proof;
 pub mod real_collector;
 pub mod smtp;
+pub mod webhook;
 pub mod windows;
 pub use collector::*;
 

@@ -2,8 +2,9 @@
 //! last digest (banned messengers found, banned messengers gone, PCs gone silent),
 //! each PC on a line, with a link to the organization's list of violations.
 
+use super::Tried;
 use crate::mail::{Mailer, parse_recipients};
-use crate::store::{Changes, DeliveryOutcome, Notification};
+use crate::store::{Changes, Notification};
 use crate::web::WebState;
 use crate::web::clock::Clock;
 use crate::web::scope::OrganizationTree;
@@ -116,28 +117,17 @@ pub fn digest_message(
 }
 
 /// Sends a captured digest to the recipients it was captured for. A failure to send
-/// may pass (`retry_at` set; the caller decides when); recipients that no longer
-/// parse cannot.
+/// may pass; recipients that no longer parse cannot.
 pub async fn deliver(
     state: &WebState,
     mailer: &Mailer,
     tree: &OrganizationTree,
     notification: &Notification,
-) -> DeliveryOutcome {
+) -> Tried {
     let to = match parse_recipients(&notification.destination) {
         Ok(to) if !to.is_empty() => to,
-        Ok(_) => {
-            return DeliveryOutcome::Failed {
-                error: "no recipients".into(),
-                retry_at: None,
-            };
-        }
-        Err(error) => {
-            return DeliveryOutcome::Failed {
-                error,
-                retry_at: None,
-            };
-        }
+        Ok(_) => return Tried::hopeless("no recipients"),
+        Err(error) => return Tried::hopeless(error),
     };
     let id = notification.organization_id;
     let name = tree
@@ -160,11 +150,8 @@ pub async fn deliver(
         .send(&to, &message.subject, &message.body, None)
         .await
     {
-        Ok(()) => DeliveryOutcome::Sent,
-        Err(error) => DeliveryOutcome::Failed {
-            error: error.to_string(),
-            retry_at: Some(0),
-        },
+        Ok(()) => Tried::Sent,
+        Err(error) => Tried::may_pass(error.to_string()),
     }
 }
 

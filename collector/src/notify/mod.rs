@@ -199,6 +199,7 @@ pub async fn digest_round(
     let store = state.app.store.as_ref();
     let minutes = config.digest_minutes().unwrap_or(7 * 60);
     let tree = OrganizationTree::new(store.organizations().await?);
+    let mut today = HashSet::new();
     for id in tree.ids() {
         let Some(recipients) = tree
             .get(id)
@@ -208,6 +209,7 @@ pub async fn digest_round(
         };
         let clock = state.clock_for(&tree, id);
         let day = clock.date_of(now).to_string();
+        today.insert(day.clone());
         if now < clock.at_minutes_of_day(now, minutes) || done.contains(&(id, day.clone())) {
             continue;
         }
@@ -235,6 +237,8 @@ pub async fn digest_round(
         }
         done.insert((id, day));
     }
+    // Only today's days (in every organization's zone) need remembering.
+    done.retain(|(_, day)| today.contains(day));
     send_due_digests(state, mailer, config, &tree, now).await
 }
 
@@ -262,9 +266,7 @@ async fn send_due_digests(
             now,
         );
         log_outcome(&notification, attempt, &outcome);
-        if outcome == DeliveryOutcome::Sent {
-            sent += 1;
-        }
+        sent += u64::from(outcome == DeliveryOutcome::Sent);
         store
             .finish_notification(notification.id, &outcome, crate::now())
             .await?;
@@ -384,30 +386,51 @@ pub async fn webhook_round(
     Ok(sent)
 }
 
-/// A failed try is tried again after [`crate::web::weekly_mail::retry_pause`], unless
-/// it was the last of `attempts` (or the failure says it is not worth trying again).
+/// How one try of a digest or a webhook call went, before the retry policy says when
+/// to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tried {
+    Sent,
+    /// `may_pass`: the failure may pass (a server down, an answer 500), so trying
+    /// again makes sense; otherwise (recipients or a webhook removed) it does not.
+    Failed {
+        error: String,
+        may_pass: bool,
+    },
+}
+
+impl Tried {
+    fn may_pass(error: String) -> Tried {
+        Tried::Failed {
+            error,
+            may_pass: true,
+        }
+    }
+
+    fn hopeless(error: impl Into<String>) -> Tried {
+        Tried::Failed {
+            error: error.into(),
+            may_pass: false,
+        }
+    }
+}
+
+/// A failure that may pass is tried again after
+/// [`crate::web::weekly_mail::retry_pause`], unless it was the last of `attempts`.
 fn with_retry(
-    outcome: DeliveryOutcome,
+    tried: Tried,
     attempt: i64,
     attempts: i64,
     config: &NotificationsConfig,
     now: Timestamp,
 ) -> DeliveryOutcome {
-    match outcome {
-        DeliveryOutcome::Failed {
+    match tried {
+        Tried::Sent => DeliveryOutcome::Sent,
+        Tried::Failed { error, may_pass } => DeliveryOutcome::Failed {
             error,
-            retry_at: Some(_),
-        } if attempt < attempts => DeliveryOutcome::Failed {
-            error,
-            retry_at: Some(
-                now + crate::web::weekly_mail::retry_pause(attempt, config.first_retry()),
-            ),
+            retry_at: (may_pass && attempt < attempts)
+                .then(|| now + crate::web::weekly_mail::retry_pause(attempt, config.first_retry())),
         },
-        DeliveryOutcome::Failed { error, .. } => DeliveryOutcome::Failed {
-            error,
-            retry_at: None,
-        },
-        DeliveryOutcome::Sent => DeliveryOutcome::Sent,
     }
 }
 
@@ -456,35 +479,33 @@ mod tests {
     #[test]
     fn a_failure_is_tried_again_until_the_last_attempt() {
         let config = NotificationsConfig::default();
-        let failed = || DeliveryOutcome::Failed {
-            error: "500".into(),
-            retry_at: Some(0),
+        let failed = || Tried::may_pass("500".into());
+        let retry_at = |outcome: DeliveryOutcome| match outcome {
+            DeliveryOutcome::Failed { error, retry_at } => {
+                assert_eq!(error, "500");
+                retry_at
+            }
+            DeliveryOutcome::Sent => panic!("not sent"),
         };
         assert_eq!(
-            with_retry(failed(), 1, 8, &config, 1_000),
-            DeliveryOutcome::Failed {
-                error: "500".into(),
-                retry_at: Some(1_060)
-            }
+            retry_at(with_retry(failed(), 1, 8, &config, 1_000)),
+            Some(1_060)
         );
         assert_eq!(
-            with_retry(failed(), 3, 8, &config, 1_000),
-            DeliveryOutcome::Failed {
-                error: "500".into(),
-                retry_at: Some(1_240)
-            }
+            retry_at(with_retry(failed(), 3, 8, &config, 1_000)),
+            Some(1_240)
         );
+        assert_eq!(retry_at(with_retry(failed(), 8, 8, &config, 1_000)), None);
         assert_eq!(
-            with_retry(failed(), 8, 8, &config, 1_000),
+            with_retry(Tried::hopeless("500"), 1, 8, &config, 1_000),
             DeliveryOutcome::Failed {
                 error: "500".into(),
                 retry_at: None
             }
         );
-        let hopeless = DeliveryOutcome::Failed {
-            error: "webhook removed".into(),
-            retry_at: None,
-        };
-        assert_eq!(with_retry(hopeless.clone(), 1, 8, &config, 1_000), hopeless);
+        assert_eq!(
+            with_retry(Tried::Sent, 8, 8, &config, 1_000),
+            DeliveryOutcome::Sent
+        );
     }
 }

@@ -11,7 +11,8 @@
 use serde::Serialize;
 use std::time::Duration;
 
-use crate::store::{DeliveryOutcome, Notification, Store, Timestamp};
+use super::Tried;
+use crate::store::{Notification, Store, Timestamp};
 use crate::web::scope::OrganizationTree;
 
 pub const NOTIFICATION_HEADER: &str = "x-sverka-notification";
@@ -156,29 +157,19 @@ impl WebhookClient {
     }
 
     /// Makes the call of `notification` to its organization's webhook as it is set
-    /// now; a 2xx answer is success. A failure may pass (`retry_at` set; the caller
-    /// decides when), except when the webhook was removed.
+    /// now; a 2xx answer is success. A failure may pass, except when the webhook was
+    /// removed.
     pub async fn deliver(
         &self,
         store: &dyn Store,
         tree: &OrganizationTree,
         notification: &Notification,
-    ) -> DeliveryOutcome {
+    ) -> Tried {
         let id = notification.organization_id;
         let webhook = match store.organization_webhook(id).await {
             Ok(Some(webhook)) => webhook,
-            Ok(None) => {
-                return DeliveryOutcome::Failed {
-                    error: "the organization's webhook was removed".into(),
-                    retry_at: None,
-                };
-            }
-            Err(error) => {
-                return DeliveryOutcome::Failed {
-                    error: format!("reading the webhook: {error}"),
-                    retry_at: Some(0),
-                };
-            }
+            Ok(None) => return Tried::hopeless("the organization's webhook was removed"),
+            Err(error) => return Tried::may_pass(format!("reading the webhook: {error}")),
         };
         let name = tree
             .get(id)
@@ -200,15 +191,9 @@ impl WebhookClient {
             .send()
             .await;
         match answer {
-            Ok(answer) if answer.status().is_success() => DeliveryOutcome::Sent,
-            Ok(answer) => DeliveryOutcome::Failed {
-                error: format!("{} answered {}", webhook.url, answer.status()),
-                retry_at: Some(0),
-            },
-            Err(error) => DeliveryOutcome::Failed {
-                error: format!("{}: {}", webhook.url, error_chain(&error)),
-                retry_at: Some(0),
-            },
+            Ok(answer) if answer.status().is_success() => Tried::Sent,
+            Ok(answer) => Tried::may_pass(format!("{} answered {}", webhook.url, answer.status())),
+            Err(error) => Tried::may_pass(format!("{}: {}", webhook.url, error_chain(&error))),
         }
     }
 }

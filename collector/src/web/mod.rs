@@ -27,6 +27,7 @@ pub mod i18n;
 pub mod install;
 pub mod installers;
 pub mod json;
+pub mod notifications;
 pub mod officer_texts;
 pub mod pages;
 pub mod scope;

@@ -19,6 +19,8 @@ pub enum Action {
     RevokeSecret,
     /// Mark a violation as being handled.
     MarkHandled,
+    /// Choose who receives an organization's daily digest of what is new.
+    SetDigestRecipients,
     /// Retire a host or merge a duplicate into another.
     RetireHosts,
     /// Change the catalog (global).
@@ -187,10 +189,11 @@ pub fn authorize(
                 | Action::RevokeSecret
                 | Action::RetireHosts
                 | Action::EditCatalog
+                | Action::SetDigestRecipients
         ),
         Role::SchoolAdmin => matches!(
             action,
-            Action::Read | Action::CreateSecret | Action::MarkHandled
+            Action::Read | Action::CreateSecret | Action::MarkHandled | Action::SetDigestRecipients
         ),
     };
     if !allowed_action {

@@ -194,6 +194,8 @@ pub async fn overview(
             a href={ "/org/" (id) "/worklist" } { (viewer.lang.officer().worklist) }
             " · "
             a href={ "/org/" (id) "/enrollment" } { (texts.enrollment) }
+            " · "
+            a href={ "/org/" (id) "/notifications" } { (viewer.lang.notifications().title) }
         }
         (table.html(&clock, &format!("/org/{id}"), order, texts.nothing))
         p.definitions #definitions { (viewer.lang.officer().definitions) }

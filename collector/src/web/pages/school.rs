@@ -147,6 +147,8 @@ pub async fn school(
             a href={ "/org/" (id) "/enrollment" } { (texts.enrollment) }
             " · "
             a href={ "/org/" (id) "/weekly" } { (texts.weekly) }
+            " · "
+            a href={ "/org/" (id) "/notifications" } { (viewer.lang.notifications().title) }
         }
         (section(texts.violations, "violations", &violations))
         (section(texts.silent_pcs, "silent", &silent))

@@ -97,6 +97,33 @@ pub async fn sqlite_migrates_to_postgres_with_all_its_history() {
         .set_organization_report_recipients(schools[0], Some("ivanova@edu.example"))
         .await
         .expect("recipients to copy");
+    source
+        .set_organization_digest_recipients(schools[1], Some("it@school.example"))
+        .await
+        .expect("digest recipients to copy");
+    source
+        .set_organization_webhook(
+            schools[0],
+            Some(&sverka_collector::store::Webhook {
+                url: "https://region.example/hook".into(),
+                secret: "0123456789abcdef".into(),
+            }),
+        )
+        .await
+        .expect("a webhook to copy");
+    let notification = sverka_collector::store::NewNotification {
+        organization_id: schools[0],
+        channel: sverka_collector::store::Channel::Webhook,
+        day: None,
+        covered_from: T0,
+        covered_until: T0 + DAY,
+        destination: "https://region.example/hook".into(),
+        payload: Some("{}".into()),
+    };
+    source
+        .record_notification(&notification, T0 + DAY)
+        .await
+        .expect("a notification to copy");
     // One host never reports (silent); a catalog change re-evaluates one host.
     let _silent = host(source, schools[2], "never").await;
     source
@@ -127,7 +154,16 @@ pub async fn sqlite_migrates_to_postgres_with_all_its_history() {
     assert_eq!(copied["reports"], 37);
     assert_eq!(copied["catalog_revisions"], 2);
     assert_eq!(copied["app_use_days"], 9 * 4 + 5 * 4);
+    assert_eq!(copied["notifications"], 1);
     let target: &dyn Store = &postgres;
+    assert_eq!(
+        source.notifications(schools[0], 10).await.expect("s"),
+        target.notifications(schools[0], 10).await.expect("t")
+    );
+    assert_eq!(
+        source.organization_webhook(schools[0]).await.expect("s"),
+        target.organization_webhook(schools[0]).await.expect("t")
+    );
 
     assert_eq!(
         source.organizations().await.expect("source"),

@@ -22,6 +22,7 @@ mod concurrency;
 mod dashboard;
 mod lifecycle;
 mod migration;
+mod notifications;
 mod officer;
 mod organizations;
 mod reports;
@@ -312,6 +313,21 @@ macro_rules! contract_tests {
             async fn uses_are_counted_per_week_and_frozen_with_it() {
                 let (store, _keep) = $open.await;
                 super::activity::uses_are_counted_per_week_and_frozen_with_it(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn changes_are_told_once_per_window() {
+                let (store, _keep) = $open.await;
+                super::notifications::changes_are_told_once_per_window(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn the_outbox_sends_each_notification_once() {
+                let (store, _keep) = $open.await;
+                super::notifications::the_outbox_sends_each_notification_once(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn notification_settings_are_checked() {
+                let (store, _keep) = $open.await;
+                super::notifications::notification_settings_are_checked(store.as_ref()).await;
             }
             #[tokio::test]
             async fn evaluating_a_missing_host_is_not_found() {
