@@ -75,6 +75,7 @@ fn axe_core_finds_no_violation_on_any_dashboard_page() {
         format!("/org/{region}/worklist?q=telegram&silent=1"),
         format!("/org/{school}/enrollment"),
         format!("/org/{school}/hosts"),
+        format!("/org/{school}/notifications"),
         "/catalog".to_string(),
         "/users".to_string(),
         "/audit".to_string(),

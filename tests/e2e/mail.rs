@@ -442,9 +442,8 @@ fn an_officer_sends_a_week_now_and_a_school_admin_sets_the_digest_on_the_page() 
         .unwrap();
     assert_eq!(sent.status, 303, "{}", sent.text());
     assert_eq!(smtp.messages().len(), 2);
-    let message = MessageParser::default()
-        .parse(&smtp.messages()[1].raw)
-        .unwrap();
+    let raw = smtp.messages()[1].raw.clone();
+    let message = MessageParser::default().parse(&raw).unwrap();
     assert!(
         message.subject().unwrap_or_default().contains(&week),
         "{:?}",
@@ -543,10 +542,6 @@ fn a_clock_set_back_across_the_week_end_sends_the_week_once() {
     // A collector without [mail]: only the rounds below send.
     let mut collector = Collector::start();
     let (_, school) = school_with_recipients(&collector);
-    let secret = collector.secret(school);
-    let _pc = report(&collector, &secret, "clock", "pc-clock", &[TELEGRAM, BASH]);
-    collector.kill();
-
     let config: sverka_collector::config::Config = toml::from_str(&config_text).unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let week = runtime.block_on(async {
@@ -570,7 +565,7 @@ fn a_clock_set_back_across_the_week_end_sends_the_week_once() {
             .unwrap()
             .expect("a mailer");
         let clock = config.dashboard.clock().unwrap();
-        // The week the PC reported in, and its cut-off.
+        // The week the PC reports in, and its cut-off.
         let week = clock.week_of(sverka_collector::now());
         let round = |now: i64| {
             let (store, clock, state, mailer) = (store.clone(), &clock, &state, &mailer);
@@ -581,6 +576,10 @@ fn a_clock_set_back_across_the_week_end_sends_the_week_once() {
                 send_due_reports(state, mailer, now).await.unwrap()
             }
         };
+        // Now, before any PC: the week before is frozen with no data and not sent.
+        assert_eq!(round(sverka_collector::now()).await, 0, "the week before");
+        let secret = collector.secret(school);
+        let _pc = report(&collector, &secret, "clock", "pc-clock", &[TELEGRAM, BASH]);
         assert_eq!(round(week.end - 60).await, 0, "before the cut-off");
         assert_eq!(smtp.messages().len(), 0);
         assert_eq!(round(week.end + 60).await, 1, "after the cut-off");
@@ -592,9 +591,9 @@ fn a_clock_set_back_across_the_week_end_sends_the_week_once() {
         assert_eq!(smtp.messages().len(), 1);
         week
     });
-    let message = MessageParser::default()
-        .parse(&smtp.messages()[0].raw)
-        .unwrap();
+    collector.kill();
+    let raw = smtp.messages()[0].raw.clone();
+    let message = MessageParser::default().parse(&raw).unwrap();
     assert!(
         message.subject().unwrap_or_default().contains(&week.label),
         "{:?}",

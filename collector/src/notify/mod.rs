@@ -140,8 +140,13 @@ async fn capture(
         // The next window simply grows; nothing is written.
         return Ok(Captured::Nothing);
     }
-    let payload =
-        (!changes.is_empty()).then(|| serde_json::to_string(&changes).expect("changes serialize"));
+    let payload = if changes.is_empty() {
+        None
+    } else {
+        Some(serde_json::to_string(&changes).map_err(|error| {
+            crate::store::StoreError::Invalid(format!("the changes as JSON: {error}"))
+        })?)
+    };
     let new = NewNotification {
         organization_id,
         channel,

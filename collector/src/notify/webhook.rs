@@ -86,7 +86,7 @@ struct WebhookBody {
 }
 
 /// The JSON body of `notification` (the same bytes on every try).
-pub fn body_of(notification: &Notification, organization: &str) -> Vec<u8> {
+pub fn body_of(notification: &Notification, organization: &str) -> Result<Vec<u8>, String> {
     let changes = super::changes_of(notification);
     let violations = |changes: Vec<crate::store::ViolationChange>| {
         changes
@@ -131,7 +131,7 @@ pub fn body_of(notification: &Notification, organization: &str) -> Vec<u8> {
             })
             .collect(),
     };
-    serde_json::to_vec(&body).expect("the webhook body serializes")
+    serde_json::to_vec(&body).map_err(|error| format!("the webhook body as JSON: {error}"))
 }
 
 /// The HTTP client of webhook calls: one call may take `timeout` in all; redirects
@@ -175,7 +175,10 @@ impl WebhookClient {
             .get(id)
             .map(|organization| organization.name.clone())
             .unwrap_or_default();
-        let body = body_of(notification, &name);
+        let body = match body_of(notification, &name) {
+            Ok(body) => body,
+            Err(error) => return Tried::hopeless(error),
+        };
         let timestamp = crate::now();
         let answer = self
             .http

@@ -233,6 +233,8 @@ mod tests {
             time_zone: None,
             report_cutoff: None,
             report_recipients: None,
+            digest_recipients: None,
+            webhook_url: None,
         }
     }
 

@@ -174,6 +174,8 @@ fn the_dashboard_spec_schemas_match_the_answers() {
         time_zone: None,
         report_cutoff: None,
         report_recipients: None,
+        digest_recipients: None,
+        webhook_url: None,
     };
     assert_eq!(properties(&spec, "Organization"), fields(organization));
     let silent = SilentHost {
