@@ -4,6 +4,7 @@
 //! socket (`slow_clients.rs`), and the `Store` contract on SQLite and PostgreSQL.
 
 mod api;
+mod api_use;
 mod brakes;
 mod dashboard;
 mod openapi;

@@ -10,6 +10,7 @@ mod changes;
 mod libreoffice;
 mod officer;
 mod rendering;
+mod weekly_use;
 
 use axum::Router;
 use axum::body::Body;
