@@ -19,3 +19,19 @@ pub use report::{
     Evidence, Finding, HostInfo, LastUseSource, ScanReport, Scope, SourceError, SourceKind,
     Strength,
 };
+
+/// An error and its sources on one line, `: `-joined, each cause once (a TLS failure
+/// under "error sending request", say).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -10,6 +10,7 @@
 
 use serde::Serialize;
 use std::time::Duration;
+use sverka_shared::error_chain;
 
 use super::Tried;
 use crate::store::{Notification, Store, Timestamp};
@@ -199,17 +200,6 @@ impl WebhookClient {
             Err(error) => Tried::may_pass(format!("{}: {}", webhook.url, error_chain(&error))),
         }
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -729,5 +729,3 @@ async fn an_invalid_inventory_is_refused_whether_or_not_its_digest_is_known() {
     let forged = report(&h.app, &host.host_key, &with_known_digest(&reference)).await;
     assert_eq!(forged.status, StatusCode::UNPROCESSABLE_ENTITY);
 }
-
-/// An agent finding as the agent reports it, with its time of last use.

@@ -9,6 +9,7 @@ use sverka_shared::Strength;
 
 use super::api::{enrolled, harness, report, upload};
 
+/// An agent finding as the agent reports it, with its time of last use.
 fn agent_finding(
     app: &str,
     status: sverka_shared::AppStatus,

@@ -3,8 +3,8 @@
 //! schools, frozen with the week; and the weekly report's recipients checked when
 //! entered.
 
-use super::*;
 use super::officer::DAY;
+use super::*;
 
 /// A report received at `at` with these findings and uses.
 async fn report_with_uses(
