@@ -14,12 +14,16 @@ pub(crate) fn day_of(at: Timestamp) -> Timestamp {
     at.div_euclid(DAY)
 }
 
+/// The `app_id` of a host's latest use of any application with a status (catalog ids
+/// are never empty): the PCs per status count these rows, each PC once.
+const ANY_APPLICATION: &str = "";
+
 /// Records the uses `records` carry (reports just stored, not duplicates): each widens
 /// its day's first and last time. The same use recorded twice changes nothing, and the
 /// order reports arrive in does not matter. Each day row written moves its host's
-/// latest use of the application with the row's status (`app_use_latest`), and a
-/// status the row no longer has (a later use that day with another status) is counted
-/// again from its days when the day held its latest use.
+/// latest use of the application, and of any application, with the row's status
+/// (`app_use_latest`); a status the row no longer has (a later use that day with
+/// another status) is counted again from its days when the day held its latest use.
 pub(crate) async fn record_uses(
     connection: Connection<'_>,
     records: &[&ReportRecord],
@@ -60,22 +64,24 @@ pub(crate) async fn record_uses(
                         .bind(used.used_at)
                         .fetch_one(&mut *connection)
                         .await?;
-                sqlx::query(sqlx::AssertSqlSafe(latest_query.as_str()))
-                    .bind(record.host_id)
-                    .bind(&used.app_id)
-                    .bind(&status)
-                    .bind(last_used_at)
-                    .execute(&mut *connection)
-                    .await?;
+                for app_id in [used.app_id.as_str(), ANY_APPLICATION] {
+                    sqlx::query(sqlx::AssertSqlSafe(latest_query.as_str()))
+                        .bind(record.host_id)
+                        .bind(app_id)
+                        .bind(&status)
+                        .bind(last_used_at)
+                        .execute(&mut *connection)
+                        .await?;
+                }
                 // Another status whose latest use was this day's row, before the row
                 // took this status: its latest is its other days' (or none).
                 sqlx::query(
                     "UPDATE app_use_latest SET last_used_at = (
                          SELECT MAX(u.last_used_at) FROM app_use_days u
                          WHERE u.host_id = app_use_latest.host_id
-                           AND u.app_id = app_use_latest.app_id
+                           AND (app_use_latest.app_id = '' OR u.app_id = app_use_latest.app_id)
                            AND u.status = app_use_latest.status)
-                     WHERE host_id = $1 AND app_id = $2 AND status <> $3
+                     WHERE host_id = $1 AND app_id IN ($2, '') AND status <> $3
                        AND last_used_at >= $4 AND last_used_at < $5",
                 )
                 .bind(record.host_id)
@@ -99,7 +105,7 @@ const USED_IN_SPAN: &str = "u.day >= $1 AND u.day <= $2
        OR (u.last_used_at >= $3 AND u.last_used_at < $4))";
 
 /// One row of [`organization_use`]'s query: an organization's PCs per application and
-/// status, or (`app_id` empty) per status, each PC counted once.
+/// status, or ([`ANY_APPLICATION`]) per status, each PC counted once.
 #[derive(sqlx::FromRow)]
 struct UseRow {
     organization_id: i64,
@@ -114,26 +120,23 @@ pub(super) async fn organization_use(
     until: Timestamp,
 ) -> StoreResult<(Vec<OrganizationUse>, Vec<ApplicationUse>)> {
     let (first_day, last_day) = (day_of(from), day_of(until - 1));
-    // A PC used an application (with a status) in the span when its latest use is
-    // inside it; none when its latest is before it; when its latest is after the span
-    // (a past week), when one of its days has a use inside. Both counts in one pass
-    // over those rows, by their organization, retired PCs left out.
+    // A PC used an application (or any application, `app_id` empty) with a status in
+    // the span when its latest use is inside it; none when its latest is before it;
+    // when its latest is after the span (a past week), when one of its days has a use
+    // inside. One row per PC, application and status: both counts in one pass over
+    // an index in the order of the groups, retired PCs left out.
     let query = format!(
-        "WITH used AS (
-             SELECT l.organization_id, l.host_id, l.app_id, l.status
-             FROM app_use_latest l
-             WHERE l.last_used_at >= $3
-               AND (l.last_used_at < $4 OR EXISTS (
-                    SELECT 1 FROM app_use_days u
-                    WHERE u.host_id = l.host_id AND u.app_id = l.app_id
-                      AND u.status = l.status AND {USED_IN_SPAN}))
-               AND l.host_id NOT IN (SELECT id FROM hosts WHERE retired_at IS NOT NULL))
-         SELECT organization_id, app_id, status, COUNT(*) AS pcs
-         FROM used GROUP BY organization_id, app_id, status
-         UNION ALL
-         SELECT organization_id, '' AS app_id, status, COUNT(DISTINCT host_id) AS pcs
-         FROM used GROUP BY organization_id, status
-         ORDER BY 1, 3, 2"
+        "SELECT l.organization_id, l.app_id, l.status, COUNT(*) AS pcs
+         FROM app_use_latest l
+         WHERE l.last_used_at >= $3
+           AND (l.last_used_at < $4 OR EXISTS (
+                SELECT 1 FROM app_use_days u
+                WHERE u.host_id = l.host_id
+                  AND (l.app_id = '' OR u.app_id = l.app_id)
+                  AND u.status = l.status AND {USED_IN_SPAN}))
+           AND l.host_id NOT IN (SELECT id FROM hosts WHERE retired_at IS NOT NULL)
+         GROUP BY l.organization_id, l.app_id, l.status
+         ORDER BY l.organization_id, l.app_id, l.status"
     );
     let rows: Vec<UseRow> = on_backend!(store, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(query))
@@ -144,8 +147,9 @@ pub(super) async fn organization_use(
             .fetch_all(pool)
             .await?
     });
-    let (statuses, applications): (Vec<UseRow>, Vec<UseRow>) =
-        rows.into_iter().partition(|row| row.app_id.is_empty());
+    let (statuses, applications): (Vec<UseRow>, Vec<UseRow>) = rows
+        .into_iter()
+        .partition(|row| row.app_id == ANY_APPLICATION);
     let statuses = statuses
         .into_iter()
         .map(|row| OrganizationUse {
@@ -154,7 +158,7 @@ pub(super) async fn organization_use(
             pcs: row.pcs,
         })
         .collect();
-    let mut applications: Vec<ApplicationUse> = applications
+    let applications = applications
         .into_iter()
         .map(|row| ApplicationUse {
             organization_id: row.organization_id,
@@ -163,9 +167,6 @@ pub(super) async fn organization_use(
             pcs: row.pcs,
         })
         .collect();
-    applications.sort_by(|a, b| {
-        (a.organization_id, &a.app_id, &a.status).cmp(&(b.organization_id, &b.app_id, &b.status))
-    });
     Ok((statuses, applications))
 }
 
