@@ -3,7 +3,10 @@
 //! report (a report that changes findings, a check-in that changes nothing, a stale
 //! one); retired PCs out of the counts; the week's use frozen with its figures, once.
 
-use sverka_collector::store::{AppUse, ApplicationUse, OrganizationUse, Store, WeeklyFigures};
+use std::collections::{BTreeMap, BTreeSet};
+use sverka_collector::store::{
+    AppUse, ApplicationUse, HostUseDay, OrganizationUse, Store, WeeklyFigures,
+};
 use sverka_shared::AppStatus;
 
 use super::officer::list;
@@ -248,4 +251,202 @@ pub async fn uses_are_counted_per_week_and_frozen_with_it(store: &dyn Store) {
             .expect("read"),
         applications[..1].to_vec()
     );
+}
+
+/// What `organization_use` must say for `[from, until)`, counted here from every
+/// host's day rows (organization, the host's days): (organization, application or ""
+/// for the status alone, status) and the PCs.
+fn use_from_days(
+    hosts: &[(i64, Vec<HostUseDay>)],
+    from: i64,
+    until: i64,
+) -> BTreeMap<(i64, String, String), i64> {
+    let inside = |at: i64| at >= from && at < until;
+    let mut pcs = BTreeMap::new();
+    for (organization_id, days) in hosts {
+        let mut used = BTreeSet::new();
+        for day in days
+            .iter()
+            .filter(|day| inside(day.first_used_at) || inside(day.last_used_at))
+        {
+            used.insert((String::new(), day.status.clone()));
+            used.insert((day.app_id.clone(), day.status.clone()));
+        }
+        for (app, status) in used {
+            *pcs.entry((*organization_id, app, status)).or_insert(0) += 1;
+        }
+    }
+    pcs
+}
+
+/// A day whose status changes with a later use that day (the catalog changed), a use
+/// older than its day's latest with another status, a latest use after the span: the
+/// counts equal the day rows' at every cut-off around each time of use, also after
+/// pruning.
+pub async fn use_counts_follow_the_day_rows_at_every_cut_off(store: &dyn Store) {
+    let region = organization(store, "R", None, 0).await;
+    let school = organization(store, "A", Some(region), 4).await;
+    let flipped = host(store, school, "flipped").await;
+    let kept = host(store, school, "kept").await;
+    let two_days = host(store, school, "two-days").await;
+    let ahead = host(store, school, "ahead").await;
+    let start = T0;
+    let (banned, approved) = (AppStatus::Banned, AppStatus::Approved);
+    // Banned, then approved later the same day: the day is approved.
+    send(
+        store,
+        1,
+        flipped,
+        start + DAY,
+        vec![used("telegram", banned, start + DAY + 100)],
+    )
+    .await;
+    send(
+        store,
+        2,
+        flipped,
+        start + DAY + 300,
+        vec![used("telegram", approved, start + DAY + 200)],
+    )
+    .await;
+    // Approved told after a later banned use of the same day: the day stays banned.
+    send(
+        store,
+        3,
+        kept,
+        start + DAY,
+        vec![used("telegram", banned, start + DAY + 200)],
+    )
+    .await;
+    send(
+        store,
+        4,
+        kept,
+        start + DAY + 300,
+        vec![used("telegram", approved, start + DAY + 100)],
+    )
+    .await;
+    // Banned on two days, the later one turned approved: banned's latest is the first.
+    send(
+        store,
+        5,
+        two_days,
+        start + DAY,
+        vec![used("telegram", banned, start + DAY)],
+    )
+    .await;
+    send(
+        store,
+        6,
+        two_days,
+        start + 3 * DAY,
+        vec![used("telegram", banned, start + 3 * DAY)],
+    )
+    .await;
+    send(
+        store,
+        7,
+        two_days,
+        start + 3 * DAY + 200,
+        vec![
+            used("telegram", approved, start + 3 * DAY + 100),
+            used("max", approved, start + 2 * DAY),
+        ],
+    )
+    .await;
+    // A use in the week and one a month later (a clock ahead).
+    send(
+        store,
+        8,
+        ahead,
+        start + 40 * DAY,
+        vec![
+            used("max", approved, start + 2 * DAY),
+            used("max", approved, start + 30 * DAY),
+        ],
+    )
+    .await;
+
+    let hosts = [
+        (school, flipped),
+        (school, kept),
+        (school, two_days),
+        (school, ahead),
+    ];
+    let mut times = vec![
+        start,
+        start + DAY,
+        start + 2 * DAY,
+        start + 3 * DAY,
+        start + 30 * DAY,
+    ];
+    times.extend([100, 200].map(|offset| start + DAY + offset));
+    times.extend([100, 200].map(|offset| start + 3 * DAY + offset));
+    let mut cut_offs: Vec<i64> = times
+        .iter()
+        .flat_map(|at| [at - 1, *at, at + 1])
+        .chain([start - 7 * DAY, start + 60 * DAY])
+        .collect();
+    cut_offs.sort_unstable();
+    cut_offs.dedup();
+    let check = |pruned: bool| {
+        let cut_offs = cut_offs.clone();
+        async move {
+            let mut days = Vec::new();
+            for (organization_id, host_id) in hosts {
+                let host_days = store.host_use_days(host_id, 0).await.expect("days");
+                days.push((organization_id, host_days));
+            }
+            for (index, from) in cut_offs.iter().enumerate() {
+                for until in &cut_offs[index + 1..] {
+                    let (statuses, applications) =
+                        store.organization_use(*from, *until).await.expect("use");
+                    let mut counted = BTreeMap::new();
+                    for row in statuses {
+                        counted.insert((row.organization_id, String::new(), row.status), row.pcs);
+                    }
+                    for row in applications {
+                        counted.insert((row.organization_id, row.app_id, row.status), row.pcs);
+                    }
+                    let expected = use_from_days(&days, *from, *until);
+                    assert_eq!(counted, expected, "[{from}, {until}), pruned: {pruned}");
+                }
+            }
+        }
+    };
+    check(false).await;
+    // The day rows' statuses themselves, as the cases above say.
+    let statuses = |host_id| async move {
+        let days = store.host_use_days(host_id, 0).await.expect("days");
+        days.into_iter()
+            .map(|day| (day.app_id, day.status, day.first_used_at, day.last_used_at))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        statuses(flipped).await,
+        vec![(
+            "telegram".into(),
+            "approved".into(),
+            start + DAY + 100,
+            start + DAY + 200
+        )]
+    );
+    assert_eq!(
+        statuses(kept).await,
+        vec![(
+            "telegram".into(),
+            "banned".into(),
+            start + DAY + 100,
+            start + DAY + 200
+        )]
+    );
+    let (week, _) = store
+        .organization_use(start, start + 7 * DAY)
+        .await
+        .expect("use");
+    assert_eq!(by_status(&week, school, "banned"), 2, "{week:?}");
+    assert_eq!(by_status(&week, school, "approved"), 3, "{week:?}");
+    // Pruned up to the day of the second day's uses: what is left still counts alike.
+    store.prune_use_days(start + 2 * DAY).await.expect("prune");
+    check(true).await;
 }

@@ -11,7 +11,8 @@
 //! `reports.rs` (reports, findings, inventories, catalog revisions), `dashboard.rs`
 //! (counters, coverage, per-organization counts, audit, handled marks, weekly figures),
 //! `lifecycle.rs` (the enrollment allowance, retiring and merging hosts),
-//! `activity.rs` (application use per week, frozen with the week),
+//! `activity.rs` (application use per week, frozen with the week; the counts against
+//! the day rows at every cut-off),
 //! `concurrency.rs` (at once, on one store and on two over one database) and
 //! `migration.rs` (SQLite into PostgreSQL, SQLite's write-ahead log).
 
@@ -328,6 +329,12 @@ macro_rules! contract_tests {
             async fn notification_settings_are_checked() {
                 let (store, _keep) = $open.await;
                 super::notifications::notification_settings_are_checked(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn use_counts_follow_the_day_rows_at_every_cut_off() {
+                let (store, _keep) = $open.await;
+                super::activity::use_counts_follow_the_day_rows_at_every_cut_off(store.as_ref())
+                    .await;
             }
             #[tokio::test]
             async fn evaluating_a_missing_host_is_not_found() {
