@@ -619,3 +619,31 @@ async fn a_week_frozen_before_the_first_report_is_not_the_default() {
         "{region}"
     );
 }
+
+/// A report received at `at` with these findings and uses.
+pub(super) async fn report_with_uses(
+    store: &dyn Store,
+    host_id: i64,
+    at: i64,
+    findings: Vec<HostFinding>,
+    uses: Vec<sverka_collector::store::AppUse>,
+) {
+    let record = ReportRecord {
+        report_id: uuid_like(host_id, at),
+        host_id,
+        received_at: at,
+        scanned_at: at,
+        hostname: format!("host-{host_id}"),
+        os_id: "astra".into(),
+        os_name: "Astra Linux".into(),
+        agent_version: "0.1.0".into(),
+        scan_errors: 0,
+        inventory_digest: "c".repeat(64),
+        inventory: Some(("[]".into(), 0)),
+        evidence: "[]".into(),
+        catalog_revision: 0,
+        findings: Some(EvaluatedFindings::new(findings)),
+        uses,
+    };
+    store.record_report(record).await.expect("report");
+}

@@ -3,36 +3,8 @@
 //! schools, frozen with the week; and the weekly report's recipients checked when
 //! entered.
 
-use super::officer::DAY;
+use super::officer::{DAY, report_with_uses};
 use super::*;
-
-/// A report received at `at` with these findings and uses.
-async fn report_with_uses(
-    store: &dyn Store,
-    host_id: i64,
-    at: i64,
-    findings: Vec<HostFinding>,
-    uses: Vec<sverka_collector::store::AppUse>,
-) {
-    let record = ReportRecord {
-        report_id: uuid_like(host_id, at),
-        host_id,
-        received_at: at,
-        scanned_at: at,
-        hostname: format!("host-{host_id}"),
-        os_id: "astra".into(),
-        os_name: "Astra Linux".into(),
-        agent_version: "0.1.0".into(),
-        scan_errors: 0,
-        inventory_digest: "c".repeat(64),
-        inventory: Some(("[]".into(), 0)),
-        evidence: "[]".into(),
-        catalog_revision: 0,
-        findings: Some(EvaluatedFindings::new(findings)),
-        uses,
-    };
-    store.record_report(record).await.expect("report");
-}
 
 fn use_of(app: &str, status: &str, at: i64) -> sverka_collector::store::AppUse {
     sverka_collector::store::AppUse {
