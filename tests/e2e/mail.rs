@@ -15,7 +15,8 @@ use sverka_tests::smtp::{Fault, SmtpServer, SmtpTls, free_port};
 
 use crate::dashboard::{BASH, TELEGRAM, report};
 
-fn wait_for(
+/// Waits (at most `seconds`) until `done`; fails with `context` when it never is.
+pub(crate) fn wait_for(
     what: &str,
     seconds: u64,
     mut done: impl FnMut() -> bool,

@@ -13,25 +13,9 @@ use sverka_tests::smtp::{SmtpServer, SmtpTls};
 use sverka_tests::webhook::{Answer, WebhookReceiver};
 
 use crate::dashboard::{BASH, TELEGRAM, report};
+use crate::mail::wait_for;
 
 const SECRET: &str = "a shared secret of the region";
-
-fn wait_for(
-    what: &str,
-    seconds: u64,
-    mut done: impl FnMut() -> bool,
-    context: impl Fn() -> String,
-) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(seconds),
-            "timed out waiting for {what}\n{}",
-            context()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// `[notifications]` checked every second, windows that end now, quick retries.
 const FAST: &str = "[notifications]\ncheck_seconds = 1\nsettle_seconds = 0\nretry_seconds = 1\n\

@@ -94,12 +94,7 @@ pub(super) async fn set_organization_webhook(
             .await?
             .rows_affected()
     });
-    if changed == 0 {
-        return Err(StoreError::NotFound(format!("organization {id}")));
-    }
-    organization(store, id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))
+    changed_organization(store, id, changed).await
 }
 
 pub(super) async fn organization_webhook(
@@ -164,12 +159,21 @@ async fn set_organization_setting(
             .await?
             .rows_affected()
     });
+    changed_organization(store, id, changed).await
+}
+
+/// The organization a setting was written to, read back; `NotFound` when the write
+/// `changed` no row.
+async fn changed_organization(
+    store: &SqlStore,
+    id: i64,
+    changed: u64,
+) -> StoreResult<Organization> {
+    let missing = || StoreError::NotFound(format!("organization {id}"));
     if changed == 0 {
-        return Err(StoreError::NotFound(format!("organization {id}")));
+        return Err(missing());
     }
-    organization(store, id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))
+    organization(store, id).await?.ok_or_else(missing)
 }
 
 pub(super) async fn organization(store: &SqlStore, id: i64) -> StoreResult<Option<Organization>> {
