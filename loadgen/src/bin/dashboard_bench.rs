@@ -630,6 +630,8 @@ async fn run(options: Options) -> Result<()> {
     );
     drop(store);
     let server = start_collector(&database_url)?;
+    // reqwest has rustls without a default provider in this workspace: ring is ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
