@@ -259,24 +259,40 @@ async fn send_due_digests(
     let store = state.app.store.as_ref();
     let mut sent = 0;
     for notification in store.due_notifications(Channel::Digest, now, None).await? {
-        let Some(attempt) = store.claim_notification(notification.id, now, None).await? else {
-            continue;
-        };
-        let outcome = digest::deliver(state, mailer, tree, &notification).await;
-        let outcome = with_retry(
-            outcome,
-            attempt,
-            crate::web::weekly_mail::MAX_ATTEMPTS,
-            config,
-            now,
-        );
-        log_outcome(&notification, attempt, &outcome);
-        sent += u64::from(outcome == DeliveryOutcome::Sent);
-        store
-            .finish_notification(notification.id, &outcome, crate::now())
-            .await?;
+        let outcome = send_digest(state, mailer, config, tree, &notification, now).await?;
+        sent += u64::from(outcome == Some(DeliveryOutcome::Sent));
     }
     Ok(sent)
+}
+
+/// Claims a captured digest, sends it, and records how it went (a failure that may
+/// pass is tried again, up to the weekly report's number of tries); `None` when
+/// another round or collector has it.
+async fn send_digest(
+    state: &WebState,
+    mailer: &crate::mail::Mailer,
+    config: &NotificationsConfig,
+    tree: &OrganizationTree,
+    notification: &Notification,
+    now: Timestamp,
+) -> StoreResult<Option<DeliveryOutcome>> {
+    let store = state.app.store.as_ref();
+    let Some(attempt) = store.claim_notification(notification.id, now, None).await? else {
+        return Ok(None);
+    };
+    let tried = digest::deliver(state, mailer, tree, notification).await;
+    let outcome = with_retry(
+        tried,
+        attempt,
+        crate::web::weekly_mail::MAX_ATTEMPTS,
+        config,
+        now,
+    );
+    log_outcome(notification, attempt, &outcome);
+    store
+        .finish_notification(notification.id, &outcome, crate::now())
+        .await?;
+    Ok(Some(outcome))
 }
 
 /// A digest of what is new now, asked for by hand (`notify digest`): captured and
@@ -311,22 +327,7 @@ pub async fn digest_now(
     else {
         return Ok(None);
     };
-    let id = notification.id;
-    let Some(attempt) = store.claim_notification(id, now, None).await? else {
-        return Ok(None);
-    };
-    let outcome = digest::deliver(state, mailer, &tree, &notification).await;
-    let outcome = with_retry(
-        outcome,
-        attempt,
-        crate::web::weekly_mail::MAX_ATTEMPTS,
-        config,
-        now,
-    );
-    store
-        .finish_notification(id, &outcome, crate::now())
-        .await?;
-    Ok(Some(outcome))
+    send_digest(state, mailer, config, &tree, &notification, now).await
 }
 
 /// The webhooks' job, one round: each organization with a webhook gets the changes
