@@ -337,7 +337,13 @@ pub fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     );
     let hosts = collector.stored_reports();
     assert_eq!(hosts.len(), 1, "one host: {hosts:?}");
-    assert!(spool_ids(&state.join("spool")).is_empty());
+    // The agent removes a spooled report only after the collector has stored it:
+    // the file may outlive the stored row by a moment.
+    wait_until(
+        "the delivered reports left the spool",
+        || spool_ids(&state.join("spool")).is_empty(),
+        || format!("{:?}\n{}", spool_ids(&state.join("spool")), log()),
+    );
     assert!(
         prefix.local(installed_exe).is_file(),
         "the upgrade installed the program"
