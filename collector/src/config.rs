@@ -46,6 +46,9 @@ pub struct Config {
     /// The daily digest and the webhooks (`[notifications]`); the digest goes through
     /// `[mail]`.
     pub notifications: crate::notify::NotificationsConfig,
+    /// Pushing figures to an upstream collector (`[upstream]`; the upstream itself is
+    /// set with `sverka-collector upstream set`).
+    pub upstream: crate::upstream::UpstreamConfig,
 }
 
 /// The web dashboard for people (`[dashboard]`).
@@ -122,6 +125,7 @@ impl Default for Config {
             tls: None,
             mail: crate::mail::MailConfig::default(),
             notifications: crate::notify::NotificationsConfig::default(),
+            upstream: crate::upstream::UpstreamConfig::default(),
         }
     }
 }

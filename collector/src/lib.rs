@@ -9,6 +9,8 @@
 //! - [`api`]: the agent API (enroll, reports, catalog) and its limits.
 //! - [`web`]: the dashboard for people and its JSON API.
 //! - [`cli`]: the operator's commands.
+//! - [`upstream`]: federation's lower side, pushing figures to an upstream collector
+//!   (the upstream's side is [`api::federation`]).
 //! - [`store`]: the `Store` trait and its SQLite and PostgreSQL implementations.
 //! - [`catalog`], [`evaluate`]: the collector's catalog, and findings made with it.
 //! - [`config`], [`tls`], [`keys`], [`export`]: settings, TLS, secrets and host keys,
@@ -29,6 +31,7 @@ pub mod notify;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod upstream;
 pub mod web;
 
 use std::time::{SystemTime, UNIX_EPOCH};

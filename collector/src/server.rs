@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
+use sverka_shared::federation::{FIGURES_PATH, LINK_PATH};
 use sverka_shared::protocol::{CATALOG_PATH, ENROLL_PATH, REPORTS_PATH};
 
 use crate::api;
@@ -35,6 +36,8 @@ fn agent_api(state: Arc<AppState>) -> Router {
         .route(ENROLL_PATH, post(api::enroll))
         .route(REPORTS_PATH, post(api::receive_report))
         .route(CATALOG_PATH, get(api::catalog))
+        .route(LINK_PATH, get(api::federation::describe_link))
+        .route(FIGURES_PATH, post(api::federation::receive_figures))
         .route("/healthz", get(api::health))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn(api::error::json_errors))
@@ -195,6 +198,13 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
         state.store.clone(),
         web_state.clock.clone(),
         config.silent_after_days,
+    ));
+
+    tokio::spawn(crate::upstream::push_job(
+        state.store.clone(),
+        web_state.clock.clone(),
+        config.silent_after_days,
+        config.upstream.clone(),
     ));
 
     let notifications = config.notifications.clone();

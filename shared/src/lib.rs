@@ -5,6 +5,7 @@
 //! This crate carries no async runtime, HTTP or database code, so the agent stays small.
 
 pub mod catalog;
+pub mod federation;
 pub mod inventory;
 pub mod matcher;
 pub mod observation;

@@ -10,10 +10,13 @@
 //! - [`limits`]: body and JSON limits, checked before anything is parsed.
 //! - [`enrollment`]: `POST /api/v1/enroll`.
 //! - [`reports`]: `POST /api/v1/reports`; [`slots`]: its upload slots, shared fairly.
+//! - [`federation`]: an upstream's side of federation, `GET /api/v1/federation/link`
+//!   and `POST /api/v1/federation/figures`, for lower collectors (not agents).
 //! - here: `GET /api/v1/catalog`, `/healthz`, the fallback, and helpers they share.
 
 pub mod enrollment;
 pub mod error;
+pub mod federation;
 pub mod host_auth;
 pub mod limits;
 pub mod reports;
@@ -42,7 +45,7 @@ pub async fn not_found() -> ApiFailure {
     ApiFailure::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiFailure> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiFailure> {
     axum::body::to_bytes(body, limit).await.map_err(|error| {
         if crate::connections::is_body_deadline(&error) {
             return ApiFailure::new(
@@ -59,7 +62,7 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiFai
     })
 }
 
-fn content_encoding(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn content_encoding(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::CONTENT_ENCODING)
         .map(|value| value.to_str().unwrap_or("?"))

@@ -4,6 +4,7 @@
 //! stdout, for scripts.
 
 mod catalog;
+mod federation;
 mod host;
 mod migrate;
 mod org;
@@ -84,6 +85,14 @@ enum Command {
     /// Messages the collector sends (the weekly report by e-mail).
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Links lower collectors send their figures through (on a regional or federal
+    /// collector).
+    #[command(subcommand)]
+    Link(federation::LinkCommand),
+    /// The upstream collector this one sends its figures to (on a municipal or
+    /// regional collector).
+    #[command(subcommand)]
+    Upstream(federation::UpstreamCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,6 +383,8 @@ async fn run(cli: Cli) -> Result<()> {
             notify_test(&config, store.as_ref(), org).await
         }
         Command::Notify(NotifyCommand::Digest { org }) => notify_digest(&config, store, org).await,
+        Command::Link(command) => federation::link(command, store.as_ref()).await,
+        Command::Upstream(command) => federation::upstream(command, &config, store.as_ref()).await,
         Command::Migrate { .. } => Ok(()),
     }
 }

@@ -91,3 +91,34 @@ impl From<sqlx::Error> for StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    #[test]
+    fn driver_errors_keep_their_source_and_tell_what_may_pass() {
+        let unavailable = StoreError::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(unavailable, StoreError::Unavailable(_)));
+        let failure = unavailable.source().expect("the failure");
+        let driver = failure.source().expect("the driver's error");
+        assert_eq!(driver.to_string(), sqlx::Error::PoolTimedOut.to_string());
+
+        let broken = StoreError::from(sqlx::Error::RowNotFound);
+        assert!(matches!(broken, StoreError::Database(_)), "{broken:?}");
+        assert!(broken.to_string().starts_with("database error: "));
+
+        let plain = StoreError::Unavailable("the report writer has stopped".into());
+        assert_eq!(
+            plain.to_string(),
+            "the database is unavailable: the report writer has stopped"
+        );
+        assert!(
+            plain
+                .source()
+                .and_then(|failure| failure.source())
+                .is_none()
+        );
+    }
+}

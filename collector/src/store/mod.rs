@@ -35,6 +35,8 @@ macro_rules! stored_words {
 pub mod dashboard;
 pub mod dialect;
 pub mod error;
+pub mod federation;
+mod job_lease;
 pub mod lifecycle;
 pub mod migrate;
 pub mod notifications;
@@ -44,6 +46,8 @@ pub mod sql;
 pub mod worklist;
 
 pub use error::{DatabaseFailure, StoreError, StoreResult};
+pub use federation::{IntakeOutcome, LinkCredentials, LinkInfo, PushOutcome, UpstreamLink};
+pub use job_lease::JobLease;
 pub use notifications::{
     Changes, Channel, DeliveryOutcome, NewNotification, Notification, NotificationState,
     SilentChange, ViolationChange, Webhook, WeeklyMail,
@@ -96,6 +100,11 @@ pub struct Organization {
     #[serde(skip)]
     #[sqlx(default)]
     pub webhook_url: Option<String>,
+    /// The upstream link whose lower collector sends this organization's figures
+    /// (federation); `None` for an organization of this collector's own.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub federated_link_id: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -406,38 +415,6 @@ pub struct CatalogRevision {
     pub revision: i64,
     /// TOML merged over the built-in catalog.
     pub overrides: String,
-}
-
-/// A background job held by this process: while the lease lives, no other process
-/// on the same database (and no other task of this one) gets the same job name from
-/// [`Store::try_lock_job`]. Dropping it gives the job up.
-pub struct JobLease {
-    name: String,
-    _held: Box<dyn std::any::Any + Send + Sync>,
-}
-
-impl JobLease {
-    /// A lease on `name` that lasts as long as `held` (a connection holding a lock, a
-    /// guard that removes the name from a set, ...).
-    pub fn new(name: &str, held: impl std::any::Any + Send + Sync) -> JobLease {
-        JobLease {
-            name: name.to_string(),
-            _held: Box::new(held),
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl std::fmt::Debug for JobLease {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("JobLease")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Everything the collector keeps. Implementations must be safe to share between the
@@ -754,6 +731,39 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         to_week: &str,
     ) -> StoreResult<Vec<WeeklyFigures>>;
 
+    // Federation: links on the upstream, the upstream on the lower collector.
+
+    /// Makes a link for `organization_id` (not a federated one) with the SHA-256 of
+    /// its secret's random part.
+    async fn create_link(
+        &self,
+        organization_id: i64,
+        secret_hash: &str,
+        detail: sverka_shared::federation::Detail,
+        now: Timestamp,
+    ) -> StoreResult<LinkInfo>;
+    /// Revokes a link: its secret stops working at once, what it sent stays.
+    async fn revoke_link(&self, id: i64, now: Timestamp) -> StoreResult<()>;
+    async fn links(&self) -> StoreResult<Vec<LinkInfo>>;
+    async fn link_credentials(&self, id: i64) -> StoreResult<Option<LinkCredentials>>;
+    /// Stores a checked message of a link (`FiguresMessage::check`): its organizations
+    /// under the link's, its current figures only when newer than the last applied,
+    /// each frozen week once. A revoked link is `Rejected` and stores nothing.
+    async fn store_federated_figures(
+        &self,
+        link_id: i64,
+        message: &sverka_shared::federation::FiguresMessage,
+        now: Timestamp,
+    ) -> StoreResult<IntakeOutcome>;
+    async fn upstream(&self) -> StoreResult<Option<UpstreamLink>>;
+    /// Sets (a new link starts with no week acknowledged) or with `None` removes the
+    /// upstream.
+    async fn set_upstream(&self, link: Option<&UpstreamLink>) -> StoreResult<()>;
+    async fn record_push(&self, outcome: &PushOutcome, now: Timestamp) -> StoreResult<()>;
+    /// The weeks with frozen figures after `after` (every one with `None`), oldest
+    /// first, at most `limit`.
+    async fn frozen_weeks(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<String>>;
+
     /// Takes the background job `name` (`"prune-reports"`, `"catalog-reevaluation"`,
     /// ...) for this process, or `None` when another holder has it: with several
     /// collectors on one database, a job runs in one of them at a time. Run the job
@@ -761,35 +771,4 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// lock on a connection of its own (released also when the process dies); SQLite,
     /// which one collector process serves, holds it within this store.
     async fn try_lock_job(&self, name: &str) -> StoreResult<Option<JobLease>>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::error::Error as _;
-
-    #[test]
-    fn driver_errors_keep_their_source_and_tell_what_may_pass() {
-        let unavailable = StoreError::from(sqlx::Error::PoolTimedOut);
-        assert!(matches!(unavailable, StoreError::Unavailable(_)));
-        let failure = unavailable.source().expect("the failure");
-        let driver = failure.source().expect("the driver's error");
-        assert_eq!(driver.to_string(), sqlx::Error::PoolTimedOut.to_string());
-
-        let broken = StoreError::from(sqlx::Error::RowNotFound);
-        assert!(matches!(broken, StoreError::Database(_)), "{broken:?}");
-        assert!(broken.to_string().starts_with("database error: "));
-
-        let plain = StoreError::Unavailable("the report writer has stopped".into());
-        assert_eq!(
-            plain.to_string(),
-            "the database is unavailable: the report writer has stopped"
-        );
-        assert!(
-            plain
-                .source()
-                .and_then(|failure| failure.source())
-                .is_none()
-        );
-    }
 }

@@ -235,6 +235,7 @@ mod tests {
             report_recipients: None,
             digest_recipients: None,
             webhook_url: None,
+            federated_link_id: None,
         }
     }
 

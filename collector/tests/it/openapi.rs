@@ -176,6 +176,7 @@ fn the_dashboard_spec_schemas_match_the_answers() {
         report_recipients: None,
         digest_recipients: None,
         webhook_url: None,
+        federated_link_id: None,
     };
     assert_eq!(properties(&spec, "Organization"), fields(organization));
     let silent = SilentHost {

@@ -138,7 +138,7 @@ pub(super) async fn organization_use(
          GROUP BY l.organization_id, l.app_id, l.status
          ORDER BY l.organization_id, l.app_id, l.status"
     );
-    let rows: Vec<UseRow> = on_backend!(store, |pool| {
+    let mut rows: Vec<UseRow> = on_backend!(store, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(query))
             .bind(first_day)
             .bind(last_day)
@@ -147,6 +147,20 @@ pub(super) async fn organization_use(
             .fetch_all(pool)
             .await?
     });
+    // Federated organizations: their lower collector's count of its week whose middle
+    // lies in the span (its week's boundaries may differ by a time zone).
+    let federated: Vec<UseRow> = on_backend!(store, |pool| {
+        sqlx::query_as(
+            "SELECT organization_id, app_id, status, pcs FROM federated_use
+             WHERE (week_start + week_end) / 2 >= $1 AND (week_start + week_end) / 2 < $2
+             ORDER BY organization_id, app_id, status",
+        )
+        .bind(from)
+        .bind(until)
+        .fetch_all(pool)
+        .await?
+    });
+    rows.extend(federated);
     let (statuses, applications): (Vec<UseRow>, Vec<UseRow>) = rows
         .into_iter()
         .partition(|row| row.app_id == ANY_APPLICATION);

@@ -408,7 +408,12 @@ pub(super) async fn organization_counts(
                 SUM(CASE WHEN (h.last_seen_at IS NULL OR h.last_seen_at < $2)
                           AND h.open_banned > 0 THEN 1 ELSE 0 END) AS silent_with_banned
              FROM hosts h WHERE h.retired_at IS NULL
-             GROUP BY h.organization_id ORDER BY h.organization_id",
+             GROUP BY h.organization_id
+             UNION ALL
+             SELECT organization_id, enrolled, reporting, silent, with_banned, with_approved,
+                    known, silent_with_banned
+             FROM federated_counts
+             ORDER BY organization_id",
         )
         .bind(reporting_since)
         .bind(silent_before)

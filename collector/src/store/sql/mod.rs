@@ -14,6 +14,7 @@
 
 pub(crate) mod activity;
 mod dashboard;
+mod federation;
 mod lifecycle;
 mod mail;
 mod notifications;
@@ -32,12 +33,12 @@ use super::{
     ApiTokenCredentials, ApiTokenInfo, ApplicationUse, AuditEntry, CatalogRevision, Changes,
     Channel, Coverage, DeliveryOutcome, EnrolledHost, Enrollment, FindingEvent, FrozenHostList,
     HandledMark, HostApp, HostCredentials, HostDetail, HostEvaluationInput, HostFinding,
-    HostListToFreeze, HostState, HostSummary, HostUseDay, JobLease, NewAuditEntry, NewNotification,
-    NewOrganization, NewSecret, NewSession, NewUser, Notification, Organization,
-    OrganizationCounts, OrganizationUse, RecentEnrollment, RecordOutcome, ReportRecord,
-    RetiredHost, SecretInfo, Session, SilentHost, Store, StoreError, StoreResult, Timestamp, User,
-    UserChange, UserCredentials, ViolationRow, Webhook, WeeklyFigures, WeeklyMail, Worklist,
-    WorklistFilter,
+    HostListToFreeze, HostState, HostSummary, HostUseDay, IntakeOutcome, JobLease, LinkCredentials,
+    LinkInfo, NewAuditEntry, NewNotification, NewOrganization, NewSecret, NewSession, NewUser,
+    Notification, Organization, OrganizationCounts, OrganizationUse, PushOutcome, RecentEnrollment,
+    RecordOutcome, ReportRecord, RetiredHost, SecretInfo, Session, SilentHost, Store, StoreError,
+    StoreResult, Timestamp, UpstreamLink, User, UserChange, UserCredentials, ViolationRow, Webhook,
+    WeeklyFigures, WeeklyMail, Worklist, WorklistFilter,
 };
 
 /// Runs `$body` with `$pool`, the store's connection pool, once per database; inside,
@@ -579,6 +580,44 @@ impl Store for SqlStore {
         dashboard::weekly_figures_of_organization(self, organization_id, from_week, to_week).await
     }
 
+    async fn create_link(
+        &self,
+        organization_id: i64,
+        secret_hash: &str,
+        detail: sverka_shared::federation::Detail,
+        now: Timestamp,
+    ) -> StoreResult<LinkInfo> {
+        federation::create_link(self, organization_id, secret_hash, detail, now).await
+    }
+    async fn revoke_link(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+        federation::revoke_link(self, id, now).await
+    }
+    async fn links(&self) -> StoreResult<Vec<LinkInfo>> {
+        federation::links(self).await
+    }
+    async fn link_credentials(&self, id: i64) -> StoreResult<Option<LinkCredentials>> {
+        federation::link_credentials(self, id).await
+    }
+    async fn store_federated_figures(
+        &self,
+        link_id: i64,
+        message: &sverka_shared::federation::FiguresMessage,
+        now: Timestamp,
+    ) -> StoreResult<IntakeOutcome> {
+        federation::store_federated_figures(self, link_id, message, now).await
+    }
+    async fn upstream(&self) -> StoreResult<Option<UpstreamLink>> {
+        federation::upstream(self).await
+    }
+    async fn set_upstream(&self, link: Option<&UpstreamLink>) -> StoreResult<()> {
+        federation::set_upstream(self, link).await
+    }
+    async fn record_push(&self, outcome: &PushOutcome, now: Timestamp) -> StoreResult<()> {
+        federation::record_push(self, outcome, now).await
+    }
+    async fn frozen_weeks(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<String>> {
+        federation::frozen_weeks(self, after, limit).await
+    }
     async fn try_lock_job(&self, name: &str) -> StoreResult<Option<JobLease>> {
         match &self.backend {
             Backend::Sqlite(backend) => backend.try_lock_job(name),

@@ -11,7 +11,7 @@ use crate::store::{
 
 const ORGANIZATION_COLUMNS: &str =
     "id, parent_id, name, kind, expected_pcs, time_zone, report_cutoff, report_recipients,
-     digest_recipients, webhook_url";
+     digest_recipients, webhook_url, federated_link_id";
 
 pub(super) async fn create_organization(
     store: &SqlStore,
@@ -49,6 +49,7 @@ pub(super) async fn create_organization(
         report_recipients: None,
         digest_recipients: None,
         webhook_url: None,
+        federated_link_id: None,
     })
 }
 

@@ -12,7 +12,8 @@
 //! (counters, coverage, per-organization counts, audit, handled marks, weekly figures),
 //! `lifecycle.rs` (the enrollment allowance, retiring and merging hosts),
 //! `activity.rs` (application use per week, frozen with the week; the counts against
-//! the day rows at every cut-off),
+//! the day rows at every cut-off), `federation.rs` (a lower collector's figures under
+//! its link, stale and resent ones, a revoked link; the lower side's upstream),
 //! `concurrency.rs` (at once, on one store and on two over one database) and
 //! `migration.rs` (SQLite into PostgreSQL, SQLite's write-ahead log).
 
@@ -21,6 +22,7 @@
 mod activity;
 mod concurrency;
 mod dashboard;
+mod federation;
 mod lifecycle;
 mod migration;
 mod notifications;
@@ -225,6 +227,19 @@ macro_rules! contract_tests {
             async fn identical_inventories_are_stored_once() {
                 let (store, _keep) = $open.await;
                 super::reports::identical_inventories_are_stored_once(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn a_link_places_the_lower_tree_and_counts_it() {
+                let (store, _keep) = $open.await;
+                super::federation::a_link_places_the_lower_tree_and_counts_it(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn the_lower_collector_keeps_its_upstream_and_cursor() {
+                let (store, _keep) = $open.await;
+                super::federation::the_lower_collector_keeps_its_upstream_and_cursor(
+                    store.as_ref(),
+                )
+                .await;
             }
             #[tokio::test]
             async fn coverage_counts_the_subtree() {

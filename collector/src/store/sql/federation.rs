@@ -1,0 +1,502 @@
+//! Federation (migration 0018). On the upstream: links, and a lower collector's message
+//! stored in one write transaction (its organizations as rows of the link, its current
+//! figures when newer than the last applied, its frozen weeks once). On the lower
+//! collector: its upstream and how the pushes went.
+
+use std::collections::HashMap;
+use sverka_shared::federation::{Detail, FiguresMessage};
+
+use super::{SqlStore, on_backend};
+use crate::store::{
+    IntakeOutcome, LinkCredentials, LinkInfo, PushOutcome, StoreError, StoreResult, Timestamp,
+    UpstreamLink,
+};
+
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    id: i64,
+    organization_id: i64,
+    detail: String,
+    created_at: i64,
+    revoked_at: Option<i64>,
+    last_received_at: Option<i64>,
+    last_generated_at: Option<i64>,
+    newest_week: Option<String>,
+}
+
+fn detail(word: &str) -> StoreResult<Detail> {
+    word.parse().map_err(|error: String| {
+        StoreError::Database(format!("federation_links.detail: {error}").into())
+    })
+}
+
+impl TryFrom<LinkRow> for LinkInfo {
+    type Error = StoreError;
+
+    fn try_from(row: LinkRow) -> StoreResult<LinkInfo> {
+        Ok(LinkInfo {
+            id: row.id,
+            organization_id: row.organization_id,
+            detail: detail(&row.detail)?,
+            created_at: row.created_at,
+            revoked_at: row.revoked_at,
+            last_received_at: row.last_received_at,
+            last_generated_at: row.last_generated_at,
+            newest_week: row.newest_week,
+        })
+    }
+}
+
+const LINK_COLUMNS: &str = "l.id, l.organization_id, l.detail, l.created_at, l.revoked_at,
+    l.last_received_at, l.last_generated_at,
+    (SELECT MAX(w.week) FROM federated_weeks w JOIN organizations o ON o.id = w.organization_id
+     WHERE o.federated_link_id = l.id) AS newest_week";
+
+pub(super) async fn create_link(
+    store: &SqlStore,
+    organization_id: i64,
+    secret_hash: &str,
+    detail: Detail,
+    now: Timestamp,
+) -> StoreResult<LinkInfo> {
+    let Some(organization) = super::organizations::organization(store, organization_id).await?
+    else {
+        return Err(StoreError::NotFound(format!(
+            "organization {organization_id}"
+        )));
+    };
+    if organization.federated_link_id.is_some() {
+        return Err(StoreError::Rejected(format!(
+            "organization {organization_id} is federated: its figures come from another \
+             collector, which links to its own upstream"
+        )));
+    }
+    let id: i64 = on_backend!(store, |pool| {
+        sqlx::query_scalar(
+            "INSERT INTO federation_links (organization_id, secret_hash, detail, created_at)
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(organization_id)
+        .bind(secret_hash)
+        .bind(detail.as_str())
+        .bind(now)
+        .fetch_one(pool)
+        .await?
+    });
+    link(store, id)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("link {id}")))
+}
+
+pub(super) async fn revoke_link(store: &SqlStore, id: i64, now: Timestamp) -> StoreResult<()> {
+    let changed = on_backend!(store, |pool| {
+        sqlx::query(
+            "UPDATE federation_links SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    if changed == 0 {
+        return Err(StoreError::NotFound(format!("link {id}")));
+    }
+    Ok(())
+}
+
+async fn link(store: &SqlStore, id: i64) -> StoreResult<Option<LinkInfo>> {
+    let query = format!("SELECT {LINK_COLUMNS} FROM federation_links l WHERE l.id = $1");
+    let row: Option<LinkRow> = on_backend!(store, |pool| {
+        sqlx::query_as(sqlx::AssertSqlSafe(query))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    });
+    row.map(LinkInfo::try_from).transpose()
+}
+
+pub(super) async fn links(store: &SqlStore) -> StoreResult<Vec<LinkInfo>> {
+    let query = format!("SELECT {LINK_COLUMNS} FROM federation_links l ORDER BY l.id");
+    let rows: Vec<LinkRow> = on_backend!(store, |pool| {
+        sqlx::query_as(sqlx::AssertSqlSafe(query))
+            .fetch_all(pool)
+            .await?
+    });
+    rows.into_iter().map(LinkInfo::try_from).collect()
+}
+
+pub(super) async fn link_credentials(
+    store: &SqlStore,
+    id: i64,
+) -> StoreResult<Option<LinkCredentials>> {
+    let row: Option<(i64, i64, String, String, Option<i64>)> = on_backend!(store, |pool| {
+        sqlx::query_as(
+            "SELECT id, organization_id, secret_hash, detail, revoked_at
+             FROM federation_links WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await?
+    });
+    row.map(|(id, organization_id, secret_hash, word, revoked_at)| {
+        Ok(LinkCredentials {
+            id,
+            organization_id,
+            secret_hash,
+            detail: detail(&word)?,
+            revoked_at,
+        })
+    })
+    .transpose()
+}
+
+/// The message's organizations, parents first.
+fn parents_first(message: &FiguresMessage) -> Vec<&sverka_shared::federation::MemberOrganization> {
+    let parent_of: HashMap<&str, Option<&str>> = message
+        .organizations
+        .iter()
+        .map(|organization| (organization.key.as_str(), organization.parent.as_deref()))
+        .collect();
+    let depth = |key: &str| {
+        let mut depth = 0usize;
+        let mut at = parent_of.get(key).copied().flatten();
+        while let Some(parent) = at {
+            depth += 1;
+            if depth > parent_of.len() {
+                break;
+            }
+            at = parent_of.get(parent).copied().flatten();
+        }
+        depth
+    };
+    let mut ordered: Vec<_> = message.organizations.iter().collect();
+    ordered.sort_by_cached_key(|organization| depth(&organization.key));
+    ordered
+}
+
+/// Stores a checked message of `link_id` in one write transaction. The link is read
+/// (and on PostgreSQL locked) first: a link revoked meanwhile stores nothing. Every
+/// organization is the link's, so nothing outside the link's organization is written.
+pub(super) async fn store_federated_figures(
+    store: &SqlStore,
+    link_id: i64,
+    message: &FiguresMessage,
+    now: Timestamp,
+) -> StoreResult<IntakeOutcome> {
+    let ordered = parents_first(message);
+    on_backend!(store, |pool| {
+        let mut transaction = pool.begin_with(D::BEGIN_WRITE).await?;
+        let read = format!(
+            "SELECT organization_id, revoked_at, last_generated_at FROM federation_links
+             WHERE id = $1{}",
+            D::FOR_UPDATE
+        );
+        let (link_organization, revoked_at, last_generated_at): (i64, Option<i64>, Option<i64>) =
+            sqlx::query_as(sqlx::AssertSqlSafe(read))
+                .bind(link_id)
+                .fetch_optional(&mut *transaction)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("link {link_id}")))?;
+        if revoked_at.is_some() {
+            return Err(StoreError::Rejected(format!("link {link_id} was revoked")));
+        }
+        let newer = last_generated_at.is_none_or(|last| message.generated_at > last);
+        let existing: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, federated_key FROM organizations WHERE federated_link_id = $1",
+        )
+        .bind(link_id)
+        .fetch_all(&mut *transaction)
+        .await?;
+        let mut ids: HashMap<String, i64> =
+            existing.into_iter().map(|(id, key)| (key, id)).collect();
+        for organization in &ordered {
+            let parent_id = match &organization.parent {
+                Some(parent) => *ids.get(parent).ok_or_else(|| {
+                    StoreError::Invalid(format!("parent {parent:?} of {:?}", organization.key))
+                })?,
+                None => link_organization,
+            };
+            match ids.get(&organization.key) {
+                Some(id) if newer => {
+                    sqlx::query(
+                        "UPDATE organizations SET parent_id = $2, name = $3, kind = $4,
+                                expected_pcs = $5 WHERE id = $1",
+                    )
+                    .bind(*id)
+                    .bind(parent_id)
+                    .bind(&organization.name)
+                    .bind(&organization.kind)
+                    .bind(organization.expected_pcs)
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+                Some(_) => {}
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO organizations (parent_id, name, kind, expected_pcs,
+                             created_at, federated_link_id, federated_key)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    )
+                    .bind(parent_id)
+                    .bind(&organization.name)
+                    .bind(&organization.kind)
+                    .bind(organization.expected_pcs)
+                    .bind(now)
+                    .bind(link_id)
+                    .bind(&organization.key)
+                    .fetch_one(&mut *transaction)
+                    .await?;
+                    ids.insert(organization.key.clone(), id);
+                }
+            }
+        }
+        let id_of = |key: &str| {
+            ids.get(key)
+                .copied()
+                .ok_or_else(|| StoreError::Invalid(format!("organization {key:?}")))
+        };
+        if newer {
+            for table in ["federated_counts", "federated_violations", "federated_use"] {
+                let clear = format!(
+                    "DELETE FROM {table} WHERE organization_id IN
+                     (SELECT id FROM organizations WHERE federated_link_id = $1)"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(clear))
+                    .bind(link_id)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            for figures in &message.current {
+                sqlx::query(
+                    "INSERT INTO federated_counts (organization_id, as_of, enrolled, reporting,
+                         silent, with_banned, with_approved, known, silent_with_banned)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(id_of(&figures.organization)?)
+                .bind(message.generated_at)
+                .bind(figures.enrolled)
+                .bind(figures.reporting)
+                .bind(figures.silent)
+                .bind(figures.with_banned)
+                .bind(figures.with_approved)
+                .bind(figures.known)
+                .bind(figures.silent_with_banned)
+                .execute(&mut *transaction)
+                .await?;
+            }
+            for row in &message.violations {
+                let hosts = serde_json::to_string(&row.hosts)
+                    .map_err(|error| StoreError::Invalid(error.to_string()))?;
+                sqlx::query(
+                    "INSERT INTO federated_violations (organization_id, app_id, pcs, hosts)
+                     VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (organization_id, app_id) DO UPDATE SET pcs = excluded.pcs,
+                         hosts = excluded.hosts",
+                )
+                .bind(id_of(&row.organization)?)
+                .bind(&row.app_id)
+                .bind(row.pcs)
+                .bind(hosts)
+                .execute(&mut *transaction)
+                .await?;
+            }
+            if let Some(week) = message.week {
+                for row in &message.used {
+                    sqlx::query(
+                        "INSERT INTO federated_use (organization_id, app_id, status,
+                             week_start, week_end, pcs)
+                         VALUES ($1, $2, $3, $4, $5, $6)
+                         ON CONFLICT (organization_id, app_id, status) DO UPDATE
+                         SET pcs = excluded.pcs",
+                    )
+                    .bind(id_of(&row.organization)?)
+                    .bind(&row.app_id)
+                    .bind(&row.status)
+                    .bind(week.start)
+                    .bind(week.end)
+                    .bind(row.pcs)
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+            }
+        }
+        let mut outcome = IntakeOutcome {
+            current_applied: newer,
+            ..IntakeOutcome::default()
+        };
+        for row in &message.weeks {
+            let stored = sqlx::query(
+                "INSERT INTO federated_weeks (organization_id, week, received_at, expected_pcs,
+                     enrolled, reporting, silent, with_banned, with_approved, known,
+                     silent_with_banned, used_approved, used_banned)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                 ON CONFLICT (organization_id, week) DO NOTHING",
+            )
+            .bind(id_of(&row.organization)?)
+            .bind(&row.week)
+            .bind(now)
+            .bind(row.expected_pcs)
+            .bind(row.enrolled)
+            .bind(row.reporting)
+            .bind(row.silent)
+            .bind(row.with_banned)
+            .bind(row.with_approved)
+            .bind(row.known)
+            .bind(row.silent_with_banned)
+            .bind(row.used_approved)
+            .bind(row.used_banned)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if stored > 0 {
+                outcome.weeks_stored += 1;
+            } else {
+                outcome.weeks_known += 1;
+            }
+        }
+        sqlx::query(
+            "UPDATE federation_links SET last_received_at = $2,
+                 last_generated_at = CASE WHEN $3 THEN $4 ELSE last_generated_at END
+             WHERE id = $1",
+        )
+        .bind(link_id)
+        .bind(now)
+        .bind(newer)
+        .bind(message.generated_at)
+        .execute(&mut *transaction)
+        .await?;
+        outcome.newest_week = sqlx::query_scalar(
+            "SELECT MAX(w.week) FROM federated_weeks w
+             JOIN organizations o ON o.id = w.organization_id WHERE o.federated_link_id = $1",
+        )
+        .bind(link_id)
+        .fetch_one(&mut *transaction)
+        .await?;
+        transaction.commit().await?;
+        Ok(outcome)
+    })
+}
+
+#[derive(sqlx::FromRow)]
+struct UpstreamRow {
+    url: String,
+    secret: String,
+    allow_http: i64,
+    configured_at: i64,
+    upstream_organization: String,
+    detail: String,
+    acknowledged_week: Option<String>,
+    last_attempt_at: Option<i64>,
+    last_success_at: Option<i64>,
+    last_error: Option<String>,
+}
+
+pub(super) async fn upstream(store: &SqlStore) -> StoreResult<Option<UpstreamLink>> {
+    let row: Option<UpstreamRow> = on_backend!(store, |pool| {
+        sqlx::query_as(
+            "SELECT url, secret, allow_http, configured_at, upstream_organization, detail,
+                    acknowledged_week, last_attempt_at, last_success_at, last_error
+             FROM upstream_link WHERE id = 1",
+        )
+        .fetch_optional(pool)
+        .await?
+    });
+    row.map(|row| {
+        Ok(UpstreamLink {
+            url: row.url,
+            secret: row.secret,
+            allow_http: row.allow_http != 0,
+            configured_at: row.configured_at,
+            upstream_organization: row.upstream_organization,
+            detail: detail(&row.detail)?,
+            acknowledged_week: row.acknowledged_week,
+            last_attempt_at: row.last_attempt_at,
+            last_success_at: row.last_success_at,
+            last_error: row.last_error,
+        })
+    })
+    .transpose()
+}
+
+/// Sets (replacing any: a new link starts with nothing acknowledged) or with `None`
+/// removes the upstream.
+pub(super) async fn set_upstream(store: &SqlStore, link: Option<&UpstreamLink>) -> StoreResult<()> {
+    on_backend!(store, |pool| {
+        let mut transaction = pool.begin_with(D::BEGIN_WRITE).await?;
+        sqlx::query("DELETE FROM upstream_link")
+            .execute(&mut *transaction)
+            .await?;
+        if let Some(link) = link {
+            sqlx::query(
+                "INSERT INTO upstream_link (id, url, secret, allow_http, configured_at,
+                     upstream_organization, detail)
+                 VALUES (1, $1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&link.url)
+            .bind(&link.secret)
+            .bind(i64::from(link.allow_http))
+            .bind(link.configured_at)
+            .bind(&link.upstream_organization)
+            .bind(link.detail.as_str())
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+    });
+    Ok(())
+}
+
+/// Records how a push ended; an acknowledged one moves the acknowledged week forward
+/// (never back: an upstream restored from an old backup asks for older weeks by
+/// answering with an older one, which is taken as the new cursor).
+pub(super) async fn record_push(
+    store: &SqlStore,
+    outcome: &PushOutcome,
+    now: Timestamp,
+) -> StoreResult<()> {
+    on_backend!(store, |pool| {
+        match outcome {
+            PushOutcome::Acknowledged { newest_week } => {
+                sqlx::query(
+                    "UPDATE upstream_link SET last_attempt_at = $1, last_success_at = $1,
+                         last_error = NULL, acknowledged_week = $2 WHERE id = 1",
+                )
+                .bind(now)
+                .bind(newest_week)
+                .execute(pool)
+                .await?;
+            }
+            PushOutcome::Failed { error } => {
+                sqlx::query(
+                    "UPDATE upstream_link SET last_attempt_at = $1, last_error = $2 WHERE id = 1",
+                )
+                .bind(now)
+                .bind(error)
+                .execute(pool)
+                .await?;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The weeks with frozen figures after `after` (all with `None`), oldest first.
+pub(super) async fn frozen_weeks(
+    store: &SqlStore,
+    after: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<String>> {
+    Ok(on_backend!(store, |pool| {
+        // Week labels are ASCII digits in a fixed layout: every collation orders them
+        // alike.
+        sqlx::query_scalar(
+            "SELECT DISTINCT week FROM weekly_snapshots
+             WHERE $1 IS NULL OR week > $1 ORDER BY week LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}

@@ -1,0 +1,326 @@
+//! Federation on both databases: a lower collector's message stored under its link's
+//! organization, counted as local figures; stale figures, resent weeks and a revoked
+//! link change nothing; the lower collector's upstream and its cursor.
+
+use std::collections::BTreeMap;
+use sverka_collector::store::{PushOutcome, Store, StoreError, UpstreamLink, WeeklyFigures};
+use sverka_shared::federation::{
+    CurrentFigures, Detail, FEDERATION_PROTOCOL, FiguresMessage, MemberOrganization,
+    SchoolViolations, WeekFigures,
+};
+
+use super::{T0, organization};
+
+fn member(key: &str, parent: Option<&str>, name: &str, expected: i64) -> MemberOrganization {
+    MemberOrganization {
+        key: key.into(),
+        parent: parent.map(str::to_string),
+        name: name.into(),
+        kind: if parent.is_none() {
+            "municipality"
+        } else {
+            "school"
+        }
+        .into(),
+        expected_pcs: expected,
+    }
+}
+
+fn current(key: &str, enrolled: i64, with_banned: i64) -> CurrentFigures {
+    CurrentFigures {
+        organization: key.into(),
+        enrolled,
+        reporting: enrolled,
+        silent: 0,
+        with_banned,
+        with_approved: enrolled - with_banned,
+        known: enrolled,
+        silent_with_banned: 0,
+    }
+}
+
+fn week(label: &str, key: &str, enrolled: i64) -> WeekFigures {
+    WeekFigures {
+        week: label.into(),
+        organization: key.into(),
+        expected_pcs: 30,
+        enrolled,
+        reporting: enrolled,
+        silent: 0,
+        with_banned: 1,
+        with_approved: 2,
+        known: Some(enrolled),
+        silent_with_banned: Some(0),
+        used_approved: Some(1),
+        used_banned: None,
+    }
+}
+
+/// A municipality "7" with two schools "8" and "9", as its collector sends it.
+fn message(generated_at: i64, school_pcs: i64) -> FiguresMessage {
+    FiguresMessage {
+        protocol: FEDERATION_PROTOCOL,
+        message_id: format!("m-{generated_at}"),
+        generated_at,
+        organizations: vec![
+            member("9", Some("7"), "School 9", 10),
+            member("7", None, "Severodvinsk", 0),
+            member("8", Some("7"), "School 8", 20),
+        ],
+        current: vec![current("8", school_pcs, 1), current("9", 4, 0)],
+        violations: vec![SchoolViolations {
+            organization: "8".into(),
+            app_id: "telegram".into(),
+            pcs: 1,
+            hosts: Vec::new(),
+        }],
+        used: Vec::new(),
+        week: None,
+        weeks: vec![week("2026-W47", "7", school_pcs + 4)],
+        not_understood: BTreeMap::new(),
+    }
+}
+
+pub async fn a_link_places_the_lower_tree_and_counts_it(store: &dyn Store) {
+    let region = organization(store, "Region", None, 0).await;
+    let own_school = organization(store, "Regional school", Some(region), 5).await;
+    let link = store
+        .create_link(region, &"a".repeat(64), Detail::Counts, T0)
+        .await
+        .expect("link");
+    assert_eq!(link.organization_id, region);
+    assert_eq!(link.detail, Detail::Counts);
+
+    let outcome = store
+        .store_federated_figures(link.id, &message(T0 + 10, 6), T0 + 20)
+        .await
+        .expect("stored");
+    assert!(outcome.current_applied);
+    assert_eq!((outcome.weeks_stored, outcome.weeks_known), (1, 0));
+    assert_eq!(outcome.newest_week.as_deref(), Some("2026-W47"));
+
+    // The lower collector's tree appears under the link's organization, marked as the
+    // link's, parents first whatever the message's order.
+    let organizations = store.organizations().await.expect("organizations");
+    let named = |name: &str| {
+        organizations
+            .iter()
+            .find(|org| org.name == name)
+            .unwrap_or_else(|| panic!("{name} in {organizations:?}"))
+            .clone()
+    };
+    let municipality = named("Severodvinsk");
+    assert_eq!(municipality.parent_id, Some(region));
+    assert_eq!(municipality.federated_link_id, Some(link.id));
+    assert_eq!(named("School 8").parent_id, Some(municipality.id));
+    assert_eq!(named("School 9").expected_pcs, 10);
+    assert_eq!(named("Regional school").federated_link_id, None);
+
+    // Counted like local PCs: the region's coverage adds its own school (no PCs) and
+    // the federated municipality's 10.
+    let coverage = store.coverage(region, T0).await.expect("coverage");
+    assert_eq!(coverage[0].organization_id, region);
+    assert_eq!(coverage[0].expected_pcs, 35);
+    assert_eq!(coverage[0].enrolled, 10);
+    assert_eq!(coverage[0].with_banned, 1);
+    let federated_row = coverage
+        .iter()
+        .find(|row| row.organization_id == municipality.id)
+        .expect("a row for the federated municipality");
+    assert_eq!((federated_row.enrolled, federated_row.known), (10, 10));
+    assert!(coverage.iter().any(|row| row.organization_id == own_school));
+    let counts = store.organization_counts(T0, T0).await.expect("counts");
+    let school_8 = counts
+        .iter()
+        .find(|row| row.organization_id == named("School 8").id)
+        .expect("school 8's own counts");
+    assert_eq!((school_8.enrolled, school_8.with_banned), (6, 1));
+
+    // An older message (an old backup, a late delivery) changes no current figure and
+    // no name; its new week is still stored once.
+    let mut stale = message(T0 + 5, 99);
+    stale.organizations[1].name = "Old name".into();
+    stale.weeks.push(week("2026-W46", "7", 3));
+    let outcome = store
+        .store_federated_figures(link.id, &stale, T0 + 30)
+        .await
+        .expect("stale stored");
+    assert!(!outcome.current_applied);
+    assert_eq!((outcome.weeks_stored, outcome.weeks_known), (1, 1));
+    assert_eq!(
+        store.coverage(region, T0).await.expect("coverage")[0].enrolled,
+        10
+    );
+    assert_eq!(
+        store
+            .organization(municipality.id)
+            .await
+            .expect("read")
+            .expect("kept")
+            .name,
+        "Severodvinsk"
+    );
+
+    // The same message again (a replay) changes nothing; a newer one replaces the
+    // current figures, renames and moves, and keeps the frozen week as it was.
+    let replay = store
+        .store_federated_figures(link.id, &message(T0 + 10, 6), T0 + 40)
+        .await
+        .expect("replayed");
+    assert!(!replay.current_applied);
+    assert_eq!((replay.weeks_stored, replay.weeks_known), (0, 1));
+    let mut newer = message(T0 + 50, 2);
+    newer.organizations[1].name = "Severodvinsk city".into();
+    newer.weeks = vec![week("2026-W47", "7", 500)];
+    let outcome = store
+        .store_federated_figures(link.id, &newer, T0 + 60)
+        .await
+        .expect("newer");
+    assert!(outcome.current_applied);
+    assert_eq!((outcome.weeks_stored, outcome.weeks_known), (0, 1));
+    assert_eq!(
+        store.coverage(region, T0).await.expect("coverage")[0].enrolled,
+        6
+    );
+    let info = store
+        .links()
+        .await
+        .expect("links")
+        .into_iter()
+        .find(|info| info.id == link.id)
+        .expect("the link");
+    assert_eq!(info.last_generated_at, Some(T0 + 50));
+    assert_eq!(info.last_received_at, Some(T0 + 60));
+    assert_eq!(info.newest_week.as_deref(), Some("2026-W47"));
+
+    // A federated organization cannot get links of its own.
+    let refused = store
+        .create_link(municipality.id, &"b".repeat(64), Detail::Pcs, T0)
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Rejected(_))),
+        "{refused:?}"
+    );
+
+    // Revoked: the next message stores nothing.
+    store.revoke_link(link.id, T0 + 70).await.expect("revoke");
+    let credentials = store
+        .link_credentials(link.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(credentials.revoked_at, Some(T0 + 70));
+    let after = store
+        .store_federated_figures(link.id, &message(T0 + 80, 40), T0 + 90)
+        .await;
+    assert!(matches!(after, Err(StoreError::Rejected(_))), "{after:?}");
+    assert_eq!(
+        store.coverage(region, T0).await.expect("coverage")[0].enrolled,
+        6
+    );
+    assert!(matches!(
+        store.revoke_link(9_999, T0).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn the_lower_collector_keeps_its_upstream_and_cursor(store: &dyn Store) {
+    assert_eq!(store.upstream().await.expect("read"), None);
+    let link = UpstreamLink {
+        url: "https://region.example:8440".into(),
+        secret: format!("3.{}", "c".repeat(64)),
+        allow_http: false,
+        configured_at: T0,
+        upstream_organization: "Region".into(),
+        detail: Detail::Pcs,
+        acknowledged_week: None,
+        last_attempt_at: None,
+        last_success_at: None,
+        last_error: None,
+    };
+    store.set_upstream(Some(&link)).await.expect("set");
+    assert_eq!(store.upstream().await.expect("read"), Some(link.clone()));
+    assert!(
+        !format!("{link:?}").contains(&"c".repeat(64)),
+        "no secret in Debug"
+    );
+
+    let failed = PushOutcome::Failed {
+        error: "the upstream is unreachable".into(),
+    };
+    store.record_push(&failed, T0 + 1).await.expect("failed");
+    let stored = store.upstream().await.expect("read").expect("set");
+    assert_eq!(stored.last_attempt_at, Some(T0 + 1));
+    assert_eq!(stored.last_success_at, None);
+    assert_eq!(
+        stored.last_error.as_deref(),
+        Some("the upstream is unreachable")
+    );
+
+    let acknowledged = PushOutcome::Acknowledged {
+        newest_week: Some("2026-W47".into()),
+    };
+    store.record_push(&acknowledged, T0 + 2).await.expect("ok");
+    let stored = store.upstream().await.expect("read").expect("set");
+    assert_eq!(stored.last_success_at, Some(T0 + 2));
+    assert_eq!(stored.last_error, None);
+    assert_eq!(stored.acknowledged_week.as_deref(), Some("2026-W47"));
+
+    // A new link starts over; removing it leaves none.
+    store.set_upstream(Some(&link)).await.expect("set again");
+    let stored = store.upstream().await.expect("read").expect("set");
+    assert_eq!(stored.acknowledged_week, None);
+    store.set_upstream(None).await.expect("remove");
+    assert_eq!(store.upstream().await.expect("read"), None);
+
+    // The frozen weeks after a cursor, oldest first.
+    assert_eq!(
+        store.frozen_weeks(None, 10).await.expect("weeks"),
+        Vec::<String>::new()
+    );
+    let region = organization(store, "Region", None, 0).await;
+    let school = organization(store, "School", Some(region), 4).await;
+    for label in ["2026-W47", "2026-W09", "2026-W10"] {
+        let figures = |organization_id| WeeklyFigures {
+            organization_id,
+            week: label.into(),
+            expected_pcs: 4,
+            enrolled: 2,
+            reporting: 2,
+            silent: 0,
+            with_banned: 1,
+            with_approved: 1,
+            known: Some(2),
+            silent_with_banned: Some(0),
+            used_approved: None,
+            used_banned: None,
+        };
+        store
+            .freeze_weekly_figures(
+                &[figures(region), figures(school)],
+                &[],
+                &super::officer::list(label, T0),
+                T0,
+            )
+            .await
+            .expect("freeze");
+    }
+    assert_eq!(
+        store.frozen_weeks(None, 10).await.expect("weeks"),
+        ["2026-W09", "2026-W10", "2026-W47"]
+    );
+    assert_eq!(
+        store
+            .frozen_weeks(Some("2026-W09"), 1)
+            .await
+            .expect("weeks"),
+        ["2026-W10"]
+    );
+    assert!(
+        store
+            .frozen_weeks(Some("2026-W47"), 10)
+            .await
+            .expect("weeks")
+            .is_empty()
+    );
+}
