@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 use std::collections::BTreeSet;
+use sverka_shared::federation::{FIGURES_PATH, LINK_PATH};
 use sverka_shared::protocol::{
     ApiError, CATALOG_PATH, ENROLL_PATH, EnrollRequest, EnrollResponse, REPORTS_PATH, ReportAck,
 };
@@ -45,12 +46,19 @@ fn the_spec_lists_every_endpoint() {
         .keys()
         .map(String::as_str)
         .collect();
-    for path in [ENROLL_PATH, REPORTS_PATH, CATALOG_PATH, "/healthz"] {
+    for path in [
+        ENROLL_PATH,
+        REPORTS_PATH,
+        CATALOG_PATH,
+        "/healthz",
+        LINK_PATH,
+        FIGURES_PATH,
+    ] {
         assert!(paths.contains(path), "{path} is missing from the spec");
     }
     assert_eq!(
         paths.len(),
-        4,
+        6,
         "the spec lists an endpoint the code does not serve"
     );
 }
@@ -97,6 +105,94 @@ fn the_spec_schemas_match_the_wire_types() {
     .map(String::from)
     .collect();
     assert_eq!(properties(&spec, "ReportUpload"), upload_fields);
+}
+
+#[test]
+fn the_spec_schemas_match_the_federation_types() {
+    use sverka_shared::federation::*;
+    let spec = spec();
+    let link = LinkDescription {
+        link_id: 1,
+        organization_id: 2,
+        organization: "Region".into(),
+        detail: Detail::Counts,
+        protocols: vec![1, 2],
+    };
+    assert_eq!(properties(&spec, "LinkDescription"), fields(link));
+    let ack = FiguresAck {
+        message_id: "m".into(),
+        current_applied: true,
+        weeks_stored: 1,
+        weeks_known: 0,
+        newest_week: None,
+        refused: Vec::new(),
+    };
+    assert_eq!(properties(&spec, "FiguresAck"), fields(ack));
+    let message = FiguresMessage {
+        protocol: FEDERATION_PROTOCOL,
+        message_id: "m".into(),
+        generated_at: 1_800_000_000,
+        organizations: Vec::new(),
+        current: Vec::new(),
+        violations: Vec::new(),
+        used: Vec::new(),
+        week: None,
+        weeks: Vec::new(),
+        not_understood: Default::default(),
+    };
+    assert_eq!(properties(&spec, "FiguresMessage"), fields(message));
+    let member = MemberOrganization {
+        key: "1".into(),
+        parent: None,
+        name: "n".into(),
+        kind: "school".into(),
+        expected_pcs: 1,
+    };
+    assert_eq!(properties(&spec, "MemberOrganization"), fields(member));
+    let current = CurrentFigures {
+        organization: "1".into(),
+        enrolled: 0,
+        reporting: 0,
+        silent: 0,
+        with_banned: 0,
+        with_approved: 0,
+        known: 0,
+        silent_with_banned: 0,
+    };
+    assert_eq!(properties(&spec, "CurrentFigures"), fields(current));
+    let violations = SchoolViolations {
+        organization: "1".into(),
+        app_id: "telegram".into(),
+        pcs: 1,
+        hosts: Vec::new(),
+    };
+    assert_eq!(properties(&spec, "SchoolViolations"), fields(violations));
+    let used = ApplicationPcs {
+        organization: "1".into(),
+        app_id: String::new(),
+        status: "approved".into(),
+        pcs: 1,
+    };
+    assert_eq!(properties(&spec, "ApplicationPcs"), fields(used));
+    assert_eq!(
+        properties(&spec, "WeekSpan"),
+        fields(WeekSpan { start: 0, end: 1 })
+    );
+    let week = WeekFigures {
+        week: "2026-W47".into(),
+        organization: "1".into(),
+        expected_pcs: 0,
+        enrolled: 0,
+        reporting: 0,
+        silent: 0,
+        with_banned: 0,
+        with_approved: 0,
+        known: None,
+        silent_with_banned: None,
+        used_approved: None,
+        used_banned: None,
+    };
+    assert_eq!(properties(&spec, "WeekFigures"), fields(week));
 }
 
 fn dashboard_spec() -> Value {

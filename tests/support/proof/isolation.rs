@@ -88,6 +88,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/enroll"),
     ("POST", "/api/v1/reports"),
     ("GET", "/api/v1/catalog"),
+    ("GET", "/api/v1/federation/link"),
+    ("POST", "/api/v1/federation/figures"),
     ("GET", "/healthz"),
 ];
 
@@ -104,6 +106,8 @@ fn path_constant(name: &str) -> Option<&'static str> {
         "ENROLL_PATH" => protocol::ENROLL_PATH,
         "REPORTS_PATH" => protocol::REPORTS_PATH,
         "CATALOG_PATH" => protocol::CATALOG_PATH,
+        "LINK_PATH" => sverka_shared::federation::LINK_PATH,
+        "FIGURES_PATH" => sverka_shared::federation::FIGURES_PATH,
         "ORGANIZATIONS_PATH" => json::ORGANIZATIONS_PATH,
         "OVERVIEW_PATH" => json::OVERVIEW_PATH,
         "VIOLATIONS_PATH" => json::VIOLATIONS_PATH,

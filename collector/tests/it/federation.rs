@@ -1,0 +1,289 @@
+//! An upstream's federation API in-process: a lower collector's composed message goes
+//! in and is counted; forged, revoked, malformed, oversized, out-of-tree and future
+//! messages get a clear 4xx and store nothing; what a counts-only link or an older
+//! upstream does not take is named in the answer.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use std::io::Write;
+use sverka_collector::keys;
+use sverka_collector::store::{Store, UpstreamLink};
+use sverka_collector::upstream;
+use sverka_collector::web::clock::Clock;
+use sverka_shared::federation::{
+    Detail, FIGURES_PATH, FiguresAck, FiguresMessage, LINK_PATH, LinkDescription,
+};
+
+use crate::api::{Answer, enrolled, harness, post, report, send, upload};
+
+async fn link(store: &dyn Store, organization_id: i64, detail: Detail) -> (i64, String) {
+    let (random, secret_hash) = keys::generate();
+    let link = store
+        .create_link(
+            organization_id,
+            &secret_hash,
+            detail,
+            sverka_collector::now(),
+        )
+        .await
+        .expect("link");
+    (link.id, format!("{}.{random}", link.id))
+}
+
+/// A message as a lower collector with one enrolled PC (Telegram installed) composes
+/// it: the same code `upstream push` runs.
+async fn composed(detail: Detail) -> FiguresMessage {
+    let lower = harness().await;
+    let host = enrolled(&lower.app, &lower.secret_a, "lower-pc-1").await;
+    let mut with_telegram = upload("lower-pc-1", &["telegram-desktop"], true);
+    with_telegram.scan.host.hostname = "kab-12".into();
+    let answer = report(&lower.app, &host.host_key, &with_telegram).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", text(&answer));
+    let clock = Clock::new("Europe/Moscow", "thursday").expect("clock");
+    let link = UpstreamLink {
+        url: "https://region.example".into(),
+        secret: String::new(),
+        allow_http: false,
+        configured_at: 0,
+        upstream_organization: "Region".into(),
+        detail,
+        acknowledged_week: None,
+        last_attempt_at: None,
+        last_success_at: None,
+        last_error: None,
+    };
+    let message = upstream::compose(
+        lower.store.as_ref(),
+        &clock,
+        7,
+        &link,
+        sverka_collector::now(),
+    )
+    .await
+    .expect("composed");
+    assert_eq!(
+        message.check(),
+        Ok(()),
+        "a composed message passes the check"
+    );
+    message
+}
+
+fn text(answer: &Answer) -> String {
+    String::from_utf8_lossy(&answer.body).into_owned()
+}
+
+fn figures(secret: Option<&str>, message: &FiguresMessage) -> Request<Body> {
+    post(
+        FIGURES_PATH,
+        secret,
+        serde_json::to_vec(message).expect("json"),
+    )
+}
+
+async fn enrolled_under(store: &dyn Store, organization_id: i64) -> i64 {
+    store.coverage(organization_id, 0).await.expect("coverage")[0].enrolled
+}
+
+#[tokio::test]
+async fn a_composed_message_is_counted_under_the_link_and_a_resend_changes_nothing() {
+    let region = harness().await;
+    let (_, secret) = link(region.store.as_ref(), region.school_a, Detail::Pcs).await;
+
+    let describe = Request::get(LINK_PATH)
+        .header(header::AUTHORIZATION, format!("Bearer {secret}"))
+        .body(Body::empty())
+        .unwrap();
+    let answer = send(&region.app, describe).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", text(&answer));
+    let description: LinkDescription = answer.json();
+    assert_eq!(description.organization_id, region.school_a);
+    assert_eq!(description.detail, Detail::Pcs);
+
+    let message = composed(Detail::Pcs).await;
+    let violation = message
+        .violations
+        .iter()
+        .find(|row| row.app_id == "telegram")
+        .expect("telegram in the message");
+    assert_eq!(violation.hosts, ["kab-12"], "a pcs link carries PC names");
+    let answer = send(&region.app, figures(Some(&secret), &message)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", text(&answer));
+    let ack: FiguresAck = answer.json();
+    assert!(ack.current_applied);
+    assert!(ack.refused.is_empty(), "{:?}", ack.refused);
+    assert_eq!(
+        enrolled_under(region.store.as_ref(), region.school_a).await,
+        1
+    );
+    let coverage = region.store.coverage(region.school_a, 0).await.unwrap();
+    assert_eq!(coverage[0].with_banned, 1);
+
+    let again = send(&region.app, figures(Some(&secret), &message)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert!(
+        !again.json::<FiguresAck>().current_applied,
+        "a resend is stale"
+    );
+    assert_eq!(
+        enrolled_under(region.store.as_ref(), region.school_a).await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn what_the_link_or_this_release_does_not_take_is_named() {
+    let region = harness().await;
+    let (_, secret) = link(region.store.as_ref(), region.school_a, Detail::Counts).await;
+    let mut message = composed(Detail::Pcs).await;
+    message.protocol += 1;
+    message
+        .not_understood
+        .insert("budget".into(), serde_json::json!({"rubles": 1}));
+    let answer = send(&region.app, figures(Some(&secret), &message)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", text(&answer));
+    let ack: FiguresAck = answer.json();
+    assert!(ack.current_applied);
+    assert_eq!(ack.refused.len(), 2, "{:?}", ack.refused);
+    assert!(ack.refused[0].starts_with("budget: "), "{:?}", ack.refused);
+    assert!(ack.refused[1].contains("counts only"), "{:?}", ack.refused);
+    assert_eq!(
+        enrolled_under(region.store.as_ref(), region.school_a).await,
+        1
+    );
+
+    // Two versions ahead is refused whole.
+    message.protocol += 1;
+    message.generated_at += 1;
+    let answer = send(&region.app, figures(Some(&secret), &message)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        text(&answer)
+    );
+    assert!(
+        text(&answer).contains("is not read here"),
+        "{}",
+        text(&answer)
+    );
+}
+
+#[tokio::test]
+async fn forged_revoked_and_hostile_messages_store_nothing() {
+    let region = harness().await;
+    let store = region.store.as_ref();
+    let (link_id, secret) = link(store, region.school_a, Detail::Counts).await;
+    let message = composed(Detail::Counts).await;
+    let organizations_before = store.organizations().await.unwrap().len();
+
+    // No secret, a malformed one, a forged one (right id, wrong random part).
+    let (forged_random, _) = keys::generate();
+    for key in [
+        None,
+        Some("not-a-secret".to_string()),
+        Some(format!("{link_id}.{forged_random}")),
+    ] {
+        let answer = send(&region.app, figures(key.as_deref(), &message)).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "{key:?}: {}",
+            text(&answer)
+        );
+        assert!(answer.www_authenticate.is_some());
+    }
+
+    let raw = |body: Vec<u8>| post(FIGURES_PATH, Some(&secret), body);
+    // Broken JSON, the wrong shape, and a message that fails its check.
+    let answer = send(&region.app, raw(b"{\"protocol\":".to_vec())).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", text(&answer));
+    let answer = send(&region.app, raw(b"{\"protocol\":\"one\"}".to_vec())).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        text(&answer)
+    );
+    let mut cycle = message.clone();
+    let first_key = cycle.organizations[0].key.clone();
+    cycle.organizations[0].parent = Some(first_key);
+    let answer = send(&region.app, figures(Some(&secret), &cycle)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        text(&answer)
+    );
+    assert!(
+        text(&answer).contains("its own ancestor"),
+        "{}",
+        text(&answer)
+    );
+    // Figures for an organization outside the message's tree (another municipality's,
+    // the upstream's own): refused, there is no key to write them under.
+    let mut outside = message.clone();
+    outside.current[0].organization = "999999".into();
+    let answer = send(&region.app, figures(Some(&secret), &outside)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        text(&answer)
+    );
+    // Counted far ahead of this clock (it would block every later message).
+    let mut future = message.clone();
+    future.generated_at += 86_400;
+    let answer = send(&region.app, figures(Some(&secret), &future)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        text(&answer)
+    );
+    // Oversized on the wire, and a gzip bomb.
+    let answer = send(&region.app, raw(vec![b' '; 17 * 1024 * 1024])).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        text(&answer)
+    );
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let zeros = vec![b' '; 1024 * 1024];
+    for _ in 0..200 {
+        encoder.write_all(&zeros).unwrap();
+    }
+    let bomb = Request::post(FIGURES_PATH)
+        .header(header::AUTHORIZATION, format!("Bearer {secret}"))
+        .header(header::CONTENT_ENCODING, "gzip")
+        .body(Body::from(encoder.finish().unwrap()))
+        .unwrap();
+    let answer = send(&region.app, bomb).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        text(&answer)
+    );
+    assert_eq!(
+        store.organizations().await.unwrap().len(),
+        organizations_before
+    );
+    assert_eq!(enrolled_under(store, region.school_a).await, 0);
+
+    // Revoked: refused with the reason, nothing stored.
+    store
+        .revoke_link(link_id, sverka_collector::now())
+        .await
+        .unwrap();
+    let answer = send(&region.app, figures(Some(&secret), &message)).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", text(&answer));
+    assert!(text(&answer).contains("revoked"), "{}", text(&answer));
+    assert_eq!(
+        store.organizations().await.unwrap().len(),
+        organizations_before
+    );
+}
