@@ -14,6 +14,7 @@ mod cli;
 mod collector;
 mod dashboard;
 mod executable_inventory;
+mod federation;
 mod fuzz;
 mod install_methods;
 mod last_use;
