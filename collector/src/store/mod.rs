@@ -105,6 +105,10 @@ pub struct Organization {
     #[serde(skip)]
     #[sqlx(default)]
     pub federated_link_id: Option<i64>,
+    /// When its lower collector counted the figures held of it (federation).
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub federated_as_of: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]

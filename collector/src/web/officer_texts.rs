@@ -11,6 +11,10 @@ pub struct OfficerTexts {
     /// What each figure means, shown under the overview and weekly tables.
     pub definitions: &'static str,
     pub directly_under: &'static str,
+    /// A federated organization: its figures come from its own collector, as of ...
+    pub federated_as_of: &'static str,
+    /// ... and none arrived this week: shown with the last ones, never as zero.
+    pub federated_late: &'static str,
     pub silent_since: &'static str,
     pub days_ago: &'static str,
     pub today: &'static str,
@@ -97,6 +101,8 @@ static RU: OfficerTexts = OfficerTexts {
         (или ни разу). Доли считаются от ПК, приславших хотя бы один отчёт. Выключение \
         ПК не улучшает показатели.",
     directly_under: "Напрямую в",
+    federated_as_of: "данные своего сервера от",
+    federated_late: "опаздывает: за эту неделю данных нет, показаны последние",
     silent_since: "молчит, последний отчёт",
     days_ago: "дн. назад",
     today: "сегодня",
@@ -159,6 +165,8 @@ static EN: OfficerTexts = OfficerTexts {
         (or ever). Shares are of the PCs that reported at least once. Switching PCs off \
         never improves the figures.",
     directly_under: "Directly under",
+    federated_as_of: "figures from its own collector of",
+    federated_late: "late: no figures this week, the last ones are shown",
     silent_since: "silent, last report",
     days_ago: "days ago",
     today: "today",

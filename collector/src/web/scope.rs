@@ -236,6 +236,7 @@ mod tests {
             digest_recipients: None,
             webhook_url: None,
             federated_link_id: None,
+            federated_as_of: None,
         }
     }
 

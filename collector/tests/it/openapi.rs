@@ -273,6 +273,7 @@ fn the_dashboard_spec_schemas_match_the_answers() {
         digest_recipients: None,
         webhook_url: None,
         federated_link_id: None,
+        federated_as_of: None,
     };
     assert_eq!(properties(&spec, "Organization"), fields(organization));
     let silent = SilentHost {

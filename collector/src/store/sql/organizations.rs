@@ -11,17 +11,23 @@ use crate::store::{
 
 const ORGANIZATION_COLUMNS: &str =
     "id, parent_id, name, kind, expected_pcs, time_zone, report_cutoff, report_recipients,
-     digest_recipients, webhook_url, federated_link_id";
+     digest_recipients, webhook_url, federated_link_id,
+     (SELECT l.last_generated_at FROM federation_links l WHERE l.id = federated_link_id)
+        AS federated_as_of";
 
 pub(super) async fn create_organization(
     store: &SqlStore,
     new: NewOrganization,
 ) -> StoreResult<Organization> {
     let time_zone = rules::check_new_organization(&new)?;
-    if let Some(parent) = new.parent_id
-        && organization(store, parent).await?.is_none()
-    {
-        return Err(StoreError::NotFound(format!("organization {parent}")));
+    if let Some(parent) = new.parent_id {
+        match organization(store, parent).await? {
+            None => return Err(StoreError::NotFound(format!("organization {parent}"))),
+            Some(federated) if federated.federated_link_id.is_some() => {
+                return Err(not_here(&federated, "add organizations"));
+            }
+            Some(_) => {}
+        }
     }
     let now = crate::now();
     let id: i64 = on_backend!(store, |pool| {
@@ -50,7 +56,18 @@ pub(super) async fn create_organization(
         digest_recipients: None,
         webhook_url: None,
         federated_link_id: None,
+        federated_as_of: None,
     })
+}
+
+/// A federated organization belongs to the collector that sends its figures: its
+/// tree and PCs are changed there.
+fn not_here(federated: &Organization, what: &str) -> StoreError {
+    StoreError::Rejected(format!(
+        "organization {} ({}) is federated: its figures come from another collector; \
+         {what} there",
+        federated.id, federated.name
+    ))
 }
 
 pub(super) async fn set_organization_report_cutoff(
@@ -201,11 +218,17 @@ pub(super) async fn create_secret(
     new: NewSecret,
     now: Timestamp,
 ) -> StoreResult<SecretInfo> {
-    if organization(store, new.organization_id).await?.is_none() {
-        return Err(StoreError::NotFound(format!(
-            "organization {}",
-            new.organization_id
-        )));
+    match organization(store, new.organization_id).await? {
+        None => {
+            return Err(StoreError::NotFound(format!(
+                "organization {}",
+                new.organization_id
+            )));
+        }
+        Some(federated) if federated.federated_link_id.is_some() => {
+            return Err(not_here(&federated, "enroll PCs"));
+        }
+        Some(_) => {}
     }
     let id: i64 = on_backend!(store, |pool| {
         sqlx::query_scalar(

@@ -74,6 +74,33 @@ pub fn row_name(tree: &OrganizationTree, scope: i64, row: Row, lang: Lang) -> Op
     }
 }
 
+/// How old a federated organization's figures are ("figures from its own collector of
+/// DATE"), and "late" when none arrived since `week_start`: its last figures are shown
+/// (and counted), never zeros. `None` for an organization of this collector's own.
+pub fn federated_note(
+    tree: &OrganizationTree,
+    member: i64,
+    clock: &crate::web::clock::Clock,
+    week_start: i64,
+    lang: Lang,
+) -> Option<String> {
+    let organization = tree.get(member)?;
+    organization.federated_link_id?;
+    let officer = lang.officer();
+    Some(match organization.federated_as_of {
+        Some(as_of) if as_of >= week_start => {
+            format!("{} {}", officer.federated_as_of, clock.date_time(as_of))
+        }
+        Some(as_of) => format!(
+            "{} {}; {}",
+            officer.federated_as_of,
+            clock.date_time(as_of),
+            officer.federated_late
+        ),
+        None => officer.federated_late.to_string(),
+    })
+}
+
 /// One row per sub-organization (and one for PCs directly under it), with totals;
 /// the rows add up to the totals.
 pub async fn overview_table(
@@ -155,9 +182,14 @@ pub async fn overview_table(
         HashMap::new()
     };
     for (key, totals) in table_rows(tree, id, |member| counts.totals(tree, member)) {
-        let Some(name) = row_name(tree, id, key, lang) else {
+        let Some(mut name) = row_name(tree, id, key, lang) else {
             continue;
         };
+        if let (Row::Member(member), Cell::Link(text, _)) = (key, &mut name)
+            && let Some(note) = federated_note(tree, member, &clock, week.start, lang)
+        {
+            text.push_str(&format!(" ({note})"));
+        }
         table
             .rows
             .push(row(name, key, &totals, before_rows.get(&key)));

@@ -7,6 +7,7 @@
 mod access;
 mod admin_tools;
 mod changes;
+mod federated;
 mod libreoffice;
 mod officer;
 mod rendering;

@@ -202,6 +202,29 @@ pub async fn a_link_places_the_lower_tree_and_counts_it(store: &dyn Store) {
         "{refused:?}"
     );
 
+    // A federated organization's tree and PCs belong to its own collector.
+    let child = store
+        .create_organization(sverka_collector::store::NewOrganization {
+            parent_id: Some(municipality.id),
+            name: "A school added here".into(),
+            kind: "school".into(),
+            expected_pcs: 1,
+            time_zone: None,
+        })
+        .await;
+    assert!(matches!(child, Err(StoreError::Rejected(_))), "{child:?}");
+    let secret = store
+        .create_secret(
+            sverka_collector::store::NewSecret {
+                organization_id: named("School 8").id,
+                secret_hash: "d".repeat(64),
+                expires_at: None,
+            },
+            T0,
+        )
+        .await;
+    assert!(matches!(secret, Err(StoreError::Rejected(_))), "{secret:?}");
+
     // Revoked: the next message stores nothing.
     store.revoke_link(link.id, T0 + 70).await.expect("revoke");
     let credentials = store

@@ -1,0 +1,90 @@
+//! Federated organizations on an upstream's overview: counted with their lower
+//! collector's figures, marked with how old those are, and "late" (still counted with
+//! the last figures, never as zero) when none arrived this week.
+
+use super::*;
+use std::collections::BTreeMap;
+use sverka_shared::federation::{
+    CurrentFigures, Detail, FEDERATION_PROTOCOL, FiguresMessage, MemberOrganization,
+};
+
+fn message(name: &str, generated_at: i64, enrolled: i64) -> FiguresMessage {
+    FiguresMessage {
+        protocol: FEDERATION_PROTOCOL,
+        message_id: format!("{name}-{generated_at}"),
+        generated_at,
+        organizations: vec![MemberOrganization {
+            key: "1".into(),
+            parent: None,
+            name: name.into(),
+            kind: "municipality".into(),
+            expected_pcs: 50,
+        }],
+        current: vec![CurrentFigures {
+            organization: "1".into(),
+            enrolled,
+            reporting: enrolled,
+            silent: 0,
+            with_banned: 3,
+            with_approved: enrolled - 3,
+            known: enrolled,
+            silent_with_banned: 0,
+        }],
+        violations: Vec::new(),
+        used: Vec::new(),
+        week: None,
+        weeks: Vec::new(),
+        not_understood: BTreeMap::new(),
+    }
+}
+
+#[tokio::test]
+async fn federated_members_are_counted_marked_and_shown_late_not_as_zero() {
+    let harness = harness().await;
+    let store = harness.store.as_ref();
+    let now = sverka_collector::now();
+    for (name, generated_at, enrolled) in [
+        ("Северодвинск (свой сервер)", now - 60, 40),
+        // Counted three weeks ago and not since.
+        ("Новодвинск (свой сервер)", now - 21 * 86_400, 30),
+    ] {
+        let link = store
+            .create_link(harness.region, &"e".repeat(64), Detail::Counts, now)
+            .await
+            .expect("link");
+        store
+            .store_federated_figures(link.id, &message(name, generated_at, enrolled), now)
+            .await
+            .expect("stored");
+    }
+    let mut officer = Client::login(&harness, "officer").await;
+    let page = officer.get(&format!("/org/{}", harness.region)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let text = page.text();
+    let row = |name: &str| {
+        let start = text
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} in {text}"));
+        text[start..start + text[start..].find("</tr>").expect("row end")].to_string()
+    };
+    let fresh = row("Северодвинск (свой сервер)");
+    assert!(fresh.contains("данные своего сервера от"), "{fresh}");
+    assert!(!fresh.contains("опаздывает"), "{fresh}");
+    assert!(fresh.contains(">40<"), "{fresh}");
+    let late = row("Новодвинск (свой сервер)");
+    assert!(late.contains("опаздывает"), "{late}");
+    assert!(
+        late.contains(">30<"),
+        "counted with its last figures: {late}"
+    );
+    // The region's total holds both members beside its own PCs.
+    let coverage = store.coverage(harness.region, 0).await.expect("coverage");
+    let own = coverage[0].enrolled - 70;
+    assert!(own >= 0, "{coverage:?}");
+    assert!(
+        coverage
+            .iter()
+            .any(|row| row.organization == "Новодвинск (свой сервер)" && row.enrolled == 30),
+        "{coverage:?}"
+    );
+}
