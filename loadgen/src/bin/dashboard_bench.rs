@@ -43,7 +43,15 @@ struct Options {
     /// query with `EXPLAIN ANALYZE` or profile a collector on it); drop it by hand.
     #[arg(long)]
     keep_database: bool,
+    /// Instead of the dashboard's pages: a federal collector receiving one weekly
+    /// round from this many regional collectors, each of `--municipalities` and
+    /// `--schools` with `--hosts / --schools` PCs per school (issue 21's figures).
+    #[arg(long, default_value_t = 0)]
+    federated_regions: usize,
 }
+
+#[path = "dashboard_bench/federation.rs"]
+mod federation;
 
 const PASSWORD: &str = "benchmark password";
 
@@ -526,6 +534,9 @@ async fn run(options: Options) -> Result<()> {
             }
             other => bail!("--database is sqlite or postgres, not {other:?}"),
         };
+    if options.federated_regions > 0 {
+        return federation::run(&options, store, &database_url).await;
+    }
     let populated = populate(store.clone(), &options).await?;
     if let Some(scratch) = &_scratch {
         // What autovacuum does some time after a bulk load: planner statistics and the

@@ -9,11 +9,14 @@ use crate::store::{
     SecretInfo, StoreError, StoreResult, Timestamp, Webhook,
 };
 
+/// An organization's columns, read from `ORGANIZATIONS` (with its link's time of the
+/// last figures when it is federated).
 const ORGANIZATION_COLUMNS: &str =
-    "id, parent_id, name, kind, expected_pcs, time_zone, report_cutoff, report_recipients,
-     digest_recipients, webhook_url, federated_link_id,
-     (SELECT l.last_generated_at FROM federation_links l WHERE l.id = federated_link_id)
-        AS federated_as_of";
+    "o.id, o.parent_id, o.name, o.kind, o.expected_pcs, o.time_zone, o.report_cutoff,
+     o.report_recipients, o.digest_recipients, o.webhook_url, o.federated_link_id,
+     l.last_generated_at AS federated_as_of";
+const ORGANIZATIONS: &str =
+    "organizations o LEFT JOIN federation_links l ON l.id = o.federated_link_id";
 
 pub(super) async fn create_organization(
     store: &SqlStore,
@@ -195,7 +198,7 @@ async fn changed_organization(
 }
 
 pub(super) async fn organization(store: &SqlStore, id: i64) -> StoreResult<Option<Organization>> {
-    let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1");
+    let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM {ORGANIZATIONS} WHERE o.id = $1");
     Ok(on_backend!(store, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(query))
             .bind(id)
@@ -205,7 +208,7 @@ pub(super) async fn organization(store: &SqlStore, id: i64) -> StoreResult<Optio
 }
 
 pub(super) async fn organizations(store: &SqlStore) -> StoreResult<Vec<Organization>> {
-    let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations ORDER BY id");
+    let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM {ORGANIZATIONS} ORDER BY o.id");
     Ok(on_backend!(store, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(query))
             .fetch_all(pool)
