@@ -255,9 +255,21 @@ pub fn weekly_table(
         })
     };
     for (key, totals) in table_rows(tree, id, totals_of) {
-        let Some(name) = row_name(tree, id, key, lang) else {
+        let Some(mut name) = row_name(tree, id, key, lang) else {
             continue;
         };
+        // A federated member with no figures this week is counted with its last ones
+        // and said to be late.
+        if let (WeekState::Live { .. }, Row::Member(member), Cell::Link(text, _)) =
+            (&figures.state, key, &mut name)
+            && let Some(organization) = tree.get(member)
+            && organization.federated_link_id.is_some()
+            && organization
+                .federated_as_of
+                .is_none_or(|as_of| as_of < figures.week.start)
+        {
+            text.push_str(&format!(" ({})", officer.federated_late));
+        }
         let link = link_of(key);
         table
             .rows

@@ -77,6 +77,22 @@ async fn federated_members_are_counted_marked_and_shown_late_not_as_zero() {
         late.contains(">30<"),
         "counted with its last figures: {late}"
     );
+    // The weekly report's live week says the same of the late member.
+    let weekly = officer
+        .get(&format!("/org/{}/weekly", harness.region))
+        .await
+        .text();
+    let start = weekly
+        .find("Новодвинск (свой сервер)")
+        .unwrap_or_else(|| panic!("the late member on the weekly page: {weekly}"));
+    let late_row = &weekly[start..start + weekly[start..].find("</tr>").expect("row end")];
+    assert!(late_row.contains("опаздывает"), "{late_row}");
+    let start = weekly
+        .find("Северодвинск (свой сервер)")
+        .expect("the fresh member");
+    let fresh_row = &weekly[start..start + weekly[start..].find("</tr>").expect("row end")];
+    assert!(!fresh_row.contains("опаздывает"), "{fresh_row}");
+
     // The region's total holds both members beside its own PCs.
     let coverage = store.coverage(harness.region, 0).await.expect("coverage");
     let own = coverage[0].enrolled - 70;
