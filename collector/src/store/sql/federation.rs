@@ -1,10 +1,11 @@
 //! Federation (migration 0018). On the upstream: links, and a lower collector's message
 //! stored in one write transaction (its organizations as rows of the link, its current
-//! figures when newer than the last applied, its frozen weeks once). On the lower
+//! figures when newer than the last applied, its frozen weeks once; rows written in
+//! multi-row statements, organizations only when new or changed). On the lower
 //! collector: its upstream and how the pushes went.
 
-use std::collections::HashMap;
-use sverka_shared::federation::{Detail, FiguresMessage};
+use std::collections::{BTreeMap, HashMap};
+use sverka_shared::federation::{Detail, FiguresMessage, MemberOrganization};
 
 use super::{SqlStore, on_backend};
 use crate::store::{
@@ -151,8 +152,32 @@ pub(super) async fn link_credentials(
     .transpose()
 }
 
-/// The message's organizations, parents first.
-fn parents_first(message: &FiguresMessage) -> Vec<&sverka_shared::federation::MemberOrganization> {
+/// Rows per multi-row statement: 13 columns at most, well inside SQLite's 32,766 and
+/// PostgreSQL's 65,535 bound parameters.
+const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// A federated organization as held.
+#[derive(sqlx::FromRow)]
+struct HeldOrganization {
+    id: i64,
+    federated_key: String,
+    parent_id: Option<i64>,
+    name: String,
+    kind: String,
+    expected_pcs: i64,
+}
+
+impl HeldOrganization {
+    fn same(&self, organization: &MemberOrganization, parent_id: i64) -> bool {
+        self.parent_id == Some(parent_id)
+            && self.name == organization.name
+            && self.kind == organization.kind
+            && self.expected_pcs == organization.expected_pcs
+    }
+}
+
+/// The message's organizations by depth: roots first, then their children, ...
+fn levels(message: &FiguresMessage) -> Vec<Vec<&MemberOrganization>> {
     let parent_of: HashMap<&str, Option<&str>> = message
         .organizations
         .iter()
@@ -170,9 +195,15 @@ fn parents_first(message: &FiguresMessage) -> Vec<&sverka_shared::federation::Me
         }
         depth
     };
-    let mut ordered: Vec<_> = message.organizations.iter().collect();
-    ordered.sort_by_cached_key(|organization| depth(&organization.key));
-    ordered
+    let mut levels: Vec<Vec<&MemberOrganization>> = Vec::new();
+    for organization in &message.organizations {
+        let depth = depth(&organization.key);
+        if levels.len() <= depth {
+            levels.resize_with(depth + 1, Vec::new);
+        }
+        levels[depth].push(organization);
+    }
+    levels
 }
 
 /// Stores a checked message of `link_id` in one write transaction. The link is read
@@ -184,7 +215,7 @@ pub(super) async fn store_federated_figures(
     message: &FiguresMessage,
     now: Timestamp,
 ) -> StoreResult<IntakeOutcome> {
-    let ordered = parents_first(message);
+    let ordered = levels(message);
     on_backend!(store, |pool| {
         let mut transaction = pool.begin_with(D::BEGIN_WRITE).await?;
         let read = format!(
@@ -202,53 +233,67 @@ pub(super) async fn store_federated_figures(
             return Err(StoreError::Rejected(format!("link {link_id} was revoked")));
         }
         let newer = last_generated_at.is_none_or(|last| message.generated_at > last);
-        let existing: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, federated_key FROM organizations WHERE federated_link_id = $1",
+        // The link's organizations as held: only what changed is written.
+        let existing: Vec<HeldOrganization> = sqlx::query_as(
+            "SELECT id, federated_key, parent_id, name, kind, expected_pcs
+             FROM organizations WHERE federated_link_id = $1",
         )
         .bind(link_id)
         .fetch_all(&mut *transaction)
         .await?;
-        let mut ids: HashMap<String, i64> =
-            existing.into_iter().map(|(id, key)| (key, id)).collect();
-        for organization in &ordered {
-            let parent_id = match &organization.parent {
-                Some(parent) => *ids.get(parent).ok_or_else(|| {
-                    StoreError::Invalid(format!("parent {parent:?} of {:?}", organization.key))
-                })?,
-                None => link_organization,
-            };
-            match ids.get(&organization.key) {
-                Some(id) if newer => {
-                    sqlx::query(
-                        "UPDATE organizations SET parent_id = $2, name = $3, kind = $4,
-                                expected_pcs = $5 WHERE id = $1",
-                    )
-                    .bind(*id)
-                    .bind(parent_id)
-                    .bind(&organization.name)
-                    .bind(&organization.kind)
-                    .bind(organization.expected_pcs)
-                    .execute(&mut *transaction)
-                    .await?;
+        let mut ids: HashMap<String, i64> = HashMap::new();
+        let mut held: HashMap<String, HeldOrganization> = HashMap::new();
+        for organization in existing {
+            ids.insert(organization.federated_key.clone(), organization.id);
+            held.insert(organization.federated_key.clone(), organization);
+        }
+        // New organizations one depth at a time (a level's parents exist by then), each
+        // level in multi-row statements.
+        for level in ordered {
+            let mut new_rows = Vec::new();
+            for organization in level {
+                let parent_id = match &organization.parent {
+                    Some(parent) => *ids.get(parent).ok_or_else(|| {
+                        StoreError::Invalid(format!("parent {parent:?} of {:?}", organization.key))
+                    })?,
+                    None => link_organization,
+                };
+                match held.get(&organization.key) {
+                    Some(row) if newer && !row.same(organization, parent_id) => {
+                        sqlx::query(
+                            "UPDATE organizations SET parent_id = $2, name = $3, kind = $4,
+                                    expected_pcs = $5 WHERE id = $1",
+                        )
+                        .bind(row.id)
+                        .bind(parent_id)
+                        .bind(&organization.name)
+                        .bind(&organization.kind)
+                        .bind(organization.expected_pcs)
+                        .execute(&mut *transaction)
+                        .await?;
+                    }
+                    Some(_) => {}
+                    None => new_rows.push((parent_id, organization)),
                 }
-                Some(_) => {}
-                None => {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO organizations (parent_id, name, kind, expected_pcs,
-                             created_at, federated_link_id, federated_key)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-                    )
-                    .bind(parent_id)
-                    .bind(&organization.name)
-                    .bind(&organization.kind)
-                    .bind(organization.expected_pcs)
-                    .bind(now)
-                    .bind(link_id)
-                    .bind(&organization.key)
-                    .fetch_one(&mut *transaction)
-                    .await?;
-                    ids.insert(organization.key.clone(), id);
-                }
+            }
+            for chunk in new_rows.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::<D>::new(
+                    "INSERT INTO organizations (parent_id, name, kind, expected_pcs, created_at,
+                         federated_link_id, federated_key) ",
+                );
+                insert.push_values(chunk, |mut row, (parent_id, organization)| {
+                    row.push_bind(*parent_id)
+                        .push_bind(organization.name.clone())
+                        .push_bind(organization.kind.clone())
+                        .push_bind(organization.expected_pcs)
+                        .push_bind(now)
+                        .push_bind(link_id)
+                        .push_bind(organization.key.clone());
+                });
+                insert.push(" RETURNING id, federated_key");
+                let created: Vec<(i64, String)> =
+                    insert.build_query_as().fetch_all(&mut *transaction).await?;
+                ids.extend(created.into_iter().map(|(id, key)| (key, id)));
             }
         }
         let id_of = |key: &str| {
@@ -267,57 +312,72 @@ pub(super) async fn store_federated_figures(
                     .execute(&mut *transaction)
                     .await?;
             }
-            for figures in &message.current {
-                sqlx::query(
+            let counts = message
+                .current
+                .iter()
+                .map(|figures| Ok((id_of(&figures.organization)?, figures)))
+                .collect::<StoreResult<Vec<_>>>()?;
+            for chunk in counts.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::<D>::new(
                     "INSERT INTO federated_counts (organization_id, as_of, enrolled, reporting,
-                         silent, with_banned, with_approved, known, silent_with_banned)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(id_of(&figures.organization)?)
-                .bind(message.generated_at)
-                .bind(figures.enrolled)
-                .bind(figures.reporting)
-                .bind(figures.silent)
-                .bind(figures.with_banned)
-                .bind(figures.with_approved)
-                .bind(figures.known)
-                .bind(figures.silent_with_banned)
-                .execute(&mut *transaction)
-                .await?;
+                         silent, with_banned, with_approved, known, silent_with_banned) ",
+                );
+                insert.push_values(chunk, |mut row, (id, figures)| {
+                    row.push_bind(*id)
+                        .push_bind(message.generated_at)
+                        .push_bind(figures.enrolled)
+                        .push_bind(figures.reporting)
+                        .push_bind(figures.silent)
+                        .push_bind(figures.with_banned)
+                        .push_bind(figures.with_approved)
+                        .push_bind(figures.known)
+                        .push_bind(figures.silent_with_banned);
+                });
+                insert.build().execute(&mut *transaction).await?;
             }
+            // One row per organization and application (the last one listed wins).
+            let mut violations: BTreeMap<(i64, &str), (i64, String)> = BTreeMap::new();
             for row in &message.violations {
                 let hosts = serde_json::to_string(&row.hosts)
                     .map_err(|error| StoreError::Invalid(error.to_string()))?;
-                sqlx::query(
-                    "INSERT INTO federated_violations (organization_id, app_id, pcs, hosts)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (organization_id, app_id) DO UPDATE SET pcs = excluded.pcs,
-                         hosts = excluded.hosts",
-                )
-                .bind(id_of(&row.organization)?)
-                .bind(&row.app_id)
-                .bind(row.pcs)
-                .bind(hosts)
-                .execute(&mut *transaction)
-                .await?;
+                violations.insert((id_of(&row.organization)?, &row.app_id), (row.pcs, hosts));
+            }
+            let violations: Vec<_> = violations.into_iter().collect();
+            for chunk in violations.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::<D>::new(
+                    "INSERT INTO federated_violations (organization_id, app_id, pcs, hosts) ",
+                );
+                insert.push_values(chunk, |mut row, ((id, app_id), (pcs, hosts))| {
+                    row.push_bind(*id)
+                        .push_bind(app_id.to_string())
+                        .push_bind(*pcs)
+                        .push_bind(hosts.clone());
+                });
+                insert.build().execute(&mut *transaction).await?;
             }
             if let Some(week) = message.week {
+                let mut used: BTreeMap<(i64, &str, &str), i64> = BTreeMap::new();
                 for row in &message.used {
-                    sqlx::query(
-                        "INSERT INTO federated_use (organization_id, app_id, status,
-                             week_start, week_end, pcs)
-                         VALUES ($1, $2, $3, $4, $5, $6)
-                         ON CONFLICT (organization_id, app_id, status) DO UPDATE
-                         SET pcs = excluded.pcs",
-                    )
-                    .bind(id_of(&row.organization)?)
-                    .bind(&row.app_id)
-                    .bind(&row.status)
-                    .bind(week.start)
-                    .bind(week.end)
-                    .bind(row.pcs)
-                    .execute(&mut *transaction)
-                    .await?;
+                    used.insert(
+                        (id_of(&row.organization)?, &row.app_id, &row.status),
+                        row.pcs,
+                    );
+                }
+                let used: Vec<_> = used.into_iter().collect();
+                for chunk in used.chunks(ROWS_PER_STATEMENT) {
+                    let mut insert = sqlx::QueryBuilder::<D>::new(
+                        "INSERT INTO federated_use (organization_id, app_id, status, week_start,
+                             week_end, pcs) ",
+                    );
+                    insert.push_values(chunk, |mut row, ((id, app_id, status), pcs)| {
+                        row.push_bind(*id)
+                            .push_bind(app_id.to_string())
+                            .push_bind(status.to_string())
+                            .push_bind(week.start)
+                            .push_bind(week.end)
+                            .push_bind(*pcs);
+                    });
+                    insert.build().execute(&mut *transaction).await?;
                 }
             }
         }
@@ -325,35 +385,45 @@ pub(super) async fn store_federated_figures(
             current_applied: newer,
             ..IntakeOutcome::default()
         };
+        // Frozen weeks: stored once, never changed; a week listed twice counts once.
+        let mut weeks: BTreeMap<(i64, &str), &sverka_shared::federation::WeekFigures> =
+            BTreeMap::new();
         for row in &message.weeks {
-            let stored = sqlx::query(
+            weeks
+                .entry((id_of(&row.organization)?, &row.week))
+                .or_insert(row);
+        }
+        let weeks: Vec<_> = weeks.into_iter().collect();
+        for chunk in weeks.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::<D>::new(
                 "INSERT INTO federated_weeks (organization_id, week, received_at, expected_pcs,
                      enrolled, reporting, silent, with_banned, with_approved, known,
-                     silent_with_banned, used_approved, used_banned)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                 ON CONFLICT (organization_id, week) DO NOTHING",
-            )
-            .bind(id_of(&row.organization)?)
-            .bind(&row.week)
-            .bind(now)
-            .bind(row.expected_pcs)
-            .bind(row.enrolled)
-            .bind(row.reporting)
-            .bind(row.silent)
-            .bind(row.with_banned)
-            .bind(row.with_approved)
-            .bind(row.known)
-            .bind(row.silent_with_banned)
-            .bind(row.used_approved)
-            .bind(row.used_banned)
-            .execute(&mut *transaction)
-            .await?
-            .rows_affected();
-            if stored > 0 {
-                outcome.weeks_stored += 1;
-            } else {
-                outcome.weeks_known += 1;
-            }
+                     silent_with_banned, used_approved, used_banned) ",
+            );
+            insert.push_values(chunk, |mut values, ((id, week), row)| {
+                values
+                    .push_bind(*id)
+                    .push_bind(week.to_string())
+                    .push_bind(now)
+                    .push_bind(row.expected_pcs)
+                    .push_bind(row.enrolled)
+                    .push_bind(row.reporting)
+                    .push_bind(row.silent)
+                    .push_bind(row.with_banned)
+                    .push_bind(row.with_approved)
+                    .push_bind(row.known)
+                    .push_bind(row.silent_with_banned)
+                    .push_bind(row.used_approved)
+                    .push_bind(row.used_banned);
+            });
+            insert.push(" ON CONFLICT (organization_id, week) DO NOTHING");
+            let stored = insert
+                .build()
+                .execute(&mut *transaction)
+                .await?
+                .rows_affected();
+            outcome.weeks_stored += stored;
+            outcome.weeks_known += chunk.len() as u64 - stored;
         }
         sqlx::query(
             "UPDATE federation_links SET last_received_at = $2,
