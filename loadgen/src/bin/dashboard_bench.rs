@@ -283,6 +283,17 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
         host_ids.len(),
         started.elapsed().as_secs_f64()
     );
+    create_bench_user(store.as_ref(), now).await?;
+    Ok(Populated {
+        region,
+        municipality: municipalities[0],
+        school: schools[0],
+        host: host_ids[0],
+    })
+}
+
+/// The administrator the benchmark signs in as.
+async fn create_bench_user(store: &dyn Store, now: i64) -> Result<()> {
     let password_hash = sverka_collector::web::auth::hash_password(PASSWORD)?;
     store
         .create_user(
@@ -296,12 +307,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
             now,
         )
         .await?;
-    Ok(Populated {
-        region,
-        municipality: municipalities[0],
-        school: schools[0],
-        host: host_ids[0],
-    })
+    Ok(())
 }
 
 struct Server {

@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
-use sverka_collector::store::{NewOrganization, NewUser, Role, Store};
+use sverka_collector::store::{NewOrganization, Store};
 use sverka_shared::federation::{
     ApplicationPcs, CurrentFigures, Detail, FEDERATION_PROTOCOL, FIGURES_PATH, FiguresAck,
     FiguresMessage, MemberOrganization, SchoolViolations, WeekFigures, WeekSpan,
 };
 
-use super::{Options, PASSWORD, sign_in, start_collector, time_page, time_query};
+use super::{Options, create_bench_user, sign_in, start_collector, time_page, time_query};
 
 /// A region (key "r"), its municipalities ("m<i>") and schools ("s<i>"), each school
 /// with `pcs_per_school` PCs; figures differ by region and week so nothing repeats.
@@ -179,19 +179,7 @@ pub async fn run(options: &Options, store: Arc<dyn Store>, database_url: &str) -
         })
         .await?
         .id;
-    let password_hash = sverka_collector::web::auth::hash_password(PASSWORD)?;
-    store
-        .create_user(
-            NewUser {
-                login: "bench".into(),
-                password_hash,
-                role: Role::Administrator,
-                organization_id: None,
-                language: "ru".into(),
-            },
-            now,
-        )
-        .await?;
+    create_bench_user(store.as_ref(), now).await?;
     let mut secrets = Vec::new();
     for _ in 0..regions {
         let (random, hash) = sverka_collector::keys::generate();
