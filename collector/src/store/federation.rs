@@ -86,3 +86,12 @@ pub enum PushOutcome {
         error: String,
     },
 }
+
+/// A federated school's banned messenger, as its lower collector last sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FederatedViolation {
+    pub app_id: String,
+    pub pcs: i64,
+    /// The PCs' names, when the link allows them (empty otherwise).
+    pub hosts: Vec<String>,
+}

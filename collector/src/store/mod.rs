@@ -46,7 +46,9 @@ pub mod sql;
 pub mod worklist;
 
 pub use error::{DatabaseFailure, StoreError, StoreResult};
-pub use federation::{IntakeOutcome, LinkCredentials, LinkInfo, PushOutcome, UpstreamLink};
+pub use federation::{
+    FederatedViolation, IntakeOutcome, LinkCredentials, LinkInfo, PushOutcome, UpstreamLink,
+};
 pub use job_lease::JobLease;
 pub use notifications::{
     Changes, Channel, DeliveryOutcome, NewNotification, Notification, NotificationState,
@@ -759,6 +761,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         message: &sverka_shared::federation::FiguresMessage,
         now: Timestamp,
     ) -> StoreResult<IntakeOutcome>;
+    /// A federated organization's own banned messengers as its lower collector last
+    /// sent them, by application.
+    async fn federated_violations(
+        &self,
+        organization_id: i64,
+    ) -> StoreResult<Vec<FederatedViolation>>;
     async fn upstream(&self) -> StoreResult<Option<UpstreamLink>>;
     /// Sets (a new link starts with no week acknowledged) or with `None` removes the
     /// upstream.

@@ -15,6 +15,11 @@ pub struct OfficerTexts {
     pub federated_as_of: &'static str,
     /// ... and none arrived this week: shown with the last ones, never as zero.
     pub federated_late: &'static str,
+    /// The school page of a federated organization: its PCs are on its own collector.
+    pub federated_violations: &'static str,
+    pub federated_school_text: &'static str,
+    pub pcs: &'static str,
+    pub pc_names: &'static str,
     pub silent_since: &'static str,
     pub days_ago: &'static str,
     pub today: &'static str,
@@ -103,6 +108,11 @@ static RU: OfficerTexts = OfficerTexts {
     directly_under: "Напрямую в",
     federated_as_of: "данные своего сервера от",
     federated_late: "опаздывает: за эту неделю данных нет, показаны последние",
+    federated_violations: "Запрещённые мессенджеры по данным её сервера",
+    federated_school_text: "ПК этой организации подключены к её собственному серверу; \
+        здесь — то, что он прислал.",
+    pcs: "ПК",
+    pc_names: "Имена ПК",
     silent_since: "молчит, последний отчёт",
     days_ago: "дн. назад",
     today: "сегодня",
@@ -167,6 +177,11 @@ static EN: OfficerTexts = OfficerTexts {
     directly_under: "Directly under",
     federated_as_of: "figures from its own collector of",
     federated_late: "late: no figures this week, the last ones are shown",
+    federated_violations: "Banned messengers as its own collector reports them",
+    federated_school_text: "This organization's PCs report to its own collector; \
+        this is what that collector sent.",
+    pcs: "PCs",
+    pc_names: "PC names",
     silent_since: "silent, last report",
     days_ago: "days ago",
     today: "today",

@@ -9,8 +9,8 @@ use sverka_shared::federation::{Detail, FiguresMessage, MemberOrganization};
 
 use super::{SqlStore, on_backend};
 use crate::store::{
-    IntakeOutcome, LinkCredentials, LinkInfo, PushOutcome, StoreError, StoreResult, Timestamp,
-    UpstreamLink,
+    FederatedViolation, IntakeOutcome, LinkCredentials, LinkInfo, PushOutcome, StoreError,
+    StoreResult, Timestamp, UpstreamLink,
 };
 
 #[derive(sqlx::FromRow)]
@@ -446,6 +446,32 @@ pub(super) async fn store_federated_figures(
         transaction.commit().await?;
         Ok(outcome)
     })
+}
+
+pub(super) async fn federated_violations(
+    store: &SqlStore,
+    organization_id: i64,
+) -> StoreResult<Vec<FederatedViolation>> {
+    let rows: Vec<(String, i64, String)> = on_backend!(store, |pool| {
+        sqlx::query_as(
+            "SELECT app_id, pcs, hosts FROM federated_violations
+             WHERE organization_id = $1 ORDER BY app_id",
+        )
+        .bind(organization_id)
+        .fetch_all(pool)
+        .await?
+    });
+    rows.into_iter()
+        .map(|(app_id, pcs, hosts)| {
+            Ok(FederatedViolation {
+                app_id,
+                pcs,
+                hosts: serde_json::from_str(&hosts).map_err(|error| {
+                    StoreError::Database(format!("federated_violations.hosts: {error}").into())
+                })?,
+            })
+        })
+        .collect()
 }
 
 #[derive(sqlx::FromRow)]

@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use sqlx::{PgConnection, SqliteConnection};
 use std::path::Path;
 
+use super::FederatedViolation;
 use super::dialect::postgres::PgBackend;
 use super::dialect::sqlite::SqliteBackend;
 use super::{
@@ -605,6 +606,12 @@ impl Store for SqlStore {
         now: Timestamp,
     ) -> StoreResult<IntakeOutcome> {
         federation::store_federated_figures(self, link_id, message, now).await
+    }
+    async fn federated_violations(
+        &self,
+        organization_id: i64,
+    ) -> StoreResult<Vec<FederatedViolation>> {
+        federation::federated_violations(self, organization_id).await
     }
     async fn upstream(&self) -> StoreResult<Option<UpstreamLink>> {
         federation::upstream(self).await

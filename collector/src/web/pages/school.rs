@@ -132,6 +132,19 @@ pub async fn school(
         table.sort(order);
     }
     let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
+    if let Some(organization) = tree.get(id)
+        && organization.federated_link_id.is_some()
+    {
+        let body = federated_school(
+            &state,
+            id,
+            organization.federated_as_of,
+            &clock,
+            viewer.lang,
+        )
+        .await?;
+        return Ok(layout(&viewer, &name, crumbs(&viewer, &tree, id), body).into_response());
+    }
     let base = format!("/school/{id}");
     let section = |title: &str, key: &str, table: &Table| {
         html! {
@@ -155,6 +168,52 @@ pub async fn school(
         (section(texts.clean_pcs, "clean", &clean))
     };
     Ok(layout(&viewer, &name, crumbs(&viewer, &tree, id), body).into_response())
+}
+
+/// A federated organization's page: its PCs are on its own collector, so what that
+/// collector last sent: banned messengers with how many PCs (and their names when the
+/// link allows them).
+async fn federated_school(
+    state: &WebState,
+    id: i64,
+    as_of: Option<i64>,
+    clock: &crate::web::clock::Clock,
+    lang: Lang,
+) -> Result<maud::Markup, WebError> {
+    let texts = lang.texts();
+    let officer = lang.officer();
+    let catalog = state.app.catalog();
+    let rows = state.app.store.federated_violations(id).await?;
+    Ok(html! {
+        p { (officer.federated_school_text) }
+        @if let Some(as_of) = as_of {
+            p { (officer.federated_as_of) " " (clock.date_time(as_of)) }
+        }
+        section id="section-federated-violations" {
+            h2 { (officer.federated_violations) " (" (rows.len()) ")" }
+            @if rows.is_empty() {
+                p { (texts.nothing) }
+            } @else {
+                table {
+                    thead { tr {
+                        th scope="col" { (texts.application) }
+                        th scope="col" { (officer.pcs) }
+                        th scope="col" { (officer.pc_names) }
+                    } }
+                    tbody {
+                        @for row in &rows {
+                            tr {
+                                td { (catalog.matcher.catalog().app(&row.app_id)
+                                    .map_or(row.app_id.as_str(), |app| app.name.as_str())) }
+                                td { (row.pcs) }
+                                td { (row.hosts.join(", ")) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    })
 }
 
 pub async fn school_export(

@@ -6,6 +6,7 @@ use super::*;
 use std::collections::BTreeMap;
 use sverka_shared::federation::{
     CurrentFigures, Detail, FEDERATION_PROTOCOL, FiguresMessage, MemberOrganization,
+    SchoolViolations,
 };
 
 fn message(name: &str, generated_at: i64, enrolled: i64) -> FiguresMessage {
@@ -93,9 +94,46 @@ async fn federated_members_are_counted_marked_and_shown_late_not_as_zero() {
     let fresh_row = &weekly[start..start + weekly[start..].find("</tr>").expect("row end")];
     assert!(!fresh_row.contains("опаздывает"), "{fresh_row}");
 
+    // A federated school's page shows what its collector sent: on a pcs link, the
+    // PCs' names.
+    let link = store
+        .create_link(harness.region, &"f".repeat(64), Detail::Pcs, now)
+        .await
+        .expect("link");
+    let mut with_school = message("Котлас (свой сервер)", now - 30, 12);
+    with_school.organizations.push(MemberOrganization {
+        key: "2".into(),
+        parent: Some("1".into()),
+        name: "Котлас: школа №7".into(),
+        kind: "school".into(),
+        expected_pcs: 12,
+    });
+    with_school.violations.push(SchoolViolations {
+        organization: "2".into(),
+        app_id: "telegram".into(),
+        pcs: 2,
+        hosts: vec!["kab-1".into(), "kab-2".into()],
+    });
+    store
+        .store_federated_figures(link.id, &with_school, now)
+        .await
+        .expect("stored");
+    let school = store
+        .organizations()
+        .await
+        .expect("organizations")
+        .into_iter()
+        .find(|organization| organization.name == "Котлас: школа №7")
+        .expect("the federated school");
+    let page = officer.get(&format!("/school/{}", school.id)).await.text();
+    assert!(page.contains("section-federated-violations"), "{page}");
+    assert!(page.contains("Telegram"), "{page}");
+    assert!(page.contains("kab-1, kab-2"), "{page}");
+    assert!(page.contains("данные своего сервера от"), "{page}");
+
     // The region's total holds both members beside its own PCs.
     let coverage = store.coverage(harness.region, 0).await.expect("coverage");
-    let own = coverage[0].enrolled - 70;
+    let own = coverage[0].enrolled - 70 - 12;
     assert!(own >= 0, "{coverage:?}");
     assert!(
         coverage

@@ -136,6 +136,14 @@ pub async fn a_link_places_the_lower_tree_and_counts_it(store: &dyn Store) {
         .expect("school 8's own counts");
     assert_eq!((school_8.enrolled, school_8.with_banned), (6, 1));
 
+    let held = store
+        .federated_violations(named("School 8").id)
+        .await
+        .expect("violations");
+    assert_eq!(held.len(), 1);
+    assert_eq!((held[0].app_id.as_str(), held[0].pcs), ("telegram", 1));
+    assert!(held[0].hosts.is_empty());
+
     // An older message (an old backup, a late delivery) changes no current figure and
     // no name; its new week is still stored once.
     let mut stale = message(T0 + 5, 99);
