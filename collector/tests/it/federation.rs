@@ -264,3 +264,90 @@ async fn forged_revoked_and_hostile_messages_store_nothing() {
         organizations_before
     );
 }
+
+/// `upstream push` against the upstream's router served on a loopback socket: a
+/// lower collector ten frozen weeks behind sends them oldest first, eight a message,
+/// each acknowledged before the next; a push after that sends none again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_sends_every_missing_frozen_week_oldest_first() {
+    use sverka_collector::store::{HostListToFreeze, WeeklyFigures};
+    let region = harness().await;
+    let (link_id, secret) = link(region.store.as_ref(), region.school_a, Detail::Counts).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = listener.local_addr().expect("address");
+    let served = region.app.clone();
+    tokio::spawn(async move { axum::serve(listener, served).await });
+
+    let lower = harness().await;
+    let labels: Vec<String> = (38..48).map(|week| format!("2026-W{week}")).collect();
+    for label in &labels {
+        let figures = WeeklyFigures {
+            organization_id: lower.school_a,
+            week: label.clone(),
+            expected_pcs: 10,
+            enrolled: 3,
+            reporting: 3,
+            silent: 0,
+            with_banned: 1,
+            with_approved: 2,
+            known: Some(3),
+            silent_with_banned: Some(0),
+            used_approved: Some(2),
+            used_banned: Some(0),
+        };
+        let hosts = HostListToFreeze {
+            week: label.clone(),
+            boundaries: "|".into(),
+            silent_before: 0,
+        };
+        lower
+            .store
+            .freeze_weekly_figures(&[figures], &[], &hosts, 0)
+            .await
+            .expect("frozen");
+    }
+    lower
+        .store
+        .set_upstream(Some(&UpstreamLink {
+            url: format!("http://{address}"),
+            secret,
+            allow_http: true,
+            configured_at: 0,
+            upstream_organization: "Школа А".into(),
+            detail: Detail::Counts,
+            acknowledged_week: None,
+            last_attempt_at: None,
+            last_success_at: None,
+            last_error: None,
+        }))
+        .await
+        .expect("upstream set");
+    let clock = Clock::new("Europe/Moscow", "thursday").expect("clock");
+    let config = upstream::UpstreamConfig::default();
+    let now = sverka_collector::now();
+    let pushed = upstream::push(lower.store.as_ref(), &clock, 7, &config, now)
+        .await
+        .expect("pushed");
+    assert_eq!(pushed.messages, 2, "{pushed:?}");
+    assert_eq!(pushed.weeks_stored, 10, "{pushed:?}");
+    assert_eq!(pushed.newest_week.as_deref(), Some("2026-W47"));
+    let held = region
+        .store
+        .links()
+        .await
+        .expect("links")
+        .into_iter()
+        .find(|info| info.id == link_id)
+        .expect("the link");
+    assert_eq!(held.newest_week.as_deref(), Some("2026-W47"));
+    let state = lower.store.upstream().await.expect("read").expect("set");
+    assert_eq!(state.acknowledged_week.as_deref(), Some("2026-W47"));
+    assert_eq!(state.last_error, None);
+
+    let again = upstream::push(lower.store.as_ref(), &clock, 7, &config, now + 1)
+        .await
+        .expect("pushed again");
+    assert_eq!((again.messages, again.weeks_stored), (1, 0), "{again:?}");
+}
