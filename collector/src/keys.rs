@@ -33,6 +33,15 @@ pub fn parse_token(token: &str) -> Option<(i64, &str)> {
     Some((id.parse().ok()?, random))
 }
 
+/// The token of an `Authorization: Bearer <token>` header (host keys, link secrets,
+/// personal API tokens), if the request has one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+}
+
 /// Compares two hashes in time that does not depend on where they differ.
 pub fn same_hash(left: &str, right: &str) -> bool {
     left.len() == right.len()

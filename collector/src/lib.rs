@@ -44,6 +44,23 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The collector's client for the calls it makes (webhooks, the upstream): one call
+/// may take `timeout` in all, redirects are not followed (a POST would turn into a
+/// GET), TLS through rustls with ring.
+pub(crate) fn outbound_http_client(
+    timeout: std::time::Duration,
+) -> Result<reqwest::Client, reqwest::Error> {
+    // reqwest is built without a default crypto provider; ring is ours. Installing
+    // fails harmlessly when a provider is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .user_agent(concat!("sverka-collector/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
 /// Unix seconds as RFC 3339 UTC, for people and exports.
 pub fn format_time(seconds: i64) -> String {
     let time = UNIX_EPOCH + std::time::Duration::from_secs(seconds.max(0) as u64);

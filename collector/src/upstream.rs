@@ -89,14 +89,7 @@ pub fn checked_url(url: &str, allow_http: bool) -> Result<reqwest::Url, Upstream
 }
 
 fn client(timeout: Duration) -> Result<reqwest::Client, UpstreamError> {
-    // reqwest is built without a default crypto provider; ring is ours.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .user_agent(concat!("sverka-collector/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(timeout)
-        .timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
+    crate::outbound_http_client(timeout)
         .map_err(|error| UpstreamError::Invalid(format!("the HTTP client: {error}")))
 }
 
@@ -186,28 +179,7 @@ pub async fn compose(
             pcs: row.pcs,
         }))
         .collect();
-    let mut weeks = Vec::new();
-    for label in store
-        .frozen_weeks(link.acknowledged_week.as_deref(), WEEKS_PER_MESSAGE)
-        .await?
-    {
-        for figures in store.weekly_figures_of_week(&label).await? {
-            weeks.push(WeekFigures {
-                week: figures.week,
-                organization: figures.organization_id.to_string(),
-                expected_pcs: figures.expected_pcs,
-                enrolled: figures.enrolled,
-                reporting: figures.reporting,
-                silent: figures.silent,
-                with_banned: figures.with_banned,
-                with_approved: figures.with_approved,
-                known: figures.known,
-                silent_with_banned: figures.silent_with_banned,
-                used_approved: figures.used_approved,
-                used_banned: figures.used_banned,
-            });
-        }
-    }
+    let weeks = frozen_weeks_after(store, link.acknowledged_week.as_deref()).await?;
     let with_names = link.detail == sverka_shared::federation::Detail::Pcs;
     Ok(FiguresMessage {
         protocol: FEDERATION_PROTOCOL,
@@ -259,6 +231,34 @@ pub async fn compose(
     })
 }
 
+/// Every organization's frozen figures of the (at most `WEEKS_PER_MESSAGE`) weeks
+/// frozen after `after`, oldest first.
+async fn frozen_weeks_after(
+    store: &dyn Store,
+    after: Option<&str>,
+) -> Result<Vec<WeekFigures>, StoreError> {
+    let mut weeks = Vec::new();
+    for label in store.frozen_weeks(after, WEEKS_PER_MESSAGE).await? {
+        for figures in store.weekly_figures_of_week(&label).await? {
+            weeks.push(WeekFigures {
+                week: figures.week,
+                organization: figures.organization_id.to_string(),
+                expected_pcs: figures.expected_pcs,
+                enrolled: figures.enrolled,
+                reporting: figures.reporting,
+                silent: figures.silent,
+                with_banned: figures.with_banned,
+                with_approved: figures.with_approved,
+                known: figures.known,
+                silent_with_banned: figures.silent_with_banned,
+                used_approved: figures.used_approved,
+                used_banned: figures.used_banned,
+            });
+        }
+    }
+    Ok(weeks)
+}
+
 /// Sends one message, gzip-compressed.
 async fn send(
     http: &reqwest::Client,
@@ -291,7 +291,6 @@ async fn send(
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Pushed {
     pub messages: u64,
-    pub bytes_before_gzip: u64,
     pub weeks_stored: u64,
     pub newest_week: Option<String>,
     pub refused: Vec<String>,
@@ -312,10 +311,9 @@ pub async fn push(
     };
     let http = client(Duration::from_secs(config.timeout_seconds.max(1)))?;
     let mut pushed = Pushed::default();
+    // The current figures are counted once; a further message carries the next weeks.
+    let mut message = compose(store, clock, silent_after_days, &link, now).await?;
     loop {
-        let message = compose(store, clock, silent_after_days, &link, now).await?;
-        pushed.bytes_before_gzip +=
-            serde_json::to_vec(&message).map_or(0, |json| json.len() as u64);
         let sent_weeks: BTreeSet<String> =
             message.weeks.iter().map(|row| row.week.clone()).collect();
         let ack = match send(&http, &link, &message).await {
@@ -349,6 +347,8 @@ pub async fn push(
         if !more {
             return Ok(pushed);
         }
+        message.message_id = uuid::Uuid::now_v7().to_string();
+        message.weeks = frozen_weeks_after(store, link.acknowledged_week.as_deref()).await?;
     }
 }
 

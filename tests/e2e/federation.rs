@@ -5,13 +5,14 @@
 //! plain http refused unless allowed.
 
 use serde_json::Value;
-use std::time::{Duration, Instant};
 use sverka_tests::real_collector::{Collector, scratch_postgres};
 
 use crate::collector::{BASH, MAX, TELEGRAM, enroll, pc, run_once};
+use crate::mail::wait_for;
 
-/// `report coverage --org ORG --format json`'s first row (the organization itself).
-fn coverage(collector: &Collector, organization: i64) -> Value {
+/// `report coverage --org ORG --format json`: the organization's row, then one per
+/// child.
+fn coverage_rows(collector: &Collector, organization: i64) -> Value {
     let text = collector.cli_ok(&[
         "report",
         "coverage",
@@ -20,8 +21,12 @@ fn coverage(collector: &Collector, organization: i64) -> Value {
         "--format",
         "json",
     ]);
-    let rows: Value = serde_json::from_str(&text).expect("coverage JSON");
-    rows[0].clone()
+    serde_json::from_str(&text).expect("coverage JSON")
+}
+
+/// The organization's own coverage row.
+fn coverage(collector: &Collector, organization: i64) -> Value {
+    coverage_rows(collector, organization)[0].clone()
 }
 
 fn enrolled(collector: &Collector, organization: i64) -> i64 {
@@ -44,17 +49,6 @@ fn municipality(collector: &Collector, name: &str, pcs: &[&[(&str, &str, &str)]]
         assert_eq!(code, 0, "{log}");
     }
     municipality
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "timed out waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 #[test]
@@ -149,8 +143,10 @@ fn municipal_collectors_report_up_to_the_region_and_the_region_to_the_country() 
     ]);
     assert!(shown.contains("names of the PCs"), "{shown}");
     wait_for(
-        "the second collector's own push job sent its figures",
+        "the second collector's own push job to send its figures",
+        60,
         || enrolled(&region, region_org) == 3,
+        || second.log(),
     );
     assert_eq!(coverage(&region, region_org)["with_banned"], 2);
     let links = region.cli_ok(&["link", "list"]);
@@ -172,15 +168,7 @@ fn municipal_collectors_report_up_to_the_region_and_the_region_to_the_country() 
     assert_eq!(enrolled(&federal, country), 3);
     assert_eq!(coverage(&federal, country)["with_banned"], 2);
     // The region's tree appears under the country, with the municipalities under it.
-    let children: Value = serde_json::from_str(&federal.cli_ok(&[
-        "report",
-        "coverage",
-        "--org",
-        &country.to_string(),
-        "--format",
-        "json",
-    ]))
-    .expect("json");
+    let children = coverage_rows(&federal, country);
     assert_eq!(
         children[1]["organization"], "Ставропольский край",
         "{children}"

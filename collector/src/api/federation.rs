@@ -11,7 +11,7 @@
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use std::sync::Arc;
 use sverka_shared::federation::{
     Detail, FEDERATION_PROTOCOL, FiguresAck, FiguresMessage, LinkDescription, READABLE_PROTOCOLS,
@@ -41,10 +41,7 @@ async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<LinkCredentials, ApiFailure> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+    let token = keys::bearer(headers)
         .ok_or_else(|| unauthorized("a link secret is required (Authorization: Bearer)"))?;
     let (id, random) =
         keys::parse_token(token).ok_or_else(|| unauthorized("not a valid link secret"))?;

@@ -144,15 +144,7 @@ pub struct WebhookClient {
 
 impl WebhookClient {
     pub fn new(timeout: Duration) -> Result<WebhookClient, String> {
-        // reqwest is built without a default crypto provider; ring is ours. Installing
-        // fails harmlessly when a provider is already installed.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("sverka-collector/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
+        let http = crate::outbound_http_client(timeout)
             .map_err(|error| format!("the webhook client: {error}"))?;
         Ok(WebhookClient { http })
     }

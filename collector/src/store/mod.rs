@@ -113,6 +113,14 @@ pub struct Organization {
     pub federated_as_of: Option<Timestamp>,
 }
 
+impl Organization {
+    /// A federated organization whose lower collector has sent no figures counted
+    /// since `since` (the week's start): late, shown with its last figures.
+    pub fn is_late(&self, since: Timestamp) -> bool {
+        self.federated_link_id.is_some() && self.federated_as_of.is_none_or(|as_of| as_of < since)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewOrganization {
     pub parent_id: Option<i64>,

@@ -262,11 +262,9 @@ pub fn weekly_table(
         // and said to be late.
         if let (WeekState::Live { .. }, Row::Member(member), Cell::Link(text, _)) =
             (&figures.state, key, &mut name)
-            && let Some(organization) = tree.get(member)
-            && organization.federated_link_id.is_some()
-            && organization
-                .federated_as_of
-                .is_none_or(|as_of| as_of < figures.week.start)
+            && tree
+                .get(member)
+                .is_some_and(|organization| organization.is_late(figures.week.start))
         {
             text.push_str(&format!(" ({})", officer.federated_late));
         }

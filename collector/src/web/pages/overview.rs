@@ -87,17 +87,13 @@ pub fn federated_note(
     let organization = tree.get(member)?;
     organization.federated_link_id?;
     let officer = lang.officer();
-    Some(match organization.federated_as_of {
-        Some(as_of) if as_of >= week_start => {
-            format!("{} {}", officer.federated_as_of, clock.date_time(as_of))
-        }
-        Some(as_of) => format!(
-            "{} {}; {}",
-            officer.federated_as_of,
-            clock.date_time(as_of),
-            officer.federated_late
-        ),
-        None => officer.federated_late.to_string(),
+    let as_of = organization
+        .federated_as_of
+        .map(|as_of| format!("{} {}", officer.federated_as_of, clock.date_time(as_of)));
+    Some(match (as_of, organization.is_late(week_start)) {
+        (Some(as_of), false) => as_of,
+        (Some(as_of), true) => format!("{as_of}; {}", officer.federated_late),
+        (None, _) => officer.federated_late.to_string(),
     })
 }
 

@@ -127,24 +127,20 @@ pub async fn school(
     let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
+    // A federated organization's PCs are on its own collector: what it sent instead.
+    if let Some(organization) = tree.get(id)
+        && organization.federated_link_id.is_some()
+    {
+        let as_of = organization.federated_as_of;
+        let body = federated_school(&state, id, as_of, &clock, viewer.lang, order).await?;
+        let name = organization.name.clone();
+        return Ok(layout(&viewer, &name, crumbs(&viewer, &tree, id), body).into_response());
+    }
     let [mut violations, mut silent, mut clean] = school_tables(&state, id, viewer.lang).await?;
     for table in [&mut violations, &mut silent, &mut clean] {
         table.sort(order);
     }
     let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
-    if let Some(organization) = tree.get(id)
-        && organization.federated_link_id.is_some()
-    {
-        let body = federated_school(
-            &state,
-            id,
-            organization.federated_as_of,
-            &clock,
-            viewer.lang,
-        )
-        .await?;
-        return Ok(layout(&viewer, &name, crumbs(&viewer, &tree, id), body).into_response());
-    }
     let base = format!("/school/{id}");
     let section = |title: &str, key: &str, table: &Table| {
         html! {
@@ -179,39 +175,40 @@ async fn federated_school(
     as_of: Option<i64>,
     clock: &crate::web::clock::Clock,
     lang: Lang,
+    order: SortOrder,
 ) -> Result<maud::Markup, WebError> {
     let texts = lang.texts();
     let officer = lang.officer();
     let catalog = state.app.catalog();
-    let rows = state.app.store.federated_violations(id).await?;
+    let mut table = Table::new(
+        format!("federated-violations-{id}"),
+        vec![
+            column(texts.application, 20.0),
+            column(officer.pcs, 8.0),
+            column(officer.pc_names, 60.0),
+        ],
+    );
+    for row in state.app.store.federated_violations(id).await? {
+        let name = catalog
+            .matcher
+            .catalog()
+            .app(&row.app_id)
+            .map_or(row.app_id.clone(), |app| app.name.clone());
+        table.rows.push(vec![
+            Cell::Text(name),
+            Cell::Int(row.pcs),
+            Cell::Text(row.hosts.join(", ")),
+        ]);
+    }
+    table.sort(order);
     Ok(html! {
         p { (officer.federated_school_text) }
         @if let Some(as_of) = as_of {
             p { (officer.federated_as_of) " " (clock.date_time(as_of)) }
         }
         section id="section-federated-violations" {
-            h2 { (officer.federated_violations) " (" (rows.len()) ")" }
-            @if rows.is_empty() {
-                p { (texts.nothing) }
-            } @else {
-                table {
-                    thead { tr {
-                        th scope="col" { (texts.application) }
-                        th scope="col" { (officer.pcs) }
-                        th scope="col" { (officer.pc_names) }
-                    } }
-                    tbody {
-                        @for row in &rows {
-                            tr {
-                                td { (catalog.matcher.catalog().app(&row.app_id)
-                                    .map_or(row.app_id.as_str(), |app| app.name.as_str())) }
-                                td { (row.pcs) }
-                                td { (row.hosts.join(", ")) }
-                            }
-                        }
-                    }
-                }
-            }
+            h2 { (officer.federated_violations) " (" (table.rows.len()) ")" }
+            (table.html(clock, &format!("/school/{id}"), order, texts.nothing))
         }
     })
 }
