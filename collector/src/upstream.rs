@@ -26,6 +26,11 @@ pub const PUSH_JOB: &str = "upstream-push";
 /// Frozen weeks per message (a year behind takes seven messages).
 const WEEKS_PER_MESSAGE: i64 = 8;
 
+/// How long after a week's end a collector that has lower collectors itself (a
+/// region between municipalities and the country) waits for their frozen week before
+/// it sends its own without them: the upstream keeps a week as first sent.
+pub const LATE_MEMBER_GRACE_SECONDS: i64 = 7 * 86_400;
+
 /// `[upstream]`: how often a serving collector pushes, and how long one call may take.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -163,6 +168,18 @@ pub async fn compose(
             }
         }
     }
+    // A region between municipalities and the country forwards what its lower
+    // collectors sent of their schools, as they sent it.
+    let with_names = link.detail == sverka_shared::federation::Detail::Pcs;
+    let mut forwarded = Vec::new();
+    for row in store.federated_violations(None).await? {
+        forwarded.push(SchoolViolations {
+            organization: row.organization_id.to_string(),
+            app_id: row.app_id,
+            pcs: row.pcs,
+            hosts: if with_names { row.hosts } else { Vec::new() },
+        });
+    }
     let (statuses, applications) = store.organization_use(week.start, week.end).await?;
     let used = statuses
         .into_iter()
@@ -179,8 +196,7 @@ pub async fn compose(
             pcs: row.pcs,
         }))
         .collect();
-    let weeks = frozen_weeks_after(store, link.acknowledged_week.as_deref()).await?;
-    let with_names = link.detail == sverka_shared::federation::Detail::Pcs;
+    let weeks = frozen_weeks_after(store, clock, link.acknowledged_week.as_deref(), now).await?;
     Ok(FiguresMessage {
         protocol: FEDERATION_PROTOCOL,
         message_id: uuid::Uuid::now_v7().to_string(),
@@ -220,6 +236,7 @@ pub async fn compose(
                     Vec::new()
                 },
             })
+            .chain(forwarded)
             .collect(),
         used,
         week: Some(WeekSpan {
@@ -232,14 +249,26 @@ pub async fn compose(
 }
 
 /// Every organization's frozen figures of the (at most `WEEKS_PER_MESSAGE`) weeks
-/// frozen after `after`, oldest first.
+/// frozen after `after`, oldest first. A week some lower collector of this one has not
+/// sent yet is held back (and the weeks after it) until it arrives or
+/// [`LATE_MEMBER_GRACE_SECONDS`] after the week's end.
 async fn frozen_weeks_after(
     store: &dyn Store,
+    clock: &Clock,
     after: Option<&str>,
+    now: Timestamp,
 ) -> Result<Vec<WeekFigures>, StoreError> {
     let mut weeks = Vec::new();
     for label in store.frozen_weeks(after, WEEKS_PER_MESSAGE).await? {
-        for figures in store.weekly_figures_of_week(&label).await? {
+        let figures = store.weekly_figures_of_week(&label).await?;
+        let waiting = figures.iter().any(|row| row.late)
+            && clock
+                .parse_week(&label)
+                .is_some_and(|week| now < week.end + LATE_MEMBER_GRACE_SECONDS);
+        if waiting {
+            break;
+        }
+        for figures in figures {
             weeks.push(WeekFigures {
                 week: figures.week,
                 organization: figures.organization_id.to_string(),
@@ -348,7 +377,8 @@ pub async fn push(
             return Ok(pushed);
         }
         message.message_id = uuid::Uuid::now_v7().to_string();
-        message.weeks = frozen_weeks_after(store, link.acknowledged_week.as_deref()).await?;
+        message.weeks =
+            frozen_weeks_after(store, clock, link.acknowledged_week.as_deref(), now).await?;
     }
 }
 

@@ -267,6 +267,11 @@ pub struct WeeklyFigures {
     pub used_approved: Option<i64>,
     /// PCs that used a banned application in the week; `None` likewise.
     pub used_banned: Option<i64>,
+    /// A federated organization whose lower collector has not sent this week's figures:
+    /// they are the last ones it had sent when this collector froze the week.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// Which PCs a week's frozen figures counted: written once with the figures, for the

@@ -90,6 +90,7 @@ pub enum PushOutcome {
 /// A federated school's banned messenger, as its lower collector last sent it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FederatedViolation {
+    pub organization_id: i64,
     pub app_id: String,
     pub pcs: i64,
     /// The PCs' names, when the link allows them (empty otherwise).

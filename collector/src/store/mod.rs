@@ -35,6 +35,7 @@ macro_rules! stored_words {
 pub mod dashboard;
 pub mod dialect;
 pub mod error;
+pub mod federated_weeks;
 pub mod federation;
 mod job_lease;
 pub mod lifecycle;
@@ -733,11 +734,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         organization_id: i64,
         directly_under: bool,
     ) -> StoreResult<Option<FrozenHostList>>;
-    /// Every organization's frozen figures of one week.
+    /// Every organization's frozen figures of one week. A federated organization
+    /// counts with the week its lower collector froze, once sent, and the
+    /// organizations above it with the difference; until then with what was frozen
+    /// here, marked `late` (`store::federated_weeks`).
     async fn weekly_figures_of_week(&self, week: &str) -> StoreResult<Vec<WeeklyFigures>>;
     /// Every organization's own frozen PCs per application of one week.
     async fn weekly_app_use_of_week(&self, week: &str) -> StoreResult<Vec<ApplicationUse>>;
-    /// One organization's frozen figures, oldest week first, `from_week..=to_week`.
+    /// One organization's frozen figures, oldest week first, `from_week..=to_week`,
+    /// federated weeks merged in as by [`Store::weekly_figures_of_week`].
     async fn weekly_figures_of_organization(
         &self,
         organization_id: i64,
@@ -770,10 +775,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: Timestamp,
     ) -> StoreResult<IntakeOutcome>;
     /// A federated organization's own banned messengers as its lower collector last
-    /// sent them, by application.
+    /// sent them (with `None`, every federated organization's), by organization and
+    /// application.
     async fn federated_violations(
         &self,
-        organization_id: i64,
+        organization_id: Option<i64>,
     ) -> StoreResult<Vec<FederatedViolation>>;
     async fn upstream(&self) -> StoreResult<Option<UpstreamLink>>;
     /// Sets (a new link starts with no week acknowledged) or with `None` removes the

@@ -149,6 +149,7 @@ impl Totals {
             silent_with_banned: Some(self.silent_with_banned),
             used_approved: self.used_approved,
             used_banned: self.used_banned,
+            late: false,
         }
     }
 }

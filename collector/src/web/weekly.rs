@@ -7,7 +7,7 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::activity;
@@ -47,6 +47,9 @@ pub struct WeekFigures {
     pub totals: HashMap<i64, Totals>,
     /// Every organization's own PCs per application used in the week.
     pub applications: Vec<ApplicationUse>,
+    /// Federated organizations whose lower collector has not sent this week: counted
+    /// with the last figures it sent, and said to be late.
+    pub late: HashSet<i64>,
 }
 
 impl WeekFigures {
@@ -59,6 +62,21 @@ impl WeekFigures {
         let frozen = store.weekly_figures_of_week(&week.label).await?;
         if !frozen.is_empty() {
             let applications = store.weekly_app_use_of_week(&week.label).await?;
+            // A federated organization this collector froze nothing of is late too.
+            let held: HashSet<i64> = frozen
+                .iter()
+                .map(|figures| figures.organization_id)
+                .collect();
+            let late = frozen
+                .iter()
+                .filter(|figures| figures.late)
+                .map(|figures| figures.organization_id)
+                .chain(tree.ids().into_iter().filter(|&id| {
+                    tree.get(id)
+                        .is_some_and(|organization| organization.federated_link_id.is_some())
+                        && !held.contains(&id)
+                }))
+                .collect();
             return Ok(WeekFigures {
                 week,
                 frozen: true,
@@ -68,6 +86,7 @@ impl WeekFigures {
                     .map(|figures| (figures.organization_id, Totals::of_week(figures)))
                     .collect(),
                 applications,
+                late,
             });
         }
         let now = crate::now();
@@ -78,11 +97,11 @@ impl WeekFigures {
                 state: WeekState::NoData,
                 totals: HashMap::new(),
                 applications: Vec::new(),
+                late: HashSet::new(),
             });
         }
         let counts = Counts::load_with_use(store, &week, silent_after_days, now).await?;
         Ok(WeekFigures {
-            week,
             frozen: false,
             state: WeekState::Live { as_of: now },
             totals: tree
@@ -91,6 +110,15 @@ impl WeekFigures {
                 .map(|id| (id, counts.totals(tree, id)))
                 .collect(),
             applications: counts.applications,
+            late: tree
+                .ids()
+                .into_iter()
+                .filter(|&id| {
+                    tree.get(id)
+                        .is_some_and(|organization| organization.is_late(week.start))
+                })
+                .collect(),
+            week,
         })
     }
 
@@ -258,13 +286,10 @@ pub fn weekly_table(
         let Some(mut name) = row_name(tree, id, key, lang) else {
             continue;
         };
-        // A federated member with no figures this week is counted with its last ones
-        // and said to be late.
-        if let (WeekState::Live { .. }, Row::Member(member), Cell::Link(text, _)) =
-            (&figures.state, key, &mut name)
-            && tree
-                .get(member)
-                .is_some_and(|organization| organization.is_late(figures.week.start))
+        // A federated member with no figures of this week is counted with its last
+        // ones and said to be late.
+        if let (Row::Member(member), Cell::Link(text, _)) = (key, &mut name)
+            && figures.late.contains(&member)
         {
             text.push_str(&format!(" ({})", officer.federated_late));
         }

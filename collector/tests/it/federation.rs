@@ -296,6 +296,7 @@ async fn a_push_sends_every_missing_frozen_week_oldest_first() {
             silent_with_banned: Some(0),
             used_approved: Some(2),
             used_banned: Some(0),
+            late: false,
         };
         let hosts = HostListToFreeze {
             week: label.clone(),
@@ -350,4 +351,163 @@ async fn a_push_sends_every_missing_frozen_week_oldest_first() {
         .await
         .expect("pushed again");
     assert_eq!((again.messages, again.weeks_stored), (1, 0), "{again:?}");
+}
+
+/// A collector between municipalities and the country: what its municipality sent of
+/// its schools' banned messengers goes up as sent (PC names only on a pcs link), and
+/// an ended week the municipality has not sent yet is held back until it arrives, or
+/// sent as it was frozen here once the grace after the week's end has passed.
+#[tokio::test]
+async fn a_region_forwards_its_members_schools_and_waits_for_their_week() {
+    use sverka_collector::store::{HostListToFreeze, WeeklyFigures};
+    use sverka_shared::federation::WeekFigures;
+
+    let region = harness().await;
+    let (link_id, _) = link(region.store.as_ref(), region.school_a, Detail::Pcs).await;
+    let sent = composed(Detail::Pcs).await;
+    let generated_at = sent.generated_at;
+    region
+        .store
+        .store_federated_figures(link_id, &sent, generated_at)
+        .await
+        .expect("stored");
+
+    let clock = Clock::new("Europe/Moscow", "thursday").expect("clock");
+    let week = clock.parse_week("2026-W47").expect("a week");
+    // The region freezes the week with the municipality's last current figures.
+    let organizations = region.store.organizations().await.expect("organizations");
+    let frozen: Vec<WeeklyFigures> = organizations
+        .iter()
+        .map(|organization| WeeklyFigures {
+            organization_id: organization.id,
+            week: week.label.clone(),
+            expected_pcs: 1,
+            enrolled: 1,
+            reporting: 1,
+            silent: 0,
+            with_banned: 1,
+            with_approved: 0,
+            known: Some(1),
+            silent_with_banned: Some(0),
+            used_approved: None,
+            used_banned: None,
+            late: false,
+        })
+        .collect();
+    let hosts = HostListToFreeze {
+        week: week.label.clone(),
+        boundaries: "|".into(),
+        silent_before: 0,
+    };
+    region
+        .store
+        .freeze_weekly_figures(&frozen, &[], &hosts, week.end)
+        .await
+        .expect("frozen");
+
+    let to_country = UpstreamLink {
+        url: "https://country.example".into(),
+        secret: String::new(),
+        allow_http: false,
+        configured_at: 0,
+        upstream_organization: "Country".into(),
+        detail: Detail::Counts,
+        acknowledged_week: None,
+        last_attempt_at: None,
+        last_success_at: None,
+        last_error: None,
+    };
+    let compose = |link: UpstreamLink, now: i64| {
+        let store = region.store.clone();
+        let clock = clock.clone();
+        async move {
+            upstream::compose(store.as_ref(), &clock, 7, &link, now)
+                .await
+                .expect("composed")
+        }
+    };
+    // The municipality's school with Telegram goes up under its own key, without the
+    // PC's name on a counts link and with it on a pcs link.
+    let lower_key = &sent.violations[0].organization;
+    let school_name = &sent
+        .organizations
+        .iter()
+        .find(|organization| &organization.key == lower_key)
+        .expect("listed")
+        .name;
+    let school_key = organizations
+        .iter()
+        .find(|organization| {
+            organization.federated_link_id == Some(link_id) && &organization.name == school_name
+        })
+        .map(|organization| organization.id.to_string())
+        .expect("the federated school");
+    let up = compose(to_country.clone(), week.end + 3_600).await;
+    assert_eq!(up.check(), Ok(()));
+    let forwarded = up
+        .violations
+        .iter()
+        .find(|row| row.organization == school_key)
+        .expect("the federated school's violation goes up");
+    assert_eq!((forwarded.app_id.as_str(), forwarded.pcs), ("telegram", 1));
+    assert!(forwarded.hosts.is_empty(), "{forwarded:?}");
+    let with_names = UpstreamLink {
+        detail: Detail::Pcs,
+        ..to_country.clone()
+    };
+    let up_with_names = compose(with_names, week.end + 3_600).await;
+    let forwarded = up_with_names
+        .violations
+        .iter()
+        .find(|row| row.organization == school_key)
+        .expect("forwarded");
+    assert_eq!(forwarded.hosts, ["kab-12"]);
+
+    // An hour after the week's end the municipality's week has not come: held back.
+    assert!(up.weeks.is_empty(), "{:?}", up.weeks);
+    // Past the grace it goes up as frozen here.
+    let late = compose(
+        to_country.clone(),
+        week.end + upstream::LATE_MEMBER_GRACE_SECONDS + 1,
+    )
+    .await;
+    assert!(late.weeks.iter().any(|row| row.week == week.label));
+
+    // Once the municipality's week has arrived, it goes up at once, with its figures.
+    let mut with_week = sent.clone();
+    with_week.generated_at = generated_at + 1;
+    with_week.message_id = "with-week".into();
+    with_week.weeks = sent
+        .organizations
+        .iter()
+        .map(|organization| WeekFigures {
+            week: week.label.clone(),
+            organization: organization.key.clone(),
+            expected_pcs: 5,
+            enrolled: 4,
+            reporting: 4,
+            silent: 0,
+            with_banned: 2,
+            with_approved: 2,
+            known: Some(4),
+            silent_with_banned: Some(0),
+            used_approved: Some(2),
+            used_banned: Some(1),
+        })
+        .collect();
+    region
+        .store
+        .store_federated_figures(link_id, &with_week, generated_at + 2)
+        .await
+        .expect("stored");
+    let up = compose(to_country, week.end + 3_600).await;
+    let school_week = up
+        .weeks
+        .iter()
+        .find(|row| row.week == week.label && row.organization == school_key)
+        .expect("the federated school's week goes up");
+    assert_eq!(
+        (school_week.enrolled, school_week.used_banned),
+        (4, Some(1))
+    );
 }

@@ -14,8 +14,6 @@ use crate::store::{
 const USER_COLUMNS: &str = "u.id, u.login, u.role, u.organization_id, u.language, u.created_at,
      u.disabled_at";
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.created_at, t.revoked_at";
-const FIGURE_COLUMNS: &str = "organization_id, week, expected_pcs, enrolled, reporting, silent,
-     with_banned, with_approved, known, silent_with_banned, used_approved, used_banned";
 
 /// A user and a value of another table, read from one row (the other table's columns
 /// come first, the user's are prefixed `u_`).
@@ -691,42 +689,5 @@ pub(super) async fn frozen_host_list(
                 })
             }
         }
-    }))
-}
-
-pub(super) async fn weekly_figures_of_week(
-    store: &SqlStore,
-    week: &str,
-) -> StoreResult<Vec<WeeklyFigures>> {
-    let query = format!(
-        "SELECT {FIGURE_COLUMNS} FROM weekly_snapshots WHERE week = $1 ORDER BY organization_id"
-    );
-    Ok(on_backend!(store, |pool| {
-        sqlx::query_as(sqlx::AssertSqlSafe(query))
-            .bind(week)
-            .fetch_all(pool)
-            .await?
-    }))
-}
-
-pub(super) async fn weekly_figures_of_organization(
-    store: &SqlStore,
-    organization_id: i64,
-    from_week: &str,
-    to_week: &str,
-) -> StoreResult<Vec<WeeklyFigures>> {
-    Ok(on_backend!(store, |pool| {
-        let query = format!(
-            "SELECT {FIGURE_COLUMNS} FROM weekly_snapshots
-             WHERE organization_id = $1 AND week{bytewise} >= $2 AND week{bytewise} <= $3
-             ORDER BY week{bytewise}",
-            bytewise = D::BYTEWISE
-        );
-        sqlx::query_as(sqlx::AssertSqlSafe(query))
-            .bind(organization_id)
-            .bind(from_week)
-            .bind(to_week)
-            .fetch_all(pool)
-            .await?
     }))
 }

@@ -450,20 +450,21 @@ pub(super) async fn store_federated_figures(
 
 pub(super) async fn federated_violations(
     store: &SqlStore,
-    organization_id: i64,
+    organization_id: Option<i64>,
 ) -> StoreResult<Vec<FederatedViolation>> {
-    let rows: Vec<(String, i64, String)> = on_backend!(store, |pool| {
+    let rows: Vec<(i64, String, i64, String)> = on_backend!(store, |pool| {
         sqlx::query_as(
-            "SELECT app_id, pcs, hosts FROM federated_violations
-             WHERE organization_id = $1 ORDER BY app_id",
+            "SELECT organization_id, app_id, pcs, hosts FROM federated_violations
+             WHERE $1 IS NULL OR organization_id = $1 ORDER BY organization_id, app_id",
         )
         .bind(organization_id)
         .fetch_all(pool)
         .await?
     });
     rows.into_iter()
-        .map(|(app_id, pcs, hosts)| {
+        .map(|(organization_id, app_id, pcs, hosts)| {
             Ok(FederatedViolation {
+                organization_id,
                 app_id,
                 pcs,
                 hosts: serde_json::from_str(&hosts).map_err(|error| {
@@ -575,24 +576,4 @@ pub(super) async fn record_push(
         }
     });
     Ok(())
-}
-
-/// The weeks with frozen figures after `after` (all with `None`), oldest first.
-pub(super) async fn frozen_weeks(
-    store: &SqlStore,
-    after: Option<&str>,
-    limit: i64,
-) -> StoreResult<Vec<String>> {
-    Ok(on_backend!(store, |pool| {
-        // Week labels are ASCII digits in a fixed layout: every collation orders them
-        // alike.
-        sqlx::query_scalar(
-            "SELECT DISTINCT week FROM weekly_snapshots
-             WHERE $1 IS NULL OR week > $1 ORDER BY week LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(pool)
-        .await?
-    }))
 }

@@ -21,6 +21,7 @@ mod notifications;
 mod organizations;
 mod queries;
 pub(crate) mod reports;
+mod weeks;
 mod worklist;
 
 use async_trait::async_trait;
@@ -567,7 +568,7 @@ impl Store for SqlStore {
         dashboard::frozen_host_list(self, week, boundaries, organization_id, directly_under).await
     }
     async fn weekly_figures_of_week(&self, week: &str) -> StoreResult<Vec<WeeklyFigures>> {
-        dashboard::weekly_figures_of_week(self, week).await
+        weeks::weekly_figures_of_week(self, week).await
     }
     async fn weekly_app_use_of_week(&self, week: &str) -> StoreResult<Vec<ApplicationUse>> {
         activity::weekly_app_use_of_week(self, week).await
@@ -578,7 +579,7 @@ impl Store for SqlStore {
         from_week: &str,
         to_week: &str,
     ) -> StoreResult<Vec<WeeklyFigures>> {
-        dashboard::weekly_figures_of_organization(self, organization_id, from_week, to_week).await
+        weeks::weekly_figures_of_organization(self, organization_id, from_week, to_week).await
     }
 
     async fn create_link(
@@ -609,7 +610,7 @@ impl Store for SqlStore {
     }
     async fn federated_violations(
         &self,
-        organization_id: i64,
+        organization_id: Option<i64>,
     ) -> StoreResult<Vec<FederatedViolation>> {
         federation::federated_violations(self, organization_id).await
     }
@@ -623,7 +624,7 @@ impl Store for SqlStore {
         federation::record_push(self, outcome, now).await
     }
     async fn frozen_weeks(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<String>> {
-        federation::frozen_weeks(self, after, limit).await
+        weeks::frozen_weeks(self, after, limit).await
     }
     async fn try_lock_job(&self, name: &str) -> StoreResult<Option<JobLease>> {
         match &self.backend {

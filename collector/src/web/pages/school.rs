@@ -188,7 +188,7 @@ async fn federated_school(
             column(officer.pc_names, 60.0),
         ],
     );
-    for row in state.app.store.federated_violations(id).await? {
+    for row in state.app.store.federated_violations(Some(id)).await? {
         let name = catalog
             .matcher
             .catalog()

@@ -94,6 +94,69 @@ async fn federated_members_are_counted_marked_and_shown_late_not_as_zero() {
     let fresh_row = &weekly[start..start + weekly[start..].find("</tr>").expect("row end")];
     assert!(!fresh_row.contains("опаздывает"), "{fresh_row}");
 
+    // The ended week, frozen here with each member's last figures. Северодвинск then
+    // sends the week its own collector froze: its row and the region's total count
+    // that; Новодвинск, which sent nothing, stays late in the frozen week too.
+    let clock = &harness.state.clock;
+    let last_week = clock.previous(&clock.week_of(now));
+    web::figures::freeze_week(store, &last_week, 7, now)
+        .await
+        .expect("freeze");
+    let frozen_path = format!("/org/{}/weekly?week={}", harness.region, last_week.label);
+    let before = officer.get(&frozen_path).await.text();
+    assert!(before.contains("неделя закрыта"), "{before}");
+    let severodvinsk = store
+        .links()
+        .await
+        .expect("links")
+        .into_iter()
+        .next()
+        .expect("the first link");
+    let mut with_week = message("Северодвинск (свой сервер)", now - 30, 40);
+    with_week
+        .weeks
+        .push(sverka_shared::federation::WeekFigures {
+            week: last_week.label.clone(),
+            organization: "1".into(),
+            expected_pcs: 50,
+            enrolled: 44,
+            reporting: 44,
+            silent: 0,
+            with_banned: 2,
+            with_approved: 42,
+            known: Some(44),
+            silent_with_banned: Some(0),
+            used_approved: None,
+            used_banned: None,
+        });
+    store
+        .store_federated_figures(severodvinsk.id, &with_week, now)
+        .await
+        .expect("stored");
+    let frozen = officer.get(&frozen_path).await.text();
+    let row_of = |page: &str, name: &str| {
+        let start = page
+            .find(name)
+            .unwrap_or_else(|| panic!("{name} in {page}"));
+        page[start..start + page[start..].find("</tr>").expect("row end")].to_string()
+    };
+    let sent_row = row_of(&frozen, "Северодвинск (свой сервер)");
+    assert!(sent_row.contains(">44<"), "{sent_row}");
+    assert!(!sent_row.contains("опаздывает"), "{sent_row}");
+    assert!(
+        row_of(&frozen, "Новодвинск (свой сервер)").contains("опаздывает"),
+        "{frozen}"
+    );
+    let region_week = store
+        .weekly_figures_of_week(&last_week.label)
+        .await
+        .expect("frozen figures")
+        .into_iter()
+        .find(|row| row.organization_id == harness.region)
+        .expect("the region's week");
+    let region_before = store.coverage(harness.region, 0).await.expect("coverage")[0].enrolled;
+    assert_eq!(region_week.enrolled, region_before - 40 + 44);
+
     // A federated school's page shows what its collector sent: on a pcs link, the
     // PCs' names.
     let link = store

@@ -222,6 +222,7 @@ async fn the_weekly_report_counts_use_and_ranks_the_schools() {
         silent_with_banned: Some(0),
         used_approved: None,
         used_banned: None,
+        late: false,
     };
     store
         .freeze_weekly_figures(

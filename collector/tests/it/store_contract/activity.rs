@@ -210,6 +210,7 @@ pub async fn uses_are_counted_per_week_and_frozen_with_it(store: &dyn Store) {
         silent_with_banned: Some(0),
         used_approved: Some(used_approved),
         used_banned: Some(0),
+        late: false,
     };
     let added = store
         .freeze_weekly_figures(

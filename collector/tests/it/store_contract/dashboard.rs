@@ -268,6 +268,7 @@ pub async fn audit_notes_and_weekly_figures(store: &dyn Store) {
         silent_with_banned: Some(0),
         used_approved: None,
         used_banned: None,
+        late: false,
     };
     let added = store
         .freeze_weekly_figures(

@@ -137,7 +137,7 @@ pub async fn a_link_places_the_lower_tree_and_counts_it(store: &dyn Store) {
     assert_eq!((school_8.enrolled, school_8.with_banned), (6, 1));
 
     let held = store
-        .federated_violations(named("School 8").id)
+        .federated_violations(Some(named("School 8").id))
         .await
         .expect("violations");
     assert_eq!(held.len(), 1);
@@ -325,6 +325,7 @@ pub async fn the_lower_collector_keeps_its_upstream_and_cursor(store: &dyn Store
             silent_with_banned: Some(0),
             used_approved: None,
             used_banned: None,
+            late: false,
         };
         store
             .freeze_weekly_figures(
@@ -353,5 +354,111 @@ pub async fn the_lower_collector_keeps_its_upstream_and_cursor(store: &dyn Store
             .await
             .expect("weeks")
             .is_empty()
+    );
+}
+
+/// Frozen figures read back with the federated weeks: what the lower collector froze
+/// replaces what was frozen here of its organizations, those above are corrected by the
+/// difference, and a week it has not sent keeps this collector's, marked late.
+pub async fn frozen_weeks_count_what_the_lower_collector_froze(store: &dyn Store) {
+    let region = organization(store, "Region", None, 0).await;
+    let own_school = organization(store, "Regional school", Some(region), 5).await;
+    let link = store
+        .create_link(region, &"e".repeat(64), Detail::Pcs, T0)
+        .await
+        .expect("link");
+    // The municipality sends its current figures and its week 47 (10 PCs).
+    store
+        .store_federated_figures(link.id, &message(T0 + 10, 6), T0 + 20)
+        .await
+        .expect("stored");
+    let organizations = store.organizations().await.expect("organizations");
+    let id_of = |name: &str| {
+        organizations
+            .iter()
+            .find(|org| org.name == name)
+            .map(|org| org.id)
+            .unwrap_or_else(|| panic!("{name} in {organizations:?}"))
+    };
+    let municipality = id_of("Severodvinsk");
+    let school_8 = id_of("School 8");
+
+    // Here, weeks 47 and 48 were frozen with 3 PCs of the region's own school and the
+    // municipality's last current figures (8 PCs, school 8: 4).
+    let figures = |organization_id, label: &str, enrolled| WeeklyFigures {
+        organization_id,
+        week: label.into(),
+        expected_pcs: 30,
+        enrolled,
+        reporting: enrolled,
+        silent: 0,
+        with_banned: 1,
+        with_approved: 0,
+        known: Some(enrolled),
+        silent_with_banned: Some(0),
+        used_approved: None,
+        used_banned: None,
+        late: false,
+    };
+    for label in ["2026-W47", "2026-W48"] {
+        store
+            .freeze_weekly_figures(
+                &[
+                    figures(region, label, 11),
+                    figures(own_school, label, 3),
+                    figures(municipality, label, 8),
+                    figures(school_8, label, 4),
+                ],
+                &[],
+                &super::officer::list(label, T0),
+                T0,
+            )
+            .await
+            .expect("freeze");
+    }
+
+    let week_47 = store.weekly_figures_of_week("2026-W47").await.expect("W47");
+    let enrolled = |rows: &[WeeklyFigures], id| {
+        rows.iter()
+            .find(|row| row.organization_id == id)
+            .map(|row| (row.enrolled, row.late))
+    };
+    assert_eq!(enrolled(&week_47, region), Some((3 + 10, false)));
+    assert_eq!(enrolled(&week_47, own_school), Some((3, false)));
+    assert_eq!(enrolled(&week_47, municipality), Some((10, false)));
+    // The municipality sent no row of school 8 for week 47: what was frozen here.
+    assert_eq!(enrolled(&week_47, school_8), Some((4, true)));
+    let week_48 = store.weekly_figures_of_week("2026-W48").await.expect("W48");
+    assert_eq!(enrolled(&week_48, region), Some((11, false)));
+    assert_eq!(enrolled(&week_48, municipality), Some((8, true)));
+
+    let trend = store
+        .weekly_figures_of_organization(region, "2026-W01", "2026-W52")
+        .await
+        .expect("trend");
+    let trend: Vec<(&str, i64)> = trend
+        .iter()
+        .map(|row| (row.week.as_str(), row.enrolled))
+        .collect();
+    assert_eq!(trend, [("2026-W47", 13), ("2026-W48", 11)]);
+    let trend = store
+        .weekly_figures_of_organization(municipality, "2026-W47", "2026-W48")
+        .await
+        .expect("trend");
+    assert_eq!(
+        trend
+            .iter()
+            .map(|row| (row.enrolled, row.late))
+            .collect::<Vec<_>>(),
+        [(10, false), (8, true)]
+    );
+
+    // Every federated organization's violations at once, by organization.
+    let all = store.federated_violations(None).await.expect("violations");
+    assert_eq!(
+        all.iter()
+            .map(|row| (row.organization_id, row.app_id.as_str(), row.pcs))
+            .collect::<Vec<_>>(),
+        [(school_8, "telegram", 1)]
     );
 }

@@ -242,6 +242,14 @@ macro_rules! contract_tests {
                 .await;
             }
             #[tokio::test]
+            async fn frozen_weeks_count_what_the_lower_collector_froze() {
+                let (store, _keep) = $open.await;
+                super::federation::frozen_weeks_count_what_the_lower_collector_froze(
+                    store.as_ref(),
+                )
+                .await;
+            }
+            #[tokio::test]
             async fn coverage_counts_the_subtree() {
                 let (store, _keep) = $open.await;
                 super::dashboard::coverage_counts_the_subtree(store.as_ref()).await;

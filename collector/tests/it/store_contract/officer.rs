@@ -113,6 +113,7 @@ pub async fn silent_pcs_keep_their_last_known_state(store: &dyn Store) {
         silent_with_banned: Some(1),
         used_approved: None,
         used_banned: None,
+        late: false,
     };
     store
         .freeze_weekly_figures(
@@ -424,6 +425,7 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
         silent_with_banned: Some(0),
         used_approved: None,
         used_banned: None,
+        late: false,
     };
     store
         .freeze_weekly_figures(

@@ -1,0 +1,144 @@
+//! Frozen weeks read back: this collector's frozen figures with its federated
+//! organizations' own weeks merged in (`store::federated_weeks`), and the weeks there
+//! are.
+
+use super::{SqlStore, on_backend};
+use crate::store::federated_weeks::{FederationPlace, with_federated_weeks};
+use crate::store::{StoreResult, WeeklyFigures};
+
+const FIGURE_COLUMNS: &str = "organization_id, week, expected_pcs, enrolled, reporting, silent,
+     with_banned, with_approved, known, silent_with_banned, used_approved, used_banned";
+
+/// The organizations whose lower collector sends them and whose parent is this
+/// collector's own: the rows a subtree's frozen figures are corrected by.
+const TOPMOST_FEDERATED: &str = "SELECT o.id FROM organizations o
+     JOIN organizations p ON p.id = o.parent_id
+     WHERE o.federated_link_id IS NOT NULL AND p.federated_link_id IS NULL";
+
+/// Every organization's place, or `None` when none is federated (nothing to merge).
+async fn federation_places(store: &SqlStore) -> StoreResult<Option<Vec<FederationPlace>>> {
+    Ok(on_backend!(store, |pool| {
+        let any: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM organizations WHERE federated_link_id IS NOT NULL LIMIT 1",
+        )
+        .fetch_optional(pool)
+        .await?;
+        match any {
+            None => None,
+            Some(_) => Some(
+                sqlx::query_as(
+                    "SELECT id, parent_id, federated_link_id IS NOT NULL AS federated
+                     FROM organizations",
+                )
+                .fetch_all(pool)
+                .await?,
+            ),
+        }
+    }))
+}
+
+pub(super) async fn weekly_figures_of_week(
+    store: &SqlStore,
+    week: &str,
+) -> StoreResult<Vec<WeeklyFigures>> {
+    let places = federation_places(store).await?;
+    let (frozen, received): (Vec<WeeklyFigures>, Vec<WeeklyFigures>) = on_backend!(store, |pool| {
+        let frozen = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {FIGURE_COLUMNS} FROM weekly_snapshots WHERE week = $1
+                 ORDER BY organization_id"
+        )))
+        .bind(week)
+        .fetch_all(pool)
+        .await?;
+        let received = match places {
+            None => Vec::new(),
+            Some(_) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {FIGURE_COLUMNS} FROM federated_weeks WHERE week = $1"
+                )))
+                .bind(week)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        (frozen, received)
+    });
+    Ok(match places {
+        None => frozen,
+        Some(places) => {
+            let mut merged = with_federated_weeks(frozen, received, &places);
+            merged.sort_by_key(|figures| figures.organization_id);
+            merged
+        }
+    })
+}
+
+pub(super) async fn weekly_figures_of_organization(
+    store: &SqlStore,
+    organization_id: i64,
+    from_week: &str,
+    to_week: &str,
+) -> StoreResult<Vec<WeeklyFigures>> {
+    let places = federation_places(store).await?;
+    let (frozen, received): (Vec<WeeklyFigures>, Vec<WeeklyFigures>) = on_backend!(store, |pool| {
+        let bytewise = D::BYTEWISE;
+        let weeks = format!("week{bytewise} >= $2 AND week{bytewise} <= $3");
+        // With federated organizations, also the rows its figures are corrected by.
+        let which = match places {
+            None => "organization_id = $1".to_string(),
+            Some(_) => {
+                format!("(organization_id = $1 OR organization_id IN ({TOPMOST_FEDERATED}))")
+            }
+        };
+        let frozen = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {FIGURE_COLUMNS} FROM weekly_snapshots WHERE {which} AND {weeks}"
+        )))
+        .bind(organization_id)
+        .bind(from_week)
+        .bind(to_week)
+        .fetch_all(pool)
+        .await?;
+        let received = match places {
+            None => Vec::new(),
+            Some(_) => {
+                sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT {FIGURE_COLUMNS} FROM federated_weeks WHERE {which} AND {weeks}"
+                )))
+                .bind(organization_id)
+                .bind(from_week)
+                .bind(to_week)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        (frozen, received)
+    });
+    let mut rows = match places {
+        None => frozen,
+        Some(places) => with_federated_weeks(frozen, received, &places)
+            .into_iter()
+            .filter(|figures| figures.organization_id == organization_id)
+            .collect(),
+    };
+    // Week labels are ASCII digits in a fixed layout: byte order is week order.
+    rows.sort_by(|a, b| a.week.cmp(&b.week));
+    Ok(rows)
+}
+
+/// The weeks with frozen figures after `after` (all with `None`), oldest first.
+pub(super) async fn frozen_weeks(
+    store: &SqlStore,
+    after: Option<&str>,
+    limit: i64,
+) -> StoreResult<Vec<String>> {
+    Ok(on_backend!(store, |pool| {
+        sqlx::query_scalar(
+            "SELECT DISTINCT week FROM weekly_snapshots
+             WHERE $1 IS NULL OR week > $1 ORDER BY week LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}
