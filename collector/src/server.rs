@@ -131,6 +131,25 @@ fn dashboard(state: Arc<WebState>) -> Router {
         .route("/users", get(admin::users_page).post(admin::add_user))
         .route("/users/{id}/disable", post(admin::disable_user))
         .route("/audit", get(admin::audit_page))
+        .route(
+            web::federation::FEDERATION_PAGE_PATH,
+            get(web::federation::federation_page),
+        )
+        .route(
+            "/federation/upstream/check",
+            post(web::federation::check_upstream),
+        )
+        .route("/federation/upstream", post(web::federation::set_upstream))
+        .route("/federation/upstream/push", post(web::federation::push_now))
+        .route(
+            "/federation/upstream/remove",
+            post(web::federation::remove_upstream),
+        )
+        .route("/federation/links", post(web::federation::create_link))
+        .route(
+            "/federation/links/revoke",
+            post(web::federation::revoke_link),
+        )
         .route("/tokens", get(admin::tokens_page).post(admin::create_token))
         .route("/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/static/app.css", get(web::app_css))

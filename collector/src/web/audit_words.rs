@@ -36,6 +36,10 @@ pub fn action_name(lang: Lang, action: &str) -> &str {
         "report_recipients" => ("Получатели отчёта изменены", "Report recipients changed"),
         "digest_recipients" => ("Получатели сводки изменены", "Digest recipients changed"),
         "webhook" => ("Webhook изменён", "Webhook changed"),
+        "set_upstream" => ("Вышестоящий сервер подключён", "Upstream server set"),
+        "remove_upstream" => ("Вышестоящий сервер отключён", "Upstream server removed"),
+        "create_link" => ("Связь с нижестоящим сервером создана", "Link created"),
+        "revoke_link" => ("Связь с нижестоящим сервером отозвана", "Link revoked"),
         _ => return action,
     };
     match lang {

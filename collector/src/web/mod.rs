@@ -7,6 +7,7 @@
 //! - [`error`]: [`WebError`], the one failure type of page handlers.
 //! - [`pages`]: sign-in, overview, school and PC pages; [`weekly`]: frozen weekly
 //!   figures and the trend chart; [`admin`]: enrollment, catalog, users, audit, tokens;
+//!   [`federation`]: the upstream and the links of lower collectors;
 //!   [`host_lifecycle`]: recently enrolled PCs, retiring and merging them.
 //! - [`table`]: the table type behind pages and CSV/XLSX exports.
 //! - [`json`]: the JSON API under `/api/v1/dashboard/`.
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod error;
 pub mod evidence_words;
 pub mod exports;
+pub mod federation;
 pub mod figures;
 pub mod flash;
 pub mod host_lifecycle;
@@ -64,6 +66,8 @@ pub struct WebState {
     pub installers: Option<std::path::PathBuf>,
     /// The SMTP server the weekly report goes through (`[mail]`); `None`: no mail.
     pub mailer: Option<crate::mail::Mailer>,
+    /// `[upstream]`: how long a push from the dashboard may take.
+    pub upstream: crate::upstream::UpstreamConfig,
 }
 
 impl WebState {
@@ -94,6 +98,7 @@ impl WebState {
             throttle: Throttle::default(),
             installers: config.dashboard.installers.clone(),
             mailer: None,
+            upstream: config.upstream.clone(),
         })
     }
 

@@ -29,6 +29,9 @@ pub enum Action {
     ManageUsers,
     /// Read the audit log (global).
     ReadAudit,
+    /// Set this collector's upstream; make and revoke links for lower collectors
+    /// (global).
+    ManageFederation,
 }
 
 /// The organizations as a tree, loaded once per request.

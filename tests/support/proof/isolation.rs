@@ -74,6 +74,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/users"),
     ("POST", "/users/{id}/disable"),
     ("GET", "/audit"),
+    ("GET", "/federation"),
+    ("POST", "/federation/upstream/check"),
+    ("POST", "/federation/upstream"),
+    ("POST", "/federation/upstream/push"),
+    ("POST", "/federation/upstream/remove"),
+    ("POST", "/federation/links"),
+    ("POST", "/federation/links/revoke"),
     ("GET", "/tokens"),
     ("POST", "/tokens"),
     ("POST", "/tokens/{id}/revoke"),
@@ -114,6 +121,7 @@ fn path_constant(name: &str) -> Option<&'static str> {
         "SILENT_PATH" => json::SILENT_PATH,
         "WEEKLY_PATH" => json::WEEKLY_PATH,
         "HOST_PATH" => json::HOST_PATH,
+        "FEDERATION_PAGE_PATH" => sverka_collector::web::federation::FEDERATION_PAGE_PATH,
         _ => return None,
     })
 }

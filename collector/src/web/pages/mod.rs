@@ -45,6 +45,7 @@ pub fn layout(viewer: &Viewer, title: &str, crumbs: Markup, body: Markup) -> Mar
                         @if is_admin {
                             a href="/users" { (texts.users) }
                             a href="/audit" { (texts.audit) }
+                            a href="/federation" { (super::federation::texts(viewer.lang).title) }
                         }
                     }
                     div.account {

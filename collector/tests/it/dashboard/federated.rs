@@ -205,3 +205,170 @@ async fn federated_members_are_counted_marked_and_shown_late_not_as_zero() {
         "{coverage:?}"
     );
 }
+
+/// The federation page, as the administrators of a region and of a municipality use
+/// it: the region makes a link (its secret shown once); the municipality checks the
+/// upstream, is shown where its figures will appear and what is sent, confirms, and
+/// sends at once; the region sees them arrive; a wrong secret is refused with the
+/// upstream's reason; other roles do not see the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_connect_collectors_on_the_federation_page() {
+    let region = harness().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let served = region.app.clone();
+    tokio::spawn(async move { axum::serve(listener, served).await });
+
+    let mut officer = Client::login(&region, "officer").await;
+    assert_eq!(
+        officer.get("/federation").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let mut region_admin = Client::login(&region, "admin").await;
+    let page = region_admin.get("/federation").await.text();
+    assert!(page.contains("Вышестоящий сервер не задан"), "{page}");
+    assert!(page.contains("Связей нет"), "{page}");
+    let created = region_admin
+        .submit(
+            "/federation",
+            "/federation/links",
+            &[
+                ("organization_id", &region.region.to_string()),
+                ("detail", "pcs"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    let created = created.text();
+    let start = created.find("<code>").expect("the new secret") + "<code>".len();
+    let secret = created[start..start + created[start..].find("</code>").expect("end")].to_string();
+    assert!(secret.contains('.'), "{secret}");
+    // Shown once: the page does not show it again.
+    assert!(
+        !region_admin
+            .get("/federation")
+            .await
+            .text()
+            .contains(&secret)
+    );
+
+    let municipality = harness().await;
+    let mut admin = Client::login(&municipality, "admin").await;
+    let wrong = admin
+        .submit(
+            "/federation",
+            "/federation/upstream/check",
+            &[
+                ("url", &address),
+                ("secret", &format!("{}0", &secret[..secret.len() - 1])),
+                ("allow_http", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(wrong.text().contains("не подтвердил"), "{}", wrong.text());
+    let plain = admin
+        .submit(
+            "/federation",
+            "/federation/upstream/check",
+            &[("url", &address), ("secret", &secret)],
+        )
+        .await;
+    assert_eq!(plain.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(plain.text().contains("allow-http"), "{}", plain.text());
+
+    let check = admin
+        .submit(
+            "/federation",
+            "/federation/upstream/check",
+            &[("url", &address), ("secret", &secret), ("allow_http", "1")],
+        )
+        .await;
+    assert_eq!(check.status, StatusCode::OK, "{}", check.text());
+    let check = check.text();
+    assert!(check.contains("«Регион»"), "{check}");
+    assert!(check.contains("имена ПК, на которых он есть"), "{check}");
+    // Nothing is saved before the administrator confirms.
+    assert_eq!(municipality.store.upstream().await.expect("read"), None);
+    let csrf = csrf_of(&check);
+    let confirmed = admin
+        .post(
+            "/federation/upstream",
+            &[
+                ("csrf", &csrf),
+                ("url", &address),
+                ("secret", &secret),
+                ("allow_http", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        confirmed.status,
+        StatusCode::SEE_OTHER,
+        "{}",
+        confirmed.text()
+    );
+    let saved = municipality
+        .store
+        .upstream()
+        .await
+        .expect("read")
+        .expect("saved");
+    assert_eq!(saved.upstream_organization, "Регион");
+
+    let pushed = admin
+        .submit("/federation", "/federation/upstream/push", &[])
+        .await;
+    assert_eq!(pushed.status, StatusCode::SEE_OTHER, "{}", pushed.text());
+    let page = admin.get("/federation").await.text();
+    assert!(page.contains(&address), "{page}");
+    assert!(!page.contains("upstream-error"), "{page}");
+    assert!(
+        municipality
+            .store
+            .upstream()
+            .await
+            .expect("read")
+            .expect("set")
+            .last_success_at
+            .is_some()
+    );
+    // The region counts the municipality's PCs and lists when they arrived.
+    let coverage = region
+        .store
+        .coverage(region.region, 0)
+        .await
+        .expect("coverage");
+    assert!(
+        coverage
+            .iter()
+            .any(|row| row.organization == "Регион" && row.enrolled == 6),
+        "{coverage:?}"
+    );
+    let links = region_admin.get("/federation").await.text();
+    assert!(!links.contains("никогда</td>"), "{links}");
+
+    // Revoked on the region: the next push from the municipality records the refusal.
+    let link_id = secret.split('.').next().expect("id");
+    let revoked = region_admin
+        .submit(
+            "/federation",
+            "/federation/links/revoke",
+            &[("id", link_id)],
+        )
+        .await;
+    assert_eq!(revoked.status, StatusCode::SEE_OTHER);
+    admin
+        .submit("/federation", "/federation/upstream/push", &[])
+        .await;
+    let page = admin.get("/federation").await.text();
+    assert!(page.contains("upstream-error"), "{page}");
+    assert!(page.contains("revoked"), "{page}");
+    let removed = admin
+        .submit("/federation", "/federation/upstream/remove", &[])
+        .await;
+    assert_eq!(removed.status, StatusCode::SEE_OTHER);
+    assert_eq!(municipality.store.upstream().await.expect("read"), None);
+}
