@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use super::WeeklyFigures;
 
 /// What merging needs of an organization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FederationPlace {
     pub id: i64,
     pub parent_id: Option<i64>,

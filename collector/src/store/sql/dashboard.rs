@@ -393,31 +393,58 @@ pub(super) async fn organization_counts(
     reporting_since: Timestamp,
     silent_before: Timestamp,
 ) -> StoreResult<Vec<OrganizationCounts>> {
-    Ok(on_backend!(store, |pool| {
-        sqlx::query_as(
-            "SELECT h.organization_id,
-                COUNT(*) AS enrolled,
-                SUM(CASE WHEN h.last_seen_at >= $1 THEN 1 ELSE 0 END) AS reporting,
-                SUM(CASE WHEN h.last_seen_at IS NULL OR h.last_seen_at < $2 THEN 1 ELSE 0 END)
-                   AS silent,
-                SUM(CASE WHEN h.open_banned > 0 THEN 1 ELSE 0 END) AS with_banned,
-                SUM(CASE WHEN h.open_approved > 0 THEN 1 ELSE 0 END) AS with_approved,
-                SUM(CASE WHEN h.last_seen_at IS NOT NULL THEN 1 ELSE 0 END) AS known,
-                SUM(CASE WHEN (h.last_seen_at IS NULL OR h.last_seen_at < $2)
-                          AND h.open_banned > 0 THEN 1 ELSE 0 END) AS silent_with_banned
-             FROM hosts h WHERE h.retired_at IS NULL
-             GROUP BY h.organization_id
-             UNION ALL
-             SELECT organization_id, enrolled, reporting, silent, with_banned, with_approved,
-                    known, silent_with_banned
-             FROM federated_counts
-             ORDER BY organization_id",
-        )
-        .bind(reporting_since)
-        .bind(silent_before)
-        .fetch_all(pool)
-        .await?
-    }))
+    // The federated organizations' counts change only with a lower collector's message:
+    // kept in memory under the tree's version (read first, see `cache.rs`).
+    let versions = super::cache::versions(store).await?;
+    let kept = store.cache.federated_counts(versions.tree);
+    let (mut rows, federated): (Vec<OrganizationCounts>, Option<Vec<OrganizationCounts>>) =
+        on_backend!(store, |pool| {
+            let own = sqlx::query_as(
+                "SELECT h.organization_id,
+                    COUNT(*) AS enrolled,
+                    SUM(CASE WHEN h.last_seen_at >= $1 THEN 1 ELSE 0 END) AS reporting,
+                    SUM(CASE WHEN h.last_seen_at IS NULL OR h.last_seen_at < $2 THEN 1 ELSE 0 END)
+                       AS silent,
+                    SUM(CASE WHEN h.open_banned > 0 THEN 1 ELSE 0 END) AS with_banned,
+                    SUM(CASE WHEN h.open_approved > 0 THEN 1 ELSE 0 END) AS with_approved,
+                    SUM(CASE WHEN h.last_seen_at IS NOT NULL THEN 1 ELSE 0 END) AS known,
+                    SUM(CASE WHEN (h.last_seen_at IS NULL OR h.last_seen_at < $2)
+                              AND h.open_banned > 0 THEN 1 ELSE 0 END) AS silent_with_banned
+                 FROM hosts h WHERE h.retired_at IS NULL
+                 GROUP BY h.organization_id",
+            )
+            .bind(reporting_since)
+            .bind(silent_before)
+            .fetch_all(pool)
+            .await?;
+            let federated = match kept {
+                Some(_) => None,
+                None => Some(
+                    sqlx::query_as(
+                        "SELECT organization_id, enrolled, reporting, silent, with_banned,
+                            with_approved, known, silent_with_banned
+                         FROM federated_counts",
+                    )
+                    .fetch_all(pool)
+                    .await?,
+                ),
+            };
+            (own, federated)
+        });
+    let federated = match (kept, federated) {
+        (Some(kept), _) => kept,
+        (None, federated) => {
+            let federated = std::sync::Arc::new(federated.unwrap_or_default());
+            store
+                .cache
+                .keep_federated_counts(versions.tree, federated.clone());
+            federated
+        }
+    };
+    // A federated organization has no hosts here: the two never share an organization.
+    rows.extend(federated.iter().cloned());
+    rows.sort_unstable_by_key(|row| row.organization_id);
+    Ok(rows)
 }
 
 pub(super) async fn host_summaries(
@@ -603,6 +630,12 @@ pub(super) async fn freeze_weekly_figures(
                     .await?;
                 }
             }
+        }
+        if added > 0 {
+            sqlx::query(super::cache::BUMP_VERSION)
+                .bind(super::cache::WEEKS)
+                .execute(&mut *transaction)
+                .await?;
         }
         // The PCs behind the figures, written once and only with new figures: a later
         // freeze of the same week (every ten minutes, or by another collector) finds

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use sverka_shared::federation::{Detail, FiguresMessage, MemberOrganization};
 
-use super::{SqlStore, on_backend};
+use super::{SqlStore, cache, on_backend};
 use crate::store::{
     FederatedViolation, IntakeOutcome, LinkCredentials, LinkInfo, PushOutcome, StoreError,
     StoreResult, Timestamp, UpstreamLink,
@@ -249,6 +249,7 @@ pub(super) async fn store_federated_figures(
         }
         // New organizations one depth at a time (a level's parents exist by then), each
         // level in multi-row statements.
+        let mut tree_changed = newer;
         for level in ordered {
             let mut new_rows = Vec::new();
             for organization in level {
@@ -291,6 +292,7 @@ pub(super) async fn store_federated_figures(
                         .push_bind(organization.key.clone());
                 });
                 insert.push(" RETURNING id, federated_key");
+                tree_changed = true;
                 let created: Vec<(i64, String)> =
                     insert.build_query_as().fetch_all(&mut *transaction).await?;
                 ids.extend(created.into_iter().map(|(id, key)| (key, id)));
@@ -424,6 +426,19 @@ pub(super) async fn store_federated_figures(
                 .rows_affected();
             outcome.weeks_stored += stored;
             outcome.weeks_known += chunk.len() as u64 - stored;
+        }
+        // Readers' caches (`cache.rs`), last: on PostgreSQL the version's row stays
+        // locked until the commit.
+        for (version, changed) in [
+            (cache::TREE, tree_changed),
+            (cache::WEEKS, outcome.weeks_stored > 0),
+        ] {
+            if changed {
+                sqlx::query(cache::BUMP_VERSION)
+                    .bind(version)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
         }
         sqlx::query(
             "UPDATE federation_links SET last_received_at = $2,

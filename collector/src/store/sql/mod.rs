@@ -13,6 +13,7 @@
 //! pools keeps the SQL as plain as a single-backend store.
 
 pub(crate) mod activity;
+mod cache;
 mod dashboard;
 mod federation;
 mod lifecycle;
@@ -117,6 +118,8 @@ impl<'c> From<&'c mut PgConnection> for Connection<'c> {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pub(crate) backend: Backend,
+    /// What this process keeps between reads (`cache.rs`), shared by clones.
+    cache: std::sync::Arc<cache::ReadCache>,
 }
 
 /// Connections per collector process on PostgreSQL unless the configuration says
@@ -177,6 +180,7 @@ impl SqlStore {
         }
         Ok(SqlStore {
             backend: Backend::Sqlite(SqliteBackend::open_file(path).await?),
+            cache: Default::default(),
         })
     }
 
@@ -185,6 +189,7 @@ impl SqlStore {
     pub async fn open_postgres(url: &str, pool_size: u32) -> StoreResult<SqlStore> {
         Ok(SqlStore {
             backend: Backend::Postgres(Box::new(PgBackend::open(url, pool_size).await?)),
+            cache: Default::default(),
         })
     }
 

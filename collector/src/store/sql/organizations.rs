@@ -207,13 +207,27 @@ pub(super) async fn organization(store: &SqlStore, id: i64) -> StoreResult<Optio
     }))
 }
 
+/// Every organization, kept in memory under the tree's version (`cache.rs`).
 pub(super) async fn organizations(store: &SqlStore) -> StoreResult<Vec<Organization>> {
+    Ok(cached_organizations(store).await?.as_ref().clone())
+}
+
+pub(super) async fn cached_organizations(
+    store: &SqlStore,
+) -> StoreResult<std::sync::Arc<Vec<Organization>>> {
+    let versions = super::cache::versions(store).await?;
+    if let Some(kept) = store.cache.organizations(versions.tree) {
+        return Ok(kept);
+    }
     let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM {ORGANIZATIONS} ORDER BY o.id");
-    Ok(on_backend!(store, |pool| {
+    let rows: Vec<Organization> = on_backend!(store, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(query))
             .fetch_all(pool)
             .await?
-    }))
+    });
+    let rows = std::sync::Arc::new(rows);
+    store.cache.keep_organizations(versions.tree, rows.clone());
+    Ok(rows)
 }
 
 pub(super) async fn create_secret(

@@ -15,32 +15,45 @@ const TOPMOST_FEDERATED: &str = "SELECT o.id FROM organizations o
      JOIN organizations p ON p.id = o.parent_id
      WHERE o.federated_link_id IS NOT NULL AND p.federated_link_id IS NULL";
 
-/// Every organization's place, or `None` when none is federated (nothing to merge).
+/// Every organization's place (from the organizations kept in memory), or `None`
+/// when none is federated (nothing to merge).
 async fn federation_places(store: &SqlStore) -> StoreResult<Option<Vec<FederationPlace>>> {
-    Ok(on_backend!(store, |pool| {
-        let any: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM organizations WHERE federated_link_id IS NOT NULL LIMIT 1",
-        )
-        .fetch_optional(pool)
-        .await?;
-        match any {
-            None => None,
-            Some(_) => Some(
-                sqlx::query_as(
-                    "SELECT id, parent_id, federated_link_id IS NOT NULL AS federated
-                     FROM organizations",
-                )
-                .fetch_all(pool)
-                .await?,
-            ),
-        }
-    }))
+    let organizations = super::organizations::cached_organizations(store).await?;
+    if organizations
+        .iter()
+        .all(|organization| organization.federated_link_id.is_none())
+    {
+        return Ok(None);
+    }
+    Ok(Some(
+        organizations
+            .iter()
+            .map(|organization| FederationPlace {
+                id: organization.id,
+                parent_id: organization.parent_id,
+                federated: organization.federated_link_id.is_some(),
+            })
+            .collect(),
+    ))
 }
 
+/// Kept in memory under the tree's and the weeks' versions (`cache.rs`).
 pub(super) async fn weekly_figures_of_week(
     store: &SqlStore,
     week: &str,
 ) -> StoreResult<Vec<WeeklyFigures>> {
+    let versions = super::cache::versions(store).await?;
+    if let Some(kept) = store.cache.week(week, versions) {
+        return Ok(kept.as_ref().clone());
+    }
+    let rows = read_week(store, week).await?;
+    store
+        .cache
+        .keep_week(week, versions, std::sync::Arc::new(rows.clone()));
+    Ok(rows)
+}
+
+async fn read_week(store: &SqlStore, week: &str) -> StoreResult<Vec<WeeklyFigures>> {
     let places = federation_places(store).await?;
     let (frozen, received): (Vec<WeeklyFigures>, Vec<WeeklyFigures>) = on_backend!(store, |pool| {
         let frozen = sqlx::query_as(sqlx::AssertSqlSafe(format!(

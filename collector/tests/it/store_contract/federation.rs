@@ -462,3 +462,108 @@ pub async fn frozen_weeks_count_what_the_lower_collector_froze(store: &dyn Store
         [(school_8, "telegram", 1)]
     );
 }
+
+/// Two collector processes on one database: what one writes, the other's next read
+/// shows, though each keeps the tree, the federated counts and frozen weeks in memory
+/// (an organization added or renamed, a lower collector's message, a freeze).
+pub async fn what_one_store_writes_the_other_reads_at_once(
+    first: std::sync::Arc<dyn Store>,
+    second: std::sync::Arc<dyn Store>,
+) {
+    let names = |organizations: Vec<sverka_collector::store::Organization>| {
+        organizations
+            .into_iter()
+            .map(|org| org.name)
+            .collect::<Vec<_>>()
+    };
+    let region = organization(first.as_ref(), "Region", None, 0).await;
+    assert_eq!(
+        names(second.organizations().await.expect("read")),
+        ["Region"]
+    );
+    // Read again from memory, then an organization added by the other.
+    assert_eq!(
+        names(second.organizations().await.expect("read")),
+        ["Region"]
+    );
+    organization(first.as_ref(), "School", Some(region), 3).await;
+    assert_eq!(
+        names(second.organizations().await.expect("read")),
+        ["Region", "School"]
+    );
+
+    // A lower collector's message through the first: the second counts it.
+    let link = first
+        .create_link(region, &"9".repeat(64), Detail::Counts, T0)
+        .await
+        .expect("link");
+    let enrolled = |store: std::sync::Arc<dyn Store>| async move {
+        store
+            .organization_counts(T0, T0)
+            .await
+            .expect("counts")
+            .iter()
+            .map(|row| row.enrolled)
+            .sum::<i64>()
+    };
+    assert_eq!(enrolled(second.clone()).await, 0);
+    first
+        .store_federated_figures(link.id, &message(T0 + 10, 6), T0 + 20)
+        .await
+        .expect("stored");
+    assert_eq!(enrolled(second.clone()).await, 10);
+    assert!(
+        second
+            .organizations()
+            .await
+            .expect("read")
+            .iter()
+            .any(|org| org.name == "Severodvinsk" && org.federated_as_of == Some(T0 + 10))
+    );
+    // Newer current figures: counted at once by the other.
+    first
+        .store_federated_figures(link.id, &message(T0 + 30, 1), T0 + 40)
+        .await
+        .expect("stored");
+    assert_eq!(enrolled(second.clone()).await, 5);
+
+    // A week frozen by the first after the second read it empty.
+    assert!(
+        second
+            .weekly_figures_of_week("2026-W30")
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    let frozen = WeeklyFigures {
+        organization_id: region,
+        week: "2026-W30".into(),
+        expected_pcs: 3,
+        enrolled: 2,
+        reporting: 2,
+        silent: 0,
+        with_banned: 0,
+        with_approved: 2,
+        known: Some(2),
+        silent_with_banned: Some(0),
+        used_approved: None,
+        used_banned: None,
+        late: false,
+    };
+    first
+        .freeze_weekly_figures(
+            std::slice::from_ref(&frozen),
+            &[],
+            &super::officer::list("2026-W30", T0),
+            T0,
+        )
+        .await
+        .expect("freeze");
+    assert_eq!(
+        second
+            .weekly_figures_of_week("2026-W30")
+            .await
+            .expect("read"),
+        [frozen]
+    );
+}

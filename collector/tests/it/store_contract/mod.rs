@@ -328,6 +328,13 @@ macro_rules! contract_tests {
                 super::concurrency::a_job_runs_once_across_stores(store, second).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn what_one_store_writes_the_other_reads_at_once() {
+                let (store, keep) = $open.await;
+                let second = $open_again(&keep).await;
+                super::federation::what_one_store_writes_the_other_reads_at_once(store, second)
+                    .await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn catalog_revisions_are_shared() {
                 let (store, keep) = $open.await;
                 let second = $open_again(&keep).await;
