@@ -41,12 +41,20 @@ struct Kept<T> {
     rows: Arc<T>,
 }
 
+/// A frozen week's figures as read under some versions.
+#[derive(Debug)]
+struct KeptWeek {
+    label: String,
+    versions: Versions,
+    rows: Arc<Vec<WeeklyFigures>>,
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct ReadCache {
     organizations: Mutex<Option<Kept<Vec<Organization>>>>,
     federated_counts: Mutex<Option<Kept<Vec<OrganizationCounts>>>>,
     /// By week label, newest use last.
-    weeks: Mutex<VecDeque<(String, Versions, Arc<Vec<WeeklyFigures>>)>>,
+    weeks: Mutex<VecDeque<KeptWeek>>,
 }
 
 fn hit<T>(slot: &Mutex<Option<Kept<T>>>, version: i64) -> Option<Arc<T>> {
@@ -89,10 +97,10 @@ impl ReadCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let at = weeks
             .iter()
-            .position(|(kept, at, _)| kept == label && *at == versions)?;
-        let entry = weeks.remove(at)?;
-        let rows = entry.2.clone();
-        weeks.push_back(entry);
+            .position(|kept| kept.label == label && kept.versions == versions)?;
+        let kept = weeks.remove(at)?;
+        let rows = kept.rows.clone();
+        weeks.push_back(kept);
         Some(rows)
     }
 
@@ -101,8 +109,12 @@ impl ReadCache {
             .weeks
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        weeks.retain(|(kept, _, _)| kept != label);
-        weeks.push_back((label.to_string(), versions, rows));
+        weeks.retain(|kept| kept.label != label);
+        weeks.push_back(KeptWeek {
+            label: label.to_string(),
+            versions,
+            rows,
+        });
         while weeks.len() > WEEKS_KEPT {
             weeks.pop_front();
         }
