@@ -62,32 +62,15 @@ pub enum UpstreamError {
     Store(#[from] StoreError),
 }
 
-/// The upstream's URL, checked: http(s), a host, no user or password; plain http only
-/// when allowed.
+/// The upstream's URL, checked ([`crate::store::rules::checked_outbound_url`]); plain
+/// http only when allowed.
 pub fn checked_url(url: &str, allow_http: bool) -> Result<reqwest::Url, UpstreamError> {
-    let parsed = reqwest::Url::parse(url.trim())
-        .map_err(|error| UpstreamError::Invalid(format!("upstream URL {url:?}: {error}")))?;
-    match parsed.scheme() {
-        "https" => {}
-        "http" if allow_http => {}
-        "http" => {
-            return Err(UpstreamError::Invalid(
-                "the upstream URL is plain http: use https, or --allow-http on a private network"
-                    .into(),
-            ));
-        }
-        other => {
-            return Err(UpstreamError::Invalid(format!(
-                "the upstream URL's scheme is {other:?}: use https"
-            )));
-        }
-    }
-    if parsed.host_str().is_none_or(str::is_empty)
-        || !parsed.username().is_empty()
-        || parsed.password().is_some()
-    {
+    let parsed = crate::store::rules::checked_outbound_url(url)
+        .map_err(|why| UpstreamError::Invalid(format!("upstream URL {:?}: {why}", url.trim())))?;
+    if parsed.scheme() == "http" && !allow_http {
         return Err(UpstreamError::Invalid(
-            "the upstream URL needs a host and no user or password".into(),
+            "the upstream URL is plain http: use https, or --allow-http on a private network"
+                .into(),
         ));
     }
     Ok(parsed)

@@ -54,27 +54,35 @@ pub fn checked_report_recipients(recipients: Option<&str>) -> StoreResult<Option
 /// The shortest webhook secret taken: the HMAC key must not be guessable.
 pub const WEBHOOK_SECRET_MIN_CHARS: usize = 16;
 
-/// A webhook as stored: an `http://` or `https://` URL with a host and no user name
-/// or password in it, and a secret of 16 to 256 characters without spaces at its ends.
-pub fn checked_webhook(webhook: &Webhook) -> StoreResult<Webhook> {
-    let url = webhook.url.trim();
-    let invalid = |why: &str| StoreError::Invalid(format!("webhook URL {url:?}: {why}"));
+/// An address the collector calls out to (a webhook, an upstream collector): an
+/// `http://` or `https://` URL of at most 2,000 characters with a host and no user
+/// name or password in it (they would be shown on pages and in logs; the call is
+/// authenticated otherwise). The error says why not.
+pub fn checked_outbound_url(url: &str) -> Result<reqwest::Url, String> {
+    let url = url.trim();
     if url.len() > 2_000 {
-        return Err(invalid("longer than 2,000 characters"));
+        return Err("longer than 2,000 characters".into());
     }
-    let parsed = reqwest::Url::parse(url).map_err(|error| invalid(&error.to_string()))?;
+    let parsed = reqwest::Url::parse(url).map_err(|error| error.to_string())?;
     if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(invalid("only http:// and https:// are taken"));
+        return Err("only http:// and https:// are taken".into());
     }
     if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(invalid("it names no host"));
+        return Err("it names no host".into());
     }
     if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(invalid(
-            "a user name or password in the URL would be shown on pages and in logs; the \
-             signature authenticates the collector",
-        ));
+        return Err("a user name or password in the URL would be shown on pages and in logs;              the call is authenticated otherwise"
+            .into());
     }
+    Ok(parsed)
+}
+
+/// A webhook as stored: a [`checked_outbound_url`] and a secret of 16 to 256
+/// characters without spaces at its ends.
+pub fn checked_webhook(webhook: &Webhook) -> StoreResult<Webhook> {
+    let url = webhook.url.trim();
+    checked_outbound_url(url)
+        .map_err(|why| StoreError::Invalid(format!("webhook URL {url:?}: {why}")))?;
     let secret = webhook.secret.trim();
     let length = secret.chars().count();
     if !(WEBHOOK_SECRET_MIN_CHARS..=256).contains(&length) {
