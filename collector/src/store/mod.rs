@@ -439,6 +439,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_organization(&self, new: NewOrganization) -> StoreResult<Organization>;
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>>;
     async fn organizations(&self) -> StoreResult<Vec<Organization>>;
+    /// Every organization, as kept in memory: the same `Arc` until any organization
+    /// changes (so a caller may keep what it built from them beside it).
+    async fn organizations_shared(&self) -> StoreResult<std::sync::Arc<Vec<Organization>>>;
     /// Sets (or with `None`, clears: inherit) an organization's own time zone.
     async fn set_organization_time_zone(
         &self,

@@ -68,6 +68,8 @@ pub struct WebState {
     pub mailer: Option<crate::mail::Mailer>,
     /// `[upstream]`: how long a push from the dashboard may take.
     pub upstream: crate::upstream::UpstreamConfig,
+    /// The organization tree, built once per change of the organizations.
+    pub trees: scope::TreeCache,
 }
 
 impl WebState {
@@ -99,6 +101,7 @@ impl WebState {
             installers: config.dashboard.installers.clone(),
             mailer: None,
             upstream: config.upstream.clone(),
+            trees: scope::TreeCache::default(),
         })
     }
 

@@ -233,6 +233,9 @@ impl Store for SqlStore {
     async fn organizations(&self) -> StoreResult<Vec<Organization>> {
         organizations::organizations(self).await
     }
+    async fn organizations_shared(&self) -> StoreResult<std::sync::Arc<Vec<Organization>>> {
+        organizations::cached_organizations(self).await
+    }
     async fn set_organization_time_zone(
         &self,
         id: i64,
