@@ -17,6 +17,8 @@ pub struct OfficerTexts {
     pub federated_late: &'static str,
     /// The school page of a federated organization: its PCs are on its own collector.
     pub federated_violations: &'static str,
+    /// The worklist's section of schools that report through their own collector.
+    pub federated_violations_below: &'static str,
     pub federated_school_text: &'static str,
     pub pcs: &'static str,
     pub pc_names: &'static str,
@@ -109,6 +111,7 @@ static RU: OfficerTexts = OfficerTexts {
     federated_as_of: "данные своего сервера от",
     federated_late: "опаздывает: за эту неделю данных нет, показаны последние",
     federated_violations: "Запрещённые мессенджеры по данным её сервера",
+    federated_violations_below: "Школы со своим сервером: запрещённые мессенджеры по их данным",
     federated_school_text: "ПК этой организации подключены к её собственному серверу; \
         здесь — то, что он прислал.",
     pcs: "ПК",
@@ -178,6 +181,7 @@ static EN: OfficerTexts = OfficerTexts {
     federated_as_of: "figures from its own collector of",
     federated_late: "late: no figures this week, the last ones are shown",
     federated_violations: "Banned messengers as its own collector reports them",
+    federated_violations_below: "Schools with their own server: banned messengers as they report them",
     federated_school_text: "This organization's PCs report to its own collector; \
         this is what that collector sent.",
     pcs: "PCs",

@@ -166,6 +166,54 @@ pub async fn school(
     Ok(layout(&viewer, &name, crumbs(&viewer, &tree, id), body).into_response())
 }
 
+/// Federated organizations' banned messengers as their collectors sent them: per
+/// school (named, linked, when `tree` is given) and application, how many PCs, and
+/// their names when the link allows them.
+pub(super) fn federated_violations_table(
+    state: &WebState,
+    id: i64,
+    rows: &[crate::store::FederatedViolation],
+    tree: Option<&crate::web::scope::OrganizationTree>,
+    lang: Lang,
+) -> Table {
+    let texts = lang.texts();
+    let officer = lang.officer();
+    let catalog = state.app.catalog();
+    let mut columns = vec![
+        column(texts.application, 20.0),
+        column(officer.pcs, 8.0),
+        column(officer.pc_names, 60.0),
+    ];
+    if tree.is_some() {
+        columns.insert(0, column(texts.organization, 30.0));
+    }
+    let mut table = Table::new(format!("federated-violations-{id}"), columns);
+    for row in rows {
+        let name = catalog
+            .matcher
+            .catalog()
+            .app(&row.app_id)
+            .map_or(row.app_id.clone(), |app| app.name.clone());
+        let mut cells = vec![
+            Cell::Text(name),
+            Cell::Int(row.pcs),
+            Cell::Text(row.hosts.join(", ")),
+        ];
+        if let Some(tree) = tree {
+            let school = tree.get(row.organization_id).map_or_else(
+                || format!("#{}", row.organization_id),
+                |org| org.name.clone(),
+            );
+            cells.insert(
+                0,
+                Cell::Link(school, format!("/school/{}", row.organization_id)),
+            );
+        }
+        table.rows.push(cells);
+    }
+    table
+}
+
 /// A federated organization's page: its PCs are on its own collector, so what that
 /// collector last sent: banned messengers with how many PCs (and their names when the
 /// link allows them).
@@ -179,27 +227,8 @@ async fn federated_school(
 ) -> Result<maud::Markup, WebError> {
     let texts = lang.texts();
     let officer = lang.officer();
-    let catalog = state.app.catalog();
-    let mut table = Table::new(
-        format!("federated-violations-{id}"),
-        vec![
-            column(texts.application, 20.0),
-            column(officer.pcs, 8.0),
-            column(officer.pc_names, 60.0),
-        ],
-    );
-    for row in state.app.store.federated_violations(Some(id)).await? {
-        let name = catalog
-            .matcher
-            .catalog()
-            .app(&row.app_id)
-            .map_or(row.app_id.clone(), |app| app.name.clone());
-        table.rows.push(vec![
-            Cell::Text(name),
-            Cell::Int(row.pcs),
-            Cell::Text(row.hosts.join(", ")),
-        ]);
-    }
+    let rows = state.app.store.federated_violations(Some(id)).await?;
+    let mut table = federated_violations_table(state, id, &rows, None, lang);
     table.sort(order);
     Ok(html! {
         p { (officer.federated_school_text) }

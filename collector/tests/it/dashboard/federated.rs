@@ -194,6 +194,44 @@ async fn federated_members_are_counted_marked_and_shown_late_not_as_zero() {
     assert!(page.contains("kab-1, kab-2"), "{page}");
     assert!(page.contains("данные своего сервера от"), "{page}");
 
+    // The region's worklist lists that school's banned messengers beside its own PCs',
+    // narrowed by the search; filters its figures cannot answer leave it out.
+    let worklist = officer
+        .get(&format!("/org/{}/worklist", harness.region))
+        .await
+        .text();
+    let start = worklist
+        .find("section-federated-violations")
+        .unwrap_or_else(|| panic!("the federated section: {worklist}"));
+    let section = &worklist[start..];
+    assert!(section.contains("Котлас: школа №7"), "{section}");
+    assert!(section.contains("kab-1, kab-2"), "{section}");
+    assert!(
+        section.contains(&format!("/school/{}", school.id)),
+        "{section}"
+    );
+    let searched = officer
+        .get(&format!("/org/{}/worklist?q=kab-2", harness.region))
+        .await
+        .text();
+    assert!(searched.contains("kab-1, kab-2"), "{searched}");
+    let other = officer
+        .get(&format!(
+            "/org/{}/worklist?q=nothing-like-it",
+            harness.region
+        ))
+        .await
+        .text();
+    assert!(!other.contains("kab-1, kab-2"), "{other}");
+    let handled = officer
+        .get(&format!("/org/{}/worklist?handled=yes", harness.region))
+        .await
+        .text();
+    assert!(
+        !handled.contains("section-federated-violations"),
+        "{handled}"
+    );
+
     // The region's total holds both members beside its own PCs.
     let coverage = store.coverage(harness.region, 0).await.expect("coverage");
     let own = coverage[0].enrolled - 70 - 12;
