@@ -29,3 +29,8 @@ FOR EACH ROW WHEN (NEW.federated_link_id IS NULL) EXECUTE FUNCTION bump_tree_ver
 
 CREATE TRIGGER organizations_deleted_bump AFTER DELETE ON organizations
 FOR EACH ROW WHEN (OLD.federated_link_id IS NULL) EXECUTE FUNCTION bump_tree_version();
+
+-- A federated organization its lower collector no longer sends (deleted or merged
+-- there): kept for the weeks it was counted in, expecting no PC from then on, and
+-- shown as removed; cleared if it is sent again.
+ALTER TABLE organizations ADD COLUMN federated_gone_at BIGINT;

@@ -33,3 +33,8 @@ BEGIN
     INSERT INTO read_versions (name, version) VALUES ('tree', 1)
     ON CONFLICT (name) DO UPDATE SET version = read_versions.version + 1;
 END;
+
+-- A federated organization its lower collector no longer sends (deleted or merged
+-- there): kept for the weeks it was counted in, expecting no PC from then on, and
+-- shown as removed; cleared if it is sent again.
+ALTER TABLE organizations ADD COLUMN federated_gone_at INTEGER;

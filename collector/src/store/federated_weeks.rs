@@ -16,6 +16,8 @@ pub struct FederationPlace {
     pub id: i64,
     pub parent_id: Option<i64>,
     pub federated: bool,
+    /// Its lower collector no longer sends it: never late.
+    pub gone: bool,
 }
 
 /// `frozen`: this collector's frozen figures; `received`: the federated organizations'
@@ -31,6 +33,7 @@ pub fn with_federated_weeks(
     let place: HashMap<i64, FederationPlace> =
         places.iter().map(|place| (place.id, *place)).collect();
     let is_federated = |id: i64| place.get(&id).is_some_and(|place| place.federated);
+    let is_gone = |id: i64| place.get(&id).is_some_and(|place| place.gone);
     let mut received: HashMap<(i64, String), WeeklyFigures> = received
         .into_iter()
         .filter(|figures| is_federated(figures.organization_id))
@@ -54,7 +57,7 @@ pub fn with_federated_weeks(
                     sent
                 }
                 None => WeeklyFigures {
-                    late: true,
+                    late: !is_gone(figures.organization_id),
                     ..figures
                 },
             }
@@ -193,6 +196,7 @@ mod tests {
             id,
             parent_id,
             federated,
+            gone: false,
         };
         vec![
             place(1, None, false),

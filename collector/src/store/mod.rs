@@ -112,13 +112,20 @@ pub struct Organization {
     #[serde(skip)]
     #[sqlx(default)]
     pub federated_as_of: Option<Timestamp>,
+    /// When its lower collector stopped sending it (deleted there): kept for the
+    /// weeks it was counted in, expecting no PC since (federation).
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub federated_gone_at: Option<Timestamp>,
 }
 
 impl Organization {
     /// A federated organization whose lower collector has sent no figures counted
     /// since `since` (the week's start): late, shown with its last figures.
     pub fn is_late(&self, since: Timestamp) -> bool {
-        self.federated_link_id.is_some() && self.federated_as_of.is_none_or(|as_of| as_of < since)
+        self.federated_link_id.is_some()
+            && self.federated_gone_at.is_none()
+            && self.federated_as_of.is_none_or(|as_of| as_of < since)
     }
 }
 

@@ -15,6 +15,8 @@ pub struct OfficerTexts {
     pub federated_as_of: &'static str,
     /// ... and none arrived this week: shown with the last ones, never as zero.
     pub federated_late: &'static str,
+    /// ... or its own collector stopped sending it (deleted there) on ...
+    pub federated_gone: &'static str,
     /// The school page of a federated organization: its PCs are on its own collector.
     pub federated_violations: &'static str,
     /// The worklist's section of schools that report through their own collector.
@@ -110,6 +112,7 @@ static RU: OfficerTexts = OfficerTexts {
     directly_under: "Напрямую в",
     federated_as_of: "данные своего сервера от",
     federated_late: "опаздывает: за эту неделю данных нет, показаны последние",
+    federated_gone: "удалена на своём сервере",
     federated_violations: "Запрещённые мессенджеры по данным её сервера",
     federated_violations_below: "Школы со своим сервером: запрещённые мессенджеры по их данным",
     federated_school_text: "ПК этой организации подключены к её собственному серверу; \
@@ -180,6 +183,7 @@ static EN: OfficerTexts = OfficerTexts {
     directly_under: "Directly under",
     federated_as_of: "figures from its own collector of",
     federated_late: "late: no figures this week, the last ones are shown",
+    federated_gone: "removed on its own server on",
     federated_violations: "Banned messengers as its own collector reports them",
     federated_violations_below: "Schools with their own server: banned messengers as they report them",
     federated_school_text: "This organization's PCs report to its own collector; \

@@ -275,6 +275,7 @@ mod tests {
             webhook_url: None,
             federated_link_id: None,
             federated_as_of: None,
+            federated_gone_at: None,
         }
     }
 

@@ -274,6 +274,7 @@ fn the_dashboard_spec_schemas_match_the_answers() {
         webhook_url: None,
         federated_link_id: None,
         federated_as_of: None,
+        federated_gone_at: None,
     };
     assert_eq!(properties(&spec, "Organization"), fields(organization));
     let silent = SilentHost {

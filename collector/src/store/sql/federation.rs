@@ -165,11 +165,13 @@ struct HeldOrganization {
     name: String,
     kind: String,
     expected_pcs: i64,
+    federated_gone_at: Option<i64>,
 }
 
 impl HeldOrganization {
     fn same(&self, organization: &MemberOrganization, parent_id: i64) -> bool {
-        self.parent_id == Some(parent_id)
+        self.federated_gone_at.is_none()
+            && self.parent_id == Some(parent_id)
             && self.name == organization.name
             && self.kind == organization.kind
             && self.expected_pcs == organization.expected_pcs
@@ -235,7 +237,7 @@ pub(super) async fn store_federated_figures(
         let newer = last_generated_at.is_none_or(|last| message.generated_at > last);
         // The link's organizations as held: only what changed is written.
         let existing: Vec<HeldOrganization> = sqlx::query_as(
-            "SELECT id, federated_key, parent_id, name, kind, expected_pcs
+            "SELECT id, federated_key, parent_id, name, kind, expected_pcs, federated_gone_at
              FROM organizations WHERE federated_link_id = $1",
         )
         .bind(link_id)
@@ -263,7 +265,7 @@ pub(super) async fn store_federated_figures(
                     Some(row) if newer && !row.same(organization, parent_id) => {
                         sqlx::query(
                             "UPDATE organizations SET parent_id = $2, name = $3, kind = $4,
-                                    expected_pcs = $5 WHERE id = $1",
+                                    expected_pcs = $5, federated_gone_at = NULL WHERE id = $1",
                         )
                         .bind(row.id)
                         .bind(parent_id)
@@ -296,6 +298,35 @@ pub(super) async fn store_federated_figures(
                 let created: Vec<(i64, String)> =
                     insert.build_query_as().fetch_all(&mut *transaction).await?;
                 ids.extend(created.into_iter().map(|(id, key)| (key, id)));
+            }
+        }
+        // Organizations held but no longer sent (deleted there): kept for the weeks
+        // they were counted in, expecting no PC from now on.
+        if newer {
+            let sent: std::collections::HashSet<&str> = message
+                .organizations
+                .iter()
+                .map(|organization| organization.key.as_str())
+                .collect();
+            let gone: Vec<i64> = held
+                .values()
+                .filter(|row| {
+                    row.federated_gone_at.is_none() && !sent.contains(row.federated_key.as_str())
+                })
+                .map(|row| row.id)
+                .collect();
+            for chunk in gone.chunks(ROWS_PER_STATEMENT) {
+                let mut update = sqlx::QueryBuilder::<D>::new(
+                    "UPDATE organizations SET expected_pcs = 0, federated_gone_at = ",
+                );
+                update.push_bind(now).push(" WHERE id IN (");
+                let mut ids = update.separated(", ");
+                for id in chunk {
+                    ids.push_bind(*id);
+                }
+                update.push(")");
+                update.build().execute(&mut *transaction).await?;
+                tree_changed = true;
             }
         }
         let id_of = |key: &str| {

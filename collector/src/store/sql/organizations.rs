@@ -14,7 +14,7 @@ use crate::store::{
 const ORGANIZATION_COLUMNS: &str =
     "o.id, o.parent_id, o.name, o.kind, o.expected_pcs, o.time_zone, o.report_cutoff,
      o.report_recipients, o.digest_recipients, o.webhook_url, o.federated_link_id,
-     l.last_generated_at AS federated_as_of";
+     l.last_generated_at AS federated_as_of, o.federated_gone_at";
 const ORGANIZATIONS: &str =
     "organizations o LEFT JOIN federation_links l ON l.id = o.federated_link_id";
 
@@ -60,6 +60,7 @@ pub(super) async fn create_organization(
         webhook_url: None,
         federated_link_id: None,
         federated_as_of: None,
+        federated_gone_at: None,
     })
 }
 

@@ -32,6 +32,7 @@ async fn federation_places(store: &SqlStore) -> StoreResult<Option<Vec<Federatio
                 id: organization.id,
                 parent_id: organization.parent_id,
                 federated: organization.federated_link_id.is_some(),
+                gone: organization.federated_gone_at.is_some(),
             })
             .collect(),
     ))

@@ -87,6 +87,13 @@ pub fn federated_note(
     let organization = tree.get(member)?;
     organization.federated_link_id?;
     let officer = lang.officer();
+    if let Some(gone_at) = organization.federated_gone_at {
+        return Some(format!(
+            "{} {}",
+            officer.federated_gone,
+            clock.date_time(gone_at)
+        ));
+    }
     let as_of = organization
         .federated_as_of
         .map(|as_of| format!("{} {}", officer.federated_as_of, clock.date_time(as_of)));

@@ -461,6 +461,62 @@ pub async fn frozen_weeks_count_what_the_lower_collector_froze(store: &dyn Store
             .collect::<Vec<_>>(),
         [(school_8, "telegram", 1)]
     );
+
+    // School 9 deleted on the municipality's collector: kept (its weeks stay), expecting
+    // no PC and marked; sent again, it is back as it was.
+    let expected =
+        || async move { store.coverage(region, T0).await.expect("coverage")[0].expected_pcs };
+    assert_eq!(expected().await, 5 + 30);
+    let mut without_9 = message(T0 + 30, 6);
+    without_9.organizations.retain(|org| org.key != "9");
+    without_9.current.retain(|row| row.organization != "9");
+    without_9.weeks.clear();
+    store
+        .store_federated_figures(link.id, &without_9, T0 + 40)
+        .await
+        .expect("stored");
+    let school_9 = store
+        .organizations()
+        .await
+        .expect("organizations")
+        .into_iter()
+        .find(|org| org.name == "School 9")
+        .expect("kept");
+    assert_eq!(school_9.federated_gone_at, Some(T0 + 40));
+    assert_eq!(school_9.expected_pcs, 0);
+    assert_eq!(expected().await, 5 + 20);
+    // Never late once gone: frozen here with no week of its own, it is not late.
+    store
+        .freeze_weekly_figures(
+            &[
+                figures(school_9.id, "2026-W49", 0),
+                figures(school_8, "2026-W49", 4),
+            ],
+            &[],
+            &super::officer::list("2026-W49", T0),
+            T0,
+        )
+        .await
+        .expect("freeze");
+    let week_49 = store.weekly_figures_of_week("2026-W49").await.expect("W49");
+    assert_eq!(enrolled(&week_49, school_9.id), Some((0, false)));
+    assert_eq!(enrolled(&week_49, school_8), Some((4, true)));
+    let mut again = message(T0 + 50, 6);
+    again.weeks.clear();
+    store
+        .store_federated_figures(link.id, &again, T0 + 60)
+        .await
+        .expect("stored");
+    let school_9 = store
+        .organization(school_9.id)
+        .await
+        .expect("read")
+        .expect("kept");
+    assert_eq!(
+        (school_9.federated_gone_at, school_9.expected_pcs),
+        (None, 10)
+    );
+    assert_eq!(expected().await, 5 + 30);
 }
 
 /// Two collector processes on one database: what one writes, the other's next read
