@@ -114,18 +114,13 @@ pub(super) async fn upstream(
                 .await
                 .context("asking the upstream what the link allows")?;
             store
-                .set_upstream(Some(&UpstreamLink {
-                    url: url.trim().trim_end_matches('/').to_string(),
-                    secret: secret.trim().to_string(),
+                .set_upstream(Some(&UpstreamLink::new(
+                    &url,
+                    &secret,
                     allow_http,
-                    configured_at: now(),
-                    upstream_organization: description.organization.clone(),
-                    detail: description.detail,
-                    acknowledged_week: None,
-                    last_attempt_at: None,
-                    last_success_at: None,
-                    last_error: None,
-                }))
+                    &description,
+                    now(),
+                )))
                 .await?;
             println!(
                 "upstream set: this collector's organizations will appear under \"{}\" there",

@@ -60,6 +60,31 @@ pub struct UpstreamLink {
     pub last_error: Option<String>,
 }
 
+impl UpstreamLink {
+    /// A link just set: `url` and `secret` as entered (trimmed, no trailing slash),
+    /// with what the upstream said it allows; no push yet, no week acknowledged.
+    pub fn new(
+        url: &str,
+        secret: &str,
+        allow_http: bool,
+        description: &sverka_shared::federation::LinkDescription,
+        now: Timestamp,
+    ) -> UpstreamLink {
+        UpstreamLink {
+            url: url.trim().trim_end_matches('/').to_string(),
+            secret: secret.trim().to_string(),
+            allow_http,
+            configured_at: now,
+            upstream_organization: description.organization.clone(),
+            detail: description.detail,
+            acknowledged_week: None,
+            last_attempt_at: None,
+            last_success_at: None,
+            last_error: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for UpstreamLink {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter

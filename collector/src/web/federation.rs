@@ -174,6 +174,13 @@ impl UpstreamForm {
     }
 }
 
+/// An id a form sent, or the form refused.
+fn form_id(viewer: &Viewer, text: &str) -> Result<i64, WebError> {
+    text.trim()
+        .parse()
+        .map_err(|_| refused(viewer, viewer.lang.texts().bad_form))
+}
+
 /// Asks the upstream what the link allows; a person-readable refusal otherwise.
 async fn describe(
     state: &WebState,
@@ -228,22 +235,18 @@ pub async fn set_upstream(
     let viewer = form.viewer;
     tree_permitting(&state, &viewer, Action::ManageFederation, None).await?;
     let description = describe(&state, &viewer, &form.form).await?;
-    let url = form.form.url.trim().trim_end_matches('/').to_string();
+    let link = UpstreamLink::new(
+        &form.form.url,
+        &form.form.secret,
+        form.form.allow_http(),
+        &description,
+        now(),
+    );
+    let url = link.url.clone();
     state
         .app
         .store
-        .set_upstream(Some(&UpstreamLink {
-            url: url.clone(),
-            secret: form.form.secret.trim().to_string(),
-            allow_http: form.form.allow_http(),
-            configured_at: now(),
-            upstream_organization: description.organization.clone(),
-            detail: description.detail,
-            acknowledged_week: None,
-            last_attempt_at: None,
-            last_success_at: None,
-            last_error: None,
-        }))
+        .set_upstream(Some(&link))
         .await
         .map_err(|error| store_refusal(&viewer, error))?;
     state
@@ -320,12 +323,7 @@ pub async fn create_link(
 ) -> Result<Response, WebError> {
     let viewer = form.viewer;
     let words = texts(viewer.lang);
-    let organization_id: i64 = form
-        .form
-        .organization_id
-        .trim()
-        .parse()
-        .map_err(|_| refused(&viewer, viewer.lang.texts().bad_form))?;
+    let organization_id = form_id(&viewer, &form.form.organization_id)?;
     let tree = tree_permitting(
         &state,
         &viewer,
@@ -374,12 +372,7 @@ pub async fn revoke_link(
 ) -> Result<Response, WebError> {
     let viewer = form.viewer;
     tree_permitting(&state, &viewer, Action::ManageFederation, None).await?;
-    let id: i64 = form
-        .form
-        .id
-        .trim()
-        .parse()
-        .map_err(|_| refused(&viewer, viewer.lang.texts().bad_form))?;
+    let id = form_id(&viewer, &form.form.id)?;
     state
         .app
         .store

@@ -55,36 +55,9 @@ pub(super) async fn weekly_figures_of_week(
 }
 
 async fn read_week(store: &SqlStore, week: &str) -> StoreResult<Vec<WeeklyFigures>> {
-    let places = federation_places(store).await?;
-    let (frozen, received): (Vec<WeeklyFigures>, Vec<WeeklyFigures>) = on_backend!(store, |pool| {
-        let frozen = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FIGURE_COLUMNS} FROM weekly_snapshots WHERE week = $1
-                 ORDER BY organization_id"
-        )))
-        .bind(week)
-        .fetch_all(pool)
-        .await?;
-        let received = match places {
-            None => Vec::new(),
-            Some(_) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT {FIGURE_COLUMNS} FROM federated_weeks WHERE week = $1"
-                )))
-                .bind(week)
-                .fetch_all(pool)
-                .await?
-            }
-        };
-        (frozen, received)
-    });
-    Ok(match places {
-        None => frozen,
-        Some(places) => {
-            let mut merged = with_federated_weeks(frozen, received, &places);
-            merged.sort_by_key(|figures| figures.organization_id);
-            merged
-        }
-    })
+    let mut rows = read_merged(store, None, week, week).await?;
+    rows.sort_by_key(|figures| figures.organization_id);
+    Ok(rows)
 }
 
 pub(super) async fn weekly_figures_of_organization(
@@ -93,50 +66,61 @@ pub(super) async fn weekly_figures_of_organization(
     from_week: &str,
     to_week: &str,
 ) -> StoreResult<Vec<WeeklyFigures>> {
-    let places = federation_places(store).await?;
-    let (frozen, received): (Vec<WeeklyFigures>, Vec<WeeklyFigures>) = on_backend!(store, |pool| {
-        let bytewise = D::BYTEWISE;
-        let weeks = format!("week{bytewise} >= $2 AND week{bytewise} <= $3");
-        // With federated organizations, also the rows its figures are corrected by.
-        let which = match places {
-            None => "organization_id = $1".to_string(),
-            Some(_) => {
-                format!("(organization_id = $1 OR organization_id IN ({TOPMOST_FEDERATED}))")
-            }
-        };
-        let frozen = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {FIGURE_COLUMNS} FROM weekly_snapshots WHERE {which} AND {weeks}"
-        )))
-        .bind(organization_id)
-        .bind(from_week)
-        .bind(to_week)
-        .fetch_all(pool)
-        .await?;
-        let received = match places {
-            None => Vec::new(),
-            Some(_) => {
-                sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT {FIGURE_COLUMNS} FROM federated_weeks WHERE {which} AND {weeks}"
-                )))
-                .bind(organization_id)
-                .bind(from_week)
-                .bind(to_week)
-                .fetch_all(pool)
-                .await?
-            }
-        };
-        (frozen, received)
-    });
-    let mut rows = match places {
-        None => frozen,
-        Some(places) => with_federated_weeks(frozen, received, &places)
+    let mut rows: Vec<WeeklyFigures> =
+        read_merged(store, Some(organization_id), from_week, to_week)
+            .await?
             .into_iter()
             .filter(|figures| figures.organization_id == organization_id)
-            .collect(),
-    };
+            .collect();
     // Week labels are ASCII digits in a fixed layout: byte order is week order.
     rows.sort_by(|a, b| a.week.cmp(&b.week));
     Ok(rows)
+}
+
+/// The frozen figures of `from_week..=to_week` (of every organization, or of
+/// `organization` and, with federated organizations, the rows its figures are
+/// corrected by), with the federated weeks merged in.
+async fn read_merged(
+    store: &SqlStore,
+    organization: Option<i64>,
+    from_week: &str,
+    to_week: &str,
+) -> StoreResult<Vec<WeeklyFigures>> {
+    let places = federation_places(store).await?;
+    let (frozen, received): (Vec<WeeklyFigures>, Vec<WeeklyFigures>) = on_backend!(store, |pool| {
+        let bytewise = D::BYTEWISE;
+        let (which, first_week) = match (organization, &places) {
+            (None, _) => (String::new(), 1),
+            (Some(_), None) => ("organization_id = $1 AND ".to_string(), 2),
+            (Some(_), Some(_)) => (
+                format!("(organization_id = $1 OR organization_id IN ({TOPMOST_FEDERATED})) AND "),
+                2,
+            ),
+        };
+        let condition = format!(
+            "{which}week{bytewise} >= ${first_week} AND week{bytewise} <= ${}",
+            first_week + 1
+        );
+        let mut read = Vec::new();
+        for table in ["weekly_snapshots", "federated_weeks"] {
+            if table == "federated_weeks" && places.is_none() {
+                read.push(Vec::new());
+                continue;
+            }
+            let query = format!("SELECT {FIGURE_COLUMNS} FROM {table} WHERE {condition}");
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(query));
+            if let Some(organization) = organization {
+                query = query.bind(organization);
+            }
+            read.push(query.bind(from_week).bind(to_week).fetch_all(pool).await?);
+        }
+        let received = read.pop().unwrap_or_default();
+        (read.pop().unwrap_or_default(), received)
+    });
+    Ok(match places {
+        None => frozen,
+        Some(places) => with_federated_weeks(frozen, received, &places),
+    })
 }
 
 /// The weeks with frozen figures after `after` (all with `None`), oldest first.
