@@ -21,6 +21,11 @@ pub fn hash(random: &str) -> String {
     hex(&Sha256::digest(random.as_bytes()))
 }
 
+/// The token shown once: the row's id and the random part, `<id>.<random>`.
+pub fn token(id: i64, random: &str) -> String {
+    format!("{id}.{random}")
+}
+
 /// Splits a token into its id and random part; `None` when it is not shaped like one.
 pub fn parse_token(token: &str) -> Option<(i64, &str)> {
     let (id, random) = token.trim().split_once('.')?;
@@ -59,7 +64,7 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_reject_junk() {
         let (random, hashed) = generate();
-        let token = format!("42.{random}");
+        let token = token(42, &random);
         let (id, part) = parse_token(&token).expect("a token");
         assert_eq!(id, 42);
         assert!(same_hash(&hash(part), &hashed));

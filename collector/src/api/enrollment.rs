@@ -155,7 +155,7 @@ pub async fn enroll(
     );
     Ok(axum::Json(EnrollResponse {
         host_id: enrolled.host_id,
-        host_key: format!("{}.{key_random}", enrolled.host_id),
+        host_key: crate::keys::token(enrolled.host_id, &key_random),
         organization_id: enrolled.organization.id,
         organization_name: enrolled.organization.name,
     }))

@@ -64,7 +64,7 @@ pub(super) async fn link(command: LinkCommand, store: &dyn Store) -> Result<()> 
         LinkCommand::Create { org, detail } => {
             let (random, secret_hash) = keys::generate();
             let link = store.create_link(org, &secret_hash, detail, now()).await?;
-            println!("{}.{random}", link.id);
+            println!("{}", keys::token(link.id, &random));
         }
         LinkCommand::Revoke { id } => {
             store.revoke_link(id, now()).await?;

@@ -123,9 +123,12 @@ impl Organization {
     /// A federated organization whose lower collector has sent no figures counted
     /// since `since` (the week's start): late, shown with its last figures.
     pub fn is_late(&self, since: Timestamp) -> bool {
-        self.federated_link_id.is_some()
-            && self.federated_gone_at.is_none()
-            && self.federated_as_of.is_none_or(|as_of| as_of < since)
+        self.is_sent_by_lower_collector() && self.federated_as_of.is_none_or(|as_of| as_of < since)
+    }
+
+    /// A federated organization its lower collector still sends (not removed there).
+    pub fn is_sent_by_lower_collector(&self) -> bool {
+        self.federated_link_id.is_some() && self.federated_gone_at.is_none()
     }
 }
 

@@ -201,7 +201,7 @@ pub async fn create_secret(
             format!("secret {} (expires in {days} days)", info.id),
         )
         .await;
-    let secret = format!("{}.{random}", info.id);
+    let secret = keys::token(info.id, &random);
     // Post/redirect/get: the page shows the secret once (see `web::flash`).
     let mut response = Redirect::to(&format!("/org/{id}/enrollment")).into_response();
     if let Some(cookie) = super::flash::new_secret_cookie(id, &secret, state.secure_cookies) {
@@ -738,7 +738,7 @@ pub async fn create_token(
             format!("token {} ({})", info.id, info.name),
         )
         .await;
-    let token = format!("{API_TOKEN_PREFIX}{}.{random}", info.id);
+    let token = format!("{API_TOKEN_PREFIX}{}", keys::token(info.id, &random));
     let body = tokens_body(&state, &viewer, Some(&token)).await?;
     Ok(layout(&viewer, viewer.lang.texts().tokens, html! {}, body).into_response())
 }

@@ -351,7 +351,7 @@ pub async fn create_link(
             format!("link {} ({})", link.id, detail.as_str()),
         )
         .await;
-    let secret = format!("{}.{random}", link.id);
+    let secret = keys::token(link.id, &random);
     let organization = tree
         .get(organization_id)
         .map(|org| org.name.clone())

@@ -72,10 +72,10 @@ impl WeekFigures {
                 .filter(|figures| figures.late)
                 .map(|figures| figures.organization_id)
                 .chain(tree.ids().into_iter().filter(|&id| {
-                    tree.get(id).is_some_and(|organization| {
-                        organization.federated_link_id.is_some()
-                            && organization.federated_gone_at.is_none()
-                    }) && !held.contains(&id)
+                    !held.contains(&id)
+                        && tree
+                            .get(id)
+                            .is_some_and(|organization| organization.is_sent_by_lower_collector())
                 }))
                 .collect();
             return Ok(WeekFigures {

@@ -431,9 +431,9 @@ pub(super) async fn organization_counts(
             };
             (own, federated)
         });
-    let federated = match (kept, federated) {
-        (Some(kept), _) => kept,
-        (None, federated) => {
+    let federated = match kept {
+        Some(kept) => kept,
+        None => {
             let federated = std::sync::Arc::new(federated.unwrap_or_default());
             store
                 .cache

@@ -217,7 +217,16 @@ pub(super) async fn cached_organizations(
     store: &SqlStore,
 ) -> StoreResult<std::sync::Arc<Vec<Organization>>> {
     let versions = super::cache::versions(store).await?;
-    if let Some(kept) = store.cache.organizations(versions.tree) {
+    organizations_at(store, versions.tree).await
+}
+
+/// The organizations under the tree's version `tree_version`, read by the caller
+/// before (kept, or read now and kept).
+pub(super) async fn organizations_at(
+    store: &SqlStore,
+    tree_version: i64,
+) -> StoreResult<std::sync::Arc<Vec<Organization>>> {
+    if let Some(kept) = store.cache.organizations(tree_version) {
         return Ok(kept);
     }
     let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM {ORGANIZATIONS} ORDER BY o.id");
@@ -227,7 +236,7 @@ pub(super) async fn cached_organizations(
             .await?
     });
     let rows = std::sync::Arc::new(rows);
-    store.cache.keep_organizations(versions.tree, rows.clone());
+    store.cache.keep_organizations(tree_version, rows.clone());
     Ok(rows)
 }
 

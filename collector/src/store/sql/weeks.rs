@@ -15,10 +15,13 @@ const TOPMOST_FEDERATED: &str = "SELECT o.id FROM organizations o
      JOIN organizations p ON p.id = o.parent_id
      WHERE o.federated_link_id IS NOT NULL AND p.federated_link_id IS NULL";
 
-/// Every organization's place (from the organizations kept in memory), or `None`
-/// when none is federated (nothing to merge).
-async fn federation_places(store: &SqlStore) -> StoreResult<Option<Vec<FederationPlace>>> {
-    let organizations = super::organizations::cached_organizations(store).await?;
+/// Every organization's place (from the organizations kept in memory under the tree's
+/// version `tree_version`), or `None` when none is federated (nothing to merge).
+async fn federation_places(
+    store: &SqlStore,
+    tree_version: i64,
+) -> StoreResult<Option<Vec<FederationPlace>>> {
+    let organizations = super::organizations::organizations_at(store, tree_version).await?;
     if organizations
         .iter()
         .all(|organization| organization.federated_link_id.is_none())
@@ -47,15 +50,19 @@ pub(super) async fn weekly_figures_of_week(
     if let Some(kept) = store.cache.week(week, versions) {
         return Ok(kept.as_ref().clone());
     }
-    let rows = read_week(store, week).await?;
+    let rows = read_week(store, versions.tree, week).await?;
     store
         .cache
         .keep_week(week, versions, std::sync::Arc::new(rows.clone()));
     Ok(rows)
 }
 
-async fn read_week(store: &SqlStore, week: &str) -> StoreResult<Vec<WeeklyFigures>> {
-    let mut rows = read_merged(store, None, week, week).await?;
+async fn read_week(
+    store: &SqlStore,
+    tree_version: i64,
+    week: &str,
+) -> StoreResult<Vec<WeeklyFigures>> {
+    let mut rows = read_merged(store, tree_version, None, week, week).await?;
     rows.sort_by_key(|figures| figures.organization_id);
     Ok(rows)
 }
@@ -66,12 +73,18 @@ pub(super) async fn weekly_figures_of_organization(
     from_week: &str,
     to_week: &str,
 ) -> StoreResult<Vec<WeeklyFigures>> {
-    let mut rows: Vec<WeeklyFigures> =
-        read_merged(store, Some(organization_id), from_week, to_week)
-            .await?
-            .into_iter()
-            .filter(|figures| figures.organization_id == organization_id)
-            .collect();
+    let versions = super::cache::versions(store).await?;
+    let mut rows: Vec<WeeklyFigures> = read_merged(
+        store,
+        versions.tree,
+        Some(organization_id),
+        from_week,
+        to_week,
+    )
+    .await?
+    .into_iter()
+    .filter(|figures| figures.organization_id == organization_id)
+    .collect();
     // Week labels are ASCII digits in a fixed layout: byte order is week order.
     rows.sort_by(|a, b| a.week.cmp(&b.week));
     Ok(rows)
@@ -82,11 +95,12 @@ pub(super) async fn weekly_figures_of_organization(
 /// corrected by), with the federated weeks merged in.
 async fn read_merged(
     store: &SqlStore,
+    tree_version: i64,
     organization: Option<i64>,
     from_week: &str,
     to_week: &str,
 ) -> StoreResult<Vec<WeeklyFigures>> {
-    let places = federation_places(store).await?;
+    let places = federation_places(store, tree_version).await?;
     let (frozen, received): (Vec<WeeklyFigures>, Vec<WeeklyFigures>) = on_backend!(store, |pool| {
         let bytewise = D::BYTEWISE;
         let (which, first_week) = match (organization, &places) {
