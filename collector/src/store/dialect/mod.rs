@@ -17,6 +17,7 @@
 //! | numbering catalog revisions | the write transaction's lock    | an advisory transaction lock                 |
 //! | errors that may pass (503)  | busy, locked, I/O, full, ...    | connection, resources, shutdown, deadlock    |
 //! | opening                     | a file: WAL, pragmas            | a URL: user fallback, pool size              |
+//! | planner settings            | none                            | `jit = off`, `random_page_cost = 1.1`        |
 //! | the batching report writer  | one task, rows as one JSON text | writer tasks, arrays, hosts locked in order  |
 //! | background job leases       | a set per file in this process  | session advisory locks                       |
 //!

@@ -77,9 +77,11 @@ impl PgBackend {
     /// (migrations run under PostgreSQL's own lock, so collectors starting together
     /// migrate once).
     pub(crate) async fn open(url: &str, pool_size: u32) -> StoreResult<PgBackend> {
-        let options = connect_options(url)
-            .map_err(|error| StoreError::Invalid(format!("database URL: {error}")))?
-            .application_name("sverka-collector");
+        let options = with_planner_settings(
+            connect_options(url)
+                .map_err(|error| StoreError::Invalid(format!("database URL: {error}")))?
+                .application_name("sverka-collector"),
+        );
         let pool = PgPoolOptions::new()
             .max_connections(pool_size.max(2))
             .min_connections(1)
@@ -139,6 +141,48 @@ pub fn connect_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
         None if options.get_username() == "anonymous" => options.username("postgres"),
         None => options,
     })
+}
+
+/// What the collector's connections tell PostgreSQL's planner, unless the URL's
+/// `options` already sets the same parameter (a database administrator's choice wins):
+/// - `jit = off`: every query here runs for milliseconds, while compiling one costs
+///   250–300 ms. The week's use query (an `OR EXISTS` subplan) is estimated above the
+///   JIT thresholds, so with JIT the live weekly page took 230 ms instead of 120.
+/// - `random_page_cost = 1.1`: the hot tables live in memory or on SSDs, where a
+///   random read costs about what a sequential one does. With the default 4 the
+///   planner reads `app_use_latest` whole and sorts it on disk instead of walking the
+///   index that is already in the count's order (120 ms instead of 35).
+pub const PLANNER_SETTINGS: [(&str, &str); 2] = [("jit", "off"), ("random_page_cost", "1.1")];
+
+/// `options` with [`PLANNER_SETTINGS`] added where the URL leaves them unset.
+pub fn with_planner_settings(options: PgConnectOptions) -> PgConnectOptions {
+    let chosen = options.get_options().unwrap_or_default().to_string();
+    let unset: Vec<(&str, &str)> = PLANNER_SETTINGS
+        .into_iter()
+        .filter(|(name, _)| !sets_parameter(&chosen, name))
+        .collect();
+    if unset.is_empty() {
+        options
+    } else {
+        options.options(unset)
+    }
+}
+
+/// Whether a libpq `options` string (`-c name=value`, `-cname=value` or
+/// `--name=value`, separated by spaces) sets `name`.
+fn sets_parameter(options: &str, name: &str) -> bool {
+    options
+        .split_whitespace()
+        .filter_map(|word| {
+            let setting = word
+                .strip_prefix("--")
+                .or_else(|| word.strip_prefix("-c"))
+                .unwrap_or(word);
+            setting
+                .split_once('=')
+                .map(|(key, _)| key.replace('-', "_"))
+        })
+        .any(|key| key == name)
 }
 
 /// The advisory lock key of a job: the first 8 bytes of SHA-256 of its name, so keys

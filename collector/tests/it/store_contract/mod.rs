@@ -487,3 +487,52 @@ async fn the_database_url_chooses_the_backend() {
         }
     }
 }
+
+/// The collector's PostgreSQL connections turn JIT off and price random reads as on
+/// SSDs (`PLANNER_SETTINGS`), and the server takes them; a setting the URL's `options`
+/// already makes is the administrator's and stays as the URL says.
+#[tokio::test]
+async fn postgres_connections_carry_the_planner_settings_unless_the_url_sets_them() {
+    use sqlx::Connection;
+    use sverka_collector::store::dialect::postgres::{connect_options, with_planner_settings};
+    let database = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    async fn shown(url: &str) -> (String, String) {
+        let options = with_planner_settings(connect_options(url).expect("url parses"));
+        let mut connection = sqlx::PgConnection::connect_with(&options)
+            .await
+            .unwrap_or_else(|error| panic!("connecting with {options:?}: {error}"));
+        let jit: String = sqlx::query_scalar("SHOW jit")
+            .fetch_one(&mut connection)
+            .await
+            .expect("SHOW jit");
+        let cost: String = sqlx::query_scalar("SHOW random_page_cost")
+            .fetch_one(&mut connection)
+            .await
+            .expect("SHOW random_page_cost");
+        let _ = connection.close().await;
+        (jit, cost)
+    }
+    assert_eq!(
+        shown(database.url()).await,
+        ("off".to_string(), "1.1".to_string())
+    );
+    let separator = if database.url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    for (chosen, expected) in [
+        ("-c%20jit%3Don", ("on", "1.1")),
+        ("--random-page-cost%3D3", ("off", "3")),
+        ("-cjit%3Don%20-c%20random_page_cost%3D2", ("on", "2")),
+    ] {
+        let url = format!("{}{separator}options={chosen}", database.url());
+        assert_eq!(
+            shown(&url).await,
+            (expected.0.to_string(), expected.1.to_string()),
+            "{url}"
+        );
+    }
+}
