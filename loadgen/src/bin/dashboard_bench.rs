@@ -39,8 +39,9 @@ struct Options {
     /// to `SVERKA_TEST_POSTGRES`, dropped afterwards).
     #[arg(long, default_value = "sqlite")]
     database: String,
-    /// Keeps the PostgreSQL database afterwards and prints its URL (to look into a
-    /// query with `EXPLAIN ANALYZE` or profile a collector on it); drop it by hand.
+    /// Keeps the database afterwards (PostgreSQL's, or SQLite's folder) and prints its
+    /// URL (to look into a query with `EXPLAIN ANALYZE`, profile a collector on it or
+    /// time another build's pages on the same data); drop it by hand.
     #[arg(long)]
     keep_database: bool,
     /// Instead of the dashboard's pages: a federal collector receiving one weekly
@@ -609,6 +610,7 @@ async fn run(options: Options) -> Result<()> {
     // The last ended week frozen, as the collector's job does once a week has ended:
     // its figures, and the PCs with a banned messenger they counted.
     let clock = sverka_collector::config::DashboardConfig::default().clock()?;
+    let live_week = clock.week_of(now).label;
     let last_week = clock.previous(&clock.week_of(now));
     // The week's figures as counted before use was (issue 20), beside the same with
     // use, then the freeze that counts and stores both.
@@ -665,7 +667,13 @@ async fn run(options: Options) -> Result<()> {
         ("overview of a municipality", format!("/org/{municipality}")),
         ("school page (100 PCs)", format!("/school/{school}")),
         ("PC page (300 programs)", format!("/host/{host}")),
+        // The page opens on the live week, or on the day the report is due, on the
+        // week being reported (frozen once its cut-off has passed): both named.
         ("weekly report page", format!("/org/{region}/weekly")),
+        (
+            "weekly page, live week",
+            format!("/org/{region}/weekly?week={live_week}"),
+        ),
         (
             "weekly page, frozen week",
             format!("/org/{region}/weekly?week={last_week}"),
@@ -692,6 +700,10 @@ async fn run(options: Options) -> Result<()> {
             "weekly region XLSX",
             format!("/org/{region}/weekly/export/xlsx"),
         ),
+        (
+            "weekly region XLSX, live week",
+            format!("/org/{region}/weekly/export/xlsx?week={live_week}"),
+        ),
     ];
     println!(
         "\n{} PCs in {} schools, {} timed requests each (after 3 warm-ups)",
@@ -708,15 +720,22 @@ async fn run(options: Options) -> Result<()> {
             "{name:<30} {server_median:>11.2} ms {server_max:>9.2} ms {client_median:>11.2} ms {client_max:>9.2} ms {size:>10}"
         );
     }
-    if options.keep_database
-        && let Some(scratch) = _scratch
-    {
-        println!(
-            "\nkept: {} (region {region_id}, last week {last_week}); DROP DATABASE {} when done",
-            scratch.url(),
-            scratch.name()
-        );
-        std::mem::forget(scratch);
+    if options.keep_database {
+        drop(server);
+        match _scratch {
+            Some(scratch) => {
+                println!(
+                    "\nkept: {} (region {region_id}, last week {last_week}); DROP DATABASE {} when done",
+                    scratch.url(),
+                    scratch.name()
+                );
+                std::mem::forget(scratch);
+            }
+            None => println!(
+                "\nkept: {database_url} (region {region_id}, last week {last_week}); remove {} when done",
+                folder.keep().display()
+            ),
+        }
     }
     Ok(())
 }

@@ -364,6 +364,17 @@ pub async fn worklist_searches_and_filters(store: &dyn Store) {
     };
     let first = store.worklist(&filter).await.expect("limited");
     assert_eq!((first.rows.len(), first.matched), (1, 3));
+    // A filter that looks into the findings counts in the same pass as it reads the
+    // keys: the limit cuts the rows there too, down to none, and not the count.
+    for (limit, rows) in [(3, 3), (1, 1), (0, 0)] {
+        let filter = WorklistFilter {
+            limit,
+            first_seen_since: Some(0),
+            ..all.clone()
+        };
+        let list = store.worklist(&filter).await.expect("limited, filtered");
+        assert_eq!((list.rows.len(), list.matched), (rows, 3), "limit {limit}");
+    }
 }
 
 /// The list of PCs a week's frozen figures counted, for the weeks and boundaries `week`.
