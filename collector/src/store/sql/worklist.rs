@@ -2,8 +2,9 @@
 //! host and an application id, sorted, at most the limit) with the number of all
 //! matches (from the hosts' counters when nothing but place and silence is
 //! filtered, else a window count in the same pass), then the wide rows (evidence,
-//! users, the handled note) of those keys alone. Sorting a region's 20,000 open violations with their
-//! evidence and a window count over them cost four fifths of the page.
+//! users, the handled note) of those keys alone. Sorting a region's 20,000 open
+//! violations with their evidence and a window count over them cost four fifths of
+//! the page.
 //!
 //! Every filter is bound as a parameter (`$n IS NULL OR ...`). The SQL text depends only
 //! on whether open or resolved violations are listed (open ones are found through the
@@ -29,8 +30,8 @@ struct WorklistKey {
 /// A key with the number of all matches (a window count over the narrow rows).
 #[derive(sqlx::FromRow)]
 struct CountedKey {
-    host_id: i64,
-    app_id: String,
+    #[sqlx(flatten)]
+    key: WorklistKey,
     matched: i64,
 }
 
@@ -199,10 +200,7 @@ pub(super) async fn worklist(store: &SqlStore, filter: &WorklistFilter) -> Store
             let keys: Vec<WorklistKey> = counted
                 .into_iter()
                 .take(usize::try_from(filter.limit).unwrap_or(0))
-                .map(|key| WorklistKey {
-                    host_id: key.host_id,
-                    app_id: key.app_id,
-                })
+                .map(|counted| counted.key)
                 .collect();
             (keys, matched)
         }
