@@ -610,8 +610,9 @@ async fn run(options: Options) -> Result<()> {
     // The last ended week frozen, as the collector's job does once a week has ended:
     // its figures, and the PCs with a banned messenger they counted.
     let clock = sverka_collector::config::DashboardConfig::default().clock()?;
-    let live_week = clock.week_of(now).label;
-    let last_week = clock.previous(&clock.week_of(now));
+    let this_week = clock.week_of(now);
+    let last_week = clock.previous(&this_week);
+    let live_week = this_week.label;
     // The week's figures as counted before use was (issue 20), beside the same with
     // use, then the freeze that counts and stores both.
     use sverka_collector::web::figures::Counts;
