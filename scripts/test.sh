@@ -85,6 +85,18 @@ if [ "$quick" = 1 ]; then
         echo "LibreOffice test: skipped (install libreoffice-calc-nogui, poppler-utils, fonts-crosextra-carlito)"
         skip_tests+=(--skip libreoffice)
     fi
+    # The OpenAPI fuzzer (`schemathesis`): only when SVERKA_SCHEMATHESIS names it or
+    # the full suite has installed it.
+    schemathesis_cached=$(ls "$HOME"/.cache/sverka/schemathesis-*/bin/schemathesis 2>/dev/null | tail -n 1)
+    if [ -n "${SVERKA_SCHEMATHESIS:-}" ]; then
+        echo "schemathesis tests: on ($SVERKA_SCHEMATHESIS)"
+    elif [ -n "$schemathesis_cached" ]; then
+        export SVERKA_SCHEMATHESIS=$schemathesis_cached
+        echo "schemathesis tests: on ($SVERKA_SCHEMATHESIS)"
+    else
+        echo "schemathesis tests: skipped (run the full suite once to install it)"
+        skip_tests+=(--skip schemathesis)
+    fi
     # The MSI the collector writes, read back by msitools (`msiinfo_`).
     if command -v msiinfo >/dev/null; then
         echo "msiinfo test: on"
@@ -162,6 +174,35 @@ if ! "$smtp_venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
     python3 -m venv "$smtp_venv"
     "$smtp_venv/bin/pip" install --quiet --disable-pip-version-check aiosmtpd==1.4.6
 fi
+
+# schemathesis from PyPI, pinned, in a virtual environment of its own: the third-party
+# OpenAPI fuzzer the collector's `openapi::schemathesis` tests run against both API
+# documents (SVERKA_SCHEMATHESIS overrides it). It needs Python 3.12 or newer: under
+# 3.11 (Debian 12's) CPython's parser fails on the hypothesis strategies of the
+# report's deep schema ("AST constructor recursion depth mismatch").
+schemathesis_version=4.32.5
+schemathesis_venv="$HOME/.cache/sverka/schemathesis-$schemathesis_version"
+if [ -z "${SVERKA_SCHEMATHESIS:-}" ] && ! "$schemathesis_venv/bin/schemathesis" --version >/dev/null 2>&1; then
+    schemathesis_python=""
+    for candidate in python3.13 python3.12 "$HOME"/.pyenv/versions/3.13*/bin/python3 \
+        "$HOME"/.pyenv/versions/3.12*/bin/python3; do
+        if command -v "$candidate" >/dev/null 2>&1 \
+            && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+            schemathesis_python=$candidate
+            break
+        fi
+    done
+    if [ -z "$schemathesis_python" ]; then
+        echo "schemathesis needs Python 3.12 or newer; none found" >&2
+        exit 1
+    fi
+    echo "installing schemathesis $schemathesis_version from PyPI ($("$schemathesis_python" --version))"
+    rm -rf "$schemathesis_venv"
+    "$schemathesis_python" -m venv "$schemathesis_venv"
+    "$schemathesis_venv/bin/pip" install --quiet --disable-pip-version-check \
+        "schemathesis==$schemathesis_version"
+fi
+export SVERKA_SCHEMATHESIS="${SVERKA_SCHEMATHESIS:-$schemathesis_venv/bin/schemathesis}"
 
 # PostgreSQL: the store contract and the multi-collector tests create (and drop) their
 # own databases next to SVERKA_TEST_POSTGRES (default postgres://127.0.0.1:5432/test).

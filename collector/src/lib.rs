@@ -7,6 +7,8 @@
 //!   [`connections`]: the accept loop with its time and per-address limits.
 //! - [`jobs`]: the background jobs of a running server.
 //! - [`api`]: the agent API (enroll, reports, catalog) and its limits.
+//! - [`api_docs`]: the OpenAPI documents of both JSON APIs, generated from the routes,
+//!   handlers and wire types.
 //! - [`web`]: the dashboard for people and its JSON API.
 //! - [`cli`]: the operator's commands.
 //! - [`upstream`]: federation's lower side, pushing figures to an upstream collector
@@ -17,6 +19,7 @@
 //!   violation exports.
 
 pub mod api;
+pub mod api_docs;
 pub mod app;
 pub mod catalog;
 pub mod cli;

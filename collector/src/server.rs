@@ -8,10 +8,12 @@ use axum::routing::{get, post};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
-use sverka_shared::federation::{FIGURES_PATH, LINK_PATH};
-use sverka_shared::protocol::{CATALOG_PATH, ENROLL_PATH, REPORTS_PATH};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api;
+use crate::api_docs;
 use crate::app::AppState;
 use crate::catalog::CatalogState;
 use crate::config::Config;
@@ -31,17 +33,42 @@ pub fn router(state: Arc<WebState>) -> Router {
         }))
 }
 
+/// The agent API's routes with their OpenAPI operations: the one list both the
+/// server and [`crate::api_docs::agent_api`] read.
+pub(crate) fn agent_api_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(api_docs::AgentApiInfo::openapi())
+        .routes(routes!(api::enrollment::enroll))
+        .routes(routes!(api::reports::receive_report))
+        .routes(routes!(api::catalog))
+        .routes(routes!(api::federation::describe_link))
+        .routes(routes!(api::federation::receive_figures))
+        .routes(routes!(api::health))
+}
+
 fn agent_api(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route(ENROLL_PATH, post(api::enroll))
-        .route(REPORTS_PATH, post(api::receive_report))
-        .route(CATALOG_PATH, get(api::catalog))
-        .route(LINK_PATH, get(api::federation::describe_link))
-        .route(FIGURES_PATH, post(api::federation::receive_figures))
-        .route("/healthz", get(api::health))
+    let (routes, document) = agent_api_routes().split_for_parts();
+    let document = api_docs::to_json(&document);
+    routes
+        .route(
+            api_docs::AGENT_API_DOCUMENT_PATH,
+            get(move || std::future::ready(json_document(document.clone()))),
+        )
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn(api::error::json_errors))
         .with_state(state)
+}
+
+/// A served OpenAPI document.
+fn json_document(text: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 fn dashboard(state: Arc<WebState>) -> Router {
@@ -159,15 +186,27 @@ fn dashboard(state: Arc<WebState>) -> Router {
         .with_state(state)
 }
 
+/// The dashboard API's routes with their OpenAPI operations: the one list both the
+/// server and [`crate::api_docs::dashboard_api`] read.
+pub(crate) fn dashboard_api_routes() -> OpenApiRouter<Arc<WebState>> {
+    OpenApiRouter::with_openapi(api_docs::DashboardApiInfo::openapi())
+        .routes(routes!(json::organizations))
+        .routes(routes!(json::overview))
+        .routes(routes!(json::violations))
+        .routes(routes!(json::silent))
+        .routes(routes!(json::weekly))
+        .routes(routes!(json::host))
+}
+
 /// The dashboard's JSON API: every error in the agent API's JSON shape.
 fn dashboard_json_api() -> Router<Arc<WebState>> {
-    Router::new()
-        .route(json::ORGANIZATIONS_PATH, get(json::organizations))
-        .route(json::OVERVIEW_PATH, get(json::overview))
-        .route(json::VIOLATIONS_PATH, get(json::violations))
-        .route(json::SILENT_PATH, get(json::silent))
-        .route(json::WEEKLY_PATH, get(json::weekly))
-        .route(json::HOST_PATH, get(json::host))
+    let (routes, document) = dashboard_api_routes().split_for_parts();
+    let document = api_docs::to_json(&document);
+    routes
+        .route(
+            api_docs::DASHBOARD_API_DOCUMENT_PATH,
+            get(move || std::future::ready(json_document(document.clone()))),
+        )
         .route_layer(axum::middleware::from_fn(api::error::json_errors))
 }
 

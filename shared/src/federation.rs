@@ -30,10 +30,10 @@ pub mod bounds {
     pub const VIOLATION_ROWS: usize = 200_000;
     pub const USE_ROWS: usize = 200_000;
     pub const HOSTS_PER_VIOLATION: usize = 10_000;
-    pub const KEY_BYTES: usize = 64;
-    pub const NAME_BYTES: usize = 200;
-    pub const HOSTNAME_BYTES: usize = 255;
-    pub const APP_ID_BYTES: usize = 64;
+    pub const KEY_CHARS: usize = 64;
+    pub const NAME_CHARS: usize = 200;
+    pub const HOSTNAME_CHARS: usize = 255;
+    pub const APP_ID_CHARS: usize = 64;
     /// A count of PCs larger than any region has.
     pub const COUNT: i64 = 100_000_000;
 }
@@ -42,6 +42,7 @@ pub mod bounds {
 /// names of the PCs. Chosen by the upstream when it creates the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Detail {
     /// Per school and banned messenger: how many PCs.
     Counts,
@@ -75,6 +76,7 @@ impl std::str::FromStr for Detail {
 /// `GET /api/v1/federation/link`: what the link's secret allows, shown to the lower
 /// collector's administrator before anything is sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LinkDescription {
     pub link_id: i64,
     /// The upstream's organization the lower collector's organizations appear under.
@@ -87,23 +89,37 @@ pub struct LinkDescription {
 
 /// `POST /api/v1/federation/figures`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FiguresMessage {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 2))]
     pub protocol: u32,
     /// A UUID, for the logs of both sides.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub message_id: String,
     /// When the lower collector counted the current figures (Unix seconds).
+    #[cfg_attr(feature = "openapi", schema(minimum = 946_684_800))]
     pub generated_at: i64,
     /// The lower collector's organizations, parents before children.
+    #[cfg_attr(feature = "openapi", schema(max_items = 20_000))]
     pub organizations: Vec<MemberOrganization>,
     /// Each organization's own PCs (not its subtree's) as of `generated_at`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20_000))]
     pub current: Vec<CurrentFigures>,
     /// Per organization and banned messenger: its own PCs that have it.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 200_000))]
     pub violations: Vec<SchoolViolations>,
     /// Per organization, application and status: its own PCs that used it in the
     /// lower collector's current week.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 200_000))]
     pub used: Vec<ApplicationPcs>,
     /// The lower collector's current week, which `used` counts.
     #[serde(default)]
@@ -112,6 +128,7 @@ pub struct FiguresMessage {
     /// organization's figures with everything under it, as the lower collector froze
     /// them.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 200_000))]
     pub weeks: Vec<WeekFigures>,
     /// Fields of a newer protocol this release does not read.
     #[serde(flatten)]
@@ -119,17 +136,48 @@ pub struct FiguresMessage {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemberOrganization {
     /// The lower collector's id for it (its organization id, as text).
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub key: String,
     /// Its parent's key; `None` for a root, which appears under the link's organization.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub parent: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 200,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub name: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub kind: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub expected_pcs: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeekSpan {
     pub start: i64,
     pub end: i64,
@@ -137,56 +185,106 @@ pub struct WeekSpan {
 
 /// One organization's own PCs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CurrentFigures {
     pub organization: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub enrolled: i64,
     /// Reported in the current week.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub reporting: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub silent: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub with_banned: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub with_approved: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub known: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub silent_with_banned: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SchoolViolations {
     pub organization: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub app_id: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub pcs: i64,
     /// The PCs' names, only on a link whose detail is `pcs`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 10_000))]
     pub hosts: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApplicationPcs {
     pub organization: String,
     /// The application, or empty for "any application of this status".
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 64,
+            pattern = r"^$|^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub app_id: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            max_length = 16,
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
+        )
+    )]
     pub status: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub pcs: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeekFigures {
     /// ISO week of the week's last day, `2026-W47`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = r"^[0-9]{4}-W(0[1-9]|[1-4][0-9]|5[0-3])$")
+    )]
     pub week: String,
     pub organization: String,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub expected_pcs: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub enrolled: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub reporting: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub silent: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub with_banned: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub with_approved: i64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub known: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub silent_with_banned: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub used_approved: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 100_000_000))]
     pub used_banned: Option<i64>,
 }
 
 /// The upstream's answer to a message it took.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FiguresAck {
     pub message_id: String,
     /// The current figures were newer than the last ones and replaced them.
@@ -244,21 +342,21 @@ impl FiguresMessage {
             text(
                 "an organization's key",
                 &organization.key,
-                bounds::KEY_BYTES,
+                bounds::KEY_CHARS,
             )?;
             text(
                 "an organization's name",
                 &organization.name,
-                bounds::NAME_BYTES,
+                bounds::NAME_CHARS,
             )?;
             text(
                 "an organization's kind",
                 &organization.kind,
-                bounds::KEY_BYTES,
+                bounds::KEY_CHARS,
             )?;
             count("expected_pcs", organization.expected_pcs)?;
             if let Some(parent) = &organization.parent {
-                text("a parent's key", parent, bounds::KEY_BYTES)?;
+                text("a parent's key", parent, bounds::KEY_CHARS)?;
             }
             if parents
                 .insert(&organization.key, organization.parent.as_deref())
@@ -319,7 +417,7 @@ impl FiguresMessage {
         }
         for row in &self.violations {
             known(&row.organization)?;
-            text("an application id", &row.app_id, bounds::APP_ID_BYTES)?;
+            text("an application id", &row.app_id, bounds::APP_ID_CHARS)?;
             count("a violation's PCs", row.pcs)?;
             within(
                 "a violation's hosts",
@@ -327,13 +425,13 @@ impl FiguresMessage {
                 bounds::HOSTS_PER_VIOLATION,
             )?;
             for host in &row.hosts {
-                text("a host name", host, bounds::HOSTNAME_BYTES)?;
+                text("a host name", host, bounds::HOSTNAME_CHARS)?;
             }
         }
         for row in &self.used {
             known(&row.organization)?;
             if !row.app_id.is_empty() {
-                text("an application id", &row.app_id, bounds::APP_ID_BYTES)?;
+                text("an application id", &row.app_id, bounds::APP_ID_CHARS)?;
             }
             text("a status", &row.status, 16)?;
             count("a use count", row.pcs)?;
@@ -388,8 +486,9 @@ fn text(what: &str, value: &str, max: usize) -> Result<(), String> {
     if value.trim().is_empty() {
         return Err(format!("{what} is empty"));
     }
-    if value.len() > max {
-        return Err(format!("{what} is longer than {max} bytes"));
+    // Characters, as the OpenAPI document's `maxLength` counts them.
+    if value.chars().count() > max {
+        return Err(format!("{what} is longer than {max} characters"));
     }
     if value.chars().any(char::is_control) {
         return Err(format!("{what} contains control characters"));

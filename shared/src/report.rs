@@ -16,7 +16,10 @@ pub const SCAN_SCHEMA: u32 = 1;
 
 /// One complete scan of one machine (or of a mounted image of one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanReport {
+    /// [`SCAN_SCHEMA`]: the collector reads this version only.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
     pub schema: u32,
     pub host: HostInfo,
     pub catalog_version: String,
@@ -25,12 +28,15 @@ pub struct ScanReport {
     pub scanned_at: String,
     #[serde(default)]
     pub duration_ms: u64,
+    #[cfg_attr(feature = "openapi", schema(max_items = 500))]
     pub findings: Vec<Finding>,
     /// Sources that failed, wholly or in part. A failed source never hides the others.
+    #[cfg_attr(feature = "openapi", schema(max_items = 50_000))]
     pub errors: Vec<SourceError>,
     /// Sources that were deliberately not run, with the reason (for example processes
     /// during an offline scan of an image).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50_000))]
     pub skipped: Vec<SkippedSource>,
 }
 
@@ -46,7 +52,12 @@ impl ScanReport {
 
 /// The machine a report describes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostInfo {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 255, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub hostname: String,
     /// `ID` from os-release (`astra`, `altlinux`, `redos`, `debian`, ...) or `windows`.
     #[serde(default)]
@@ -68,6 +79,7 @@ pub struct HostInfo {
 
 /// Everything found about one catalog application on the machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     /// Stable catalog id, e.g. `telegram`.
     pub app: String,
@@ -101,6 +113,7 @@ impl Finding {
 
 /// One observation that ties an application to this machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     pub source: SourceKind,
     /// What matched, for people: `telegram-desktop 4.6.5+ds-2 (dpkg)`.
@@ -186,6 +199,7 @@ impl fmt::Display for LastUseSource {
 /// everywhere so that reports from every platform share one vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SourceKind {
     /// Debian-family package database (`/var/lib/dpkg/status`).
     Dpkg,
@@ -241,6 +255,7 @@ impl fmt::Display for SourceKind {
 /// Whether evidence belongs to the whole machine or to one user's profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Scope {
     Machine,
     User,
@@ -261,6 +276,7 @@ impl Scope {
 /// Ordered: `Trace < Installed < Running`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Strength {
     /// Only a leftover: a data folder, a launcher whose program is gone.
     Trace,
@@ -325,6 +341,7 @@ impl fmt::Display for Strength {
 
 /// A source that could not be read, wholly or in part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SourceError {
     pub source: SourceKind,
     pub message: String,
@@ -334,6 +351,7 @@ pub struct SourceError {
 
 /// A source that was not run on purpose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkippedSource {
     pub source: SourceKind,
     pub reason: String,

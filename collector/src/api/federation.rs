@@ -19,9 +19,11 @@ use sverka_shared::federation::{
 
 use super::limits::{RequestLimits, check_string_lengths, decode_body, parse_typed};
 use super::{ApiFailure, content_encoding, read_body};
+use crate::api_docs::{BodyRefused, Unauthorized, Unavailable};
 use crate::app::AppState;
 use crate::keys;
 use crate::store::LinkCredentials;
+use sverka_shared::protocol::ApiError;
 
 /// The most a message may be on the wire; a region's thousand schools with a year of
 /// frozen weeks is a few megabytes of JSON before gzip.
@@ -61,6 +63,22 @@ async fn authenticate(
     Ok(link)
 }
 
+/// What a link secret allows
+///
+/// For a lower collector's administrator, before anything is sent.
+#[utoipa::path(
+    get,
+    path = "/api/v1/federation/link",
+    tag = "federation",
+    security(("linkSecret" = [])),
+    responses(
+        (status = 200, description = "The link", body = LinkDescription),
+        (status = 403, description = "The link was revoked", body = ApiError),
+        (status = 404, description = "The link's organization no longer exists", body = ApiError),
+        Unauthorized,
+        Unavailable,
+    )
+)]
 pub async fn describe_link(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
@@ -86,6 +104,21 @@ pub async fn describe_link(
     }))
 }
 
+/// Send a lower collector's figures
+#[utoipa::path(
+    post,
+    path = "/api/v1/federation/figures",
+    tag = "federation",
+    security(("linkSecret" = [])),
+    request_body(content = FiguresMessage, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (or held before)", body = FiguresAck),
+        (status = 403, description = "The link was revoked", body = ApiError),
+        Unauthorized,
+        BodyRefused,
+        Unavailable,
+    )
+)]
 pub async fn receive_figures(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

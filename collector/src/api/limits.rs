@@ -126,14 +126,54 @@ pub fn check_string_lengths(body: &[u8], max: usize) -> Result<(), LimitError> {
 
 /// Parses a typed document: broken JSON is a `BadJson` (400), JSON of the wrong shape
 /// a `Shape` error (422).
+///
+/// A whole number written with a fraction (`5106.0`) is a whole number, as JSON Schema
+/// (and the OpenAPI documents) count it: when the fast typed parse refuses the body,
+/// it is read again with such numbers as integers before it is refused.
 pub fn parse_typed<T: serde::de::DeserializeOwned>(
     body: &[u8],
     what: &str,
 ) -> Result<T, LimitError> {
-    serde_json::from_slice(body).map_err(|error| match error.classify() {
-        serde_json::error::Category::Data => LimitError::Shape(format!("not {what}: {error}")),
-        _ => LimitError::BadJson(error.to_string()),
-    })
+    let error = match serde_json::from_slice(body) {
+        Ok(typed) => return Ok(typed),
+        Err(error) => error,
+    };
+    if error.classify() != serde_json::error::Category::Data {
+        return Err(LimitError::BadJson(error.to_string()));
+    }
+    let shape_error = |error: serde_json::Error| LimitError::Shape(format!("not {what}: {error}"));
+    let mut value: Value = serde_json::from_slice(body).map_err(shape_error)?;
+    if !whole_numbers_as_integers(&mut value) {
+        return Err(shape_error(error));
+    }
+    // Written out and read again, not `from_value`: a typed document may keep a part
+    // raw (`RawValue`), which only reads from text.
+    let rewritten = serde_json::to_vec(&value).map_err(shape_error)?;
+    serde_json::from_slice(&rewritten).map_err(shape_error)
+}
+
+/// Rewrites every number with a zero fraction (`5106.0`, `1e3`) as that integer; true
+/// when it rewrote one. Only within ±2^53, where every whole float is exact: beyond it
+/// a float may be an integer literal too large for 64 bits, rounded on reading.
+pub fn whole_numbers_as_integers(value: &mut Value) -> bool {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match value {
+        Value::Number(number) if number.is_f64() => match number.as_f64() {
+            Some(float) if float.fract() == 0.0 && float.abs() <= EXACT => {
+                // Exact: a whole float within ±2^53 converts without loss.
+                *number = serde_json::Number::from(float as i64);
+                true
+            }
+            _ => false,
+        },
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| {
+            whole_numbers_as_integers(item) | changed
+        }),
+        Value::Object(fields) => fields.values_mut().fold(false, |changed, item| {
+            whole_numbers_as_integers(item) | changed
+        }),
+        _ => false,
+    }
 }
 
 fn check_value(
@@ -240,6 +280,43 @@ mod tests {
             decode_body(b"x", Some("br"), &limits),
             Err(LimitError::UnsupportedEncoding(_))
         ));
+    }
+
+    #[test]
+    fn whole_numbers_with_a_fraction_read_as_integers() {
+        #[derive(Debug, serde::Deserialize, PartialEq)]
+        struct Counts {
+            pcs: u64,
+            delta: i64,
+        }
+        let read = |body: &str| parse_typed::<Counts>(body.as_bytes(), "counts");
+        assert_eq!(
+            read(r#"{"pcs": 5106.0, "delta": -2.0}"#),
+            Ok(Counts {
+                pcs: 5106,
+                delta: -2
+            })
+        );
+        assert_eq!(
+            read(r#"{"pcs": 1e3, "delta": 0}"#),
+            Ok(Counts {
+                pcs: 1000,
+                delta: 0
+            })
+        );
+        for refused in [
+            r#"{"pcs": 5106.5, "delta": 0}"#,
+            r#"{"pcs": -1.0, "delta": 0}"#,
+            r#"{"pcs": 1e300, "delta": 0}"#,
+            r#"{"pcs": 0, "delta": -9223372036854775809}"#,
+            r#"{"pcs": "5", "delta": 0}"#,
+        ] {
+            assert!(
+                matches!(read(refused), Err(LimitError::Shape(_))),
+                "{refused}"
+            );
+        }
+        assert!(matches!(read(r#"{"pcs": 5"#), Err(LimitError::BadJson(_))));
     }
 
     #[test]

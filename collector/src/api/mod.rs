@@ -28,6 +28,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
+use crate::api_docs::{RateLimited, Unauthorized, Unavailable};
 use crate::app::AppState;
 pub use enrollment::enroll;
 pub use error::ApiFailure;
@@ -37,6 +38,13 @@ pub use reports::receive_report;
 /// What a 503 asks agents to wait, in seconds.
 const UNAVAILABLE_RETRY_SECONDS: u64 = 15;
 
+/// Is the collector up
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Up", body = String, content_type = "text/plain; charset=utf-8", example = "ok"))
+)]
 pub async fn health() -> &'static str {
     "ok"
 }
@@ -72,9 +80,10 @@ fn bounded_text(field: &str, value: &str, max: usize, required: bool) -> Result<
     if required && value.trim().is_empty() {
         return Err(ApiFailure::unprocessable(format!("{field} is empty")));
     }
-    if value.len() > max {
+    // Characters, as the OpenAPI document's `maxLength` counts them.
+    if value.chars().count() > max {
         return Err(ApiFailure::unprocessable(format!(
-            "{field} is longer than {max} bytes"
+            "{field} is longer than {max} characters"
         )));
     }
     if value.chars().any(char::is_control) {
@@ -86,6 +95,21 @@ fn bounded_text(field: &str, value: &str, max: usize, required: bool) -> Result<
 }
 
 /// The collector's catalog, or 304 when the agent's `If-None-Match` names it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/catalog",
+    tag = "agents",
+    security(("hostKey" = [])),
+    params(("If-None-Match" = Option<String>, Header, description = "The ETag of the catalog the agent holds")),
+    responses(
+        (status = 200, description = "The catalog, as TOML", body = String, content_type = "application/toml; charset=utf-8",
+            headers(("ETag" = String, description = "The catalog's version"))),
+        (status = 304, description = "Unchanged since the ETag given", headers(("ETag" = String))),
+        Unauthorized,
+        RateLimited,
+        Unavailable,
+    )
+)]
 pub async fn catalog(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -6,13 +6,14 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use std::sync::Arc;
-use sverka_shared::protocol::ReportAck;
+use sverka_shared::protocol::{ApiError, ReportAck, ReportUpload};
 use sverka_shared::report::SCAN_SCHEMA;
 use sverka_shared::{Inventory, Observation};
 
 use super::enrollment::client_address;
 use super::limits::{RequestLimits, check_string_lengths, decode_body, parse_typed};
 use super::{ApiFailure, bounded_text, content_encoding, read_body};
+use crate::api_docs::{BodyRefused, RateLimited, Unauthorized, Unavailable};
 use crate::app::AppState;
 use crate::evaluate::host_findings;
 use crate::store::{AppUse, EvaluatedFindings, HostCredentials, ReportRecord};
@@ -105,8 +106,11 @@ fn check_upload(
     credentials: &HostCredentials,
     limits: &RequestLimits,
 ) -> Result<(), ApiFailure> {
-    let id = uuid::Uuid::parse_str(&upload.report_id)
-        .map_err(|_| ApiFailure::unprocessable("report_id is not a UUID"))?;
+    // The hyphenated form only (36 characters), as the document's pattern says.
+    let id = uuid::Uuid::try_parse(&upload.report_id)
+        .ok()
+        .filter(|_| upload.report_id.len() == 36)
+        .ok_or_else(|| ApiFailure::unprocessable("report_id is not a UUID"))?;
     if id.is_nil() {
         return Err(ApiFailure::unprocessable("report_id is the nil UUID"));
     }
@@ -184,6 +188,25 @@ fn checked_inventory(
     Ok(inventory)
 }
 
+/// Send a report
+///
+/// A report id that was stored before for this host is acknowledged again with
+/// `duplicate: true` and stored once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reports",
+    tag = "agents",
+    security(("hostKey" = [])),
+    request_body(content = ReportUpload, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (or stored before)", body = ReportAck),
+        (status = 403, description = "The report describes another machine than the key's", body = ApiError),
+        Unauthorized,
+        BodyRefused,
+        RateLimited,
+        Unavailable,
+    )
+)]
 pub async fn receive_report(
     State(state): State<Arc<AppState>>,
     extensions: Extensions,

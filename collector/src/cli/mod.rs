@@ -93,6 +93,20 @@ enum Command {
     /// regional collector).
     #[command(subcommand)]
     Upstream(federation::UpstreamCommand),
+    /// Print an API's OpenAPI document (the one the collector serves, and
+    /// `docs/*.openapi.json`); opens no database.
+    Openapi {
+        #[arg(value_enum)]
+        api: ApiDocument,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ApiDocument {
+    /// What agents and lower collectors send (`docs/agent-api.openapi.json`).
+    Agent,
+    /// The dashboard's read-only JSON API (`docs/dashboard-api.openapi.json`).
+    Dashboard,
 }
 
 #[derive(Debug, Subcommand)]
@@ -363,6 +377,14 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    if let Command::Openapi { api } = &cli.command {
+        let document = match api {
+            ApiDocument::Agent => crate::api_docs::agent_api(),
+            ApiDocument::Dashboard => crate::api_docs::dashboard_api(),
+        };
+        print!("{}", crate::api_docs::to_json(&document));
+        return Ok(());
+    }
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(database) = cli.database {
         config.database = Some(database);
@@ -385,7 +407,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Notify(NotifyCommand::Digest { org }) => notify_digest(&config, store, org).await,
         Command::Link(command) => federation::link(command, store.as_ref()).await,
         Command::Upstream(command) => federation::upstream(command, &config, store.as_ref()).await,
-        Command::Migrate { .. } => Ok(()),
+        Command::Migrate { .. } | Command::Openapi { .. } => Ok(()),
     }
 }
 

@@ -74,14 +74,16 @@ use sverka_shared::{AppStatus, Strength};
 /// Unix seconds, UTC.
 pub type Timestamp = i64;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Organization {
     pub id: i64,
+    #[schema(required = true)]
     pub parent_id: Option<i64>,
     pub name: String,
     pub kind: String,
     pub expected_pcs: i64,
     /// Its own IANA time zone; `None` inherits the parent's (then the collector's).
+    #[schema(required = true)]
     pub time_zone: Option<String>,
     /// Its own reporting cut-off (`thursday 15:00`, see
     /// [`rules::checked_report_cutoff`]); `None` inherits. Not part of the JSON API.
@@ -111,12 +113,12 @@ pub struct Organization {
     /// When its lower collector counted the figures held of it (federation).
     #[serde(skip)]
     #[sqlx(default)]
-    pub federated_as_of: Option<Timestamp>,
+    pub federated_as_of: Option<i64>,
     /// When its lower collector stopped sending it (deleted there): kept for the
     /// weeks it was counted in, expecting no PC since (federation).
     #[serde(skip)]
     #[sqlx(default)]
-    pub federated_gone_at: Option<Timestamp>,
+    pub federated_gone_at: Option<i64>,
 }
 
 impl Organization {
@@ -392,28 +394,29 @@ impl Coverage {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SilentHost {
     pub host_id: i64,
     pub hostname: String,
     pub organization_id: i64,
     pub organization: String,
-    pub last_seen_at: Option<Timestamp>,
+    #[schema(required = true)]
+    pub last_seen_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct FindingEvent {
     pub host_id: i64,
     pub app_id: String,
     #[sqlx(try_from = "String")]
     pub event: FindingChange,
-    pub at: Timestamp,
+    pub at: i64,
     #[sqlx(try_from = "String")]
     pub cause: ChangeCause,
 }
 
 /// What happened to a host's application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingChange {
     /// It was found, for the first time or again after it had been resolved.
@@ -423,7 +426,7 @@ pub enum FindingChange {
 }
 
 /// What made a finding change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeCause {
     /// A report from the PC.

@@ -19,7 +19,7 @@ use crate::store::{
 };
 
 /// An organization's figures, its whole subtree added up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 pub struct Totals {
     pub expected_pcs: i64,
     pub enrolled: i64,

@@ -36,16 +36,16 @@ use tower::ServiceExt;
 const PASSWORD: &str = "correct horse battery";
 const XSS_HOST: &str = "<img src=x onerror=alert(1)>";
 
-struct Harness {
-    app: Router,
-    store: Arc<dyn Store>,
-    state: Arc<WebState>,
-    region: i64,
-    school_a: i64,
-    school_b: i64,
-    host_a: i64,
-    host_b: i64,
-    _folder: tempfile::TempDir,
+pub(crate) struct Harness {
+    pub(crate) app: Router,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) state: Arc<WebState>,
+    pub(crate) region: i64,
+    pub(crate) school_a: i64,
+    pub(crate) school_b: i64,
+    pub(crate) host_a: i64,
+    pub(crate) host_b: i64,
+    pub(crate) _folder: tempfile::TempDir,
 }
 
 async fn organization(store: &dyn Store, name: &str, parent: Option<i64>, expected: i64) -> i64 {
@@ -142,7 +142,7 @@ fn uuid_like(host_id: i64, now: i64) -> String {
     format!("0190{host_id:04x}-0000-7000-8000-{now:012x}")
 }
 
-async fn harness() -> Harness {
+pub(crate) async fn harness() -> Harness {
     let folder = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = Arc::new(
         SqlStore::open_sqlite(&folder.path().join("dashboard.db"))
@@ -219,7 +219,7 @@ async fn harness() -> Harness {
 }
 
 /// A browser-like client: keeps cookies, finds the CSRF token on pages.
-struct Client<'h> {
+pub(crate) struct Client<'h> {
     harness: &'h Harness,
     cookies: HashMap<String, String>,
 }
@@ -320,7 +320,7 @@ impl<'h> Client<'h> {
     }
 
     /// Creates a personal API token on the tokens page and returns it as shown once.
-    async fn create_api_token(&mut self, name: &str) -> String {
+    pub(crate) async fn create_api_token(&mut self, name: &str) -> String {
         let page = self
             .submit("/tokens", "/tokens", &[("name", name)])
             .await
@@ -347,7 +347,7 @@ impl<'h> Client<'h> {
         .await
     }
 
-    async fn login(harness: &'h Harness, login: &str) -> Client<'h> {
+    pub(crate) async fn login(harness: &'h Harness, login: &str) -> Client<'h> {
         let mut client = Client::new(harness);
         let answer = client.try_login(login, PASSWORD).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());
