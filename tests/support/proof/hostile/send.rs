@@ -236,6 +236,16 @@ pub fn hostile_request(
             }
             tally.record(route, template, &answer);
         }
+        // The OpenAPI documents are public: any credentials, or none, get the same
+        // document.
+        "/api/v1/openapi.json" | "/api/v1/dashboard/openapi.json" => {
+            let headers = vec![(
+                "authorization",
+                format!("Bearer {}", forged_token(rng, stage)),
+            )];
+            let answer = anonymous.send(method, template, &headers, None);
+            tally.record(route, template, &answer);
+        }
         _ if template.starts_with("/api/v1/dashboard/") => {
             let path = concrete_path(rng, stage, template);
             let (token, forged) = if rng.u8(..3) == 0 {
