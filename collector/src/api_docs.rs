@@ -8,8 +8,8 @@
 //! (a test compares them).
 //!
 //! Here: the documents' titles and security schemes, and the error answers that many
-//! operations share ([`Unauthorized`], [`BodyRefused`], [`RateLimited`],
-//! [`Unavailable`]), each an [`ApiError`] in JSON.
+//! operations share ([`Unauthorized`], [`BodyRefused`], [`NotFoundById`],
+//! [`RateLimited`], [`Unavailable`]), each a `sverka_shared::protocol::ApiError` in JSON.
 
 use std::collections::BTreeMap;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -196,6 +196,27 @@ impl IntoResponses for BodyRefused {
                 "422",
                 error_answer(
                     "The body is JSON but not what this operation takes; the message names the first problem",
+                    &[],
+                ),
+            ),
+        ])
+    }
+}
+
+/// The answers of an operation on one object named by its id in the path: 400 when
+/// the id is not a whole number, 404 when no such object is within the caller's scope
+/// (one outside it answers the same, so its existence does not leak).
+#[derive(Debug)]
+pub struct NotFoundById;
+
+impl IntoResponses for NotFoundById {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        answers(&[
+            ("400", error_answer("The id is not a whole number", &[])),
+            (
+                "404",
+                error_answer(
+                    "No such object, or not within the token's scope (the same answer)",
                     &[],
                 ),
             ),

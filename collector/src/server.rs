@@ -47,7 +47,7 @@ pub(crate) fn agent_api_routes() -> OpenApiRouter<Arc<AppState>> {
 
 fn agent_api(state: Arc<AppState>) -> Router {
     let (routes, document) = agent_api_routes().split_for_parts();
-    let document = api_docs::to_json(&document);
+    let document = axum::body::Bytes::from(api_docs::to_json(&document));
     routes
         .route(
             api_docs::AGENT_API_DOCUMENT_PATH,
@@ -58,8 +58,8 @@ fn agent_api(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// A served OpenAPI document.
-fn json_document(text: String) -> axum::response::Response {
+/// A served OpenAPI document (made once; each answer shares its bytes).
+fn json_document(text: axum::body::Bytes) -> axum::response::Response {
     use axum::response::IntoResponse;
     (
         [(
@@ -201,7 +201,7 @@ pub(crate) fn dashboard_api_routes() -> OpenApiRouter<Arc<WebState>> {
 /// The dashboard's JSON API: every error in the agent API's JSON shape.
 fn dashboard_json_api() -> Router<Arc<WebState>> {
     let (routes, document) = dashboard_api_routes().split_for_parts();
-    let document = api_docs::to_json(&document);
+    let document = axum::body::Bytes::from(api_docs::to_json(&document));
     routes
         .route(
             api_docs::DASHBOARD_API_DOCUMENT_PATH,

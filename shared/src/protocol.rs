@@ -90,7 +90,8 @@ pub struct ReportUpload {
     )]
     pub report_id: String,
     pub scan: ScanReport,
-    /// Digest of the machine's full inventory ([`crate::Inventory::digest`]).
+    /// SHA-256 (hex) of the machine's full inventory in its canonical form
+    /// (`Inventory::digest`).
     #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9a-fA-F]{64}$"))]
     pub inventory_digest: String,
     /// The full inventory, sent only when the collector has not acknowledged this

@@ -18,7 +18,7 @@ pub const SCAN_SCHEMA: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanReport {
-    /// [`SCAN_SCHEMA`]: the collector reads this version only.
+    /// The version of this JSON shape (`SCAN_SCHEMA`); the collector reads 1 only.
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
     pub schema: u32,
     pub host: HostInfo,
@@ -98,7 +98,7 @@ pub struct Finding {
     /// Absent when no evidence carries a time. Added after schema 1 first shipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<String>,
-    /// Which evidence gave `last_used`: a [`LastUseSource`] word (`data_dir`,
+    /// Which evidence gave `last_used`: a `LastUseSource` word (`data_dir`,
     /// `prefetch`, `process`). Kept a string on the wire, so a word added later never
     /// makes an older reader refuse a report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,7 +139,8 @@ pub struct Evidence {
     /// Added after schema 1 first shipped; absent in older reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<String>,
-    /// What kind of time `last_used` is, a [`LastUseSource`] word.
+    /// What kind of time `last_used` is: a `LastUseSource` word (`data_dir`,
+    /// `prefetch`, `process`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_source: Option<String>,
 }

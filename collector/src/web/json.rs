@@ -20,7 +20,7 @@ use super::figures::{Counts, Totals, applications_of_subtree};
 use super::scope::{Action, OrganizationTree, authorize};
 use super::weekly::{WeekFigures, WeekState};
 use super::{WebState, store_failure};
-use crate::api_docs::{Unauthorized, Unavailable};
+use crate::api_docs::{NotFoundById, Unauthorized, Unavailable};
 use crate::export::ViolationExport;
 use crate::store::{Organization, User};
 use sverka_shared::federation::is_week_label;
@@ -150,8 +150,7 @@ fn overview_row(tree: &OrganizationTree, id: i64, totals: Totals) -> OverviewRow
     params(("id" = i64, Path, description = "The organization's id")),
     responses(
         (status = 200, description = "The figures of this week so far", body = Overview),
-        (status = 404, description = "No such organization, or not within the token's scope", body = ApiError),
-        (status = 400, description = "The id is not a whole number", body = ApiError),
+        NotFoundById,
         Unauthorized,
         Unavailable,
     )
@@ -194,8 +193,7 @@ pub async fn overview(
     params(("id" = i64, Path, description = "The organization's id")),
     responses(
         (status = 200, description = "One row per PC and banned application", body = Vec<ViolationExport>),
-        (status = 404, description = "No such organization, or not within the token's scope", body = ApiError),
-        (status = 400, description = "The id is not a whole number", body = ApiError),
+        NotFoundById,
         Unauthorized,
         Unavailable,
     )
@@ -225,8 +223,7 @@ pub async fn violations(
     params(("id" = i64, Path, description = "The organization's id")),
     responses(
         (status = 200, description = "Silent PCs", body = Vec<crate::store::SilentHost>),
-        (status = 404, description = "No such organization, or not within the token's scope", body = ApiError),
-        (status = 400, description = "The id is not a whole number", body = ApiError),
+        NotFoundById,
         Unauthorized,
         Unavailable,
     )
@@ -387,8 +384,7 @@ pub struct HostAnswer {
     params(("id" = i64, Path, description = "The PC's id")),
     responses(
         (status = 200, description = "The PC", body = HostAnswer),
-        (status = 404, description = "No such PC, or not within the token's scope", body = ApiError),
-        (status = 400, description = "The id is not a whole number", body = ApiError),
+        NotFoundById,
         Unauthorized,
         Unavailable,
     )
