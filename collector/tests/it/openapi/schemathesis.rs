@@ -20,7 +20,7 @@ use sverka_collector::catalog::CatalogState;
 use sverka_collector::config::Config;
 use sverka_collector::connections::{self, ConnectionLimits};
 use sverka_collector::keys;
-use sverka_collector::store::{Enrollment, EnrollmentAllowance, NewSecret};
+use sverka_collector::store::{Enrollment, EnrollmentAllowance, NewOrganization, NewSecret};
 use sverka_collector::web::WebState;
 use sverka_shared::federation::Detail;
 
@@ -33,6 +33,7 @@ const SEED: &str = "20261204";
 struct Target {
     base: String,
     host_key: String,
+    enrollment_secret: String,
     link_secret: String,
     api_token: String,
     _harness: crate::dashboard::Harness,
@@ -77,6 +78,33 @@ async fn target() -> Target {
         .await
         .expect("enroll");
     let host_key = keys::token(enrolled.host_id, &key_random);
+    // An enrollment secret of a school that expects more PCs than the fuzzer enrolls,
+    // so that enrollments with it get past the secret and the allowance to the checks
+    // of the rest of the body.
+    let roomy_school = store
+        .create_organization(NewOrganization {
+            parent_id: Some(harness.region),
+            name: "Schemathesis school".into(),
+            kind: "school".into(),
+            expected_pcs: 1_000_000,
+            time_zone: None,
+        })
+        .await
+        .expect("organization")
+        .id;
+    let (enrollment_random, enrollment_hash) = keys::generate();
+    let enrollment = store
+        .create_secret(
+            NewSecret {
+                organization_id: roomy_school,
+                secret_hash: enrollment_hash,
+                expires_at: None,
+            },
+            now,
+        )
+        .await
+        .expect("secret");
+    let enrollment_secret = keys::token(enrollment.id, &enrollment_random);
     let (link_random, link_hash) = keys::generate();
     let link = store
         .create_link(harness.region, &link_hash, Detail::Pcs, now)
@@ -122,6 +150,7 @@ async fn target() -> Target {
     Target {
         base: format!("http://{address}"),
         host_key,
+        enrollment_secret,
         link_secret,
         api_token,
         _harness: harness,
@@ -138,15 +167,28 @@ fn schemathesis() -> String {
 }
 
 /// Runs schemathesis with `config` (a file of `collector/tests/schemathesis/`) on the
-/// document served at `document`; fails with its report.
-async fn fuzz(document: &str, config: &str) {
+/// document served at `document`; fails with its report. `enrolls`: the document has
+/// the enrollment, whose secret is a body field.
+async fn fuzz(document: &str, config: &str, enrolls: bool) {
     let target = target().await;
     let program = schemathesis();
     let reports = tempfile::tempdir().expect("a folder for the reports");
     let seed = std::env::var("SVERKA_SCHEMATHESIS_SEED").unwrap_or_else(|_| SEED.into());
     let location = format!("{}{document}", target.base);
     let junit = reports.path().join("junit.xml");
-    let config = Path::new(CONFIGS).join(config);
+    // The committed settings, and a valid enrollment secret for half of the
+    // enrollments (a secret is a body field, which no auth setting reaches).
+    let mut settings = std::fs::read_to_string(Path::new(CONFIGS).join(config))
+        .expect("the schemathesis settings");
+    if enrolls {
+        settings.push_str(&format!(
+            "\n[dictionaries.enrollment_secret]\nvalues = [\"{}\"]\n\n\
+             [parameters]\n\"body.secret\" = {{ dictionary = \"enrollment_secret\", probability = 0.5 }}\n",
+            target.enrollment_secret
+        ));
+    }
+    let config = reports.path().join(config);
+    std::fs::write(&config, settings).expect("write the settings");
     let mut command = std::process::Command::new(&program);
     command
         .arg("--config-file")
@@ -213,6 +255,7 @@ async fn schemathesis_finds_nothing_in_the_agent_api() {
     fuzz(
         sverka_collector::api_docs::AGENT_API_DOCUMENT_PATH,
         "agent-api.toml",
+        true,
     )
     .await;
 }
@@ -222,6 +265,7 @@ async fn schemathesis_finds_nothing_in_the_dashboard_api() {
     fuzz(
         sverka_collector::api_docs::DASHBOARD_API_DOCUMENT_PATH,
         "dashboard-api.toml",
+        false,
     )
     .await;
 }
