@@ -46,29 +46,37 @@ pub(crate) fn agent_api_routes() -> OpenApiRouter<Arc<AppState>> {
 }
 
 fn agent_api(state: Arc<AppState>) -> Router {
-    let (routes, document) = agent_api_routes().split_for_parts();
-    let document = axum::body::Bytes::from(api_docs::to_json(&document));
+    let (routes, document) = with_document(agent_api_routes());
     routes
-        .route(
-            api_docs::AGENT_API_DOCUMENT_PATH,
-            get(move || std::future::ready(json_document(document.clone()))),
-        )
+        .route(api_docs::AGENT_API_DOCUMENT_PATH, get(document))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn(api::error::json_errors))
         .with_state(state)
 }
 
-/// A served OpenAPI document (made once; each answer shares its bytes).
-fn json_document(text: axum::body::Bytes) -> axum::response::Response {
+/// An API's routes, and the handler that answers with its OpenAPI document (made
+/// once; each answer shares its bytes). The caller routes it, so the route stays
+/// visible in the router.
+fn with_document<S>(
+    routes: OpenApiRouter<S>,
+) -> (
+    Router<S>,
+    impl Fn() -> std::future::Ready<axum::response::Response> + Clone + Send + Sync + 'static,
+)
+where
+    S: Clone + Send + Sync + 'static,
+{
     use axum::response::IntoResponse;
-    (
-        [(
+    let (routes, document) = routes.split_for_parts();
+    let document = axum::body::Bytes::from(api_docs::to_json(&document));
+    let answer = move || {
+        let content_type = [(
             axum::http::header::CONTENT_TYPE,
             "application/json; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+        )];
+        std::future::ready((content_type, document.clone()).into_response())
+    };
+    (routes, answer)
 }
 
 fn dashboard(state: Arc<WebState>) -> Router {
@@ -200,13 +208,9 @@ pub(crate) fn dashboard_api_routes() -> OpenApiRouter<Arc<WebState>> {
 
 /// The dashboard's JSON API: every error in the agent API's JSON shape.
 fn dashboard_json_api() -> Router<Arc<WebState>> {
-    let (routes, document) = dashboard_api_routes().split_for_parts();
-    let document = axum::body::Bytes::from(api_docs::to_json(&document));
+    let (routes, document) = with_document(dashboard_api_routes());
     routes
-        .route(
-            api_docs::DASHBOARD_API_DOCUMENT_PATH,
-            get(move || std::future::ready(json_document(document.clone()))),
-        )
+        .route(api_docs::DASHBOARD_API_DOCUMENT_PATH, get(document))
         .route_layer(axum::middleware::from_fn(api::error::json_errors))
 }
 

@@ -113,12 +113,12 @@ pub struct Organization {
     /// When its lower collector counted the figures held of it (federation).
     #[serde(skip)]
     #[sqlx(default)]
-    pub federated_as_of: Option<i64>,
+    pub federated_as_of: Option<Timestamp>,
     /// When its lower collector stopped sending it (deleted there): kept for the
     /// weeks it was counted in, expecting no PC since (federation).
     #[serde(skip)]
     #[sqlx(default)]
-    pub federated_gone_at: Option<i64>,
+    pub federated_gone_at: Option<Timestamp>,
 }
 
 impl Organization {

@@ -48,7 +48,12 @@ pub(crate) struct Harness {
     pub(crate) _folder: tempfile::TempDir,
 }
 
-async fn organization(store: &dyn Store, name: &str, parent: Option<i64>, expected: i64) -> i64 {
+pub(crate) async fn organization(
+    store: &dyn Store,
+    name: &str,
+    parent: Option<i64>,
+    expected: i64,
+) -> i64 {
     store
         .create_organization(NewOrganization {
             parent_id: parent,
@@ -62,7 +67,9 @@ async fn organization(store: &dyn Store, name: &str, parent: Option<i64>, expect
         .id
 }
 
-async fn enrolled_host(store: &dyn Store, organization_id: i64, machine: &str) -> i64 {
+/// A new enrollment secret of the organization: its id and its random part (the
+/// agent sends `keys::token(id, random)`).
+pub(crate) async fn new_secret(store: &dyn Store, organization_id: i64) -> (i64, String) {
     let (random, secret_hash) = keys::generate();
     let secret = store
         .create_secret(
@@ -75,17 +82,34 @@ async fn enrolled_host(store: &dyn Store, organization_id: i64, machine: &str) -
         )
         .await
         .expect("secret");
-    store
+    (secret.id, random)
+}
+
+async fn enrolled_host(store: &dyn Store, organization_id: i64, machine: &str) -> i64 {
+    enrolled_host_with_key(store, organization_id, machine)
+        .await
+        .0
+}
+
+/// A PC enrolled as an agent would be: its id and its host key.
+pub(crate) async fn enrolled_host_with_key(
+    store: &dyn Store,
+    organization_id: i64,
+    machine: &str,
+) -> (i64, String) {
+    let (secret_id, secret_random) = new_secret(store, organization_id).await;
+    let (key_random, key_hash) = keys::generate();
+    let host_id = store
         .enroll(
             Enrollment {
-                secret_id: secret.id,
-                secret_hash: keys::hash(&random),
+                secret_id,
+                secret_hash: keys::hash(&secret_random),
                 machine_id: machine.into(),
                 hostname: machine.into(),
                 os_id: "astra".into(),
                 os_name: "Astra Linux".into(),
                 agent_version: "0.1.0".into(),
-                key_hash: keys::generate().1,
+                key_hash,
                 // The dashboard's fixtures may hold more PCs than their schools expect.
                 allowance: EnrollmentAllowance {
                     margin_percent: 0,
@@ -96,7 +120,8 @@ async fn enrolled_host(store: &dyn Store, organization_id: i64, machine: &str) -
         )
         .await
         .expect("enroll")
-        .host_id
+        .host_id;
+    (host_id, keys::token(host_id, &key_random))
 }
 
 fn finding(app: &str, status: &str, path: &str) -> HostFinding {

@@ -20,7 +20,6 @@ use sverka_collector::catalog::CatalogState;
 use sverka_collector::config::Config;
 use sverka_collector::connections::{self, ConnectionLimits};
 use sverka_collector::keys;
-use sverka_collector::store::{Enrollment, EnrollmentAllowance, NewOrganization, NewSecret};
 use sverka_collector::web::WebState;
 use sverka_shared::federation::Detail;
 
@@ -44,67 +43,25 @@ async fn target() -> Target {
     let store = harness.store.clone();
     let now = sverka_collector::now();
     // A host key of a PC of school A, enrolled as an agent would be.
-    let (secret_random, secret_hash) = keys::generate();
-    let secret = store
-        .create_secret(
-            NewSecret {
-                organization_id: harness.school_a,
-                secret_hash,
-                expires_at: None,
-            },
-            now,
-        )
-        .await
-        .expect("secret");
-    let (key_random, key_hash) = keys::generate();
-    let enrolled = store
-        .enroll(
-            Enrollment {
-                secret_id: secret.id,
-                secret_hash: keys::hash(&secret_random),
-                machine_id: "schemathesis-pc".into(),
-                hostname: "schemathesis-pc".into(),
-                os_id: "astra".into(),
-                os_name: "Astra Linux".into(),
-                agent_version: "0.1.0".into(),
-                key_hash,
-                allowance: EnrollmentAllowance {
-                    margin_percent: 0,
-                    margin_minimum: 10_000,
-                },
-            },
-            now,
-        )
-        .await
-        .expect("enroll");
-    let host_key = keys::token(enrolled.host_id, &key_random);
+    let (_, host_key) = crate::dashboard::enrolled_host_with_key(
+        store.as_ref(),
+        harness.school_a,
+        "schemathesis-pc",
+    )
+    .await;
     // An enrollment secret of a school that expects more PCs than the fuzzer enrolls,
     // so that enrollments with it get past the secret and the allowance to the checks
     // of the rest of the body.
-    let roomy_school = store
-        .create_organization(NewOrganization {
-            parent_id: Some(harness.region),
-            name: "Schemathesis school".into(),
-            kind: "school".into(),
-            expected_pcs: 1_000_000,
-            time_zone: None,
-        })
-        .await
-        .expect("organization")
-        .id;
-    let (enrollment_random, enrollment_hash) = keys::generate();
-    let enrollment = store
-        .create_secret(
-            NewSecret {
-                organization_id: roomy_school,
-                secret_hash: enrollment_hash,
-                expires_at: None,
-            },
-            now,
-        )
-        .await
-        .expect("secret");
-    let enrollment_secret = keys::token(enrollment.id, &enrollment_random);
+    let roomy_school = crate::dashboard::organization(
+        store.as_ref(),
+        "Schemathesis school",
+        Some(harness.region),
+        1_000_000,
+    )
+    .await;
+    let (secret_id, secret_random) =
+        crate::dashboard::new_secret(store.as_ref(), roomy_school).await;
+    let enrollment_secret = keys::token(secret_id, &secret_random);
     let (link_random, link_hash) = keys::generate();
     let link = store
         .create_link(harness.region, &link_hash, Detail::Pcs, now)
