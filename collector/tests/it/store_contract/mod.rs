@@ -294,6 +294,14 @@ macro_rules! contract_tests {
                 let (store, _keep) = $open.await;
                 super::officer::worklist_searches_and_filters(store.as_ref()).await;
             }
+            #[tokio::test]
+            async fn worklist_pages_cut_anywhere_agree_with_the_whole_order() {
+                let (store, _keep) = $open.await;
+                super::officer::worklist_pages_cut_anywhere_agree_with_the_whole_order(
+                    store.as_ref(),
+                )
+                .await;
+            }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_reports_all_land() {
                 let (store, _keep) = $open.await;

@@ -561,3 +561,83 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
         );
     }
 }
+
+/// The worklist of open violations filtered by place alone takes its page from the
+/// leading organizations that fill it: cut at any limit, the page is the same prefix
+/// of the whole order that a filter looking into the findings lists, also where two
+/// schools share a name and their PCs interleave.
+pub async fn worklist_pages_cut_anywhere_agree_with_the_whole_order(store: &dyn Store) {
+    use sverka_collector::store::WorklistFilter;
+    let region = organization(store, "Region", None, 0).await;
+    let mut schools = Vec::new();
+    for name in [
+        "Школа 2",
+        "Lyceum",
+        "Школа 1",
+        "Lyceum",
+        "Gymnasium",
+        "Empty",
+    ] {
+        schools.push(organization(store, name, Some(region), 4).await);
+    }
+    // PCs named so that the two Lyceums' PCs interleave; one, two or no violations.
+    let mut sent = 0;
+    for (index, school) in schools.iter().enumerate().take(5) {
+        for pc in 0..3 {
+            let hostname = format!("pc-{pc}-{}", index % 2);
+            let host_id = host(store, *school, &hostname).await;
+            let findings = match (index + pc) % 3 {
+                0 => vec![finding("telegram", "banned"), finding("max", "approved")],
+                1 => vec![finding("telegram", "banned"), finding("whatsapp", "banned")],
+                _ => vec![finding("max", "approved")],
+            };
+            sent += 1;
+            let mut record = report(&format!("cut-{sent}"), host_id, T0, Some(findings));
+            record.hostname = hostname;
+            store.record_report(record).await.expect("report");
+        }
+    }
+    let keys = |list: &sverka_collector::store::Worklist| {
+        list.rows
+            .iter()
+            .map(|row| (row.violation.host_id, row.violation.app_id.clone()))
+            .collect::<Vec<_>>()
+    };
+    for (directly, silent_before) in [(false, None), (false, Some(T0 + 1)), (true, None)] {
+        let by_place = WorklistFilter {
+            within: region,
+            directly,
+            silent_before,
+            limit: 1000,
+            ..WorklistFilter::default()
+        };
+        // Every violation was first seen at T0: a filter that holds for all of them and
+        // makes the query look into the findings.
+        let whole = store
+            .worklist(&WorklistFilter {
+                first_seen_since: Some(T0),
+                ..by_place.clone()
+            })
+            .await
+            .expect("whole");
+        let whole_keys = keys(&whole);
+        let expected = if directly { 0 } else { 15 };
+        assert_eq!(whole.matched, expected, "directly {directly}");
+        assert_eq!(whole_keys.len(), expected as usize);
+        for limit in 0..=whole_keys.len() + 1 {
+            let page = store
+                .worklist(&WorklistFilter {
+                    limit: limit as i64,
+                    ..by_place.clone()
+                })
+                .await
+                .expect("page");
+            assert_eq!(page.matched, whole.matched, "limit {limit}");
+            assert_eq!(
+                keys(&page),
+                whole_keys[..limit.min(whole_keys.len())],
+                "limit {limit}, directly {directly}, silent before {silent_before:?}"
+            );
+        }
+    }
+}
