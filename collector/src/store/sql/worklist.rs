@@ -138,13 +138,45 @@ pub(super) async fn worklist(store: &SqlStore, filter: &WorklistFilter) -> Store
     Ok(Worklist { matched, rows })
 }
 
+/// Which violations a keys query reads, as far as the search goes.
+#[derive(Clone, Copy)]
+enum Part {
+    /// All that match (no search, or `$8 IS NULL OR` anything matching).
+    Whole,
+    /// Those on PCs whose name matches the search.
+    PcMatches,
+    /// Those whose finding (users, application) matches on PCs whose name does not:
+    /// the findings are joined, not visited PC by PC, so that the search's trigram
+    /// index on PostgreSQL (migration 0020) finds them.
+    FindingMatchesOnly,
+}
+
+/// The search on the PC's name (`$8` folded, `$9` as typed).
+const PC_MATCHES: &str =
+    "(lower(h.hostname) LIKE $8 ESCAPE '\\' OR h.hostname LIKE $9 ESCAPE '\\')";
+/// The search on the finding: its users, the application's name and id.
+const FINDING_MATCHES: &str = "(lower(a.users) LIKE $8 ESCAPE '\\' OR a.users LIKE $9 ESCAPE '\\'
+     OR lower(a.app_name) LIKE $8 ESCAPE '\\' OR a.app_name LIKE $9 ESCAPE '\\'
+     OR lower(a.app_id) LIKE $8 ESCAPE '\\')";
+
 /// The keys' `FROM ... WHERE` over the PCs of the organizations `place` names (a
 /// condition on `h.organization_id`), binding the filter's `$1` to `$9`.
-fn matching<D: Dialect>(place: &str, condition: &str, open: bool) -> String {
-    let (hosts, host_has_open) = if open {
-        (D::HOSTS_WITH_OPEN_VIOLATIONS, "AND h.open_banned > 0")
-    } else {
-        ("hosts h", "")
+fn matching<D: Dialect>(place: &str, condition: &str, open: bool, part: Part) -> String {
+    let (hosts, host_has_open) = match (open, part) {
+        (true, Part::FindingMatchesOnly) => ("hosts h", "AND h.open_banned > 0"),
+        (true, _) => (D::HOSTS_WITH_OPEN_VIOLATIONS, "AND h.open_banned > 0"),
+        (false, _) => ("hosts h", ""),
+    };
+    let (findings, search) = match part {
+        Part::Whole => (
+            D::findings_of_each_host(condition),
+            format!("($8 IS NULL OR {PC_MATCHES} OR {FINDING_MATCHES})"),
+        ),
+        Part::PcMatches => (D::findings_of_each_host(condition), PC_MATCHES.to_string()),
+        Part::FindingMatchesOnly => (
+            format!("JOIN host_apps a ON a.host_id = h.id AND {condition}"),
+            format!("{FINDING_MATCHES} AND NOT {PC_MATCHES}"),
+        ),
     };
     format!(
         "FROM {hosts}
@@ -156,12 +188,7 @@ fn matching<D: Dialect>(place: &str, condition: &str, open: bool) -> String {
            AND ($6 IS NULL OR h.last_seen_at IS NULL OR h.last_seen_at < $6)
            AND ($7 IS NULL OR ($7 AND m.host_id IS NOT NULL)
                 OR (NOT $7 AND m.host_id IS NULL))
-           AND ($8 IS NULL
-                OR lower(h.hostname) LIKE $8 ESCAPE '\\' OR h.hostname LIKE $9 ESCAPE '\\'
-                OR lower(a.users) LIKE $8 ESCAPE '\\' OR a.users LIKE $9 ESCAPE '\\'
-                OR lower(a.app_name) LIKE $8 ESCAPE '\\' OR a.app_name LIKE $9 ESCAPE '\\'
-                OR lower(a.app_id) LIKE $8 ESCAPE '\\')",
-        findings = D::findings_of_each_host(condition),
+           AND {search}"
     )
 }
 
@@ -234,7 +261,7 @@ async fn keys_by_counters(
     let keys = on_backend!(store, |pool| {
         let query = format!(
             "SELECT h.id AS host_id, a.app_id {matching} {ORDER}",
-            matching = matching::<D>(&place, condition, true)
+            matching = matching::<D>(&place, condition, true, Part::Whole)
         );
         bind_filter!(
             sqlx::query_as(sqlx::AssertSqlSafe(query)).persistent(false),
@@ -260,11 +287,31 @@ async fn keys_with_window_count(
     let filter = parameters.filter;
     let counted: Vec<CountedKey> = on_backend!(store, |pool| {
         // At least one row is read, so that a limit of 0 still learns the count.
-        let query = format!(
-            "{SUBTREE} SELECT h.id AS host_id, a.app_id, COUNT(*) OVER () AS matched
-             {matching} {ORDER}",
-            matching = matching::<D>(D::IN_SUBTREE, condition, open)
-        );
+        let query = if parameters.folded.is_some() {
+            // A search: the violations on PCs whose name matches, and apart from them
+            // those whose finding matches. Visiting each PC's findings to test the
+            // search on them cost a region 20,000 index probes (65-100 ms on
+            // PostgreSQL at 100,000 PCs, 30 ms split).
+            format!(
+                "{SUBTREE}, matches AS (
+                     SELECT h.id AS host_id, a.app_id, o.name AS organization, h.hostname
+                     {pc_matches}
+                     UNION ALL
+                     SELECT h.id AS host_id, a.app_id, o.name AS organization, h.hostname
+                     {finding_matches})
+                 SELECT host_id, app_id, COUNT(*) OVER () AS matched FROM matches
+                 ORDER BY organization, hostname, host_id, app_id LIMIT $10",
+                pc_matches = matching::<D>(D::IN_SUBTREE, condition, open, Part::PcMatches),
+                finding_matches =
+                    matching::<D>(D::IN_SUBTREE, condition, open, Part::FindingMatchesOnly),
+            )
+        } else {
+            format!(
+                "{SUBTREE} SELECT h.id AS host_id, a.app_id, COUNT(*) OVER () AS matched
+                 {matching} {ORDER}",
+                matching = matching::<D>(D::IN_SUBTREE, condition, open, Part::Whole)
+            )
+        };
         bind_filter!(
             sqlx::query_as(sqlx::AssertSqlSafe(query)).persistent(false),
             parameters

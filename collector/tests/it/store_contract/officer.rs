@@ -233,12 +233,25 @@ pub async fn worklist_searches_and_filters(store: &dyn Store) {
         ("Viber", vec![pair("office", "viber")]),
         ("%", vec![]),
         ("_", vec![]),
+        // On the PC's name alone; on the PC's name and its finding (listed once).
+        ("ice", vec![pair("office", "viber")]),
+        (
+            "e",
+            vec![
+                pair("KAB-12-PC", "telegram"),
+                pair("KAB-12-PC", "whatsapp"),
+                pair("office", "viber"),
+                pair("lab-3", "telegram"),
+            ],
+        ),
     ] {
         let filter = WorklistFilter {
             search: Some(text.into()),
             ..all.clone()
         };
-        assert_eq!(only(filter).await, expected, "search {text:?}");
+        let found = store.worklist(&filter).await.expect("search");
+        assert_eq!(keys(&found), expected, "search {text:?}");
+        assert_eq!(found.matched, expected.len() as i64, "search {text:?}");
     }
     let filter = WorklistFilter {
         app_id: Some("telegram".into()),
