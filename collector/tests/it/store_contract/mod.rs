@@ -544,3 +544,67 @@ async fn postgres_connections_carry_the_planner_settings_unless_the_url_sets_the
         );
     }
 }
+
+/// Migration 0020 makes the worklist search's trigram index where `pg_trgm` can be
+/// created. A role without CREATE on its database (it may create tables, not
+/// extensions) migrates without the index, and the search gives the same answers.
+#[tokio::test]
+async fn postgres_without_pg_trgm_migrates_and_searches_the_same() {
+    use sqlx::Connection;
+    async fn has_search_index(url: &str) -> bool {
+        let mut connection = sqlx::PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|error| panic!("connecting to {url}: {error}"));
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'host_apps_search_trigrams')",
+        )
+        .fetch_one(&mut connection)
+        .await
+        .expect("pg_indexes")
+    }
+    let with_rights = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    open_postgres_again(&with_rights).await;
+    assert!(has_search_index(with_rights.url()).await);
+
+    let database = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let role = format!("{}_plain", database.name());
+    let mut admin = sqlx::PgConnection::connect(database.url())
+        .await
+        .expect("admin connection");
+    for statement in [
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!("CREATE ROLE {role} NOLOGIN"),
+        format!("GRANT USAGE, CREATE ON SCHEMA public TO {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut admin)
+            .await
+            .expect("role set-up");
+    }
+    // The test's own login, acting as that role from the start of every session.
+    let separator = if database.url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let as_role = format!("{}{separator}options=-c%20role%3D{role}", database.url());
+    let store = SqlStore::open_postgres(&as_role, 4)
+        .await
+        .unwrap_or_else(|error| panic!("migrating as {role}: {error}"));
+    assert!(!has_search_index(database.url()).await);
+    officer::worklist_searches_and_filters(&store).await;
+    drop(store);
+    let _ = admin.close().await;
+    drop(database);
+    let mut cleanup = sqlx::PgConnection::connect(with_rights.url())
+        .await
+        .expect("admin connection");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+        .execute(&mut cleanup)
+        .await
+        .expect("drop role");
+}
