@@ -25,6 +25,9 @@ BEGIN
             lower(users) gin_trgm_ops, users gin_trgm_ops,
             lower(app_name) gin_trgm_ops, app_name gin_trgm_ops,
             lower(app_id) gin_trgm_ops);
+        -- The planner needs the indexed expressions' statistics to see that a search
+        -- finds few findings; without them it kept visiting every PC's findings.
+        ANALYZE host_apps;
     END IF;
 END
 $$;

@@ -70,6 +70,9 @@ pub(crate) struct PgBackend {
     pub(crate) pool: PgPool,
     options: PgConnectOptions,
     pub(crate) writer: ReportWriter,
+    /// Whether the worklist search's trigram index exists (migration 0020 makes it
+    /// only where `pg_trgm` could be created).
+    pub(crate) finding_search_index: bool,
 }
 
 impl PgBackend {
@@ -94,6 +97,12 @@ impl PgBackend {
             .map_err(|error| {
                 StoreError::Database(format!("migrating the schema: {error}").into())
             })?;
+        let finding_search_index = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_indexes
+                WHERE indexname = 'host_apps_search_trigrams' AND schemaname = current_schema())",
+        )
+        .fetch_one(&pool)
+        .await?;
         // A quarter of the connections commit reports; the rest serve everything else
         // (host key checks, the dashboard, background jobs).
         let writer = start_writers(&pool, (pool_size / 4).max(1) as usize);
@@ -101,6 +110,7 @@ impl PgBackend {
             pool,
             options,
             writer,
+            finding_search_index,
         })
     }
 
