@@ -154,6 +154,11 @@ enum Part {
 /// The search on the PC's name (`$8` folded, `$9` as typed).
 const PC_MATCHES: &str =
     "(lower(h.hostname) LIKE $8 ESCAPE '\\' OR h.hostname LIKE $9 ESCAPE '\\')";
+/// The text of a finding that the search's trigram index holds (PostgreSQL only, as
+/// migration 0020 writes it): the searched columns, folded and as stored, kept apart
+/// by a control character (a search holding one is never split).
+const INDEXED_FINDING_TEXT: &str = "(lower(a.users) || chr(1) || a.users || chr(1)
+        || lower(a.app_name) || chr(1) || a.app_name || chr(1) || lower(a.app_id))";
 /// The search on the finding: its users, the application's name and id.
 const FINDING_MATCHES: &str = "(lower(a.users) LIKE $8 ESCAPE '\\' OR a.users LIKE $9 ESCAPE '\\'
      OR lower(a.app_name) LIKE $8 ESCAPE '\\' OR a.app_name LIKE $9 ESCAPE '\\'
@@ -175,7 +180,10 @@ fn matching<D: Dialect>(place: &str, condition: &str, open: bool, part: Part) ->
         Part::PcMatches => (D::findings_of_each_host(condition), PC_MATCHES.to_string()),
         Part::FindingMatchesOnly => (
             format!("JOIN host_apps a ON a.host_id = h.id AND {condition}"),
-            format!("{FINDING_MATCHES} AND NOT {PC_MATCHES}"),
+            format!(
+                "({INDEXED_FINDING_TEXT} LIKE $8 ESCAPE '\\'
+                  OR {INDEXED_FINDING_TEXT} LIKE $9 ESCAPE '\\') AND NOT {PC_MATCHES}"
+            ),
         ),
     };
     format!(
@@ -291,7 +299,12 @@ async fn keys_with_window_count(
     };
     let counted: Vec<CountedKey> = on_backend!(store, |pool| {
         // At least one row is read, so that a limit of 0 still learns the count.
-        let query = if parameters.folded.is_some() && finding_search_index {
+        let split = finding_search_index
+            && parameters
+                .as_typed
+                .as_deref()
+                .is_some_and(|search| !search.contains('\u{1}'));
+        let query = if split {
             // A search, where an index finds its text inside the findings: the
             // violations on PCs whose name matches, and apart from them those whose
             // finding matches. Visiting each PC's findings to test the search on them
