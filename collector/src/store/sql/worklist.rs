@@ -12,7 +12,8 @@
 //! query may use only when its text implies the index's condition; see
 //! `Dialect::HOSTS_WITH_OPEN_VIOLATIONS`), on whether a filter looks into the findings
 //! (if none does, the hosts' counters give the count and say which organizations fill
-//! the page), and then on those organizations' ids.
+//! the page), and then on those organizations' ids, and on whether a search is read
+//! in two parts (where an index finds it inside the findings).
 //!
 //! No statement is kept prepared: PostgreSQL plans a kept statement once for any values
 //! after five runs, and that plan expected one row from every step (a nested loop over
