@@ -294,13 +294,17 @@ async fn administrators_connect_collectors_on_the_federation_page() {
 
     let municipality = harness().await;
     let mut admin = Client::login(&municipality, "admin").await;
+    // The secret with its last character changed (to another one: a secret that ends
+    // in '0' must not be "changed" to itself).
+    let last = if secret.ends_with('0') { '1' } else { '0' };
+    let wrong_secret = format!("{}{last}", &secret[..secret.len() - 1]);
     let wrong = admin
         .submit(
             "/federation",
             "/federation/upstream/check",
             &[
                 ("url", &address),
-                ("secret", &format!("{}0", &secret[..secret.len() - 1])),
+                ("secret", &wrong_secret),
                 ("allow_http", "1"),
             ],
         )
