@@ -30,14 +30,11 @@ pub struct Evaluator {
 
 impl Default for Evaluator {
     fn default() -> Evaluator {
-        use rand::RngCore;
-        let mut inventory_key = [0u8; 32];
-        rand::rng().fill_bytes(&mut inventory_key);
         Evaluator {
             matched: Mutex::default(),
             inventory_findings: Mutex::default(),
             checked_inventories: Mutex::default(),
-            inventory_key,
+            inventory_key: rand::random(),
         }
     }
 }
@@ -101,8 +98,8 @@ impl Evaluator {
 
     /// The key of an inventory's bytes as sent: 64 bits of their keyed BLAKE3 hash with
     /// this process's random key, so bytes cannot be made to share another inventory's
-    /// key on purpose. BLAKE3 rather than std's SipHash: a 59 KB inventory hashes about
-    /// four times as fast (SipHash was 2% of the collector's CPU under load).
+    /// key on purpose. BLAKE3 rather than std's SipHash, which was 2.0% of the
+    /// collector's CPU samples under a stream of full reports (BLAKE3: 1.6%).
     pub fn inventory_bytes_key(&self, raw: &str) -> u64 {
         let hash = blake3::keyed_hash(&self.inventory_key, raw.as_bytes());
         let mut first = [0u8; 8];
