@@ -348,15 +348,37 @@ enum CatalogCommand {
     Show,
 }
 
+/// The log filter from `RUST_LOG` (`debug`, `info,sverka_collector::jobs=debug`),
+/// `info,sqlx=warn` when unset or not understood. A `Targets` filter, not an
+/// `EnvFilter`, whose regex-automata full-DFA builder would also make every catalog
+/// glob and expression compile into a dense DFA (see the agent's `log_filter`).
+fn log_filter() -> tracing_subscriber::filter::Targets {
+    parse_log_filter(std::env::var("RUST_LOG").ok().as_deref())
+}
+
+fn parse_log_filter(directives: Option<&str>) -> tracing_subscriber::filter::Targets {
+    let default = || {
+        tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::INFO)
+            .with_target("sqlx", tracing::Level::WARN)
+    };
+    directives
+        .and_then(|directives| directives.parse().ok())
+        .unwrap_or_else(default)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .finish()
+            .with(log_filter())
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -476,4 +498,24 @@ async fn require_organization(store: &dyn Store, id: i64) -> Result<()> {
         bail!("organization {id} does not exist");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn log_filter_quiets_sqlx_by_default_and_reads_rust_log_directives() {
+        let default = parse_log_filter(None);
+        assert!(default.would_enable("sverka_collector::jobs", &Level::INFO));
+        assert!(!default.would_enable("sqlx::query", &Level::INFO));
+        assert!(default.would_enable("sqlx::query", &Level::WARN));
+
+        let debug = parse_log_filter(Some("debug"));
+        assert!(debug.would_enable("sverka_collector::jobs", &Level::DEBUG));
+
+        let not_understood = parse_log_filter(Some("jobs=loud"));
+        assert!(!not_understood.would_enable("sqlx::query", &Level::INFO));
+    }
 }
