@@ -37,13 +37,30 @@ pub struct InstructionsOptions {
     /// Distinct inventories among the hosts.
     #[arg(long, default_value_t = 20)]
     templates: usize,
+    /// The collector's per-address enrollment, connection and upload limits: `default`
+    /// (at most 60 hosts and 16 requests in flight), `lifted` (by the `[enrollment]`
+    /// and `[connections]` sections), or `absent` for a collector from before those
+    /// limits (2026-11-30), which refuses the sections.
+    #[arg(long, value_enum, default_value_t = AddressLimits::Default)]
+    address_limits: AddressLimits,
+    /// Keep each run's callgrind output in this folder (for `callgrind_annotate`),
+    /// named by request kind and count.
+    #[arg(long)]
+    profiles: Option<PathBuf>,
     /// The valgrind to run the collector under.
     #[arg(long, default_value = "valgrind")]
     valgrind: PathBuf,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AddressLimits {
+    Default,
+    Lifted,
+    Absent,
+}
+
 /// What one client address may do under the collector's default limits, which this
-/// mode keeps so that older collectors (without the `[enrollment]` and `[connections]`
+/// mode keeps unless told otherwise, so that older collectors (without the `[enrollment]` and `[connections]`
 /// sections) run with the same configuration: enroll 60 hosts at once (the burst of
 /// `[enrollment] per_address_burst`) and have 16 uploads in progress.
 const MAX_HOSTS: usize = 60;
@@ -76,11 +93,16 @@ pub async fn run(options: InstructionsOptions, collector: PathBuf) -> Result<()>
     if options.requests <= shorter {
         bail!("--requests must be at least 2");
     }
-    if !(1..=MAX_HOSTS).contains(&options.hosts)
-        || !(1..=MAX_CONCURRENCY).contains(&options.concurrency)
+    let (max_hosts, max_concurrency) = match options.address_limits {
+        AddressLimits::Default => (MAX_HOSTS, MAX_CONCURRENCY),
+        AddressLimits::Lifted | AddressLimits::Absent => (usize::MAX, usize::MAX),
+    };
+    if !(1..=max_hosts).contains(&options.hosts)
+        || !(1..=max_concurrency).contains(&options.concurrency)
     {
         bail!(
-            "--hosts must be from 1 to {MAX_HOSTS} and --concurrency from 1 to {MAX_CONCURRENCY}"
+            "--hosts must be from 1 to {MAX_HOSTS} and --concurrency from 1 to \
+             {MAX_CONCURRENCY} under the default --address-limits"
         );
     }
     let mut full = Vec::new();
@@ -103,7 +125,10 @@ pub async fn run(options: InstructionsOptions, collector: PathBuf) -> Result<()>
     for (kind, bodies) in [("check-ins", &check_in), ("full reports", &full)] {
         let mut counts = [(shorter, 0), (options.requests, 0)];
         for (requests, total) in &mut counts {
-            *total = session(&options, &collector, &full, bodies, *requests).await?;
+            let keep = options.profiles.as_ref().map(|folder| {
+                folder.join(format!("{}-{requests}.callgrind", kind.replace(' ', "-")))
+            });
+            *total = session(&options, &collector, &full, bodies, *requests, keep).await?;
         }
         let measured = Measured {
             shorter: counts[0],
@@ -120,16 +145,22 @@ pub async fn run(options: InstructionsOptions, collector: PathBuf) -> Result<()>
 }
 
 /// One collector run under callgrind: enroll the hosts, one full report each, then
-/// `requests` reports from `bodies`; returns the run's total instruction count.
+/// `requests` reports from `bodies`; returns the run's total instruction count, and
+/// copies callgrind's output to `keep` when given.
 async fn session(
     options: &InstructionsOptions,
     collector: &Path,
     full: &Arc<Vec<Vec<u8>>>,
     bodies: &Arc<Vec<Vec<u8>>>,
     requests: usize,
+    keep: Option<PathBuf>,
 ) -> Result<u64> {
     let work = tempfile::tempdir()?;
-    let (config, secret) = prepare_collector(collector, work.path(), false)?;
+    let (config, secret) = prepare_collector(
+        collector,
+        work.path(),
+        options.address_limits == AddressLimits::Lifted,
+    )?;
     let out = work.path().join("callgrind.out");
     let mut command = Command::new(&options.valgrind);
     command
@@ -188,6 +219,12 @@ async fn session(
     }
     let profile = std::fs::read_to_string(&out)
         .with_context(|| format!("reading callgrind's output {}", out.display()))?;
+    if let Some(keep) = keep {
+        if let Some(folder) = keep.parent() {
+            std::fs::create_dir_all(folder)?;
+        }
+        std::fs::copy(&out, &keep).with_context(|| format!("keeping {}", keep.display()))?;
+    }
     total_instructions(&profile).context("callgrind's output has no totals line")
 }
 
