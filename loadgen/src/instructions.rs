@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    PhaseResult, Server, enroll_hosts, prepare_collector, run_phase, school_pc, template_bodies,
+    PhaseResult, Server, all_template_bodies, enroll_hosts, prepare_collector, run_phase, school_pc,
 };
 
 #[derive(Debug, Args)]
@@ -105,13 +105,7 @@ pub async fn run(options: InstructionsOptions, collector: PathBuf) -> Result<()>
              {MAX_CONCURRENCY} under the default --address-limits"
         );
     }
-    let mut full = Vec::new();
-    let mut check_in = Vec::new();
-    for template in 0..options.templates.max(1) {
-        let (full_body, check_in_body) = template_bodies(template, options.inventory_items)?;
-        full.push(full_body);
-        check_in.push(check_in_body);
-    }
+    let (full, check_in) = all_template_bodies(options.templates, options.inventory_items)?;
     let (full, check_in) = (Arc::new(full), Arc::new(check_in));
     println!(
         "sverka-loadgen instructions: {} under {}, {} hosts, {} in flight, {} and {} requests per kind",

@@ -258,6 +258,21 @@ fn template_bodies(template: usize, items: usize) -> Result<(Vec<u8>, Vec<u8>)> 
     Ok((full, check_in))
 }
 
+/// Request bodies, one per inventory template.
+type Bodies = Vec<Vec<u8>>;
+
+/// The full and check-in bodies of `templates` inventory templates (at least one).
+fn all_template_bodies(templates: usize, items: usize) -> Result<(Bodies, Bodies)> {
+    let mut full = Vec::new();
+    let mut check_in = Vec::new();
+    for template in 0..templates.max(1) {
+        let (full_body, check_in_body) = template_bodies(template, items)?;
+        full.push(full_body);
+        check_in.push(check_in_body);
+    }
+    Ok((full, check_in))
+}
+
 fn with_fresh_id(template: &[u8]) -> Vec<u8> {
     let mut body = template.to_vec();
     let placeholder = PLACEHOLDER_ID.as_bytes();
@@ -628,13 +643,7 @@ async fn run(options: Options) -> Result<()> {
         enroll_seconds
     );
     let keys = Arc::new(keys);
-    let mut full = Vec::new();
-    let mut check_in = Vec::new();
-    for template in 0..options.templates.max(1) {
-        let (full_body, check_in_body) = template_bodies(template, options.inventory_items)?;
-        full.push(full_body);
-        check_in.push(check_in_body);
-    }
+    let (full, check_in) = all_template_bodies(options.templates, options.inventory_items)?;
     println!(
         "report sizes: full {} bytes, check-in {} bytes",
         full[0].len(),
