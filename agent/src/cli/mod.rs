@@ -215,8 +215,9 @@ struct WalkArgs {
     /// How many entries one walk may visit before it stops.
     #[arg(long, value_name = "N", default_value_t = WalkLimits::default().max_entries)]
     walk_entries: u64,
-    /// Walk toolchain folders too (.cargo, .pyenv, node_modules, ...), which are skipped
-    /// by default.
+    /// Walk toolchain folders too (.cargo, .pyenv, node_modules, ...), and take the
+    /// executable inventory inside folders tagged as caches (CACHEDIR.TAG), which are
+    /// skipped by default.
     #[arg(long)]
     walk_everything: bool,
     /// Take the executable inventory (every fixed disk's programs outside the walked
