@@ -99,6 +99,9 @@ pub struct PathPattern {
     /// The last component as its own pattern, so walkers can ask cheaply whether a
     /// file name could match before they assemble the tail.
     file_name: Pattern,
+    /// Whether `file_name` alone can rule a path out (see [`file_name_decides`]), so
+    /// most paths are turned down without the whole glob.
+    file_name_decides: bool,
 }
 
 impl PathPattern {
@@ -111,6 +114,7 @@ impl PathPattern {
             components,
             glob: compile_glob(trimmed, true)?,
             file_name: Pattern::parse(last)?,
+            file_name_decides: file_name_decides(trimmed, last),
         })
     }
 
@@ -132,6 +136,21 @@ impl PathPattern {
 
     /// Matches the tail of `path` (components separated by `/` or `\`).
     pub fn matches_path(&self, path: &str) -> bool {
+        if self.file_name_decides {
+            let name_start = path
+                .bytes()
+                .rposition(|byte| matches!(byte, b'/' | b'\\'))
+                .map_or(0, |separator| separator + 1);
+            let name = &path[name_start..];
+            if name.is_ascii() && !self.file_name.matches(name) {
+                return false;
+            }
+        }
+        self.tail_matches(self.tail(path))
+    }
+
+    /// The last `components` components of `path`.
+    fn tail<'p>(&self, path: &'p str) -> &'p str {
         let mut cut = path.len();
         let bytes = path.as_bytes();
         let mut seen = 0;
@@ -145,13 +164,31 @@ impl PathPattern {
             }
             cut -= 1;
         }
-        let tail = &path[cut..];
+        &path[cut..]
+    }
+
+    /// Whether the whole glob matches a tail.
+    fn tail_matches(&self, tail: &str) -> bool {
         if tail.contains('\\') {
             self.glob.is_match(tail.replace('\\', "/"))
         } else {
             self.glob.is_match(tail)
         }
     }
+}
+
+/// Whether a path pattern's last component (`last`, parsed on its own) turns down
+/// exactly the ASCII file names the whole glob's last component does: when it is ASCII
+/// (the same case folding either way), not read as a regular expression, and no brace
+/// or class spans a `/` (none before the last component, balanced within it).
+fn file_name_decides(pattern: &str, last: &str) -> bool {
+    let before_last = &pattern[..pattern.len() - last.len()];
+    let count = |text: &str, wanted: char| text.chars().filter(|c| *c == wanted).count();
+    last.is_ascii()
+        && !last.starts_with(REGEX_PREFIX)
+        && !before_last.contains(['{', '}', '[', ']'])
+        && count(last, '{') == count(last, '}')
+        && count(last, '[') == count(last, ']')
 }
 
 /// Whether a pattern (that is not a regular expression) is a glob. Braces only make a
@@ -201,6 +238,46 @@ fn compile_glob(text: &str, literal_separator: bool) -> Result<GlobMatcher, Patt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The file-name shortcut never changes an answer: `matches_path` agrees with
+        /// the whole glob on the tail, for the catalog's kinds of pattern and for
+        /// paths made of their pieces, in any case, with either separator.
+        #[test]
+        fn the_file_name_shortcut_agrees_with_the_whole_glob(
+            pattern in prop::sample::select(vec![
+                "Telegram/Telegram", "Telegram Desktop/Telegram.exe", "viber*.AppImage",
+                "discord{,-ptb}/Discord{,PTB}.exe", "Ay[uU]Gram/*.exe", "{a/b,c}/x.exe",
+                "[ab/]x/y", "x/{a,b/c}", "app-*/Teams.exe", "re:tele/gram", "WhatsApp.Root.exe",
+            ]),
+            pieces in prop::collection::vec(prop::sample::select(vec![
+                "telegram", "Telegram", "TELEGRAM.EXE", "Telegram.exe", "Telegram Desktop",
+                "viber-x64.AppImage", "Discord", "discord-ptb", "DiscordPTB.exe", "AyuGram",
+                "AyUGram", "x.exe", "y", "a", "b", "c", "app-1.2", "Teams.exe",
+                "whatsapp.root.exe", "tele", "gram", "Ünïcode", "K", "x",
+            ]), 1..5),
+            backslashes in any::<bool>(),
+        ) {
+            let compiled = PathPattern::parse(pattern).expect("pattern compiles");
+            let path = pieces.join(if backslashes { "\\" } else { "/" });
+            let tail = compiled.tail(&path);
+            prop_assert_eq!(compiled.matches_path(&path), compiled.tail_matches(tail));
+        }
+    }
+
+    #[test]
+    fn the_file_name_shortcut_leaves_braces_across_a_separator_to_the_glob() {
+        // Its tail is counted by separators, so only a path as short as the pattern
+        // meets the `{a}` branch.
+        let across = PathPattern::parse("x/{a,b/c}").unwrap();
+        assert!(across.matches_path("x/a"));
+        assert!(across.matches_path("D:\\x\\b\\c"));
+        assert!(!across.matches_path("/srv/x/d"));
+        let plain = PathPattern::parse("Telegram/Telegram").unwrap();
+        assert!(plain.matches_path("C:\\Users\\anna\\TELEGRAM\\telegram"));
+        assert!(!plain.matches_path("/home/anna/Telegram/Telegraf"));
+    }
 
     fn check(pattern: &str, candidate: &str, expected: bool) {
         let compiled = Pattern::parse(pattern).expect("pattern compiles");
