@@ -60,9 +60,10 @@ enum AddressLimits {
 }
 
 /// What one client address may do under the collector's default limits, which this
-/// mode keeps unless told otherwise, so that older collectors (without the `[enrollment]` and `[connections]`
-/// sections) run with the same configuration: enroll 60 hosts at once (the burst of
-/// `[enrollment] per_address_burst`) and have 16 uploads in progress.
+/// mode keeps unless told otherwise, so that older collectors (without the
+/// `[enrollment]` and `[connections]` sections) run with the same configuration:
+/// enroll 60 hosts at once (the burst of `[enrollment] per_address_burst`) and have 16
+/// uploads in progress.
 const MAX_HOSTS: usize = 60;
 const MAX_CONCURRENCY: usize = 16;
 
@@ -101,8 +102,8 @@ pub async fn run(options: InstructionsOptions, collector: PathBuf) -> Result<()>
         || !(1..=max_concurrency).contains(&options.concurrency)
     {
         bail!(
-            "--hosts must be from 1 to {MAX_HOSTS} and --concurrency from 1 to \
-             {MAX_CONCURRENCY} under the default --address-limits"
+            "--hosts and --concurrency must be at least 1, and under the default \
+             --address-limits at most {MAX_HOSTS} and {MAX_CONCURRENCY}"
         );
     }
     let (full, check_in) = all_template_bodies(options.templates, options.inventory_items)?;
