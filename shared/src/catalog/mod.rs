@@ -8,7 +8,7 @@
 
 mod pattern;
 
-pub use pattern::{PathPattern, Pattern, PatternError, REGEX_PREFIX, is_glob};
+pub use pattern::{PathPattern, Pattern, PatternError, REGEX_PREFIX, folded, is_glob};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

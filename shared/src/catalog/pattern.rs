@@ -85,7 +85,7 @@ impl Pattern {
                     candidate.to_lowercase() == *expected
                 }
             }
-            Pattern::Glob(glob) => glob.is_match(candidate),
+            Pattern::Glob(glob) => glob.is_match(folded(candidate).as_ref()),
             Pattern::Regex(regex) => regex.is_match(candidate),
         }
     }
@@ -169,10 +169,11 @@ impl PathPattern {
 
     /// Whether the whole glob matches a tail.
     fn tail_matches(&self, tail: &str) -> bool {
+        let tail = folded(tail);
         if tail.contains('\\') {
             self.glob.is_match(tail.replace('\\', "/"))
         } else {
-            self.glob.is_match(tail)
+            self.glob.is_match(tail.as_ref())
         }
     }
 }
@@ -225,8 +226,19 @@ fn normalize_path_pattern(text: &str) -> Result<String, PatternError> {
     Ok(trimmed.to_string())
 }
 
+/// A name as the globs compare it: globset folds only ASCII letters, so a name with
+/// other letters (Cyrillic, say) is lower-cased whole, as the globs' own text is.
+pub fn folded(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.is_ascii() {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(name.to_lowercase())
+    }
+}
+
+/// A case-insensitive glob; its text is lower-cased (see [`folded`]).
 fn compile_glob(text: &str, literal_separator: bool) -> Result<GlobMatcher, PatternError> {
-    GlobBuilder::new(text)
+    GlobBuilder::new(&folded(text))
         .case_insensitive(true)
         .literal_separator(literal_separator)
         .backslash_escape(true)
@@ -264,6 +276,18 @@ mod tests {
             let tail = compiled.tail(&path);
             prop_assert_eq!(compiled.matches_path(&path), compiled.tail_matches(tail));
         }
+    }
+
+    #[test]
+    fn globs_ignore_the_case_of_cyrillic_letters_too() {
+        let name = Pattern::parse("ВК Мессенджер*").unwrap();
+        assert!(name.matches("вк мессенджер 6.2"));
+        assert!(name.matches("ВК МЕССЕНДЖЕР"));
+        assert!(!name.matches("VK Messenger"));
+        let path = PathPattern::parse("ВК/ВК*.exe").unwrap();
+        assert!(path.matches_path("/opt/ВК/ВК.exe"));
+        assert!(path.matches_path("C:\\Программы\\вк\\вк-2.EXE"));
+        assert!(!path.matches_path("/opt/вк/мах.exe"));
     }
 
     #[test]
