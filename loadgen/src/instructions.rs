@@ -14,9 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{
-    PhaseResult, Server, all_template_bodies, enroll_hosts, prepare_collector, run_phase, school_pc,
-};
+use crate::{Server, all_template_bodies, enroll_hosts, prepare_collector, run_phase, school_pc};
 
 #[derive(Debug, Args)]
 pub struct InstructionsOptions {
@@ -178,7 +176,7 @@ async fn session(
     let phase = async |bodies: &Arc<Vec<Vec<u8>>>, total: usize| {
         let unbounded = Duration::from_secs(24 * 3600);
         let (keys, bodies) = (keys.clone(), bodies.clone());
-        let result: PhaseResult = run_phase(
+        run_phase(
             &client,
             urls,
             keys,
@@ -187,8 +185,7 @@ async fn session(
             unbounded,
             Some(total),
         )
-        .await;
-        result
+        .await
     };
     let warm_up = phase(full, options.hosts).await;
     let measured = phase(bodies, requests).await;

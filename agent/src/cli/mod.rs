@@ -460,12 +460,12 @@ fn init_service_logging() {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = log_filter;
+    let filter = log_filter();
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
-        .with_filter(filter());
+        .with_filter(filter.clone());
     let log_dir = crate::service::platform::log_dir();
     let _ = std::fs::create_dir_all(&log_dir);
     let file = tracing_appender::rolling::Builder::new()
@@ -479,7 +479,7 @@ fn init_service_logging() {
                 .with_writer(appender)
                 .with_ansi(false)
                 .with_target(false)
-                .with_filter(filter())
+                .with_filter(filter)
         });
     let _ = tracing_subscriber::registry()
         .with(stderr)
