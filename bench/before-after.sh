@@ -3,6 +3,10 @@
 # builds REV (default: 7f44853, the last commit with one store per backend) in a
 # throwaway worktree and this checkout, both in release mode, then runs each one's
 # own benchmarks with the same arguments, part by part, the two builds back to back:
+#  0. `sverka-loadgen instructions` (this checkout's, against each build's collector):
+#     instructions per check-in and per full report under valgrind's callgrind, with
+#     1 and 16 requests in flight, ROUNDS (default 2) times alternating; unlike the CPU
+#     times of part 1, these counts do not move with the machine's load;
 #  1. `sverka-loadgen`: 1,000 agents against the collector on SQLite (full reports and
 #     check-ins per second, paced latency);
 #  2. `sverka-loadgen region` on SQLite and on PostgreSQL: boot storm, one round of
@@ -21,6 +25,7 @@ schools=${SCHOOLS:-200}
 seconds=${SECONDS_PER_PHASE:-10}
 out=target/before-after
 mkdir -p "$out"
+rm -f "$out"/*-instructions-*.txt
 if [ -n "${BEFORE_WORKTREE:-}" ]; then
     before=$BEFORE_WORKTREE
 else
@@ -46,6 +51,19 @@ both() {
             || echo "== $name: $part failed (see above)"
     done
 }
+for round in $(seq "${ROUNDS:-2}"); do
+    for concurrency in 1 16; do
+        for name in before after; do
+            collector=target/release/sverka-collector
+            [ "$name" = before ] && collector=$before/target/release/sverka-collector
+            echo "== $name: instructions, $concurrency in flight, round $round"
+            target/release/sverka-loadgen --collector "$collector" instructions --hosts 20 \
+                --requests 500 --concurrency "$concurrency" 2>&1 \
+                | tee -a "$out/$name-instructions-$concurrency.txt" \
+                || echo "== $name: instructions failed (see above)"
+        done
+    done
+done
 both load sverka-loadgen --hosts 1000 --concurrency 1000 --seconds "$seconds"
 for database in sqlite postgres; do
     both "region-$database" sverka-loadgen region --database "$database" --hosts "$hosts" \

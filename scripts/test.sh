@@ -6,7 +6,7 @@
 # x86_64-unknown-linux-musl target for the Linux packages' static binaries,
 # wixl, msitools and systemd for the packages, Chromium and chromedriver for the
 # dashboard's browser tests, axe-core from the npm registry for their accessibility
-# check, LibreOffice and poppler-utils to open the exports in a spreadsheet program,
+# check, aiosmtpd from PyPI for the mail tests' SMTP server, LibreOffice and poppler-utils to open the exports in a spreadsheet program,
 # and PostgreSQL for the collector's second store backend, started if it is not
 # running),
 # then checks formatting and lints (for Linux and for Windows) and runs every test of
@@ -86,6 +86,18 @@ if [ "$quick" = 1 ]; then
     else
         echo "LibreOffice test: skipped (install libreoffice-calc-nogui, poppler-utils, fonts-crosextra-carlito)"
         skip_tests+=(--skip libreoffice)
+    fi
+    # The OpenAPI fuzzer (`schemathesis`): only when SVERKA_SCHEMATHESIS names it or
+    # the full suite has installed it.
+    schemathesis_cached=$(ls "$HOME"/.cache/sverka/schemathesis-*/bin/schemathesis 2>/dev/null | tail -n 1)
+    if [ -n "${SVERKA_SCHEMATHESIS:-}" ]; then
+        echo "schemathesis tests: on ($SVERKA_SCHEMATHESIS)"
+    elif [ -n "$schemathesis_cached" ]; then
+        export SVERKA_SCHEMATHESIS=$schemathesis_cached
+        echo "schemathesis tests: on ($SVERKA_SCHEMATHESIS)"
+    else
+        echo "schemathesis tests: skipped (run the full suite once to install it)"
+        skip_tests+=(--skip schemathesis)
     fi
     # The MSI the collector writes, read back by msitools (`msiinfo_`).
     if command -v msiinfo >/dev/null; then
@@ -167,6 +179,44 @@ if [ ! -f "$axe_prefix/node_modules/axe-core/axe.min.js" ]; then
     npm install --prefix "$axe_prefix" --no-save --no-package-lock --no-audit --no-fund \
         --silent "axe-core@$axe_version"
 fi
+
+# aiosmtpd from PyPI, pinned, in a virtual environment of its own: the real SMTP
+# server of the mail tests (tests/support/smtp; SVERKA_SMTP_PYTHON overrides it).
+smtp_venv="$HOME/.cache/sverka/smtp-venv"
+if ! "$smtp_venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    echo "installing aiosmtpd 1.4.6 from PyPI"
+    python3 -m venv "$smtp_venv"
+    "$smtp_venv/bin/pip" install --quiet --disable-pip-version-check aiosmtpd==1.4.6
+fi
+
+# schemathesis from PyPI, pinned, in a virtual environment of its own: the third-party
+# OpenAPI fuzzer the collector's `openapi::schemathesis` tests run against both API
+# documents (SVERKA_SCHEMATHESIS overrides it). It needs Python 3.12 or newer: under
+# 3.11 (Debian 12's) CPython's parser fails on the hypothesis strategies of the
+# report's deep schema ("AST constructor recursion depth mismatch").
+schemathesis_version=4.32.5
+schemathesis_venv="$HOME/.cache/sverka/schemathesis-$schemathesis_version"
+if [ -z "${SVERKA_SCHEMATHESIS:-}" ] && ! "$schemathesis_venv/bin/schemathesis" --version >/dev/null 2>&1; then
+    schemathesis_python=""
+    for candidate in python3.13 python3.12 "$HOME"/.pyenv/versions/3.13*/bin/python3 \
+        "$HOME"/.pyenv/versions/3.12*/bin/python3; do
+        if command -v "$candidate" >/dev/null 2>&1 \
+            && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
+            schemathesis_python=$candidate
+            break
+        fi
+    done
+    if [ -z "$schemathesis_python" ]; then
+        echo "schemathesis needs Python 3.12 or newer; none found" >&2
+        exit 1
+    fi
+    echo "installing schemathesis $schemathesis_version from PyPI ($("$schemathesis_python" --version))"
+    rm -rf "$schemathesis_venv"
+    "$schemathesis_python" -m venv "$schemathesis_venv"
+    "$schemathesis_venv/bin/pip" install --quiet --disable-pip-version-check \
+        "schemathesis==$schemathesis_version"
+fi
+export SVERKA_SCHEMATHESIS="${SVERKA_SCHEMATHESIS:-$schemathesis_venv/bin/schemathesis}"
 
 # PostgreSQL: the store contract and the multi-collector tests create (and drop) their
 # own databases next to SVERKA_TEST_POSTGRES (default postgres://127.0.0.1:5432/test).

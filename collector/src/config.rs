@@ -41,6 +41,14 @@ pub struct Config {
     /// Serve HTTPS with these certificate files (absent: plain HTTP, for a reverse
     /// proxy in front or a private network).
     pub tls: Option<TlsConfig>,
+    /// The SMTP server the weekly report is sent through (absent: no mail).
+    pub mail: crate::mail::MailConfig,
+    /// The daily digest and the webhooks (`[notifications]`); the digest goes through
+    /// `[mail]`.
+    pub notifications: crate::notify::NotificationsConfig,
+    /// Pushing figures to an upstream collector (`[upstream]`; the upstream itself is
+    /// set with `sverka-collector upstream set`).
+    pub upstream: crate::upstream::UpstreamConfig,
 }
 
 /// The web dashboard for people (`[dashboard]`).
@@ -115,6 +123,9 @@ impl Default for Config {
             connections: ConnectionLimits::default(),
             dashboard: DashboardConfig::default(),
             tls: None,
+            mail: crate::mail::MailConfig::default(),
+            notifications: crate::notify::NotificationsConfig::default(),
+            upstream: crate::upstream::UpstreamConfig::default(),
         }
     }
 }

@@ -206,19 +206,53 @@ pub async fn body_deadline(
     next: axum::middleware::Next,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let deadline = tokio::time::Instant::now() + limit;
-    let seconds = limit.as_secs();
-    let frames = body.into_data_stream();
-    let limited = futures_util::stream::unfold(Some(frames), move |state| async move {
-        let mut frames = state?;
-        match tokio::time::timeout_at(deadline, frames.next()).await {
-            Ok(Some(frame)) => Some((frame.map_err(axum::Error::new), Some(frames))),
-            Ok(None) => None,
-            Err(_) => Some((Err(axum::Error::new(BodyDeadlineExceeded(seconds))), None)),
-        }
-    });
+    let limited = DeadlineBody {
+        frames: body.into_data_stream(),
+        deadline: tokio::time::Instant::now() + limit,
+        timer: None,
+        seconds: limit.as_secs(),
+        timed_out: false,
+    };
     next.run(Request::from_parts(parts, Body::from_stream(limited)))
         .await
+}
+
+/// A body's frames until its deadline. The timer is made the first time a frame is not
+/// there yet and then kept: one timer per body, not one registered and dropped again
+/// for each frame that has to be waited for.
+struct DeadlineBody {
+    frames: axum::body::BodyDataStream,
+    deadline: tokio::time::Instant,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    seconds: u64,
+    /// The deadline passed: the body ended with its error.
+    timed_out: bool,
+}
+
+impl futures_util::Stream for DeadlineBody {
+    type Item = Result<axum::body::Bytes, axum::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.timed_out {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(frame) = self.frames.poll_next_unpin(context) {
+            return Poll::Ready(frame);
+        }
+        let deadline = self.deadline;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        match timer.as_mut().poll(context) {
+            Poll::Ready(()) => {
+                self.timed_out = true;
+                Poll::Ready(Some(Err(axum::Error::new(BodyDeadlineExceeded(
+                    self.seconds,
+                )))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// Whether a body read failed because of [`body_deadline`].
@@ -355,5 +389,79 @@ async fn serve_connection<T>(
     }
     if let Err(error) = connection.await {
         tracing::debug!("connection from {peer} while closing: {error}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::post;
+    use futures_util::stream;
+    use tower::ServiceExt;
+
+    /// A route that reads its body whole: 200 with its length, 408 past the deadline.
+    fn reading_router(limit: Duration) -> Router {
+        Router::new()
+            .route(
+                "/",
+                post(|body: Body| async move {
+                    match axum::body::to_bytes(body, 1 << 20).await {
+                        Ok(bytes) => (StatusCode::OK, bytes.len().to_string()),
+                        Err(error) if is_body_deadline(&error) => {
+                            (StatusCode::REQUEST_TIMEOUT, String::new())
+                        }
+                        Err(error) => (StatusCode::BAD_REQUEST, error.to_string()),
+                    }
+                }),
+            )
+            .layer(axum::middleware::from_fn(move |request, next| {
+                body_deadline(limit, request, next)
+            }))
+    }
+
+    async fn send(router: Router, body: Body) -> (StatusCode, String) {
+        let request = Request::post("/").body(body).expect("request");
+        let response = tokio::time::timeout(Duration::from_secs(10), router.oneshot(request))
+            .await
+            .expect("an answer within 10 s")
+            .expect("infallible");
+        let status = response.status();
+        let text = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .expect("answer");
+        (status, String::from_utf8_lossy(&text).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_body_that_stops_arriving_ends_at_its_deadline() {
+        let frames = stream::iter([Ok::<_, std::io::Error>(axum::body::Bytes::from_static(
+            b"{\"first\":",
+        ))])
+        .chain(stream::pending());
+        let started = std::time::Instant::now();
+        let (status, _) = send(
+            reading_router(Duration::from_millis(300)),
+            Body::from_stream(frames),
+        )
+        .await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn frames_that_arrive_in_time_are_read_whole() {
+        // Each frame after a pause (the timer is made while waiting for the second and
+        // kept for the third).
+        let frames = stream::iter([&b"{\"a\":"[..], b"\"bc\"", b"}"]).then(|frame| async move {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            Ok::<_, std::io::Error>(axum::body::Bytes::from_static(frame))
+        });
+        let (status, length) = send(
+            reading_router(Duration::from_secs(5)),
+            Body::from_stream(frames),
+        )
+        .await;
+        assert_eq!((status, length.as_str()), (StatusCode::OK, "10"));
     }
 }

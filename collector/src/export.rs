@@ -8,7 +8,7 @@ use crate::format_time;
 use crate::store::ViolationRow;
 
 /// One host and application, as `report violations --format json` prints it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ViolationExport {
     pub host: String,
     pub host_id: i64,
@@ -23,6 +23,8 @@ pub struct ViolationExport {
     pub last_seen: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved_at: Option<String>,
+    /// The evidence as the PC reported it (`null` where the stored text does not read).
+    #[schema(value_type = Option<Vec<sverka_shared::Evidence>>)]
     pub evidence: serde_json::Value,
 }
 

@@ -21,6 +21,11 @@ pub fn hash(random: &str) -> String {
     hex(&Sha256::digest(random.as_bytes()))
 }
 
+/// The token shown once: the row's id and the random part, `<id>.<random>`.
+pub fn token(id: i64, random: &str) -> String {
+    format!("{id}.{random}")
+}
+
 /// Splits a token into its id and random part; `None` when it is not shaped like one.
 pub fn parse_token(token: &str) -> Option<(i64, &str)> {
     let (id, random) = token.trim().split_once('.')?;
@@ -31,6 +36,15 @@ pub fn parse_token(token: &str) -> Option<(i64, &str)> {
         return None;
     }
     Some((id.parse().ok()?, random))
+}
+
+/// The token of an `Authorization: Bearer <token>` header (host keys, link secrets,
+/// personal API tokens), if the request has one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
 }
 
 /// Compares two hashes in time that does not depend on where they differ.
@@ -50,7 +64,7 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_reject_junk() {
         let (random, hashed) = generate();
-        let token = format!("42.{random}");
+        let token = token(42, &random);
         let (id, part) = parse_token(&token).expect("a token");
         assert_eq!(id, 42);
         assert!(same_hash(&hash(part), &hashed));

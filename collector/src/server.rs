@@ -8,9 +8,12 @@ use axum::routing::{get, post};
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
-use sverka_shared::protocol::{CATALOG_PATH, ENROLL_PATH, REPORTS_PATH};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::api;
+use crate::api_docs;
 use crate::app::AppState;
 use crate::catalog::CatalogState;
 use crate::config::Config;
@@ -30,15 +33,50 @@ pub fn router(state: Arc<WebState>) -> Router {
         }))
 }
 
+/// The agent API's routes with their OpenAPI operations: the one list both the
+/// server and [`crate::api_docs::agent_api`] read.
+pub(crate) fn agent_api_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(api_docs::AgentApiInfo::openapi())
+        .routes(routes!(api::enrollment::enroll))
+        .routes(routes!(api::reports::receive_report))
+        .routes(routes!(api::catalog))
+        .routes(routes!(api::federation::describe_link))
+        .routes(routes!(api::federation::receive_figures))
+        .routes(routes!(api::health))
+}
+
 fn agent_api(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route(ENROLL_PATH, post(api::enroll))
-        .route(REPORTS_PATH, post(api::receive_report))
-        .route(CATALOG_PATH, get(api::catalog))
-        .route("/healthz", get(api::health))
+    let (routes, document) = with_document(agent_api_routes());
+    routes
+        .route(api_docs::AGENT_API_DOCUMENT_PATH, get(document))
         .fallback(api::not_found)
         .layer(axum::middleware::from_fn(api::error::json_errors))
         .with_state(state)
+}
+
+/// An API's routes, and the handler that answers with its OpenAPI document (made
+/// once; each answer shares its bytes). The caller routes it, so the route stays
+/// visible in the router.
+fn with_document<S>(
+    routes: OpenApiRouter<S>,
+) -> (
+    Router<S>,
+    impl Fn() -> std::future::Ready<axum::response::Response> + Clone + Send + Sync + 'static,
+)
+where
+    S: Clone + Send + Sync + 'static,
+{
+    use axum::response::IntoResponse;
+    let (routes, document) = routes.split_for_parts();
+    let document = axum::body::Bytes::from(api_docs::to_json(&document));
+    let answer = move || {
+        let content_type = [(
+            axum::http::header::CONTENT_TYPE,
+            "application/json; charset=utf-8",
+        )];
+        std::future::ready((content_type, document.clone()).into_response())
+    };
+    (routes, answer)
 }
 
 fn dashboard(state: Arc<WebState>) -> Router {
@@ -88,6 +126,23 @@ fn dashboard(state: Arc<WebState>) -> Router {
             "/org/{id}/worklist/export/{format}",
             get(pages::worklist::worklist_export),
         )
+        .route("/org/{id}/weekly/send", post(web::weekly_mail::send_now))
+        .route(
+            "/org/{id}/notifications",
+            get(web::notifications::notifications_page),
+        )
+        .route(
+            "/org/{id}/notifications/digest",
+            post(web::notifications::set_digest_recipients),
+        )
+        .route(
+            "/org/{id}/notifications/webhook",
+            post(web::notifications::set_webhook),
+        )
+        .route(
+            "/org/{id}/weekly/recipients",
+            post(web::weekly_mail::set_recipients),
+        )
         .route(
             "/org/{id}/weekly/export/{format}",
             get(weekly::weekly_export),
@@ -111,6 +166,25 @@ fn dashboard(state: Arc<WebState>) -> Router {
         .route("/users", get(admin::users_page).post(admin::add_user))
         .route("/users/{id}/disable", post(admin::disable_user))
         .route("/audit", get(admin::audit_page))
+        .route(
+            web::federation::FEDERATION_PAGE_PATH,
+            get(web::federation::federation_page),
+        )
+        .route(
+            "/federation/upstream/check",
+            post(web::federation::check_upstream),
+        )
+        .route("/federation/upstream", post(web::federation::set_upstream))
+        .route("/federation/upstream/push", post(web::federation::push_now))
+        .route(
+            "/federation/upstream/remove",
+            post(web::federation::remove_upstream),
+        )
+        .route("/federation/links", post(web::federation::create_link))
+        .route(
+            "/federation/links/revoke",
+            post(web::federation::revoke_link),
+        )
         .route("/tokens", get(admin::tokens_page).post(admin::create_token))
         .route("/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/static/app.css", get(web::app_css))
@@ -120,15 +194,23 @@ fn dashboard(state: Arc<WebState>) -> Router {
         .with_state(state)
 }
 
+/// The dashboard API's routes with their OpenAPI operations: the one list both the
+/// server and [`crate::api_docs::dashboard_api`] read.
+pub(crate) fn dashboard_api_routes() -> OpenApiRouter<Arc<WebState>> {
+    OpenApiRouter::with_openapi(api_docs::DashboardApiInfo::openapi())
+        .routes(routes!(json::organizations))
+        .routes(routes!(json::overview))
+        .routes(routes!(json::violations))
+        .routes(routes!(json::silent))
+        .routes(routes!(json::weekly))
+        .routes(routes!(json::host))
+}
+
 /// The dashboard's JSON API: every error in the agent API's JSON shape.
 fn dashboard_json_api() -> Router<Arc<WebState>> {
-    Router::new()
-        .route(json::ORGANIZATIONS_PATH, get(json::organizations))
-        .route(json::OVERVIEW_PATH, get(json::overview))
-        .route(json::VIOLATIONS_PATH, get(json::violations))
-        .route(json::SILENT_PATH, get(json::silent))
-        .route(json::WEEKLY_PATH, get(json::weekly))
-        .route(json::HOST_PATH, get(json::host))
+    let (routes, document) = with_document(dashboard_api_routes());
+    routes
+        .route(api_docs::DASHBOARD_API_DOCUMENT_PATH, get(document))
         .route_layer(axum::middleware::from_fn(api::error::json_errors))
 }
 
@@ -141,8 +223,16 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
             .with_enrollment(config.enrollment)
             .with_connection_limits(config.connections),
     );
-    let web_state =
-        Arc::new(WebState::new(state.clone(), &config).context("the [dashboard] settings")?);
+    let mailer = crate::mail::Mailer::from_config(&config.mail)?;
+    config
+        .notifications
+        .digest_minutes()
+        .map_err(|error| anyhow::anyhow!("[notifications] {error}"))?;
+    let web_state = Arc::new(
+        WebState::new(state.clone(), &config)
+            .context("the [dashboard] settings")?
+            .with_mailer(mailer.clone()),
+    );
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -170,6 +260,38 @@ pub async fn serve(config: Config, store: Arc<dyn Store>) -> Result<()> {
         state.store.clone(),
         web_state.clock.clone(),
         config.silent_after_days,
+    ));
+
+    tokio::spawn(crate::upstream::push_job(
+        state.store.clone(),
+        web_state.clock.clone(),
+        config.silent_after_days,
+        config.upstream.clone(),
+    ));
+
+    let notifications = config.notifications.clone();
+    match mailer {
+        Some(mailer) => {
+            tracing::info!(server = %mailer.describe, "weekly reports and daily digests are sent by mail");
+            tokio::spawn(jobs::send_weekly_reports(web_state.clone(), mailer.clone()));
+            tokio::spawn(jobs::send_daily_digests(
+                web_state.clone(),
+                mailer,
+                notifications.clone(),
+            ));
+        }
+        None => tracing::info!(
+            "no [mail] server: weekly reports and daily digests are not sent by mail"
+        ),
+    }
+    let webhooks = crate::notify::webhook::WebhookClient::new(Duration::from_secs(
+        notifications.webhook_timeout_seconds.max(1),
+    ))
+    .map_err(|error| anyhow::anyhow!(error))?;
+    tokio::spawn(jobs::call_webhooks(
+        web_state.clone(),
+        webhooks,
+        notifications,
     ));
 
     let limits = config.connections;

@@ -19,6 +19,7 @@ use sverka_shared::protocol::{ENROLL_PATH, EnrollResponse, REPORTS_PATH, ReportU
 use sverka_shared::report::SCAN_SCHEMA;
 use sverka_shared::{HostInfo, Inventory, Observation, Observed, ScanReport, Scope, Strength};
 
+mod instructions;
 mod region;
 
 const PLACEHOLDER_ID: &str = "00000000-0000-7000-8000-000000000000";
@@ -69,6 +70,9 @@ enum Mode {
     /// A whole region on one database: boot storm, hourly check-ins, the coverage
     /// query, database size, and 1, 2, 4 ... collector processes.
     Region(region::RegionOptions),
+    /// The collector's instructions per check-in and per full report, counted under
+    /// valgrind's callgrind (repeatable on a busy machine, unlike CPU time).
+    Instructions(instructions::InstructionsOptions),
 }
 
 fn main() -> Result<()> {
@@ -84,6 +88,9 @@ fn main() -> Result<()> {
     match options.command {
         Some(Mode::TrivialServer { ref listen }) => runtime.block_on(trivial_server(listen)),
         Some(Mode::Region(region)) => runtime.block_on(region::run(region, collector)),
+        Some(Mode::Instructions(instructions)) => {
+            runtime.block_on(instructions::run(instructions, collector))
+        }
         None => runtime.block_on(run(options)),
     }
 }
@@ -248,6 +255,21 @@ fn template_bodies(template: usize, items: usize) -> Result<(Vec<u8>, Vec<u8>)> 
     let full = serde_json::to_vec(&upload)?;
     upload.inventory = None;
     let check_in = serde_json::to_vec(&upload)?;
+    Ok((full, check_in))
+}
+
+/// Request bodies, one per inventory template.
+type Bodies = Vec<Vec<u8>>;
+
+/// The full and check-in bodies of `templates` inventory templates (at least one).
+fn all_template_bodies(templates: usize, items: usize) -> Result<(Bodies, Bodies)> {
+    let mut full = Vec::new();
+    let mut check_in = Vec::new();
+    for template in 0..templates.max(1) {
+        let (full_body, check_in_body) = template_bodies(template, items)?;
+        full.push(full_body);
+        check_in.push(check_in_body);
+    }
     Ok((full, check_in))
 }
 
@@ -530,6 +552,44 @@ fn print_row(name: &str, result: &PhaseResult) {
     );
 }
 
+/// Writes a collector configuration in `work` (the database goes there too) with the
+/// per-host rate limit lifted, adds one organization and returns the configuration's
+/// path and that organization's enrollment secret. With `lift_address_limits` the
+/// per-address enrollment, connection and upload limits are lifted too (the
+/// `[enrollment]` and `[connections]` sections, which collectors before 2026-11-30 do
+/// not know).
+fn prepare_collector(
+    collector: &Path,
+    work: &Path,
+    lift_address_limits: bool,
+) -> Result<(PathBuf, String)> {
+    std::fs::create_dir_all(work)?;
+    let config = work.join("collector.toml");
+    let address_limits = if lift_address_limits {
+        "[enrollment]\nper_address_burst = 1e12\nper_address_per_minute = 1e12\n\
+         [connections]\nper_address = 1000000\nuploads_per_address = 1000000\n"
+    } else {
+        ""
+    };
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
+             # Throughput is measured without the per-host limit denying anything,\n\
+             # and thousands of PCs enroll and report from this one address.\n\
+             [rate_limit]\nburst = 1e12\nper_minute = 1e12\n{address_limits}",
+            work.display()
+        ),
+    )?;
+    let organization = cli_output(collector, &config, &["org", "add", "--name", "Load"])?;
+    let secret = cli_output(
+        collector,
+        &config,
+        &["secret", "create", "--org", &organization],
+    )?;
+    Ok((config, secret))
+}
+
 async fn run(options: Options) -> Result<()> {
     let me = std::env::current_exe()?;
     let collector = options
@@ -537,26 +597,7 @@ async fn run(options: Options) -> Result<()> {
         .clone()
         .unwrap_or_else(|| me.with_file_name("sverka-collector"));
     let work = std::env::temp_dir().join(format!("sverka-loadgen-{}", std::process::id()));
-    std::fs::create_dir_all(&work)?;
-    let config = work.join("collector.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n\
-             # Throughput is measured without the per-host limit denying anything,\n\
-             # and thousands of PCs enroll and report from this one address.\n\
-             [rate_limit]\nburst = 1e12\nper_minute = 1e12\n\
-             [enrollment]\nper_address_burst = 1e12\nper_address_per_minute = 1e12\n\
-             [connections]\nper_address = 1000000\nuploads_per_address = 1000000\n",
-            work.display()
-        ),
-    )?;
-    let organization = cli_output(&collector, &config, &["org", "add", "--name", "Load"])?;
-    let secret = cli_output(
-        &collector,
-        &config,
-        &["secret", "create", "--org", &organization],
-    )?;
+    let (config, secret) = prepare_collector(&collector, &work, true)?;
 
     let mut serve = collector_command(&collector, &config);
     serve.arg("serve");
@@ -568,6 +609,8 @@ async fn run(options: Options) -> Result<()> {
     // Idle connections are dropped before the collector closes them (it closes a
     // connection that sends nothing for `[connections] header_seconds`, 10 s by
     // default), as the agent does, so no request goes out on one being closed.
+    // reqwest has rustls without a default provider in this workspace: ring is ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
         .pool_idle_timeout(Duration::from_secs(5))
@@ -600,13 +643,7 @@ async fn run(options: Options) -> Result<()> {
         enroll_seconds
     );
     let keys = Arc::new(keys);
-    let mut full = Vec::new();
-    let mut check_in = Vec::new();
-    for template in 0..options.templates.max(1) {
-        let (full_body, check_in_body) = template_bodies(template, options.inventory_items)?;
-        full.push(full_body);
-        check_in.push(check_in_body);
-    }
+    let (full, check_in) = all_template_bodies(options.templates, options.inventory_items)?;
     println!(
         "report sizes: full {} bytes, check-in {} bytes",
         full[0].len(),

@@ -263,6 +263,8 @@ async fn run_in(options: &RegionOptions, url: &str, collector: &Path, work: &Pat
     // Idle connections are dropped before the collector closes them (it closes a
     // connection that sends nothing for `[connections] header_seconds`, 10 s by
     // default), as the agent does, so no request goes out on one being closed.
+    // reqwest has rustls without a default provider in this workspace: ring is ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(options.concurrency)
         .pool_idle_timeout(Duration::from_secs(5))

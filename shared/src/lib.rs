@@ -5,6 +5,7 @@
 //! This crate carries no async runtime, HTTP or database code, so the agent stays small.
 
 pub mod catalog;
+pub mod federation;
 pub mod inventory;
 pub mod matcher;
 pub mod observation;
@@ -19,3 +20,19 @@ pub use report::{
     Evidence, Finding, HostInfo, LastUseSource, ScanReport, Scope, SourceError, SourceKind,
     Strength,
 };
+
+/// An error and its sources on one line, `: `-joined, each cause once (a TLS failure
+/// under "error sending request", say).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -188,7 +188,8 @@ impl CatalogMatcher {
                 let normalized = pattern.replace('\\', "/");
                 let last = normalized.rsplit('/').next().unwrap_or(&normalized);
                 if is_glob(last) {
-                    if let Ok(glob) = GlobBuilder::new(last).case_insensitive(true).build() {
+                    let last = crate::catalog::folded(last);
+                    if let Ok(glob) = GlobBuilder::new(&last).case_insensitive(true).build() {
                         file_names.add(glob);
                     }
                 } else {
@@ -256,7 +257,9 @@ impl CatalogMatcher {
             } else {
                 file_name
             };
-        self.exact_file_names.contains(key) || self.file_names.is_match(file_name)
+        // `key` is lower-cased where it has capitals or is not ASCII, as the globs'
+        // text is (globset folds only ASCII letters).
+        self.exact_file_names.contains(key) || self.file_names.is_match(key)
     }
 
     /// Data folders (relative to a home) worth a look, with the application each belongs to.

@@ -9,6 +9,7 @@ use crate::report::{Scope, SourceKind, Strength};
 
 /// One thing a source saw, with where it saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Observation {
     pub observed: Observed,
     /// A path a person can check: the package database, the file, the launcher.
@@ -22,6 +23,7 @@ pub struct Observation {
 /// The kinds of things sources observe. Each variant names what the catalog matches on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Observed {
     /// A package from a package database (dpkg or rpm).
     Package {
@@ -117,6 +119,7 @@ pub enum Observed {
 
 /// The strings of a Windows program's `VS_VERSIONINFO` resource that name it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub company_name: Option<String>,
@@ -330,6 +333,7 @@ impl Observed {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum PackageManager {
     Dpkg,
     Rpm,
@@ -347,6 +351,7 @@ impl PackageManager {
 /// What the first bytes of a program file say it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum FileFormat {
     /// A Linux ELF executable.
     Elf,

@@ -16,7 +16,10 @@ pub const SCAN_SCHEMA: u32 = 1;
 
 /// One complete scan of one machine (or of a mounted image of one).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanReport {
+    /// The version of this JSON shape (`SCAN_SCHEMA`); the collector reads 1 only.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1))]
     pub schema: u32,
     pub host: HostInfo,
     pub catalog_version: String,
@@ -25,12 +28,15 @@ pub struct ScanReport {
     pub scanned_at: String,
     #[serde(default)]
     pub duration_ms: u64,
+    #[cfg_attr(feature = "openapi", schema(max_items = 500))]
     pub findings: Vec<Finding>,
     /// Sources that failed, wholly or in part. A failed source never hides the others.
+    #[cfg_attr(feature = "openapi", schema(max_items = 50_000))]
     pub errors: Vec<SourceError>,
     /// Sources that were deliberately not run, with the reason (for example processes
     /// during an offline scan of an image).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_items = 50_000))]
     pub skipped: Vec<SkippedSource>,
 }
 
@@ -46,7 +52,12 @@ impl ScanReport {
 
 /// The machine a report describes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HostInfo {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 255, pattern = r"^[^\x00-\x1f\x7f-\x9f]*$")
+    )]
     pub hostname: String,
     /// `ID` from os-release (`astra`, `altlinux`, `redos`, `debian`, ...) or `windows`.
     #[serde(default)]
@@ -68,6 +79,7 @@ pub struct HostInfo {
 
 /// Everything found about one catalog application on the machine.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     /// Stable catalog id, e.g. `telegram`.
     pub app: String,
@@ -86,7 +98,7 @@ pub struct Finding {
     /// Absent when no evidence carries a time. Added after schema 1 first shipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<String>,
-    /// Which evidence gave `last_used`: a [`LastUseSource`] word (`data_dir`,
+    /// Which evidence gave `last_used`: a `LastUseSource` word (`data_dir`,
     /// `prefetch`, `process`). Kept a string on the wire, so a word added later never
     /// makes an older reader refuse a report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +113,7 @@ impl Finding {
 
 /// One observation that ties an application to this machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Evidence {
     pub source: SourceKind,
     /// What matched, for people: `telegram-desktop 4.6.5+ds-2 (dpkg)`.
@@ -126,7 +139,8 @@ pub struct Evidence {
     /// Added after schema 1 first shipped; absent in older reports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used: Option<String>,
-    /// What kind of time `last_used` is, a [`LastUseSource`] word.
+    /// What kind of time `last_used` is: a `LastUseSource` word (`data_dir`,
+    /// `prefetch`, `process`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_source: Option<String>,
 }
@@ -186,6 +200,7 @@ impl fmt::Display for LastUseSource {
 /// everywhere so that reports from every platform share one vocabulary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum SourceKind {
     /// Debian-family package database (`/var/lib/dpkg/status`).
     Dpkg,
@@ -241,6 +256,7 @@ impl fmt::Display for SourceKind {
 /// Whether evidence belongs to the whole machine or to one user's profile.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Scope {
     Machine,
     User,
@@ -261,6 +277,7 @@ impl Scope {
 /// Ordered: `Trace < Installed < Running`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Strength {
     /// Only a leftover: a data folder, a launcher whose program is gone.
     Trace,
@@ -325,6 +342,7 @@ impl fmt::Display for Strength {
 
 /// A source that could not be read, wholly or in part.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SourceError {
     pub source: SourceKind,
     pub message: String,
@@ -334,6 +352,7 @@ pub struct SourceError {
 
 /// A source that was not run on purpose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SkippedSource {
     pub source: SourceKind,
     pub reason: String,

@@ -47,6 +47,23 @@ fn check_page(
     }
 }
 
+/// The id of `name` among the rows of `report coverage --org ORG`.
+fn federated_id(collector: &Collector, organization: i64, name: &str) -> Option<i64> {
+    let text = collector.cli_ok(&[
+        "report",
+        "coverage",
+        "--org",
+        &organization.to_string(),
+        "--format",
+        "json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_str(&text).expect("coverage JSON");
+    rows.as_array()?
+        .iter()
+        .find(|row| row["organization"] == name)
+        .and_then(|row| row["organization_id"].as_i64())
+}
+
 #[test]
 fn axe_core_finds_no_violation_on_any_dashboard_page() {
     let axe = axe_core();
@@ -64,6 +81,40 @@ fn axe_core_finds_no_violation_on_any_dashboard_page() {
     let host = violations[0]["host_id"]
         .as_i64()
         .unwrap_or_else(|| panic!("a violation: {violations}"));
+    // A municipality on its own collector, federated under the region: its school's
+    // page lists what that collector sent; the federation page lists the link.
+    let lower = Collector::start();
+    let municipality = lower.add_org("Котлас", "municipality", None);
+    let lower_school = lower.add_org("Котлас: школа №7", "school", Some(municipality));
+    let lower_secret = lower.secret(lower_school);
+    let _lower_pc = report(
+        &lower,
+        &lower_secret,
+        "k1",
+        "kab-7-pc-01",
+        &[TELEGRAM, BASH],
+    );
+    let link = collector.cli_ok(&[
+        "link",
+        "create",
+        "--org",
+        &region.to_string(),
+        "--detail",
+        "pcs",
+    ]);
+    lower.cli_ok(&[
+        "upstream",
+        "set",
+        "--url",
+        &url,
+        "--secret",
+        &link,
+        "--allow-http",
+    ]);
+    lower.cli_ok(&["upstream", "push"]);
+    let federated_school = federated_id(&collector, region, "Котлас")
+        .and_then(|id| federated_id(&collector, id, "Котлас: школа №7"))
+        .expect("the federated school on the region's collector");
     let pages = [
         format!("/org/{region}"),
         format!("/school/{school}"),
@@ -75,10 +126,13 @@ fn axe_core_finds_no_violation_on_any_dashboard_page() {
         format!("/org/{region}/worklist?q=telegram&silent=1"),
         format!("/org/{school}/enrollment"),
         format!("/org/{school}/hosts"),
+        format!("/org/{school}/notifications"),
         "/catalog".to_string(),
         "/users".to_string(),
         "/audit".to_string(),
         "/tokens".to_string(),
+        "/federation".to_string(),
+        format!("/school/{federated_school}"),
     ];
 
     let browser = Browser::start();

@@ -31,9 +31,19 @@ pub(crate) fn report(
         .hostname(hostname)
         .user("teacher", 1000)
         .dpkg(packages);
+    enroll_and_report(collector, secret, root.path())
+}
+
+/// Enrolls the machine under `root` (an image of a PC) with `secret` and sends one
+/// report of it; returns the agent's state folder.
+pub(crate) fn enroll_and_report(
+    collector: &Collector,
+    secret: &str,
+    root: &std::path::Path,
+) -> TempDir {
     let state = tempfile::tempdir().expect("state");
     let state_dir = state.path().display().to_string();
-    let root_dir = root.path().display().to_string();
+    let root_dir = root.display().to_string();
     let run = run_agent(&[
         "enroll",
         "--server",

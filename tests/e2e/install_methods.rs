@@ -2,6 +2,7 @@
 //! the right user, scope and strength.
 
 use serde_json::Value;
+use std::path::Path;
 use sverka_tests::*;
 
 /// Asserts that `app` is found with evidence from `source` and returns the finding.
@@ -305,11 +306,7 @@ fn a_running_renamed_portable_copy_is_found_by_its_path() {
     let program_folder = folder.path().join("Telegram");
     std::fs::create_dir_all(&program_folder).unwrap();
     let program = program_folder.join("Telegram");
-    std::fs::copy("/bin/sleep", &program).unwrap();
-    let mut child = std::process::Command::new(&program)
-        .arg("30")
-        .spawn()
-        .unwrap();
+    let mut child = spawn_copied_program(Path::new("/bin/sleep"), &program, &["30"]).unwrap();
     let run = run_agent(&["scan", "--format", "json"]);
     let _ = child.kill();
     let _ = child.wait();

@@ -159,14 +159,10 @@ fn the_process_check_records_when_a_catalog_program_was_seen_running() {
     let program_folder = folder.path().join("Telegram");
     std::fs::create_dir_all(&program_folder).unwrap();
     let program = program_folder.join("Telegram");
-    std::fs::copy("/bin/sleep", &program).unwrap();
     let record_path = state.join("seen-running.json");
     std::fs::write(&record_path, b"\x00not a record").unwrap();
 
-    let mut child = std::process::Command::new(&program)
-        .arg("60")
-        .spawn()
-        .unwrap();
+    let mut child = spawn_copied_program(Path::new("/bin/sleep"), &program, &["60"]).unwrap();
     let before = now();
     let run = run_agent(&[
         "service-process-check",

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod accessibility;
+mod activity;
 mod architecture_map;
 mod bad_input;
 mod browser;
@@ -13,11 +14,14 @@ mod cli;
 mod collector;
 mod dashboard;
 mod executable_inventory;
+mod federation;
 mod fuzz;
 mod install_methods;
 mod last_use;
+mod mail;
 mod multi_collector;
 mod negative_controls;
+mod notifications;
 mod packaging;
 mod proof;
 mod readme_commands;

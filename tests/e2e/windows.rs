@@ -374,6 +374,21 @@ fn under_wine_the_agent_finds_every_install_method() {
     ) {
         prefix.file(&path, bytes);
     }
+    // Windows' Prefetch entry of Viber (the live reader lists C:\Windows\Prefetch and
+    // reads each entry's time, never its contents): Viber last ran two hours ago.
+    let prefetch = "C:\\windows\\Prefetch\\VIBER.EXE-1A2B3C4D.pf";
+    prefix.file(prefetch, b"MAM\x04");
+    let two_hours_ago = std::time::SystemTime::UNIX_EPOCH
+        + std::time::Duration::from_secs(
+            std::time::SystemTime::now()
+                .duration_since(std::time::SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                - 7_200,
+        );
+    std::fs::File::open(prefix.local(prefetch))
+        .and_then(|file| file.set_modified(two_hours_ago))
+        .expect("set the Prefetch entry's time");
     prefix.start("C:\\users\\boris\\Music\\notes.exe");
     // A renamed Viber running from the 64-bit System32, which a 32-bit program sees
     // only as Sysnative (System32 is its own SysWOW64).
@@ -415,6 +430,17 @@ fn under_wine_the_agent_finds_every_install_method() {
     let viber = finding(&report, "viber").unwrap();
     assert!(viber.to_string().contains("homework.exe"), "{viber:#}");
     assert!(viber.to_string().contains("0F2C5D1E"), "{viber:#}");
+    assert_eq!(
+        (
+            viber["last_used"].as_str(),
+            viber["last_used_source"].as_str()
+        ),
+        (
+            Some(sverka_agent::scan::rfc3339_utc(two_hours_ago).as_str()),
+            Some("prefetch")
+        ),
+        "{viber:#}"
+    );
     assert_eq!(sources_of(&report, "wechat"), vec!["uninstall_key"]);
     assert_eq!(
         sources_of(&report, "skype_for_business"),

@@ -9,6 +9,8 @@ mod collector;
 pub mod fuzz_targets;
 pub mod proof;
 pub mod real_collector;
+pub mod smtp;
+pub mod webhook;
 pub mod windows;
 pub use collector::*;
 
@@ -372,6 +374,31 @@ pub fn run_agent(args: &[&str]) -> Run {
     let mut command = Command::new(agent_binary());
     command.args(args);
     run_command(command)
+}
+
+/// Copies an executable (such as `/bin/sleep`) to `destination` and starts it there with
+/// `args`. A freshly written executable can be refused with "Text file busy" (ETXTBSY)
+/// while another test thread's `fork` still holds the copy's write descriptor open in
+/// a child that has not yet reached `exec`; that lasts microseconds, so the start is
+/// retried for a short while before the error is returned.
+pub fn spawn_copied_program(
+    source: &Path,
+    destination: &Path,
+    args: &[&str],
+) -> std::io::Result<std::process::Child> {
+    fs::copy(source, destination)?;
+    let mut attempts = 0;
+    loop {
+        match Command::new(destination).args(args).spawn() {
+            Err(error)
+                if error.kind() == std::io::ErrorKind::ExecutableFileBusy && attempts < 100 =>
+            {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            result => return result,
+        }
+    }
 }
 
 /// Runs a command to the end and keeps its exit status and output.

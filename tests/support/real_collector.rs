@@ -58,6 +58,12 @@ impl Collector {
 
     /// Starts `serve` on a free port with a new database and this `collector.toml`.
     pub fn start_with_config(toml: &str) -> Collector {
+        Collector::start_configured(toml, None)
+    }
+
+    /// Starts `serve` on a free port with this `collector.toml`, on a PostgreSQL
+    /// database (other collectors may share it) or, with `None`, a new SQLite file.
+    pub fn start_configured(toml: &str, postgres: Option<&str>) -> Collector {
         let folder = tempfile::tempdir().expect("tempdir");
         let config = folder.path().join("collector.toml");
         std::fs::write(&config, toml).expect("write the config");
@@ -65,7 +71,7 @@ impl Collector {
             folder,
             port: 0,
             child: None,
-            postgres: None,
+            postgres: postgres.map(str::to_string),
             tls_config: None,
             plain_config: Some(config),
         };
@@ -189,12 +195,17 @@ impl Collector {
         self.serve(&listen);
     }
 
-    /// Runs a CLI command on the same database.
+    /// Runs a CLI command on the same database (and with the same configuration file,
+    /// unless `args` give another).
     pub fn cli(&self, args: &[&str]) -> Run {
         let mut command = Command::new(collector_binary());
-        command
-            .args(["--database", &self.database_url()])
-            .args(args);
+        command.args(["--database", &self.database_url()]);
+        if let Some(config) = &self.plain_config
+            && !args.contains(&"--config")
+        {
+            command.arg("--config").arg(config);
+        }
+        command.args(args);
         run_command(command)
     }
 

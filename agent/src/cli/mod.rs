@@ -215,8 +215,9 @@ struct WalkArgs {
     /// How many entries one walk may visit before it stops.
     #[arg(long, value_name = "N", default_value_t = WalkLimits::default().max_entries)]
     walk_entries: u64,
-    /// Walk toolchain folders too (.cargo, .pyenv, node_modules, ...), which are skipped
-    /// by default.
+    /// Walk toolchain folders too (.cargo, .pyenv, node_modules, ...), and take the
+    /// executable inventory inside folders tagged as caches (CACHEDIR.TAG), which are
+    /// skipped by default.
     #[arg(long)]
     walk_everything: bool,
     /// Take the executable inventory (every fixed disk's programs outside the walked
@@ -305,15 +306,34 @@ fn scan_root(directory: Option<&Path>) -> anyhow::Result<ScanRoot> {
     }
 }
 
+/// The log filter from `SVERKA_LOG`: a level (`debug`) or directives
+/// (`info,sverka_agent::delivery=debug`); `info` when unset or not understood.
+///
+/// A `Targets` filter rather than an `EnvFilter`: `EnvFilter` brings in
+/// regex-automata's full-DFA builder, and with it every catalog glob is compiled into
+/// a dense DFA at start-up, about a third of a default scan's CPU (docs/performance.md).
+pub(crate) fn log_filter() -> tracing_subscriber::filter::Targets {
+    parse_log_filter(std::env::var("SVERKA_LOG").ok().as_deref())
+}
+
+fn parse_log_filter(directives: Option<&str>) -> tracing_subscriber::filter::Targets {
+    directives
+        .and_then(|directives| directives.parse().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+        })
+}
+
 /// Human-readable logs on stderr; `SVERKA_LOG` (e.g. `debug`) changes the level.
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SVERKA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
-        .with_env_filter(filter)
+        .finish()
+        .with(log_filter())
         .try_init();
 }
 
@@ -440,15 +460,12 @@ fn init_service_logging() {
     use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
-    let filter = || {
-        tracing_subscriber::EnvFilter::try_from_env("SVERKA_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
-    };
+    let filter = log_filter();
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
-        .with_filter(filter());
+        .with_filter(filter.clone());
     let log_dir = crate::service::platform::log_dir();
     let _ = std::fs::create_dir_all(&log_dir);
     let file = tracing_appender::rolling::Builder::new()
@@ -462,7 +479,7 @@ fn init_service_logging() {
                 .with_writer(appender)
                 .with_ansi(false)
                 .with_target(false)
-                .with_filter(filter())
+                .with_filter(filter)
         });
     let _ = tracing_subscriber::registry()
         .with(stderr)
@@ -596,5 +613,30 @@ impl Progress {
 
     fn clear(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn log_filter_reads_a_level_or_directives_and_falls_back_to_info() {
+        let info = parse_log_filter(None);
+        assert!(info.would_enable("sverka_agent::scan", &Level::INFO));
+        assert!(!info.would_enable("sverka_agent::scan", &Level::DEBUG));
+
+        let debug = parse_log_filter(Some("debug"));
+        assert!(debug.would_enable("sverka_agent::scan", &Level::DEBUG));
+        assert!(!debug.would_enable("sverka_agent::scan", &Level::TRACE));
+
+        let directives = parse_log_filter(Some("warn,sverka_agent::delivery=trace"));
+        assert!(directives.would_enable("sverka_agent::delivery::spool", &Level::TRACE));
+        assert!(!directives.would_enable("sverka_agent::scan", &Level::INFO));
+
+        let not_understood = parse_log_filter(Some("delivery=loud"));
+        assert!(not_understood.would_enable("sverka_agent::scan", &Level::INFO));
+        assert!(!not_understood.would_enable("sverka_agent::scan", &Level::DEBUG));
     }
 }

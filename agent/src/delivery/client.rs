@@ -5,6 +5,7 @@
 
 use std::io::Read;
 use std::time::{Duration, SystemTime};
+use sverka_shared::error_chain;
 use sverka_shared::protocol::{
     ApiError, CATALOG_PATH, ENROLL_PATH, EnrollRequest, EnrollResponse, REPORTS_PATH, ReportAck,
 };
@@ -238,21 +239,6 @@ fn unreachable(url: &str, error: &reqwest::Error) -> ClientError {
         url: url.to_string(),
         message,
     }
-}
-
-/// An error and its causes on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 fn header_text(

@@ -7,6 +7,7 @@
 //! folder, which upgrades keep.
 
 use std::time::Duration;
+use sverka_shared::error_chain;
 
 use crate::delivery::client::{self, ClientError};
 use crate::delivery::enroll::{self, EnrollError};
@@ -187,15 +188,4 @@ fn read_ca(path: &std::path::Path) -> Result<Vec<u8>, ServiceError> {
     }
     client::parse_ca_pem(&pem).map_err(|error| ca_error(error.to_string()))?;
     Ok(pem)
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

@@ -285,14 +285,15 @@ fn relog(line: &str) {
 /// The child's log format: `LEVEL message fields`, no time (the service adds its own)
 /// and no colours.
 pub fn init_child_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SVERKA_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .with_target(false)
         .without_time()
-        .with_env_filter(filter)
+        .finish()
+        .with(crate::cli::log_filter())
         .try_init();
 }
 

@@ -11,7 +11,9 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use sverka_shared::protocol::{EnrollRequest, EnrollResponse};
+use sverka_shared::protocol::{ApiError, EnrollRequest, EnrollResponse};
+
+use crate::api_docs::{BodyRefused, RateLimited, Unavailable};
 
 use super::RateLimit;
 use super::host_auth::Bucket;
@@ -102,6 +104,23 @@ impl AppState {
     }
 }
 
+/// Enroll a PC
+///
+/// The secret decides the organization; the machine id decides the host, so an agent
+/// that is reinstalled enrolls into the same host again and gets a new key.
+#[utoipa::path(
+    post,
+    path = "/api/v1/enroll",
+    tag = "agents",
+    request_body(content = EnrollRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Enrolled", body = EnrollResponse),
+        (status = 403, description = "Unknown, revoked or expired secret, or the organization's allowance of PCs (its expected PCs plus a margin) is used up; the message says which", body = ApiError),
+        BodyRefused,
+        RateLimited,
+        Unavailable,
+    )
+)]
 pub async fn enroll(
     State(state): State<Arc<AppState>>,
     extensions: Extensions,
@@ -113,7 +132,8 @@ pub async fn enroll(
     }
     let raw = read_body(body, ENROLL_BODY_LIMIT).await?;
     let plain = decode_body(&raw, content_encoding(&headers), &state.limits)?;
-    let value = parse_bounded(&plain, &state.limits)?;
+    let mut value = parse_bounded(&plain, &state.limits)?;
+    super::limits::whole_numbers_as_integers(&mut value);
     let request: EnrollRequest = serde_json::from_value(value)
         .map_err(|error| ApiFailure::unprocessable(format!("not an enrollment: {error}")))?;
     bounded_text("machine_id", &request.machine_id, 256, true)?;
@@ -155,7 +175,7 @@ pub async fn enroll(
     );
     Ok(axum::Json(EnrollResponse {
         host_id: enrolled.host_id,
-        host_key: format!("{}.{key_random}", enrolled.host_id),
+        host_key: crate::keys::token(enrolled.host_id, &key_random),
         organization_id: enrolled.organization.id,
         organization_name: enrolled.organization.name,
     }))

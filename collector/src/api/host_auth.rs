@@ -1,7 +1,7 @@
 //! Who is asking, and how often: host keys checked against the store (and trusted for
 //! 30 s without asking again), and a token bucket per host (`429` + `Retry-After`).
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use std::time::{Duration, Instant};
 
 use super::ApiFailure;
@@ -97,10 +97,7 @@ impl AppState {
                 message.to_string(),
             )
         };
-        let token = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
+        let token = keys::bearer(headers)
             .ok_or_else(|| unauthorized("a host key is required (Authorization: Bearer ...)"))?;
         let (host_id, random) =
             keys::parse_token(token).ok_or_else(|| unauthorized("not a host key"))?;

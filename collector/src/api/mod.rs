@@ -10,10 +10,13 @@
 //! - [`limits`]: body and JSON limits, checked before anything is parsed.
 //! - [`enrollment`]: `POST /api/v1/enroll`.
 //! - [`reports`]: `POST /api/v1/reports`; [`slots`]: its upload slots, shared fairly.
+//! - [`federation`]: an upstream's side of federation, `GET /api/v1/federation/link`
+//!   and `POST /api/v1/federation/figures`, for lower collectors (not agents).
 //! - here: `GET /api/v1/catalog`, `/healthz`, the fallback, and helpers they share.
 
 pub mod enrollment;
 pub mod error;
+pub mod federation;
 pub mod host_auth;
 pub mod limits;
 pub mod reports;
@@ -25,6 +28,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use std::sync::Arc;
 
+use crate::api_docs::{RateLimited, Unauthorized, Unavailable};
 use crate::app::AppState;
 pub use enrollment::enroll;
 pub use error::ApiFailure;
@@ -34,6 +38,13 @@ pub use reports::receive_report;
 /// What a 503 asks agents to wait, in seconds.
 const UNAVAILABLE_RETRY_SECONDS: u64 = 15;
 
+/// Is the collector up
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    responses((status = 200, description = "Up", body = String, content_type = "text/plain; charset=utf-8", example = "ok"))
+)]
 pub async fn health() -> &'static str {
     "ok"
 }
@@ -42,7 +53,7 @@ pub async fn not_found() -> ApiFailure {
     ApiFailure::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiFailure> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiFailure> {
     axum::body::to_bytes(body, limit).await.map_err(|error| {
         if crate::connections::is_body_deadline(&error) {
             return ApiFailure::new(
@@ -59,7 +70,7 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiFai
     })
 }
 
-fn content_encoding(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn content_encoding(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::CONTENT_ENCODING)
         .map(|value| value.to_str().unwrap_or("?"))
@@ -69,9 +80,10 @@ fn bounded_text(field: &str, value: &str, max: usize, required: bool) -> Result<
     if required && value.trim().is_empty() {
         return Err(ApiFailure::unprocessable(format!("{field} is empty")));
     }
-    if value.len() > max {
+    // Characters, as the OpenAPI document's `maxLength` counts them.
+    if value.chars().count() > max {
         return Err(ApiFailure::unprocessable(format!(
-            "{field} is longer than {max} bytes"
+            "{field} is longer than {max} characters"
         )));
     }
     if value.chars().any(char::is_control) {
@@ -83,6 +95,21 @@ fn bounded_text(field: &str, value: &str, max: usize, required: bool) -> Result<
 }
 
 /// The collector's catalog, or 304 when the agent's `If-None-Match` names it.
+#[utoipa::path(
+    get,
+    path = "/api/v1/catalog",
+    tag = "agents",
+    security(("hostKey" = [])),
+    params(("If-None-Match" = Option<String>, Header, description = "The ETag of the catalog the agent holds")),
+    responses(
+        (status = 200, description = "The catalog, as TOML", body = String, content_type = "application/toml; charset=utf-8",
+            headers(("ETag" = String, description = "The catalog's version"))),
+        (status = 304, description = "Unchanged since the ETag given", headers(("ETag" = String))),
+        Unauthorized,
+        RateLimited,
+        Unavailable,
+    )
+)]
 pub async fn catalog(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -6,16 +6,17 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{Extensions, HeaderMap, StatusCode};
 use std::sync::Arc;
-use sverka_shared::protocol::ReportAck;
+use sverka_shared::protocol::{ApiError, ReportAck, ReportUpload};
 use sverka_shared::report::SCAN_SCHEMA;
 use sverka_shared::{Inventory, Observation};
 
 use super::enrollment::client_address;
 use super::limits::{RequestLimits, check_string_lengths, decode_body, parse_typed};
 use super::{ApiFailure, bounded_text, content_encoding, read_body};
+use crate::api_docs::{BodyRefused, RateLimited, Unauthorized, Unavailable};
 use crate::app::AppState;
 use crate::evaluate::host_findings;
-use crate::store::{EvaluatedFindings, HostCredentials, ReportRecord};
+use crate::store::{AppUse, EvaluatedFindings, HostCredentials, ReportRecord};
 
 /// The scan time, trusted only as far as it is plausible: never after the moment the
 /// report arrived, and the arrival time when it cannot be read.
@@ -25,6 +26,65 @@ fn scanned_at(text: &str, received_at: i64) -> i64 {
         .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|elapsed| elapsed.as_secs() as i64)
         .map_or(received_at, |seconds| seconds.min(received_at))
+}
+
+/// 2000-01-01T00:00:00Z: a time of use before it is a clock that was never set.
+const EARLIEST_USE: i64 = 946_684_800;
+/// How far after the scan a time of use may be and still count (as the scan's time),
+/// as the agent allows it.
+const USE_CLOCK_SKEW: i64 = 5 * 60;
+
+/// A finding's `last_used` as far as the collector trusts it for a scan made at
+/// `scanned_at` (itself never after the report arrived): times before 2000 and times
+/// later than the scan by more than the skew are refused (the clock that wrote them was
+/// wrong, so they say nothing), a time within the skew counts as the scan's time.
+pub(crate) fn trusted_use_time(text: &str, scanned_at: i64) -> Option<i64> {
+    let at = humantime::parse_rfc3339_weak(text.trim_end_matches('Z'))
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    let at = i64::try_from(at).ok()?;
+    if at < EARLIEST_USE {
+        return None;
+    }
+    if at <= scanned_at {
+        return Some(at);
+    }
+    (at <= scanned_at + USE_CLOCK_SKEW).then_some(scanned_at)
+}
+
+/// The uses a report shows: for each application the collector's own evaluation found,
+/// the latest trusted `last_used` the agent reported for it. The agent's word alone
+/// never makes a use: an application the collector did not find on the PC has none.
+fn uses_of(
+    findings: &EvaluatedFindings,
+    reported: &[sverka_shared::Finding],
+    scanned_at: i64,
+) -> Vec<AppUse> {
+    let mut uses: Vec<AppUse> = Vec::new();
+    for finding in &findings.list {
+        let latest = reported
+            .iter()
+            .filter(|agent| agent.app == finding.app_id)
+            .filter_map(|agent| agent.last_used.as_deref())
+            .filter_map(|text| {
+                let trusted = trusted_use_time(text, scanned_at);
+                if trusted.is_none() {
+                    tracing::debug!(app = %finding.app_id, last_used = text, "a time of use refused");
+                }
+                trusted
+            })
+            .max();
+        if let Some(used_at) = latest {
+            uses.push(AppUse {
+                app_id: finding.app_id.clone(),
+                status: finding.status,
+                used_at,
+            });
+        }
+    }
+    uses
 }
 
 /// A [`sverka_shared::protocol::ReportUpload`] as received: the inventory stays raw JSON until the collector
@@ -46,8 +106,11 @@ fn check_upload(
     credentials: &HostCredentials,
     limits: &RequestLimits,
 ) -> Result<(), ApiFailure> {
-    let id = uuid::Uuid::parse_str(&upload.report_id)
-        .map_err(|_| ApiFailure::unprocessable("report_id is not a UUID"))?;
+    // The hyphenated form only (36 characters), as the document's pattern says.
+    let id = uuid::Uuid::try_parse(&upload.report_id)
+        .ok()
+        .filter(|_| upload.report_id.len() == 36)
+        .ok_or_else(|| ApiFailure::unprocessable("report_id is not a UUID"))?;
     if id.is_nil() {
         return Err(ApiFailure::unprocessable("report_id is the nil UUID"));
     }
@@ -125,6 +188,25 @@ fn checked_inventory(
     Ok(inventory)
 }
 
+/// Send a report
+///
+/// A report id that was stored before for this host is acknowledged again with
+/// `duplicate: true` and stored once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/reports",
+    tag = "agents",
+    security(("hostKey" = [])),
+    request_body(content = ReportUpload, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored (or stored before)", body = ReportAck),
+        (status = 403, description = "The report describes another machine than the key's", body = ApiError),
+        Unauthorized,
+        BodyRefused,
+        RateLimited,
+        Unavailable,
+    )
+)]
 pub async fn receive_report(
     State(state): State<Arc<AppState>>,
     extensions: Extensions,
@@ -217,11 +299,16 @@ pub async fn receive_report(
     let evidence = serde_json::to_string(&upload.evidence)
         .map_err(|error| ApiFailure::unprocessable(error.to_string()))?;
     let host = &upload.scan.host;
+    let scanned_at = scanned_at(&upload.scan.scanned_at, received_at);
+    let uses = findings
+        .as_ref()
+        .map(|findings| uses_of(findings, &upload.scan.findings, scanned_at))
+        .unwrap_or_default();
     let record = ReportRecord {
         report_id: upload.report_id.clone(),
         host_id: credentials.host_id,
         received_at,
-        scanned_at: scanned_at(&upload.scan.scanned_at, received_at),
+        scanned_at,
         hostname: host.hostname.clone(),
         os_id: host.os_id.chars().take(64).collect(),
         os_name: host.os_name.chars().take(256).collect(),
@@ -232,6 +319,7 @@ pub async fn receive_report(
         evidence,
         catalog_revision: catalog.revision,
         findings,
+        uses,
     };
     drop(plain);
     let outcome = state.store.record_report(record).await?;
@@ -262,5 +350,25 @@ mod tests {
             1_795_334_400
         );
         assert_eq!(scanned_at("yesterday", 42), 42);
+    }
+
+    #[test]
+    fn times_of_use_are_trusted_only_when_plausible() {
+        let scan = 1_796_292_000; // 2026-12-03T10:00:00Z
+        // Before the scan: as sent, to the second.
+        assert_eq!(
+            trusted_use_time("2026-12-01T09:30:15Z", scan),
+            Some(scan - 2 * 86_400 - 1_785)
+        );
+        // Within five minutes after it: the scan's time; later: refused.
+        assert_eq!(trusted_use_time("2026-12-03T10:04:00Z", scan), Some(scan));
+        assert_eq!(trusted_use_time("2026-12-03T10:06:00Z", scan), None);
+        assert_eq!(trusted_use_time("2099-01-01T00:00:00Z", scan), None);
+        // A clock never set, and words that are not times.
+        assert_eq!(trusted_use_time("1980-01-01T00:00:00Z", scan), None);
+        assert_eq!(trusted_use_time("1970-01-01T00:00:00Z", scan), None);
+        assert_eq!(trusted_use_time("last tuesday", scan), None);
+        assert_eq!(trusted_use_time("", scan), None);
+        assert_eq!(trusted_use_time("99999-01-01T00:00:00Z", scan), None);
     }
 }

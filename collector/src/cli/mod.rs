@@ -4,6 +4,7 @@
 //! stdout, for scripts.
 
 mod catalog;
+mod federation;
 mod host;
 mod migrate;
 mod org;
@@ -12,10 +13,11 @@ mod secret;
 mod serve;
 mod user;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::app::open_store_with;
@@ -80,6 +82,47 @@ enum Command {
     /// People who sign in to the dashboard.
     #[command(subcommand)]
     User(UserCommand),
+    /// Messages the collector sends (the weekly report by e-mail).
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+    /// Links lower collectors send their figures through (on a regional or federal
+    /// collector).
+    #[command(subcommand)]
+    Link(federation::LinkCommand),
+    /// The upstream collector this one sends its figures to (on a municipal or
+    /// regional collector).
+    #[command(subcommand)]
+    Upstream(federation::UpstreamCommand),
+    /// Print an API's OpenAPI document (the one the collector serves, and
+    /// `docs/*.openapi.json`); opens no database.
+    Openapi {
+        #[arg(value_enum)]
+        api: ApiDocument,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ApiDocument {
+    /// What agents and lower collectors send (`docs/agent-api.openapi.json`).
+    Agent,
+    /// The dashboard's read-only JSON API (`docs/dashboard-api.openapi.json`).
+    Dashboard,
+}
+
+#[derive(Debug, Subcommand)]
+enum NotifyCommand {
+    /// Send a test message to an organization's weekly report recipients through
+    /// `[mail]`, to check the mail settings.
+    Test {
+        #[arg(long)]
+        org: i64,
+    },
+    /// Send an organization's digest of what is new since its last digest, now, to
+    /// its digest recipients (nothing is sent when nothing is new).
+    Digest {
+        #[arg(long)]
+        org: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +195,26 @@ enum OrgCommand {
         /// back to inheriting the parent's (then `[dashboard] week_ends_on`).
         #[arg(long)]
         report_cutoff: Option<String>,
+        /// Who receives its weekly report by e-mail, addresses separated by commas
+        /// (sent when the week ends, through `[mail]`); an empty value: nobody.
+        #[arg(long)]
+        report_recipients: Option<String>,
+        /// Who receives its daily digest of what is new (banned messengers found and
+        /// gone, PCs gone silent), addresses separated by commas (through `[mail]`, at
+        /// `[notifications] digest_time`); an empty value: nobody.
+        #[arg(long)]
+        digest_recipients: Option<String>,
+        /// Post what is new to this URL as signed JSON (see docs/collector.md); needs
+        /// --webhook-secret-file.
+        #[arg(long, requires = "webhook_secret_file", conflicts_with = "no_webhook")]
+        webhook_url: Option<String>,
+        /// The webhook's HMAC secret: the first line of this file (16 to 256
+        /// characters), shared with the receiver.
+        #[arg(long, requires = "webhook_url")]
+        webhook_secret_file: Option<std::path::PathBuf>,
+        /// Remove the organization's webhook.
+        #[arg(long)]
+        no_webhook: bool,
     },
     /// List organizations as a tree.
     List,
@@ -285,15 +348,37 @@ enum CatalogCommand {
     Show,
 }
 
+/// The log filter from `RUST_LOG` (`debug`, `info,sverka_collector::jobs=debug`),
+/// `info,sqlx=warn` when unset or not understood. A `Targets` filter, not an
+/// `EnvFilter`, whose regex-automata full-DFA builder would also make every catalog
+/// glob and expression compile into a dense DFA (see the agent's `log_filter`).
+fn log_filter() -> tracing_subscriber::filter::Targets {
+    parse_log_filter(std::env::var("RUST_LOG").ok().as_deref())
+}
+
+fn parse_log_filter(directives: Option<&str>) -> tracing_subscriber::filter::Targets {
+    let default = || {
+        tracing_subscriber::filter::Targets::new()
+            .with_default(tracing::Level::INFO)
+            .with_target("sqlx", tracing::Level::WARN)
+    };
+    directives
+        .and_then(|directives| directives.parse().ok())
+        .unwrap_or_else(default)
+}
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    {
+        use tracing_subscriber::layer::SubscriberExt as _;
+        use tracing_subscriber::util::SubscriberInitExt as _;
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .finish()
+            .with(log_filter())
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -314,6 +399,14 @@ pub fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    if let Command::Openapi { api } = &cli.command {
+        let document = match api {
+            ApiDocument::Agent => crate::api_docs::agent_api(),
+            ApiDocument::Dashboard => crate::api_docs::dashboard_api(),
+        };
+        print!("{}", crate::api_docs::to_json(&document));
+        return Ok(());
+    }
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(database) = cli.database {
         config.database = Some(database);
@@ -330,8 +423,73 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Report(command) => report::report(command, &config, store.as_ref()).await,
         Command::Catalog(command) => catalog::catalog(command, store.as_ref()).await,
         Command::User(command) => user::user(command, store.as_ref()).await,
-        Command::Migrate { .. } => Ok(()),
+        Command::Notify(NotifyCommand::Test { org }) => {
+            notify_test(&config, store.as_ref(), org).await
+        }
+        Command::Notify(NotifyCommand::Digest { org }) => notify_digest(&config, store, org).await,
+        Command::Link(command) => federation::link(command, store.as_ref()).await,
+        Command::Upstream(command) => federation::upstream(command, &config, store.as_ref()).await,
+        Command::Migrate { .. } | Command::Openapi { .. } => Ok(()),
     }
+}
+
+/// `notify test`: a test message to the organization's recipients, now.
+async fn notify_test(config: &Config, store: &dyn Store, org: i64) -> Result<()> {
+    let Some(organization) = store.organization(org).await? else {
+        bail!("organization {org} does not exist");
+    };
+    let Some(mailer) = crate::mail::Mailer::from_config(&config.mail)? else {
+        bail!("no mail server: set [mail] server (and from) in collector.toml");
+    };
+    let Some(recipients) = organization.report_recipients.clone() else {
+        bail!(
+            "organization {org} has no recipients: org set --org {org} --report-recipients ADDRESSES"
+        );
+    };
+    crate::web::weekly_mail::send_test(&mailer, &recipients, &organization.name)
+        .await
+        .map_err(|error| anyhow::anyhow!("not sent through {}: {error}", mailer.describe))?;
+    println!(
+        "a test message to {recipients} was taken by {}",
+        mailer.describe
+    );
+    Ok(())
+}
+
+/// `notify digest`: what is new since the organization's last digest, to its digest
+/// recipients, now.
+async fn notify_digest(config: &Config, store: Arc<dyn Store>, org: i64) -> Result<()> {
+    require_organization(store.as_ref(), org).await?;
+    let Some(mailer) = crate::mail::Mailer::from_config(&config.mail)? else {
+        bail!("no mail server: set [mail] server (and from) in collector.toml");
+    };
+    let catalog = crate::catalog::CatalogState::load(store.as_ref()).await?;
+    let app = Arc::new(crate::app::AppState::new(
+        store,
+        catalog,
+        config.limits.clone(),
+        config.rate_limit,
+    ));
+    let state = crate::web::WebState::new(app, config).context("the [dashboard] settings")?;
+    let outcome =
+        crate::notify::digest_now(&state, &mailer, &config.notifications, org, crate::now())
+            .await?;
+    match outcome {
+        None => println!("nothing new since the last digest: nothing was sent"),
+        Some(crate::store::DeliveryOutcome::Sent) => {
+            println!("the digest was taken by {}", mailer.describe);
+        }
+        Some(crate::store::DeliveryOutcome::Failed { error, retry_at }) => bail!(
+            "the digest was not sent through {}: {error}{}",
+            mailer.describe,
+            if retry_at.is_some() {
+                " (the collector will try again)"
+            } else {
+                ""
+            }
+        ),
+    }
+    Ok(())
 }
 
 /// Fails with a clear message when the organization does not exist.
@@ -340,4 +498,24 @@ async fn require_organization(store: &dyn Store, id: i64) -> Result<()> {
         bail!("organization {id} does not exist");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn log_filter_quiets_sqlx_by_default_and_reads_rust_log_directives() {
+        let default = parse_log_filter(None);
+        assert!(default.would_enable("sverka_collector::jobs", &Level::INFO));
+        assert!(!default.would_enable("sqlx::query", &Level::INFO));
+        assert!(default.would_enable("sqlx::query", &Level::WARN));
+
+        let debug = parse_log_filter(Some("debug"));
+        assert!(debug.would_enable("sverka_collector::jobs", &Level::DEBUG));
+
+        let not_understood = parse_log_filter(Some("jobs=loud"));
+        assert!(!not_understood.would_enable("sqlx::query", &Level::INFO));
+    }
 }

@@ -1,9 +1,9 @@
 //! `sverka-collector org`: add, change and list organizations.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::OrgCommand;
-use crate::store::{NewOrganization, Store};
+use crate::store::{NewOrganization, Store, Webhook};
 
 pub(super) async fn org(command: OrgCommand, store: &dyn Store) -> Result<()> {
     match command {
@@ -29,9 +29,75 @@ pub(super) async fn org(command: OrgCommand, store: &dyn Store) -> Result<()> {
             org,
             time_zone,
             report_cutoff,
+            report_recipients,
+            digest_recipients,
+            webhook_url,
+            webhook_secret_file,
+            no_webhook,
         } => {
-            if time_zone.is_none() && report_cutoff.is_none() {
-                anyhow::bail!("nothing to change: give --time-zone or --report-cutoff");
+            if time_zone.is_none()
+                && report_cutoff.is_none()
+                && report_recipients.is_none()
+                && digest_recipients.is_none()
+                && webhook_url.is_none()
+                && !no_webhook
+            {
+                anyhow::bail!(
+                    "nothing to change: give --time-zone, --report-cutoff, --report-recipients, \
+                     --digest-recipients, --webhook-url or --no-webhook"
+                );
+            }
+            if let Some(recipients) = &digest_recipients {
+                let organization = store
+                    .set_organization_digest_recipients(org, Some(recipients))
+                    .await?;
+                println!(
+                    "{} {}: daily digest recipients {}",
+                    organization.id,
+                    organization.name,
+                    organization
+                        .digest_recipients
+                        .as_deref()
+                        .unwrap_or("none (no digest)")
+                );
+            }
+            if let (Some(url), Some(file)) = (&webhook_url, &webhook_secret_file) {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the webhook secret {}", file.display()))?;
+                let secret = text.lines().next().unwrap_or_default().to_string();
+                let organization = store
+                    .set_organization_webhook(
+                        org,
+                        Some(&Webhook {
+                            url: url.clone(),
+                            secret,
+                        }),
+                    )
+                    .await?;
+                println!(
+                    "{} {}: webhook {}",
+                    organization.id,
+                    organization.name,
+                    organization.webhook_url.unwrap_or_default()
+                );
+            }
+            if no_webhook {
+                let organization = store.set_organization_webhook(org, None).await?;
+                println!("{} {}: no webhook", organization.id, organization.name);
+            }
+            if let Some(recipients) = &report_recipients {
+                let organization = store
+                    .set_organization_report_recipients(org, Some(recipients))
+                    .await?;
+                println!(
+                    "{} {}: weekly report recipients {}",
+                    organization.id,
+                    organization.name,
+                    organization
+                        .report_recipients
+                        .as_deref()
+                        .unwrap_or("none (no mail)")
+                );
             }
             if let Some(cutoff) = &report_cutoff {
                 let organization = store

@@ -8,7 +8,9 @@ use super::{Format, Output, ReportCommand, require_organization};
 use crate::config::Config;
 use crate::export::{csv_for_excel, violations_json};
 use crate::store::Store;
+use crate::web::activity;
 use crate::web::clock::Clock;
+use crate::web::figures::applications_of_subtree;
 use crate::web::i18n::Lang;
 use crate::web::pages::worklist::all_violations_table;
 use crate::web::scope::OrganizationTree;
@@ -258,8 +260,12 @@ async fn weekly_report(
     let before =
         weekly::WeekFigures::load(store, &tree, previous, config.silent_after_days).await?;
     let lang = Lang::parse(language);
+    let catalog = crate::catalog::CatalogState::load(store).await?;
+    let names = activity::application_names(catalog.matcher.catalog());
     Ok(match format {
-        "xlsx" => weekly::weekly_workbook(&figures, Some(&before), &tree, org, lang, &clock)?,
+        "xlsx" => {
+            weekly::weekly_workbook(&figures, Some(&before), &tree, org, lang, &clock, &names)?
+        }
         "csv" => {
             weekly::weekly_table(&figures, Some(&before), &tree, org, lang, false).csv(&clock)?
         }
@@ -274,13 +280,43 @@ async fn weekly_report(
                     value["organization_id"] = serde_json::json!(id);
                     value["organization"] = serde_json::json!(organization.name);
                     value["approved_share"] = serde_json::json!(totals.approved_share());
+                    value["share_of_reporting_pcs_that_used_an_approved_messenger"] =
+                        serde_json::json!(totals.approved_use_share());
+                    let applications: Vec<serde_json::Value> =
+                        applications_of_subtree(&tree, id, &figures.applications)
+                            .into_iter()
+                            .map(|((app, status), pcs)| {
+                                serde_json::json!({
+                                    "app": app,
+                                    "name": names.get(&app).cloned().unwrap_or_else(|| app.clone()),
+                                    "status": status,
+                                    "pcs_that_used_it": pcs,
+                                })
+                            })
+                            .collect();
+                    value["applications_used"] = serde_json::json!(applications);
                     Some(value)
                 })
                 .collect();
+            let mail = store
+                .weekly_mail(org, &figures.week.label)
+                .await?
+                .map(|mail| {
+                    serde_json::json!({
+                        "state": mail.state,
+                        "recipients": mail.recipients,
+                        "attempts": mail.attempts,
+                        "sent_at": mail.sent_at.map(format_time),
+                        "last_error": mail.last_error,
+                        "next_attempt_at": mail.next_attempt_at.map(format_time),
+                        "sent_by": mail.sent_by,
+                    })
+                });
             let mut json = serde_json::to_vec_pretty(&serde_json::json!({
                 "week": figures.week.label,
                 "frozen": figures.frozen,
                 "organizations": rows,
+                "mail": mail,
             }))?;
             json.push(b'\n');
             json

@@ -21,7 +21,7 @@ pub(super) async fn secret(command: SecretCommand, store: &dyn Store) -> Result<
                     created,
                 )
                 .await?;
-            println!("{}.{random}", info.id);
+            println!("{}", keys::token(info.id, &random));
         }
         SecretCommand::Revoke { id } => {
             store.revoke_secret(id, now()).await?;

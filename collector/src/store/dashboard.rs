@@ -215,7 +215,7 @@ pub struct HostSummary {
 }
 
 /// Everything the PC page shows about the host itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct HostDetail {
     pub host_id: i64,
     pub organization_id: i64,
@@ -224,15 +224,18 @@ pub struct HostDetail {
     pub os_id: String,
     pub os_name: String,
     pub agent_version: String,
-    pub enrolled_at: Timestamp,
-    pub last_seen_at: Option<Timestamp>,
-    pub last_scan_at: Option<Timestamp>,
+    pub enrolled_at: i64,
+    #[schema(required = true)]
+    pub last_seen_at: Option<i64>,
+    #[schema(required = true)]
+    pub last_scan_at: Option<i64>,
+    #[schema(required = true)]
     pub inventory_digest: Option<String>,
     pub catalog_revision: i64,
 }
 
 /// One application on one host, open or resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct HostApp {
     pub app_id: String,
     pub app_name: String,
@@ -241,9 +244,10 @@ pub struct HostApp {
     pub users: Vec<String>,
     /// JSON array of `sverka_shared::Evidence`.
     pub evidence: String,
-    pub first_seen: Timestamp,
-    pub last_seen: Timestamp,
-    pub resolved_at: Option<Timestamp>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    #[schema(required = true)]
+    pub resolved_at: Option<i64>,
 }
 
 /// An organization's overview figures (its whole subtree) for one week.
@@ -262,6 +266,16 @@ pub struct WeeklyFigures {
     pub known: Option<i64>,
     /// Silent PCs with a banned messenger; `None` in figures frozen before it was kept.
     pub silent_with_banned: Option<i64>,
+    /// PCs that used an approved application in the week; `None` in figures frozen
+    /// before use was counted.
+    pub used_approved: Option<i64>,
+    /// PCs that used a banned application in the week; `None` likewise.
+    pub used_banned: Option<i64>,
+    /// A federated organization whose lower collector has not sent this week's figures:
+    /// they are the last ones it had sent when this collector froze the week.
+    #[sqlx(skip)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub late: bool,
 }
 
 /// Which PCs a week's frozen figures counted: written once with the figures, for the

@@ -3,9 +3,10 @@
 //! sequences past the copied ids.
 //!
 //! The copy is driven by the schemas, not by a list: every table of the SQLite file
-//! (except SQLite's and sqlx's own) must exist in PostgreSQL with the same columns,
-//! and each value is read as the type the PostgreSQL column has. Tables are copied
-//! parents first (by their foreign keys) and rows in primary key order, in one
+//! (except SQLite's and sqlx's own, and the versions readers' caches go by) must
+//! exist in PostgreSQL with the same columns, and each value is read as the type the
+//! PostgreSQL column has. Tables are copied parents first (by their foreign keys) and
+//! rows in primary key order, in one
 //! PostgreSQL transaction: a failed migration leaves the target as it was.
 
 use futures_util::TryStreamExt;
@@ -87,8 +88,10 @@ async fn copy_tables(
     replace: bool,
 ) -> StoreResult<MigrationSummary> {
     let tables: Vec<String> = sqlx::query_scalar(
+        // `read_versions` keys readers' caches: the target's triggers keep its own.
         "SELECT name FROM sqlite_master WHERE type = 'table'
-         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' ORDER BY name",
+         AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%' AND name <> 'read_versions'
+         ORDER BY name",
     )
     .fetch_all(&mut *reader)
     .await

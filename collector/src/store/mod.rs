@@ -8,15 +8,53 @@
 //! Both schemas have the same tables and columns (Unix seconds in integer columns,
 //! JSON as text), so [`migrate`] copies a SQLite database to PostgreSQL row by row.
 
+/// The words the store keeps for these enums (`appeared`, `report`, ...).
+macro_rules! stored_words {
+    ($type:ident, $kind:literal, $($variant:ident => $word:literal),+) => {
+        impl $type {
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($type::$variant => $word),+
+                }
+            }
+        }
+
+        impl TryFrom<String> for $type {
+            type Error = UnknownWord;
+
+            fn try_from(text: String) -> Result<$type, UnknownWord> {
+                match text.as_str() {
+                    $($word => Ok($type::$variant),)+
+                    _ => Err(UnknownWord::new($kind, &text)),
+                }
+            }
+        }
+    };
+}
+
 pub mod dashboard;
 pub mod dialect;
+pub mod error;
+pub mod federated_weeks;
+pub mod federation;
+mod job_lease;
 pub mod lifecycle;
 pub mod migrate;
+pub mod notifications;
 pub mod rules;
 pub mod scratch;
 pub mod sql;
 pub mod worklist;
 
+pub use error::{DatabaseFailure, StoreError, StoreResult};
+pub use federation::{
+    FederatedViolation, IntakeOutcome, LinkCredentials, LinkInfo, PushOutcome, UpstreamLink,
+};
+pub use job_lease::JobLease;
+pub use notifications::{
+    Changes, Channel, DeliveryOutcome, NewNotification, Notification, NotificationState,
+    SilentChange, ViolationChange, Webhook, WeeklyMail,
+};
 pub use sql::SqlStore;
 pub use worklist::{Worklist, WorklistFilter, WorklistRow};
 
@@ -36,111 +74,64 @@ use sverka_shared::{AppStatus, Strength};
 /// Unix seconds, UTC.
 pub type Timestamp = i64;
 
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum StoreError {
-    /// The database is locked, full or unreachable; the request can be retried later.
-    #[error("the database is unavailable: {0}")]
-    Unavailable(#[source] DatabaseFailure),
-    #[error("{0} not found")]
-    NotFound(String),
-    /// The request is understood but not allowed (an expired or revoked secret, say).
-    #[error("{0}")]
-    Rejected(String),
-    #[error("invalid input: {0}")]
-    Invalid(String),
-    #[error("database error: {0}")]
-    Database(#[source] DatabaseFailure),
-}
-
-/// What went wrong in the database, for people, with the database driver's error (when
-/// there was one) as its source.
-#[derive(Debug, Clone)]
-pub struct DatabaseFailure {
-    message: String,
-    source: Option<std::sync::Arc<sqlx::Error>>,
-}
-
-impl DatabaseFailure {
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-}
-
-impl std::fmt::Display for DatabaseFailure {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DatabaseFailure {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|error| error as &(dyn std::error::Error + 'static))
-    }
-}
-
-impl From<String> for DatabaseFailure {
-    fn from(message: String) -> DatabaseFailure {
-        DatabaseFailure {
-            message,
-            source: None,
-        }
-    }
-}
-
-impl From<&str> for DatabaseFailure {
-    fn from(message: &str) -> DatabaseFailure {
-        DatabaseFailure::from(message.to_string())
-    }
-}
-
-/// A driver error as the store's: what may pass (a locked, full or unreachable
-/// database, a deadlock) is `Unavailable`, so the collector answers 503 and the agent
-/// retries; which database codes those are is each dialect's
-/// ([`dialect::Dialect::may_pass`]).
-impl From<sqlx::Error> for StoreError {
-    fn from(error: sqlx::Error) -> StoreError {
-        let (message, may_pass) = match &error {
-            sqlx::Error::Database(database) => (
-                database.message().to_string(),
-                dialect::may_pass(&**database),
-            ),
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => (error.to_string(), true),
-            _ => (error.to_string(), false),
-        };
-        let failure = DatabaseFailure {
-            message,
-            source: Some(std::sync::Arc::new(error)),
-        };
-        if may_pass {
-            StoreError::Unavailable(failure)
-        } else {
-            StoreError::Database(failure)
-        }
-    }
-}
-
-pub type StoreResult<T> = Result<T, StoreError>;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Organization {
     pub id: i64,
+    #[schema(required = true)]
     pub parent_id: Option<i64>,
     pub name: String,
     pub kind: String,
     pub expected_pcs: i64,
     /// Its own IANA time zone; `None` inherits the parent's (then the collector's).
+    #[schema(required = true)]
     pub time_zone: Option<String>,
     /// Its own reporting cut-off (`thursday 15:00`, see
     /// [`rules::checked_report_cutoff`]); `None` inherits. Not part of the JSON API.
     #[serde(skip)]
     #[sqlx(default)]
     pub report_cutoff: Option<String>,
+    /// Who receives its weekly report by e-mail (addresses, comma-separated); `None`:
+    /// nobody. Not inherited, not part of the JSON API.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub report_recipients: Option<String>,
+    /// Who receives its daily digest of what is new (addresses, comma-separated);
+    /// `None`: nobody. Not inherited, not part of the JSON API.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub digest_recipients: Option<String>,
+    /// Where its webhook posts what is new (the secret is read apart, see
+    /// [`Store::organization_webhook`]); `None`: no webhook.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub webhook_url: Option<String>,
+    /// The upstream link whose lower collector sends this organization's figures
+    /// (federation); `None` for an organization of this collector's own.
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub federated_link_id: Option<i64>,
+    /// When its lower collector counted the figures held of it (federation).
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub federated_as_of: Option<Timestamp>,
+    /// When its lower collector stopped sending it (deleted there): kept for the
+    /// weeks it was counted in, expecting no PC since (federation).
+    #[serde(skip)]
+    #[sqlx(default)]
+    pub federated_gone_at: Option<Timestamp>,
+}
+
+impl Organization {
+    /// A federated organization whose lower collector has sent no figures counted
+    /// since `since` (the week's start): late, shown with its last figures.
+    pub fn is_late(&self, since: Timestamp) -> bool {
+        self.is_sent_by_lower_collector() && self.federated_as_of.is_none_or(|as_of| as_of < since)
+    }
+
+    /// A federated organization its lower collector still sends (not removed there).
+    pub fn is_sent_by_lower_collector(&self) -> bool {
+        self.federated_link_id.is_some() && self.federated_gone_at.is_none()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -259,6 +250,51 @@ pub struct ReportRecord {
     pub evidence: String,
     pub catalog_revision: i64,
     pub findings: Option<EvaluatedFindings>,
+    /// When the PC last used the applications of its findings, as far as the report
+    /// says and the collector trusts it ([`AppUse`]).
+    pub uses: Vec<AppUse>,
+}
+
+/// A time of program activity of one of a report's findings (the agent's `last_used`:
+/// a data folder's or Prefetch file's modification time, a program seen running), kept
+/// per host, application and day. Only applications the collector's own evaluation
+/// found carry one, and only times the collector trusts (see
+/// `api::reports::trusted_use_time`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppUse {
+    pub app_id: String,
+    /// The application's status in the collector's catalog at the report.
+    pub status: AppStatus,
+    pub used_at: Timestamp,
+}
+
+/// PCs (not retired) of one organization (not its subtree) that used applications in a
+/// span of time: per status, each PC counted once whatever it used.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OrganizationUse {
+    pub organization_id: i64,
+    /// `approved`, `banned` or `watch`.
+    pub status: String,
+    pub pcs: i64,
+}
+
+/// PCs (not retired) of one organization (not its subtree) that used one application
+/// in a span of time (also the frozen rows of a week, `weekly_app_use`).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApplicationUse {
+    pub organization_id: i64,
+    pub app_id: String,
+    pub status: String,
+    pub pcs: i64,
+}
+
+/// One use of an application by a host as stored: a day's first and last time.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct HostUseDay {
+    pub app_id: String,
+    pub status: String,
+    pub first_used_at: Timestamp,
+    pub last_used_at: Timestamp,
 }
 
 /// A host's row as a report finds it.
@@ -358,28 +394,29 @@ impl Coverage {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct SilentHost {
     pub host_id: i64,
     pub hostname: String,
     pub organization_id: i64,
     pub organization: String,
-    pub last_seen_at: Option<Timestamp>,
+    #[schema(required = true)]
+    pub last_seen_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct FindingEvent {
     pub host_id: i64,
     pub app_id: String,
     #[sqlx(try_from = "String")]
     pub event: FindingChange,
-    pub at: Timestamp,
+    pub at: i64,
     #[sqlx(try_from = "String")]
     pub cause: ChangeCause,
 }
 
 /// What happened to a host's application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingChange {
     /// It was found, for the first time or again after it had been resolved.
@@ -389,37 +426,13 @@ pub enum FindingChange {
 }
 
 /// What made a finding change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeCause {
     /// A report from the PC.
     Report,
     /// The catalog changed, and the PC's last inventory was evaluated again.
     Catalog,
-}
-
-/// The words the store keeps for these enums (`appeared`, `report`, ...).
-macro_rules! stored_words {
-    ($type:ident, $kind:literal, $($variant:ident => $word:literal),+) => {
-        impl $type {
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $($type::$variant => $word),+
-                }
-            }
-        }
-
-        impl TryFrom<String> for $type {
-            type Error = UnknownWord;
-
-            fn try_from(text: String) -> Result<$type, UnknownWord> {
-                match text.as_str() {
-                    $($word => Ok($type::$variant),)+
-                    _ => Err(UnknownWord::new($kind, &text)),
-                }
-            }
-        }
-    };
 }
 
 stored_words!(FindingChange, "finding change", Appeared => "appeared", Resolved => "resolved");
@@ -432,38 +445,6 @@ pub struct CatalogRevision {
     pub overrides: String,
 }
 
-/// A background job held by this process: while the lease lives, no other process
-/// on the same database (and no other task of this one) gets the same job name from
-/// [`Store::try_lock_job`]. Dropping it gives the job up.
-pub struct JobLease {
-    name: String,
-    _held: Box<dyn std::any::Any + Send + Sync>,
-}
-
-impl JobLease {
-    /// A lease on `name` that lasts as long as `held` (a connection holding a lock, a
-    /// guard that removes the name from a set, ...).
-    pub fn new(name: &str, held: impl std::any::Any + Send + Sync) -> JobLease {
-        JobLease {
-            name: name.to_string(),
-            _held: Box::new(held),
-        }
-    }
-
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-}
-
-impl std::fmt::Debug for JobLease {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("JobLease")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Everything the collector keeps. Implementations must be safe to share between the
 /// HTTP server's tasks and must let a CLI process use the same database at once.
 #[async_trait]
@@ -471,12 +452,120 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     async fn create_organization(&self, new: NewOrganization) -> StoreResult<Organization>;
     async fn organization(&self, id: i64) -> StoreResult<Option<Organization>>;
     async fn organizations(&self) -> StoreResult<Vec<Organization>>;
+    /// Every organization, as kept in memory: the same `Arc` until any organization
+    /// changes (so a caller may keep what it built from them beside it).
+    async fn organizations_shared(&self) -> StoreResult<std::sync::Arc<Vec<Organization>>>;
     /// Sets (or with `None`, clears: inherit) an organization's own time zone.
     async fn set_organization_time_zone(
         &self,
         id: i64,
         time_zone: Option<&str>,
     ) -> StoreResult<Organization>;
+    /// Sets (or with `None`, clears) who receives an organization's weekly report by
+    /// e-mail; the addresses are checked (`mail::parse_recipients`).
+    async fn set_organization_report_recipients(
+        &self,
+        id: i64,
+        recipients: Option<&str>,
+    ) -> StoreResult<Organization>;
+    /// Sets (or with `None`, clears) who receives an organization's daily digest of
+    /// what is new; the addresses are checked as the weekly report's are.
+    async fn set_organization_digest_recipients(
+        &self,
+        id: i64,
+        recipients: Option<&str>,
+    ) -> StoreResult<Organization>;
+    /// Sets (or with `None`, removes) an organization's webhook; the URL and the
+    /// secret are checked (`rules::checked_webhook`).
+    async fn set_organization_webhook(
+        &self,
+        id: i64,
+        webhook: Option<&Webhook>,
+    ) -> StoreResult<Organization>;
+    async fn organization_webhook(&self, id: i64) -> StoreResult<Option<Webhook>>;
+    /// What changed in `organization_id` and everything under it in `[from, until)`:
+    /// banned messengers that appeared or were resolved (each PC and application once,
+    /// as its last change left it), and PCs whose last report became older than
+    /// `silent_after_seconds`. Retired PCs are left out.
+    async fn changes(
+        &self,
+        organization_id: i64,
+        from: Timestamp,
+        until: Timestamp,
+        silent_after_seconds: i64,
+    ) -> StoreResult<Changes>;
+    /// Where the next notification of (`organization_id`, `channel`) starts: the end
+    /// of the last one captured.
+    async fn notification_cursor(
+        &self,
+        organization_id: i64,
+        channel: Channel,
+    ) -> StoreResult<Option<Timestamp>>;
+    /// Captures a notification; `None` when its window (or digest day) was captured
+    /// already.
+    async fn record_notification(
+        &self,
+        new: &NewNotification,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>>;
+    /// Notifications of `channel` to send now: pending, failed and due again, and
+    /// (with `stale_before`) claimed before it by a collector that did not finish.
+    async fn due_notifications(
+        &self,
+        channel: Channel,
+        now: Timestamp,
+        stale_before: Option<Timestamp>,
+    ) -> StoreResult<Vec<Notification>>;
+    /// Claims a due notification for sending; returns the attempt's number, or `None`
+    /// when it is not due (any more).
+    async fn claim_notification(
+        &self,
+        id: i64,
+        now: Timestamp,
+        stale_before: Option<Timestamp>,
+    ) -> StoreResult<Option<i64>>;
+    async fn finish_notification(
+        &self,
+        id: i64,
+        outcome: &DeliveryOutcome,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// An organization's notifications, newest first.
+    async fn notifications(
+        &self,
+        organization_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>>;
+    /// Deletes notifications created before `before` that are done (each channel's
+    /// newest one of an organization stays: the next starts from it).
+    async fn prune_notifications(&self, before: Timestamp) -> StoreResult<u64>;
+    /// Claims the weekly report mail of (`organization_id`, `week`) for sending to
+    /// `recipients`: only when none was claimed before, or the last try failed and its
+    /// `next_attempt_at` has come. Returns the attempt's number when claimed. Two
+    /// collectors claiming at once: one gets it.
+    async fn claim_weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+        recipients: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>>;
+    /// Records how a claimed (or, with `sent_by`, a "send now") weekly mail ended.
+    async fn finish_weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+        recipients: &str,
+        outcome: &DeliveryOutcome,
+        sent_by: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+    /// The weekly report mail of (`organization_id`, `week`), if any was tried.
+    async fn weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+    ) -> StoreResult<Option<WeeklyMail>>;
     /// The officer's worklist: violations of `filter.within`'s subtree, filtered,
     /// ordered by organization, PC and application, at most `filter.limit` of them.
     async fn worklist(&self, filter: &WorklistFilter) -> StoreResult<Worklist>;
@@ -574,6 +663,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Forgets report ids received before `before` (the deduplication window and the
     /// check-in history); findings and their events are kept. Returns how many went.
     async fn prune_reports(&self, before: Timestamp) -> StoreResult<u64>;
+    /// Deletes the days of application use before the day of `before` (the weekly
+    /// figures keep what was counted); returns how many were deleted.
+    async fn prune_use_days(&self, before: Timestamp) -> StoreResult<u64>;
 
     // The dashboard: people, sessions, tokens, audit, notes and figures.
 
@@ -615,6 +707,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         reporting_since: Timestamp,
         silent_before: Timestamp,
     ) -> StoreResult<Vec<OrganizationCounts>>;
+    /// The PCs of every organization (its own, not its subtree's) that used an
+    /// application in `[from, until)`: per organization and status, and per
+    /// organization and application.
+    async fn organization_use(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<(Vec<OrganizationUse>, Vec<ApplicationUse>)>;
+    /// A host's days of use since `since`, oldest first.
+    async fn host_use_days(&self, host_id: i64, since: Timestamp) -> StoreResult<Vec<HostUseDay>>;
     /// The PCs of one organization (not its subtree), by host name.
     async fn host_summaries(&self, organization_id: i64) -> StoreResult<Vec<HostSummary>>;
     async fn host_detail(&self, host_id: i64) -> StoreResult<Option<HostDetail>>;
@@ -629,10 +731,12 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// were new. In the same transaction, when some figures are new and for the first
     /// time for its week and boundaries, `hosts` keeps every PC (not retired) with a
     /// banned messenger, as the figures counted them; a list written before is kept as
-    /// it was.
+    /// it was. `applications` (the week's PCs per application) are stored with the
+    /// figures of their organization when those are new.
     async fn freeze_weekly_figures(
         &self,
         figures: &[WeeklyFigures],
+        applications: &[ApplicationUse],
         hosts: &HostListToFreeze,
         now: Timestamp,
     ) -> StoreResult<u64>;
@@ -646,15 +750,61 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         organization_id: i64,
         directly_under: bool,
     ) -> StoreResult<Option<FrozenHostList>>;
-    /// Every organization's frozen figures of one week.
+    /// Every organization's frozen figures of one week. A federated organization
+    /// counts with the week its lower collector froze, once sent, and the
+    /// organizations above it with the difference; until then with what was frozen
+    /// here, marked `late` (`store::federated_weeks`).
     async fn weekly_figures_of_week(&self, week: &str) -> StoreResult<Vec<WeeklyFigures>>;
-    /// One organization's frozen figures, oldest week first, `from_week..=to_week`.
+    /// Every organization's own frozen PCs per application of one week.
+    async fn weekly_app_use_of_week(&self, week: &str) -> StoreResult<Vec<ApplicationUse>>;
+    /// One organization's frozen figures, oldest week first, `from_week..=to_week`,
+    /// federated weeks merged in as by [`Store::weekly_figures_of_week`].
     async fn weekly_figures_of_organization(
         &self,
         organization_id: i64,
         from_week: &str,
         to_week: &str,
     ) -> StoreResult<Vec<WeeklyFigures>>;
+
+    // Federation: links on the upstream, the upstream on the lower collector.
+
+    /// Makes a link for `organization_id` (not a federated one) with the SHA-256 of
+    /// its secret's random part.
+    async fn create_link(
+        &self,
+        organization_id: i64,
+        secret_hash: &str,
+        detail: sverka_shared::federation::Detail,
+        now: Timestamp,
+    ) -> StoreResult<LinkInfo>;
+    /// Revokes a link: its secret stops working at once, what it sent stays.
+    async fn revoke_link(&self, id: i64, now: Timestamp) -> StoreResult<()>;
+    async fn links(&self) -> StoreResult<Vec<LinkInfo>>;
+    async fn link_credentials(&self, id: i64) -> StoreResult<Option<LinkCredentials>>;
+    /// Stores a checked message of a link (`FiguresMessage::check`): its organizations
+    /// under the link's, its current figures only when newer than the last applied,
+    /// each frozen week once. A revoked link is `Rejected` and stores nothing.
+    async fn store_federated_figures(
+        &self,
+        link_id: i64,
+        message: &sverka_shared::federation::FiguresMessage,
+        now: Timestamp,
+    ) -> StoreResult<IntakeOutcome>;
+    /// A federated organization's own banned messengers as its lower collector last
+    /// sent them (with `None`, every federated organization's), by organization and
+    /// application.
+    async fn federated_violations(
+        &self,
+        organization_id: Option<i64>,
+    ) -> StoreResult<Vec<FederatedViolation>>;
+    async fn upstream(&self) -> StoreResult<Option<UpstreamLink>>;
+    /// Sets (a new link starts with no week acknowledged) or with `None` removes the
+    /// upstream.
+    async fn set_upstream(&self, link: Option<&UpstreamLink>) -> StoreResult<()>;
+    async fn record_push(&self, outcome: &PushOutcome, now: Timestamp) -> StoreResult<()>;
+    /// The weeks with frozen figures after `after` (every one with `None`), oldest
+    /// first, at most `limit`.
+    async fn frozen_weeks(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<String>>;
 
     /// Takes the background job `name` (`"prune-reports"`, `"catalog-reevaluation"`,
     /// ...) for this process, or `None` when another holder has it: with several
@@ -663,35 +813,4 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// lock on a connection of its own (released also when the process dies); SQLite,
     /// which one collector process serves, holds it within this store.
     async fn try_lock_job(&self, name: &str) -> StoreResult<Option<JobLease>>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::error::Error as _;
-
-    #[test]
-    fn driver_errors_keep_their_source_and_tell_what_may_pass() {
-        let unavailable = StoreError::from(sqlx::Error::PoolTimedOut);
-        assert!(matches!(unavailable, StoreError::Unavailable(_)));
-        let failure = unavailable.source().expect("the failure");
-        let driver = failure.source().expect("the driver's error");
-        assert_eq!(driver.to_string(), sqlx::Error::PoolTimedOut.to_string());
-
-        let broken = StoreError::from(sqlx::Error::RowNotFound);
-        assert!(matches!(broken, StoreError::Database(_)), "{broken:?}");
-        assert!(broken.to_string().starts_with("database error: "));
-
-        let plain = StoreError::Unavailable("the report writer has stopped".into());
-        assert_eq!(
-            plain.to_string(),
-            "the database is unavailable: the report writer has stopped"
-        );
-        assert!(
-            plain
-                .source()
-                .and_then(|failure| failure.source())
-                .is_none()
-        );
-    }
 }

@@ -3,7 +3,7 @@
 //! implementation calls these before it writes; they are plain functions, tested here.
 
 use super::dashboard::Role;
-use super::{NewOrganization, StoreError, StoreResult, Timestamp};
+use super::{NewOrganization, StoreError, StoreResult, Timestamp, Webhook};
 
 /// An organization needs a name and a non-negative number of expected PCs; its time
 /// zone, when given, is one jiff knows. Returns the time zone as stored.
@@ -40,6 +40,61 @@ const WEEKDAYS: [&str; 7] = [
     "saturday",
     "sunday",
 ];
+
+/// An organization's weekly report recipients as stored: each address checked, joined
+/// with commas; empty or `None` clears them.
+pub fn checked_report_recipients(recipients: Option<&str>) -> StoreResult<Option<String>> {
+    let Some(text) = recipients else {
+        return Ok(None);
+    };
+    let parsed = crate::mail::parse_recipients(text).map_err(StoreError::Invalid)?;
+    Ok((!parsed.is_empty()).then(|| crate::mail::recipients_text(&parsed)))
+}
+
+/// The shortest webhook secret taken: the HMAC key must not be guessable.
+pub const WEBHOOK_SECRET_MIN_CHARS: usize = 16;
+
+/// An address the collector calls out to (a webhook, an upstream collector): an
+/// `http://` or `https://` URL of at most 2,000 characters with a host and no user
+/// name or password in it (they would be shown on pages and in logs; the call is
+/// authenticated otherwise). The error says why not.
+pub fn checked_outbound_url(url: &str) -> Result<reqwest::Url, String> {
+    let url = url.trim();
+    if url.len() > 2_000 {
+        return Err("longer than 2,000 characters".into());
+    }
+    let parsed = reqwest::Url::parse(url).map_err(|error| error.to_string())?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("only http:// and https:// are taken".into());
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("it names no host".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("a user name or password in the URL would be shown on pages and in logs;              the call is authenticated otherwise"
+            .into());
+    }
+    Ok(parsed)
+}
+
+/// A webhook as stored: a [`checked_outbound_url`] and a secret of 16 to 256
+/// characters without spaces at its ends.
+pub fn checked_webhook(webhook: &Webhook) -> StoreResult<Webhook> {
+    let url = webhook.url.trim();
+    checked_outbound_url(url)
+        .map_err(|why| StoreError::Invalid(format!("webhook URL {url:?}: {why}")))?;
+    let secret = webhook.secret.trim();
+    let length = secret.chars().count();
+    if !(WEBHOOK_SECRET_MIN_CHARS..=256).contains(&length) {
+        return Err(StoreError::Invalid(format!(
+            "the webhook secret has {length} characters; it needs {WEBHOOK_SECRET_MIN_CHARS} to 256"
+        )));
+    }
+    Ok(Webhook {
+        url: url.to_string(),
+        secret: secret.to_string(),
+    })
+}
 
 /// A reporting cut-off as stored: a day of the week and, optionally, a time
 /// (`thursday 15:00`; `thursday` alone is the end of that day), or `None` (empty text

@@ -18,14 +18,14 @@ use crate::keys;
 use crate::store::{NewOrganization, NewSecret, NewUser, Role, StoreError, UserChange};
 
 /// A 422 with a message page in the viewer's language.
-fn refused(viewer: &Viewer, message: &str) -> WebError {
+pub(crate) fn refused(viewer: &Viewer, message: impl Into<String>) -> WebError {
     WebError::unprocessable(viewer.lang, message)
 }
 
 /// Store errors a person can fix become a message page; the rest a 5xx.
-fn store_refusal(viewer: &Viewer, error: StoreError) -> WebError {
+pub(crate) fn store_refusal(viewer: &Viewer, error: StoreError) -> WebError {
     match error {
-        StoreError::Invalid(message) | StoreError::Rejected(message) => refused(viewer, &message),
+        StoreError::Invalid(message) | StoreError::Rejected(message) => refused(viewer, message),
         StoreError::NotFound(_) => WebError::not_found(viewer),
         other => WebError::Store(other),
     }
@@ -201,7 +201,7 @@ pub async fn create_secret(
             format!("secret {} (expires in {days} days)", info.id),
         )
         .await;
-    let secret = format!("{}.{random}", info.id);
+    let secret = keys::token(info.id, &random);
     // Post/redirect/get: the page shows the secret once (see `web::flash`).
     let mut response = Redirect::to(&format!("/org/{id}/enrollment")).into_response();
     if let Some(cookie) = super::flash::new_secret_cookie(id, &secret, state.secure_cookies) {
@@ -449,7 +449,7 @@ pub async fn save_catalog_entry(
             signature: entry.signature,
         },
     )
-    .map_err(|error| refused(&viewer, &error.to_string()))?;
+    .map_err(|error| refused(&viewer, error.to_string()))?;
     store_catalog(&state, &viewer, &overrides, "set_catalog_entry").await
 }
 
@@ -469,7 +469,7 @@ async fn store_catalog(
     )
     .await
     .map_err(|error| match error {
-        crate::catalog::CatalogLoadError::Catalog(error) => refused(&viewer, &error.to_string()),
+        crate::catalog::CatalogLoadError::Catalog(error) => refused(&viewer, error.to_string()),
         crate::catalog::CatalogLoadError::Store(error) => WebError::Store(error),
     })?;
     if let Err(error) = state.app.refresh_catalog().await {
@@ -738,7 +738,7 @@ pub async fn create_token(
             format!("token {} ({})", info.id, info.name),
         )
         .await;
-    let token = format!("{API_TOKEN_PREFIX}{}.{random}", info.id);
+    let token = format!("{API_TOKEN_PREFIX}{}", keys::token(info.id, &random));
     let body = tokens_body(&state, &viewer, Some(&token)).await?;
     Ok(layout(&viewer, viewer.lang.texts().tokens, html! {}, body).into_response())
 }

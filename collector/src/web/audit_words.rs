@@ -29,6 +29,17 @@ pub fn action_name(lang: Lang, action: &str) -> &str {
         "merge_host" => ("ПК объединён с другим", "PC merged"),
         "mark_handled" => ("Нарушение в работе", "Violation being handled"),
         "download_installer" => ("Установщик скачан", "Installer downloaded"),
+        "weekly_mail" => (
+            "Еженедельный отчёт отправлен вручную",
+            "Weekly report sent by hand",
+        ),
+        "report_recipients" => ("Получатели отчёта изменены", "Report recipients changed"),
+        "digest_recipients" => ("Получатели сводки изменены", "Digest recipients changed"),
+        "webhook" => ("Webhook изменён", "Webhook changed"),
+        "set_upstream" => ("Вышестоящий сервер подключён", "Upstream server set"),
+        "remove_upstream" => ("Вышестоящий сервер отключён", "Upstream server removed"),
+        "create_link" => ("Связь с нижестоящим сервером создана", "Link created"),
+        "revoke_link" => ("Связь с нижестоящим сервером отозвана", "Link revoked"),
         _ => return action,
     };
     match lang {

@@ -269,10 +269,7 @@ impl<T: DeserializeOwned> FromRequest<Arc<WebState>> for CsrfForm<T> {
 
 /// The user of a personal API token in `Authorization: Bearer sverka_pat_<id>.<hex>`.
 pub async fn api_user(state: &WebState, headers: &HeaderMap) -> Option<Result<User, Response>> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))?
+    let token = keys::bearer(headers)?
         .trim()
         .strip_prefix(API_TOKEN_PREFIX)?;
     let (id, random) = keys::parse_token(token)?;

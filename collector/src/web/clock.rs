@@ -145,11 +145,16 @@ impl Clock {
         })
     }
 
-    fn date_of(&self, seconds: i64) -> Date {
+    pub fn date_of(&self, seconds: i64) -> Date {
         jiff::Timestamp::from_second(seconds)
             .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
             .to_zoned(self.zone.clone())
             .date()
+    }
+
+    /// Local midnight of the day of `seconds`, plus `minutes`.
+    pub fn at_minutes_of_day(&self, seconds: i64, minutes: u16) -> i64 {
+        self.start_of(self.date_of(seconds)) + i64::from(minutes) * 60
     }
 
     fn start_of(&self, date: Date) -> i64 {

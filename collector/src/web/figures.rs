@@ -14,10 +14,12 @@ use std::collections::HashMap;
 
 use super::clock::{Clock, Week};
 use super::scope::OrganizationTree;
-use crate::store::{HostListToFreeze, OrganizationCounts, Store, StoreResult, WeeklyFigures};
+use crate::store::{
+    ApplicationUse, HostListToFreeze, OrganizationCounts, Store, StoreResult, WeeklyFigures,
+};
 
 /// An organization's figures, its whole subtree added up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, utoipa::ToSchema)]
 pub struct Totals {
     pub expected_pcs: i64,
     pub enrolled: i64,
@@ -28,6 +30,19 @@ pub struct Totals {
     /// PCs that have reported at least once.
     pub known: i64,
     pub silent_with_banned: i64,
+    /// PCs where an approved messenger was used in the week (its agent reported a time
+    /// of use inside it); `None` for weeks frozen before use was counted.
+    #[serde(
+        rename = "pcs_that_used_an_approved_messenger",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub used_approved: Option<i64>,
+    /// PCs where a banned messenger was used in the week; `None` likewise.
+    #[serde(
+        rename = "pcs_that_used_a_banned_messenger",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub used_banned: Option<i64>,
 }
 
 impl Totals {
@@ -41,6 +56,25 @@ impl Totals {
     /// data).
     pub fn has_reports(&self) -> bool {
         self.known > 0 || self.reporting > 0
+    }
+
+    /// Share of the PCs that reported in the week where an approved messenger was used
+    /// in it; `None` when none reported or use was not counted.
+    pub fn approved_use_share(&self) -> Option<f64> {
+        let used = self.used_approved?;
+        (self.reporting > 0).then(|| used as f64 / self.reporting as f64)
+    }
+
+    /// Whether these figures count nothing at all (a row not worth showing).
+    pub fn is_empty(&self) -> bool {
+        let counted = Totals {
+            used_approved: None,
+            used_banned: None,
+            ..*self
+        };
+        counted == Totals::default()
+            && self.used_approved.unwrap_or(0) == 0
+            && self.used_banned.unwrap_or(0) == 0
     }
 
     /// Share of PCs with a known state that have a banned messenger.
@@ -58,6 +92,12 @@ impl Totals {
         self.silent_with_banned += counts.silent_with_banned;
     }
 
+    /// Adds an organization's use to figures that count use (`Some`).
+    fn add_use(&mut self, used: &OrganizationUsed) {
+        self.used_approved = self.used_approved.map(|sum| sum + used.approved);
+        self.used_banned = self.used_banned.map(|sum| sum + used.banned);
+    }
+
     /// These figures less `other`'s (what an organization's own PCs add to its
     /// children's).
     pub fn minus(self, other: &Totals) -> Totals {
@@ -70,6 +110,12 @@ impl Totals {
             with_approved: self.with_approved - other.with_approved,
             known: self.known - other.known,
             silent_with_banned: self.silent_with_banned - other.silent_with_banned,
+            used_approved: self
+                .used_approved
+                .map(|used| used - other.used_approved.unwrap_or(0)),
+            used_banned: self
+                .used_banned
+                .map(|used| used - other.used_banned.unwrap_or(0)),
         }
     }
 
@@ -84,6 +130,8 @@ impl Totals {
             silent: figures.silent,
             with_banned: figures.with_banned,
             with_approved: figures.with_approved,
+            used_approved: figures.used_approved,
+            used_banned: figures.used_banned,
         }
     }
 
@@ -99,6 +147,9 @@ impl Totals {
             with_approved: self.with_approved,
             known: Some(self.known),
             silent_with_banned: Some(self.silent_with_banned),
+            used_approved: self.used_approved,
+            used_banned: self.used_banned,
+            late: false,
         }
     }
 }
@@ -134,19 +185,34 @@ pub fn table_rows(
     for (_, totals) in &rows {
         own = own.minus(totals);
     }
-    if own != Totals::default() {
+    if !own.is_empty() {
         rows.push((Row::DirectlyUnder(id), own));
     }
     rows
 }
 
+/// An organization's own PCs that used an approved, and a banned, application.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct OrganizationUsed {
+    approved: i64,
+    banned: i64,
+}
+
 /// Every organization's own counts, by id.
 #[derive(Debug, Clone, Default)]
-pub struct Counts(HashMap<i64, OrganizationCounts>);
+pub struct Counts {
+    counts: HashMap<i64, OrganizationCounts>,
+    /// `None` when use was not counted.
+    used: Option<HashMap<i64, OrganizationUsed>>,
+    /// The organizations' own PCs per application that used it in the week.
+    pub applications: Vec<ApplicationUse>,
+}
 
 impl Counts {
     /// Counts as of `week`: reporting means reported since the week began; silent means
     /// not reported for `silent_after_days` before the week's end (or now, if sooner).
+    /// Use is not counted (the overview's pages do not show it); see
+    /// [`Counts::load_with_use`].
     pub async fn load(
         store: &dyn Store,
         week: &Week,
@@ -156,26 +222,83 @@ impl Counts {
         let rows = store
             .organization_counts(week.start, silent_before(week, silent_after_days, now))
             .await?;
-        Ok(Counts(
-            rows.into_iter()
+        Ok(Counts {
+            counts: rows
+                .into_iter()
                 .map(|row| (row.organization_id, row))
                 .collect(),
-        ))
+            used: None,
+            applications: Vec::new(),
+        })
+    }
+
+    /// [`Counts::load`] and the week's use: PCs with a time of use inside the week,
+    /// per status and per application (the weekly report and its freeze).
+    pub async fn load_with_use(
+        store: &dyn Store,
+        week: &Week,
+        silent_after_days: u32,
+        now: i64,
+    ) -> StoreResult<Counts> {
+        // Two independent reads, each on a connection of its own: side by side.
+        let (mut counts, (statuses, applications)) = tokio::try_join!(
+            Counts::load(store, week, silent_after_days, now),
+            store.organization_use(week.start, week.end)
+        )?;
+        let mut used: HashMap<i64, OrganizationUsed> = HashMap::new();
+        for row in statuses {
+            let entry = used.entry(row.organization_id).or_default();
+            match row.status.as_str() {
+                "approved" => entry.approved += row.pcs,
+                "banned" => entry.banned += row.pcs,
+                _ => {}
+            }
+        }
+        counts.used = Some(used);
+        counts.applications = applications;
+        Ok(counts)
     }
 
     /// The totals of `id` and everything under it.
     pub fn totals(&self, tree: &OrganizationTree, id: i64) -> Totals {
-        let mut totals = Totals::default();
+        let counted = self.used.is_some().then_some(0);
+        let mut totals = Totals {
+            used_approved: counted,
+            used_banned: counted,
+            ..Totals::default()
+        };
         for member in tree.subtree(id) {
             if let Some(organization) = tree.get(member) {
                 totals.expected_pcs += organization.expected_pcs;
             }
-            if let Some(counts) = self.0.get(&member) {
+            if let Some(counts) = self.counts.get(&member) {
                 totals.add(counts);
+            }
+            if let Some(used) = self.used.as_ref().and_then(|used| used.get(&member)) {
+                totals.add_use(used);
             }
         }
         totals
     }
+}
+
+/// The PCs per application (id, status) of `id` and everything under it, from every
+/// organization's own rows.
+pub fn applications_of_subtree(
+    tree: &OrganizationTree,
+    id: i64,
+    own_rows: &[ApplicationUse],
+) -> std::collections::BTreeMap<(String, String), i64> {
+    let members: std::collections::HashSet<i64> = tree.subtree(id).into_iter().collect();
+    let mut sums = std::collections::BTreeMap::new();
+    for row in own_rows {
+        if members.contains(&row.organization_id) {
+            *sums
+                .entry((row.app_id.clone(), row.status.clone()))
+                .or_insert(0) += row.pcs;
+        }
+    }
+    sums
 }
 
 /// A PC that has not reported since this moment is silent in `week`: `silent_after_days`
@@ -205,7 +328,7 @@ pub async fn freeze_week(
     now: i64,
 ) -> StoreResult<u64> {
     let tree = OrganizationTree::new(store.organizations().await?);
-    let counts = Counts::load(store, week, silent_after_days, now).await?;
+    let counts = Counts::load_with_use(store, week, silent_after_days, now).await?;
     let mut by_boundaries: std::collections::BTreeMap<String, Vec<WeeklyFigures>> =
         Default::default();
     for id in tree.ids() {
@@ -221,7 +344,9 @@ pub async fn freeze_week(
             boundaries,
             silent_before: silent_before(week, silent_after_days, now),
         };
-        frozen += store.freeze_weekly_figures(&figures, &hosts, now).await?;
+        frozen += store
+            .freeze_weekly_figures(&figures, &counts.applications, &hosts, now)
+            .await?;
     }
     Ok(frozen)
 }
@@ -261,7 +386,7 @@ pub async fn freeze_ended_weeks(
         };
         let zone_clock = super::clock::with_cutoff_of(zone_clock, &tree, *first);
         let ended = zone_clock.previous(&zone_clock.week_of(now));
-        let counts = Counts::load(store, &ended, silent_after_days, now).await?;
+        let counts = Counts::load_with_use(store, &ended, silent_after_days, now).await?;
         let hosts = HostListToFreeze {
             week: ended.label.clone(),
             boundaries: boundaries_key(&tree, *first),
@@ -271,7 +396,9 @@ pub async fn freeze_ended_weeks(
             .into_iter()
             .map(|id| counts.totals(&tree, id).to_week(id, &ended.label))
             .collect();
-        frozen += store.freeze_weekly_figures(&figures, &hosts, now).await?;
+        frozen += store
+            .freeze_weekly_figures(&figures, &counts.applications, &hosts, now)
+            .await?;
     }
     Ok(frozen)
 }

@@ -16,28 +16,14 @@ use std::sync::Arc;
 use sverka_shared::protocol::ApiError;
 
 use super::auth::api_user;
-use super::figures::{Counts, Totals};
+use super::figures::{Counts, Totals, applications_of_subtree};
 use super::scope::{Action, OrganizationTree, authorize};
 use super::weekly::{WeekFigures, WeekState};
 use super::{WebState, store_failure};
+use crate::api_docs::{NotFoundById, Unauthorized, Unavailable};
 use crate::export::ViolationExport;
 use crate::store::{Organization, User};
-
-pub const ORGANIZATIONS_PATH: &str = "/api/v1/dashboard/organizations";
-pub const OVERVIEW_PATH: &str = "/api/v1/dashboard/organizations/{id}/overview";
-pub const VIOLATIONS_PATH: &str = "/api/v1/dashboard/organizations/{id}/violations";
-pub const SILENT_PATH: &str = "/api/v1/dashboard/organizations/{id}/silent";
-pub const WEEKLY_PATH: &str = "/api/v1/dashboard/organizations/{id}/weekly";
-pub const HOST_PATH: &str = "/api/v1/dashboard/hosts/{id}";
-/// Every path of this API (the OpenAPI test compares them with the document).
-pub const PATHS: [&str; 6] = [
-    ORGANIZATIONS_PATH,
-    OVERVIEW_PATH,
-    VIOLATIONS_PATH,
-    SILENT_PATH,
-    WEEKLY_PATH,
-    HOST_PATH,
-];
+use sverka_shared::federation::is_week_label;
 
 fn failure(status: StatusCode, error: &str, message: &str) -> Response {
     (
@@ -87,6 +73,18 @@ fn permit(user: &User, organization_id: i64, tree: &OrganizationTree) -> Result<
     authorize(user, Action::Read, Some(organization_id), tree).map_err(|_| not_found())
 }
 
+/// The organizations the token's user sees
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard/organizations",
+    tag = "dashboard",
+    security(("apiToken" = [])),
+    responses(
+        (status = 200, description = "Parents before children", body = Vec<Organization>),
+        Unauthorized,
+        Unavailable,
+    )
+)]
 pub async fn organizations(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
@@ -102,16 +100,31 @@ pub async fn organizations(
 }
 
 /// One row of the overview.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OverviewRow {
     pub organization_id: i64,
     pub organization: String,
     #[serde(flatten)]
     pub totals: Totals,
+    #[schema(required = true)]
     pub approved_share: Option<f64>,
+    /// Of the PCs that reported in the week, the share where an approved messenger was
+    /// used in it; absent where use is not counted (the overview, weeks frozen before).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_of_reporting_pcs_that_used_an_approved_messenger: Option<f64>,
 }
 
-#[derive(Debug, Serialize)]
+/// The PCs of an organization's subtree that used one application in the week.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ApplicationUsed {
+    pub app: String,
+    pub name: String,
+    /// `banned`, `approved` or `watch`: the application's status when it was used.
+    pub status: String,
+    pub pcs_that_used_it: i64,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Overview {
     pub week: String,
     pub rows: Vec<OverviewRow>,
@@ -123,10 +136,25 @@ fn overview_row(tree: &OrganizationTree, id: i64, totals: Totals) -> OverviewRow
         organization_id: id,
         organization: tree.get(id).map(|o| o.name.clone()).unwrap_or_default(),
         approved_share: totals.approved_share(),
+        share_of_reporting_pcs_that_used_an_approved_messenger: totals.approved_use_share(),
         totals,
     }
 }
 
+/// The organization's figures now, and its children's
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard/organizations/{id}/overview",
+    tag = "dashboard",
+    security(("apiToken" = [])),
+    params(("id" = i64, Path, description = "The organization's id")),
+    responses(
+        (status = 200, description = "The figures of this week so far", body = Overview),
+        NotFoundById,
+        Unauthorized,
+        Unavailable,
+    )
+)]
 pub async fn overview(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
@@ -156,6 +184,20 @@ pub async fn overview(
     }))
 }
 
+/// The open violations in the organization's subtree
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard/organizations/{id}/violations",
+    tag = "dashboard",
+    security(("apiToken" = [])),
+    params(("id" = i64, Path, description = "The organization's id")),
+    responses(
+        (status = 200, description = "One row per PC and banned application", body = Vec<ViolationExport>),
+        NotFoundById,
+        Unauthorized,
+        Unavailable,
+    )
+)]
 pub async fn violations(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
@@ -172,6 +214,20 @@ pub async fn violations(
     Ok(Json(rows.iter().map(ViolationExport::from).collect()))
 }
 
+/// The PCs of the organization's subtree that have not reported lately
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard/organizations/{id}/silent",
+    tag = "dashboard",
+    security(("apiToken" = [])),
+    params(("id" = i64, Path, description = "The organization's id")),
+    responses(
+        (status = 200, description = "Silent PCs", body = Vec<crate::store::SilentHost>),
+        NotFoundById,
+        Unauthorized,
+        Unavailable,
+    )
+)]
 pub async fn silent(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
@@ -189,12 +245,16 @@ pub async fn silent(
     Ok(Json(rows))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WeekQuery {
+    /// An ISO week, `2026-W47` (its last day's); without it, the week before the
+    /// current one.
+    #[param(pattern = r"^[0-9]{4}-W(0[1-9]|[1-4][0-9]|5[0-3])$")]
     week: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Weekly {
     pub week: String,
     pub frozen: bool,
@@ -206,8 +266,30 @@ pub struct Weekly {
     pub as_of: Option<String>,
     pub rows: Vec<OverviewRow>,
     pub total: OverviewRow,
+    /// The PCs of the organization's subtree per application used in the week (empty
+    /// where use is not counted).
+    pub applications_used: Vec<ApplicationUsed>,
 }
 
+/// One week's figures: a frozen week, or the current one (live)
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard/organizations/{id}/weekly",
+    tag = "dashboard",
+    security(("apiToken" = [])),
+    params(
+        ("id" = i64, Path, description = "The organization's id"),
+        WeekQuery,
+    ),
+    responses(
+        (status = 200, description = "The week's figures", body = Weekly),
+        (status = 404, description = "No such organization or week, not within the token's scope, or no data for the week (never frozen, not begun, or before the first report): `error` is `no_data` for the last", body = ApiError),
+        (status = 400, description = "The id is not a whole number", body = ApiError),
+        (status = 422, description = "The week is not like `2026-W47`", body = ApiError),
+        Unauthorized,
+        Unavailable,
+    )
+)]
 pub async fn weekly(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,
@@ -218,11 +300,19 @@ pub async fn weekly(
     permit(&user, id, &tree)?;
     let clock = state.clock_for(&tree, id);
     let week = match &query.week {
-        Some(label) => clock.parse_week(label).ok_or_else(|| {
-            failure(
+        Some(label) if !is_week_label(label) => {
+            return Err(failure(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unprocessable",
                 "week is not like 2026-W47",
+            ));
+        }
+        // Shaped like a week, but a year without a week 53 (or beyond the calendar).
+        Some(label) => clock.parse_week(label).ok_or_else(|| {
+            failure(
+                StatusCode::NOT_FOUND,
+                "no_data",
+                &format!("there is no week {label}"),
             )
         })?,
         None => clock.previous(&clock.week_of(crate::now())),
@@ -253,6 +343,16 @@ pub async fn weekly(
         WeekState::Frozen | WeekState::NoData => ("frozen", None),
     };
     let totals = |id: i64| figures.totals.get(&id).copied().unwrap_or_default();
+    let names = super::activity::application_names(state.app.catalog().matcher.catalog());
+    let applications_used = applications_of_subtree(&tree, id, &figures.applications)
+        .into_iter()
+        .map(|((app, status), pcs)| ApplicationUsed {
+            name: names.get(&app).cloned().unwrap_or_else(|| app.clone()),
+            app,
+            status,
+            pcs_that_used_it: pcs,
+        })
+        .collect();
     Ok(Json(Weekly {
         week: figures.week.label.clone(),
         frozen: figures.frozen,
@@ -264,16 +364,31 @@ pub async fn weekly(
             .map(|child| overview_row(&tree, *child, totals(*child)))
             .collect(),
         total: overview_row(&tree, id, totals(id)),
+        applications_used,
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HostAnswer {
     pub host: crate::store::HostDetail,
     pub applications: Vec<crate::store::HostApp>,
     pub events: Vec<crate::store::FindingEvent>,
 }
 
+/// One PC: its facts, its applications and their history
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard/hosts/{id}",
+    tag = "dashboard",
+    security(("apiToken" = [])),
+    params(("id" = i64, Path, description = "The PC's id")),
+    responses(
+        (status = 200, description = "The PC", body = HostAnswer),
+        NotFoundById,
+        Unauthorized,
+        Unavailable,
+    )
+)]
 pub async fn host(
     State(state): State<Arc<WebState>>,
     headers: HeaderMap,

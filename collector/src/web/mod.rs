@@ -7,10 +7,12 @@
 //! - [`error`]: [`WebError`], the one failure type of page handlers.
 //! - [`pages`]: sign-in, overview, school and PC pages; [`weekly`]: frozen weekly
 //!   figures and the trend chart; [`admin`]: enrollment, catalog, users, audit, tokens;
+//!   [`federation`]: the upstream and the links of lower collectors;
 //!   [`host_lifecycle`]: recently enrolled PCs, retiring and merging them.
 //! - [`table`]: the table type behind pages and CSV/XLSX exports.
 //! - [`json`]: the JSON API under `/api/v1/dashboard/`.
 
+pub mod activity;
 pub mod admin;
 pub mod audit_words;
 pub mod auth;
@@ -19,6 +21,7 @@ pub mod clock;
 pub mod error;
 pub mod evidence_words;
 pub mod exports;
+pub mod federation;
 pub mod figures;
 pub mod flash;
 pub mod host_lifecycle;
@@ -26,11 +29,13 @@ pub mod i18n;
 pub mod install;
 pub mod installers;
 pub mod json;
+pub mod notifications;
 pub mod officer_texts;
 pub mod pages;
 pub mod scope;
 pub mod table;
 pub mod weekly;
+pub mod weekly_mail;
 pub mod weekly_pcs;
 pub mod weekly_print;
 
@@ -59,6 +64,12 @@ pub struct WebState {
     pub throttle: Throttle,
     /// The folder of the agent's installers (`[dashboard] installers`).
     pub installers: Option<std::path::PathBuf>,
+    /// The SMTP server the weekly report goes through (`[mail]`); `None`: no mail.
+    pub mailer: Option<crate::mail::Mailer>,
+    /// `[upstream]`: how long a push from the dashboard may take.
+    pub upstream: crate::upstream::UpstreamConfig,
+    /// The organization tree, built once per change of the organizations.
+    pub trees: scope::TreeCache,
 }
 
 impl WebState {
@@ -88,7 +99,16 @@ impl WebState {
             silent_after_days: config.silent_after_days,
             throttle: Throttle::default(),
             installers: config.dashboard.installers.clone(),
+            mailer: None,
+            upstream: config.upstream.clone(),
+            trees: scope::TreeCache::default(),
         })
+    }
+
+    /// The same state sending mail through `mailer`.
+    pub fn with_mailer(mut self, mailer: Option<crate::mail::Mailer>) -> WebState {
+        self.mailer = mailer;
+        self
     }
 
     /// Writes an audit entry; a failure is logged, never shown.

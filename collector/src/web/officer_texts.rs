@@ -11,6 +11,19 @@ pub struct OfficerTexts {
     /// What each figure means, shown under the overview and weekly tables.
     pub definitions: &'static str,
     pub directly_under: &'static str,
+    /// A federated organization: its figures come from its own collector, as of ...
+    pub federated_as_of: &'static str,
+    /// ... and none arrived this week: shown with the last ones, never as zero.
+    pub federated_late: &'static str,
+    /// ... or its own collector stopped sending it (deleted there) on ...
+    pub federated_gone: &'static str,
+    /// The school page of a federated organization: its PCs are on its own collector.
+    pub federated_violations: &'static str,
+    /// The worklist's section of schools that report through their own collector.
+    pub federated_violations_below: &'static str,
+    pub federated_school_text: &'static str,
+    pub pcs: &'static str,
+    pub pc_names: &'static str,
     pub silent_since: &'static str,
     pub days_ago: &'static str,
     pub today: &'static str,
@@ -97,6 +110,15 @@ static RU: OfficerTexts = OfficerTexts {
         (или ни разу). Доли считаются от ПК, приславших хотя бы один отчёт. Выключение \
         ПК не улучшает показатели.",
     directly_under: "Напрямую в",
+    federated_as_of: "данные своего сервера от",
+    federated_late: "опаздывает: за эту неделю данных нет, показаны последние",
+    federated_gone: "удалена на своём сервере",
+    federated_violations: "Запрещённые мессенджеры по данным её сервера",
+    federated_violations_below: "Школы со своим сервером: запрещённые мессенджеры по их данным",
+    federated_school_text: "ПК этой организации подключены к её собственному серверу; \
+        здесь — то, что он прислал.",
+    pcs: "ПК",
+    pc_names: "Имена ПК",
     silent_since: "молчит, последний отчёт",
     days_ago: "дн. назад",
     today: "сегодня",
@@ -159,6 +181,15 @@ static EN: OfficerTexts = OfficerTexts {
         (or ever). Shares are of the PCs that reported at least once. Switching PCs off \
         never improves the figures.",
     directly_under: "Directly under",
+    federated_as_of: "figures from its own collector of",
+    federated_late: "late: no figures this week, the last ones are shown",
+    federated_gone: "removed on its own server on",
+    federated_violations: "Banned messengers as its own collector reports them",
+    federated_violations_below: "Schools with their own server: banned messengers as they report them",
+    federated_school_text: "This organization's PCs report to its own collector; \
+        this is what that collector sent.",
+    pcs: "PCs",
+    pc_names: "PC names",
     silent_since: "silent, last report",
     days_ago: "days ago",
     today: "today",

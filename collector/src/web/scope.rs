@@ -3,6 +3,7 @@
 //! a host is covered when its organization is.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::store::{Organization, Role, User};
 
@@ -19,6 +20,8 @@ pub enum Action {
     RevokeSecret,
     /// Mark a violation as being handled.
     MarkHandled,
+    /// Choose who receives an organization's daily digest of what is new.
+    SetDigestRecipients,
     /// Retire a host or merge a duplicate into another.
     RetireHosts,
     /// Change the catalog (global).
@@ -27,6 +30,42 @@ pub enum Action {
     ManageUsers,
     /// Read the audit log (global).
     ReadAudit,
+    /// Set this collector's upstream; make and revoke links for lower collectors
+    /// (global).
+    ManageFederation,
+}
+
+/// The tree last built, beside the organizations it was built from: while the store
+/// hands out the same `Arc` (nothing changed), the same tree serves every request.
+#[derive(Debug, Default)]
+pub struct TreeCache {
+    kept: std::sync::Mutex<Option<BuiltTree>>,
+}
+
+#[derive(Debug)]
+struct BuiltTree {
+    from: Arc<Vec<Organization>>,
+    tree: Arc<OrganizationTree>,
+}
+
+impl TreeCache {
+    pub fn tree_of(&self, organizations: Arc<Vec<Organization>>) -> Arc<OrganizationTree> {
+        let mut kept = self
+            .kept
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(built) = kept.as_ref()
+            && Arc::ptr_eq(&built.from, &organizations)
+        {
+            return built.tree.clone();
+        }
+        let tree = Arc::new(OrganizationTree::new(organizations.as_ref().clone()));
+        *kept = Some(BuiltTree {
+            from: organizations,
+            tree: tree.clone(),
+        });
+        tree
+    }
 }
 
 /// The organizations as a tree, loaded once per request.
@@ -51,10 +90,11 @@ impl OrganizationTree {
             }
             tree.by_id.insert(organization.id, organization);
         }
+        // By name, ignoring case: each name lowered once (a federal tree sorts 87,000).
         for children in tree.children.values_mut() {
-            children.sort_by(|a, b| {
-                let name = |id: &i64| tree.by_id.get(id).map(|o| o.name.to_lowercase());
-                name(a).cmp(&name(b)).then(a.cmp(b))
+            children.sort_by_cached_key(|id| {
+                let name = tree.by_id.get(id).map(|o| o.name.to_lowercase());
+                (name, *id)
             });
         }
         tree
@@ -187,10 +227,11 @@ pub fn authorize(
                 | Action::RevokeSecret
                 | Action::RetireHosts
                 | Action::EditCatalog
+                | Action::SetDigestRecipients
         ),
         Role::SchoolAdmin => matches!(
             action,
-            Action::Read | Action::CreateSecret | Action::MarkHandled
+            Action::Read | Action::CreateSecret | Action::MarkHandled | Action::SetDigestRecipients
         ),
     };
     if !allowed_action {
@@ -229,7 +270,27 @@ mod tests {
             expected_pcs: 0,
             time_zone: None,
             report_cutoff: None,
+            report_recipients: None,
+            digest_recipients: None,
+            webhook_url: None,
+            federated_link_id: None,
+            federated_as_of: None,
+            federated_gone_at: None,
         }
+    }
+
+    #[test]
+    fn a_tree_is_built_once_per_list_of_organizations() {
+        let cache = TreeCache::default();
+        let first = Arc::new(vec![organization(1, None), organization(2, Some(1))]);
+        let built = cache.tree_of(first.clone());
+        assert_eq!(built.children(1), [2]);
+        assert!(Arc::ptr_eq(&built, &cache.tree_of(first)));
+        // Another list (the organizations changed): another tree.
+        let second = Arc::new(vec![organization(1, None)]);
+        let rebuilt = cache.tree_of(second);
+        assert!(!Arc::ptr_eq(&built, &rebuilt));
+        assert!(rebuilt.children(1).is_empty());
     }
 
     #[test]

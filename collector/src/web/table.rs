@@ -192,6 +192,33 @@ impl Table {
         }
     }
 
+    /// The table in the order it has, without sort links (a page's second table: the
+    /// page's `?sort=` is its main table's).
+    pub fn fixed_html(&self, clock: &Clock, empty: &str) -> Markup {
+        if self.rows.is_empty() {
+            return html! { p.empty { (empty) } };
+        }
+        html! {
+            div.table-wrap {
+                table.data id=(self.name) {
+                    thead { tr {
+                        @for column in &self.columns {
+                            th scope="col" { (column.title) }
+                        }
+                    } }
+                    tbody {
+                        @for row in &self.rows {
+                            tr { @for cell in row { (cell_html(cell, clock)) } }
+                        }
+                    }
+                    @if let Some(totals) = &self.totals {
+                        tfoot { tr { @for cell in totals { (cell_html(cell, clock)) } } }
+                    }
+                }
+            }
+        }
+    }
+
     fn all_rows(&self) -> impl Iterator<Item = &Vec<Cell>> {
         self.rows.iter().chain(self.totals.iter())
     }

@@ -7,9 +7,10 @@
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use super::activity;
 use super::clock::{Clock, Week};
 use super::exports::ExportTitle;
 use super::figures::{Counts, Row, Totals, table_rows};
@@ -20,7 +21,7 @@ use super::scope::{Action, OrganizationTree};
 use super::table::{Cell, SortOrder, Table, column};
 use super::weekly_pcs::frozen_list_href;
 use super::{WebError, WebState, auth::Viewer};
-use crate::store::{Store, StoreResult};
+use crate::store::{ApplicationUse, Store, StoreResult};
 
 /// Weeks shown in the trend chart.
 const TREND_WEEKS: usize = 12;
@@ -44,6 +45,11 @@ pub struct WeekFigures {
     pub frozen: bool,
     pub state: WeekState,
     pub totals: HashMap<i64, Totals>,
+    /// Every organization's own PCs per application used in the week.
+    pub applications: Vec<ApplicationUse>,
+    /// Federated organizations whose lower collector has not sent this week: counted
+    /// with the last figures it sent, and said to be late.
+    pub late: HashSet<i64>,
 }
 
 impl WeekFigures {
@@ -55,6 +61,23 @@ impl WeekFigures {
     ) -> StoreResult<WeekFigures> {
         let frozen = store.weekly_figures_of_week(&week.label).await?;
         if !frozen.is_empty() {
+            let applications = store.weekly_app_use_of_week(&week.label).await?;
+            // A federated organization this collector froze nothing of is late too.
+            let held: HashSet<i64> = frozen
+                .iter()
+                .map(|figures| figures.organization_id)
+                .collect();
+            let late = frozen
+                .iter()
+                .filter(|figures| figures.late)
+                .map(|figures| figures.organization_id)
+                .chain(tree.ids().into_iter().filter(|&id| {
+                    !held.contains(&id)
+                        && tree
+                            .get(id)
+                            .is_some_and(|organization| organization.is_sent_by_lower_collector())
+                }))
+                .collect();
             return Ok(WeekFigures {
                 week,
                 frozen: true,
@@ -63,6 +86,8 @@ impl WeekFigures {
                     .iter()
                     .map(|figures| (figures.organization_id, Totals::of_week(figures)))
                     .collect(),
+                applications,
+                late,
             });
         }
         let now = crate::now();
@@ -72,11 +97,12 @@ impl WeekFigures {
                 frozen: false,
                 state: WeekState::NoData,
                 totals: HashMap::new(),
+                applications: Vec::new(),
+                late: HashSet::new(),
             });
         }
-        let counts = Counts::load(store, &week, silent_after_days, now).await?;
+        let counts = Counts::load_with_use(store, &week, silent_after_days, now).await?;
         Ok(WeekFigures {
-            week,
             frozen: false,
             state: WeekState::Live { as_of: now },
             totals: tree
@@ -84,6 +110,16 @@ impl WeekFigures {
                 .into_iter()
                 .map(|id| (id, counts.totals(tree, id)))
                 .collect(),
+            applications: counts.applications,
+            late: tree
+                .ids()
+                .into_iter()
+                .filter(|&id| {
+                    tree.get(id)
+                        .is_some_and(|organization| organization.is_late(week.start))
+                })
+                .collect(),
+            week,
         })
     }
 
@@ -161,6 +197,22 @@ fn figures_row(
     ]
 }
 
+/// The rows of `id`'s table in the week before (none when it has no data), by row.
+pub fn rows_of_week(
+    before: Option<&WeekFigures>,
+    tree: &OrganizationTree,
+    id: i64,
+) -> HashMap<Row, Totals> {
+    match before {
+        Some(before) if before.has_data(id) => table_rows(tree, id, |member| {
+            before.totals.get(&member).copied().unwrap_or_default()
+        })
+        .into_iter()
+        .collect(),
+        _ => HashMap::new(),
+    }
+}
+
 /// The week's table: one row per sub-organization (or the organization itself when it
 /// has none) and one for PCs directly under it, and the totals; with `everything`,
 /// every organization of the subtree. The change columns compare with `before` (the
@@ -218,14 +270,7 @@ pub fn weekly_table(
         }
         return table;
     }
-    let before_rows: HashMap<Row, Totals> = match before {
-        Some(before) if before.has_data(id) => table_rows(tree, id, |member| {
-            before.totals.get(&member).copied().unwrap_or_default()
-        })
-        .into_iter()
-        .collect(),
-        _ => HashMap::new(),
-    };
+    let before_rows = rows_of_week(before, tree, id);
     let link_of = |row: Row| {
         let frozen_week = match figures.state {
             WeekState::Live { .. } => None,
@@ -239,9 +284,16 @@ pub fn weekly_table(
         })
     };
     for (key, totals) in table_rows(tree, id, totals_of) {
-        let Some(name) = row_name(tree, id, key, lang) else {
+        let Some(mut name) = row_name(tree, id, key, lang) else {
             continue;
         };
+        // A federated member with no figures of this week is counted with its last
+        // ones and said to be late.
+        if let (Row::Member(member), Cell::Link(text, _)) = (key, &mut name)
+            && figures.late.contains(&member)
+        {
+            text.push_str(&format!(" ({})", officer.federated_late));
+        }
         let link = link_of(key);
         table
             .rows
@@ -283,6 +335,7 @@ pub fn weekly_workbook(
     id: i64,
     lang: Lang,
     clock: &Clock,
+    names: &HashMap<String, String>,
 ) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     let title = weekly_title(figures, tree, id, clock, lang).lines(clock, lang);
     let mut workbook = rust_xlsxwriter::Workbook::new();
@@ -298,6 +351,29 @@ pub fn weekly_workbook(
         lang.texts().organizations,
         &title,
     )?;
+    if activity::use_counted(figures, id) {
+        let texts = lang.activity();
+        activity::use_table(figures, before, tree, id, lang).add_titled_sheet(
+            &mut workbook,
+            clock,
+            texts.sheet,
+            &title,
+        )?;
+        activity::applications_table(figures, before, tree, id, lang, names).add_titled_sheet(
+            &mut workbook,
+            clock,
+            texts.applications,
+            &title,
+        )?;
+        if !tree.children(id).is_empty() {
+            activity::ranking_table(figures, tree, id, lang, usize::MAX).add_titled_sheet(
+                &mut workbook,
+                clock,
+                texts.ranking_sheet,
+                &title,
+            )?;
+        }
+    }
     workbook.save_to_buffer()
 }
 
@@ -584,6 +660,24 @@ pub async fn weekly_page(
     let base = format!("/org/{id}/weekly");
     let label = &figures.week.label;
     let has_data = figures.has_data(id);
+    let names = activity::application_names(state.app.catalog().matcher.catalog());
+    let mail = store.weekly_mail(id, label).await?;
+    let recipients = tree
+        .get(id)
+        .and_then(|organization| organization.report_recipients.clone());
+    let may_manage =
+        super::scope::authorize(&viewer.user, Action::ManageOrganizations, Some(id), &tree).is_ok();
+    let mail_section = super::weekly_mail::MailSection {
+        viewer: &viewer,
+        id,
+        week: label,
+        frozen: figures.state == WeekState::Frozen,
+        mail: mail.as_ref(),
+        recipients: recipients.as_deref(),
+        may_manage,
+        mail_configured: state.mailer.is_some(),
+    }
+    .html(&clock);
     let body = html! {
         p.subtitle #week-label {
             (texts.week) " " (label) " (" (texts.week_ending) " " (clock.date(figures.week.last_day)) "), "
@@ -606,6 +700,8 @@ pub async fn weekly_page(
                 " · "
                 a.export href={ (base) "/export/xlsx?week=" (label) } download { "XLSX" }
             }
+            (activity::use_section(&figures, Some(&before), &tree, id, viewer.lang, &names, &clock))
+            (mail_section)
         } @else {
             p.no-data #no-data { strong { (officer.no_data) } ". " (officer.no_data_text) }
         }
@@ -638,8 +734,17 @@ pub async fn weekly_export(
     }
     match format.as_str() {
         "xlsx" => {
-            let body = weekly_workbook(&figures, Some(&before), &tree, id, viewer.lang, &clock)
-                .map_err(|error| WebError::Internal(format!("weekly XLSX: {error}")))?;
+            let names = activity::application_names(state.app.catalog().matcher.catalog());
+            let body = weekly_workbook(
+                &figures,
+                Some(&before),
+                &tree,
+                id,
+                viewer.lang,
+                &clock,
+                &names,
+            )
+            .map_err(|error| WebError::Internal(format!("weekly XLSX: {error}")))?;
             let title = weekly_title(&figures, &tree, id, &clock, viewer.lang);
             Ok((
                 [

@@ -352,6 +352,10 @@ async fn enrollment_refuses_bad_secrets_and_bad_fields() {
     for body in [
         serde_json::json!({"secret": h.secret_b, "machine_id": "", "hostname": "x"}),
         serde_json::json!({"secret": h.secret_b, "machine_id": "m", "hostname": "x".repeat(300)}),
+        // One character over the 255 the OpenAPI document states.
+        serde_json::json!({"secret": h.secret_b, "machine_id": "m", "hostname": "ш".repeat(256)}),
+        serde_json::json!({"secret": h.secret_b, "machine_id": "m", "hostname": "  "}),
+        serde_json::json!({"secret": h.secret_b, "machine_id": "m", "hostname": "x", "os_id": "x".repeat(65)}),
         serde_json::json!({"secret": h.secret_b, "machine_id": "m\u{0}", "hostname": "x"}),
         serde_json::json!({"secret": h.secret_b, "machine_id": 5, "hostname": "x"}),
         serde_json::json!({"secret": h.secret_b}),
@@ -363,6 +367,20 @@ async fn enrollment_refuses_bad_secrets_and_bad_fields() {
         .await;
         assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     }
+    // The limits count characters, as the document's maxLength does: 255 Cyrillic
+    // letters (510 bytes) are a valid host name.
+    let longest = serde_json::json!({"secret": h.secret_b, "machine_id": "m-longest", "hostname": "ш".repeat(255)});
+    let answer = send(
+        &h.app,
+        post("/api/v1/enroll", None, longest.to_string().into_bytes()),
+    )
+    .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
     let huge = vec![b'{'; 100_000];
     assert_eq!(
         send(&h.app, post("/api/v1/enroll", None, huge))
@@ -373,7 +391,8 @@ async fn enrollment_refuses_bad_secrets_and_bad_fields() {
     assert!(h.store.organizations().await.expect("orgs").len() == 2);
     assert_eq!(
         h.store.coverage(h.school_b, 0).await.expect("c")[0].enrolled,
-        0
+        1,
+        "only the PC with the longest valid name"
     );
 }
 

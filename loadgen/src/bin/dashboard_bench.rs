@@ -17,8 +17,8 @@ use std::time::Instant;
 use sverka_collector::store::SqlStore;
 use sverka_collector::store::scratch::ScratchDatabase;
 use sverka_collector::store::{
-    Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, NewUser, ReportRecord,
-    Role, Store,
+    AppUse, Enrollment, EvaluatedFindings, HostFinding, NewOrganization, NewSecret, NewUser,
+    ReportRecord, Role, Store,
 };
 use sverka_shared::observation::PackageManager;
 use sverka_shared::{Inventory, Observation, Observed, Scope, Strength};
@@ -39,11 +39,20 @@ struct Options {
     /// to `SVERKA_TEST_POSTGRES`, dropped afterwards).
     #[arg(long, default_value = "sqlite")]
     database: String,
-    /// Keeps the PostgreSQL database afterwards and prints its URL (to look into a
-    /// query with `EXPLAIN ANALYZE` or profile a collector on it); drop it by hand.
+    /// Keeps the database afterwards (PostgreSQL's, or SQLite's folder) and prints its
+    /// URL (to look into a query with `EXPLAIN ANALYZE`, profile a collector on it or
+    /// time another build's pages on the same data); drop it by hand.
     #[arg(long)]
     keep_database: bool,
+    /// Instead of the dashboard's pages: a federal collector receiving one weekly
+    /// round from this many regional collectors, each of `--municipalities` and
+    /// `--schools` with `--hosts / --schools` PCs per school (issue 21's figures).
+    #[arg(long, default_value_t = 0)]
+    federated_regions: usize,
 }
+
+#[path = "dashboard_bench/federation.rs"]
+mod federation;
 
 const PASSWORD: &str = "benchmark password";
 
@@ -179,11 +188,22 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
     );
     let started = Instant::now();
     let (digest, body, items) = inventory();
+    // Use of MAX and Telegram reported with the reports: on five days of the last
+    // ended week and two days of this one (the rows a week's count passes over).
+    let clock = sverka_collector::config::DashboardConfig::default().clock()?;
+    let this_week = clock.week_of(now);
+    let last_week = clock.previous(&this_week);
+    let use_days: Vec<i64> = (0..5)
+        .map(|day| last_week.start + day * 86_400 + 3_600)
+        .chain((0..2).map(|day| this_week.start + day * 86_400 + 60))
+        .filter(|at| *at <= now)
+        .collect();
     let mut tasks = tokio::task::JoinSet::new();
     for (index, host_id) in host_ids.iter().copied().enumerate() {
         let store = store.clone();
         let digest = digest.clone();
         let body = (index == 0).then(|| (body.clone(), items));
+        let use_days = use_days.clone();
         tasks.spawn(async move {
             let mut findings = Vec::new();
             if index % 5 == 0 {
@@ -195,6 +215,28 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
             }
             if index % 2 == 0 {
                 findings.push(finding("max", "MAX", sverka_shared::AppStatus::Approved));
+            }
+            // Four in five PCs with MAX used it, one in two with Telegram did.
+            let mut uses = Vec::new();
+            for (app, status, used) in [
+                (
+                    "max",
+                    sverka_shared::AppStatus::Approved,
+                    index % 10 < 8 && index % 2 == 0,
+                ),
+                (
+                    "telegram",
+                    sverka_shared::AppStatus::Banned,
+                    index % 10 == 0,
+                ),
+            ] {
+                if used {
+                    uses.extend(use_days.iter().map(|at| AppUse {
+                        app_id: app.into(),
+                        status,
+                        used_at: *at,
+                    }));
+                }
             }
             // Some PCs went silent a while ago.
             let at = if index % 17 == 0 {
@@ -218,6 +260,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
                     evidence: "[]".into(),
                     catalog_revision: 0,
                     findings: Some(EvaluatedFindings::new(findings)),
+                    uses,
                 })
                 .await
         });
@@ -241,6 +284,17 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
         host_ids.len(),
         started.elapsed().as_secs_f64()
     );
+    create_bench_user(store.as_ref(), now).await?;
+    Ok(Populated {
+        region,
+        municipality: municipalities[0],
+        school: schools[0],
+        host: host_ids[0],
+    })
+}
+
+/// The administrator the benchmark signs in as.
+async fn create_bench_user(store: &dyn Store, now: i64) -> Result<()> {
     let password_hash = sverka_collector::web::auth::hash_password(PASSWORD)?;
     store
         .create_user(
@@ -254,12 +308,7 @@ async fn populate(store: Arc<dyn Store>, options: &Options) -> Result<Populated>
             now,
         )
         .await?;
-    Ok(Populated {
-        region,
-        municipality: municipalities[0],
-        school: schools[0],
-        host: host_ids[0],
-    })
+    Ok(())
 }
 
 struct Server {
@@ -492,6 +541,9 @@ async fn run(options: Options) -> Result<()> {
             }
             other => bail!("--database is sqlite or postgres, not {other:?}"),
         };
+    if options.federated_regions > 0 {
+        return federation::run(&options, store, &database_url).await;
+    }
     let populated = populate(store.clone(), &options).await?;
     if let Some(scratch) = &_scratch {
         // What autovacuum does some time after a bulk load: planner statistics and the
@@ -558,16 +610,48 @@ async fn run(options: Options) -> Result<()> {
     // The last ended week frozen, as the collector's job does once a week has ended:
     // its figures, and the PCs with a banned messenger they counted.
     let clock = sverka_collector::config::DashboardConfig::default().clock()?;
-    let last_week = clock.previous(&clock.week_of(now));
+    let this_week = clock.week_of(now);
+    let last_week = clock.previous(&this_week);
+    let live_week = this_week.label;
+    // The week's figures as counted before use was (issue 20), beside the same with
+    // use, then the freeze that counts and stores both.
+    use sverka_collector::web::figures::Counts;
+    let (without_use_median, without_use_max) =
+        time_query(3, || Counts::load(store.as_ref(), &last_week, 7, now)).await?;
+    let (with_use_median, with_use_max) = time_query(3, || {
+        Counts::load_with_use(store.as_ref(), &last_week, 7, now)
+    })
+    .await?;
+    let counted = Counts::load_with_use(store.as_ref(), &last_week, 7, now).await?;
+    let tree = sverka_collector::web::scope::OrganizationTree::new(store.organizations().await?);
+    let region_totals = counted.totals(&tree, region_id);
+    println!(
+        "\n[{}] the last week's figures, median / max of 3:",
+        options.database
+    );
+    println!(
+        "  counted without use (before issue 20)            {without_use_median:>8.2} ms {without_use_max:>8.2} ms"
+    );
+    println!(
+        "  counted with use (PCs that used approved/banned) {with_use_median:>8.2} ms {with_use_max:>8.2} ms"
+    );
+    println!(
+        "  (region: {} PCs used an approved messenger, {} a banned one, over {} application rows)",
+        region_totals.used_approved.unwrap_or(0),
+        region_totals.used_banned.unwrap_or(0),
+        counted.applications.len()
+    );
     let started = Instant::now();
     sverka_collector::web::figures::freeze_week(store.as_ref(), &last_week, 7, now).await?;
     let last_week = last_week.label;
     println!(
-        "freezing the last week (figures and the PCs behind them): {:.2} s",
+        "freezing the last week (figures with use, and the PCs behind them): {:.2} s",
         started.elapsed().as_secs_f64()
     );
     drop(store);
     let server = start_collector(&database_url)?;
+    // reqwest has rustls without a default provider in this workspace: ring is ours.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -584,7 +668,13 @@ async fn run(options: Options) -> Result<()> {
         ("overview of a municipality", format!("/org/{municipality}")),
         ("school page (100 PCs)", format!("/school/{school}")),
         ("PC page (300 programs)", format!("/host/{host}")),
+        // The page opens on the live week, or on the day the report is due, on the
+        // week being reported (frozen once its cut-off has passed): both named.
         ("weekly report page", format!("/org/{region}/weekly")),
+        (
+            "weekly page, live week",
+            format!("/org/{region}/weekly?week={live_week}"),
+        ),
         (
             "weekly page, frozen week",
             format!("/org/{region}/weekly?week={last_week}"),
@@ -611,6 +701,10 @@ async fn run(options: Options) -> Result<()> {
             "weekly region XLSX",
             format!("/org/{region}/weekly/export/xlsx"),
         ),
+        (
+            "weekly region XLSX, live week",
+            format!("/org/{region}/weekly/export/xlsx?week={live_week}"),
+        ),
     ];
     println!(
         "\n{} PCs in {} schools, {} timed requests each (after 3 warm-ups)",
@@ -627,15 +721,22 @@ async fn run(options: Options) -> Result<()> {
             "{name:<30} {server_median:>11.2} ms {server_max:>9.2} ms {client_median:>11.2} ms {client_max:>9.2} ms {size:>10}"
         );
     }
-    if options.keep_database
-        && let Some(scratch) = _scratch
-    {
-        println!(
-            "\nkept: {} (region {region_id}, last week {last_week}); DROP DATABASE {} when done",
-            scratch.url(),
-            scratch.name()
-        );
-        std::mem::forget(scratch);
+    if options.keep_database {
+        drop(server);
+        match _scratch {
+            Some(scratch) => {
+                println!(
+                    "\nkept: {} (region {region_id}, last week {last_week}); DROP DATABASE {} when done",
+                    scratch.url(),
+                    scratch.name()
+                );
+                std::mem::forget(scratch);
+            }
+            None => println!(
+                "\nkept: {database_url} (region {region_id}, last week {last_week}); remove {} when done",
+                folder.keep().display()
+            ),
+        }
     }
     Ok(())
 }

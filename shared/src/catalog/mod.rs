@@ -8,7 +8,7 @@
 
 mod pattern;
 
-pub use pattern::{PathPattern, Pattern, PatternError, REGEX_PREFIX, is_glob};
+pub use pattern::{PathPattern, Pattern, PatternError, REGEX_PREFIX, folded, is_glob};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,6 +28,7 @@ const MAX_CATALOG_BYTES: u64 = 4 * 1024 * 1024;
 /// What the policy says about an application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AppStatus {
     /// Must not be on school PCs.
     Banned,

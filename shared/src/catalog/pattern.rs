@@ -85,7 +85,7 @@ impl Pattern {
                     candidate.to_lowercase() == *expected
                 }
             }
-            Pattern::Glob(glob) => glob.is_match(candidate),
+            Pattern::Glob(glob) => glob.is_match(folded(candidate).as_ref()),
             Pattern::Regex(regex) => regex.is_match(candidate),
         }
     }
@@ -99,6 +99,9 @@ pub struct PathPattern {
     /// The last component as its own pattern, so walkers can ask cheaply whether a
     /// file name could match before they assemble the tail.
     file_name: Pattern,
+    /// Whether `file_name` alone can rule a path out (see [`file_name_decides`]), so
+    /// most paths are turned down without the whole glob.
+    file_name_decides: bool,
 }
 
 impl PathPattern {
@@ -111,6 +114,7 @@ impl PathPattern {
             components,
             glob: compile_glob(trimmed, true)?,
             file_name: Pattern::parse(last)?,
+            file_name_decides: file_name_decides(trimmed, last),
         })
     }
 
@@ -132,6 +136,21 @@ impl PathPattern {
 
     /// Matches the tail of `path` (components separated by `/` or `\`).
     pub fn matches_path(&self, path: &str) -> bool {
+        if self.file_name_decides {
+            let name_start = path
+                .bytes()
+                .rposition(|byte| matches!(byte, b'/' | b'\\'))
+                .map_or(0, |separator| separator + 1);
+            let name = &path[name_start..];
+            if name.is_ascii() && !self.file_name.matches(name) {
+                return false;
+            }
+        }
+        self.tail_matches(self.tail(path))
+    }
+
+    /// The last `components` components of `path`.
+    fn tail<'p>(&self, path: &'p str) -> &'p str {
         let mut cut = path.len();
         let bytes = path.as_bytes();
         let mut seen = 0;
@@ -145,13 +164,32 @@ impl PathPattern {
             }
             cut -= 1;
         }
-        let tail = &path[cut..];
+        &path[cut..]
+    }
+
+    /// Whether the whole glob matches a tail.
+    fn tail_matches(&self, tail: &str) -> bool {
+        let tail = folded(tail);
         if tail.contains('\\') {
             self.glob.is_match(tail.replace('\\', "/"))
         } else {
-            self.glob.is_match(tail)
+            self.glob.is_match(tail.as_ref())
         }
     }
+}
+
+/// Whether a path pattern's last component (`last`, parsed on its own) turns down
+/// exactly the ASCII file names the whole glob's last component does: when it is ASCII
+/// (the same case folding either way), not read as a regular expression, and no brace
+/// or class spans a `/` (none before the last component, balanced within it).
+fn file_name_decides(pattern: &str, last: &str) -> bool {
+    let before_last = &pattern[..pattern.len() - last.len()];
+    let count = |text: &str, wanted: char| text.chars().filter(|c| *c == wanted).count();
+    last.is_ascii()
+        && !last.starts_with(REGEX_PREFIX)
+        && !before_last.contains(['{', '}', '[', ']'])
+        && count(last, '{') == count(last, '}')
+        && count(last, '[') == count(last, ']')
 }
 
 /// Whether a pattern (that is not a regular expression) is a glob. Braces only make a
@@ -188,8 +226,19 @@ fn normalize_path_pattern(text: &str) -> Result<String, PatternError> {
     Ok(trimmed.to_string())
 }
 
+/// A name as the globs compare it: globset folds only ASCII letters, so a name with
+/// other letters (Cyrillic, say) is lower-cased whole, as the globs' own text is.
+pub fn folded(name: &str) -> std::borrow::Cow<'_, str> {
+    if name.is_ascii() {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(name.to_lowercase())
+    }
+}
+
+/// A case-insensitive glob; its text is lower-cased (see [`folded`]).
 fn compile_glob(text: &str, literal_separator: bool) -> Result<GlobMatcher, PatternError> {
-    GlobBuilder::new(text)
+    GlobBuilder::new(&folded(text))
         .case_insensitive(true)
         .literal_separator(literal_separator)
         .backslash_escape(true)
@@ -201,6 +250,58 @@ fn compile_glob(text: &str, literal_separator: bool) -> Result<GlobMatcher, Patt
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The file-name shortcut never changes an answer: `matches_path` agrees with
+        /// the whole glob on the tail, for the catalog's kinds of pattern and for
+        /// paths made of their pieces, in any case, with either separator.
+        #[test]
+        fn the_file_name_shortcut_agrees_with_the_whole_glob(
+            pattern in prop::sample::select(vec![
+                "Telegram/Telegram", "Telegram Desktop/Telegram.exe", "viber*.AppImage",
+                "discord{,-ptb}/Discord{,PTB}.exe", "Ay[uU]Gram/*.exe", "{a/b,c}/x.exe",
+                "[ab/]x/y", "x/{a,b/c}", "app-*/Teams.exe", "re:tele/gram", "WhatsApp.Root.exe",
+            ]),
+            pieces in prop::collection::vec(prop::sample::select(vec![
+                "telegram", "Telegram", "TELEGRAM.EXE", "Telegram.exe", "Telegram Desktop",
+                "viber-x64.AppImage", "Discord", "discord-ptb", "DiscordPTB.exe", "AyuGram",
+                "AyUGram", "x.exe", "y", "a", "b", "c", "app-1.2", "Teams.exe",
+                "whatsapp.root.exe", "tele", "gram", "Ünïcode", "K", "x",
+            ]), 1..5),
+            backslashes in any::<bool>(),
+        ) {
+            let compiled = PathPattern::parse(pattern).expect("pattern compiles");
+            let path = pieces.join(if backslashes { "\\" } else { "/" });
+            let tail = compiled.tail(&path);
+            prop_assert_eq!(compiled.matches_path(&path), compiled.tail_matches(tail));
+        }
+    }
+
+    #[test]
+    fn globs_ignore_the_case_of_cyrillic_letters_too() {
+        let name = Pattern::parse("ВК Мессенджер*").unwrap();
+        assert!(name.matches("вк мессенджер 6.2"));
+        assert!(name.matches("ВК МЕССЕНДЖЕР"));
+        assert!(!name.matches("VK Messenger"));
+        let path = PathPattern::parse("ВК/ВК*.exe").unwrap();
+        assert!(path.matches_path("/opt/ВК/ВК.exe"));
+        assert!(path.matches_path("C:\\Программы\\вк\\вк-2.EXE"));
+        assert!(!path.matches_path("/opt/вк/мах.exe"));
+    }
+
+    #[test]
+    fn the_file_name_shortcut_leaves_braces_across_a_separator_to_the_glob() {
+        // Its tail is counted by separators, so only a path as short as the pattern
+        // meets the `{a}` branch.
+        let across = PathPattern::parse("x/{a,b/c}").unwrap();
+        assert!(across.matches_path("x/a"));
+        assert!(across.matches_path("D:\\x\\b\\c"));
+        assert!(!across.matches_path("/srv/x/d"));
+        let plain = PathPattern::parse("Telegram/Telegram").unwrap();
+        assert!(plain.matches_path("C:\\Users\\anna\\TELEGRAM\\telegram"));
+        assert!(!plain.matches_path("/home/anna/Telegram/Telegraf"));
+    }
 
     fn check(pattern: &str, candidate: &str, expected: bool) {
         let compiled = Pattern::parse(pattern).expect("pattern compiles");

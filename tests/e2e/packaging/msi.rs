@@ -293,16 +293,32 @@ pub fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     let old_product = msi_property(&msi, "ProductCode");
     let new_product = msi_property(&newer, "ProductCode");
     assert_ne!(old_product, new_product);
-    let upgrade = prefix.wine(&["msiexec", "/i", &text(&newer), "/qn"]);
-    assert_eq!(upgrade.code, 0, "{}\n{}", upgrade.stderr, log());
+    let upgrade = prefix.wine(&[
+        "msiexec",
+        "/i",
+        &text(&newer),
+        "/qn",
+        "/l*v",
+        r"C:\sverka\upgrade.log",
+    ]);
+    let upgrade_log = || {
+        fs::read(prefix.local(r"C:\sverka\upgrade.log"))
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(upgrade.code, 0, "{}\n{}", upgrade.stderr, upgrade_log());
+    // Wine's msiexec has returned before the new product's registration could be
+    // read in one CI run out of many (the old one was already gone): the
+    // registration is waited for, with the installer's own log if it never comes.
+    wait_until(
+        "the upgrade registered the new product",
+        || installed_version(&prefix, &new_product).as_deref() == Some("0.1.1"),
+        || format!("{}\n{}", upgrade_log(), log()),
+    );
     assert_eq!(
         installed_version(&prefix, &old_product),
         None,
         "the old product is removed"
-    );
-    assert_eq!(
-        installed_version(&prefix, &new_product).as_deref(),
-        Some("0.1.1")
     );
     // The upgraded service starts, delivers the waiting report as the same host, and
     // reports again.
@@ -323,7 +339,13 @@ pub fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     );
     let hosts = collector.stored_reports();
     assert_eq!(hosts.len(), 1, "one host: {hosts:?}");
-    assert!(spool_ids(&state.join("spool")).is_empty());
+    // The agent removes a spooled report only after the collector has stored it:
+    // the file may outlive the stored row by a moment.
+    wait_until(
+        "the delivered reports left the spool",
+        || spool_ids(&state.join("spool")).is_empty(),
+        || format!("{:?}\n{}", spool_ids(&state.join("spool")), log()),
+    );
     assert!(
         prefix.local(installed_exe).is_file(),
         "the upgrade installed the program"

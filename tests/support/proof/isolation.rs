@@ -54,6 +54,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/org/{id}/weekly/export/{format}"),
     ("GET", "/org/{id}/weekly/pcs"),
     ("GET", "/org/{id}/weekly/print"),
+    ("POST", "/org/{id}/weekly/send"),
+    ("POST", "/org/{id}/weekly/recipients"),
+    ("GET", "/org/{id}/notifications"),
+    ("POST", "/org/{id}/notifications/digest"),
+    ("POST", "/org/{id}/notifications/webhook"),
     ("GET", "/org/{id}/worklist"),
     ("GET", "/org/{id}/worklist/export/{format}"),
     ("POST", "/org/{id}/worklist/handled"),
@@ -69,6 +74,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/users"),
     ("POST", "/users/{id}/disable"),
     ("GET", "/audit"),
+    ("GET", "/federation"),
+    ("POST", "/federation/upstream/check"),
+    ("POST", "/federation/upstream"),
+    ("POST", "/federation/upstream/push"),
+    ("POST", "/federation/upstream/remove"),
+    ("POST", "/federation/links"),
+    ("POST", "/federation/links/revoke"),
     ("GET", "/tokens"),
     ("POST", "/tokens"),
     ("POST", "/tokens/{id}/revoke"),
@@ -80,9 +92,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/dashboard/organizations/{id}/silent"),
     ("GET", "/api/v1/dashboard/organizations/{id}/weekly"),
     ("GET", "/api/v1/dashboard/hosts/{id}"),
+    ("GET", "/api/v1/dashboard/openapi.json"),
+    ("GET", "/api/v1/openapi.json"),
     ("POST", "/api/v1/enroll"),
     ("POST", "/api/v1/reports"),
     ("GET", "/api/v1/catalog"),
+    ("GET", "/api/v1/federation/link"),
+    ("POST", "/api/v1/federation/figures"),
     ("GET", "/healthz"),
 ];
 
@@ -90,21 +106,14 @@ const ROUTER_SOURCE: &str = include_str!("../../../collector/src/server.rs");
 const AGENT_OPENAPI: &str = include_str!("../../../docs/agent-api.openapi.json");
 const DASHBOARD_OPENAPI: &str = include_str!("../../../docs/dashboard-api.openapi.json");
 
-/// The path constants the router names instead of a literal: the agent API's (shared
-/// with the agent) and the dashboard JSON API's.
+/// The path constants the router's `.route(` calls name instead of a literal (the
+/// routes of both JSON APIs come from their OpenAPI documents).
 fn path_constant(name: &str) -> Option<&'static str> {
-    use sverka_collector::web::json;
-    use sverka_shared::protocol;
+    use sverka_collector::api_docs;
     Some(match name {
-        "ENROLL_PATH" => protocol::ENROLL_PATH,
-        "REPORTS_PATH" => protocol::REPORTS_PATH,
-        "CATALOG_PATH" => protocol::CATALOG_PATH,
-        "ORGANIZATIONS_PATH" => json::ORGANIZATIONS_PATH,
-        "OVERVIEW_PATH" => json::OVERVIEW_PATH,
-        "VIOLATIONS_PATH" => json::VIOLATIONS_PATH,
-        "SILENT_PATH" => json::SILENT_PATH,
-        "WEEKLY_PATH" => json::WEEKLY_PATH,
-        "HOST_PATH" => json::HOST_PATH,
+        "AGENT_API_DOCUMENT_PATH" => api_docs::AGENT_API_DOCUMENT_PATH,
+        "DASHBOARD_API_DOCUMENT_PATH" => api_docs::DASHBOARD_API_DOCUMENT_PATH,
+        "FEDERATION_PAGE_PATH" => sverka_collector::web::federation::FEDERATION_PAGE_PATH,
         _ => return None,
     })
 }
@@ -169,9 +178,6 @@ pub fn served_routes() -> anyhow::Result<BTreeSet<(String, String)>> {
                 routes.insert((method.to_uppercase(), path.clone()));
             }
         }
-    }
-    for path in sverka_collector::web::json::PATHS {
-        routes.insert(("GET".to_string(), path.to_string()));
     }
     Ok(routes)
 }

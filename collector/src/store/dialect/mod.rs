@@ -6,6 +6,7 @@
 //! | what                        | SQLite                          | PostgreSQL                                   |
 //! |-----------------------------|---------------------------------|----------------------------------------------|
 //! | the larger of two values    | `MAX(a, b)`                     | `GREATEST(a, b)`                             |
+//! | the smaller of two values   | `MIN(a, b)`                     | `LEAST(a, b)`                                |
 //! | hosts of a subtree          | `IN (SELECT id FROM subtree)`   | `= ANY(ARRAY(SELECT id FROM subtree))`       |
 //! | ids bound as one JSON array | `IN (SELECT value FROM json_each(...))` | `= ANY(ARRAY(... jsonb_array_elements_text))` |
 //! | hosts with open violations  | `INDEXED BY` the partial index  | the planner picks it                         |
@@ -16,6 +17,7 @@
 //! | numbering catalog revisions | the write transaction's lock    | an advisory transaction lock                 |
 //! | errors that may pass (503)  | busy, locked, I/O, full, ...    | connection, resources, shutdown, deadlock    |
 //! | opening                     | a file: WAL, pragmas            | a URL: user fallback, pool size              |
+//! | planner settings            | none                            | `jit = off`, `random_page_cost = 1.1`        |
 //! | the batching report writer  | one task, rows as one JSON text | writer tasks, arrays, hosts locked in order  |
 //! | background job leases       | a set per file in this process  | session advisory locks                       |
 //!
@@ -36,6 +38,8 @@ use crate::store::{RecordOutcome, ReportRecord, StoreError, StoreResult};
 pub trait Dialect: sqlx::Database {
     /// The larger of two values, as a function name: `GREATEST(a, b)`.
     const GREATEST: &'static str;
+    /// The smaller of two values, as a function name: `LEAST(a, b)`.
+    const LEAST: &'static str;
     /// `h.organization_id {IN_SUBTREE}`: the organization ids of a `subtree` CTE.
     /// PostgreSQL cannot tell how many rows a recursive query yields and guessed
     /// hundreds, which made it scan every host of a region for one school's page; an

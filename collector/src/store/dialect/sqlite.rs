@@ -14,11 +14,13 @@ use tokio::sync::mpsc;
 
 use super::{Dialect, ReportWriter, WriteJob, gather_batch};
 use crate::store::sql::Connection;
+use crate::store::sql::activity;
 use crate::store::sql::reports::{self, FRESH, host_before, report_kind};
 use crate::store::{JobLease, RecordOutcome, ReportRecord, StoreError, StoreResult, Timestamp};
 
 impl Dialect for sqlx::Sqlite {
     const GREATEST: &'static str = "MAX";
+    const LEAST: &'static str = "MIN";
     const IN_SUBTREE: &'static str = "IN (SELECT id FROM subtree)";
     const IN_ID_LIST: &'static str = "IN (SELECT value FROM json_each($1))";
     const HOSTS_WITH_OPEN_VIOLATIONS: &'static str =
@@ -439,6 +441,8 @@ async fn apply_batch(
         .bind(serde_json::to_string(&seen).unwrap_or_default())
         .execute(&mut *connection)
         .await?;
+        let records: Vec<&ReportRecord> = unchanged.iter().map(|(record, _)| *record).collect();
+        activity::record_uses(Connection::from(&mut *connection), &records).await?;
     }
 
     // 4. The rest, one by one, in arrival order; their ids are stored already.

@@ -5,17 +5,15 @@ use super::queries::{SUBTREE, users_of};
 use super::{SqlStore, on_backend};
 use crate::store::rules;
 use crate::store::{
-    ApiTokenCredentials, ApiTokenInfo, AuditEntry, FrozenHost, FrozenHostList, HandledMark,
-    HostApp, HostDetail, HostListToFreeze, HostSummary, NewAuditEntry, NewSession, NewUser,
-    OrganizationCounts, Session, StoreError, StoreResult, Timestamp, User, UserChange,
+    ApiTokenCredentials, ApiTokenInfo, ApplicationUse, AuditEntry, FrozenHost, FrozenHostList,
+    HandledMark, HostApp, HostDetail, HostListToFreeze, HostSummary, NewAuditEntry, NewSession,
+    NewUser, OrganizationCounts, Session, StoreError, StoreResult, Timestamp, User, UserChange,
     UserCredentials, WeeklyFigures,
 };
 
 const USER_COLUMNS: &str = "u.id, u.login, u.role, u.organization_id, u.language, u.created_at,
      u.disabled_at";
 const TOKEN_COLUMNS: &str = "t.id, t.user_id, t.name, t.created_at, t.revoked_at";
-const FIGURE_COLUMNS: &str = "organization_id, week, expected_pcs, enrolled, reporting, silent,
-     with_banned, with_approved, known, silent_with_banned";
 
 /// A user and a value of another table, read from one row (the other table's columns
 /// come first, the user's are prefixed `u_`).
@@ -395,26 +393,58 @@ pub(super) async fn organization_counts(
     reporting_since: Timestamp,
     silent_before: Timestamp,
 ) -> StoreResult<Vec<OrganizationCounts>> {
-    Ok(on_backend!(store, |pool| {
-        sqlx::query_as(
-            "SELECT h.organization_id,
-                COUNT(*) AS enrolled,
-                SUM(CASE WHEN h.last_seen_at >= $1 THEN 1 ELSE 0 END) AS reporting,
-                SUM(CASE WHEN h.last_seen_at IS NULL OR h.last_seen_at < $2 THEN 1 ELSE 0 END)
-                   AS silent,
-                SUM(CASE WHEN h.open_banned > 0 THEN 1 ELSE 0 END) AS with_banned,
-                SUM(CASE WHEN h.open_approved > 0 THEN 1 ELSE 0 END) AS with_approved,
-                SUM(CASE WHEN h.last_seen_at IS NOT NULL THEN 1 ELSE 0 END) AS known,
-                SUM(CASE WHEN (h.last_seen_at IS NULL OR h.last_seen_at < $2)
-                          AND h.open_banned > 0 THEN 1 ELSE 0 END) AS silent_with_banned
-             FROM hosts h WHERE h.retired_at IS NULL
-             GROUP BY h.organization_id ORDER BY h.organization_id",
-        )
-        .bind(reporting_since)
-        .bind(silent_before)
-        .fetch_all(pool)
-        .await?
-    }))
+    // The federated organizations' counts change only with a lower collector's message:
+    // kept in memory under the tree's version (read first, see `cache.rs`).
+    let versions = super::cache::versions(store).await?;
+    let kept = store.cache.federated_counts(versions.tree);
+    let (mut rows, federated): (Vec<OrganizationCounts>, Option<Vec<OrganizationCounts>>) =
+        on_backend!(store, |pool| {
+            let own = sqlx::query_as(
+                "SELECT h.organization_id,
+                    COUNT(*) AS enrolled,
+                    SUM(CASE WHEN h.last_seen_at >= $1 THEN 1 ELSE 0 END) AS reporting,
+                    SUM(CASE WHEN h.last_seen_at IS NULL OR h.last_seen_at < $2 THEN 1 ELSE 0 END)
+                       AS silent,
+                    SUM(CASE WHEN h.open_banned > 0 THEN 1 ELSE 0 END) AS with_banned,
+                    SUM(CASE WHEN h.open_approved > 0 THEN 1 ELSE 0 END) AS with_approved,
+                    SUM(CASE WHEN h.last_seen_at IS NOT NULL THEN 1 ELSE 0 END) AS known,
+                    SUM(CASE WHEN (h.last_seen_at IS NULL OR h.last_seen_at < $2)
+                              AND h.open_banned > 0 THEN 1 ELSE 0 END) AS silent_with_banned
+                 FROM hosts h WHERE h.retired_at IS NULL
+                 GROUP BY h.organization_id",
+            )
+            .bind(reporting_since)
+            .bind(silent_before)
+            .fetch_all(pool)
+            .await?;
+            let federated = match kept {
+                Some(_) => None,
+                None => Some(
+                    sqlx::query_as(
+                        "SELECT organization_id, enrolled, reporting, silent, with_banned,
+                            with_approved, known, silent_with_banned
+                         FROM federated_counts",
+                    )
+                    .fetch_all(pool)
+                    .await?,
+                ),
+            };
+            (own, federated)
+        });
+    let federated = match kept {
+        Some(kept) => kept,
+        None => {
+            let federated = std::sync::Arc::new(federated.unwrap_or_default());
+            store
+                .cache
+                .keep_federated_counts(versions.tree, federated.clone());
+            federated
+        }
+    };
+    // A federated organization has no hosts here: the two never share an organization.
+    rows.extend(federated.iter().cloned());
+    rows.sort_unstable_by_key(|row| row.organization_id);
+    Ok(rows)
 }
 
 pub(super) async fn host_summaries(
@@ -547,6 +577,7 @@ pub(super) async fn handled_marks(
 pub(super) async fn freeze_weekly_figures(
     store: &SqlStore,
     figures: &[WeeklyFigures],
+    applications: &[ApplicationUse],
     hosts: &HostListToFreeze,
     now: Timestamp,
 ) -> StoreResult<u64> {
@@ -554,11 +585,11 @@ pub(super) async fn freeze_weekly_figures(
         let mut transaction = pool.begin_with(D::BEGIN_WRITE).await?;
         let mut added = 0;
         for row in figures {
-            added += sqlx::query(
+            let new = sqlx::query(
                 "INSERT INTO weekly_snapshots (organization_id, week, expected_pcs, enrolled,
                      reporting, silent, with_banned, with_approved, known, silent_with_banned,
-                     frozen_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     used_approved, used_banned, frozen_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (organization_id, week) DO NOTHING",
             )
             .bind(row.organization_id)
@@ -571,10 +602,40 @@ pub(super) async fn freeze_weekly_figures(
             .bind(row.with_approved)
             .bind(row.known)
             .bind(row.silent_with_banned)
+            .bind(row.used_approved)
+            .bind(row.used_banned)
             .bind(now)
             .execute(&mut *transaction)
             .await?
             .rows_affected();
+            if new == 1 {
+                added += 1;
+                // The organization's own PCs per application, with its figures: frozen
+                // once, like them.
+                for used in applications
+                    .iter()
+                    .filter(|used| used.organization_id == row.organization_id)
+                {
+                    sqlx::query(
+                        "INSERT INTO weekly_app_use (organization_id, week, app_id, status, pcs)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (organization_id, week, app_id, status) DO NOTHING",
+                    )
+                    .bind(used.organization_id)
+                    .bind(&row.week)
+                    .bind(&used.app_id)
+                    .bind(&used.status)
+                    .bind(used.pcs)
+                    .execute(&mut *transaction)
+                    .await?;
+                }
+            }
+        }
+        if added > 0 {
+            sqlx::query(super::cache::BUMP_VERSION)
+                .bind(super::cache::WEEKS)
+                .execute(&mut *transaction)
+                .await?;
         }
         // The PCs behind the figures, written once and only with new figures: a later
         // freeze of the same week (every ten minutes, or by another collector) finds
@@ -661,42 +722,5 @@ pub(super) async fn frozen_host_list(
                 })
             }
         }
-    }))
-}
-
-pub(super) async fn weekly_figures_of_week(
-    store: &SqlStore,
-    week: &str,
-) -> StoreResult<Vec<WeeklyFigures>> {
-    let query = format!(
-        "SELECT {FIGURE_COLUMNS} FROM weekly_snapshots WHERE week = $1 ORDER BY organization_id"
-    );
-    Ok(on_backend!(store, |pool| {
-        sqlx::query_as(sqlx::AssertSqlSafe(query))
-            .bind(week)
-            .fetch_all(pool)
-            .await?
-    }))
-}
-
-pub(super) async fn weekly_figures_of_organization(
-    store: &SqlStore,
-    organization_id: i64,
-    from_week: &str,
-    to_week: &str,
-) -> StoreResult<Vec<WeeklyFigures>> {
-    Ok(on_backend!(store, |pool| {
-        let query = format!(
-            "SELECT {FIGURE_COLUMNS} FROM weekly_snapshots
-             WHERE organization_id = $1 AND week{bytewise} >= $2 AND week{bytewise} <= $3
-             ORDER BY week{bytewise}",
-            bytewise = D::BYTEWISE
-        );
-        sqlx::query_as(sqlx::AssertSqlSafe(query))
-            .bind(organization_id)
-            .bind(from_week)
-            .bind(to_week)
-            .fetch_all(pool)
-            .await?
     }))
 }

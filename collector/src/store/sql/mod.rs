@@ -12,27 +12,36 @@
 //! function and break on higher-ranked lifetimes in async code, while a match over two
 //! pools keeps the SQL as plain as a single-backend store.
 
+pub(crate) mod activity;
+mod cache;
 mod dashboard;
+mod federation;
 mod lifecycle;
+mod mail;
+mod notifications;
 mod organizations;
 mod queries;
 pub(crate) mod reports;
+mod weeks;
 mod worklist;
 
 use async_trait::async_trait;
 use sqlx::{PgConnection, SqliteConnection};
 use std::path::Path;
 
+use super::FederatedViolation;
 use super::dialect::postgres::PgBackend;
 use super::dialect::sqlite::SqliteBackend;
 use super::{
-    ApiTokenCredentials, ApiTokenInfo, AuditEntry, CatalogRevision, Coverage, EnrolledHost,
-    Enrollment, FindingEvent, FrozenHostList, HandledMark, HostApp, HostCredentials, HostDetail,
-    HostEvaluationInput, HostFinding, HostListToFreeze, HostState, HostSummary, JobLease,
-    NewAuditEntry, NewOrganization, NewSecret, NewSession, NewUser, Organization,
-    OrganizationCounts, RecentEnrollment, RecordOutcome, ReportRecord, RetiredHost, SecretInfo,
-    Session, SilentHost, Store, StoreError, StoreResult, Timestamp, User, UserChange,
-    UserCredentials, ViolationRow, WeeklyFigures, Worklist, WorklistFilter,
+    ApiTokenCredentials, ApiTokenInfo, ApplicationUse, AuditEntry, CatalogRevision, Changes,
+    Channel, Coverage, DeliveryOutcome, EnrolledHost, Enrollment, FindingEvent, FrozenHostList,
+    HandledMark, HostApp, HostCredentials, HostDetail, HostEvaluationInput, HostFinding,
+    HostListToFreeze, HostState, HostSummary, HostUseDay, IntakeOutcome, JobLease, LinkCredentials,
+    LinkInfo, NewAuditEntry, NewNotification, NewOrganization, NewSecret, NewSession, NewUser,
+    Notification, Organization, OrganizationCounts, OrganizationUse, PushOutcome, RecentEnrollment,
+    RecordOutcome, ReportRecord, RetiredHost, SecretInfo, Session, SilentHost, Store, StoreError,
+    StoreResult, Timestamp, UpstreamLink, User, UserChange, UserCredentials, ViolationRow, Webhook,
+    WeeklyFigures, WeeklyMail, Worklist, WorklistFilter,
 };
 
 /// Runs `$body` with `$pool`, the store's connection pool, once per database; inside,
@@ -109,6 +118,8 @@ impl<'c> From<&'c mut PgConnection> for Connection<'c> {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pub(crate) backend: Backend,
+    /// What this process keeps between reads (`cache.rs`), shared by clones.
+    cache: std::sync::Arc<cache::ReadCache>,
 }
 
 /// Connections per collector process on PostgreSQL unless the configuration says
@@ -169,6 +180,7 @@ impl SqlStore {
         }
         Ok(SqlStore {
             backend: Backend::Sqlite(SqliteBackend::open_file(path).await?),
+            cache: Default::default(),
         })
     }
 
@@ -177,6 +189,7 @@ impl SqlStore {
     pub async fn open_postgres(url: &str, pool_size: u32) -> StoreResult<SqlStore> {
         Ok(SqlStore {
             backend: Backend::Postgres(Box::new(PgBackend::open(url, pool_size).await?)),
+            cache: Default::default(),
         })
     }
 
@@ -220,6 +233,9 @@ impl Store for SqlStore {
     async fn organizations(&self) -> StoreResult<Vec<Organization>> {
         organizations::organizations(self).await
     }
+    async fn organizations_shared(&self) -> StoreResult<std::sync::Arc<Vec<Organization>>> {
+        organizations::cached_organizations(self).await
+    }
     async fn set_organization_time_zone(
         &self,
         id: i64,
@@ -229,6 +245,123 @@ impl Store for SqlStore {
     }
     async fn worklist(&self, filter: &WorklistFilter) -> StoreResult<Worklist> {
         worklist::worklist(self, filter).await
+    }
+    async fn set_organization_report_recipients(
+        &self,
+        id: i64,
+        recipients: Option<&str>,
+    ) -> StoreResult<Organization> {
+        organizations::set_organization_report_recipients(self, id, recipients).await
+    }
+    async fn set_organization_digest_recipients(
+        &self,
+        id: i64,
+        recipients: Option<&str>,
+    ) -> StoreResult<Organization> {
+        organizations::set_organization_digest_recipients(self, id, recipients).await
+    }
+    async fn set_organization_webhook(
+        &self,
+        id: i64,
+        webhook: Option<&Webhook>,
+    ) -> StoreResult<Organization> {
+        organizations::set_organization_webhook(self, id, webhook).await
+    }
+    async fn organization_webhook(&self, id: i64) -> StoreResult<Option<Webhook>> {
+        organizations::organization_webhook(self, id).await
+    }
+    async fn changes(
+        &self,
+        organization_id: i64,
+        from: Timestamp,
+        until: Timestamp,
+        silent_after_seconds: i64,
+    ) -> StoreResult<Changes> {
+        notifications::changes(self, organization_id, from, until, silent_after_seconds).await
+    }
+    async fn notification_cursor(
+        &self,
+        organization_id: i64,
+        channel: Channel,
+    ) -> StoreResult<Option<Timestamp>> {
+        notifications::notification_cursor(self, organization_id, channel).await
+    }
+    async fn record_notification(
+        &self,
+        new: &NewNotification,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>> {
+        notifications::record_notification(self, new, now).await
+    }
+    async fn due_notifications(
+        &self,
+        channel: Channel,
+        now: Timestamp,
+        stale_before: Option<Timestamp>,
+    ) -> StoreResult<Vec<Notification>> {
+        notifications::due_notifications(self, channel, now, stale_before).await
+    }
+    async fn claim_notification(
+        &self,
+        id: i64,
+        now: Timestamp,
+        stale_before: Option<Timestamp>,
+    ) -> StoreResult<Option<i64>> {
+        notifications::claim_notification(self, id, now, stale_before).await
+    }
+    async fn finish_notification(
+        &self,
+        id: i64,
+        outcome: &DeliveryOutcome,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        notifications::finish_notification(self, id, outcome, now).await
+    }
+    async fn notifications(
+        &self,
+        organization_id: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<Notification>> {
+        notifications::notifications(self, organization_id, limit).await
+    }
+    async fn prune_notifications(&self, before: Timestamp) -> StoreResult<u64> {
+        notifications::prune_notifications(self, before).await
+    }
+    async fn claim_weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+        recipients: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<i64>> {
+        mail::claim_weekly_mail(self, organization_id, week, recipients, now).await
+    }
+    async fn finish_weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+        recipients: &str,
+        outcome: &DeliveryOutcome,
+        sent_by: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<()> {
+        mail::finish_weekly_mail(
+            self,
+            organization_id,
+            week,
+            recipients,
+            outcome,
+            sent_by,
+            now,
+        )
+        .await
+    }
+    async fn weekly_mail(
+        &self,
+        organization_id: i64,
+        week: &str,
+    ) -> StoreResult<Option<WeeklyMail>> {
+        mail::weekly_mail(self, organization_id, week).await
     }
     async fn set_organization_report_cutoff(
         &self,
@@ -340,6 +473,9 @@ impl Store for SqlStore {
     async fn prune_reports(&self, before: Timestamp) -> StoreResult<u64> {
         queries::prune_reports(self, before).await
     }
+    async fn prune_use_days(&self, before: Timestamp) -> StoreResult<u64> {
+        activity::prune_use_days(self, before).await
+    }
 
     async fn create_user(&self, new: NewUser, now: Timestamp) -> StoreResult<User> {
         dashboard::create_user(self, new, now).await
@@ -396,6 +532,16 @@ impl Store for SqlStore {
     ) -> StoreResult<Vec<OrganizationCounts>> {
         dashboard::organization_counts(self, reporting_since, silent_before).await
     }
+    async fn organization_use(
+        &self,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> StoreResult<(Vec<OrganizationUse>, Vec<ApplicationUse>)> {
+        activity::organization_use(self, from, until).await
+    }
+    async fn host_use_days(&self, host_id: i64, since: Timestamp) -> StoreResult<Vec<HostUseDay>> {
+        activity::host_use_days(self, host_id, since).await
+    }
     async fn host_summaries(&self, organization_id: i64) -> StoreResult<Vec<HostSummary>> {
         dashboard::host_summaries(self, organization_id).await
     }
@@ -414,10 +560,11 @@ impl Store for SqlStore {
     async fn freeze_weekly_figures(
         &self,
         figures: &[WeeklyFigures],
+        applications: &[ApplicationUse],
         hosts: &HostListToFreeze,
         now: Timestamp,
     ) -> StoreResult<u64> {
-        dashboard::freeze_weekly_figures(self, figures, hosts, now).await
+        dashboard::freeze_weekly_figures(self, figures, applications, hosts, now).await
     }
     async fn frozen_host_list(
         &self,
@@ -429,7 +576,10 @@ impl Store for SqlStore {
         dashboard::frozen_host_list(self, week, boundaries, organization_id, directly_under).await
     }
     async fn weekly_figures_of_week(&self, week: &str) -> StoreResult<Vec<WeeklyFigures>> {
-        dashboard::weekly_figures_of_week(self, week).await
+        weeks::weekly_figures_of_week(self, week).await
+    }
+    async fn weekly_app_use_of_week(&self, week: &str) -> StoreResult<Vec<ApplicationUse>> {
+        activity::weekly_app_use_of_week(self, week).await
     }
     async fn weekly_figures_of_organization(
         &self,
@@ -437,9 +587,53 @@ impl Store for SqlStore {
         from_week: &str,
         to_week: &str,
     ) -> StoreResult<Vec<WeeklyFigures>> {
-        dashboard::weekly_figures_of_organization(self, organization_id, from_week, to_week).await
+        weeks::weekly_figures_of_organization(self, organization_id, from_week, to_week).await
     }
 
+    async fn create_link(
+        &self,
+        organization_id: i64,
+        secret_hash: &str,
+        detail: sverka_shared::federation::Detail,
+        now: Timestamp,
+    ) -> StoreResult<LinkInfo> {
+        federation::create_link(self, organization_id, secret_hash, detail, now).await
+    }
+    async fn revoke_link(&self, id: i64, now: Timestamp) -> StoreResult<()> {
+        federation::revoke_link(self, id, now).await
+    }
+    async fn links(&self) -> StoreResult<Vec<LinkInfo>> {
+        federation::links(self).await
+    }
+    async fn link_credentials(&self, id: i64) -> StoreResult<Option<LinkCredentials>> {
+        federation::link_credentials(self, id).await
+    }
+    async fn store_federated_figures(
+        &self,
+        link_id: i64,
+        message: &sverka_shared::federation::FiguresMessage,
+        now: Timestamp,
+    ) -> StoreResult<IntakeOutcome> {
+        federation::store_federated_figures(self, link_id, message, now).await
+    }
+    async fn federated_violations(
+        &self,
+        organization_id: Option<i64>,
+    ) -> StoreResult<Vec<FederatedViolation>> {
+        federation::federated_violations(self, organization_id).await
+    }
+    async fn upstream(&self) -> StoreResult<Option<UpstreamLink>> {
+        federation::upstream(self).await
+    }
+    async fn set_upstream(&self, link: Option<&UpstreamLink>) -> StoreResult<()> {
+        federation::set_upstream(self, link).await
+    }
+    async fn record_push(&self, outcome: &PushOutcome, now: Timestamp) -> StoreResult<()> {
+        federation::record_push(self, outcome, now).await
+    }
+    async fn frozen_weeks(&self, after: Option<&str>, limit: i64) -> StoreResult<Vec<String>> {
+        weeks::frozen_weeks(self, after, limit).await
+    }
     async fn try_lock_job(&self, name: &str) -> StoreResult<Option<JobLease>> {
         match &self.backend {
             Backend::Sqlite(backend) => backend.try_lock_job(name),

@@ -6,21 +6,31 @@ use crate::store::lifecycle;
 use crate::store::rules::{self, StoredSecret};
 use crate::store::{
     EnrolledHost, Enrollment, HostCredentials, HostState, NewOrganization, NewSecret, Organization,
-    SecretInfo, StoreError, StoreResult, Timestamp,
+    SecretInfo, StoreError, StoreResult, Timestamp, Webhook,
 };
 
+/// An organization's columns, read from `ORGANIZATIONS` (with its link's time of the
+/// last figures when it is federated).
 const ORGANIZATION_COLUMNS: &str =
-    "id, parent_id, name, kind, expected_pcs, time_zone, report_cutoff";
+    "o.id, o.parent_id, o.name, o.kind, o.expected_pcs, o.time_zone, o.report_cutoff,
+     o.report_recipients, o.digest_recipients, o.webhook_url, o.federated_link_id,
+     l.last_generated_at AS federated_as_of, o.federated_gone_at";
+const ORGANIZATIONS: &str =
+    "organizations o LEFT JOIN federation_links l ON l.id = o.federated_link_id";
 
 pub(super) async fn create_organization(
     store: &SqlStore,
     new: NewOrganization,
 ) -> StoreResult<Organization> {
     let time_zone = rules::check_new_organization(&new)?;
-    if let Some(parent) = new.parent_id
-        && organization(store, parent).await?.is_none()
-    {
-        return Err(StoreError::NotFound(format!("organization {parent}")));
+    if let Some(parent) = new.parent_id {
+        match organization(store, parent).await? {
+            None => return Err(StoreError::NotFound(format!("organization {parent}"))),
+            Some(federated) if federated.federated_link_id.is_some() => {
+                return Err(not_here(&federated, "add organizations"));
+            }
+            Some(_) => {}
+        }
     }
     let now = crate::now();
     let id: i64 = on_backend!(store, |pool| {
@@ -45,7 +55,23 @@ pub(super) async fn create_organization(
         expected_pcs: new.expected_pcs,
         time_zone,
         report_cutoff: None,
+        report_recipients: None,
+        digest_recipients: None,
+        webhook_url: None,
+        federated_link_id: None,
+        federated_as_of: None,
+        federated_gone_at: None,
     })
+}
+
+/// A federated organization belongs to the collector that sends its figures: its
+/// tree and PCs are changed there.
+fn not_here(federated: &Organization, what: &str) -> StoreError {
+    StoreError::Rejected(format!(
+        "organization {} ({}) is federated: its figures come from another collector; \
+         {what} there",
+        federated.id, federated.name
+    ))
 }
 
 pub(super) async fn set_organization_report_cutoff(
@@ -57,6 +83,58 @@ pub(super) async fn set_organization_report_cutoff(
     set_organization_setting(store, id, OrganizationSetting::ReportCutoff, report_cutoff).await
 }
 
+pub(super) async fn set_organization_report_recipients(
+    store: &SqlStore,
+    id: i64,
+    recipients: Option<&str>,
+) -> StoreResult<Organization> {
+    let recipients = rules::checked_report_recipients(recipients)?;
+    set_organization_setting(store, id, OrganizationSetting::ReportRecipients, recipients).await
+}
+
+pub(super) async fn set_organization_digest_recipients(
+    store: &SqlStore,
+    id: i64,
+    recipients: Option<&str>,
+) -> StoreResult<Organization> {
+    let recipients = rules::checked_report_recipients(recipients)?;
+    set_organization_setting(store, id, OrganizationSetting::DigestRecipients, recipients).await
+}
+
+pub(super) async fn set_organization_webhook(
+    store: &SqlStore,
+    id: i64,
+    webhook: Option<&Webhook>,
+) -> StoreResult<Organization> {
+    let webhook = webhook.map(rules::checked_webhook).transpose()?;
+    let changed = on_backend!(store, |pool| {
+        sqlx::query("UPDATE organizations SET webhook_url = $2, webhook_secret = $3 WHERE id = $1")
+            .bind(id)
+            .bind(webhook.as_ref().map(|webhook| &webhook.url))
+            .bind(webhook.as_ref().map(|webhook| &webhook.secret))
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    changed_organization(store, id, changed).await
+}
+
+pub(super) async fn organization_webhook(
+    store: &SqlStore,
+    id: i64,
+) -> StoreResult<Option<Webhook>> {
+    let row: Option<(Option<String>, Option<String>)> = on_backend!(store, |pool| {
+        sqlx::query_as("SELECT webhook_url, webhook_secret FROM organizations WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(match row {
+        Some((Some(url), Some(secret))) => Some(Webhook { url, secret }),
+        _ => None,
+    })
+}
+
 pub(super) async fn set_organization_time_zone(
     store: &SqlStore,
     id: i64,
@@ -66,11 +144,14 @@ pub(super) async fn set_organization_time_zone(
     set_organization_setting(store, id, OrganizationSetting::TimeZone, time_zone).await
 }
 
-/// The settings an organization's children inherit, each a column of its own.
+/// An organization's settings, each a column of its own (the time zone and cut-off
+/// are inherited by its children; the recipients are its own).
 #[derive(Clone, Copy)]
 enum OrganizationSetting {
     TimeZone,
     ReportCutoff,
+    ReportRecipients,
+    DigestRecipients,
 }
 
 /// Writes one checked setting (or clears it) and reads the organization back.
@@ -85,6 +166,12 @@ async fn set_organization_setting(
         OrganizationSetting::ReportCutoff => {
             "UPDATE organizations SET report_cutoff = $2 WHERE id = $1"
         }
+        OrganizationSetting::ReportRecipients => {
+            "UPDATE organizations SET report_recipients = $2 WHERE id = $1"
+        }
+        OrganizationSetting::DigestRecipients => {
+            "UPDATE organizations SET digest_recipients = $2 WHERE id = $1"
+        }
     };
     let changed = on_backend!(store, |pool| {
         sqlx::query(statement)
@@ -94,16 +181,25 @@ async fn set_organization_setting(
             .await?
             .rows_affected()
     });
+    changed_organization(store, id, changed).await
+}
+
+/// The organization a setting was written to, read back; `NotFound` when the write
+/// `changed` no row.
+async fn changed_organization(
+    store: &SqlStore,
+    id: i64,
+    changed: u64,
+) -> StoreResult<Organization> {
+    let missing = || StoreError::NotFound(format!("organization {id}"));
     if changed == 0 {
-        return Err(StoreError::NotFound(format!("organization {id}")));
+        return Err(missing());
     }
-    organization(store, id)
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("organization {id}")))
+    organization(store, id).await?.ok_or_else(missing)
 }
 
 pub(super) async fn organization(store: &SqlStore, id: i64) -> StoreResult<Option<Organization>> {
-    let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1");
+    let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM {ORGANIZATIONS} WHERE o.id = $1");
     Ok(on_backend!(store, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(query))
             .bind(id)
@@ -112,13 +208,36 @@ pub(super) async fn organization(store: &SqlStore, id: i64) -> StoreResult<Optio
     }))
 }
 
+/// Every organization, kept in memory under the tree's version (`cache.rs`).
 pub(super) async fn organizations(store: &SqlStore) -> StoreResult<Vec<Organization>> {
-    let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM organizations ORDER BY id");
-    Ok(on_backend!(store, |pool| {
+    Ok(cached_organizations(store).await?.as_ref().clone())
+}
+
+pub(super) async fn cached_organizations(
+    store: &SqlStore,
+) -> StoreResult<std::sync::Arc<Vec<Organization>>> {
+    let versions = super::cache::versions(store).await?;
+    organizations_at(store, versions.tree).await
+}
+
+/// The organizations under the tree's version `tree_version`, read by the caller
+/// before (kept, or read now and kept).
+pub(super) async fn organizations_at(
+    store: &SqlStore,
+    tree_version: i64,
+) -> StoreResult<std::sync::Arc<Vec<Organization>>> {
+    if let Some(kept) = store.cache.organizations(tree_version) {
+        return Ok(kept);
+    }
+    let query = format!("SELECT {ORGANIZATION_COLUMNS} FROM {ORGANIZATIONS} ORDER BY o.id");
+    let rows: Vec<Organization> = on_backend!(store, |pool| {
         sqlx::query_as(sqlx::AssertSqlSafe(query))
             .fetch_all(pool)
             .await?
-    }))
+    });
+    let rows = std::sync::Arc::new(rows);
+    store.cache.keep_organizations(tree_version, rows.clone());
+    Ok(rows)
 }
 
 pub(super) async fn create_secret(
@@ -126,11 +245,17 @@ pub(super) async fn create_secret(
     new: NewSecret,
     now: Timestamp,
 ) -> StoreResult<SecretInfo> {
-    if organization(store, new.organization_id).await?.is_none() {
-        return Err(StoreError::NotFound(format!(
-            "organization {}",
-            new.organization_id
-        )));
+    match organization(store, new.organization_id).await? {
+        None => {
+            return Err(StoreError::NotFound(format!(
+                "organization {}",
+                new.organization_id
+            )));
+        }
+        Some(federated) if federated.federated_link_id.is_some() => {
+            return Err(not_here(&federated, "enroll PCs"));
+        }
+        Some(_) => {}
     }
     let id: i64 = on_backend!(store, |pool| {
         sqlx::query_scalar(

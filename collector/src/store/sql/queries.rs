@@ -130,8 +130,9 @@ impl From<CoverageCounts> for Coverage {
 /// One query for the organization and all its children: each organization under
 /// `organization_id` is labelled with the child it lies under (or the organization
 /// itself), hosts are counted per organization (in the order of the covering index
-/// `hosts_active_counters`, from the hosts' own counters) and the counts added
-/// up per label; the organization's own row is the sum.
+/// `hosts_active_counters`, from the hosts' own counters; a federated organization's
+/// as its lower collector last sent them) and the counts added up per label; the
+/// organization's own row is the sum.
 pub(super) async fn coverage(
     store: &SqlStore,
     organization_id: i64,
@@ -159,7 +160,11 @@ pub(super) async fn coverage(
                    SUM(CASE WHEN h.last_seen_at IS NOT NULL THEN 1 ELSE 0 END) AS known
             FROM hosts h WHERE h.organization_id IN (SELECT id FROM scope)
               AND h.retired_at IS NULL
-            GROUP BY h.organization_id),
+            GROUP BY h.organization_id
+            UNION ALL
+            SELECT f.organization_id, f.enrolled, f.reporting, f.with_banned, f.with_approved,
+                   f.known
+            FROM federated_counts f WHERE f.organization_id IN (SELECT id FROM scope)),
          host_counts AS (
             SELECT s.top, CAST(SUM(c.enrolled) AS BIGINT) AS enrolled,
                    CAST(SUM(c.reporting) AS BIGINT) AS reporting,

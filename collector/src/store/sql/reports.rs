@@ -115,13 +115,16 @@ pub(crate) async fn apply_report(
 /// inventory (unless the caller stored it already), and unless the report is older
 /// than the host's last scan (`stale`: only the host's last contact moves), the host's
 /// facts and findings. Findings that differ from the stored ones open, resolve and
-/// reopen ([`apply_findings`]); otherwise the open ones were seen again.
+/// reopen ([`apply_findings`]); otherwise the open ones were seen again. The report's
+/// uses are recorded in every case.
 pub(crate) async fn apply_new_report(
-    connection: Connection<'_>,
+    mut connection: Connection<'_>,
     record: &ReportRecord,
     host: &HostBefore,
     store_inventory: bool,
 ) -> StoreResult<RecordOutcome> {
+    // A use is a fact of its time, also in a report older than the host's last scan.
+    super::activity::record_uses(connection.reborrow(), &[record]).await?;
     let stale = record.is_stale(host);
     let findings_digest = record
         .findings

@@ -52,10 +52,12 @@ pub async fn host_tables(
     host: &crate::store::HostDetail,
     query: &str,
     lang: Lang,
+    clock: &crate::web::clock::Clock,
 ) -> Result<[Table; 3], WebError> {
     let texts = lang.texts();
     let store = state.app.store.as_ref();
     let apps = store.host_apps(host.host_id).await?;
+    let uses = crate::web::activity::host_uses(store, host.host_id, clock).await?;
     let marks: HashMap<String, HandledMark> = store
         .handled_marks(host.organization_id)
         .await?
@@ -76,6 +78,8 @@ pub async fn host_tables(
             column(texts.handled, 26.0),
             column(texts.evidence, 45.0),
             column(texts.last_seen, 16.0),
+            column(lang.activity().last_used, 16.0),
+            column(lang.activity().weeks_used, 24.0),
         ],
     );
     // Open findings first (banned before others), resolved ones last; approved
@@ -109,6 +113,12 @@ pub async fn host_tables(
             ),
             Cell::Text(evidence_summary(&app.app_name, &app.evidence, lang)),
             Cell::Time(Some(app.last_seen)),
+            Cell::Time(uses.get(&app.app_id).map(|used| used.last_used_at)),
+            Cell::Text(
+                uses.get(&app.app_id)
+                    .map(|used| used.weeks.join(", "))
+                    .unwrap_or_default(),
+            ),
         ]);
     }
     let mut inventory = Table::new(
@@ -199,7 +209,7 @@ pub async fn host(
         dir: query.dir,
     };
     let [mut findings, mut inventory, mut timeline] =
-        host_tables(&state, &host, &search, viewer.lang).await?;
+        host_tables(&state, &host, &search, viewer.lang, &clock).await?;
     for table in [&mut findings, &mut inventory, &mut timeline] {
         table.sort(order);
     }
@@ -321,7 +331,8 @@ pub async fn host_export(
     let tree = load_tree(&state).await?;
     let host = scoped_host(&state, &viewer, &tree, id, Action::Read).await?;
     let clock = state.clock_for(&tree, host.organization_id);
-    let [findings, inventory, timeline] = host_tables(&state, &host, "", viewer.lang).await?;
+    let [findings, inventory, timeline] =
+        host_tables(&state, &host, "", viewer.lang, &clock).await?;
     let texts = viewer.lang.texts();
     let (table, subject) = match table.as_str() {
         "findings" => (findings, texts.findings),

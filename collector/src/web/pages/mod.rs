@@ -13,6 +13,7 @@ pub mod worklist;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
+use std::sync::Arc;
 
 use super::auth::Viewer;
 use super::exports::{ExportTitle, content_disposition};
@@ -45,6 +46,7 @@ pub fn layout(viewer: &Viewer, title: &str, crumbs: Markup, body: Markup) -> Mar
                         @if is_admin {
                             a href="/users" { (texts.users) }
                             a href="/audit" { (texts.audit) }
+                            a href="/federation" { (super::federation::texts(viewer.lang).title) }
                         }
                     }
                     div.account {
@@ -86,14 +88,11 @@ pub fn message_page(lang: Lang, message: &str) -> Markup {
     }
 }
 
-pub async fn load_tree(state: &WebState) -> Result<OrganizationTree, WebError> {
-    state
-        .app
-        .store
-        .organizations()
-        .await
-        .map(OrganizationTree::new)
-        .map_err(WebError::from)
+/// The organization tree, built once per change of the organizations
+/// ([`crate::web::scope::TreeCache`]).
+pub async fn load_tree(state: &WebState) -> Result<Arc<OrganizationTree>, WebError> {
+    let organizations = state.app.store.organizations_shared().await?;
+    Ok(state.trees.tree_of(organizations))
 }
 
 /// The organization tree, once the viewer may do `action` on `organization_id`: the
@@ -103,7 +102,7 @@ pub async fn tree_permitting(
     viewer: &Viewer,
     action: Action,
     organization_id: Option<i64>,
-) -> Result<OrganizationTree, WebError> {
+) -> Result<Arc<OrganizationTree>, WebError> {
     let tree = load_tree(state).await?;
     permit(viewer, action, organization_id, &tree)?;
     Ok(tree)

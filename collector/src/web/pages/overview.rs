@@ -74,6 +74,36 @@ pub fn row_name(tree: &OrganizationTree, scope: i64, row: Row, lang: Lang) -> Op
     }
 }
 
+/// How old a federated organization's figures are ("figures from its own collector of
+/// DATE"), and "late" when none arrived since `week_start`: its last figures are shown
+/// (and counted), never zeros. `None` for an organization of this collector's own.
+pub fn federated_note(
+    tree: &OrganizationTree,
+    member: i64,
+    clock: &crate::web::clock::Clock,
+    week_start: i64,
+    lang: Lang,
+) -> Option<String> {
+    let organization = tree.get(member)?;
+    organization.federated_link_id?;
+    let officer = lang.officer();
+    if let Some(gone_at) = organization.federated_gone_at {
+        return Some(format!(
+            "{} {}",
+            officer.federated_gone,
+            clock.date_time(gone_at)
+        ));
+    }
+    let as_of = organization
+        .federated_as_of
+        .map(|as_of| format!("{} {}", officer.federated_as_of, clock.date_time(as_of)));
+    Some(match (as_of, organization.is_late(week_start)) {
+        (Some(as_of), false) => as_of,
+        (Some(as_of), true) => format!("{as_of}; {}", officer.federated_late),
+        (None, _) => officer.federated_late.to_string(),
+    })
+}
+
 /// One row per sub-organization (and one for PCs directly under it), with totals;
 /// the rows add up to the totals.
 pub async fn overview_table(
@@ -155,9 +185,14 @@ pub async fn overview_table(
         HashMap::new()
     };
     for (key, totals) in table_rows(tree, id, |member| counts.totals(tree, member)) {
-        let Some(name) = row_name(tree, id, key, lang) else {
+        let Some(mut name) = row_name(tree, id, key, lang) else {
             continue;
         };
+        if let (Row::Member(member), Cell::Link(text, _)) = (key, &mut name)
+            && let Some(note) = federated_note(tree, member, &clock, week.start, lang)
+        {
+            text.push_str(&format!(" ({note})"));
+        }
         table
             .rows
             .push(row(name, key, &totals, before_rows.get(&key)));
@@ -194,6 +229,8 @@ pub async fn overview(
             a href={ "/org/" (id) "/worklist" } { (viewer.lang.officer().worklist) }
             " · "
             a href={ "/org/" (id) "/enrollment" } { (texts.enrollment) }
+            " · "
+            a href={ "/org/" (id) "/notifications" } { (viewer.lang.notifications().title) }
         }
         (table.html(&clock, &format!("/org/{id}"), order, texts.nothing))
         p.definitions #definitions { (viewer.lang.officer().definitions) }

@@ -127,6 +127,15 @@ pub async fn school(
     let tree = tree_permitting(&state, &viewer, Action::Read, Some(id)).await?;
     let clock = state.clock_for(&tree, id).in_language(viewer.lang);
     let texts = viewer.lang.texts();
+    // A federated organization's PCs are on its own collector: what it sent instead.
+    if let Some(organization) = tree.get(id)
+        && organization.federated_link_id.is_some()
+    {
+        let as_of = organization.federated_as_of;
+        let body = federated_school(&state, id, as_of, &clock, viewer.lang, order).await?;
+        let name = organization.name.clone();
+        return Ok(layout(&viewer, &name, crumbs(&viewer, &tree, id), body).into_response());
+    }
     let [mut violations, mut silent, mut clean] = school_tables(&state, id, viewer.lang).await?;
     for table in [&mut violations, &mut silent, &mut clean] {
         table.sort(order);
@@ -147,12 +156,90 @@ pub async fn school(
             a href={ "/org/" (id) "/enrollment" } { (texts.enrollment) }
             " · "
             a href={ "/org/" (id) "/weekly" } { (texts.weekly) }
+            " · "
+            a href={ "/org/" (id) "/notifications" } { (viewer.lang.notifications().title) }
         }
         (section(texts.violations, "violations", &violations))
         (section(texts.silent_pcs, "silent", &silent))
         (section(texts.clean_pcs, "clean", &clean))
     };
     Ok(layout(&viewer, &name, crumbs(&viewer, &tree, id), body).into_response())
+}
+
+/// Federated organizations' banned messengers as their collectors sent them: per
+/// school (named, linked, when `tree` is given) and application, how many PCs, and
+/// their names when the link allows them.
+pub(super) fn federated_violations_table(
+    state: &WebState,
+    id: i64,
+    rows: &[crate::store::FederatedViolation],
+    tree: Option<&crate::web::scope::OrganizationTree>,
+    lang: Lang,
+) -> Table {
+    let texts = lang.texts();
+    let officer = lang.officer();
+    let catalog = state.app.catalog();
+    let mut columns = vec![
+        column(texts.application, 20.0),
+        column(officer.pcs, 8.0),
+        column(officer.pc_names, 60.0),
+    ];
+    if tree.is_some() {
+        columns.insert(0, column(texts.organization, 30.0));
+    }
+    let mut table = Table::new(format!("federated-violations-{id}"), columns);
+    for row in rows {
+        let name = catalog
+            .matcher
+            .catalog()
+            .app(&row.app_id)
+            .map_or(row.app_id.clone(), |app| app.name.clone());
+        let mut cells = vec![
+            Cell::Text(name),
+            Cell::Int(row.pcs),
+            Cell::Text(row.hosts.join(", ")),
+        ];
+        if let Some(tree) = tree {
+            let school = tree.get(row.organization_id).map_or_else(
+                || format!("#{}", row.organization_id),
+                |org| org.name.clone(),
+            );
+            cells.insert(
+                0,
+                Cell::Link(school, format!("/school/{}", row.organization_id)),
+            );
+        }
+        table.rows.push(cells);
+    }
+    table
+}
+
+/// A federated organization's page: its PCs are on its own collector, so what that
+/// collector last sent: banned messengers with how many PCs (and their names when the
+/// link allows them).
+async fn federated_school(
+    state: &WebState,
+    id: i64,
+    as_of: Option<i64>,
+    clock: &crate::web::clock::Clock,
+    lang: Lang,
+    order: SortOrder,
+) -> Result<maud::Markup, WebError> {
+    let texts = lang.texts();
+    let officer = lang.officer();
+    let rows = state.app.store.federated_violations(Some(id)).await?;
+    let mut table = federated_violations_table(state, id, &rows, None, lang);
+    table.sort(order);
+    Ok(html! {
+        p { (officer.federated_school_text) }
+        @if let Some(as_of) = as_of {
+            p { (officer.federated_as_of) " " (clock.date_time(as_of)) }
+        }
+        section id="section-federated-violations" {
+            h2 { (officer.federated_violations) " (" (table.rows.len()) ")" }
+            (table.html(clock, &format!("/school/{id}"), order, texts.nothing))
+        }
+    })
 }
 
 pub async fn school_export(

@@ -336,6 +336,7 @@ pub async fn worklist_page(
     .is_ok();
     let address = query.address();
     let name = tree.get(id).map(|o| o.name.clone()).unwrap_or_default();
+    let federated = federated_section(&state, &tree, id, &filter, &clock, lang).await?;
     let body = html! {
         (filter_form(&tree, id, &query, &apps, lang))
         p.count #worklist-count { (officer.shown_of) " " (list.rows.len()) " / " (list.matched) }
@@ -358,6 +359,7 @@ pub async fn worklist_page(
             " · "
             a.export href={ "/org/" (id) "/worklist/export/xlsx?" (address) } download { "XLSX" }
         }
+        (federated)
         (ranking_section)
     };
     Ok(layout(
@@ -367,6 +369,71 @@ pub async fn worklist_page(
         body,
     )
     .into_response())
+}
+
+/// The banned messengers of the schools under `id` that report through their own
+/// collector (federation), as it sent them, narrowed by the application and the search;
+/// nothing under filters their figures cannot answer (new or resolved this week,
+/// silent, handled).
+async fn federated_section(
+    state: &WebState,
+    tree: &OrganizationTree,
+    id: i64,
+    filter: &WorklistFilter,
+    clock: &Clock,
+    lang: Lang,
+) -> Result<Markup, WebError> {
+    let answerable = !filter.directly
+        && filter.first_seen_since.is_none()
+        && filter.resolved_since.is_none()
+        && filter.silent_before.is_none()
+        && filter.handled.is_none();
+    if !answerable
+        || !tree.subtree(filter.within).iter().any(|&member| {
+            tree.get(member)
+                .is_some_and(|org| org.federated_link_id.is_some())
+        })
+    {
+        return Ok(html! {});
+    }
+    let catalog = state.app.catalog();
+    let search = filter.search.as_deref().map(str::to_lowercase);
+    let rows: Vec<_> = state
+        .app
+        .store
+        .federated_violations(None)
+        .await?
+        .into_iter()
+        .filter(|row| tree.is_within(row.organization_id, filter.within))
+        .filter(|row| filter.app_id.as_ref().is_none_or(|app| *app == row.app_id))
+        .filter(|row| {
+            search.as_ref().is_none_or(|search| {
+                let app_name = catalog
+                    .matcher
+                    .catalog()
+                    .app(&row.app_id)
+                    .map_or(String::new(), |app| app.name.to_lowercase());
+                let school = tree
+                    .get(row.organization_id)
+                    .map_or(String::new(), |org| org.name.to_lowercase());
+                app_name.contains(search.as_str())
+                    || row.app_id.contains(search.as_str())
+                    || school.contains(search.as_str())
+                    || row
+                        .hosts
+                        .iter()
+                        .any(|host| host.to_lowercase().contains(search.as_str()))
+            })
+        })
+        .collect();
+    let table = super::school::federated_violations_table(state, id, &rows, Some(tree), lang);
+    let officer = lang.officer();
+    Ok(html! {
+        section id="section-federated-violations" {
+            h2 { (officer.federated_violations_below) " (" (table.rows.len()) ")" }
+            (table.fixed_html(clock, lang.texts().nothing))
+        }
+    })
 }
 
 /// The worklist's rows, with a checkbox per violation when they may be marked.

@@ -7,9 +7,11 @@
 mod access;
 mod admin_tools;
 mod changes;
+mod federated;
 mod libreoffice;
 mod officer;
 mod rendering;
+mod weekly_use;
 
 use axum::Router;
 use axum::body::Body;
@@ -34,19 +36,24 @@ use tower::ServiceExt;
 const PASSWORD: &str = "correct horse battery";
 const XSS_HOST: &str = "<img src=x onerror=alert(1)>";
 
-struct Harness {
-    app: Router,
-    store: Arc<dyn Store>,
-    state: Arc<WebState>,
-    region: i64,
-    school_a: i64,
-    school_b: i64,
-    host_a: i64,
-    host_b: i64,
-    _folder: tempfile::TempDir,
+pub(crate) struct Harness {
+    pub(crate) app: Router,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) state: Arc<WebState>,
+    pub(crate) region: i64,
+    pub(crate) school_a: i64,
+    pub(crate) school_b: i64,
+    pub(crate) host_a: i64,
+    pub(crate) host_b: i64,
+    pub(crate) _folder: tempfile::TempDir,
 }
 
-async fn organization(store: &dyn Store, name: &str, parent: Option<i64>, expected: i64) -> i64 {
+pub(crate) async fn organization(
+    store: &dyn Store,
+    name: &str,
+    parent: Option<i64>,
+    expected: i64,
+) -> i64 {
     store
         .create_organization(NewOrganization {
             parent_id: parent,
@@ -60,7 +67,9 @@ async fn organization(store: &dyn Store, name: &str, parent: Option<i64>, expect
         .id
 }
 
-async fn enrolled_host(store: &dyn Store, organization_id: i64, machine: &str) -> i64 {
+/// A new enrollment secret of the organization: its id and its random part (the
+/// agent sends `keys::token(id, random)`).
+pub(crate) async fn new_secret(store: &dyn Store, organization_id: i64) -> (i64, String) {
     let (random, secret_hash) = keys::generate();
     let secret = store
         .create_secret(
@@ -73,17 +82,34 @@ async fn enrolled_host(store: &dyn Store, organization_id: i64, machine: &str) -
         )
         .await
         .expect("secret");
-    store
+    (secret.id, random)
+}
+
+async fn enrolled_host(store: &dyn Store, organization_id: i64, machine: &str) -> i64 {
+    enrolled_host_with_key(store, organization_id, machine)
+        .await
+        .0
+}
+
+/// A PC enrolled as an agent would be: its id and its host key.
+pub(crate) async fn enrolled_host_with_key(
+    store: &dyn Store,
+    organization_id: i64,
+    machine: &str,
+) -> (i64, String) {
+    let (secret_id, secret_random) = new_secret(store, organization_id).await;
+    let (key_random, key_hash) = keys::generate();
+    let host_id = store
         .enroll(
             Enrollment {
-                secret_id: secret.id,
-                secret_hash: keys::hash(&random),
+                secret_id,
+                secret_hash: keys::hash(&secret_random),
                 machine_id: machine.into(),
                 hostname: machine.into(),
                 os_id: "astra".into(),
                 os_name: "Astra Linux".into(),
                 agent_version: "0.1.0".into(),
-                key_hash: keys::generate().1,
+                key_hash,
                 // The dashboard's fixtures may hold more PCs than their schools expect.
                 allowance: EnrollmentAllowance {
                     margin_percent: 0,
@@ -94,7 +120,8 @@ async fn enrolled_host(store: &dyn Store, organization_id: i64, machine: &str) -
         )
         .await
         .expect("enroll")
-        .host_id
+        .host_id;
+    (host_id, keys::token(host_id, &key_random))
 }
 
 fn finding(app: &str, status: &str, path: &str) -> HostFinding {
@@ -130,6 +157,7 @@ async fn report(store: &dyn Store, host_id: i64, hostname: &str, findings: Vec<H
             evidence: "[]".into(),
             catalog_revision: 0,
             findings: Some(EvaluatedFindings::new(findings)),
+            uses: Vec::new(),
         })
         .await
         .expect("report");
@@ -139,7 +167,7 @@ fn uuid_like(host_id: i64, now: i64) -> String {
     format!("0190{host_id:04x}-0000-7000-8000-{now:012x}")
 }
 
-async fn harness() -> Harness {
+pub(crate) async fn harness() -> Harness {
     let folder = tempfile::tempdir().expect("tempdir");
     let store: Arc<dyn Store> = Arc::new(
         SqlStore::open_sqlite(&folder.path().join("dashboard.db"))
@@ -216,7 +244,7 @@ async fn harness() -> Harness {
 }
 
 /// A browser-like client: keeps cookies, finds the CSRF token on pages.
-struct Client<'h> {
+pub(crate) struct Client<'h> {
     harness: &'h Harness,
     cookies: HashMap<String, String>,
 }
@@ -317,7 +345,7 @@ impl<'h> Client<'h> {
     }
 
     /// Creates a personal API token on the tokens page and returns it as shown once.
-    async fn create_api_token(&mut self, name: &str) -> String {
+    pub(crate) async fn create_api_token(&mut self, name: &str) -> String {
         let page = self
             .submit("/tokens", "/tokens", &[("name", name)])
             .await
@@ -344,7 +372,7 @@ impl<'h> Client<'h> {
         .await
     }
 
-    async fn login(harness: &'h Harness, login: &str) -> Client<'h> {
+    pub(crate) async fn login(harness: &'h Harness, login: &str) -> Client<'h> {
         let mut client = Client::new(harness);
         let answer = client.try_login(login, PASSWORD).await;
         assert_eq!(answer.status, StatusCode::SEE_OTHER, "{}", answer.text());

@@ -8,7 +8,7 @@ use sverka_collector::web::pages::overview::overview_table;
 use sverka_collector::web::scope::OrganizationTree;
 use sverka_collector::web::table::Cell;
 
-const DAY: i64 = 86_400;
+pub(super) const DAY: i64 = 86_400;
 
 /// A report received `days_ago` days ago.
 async fn report_days_ago(
@@ -18,24 +18,7 @@ async fn report_days_ago(
     findings: Vec<HostFinding>,
 ) {
     let at = sverka_collector::now() - days_ago * DAY;
-    let mut record = ReportRecord {
-        report_id: uuid_like(host_id, at),
-        host_id,
-        received_at: at,
-        scanned_at: at,
-        hostname: format!("host-{host_id}"),
-        os_id: "astra".into(),
-        os_name: "Astra Linux".into(),
-        agent_version: "0.1.0".into(),
-        scan_errors: 0,
-        inventory_digest: "c".repeat(64),
-        inventory: Some(("[]".into(), 0)),
-        evidence: "[]".into(),
-        catalog_revision: 0,
-        findings: None,
-    };
-    record.findings = Some(EvaluatedFindings::new(findings));
-    store.record_report(record).await.expect("report");
+    report_with_uses(store, host_id, at, findings, Vec::new()).await;
 }
 
 /// A PC of `school` that last reported, with Telegram, 20 days ago.
@@ -635,4 +618,32 @@ async fn a_week_frozen_before_the_first_report_is_not_the_default() {
         region.contains(&format!("Неделя {}", expected.label)),
         "{region}"
     );
+}
+
+/// A report received at `at` with these findings and uses.
+pub(super) async fn report_with_uses(
+    store: &dyn Store,
+    host_id: i64,
+    at: i64,
+    findings: Vec<HostFinding>,
+    uses: Vec<sverka_collector::store::AppUse>,
+) {
+    let record = ReportRecord {
+        report_id: uuid_like(host_id, at),
+        host_id,
+        received_at: at,
+        scanned_at: at,
+        hostname: format!("host-{host_id}"),
+        os_id: "astra".into(),
+        os_name: "Astra Linux".into(),
+        agent_version: "0.1.0".into(),
+        scan_errors: 0,
+        inventory_digest: "c".repeat(64),
+        inventory: Some(("[]".into(), 0)),
+        evidence: "[]".into(),
+        catalog_revision: 0,
+        findings: Some(EvaluatedFindings::new(findings)),
+        uses,
+    };
+    store.record_report(record).await.expect("report");
 }

@@ -266,6 +266,9 @@ pub async fn audit_notes_and_weekly_figures(store: &dyn Store) {
         with_approved: 1,
         known: Some(2),
         silent_with_banned: Some(0),
+        used_approved: None,
+        used_banned: None,
+        late: false,
     };
     let added = store
         .freeze_weekly_figures(
@@ -273,6 +276,7 @@ pub async fn audit_notes_and_weekly_figures(store: &dyn Store) {
                 figures(region, "2026-W46", 2),
                 figures(school_a, "2026-W46", 1),
             ],
+            &[],
             &super::officer::list("2026-W46", T0),
             T0,
         )
@@ -286,6 +290,7 @@ pub async fn audit_notes_and_weekly_figures(store: &dyn Store) {
                 figures(region, "2026-W46", 9),
                 figures(region, "2026-W47", 1),
             ],
+            &[],
             &super::officer::list("2026-W46", T0),
             T0,
         )

@@ -71,6 +71,19 @@ pub async fn sqlite_migrates_to_postgres_with_all_its_history() {
             );
             record.inventory_digest = format!("{:064}", index % 3);
             record.inventory = Some((format!("[{{\"lab\":{}}}]", index % 3), 1));
+            // Every PC used MAX the day before each report; some used Telegram too.
+            record.uses = vec![sverka_collector::store::AppUse {
+                app_id: "max".into(),
+                status: sverka_shared::AppStatus::Approved,
+                used_at: T0 + day * DAY - 3_600,
+            }];
+            if index.is_multiple_of(2) {
+                record.uses.push(sverka_collector::store::AppUse {
+                    app_id: "telegram".into(),
+                    status: sverka_shared::AppStatus::Banned,
+                    used_at: T0 + day * DAY - 60,
+                });
+            }
             source.record_report(record).await.expect("report");
         }
         if index == 5 {
@@ -80,6 +93,37 @@ pub async fn sqlite_migrates_to_postgres_with_all_its_history() {
                 .expect("stale");
         }
     }
+    source
+        .set_organization_report_recipients(schools[0], Some("ivanova@edu.example"))
+        .await
+        .expect("recipients to copy");
+    source
+        .set_organization_digest_recipients(schools[1], Some("it@school.example"))
+        .await
+        .expect("digest recipients to copy");
+    source
+        .set_organization_webhook(
+            schools[0],
+            Some(&sverka_collector::store::Webhook {
+                url: "https://region.example/hook".into(),
+                secret: "0123456789abcdef".into(),
+            }),
+        )
+        .await
+        .expect("a webhook to copy");
+    let notification = sverka_collector::store::NewNotification {
+        organization_id: schools[0],
+        channel: sverka_collector::store::Channel::Webhook,
+        day: None,
+        covered_from: T0,
+        covered_until: T0 + DAY,
+        destination: "https://region.example/hook".into(),
+        payload: Some("{}".into()),
+    };
+    source
+        .record_notification(&notification, T0 + DAY)
+        .await
+        .expect("a notification to copy");
     // One host never reports (silent); a catalog change re-evaluates one host.
     let _silent = host(source, schools[2], "never").await;
     source
@@ -109,13 +153,33 @@ pub async fn sqlite_migrates_to_postgres_with_all_its_history() {
     assert_eq!(copied["hosts"], 10);
     assert_eq!(copied["reports"], 37);
     assert_eq!(copied["catalog_revisions"], 2);
+    assert_eq!(copied["app_use_days"], 9 * 4 + 5 * 4);
+    assert_eq!(copied["notifications"], 1);
     let target: &dyn Store = &postgres;
+    assert_eq!(
+        source.notifications(schools[0], 10).await.expect("s"),
+        target.notifications(schools[0], 10).await.expect("t")
+    );
+    assert_eq!(
+        source.organization_webhook(schools[0]).await.expect("s"),
+        target.organization_webhook(schools[0]).await.expect("t")
+    );
 
     assert_eq!(
         source.organizations().await.expect("source"),
         target.organizations().await.expect("target")
     );
     let since = T0 + 2 * DAY;
+    assert_eq!(
+        source
+            .organization_use(T0 - DAY, T0 + 4 * DAY)
+            .await
+            .expect("s"),
+        target
+            .organization_use(T0 - DAY, T0 + 4 * DAY)
+            .await
+            .expect("t")
+    );
     for organization in source.organizations().await.expect("list") {
         let id = organization.id;
         assert_eq!(

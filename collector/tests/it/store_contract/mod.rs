@@ -11,15 +11,21 @@
 //! `reports.rs` (reports, findings, inventories, catalog revisions), `dashboard.rs`
 //! (counters, coverage, per-organization counts, audit, handled marks, weekly figures),
 //! `lifecycle.rs` (the enrollment allowance, retiring and merging hosts),
+//! `activity.rs` (application use per week, frozen with the week; the counts against
+//! the day rows at every cut-off), `federation.rs` (a lower collector's figures under
+//! its link, stale and resent ones, a revoked link; the lower side's upstream),
 //! `concurrency.rs` (at once, on one store and on two over one database) and
 //! `migration.rs` (SQLite into PostgreSQL, SQLite's write-ahead log).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod activity;
 mod concurrency;
 mod dashboard;
+mod federation;
 mod lifecycle;
 mod migration;
+mod notifications;
 mod officer;
 mod organizations;
 mod reports;
@@ -122,6 +128,7 @@ fn report(id: &str, host_id: i64, at: i64, findings: Option<Vec<HostFinding>>) -
         evidence: "[]".into(),
         catalog_revision: 0,
         findings,
+        uses: Vec::new(),
     }
 }
 
@@ -222,6 +229,27 @@ macro_rules! contract_tests {
                 super::reports::identical_inventories_are_stored_once(store.as_ref()).await;
             }
             #[tokio::test]
+            async fn a_link_places_the_lower_tree_and_counts_it() {
+                let (store, _keep) = $open.await;
+                super::federation::a_link_places_the_lower_tree_and_counts_it(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn the_lower_collector_keeps_its_upstream_and_cursor() {
+                let (store, _keep) = $open.await;
+                super::federation::the_lower_collector_keeps_its_upstream_and_cursor(
+                    store.as_ref(),
+                )
+                .await;
+            }
+            #[tokio::test]
+            async fn frozen_weeks_count_what_the_lower_collector_froze() {
+                let (store, _keep) = $open.await;
+                super::federation::frozen_weeks_count_what_the_lower_collector_froze(
+                    store.as_ref(),
+                )
+                .await;
+            }
+            #[tokio::test]
             async fn coverage_counts_the_subtree() {
                 let (store, _keep) = $open.await;
                 super::dashboard::coverage_counts_the_subtree(store.as_ref()).await;
@@ -266,6 +294,14 @@ macro_rules! contract_tests {
                 let (store, _keep) = $open.await;
                 super::officer::worklist_searches_and_filters(store.as_ref()).await;
             }
+            #[tokio::test]
+            async fn worklist_pages_cut_anywhere_agree_with_the_whole_order() {
+                let (store, _keep) = $open.await;
+                super::officer::worklist_pages_cut_anywhere_agree_with_the_whole_order(
+                    store.as_ref(),
+                )
+                .await;
+            }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn concurrent_reports_all_land() {
                 let (store, _keep) = $open.await;
@@ -300,10 +336,43 @@ macro_rules! contract_tests {
                 super::concurrency::a_job_runs_once_across_stores(store, second).await;
             }
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn what_one_store_writes_the_other_reads_at_once() {
+                let (store, keep) = $open.await;
+                let second = $open_again(&keep).await;
+                super::federation::what_one_store_writes_the_other_reads_at_once(store, second)
+                    .await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn catalog_revisions_are_shared() {
                 let (store, keep) = $open.await;
                 let second = $open_again(&keep).await;
                 super::concurrency::catalog_revisions_are_shared(store, second).await;
+            }
+            #[tokio::test]
+            async fn uses_are_counted_per_week_and_frozen_with_it() {
+                let (store, _keep) = $open.await;
+                super::activity::uses_are_counted_per_week_and_frozen_with_it(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn changes_are_told_once_per_window() {
+                let (store, _keep) = $open.await;
+                super::notifications::changes_are_told_once_per_window(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn the_outbox_sends_each_notification_once() {
+                let (store, _keep) = $open.await;
+                super::notifications::the_outbox_sends_each_notification_once(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn notification_settings_are_checked() {
+                let (store, _keep) = $open.await;
+                super::notifications::notification_settings_are_checked(store.as_ref()).await;
+            }
+            #[tokio::test]
+            async fn use_counts_follow_the_day_rows_at_every_cut_off() {
+                let (store, _keep) = $open.await;
+                super::activity::use_counts_follow_the_day_rows_at_every_cut_off(store.as_ref())
+                    .await;
             }
             #[tokio::test]
             async fn evaluating_a_missing_host_is_not_found() {
@@ -425,4 +494,117 @@ async fn the_database_url_chooses_the_backend() {
             other => panic!("{url:?} gave {other:?}"),
         }
     }
+}
+
+/// The collector's PostgreSQL connections turn JIT off and price random reads as on
+/// SSDs (`PLANNER_SETTINGS`), and the server takes them; a setting the URL's `options`
+/// already makes is the administrator's and stays as the URL says.
+#[tokio::test]
+async fn postgres_connections_carry_the_planner_settings_unless_the_url_sets_them() {
+    use sqlx::Connection;
+    use sverka_collector::store::dialect::postgres::{connect_options, with_planner_settings};
+    let database = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    async fn shown(url: &str) -> (String, String) {
+        let options = with_planner_settings(connect_options(url).expect("url parses"));
+        let mut connection = sqlx::PgConnection::connect_with(&options)
+            .await
+            .unwrap_or_else(|error| panic!("connecting with {options:?}: {error}"));
+        let jit: String = sqlx::query_scalar("SHOW jit")
+            .fetch_one(&mut connection)
+            .await
+            .expect("SHOW jit");
+        let cost: String = sqlx::query_scalar("SHOW random_page_cost")
+            .fetch_one(&mut connection)
+            .await
+            .expect("SHOW random_page_cost");
+        let _ = connection.close().await;
+        (jit, cost)
+    }
+    assert_eq!(
+        shown(database.url()).await,
+        ("off".to_string(), "1.1".to_string())
+    );
+    let separator = if database.url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    for (chosen, expected) in [
+        ("-c%20jit%3Don", ("on", "1.1")),
+        ("--random-page-cost%3D3", ("off", "3")),
+        ("-cjit%3Don%20-c%20random_page_cost%3D2", ("on", "2")),
+    ] {
+        let url = format!("{}{separator}options={chosen}", database.url());
+        assert_eq!(
+            shown(&url).await,
+            (expected.0.to_string(), expected.1.to_string()),
+            "{url}"
+        );
+    }
+}
+
+/// Migration 0020 makes the worklist search's trigram index where `pg_trgm` can be
+/// created. A role without CREATE on its database (it may create tables, not
+/// extensions) migrates without the index, and the search gives the same answers.
+#[tokio::test]
+async fn postgres_without_pg_trgm_migrates_and_searches_the_same() {
+    use sqlx::Connection;
+    async fn has_search_index(url: &str) -> bool {
+        let mut connection = sqlx::PgConnection::connect(url)
+            .await
+            .unwrap_or_else(|error| panic!("connecting to {url}: {error}"));
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'host_apps_search_trigrams')",
+        )
+        .fetch_one(&mut connection)
+        .await
+        .expect("pg_indexes")
+    }
+    let with_rights = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    open_postgres_again(&with_rights).await;
+    assert!(has_search_index(with_rights.url()).await);
+
+    let database = ScratchDatabase::create()
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+    let role = format!("{}_plain", database.name());
+    let mut admin = sqlx::PgConnection::connect(database.url())
+        .await
+        .expect("admin connection");
+    for statement in [
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!("CREATE ROLE {role} NOLOGIN"),
+        format!("GRANT USAGE, CREATE ON SCHEMA public TO {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(statement))
+            .execute(&mut admin)
+            .await
+            .expect("role set-up");
+    }
+    // The test's own login, acting as that role from the start of every session.
+    let separator = if database.url().contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let as_role = format!("{}{separator}options=-c%20role%3D{role}", database.url());
+    let store = SqlStore::open_postgres(&as_role, 4)
+        .await
+        .unwrap_or_else(|error| panic!("migrating as {role}: {error}"));
+    assert!(!has_search_index(database.url()).await);
+    officer::worklist_searches_and_filters(&store).await;
+    drop(store);
+    let _ = admin.close().await;
+    drop(database);
+    let mut cleanup = sqlx::PgConnection::connect(with_rights.url())
+        .await
+        .expect("admin connection");
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+        .execute(&mut cleanup)
+        .await
+        .expect("drop role");
 }

@@ -111,9 +111,17 @@ pub async fn silent_pcs_keep_their_last_known_state(store: &dyn Store) {
         with_approved: 2,
         known: Some(3),
         silent_with_banned: Some(1),
+        used_approved: None,
+        used_banned: None,
+        late: false,
     };
     store
-        .freeze_weekly_figures(std::slice::from_ref(&frozen), &list("2026-W48", now), now)
+        .freeze_weekly_figures(
+            std::slice::from_ref(&frozen),
+            &[],
+            &list("2026-W48", now),
+            now,
+        )
         .await
         .expect("freeze");
     let read = store
@@ -225,12 +233,25 @@ pub async fn worklist_searches_and_filters(store: &dyn Store) {
         ("Viber", vec![pair("office", "viber")]),
         ("%", vec![]),
         ("_", vec![]),
+        // On the PC's name alone; on the PC's name and its finding (listed once).
+        ("ice", vec![pair("office", "viber")]),
+        (
+            "e",
+            vec![
+                pair("KAB-12-PC", "telegram"),
+                pair("KAB-12-PC", "whatsapp"),
+                pair("office", "viber"),
+                pair("lab-3", "telegram"),
+            ],
+        ),
     ] {
         let filter = WorklistFilter {
             search: Some(text.into()),
             ..all.clone()
         };
-        assert_eq!(only(filter).await, expected, "search {text:?}");
+        let found = store.worklist(&filter).await.expect("search");
+        assert_eq!(keys(&found), expected, "search {text:?}");
+        assert_eq!(found.matched, expected.len() as i64, "search {text:?}");
     }
     let filter = WorklistFilter {
         app_id: Some("telegram".into()),
@@ -356,6 +377,17 @@ pub async fn worklist_searches_and_filters(store: &dyn Store) {
     };
     let first = store.worklist(&filter).await.expect("limited");
     assert_eq!((first.rows.len(), first.matched), (1, 3));
+    // A filter that looks into the findings counts in the same pass as it reads the
+    // keys: the limit cuts the rows there too, down to none, and not the count.
+    for (limit, rows) in [(3, 3), (1, 1), (0, 0)] {
+        let filter = WorklistFilter {
+            limit,
+            first_seen_since: Some(0),
+            ..all.clone()
+        };
+        let list = store.worklist(&filter).await.expect("limited, filtered");
+        assert_eq!((list.rows.len(), list.matched), (rows, 3), "limit {limit}");
+    }
 }
 
 /// The list of PCs a week's frozen figures counted, for the weeks and boundaries `week`.
@@ -415,9 +447,17 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
         with_approved: 0,
         known: Some(1),
         silent_with_banned: Some(0),
+        used_approved: None,
+        used_banned: None,
+        late: false,
     };
     store
-        .freeze_weekly_figures(&[figures(region)], &list("2026-W48", silent_before), now)
+        .freeze_weekly_figures(
+            &[figures(region)],
+            &[],
+            &list("2026-W48", silent_before),
+            now,
+        )
         .await
         .expect("freeze");
 
@@ -493,6 +533,7 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
     let added = store
         .freeze_weekly_figures(
             &[figures(region), figures(other)],
+            &[],
             &list("2026-W48", now),
             now + 600,
         )
@@ -511,6 +552,7 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
     let added = store
         .freeze_weekly_figures(
             &[figures(region)],
+            &[],
             &HostListToFreeze {
                 boundaries: "Asia/Kamchatka|".into(),
                 ..list("2026-W48", now)
@@ -530,5 +572,85 @@ pub async fn frozen_weeks_keep_the_pcs_they_counted(store: &dyn Store) {
                 .expect("no list"),
             None
         );
+    }
+}
+
+/// The worklist of open violations filtered by place alone takes its page from the
+/// leading organizations that fill it: cut at any limit, the page is the same prefix
+/// of the whole order that a filter looking into the findings lists, also where two
+/// schools share a name and their PCs interleave.
+pub async fn worklist_pages_cut_anywhere_agree_with_the_whole_order(store: &dyn Store) {
+    use sverka_collector::store::WorklistFilter;
+    let region = organization(store, "Region", None, 0).await;
+    let mut schools = Vec::new();
+    for name in [
+        "Школа 2",
+        "Lyceum",
+        "Школа 1",
+        "Lyceum",
+        "Gymnasium",
+        "Empty",
+    ] {
+        schools.push(organization(store, name, Some(region), 4).await);
+    }
+    // PCs named so that the two Lyceums' PCs interleave; one, two or no violations.
+    let mut sent = 0;
+    for (index, school) in schools.iter().enumerate().take(5) {
+        for pc in 0..3 {
+            let hostname = format!("pc-{pc}-{}", index % 2);
+            let host_id = host(store, *school, &hostname).await;
+            let findings = match (index + pc) % 3 {
+                0 => vec![finding("telegram", "banned"), finding("max", "approved")],
+                1 => vec![finding("telegram", "banned"), finding("whatsapp", "banned")],
+                _ => vec![finding("max", "approved")],
+            };
+            sent += 1;
+            let mut record = report(&format!("cut-{sent}"), host_id, T0, Some(findings));
+            record.hostname = hostname;
+            store.record_report(record).await.expect("report");
+        }
+    }
+    let keys = |list: &sverka_collector::store::Worklist| {
+        list.rows
+            .iter()
+            .map(|row| (row.violation.host_id, row.violation.app_id.clone()))
+            .collect::<Vec<_>>()
+    };
+    for (directly, silent_before) in [(false, None), (false, Some(T0 + 1)), (true, None)] {
+        let by_place = WorklistFilter {
+            within: region,
+            directly,
+            silent_before,
+            limit: 1000,
+            ..WorklistFilter::default()
+        };
+        // Every violation was first seen at T0: a filter that holds for all of them and
+        // makes the query look into the findings.
+        let whole = store
+            .worklist(&WorklistFilter {
+                first_seen_since: Some(T0),
+                ..by_place.clone()
+            })
+            .await
+            .expect("whole");
+        let whole_keys = keys(&whole);
+        let expected = if directly { 0 } else { 15 };
+        assert_eq!(whole.matched, expected, "directly {directly}");
+        assert_eq!(whole_keys.len(), expected as usize);
+        for limit in 0..=whole_keys.len() + 1 {
+            let page = store
+                .worklist(&WorklistFilter {
+                    limit: limit as i64,
+                    ..by_place.clone()
+                })
+                .await
+                .expect("page");
+            assert_eq!(page.matched, whole.matched, "limit {limit}");
+            assert_eq!(
+                keys(&page),
+                whole_keys[..limit.min(whole_keys.len())],
+                "limit {limit}, directly {directly}, silent before {silent_before:?}"
+            );
+        }
     }
 }

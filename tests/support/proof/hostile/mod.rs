@@ -261,7 +261,13 @@ pub fn run(budget: &Budget) -> anyhow::Result<Vec<Figure>> {
 }
 
 fn set_up(budget: &Budget) -> anyhow::Result<Stage> {
-    let collector = Collector::start();
+    // The stage enrolls up to 64 lab PCs and every payload PC from one address, and
+    // the attack enrolls more: past the per-address enrollment throttle (60 at once,
+    // tested in `brakes.rs` and the slow-clients part), most would answer 429 and the
+    // stage could not be set.
+    let collector = Collector::start_with_config(
+        "[enrollment]\nper_address_burst = 100000.0\nper_address_per_minute = 100000.0\n",
+    );
     let base = collector.url();
     let region = collector.add_org("Hostile region", "region", None);
     let school = collector.add_org("Hostile school", "school", Some(region));

@@ -176,6 +176,44 @@ pub fn hostile_request(
             }
             tally.record(route, "report", &answer);
         }
+        "/api/v1/federation/link" | "/api/v1/federation/figures" => {
+            // A lower collector's routes: no link exists in the stage, so every
+            // secret is forged (shaped like one, or a host key) and nothing may pass.
+            let key = if rng.bool() {
+                forged_key(rng, stage)
+            } else {
+                stage.keys[0].1.clone()
+            };
+            let mut headers = vec![
+                ("authorization", format!("Bearer {key}")),
+                ("content-type", "application/json".to_string()),
+            ];
+            let message = serde_json::json!({
+                "protocol": 1, "message_id": hostile_string(rng),
+                "generated_at": 1_800_000_000,
+                "organizations": [{"key": "1", "parent": "1", "name": hostile_string(rng),
+                                   "kind": "school", "expected_pcs": -5}],
+                "current": [{"organization": "2", "enrolled": i64::MAX}]
+            });
+            let message = serde_json::to_vec(&message).unwrap_or_default();
+            let body = match (method, rng.u8(..3)) {
+                ("GET", _) => None,
+                (_, 0) => {
+                    headers.push(("content-encoding", "gzip".to_string()));
+                    Some(stage.gzip_bomb.clone())
+                }
+                (_, 1) => Some(broken_json(rng, &message)),
+                _ => Some(message),
+            };
+            let answer = anonymous.send(method, template, &headers, body);
+            if accepted(&answer) {
+                tally.forged_accepted += 1;
+                tally
+                    .accepted
+                    .push(format!("{template} with the forged link secret {key:?}"));
+            }
+            tally.record(route, template, &answer);
+        }
         "/api/v1/catalog" | "/healthz" => {
             let key = if rng.bool() {
                 forged_key(rng, stage)
@@ -196,6 +234,16 @@ pub fn hostile_request(
                     .accepted
                     .push(format!("the catalog with the forged key {key:?}"));
             }
+            tally.record(route, template, &answer);
+        }
+        // The OpenAPI documents are public: any credentials, or none, get the same
+        // document.
+        "/api/v1/openapi.json" | "/api/v1/dashboard/openapi.json" => {
+            let headers = vec![(
+                "authorization",
+                format!("Bearer {}", forged_token(rng, stage)),
+            )];
+            let answer = anonymous.send(method, template, &headers, None);
             tally.record(route, template, &answer);
         }
         _ if template.starts_with("/api/v1/dashboard/") => {

@@ -8,7 +8,10 @@
 //! Linux) and, on Linux, ELF files and AppImages: files named `*.AppImage`, and files
 //! whose name has no extension or a program's (`.bin`, `.run`, `.x86_64`, `.x86`) and
 //! that are executable or named in the catalog; a document, picture or library (`.so`)
-//! is never opened. Toolchain folders are skipped as in the other walks. An ELF
+//! is never opened. Toolchain folders are skipped as in the other walks, and so are
+//! folders tagged as caches by the Cache Directory Tagging convention (a
+//! `CACHEDIR.TAG` file that starts with its signature, as Cargo's `target` folders
+//! and other build caches carry): seen in the listing at no extra cost. An ELF
 //! file has no version resource: it matches by its name and path, like the portable-
 //! copy walk's. What is read: names, sizes and modification times, the first 16 bytes
 //! (the ELF/PE magic), and a PE program's headers and resource section.
@@ -54,6 +57,10 @@ pub const FULL_WALK_EVERY: Duration = Duration::from_secs(24 * 3600);
 /// A folder changed this recently is listed again next time: its time may not have
 /// moved yet for a change made in the same tick (two seconds on FAT).
 const SETTLED_AFTER: Duration = Duration::from_secs(3);
+/// The file that tags a folder as a cache (https://bford.info/cachedir/), and how it
+/// must start.
+const CACHE_TAG_NAME: &str = "CACHEDIR.TAG";
+const CACHE_TAG_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
 /// Extensions of Linux program files (besides none at all).
 const LINUX_PROGRAM_EXTENSIONS: &[&str] = &["appimage", "bin", "run", "x86_64", "x86"];
 
@@ -93,6 +100,8 @@ pub struct InventoryStats {
     pub read: u64,
     /// Program files (PE, ELF, AppImage) known.
     pub programs: u64,
+    /// Folders skipped as caches (a `CACHEDIR.TAG` with the convention's signature).
+    pub cache_folders_skipped: u64,
 }
 
 #[derive(Debug)]
@@ -113,6 +122,7 @@ impl EvidenceSource for ExecutableInventorySource {
                 programs = stats.programs,
                 read = stats.read,
                 from_cache = stats.from_cache,
+                cache_folders_skipped = stats.cache_folders_skipped,
                 "executable inventory"
             );
         }
@@ -355,6 +365,12 @@ pub fn candidate(file_name: &str, linux: bool) -> Option<Candidate> {
     }
 }
 
+/// Whether `tag` starts with the Cache Directory Tagging signature.
+fn is_tagged_cache(tag: &Path) -> bool {
+    read_header(tag, CACHE_TAG_SIGNATURE.len())
+        .is_ok_and(|header| header.as_slice() == CACHE_TAG_SIGNATURE)
+}
+
 fn modified_ns(modified: std::io::Result<SystemTime>) -> i64 {
     match modified {
         Ok(time) => match time.duration_since(SystemTime::UNIX_EPOCH) {
@@ -489,11 +505,14 @@ impl Inventory<'_, '_> {
     }
 
     /// A folder's subfolders and possible program files, read from the disk, in name
-    /// order. The budget holds inside a folder too: past it the listing is partial and
-    /// `stopped` says why.
+    /// order; nothing for a folder tagged as a cache (unless toolchain folders are
+    /// walked too), a listing the cache keeps like any other, so a repeat scan does
+    /// not look inside either. The budget holds inside a folder too: past it the
+    /// listing is partial and `stopped` says why.
     fn list(&mut self, folder: &Path, linux: bool) -> std::io::Result<Listing> {
         self.stats.folders_listed += 1;
         let mut listing = Listing::default();
+        let mut cache_tag = false;
         for entry in std::fs::read_dir(folder)? {
             self.stats.entries_visited += 1;
             if (self.stats.entries_visited.is_multiple_of(4096)
@@ -514,11 +533,21 @@ impl Inventory<'_, '_> {
             };
             if file_type.is_dir() {
                 listing.folders.push(entry.file_name());
+            } else if file_type.is_file() && entry.file_name() == CACHE_TAG_NAME {
+                cache_tag = true;
             } else if file_type.is_file()
                 && candidate(&entry.file_name().to_string_lossy(), linux).is_some()
             {
                 listing.candidates.push(entry.file_name());
             }
+        }
+        if cache_tag
+            && self.context.limits.prune_toolchains
+            && self.stopped.is_none()
+            && is_tagged_cache(&folder.join(CACHE_TAG_NAME))
+        {
+            self.stats.cache_folders_skipped += 1;
+            return Ok(Listing::default());
         }
         listing.folders.sort_unstable();
         listing.candidates.sort_unstable();
@@ -718,6 +747,72 @@ mod tests {
         let cache = parse_cache(&cache, env!("CARGO_PKG_VERSION")).unwrap_or_default();
         let share_key = share.to_string_lossy().into_owned();
         assert!(!cache.folders.contains_key(&share_key), "{cache:?}");
+    }
+
+    #[test]
+    fn folders_tagged_as_caches_are_skipped_unless_walking_everything() {
+        use crate::scan::{ScanOptions, ScanRoot, scan};
+        #[cfg(unix)]
+        use std::os::unix::fs::PermissionsExt as _;
+        use sverka_shared::{Catalog, CatalogMatcher};
+
+        let image = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(image.path().join("etc")).unwrap();
+        std::fs::write(
+            image.path().join("etc/passwd"),
+            "root:x:0:0::/root:/bin/sh\n",
+        )
+        .unwrap();
+        let share = image.path().join("srv/share");
+        for (folder, tag) in [
+            ("tagged", CACHE_TAG_SIGNATURE.to_vec()),
+            // A tag without the signature is any file.
+            ("looks-tagged", b"Signature: not this one".to_vec()),
+        ] {
+            let program = share.join(folder).join("Telegram");
+            std::fs::create_dir_all(&program).unwrap();
+            let tag = [tag.as_slice(), b"\n# a build cache\n"].concat();
+            std::fs::write(share.join(folder).join(CACHE_TAG_NAME), tag).unwrap();
+            let elf = [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat();
+            std::fs::write(program.join("Telegram"), elf).unwrap();
+            #[cfg(unix)]
+            std::fs::set_permissions(
+                program.join("Telegram"),
+                std::fs::Permissions::from_mode(0o755),
+            )
+            .unwrap();
+        }
+        let matcher = CatalogMatcher::new(Catalog::builtin().unwrap());
+        let found = |prune_toolchains: bool| {
+            let mut options = ScanOptions::default();
+            options.limits.executable_inventory = true;
+            options.limits.prune_toolchains = prune_toolchains;
+            let outcome = scan(&ScanRoot::image(image.path()), &matcher, &options, &|_| {});
+            assert!(
+                outcome.report.errors.is_empty(),
+                "{:?}",
+                outcome.report.errors
+            );
+            let mut paths: Vec<String> = outcome
+                .report
+                .findings
+                .iter()
+                .filter(|finding| finding.app == "telegram")
+                .flat_map(|finding| finding.evidence.iter())
+                .filter_map(|evidence| evidence.path.clone())
+                .filter(|path| path.contains("/srv/share/"))
+                .collect();
+            paths.sort();
+            paths
+        };
+        assert_eq!(found(true), ["/srv/share/looks-tagged/Telegram/Telegram"]);
+        assert_eq!(
+            found(false),
+            [
+                "/srv/share/looks-tagged/Telegram/Telegram",
+                "/srv/share/tagged/Telegram/Telegram"
+            ]
+        );
     }
 
     #[test]
