@@ -390,11 +390,11 @@ fn under_wine_the_agent_finds_every_install_method() {
         .and_then(|file| file.set_modified(two_hours_ago))
         .expect("set the Prefetch entry's time");
     prefix.start("C:\\users\\boris\\Music\\notes.exe");
-    // A renamed Viber running from the 64-bit System32, which a 32-bit program sees
+    // A renamed Telegram running from the 64-bit System32, which a 32-bit program sees
     // only as Sysnative (System32 is its own SysWOW64).
     prefix.file(
         "C:\\windows\\system32\\updater64.exe",
-        program_with_version(&VIBER),
+        program_with_version(&TELEGRAM),
     );
     prefix.start("C:\\windows\\system32\\updater64.exe");
 
@@ -461,7 +461,10 @@ fn under_wine_the_agent_finds_every_install_method() {
     assert_errors_mention(&report, "uninstall_key", "boris");
     assert_errors_mention(&report, "uninstall_key", "BrokenTypes");
     assert_errors_mention(&report, "file", "gone");
-    assert!(viber.to_string().contains("updater64.exe"), "{viber:#}");
+    assert!(
+        telegram.to_string().contains("updater64.exe"),
+        "{telegram:#}"
+    );
 
     // The 32-bit agent (for 32-bit Windows) on this 64-bit Windows finds the same: the
     // keys of the registry's 64-bit view (Viber's, written by a 64-bit regedit) and of
@@ -543,15 +546,25 @@ fn under_wine_the_agent_finds_every_install_method() {
 }
 
 /// A report's findings without what differs between two runs of the same scan: a
-/// process's id in its detail, and a logged-on profile's last use (the scan's time).
+/// process's id in its detail, and the times that are the scan's own (a logged-on
+/// profile's last use, a running program's last use).
 fn comparable_findings(report: &Value) -> Value {
     let mut findings = report["findings"].clone();
+    let without_scan_time = |fields: &mut serde_json::Map<String, Value>| {
+        if fields.get("last_used_source") == Some(&Value::from("process")) {
+            fields.remove("last_used");
+        }
+    };
     for finding in findings.as_array_mut().into_iter().flatten() {
+        if let Some(fields) = finding.as_object_mut() {
+            without_scan_time(fields);
+        }
         for evidence in finding["evidence"].as_array_mut().into_iter().flatten() {
             let Some(fields) = evidence.as_object_mut() else {
                 continue;
             };
             fields.remove("profile_last_used");
+            without_scan_time(fields);
             if let Some(Value::String(detail)) = fields.get_mut("detail")
                 && let Some(start) = detail.find("(pid ")
                 && let Some(length) = detail[start..].find(')')

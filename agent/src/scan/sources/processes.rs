@@ -95,7 +95,9 @@ fn snapshot_with(owners: bool) -> Result<Vec<ProcessSnapshot>, String> {
             name: process.name().to_string_lossy().into_owned(),
             executable: process
                 .exe()
-                .map(|path| path.to_string_lossy().into_owned()),
+                .filter(|path| !path.as_os_str().is_empty())
+                .map(|path| path.to_string_lossy().into_owned())
+                .or_else(|| image_path_of(process.pid().as_u32())),
             uid: process
                 .user_id()
                 .and_then(|uid| uid.to_string().parse().ok()),
@@ -105,6 +107,54 @@ fn snapshot_with(owners: bool) -> Result<Vec<ProcessSnapshot>, String> {
                 .filter(|owner| owner.starts_with("S-1-")),
         })
         .collect())
+}
+
+/// The executable of a process whose path `sysinfo` could not give (it gives none or an
+/// empty one). On Windows that is
+/// a 64-bit process seen by a 32-bit agent: `sysinfo` reads the path from the process's
+/// own memory, which a 32-bit program cannot; `QueryFullProcessImageNameW` asks the
+/// kernel, across bitness. Elsewhere there is nothing more to ask.
+#[cfg(windows)]
+fn image_path_of(pid: u32) -> Option<String> {
+    windows_image_path::of(pid)
+}
+
+#[cfg(not(windows))]
+fn image_path_of(_pid: u32) -> Option<String> {
+    None
+}
+
+#[cfg(windows)]
+mod windows_image_path {
+    #![allow(unsafe_code)]
+
+    use windows_sys::Win32::Foundation::CloseHandle;
+    use windows_sys::Win32::System::Threading::{
+        OpenProcess, PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
+        QueryFullProcessImageNameW,
+    };
+
+    /// The longest path Windows gives (`\\?\` paths), in UTF-16 units.
+    const LONGEST_PATH: usize = 32_768;
+
+    pub fn of(pid: u32) -> Option<String> {
+        // SAFETY: OpenProcess takes plain values; a null handle is checked below.
+        let handle = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+        if handle.is_null() {
+            return None;
+        }
+        let mut buffer = vec![0u16; LONGEST_PATH];
+        let mut length = LONGEST_PATH as u32;
+        // SAFETY: the buffer holds `length` UTF-16 units and outlives the call; the
+        // handle was opened above and is closed once, right after.
+        let succeeded = unsafe {
+            QueryFullProcessImageNameW(handle, PROCESS_NAME_WIN32, buffer.as_mut_ptr(), &mut length)
+        };
+        // SAFETY: the handle is valid and not used after this.
+        unsafe { CloseHandle(handle) };
+        let path = buffer.get(..length as usize)?;
+        (succeeded != 0 && !path.is_empty()).then(|| String::from_utf16_lossy(path))
+    }
 }
 
 #[derive(Debug)]
