@@ -13,7 +13,8 @@
 # PostgreSQL: SVERKA_TEST_POSTGRES (default postgres://127.0.0.1:5432/test) must allow
 # creating a database; the benchmark makes its own and drops it. Started here when it
 # is installed but not running. REGION_HOSTS, REGION_SCHOOLS, COLLECTORS and
-# MEMORY_HOSTS change the sizes; SKIP_BASELINE=1 runs only part 2.
+# MEMORY_HOSTS change the sizes; SKIP_BASELINE=1 runs only part 2, SKIP_REGION=1 only
+# part 1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release --locked -p sverka-collector -p sverka-loadgen
@@ -41,6 +42,8 @@ if [ -z "${SVERKA_TEST_POSTGRES:-}" ] && ! pg_isready -q -h 127.0.0.1 -p 5432; t
     pg_ctlcluster --skip-systemctl-redirect "$version" main start
     for _ in $(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
 fi
+
+[ -z "${SKIP_REGION:-}" ] || exit 0
 
 hosts=${REGION_HOSTS:-100000}
 schools=${REGION_SCHOOLS:-1000}
