@@ -682,3 +682,60 @@ fn the_2026_clients_on_a_windows_volume_and_their_namesakes() {
         "the game SDKs, Signal and Element are not flagged: {report:#}"
     );
 }
+
+/// Windows 7 SP1: the agent built for the tier-3 target `x86_64-win7-windows-gnu` imports
+/// none of the functions Windows 7 lacks (the standard build imports `ProcessPrng`, and
+/// the check says so), and it runs in a Wine prefix that calls itself Windows 7 without
+/// the `ProcessPrng` stand-in the standard build needs under Wine 8: machine uninstall
+/// entries and a renamed program running are found.
+#[test]
+fn the_windows_7_build_imports_nothing_windows_7_lacks_and_scans_as_windows_7() {
+    require_tool("x86_64-w64-mingw32-objdump", "binutils-mingw-w64-x86-64");
+    let check =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/check-win7-imports.sh");
+    let win7 = sverka_tests::windows::agent_exe_win7();
+    assert!(
+        !win7.with_file_name("bcryptprimitives.dll").exists(),
+        "the Windows 7 build must run without the ProcessPrng stand-in"
+    );
+    let imports = |exe: &std::path::Path| {
+        let mut command = std::process::Command::new("bash");
+        command.arg(&check).arg(exe);
+        run_command(command)
+    };
+    let run = imports(win7);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("kernel32.dll"), "{}", run.stdout);
+    let standard = imports(sverka_tests::windows::agent_exe());
+    assert_eq!(standard.code, 1, "{}{}", standard.stdout, standard.stderr);
+    assert!(
+        standard.stderr.contains("ProcessPrng"),
+        "{}",
+        standard.stderr
+    );
+
+    let mut prefix = WinePrefix::new();
+    let version = prefix.wine(&["winecfg", "-v", "win7"]);
+    assert_eq!(version.code, 0, "{}", version.stderr);
+    prefix.registry(&format!(
+        r#"[{MACHINE_UNINSTALL}\WeChat]
+"DisplayName"="微信"
+"Publisher"="腾讯科技(深圳)有限公司"
+"#
+    ));
+    prefix.file("C:\\Games\\notes.exe", program_with_version(&TELEGRAM));
+    prefix.start("C:\\Games\\notes.exe");
+
+    let (code, report) = prefix.scan_json_for(WindowsTarget::Win7X64);
+    assert_eq!(code, 1, "{report:#}");
+    assert!(
+        report["host"]["os_name"]
+            .as_str()
+            .is_some_and(|name| name.contains("Windows 7")),
+        "{report:#}"
+    );
+    assert_eq!(sources_of(&report, "wechat"), vec!["uninstall_key"]);
+    let telegram = finding(&report, "telegram").unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(telegram["strength"], "running", "{telegram:#}");
+    assert!(telegram.to_string().contains("notes.exe"), "{telegram:#}");
+}

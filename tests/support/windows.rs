@@ -330,6 +330,9 @@ pub enum WindowsTarget {
     X64,
     /// `i686-pc-windows-gnu`: the x86 MSI's agent, for 32-bit Windows.
     X86,
+    /// `x86_64-win7-windows-gnu`: the Windows 7 agent (tier 3: its standard library is
+    /// built from `rust-src` with `-Z build-std`).
+    Win7X64,
 }
 
 impl WindowsTarget {
@@ -337,13 +340,16 @@ impl WindowsTarget {
         match self {
             WindowsTarget::X64 => "x86_64-pc-windows-gnu",
             WindowsTarget::X86 => "i686-pc-windows-gnu",
+            WindowsTarget::Win7X64 => "x86_64-win7-windows-gnu",
         }
     }
 
     /// The mingw-w64 C compiler for this target and the Debian package that has it.
     fn mingw_gcc(self) -> (&'static str, &'static str) {
         match self {
-            WindowsTarget::X64 => ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
+            WindowsTarget::X64 | WindowsTarget::Win7X64 => {
+                ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64")
+            }
             WindowsTarget::X86 => ("i686-w64-mingw32-gcc", "gcc-mingw-w64-i686"),
         }
     }
@@ -364,11 +370,20 @@ pub fn agent_exe_x86() -> &'static Path {
     EXE.get_or_init(|| cross_compile_agent(WindowsTarget::X86))
 }
 
-/// The agent of `target`, for a test: x64 or x86.
+/// `sverka-agent.exe` for x86_64-win7-windows-gnu (Windows 7 SP1), built once per test
+/// process (a debug build) as `packaging/build-all.sh --with-win7` builds it, in its own
+/// target folder; no `ProcessPrng` stand-in beside it, since it does not call that.
+pub fn agent_exe_win7() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| cross_compile_agent(WindowsTarget::Win7X64))
+}
+
+/// The agent of `target`, for a test: x64, x86 or the Windows 7 build.
 pub fn agent_exe_for(target: WindowsTarget) -> &'static Path {
     match target {
         WindowsTarget::X64 => agent_exe(),
         WindowsTarget::X86 => agent_exe_x86(),
+        WindowsTarget::Win7X64 => agent_exe_win7(),
     }
 }
 
@@ -376,7 +391,22 @@ fn cross_compile_agent(target: WindowsTarget) -> PathBuf {
     let (gcc, gcc_package) = target.mingw_gcc();
     require_tool(gcc, gcc_package);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    if target == WindowsTarget::Win7X64 {
+        // As packaging/build-all.sh does: stable rustc builds std from rust-src with
+        // RUSTC_BOOTSTRAP; windows-result then imports no WinRT error function.
+        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("the target folder")
+            .join("win7");
+        command
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_DIR", target_dir)
+            .env("RUSTFLAGS", "--cfg windows_slim_errors")
+            .env("CARGO_TARGET_X86_64_WIN7_WINDOWS_GNU_LINKER", gcc)
+            .args(["-Z", "build-std=std,panic_abort"]);
+    }
+    let output = command
         .args([
             "build",
             "--quiet",
@@ -406,6 +436,9 @@ fn cross_compile_agent(target: WindowsTarget) -> PathBuf {
         })
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
         .expect("cargo reported sverka-agent.exe");
+    if target == WindowsTarget::Win7X64 {
+        return exe;
+    }
     let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("wine");
     let status = Command::new(gcc)
         .args(["-shared", "-O2", "-o"])

@@ -26,6 +26,7 @@ fn build_msi_for(out: &Path, version: &str, target: WindowsTarget) -> PathBuf {
     let (arch, suffix) = match target {
         WindowsTarget::X64 => ("x64", ""),
         WindowsTarget::X86 => ("x86", "-x86"),
+        WindowsTarget::Win7X64 => unreachable!("the Windows 7 agent ships without an MSI"),
     };
     run_ok(
         Command::new("bash")
