@@ -2,31 +2,30 @@
 # Builds every shipped artifact from source on Debian 12 with rustup, installing what it
 # lacks, and prints their paths:
 #   the Linux agent and collector as deb and rpm (static musl binaries, no libc needed),
-#   the x64 and the x86 MSI of the Windows agent.
+#   the x64 and the x86 MSI of the Windows agent, and the Windows 7 MSI (x64).
 #
-#   bash packaging/build-all.sh --out dist [--version 0.1.0] [--with-win7]
+#   bash packaging/build-all.sh --out dist [--version 0.1.0] [--without-win7]
 #
-# --with-win7 (opt-in, not shipped by default): also the agent for Windows 7 SP1,
-# `sverka-agent-win7-x64.exe`, built for the tier-3 target x86_64-win7-windows-gnu with
-# `-Z build-std` (stable toolchain, RUSTC_BOOTSTRAP=1, in its own target folder so the
-# usual builds keep their cache), its imports checked by check-win7-imports.sh. Not
-# proven on a real Windows 7 (docs/install-windows-gpo.md).
+# The Windows 7 agent is built for the tier-3 target x86_64-win7-windows-gnu with
+# `-Z build-std` (the stable toolchain with RUSTC_BOOTSTRAP=1 and its rust-src, in its
+# own target folder so the usual builds keep their cache); build-msi.sh checks its
+# imports with check-win7-imports.sh. --without-win7 leaves it out.
 #
 # The parts: cargo for x86_64-unknown-linux-musl, x86_64-pc-windows-gnu and
 # i686-pc-windows-gnu, then packaging/build-linux.sh and packaging/build-msi.sh.
 # Binaries land in $CARGO_TARGET_DIR (default target/). Uses sccache when installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out="" version_args=() with_win7=0
+out="" version_args=() with_win7=1
 while (($#)); do
     case "$1" in
         --out) out=$2; shift 2 ;;
-        --with-win7) with_win7=1; shift ;;
+        --without-win7) with_win7=0; shift ;;
         --version) version_args=(--version "$2"); shift 2 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-[ -n "$out" ] || { echo "usage: $0 --out DIR [--version V] [--with-win7]" >&2; exit 2; }
+[ -n "$out" ] || { echo "usage: $0 --out DIR [--version V] [--without-win7]" >&2; exit 2; }
 
 # Debian packages: the C compilers for musl and mingw, the packaging tools.
 need=()
@@ -82,8 +81,5 @@ RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$win7_dir RUSTFLAGS="--cfg windows_slim_error
     CARGO_TARGET_X86_64_WIN7_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
     cargo build --release --locked -Z build-std=std,panic_abort --target x86_64-win7-windows-gnu \
     -p sverka-agent --bin sverka-agent >&2
-win7_exe=$win7_dir/x86_64-win7-windows-gnu/release/sverka-agent.exe
-bash packaging/check-win7-imports.sh "$win7_exe" >&2
-install -m 0755 "$win7_exe" "$out/sverka-agent-win7-x64.exe"
-x86_64-w64-mingw32-strip --strip-all "$out/sverka-agent-win7-x64.exe"
-echo "$(cd "$out" && pwd)/sverka-agent-win7-x64.exe"
+bash packaging/build-msi.sh "${version_args[@]}" --out "$out" --arch win7-x64 \
+    --exe "$win7_dir/x86_64-win7-windows-gnu/release/sverka-agent.exe"

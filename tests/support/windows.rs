@@ -395,8 +395,11 @@ fn cross_compile_agent(target: WindowsTarget) -> PathBuf {
     if target == WindowsTarget::Win7X64 {
         // As packaging/build-all.sh does: stable rustc builds std from rust-src with
         // RUSTC_BOOTSTRAP; windows-result then imports no WinRT error function.
-        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .parent()
+        // The test binary is target/debug/deps/<test>: its own target folder's `win7`.
+        let test_binary = std::env::current_exe().expect("the test binary's path");
+        let target_dir = test_binary
+            .ancestors()
+            .nth(3)
             .expect("the target folder")
             .join("win7");
         command

@@ -87,6 +87,12 @@ fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     msi::the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine();
 }
 
+/// The Windows 7 MSI under Wine set to Windows 7: installed, its service reporting.
+#[test]
+fn the_windows_7_msi_installs_and_its_service_reports_on_windows_7() {
+    msi::the_windows_7_msi_installs_and_its_service_reports_on_windows_7();
+}
+
 /// The x86 MSI on 32-bit Windows under Wine: installed, its service reporting.
 #[test]
 fn the_x86_msi_installs_and_its_service_reports_on_32_bit_windows() {
