@@ -14,7 +14,7 @@ use sverka_tests::{
 };
 use tempfile::TempDir;
 
-use super::{ChildGuard, packaging_dir, run_ok, text, wait_until};
+use super::{ChildGuard, packaging_dir, run_ok, text, wait_for_first_report, wait_until};
 
 /// The four Linux packages of version 0.1.0, built once per test process.
 fn linux_packages() -> &'static Path {
@@ -458,16 +458,7 @@ pub fn the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca() {
             .unwrap(),
     );
     let log = || fs::read_to_string(&log_file).unwrap_or_default();
-    wait_until(
-        "the service enrolled and its first report was stored",
-        || {
-            collector
-                .stored_reports()
-                .first()
-                .is_some_and(|host| host.1 >= 1)
-        },
-        || format!("{}\n{}", log(), collector.log()),
-    );
+    wait_for_first_report(&collector, log);
     let enrollment: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(state.join("enrollment.json")).unwrap()).unwrap();
     assert_eq!(enrollment["server"], collector.url());

@@ -16,6 +16,7 @@ mod msi;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+use sverka_tests::real_collector::Collector;
 
 fn packaging_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -51,6 +52,34 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool, context: impl Fn() -> 
         );
         std::thread::sleep(Duration::from_millis(250));
     }
+}
+
+/// Waits until the collector stored a first report (a service enrolled and delivered),
+/// showing the service's `log` and the collector's when it does not.
+fn wait_for_first_report(collector: &Collector, log: impl Fn() -> String) {
+    wait_until(
+        "the service enrolled and its first report was stored",
+        || {
+            collector
+                .stored_reports()
+                .first()
+                .is_some_and(|host| host.1 >= 1)
+        },
+        || format!("{}\n{}", log(), collector.log()),
+    );
+}
+
+/// What the Windows service wrote to the log files in its state folder.
+fn service_logs(state: &Path) -> String {
+    let mut text = String::new();
+    for entry in std::fs::read_dir(state.join("logs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        text.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+    }
+    text
 }
 
 /// Kills the child when dropped (a failed assertion must not leave a service running).

@@ -14,7 +14,9 @@ use sverka_tests::windows::{
 };
 use sverka_tests::{finding, require_tool};
 
-use super::{ChildGuard, packaging_dir, run_ok, text, wait_until};
+use super::{
+    ChildGuard, packaging_dir, run_ok, service_logs, text, wait_for_first_report, wait_until,
+};
 
 fn build_msi(out: &Path, version: &str) -> PathBuf {
     build_msi_for(out, version, WindowsTarget::X64)
@@ -209,24 +211,8 @@ pub fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
 
     // Started by the MSI, it enrolls with the properties and reports.
     let state = prefix.local(r"C:\ProgramData\Sverka");
-    let log = || {
-        let logs = state.join("logs");
-        let mut text = String::new();
-        for entry in fs::read_dir(logs).into_iter().flatten().flatten() {
-            text.push_str(&fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-        text
-    };
-    wait_until(
-        "the service enrolled and its first report was stored",
-        || {
-            collector
-                .stored_reports()
-                .first()
-                .is_some_and(|host| host.1 >= 1)
-        },
-        || format!("{}\n{}", log(), collector.log()),
-    );
+    let log = || service_logs(&state);
+    wait_for_first_report(&collector, log);
     let enrollment = fs::read_to_string(state.join("enrollment.json")).unwrap();
     assert!(enrollment.contains("\"host_key\""), "{enrollment}");
     assert_eq!(
@@ -501,27 +487,8 @@ fn installs_and_its_service_reports(msi: &Path, target: WindowsTarget, prefix: W
     let installed_exe = r"C:\Program Files\Sverka\sverka-agent.exe";
     assert!(prefix.local(installed_exe).is_file());
     let state = prefix.local(r"C:\ProgramData\Sverka");
-    let log = || {
-        let mut text = String::new();
-        for entry in fs::read_dir(state.join("logs"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            text.push_str(&fs::read_to_string(entry.path()).unwrap_or_default());
-        }
-        text
-    };
-    wait_until(
-        "the service enrolled and its first report was stored",
-        || {
-            collector
-                .stored_reports()
-                .first()
-                .is_some_and(|host| host.1 >= 1)
-        },
-        || format!("{}\n{}", log(), collector.log()),
-    );
+    let log = || service_logs(&state);
+    wait_for_first_report(&collector, log);
     let violations = collector.violations(school, false).to_string();
     for app in ["viber", "telegram"] {
         assert!(violations.contains(app), "{app}: {violations}");
