@@ -14,7 +14,7 @@ use sverka_tests::{
 };
 use tempfile::TempDir;
 
-use super::{ChildGuard, packaging_dir, run_ok, text, wait_for_first_report, wait_until};
+use super::{ChildGuard, packaging_dir, run_ok, text, wait_for_first_report, wait_for_reports};
 
 /// The four Linux packages of version 0.1.0, built once per test process.
 fn linux_packages() -> &'static Path {
@@ -494,16 +494,7 @@ pub fn the_installed_agent_service_enrolls_over_tls_with_a_pinned_ca() {
             .spawn()
             .unwrap(),
     );
-    wait_until(
-        "the restarted service reported again",
-        || {
-            collector
-                .stored_reports()
-                .first()
-                .is_some_and(|host| host.1 >= 2)
-        },
-        || format!("{}\n{}", log(), collector.log()),
-    );
+    wait_for_reports("the restarted service reported again", &collector, 2, log);
     assert_eq!(collector.stored_reports().len(), 1, "one host");
     assert_eq!(restarted.0.try_wait().unwrap(), None, "{}", log());
     let status = run_command({

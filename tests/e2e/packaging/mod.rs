@@ -57,13 +57,23 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool, context: impl Fn() -> 
 /// Waits until the collector stored a first report (a service enrolled and delivered),
 /// showing the service's `log` and the collector's when it does not.
 fn wait_for_first_report(collector: &Collector, log: impl Fn() -> String) {
-    wait_until(
+    wait_for_reports(
         "the service enrolled and its first report was stored",
+        collector,
+        1,
+        log,
+    );
+}
+
+/// Waits until the collector's first host has `reports` stored reports.
+fn wait_for_reports(what: &str, collector: &Collector, reports: i64, log: impl Fn() -> String) {
+    wait_until(
+        what,
         || {
             collector
                 .stored_reports()
                 .first()
-                .is_some_and(|host| host.1 >= 1)
+                .is_some_and(|host| host.1 >= reports)
         },
         || format!("{}\n{}", log(), collector.log()),
     );

@@ -40,6 +40,20 @@ fn build_msi_for(out: &Path, version: &str, target: WindowsTarget) -> PathBuf {
     out.join(format!("sverka-agent-{version}{suffix}.msi"))
 }
 
+/// The MSI writes the four properties Group Policy passes (the collector's address, the
+/// school's secret, the CA file, plain HTTP allowed) to the agent's registry settings.
+fn assert_group_policy_properties(msi: &Path) {
+    let registry = msi_table(msi, "Registry");
+    for value in [
+        "[SERVER_URL]",
+        "[ENROLL_SECRET]",
+        "[CA_FILE]",
+        "[ALLOW_HTTP]",
+    ] {
+        assert!(registry.contains(value), "{value}: {registry}");
+    }
+}
+
 fn msi_tables(msi: &Path) -> String {
     run_ok(
         Command::new(require_tool("msiinfo", "msitools"))
@@ -91,15 +105,7 @@ pub fn the_msi_installs_enrolls_upgrades_and_uninstalls_under_wine() {
     assert_eq!(&columns[3..6], ["16", "2", "1"]);
     assert_eq!(columns[8], "LocalSystem");
     assert_eq!(columns[10], "service");
-    let registry = msi_table(&msi, "Registry");
-    for value in [
-        "[SERVER_URL]",
-        "[ENROLL_SECRET]",
-        "[CA_FILE]",
-        "[ALLOW_HTTP]",
-    ] {
-        assert!(registry.contains(value), "{value}: {registry}");
-    }
+    assert_group_policy_properties(&msi);
     let properties = msi_table(&msi, "Property");
     assert!(
         properties.contains("MsiHiddenProperties\tENROLL_SECRET"),
@@ -385,15 +391,7 @@ pub fn the_x86_msi_installs_and_its_service_reports_on_32_bit_windows() {
     );
     // The same properties as the x64 MSI (Group Policy passes them to either), and
     // its upgrade code, so either replaces the other.
-    let registry = msi_table(&msi, "Registry");
-    for value in [
-        "[SERVER_URL]",
-        "[ENROLL_SECRET]",
-        "[CA_FILE]",
-        "[ALLOW_HTTP]",
-    ] {
-        assert!(registry.contains(value), "{value}: {registry}");
-    }
+    assert_group_policy_properties(&msi);
     assert!(
         msi_property(&msi, "MsiHiddenProperties").contains("ENROLL_SECRET"),
         "the secret kept out of the log"
@@ -428,6 +426,7 @@ pub fn the_windows_7_msi_installs_and_its_service_reports_on_windows_7() {
             .arg(&msi),
     );
     assert!(summary.contains("Template: x64;1033"), "{summary}");
+    assert_group_policy_properties(&msi);
     let prefix = WinePrefix::new();
     let version = prefix.wine(&["winecfg", "-v", "win7"]);
     assert_eq!(version.code, 0, "{}", version.stderr);
