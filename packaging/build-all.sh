@@ -2,14 +2,14 @@
 # Builds every shipped artifact from source on Debian 12 with rustup, installing what it
 # lacks, and prints their paths:
 #   the Linux agent and collector as deb and rpm (static musl binaries, no libc needed),
-#   the x64 and the x86 MSI of the Windows agent, and the Windows 7 MSI (x64).
+#   the x64 and the x86 MSI of the Windows agent, and the Windows 7 MSIs (x64, x86).
 #
 #   bash packaging/build-all.sh --out dist [--version 0.1.0] [--without-win7]
 #
-# The Windows 7 agent is built for the tier-3 target x86_64-win7-windows-gnu with
-# `-Z build-std` (the stable toolchain with RUSTC_BOOTSTRAP=1 and its rust-src, in its
+# The Windows 7 agents are built for the tier-3 targets x86_64-win7-windows-gnu and
+# i686-win7-windows-gnu with `-Z build-std` (the stable toolchain with RUSTC_BOOTSTRAP=1 and its rust-src, in its
 # own target folder so the usual builds keep their cache); build-msi.sh checks its
-# imports with check-win7-imports.sh. --without-win7 leaves it out.
+# imports with check-win7-imports.sh. --without-win7 leaves them out.
 #
 # The parts: cargo for x86_64-unknown-linux-musl, x86_64-pc-windows-gnu and
 # i686-pc-windows-gnu, then packaging/build-linux.sh and packaging/build-msi.sh.
@@ -77,9 +77,16 @@ rustup component add rust-src >&2
 win7_dir=${CARGO_TARGET_DIR:-$PWD/target}/win7
 # windows_slim_errors: windows-result then imports nothing Windows 7 lacks (its rich
 # error information needs Windows 8's RoOriginateErrorW).
-RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$win7_dir RUSTFLAGS="--cfg windows_slim_errors" \
-    CARGO_TARGET_X86_64_WIN7_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
-    cargo build --release --locked -Z build-std=std,panic_abort --target x86_64-win7-windows-gnu \
-    -p sverka-agent --bin sverka-agent >&2
-bash packaging/build-msi.sh "${version_args[@]}" --out "$out" --arch win7-x64 \
-    --exe "$win7_dir/x86_64-win7-windows-gnu/release/sverka-agent.exe"
+for arch in x64 x86; do
+    case "$arch" in
+        x64) triple=x86_64-win7-windows-gnu linker=x86_64-w64-mingw32-gcc ;;
+        x86) triple=i686-win7-windows-gnu linker=i686-w64-mingw32-gcc ;;
+    esac
+    linker_variable=CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$triple")_LINKER
+    env RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$win7_dir" RUSTFLAGS="--cfg windows_slim_errors" \
+        "$linker_variable=$linker" \
+        cargo build --release --locked -Z build-std=std,panic_abort --target "$triple" \
+        -p sverka-agent --bin sverka-agent >&2
+    bash packaging/build-msi.sh "${version_args[@]}" --out "$out" --arch "win7-$arch" \
+        --exe "$win7_dir/$triple/release/sverka-agent.exe"
+done

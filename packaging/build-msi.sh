@@ -12,9 +12,11 @@
 #
 #   packaging/build-msi.sh --arch win7-x64 --exe .../sverka-agent.exe (the Windows 7
 #       build, see build-all.sh) --out dist            -> sverka-agent-0.1.0-win7-x64.msi
+#   packaging/build-msi.sh --arch win7-x86 --exe .../sverka-agent.exe (the 32-bit
+#       Windows 7 build) --out dist                    -> sverka-agent-0.1.0-win7-x86.msi
 #
 # All have the same properties for Group Policy and the same upgrade code, so each
-# replaces the others. The x86 one installs into the 32-bit Program Files and registry
+# replaces the others. The x86 ones install into the 32-bit Program Files and registry
 # view (on 64-bit Windows: `Program Files (x86)`, `WOW6432Node`), where its agent reads
 # its settings; the agent scans the 64-bit system all the same.
 set -euo pipefail
@@ -29,13 +31,15 @@ while (($#)); do
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
-[ -n "$exe" ] && [ -n "$out" ] || { echo "usage: $0 --exe sverka-agent.exe --out DIR [--arch x64|x86|win7-x64] [--version V]" >&2; exit 2; }
+[ -n "$exe" ] && [ -n "$out" ] || { echo "usage: $0 --exe sverka-agent.exe --out DIR [--arch x64|x86|win7-x64|win7-x86] [--version V]" >&2; exit 2; }
 case "$arch" in
     x64) machine=x86-64 strip=x86_64-w64-mingw32-strip program_files=ProgramFiles64Folder win64=yes suffix="" wixl_arch=x64 ;;
     x86) machine="Intel 80386" strip=i686-w64-mingw32-strip program_files=ProgramFilesFolder win64=no suffix=-x86 wixl_arch=x86 ;;
     # The x64 MSI around the agent built for x86_64-win7-windows-gnu (build-all.sh).
     win7-x64) machine=x86-64 strip=x86_64-w64-mingw32-strip program_files=ProgramFiles64Folder win64=yes suffix=-win7-x64 wixl_arch=x64 ;;
-    *) echo "--arch is x64, x86 or win7-x64, not $arch" >&2; exit 2 ;;
+    # The x86 MSI around the agent built for i686-win7-windows-gnu.
+    win7-x86) machine="Intel 80386" strip=i686-w64-mingw32-strip program_files=ProgramFilesFolder win64=no suffix=-win7-x86 wixl_arch=x86 ;;
+    *) echo "--arch is x64, x86, win7-x64 or win7-x86, not $arch" >&2; exit 2 ;;
 esac
 # An exe of the other architecture would install and never start.
 objdump -f "$exe" | grep -q "architecture: i386:x86-64" && exe_machine=x86-64 || exe_machine="Intel 80386"
@@ -44,7 +48,7 @@ if [ "$exe_machine" != "$machine" ]; then
     exit 1
 fi
 # The Windows 7 MSI takes only a program that imports nothing Windows 7 lacks.
-[ "$arch" != win7-x64 ] || bash "$here/check-win7-imports.sh" "$exe" >&2
+[[ "$arch" != win7-* ]] || bash "$here/check-win7-imports.sh" "$exe" >&2
 if [ -z "$version" ]; then
     version=$(sed -n '/^\[workspace.package\]/,/^\[/ s/^version = "\(.*\)"/\1/p' "$here/../Cargo.toml")
 fi

@@ -5,6 +5,9 @@
 #
 #   packaging/check-win7-imports.sh target/x86_64-win7-windows-gnu/release/sverka-agent.exe
 #
+# It reads 32-bit programs (i686-win7-windows-gnu) as well: mingw's x64 objdump knows
+# both formats.
+#
 # The list holds what Rust's standard library and this project's dependencies are known
 # to reach for on Windows 8 and newer; it is not every function newer Windows added, so
 # a pass means "none of these", not "proven to run on Windows 7".

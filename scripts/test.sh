@@ -3,7 +3,7 @@
 # rpm, rpmbuild and Berkeley DB tools for real rpm databases, util-linux's setpriv,
 # mingw-w64 and Wine (64- and 32-bit) for the Windows agents, Rust's
 # x86_64-pc-windows-gnu and i686-pc-windows-gnu targets and rust-src (the Windows 7
-# agent, built with -Z build-std), musl-tools and the
+# agents, built with -Z build-std), musl-tools and the
 # x86_64-unknown-linux-musl target for the Linux packages' static binaries,
 # wixl, msitools and systemd for the packages, Chromium and chromedriver for the
 # dashboard's browser tests, axe-core from the npm registry for their accessibility
@@ -277,14 +277,15 @@ cargo build --target "$windows_target" -p sverka-agent --bin sverka-agent --lock
 # (the packaging tests), debug builds as the tests use them.
 step "the x86 Windows agent"
 cargo build --target i686-pc-windows-gnu -p sverka-agent --bin sverka-agent --locked
-# The Windows 7 agent (tier 3: std built from rust-src), in its own target folder, as
-# tests/support/windows.rs builds it.
-step "the Windows 7 agent"
+# The Windows 7 agents, x64 and x86 (tier 3: std built from rust-src), in their own
+# target folder, as tests/support/windows.rs builds them.
+step "the Windows 7 agents"
 RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}/win7" \
     RUSTFLAGS="--cfg windows_slim_errors" \
     CARGO_TARGET_X86_64_WIN7_WINDOWS_GNU_LINKER=x86_64-w64-mingw32-gcc \
+    CARGO_TARGET_I686_WIN7_WINDOWS_GNU_LINKER=i686-w64-mingw32-gcc \
     cargo -Z build-std=std,panic_abort build --target x86_64-win7-windows-gnu \
-    -p sverka-agent --bin sverka-agent --locked
+    --target i686-win7-windows-gnu -p sverka-agent --bin sverka-agent --locked
 step "the static Linux binaries"
 CC_x86_64_unknown_linux_musl=musl-gcc cargo build --target x86_64-unknown-linux-musl \
     -p sverka-agent -p sverka-collector --bin sverka-agent --bin sverka-collector --locked

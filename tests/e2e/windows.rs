@@ -690,10 +690,36 @@ fn the_2026_clients_on_a_windows_volume_and_their_namesakes() {
 /// entries and a renamed program running are found.
 #[test]
 fn the_windows_7_build_imports_nothing_windows_7_lacks_and_scans_as_windows_7() {
+    windows_7_build_imports_nothing_it_lacks_and_scans(
+        WindowsTarget::Win7X64,
+        WindowsTarget::X64,
+        WinePrefix::new(),
+    );
+}
+
+/// The same for the 32-bit Windows 7 build (`i686-win7-windows-gnu`), in a 32-bit
+/// prefix that calls itself Windows 7, beside the standard x86 build's imports.
+#[test]
+fn the_32_bit_windows_7_build_imports_nothing_windows_7_lacks_and_scans_as_windows_7() {
+    windows_7_build_imports_nothing_it_lacks_and_scans(
+        WindowsTarget::Win7X86,
+        WindowsTarget::X86,
+        WinePrefix::win32(),
+    );
+}
+
+/// `target`'s agent passes `check-win7-imports.sh` where `standard` (the same
+/// architecture's Windows 10 build) fails it on `ProcessPrng`, and scans `prefix`, set
+/// to Windows 7, finding an uninstall entry and a renamed program running.
+fn windows_7_build_imports_nothing_it_lacks_and_scans(
+    target: WindowsTarget,
+    standard: WindowsTarget,
+    mut prefix: WinePrefix,
+) {
     require_tool("x86_64-w64-mingw32-objdump", "binutils-mingw-w64-x86-64");
     let check =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/check-win7-imports.sh");
-    let win7 = sverka_tests::windows::agent_exe_win7();
+    let win7 = sverka_tests::windows::agent_exe_for(target);
     assert!(
         !win7.with_file_name("bcryptprimitives.dll").exists(),
         "the Windows 7 build must run without the ProcessPrng stand-in"
@@ -706,7 +732,7 @@ fn the_windows_7_build_imports_nothing_windows_7_lacks_and_scans_as_windows_7() 
     let run = imports(win7);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("kernel32.dll"), "{}", run.stdout);
-    let standard = imports(sverka_tests::windows::agent_exe());
+    let standard = imports(sverka_tests::windows::agent_exe_for(standard));
     assert_eq!(standard.code, 1, "{}{}", standard.stdout, standard.stderr);
     assert!(
         standard.stderr.contains("ProcessPrng"),
@@ -714,7 +740,6 @@ fn the_windows_7_build_imports_nothing_windows_7_lacks_and_scans_as_windows_7() 
         standard.stderr
     );
 
-    let mut prefix = WinePrefix::new();
     let version = prefix.wine(&["winecfg", "-v", "win7"]);
     assert_eq!(version.code, 0, "{}", version.stderr);
     prefix.registry(&format!(
@@ -726,7 +751,7 @@ fn the_windows_7_build_imports_nothing_windows_7_lacks_and_scans_as_windows_7() 
     prefix.file("C:\\Games\\notes.exe", program_with_version(&TELEGRAM));
     prefix.start("C:\\Games\\notes.exe");
 
-    let (code, report) = prefix.scan_json_for(WindowsTarget::Win7X64);
+    let (code, report) = prefix.scan_json_for(target);
     assert_eq!(code, 1, "{report:#}");
     assert!(
         report["host"]["os_name"]

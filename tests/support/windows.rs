@@ -333,6 +333,8 @@ pub enum WindowsTarget {
     /// `x86_64-win7-windows-gnu`: the Windows 7 agent (tier 3: its standard library is
     /// built from `rust-src` with `-Z build-std`).
     Win7X64,
+    /// `i686-win7-windows-gnu`: the 32-bit Windows 7 agent, built the same way.
+    Win7X86,
 }
 
 impl WindowsTarget {
@@ -341,7 +343,13 @@ impl WindowsTarget {
             WindowsTarget::X64 => "x86_64-pc-windows-gnu",
             WindowsTarget::X86 => "i686-pc-windows-gnu",
             WindowsTarget::Win7X64 => "x86_64-win7-windows-gnu",
+            WindowsTarget::Win7X86 => "i686-win7-windows-gnu",
         }
+    }
+
+    /// The Windows 7 builds: std from `rust-src`, no `ProcessPrng` stand-in.
+    pub fn is_windows_7(self) -> bool {
+        matches!(self, WindowsTarget::Win7X64 | WindowsTarget::Win7X86)
     }
 
     /// The mingw-w64 C compiler for this target and the Debian package that has it.
@@ -350,7 +358,9 @@ impl WindowsTarget {
             WindowsTarget::X64 | WindowsTarget::Win7X64 => {
                 ("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64")
             }
-            WindowsTarget::X86 => ("i686-w64-mingw32-gcc", "gcc-mingw-w64-i686"),
+            WindowsTarget::X86 | WindowsTarget::Win7X86 => {
+                ("i686-w64-mingw32-gcc", "gcc-mingw-w64-i686")
+            }
         }
     }
 }
@@ -371,19 +381,27 @@ pub fn agent_exe_x86() -> &'static Path {
 }
 
 /// `sverka-agent.exe` for x86_64-win7-windows-gnu (Windows 7 SP1), built once per test
-/// process (a debug build) as `packaging/build-all.sh --with-win7` builds it, in its own
-/// target folder; no `ProcessPrng` stand-in beside it, since it does not call that.
+/// process (a debug build) as `packaging/build-all.sh` builds it, in its own target
+/// folder; no `ProcessPrng` stand-in beside it, since it does not call that.
 pub fn agent_exe_win7() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| cross_compile_agent(WindowsTarget::Win7X64))
 }
 
-/// The agent of `target`, for a test: x64, x86 or the Windows 7 build.
+/// `sverka-agent.exe` for i686-win7-windows-gnu (32-bit Windows 7 SP1), built as
+/// [`agent_exe_win7`] is.
+pub fn agent_exe_win7_x86() -> &'static Path {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| cross_compile_agent(WindowsTarget::Win7X86))
+}
+
+/// The agent of `target`, for a test: x64, x86 or one of the Windows 7 builds.
 pub fn agent_exe_for(target: WindowsTarget) -> &'static Path {
     match target {
         WindowsTarget::X64 => agent_exe(),
         WindowsTarget::X86 => agent_exe_x86(),
         WindowsTarget::Win7X64 => agent_exe_win7(),
+        WindowsTarget::Win7X86 => agent_exe_win7_x86(),
     }
 }
 
@@ -392,7 +410,7 @@ fn cross_compile_agent(target: WindowsTarget) -> PathBuf {
     require_tool(gcc, gcc_package);
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
-    if target == WindowsTarget::Win7X64 {
+    if target.is_windows_7() {
         // As packaging/build-all.sh does: stable rustc builds std from rust-src with
         // RUSTC_BOOTSTRAP; windows-result then imports no WinRT error function.
         // The test binary is target/debug/deps/<test>: its own target folder's `win7`.
@@ -406,7 +424,13 @@ fn cross_compile_agent(target: WindowsTarget) -> PathBuf {
             .env("RUSTC_BOOTSTRAP", "1")
             .env("CARGO_TARGET_DIR", target_dir)
             .env("RUSTFLAGS", "--cfg windows_slim_errors")
-            .env("CARGO_TARGET_X86_64_WIN7_WINDOWS_GNU_LINKER", gcc)
+            .env(
+                format!(
+                    "CARGO_TARGET_{}_LINKER",
+                    target.triple().to_uppercase().replace('-', "_")
+                ),
+                gcc,
+            )
             .args(["-Z", "build-std=std,panic_abort"]);
     }
     let output = command
@@ -439,7 +463,7 @@ fn cross_compile_agent(target: WindowsTarget) -> PathBuf {
         })
         .find_map(|message| message["executable"].as_str().map(PathBuf::from))
         .expect("cargo reported sverka-agent.exe");
-    if target == WindowsTarget::Win7X64 {
+    if target.is_windows_7() {
         return exe;
     }
     let shim = Path::new(env!("CARGO_MANIFEST_DIR")).join("wine");

@@ -132,6 +132,13 @@ fn the_windows_7_msi_installs_and_its_service_reports_on_windows_7() {
     msi::the_windows_7_msi_installs_and_its_service_reports_on_windows_7();
 }
 
+/// The 32-bit Windows 7 MSI under a 32-bit Wine set to Windows 7: installed, its
+/// service reporting.
+#[test]
+fn the_32_bit_windows_7_msi_installs_and_its_service_reports_on_windows_7() {
+    msi::the_32_bit_windows_7_msi_installs_and_its_service_reports_on_windows_7();
+}
+
 /// The x86 MSI on 32-bit Windows under Wine: installed, its service reporting.
 #[test]
 fn the_x86_msi_installs_and_its_service_reports_on_32_bit_windows() {

@@ -22,14 +22,15 @@ fn build_msi(out: &Path, version: &str) -> PathBuf {
     build_msi_for(out, version, WindowsTarget::X64)
 }
 
-/// The MSI of `target`'s agent: `sverka-agent-<V>.msi` (x64), `...-x86.msi` or
-/// `...-win7-x64.msi`.
+/// The MSI of `target`'s agent: `sverka-agent-<V>.msi` (x64), `...-x86.msi`,
+/// `...-win7-x64.msi` or `...-win7-x86.msi`.
 fn build_msi_for(out: &Path, version: &str, target: WindowsTarget) -> PathBuf {
     require_tool("wixl", "wixl");
     let (arch, suffix) = match target {
         WindowsTarget::X64 => ("x64", ""),
         WindowsTarget::X86 => ("x86", "-x86"),
         WindowsTarget::Win7X64 => ("win7-x64", "-win7-x64"),
+        WindowsTarget::Win7X86 => ("win7-x86", "-win7-x86"),
     };
     run_ok(
         Command::new("bash")
@@ -413,24 +414,44 @@ pub fn the_x86_msi_installs_and_its_service_reports_on_32_bit_windows() {
 /// in a Wine prefix set to Windows 7 SP1, without the `ProcessPrng` stand-in: installed,
 /// its service enrolling and reporting, its own scan finding the programs.
 pub fn the_windows_7_msi_installs_and_its_service_reports_on_windows_7() {
+    windows_7_msi_installs_and_its_service_reports(WindowsTarget::Win7X64);
+}
+
+/// The same for the 32-bit Windows 7 MSI (i686-win7-windows-gnu) in a 32-bit prefix.
+pub fn the_32_bit_windows_7_msi_installs_and_its_service_reports_on_windows_7() {
+    windows_7_msi_installs_and_its_service_reports(WindowsTarget::Win7X86);
+}
+
+fn windows_7_msi_installs_and_its_service_reports(target: WindowsTarget) {
+    let (name, template, prefix) = match target {
+        WindowsTarget::Win7X64 => (
+            "sverka-agent-0.1.0-win7-x64.msi",
+            "x64;1033",
+            WinePrefix::new(),
+        ),
+        WindowsTarget::Win7X86 => (
+            "sverka-agent-0.1.0-win7-x86.msi",
+            "Intel;1033",
+            WinePrefix::win32(),
+        ),
+        other => panic!("{other:?} is not a Windows 7 build"),
+    };
     let dist = tempfile::tempdir().unwrap();
-    let msi = build_msi_for(dist.path(), "0.1.0", WindowsTarget::Win7X64);
-    assert!(
-        msi.ends_with("sverka-agent-0.1.0-win7-x64.msi"),
-        "{}",
-        msi.display()
-    );
+    let msi = build_msi_for(dist.path(), "0.1.0", target);
+    assert!(msi.ends_with(name), "{}", msi.display());
     let summary = run_ok(
         Command::new(require_tool("msiinfo", "msitools"))
             .arg("suminfo")
             .arg(&msi),
     );
-    assert!(summary.contains("Template: x64;1033"), "{summary}");
+    assert!(
+        summary.contains(&format!("Template: {template}")),
+        "{summary}"
+    );
     assert_group_policy_properties(&msi);
-    let prefix = WinePrefix::new();
     let version = prefix.wine(&["winecfg", "-v", "win7"]);
     assert_eq!(version.code, 0, "{}", version.stderr);
-    installs_and_its_service_reports(&msi, WindowsTarget::Win7X64, prefix);
+    installs_and_its_service_reports(&msi, target, prefix);
 }
 
 /// Installs `msi` of `target`'s agent into `prefix` with a collector's address and a
@@ -465,7 +486,7 @@ fn installs_and_its_service_reports(msi: &Path, target: WindowsTarget, prefix: W
     );
     // Rust's std for Windows 10 needs `ProcessPrng`, which Wine 8 lacks; the Windows 7
     // build does not call it.
-    if target != WindowsTarget::Win7X64 {
+    if !target.is_windows_7() {
         prefix.copy(
             &agent_exe_for(target).with_file_name("bcryptprimitives.dll"),
             r"C:\Program Files\Sverka\bcryptprimitives.dll",
