@@ -6,8 +6,9 @@
 use serde_json::Value;
 use sverka_tests::real_collector::Collector;
 use sverka_tests::windows::{
-    TELEGRAM, VIBER, Version, WindowsTarget, WindowsVolume, WinePrefix, fixture_hive, leveldb_log,
-    leveldb_table, program_with_version, web_app_key, web_app_record,
+    TELEGRAM, VIBER, Version, WindowsTarget, WindowsVolume, WineArch, WinePrefix, fixture_hive,
+    leveldb_log, leveldb_table, program_with_version, program_with_version_for, web_app_key,
+    web_app_record,
 };
 use sverka_tests::*;
 
@@ -693,7 +694,7 @@ fn the_windows_7_build_imports_nothing_windows_7_lacks_and_scans_as_windows_7() 
     windows_7_build_imports_nothing_it_lacks_and_scans(
         WindowsTarget::Win7X64,
         WindowsTarget::X64,
-        WinePrefix::new(),
+        WineArch::Win64,
     );
 }
 
@@ -704,17 +705,18 @@ fn the_32_bit_windows_7_build_imports_nothing_windows_7_lacks_and_scans_as_windo
     windows_7_build_imports_nothing_it_lacks_and_scans(
         WindowsTarget::Win7X86,
         WindowsTarget::X86,
-        WinePrefix::win32(),
+        WineArch::Win32,
     );
 }
 
 /// `target`'s agent passes `check-win7-imports.sh` where `standard` (the same
 /// architecture's Windows 10 build) fails it on `ProcessPrng`, and scans `prefix`, set
-/// to Windows 7, finding an uninstall entry and a renamed program running.
+/// to Windows 7, finding an uninstall entry and a renamed program (of the prefix's
+/// architecture) running.
 fn windows_7_build_imports_nothing_it_lacks_and_scans(
     target: WindowsTarget,
     standard: WindowsTarget,
-    mut prefix: WinePrefix,
+    arch: WineArch,
 ) {
     require_tool("x86_64-w64-mingw32-objdump", "binutils-mingw-w64-x86-64");
     let check =
@@ -740,6 +742,10 @@ fn windows_7_build_imports_nothing_it_lacks_and_scans(
         standard.stderr
     );
 
+    let mut prefix = match arch {
+        WineArch::Win64 => WinePrefix::new(),
+        WineArch::Win32 => WinePrefix::win32(),
+    };
     let version = prefix.wine(&["winecfg", "-v", "win7"]);
     assert_eq!(version.code, 0, "{}", version.stderr);
     prefix.registry(&format!(
@@ -748,7 +754,10 @@ fn windows_7_build_imports_nothing_it_lacks_and_scans(
 "Publisher"="腾讯科技(深圳)有限公司"
 "#
     ));
-    prefix.file("C:\\Games\\notes.exe", program_with_version(&TELEGRAM));
+    prefix.file(
+        "C:\\Games\\notes.exe",
+        program_with_version_for(&TELEGRAM, arch),
+    );
     prefix.start("C:\\Games\\notes.exe");
 
     let (code, report) = prefix.scan_json_for(target);

@@ -55,14 +55,28 @@ fn scratch() -> &'static Path {
 /// minutes (to be seen as a running process); a second argument names a file it creates
 /// first, once Windows runs it.
 pub fn program_with_version(version: &Version<'_>) -> Vec<u8> {
+    program_with_version_for(version, WineArch::Win64)
+}
+
+/// The same program as [`program_with_version`], 32-bit (PE32) for `WineArch::Win32`,
+/// which runs in a 32-bit prefix.
+pub fn program_with_version_for(version: &Version<'_>, arch: WineArch) -> Vec<u8> {
     static BUILT: OnceLock<Mutex<HashMap<String, Vec<u8>>>> = OnceLock::new();
-    let key = format!("{version:?}");
+    let key = format!("{arch:?} {version:?}");
     let built = BUILT.get_or_init(Default::default);
     if let Some(bytes) = built.lock().expect("lock").get(&key) {
         return bytes.clone();
     }
-    let windres = require_tool("x86_64-w64-mingw32-windres", "binutils-mingw-w64-x86-64");
-    let gcc = require_tool("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64");
+    let (windres, gcc) = match arch {
+        WineArch::Win64 => (
+            require_tool("x86_64-w64-mingw32-windres", "binutils-mingw-w64-x86-64"),
+            require_tool("x86_64-w64-mingw32-gcc", "gcc-mingw-w64-x86-64"),
+        ),
+        WineArch::Win32 => (
+            require_tool("i686-w64-mingw32-windres", "binutils-mingw-w64-i686"),
+            require_tool("i686-w64-mingw32-gcc", "gcc-mingw-w64-i686"),
+        ),
+    };
     let dir = tempfile::tempdir_in(scratch()).expect("tempdir");
     let mut values = String::new();
     for (name, value) in [
