@@ -7,9 +7,10 @@
 #   bash packaging/build-all.sh --out dist [--version 0.1.0] [--without-win7]
 #
 # The Windows 7 agents are built for the tier-3 targets x86_64-win7-windows-gnu and
-# i686-win7-windows-gnu with `-Z build-std` (the stable toolchain with RUSTC_BOOTSTRAP=1 and its rust-src, in its
-# own target folder so the usual builds keep their cache); build-msi.sh checks its
-# imports with check-win7-imports.sh. --without-win7 leaves them out.
+# i686-win7-windows-gnu with `-Z build-std` (the stable toolchain with
+# RUSTC_BOOTSTRAP=1 and its rust-src, in their own target folder so the usual builds
+# keep their cache); build-msi.sh checks their imports with check-win7-imports.sh.
+# --without-win7 leaves them out.
 #
 # The parts: cargo for x86_64-unknown-linux-musl, x86_64-pc-windows-gnu and
 # i686-pc-windows-gnu, then packaging/build-linux.sh and packaging/build-msi.sh.

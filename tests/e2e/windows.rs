@@ -6,9 +6,8 @@
 use serde_json::Value;
 use sverka_tests::real_collector::Collector;
 use sverka_tests::windows::{
-    TELEGRAM, VIBER, Version, WindowsTarget, WindowsVolume, WineArch, WinePrefix, fixture_hive,
-    leveldb_log, leveldb_table, program_with_version, program_with_version_for, web_app_key,
-    web_app_record,
+    TELEGRAM, VIBER, Version, WindowsTarget, WindowsVolume, WinePrefix, fixture_hive, leveldb_log,
+    leveldb_table, program_with_version, program_with_version_for, web_app_key, web_app_record,
 };
 use sverka_tests::*;
 
@@ -691,33 +690,25 @@ fn the_2026_clients_on_a_windows_volume_and_their_namesakes() {
 /// entries and a renamed program running are found.
 #[test]
 fn the_windows_7_build_imports_nothing_windows_7_lacks_and_scans_as_windows_7() {
-    windows_7_build_imports_nothing_it_lacks_and_scans(
-        WindowsTarget::Win7X64,
-        WindowsTarget::X64,
-        WineArch::Win64,
-    );
+    windows_7_build_imports_nothing_it_lacks_and_scans(WindowsTarget::Win7X64, WindowsTarget::X64);
 }
 
 /// The same for the 32-bit Windows 7 build (`i686-win7-windows-gnu`), in a 32-bit
 /// prefix that calls itself Windows 7, beside the standard x86 build's imports.
 #[test]
 fn the_32_bit_windows_7_build_imports_nothing_windows_7_lacks_and_scans_as_windows_7() {
-    windows_7_build_imports_nothing_it_lacks_and_scans(
-        WindowsTarget::Win7X86,
-        WindowsTarget::X86,
-        WineArch::Win32,
-    );
+    windows_7_build_imports_nothing_it_lacks_and_scans(WindowsTarget::Win7X86, WindowsTarget::X86);
 }
 
 /// `target`'s agent passes `check-win7-imports.sh` where `standard` (the same
-/// architecture's Windows 10 build) fails it on `ProcessPrng`, and scans `prefix`, set
-/// to Windows 7, finding an uninstall entry and a renamed program (of the prefix's
-/// architecture) running.
+/// architecture's Windows 10 build) fails it on `ProcessPrng`, and scans a prefix of
+/// its architecture set to Windows 7, finding an uninstall entry and a renamed program
+/// (of that architecture) running.
 fn windows_7_build_imports_nothing_it_lacks_and_scans(
     target: WindowsTarget,
     standard: WindowsTarget,
-    arch: WineArch,
 ) {
+    let arch = target.wine_arch();
     require_tool("x86_64-w64-mingw32-objdump", "binutils-mingw-w64-x86-64");
     let check =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging/check-win7-imports.sh");
@@ -742,10 +733,7 @@ fn windows_7_build_imports_nothing_it_lacks_and_scans(
         standard.stderr
     );
 
-    let mut prefix = match arch {
-        WineArch::Win64 => WinePrefix::new(),
-        WineArch::Win32 => WinePrefix::win32(),
-    };
+    let mut prefix = WinePrefix::with_arch(arch);
     let version = prefix.wine(&["winecfg", "-v", "win7"]);
     assert_eq!(version.code, 0, "{}", version.stderr);
     prefix.registry(&format!(

@@ -361,6 +361,14 @@ impl WindowsTarget {
         }
     }
 
+    /// The Windows this target's agent is for: 64-bit or 32-bit.
+    pub fn wine_arch(self) -> WineArch {
+        match self {
+            WindowsTarget::X64 | WindowsTarget::Win7X64 => WineArch::Win64,
+            WindowsTarget::X86 | WindowsTarget::Win7X86 => WineArch::Win32,
+        }
+    }
+
     /// The Windows 7 builds: std from `rust-src`, no `ProcessPrng` stand-in.
     pub fn is_windows_7(self) -> bool {
         matches!(self, WindowsTarget::Win7X64 | WindowsTarget::Win7X86)
@@ -548,7 +556,8 @@ impl WinePrefix {
         Self::with_arch(WineArch::Win32)
     }
 
-    fn with_arch(arch: WineArch) -> WinePrefix {
+    /// A prefix of `arch`: [`WinePrefix::new`] or [`WinePrefix::win32`].
+    pub fn with_arch(arch: WineArch) -> WinePrefix {
         require_tool("wineserver", "wine");
         let prefix = WinePrefix {
             dir: tempfile::tempdir().expect("tempdir"),

@@ -423,19 +423,12 @@ pub fn the_32_bit_windows_7_msi_installs_and_its_service_reports_on_windows_7() 
 }
 
 fn windows_7_msi_installs_and_its_service_reports(target: WindowsTarget) {
-    let (name, template, prefix) = match target {
-        WindowsTarget::Win7X64 => (
-            "sverka-agent-0.1.0-win7-x64.msi",
-            "x64;1033",
-            WinePrefix::new(),
-        ),
-        WindowsTarget::Win7X86 => (
-            "sverka-agent-0.1.0-win7-x86.msi",
-            "Intel;1033",
-            WinePrefix::win32(),
-        ),
+    let (name, template) = match target {
+        WindowsTarget::Win7X64 => ("sverka-agent-0.1.0-win7-x64.msi", "x64;1033"),
+        WindowsTarget::Win7X86 => ("sverka-agent-0.1.0-win7-x86.msi", "Intel;1033"),
         other => panic!("{other:?} is not a Windows 7 build"),
     };
+    let prefix = WinePrefix::with_arch(target.wine_arch());
     let dist = tempfile::tempdir().unwrap();
     let msi = build_msi_for(dist.path(), "0.1.0", target);
     assert!(msi.ends_with(name), "{}", msi.display());
