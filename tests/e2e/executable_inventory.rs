@@ -399,3 +399,86 @@ fn a_damaged_or_foreign_cache_is_an_error_and_rebuilt() {
         );
     }
 }
+
+/// The service's change watcher (fanotify, Linux 5.9 and root rights) tells each scan
+/// which folders changed since the last: a program added where the folder's time was
+/// set back (which hides it from a scan that goes by folder times) is found by the next
+/// scan, and the folders the watcher saw no change in are not even looked at.
+#[test]
+fn the_services_change_watcher_finds_what_folder_times_hide() {
+    let collector = TestCollector::start();
+    let root = FixtureRoot::new();
+    root.user("anna", 1000);
+    root.file("/srv/share/homework.exe", program_with_version(&TELEGRAM));
+    let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let share = root.local("/srv/share");
+    set_modified(&share, long_ago);
+    let state = tempfile::tempdir().unwrap();
+    let state_arg = state.path().to_string_lossy().into_owned();
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let enrolled = run_agent(&[
+        "enroll",
+        "--server",
+        &collector.url(),
+        "--allow-http",
+        "--secret",
+        TEST_SECRET,
+        "--state-dir",
+        &state_arg,
+        "--root",
+        &root_arg,
+    ]);
+    assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
+    let log = state.path().join("service.log");
+    let mut service = std::process::Command::new(agent_binary())
+        .args(["run", "--state-dir", &state_arg, "--root", &root_arg])
+        .args(["--max-delay", "0", "--interval", "1s"])
+        .env("SVERKA_LOG", "info")
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let report = |index: usize| serde_json::to_value(&collector.uploads()[index].scan).unwrap();
+    let wait_for = |count: usize| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while collector.uploads().len() < count && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            collector.uploads().len() >= count,
+            "{} reports; the service's log: {}",
+            collector.uploads().len(),
+            fs::read_to_string(&log).unwrap_or_default()
+        );
+    };
+    // Two scans: the first makes the cache, the second is answered by the journal.
+    wait_for(2);
+    assert!(has_evidence(&report(1), "telegram", "/srv/share/homework.exe"));
+    assert!(finding(&report(1), "viber").is_none());
+
+    root.file("/srv/share/photos.exe", program_with_version(&VIBER));
+    set_modified(&share, long_ago);
+    // The scan running now may have listed the folder before the change; the one
+    // after it has not.
+    let after = collector.uploads().len() + 2;
+    wait_for(after);
+    service.kill().unwrap();
+    service.wait().unwrap();
+    let found = report(after - 1);
+    assert!(
+        has_evidence(&found, "viber", "/srv/share/photos.exe")
+            && has_evidence(&found, "telegram", "/srv/share/homework.exe"),
+        "{found:#}"
+    );
+    let log = fs::read_to_string(&log).unwrap();
+    assert!(
+        log.contains("watching the disks for changes"),
+        "{log}"
+    );
+    // Some scan took folders from the cache unseen, on the journal's word.
+    let unchanged: Vec<u64> = log
+        .lines()
+        .filter_map(|line| line.split("folders_unchanged=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(unchanged.iter().any(|count| *count > 0), "{log}");
+}

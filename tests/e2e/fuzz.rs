@@ -168,6 +168,22 @@ proptest! {
     }
 
     #[test]
+    fn change_journal_and_fanotify_events_from_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        let _ = sverka_tests::fuzz_targets::run_change_journal(&bytes);
+        let _ = sverka_tests::fuzz_targets::run_fanotify_events(&bytes);
+    }
+
+    #[test]
+    fn change_journal_and_fanotify_events_mutated(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40), cut in any::<prop::sample::Index>()) {
+        for valid in sverka_tests::fuzz_targets::change_journal_seeds() {
+            let _ = sverka_tests::fuzz_targets::run_change_journal(&mutate(&valid, &flips, cut));
+        }
+        for valid in sverka_tests::fuzz_targets::fanotify_event_seeds() {
+            let _ = sverka_tests::fuzz_targets::run_fanotify_events(&mutate(&valid, &flips, cut));
+        }
+    }
+
+    #[test]
     fn sssd_cache_from_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
         let mut file = sverka_tests::fuzz_targets::valid_sssd_cache()[..200].to_vec();
         file.extend(bytes);

@@ -8,6 +8,8 @@ use std::io::{Cursor, Write as _};
 use sverka_agent::scan::formats::{leveldb, pe};
 use sverka_agent::scan::registry::hive::Hive;
 use sverka_agent::scan::sources::executables::cache as executable_cache;
+use sverka_agent::scan::sources::executables::journal as change_journal;
+use sverka_agent::service::change_watch::events as fanotify_events;
 use sverka_agent::scan::sources::{appx, desktop, dpkg, flatpak, rpm, snap, web_apps};
 use sverka_agent::scan::{host, registry, users};
 use sverka_collector::api::limits::{
@@ -126,6 +128,16 @@ pub fn targets() -> Vec<Target> {
             name: "executable inventory cache",
             seeds: executable_cache_seeds,
             run: run_executable_cache,
+        },
+        Target {
+            name: "change journal",
+            seeds: change_journal_seeds,
+            run: run_change_journal,
+        },
+        Target {
+            name: "fanotify events",
+            seeds: fanotify_event_seeds,
+            run: run_fanotify_events,
         },
         Target {
             name: "collector report intake",
@@ -305,6 +317,68 @@ fn run_executable_cache(bytes: &[u8]) -> u64 {
         }
         Err(error) => behaviour(kind_of(error)),
     }
+}
+
+pub fn change_journal_seeds() -> Vec<Vec<u8>> {
+    let mut journal = change_journal::ChangeJournal::new("0193a1b2-session".into());
+    journal.written_at = 1_700_000_000;
+    journal.at = 12;
+    journal.trusted_after = 3;
+    journal.devices = vec![2049, 64769];
+    journal.changed = vec![
+        change_journal::ChangedFolder {
+            path: "/srv/share".into(),
+            seq: 12,
+        },
+        change_journal::ChangedFolder {
+            path: "/home/school.local/anna/Загрузки".into(),
+            seq: 4,
+        },
+    ];
+    vec![change_journal::serialize_journal(&journal)]
+}
+
+pub fn run_change_journal(bytes: &[u8]) -> u64 {
+    match change_journal::parse_journal(bytes) {
+        Ok(journal) => {
+            // What was read writes back and reads again as the same journal, and it
+            // answers only for its own session's caches.
+            let again = change_journal::serialize_journal(&journal);
+            let read = change_journal::parse_journal(&again).expect("a journal reads back");
+            assert_eq!(read.at, journal.at);
+            let answer = journal.changes_since(Some(&journal.mark()), journal.written_at);
+            assert!(answer.is_ok(), "a fresh journal does not answer for its own mark");
+            behaviour(journal.changed.len().min(8))
+        }
+        Err(error) => behaviour(kind_of(error)),
+    }
+}
+
+pub fn fanotify_event_seeds() -> Vec<Vec<u8>> {
+    let folder = fanotify_events::FolderHandle {
+        fsid: [1, 2, 3, 4, 5, 6, 7, 8],
+        handle_type: 1,
+        handle: vec![0x81, 0, 0, 0, 0x2e, 0x4d, 0x1c, 0x9a],
+    };
+    let mut batch = fanotify_events::encode_event(0x100, -1, &[(2, Some(&folder), b"tg.exe\0")]);
+    batch.extend(fanotify_events::encode_event(0x8, -1, &[(3, Some(&folder), b"")]));
+    vec![
+        batch,
+        fanotify_events::encode_event(fanotify_events::QUEUE_OVERFLOW, -1, &[]),
+    ]
+}
+
+pub fn run_fanotify_events(bytes: &[u8]) -> u64 {
+    let batch = fanotify_events::parse_events(bytes);
+    // A descriptor handed back is one the kernel would have opened: never negative.
+    assert!(batch.descriptors.iter().all(|fd| *fd >= 0));
+    assert!(
+        batch
+            .folders
+            .iter()
+            .all(|folder| folder.handle.len() <= fanotify_events::MAX_HANDLE_BYTES)
+    );
+    behaviour((batch.folders.len().min(8), batch.lost))
 }
 
 fn dpkg_seeds() -> Vec<Vec<u8>> {

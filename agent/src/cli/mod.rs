@@ -85,6 +85,9 @@ struct ServiceScanArgs {
     spool_max_reports: usize,
     #[arg(long, value_name = "BYTES", default_value_t = SpoolPolicy::default().max_bytes)]
     spool_max_bytes: u64,
+    /// The change journal the service's watcher wrote for this scan.
+    #[arg(long, value_name = "FILE")]
+    change_journal: Option<PathBuf>,
     #[command(flatten)]
     walk: WalkArgs,
 }
@@ -405,6 +408,7 @@ fn run_run(args: RunArgs) -> anyhow::Result<i32> {
         } else {
             ScanProcess::this_program()
         },
+        change_journal: None,
     };
     run_loop::run(&options)?;
     Ok(EXIT_CLEAN)
@@ -428,6 +432,7 @@ fn run_service_scan(args: ServiceScanArgs) -> anyhow::Result<i32> {
         },
         stop: StopSignal::default(),
         scan_process: ScanProcess::InProcess,
+        change_journal: args.change_journal,
     };
     run_loop::scan_into_spool(&options)?;
     crate::service::scan_child::log_peak_memory();

@@ -34,6 +34,7 @@ const CA_FILE: &str = "collector-ca.pem";
 pub const MAX_CA_BYTES: u64 = 1024 * 1024;
 const SPOOL_DIR: &str = "spool";
 const EXECUTABLE_CACHE_FILE: &str = "executables.json";
+const CHANGE_JOURNAL_FILE: &str = "changes.json";
 /// State files are small; a bigger one is not ours.
 const MAX_STATE_BYTES: u64 = 1024 * 1024;
 /// The collector's catalog may not be larger than a catalog file may be.
@@ -121,6 +122,12 @@ impl StateDir {
     /// The executable inventory's cache (written by the scan, which is handed this path).
     pub fn executable_cache_path(&self) -> PathBuf {
         self.path.join(EXECUTABLE_CACHE_FILE)
+    }
+
+    /// The service's change journal, written for each scan (see
+    /// `scan::sources::executables::journal`).
+    pub fn change_journal_path(&self) -> PathBuf {
+        self.path.join(CHANGE_JOURNAL_FILE)
     }
 
     /// The service's record of programs seen running between scans (written by the

@@ -82,6 +82,7 @@ pub fn run(
         // Each scan in a child process: the service never holds a scan's memory, and a
         // scan that crashes or hangs ends alone.
         scan_process: ScanProcess::this_program(),
+        change_journal: None,
     };
     run_loop::run(&options)?;
     Ok(())

@@ -8,6 +8,7 @@
 //! is recorded → the catalog is fetched when the acknowledgement names a new one.
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use sverka_shared::{Catalog, CatalogMatcher};
@@ -20,7 +21,8 @@ use crate::delivery::upload;
 use crate::scan;
 use crate::scan::root::ScanRoot;
 use crate::scan::sources::WalkLimits;
-use crate::scan::sources::executables::InventoryOptions;
+use crate::scan::sources::executables::{InventoryOptions, places};
+use crate::service::change_watch::ChangeWatcher;
 use crate::service::process_check;
 use crate::service::scan_child::{self, SCAN_TIME_LIMIT, ScanProcess, ScanProcessError};
 
@@ -47,6 +49,9 @@ pub struct RunOptions {
     pub stop: StopSignal,
     /// Where the loop's scans run (`--once` always scans in this process).
     pub scan_process: ScanProcess,
+    /// The change journal the scan reads (the service's child is given the one its
+    /// watcher wrote for it); `None`: none.
+    pub change_journal: Option<PathBuf>,
 }
 
 /// A stop request that interrupts the service's waits (start delay, the time between
@@ -138,12 +143,13 @@ pub fn run(options: &RunOptions) -> Result<(), RunError> {
         return run_once(options, &spool);
     }
     let mut sender = Sender::new(options, &spool);
+    let watcher = start_change_watcher(options);
     loop {
         let next_scan = Instant::now() + jittered(options.interval);
         // Re-read each cycle, so a service picks up a new enrollment without a restart.
         match options.state.enrollment() {
             Ok(enrollment) => {
-                if let Err(error) = scan_in_loop(options, &spool, &enrollment) {
+                if let Err(error) = scan_in_loop(options, &spool, &enrollment, watcher.as_ref()) {
                     tracing::error!("{error}");
                 }
                 if options.stop.is_stopped() {
@@ -226,17 +232,54 @@ pub fn scan_catalog(state: &StateDir) -> Catalog {
     }
 }
 
+/// The change watcher for the service's scans, when they take the executable
+/// inventory in a child process and the system can watch (logged either way).
+fn start_change_watcher(options: &RunOptions) -> Option<ChangeWatcher> {
+    if !options.limits.executable_inventory
+        || !matches!(options.scan_process, ScanProcess::Child { .. })
+    {
+        return None;
+    }
+    let places = places::watched_places(&options.root);
+    match ChangeWatcher::start(&places) {
+        Ok(watcher) => {
+            tracing::info!(
+                "watching the disks for changes: repeat scans look only at changed folders"
+            );
+            Some(watcher)
+        }
+        Err(error) => {
+            tracing::info!("{error}; each scan checks every folder's time");
+            None
+        }
+    }
+}
+
 /// One scan of the service loop, in a child process or in this one.
 fn scan_in_loop(
     options: &RunOptions,
     spool: &Spool,
     enrollment: &Enrollment,
+    watcher: Option<&ChangeWatcher>,
 ) -> Result<(), RunError> {
     match &options.scan_process {
         ScanProcess::InProcess => scan_and_spool(options, spool, enrollment),
         // Stopped or not, the loop looks at the stop signal next.
         ScanProcess::Child { program } => {
-            scan_child::scan_in_child(program, options, SCAN_TIME_LIMIT)?;
+            let journal = watcher.and_then(|watcher| {
+                let file = options.state.change_journal_path();
+                watcher
+                    .write_journal(&file)
+                    .inspect_err(|error| {
+                        tracing::warn!(
+                            "cannot write the change journal {}: {error}; the scan checks every folder",
+                            file.display()
+                        )
+                    })
+                    .ok()
+                    .map(|()| file)
+            });
+            scan_child::scan_in_child(program, options, journal.as_deref(), SCAN_TIME_LIMIT)?;
             Ok(())
         }
     }
@@ -260,6 +303,7 @@ fn scan_and_spool(
         limits: options.limits,
         inventory: InventoryOptions {
             cache_file: Some(options.state.executable_cache_path()),
+            change_journal: options.change_journal.clone(),
             ..InventoryOptions::default()
         },
         seen_running_file: Some(options.state.seen_running_path()),

@@ -95,7 +95,7 @@ pub enum ChildScan {
 
 /// The child's command line for `options` (the state folder, the root, the walk limits
 /// and the spool's bounds).
-pub fn arguments(options: &RunOptions) -> Vec<OsString> {
+pub fn arguments(options: &RunOptions, change_journal: Option<&Path>) -> Vec<OsString> {
     let mut arguments: Vec<OsString> = vec![
         SUBCOMMAND.into(),
         "--state-dir".into(),
@@ -120,6 +120,10 @@ pub fn arguments(options: &RunOptions) -> Vec<OsString> {
     }
     if !options.limits.executable_inventory {
         arguments.push("--no-inventory".into());
+    }
+    if let Some(journal) = change_journal {
+        arguments.push("--change-journal".into());
+        arguments.push(journal.as_os_str().to_owned());
     }
     arguments
 }
@@ -146,10 +150,11 @@ pub(crate) fn child_command(program: &Path) -> Command {
 pub fn scan_in_child(
     program: &Path,
     options: &RunOptions,
+    change_journal: Option<&Path>,
     time_limit: Duration,
 ) -> Result<ChildScan, ScanProcessError> {
     let mut command = child_command(program);
-    command.args(arguments(options));
+    command.args(arguments(options, change_journal));
     let started = Instant::now();
     let mut child = command.spawn().map_err(|source| ScanProcessError::Start {
         program: program.display().to_string(),
@@ -397,6 +402,7 @@ mod tests {
             spool_policy: crate::delivery::spool::SpoolPolicy::default(),
             stop: StopSignal::default(),
             scan_process: ScanProcess::InProcess,
+            change_journal: None,
         }
     }
 
@@ -410,7 +416,7 @@ mod tests {
             &format!("echo \"$@\" > '{}'", seen.display()),
         );
         let options = options(folder.path());
-        let outcome = scan_in_child(&program, &options, SCAN_TIME_LIMIT).unwrap();
+        let outcome = scan_in_child(&program, &options, None, SCAN_TIME_LIMIT).unwrap();
         assert_eq!(outcome, ChildScan::Spooled);
         let limits = crate::scan::sources::WalkLimits::default();
         assert_eq!(
@@ -432,7 +438,7 @@ mod tests {
             folder.path(),
             "echo ' INFO reading the dpkg database' >&2\necho 'ERROR about to fall over' >&2\nkill -SEGV $$",
         );
-        let error = scan_in_child(&program, &options(folder.path()), SCAN_TIME_LIMIT)
+        let error = scan_in_child(&program, &options(folder.path()), None, SCAN_TIME_LIMIT)
             .unwrap_err()
             .to_string();
         assert!(error.contains("ended by signal 11"), "{error}");
@@ -443,6 +449,7 @@ mod tests {
         let error = scan_in_child(
             &program.with_file_name("missing"),
             &options(folder.path()),
+            None,
             SCAN_TIME_LIMIT,
         )
         .unwrap_err();
@@ -456,7 +463,7 @@ mod tests {
         let program = script(folder.path(), "exec sleep 60");
         let options = options(folder.path());
         let started = Instant::now();
-        let error = scan_in_child(&program, &options, Duration::from_millis(300)).unwrap_err();
+        let error = scan_in_child(&program, &options, None, Duration::from_millis(300)).unwrap_err();
         assert!(
             matches!(error, ScanProcessError::TimedOut { .. }),
             "{error}"
@@ -469,7 +476,7 @@ mod tests {
             stopper.stop();
         });
         let started = Instant::now();
-        let outcome = scan_in_child(&program, &options, SCAN_TIME_LIMIT).unwrap();
+        let outcome = scan_in_child(&program, &options, None, SCAN_TIME_LIMIT).unwrap();
         assert_eq!(outcome, ChildScan::Stopped);
         assert!(started.elapsed() < Duration::from_secs(10));
         thread.join().unwrap();

@@ -16,12 +16,16 @@
 //! unchanged (adding, removing or renaming an entry changes it), as `updatedb` reuses
 //! unchanged folders. A repeat scan then lists only the folders that changed; it still
 //! checks every listed program file's size and time. `full_walk_at` (seconds since
-//! 1970) is when every folder was last listed afresh.
+//! 1970) is when every folder was last listed afresh. `journal` (`{"session", "at"}`)
+//! names the change journal the cache was made with ([`super::journal`]), when the
+//! service's watcher gave one.
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use sverka_shared::observation::{FileFormat, VersionInfo};
+
+use super::journal::JournalMark;
 
 /// What the first field says, so another JSON file is not taken for a cache.
 pub const CACHE_MARKER: &str = "sverka executable inventory";
@@ -74,6 +78,8 @@ pub struct ExecutableCache {
     pub folders: HashMap<String, CachedFolder>,
     /// When every folder was last listed afresh (seconds since 1970); 0: never.
     pub full_walk_at: i64,
+    /// The change journal the cache was made with, if any ([`super::journal`]).
+    pub journal: Option<JournalMark>,
 }
 
 impl ExecutableCache {
@@ -98,6 +104,8 @@ struct CacheFile {
     agent_version: String,
     #[serde(default)]
     full_walk_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    journal: Option<JournalMark>,
     entries: Vec<Entry<CachedFile>>,
     #[serde(default)]
     folders: Vec<Entry<CachedFolder>>,
@@ -199,6 +207,7 @@ pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache,
         files,
         folders,
         full_walk_at: file.full_walk_at,
+        journal: file.journal,
     })
 }
 
@@ -208,6 +217,7 @@ pub fn serialize_cache(cache: &ExecutableCache, agent_version: &str) -> Vec<u8> 
         cache: CACHE_MARKER.to_string(),
         agent_version: agent_version.to_string(),
         full_walk_at: cache.full_walk_at,
+        journal: cache.journal.clone(),
         entries: sorted_entries(&cache.files),
         folders: sorted_entries(&cache.folders),
     };
@@ -251,6 +261,10 @@ mod tests {
             },
         );
         cache.full_walk_at = 1_700_000_000;
+        cache.journal = Some(JournalMark {
+            session: "s".into(),
+            at: 7,
+        });
         cache
     }
 

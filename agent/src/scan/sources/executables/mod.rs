@@ -29,6 +29,7 @@
 //! another agent version, is an error entry and is rebuilt.
 
 pub mod cache;
+pub mod journal;
 pub mod places;
 #[cfg(windows)]
 mod win32;
@@ -41,6 +42,7 @@ use sverka_shared::observation::{FileFormat, VersionInfo};
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 
 use self::cache::{CachedFile, CachedFolder, ExecutableCache, parse_cache, serialize_cache};
+use self::journal::{ChangeJournal, ChangesSince, Distrust, parse_journal};
 use self::places::{Pruned, Walk};
 use super::files::{self, Unreadable};
 use super::{EvidenceSource, ScanContext, SourceOutput};
@@ -70,6 +72,8 @@ const LINUX_PROGRAM_EXTENSIONS: &[&str] = &["appimage", "bin", "run", "x86_64", 
 pub struct InventoryOptions {
     /// Where the cache lives; `None`: no cache (every file is read).
     pub cache_file: Option<PathBuf>,
+    /// The service's change journal, written for this scan ([`journal`]); `None`: none.
+    pub change_journal: Option<PathBuf>,
     /// Directory entries all walks together may visit.
     pub max_entries: u64,
     /// How long all walks together may take.
@@ -80,6 +84,7 @@ impl Default for InventoryOptions {
     fn default() -> InventoryOptions {
         InventoryOptions {
             cache_file: None,
+            change_journal: None,
             max_entries: 3_000_000,
             time_budget: Duration::from_secs(120),
         }
@@ -94,6 +99,8 @@ pub struct InventoryStats {
     pub folders_listed: u64,
     /// Folders whose listing came from the cache (unchanged since it was written).
     pub folders_from_cache: u64,
+    /// Of those, the folders the change journal vouched for: not even looked at.
+    pub folders_unchanged: u64,
     /// Candidate files whose facts came from the cache.
     pub from_cache: u64,
     /// Candidate files opened and read.
@@ -119,6 +126,7 @@ impl EvidenceSource for ExecutableInventorySource {
                 entries = stats.entries_visited,
                 folders_listed = stats.folders_listed,
                 folders_from_cache = stats.folders_from_cache,
+                folders_unchanged = stats.folders_unchanged,
                 programs = stats.programs,
                 read = stats.read,
                 from_cache = stats.from_cache,
@@ -143,6 +151,23 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     // Folder listings are reused until the next full walk is due.
     let full_walk_due =
         !(0..FULL_WALK_EVERY.as_secs() as i64).contains(&(now_s - previous.full_walk_at));
+    let journal = options
+        .change_journal
+        .as_deref()
+        .and_then(|file| load_journal(file, output));
+    let changes = journal.as_ref().and_then(|journal| {
+        journal
+            .changes_since(previous.journal.as_ref(), now_s)
+            .inspect_err(|distrust| {
+                let why = match distrust {
+                    Distrust::OtherSession => "the cache was made without it",
+                    Distrust::ChangesLost => "changes may have been lost since the cache",
+                    Distrust::Stale => "it was written too long ago",
+                };
+                tracing::info!("executable inventory: the change journal is not used: {why}");
+            })
+            .ok()
+    });
     let settled_before = modified_ns(Ok(now - SETTLED_AFTER));
     let mut inventory = Inventory {
         context,
@@ -150,6 +175,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         current: ExecutableCache::default(),
         pruned,
         reuse_folders: !full_walk_due,
+        changes,
         settled_before,
         deadline: Instant::now() + options.time_budget,
         stats: InventoryStats::default(),
@@ -169,6 +195,23 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         now_s
     } else {
         inventory.previous.full_walk_at
+    };
+    // The cache is marked with the journal it now agrees with. A stopped inventory did
+    // not look at every folder, so it keeps the mark it had; so does a cache that did
+    // not change under a journal that answered for it (not written again: its mark
+    // only says which changes to look at, and an older one says more of them).
+    inventory.current.journal = match &journal {
+        _ if inventory.stopped.is_some() => inventory.previous.journal.clone(),
+        Some(_)
+            if inventory.changes.is_some()
+                && inventory.current.files == inventory.previous.files
+                && inventory.current.folders == inventory.previous.folders
+                && inventory.current.full_walk_at == inventory.previous.full_walk_at =>
+        {
+            inventory.previous.journal.clone()
+        }
+        Some(journal) => Some(journal.mark()),
+        None => None,
     };
     if let Some(file) = &options.cache_file {
         // A stopped inventory keeps what it did not reach for next time.
@@ -231,6 +274,26 @@ fn load_cache(file: &Path, output: &mut SourceOutput) -> ExecutableCache {
     }
 }
 
+/// The service's change journal; a missing one is none, a bad one an error and none.
+fn load_journal(file: &Path, output: &mut SourceOutput) -> Option<ChangeJournal> {
+    let shown = Some(file.to_string_lossy().into_owned());
+    let parsed = match read_bounded(file, journal::MAX_JOURNAL_BYTES) {
+        Ok((_, true)) => Err("change journal too large".to_string()),
+        Ok((bytes, false)) => parse_journal(&bytes).map_err(|error| error.to_string()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(error) => Err(format!("cannot read the change journal ({error})")),
+    };
+    parsed
+        .map_err(|error| {
+            output.error(
+                SourceKind::File,
+                shown,
+                format!("executable inventory: {error}; every folder is checked"),
+            )
+        })
+        .ok()
+}
+
 /// Writes the cache through a temporary file and a rename, so a crash leaves the old
 /// one or the new one, never half of one.
 fn write_cache(file: &Path, cache: &ExecutableCache) -> std::io::Result<()> {
@@ -249,6 +312,8 @@ struct Inventory<'a, 'c> {
     pruned: Pruned,
     /// Whether cached folder listings may stand in for listing (no full walk is due).
     reuse_folders: bool,
+    /// What the change journal says changed since the cache, when it answers for it.
+    changes: Option<ChangesSince>,
     /// Folders modified at or after this time (ns since 1970) are not cached.
     settled_before: i64,
     deadline: Instant,
@@ -365,6 +430,22 @@ pub fn candidate(file_name: &str, linux: bool) -> Option<Candidate> {
     }
 }
 
+/// Whether the change journal speaks for the walk from `start`: its file system is
+/// one the watcher watched, and `start` is spelled as the watcher names folders (no
+/// link or `..` on the way, or the journal's paths would not be the walk's).
+#[cfg(unix)]
+fn journal_covers(changes: &ChangesSince, start: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::canonicalize(start).is_ok_and(|real| real == start)
+        && std::fs::metadata(start).is_ok_and(|metadata| changes.devices.contains(&metadata.dev()))
+}
+
+/// No watcher on Windows yet: every folder is checked.
+#[cfg(not(unix))]
+fn journal_covers(_changes: &ChangesSince, _start: &Path) -> bool {
+    false
+}
+
 /// Whether `tag` starts with the Cache Directory Tagging signature.
 fn is_tagged_cache(tag: &Path) -> bool {
     read_header(tag, CACHE_TAG_SIGNATURE.len())
@@ -401,11 +482,23 @@ impl Inventory<'_, '_> {
         }
         let linux = self.context.windows.is_none();
         let pruned = std::mem::take(&mut self.pruned);
-        self.walk_pruning(walk, linux, &pruned);
+        // The change journal answers for the folders of the file systems it watched.
+        let changes = self.changes.take();
+        let answering = changes
+            .as_ref()
+            .filter(|changes| self.reuse_folders && journal_covers(changes, &walk.start));
+        self.walk_pruning(walk, linux, &pruned, answering);
+        self.changes = changes;
         self.pruned = pruned;
     }
 
-    fn walk_pruning(&mut self, walk: &Walk, linux: bool, pruned: &Pruned) {
+    fn walk_pruning(
+        &mut self,
+        walk: &Walk,
+        linux: bool,
+        pruned: &Pruned,
+        changes: Option<&ChangesSince>,
+    ) {
         let prune_toolchains = self.context.limits.prune_toolchains;
         let matcher = self.context.matcher;
         let reuse_folders = self.reuse_folders && walk.folder_times_kept;
@@ -415,17 +508,38 @@ impl Inventory<'_, '_> {
             if self.over_budget() {
                 return;
             }
-            let modified = match Facts::read(&folder, depth == 0) {
-                Ok(facts) if facts.is_dir => facts.modified_ns,
-                // Gone or replaced since its parent was listed.
-                Ok(_) => continue,
-                Err(error) => {
-                    self.unreadable(&folder, &error);
-                    continue;
-                }
-            };
             let key = folder.to_string_lossy().into_owned();
-            let cached = reuse_folders
+            // A folder the journal saw no change in is taken from the cache unseen,
+            // and so are the facts of its program files.
+            let unchanged = changes
+                .filter(|changes| !changes.changed(&key))
+                .and_then(|_| self.previous.folders.get(&key))
+                .map(|cached| cached.modified_ns);
+            let modified = match unchanged {
+                Some(modified) => modified,
+                None => match Facts::read(&folder, depth == 0) {
+                    Ok(facts) if facts.is_dir => facts.modified_ns,
+                    // Gone or replaced since its parent was listed.
+                    Ok(_) => continue,
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(error) => {
+                        self.unreadable(&folder, &error);
+                        continue;
+                    }
+                },
+            };
+            let unchanged = unchanged.is_some();
+            if unchanged {
+                self.stats.folders_unchanged += 1;
+            }
+            // Under the journal a folder's listing is taken from the cache only when
+            // the journal saw no change in it (a change may leave its time as it was).
+            let reuse = if changes.is_some() {
+                unchanged
+            } else {
+                reuse_folders
+            };
+            let cached = reuse
                 .then(|| self.previous.folder(&key, modified))
                 .flatten()
                 .map(Listing::from_cache);
@@ -454,8 +568,21 @@ impl Inventory<'_, '_> {
                     continue;
                 };
                 let path = folder.join(name);
-                let Ok(facts) = Facts::read(&path, false) else {
-                    continue;
+                let known = unchanged
+                    .then(|| self.previous.files.get(path.to_string_lossy().as_ref()))
+                    .flatten();
+                let facts = match known {
+                    Some(known) => Facts {
+                        is_dir: false,
+                        is_file: true,
+                        size: known.size,
+                        modified_ns: known.modified_ns,
+                        executable: true,
+                    },
+                    None => match Facts::read(&path, false) {
+                        Ok(facts) => facts,
+                        Err(_) => continue,
+                    },
                 };
                 // An extensionless file is opened when it is executable or the catalog
                 // asks about its name (a copy on a disk mounted without exec bits).
@@ -813,6 +940,96 @@ mod tests {
                 "/srv/share/tagged/Telegram/Telegram"
             ]
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_change_journal_vouches_for_the_folders_it_saw_no_change_in() {
+        use crate::scan::{ScanOptions, ScanRoot, scan};
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        use sverka_shared::{Catalog, CatalogMatcher};
+
+        let image = tempfile::tempdir().unwrap();
+        let image_path = std::fs::canonicalize(image.path()).unwrap();
+        std::fs::create_dir_all(image_path.join("etc")).unwrap();
+        std::fs::write(image_path.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        let share = image_path.join("srv/share");
+        std::fs::create_dir_all(&share).unwrap();
+        let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let settle = |folder: &Path| {
+            std::fs::File::open(folder)
+                .and_then(|handle| handle.set_modified(long_ago))
+                .unwrap();
+        };
+        settle(&share);
+        settle(&image_path.join("srv"));
+        let state = tempfile::tempdir().unwrap();
+        let cache_file = state.path().join("executables.json");
+        let journal_file = state.path().join("changes.json");
+        let device = std::fs::metadata(&image_path).unwrap().dev();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let write_journal = |at: u64, changed: &[&Path]| {
+            let mut journal = ChangeJournal::new("session".into());
+            journal.written_at = now;
+            journal.at = at;
+            journal.devices = vec![device];
+            journal.changed = changed
+                .iter()
+                .map(|path| journal::ChangedFolder {
+                    path: path.to_string_lossy().into_owned(),
+                    seq: at,
+                })
+                .collect();
+            std::fs::write(&journal_file, journal::serialize_journal(&journal)).unwrap();
+        };
+        let matcher = CatalogMatcher::new(Catalog::builtin().unwrap());
+        let telegram_found = || {
+            let mut options = ScanOptions {
+                inventory: InventoryOptions {
+                    cache_file: Some(cache_file.clone()),
+                    change_journal: Some(journal_file.clone()),
+                    ..InventoryOptions::default()
+                },
+                ..ScanOptions::default()
+            };
+            options.limits.executable_inventory = true;
+            let outcome = scan(&ScanRoot::image(&image_path), &matcher, &options, &|_| {});
+            assert!(outcome.report.errors.is_empty(), "{:?}", outcome.report.errors);
+            let cache = std::fs::read(&cache_file).unwrap();
+            let cache = parse_cache(&cache, env!("CARGO_PKG_VERSION")).unwrap();
+            let found = outcome.report.findings.iter().any(|finding| finding.app == "telegram");
+            (found, cache.journal.map(|mark| mark.at))
+        };
+
+        // The first scan has no cache to answer for; it marks the cache it writes.
+        write_journal(1, &[]);
+        assert_eq!(telegram_found(), (false, Some(1)));
+        // A program added where the folder's time says nothing changed.
+        let program = share.join("Telegram/Telegram");
+        std::fs::create_dir_all(program.parent().unwrap()).unwrap();
+        std::fs::write(&program, [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat()).unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        settle(&share);
+        // A journal that saw no change there vouches for the cached listing: the
+        // folder is not even looked at (nor is the cache written again).
+        write_journal(2, &[]);
+        assert_eq!(telegram_found(), (false, Some(1)));
+        // One that saw the change has the folder listed again.
+        write_journal(3, &[&share]);
+        assert_eq!(telegram_found(), (true, Some(3)));
+        // A journal that lost changes since the cache answers for nothing: the
+        // folders' times do, as without a journal (the program moved to another
+        // folder; trusted, the journal would have kept the old listing).
+        std::fs::create_dir(share.join("Other")).unwrap();
+        std::fs::rename(share.join("Telegram"), share.join("Other/Telegram")).unwrap();
+        write_journal(4, &[]);
+        let mut lost: ChangeJournal = parse_journal(&std::fs::read(&journal_file).unwrap()).unwrap();
+        lost.trusted_after = 4;
+        std::fs::write(&journal_file, journal::serialize_journal(&lost)).unwrap();
+        assert_eq!(telegram_found(), (true, Some(4)));
     }
 
     #[test]

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use sverka_shared::SourceKind;
 
 use crate::scan::fsread::read_bounded;
+use crate::scan::root::ScanRoot;
 use crate::scan::sources::{ScanContext, SourceOutput, files, wine};
 
 const MAX_MOUNTS_BYTES: u64 = 4 * 1024 * 1024;
@@ -197,6 +198,19 @@ fn live_volumes(output: &mut SourceOutput) -> Vec<Volume> {
 #[cfg(windows)]
 fn live_volumes(_output: &mut SourceOutput) -> Vec<Volume> {
     super::win32::volumes()
+}
+
+/// The file systems a Linux system's inventory walks, as the service's change watcher
+/// watches them: every local fixed volume of the running system, or the image's root.
+pub fn watched_places(root: &ScanRoot) -> Vec<PathBuf> {
+    if !root.is_live() {
+        return vec![root.root().to_path_buf()];
+    }
+    let mut scratch = SourceOutput::default();
+    local_fixed_volumes(&live_volumes(&mut scratch), false)
+        .into_iter()
+        .map(|volume| volume.mount_point)
+        .collect()
 }
 
 /// Wine maps a drive letter (`Z:`) to the Linux file system's root; the Linux scan is

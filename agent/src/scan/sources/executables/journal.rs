@@ -1,0 +1,335 @@
+//! The change journal: which folders changed while the service watched the disks, so a
+//! repeat inventory in the service neither lists nor even looks at a folder that did
+//! not change, nor at the program files in it. Pure (de)serialization and the rule of
+//! when a journal may be trusted, the same on every OS, bounded, and fuzzed.
+//!
+//! The service's change watcher (`service::change_watch`, fanotify on Linux) numbers
+//! what it learns in order: every folder in which an entry was created, deleted,
+//! renamed, written and closed, or had its attributes (times, mode) changed, carries
+//! the number of the last such change. Just before a scan, the watcher reads every
+//! change the kernel has queued and writes the journal: `at` is the highest number
+//! written. The scan remembers in its cache the `session` and `at` of the journal it
+//! started with ([`JournalMark`]). The next scan then knows that every folder whose
+//! number is above that `at` may have changed since, and that every other folder did
+//! not: a change made before the journal was written carries a number up to `at` and
+//! was seen by the scan that read it; one made later carries a higher number.
+//!
+//! A journal is trusted only for a cache made in the same watching session (a new
+//! service, or a new boot, is a new session) and not before `trusted_after`: the
+//! number at which the watcher last lost changes (the kernel's queue overflowed, or
+//! the journal grew past its bound and was emptied). It covers only the file systems
+//! listed in `devices`.
+//!
+//! The file is JSON: `{"journal": "sverka change journal", "session", "written_at",
+//! "at", "trusted_after", "devices": [...], "changed": [{"path", "seq"}]}`.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+/// What the first field says, so another JSON file is not taken for a journal.
+pub const JOURNAL_MARKER: &str = "sverka change journal";
+/// The largest journal file read.
+pub const MAX_JOURNAL_BYTES: u64 = 64 * 1024 * 1024;
+/// The most changed folders a journal holds; past it the watcher empties it and
+/// distrusts what came before (a repeat scan then checks every folder once).
+pub const MAX_JOURNAL_FOLDERS: usize = 200_000;
+/// A journal written longer ago than this is stale (its watcher may have stopped since).
+pub const FRESH_FOR_SECONDS: i64 = 600;
+const MAX_PATH_CHARS: usize = 4096;
+const MAX_DEVICES: usize = 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    #[error("damaged change journal: {0}")]
+    Damaged(String),
+    #[error("not a change journal")]
+    NotAJournal,
+    #[error("change journal larger than its bounds ({0})")]
+    TooLarge(&'static str),
+}
+
+/// Which journal a cache was made with: its session and the last change number in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalMark {
+    pub session: String,
+    pub at: u64,
+}
+
+/// One folder that changed, with the number of its last change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangedFolder {
+    pub path: String,
+    pub seq: u64,
+}
+
+/// The watcher's journal as written for one scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeJournal {
+    pub journal: String,
+    /// A new one for each watching session.
+    pub session: String,
+    /// When it was written (seconds since 1970).
+    pub written_at: i64,
+    /// The highest change number in it.
+    pub at: u64,
+    /// Changes up to this number may have been lost.
+    pub trusted_after: u64,
+    /// The file systems watched (`st_dev`).
+    pub devices: Vec<u64>,
+    pub changed: Vec<ChangedFolder>,
+}
+
+/// What a trusted journal says about a cache: the folders that may have changed
+/// since the cache was made, and the file systems it speaks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangesSince {
+    pub folders: HashSet<String>,
+    pub devices: HashSet<u64>,
+}
+
+impl ChangesSince {
+    /// Whether `folder` (a path as the walk keys it) may have changed.
+    pub fn changed(&self, folder: &str) -> bool {
+        self.folders.contains(folder)
+    }
+}
+
+/// Why a journal was not used for this scan (said in the log, not an error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Distrust {
+    /// The cache was made without a journal, or with another session's.
+    OtherSession,
+    /// Changes may have been lost after the cache was made.
+    ChangesLost,
+    /// Written too long ago.
+    Stale,
+}
+
+impl ChangeJournal {
+    pub fn new(session: String) -> ChangeJournal {
+        ChangeJournal {
+            journal: JOURNAL_MARKER.to_string(),
+            session,
+            ..ChangeJournal::default()
+        }
+    }
+
+    /// The mark a cache made with this journal carries.
+    pub fn mark(&self) -> JournalMark {
+        JournalMark {
+            session: self.session.clone(),
+            at: self.at,
+        }
+    }
+
+    /// The folders changed since a cache marked `since` was made, if this journal may
+    /// answer for that cache at `now` (seconds since 1970).
+    pub fn changes_since(
+        &self,
+        since: Option<&JournalMark>,
+        now: i64,
+    ) -> Result<ChangesSince, Distrust> {
+        if !(-60..FRESH_FOR_SECONDS).contains(&(now - self.written_at)) {
+            return Err(Distrust::Stale);
+        }
+        let Some(since) = since.filter(|since| since.session == self.session) else {
+            return Err(Distrust::OtherSession);
+        };
+        if since.at < self.trusted_after || since.at > self.at {
+            return Err(Distrust::ChangesLost);
+        }
+        Ok(ChangesSince {
+            folders: self
+                .changed
+                .iter()
+                .filter(|folder| folder.seq > since.at)
+                .map(|folder| folder.path.clone())
+                .collect(),
+            devices: self.devices.iter().copied().collect(),
+        })
+    }
+}
+
+/// Reads a journal written by [`serialize_journal`].
+pub fn parse_journal(bytes: &[u8]) -> Result<ChangeJournal, JournalError> {
+    if bytes.len() as u64 > MAX_JOURNAL_BYTES {
+        return Err(JournalError::TooLarge("file size"));
+    }
+    #[derive(Deserialize)]
+    struct Header {
+        journal: Option<String>,
+    }
+    let header: Header = serde_json::from_slice(bytes)
+        .map_err(|error| JournalError::Damaged(error.to_string()))?;
+    if header.journal.as_deref() != Some(JOURNAL_MARKER) {
+        return Err(JournalError::NotAJournal);
+    }
+    let journal: ChangeJournal = serde_json::from_slice(bytes)
+        .map_err(|error| JournalError::Damaged(error.to_string()))?;
+    if journal.changed.len() > MAX_JOURNAL_FOLDERS {
+        return Err(JournalError::TooLarge("folders"));
+    }
+    if journal.devices.len() > MAX_DEVICES {
+        return Err(JournalError::TooLarge("devices"));
+    }
+    if journal.session.is_empty() {
+        return Err(JournalError::Damaged("no session".into()));
+    }
+    if journal.trusted_after > journal.at {
+        return Err(JournalError::Damaged(
+            "trusted_after is past the last change".into(),
+        ));
+    }
+    for folder in &journal.changed {
+        if folder.path.is_empty() || folder.path.chars().count() > MAX_PATH_CHARS {
+            return Err(JournalError::Damaged(
+                "a folder's path is empty or too long".into(),
+            ));
+        }
+        if folder.seq > journal.at {
+            return Err(JournalError::Damaged(format!(
+                "folder {} changed after the journal's last change",
+                folder.path
+            )));
+        }
+    }
+    Ok(journal)
+}
+
+/// The journal file's bytes, folders in path order.
+pub fn serialize_journal(journal: &ChangeJournal) -> Vec<u8> {
+    let mut journal = journal.clone();
+    journal.journal = JOURNAL_MARKER.to_string();
+    journal.changed.sort_by(|left, right| left.path.cmp(&right.path));
+    // Plain data of strings and numbers: serializing cannot fail.
+    serde_json::to_vec(&journal).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> ChangeJournal {
+        let mut journal = ChangeJournal::new("session-1".into());
+        journal.written_at = 1_000;
+        journal.at = 40;
+        journal.trusted_after = 10;
+        journal.devices = vec![2049];
+        journal.changed = vec![
+            ChangedFolder {
+                path: "/srv/new".into(),
+                seq: 35,
+            },
+            ChangedFolder {
+                path: "/srv/old".into(),
+                seq: 12,
+            },
+        ];
+        journal
+    }
+
+    fn mark(session: &str, at: u64) -> JournalMark {
+        JournalMark {
+            session: session.into(),
+            at,
+        }
+    }
+
+    #[test]
+    fn a_journal_reads_back_as_written() {
+        let journal = sample();
+        let bytes = serialize_journal(&journal);
+        assert_eq!(parse_journal(&bytes), Ok(journal));
+    }
+
+    #[test]
+    fn only_changes_after_the_caches_mark_count() {
+        let journal = sample();
+        let changes = journal
+            .changes_since(Some(&mark("session-1", 20)), 1_001)
+            .unwrap();
+        assert_eq!(changes.folders, HashSet::from(["/srv/new".to_string()]));
+        assert!(changes.changed("/srv/new") && !changes.changed("/srv/old"));
+        assert_eq!(changes.devices, HashSet::from([2049]));
+        let all = journal
+            .changes_since(Some(&mark("session-1", 10)), 1_001)
+            .unwrap();
+        assert_eq!(all.folders.len(), 2);
+        let none = journal
+            .changes_since(Some(&mark("session-1", 40)), 1_001)
+            .unwrap();
+        assert!(none.folders.is_empty());
+    }
+
+    #[test]
+    fn a_journal_of_another_session_with_lost_changes_or_stale_is_not_trusted() {
+        let journal = sample();
+        assert_eq!(
+            journal.changes_since(None, 1_001),
+            Err(Distrust::OtherSession)
+        );
+        assert_eq!(
+            journal.changes_since(Some(&mark("session-0", 20)), 1_001),
+            Err(Distrust::OtherSession)
+        );
+        // Made before the last loss, or with a number this journal never gave.
+        assert_eq!(
+            journal.changes_since(Some(&mark("session-1", 9)), 1_001),
+            Err(Distrust::ChangesLost)
+        );
+        assert_eq!(
+            journal.changes_since(Some(&mark("session-1", 41)), 1_001),
+            Err(Distrust::ChangesLost)
+        );
+        assert_eq!(
+            journal.changes_since(Some(&mark("session-1", 20)), 1_000 + FRESH_FOR_SECONDS),
+            Err(Distrust::Stale)
+        );
+        assert_eq!(
+            journal.changes_since(Some(&mark("session-1", 20)), 900),
+            Err(Distrust::Stale)
+        );
+    }
+
+    #[test]
+    fn foreign_damaged_and_inconsistent_journals_are_errors() {
+        let bytes = serialize_journal(&sample());
+        assert!(matches!(
+            parse_journal(&bytes[..bytes.len() / 2]),
+            Err(JournalError::Damaged(_))
+        ));
+        assert_eq!(
+            parse_journal(br#"{"cache": "x"}"#),
+            Err(JournalError::NotAJournal)
+        );
+        assert!(matches!(
+            parse_journal(b"\xff\xfe"),
+            Err(JournalError::Damaged(_))
+        ));
+        let mut ahead = sample();
+        ahead.changed[0].seq = 41;
+        assert!(matches!(
+            parse_journal(&serialize_journal(&ahead)),
+            Err(JournalError::Damaged(_))
+        ));
+        let mut inverted = sample();
+        inverted.trusted_after = 41;
+        assert!(matches!(
+            parse_journal(&serialize_journal(&inverted)),
+            Err(JournalError::Damaged(_))
+        ));
+        let mut no_session = sample();
+        no_session.session.clear();
+        assert!(matches!(
+            parse_journal(&serialize_journal(&no_session)),
+            Err(JournalError::Damaged(_))
+        ));
+        let mut empty_path = sample();
+        empty_path.changed[0].path.clear();
+        assert!(matches!(
+            parse_journal(&serialize_journal(&empty_path)),
+            Err(JournalError::Damaged(_))
+        ));
+    }
+}

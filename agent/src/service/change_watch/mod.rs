@@ -1,0 +1,342 @@
+//! The service's change watcher: while the service waits between scans, it learns
+//! from the kernel which folders changed, so that the next scan's executable inventory
+//! neither lists nor looks at a folder that did not (see
+//! [`crate::scan::sources::executables::journal`] for what the journal promises and
+//! when a scan trusts it).
+//!
+//! On Linux it is fanotify with a mark on each watched file system
+//! (`FAN_MARK_FILESYSTEM`, Linux 4.20) that reports the folder of each event as a
+//! file handle (`FAN_REPORT_DFID_NAME`, Linux 5.9): one mark per file system, however
+//! many folders it has, and nothing of the files' contents. It needs the service's
+//! root rights (`CAP_SYS_ADMIN`). Where the kernel is older, the rights are missing
+//! or the file system cannot report handles, there is no watcher for it, and the
+//! scans check every folder's time as before. Windows has no watcher yet.
+//!
+//! A thread reads the events as they come (the kernel's queue holds 16,384; an
+//! overflow is a loss the journal records, not a silent gap) and numbers each batch.
+//! Just before a scan, [`ChangeWatcher::write_journal`] reads what the kernel has
+//! queued, names each changed folder by its path, and writes the journal.
+
+pub mod events;
+#[cfg(target_os = "linux")]
+mod fanotify;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::scan::sources::executables::journal::{
+    ChangeJournal, ChangedFolder, MAX_JOURNAL_FOLDERS, serialize_journal,
+};
+
+use self::events::{EventBatch, FolderHandle};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("the change watcher needs Linux 5.9 or later and root rights: {0}")]
+    Unsupported(String),
+    #[error("no change watcher on this system yet")]
+    NotOnThisSystem,
+    #[error("no file system could be watched ({0})")]
+    NothingWatched(String),
+    #[error("cannot start the change watcher's thread: {0}")]
+    Thread(#[source] std::io::Error),
+}
+
+/// What the watcher knows: each changed folder's last change number, and since when
+/// that is complete. Pure; fed by the platform's reader.
+#[derive(Debug)]
+pub struct JournalState {
+    session: String,
+    /// The last batch's number.
+    seq: u64,
+    /// Changes up to this number may have been lost.
+    trusted_after: u64,
+    folders: HashMap<FolderHandle, u64>,
+    devices: Vec<u64>,
+    max_folders: usize,
+}
+
+impl JournalState {
+    pub fn new(session: String, devices: Vec<u64>) -> JournalState {
+        JournalState {
+            session,
+            seq: 0,
+            trusted_after: 0,
+            folders: HashMap::new(),
+            devices,
+            max_folders: MAX_JOURNAL_FOLDERS,
+        }
+    }
+
+    /// The same, holding at most `max_folders` folders (tests).
+    pub fn with_max_folders(mut self, max_folders: usize) -> JournalState {
+        self.max_folders = max_folders;
+        self
+    }
+
+    /// Records one batch of events under a new number.
+    pub fn record(&mut self, batch: &EventBatch) {
+        self.seq += 1;
+        if batch.lost {
+            self.lose();
+        }
+        for folder in &batch.folders {
+            if self.folders.len() >= self.max_folders && !self.folders.contains_key(folder) {
+                self.lose();
+            }
+            self.folders.insert(folder.clone(), self.seq);
+        }
+    }
+
+    /// Changes may have been lost: whatever was known is dropped, and only caches made
+    /// from now on are answered for.
+    pub fn lose(&mut self) {
+        self.folders.clear();
+        self.trusted_after = self.seq;
+    }
+
+    /// The journal as of now, each folder named by `resolve` (a folder that has no
+    /// path any more is left out: its parent changed too, when it went).
+    pub fn journal(
+        &self,
+        written_at: i64,
+        mut resolve: impl FnMut(&FolderHandle) -> Option<String>,
+    ) -> ChangeJournal {
+        let mut by_path: HashMap<String, u64> = HashMap::new();
+        for (folder, seq) in &self.folders {
+            if let Some(path) = resolve(folder) {
+                let known = by_path.entry(path).or_default();
+                *known = (*known).max(*seq);
+            }
+        }
+        let mut journal = ChangeJournal::new(self.session.clone());
+        journal.written_at = written_at;
+        journal.at = self.seq;
+        journal.trusted_after = self.trusted_after;
+        journal.devices = self.devices.clone();
+        journal.changed = by_path
+            .into_iter()
+            .map(|(path, seq)| ChangedFolder { path, seq })
+            .collect();
+        journal
+    }
+}
+
+/// Writes `journal` to `file` through a temporary file and a rename.
+fn write_journal_file(file: &Path, journal: &ChangeJournal) -> std::io::Result<()> {
+    let mut temporary = file.as_os_str().to_owned();
+    temporary.push(".tmp");
+    let temporary = PathBuf::from(temporary);
+    std::fs::write(&temporary, serialize_journal(journal))?;
+    std::fs::rename(&temporary, file)
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(target_os = "linux")]
+pub use self::linux::ChangeWatcher;
+
+/// No watcher on this system: scans check every folder's time.
+#[cfg(not(target_os = "linux"))]
+#[derive(Debug)]
+pub struct ChangeWatcher;
+
+#[cfg(not(target_os = "linux"))]
+impl ChangeWatcher {
+    pub fn start(_places: &[PathBuf]) -> Result<ChangeWatcher, WatchError> {
+        Err(WatchError::NotOnThisSystem)
+    }
+
+    pub fn write_journal(&self, _file: &Path) -> std::io::Result<()> {
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex, MutexGuard};
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
+    use super::fanotify::Fanotify;
+    use super::{JournalState, WatchError, now_seconds, write_journal_file};
+
+    /// How long the reading thread waits for events before it looks at the stop flag.
+    const WAIT: Duration = Duration::from_millis(500);
+
+    struct Shared {
+        source: Fanotify,
+        state: Mutex<JournalState>,
+        stop: AtomicBool,
+    }
+
+    /// A running watcher; dropping it stops its thread.
+    pub struct ChangeWatcher {
+        shared: Arc<Shared>,
+        thread: Option<JoinHandle<()>>,
+    }
+
+    impl ChangeWatcher {
+        /// Watches the file systems of `places` (those that can be watched; the rest
+        /// are named in the log).
+        pub fn start(places: &[PathBuf]) -> Result<ChangeWatcher, WatchError> {
+            let source = Fanotify::watch(places)?;
+            let session = uuid::Uuid::now_v7().to_string();
+            let state = JournalState::new(session, source.devices());
+            let shared = Arc::new(Shared {
+                source,
+                state: Mutex::new(state),
+                stop: AtomicBool::new(false),
+            });
+            let reader = Arc::clone(&shared);
+            let thread = std::thread::Builder::new()
+                .name("change watcher".into())
+                .spawn(move || {
+                    while !reader.stop.load(Ordering::Relaxed) {
+                        if reader.source.wait(WAIT) {
+                            drain(&reader.source, &mut lock(&reader.state));
+                        }
+                    }
+                })
+                .map_err(WatchError::Thread)?;
+            Ok(ChangeWatcher {
+                shared,
+                thread: Some(thread),
+            })
+        }
+
+        /// Reads every change the kernel has queued and writes the journal to `file`.
+        pub fn write_journal(&self, file: &Path) -> std::io::Result<()> {
+            let journal = {
+                let mut state = lock(&self.shared.state);
+                drain(&self.shared.source, &mut state);
+                state.journal(now_seconds(), |folder| self.shared.source.path_of(folder))
+            };
+            tracing::debug!(
+                at = journal.at,
+                changed = journal.changed.len(),
+                "change journal written"
+            );
+            write_journal_file(file, &journal)
+        }
+    }
+
+    impl std::fmt::Debug for ChangeWatcher {
+        fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter.debug_struct("ChangeWatcher").finish_non_exhaustive()
+        }
+    }
+
+    impl Drop for ChangeWatcher {
+        fn drop(&mut self) {
+            self.shared.stop.store(true, Ordering::Relaxed);
+            if let Some(thread) = self.thread.take() {
+                let _ = thread.join();
+            }
+        }
+    }
+
+    fn lock(state: &Mutex<JournalState>) -> MutexGuard<'_, JournalState> {
+        // A panic while holding it leaves plain data behind; keep going with it.
+        state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Reads until the kernel's queue is empty.
+    fn drain(source: &Fanotify, state: &mut JournalState) {
+        loop {
+            match source.read_batch() {
+                Ok(Some(batch)) => state.record(&batch),
+                Ok(None) => return,
+                Err(error) => {
+                    tracing::warn!("the change watcher cannot read its events: {error}");
+                    state.lose();
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(byte: u8) -> FolderHandle {
+        FolderHandle {
+            fsid: [0; 8],
+            handle_type: 1,
+            handle: vec![byte],
+        }
+    }
+
+    fn batch(folders: &[u8], lost: bool) -> EventBatch {
+        EventBatch {
+            folders: folders.iter().map(|byte| folder(*byte)).collect(),
+            lost,
+            descriptors: Vec::new(),
+        }
+    }
+
+    fn path_of(folder: &FolderHandle) -> Option<String> {
+        match folder.handle[0] {
+            9 => None,
+            byte => Some(format!("/srv/{byte}")),
+        }
+    }
+
+    fn changed(journal: &ChangeJournal) -> Vec<(String, u64)> {
+        let mut changed: Vec<(String, u64)> = journal
+            .changed
+            .iter()
+            .map(|folder| (folder.path.clone(), folder.seq))
+            .collect();
+        changed.sort();
+        changed
+    }
+
+    #[test]
+    fn each_folder_carries_its_last_changes_number() {
+        let mut state = JournalState::new("s".into(), vec![7]);
+        state.record(&batch(&[1, 2], false));
+        state.record(&batch(&[1, 9], false));
+        let journal = state.journal(100, path_of);
+        assert_eq!(
+            changed(&journal),
+            vec![("/srv/1".into(), 2), ("/srv/2".into(), 1)]
+        );
+        assert_eq!(
+            (journal.at, journal.trusted_after, journal.devices.clone()),
+            (2, 0, vec![7])
+        );
+        // What it writes, a scan reads.
+        let bytes = serialize_journal(&journal);
+        let read = crate::scan::sources::executables::journal::parse_journal(&bytes).unwrap();
+        assert_eq!(read.at, 2);
+    }
+
+    #[test]
+    fn a_loss_or_too_many_folders_distrusts_what_came_before() {
+        let mut state = JournalState::new("s".into(), vec![7]);
+        state.record(&batch(&[1], false));
+        state.record(&batch(&[2], true));
+        let journal = state.journal(100, path_of);
+        assert_eq!(changed(&journal), vec![("/srv/2".into(), 2)]);
+        assert_eq!(journal.trusted_after, 2);
+
+        let mut small = JournalState::new("s".into(), vec![7]).with_max_folders(2);
+        small.record(&batch(&[1, 2], false));
+        small.record(&batch(&[2], false));
+        assert_eq!(small.journal(100, path_of).trusted_after, 0);
+        small.record(&batch(&[3], false));
+        let journal = small.journal(100, path_of);
+        assert_eq!(journal.trusted_after, 3);
+        assert_eq!(changed(&journal), vec![("/srv/3".into(), 3)]);
+    }
+}
