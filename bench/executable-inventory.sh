@@ -29,10 +29,16 @@ if ((${#missing[@]})); then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-cargo build --release --locked -p sverka-agent --bin sverka-agent >&2
+cargo build --release --locked -p sverka-agent --bin sverka-agent -p sverka-collector --bin sverka-collector >&2
 agent=$PWD/target/release/sverka-agent
+collector=$PWD/target/release/sverka-collector
 work=$(mktemp -d)
-cleanup() { [ -n "${WINEPREFIX:-}" ] && wineserver -k >/dev/null 2>&1; rm -rf "$work"; }
+collector_pid=""
+cleanup() {
+    [ -n "$collector_pid" ] && kill "$collector_pid" 2>/dev/null
+    [ -n "${WINEPREFIX:-}" ] && wineserver -k >/dev/null 2>&1
+    rm -rf "$work"
+}
 trap cleanup EXIT
 
 source bench/windows-programs.sh
@@ -76,9 +82,9 @@ measure() {
     for _ in $(seq "$runs"); do
         eval "$setup"
         local started ended
-        started=$(date +%s.%N)
+        started=$EPOCHREALTIME
         "$@" >"$work/out.json" 2>/dev/null || true
-        ended=$(date +%s.%N)
+        ended=$EPOCHREALTIME
         times+=("$(awk -v a="$started" -v b="$ended" 'BEGIN {printf "%.3f", b - a}')")
         owns+=("$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["duration_ms"])' "$work/out.json")")
     done
@@ -99,6 +105,8 @@ PY
 }
 found_viber() { grep -q '"app": "viber"' "$work/out.json" || { echo "$1 missed the renamed Viber" >&2; exit 1; }; }
 row() { printf '%-58s %10s %12s\n' "$1" "$2" "$(awk -v m="$3" 'BEGIN {printf "%.3f", m/1000}')"; }
+# service_row WHAT MILLISECONDS
+service_row() { printf '%-58s %10s\n' "$1" "$(awk -v m="$2" 'BEGIN {printf "%.4f", m/1000}')"; }
 
 # Linux: an image with the tree in /srv and /data.
 image=$work/image
@@ -116,6 +124,70 @@ read -r repeat_s repeat_own < <(measure "$runs" : "$agent" scan --root "$image" 
 found_viber "the repeat Linux scan"
 files=$(find "$image" -type f | wc -l)
 
+# The service (`sverka-agent run`, each scan in a child process) over the same image,
+# enrolled with a real collector, one after the other: SCANS scans with the inventory
+# off; SCANS + 1 with it on and without the change watcher (`--no-change-watch`: the
+# repeat scans go by the folders' times, the figure before the watcher); SCANS + 1 with
+# the watcher (the repeat scans are answered by its journal). The first scan of each
+# makes the cache. Rows: the median of the repeat scans' own durations as the scan
+# child logs them (`scan_ms`, whole milliseconds) and of the inventory's own time
+# (`inventory_us`); the percentage compares the inventory's time with this machine's
+# own default scan (`sverka-agent scan`, the running system, median of RUNS), as the
+# scan of a typical PC it is added to.
+service_scans=${SCANS:-$runs}
+export SVERKA_COLLECTOR_DATA_DIR=$work/collector
+"$collector" serve --listen 127.0.0.1:0 >"$work/collector.out" 2>"$work/collector.log" &
+collector_pid=$!
+for _ in $(seq 100); do grep -q listening "$work/collector.out" 2>/dev/null && break; sleep 0.1; done
+url=$(sed -n 's/^listening on //p' "$work/collector.out")
+school=$("$collector" org add --name "Школа №1" --kind school)
+secret=$("$collector" secret create --org "$school")
+echo "0123456789abcdef0123456789abcdef" >"$image/etc/machine-id"
+echo "bench-pc" >"$image/etc/hostname"
+# service NAME SCANS ARGS...: runs the service until SCANS scans are done; its log in
+# $work/NAME.log.
+service() {
+    local name=$1 scans=$2
+    shift 2
+    local state=$work/$name-state
+    "$agent" enroll --server "$url" --allow-http --secret "$secret" --state-dir "$state" \
+        --root "$image" >/dev/null 2>"$work/$name-enroll.log" \
+        || { cat "$work/$name-enroll.log" >&2; exit 1; }
+    SVERKA_LOG=info "$agent" run --state-dir "$state" --root "$image" --max-delay 0 \
+        --interval 2s "$@" 2>"$work/$name.log" &
+    local pid=$!
+    for _ in $(seq 600); do
+        [ "$(grep -c 'scan_ms=' "$work/$name.log")" -ge "$scans" ] && break
+        sleep 0.2
+    done
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+}
+# scan_ms LOG SKIP: the median milliseconds of the scans in LOG after the first SKIP.
+scan_ms() {
+    grep -o 'scan_ms=[0-9]*' "$1" | cut -d= -f2 \
+        | tail -n +"$(($2 + 1))" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+# inventory_us LOG: the median inventory time (µs) of the repeat scans in LOG.
+inventory_us() {
+    grep -o 'inventory_us=[0-9]*' "$1" | cut -d= -f2 | tail -n +2 | sort -g \
+        | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
+service plain "$service_scans" --no-inventory
+service times "$((service_scans + 1))" --no-change-watch
+service journal "$((service_scans + 1))"
+plain_ms=$(scan_ms "$work/plain.log" 0)
+times_ms=$(scan_ms "$work/times.log" 1)
+journal_ms=$(scan_ms "$work/journal.log" 1)
+first_ms=$(grep -o 'scan_ms=[0-9]*' "$work/journal.log" | head -1 | cut -d= -f2)
+times_us=$(inventory_us "$work/times.log")
+journal_us=$(inventory_us "$work/journal.log")
+read -r _ live_own < <(measure "$runs" : "$agent" scan --format json)
+grep -q "watching the disks for changes" "$work/journal.log" \
+    || { echo "the service's change watcher did not start:" >&2; grep -i watch "$work/journal.log" >&2; exit 1; }
+unchanged=$(grep -o 'folders_unchanged=[0-9]*' "$work/journal.log" | tail -1 | cut -d= -f2)
+kill "$collector_pid" 2>/dev/null; wait "$collector_pid" 2>/dev/null || true; collector_pid=""
+
 printf '\nmachine: %d cores (shared with other work: figures are indicative)\n' "$(nproc)"
 printf 'Linux image: %d files, %d programs (half ELF, half .exe), in /srv and /data\n' "$files" "$programs"
 printf '%-58s %10s %12s\n' "what (median of $runs)" "seconds" "own s"
@@ -123,6 +195,17 @@ row "sverka-agent scan --root, without the inventory" "$none_s" "$none_own"
 row "  with the inventory, first scan (no cache)" "$first_s" "$first_own"
 row "  repeat scan listing every folder (before; daily)" "$full_s" "$full_own"
 row "  repeat scan (cache of files and folders)" "$repeat_s" "$repeat_own"
+printf '%-58s %10s %12s\n' "the service's scan child (median of $service_scans)" "seconds" ""
+service_row "  without the inventory" "$plain_ms"
+service_row "  with the inventory, first scan" "$first_ms"
+service_row "  repeat scan by folder times (before the watcher)" "$times_ms"
+service_row "  repeat scan with the change journal" "$journal_ms"
+service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$times_us" 'BEGIN {printf "%.1f", u/1000}')"
+service_row "  the inventory's own time: with the change journal" "$(awk -v u="$journal_us" 'BEGIN {printf "%.1f", u/1000}')"
+service_row "this machine's default scan (sverka-agent scan), own" "$live_own"
+printf '  the repeat inventory adds %s%% (by folder times: %s%%) to this machine'"'"'s scan; %s folders unseen\n' \
+    "$(awk -v a="$journal_us" -v b="$live_own" 'BEGIN {printf "%.1f", a / 10 / b}')" \
+    "$(awk -v a="$times_us" -v b="$live_own" 'BEGIN {printf "%.1f", a / 10 / b}')" "$unchanged"
 rm -rf "$image"
 
 [ "${SKIP_WINE:-0}" = 1 ] && exit 0

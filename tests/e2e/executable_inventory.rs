@@ -452,7 +452,11 @@ fn the_services_change_watcher_finds_what_folder_times_hide() {
     };
     // Two scans: the first makes the cache, the second is answered by the journal.
     wait_for(2);
-    assert!(has_evidence(&report(1), "telegram", "/srv/share/homework.exe"));
+    assert!(has_evidence(
+        &report(1),
+        "telegram",
+        "/srv/share/homework.exe"
+    ));
     assert!(finding(&report(1), "viber").is_none());
 
     root.file("/srv/share/photos.exe", program_with_version(&VIBER));
@@ -470,10 +474,7 @@ fn the_services_change_watcher_finds_what_folder_times_hide() {
         "{found:#}"
     );
     let log = fs::read_to_string(&log).unwrap();
-    assert!(
-        log.contains("watching the disks for changes"),
-        "{log}"
-    );
+    assert!(log.contains("watching the disks for changes"), "{log}");
     // Some scan took folders from the cache unseen, on the journal's word.
     let unchanged: Vec<u64> = log
         .lines()

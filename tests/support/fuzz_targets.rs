@@ -9,9 +9,9 @@ use sverka_agent::scan::formats::{leveldb, pe};
 use sverka_agent::scan::registry::hive::Hive;
 use sverka_agent::scan::sources::executables::cache as executable_cache;
 use sverka_agent::scan::sources::executables::journal as change_journal;
-use sverka_agent::service::change_watch::events as fanotify_events;
 use sverka_agent::scan::sources::{appx, desktop, dpkg, flatpak, rpm, snap, web_apps};
 use sverka_agent::scan::{host, registry, users};
+use sverka_agent::service::change_watch::events as fanotify_events;
 use sverka_collector::api::limits::{
     RequestLimits, check_string_lengths, decode_body, parse_bounded, parse_typed,
 };
@@ -347,7 +347,10 @@ pub fn run_change_journal(bytes: &[u8]) -> u64 {
             let read = change_journal::parse_journal(&again).expect("a journal reads back");
             assert_eq!(read.at, journal.at);
             let answer = journal.changes_since(Some(&journal.mark()), journal.written_at);
-            assert!(answer.is_ok(), "a fresh journal does not answer for its own mark");
+            assert!(
+                answer.is_ok(),
+                "a fresh journal does not answer for its own mark"
+            );
             behaviour(journal.changed.len().min(8))
         }
         Err(error) => behaviour(kind_of(error)),
@@ -361,7 +364,11 @@ pub fn fanotify_event_seeds() -> Vec<Vec<u8>> {
         handle: vec![0x81, 0, 0, 0, 0x2e, 0x4d, 0x1c, 0x9a],
     };
     let mut batch = fanotify_events::encode_event(0x100, -1, &[(2, Some(&folder), b"tg.exe\0")]);
-    batch.extend(fanotify_events::encode_event(0x8, -1, &[(3, Some(&folder), b"")]));
+    batch.extend(fanotify_events::encode_event(
+        0x8,
+        -1,
+        &[(3, Some(&folder), b"")],
+    ));
     vec![
         batch,
         fanotify_events::encode_event(fanotify_events::QUEUE_OVERFLOW, -1, &[]),

@@ -187,6 +187,10 @@ struct RunArgs {
     /// The longest wait between attempts (default 15 min; 10 s with --once).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     retry_cap: Option<Duration>,
+    /// Without the change watcher: each repeat scan checks every folder's time instead
+    /// of looking only at the folders the kernel said changed (Linux).
+    #[arg(long)]
+    no_change_watch: bool,
     #[command(flatten)]
     walk: WalkArgs,
 }
@@ -409,6 +413,7 @@ fn run_run(args: RunArgs) -> anyhow::Result<i32> {
             ScanProcess::this_program()
         },
         change_journal: None,
+        watch_changes: !args.no_change_watch,
     };
     run_loop::run(&options)?;
     Ok(EXIT_CLEAN)
@@ -433,6 +438,7 @@ fn run_service_scan(args: ServiceScanArgs) -> anyhow::Result<i32> {
         stop: StopSignal::default(),
         scan_process: ScanProcess::InProcess,
         change_journal: args.change_journal,
+        watch_changes: false,
     };
     run_loop::scan_into_spool(&options)?;
     crate::service::scan_child::log_peak_memory();

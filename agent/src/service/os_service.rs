@@ -83,6 +83,7 @@ pub fn run(
         // scan that crashes or hangs ends alone.
         scan_process: ScanProcess::this_program(),
         change_journal: None,
+        watch_changes: true,
     };
     run_loop::run(&options)?;
     Ok(())

@@ -52,6 +52,8 @@ pub struct RunOptions {
     /// The change journal the scan reads (the service's child is given the one its
     /// watcher wrote for it); `None`: none.
     pub change_journal: Option<PathBuf>,
+    /// Whether the loop runs the change watcher (where it can) for its child scans.
+    pub watch_changes: bool,
 }
 
 /// A stop request that interrupts the service's waits (start delay, the time between
@@ -235,7 +237,8 @@ pub fn scan_catalog(state: &StateDir) -> Catalog {
 /// The change watcher for the service's scans, when they take the executable
 /// inventory in a child process and the system can watch (logged either way).
 fn start_change_watcher(options: &RunOptions) -> Option<ChangeWatcher> {
-    if !options.limits.executable_inventory
+    if !options.watch_changes
+        || !options.limits.executable_inventory
         || !matches!(options.scan_process, ScanProcess::Child { .. })
     {
         return None;
@@ -325,6 +328,7 @@ fn scan_and_spool(
         catalog = outcome.report.catalog_version,
         findings = outcome.report.findings.len(),
         violations = outcome.report.violations().count(),
+        scan_ms = outcome.report.duration_ms,
         inventory = if report.inventory.is_some() {
             "included"
         } else {

@@ -403,6 +403,7 @@ mod tests {
             stop: StopSignal::default(),
             scan_process: ScanProcess::InProcess,
             change_journal: None,
+            watch_changes: false,
         }
     }
 
@@ -463,7 +464,8 @@ mod tests {
         let program = script(folder.path(), "exec sleep 60");
         let options = options(folder.path());
         let started = Instant::now();
-        let error = scan_in_child(&program, &options, None, Duration::from_millis(300)).unwrap_err();
+        let error =
+            scan_in_child(&program, &options, None, Duration::from_millis(300)).unwrap_err();
         assert!(
             matches!(error, ScanProcessError::TimedOut { .. }),
             "{error}"

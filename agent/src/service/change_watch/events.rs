@@ -183,8 +183,16 @@ mod tests {
 
     #[test]
     fn events_name_their_folders_in_order() {
-        let mut bytes = encode_event(CREATE, -1, &[(INFO_TYPE_DFID_NAME, Some(&folder(1)), b"a.exe\0")]);
-        bytes.extend(encode_event(CREATE, -1, &[(INFO_TYPE_DFID, Some(&folder(2)), b"")]));
+        let mut bytes = encode_event(
+            CREATE,
+            -1,
+            &[(INFO_TYPE_DFID_NAME, Some(&folder(1)), b"a.exe\0")],
+        );
+        bytes.extend(encode_event(
+            CREATE,
+            -1,
+            &[(INFO_TYPE_DFID, Some(&folder(2)), b"")],
+        ));
         let batch = parse_events(&bytes);
         assert_eq!(batch.folders, vec![folder(1), folder(2)]);
         assert!(!batch.lost);
@@ -214,7 +222,8 @@ mod tests {
         bytes.extend_from_slice(&second[..second.len() - 3]);
         let batch = parse_events(&bytes);
         assert_eq!((batch.folders, batch.lost), (vec![folder(1)], true));
-        let mut other_version = encode_event(CREATE, -1, &[(INFO_TYPE_DFID, Some(&folder(1)), b"")]);
+        let mut other_version =
+            encode_event(CREATE, -1, &[(INFO_TYPE_DFID, Some(&folder(1)), b"")]);
         other_version[4] = 9;
         assert!(parse_events(&other_version).lost);
         let mut huge_handle = encode_event(CREATE, -1, &[(INFO_TYPE_DFID, Some(&folder(1)), b"")]);

@@ -14,8 +14,8 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::WatchError;
 use super::events::{EventBatch, FolderHandle, MAX_HANDLE_BYTES, parse_events};
+use super::{Named, WatchError};
 
 /// What changes a folder's entries or a file in it: entries created, deleted or
 /// renamed (files and folders), a file written and closed, or its times or mode
@@ -152,38 +152,64 @@ impl Fanotify {
         Ok(Some(batch))
     }
 
-    /// The path of a folder an event named; `None` when it has none any more.
-    pub fn path_of(&self, folder: &FolderHandle) -> Option<String> {
-        let mount = self.mounts.iter().find(|mount| mount.fsid == folder.fsid)?;
+    /// What a folder an event named is now: its path, gone, or unknown. Its own
+    /// file system's mount is tried first, then the others (a btrfs subvolume
+    /// reports its own id but opens through its file system's mount).
+    pub fn path_of(&self, folder: &FolderHandle) -> Named {
         if folder.handle.len() > MAX_HANDLE_BYTES {
-            return None;
+            return Named::Unknown;
         }
-        // `struct file_handle`: handle_bytes (u32), handle_type (i32), the bytes; held
-        // in u32s for its alignment.
-        let mut raw = vec![0_u32; 2 + MAX_HANDLE_BYTES / 4];
-        raw[0] = folder.handle.len() as u32;
-        raw[1] = folder.handle_type as u32;
-        for (word, chunk) in raw[2..].iter_mut().zip(folder.handle.chunks(4)) {
-            let mut bytes = [0_u8; 4];
-            bytes[..chunk.len()].copy_from_slice(chunk);
-            *word = u32::from_ne_bytes(bytes);
+        if let Some(own) = self.mounts.iter().find(|mount| mount.fsid == folder.fsid) {
+            return open_by_handle(own, folder);
         }
-        // SAFETY: a valid descriptor and a `file_handle` whose `handle_bytes` fits the
-        // buffer; the result is checked.
-        let fd = unsafe {
-            libc::open_by_handle_at(
-                mount.folder.as_raw_fd(),
-                raw.as_mut_ptr().cast::<libc::file_handle>(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
+        // Another file system's mount says "gone" of a handle it does not know: only a
+        // path it finds counts.
+        self.mounts
+            .iter()
+            .map(|mount| open_by_handle(mount, folder))
+            .find(|named| matches!(named, Named::Path(_)))
+            .unwrap_or(Named::Unknown)
+    }
+}
+
+/// The folder's path through one mount.
+fn open_by_handle(mount: &Mount, folder: &FolderHandle) -> Named {
+    // `struct file_handle`: handle_bytes (u32), handle_type (i32), the bytes; held
+    // in u32s for its alignment.
+    let mut raw = vec![0_u32; 2 + MAX_HANDLE_BYTES / 4];
+    raw[0] = folder.handle.len() as u32;
+    raw[1] = folder.handle_type as u32;
+    for (word, chunk) in raw[2..].iter_mut().zip(folder.handle.chunks(4)) {
+        let mut bytes = [0_u8; 4];
+        bytes[..chunk.len()].copy_from_slice(chunk);
+        *word = u32::from_ne_bytes(bytes);
+    }
+    // SAFETY: a valid descriptor and a `file_handle` whose `handle_bytes` fits the
+    // buffer; the result is checked.
+    let fd = unsafe {
+        libc::open_by_handle_at(
+            mount.folder.as_raw_fd(),
+            raw.as_mut_ptr().cast::<libc::file_handle>(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
+    if fd < 0 {
+        return match std::io::Error::last_os_error().raw_os_error() {
+            Some(libc::ESTALE) | Some(libc::ENOENT) => Named::Gone,
+            _ => Named::Unknown,
         };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: a descriptor just opened and owned by nothing else.
-        let opened = unsafe { OwnedFd::from_raw_fd(fd) };
-        let path = std::fs::read_link(format!("/proc/self/fd/{}", opened.as_raw_fd())).ok()?;
-        let path = path.to_string_lossy();
-        (path.starts_with('/') && !path.ends_with(" (deleted)")).then(|| path.into_owned())
+    }
+    // SAFETY: a descriptor just opened and owned by nothing else.
+    let opened = unsafe { OwnedFd::from_raw_fd(fd) };
+    let Ok(path) = std::fs::read_link(format!("/proc/self/fd/{}", opened.as_raw_fd())) else {
+        return Named::Unknown;
+    };
+    let path = path.to_string_lossy();
+    if path.ends_with(" (deleted)") {
+        Named::Gone
+    } else if path.starts_with('/') {
+        Named::Path(path.into_owned())
+    } else {
+        Named::Unknown
     }
 }

@@ -95,19 +95,32 @@ impl JournalState {
         self.trusted_after = self.seq;
     }
 
-    /// The journal as of now, each folder named by `resolve` (a folder that has no
-    /// path any more is left out: its parent changed too, when it went).
+    /// The journal as of now, each folder named by `resolve`. A folder that has no
+    /// path any more is left out (its parent changed too, when it went); one that
+    /// cannot be named is a change the journal cannot place, so it answers for no
+    /// cache made before now.
     pub fn journal(
-        &self,
+        &mut self,
         written_at: i64,
-        mut resolve: impl FnMut(&FolderHandle) -> Option<String>,
+        mut resolve: impl FnMut(&FolderHandle) -> Named,
     ) -> ChangeJournal {
         let mut by_path: HashMap<String, u64> = HashMap::new();
+        let mut unplaced = false;
         for (folder, seq) in &self.folders {
-            if let Some(path) = resolve(folder) {
-                let known = by_path.entry(path).or_default();
-                *known = (*known).max(*seq);
+            match resolve(folder) {
+                Named::Path(path) => {
+                    let known = by_path.entry(path).or_default();
+                    *known = (*known).max(*seq);
+                }
+                Named::Gone => {}
+                Named::Unknown => unplaced = true,
             }
+        }
+        if unplaced {
+            tracing::info!(
+                "a changed folder could not be named: the next scan checks every folder"
+            );
+            self.trusted_after = self.seq;
         }
         let mut journal = ChangeJournal::new(self.session.clone());
         journal.written_at = written_at;
@@ -120,6 +133,16 @@ impl JournalState {
             .collect();
         journal
     }
+}
+
+/// What a folder's handle names now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Named {
+    Path(String),
+    /// It was deleted.
+    Gone,
+    /// It cannot be told (another file system, a handle the kernel no longer takes).
+    Unknown,
 }
 
 /// Writes `journal` to `file` through a temporary file and a rename.
@@ -230,7 +253,9 @@ mod linux {
 
     impl std::fmt::Debug for ChangeWatcher {
         fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            formatter.debug_struct("ChangeWatcher").finish_non_exhaustive()
+            formatter
+                .debug_struct("ChangeWatcher")
+                .finish_non_exhaustive()
         }
     }
 
@@ -245,7 +270,9 @@ mod linux {
 
     fn lock(state: &Mutex<JournalState>) -> MutexGuard<'_, JournalState> {
         // A panic while holding it leaves plain data behind; keep going with it.
-        state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Reads until the kernel's queue is empty.
@@ -284,10 +311,11 @@ mod tests {
         }
     }
 
-    fn path_of(folder: &FolderHandle) -> Option<String> {
+    fn path_of(folder: &FolderHandle) -> Named {
         match folder.handle[0] {
-            9 => None,
-            byte => Some(format!("/srv/{byte}")),
+            9 => Named::Gone,
+            8 => Named::Unknown,
+            byte => Named::Path(format!("/srv/{byte}")),
         }
     }
 
@@ -338,5 +366,15 @@ mod tests {
         let journal = small.journal(100, path_of);
         assert_eq!(journal.trusted_after, 3);
         assert_eq!(changed(&journal), vec![("/srv/3".into(), 3)]);
+    }
+
+    #[test]
+    fn a_folder_that_cannot_be_named_distrusts_what_came_before() {
+        let mut state = JournalState::new("s".into(), vec![7]);
+        state.record(&batch(&[1], false));
+        state.record(&batch(&[8], false));
+        let journal = state.journal(100, path_of);
+        assert_eq!(journal.trusted_after, 2);
+        assert_eq!(changed(&journal), vec![("/srv/1".into(), 1)]);
     }
 }

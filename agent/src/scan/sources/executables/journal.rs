@@ -160,13 +160,13 @@ pub fn parse_journal(bytes: &[u8]) -> Result<ChangeJournal, JournalError> {
     struct Header {
         journal: Option<String>,
     }
-    let header: Header = serde_json::from_slice(bytes)
-        .map_err(|error| JournalError::Damaged(error.to_string()))?;
+    let header: Header =
+        serde_json::from_slice(bytes).map_err(|error| JournalError::Damaged(error.to_string()))?;
     if header.journal.as_deref() != Some(JOURNAL_MARKER) {
         return Err(JournalError::NotAJournal);
     }
-    let journal: ChangeJournal = serde_json::from_slice(bytes)
-        .map_err(|error| JournalError::Damaged(error.to_string()))?;
+    let journal: ChangeJournal =
+        serde_json::from_slice(bytes).map_err(|error| JournalError::Damaged(error.to_string()))?;
     if journal.changed.len() > MAX_JOURNAL_FOLDERS {
         return Err(JournalError::TooLarge("folders"));
     }
@@ -201,7 +201,9 @@ pub fn parse_journal(bytes: &[u8]) -> Result<ChangeJournal, JournalError> {
 pub fn serialize_journal(journal: &ChangeJournal) -> Vec<u8> {
     let mut journal = journal.clone();
     journal.journal = JOURNAL_MARKER.to_string();
-    journal.changed.sort_by(|left, right| left.path.cmp(&right.path));
+    journal
+        .changed
+        .sort_by(|left, right| left.path.cmp(&right.path));
     // Plain data of strings and numbers: serializing cannot fail.
     serde_json::to_vec(&journal).unwrap_or_default()
 }

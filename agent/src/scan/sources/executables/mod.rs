@@ -121,6 +121,7 @@ impl EvidenceSource for ExecutableInventorySource {
 
     fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput) {
         if context.limits.executable_inventory {
+            let started = Instant::now();
             let stats = take_inventory(context, output);
             tracing::info!(
                 entries = stats.entries_visited,
@@ -131,6 +132,7 @@ impl EvidenceSource for ExecutableInventorySource {
                 read = stats.read,
                 from_cache = stats.from_cache,
                 cache_folders_skipped = stats.cache_folders_skipped,
+                inventory_us = started.elapsed().as_micros() as u64,
                 "executable inventory"
             );
         }
@@ -997,10 +999,18 @@ mod tests {
             };
             options.limits.executable_inventory = true;
             let outcome = scan(&ScanRoot::image(&image_path), &matcher, &options, &|_| {});
-            assert!(outcome.report.errors.is_empty(), "{:?}", outcome.report.errors);
+            assert!(
+                outcome.report.errors.is_empty(),
+                "{:?}",
+                outcome.report.errors
+            );
             let cache = std::fs::read(&cache_file).unwrap();
             let cache = parse_cache(&cache, env!("CARGO_PKG_VERSION")).unwrap();
-            let found = outcome.report.findings.iter().any(|finding| finding.app == "telegram");
+            let found = outcome
+                .report
+                .findings
+                .iter()
+                .any(|finding| finding.app == "telegram");
             (found, cache.journal.map(|mark| mark.at))
         };
 
@@ -1010,7 +1020,11 @@ mod tests {
         // A program added where the folder's time says nothing changed.
         let program = share.join("Telegram/Telegram");
         std::fs::create_dir_all(program.parent().unwrap()).unwrap();
-        std::fs::write(&program, [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat()).unwrap();
+        std::fs::write(
+            &program,
+            [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat(),
+        )
+        .unwrap();
         std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
         settle(&share);
         // A journal that saw no change there vouches for the cached listing: the
@@ -1026,7 +1040,8 @@ mod tests {
         std::fs::create_dir(share.join("Other")).unwrap();
         std::fs::rename(share.join("Telegram"), share.join("Other/Telegram")).unwrap();
         write_journal(4, &[]);
-        let mut lost: ChangeJournal = parse_journal(&std::fs::read(&journal_file).unwrap()).unwrap();
+        let mut lost: ChangeJournal =
+            parse_journal(&std::fs::read(&journal_file).unwrap()).unwrap();
         lost.trusted_after = 4;
         std::fs::write(&journal_file, journal::serialize_journal(&lost)).unwrap();
         assert_eq!(telegram_found(), (true, Some(4)));
