@@ -146,6 +146,7 @@ pub enum Named {
 }
 
 /// Writes `journal` to `file` through a temporary file and a rename.
+#[cfg(target_os = "linux")]
 fn write_journal_file(file: &Path, journal: &ChangeJournal) -> std::io::Result<()> {
     let mut temporary = file.as_os_str().to_owned();
     temporary.push(".tmp");
@@ -154,6 +155,7 @@ fn write_journal_file(file: &Path, journal: &ChangeJournal) -> std::io::Result<(
     std::fs::rename(&temporary, file)
 }
 
+#[cfg(target_os = "linux")]
 fn now_seconds() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
