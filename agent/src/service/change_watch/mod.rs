@@ -22,10 +22,11 @@ pub mod events;
 mod fanotify;
 
 use std::collections::HashMap;
+#[cfg(not(target_os = "linux"))]
 use std::path::{Path, PathBuf};
 
 use crate::scan::sources::executables::journal::{
-    ChangeJournal, ChangedFolder, MAX_JOURNAL_FOLDERS, serialize_journal,
+    ChangeJournal, ChangedFolder, MAX_JOURNAL_FOLDERS,
 };
 
 use self::events::{EventBatch, FolderHandle};
@@ -145,24 +146,6 @@ pub enum Named {
     Unknown,
 }
 
-/// Writes `journal` to `file` through a temporary file and a rename.
-#[cfg(target_os = "linux")]
-fn write_journal_file(file: &Path, journal: &ChangeJournal) -> std::io::Result<()> {
-    let mut temporary = file.as_os_str().to_owned();
-    temporary.push(".tmp");
-    let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, serialize_journal(journal))?;
-    std::fs::rename(&temporary, file)
-}
-
-#[cfg(target_os = "linux")]
-fn now_seconds() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|since| since.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 #[cfg(target_os = "linux")]
 pub use self::linux::ChangeWatcher;
 
@@ -191,7 +174,24 @@ mod linux {
     use std::time::Duration;
 
     use super::fanotify::Fanotify;
-    use super::{JournalState, WatchError, now_seconds, write_journal_file};
+    use super::{JournalState, WatchError};
+    use crate::scan::sources::executables::journal::{ChangeJournal, serialize_journal};
+
+    /// Writes `journal` to `file` through a temporary file and a rename.
+    fn write_journal_file(file: &Path, journal: &ChangeJournal) -> std::io::Result<()> {
+        let mut temporary = file.as_os_str().to_owned();
+        temporary.push(".tmp");
+        let temporary = PathBuf::from(temporary);
+        std::fs::write(&temporary, serialize_journal(journal))?;
+        std::fs::rename(&temporary, file)
+    }
+
+    fn now_seconds() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|since| since.as_secs() as i64)
+            .unwrap_or(0)
+    }
 
     /// How long the reading thread waits for events before it looks at the stop flag.
     const WAIT: Duration = Duration::from_millis(500);
@@ -320,6 +320,8 @@ mod tests {
             byte => Named::Path(format!("/srv/{byte}")),
         }
     }
+
+    use crate::scan::sources::executables::journal::serialize_journal;
 
     fn changed(journal: &ChangeJournal) -> Vec<(String, u64)> {
         let mut changed: Vec<(String, u64)> = journal
