@@ -282,7 +282,12 @@ fn scan_in_loop(
                     .ok()
                     .map(|()| file)
             });
-            scan_child::scan_in_child(program, options, journal.as_deref(), SCAN_TIME_LIMIT)?;
+            let scanned =
+                scan_child::scan_in_child(program, options, journal.as_deref(), SCAN_TIME_LIMIT);
+            if let (Some(watcher), Some(file)) = (watcher, &journal) {
+                watcher.forget_seen(file);
+            }
+            scanned?;
             Ok(())
         }
     }

@@ -89,6 +89,14 @@ impl JournalState {
         }
     }
 
+    /// Forgets the changes up to `at` of this session: the cache on disk has seen them,
+    /// and no later scan asks about them (its cache's mark is at least `at`).
+    pub fn forget_through(&mut self, session: &str, at: u64) {
+        if session == self.session && at <= self.seq {
+            self.folders.retain(|_, seq| *seq > at);
+        }
+    }
+
     /// Changes may have been lost: whatever was known is dropped, and only caches made
     /// from now on are answered for.
     pub fn lose(&mut self) {
@@ -163,6 +171,8 @@ impl ChangeWatcher {
     pub fn write_journal(&self, _file: &Path) -> std::io::Result<()> {
         Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
     }
+
+    pub fn forget_seen(&self, _file: &Path) {}
 }
 
 #[cfg(target_os = "linux")]
@@ -175,7 +185,10 @@ mod linux {
 
     use super::fanotify::Fanotify;
     use super::{JournalState, WatchError};
-    use crate::scan::sources::executables::journal::{ChangeJournal, serialize_journal};
+    use crate::scan::fsread::read_bounded;
+    use crate::scan::sources::executables::journal::{
+        ChangeJournal, parse_mark, seen_file, serialize_journal,
+    };
 
     /// Writes `journal` to `file` through a temporary file and a rename.
     fn write_journal_file(file: &Path, journal: &ChangeJournal) -> std::io::Result<()> {
@@ -235,6 +248,19 @@ mod linux {
                 shared,
                 thread: Some(thread),
             })
+        }
+
+        /// Forgets what the scan's cache has seen, as the scan wrote it beside the
+        /// journal `file` (nothing when it wrote nothing).
+        pub fn forget_seen(&self, file: &Path) {
+            let seen = seen_file(file);
+            let mark = read_bounded(&seen, 4096)
+                .ok()
+                .and_then(|(bytes, _)| parse_mark(&bytes));
+            let _ = std::fs::remove_file(&seen);
+            if let Some(mark) = mark {
+                lock(&self.shared.state).forget_through(&mark.session, mark.at);
+            }
         }
 
         /// Reads every change the kernel has queued and writes the journal to `file`.
@@ -370,6 +396,21 @@ mod tests {
         let journal = small.journal(100, path_of);
         assert_eq!(journal.trusted_after, 3);
         assert_eq!(changed(&journal), vec![("/srv/3".into(), 3)]);
+    }
+
+    #[test]
+    fn what_the_cache_has_seen_is_forgotten() {
+        let mut state = JournalState::new("s".into(), vec![7]);
+        state.record(&batch(&[1], false));
+        state.record(&batch(&[2], false));
+        state.forget_through("other", 2);
+        state.forget_through("s", 3);
+        assert_eq!(changed(&state.journal(100, path_of)).len(), 2);
+        state.forget_through("s", 1);
+        assert_eq!(
+            changed(&state.journal(100, path_of)),
+            vec![("/srv/2".into(), 2)]
+        );
     }
 
     #[test]

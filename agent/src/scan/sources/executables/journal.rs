@@ -21,9 +21,13 @@
 //! listed in `devices`.
 //!
 //! The file is JSON: `{"journal": "sverka change journal", "session", "written_at",
-//! "at", "trusted_after", "devices": [...], "changed": [{"path", "seq"}]}`.
+//! "at", "trusted_after", "devices": [...], "changed": [{"path", "seq"}]}`. After the
+//! scan, the mark of the cache on disk goes back to the watcher in the file beside it
+//! ([`seen_file`], `{"session", "at"}`): no later scan asks about changes up to that
+//! number, so the watcher forgets them.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -151,6 +155,24 @@ impl ChangeJournal {
     }
 }
 
+/// Where the scan tells the watcher the mark of the cache on disk.
+pub fn seen_file(journal_file: &Path) -> PathBuf {
+    let mut name = journal_file.as_os_str().to_owned();
+    name.push(".seen");
+    PathBuf::from(name)
+}
+
+pub fn serialize_mark(mark: &JournalMark) -> Vec<u8> {
+    serde_json::to_vec(mark).unwrap_or_default()
+}
+
+/// A mark written by [`serialize_mark`]; `None` for anything else.
+pub fn parse_mark(bytes: &[u8]) -> Option<JournalMark> {
+    serde_json::from_slice(bytes)
+        .ok()
+        .filter(|mark: &JournalMark| !mark.session.is_empty() && mark.session.len() <= 128)
+}
+
 /// Reads a journal written by [`serialize_journal`].
 pub fn parse_journal(bytes: &[u8]) -> Result<ChangeJournal, JournalError> {
     if bytes.len() as u64 > MAX_JOURNAL_BYTES {
@@ -243,6 +265,14 @@ mod tests {
         let journal = sample();
         let bytes = serialize_journal(&journal);
         assert_eq!(parse_journal(&bytes), Ok(journal));
+        let mark = mark("session-1", 20);
+        assert_eq!(parse_mark(&serialize_mark(&mark)), Some(mark));
+        assert_eq!(parse_mark(br#"{"session": "", "at": 1}"#), None);
+        assert_eq!(parse_mark(b"{"), None);
+        assert_eq!(
+            seen_file(Path::new("/var/lib/sverka/changes.json")),
+            Path::new("/var/lib/sverka/changes.json.seen")
+        );
     }
 
     #[test]

@@ -225,14 +225,26 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
                 inventory.current.folders.entry(path).or_insert(cached);
             }
         }
-        if inventory.current != inventory.previous
-            && let Err(error) = write_cache(file, &inventory.current)
-        {
+        let on_disk = if inventory.current == inventory.previous {
+            &inventory.current.journal
+        } else if let Err(error) = write_cache(file, &inventory.current) {
             output.error(
                 SourceKind::File,
                 Some(file.to_string_lossy().into_owned()),
                 format!("executable inventory: cannot write the cache: {error}"),
             );
+            &inventory.previous.journal
+        } else {
+            &inventory.current.journal
+        };
+        // The watcher may forget the changes the cache on disk has seen.
+        if let (Some(journal_file), Some(mark)) = (&options.change_journal, on_disk)
+            && let Err(error) = std::fs::write(
+                journal::seen_file(journal_file),
+                journal::serialize_mark(mark),
+            )
+        {
+            tracing::debug!("cannot tell the change watcher what the cache has seen: {error}");
         }
     }
     inventory.stats
@@ -1034,6 +1046,9 @@ mod tests {
         // One that saw the change has the folder listed again.
         write_journal(3, &[&share]);
         assert_eq!(telegram_found(), (true, Some(3)));
+        // The watcher is told what the cache on disk has seen, so it may forget it.
+        let seen = std::fs::read(journal::seen_file(&journal_file)).unwrap();
+        assert_eq!(journal::parse_mark(&seen).map(|mark| mark.at), Some(3));
         // A journal that lost changes since the cache answers for nothing: the
         // folders' times do, as without a journal (the program moved to another
         // folder; trusted, the journal would have kept the old listing).
