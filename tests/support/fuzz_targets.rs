@@ -283,6 +283,7 @@ fn executable_cache_seeds() -> Vec<Vec<u8>> {
                 company_name: Some("Telegram FZ-LLC".into()),
                 ..VersionInfo::default()
             }),
+            matched: true,
         },
     );
     cache.files.insert(
@@ -292,6 +293,7 @@ fn executable_cache_seeds() -> Vec<Vec<u8>> {
             modified_ns: -1,
             program: Some(FileFormat::Elf),
             version_info: None,
+            matched: false,
         },
     );
     vec![executable_cache::serialize_cache(

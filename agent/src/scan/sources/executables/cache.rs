@@ -57,6 +57,10 @@ pub struct CachedFile {
     pub program: Option<FileFormat>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_info: Option<VersionInfo>,
+    /// Whether the program matched the catalog when the cache was made (valid while
+    /// the cache's `plan` is the scan's).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub matched: bool,
 }
 
 /// What one folder held when it was last listed, valid while its modification time is
@@ -80,6 +84,10 @@ pub struct ExecutableCache {
     pub full_walk_at: i64,
     /// The change journal the cache was made with, if any ([`super::journal`]).
     pub journal: Option<JournalMark>,
+    /// What the walks were and what they matched against (the catalog, the walks'
+    /// starts, the folders left out, the limits), as a digest: a folder's cached
+    /// subtree stands for walking it only under the same plan.
+    pub plan: String,
 }
 
 impl ExecutableCache {
@@ -106,6 +114,8 @@ struct CacheFile {
     full_walk_at: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     journal: Option<JournalMark>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    plan: String,
     entries: Vec<Entry<CachedFile>>,
     #[serde(default)]
     folders: Vec<Entry<CachedFolder>>,
@@ -208,6 +218,7 @@ pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache,
         folders,
         full_walk_at: file.full_walk_at,
         journal: file.journal,
+        plan: file.plan,
     })
 }
 
@@ -218,6 +229,7 @@ pub fn serialize_cache(cache: &ExecutableCache, agent_version: &str) -> Vec<u8> 
         agent_version: agent_version.to_string(),
         full_walk_at: cache.full_walk_at,
         journal: cache.journal.clone(),
+        plan: cache.plan.clone(),
         entries: sorted_entries(&cache.files),
         folders: sorted_entries(&cache.folders),
     };
@@ -241,6 +253,7 @@ mod tests {
                     product_name: Some("Telegram Desktop".into()),
                     ..VersionInfo::default()
                 }),
+                matched: true,
             },
         );
         cache.files.insert(
@@ -250,6 +263,7 @@ mod tests {
                 modified_ns: -5,
                 program: None,
                 version_info: None,
+                matched: false,
             },
         );
         cache.folders.insert(
@@ -265,6 +279,7 @@ mod tests {
             session: "s".into(),
             at: 7,
         });
+        cache.plan = "p".into();
         cache
     }
 

@@ -89,13 +89,33 @@ pub struct ChangeJournal {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangesSince {
     pub folders: HashSet<String>,
+    /// The changed folders and every folder above them.
+    pub touched: HashSet<String>,
     pub devices: HashSet<u64>,
 }
 
 impl ChangesSince {
+    fn new(folders: HashSet<String>, devices: HashSet<u64>) -> ChangesSince {
+        let touched = folders
+            .iter()
+            .flat_map(|folder| Path::new(folder).ancestors())
+            .map(|folder| folder.to_string_lossy().into_owned())
+            .collect();
+        ChangesSince {
+            folders,
+            touched,
+            devices,
+        }
+    }
+
     /// Whether `folder` (a path as the walk keys it) may have changed.
     pub fn changed(&self, folder: &str) -> bool {
         self.folders.contains(folder)
+    }
+
+    /// Whether anything in or below `folder` may have changed.
+    pub fn touched(&self, folder: &str) -> bool {
+        self.touched.contains(folder)
     }
 }
 
@@ -143,15 +163,14 @@ impl ChangeJournal {
         if since.at < self.trusted_after || since.at > self.at {
             return Err(Distrust::ChangesLost);
         }
-        Ok(ChangesSince {
-            folders: self
-                .changed
+        Ok(ChangesSince::new(
+            self.changed
                 .iter()
                 .filter(|folder| folder.seq > since.at)
                 .map(|folder| folder.path.clone())
                 .collect(),
-            devices: self.devices.iter().copied().collect(),
-        })
+            self.devices.iter().copied().collect(),
+        ))
     }
 }
 
@@ -283,6 +302,8 @@ mod tests {
             .unwrap();
         assert_eq!(changes.folders, HashSet::from(["/srv/new".to_string()]));
         assert!(changes.changed("/srv/new") && !changes.changed("/srv/old"));
+        assert!(changes.touched("/srv") && changes.touched("/") && changes.touched("/srv/new"));
+        assert!(!changes.touched("/srv/old") && !changes.touched("/srv/new/below"));
         assert_eq!(changes.devices, HashSet::from([2049]));
         let all = journal
             .changes_since(Some(&mark("session-1", 10)), 1_001)

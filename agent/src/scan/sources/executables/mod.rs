@@ -34,7 +34,9 @@ pub mod places;
 #[cfg(windows)]
 mod win32;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
+use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -148,6 +150,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         .map(|file| load_cache(file, output))
         .unwrap_or_default();
     let (walks, pruned) = places::plan(context, output);
+    let plan = plan_digest(context, &walks, &pruned);
     let now = SystemTime::now();
     let now_s = modified_ns(Ok(now)) / 1_000_000_000;
     // Folder listings are reused until the next full walk is due.
@@ -171,10 +174,16 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
             .ok()
     });
     let settled_before = modified_ns(Ok(now - SETTLED_AFTER));
+    let keep_subtrees = previous.plan == plan;
     let mut inventory = Inventory {
         context,
         previous,
-        current: ExecutableCache::default(),
+        current: ExecutableCache {
+            plan,
+            ..ExecutableCache::default()
+        },
+        keep_subtrees,
+        kept: HashMap::new(),
         pruned,
         reuse_folders: !full_walk_due,
         changes,
@@ -192,6 +201,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         }
         inventory.walk(walk);
     }
+    inventory.carry_kept();
     inventory.report(output);
     inventory.current.full_walk_at = if full_walk_due && inventory.stopped.is_none() {
         now_s
@@ -328,6 +338,11 @@ struct Inventory<'a, 'c> {
     reuse_folders: bool,
     /// What the change journal says changed since the cache, when it answers for it.
     changes: Option<ChangesSince>,
+    /// Whether the cache was made under this scan's plan, so a subtree the journal saw
+    /// no change in may stand as the cache has it (its programs' matches included).
+    keep_subtrees: bool,
+    /// The roots of the subtrees so kept, with the user of their walk.
+    kept: HashMap<String, Option<String>>,
     /// Folders modified at or after this time (ns since 1970) are not cached.
     settled_before: i64,
     deadline: Instant,
@@ -444,6 +459,24 @@ pub fn candidate(file_name: &str, linux: bool) -> Option<Candidate> {
     }
 }
 
+/// The identity of a scan's plan: the catalog, the walks, the folders left out and the
+/// limits. Hashed with std's fixed-key SipHash (the cache is of one agent version).
+fn plan_digest(context: &ScanContext<'_>, walks: &[Walk], pruned: &Pruned) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    context.matcher.catalog().to_toml().hash(&mut hasher);
+    for walk in walks {
+        (&walk.start, &walk.user, walk.folder_times_kept).hash(&mut hasher);
+    }
+    pruned.sorted().hash(&mut hasher);
+    (
+        context.limits.prune_toolchains,
+        context.windows.is_none(),
+        MAX_DEPTH,
+    )
+        .hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
 /// Whether the change journal speaks for the walk from `start`: its file system is
 /// one the watcher watched, and `start` is spelled as the watcher names folders (no
 /// link or `..` on the way, or the journal's paths would not be the walk's).
@@ -523,6 +556,16 @@ impl Inventory<'_, '_> {
                 return;
             }
             let key = folder.to_string_lossy().into_owned();
+            // A folder the journal saw no change in or below stands as the cache has
+            // it, with everything below it (carried over after the walks).
+            if let Some(changes) = changes
+                && self.keep_subtrees
+                && !changes.touched(&key)
+                && self.previous.folders.contains_key(&key)
+            {
+                self.kept.insert(key, walk.user.clone());
+                continue;
+            }
             // A folder the journal saw no change in is taken from the cache unseen,
             // and so are the facts of its program files.
             let unchanged = changes
@@ -713,7 +756,7 @@ impl Inventory<'_, '_> {
     ) {
         let key = path.to_string_lossy().into_owned();
         let (size, modified) = (facts.size, facts.modified_ns);
-        let known = match self.previous.lookup(&key, size, modified) {
+        let mut known = match self.previous.lookup(&key, size, modified) {
             Some(cached) => {
                 self.stats.from_cache += 1;
                 cached.clone()
@@ -726,12 +769,14 @@ impl Inventory<'_, '_> {
                     modified_ns: modified,
                     program,
                     version_info,
+                    matched: false,
                 }
             }
         };
+        known.matched = false;
         if let Some(format) = known.program {
             self.stats.programs += 1;
-            self.observe(path, file_name, format, known.version_info.clone(), user);
+            known.matched = self.observe(path, file_name, format, known.version_info.clone(), user);
         }
         self.current.files.insert(key, known);
     }
@@ -775,7 +820,7 @@ impl Inventory<'_, '_> {
         format: FileFormat,
         version_info: Option<VersionInfo>,
         user: Option<&str>,
-    ) {
+    ) -> bool {
         let matcher = self.context.matcher;
         let observation = Observation {
             observed: Observed::File {
@@ -788,8 +833,64 @@ impl Inventory<'_, '_> {
             scope: Scope::of_profile(&user),
             strength: Strength::Installed,
         };
-        if !matcher.hits_for(&observation).is_empty() {
+        let matched = !matcher.hits_for(&observation).is_empty();
+        if matched {
             self.observations.push(observation);
+        }
+        matched
+    }
+
+    /// Carries the kept subtrees from the cache into the new one, and reports the
+    /// programs in them that matched (matched again: the catalog is the same, so only
+    /// those can).
+    fn carry_kept(&mut self) {
+        if self.kept.is_empty() {
+            return;
+        }
+        let kept = std::mem::take(&mut self.kept);
+        let kept_root = |path: &str| {
+            Path::new(path)
+                .ancestors()
+                .find_map(|above| above.to_str().and_then(|above| kept.get(above)))
+        };
+        for (path, folder) in &self.previous.folders {
+            if kept_root(path).is_some() {
+                self.stats.folders_unchanged += 1;
+                self.stats.folders_from_cache += 1;
+                self.current.folders.insert(path.clone(), folder.clone());
+            }
+        }
+        let mut matched = Vec::new();
+        for (path, file) in &self.previous.files {
+            let Some(user) = kept_root(path) else {
+                continue;
+            };
+            self.stats.from_cache += 1;
+            if let Some(format) = file.program {
+                self.stats.programs += 1;
+                if file.matched {
+                    matched.push((
+                        path.clone(),
+                        format,
+                        file.version_info.clone(),
+                        user.clone(),
+                    ));
+                }
+            }
+            self.current.files.insert(path.clone(), file.clone());
+        }
+        for (path, format, version_info, user) in matched {
+            let path = PathBuf::from(path);
+            let file_name = path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !self.observe(&path, &file_name, format, version_info, user.as_deref()) {
+                // The same catalog matches the same facts; the cache was edited.
+                if let Some(file) = self.current.files.get_mut(path.to_string_lossy().as_ref()) {
+                    file.matched = false;
+                }
+            }
         }
     }
 
@@ -1000,7 +1101,7 @@ mod tests {
             std::fs::write(&journal_file, journal::serialize_journal(&journal)).unwrap();
         };
         let matcher = CatalogMatcher::new(Catalog::builtin().unwrap());
-        let telegram_found = || {
+        let scan_once = || {
             let mut options = ScanOptions {
                 inventory: InventoryOptions {
                     cache_file: Some(cache_file.clone()),
@@ -1018,13 +1119,22 @@ mod tests {
             );
             let cache = std::fs::read(&cache_file).unwrap();
             let cache = parse_cache(&cache, env!("CARGO_PKG_VERSION")).unwrap();
-            let found = outcome
+            let mut paths: Vec<String> = outcome
                 .report
                 .findings
                 .iter()
-                .any(|finding| finding.app == "telegram");
-            (found, cache.journal.map(|mark| mark.at))
+                .filter(|finding| finding.app == "telegram")
+                .flat_map(|finding| finding.evidence.iter())
+                .filter_map(|evidence| evidence.path.clone())
+                .collect();
+            paths.sort();
+            (paths, cache.journal.map(|mark| mark.at))
         };
+        let telegram_found = || {
+            let (paths, mark) = scan_once();
+            (!paths.is_empty(), mark)
+        };
+        let telegram_paths = || scan_once().0;
 
         // The first scan has no cache to answer for; it marks the cache it writes.
         write_journal(1, &[]);
@@ -1049,17 +1159,29 @@ mod tests {
         // The watcher is told what the cache on disk has seen, so it may forget it.
         let seen = std::fs::read(journal::seen_file(&journal_file)).unwrap();
         assert_eq!(journal::parse_mark(&seen).map(|mark| mark.at), Some(3));
+        // Nothing changed anywhere: the whole walk stands as the cache has it, and the
+        // program it matched is reported from there (a copy hidden as above is not
+        // seen, which shows nothing was looked at).
+        let hidden = share.join("Hidden/Telegram/Telegram");
+        std::fs::create_dir_all(hidden.parent().unwrap()).unwrap();
+        std::fs::copy(&program, &hidden).unwrap();
+        settle(&share);
+        write_journal(4, &[]);
+        let paths = telegram_paths();
+        assert_eq!(paths, ["/srv/share/Telegram/Telegram"]);
+        std::fs::remove_dir_all(share.join("Hidden")).unwrap();
+        settle(&share);
         // A journal that lost changes since the cache answers for nothing: the
         // folders' times do, as without a journal (the program moved to another
         // folder; trusted, the journal would have kept the old listing).
         std::fs::create_dir(share.join("Other")).unwrap();
         std::fs::rename(share.join("Telegram"), share.join("Other/Telegram")).unwrap();
-        write_journal(4, &[]);
+        write_journal(5, &[]);
         let mut lost: ChangeJournal =
             parse_journal(&std::fs::read(&journal_file).unwrap()).unwrap();
-        lost.trusted_after = 4;
+        lost.trusted_after = 5;
         std::fs::write(&journal_file, journal::serialize_journal(&lost)).unwrap();
-        assert_eq!(telegram_found(), (true, Some(4)));
+        assert_eq!(telegram_found(), (true, Some(5)));
     }
 
     #[test]

@@ -114,6 +114,13 @@ impl Pruned {
     pub fn contains(&self, local: &Path) -> bool {
         self.folders.contains(&self.key(local))
     }
+
+    /// The folders, in order (what a plan's identity is made of).
+    pub fn sorted(&self) -> Vec<&str> {
+        let mut folders: Vec<&str> = self.folders.iter().map(String::as_str).collect();
+        folders.sort_unstable();
+        folders
+    }
 }
 
 /// The mount points of a `/proc/self/mounts` text (its second field, with the kernel's
