@@ -477,6 +477,31 @@ fn plan_digest(context: &ScanContext<'_>, walks: &[Walk], pruned: &Pruned) -> St
     format!("{:016x}", hasher.finish())
 }
 
+/// The kept subtree `path` lies in (itself or a folder above it), with its walk's user.
+/// By the text of the path, as the walk keys folders: above `/srv/share` are `/srv`
+/// and `/`; above `C:\Data` is `C:\`.
+fn kept_root<'k>(
+    kept: &'k HashMap<String, Option<String>>,
+    path: &str,
+) -> Option<&'k Option<String>> {
+    let separators: &[char] = if cfg!(windows) { &['\\', '/'] } else { &['/'] };
+    let mut end = path.len();
+    loop {
+        if let Some(user) = kept.get(&path[..end]) {
+            return Some(user);
+        }
+        let at = path[..end].rfind(separators)?;
+        // A root keeps its separator.
+        if let Some(user) = kept.get(&path[..=at]) {
+            return Some(user);
+        }
+        if at == 0 {
+            return None;
+        }
+        end = at;
+    }
+}
+
 /// Whether the change journal speaks for the walk from `start`: its file system is
 /// one the watcher watched, and `start` is spelled as the watcher names folders (no
 /// link or `..` on the way, or the journal's paths would not be the walk's).
@@ -848,11 +873,7 @@ impl Inventory<'_, '_> {
             return;
         }
         let kept = std::mem::take(&mut self.kept);
-        let kept_root = |path: &str| {
-            Path::new(path)
-                .ancestors()
-                .find_map(|above| above.to_str().and_then(|above| kept.get(above)))
-        };
+        let kept_root = |path: &str| kept_root(&kept, path);
         for (path, folder) in &self.previous.folders {
             if kept_root(path).is_some() {
                 self.stats.folders_unchanged += 1;
@@ -1182,6 +1203,24 @@ mod tests {
         lost.trusted_after = 5;
         std::fs::write(&journal_file, journal::serialize_journal(&lost)).unwrap();
         assert_eq!(telegram_found(), (true, Some(5)));
+    }
+
+    #[test]
+    fn a_kept_subtree_is_found_from_any_path_below_it() {
+        let kept: HashMap<String, Option<String>> = HashMap::from([
+            ("/".to_string(), None),
+            ("/srv/share".to_string(), Some("anna".to_string())),
+        ]);
+        assert_eq!(
+            kept_root(&kept, "/srv/share/a/b.exe"),
+            Some(&Some("anna".into()))
+        );
+        assert_eq!(kept_root(&kept, "/srv/share"), Some(&Some("anna".into())));
+        assert_eq!(kept_root(&kept, "/srv/shared/b.exe"), Some(&None));
+        let only_share = HashMap::from([("/srv/share".to_string(), None)]);
+        assert_eq!(kept_root(&only_share, "/srv/shared/b.exe"), None);
+        assert_eq!(kept_root(&only_share, "/srv"), None);
+        assert_eq!(kept_root(&only_share, ""), None);
     }
 
     #[test]
