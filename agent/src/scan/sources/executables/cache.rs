@@ -18,7 +18,11 @@
 //! checks every listed program file's size and time. `full_walk_at` (seconds since
 //! 1970) is when every folder was last listed afresh. `journal` (`{"session", "at"}`)
 //! names the change journal the cache was made with ([`super::journal`]), when the
-//! service's watcher gave one.
+//! service's watcher gave one. `plan` is a digest of what the walks were (the catalog,
+//! the walks' starts, the folders left out, the limits) and each program's `matched`
+//! says whether it matched the catalog then: under the same plan and a journal that
+//! saw no change in or below a folder, the folder's whole subtree stands as the cache
+//! has it, and only the programs that matched are matched again.
 
 use std::collections::HashMap;
 

@@ -14,6 +14,11 @@
 //! not: a change made before the journal was written carries a number up to `at` and
 //! was seen by the scan that read it; one made later carries a higher number.
 //!
+//! Under a trusted journal, a folder with no change in or below it
+//! ([`ChangesSince::touched`]) stands for its whole subtree as the cache has it; one
+//! with changes only below it is taken from the cache and walked into; a changed one is
+//! listed and its programs checked.
+//!
 //! A journal is trusted only for a cache made in the same watching session (a new
 //! service, or a new boot, is a new session) and not before `trusted_after`: the
 //! number at which the watcher last lost changes (the kernel's queue overflowed, or
