@@ -945,6 +945,19 @@ impl Inventory<'_, '_> {
 mod tests {
     use super::*;
 
+    /// The paths of a report's Telegram evidence, in order.
+    fn telegram_evidence(report: &sverka_shared::report::ScanReport) -> Vec<String> {
+        let mut paths: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|finding| finding.app == "telegram")
+            .flat_map(|finding| finding.evidence.iter())
+            .filter_map(|evidence| evidence.path.clone())
+            .collect();
+        paths.sort();
+        paths
+    }
+
     #[test]
     fn names_say_which_files_may_be_programs() {
         assert_eq!(candidate("tg.EXE", false), Some(Candidate::WindowsProgram));
@@ -1056,16 +1069,8 @@ mod tests {
                 "{:?}",
                 outcome.report.errors
             );
-            let mut paths: Vec<String> = outcome
-                .report
-                .findings
-                .iter()
-                .filter(|finding| finding.app == "telegram")
-                .flat_map(|finding| finding.evidence.iter())
-                .filter_map(|evidence| evidence.path.clone())
-                .filter(|path| path.contains("/srv/share/"))
-                .collect();
-            paths.sort();
+            let mut paths = telegram_evidence(&outcome.report);
+            paths.retain(|path| path.contains("/srv/share/"));
             paths
         };
         assert_eq!(found(true), ["/srv/share/looks-tagged/Telegram/Telegram"]);
@@ -1140,16 +1145,10 @@ mod tests {
             );
             let cache = std::fs::read(&cache_file).unwrap();
             let cache = parse_cache(&cache, env!("CARGO_PKG_VERSION")).unwrap();
-            let mut paths: Vec<String> = outcome
-                .report
-                .findings
-                .iter()
-                .filter(|finding| finding.app == "telegram")
-                .flat_map(|finding| finding.evidence.iter())
-                .filter_map(|evidence| evidence.path.clone())
-                .collect();
-            paths.sort();
-            (paths, cache.journal.map(|mark| mark.at))
+            (
+                telegram_evidence(&outcome.report),
+                cache.journal.map(|mark| mark.at),
+            )
         };
         let telegram_found = || {
             let (paths, mark) = scan_once();
