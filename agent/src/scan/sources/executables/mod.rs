@@ -208,18 +208,21 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     } else {
         inventory.previous.full_walk_at
     };
+    let stopped = inventory.stopped.is_some();
+    // Compared once (the maps are the cache's bulk): what the walks found.
+    let found_the_same = !stopped && {
+        let (current, previous) = (&inventory.current, &inventory.previous);
+        current.full_walk_at == previous.full_walk_at
+            && current.files == previous.files
+            && current.folders == previous.folders
+    };
     // The cache is marked with the journal it now agrees with. A stopped inventory did
     // not look at every folder, so it keeps the mark it had; so does a cache that did
     // not change under a journal that answered for it (not written again: its mark
     // only says which changes to look at, and an older one says more of them).
     inventory.current.journal = match &journal {
-        _ if inventory.stopped.is_some() => inventory.previous.journal.clone(),
-        Some(_)
-            if inventory.changes.is_some()
-                && inventory.current.files == inventory.previous.files
-                && inventory.current.folders == inventory.previous.folders
-                && inventory.current.full_walk_at == inventory.previous.full_walk_at =>
-        {
+        _ if stopped => inventory.previous.journal.clone(),
+        Some(_) if inventory.changes.is_some() && found_the_same => {
             inventory.previous.journal.clone()
         }
         Some(journal) => Some(journal.mark()),
@@ -227,15 +230,20 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     };
     if let Some(file) = &options.cache_file {
         // A stopped inventory keeps what it did not reach for next time.
-        if inventory.stopped.is_some() {
+        let unchanged = if stopped {
             for (path, cached) in inventory.previous.files.drain() {
                 inventory.current.files.entry(path).or_insert(cached);
             }
             for (path, cached) in inventory.previous.folders.drain() {
                 inventory.current.folders.entry(path).or_insert(cached);
             }
-        }
-        let on_disk = if inventory.current == inventory.previous {
+            inventory.current == inventory.previous
+        } else {
+            found_the_same
+                && inventory.current.plan == inventory.previous.plan
+                && inventory.current.journal == inventory.previous.journal
+        };
+        let on_disk = if unchanged {
             &inventory.current.journal
         } else if let Err(error) = write_cache(file, &inventory.current) {
             output.error(
@@ -593,38 +601,36 @@ impl Inventory<'_, '_> {
             }
             // A folder the journal saw no change in is taken from the cache unseen,
             // and so are the facts of its program files.
-            let unchanged = changes
+            let vouched = changes
                 .filter(|changes| !changes.changed(&key))
                 .and_then(|_| self.previous.folders.get(&key))
-                .map(|cached| cached.modified_ns);
-            let modified = match unchanged {
-                Some(modified) => modified,
-                None => match Facts::read(&folder, depth == 0) {
-                    Ok(facts) if facts.is_dir => facts.modified_ns,
-                    // Gone or replaced since its parent was listed.
-                    Ok(_) => continue,
-                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(error) => {
-                        self.unreadable(&folder, &error);
-                        continue;
-                    }
-                },
+                .map(|cached| (cached.modified_ns, Listing::from_cache(cached)));
+            let unchanged = vouched.is_some();
+            let (modified, cached) = match vouched {
+                Some((modified, listing)) => {
+                    self.stats.folders_unchanged += 1;
+                    (modified, Some(listing))
+                }
+                None => {
+                    let modified = match Facts::read(&folder, depth == 0) {
+                        Ok(facts) if facts.is_dir => facts.modified_ns,
+                        // Gone or replaced since its parent was listed.
+                        Ok(_) => continue,
+                        Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(error) => {
+                            self.unreadable(&folder, &error);
+                            continue;
+                        }
+                    };
+                    // Under the journal a folder it names is listed afresh (a change
+                    // may leave its time as it was); without, its time decides.
+                    let cached = (changes.is_none() && reuse_folders)
+                        .then(|| self.previous.folder(&key, modified))
+                        .flatten()
+                        .map(Listing::from_cache);
+                    (modified, cached)
+                }
             };
-            let unchanged = unchanged.is_some();
-            if unchanged {
-                self.stats.folders_unchanged += 1;
-            }
-            // Under the journal a folder's listing is taken from the cache only when
-            // the journal saw no change in it (a change may leave its time as it was).
-            let reuse = if changes.is_some() {
-                unchanged
-            } else {
-                reuse_folders
-            };
-            let cached = reuse
-                .then(|| self.previous.folder(&key, modified))
-                .flatten()
-                .map(Listing::from_cache);
             let listing = match cached {
                 Some(listing) => {
                     self.stats.folders_from_cache += 1;
