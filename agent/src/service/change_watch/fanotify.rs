@@ -27,8 +27,8 @@ const MASK: u64 = libc::FAN_CREATE
     | libc::FAN_CLOSE_WRITE
     | libc::FAN_ATTRIB
     | libc::FAN_ONDIR;
-/// One read's buffer: many events at once.
-const BUFFER_BYTES: usize = 64 * 1024;
+/// A read buffer's size: many events at once.
+pub const READ_BUFFER_BYTES: usize = 64 * 1024;
 
 struct Mount {
     fsid: [u8; 8],
@@ -129,11 +129,10 @@ impl Fanotify {
         ready > 0
     }
 
-    /// The events queued now; `None` when there are none.
-    pub fn read_batch(&self) -> std::io::Result<Option<EventBatch>> {
-        let mut buffer = vec![0_u8; BUFFER_BYTES];
+    /// The events queued now, read into `buffer`; `None` when there are none.
+    pub fn read_batch(&self, buffer: &mut [u8]) -> std::io::Result<Option<EventBatch>> {
         let read = loop {
-            match (&self.events).read(&mut buffer) {
+            match (&self.events).read(buffer) {
                 Ok(read) => break read,
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),

@@ -183,21 +183,11 @@ mod linux {
     use std::thread::JoinHandle;
     use std::time::Duration;
 
-    use super::fanotify::Fanotify;
+    use super::fanotify::{Fanotify, READ_BUFFER_BYTES};
     use super::{JournalState, WatchError};
+    use crate::delivery::fswrite::write_atomic;
     use crate::scan::fsread::read_bounded;
-    use crate::scan::sources::executables::journal::{
-        ChangeJournal, parse_mark, seen_file, serialize_journal,
-    };
-
-    /// Writes `journal` to `file` through a temporary file and a rename.
-    fn write_journal_file(file: &Path, journal: &ChangeJournal) -> std::io::Result<()> {
-        let mut temporary = file.as_os_str().to_owned();
-        temporary.push(".tmp");
-        let temporary = PathBuf::from(temporary);
-        std::fs::write(&temporary, serialize_journal(journal))?;
-        std::fs::rename(&temporary, file)
-    }
+    use crate::scan::sources::executables::journal::{parse_mark, seen_file, serialize_journal};
 
     fn now_seconds() -> i64 {
         std::time::SystemTime::now()
@@ -237,9 +227,10 @@ mod linux {
             let thread = std::thread::Builder::new()
                 .name("change watcher".into())
                 .spawn(move || {
+                    let mut buffer = vec![0_u8; READ_BUFFER_BYTES];
                     while !reader.stop.load(Ordering::Relaxed) {
                         if reader.source.wait(WAIT) {
-                            drain(&reader.source, &mut lock(&reader.state));
+                            drain(&reader.source, &mut lock(&reader.state), &mut buffer);
                         }
                     }
                 })
@@ -267,7 +258,11 @@ mod linux {
         pub fn write_journal(&self, file: &Path) -> std::io::Result<()> {
             let journal = {
                 let mut state = lock(&self.shared.state);
-                drain(&self.shared.source, &mut state);
+                drain(
+                    &self.shared.source,
+                    &mut state,
+                    &mut vec![0_u8; READ_BUFFER_BYTES],
+                );
                 state.journal(now_seconds(), |folder| self.shared.source.path_of(folder))
             };
             tracing::debug!(
@@ -275,7 +270,7 @@ mod linux {
                 changed = journal.changed.len(),
                 "change journal written"
             );
-            write_journal_file(file, &journal)
+            write_atomic(file, &serialize_journal(&journal))
         }
     }
 
@@ -304,9 +299,9 @@ mod linux {
     }
 
     /// Reads until the kernel's queue is empty.
-    fn drain(source: &Fanotify, state: &mut JournalState) {
+    fn drain(source: &Fanotify, state: &mut JournalState, buffer: &mut [u8]) {
         loop {
-            match source.read_batch() {
+            match source.read_batch(buffer) {
                 Ok(Some(batch)) => state.record(&batch),
                 Ok(None) => return,
                 Err(error) => {
