@@ -416,18 +416,7 @@ fn the_services_change_watcher_finds_what_folder_times_hide() {
     let state = tempfile::tempdir().unwrap();
     let state_arg = state.path().to_string_lossy().into_owned();
     let root_arg = root.path().to_string_lossy().into_owned();
-    let enrolled = run_agent(&[
-        "enroll",
-        "--server",
-        &collector.url(),
-        "--allow-http",
-        "--secret",
-        TEST_SECRET,
-        "--state-dir",
-        &state_arg,
-        "--root",
-        &root_arg,
-    ]);
+    let enrolled = crate::reporting::enroll(&collector, &root, state.path());
     assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
     let log = state.path().join("service.log");
     let mut service = std::process::Command::new(agent_binary())

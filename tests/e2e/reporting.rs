@@ -19,7 +19,7 @@ fn text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-fn enroll(collector: &TestCollector, root: &FixtureRoot, state: &Path) -> Run {
+pub(crate) fn enroll(collector: &TestCollector, root: &FixtureRoot, state: &Path) -> Run {
     run_agent(&[
         "enroll",
         "--server",
