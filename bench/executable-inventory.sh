@@ -94,13 +94,14 @@ measure() {
     echo "$median $own"
 }
 # full_walk_due CACHE: sets the cache's last full walk back a day, so the next scan lists
-# every folder.
+# every folder (the cache is JSON Lines: the header is its first line).
 full_walk_due() {
     python3 - "$1" <<'PY'
 import json, sys, time
-cache = json.load(open(sys.argv[1]))
-cache["full_walk_at"] = int(time.time()) - 2 * 86400
-json.dump(cache, open(sys.argv[1], "w"))
+header, _, folders = open(sys.argv[1], "rb").read().partition(b"\n")
+header = json.loads(header)
+header["full_walk_at"] = int(time.time()) - 2 * 86400
+open(sys.argv[1], "wb").write(json.dumps(header, separators=(",", ":")).encode() + b"\n" + folders)
 PY
 }
 found_viber() { grep -q '"app": "viber"' "$work/out.json" || { echo "$1 missed the renamed Viber" >&2; exit 1; }; }

@@ -303,15 +303,20 @@ fn a_repeat_scan_lists_only_the_folders_that_changed() {
         has_evidence(&first, "telegram", "/srv/share/homework.exe"),
         "{first:#}"
     );
-    let cached: Value = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
+    // JSON Lines: a header, then one line per folder.
+    let cached = fs::read_to_string(&cache).unwrap();
     let share_key = share.to_string_lossy().into_owned();
-    let listing = cached["folders"]
-        .as_array()
-        .unwrap()
-        .iter()
+    let folder = cached
+        .lines()
+        .skip(1)
+        .map(|line| serde_json::from_str::<Value>(line).unwrap())
         .find(|folder| folder["path"] == share_key.as_str())
-        .unwrap_or_else(|| panic!("{cached:#}"));
-    assert_eq!(listing["candidates"], serde_json::json!(["homework.exe"]));
+        .unwrap_or_else(|| panic!("{cached}"));
+    assert_eq!(
+        folder["listing"]["candidates"],
+        serde_json::json!(["homework.exe"])
+    );
+    assert_eq!(folder["files"][0]["name"], "homework.exe", "{folder:#}");
 
     // A program added: the folder's time moves, so it is listed again.
     root.file("/srv/share/photos.exe", program_with_version(&VIBER));
@@ -342,19 +347,24 @@ fn a_repeat_scan_lists_only_the_folders_that_changed() {
         "the listing was not reused: {hidden:#}"
     );
     // ...which comes once a day: here, a cache whose last full walk is a day old.
-    let mut aged: Value = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
+    let header = |cache: &Path| -> (Value, String) {
+        let text = fs::read_to_string(cache).unwrap();
+        let (header, folders) = text.split_once('\n').unwrap();
+        (serde_json::from_str(header).unwrap(), folders.to_string())
+    };
+    let (mut aged, folders) = header(&cache);
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap()
         .as_secs();
     aged["full_walk_at"] = serde_json::json!(now - 24 * 3600 - 1);
-    fs::write(&cache, serde_json::to_vec(&aged).unwrap()).unwrap();
+    fs::write(&cache, format!("{aged}\n{folders}")).unwrap();
     let (_, full) = scan_json(&root, &["--inventory-cache", &cache_arg]);
     assert!(
         has_evidence(&full, "telegram", "/srv/share/homework.exe"),
         "{full:#}"
     );
-    let rewritten: Value = serde_json::from_slice(&fs::read(&cache).unwrap()).unwrap();
+    let (rewritten, _) = header(&cache);
     assert!(
         rewritten["full_walk_at"].as_u64().unwrap() >= now,
         "{rewritten:#}"
@@ -368,8 +378,7 @@ fn a_damaged_or_foreign_cache_is_an_error_and_rebuilt() {
     let state = tempfile::tempdir().unwrap();
     let cache = state.path().join("executables.json");
     let cache_arg = cache.to_string_lossy().into_owned();
-    let foreign =
-        r#"{"cache":"sverka executable inventory","agent_version":"0.0.0-other","entries":[]}"#;
+    let foreign = r#"{"cache":"sverka executable inventory","agent_version":"0.0.0-other"}"#;
     for (contents, expected) in [
         (
             &b"{\"cache\": \"sverka executable inv"[..],
@@ -398,6 +407,33 @@ fn a_damaged_or_foreign_cache_is_an_error_and_rebuilt() {
             "{again:#}"
         );
     }
+
+    // A cache whose header is sound but one folder's line is not: found damaged when
+    // the scan reads that line, and rebuilt.
+    let share = serde_json::to_string(&root.local("/srv/share")).unwrap();
+    let start = format!("{{\"path\":{share}");
+    let text = fs::read_to_string(&cache).unwrap();
+    assert!(text.lines().any(|line| line.starts_with(&start)), "{text}");
+    let damaged: Vec<String> = text
+        .lines()
+        .map(|line| match line.starts_with(&start) {
+            true => format!("{start},\"files\":\"not a list\"}}"),
+            false => line.to_string(),
+        })
+        .collect();
+    fs::write(&cache, damaged.join("\n")).unwrap();
+    let (_, report) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+    let errors = errors_of(&report, "file").join("\n");
+    assert!(
+        errors.contains("damaged cache file") && errors.contains("rebuilt"),
+        "{errors}"
+    );
+    assert!(
+        has_evidence(&report, "telegram", "/srv/share/homework.exe"),
+        "{report:#}"
+    );
+    let (_, again) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+    assert!(errors_of(&again, "file").is_empty(), "{again:#}");
 }
 
 /// The service's change watcher (fanotify, Linux 5.9 and root rights) tells each scan

@@ -168,6 +168,22 @@ proptest! {
     }
 
     #[test]
+    fn executable_cache_from_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        // Behind a sound header, so the folder lines are what is fuzzed.
+        let mut file = br#"{"cache":"sverka executable inventory","agent_version":"fuzz"}"#.to_vec();
+        file.push(b'\n');
+        file.extend(bytes);
+        let _ = sverka_tests::fuzz_targets::run_executable_cache(&file);
+    }
+
+    #[test]
+    fn executable_cache_mutated(flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..40), cut in any::<prop::sample::Index>()) {
+        for valid in sverka_tests::fuzz_targets::executable_cache_seeds() {
+            let _ = sverka_tests::fuzz_targets::run_executable_cache(&mutate(&valid, &flips, cut));
+        }
+    }
+
+    #[test]
     fn change_journal_and_fanotify_events_from_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
         let _ = sverka_tests::fuzz_targets::run_change_journal(&bytes);
         let _ = sverka_tests::fuzz_targets::run_fanotify_events(&bytes);
@@ -261,6 +277,11 @@ fn the_valid_fuzz_seeds_read_whole() {
         &mut config,
     );
     assert_eq!(config.templates.len(), 1);
+    for seed in sverka_tests::fuzz_targets::executable_cache_seeds() {
+        let cache =
+            sverka_agent::scan::sources::executables::cache::parse_cache(&seed, "fuzz").unwrap();
+        assert_eq!(cache.folders.len(), 2, "{cache:?}");
+    }
 }
 
 #[test]

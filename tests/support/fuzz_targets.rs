@@ -269,31 +269,51 @@ pub fn program_bytes() -> &'static [u8] {
     })
 }
 
-fn executable_cache_seeds() -> Vec<Vec<u8>> {
+pub fn executable_cache_seeds() -> Vec<Vec<u8>> {
     use sverka_shared::observation::{FileFormat, VersionInfo};
-    let mut cache = executable_cache::ExecutableCache::default();
-    cache.files.insert(
-        "/srv/share/homework.exe".into(),
-        executable_cache::CachedFile {
-            size: 8192,
-            modified_ns: 1_700_000_000_000_000_000,
-            program: Some(FileFormat::Pe),
-            version_info: Some(VersionInfo {
-                product_name: Some("Telegram Desktop".into()),
-                company_name: Some("Telegram FZ-LLC".into()),
-                ..VersionInfo::default()
+    let mut cache = executable_cache::ExecutableCache {
+        plan: "0123456789abcdef".into(),
+        full_walk_at: 1_700_000_000,
+        ..executable_cache::ExecutableCache::default()
+    };
+    cache.folders.insert(
+        "/srv/share".into(),
+        executable_cache::CachedFolder {
+            listing: Some(executable_cache::CachedListing {
+                modified_ns: 1_700_000_000_000_000_000,
+                folders: vec!["apps".into(), "Загрузки".into()],
+                candidates: vec!["homework.exe".into()],
             }),
-            matched: true,
+            files: vec![(
+                "homework.exe".into(),
+                executable_cache::CachedFile {
+                    size: 8192,
+                    modified_ns: 1_700_000_000_000_000_000,
+                    program: Some(FileFormat::Pe),
+                    version_info: Some(VersionInfo {
+                        product_name: Some("Telegram Desktop".into()),
+                        company_name: Some("Telegram FZ-LLC".into()),
+                        ..VersionInfo::default()
+                    }),
+                    matched: true,
+                },
+            )],
         },
     );
-    cache.files.insert(
-        "/srv/apps/Telegram/Telegram".into(),
-        executable_cache::CachedFile {
-            size: 4096,
-            modified_ns: -1,
-            program: Some(FileFormat::Elf),
-            version_info: None,
-            matched: false,
+    cache.folders.insert(
+        "/srv/share/apps/Telegram".into(),
+        executable_cache::CachedFolder {
+            listing: None,
+            files: vec![(
+                "Telegram".into(),
+                executable_cache::CachedFile {
+                    size: 4096,
+                    modified_ns: -1,
+                    program: Some(FileFormat::Elf),
+                    version_info: None,
+                    matched: false,
+                },
+            )],
         },
     );
     vec![executable_cache::serialize_cache(
@@ -305,7 +325,27 @@ fn executable_cache_seeds() -> Vec<Vec<u8>> {
 /// The agent version the fuzzed caches claim (the parser's check is part of the target).
 const EXECUTABLE_CACHE_VERSION: &str = "fuzz";
 
-fn run_executable_cache(bytes: &[u8]) -> u64 {
+pub fn run_executable_cache(bytes: &[u8]) -> u64 {
+    // Read as a scan reads it: lines looked up, subtrees carried, a new cache assembled.
+    if let Ok(mut view) =
+        executable_cache::CacheView::open(bytes.to_vec(), EXECUTABLE_CACHE_VERSION)
+    {
+        let mut assembly = executable_cache::CacheAssembly::default();
+        for index in 0..view.len().min(16) {
+            let Ok(path) = view.path_at(index) else {
+                continue;
+            };
+            if let Some(at) = view.find(&path) {
+                let subtree = view.subtree(at, &path);
+                if let Some(folder) = view.folder(at, &path) {
+                    assembly.folder(path, folder);
+                } else {
+                    assembly.carry(path, subtree);
+                }
+            }
+        }
+        let _ = assembly.body(&view);
+    }
     match executable_cache::parse_cache(bytes, EXECUTABLE_CACHE_VERSION) {
         Ok(cache) => {
             // What was read writes back and reads again as the same cache.
@@ -315,7 +355,16 @@ fn run_executable_cache(bytes: &[u8]) -> u64 {
                 Ok(&cache),
                 "a cache does not read back as written"
             );
-            behaviour(cache.files.len().min(8))
+            // And a scan finds every folder of it.
+            let mut view = executable_cache::CacheView::open(again, EXECUTABLE_CACHE_VERSION)
+                .expect("a written cache opens");
+            for path in cache.folders.keys() {
+                assert!(
+                    view.find(path).is_some(),
+                    "{path} is not found in its cache"
+                );
+            }
+            behaviour(cache.folders.len().min(8))
         }
         Err(error) => behaviour(kind_of(error)),
     }

@@ -1,30 +1,45 @@
-//! The executable inventory's cache file: what the last scan learned about each
-//! program file, keyed by its path and checked against its size and modification time,
-//! so a repeat scan reads only what changed. Pure (de)serialization, the same on every
-//! OS, bounded, and fuzzed: the file lives in the agent's state folder, but a damaged
-//! or foreign one must only cost a rebuild.
+//! The executable inventory's cache file: what the last scan learned about each folder
+//! and each program file, so a repeat scan reads only what changed. Pure
+//! (de)serialization and lookup, the same on every OS, bounded, and fuzzed: the file
+//! lives in the agent's state folder, but a damaged or foreign one must only cost a
+//! rebuild.
 //!
-//! The file is JSON: `{"cache": "sverka executable inventory", "agent_version": ...,
-//! "full_walk_at": ..., "entries": [{"path", "size", "modified_ns", "program",
-//! "version_info"?}], "folders": [{"path", "modified_ns", "folders", "candidates"}]}`. It
-//! holds names, sizes, modification times, what the first bytes said (`program`:
-//! `elf`, `app_image`, `pe`, or `null` for a file that is not a program) and a PE
-//! version resource; nothing else of a file.
+//! The file is JSON Lines. The first line is the header: `{"cache": "sverka executable
+//! inventory", "agent_version", "full_walk_at", "journal"?, "plan"?, "matched": [{"path",
+//! "size", "modified_ns", "program", "version_info"?}]}`. Every other line is one
+//! folder: `{"path", "listing"?: {"modified_ns", "folders", "candidates"}, "files":
+//! [{"name", "size", "modified_ns", "program", "version_info"?, "matched"?}]}`. It holds
+//! names, sizes, modification times, what the first bytes said (`program`: `elf`,
+//! `app_image`, `pe`, or `null` for a file that is not a program) and a PE version
+//! resource; nothing else of a file.
 //!
-//! `folders` is each folder's listing as the last walk saw it: its subfolders and the
-//! files whose names may be programs, valid while the folder's own modification time is
-//! unchanged (adding, removing or renaming an entry changes it), as `updatedb` reuses
-//! unchanged folders. A repeat scan then lists only the folders that changed; it still
-//! checks every listed program file's size and time. `full_walk_at` (seconds since
-//! 1970) is when every folder was last listed afresh. `journal` (`{"session", "at"}`)
-//! names the change journal the cache was made with ([`super::journal`]), when the
-//! service's watcher gave one. `plan` is a digest of what the walks were (the catalog,
-//! the walks' starts, the folders left out, the limits) and each program's `matched`
-//! says whether it matched the catalog then: under the same plan and a journal that
-//! saw no change in or below a folder, the folder's whole subtree stands as the cache
-//! has it, and only the programs that matched are matched again.
+//! - A folder's `listing` is its subfolders and the files whose names may be programs,
+//!   as the last walk saw it, valid while the folder's own modification time is
+//!   unchanged (adding, removing or renaming an entry changes it), as `updatedb`
+//!   reuses unchanged folders. It is left out for a folder changed too recently, or
+//!   whose names are not all Unicode.
+//! - Its `files` are the facts of its program files, each valid while the file's size
+//!   and modification time are unchanged.
+//! - `full_walk_at` (seconds since 1970) is when every folder was last listed afresh.
+//! - `journal` (`{"session", "at"}`) names the change journal the cache was made with
+//!   ([`super::journal`]), when the service's watcher gave one.
+//! - `plan` is a digest of what the walks were (the catalog, the walks' starts, the
+//!   folders left out, the limits); each file's `matched` says whether it matched the
+//!   catalog then, and the header's `matched` repeats those files with their paths.
+//!   Under the same plan and a journal that saw no change in or below a folder, the
+//!   folder's whole subtree stands as the cache has it: its lines are carried into the
+//!   next cache unread, and only the header's matched programs are matched again.
+//!
+//! Folder lines are sorted so that every subtree is one run of lines: by path, with a
+//! path separator before every other character ([`compare_paths`]), which is also the
+//! order a walk visits folders in (depth first, names in byte order). A scan reads the
+//! header and finds folders by binary search ([`CacheView`]); it parses only the
+//! lines of the folders it looks at, so a repeat scan that the journal answers costs
+//! in proportion to what changed, not to the cache.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
+use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
 use sverka_shared::observation::{FileFormat, VersionInfo};
@@ -35,9 +50,11 @@ use super::journal::JournalMark;
 pub const CACHE_MARKER: &str = "sverka executable inventory";
 /// The largest cache file read.
 pub const MAX_CACHE_BYTES: u64 = 64 * 1024 * 1024;
-/// The most entries a cache holds (more than the inventory's file budget visits).
-pub const MAX_CACHE_ENTRIES: usize = 1_000_000;
+/// The most folders a cache holds (more than the inventory's entry budget visits).
+pub const MAX_CACHE_FOLDERS: usize = 1_000_000;
 const MAX_PATH_CHARS: usize = 4096;
+/// How every folder line starts (its path first, so a lookup reads only that).
+const FOLDER_LINE_START: &[u8] = b"{\"path\":";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CacheError {
@@ -52,25 +69,23 @@ pub enum CacheError {
 }
 
 /// What is known of one file, valid while its size and modification time are unchanged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CachedFile {
     pub size: u64,
     /// Nanoseconds since 1970 (negative before).
     pub modified_ns: i64,
     /// What the first bytes say; `None`: not a program.
     pub program: Option<FileFormat>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version_info: Option<VersionInfo>,
     /// Whether the program matched the catalog when the cache was made (valid while
     /// the cache's `plan` is the scan's).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub matched: bool,
 }
 
 /// What one folder held when it was last listed, valid while its modification time is
 /// unchanged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CachedFolder {
+pub struct CachedListing {
     /// Nanoseconds since 1970 (negative before).
     pub modified_ns: i64,
     /// The names of its subfolders (not links).
@@ -79,11 +94,42 @@ pub struct CachedFolder {
     pub candidates: Vec<String>,
 }
 
-/// Every file and folder the last scan looked at, by local path.
+/// One folder of the cache: its listing, if it may stand in for listing it, and the
+/// facts of its program files.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecutableCache {
-    pub files: HashMap<String, CachedFile>,
-    pub folders: HashMap<String, CachedFolder>,
+pub struct CachedFolder {
+    pub listing: Option<CachedListing>,
+    /// By file name, sorted.
+    pub files: Vec<(String, CachedFile)>,
+}
+
+impl CachedFolder {
+    /// The cached facts of the file `name`, if its size and modification time still
+    /// match.
+    pub fn file(&self, name: &str, size: u64, modified_ns: i64) -> Option<&CachedFile> {
+        self.known_file(name)
+            .filter(|cached| cached.size == size && cached.modified_ns == modified_ns)
+    }
+
+    /// The cached facts of the file `name`, whatever its size and time now.
+    pub fn known_file(&self, name: &str) -> Option<&CachedFile> {
+        self.files
+            .binary_search_by(|(file, _)| file.as_str().cmp(name))
+            .ok()
+            .map(|at| &self.files[at].1)
+    }
+
+    /// The listing, if the folder's modification time still matches.
+    pub fn listing_at(&self, modified_ns: i64) -> Option<&CachedListing> {
+        self.listing
+            .as_ref()
+            .filter(|listing| listing.modified_ns == modified_ns)
+    }
+}
+
+/// The cache's header: when, under which plan and journal, and what matched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheHeader {
     /// When every folder was last listed afresh (seconds since 1970); 0: never.
     pub full_walk_at: i64,
     /// The change journal the cache was made with, if any ([`super::journal`]).
@@ -92,44 +138,114 @@ pub struct ExecutableCache {
     /// starts, the folders left out, the limits), as a digest: a folder's cached
     /// subtree stands for walking it only under the same plan.
     pub plan: String,
+    /// The programs that matched the catalog, by path.
+    pub matched: Vec<(String, CachedFile)>,
+}
+
+/// A whole cache, every folder read: for tests, the fuzzer, and a cache written from
+/// scratch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutableCache {
+    pub full_walk_at: i64,
+    pub journal: Option<JournalMark>,
+    pub plan: String,
+    /// Every folder, by local path.
+    pub folders: HashMap<String, CachedFolder>,
 }
 
 impl ExecutableCache {
-    /// The cached facts of `path`, if its size and modification time still match.
+    /// The cached facts of the file at `path`, if its size and modification time still
+    /// match.
     pub fn lookup(&self, path: &str, size: u64, modified_ns: i64) -> Option<&CachedFile> {
-        self.files
-            .get(path)
-            .filter(|cached| cached.size == size && cached.modified_ns == modified_ns)
+        let (folder, name) = split_path(path)?;
+        self.folders.get(folder)?.file(name, size, modified_ns)
     }
 
-    /// The listing of `path`, if the folder's modification time still matches.
-    pub fn folder(&self, path: &str, modified_ns: i64) -> Option<&CachedFolder> {
-        self.folders
-            .get(path)
-            .filter(|cached| cached.modified_ns == modified_ns)
+    /// The programs of every folder that matched, by path.
+    fn matched(&self) -> Vec<(String, CachedFile)> {
+        let mut matched = Vec::new();
+        for (folder, cached) in &self.folders {
+            for (name, file) in &cached.files {
+                if file.matched {
+                    matched.push((join_path(folder, name), file.clone()));
+                }
+            }
+        }
+        matched.sort_by(|(left, _), (right, _)| compare_paths(left, right));
+        matched
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct CacheFile {
-    cache: String,
-    agent_version: String,
-    #[serde(default)]
-    full_walk_at: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    journal: Option<JournalMark>,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    plan: String,
-    entries: Vec<FileEntry>,
-    #[serde(default)]
-    folders: Vec<FolderEntry>,
+/// Whether `byte` separates the components of a path the walk keys folders by.
+fn is_separator(byte: u8) -> bool {
+    byte == b'/' || (cfg!(windows) && byte == b'\\')
 }
 
-/// A file's facts with its path beside them (`{"path", ...facts}`). Spelled out, not
-/// `#[serde(flatten)]`, which makes serde buffer every entry before reading it (a
-/// fifth of a repeat scan's time went there).
+/// The order of folder lines: by path, a separator before every other character, so
+/// that every folder's subtree follows it as one run (`/srv/a`, `/srv/a/x`, `/srv/a b`).
+pub fn compare_paths(left: &str, right: &str) -> Ordering {
+    let key = |byte: u8| if is_separator(byte) { 0 } else { byte };
+    // Two spellings of one path (`C:\a`, `C:/a`) are still two keys.
+    left.bytes()
+        .map(key)
+        .cmp(right.bytes().map(key))
+        .then_with(|| left.cmp(right))
+}
+
+/// Whether `path` is `folder` or lies below it, by the text of the paths.
+pub fn is_within(path: &str, folder: &str) -> bool {
+    let Some(rest) = path.as_bytes().strip_prefix(folder.as_bytes()) else {
+        return false;
+    };
+    rest.is_empty()
+        || folder.bytes().last().is_some_and(is_separator)
+        || rest.first().copied().is_some_and(is_separator)
+}
+
+/// The folder a file's path lies in.
+pub fn folder_of(path: &str) -> Option<&str> {
+    split_path(path).map(|(folder, _)| folder)
+}
+
+/// A file's path as its folder's path and its name.
+fn split_path(path: &str) -> Option<(&str, &str)> {
+    let at = path.bytes().rposition(is_separator)?;
+    // A root keeps its separator (`/`, `C:\`).
+    let folder = if at == 0 || !path[..at].bytes().any(is_separator) {
+        &path[..=at]
+    } else {
+        &path[..at]
+    };
+    Some((folder, &path[at + 1..]))
+}
+
+/// A file's path from its folder's and its name.
+fn join_path(folder: &str, name: &str) -> String {
+    if folder.bytes().last().is_some_and(is_separator) {
+        format!("{folder}{name}")
+    } else {
+        let separator = if cfg!(windows) { '\\' } else { '/' };
+        format!("{folder}{separator}{name}")
+    }
+}
+
+/// A name inside a folder: one path component, never a way out of it.
+fn is_plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && name.chars().count() <= MAX_PATH_CHARS
+}
+
+fn path_is_bad(path: &str) -> bool {
+    path.is_empty() || path.contains('\0') || path.chars().count() > MAX_PATH_CHARS
+}
+
+/// A file's facts as the header and a folder line spell them.
 #[derive(Serialize, Deserialize)]
 struct FileEntry {
+    #[serde(alias = "name")]
     path: String,
     size: u64,
     modified_ns: i64,
@@ -140,18 +256,20 @@ struct FileEntry {
     matched: bool,
 }
 
-impl FileEntry {
-    fn new(path: &str, file: &CachedFile) -> FileEntry {
-        FileEntry {
-            path: path.to_string(),
-            size: file.size,
-            modified_ns: file.modified_ns,
-            program: file.program,
-            version_info: file.version_info.clone(),
-            matched: file.matched,
-        }
-    }
+/// A file of a folder line (`name`, not `path`).
+#[derive(Serialize)]
+struct NamedFileEntry<'a> {
+    name: &'a str,
+    size: u64,
+    modified_ns: i64,
+    program: Option<FileFormat>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_info: &'a Option<VersionInfo>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    matched: bool,
+}
 
+impl FileEntry {
     fn into_parts(self) -> (String, CachedFile) {
         let file = CachedFile {
             size: self.size,
@@ -164,173 +282,537 @@ impl FileEntry {
     }
 }
 
-/// A folder's listing with its path beside it.
-#[derive(Serialize, Deserialize)]
-struct FolderEntry {
+#[derive(Serialize)]
+struct HeaderOut<'a> {
+    cache: &'static str,
+    agent_version: &'a str,
+    full_walk_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal: &'a Option<JournalMark>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    plan: &'a str,
+    matched: Vec<FileEntry>,
+}
+
+#[derive(Deserialize)]
+struct HeaderIn {
+    #[serde(default)]
+    full_walk_at: i64,
+    #[serde(default)]
+    journal: Option<JournalMark>,
+    #[serde(default)]
+    plan: String,
+    #[serde(default)]
+    matched: Vec<FileEntry>,
+}
+
+#[derive(Serialize)]
+struct FolderOut<'a> {
+    path: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listing: &'a Option<CachedListing>,
+    files: Vec<NamedFileEntry<'a>>,
+}
+
+#[derive(Deserialize)]
+struct FolderIn {
     path: String,
-    modified_ns: i64,
-    folders: Vec<String>,
-    candidates: Vec<String>,
+    #[serde(default)]
+    listing: Option<CachedListing>,
+    #[serde(default)]
+    files: Vec<FileEntry>,
 }
 
-/// A map's entries in path order (the same cache, the same bytes).
-fn sorted_entries<Facts, Entry>(
-    map: &HashMap<String, Facts>,
-    entry: impl Fn(&str, &Facts) -> Entry,
-) -> Vec<Entry> {
-    let mut paths: Vec<&String> = map.keys().collect();
-    paths.sort_unstable();
-    paths
-        .into_iter()
-        .map(|path| entry(path, &map[path]))
-        .collect()
+/// The header line's bytes (with its newline).
+fn header_line(header: &CacheHeader, agent_version: &str) -> Vec<u8> {
+    let out = HeaderOut {
+        cache: CACHE_MARKER,
+        agent_version,
+        full_walk_at: header.full_walk_at,
+        journal: &header.journal,
+        plan: &header.plan,
+        matched: header
+            .matched
+            .iter()
+            .map(|(path, file)| FileEntry {
+                path: path.clone(),
+                size: file.size,
+                modified_ns: file.modified_ns,
+                program: file.program,
+                version_info: file.version_info.clone(),
+                matched: false,
+            })
+            .collect(),
+    };
+    // Plain data of strings and numbers: serializing cannot fail.
+    let mut line = serde_json::to_vec(&out).unwrap_or_default();
+    line.push(b'\n');
+    line
 }
 
-/// A name inside a folder: one path component, never a way out of it.
-fn is_plain_name(name: &str) -> bool {
-    !name.is_empty()
-        && name != "."
-        && name != ".."
-        && !name.contains(['/', '\\', '\0'])
-        && name.chars().count() <= MAX_PATH_CHARS
+/// One folder's line (with its newline); its path first, as lookups read it.
+pub fn folder_line(path: &str, folder: &CachedFolder) -> Vec<u8> {
+    let out = FolderOut {
+        path,
+        listing: &folder.listing,
+        files: folder
+            .files
+            .iter()
+            .map(|(name, file)| NamedFileEntry {
+                name,
+                size: file.size,
+                modified_ns: file.modified_ns,
+                program: file.program,
+                version_info: &file.version_info,
+                matched: file.matched,
+            })
+            .collect(),
+    };
+    let mut line = serde_json::to_vec(&out).unwrap_or_default();
+    line.push(b'\n');
+    line
 }
 
-/// Reads a cache written by [`serialize_cache`] of the same `agent_version`.
-pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache, CacheError> {
-    if bytes.len() as u64 > MAX_CACHE_BYTES {
-        return Err(CacheError::TooLarge("file size"));
-    }
-    // The marker and version first, so a foreign file says what it is, not where it broke.
-    #[derive(Deserialize)]
-    struct Header {
-        cache: Option<String>,
-        agent_version: Option<String>,
-    }
-    let header: Header =
-        serde_json::from_slice(bytes).map_err(|error| CacheError::Damaged(error.to_string()))?;
-    if header.cache.as_deref() != Some(CACHE_MARKER) {
-        return Err(CacheError::NotACache);
-    }
-    let found = header.agent_version.unwrap_or_default();
-    if found != agent_version {
-        return Err(CacheError::OtherVersion {
-            found,
-            current: agent_version.to_string(),
-        });
-    }
-    let file: CacheFile =
-        serde_json::from_slice(bytes).map_err(|error| CacheError::Damaged(error.to_string()))?;
-    let names: usize = file
-        .folders
-        .iter()
-        .map(|entry| entry.folders.len() + entry.candidates.len())
-        .sum();
-    if file.entries.len() + file.folders.len() + names > MAX_CACHE_ENTRIES {
-        return Err(CacheError::TooLarge("entries"));
-    }
-    let path_is_bad = |path: &str| path.is_empty() || path.chars().count() > MAX_PATH_CHARS;
-    let mut files = HashMap::with_capacity(file.entries.len());
-    for entry in file.entries {
-        if path_is_bad(&entry.path) {
-            return Err(CacheError::Damaged(
-                "an entry's path is empty or too long".into(),
-            ));
+/// A cache file opened for lookups: its header read, its folder lines indexed, each
+/// line parsed only when asked for.
+#[derive(Debug, Default)]
+pub struct CacheView {
+    bytes: Vec<u8>,
+    header: CacheHeader,
+    /// Where each folder line starts and ends (without its newline).
+    lines: Vec<Range<usize>>,
+    /// Where the folder lines start (after the header).
+    body_start: usize,
+    /// The line after the last one found: a walk asks for folders in the cache's
+    /// order, so the next one asked for is mostly this one.
+    cursor: usize,
+    /// What was found damaged while reading lines; from then on nothing is found.
+    damage: Option<CacheError>,
+}
+
+impl CacheView {
+    /// Opens a cache written by [`serialize_cache`] or [`CacheAssembly`] of the same
+    /// `agent_version`: checks the header and indexes the lines.
+    pub fn open(bytes: Vec<u8>, agent_version: &str) -> Result<CacheView, CacheError> {
+        if bytes.len() as u64 > MAX_CACHE_BYTES {
+            return Err(CacheError::TooLarge("file size"));
         }
-        let (path, file) = entry.into_parts();
-        files.insert(path, file);
-    }
-    let mut folders = HashMap::with_capacity(file.folders.len());
-    for entry in file.folders {
-        if path_is_bad(&entry.path) {
-            return Err(CacheError::Damaged(
-                "a folder's path is empty or too long".into(),
-            ));
+        let header_end = memchr::memchr(b'\n', &bytes).unwrap_or(bytes.len());
+        let header_bytes = &bytes[..header_end];
+        // The marker and version first, so a foreign file says what it is, not where
+        // it broke.
+        #[derive(Deserialize)]
+        struct Marker {
+            cache: Option<String>,
+            agent_version: Option<String>,
         }
-        let listed = entry.folders.iter();
-        if !listed
-            .chain(&entry.candidates)
-            .all(|name| is_plain_name(name))
+        let marker: Marker = serde_json::from_slice(header_bytes)
+            .map_err(|error| CacheError::Damaged(error.to_string()))?;
+        if marker.cache.as_deref() != Some(CACHE_MARKER) {
+            return Err(CacheError::NotACache);
+        }
+        let found = marker.agent_version.unwrap_or_default();
+        if found != agent_version {
+            return Err(CacheError::OtherVersion {
+                found,
+                current: agent_version.to_string(),
+            });
+        }
+        let header: HeaderIn = serde_json::from_slice(header_bytes)
+            .map_err(|error| CacheError::Damaged(error.to_string()))?;
+        if header.matched.len() > MAX_CACHE_FOLDERS {
+            return Err(CacheError::TooLarge("matched programs"));
+        }
+        let mut matched = Vec::with_capacity(header.matched.len());
+        for entry in header.matched {
+            if path_is_bad(&entry.path) || split_path(&entry.path).is_none() {
+                return Err(CacheError::Damaged(
+                    "a matched program's path is empty, too long or not in a folder".into(),
+                ));
+            }
+            let (path, mut file) = entry.into_parts();
+            file.matched = true;
+            matched.push((path, file));
+        }
+        let body_start = (header_end + 1).min(bytes.len());
+        let mut lines = Vec::new();
+        let mut start = body_start;
+        let ends = memchr::memchr_iter(b'\n', &bytes[body_start..]).map(|at| body_start + at);
+        for end in ends.chain(std::iter::once(bytes.len())) {
+            if end > start {
+                if lines.len() == MAX_CACHE_FOLDERS {
+                    return Err(CacheError::TooLarge("folders"));
+                }
+                lines.push(start..end);
+            }
+            start = end + 1;
+        }
+        Ok(CacheView {
+            header: CacheHeader {
+                full_walk_at: header.full_walk_at,
+                journal: header.journal,
+                plan: header.plan,
+                matched,
+            },
+            lines,
+            body_start,
+            bytes,
+            cursor: 0,
+            damage: None,
+        })
+    }
+
+    pub fn header(&self) -> &CacheHeader {
+        &self.header
+    }
+
+    /// How many folders the cache holds.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The damage found while reading lines, if any (the file is then rebuilt).
+    pub fn damage(&self) -> Option<&CacheError> {
+        self.damage.as_ref()
+    }
+
+    /// The folder lines' bytes, as written.
+    pub fn body(&self) -> &[u8] {
+        &self.bytes[self.body_start..]
+    }
+
+    fn damaged(&mut self, why: String) {
+        if self.damage.is_none() {
+            self.damage = Some(CacheError::Damaged(why));
+        }
+    }
+
+    /// The path of folder line `index`, read from the line's start alone.
+    pub fn path_at(&self, index: usize) -> Result<String, CacheError> {
+        let line = &self.bytes[self.lines[index].clone()];
+        let damaged = || CacheError::Damaged(format!("folder line {} has no path", index + 2));
+        let rest = line.strip_prefix(FOLDER_LINE_START).ok_or_else(damaged)?;
+        let mut reader = serde_json::Deserializer::from_slice(rest);
+        let path = String::deserialize(&mut reader).map_err(|_| damaged())?;
+        if path_is_bad(&path) {
+            return Err(CacheError::Damaged(format!(
+                "folder line {}: the path is empty or too long",
+                index + 2
+            )));
+        }
+        Ok(path)
+    }
+
+    /// The line of the folder at `path`, if the cache holds it.
+    pub fn find(&mut self, path: &str) -> Option<usize> {
+        if self.damage.is_some() {
+            return None;
+        }
+        let at = match self.search(path) {
+            Ok(at) => at,
+            Err(error) => {
+                self.damage = Some(error);
+                return None;
+            }
+        };
+        match at {
+            Ok(index) => {
+                self.cursor = index + 1;
+                Some(index)
+            }
+            Err(insert_at) => {
+                self.cursor = insert_at;
+                None
+            }
+        }
+    }
+
+    /// Where `path` is (`Ok`), or where it would be (`Err`): the line at the cursor
+    /// first, then a binary search.
+    fn search(&self, path: &str) -> Result<Result<usize, usize>, CacheError> {
+        if self.cursor < self.lines.len() && self.path_at(self.cursor)? == path {
+            return Ok(Ok(self.cursor));
+        }
+        let (mut low, mut high) = (0, self.lines.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match compare_paths(&self.path_at(middle)?, path) {
+                Ordering::Less => low = middle + 1,
+                Ordering::Greater => high = middle,
+                Ordering::Equal => return Ok(Ok(middle)),
+            }
+        }
+        Ok(Err(low))
+    }
+
+    /// The folder on line `index`, parsed; `None` (and the cache damaged) when the
+    /// line does not read as a folder of `path`.
+    pub fn folder(&mut self, index: usize, path: &str) -> Option<CachedFolder> {
+        match self.parse_folder(index) {
+            Ok((found, folder)) if found == path => Some(folder),
+            Ok((found, _)) => {
+                self.damaged(format!("folder line {} is {found}, not {path}", index + 2));
+                None
+            }
+            Err(CacheError::Damaged(why)) => {
+                self.damaged(why);
+                None
+            }
+            Err(error) => {
+                self.damage.get_or_insert(error);
+                None
+            }
+        }
+    }
+
+    fn parse_folder(&self, index: usize) -> Result<(String, CachedFolder), CacheError> {
+        let line = &self.bytes[self.lines[index].clone()];
+        let entry: FolderIn = serde_json::from_slice(line)
+            .map_err(|error| CacheError::Damaged(format!("folder line {}: {error}", index + 2)))?;
+        if path_is_bad(&entry.path) {
+            return Err(CacheError::Damaged(format!(
+                "folder line {}: the path is empty or too long",
+                index + 2
+            )));
+        }
+        if let Some(listing) = &entry.listing
+            && !listing
+                .folders
+                .iter()
+                .chain(&listing.candidates)
+                .all(|name| is_plain_name(name))
         {
             return Err(CacheError::Damaged(format!(
                 "folder {} lists a name that is not a plain file name",
                 entry.path
             )));
         }
-        folders.insert(
+        let mut files = Vec::with_capacity(entry.files.len());
+        for file in entry.files {
+            if !is_plain_name(&file.path) {
+                return Err(CacheError::Damaged(format!(
+                    "folder {} has a file whose name is not a plain file name",
+                    entry.path
+                )));
+            }
+            files.push(file.into_parts());
+        }
+        files.sort_by(|(left, _), (right, _)| left.cmp(right));
+        files.dedup_by(|(left, _), (right, _)| left == right);
+        Ok((
             entry.path,
             CachedFolder {
-                modified_ns: entry.modified_ns,
-                folders: entry.folders,
-                candidates: entry.candidates,
+                listing: entry.listing,
+                files,
             },
-        );
+        ))
     }
+
+    /// The lines of the folder on line `index` and of every folder below it.
+    pub fn subtree(&mut self, index: usize, path: &str) -> Range<usize> {
+        let (mut low, mut high) = (index + 1, self.lines.len());
+        while low < high {
+            let middle = low + (high - low) / 2;
+            match self.path_at(middle) {
+                Ok(below) if is_within(&below, path) => low = middle + 1,
+                Ok(_) => high = middle,
+                Err(error) => {
+                    self.damage.get_or_insert(error);
+                    return index..index + 1;
+                }
+            }
+        }
+        index..low
+    }
+
+    /// The bytes of lines `range`, newlines included.
+    fn lines_bytes(&self, range: Range<usize>) -> &[u8] {
+        if range.is_empty() {
+            return &[];
+        }
+        let start = self.lines[range.start].start;
+        let end = self.lines[range.end - 1].end;
+        // The last line of a file may lack its newline.
+        let end = (end + 1).min(self.bytes.len());
+        &self.bytes[start..end]
+    }
+}
+
+/// One piece of the next cache: a folder as this scan found it, or lines of the last
+/// cache carried over as they were.
+#[derive(Debug)]
+pub enum CachePiece {
+    Folder(String, CachedFolder),
+    Carried(Range<usize>),
+}
+
+/// The next cache, assembled from pieces of the last one and what this scan found.
+#[derive(Debug, Default)]
+pub struct CacheAssembly {
+    pieces: Vec<(String, CachePiece)>,
+}
+
+impl CacheAssembly {
+    pub fn folder(&mut self, path: String, folder: CachedFolder) {
+        self.pieces
+            .push((path.clone(), CachePiece::Folder(path, folder)));
+    }
+
+    /// Lines `range` of `view`, which start with the folder at `path`.
+    pub fn carry(&mut self, path: String, range: Range<usize>) {
+        if !range.is_empty() {
+            self.pieces.push((path, CachePiece::Carried(range)));
+        }
+    }
+
+    /// The paths of the folders this scan wrote afresh.
+    pub fn fresh_paths(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|(path, piece)| match piece {
+            CachePiece::Folder(..) => Some(path.as_str()),
+            CachePiece::Carried(_) => None,
+        })
+    }
+
+    /// The lines of `view` this assembly carries.
+    pub fn carried(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        self.pieces.iter().filter_map(|(_, piece)| match piece {
+            CachePiece::Carried(range) => Some(range.clone()),
+            CachePiece::Folder(..) => None,
+        })
+    }
+
+    /// The folder lines, sorted (pieces never overlap: a carried run is a subtree the
+    /// walk did not enter).
+    pub fn body(mut self, view: &CacheView) -> Vec<u8> {
+        self.pieces
+            .sort_by(|(left, _), (right, _)| compare_paths(left, right));
+        let mut body = Vec::with_capacity(view.body().len());
+        for (_, piece) in self.pieces {
+            match piece {
+                CachePiece::Folder(path, folder) => body.extend(folder_line(&path, &folder)),
+                CachePiece::Carried(range) => {
+                    body.extend_from_slice(view.lines_bytes(range));
+                    if body.last() != Some(&b'\n') {
+                        body.push(b'\n');
+                    }
+                }
+            }
+        }
+        body
+    }
+}
+
+/// A whole cache file from its header and its folder lines.
+pub fn cache_file_bytes(header: &CacheHeader, body: &[u8], agent_version: &str) -> Vec<u8> {
+    let mut bytes = header_line(header, agent_version);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Reads a whole cache written by [`serialize_cache`] of the same `agent_version`.
+pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache, CacheError> {
+    let view = CacheView::open(bytes.to_vec(), agent_version)?;
+    let mut folders = HashMap::with_capacity(view.len());
+    for index in 0..view.len() {
+        // Every line must be found as a lookup finds it: by the path it starts with.
+        let start = view.path_at(index)?;
+        let (path, folder) = view.parse_folder(index)?;
+        if path != start {
+            return Err(CacheError::Damaged(format!(
+                "folder line {} names two paths",
+                index + 2
+            )));
+        }
+        folders.insert(path, folder);
+    }
+    let header = view.header;
     Ok(ExecutableCache {
-        files,
+        full_walk_at: header.full_walk_at,
+        journal: header.journal,
+        plan: header.plan,
         folders,
-        full_walk_at: file.full_walk_at,
-        journal: file.journal,
-        plan: file.plan,
     })
 }
 
-/// The cache file's bytes, entries sorted by path (the same cache, the same bytes).
+/// The cache file's bytes, folders in the cache's order (the same cache, the same
+/// bytes).
 pub fn serialize_cache(cache: &ExecutableCache, agent_version: &str) -> Vec<u8> {
-    let file = CacheFile {
-        cache: CACHE_MARKER.to_string(),
-        agent_version: agent_version.to_string(),
+    let header = CacheHeader {
         full_walk_at: cache.full_walk_at,
         journal: cache.journal.clone(),
         plan: cache.plan.clone(),
-        entries: sorted_entries(&cache.files, FileEntry::new),
-        folders: sorted_entries(&cache.folders, |path, folder: &CachedFolder| FolderEntry {
-            path: path.to_string(),
-            modified_ns: folder.modified_ns,
-            folders: folder.folders.clone(),
-            candidates: folder.candidates.clone(),
-        }),
+        matched: cache.matched(),
     };
-    // Plain data of strings and numbers: serializing cannot fail.
-    serde_json::to_vec(&file).unwrap_or_default()
+    let mut paths: Vec<&String> = cache.folders.keys().collect();
+    paths.sort_by(|left, right| compare_paths(left, right));
+    let mut bytes = header_line(&header, agent_version);
+    for path in paths {
+        bytes.extend(folder_line(path, &cache.folders[path]));
+    }
+    bytes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn program(size: u64, matched: bool) -> CachedFile {
+        CachedFile {
+            size,
+            modified_ns: 1_700_000_000_123_456_789,
+            program: Some(FileFormat::Pe),
+            version_info: Some(VersionInfo {
+                product_name: Some("Telegram Desktop".into()),
+                ..VersionInfo::default()
+            }),
+            matched,
+        }
+    }
+
     fn sample() -> ExecutableCache {
         let mut cache = ExecutableCache::default();
-        cache.files.insert(
-            "/srv/tools/tg.exe".into(),
-            CachedFile {
-                size: 1234,
-                modified_ns: 1_700_000_000_123_456_789,
-                program: Some(FileFormat::Pe),
-                version_info: Some(VersionInfo {
-                    product_name: Some("Telegram Desktop".into()),
-                    ..VersionInfo::default()
-                }),
-                matched: true,
-            },
-        );
-        cache.files.insert(
-            "/srv/notes".into(),
-            CachedFile {
-                size: 10,
-                modified_ns: -5,
-                program: None,
-                version_info: None,
-                matched: false,
-            },
-        );
         cache.folders.insert(
-            "/srv".into(),
+            "/srv/tools".into(),
             CachedFolder {
-                modified_ns: 1_700_000_000_000_000_001,
-                folders: vec!["tools".into()],
-                candidates: vec!["notes".into()],
+                listing: None,
+                files: vec![
+                    (
+                        "notes".into(),
+                        CachedFile {
+                            size: 10,
+                            modified_ns: -5,
+                            program: None,
+                            version_info: None,
+                            matched: false,
+                        },
+                    ),
+                    ("tg.exe".into(), program(1234, true)),
+                ],
             },
         );
+        for (path, folders) in [
+            ("/srv", vec!["a b".to_string(), "a".into(), "tools".into()]),
+            ("/srv/a", vec!["x".into()]),
+            ("/srv/a/x", vec![]),
+            ("/srv/a b", vec![]),
+            ("/", vec!["srv".into()]),
+        ] {
+            cache.folders.insert(
+                path.into(),
+                CachedFolder {
+                    listing: Some(CachedListing {
+                        modified_ns: 1_700_000_000_000_000_001,
+                        folders,
+                        candidates: vec![],
+                    }),
+                    files: vec![],
+                },
+            );
+        }
         cache.full_walk_at = 1_700_000_000;
         cache.journal = Some(JournalMark {
             session: "s".into(),
@@ -357,33 +839,129 @@ mod tests {
                 .is_none()
         );
         assert!(cache.lookup("/srv/tools/tg.exe", 1234, 1).is_none());
-        let listing = cache.folder("/srv", 1_700_000_000_000_000_001);
+        let listing = cache.folders["/srv"].listing_at(1_700_000_000_000_000_001);
+        assert_eq!(listing.map(|listing| listing.folders.len()), Some(3));
+        assert!(cache.folders["/srv"].listing_at(2).is_none());
+    }
+
+    #[test]
+    fn folders_are_kept_in_walk_order_with_every_subtree_in_one_run() {
+        let bytes = serialize_cache(&sample(), "1");
+        let mut view = CacheView::open(bytes, "1").unwrap();
+        let paths: Vec<String> = (0..view.len())
+            .map(|index| view.path_at(index).unwrap())
+            .collect();
         assert_eq!(
-            listing.map(|folder| folder.folders.clone()),
-            Some(vec!["tools".into()])
+            paths,
+            ["/", "/srv", "/srv/a", "/srv/a/x", "/srv/a b", "/srv/tools"]
         );
-        assert!(cache.folder("/srv", 1_700_000_000_000_000_002).is_none());
+        // The header repeats what matched, with its path.
+        let matched: Vec<&str> = view
+            .header()
+            .matched
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert_eq!(matched, ["/srv/tools/tg.exe"]);
+        // Found out of order as well as in it; a missing folder is not found.
+        for (path, line) in [("/srv/a b", 4), ("/", 0), ("/srv/a", 2), ("/srv/tools", 5)] {
+            assert_eq!(view.find(path), Some(line), "{path}");
+        }
+        assert_eq!(view.find("/srv/b"), None);
+        assert_eq!(view.find("/srv/a/x/y"), None);
+        let at = view.find("/srv/a").unwrap();
+        assert_eq!(view.subtree(at, "/srv/a"), 2..4);
+        let at = view.find("/").unwrap();
+        assert_eq!(view.subtree(at, "/"), 0..6);
+        let at = view.find("/srv/tools").unwrap();
+        let folder = view.folder(at, "/srv/tools").unwrap();
+        assert!(
+            folder
+                .file("tg.exe", 1234, 1_700_000_000_123_456_789)
+                .is_some()
+        );
+        assert!(view.damage().is_none());
+    }
+
+    #[test]
+    fn an_assembly_of_carried_and_fresh_folders_is_a_sorted_cache() {
+        let cache = sample();
+        let bytes = serialize_cache(&cache, "1");
+        let mut view = CacheView::open(bytes, "1").unwrap();
+        let mut assembly = CacheAssembly::default();
+        // What a walk does: a fresh root, the subtree `/srv/a` carried, `/srv/tools`
+        // changed, `/srv/a b` gone.
+        let mut tools = cache.folders["/srv/tools"].clone();
+        tools.files.truncate(1);
+        assembly.folder("/srv/tools".into(), tools.clone());
+        let at = view.find("/srv/a").unwrap();
+        let range = view.subtree(at, "/srv/a");
+        assembly.carry("/srv/a".into(), range);
+        assembly.folder("/".into(), cache.folders["/"].clone());
+        assembly.folder("/srv".into(), cache.folders["/srv"].clone());
+        let header = CacheHeader::default();
+        let written = cache_file_bytes(&header, &assembly.body(&view), "1");
+        let read = parse_cache(&written, "1").unwrap();
+        let mut expected = cache.clone();
+        expected.folders.remove("/srv/a b");
+        expected.folders.insert("/srv/tools".into(), tools);
+        assert_eq!(read.folders, expected.folders);
+        // Written in order: the next scan finds each by binary search.
+        let mut reread = CacheView::open(written, "1").unwrap();
+        for path in ["/srv/tools", "/srv/a/x", "/"] {
+            assert!(reread.find(path).is_some(), "{path}");
+        }
+    }
+
+    #[test]
+    fn paths_order_with_separators_first_and_subtrees_are_found_by_text() {
+        assert_eq!(compare_paths("/srv/a/x", "/srv/a b"), Ordering::Less);
+        assert_eq!(compare_paths("/srv/a", "/srv/a/x"), Ordering::Less);
+        assert_eq!(compare_paths("/srv/b", "/srv/a/x"), Ordering::Greater);
+        assert!(is_within("/srv/a/x", "/srv/a"));
+        assert!(is_within("/srv/a", "/srv/a"));
+        assert!(is_within("/srv", "/"));
+        assert!(!is_within("/srv/ab", "/srv/a"));
+        assert!(!is_within("/srv", "/srv/a"));
+        assert_eq!(split_path("/srv/tg.exe"), Some(("/srv", "tg.exe")));
+        assert_eq!(split_path("/tg.exe"), Some(("/", "tg.exe")));
+        assert_eq!(split_path("tg.exe"), None);
+        assert_eq!(join_path("/", "srv"), "/srv");
+        assert_eq!(join_path("/srv", "a"), "/srv/a");
     }
 
     #[test]
     fn a_folder_listing_that_leads_out_of_its_folder_is_damage() {
         for name in ["..", ".", "", "a/b", "a\\b", "a\u{0}b"] {
-            let text = serde_json::json!({
-                "cache": CACHE_MARKER,
-                "agent_version": "1",
-                "entries": [],
-                "folders": [{"path": "/srv", "modified_ns": 1, "folders": [name], "candidates": []}],
-            });
-            let bytes = serde_json::to_vec(&text).unwrap();
-            assert!(
-                matches!(parse_cache(&bytes, "1"), Err(CacheError::Damaged(_))),
-                "{name:?}"
+            let header = format!(r#"{{"cache":"{CACHE_MARKER}","agent_version":"1"}}"#);
+            let name = serde_json::to_string(name).unwrap();
+            let listing = format!(
+                r#"{{"path":"/srv","listing":{{"modified_ns":1,"folders":[{name}],"candidates":[]}}}}"#
             );
+            let file = format!(
+                r#"{{"path":"/srv","files":[{{"name":{name},"size":1,"modified_ns":1,"program":null}}]}}"#
+            );
+            for line in [listing, file] {
+                let bytes = format!("{header}\n{line}\n");
+                assert!(
+                    matches!(
+                        parse_cache(bytes.as_bytes(), "1"),
+                        Err(CacheError::Damaged(_))
+                    ),
+                    "{name:?}"
+                );
+                let mut view = CacheView::open(bytes.into_bytes(), "1").unwrap();
+                let at = view.find("/srv").unwrap();
+                assert!(view.folder(at, "/srv").is_none());
+                assert!(matches!(view.damage(), Some(CacheError::Damaged(_))));
+                // Damaged, the rest of the cache answers nothing.
+                assert_eq!(view.find("/srv"), None);
+            }
         }
-        // A cache written before folders were kept still reads.
-        let old = format!(r#"{{"cache":"{CACHE_MARKER}","agent_version":"1","entries":[]}}"#);
+        // A header alone is an empty cache.
+        let empty = format!(r#"{{"cache":"{CACHE_MARKER}","agent_version":"1"}}"#);
         assert_eq!(
-            parse_cache(old.as_bytes(), "1"),
+            parse_cache(empty.as_bytes(), "1"),
             Ok(ExecutableCache::default())
         );
     }
@@ -398,8 +976,14 @@ mod tests {
                 current: "1.2.4".into()
             })
         );
+        let header_end = bytes.iter().position(|byte| *byte == b'\n').unwrap();
         assert!(matches!(
-            parse_cache(&bytes[..bytes.len() / 2], "1.2.3"),
+            parse_cache(&bytes[..header_end / 2], "1.2.3"),
+            Err(CacheError::Damaged(_))
+        ));
+        // Cut inside a folder line: that line is damaged.
+        assert!(matches!(
+            parse_cache(&bytes[..bytes.len() - 10], "1.2.3"),
             Err(CacheError::Damaged(_))
         ));
         assert_eq!(
@@ -410,11 +994,26 @@ mod tests {
             parse_cache(b"\xff\xfe garbage", "1.2.3"),
             Err(CacheError::Damaged(_))
         ));
-        let empty_path = format!(
-            r#"{{"cache":"{CACHE_MARKER}","agent_version":"1","entries":[{{"path":"","size":1,"modified_ns":1,"program":null}}]}}"#
+        let header = format!(r#"{{"cache":"{CACHE_MARKER}","agent_version":"1"}}"#);
+        for line in [
+            r#"{"path":"","files":[]}"#,
+            r#"{"files":[],"path":"/srv"}"#,
+            r#"["/srv"]"#,
+        ] {
+            let bytes = format!("{header}\n{line}\n");
+            assert!(
+                matches!(
+                    parse_cache(bytes.as_bytes(), "1"),
+                    Err(CacheError::Damaged(_))
+                ),
+                "{line}"
+            );
+        }
+        let bad_match = format!(
+            r#"{{"cache":"{CACHE_MARKER}","agent_version":"1","matched":[{{"path":"","size":1,"modified_ns":1,"program":null}}]}}"#
         );
         assert!(matches!(
-            parse_cache(empty_path.as_bytes(), "1"),
+            parse_cache(bad_match.as_bytes(), "1"),
             Err(CacheError::Damaged(_))
         ));
     }

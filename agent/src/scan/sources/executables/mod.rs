@@ -34,7 +34,7 @@ pub mod places;
 #[cfg(windows)]
 mod win32;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::hash::{Hash as _, Hasher as _};
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ use std::time::{Duration, Instant, SystemTime};
 use sverka_shared::observation::{FileFormat, VersionInfo};
 use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
 
-use self::cache::{CachedFile, CachedFolder, ExecutableCache, parse_cache, serialize_cache};
+use self::cache::{CacheAssembly, CacheHeader, CacheView, CachedFile, CachedFolder, CachedListing};
 use self::journal::{ChangeJournal, ChangesSince, Distrust, parse_journal};
 use self::places::{Pruned, Walk};
 use super::files::{self, Unreadable};
@@ -141,7 +141,7 @@ impl EvidenceSource for ExecutableInventorySource {
     }
 }
 
-/// Runs the inventory: loads the cache, walks, matches, writes the new cache.
+/// Runs the inventory: opens the cache, walks, matches, writes the new cache.
 pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> InventoryStats {
     let options = context.inventory;
     let previous = options
@@ -154,15 +154,15 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     let now = SystemTime::now();
     let now_s = modified_ns(Ok(now)) / 1_000_000_000;
     // Folder listings are reused until the next full walk is due.
-    let full_walk_due =
-        !(0..FULL_WALK_EVERY.as_secs() as i64).contains(&(now_s - previous.full_walk_at));
+    let last_full_walk = previous.header().full_walk_at;
+    let full_walk_due = !(0..FULL_WALK_EVERY.as_secs() as i64).contains(&(now_s - last_full_walk));
     let journal = options
         .change_journal
         .as_deref()
         .and_then(|file| load_journal(file, output));
     let changes = journal.as_ref().and_then(|journal| {
         journal
-            .changes_since(previous.journal.as_ref(), now_s)
+            .changes_since(previous.header().journal.as_ref(), now_s)
             .inspect_err(|distrust| {
                 let why = match distrust {
                     Distrust::OtherSession => "the cache was made without it",
@@ -174,14 +174,12 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
             .ok()
     });
     let settled_before = modified_ns(Ok(now - SETTLED_AFTER));
-    let keep_subtrees = previous.plan == plan;
+    let keep_subtrees = previous.header().plan == plan;
     let mut inventory = Inventory {
         context,
         previous,
-        current: ExecutableCache {
-            plan,
-            ..ExecutableCache::default()
-        },
+        next: CacheAssembly::default(),
+        matched: Vec::new(),
         keep_subtrees,
         kept: HashMap::new(),
         pruned,
@@ -202,74 +200,88 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         inventory.walk(walk);
     }
     inventory.carry_kept();
+    let stopped = inventory.stopped.is_some();
+    let damage = inventory.previous.damage().cloned();
+    // A stopped inventory keeps what it did not reach for next time.
+    if stopped && damage.is_none() {
+        inventory.carry_unreached();
+    }
     inventory.report(output);
-    inventory.current.full_walk_at = if full_walk_due && inventory.stopped.is_none() {
+    let Inventory {
+        previous,
+        next,
+        mut matched,
+        changes,
+        stats,
+        ..
+    } = inventory;
+    if let (Some(file), Some(damage)) = (&options.cache_file, &damage) {
+        output.error(
+            SourceKind::File,
+            Some(file.to_string_lossy().into_owned()),
+            format!("executable inventory: {damage}; rebuilt"),
+        );
+    }
+    let Some(file) = &options.cache_file else {
+        return stats;
+    };
+    matched.sort_by(|(left, _), (right, _)| cache::compare_paths(left, right));
+    let body = next.body(&previous);
+    let last = previous.header();
+    let full_walk_at = if full_walk_due && !stopped {
         now_s
     } else {
-        inventory.previous.full_walk_at
+        last.full_walk_at
     };
-    let stopped = inventory.stopped.is_some();
-    // Compared once (the maps are the cache's bulk): what the walks found.
-    let found_the_same = !stopped && {
-        let (current, previous) = (&inventory.current, &inventory.previous);
-        current.full_walk_at == previous.full_walk_at
-            && current.files == previous.files
-            && current.folders == previous.folders
-    };
+    // What the walks found, compared as the bytes the cache would hold.
+    let found_the_same = !stopped
+        && damage.is_none()
+        && full_walk_at == last.full_walk_at
+        && matched == last.matched
+        && body == previous.body();
     // The cache is marked with the journal it now agrees with. A stopped inventory did
     // not look at every folder, so it keeps the mark it had; so does a cache that did
     // not change under a journal that answered for it (not written again: its mark
     // only says which changes to look at, and an older one says more of them).
-    inventory.current.journal = match &journal {
-        _ if stopped => inventory.previous.journal.clone(),
-        Some(_) if inventory.changes.is_some() && found_the_same => {
-            inventory.previous.journal.clone()
-        }
+    let mark = match &journal {
+        _ if stopped => last.journal.clone(),
+        Some(_) if changes.is_some() && found_the_same => last.journal.clone(),
         Some(journal) => Some(journal.mark()),
         None => None,
     };
-    if let Some(file) = &options.cache_file {
-        // A stopped inventory keeps what it did not reach for next time.
-        let unchanged = if stopped {
-            for (path, cached) in inventory.previous.files.drain() {
-                inventory.current.files.entry(path).or_insert(cached);
-            }
-            for (path, cached) in inventory.previous.folders.drain() {
-                inventory.current.folders.entry(path).or_insert(cached);
-            }
-            inventory.current == inventory.previous
-        } else {
-            found_the_same
-                && inventory.current.plan == inventory.previous.plan
-                && inventory.current.journal == inventory.previous.journal
-        };
-        let on_disk = if unchanged {
-            &inventory.current.journal
-        } else if let Err(error) = write_cache(file, &inventory.current) {
-            output.error(
-                SourceKind::File,
-                Some(file.to_string_lossy().into_owned()),
-                format!("executable inventory: cannot write the cache: {error}"),
-            );
-            &inventory.previous.journal
-        } else {
-            &inventory.current.journal
-        };
-        // The watcher may forget the changes the cache on disk has seen.
-        if let (Some(journal_file), Some(mark)) = (&options.change_journal, on_disk)
-            && let Err(error) = std::fs::write(
-                journal::seen_file(journal_file),
-                journal::serialize_mark(mark),
-            )
-        {
-            tracing::debug!("cannot tell the change watcher what the cache has seen: {error}");
-        }
+    let header = CacheHeader {
+        full_walk_at,
+        journal: mark,
+        plan,
+        matched,
+    };
+    let unchanged = damage.is_none() && header == *last && body == previous.body();
+    let on_disk = if unchanged {
+        &header.journal
+    } else if let Err(error) = write_cache(file, &header, &body) {
+        output.error(
+            SourceKind::File,
+            Some(file.to_string_lossy().into_owned()),
+            format!("executable inventory: cannot write the cache: {error}"),
+        );
+        &last.journal
+    } else {
+        &header.journal
+    };
+    // The watcher may forget the changes the cache on disk has seen.
+    if let (Some(journal_file), Some(mark)) = (&options.change_journal, on_disk)
+        && let Err(error) = std::fs::write(
+            journal::seen_file(journal_file),
+            journal::serialize_mark(mark),
+        )
+    {
+        tracing::debug!("cannot tell the change watcher what the cache has seen: {error}");
     }
-    inventory.stats
+    stats
 }
 
 /// The cache of the last scan; a missing one is empty, a bad one an error and empty.
-fn load_cache(file: &Path, output: &mut SourceOutput) -> ExecutableCache {
+fn load_cache(file: &Path, output: &mut SourceOutput) -> CacheView {
     let shown = Some(file.to_string_lossy().into_owned());
     let bytes = match read_bounded(file, cache::MAX_CACHE_BYTES) {
         Ok((_, true)) => {
@@ -278,11 +290,11 @@ fn load_cache(file: &Path, output: &mut SourceOutput) -> ExecutableCache {
                 shown,
                 "executable inventory: cache file too large; rebuilt",
             );
-            return ExecutableCache::default();
+            return CacheView::default();
         }
         Ok((bytes, false)) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            return ExecutableCache::default();
+            return CacheView::default();
         }
         Err(error) => {
             output.error(
@@ -290,10 +302,10 @@ fn load_cache(file: &Path, output: &mut SourceOutput) -> ExecutableCache {
                 shown,
                 format!("executable inventory: cannot read the cache ({error}); rebuilt"),
             );
-            return ExecutableCache::default();
+            return CacheView::default();
         }
     };
-    match parse_cache(&bytes, env!("CARGO_PKG_VERSION")) {
+    match CacheView::open(bytes, env!("CARGO_PKG_VERSION")) {
         Ok(cache) => cache,
         Err(error) => {
             output.error(
@@ -301,7 +313,7 @@ fn load_cache(file: &Path, output: &mut SourceOutput) -> ExecutableCache {
                 shown,
                 format!("executable inventory: {error}; rebuilt"),
             );
-            ExecutableCache::default()
+            CacheView::default()
         }
     }
 }
@@ -328,8 +340,8 @@ fn load_journal(file: &Path, output: &mut SourceOutput) -> Option<ChangeJournal>
 
 /// Writes the cache through a temporary file and a rename, so a crash leaves the old
 /// one or the new one, never half of one.
-fn write_cache(file: &Path, cache: &ExecutableCache) -> std::io::Result<()> {
-    let bytes = serialize_cache(cache, env!("CARGO_PKG_VERSION"));
+fn write_cache(file: &Path, header: &CacheHeader, body: &[u8]) -> std::io::Result<()> {
+    let bytes = cache::cache_file_bytes(header, body, env!("CARGO_PKG_VERSION"));
     let mut temporary = file.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
@@ -339,8 +351,12 @@ fn write_cache(file: &Path, cache: &ExecutableCache) -> std::io::Result<()> {
 
 struct Inventory<'a, 'c> {
     context: &'a ScanContext<'c>,
-    previous: ExecutableCache,
-    current: ExecutableCache,
+    /// The last scan's cache, read as the walk asks for folders.
+    previous: CacheView,
+    /// The next cache: folders found afresh, and runs of the last one carried over.
+    next: CacheAssembly,
+    /// The programs that matched, by path, for the next cache's header.
+    matched: Vec<(String, CachedFile)>,
     pruned: Pruned,
     /// Whether cached folder listings may stand in for listing (no full walk is due).
     reuse_folders: bool,
@@ -414,7 +430,7 @@ struct Listing {
 }
 
 impl Listing {
-    fn from_cache(cached: &CachedFolder) -> Listing {
+    fn from_cache(cached: &CachedListing) -> Listing {
         let names = |names: &[String]| names.iter().map(OsString::from).collect();
         Listing {
             folders: names(&cached.folders),
@@ -423,14 +439,14 @@ impl Listing {
     }
 
     /// The listing as the cache keeps it; `None` when a name is not Unicode.
-    fn to_cache(&self, modified_ns: i64) -> Option<CachedFolder> {
+    fn to_cache(&self, modified_ns: i64) -> Option<CachedListing> {
         let names = |names: &[OsString]| {
             names
                 .iter()
                 .map(|name| name.to_str().map(str::to_string))
                 .collect::<Option<Vec<String>>>()
         };
-        Some(CachedFolder {
+        Some(CachedListing {
             modified_ns,
             folders: names(&self.folders)?,
             candidates: names(&self.candidates)?,
@@ -589,13 +605,22 @@ impl Inventory<'_, '_> {
                 return;
             }
             let key = folder.to_string_lossy().into_owned();
+            let old = self
+                .previous
+                .find(&key)
+                .and_then(|at| Some((at, self.previous.folder(at, &key)?)));
+            let old_listing = old.as_ref().and_then(|(_, old)| old.listing.as_ref());
             // A folder the journal saw no change in or below stands as the cache has
-            // it, with everything below it (carried over after the walks).
+            // it, with everything below it: its lines are carried over unread.
             if let Some(changes) = changes
                 && self.keep_subtrees
                 && !changes.touched(&key)
-                && self.previous.folders.contains_key(&key)
+                && let (Some((at, _)), Some(_)) = (&old, old_listing)
             {
+                let subtree = self.previous.subtree(*at, &key);
+                self.stats.folders_unchanged += subtree.len() as u64;
+                self.stats.folders_from_cache += subtree.len() as u64;
+                self.next.carry(key.clone(), subtree);
                 self.kept.insert(key, walk.user.clone());
                 continue;
             }
@@ -603,7 +628,7 @@ impl Inventory<'_, '_> {
             // and so are the facts of its program files.
             let vouched = changes
                 .filter(|changes| !changes.changed(&key))
-                .and_then(|_| self.previous.folders.get(&key))
+                .and(old_listing)
                 .map(|cached| (cached.modified_ns, Listing::from_cache(cached)));
             let unchanged = vouched.is_some();
             let (modified, cached) = match vouched {
@@ -625,7 +650,7 @@ impl Inventory<'_, '_> {
                     // Under the journal a folder it names is listed afresh (a change
                     // may leave its time as it was); without, its time decides.
                     let cached = (changes.is_none() && reuse_folders)
-                        .then(|| self.previous.folder(&key, modified))
+                        .then(|| old.as_ref().and_then(|(_, old)| old.listing_at(modified)))
                         .flatten()
                         .map(Listing::from_cache);
                     (modified, cached)
@@ -650,6 +675,8 @@ impl Inventory<'_, '_> {
             if self.stopped.is_some() {
                 return;
             }
+            let old_folder = old.as_ref().map(|(_, old)| old);
+            let mut files = Vec::new();
             for name in &listing.candidates {
                 let file_name = name.to_string_lossy();
                 let Some(candidate) = candidate(&file_name, linux) else {
@@ -657,7 +684,7 @@ impl Inventory<'_, '_> {
                 };
                 let path = folder.join(name);
                 let known = unchanged
-                    .then(|| self.previous.files.get(path.to_string_lossy().as_ref()))
+                    .then(|| old_folder.and_then(|old| old.known_file(&file_name)))
                     .flatten();
                 let facts = match known {
                     Some(known) => Facts {
@@ -682,7 +709,17 @@ impl Inventory<'_, '_> {
                 {
                     continue;
                 }
-                self.visit(&path, &file_name, candidate, facts, walk.user.as_deref());
+                let cached =
+                    old_folder.and_then(|old| old.file(&file_name, facts.size, facts.modified_ns));
+                let file = self.visit(
+                    &path,
+                    &file_name,
+                    candidate,
+                    facts,
+                    cached,
+                    walk.user.as_deref(),
+                );
+                files.push((file_name.into_owned(), file));
             }
             if depth + 1 < MAX_DEPTH {
                 for name in listing.folders.iter().rev() {
@@ -693,12 +730,21 @@ impl Inventory<'_, '_> {
                     pending.push((child, depth + 1));
                 }
             }
-            // A folder whose names are not all Unicode is listed every time (the
-            // cache's JSON holds text).
-            if modified < self.settled_before
-                && let Some(cached) = listing.to_cache(modified)
-            {
-                self.current.folders.insert(key, cached);
+            // A folder whose names are not all Unicode, or that changed within the
+            // last seconds, is listed again next time (the cache's JSON holds text).
+            files.sort_by(|(left, _), (right, _)| left.cmp(right));
+            files.dedup_by(|(left, _), (right, _)| left == right);
+            let found = CachedFolder {
+                listing: (modified < self.settled_before)
+                    .then(|| listing.to_cache(modified))
+                    .flatten(),
+                files,
+            };
+            match old {
+                // As the cache has it: its line is carried over as it was.
+                Some((at, old)) if old == found => self.next.carry(key, at..at + 1),
+                _ if found.listing.is_none() && found.files.is_empty() => {}
+                _ => self.next.folder(key, found),
             }
         }
     }
@@ -783,11 +829,11 @@ impl Inventory<'_, '_> {
         file_name: &str,
         candidate: Candidate,
         facts: Facts,
+        cached: Option<&CachedFile>,
         user: Option<&str>,
-    ) {
-        let key = path.to_string_lossy().into_owned();
+    ) -> CachedFile {
         let (size, modified) = (facts.size, facts.modified_ns);
-        let mut known = match self.previous.lookup(&key, size, modified) {
+        let mut known = match cached {
             Some(cached) => {
                 self.stats.from_cache += 1;
                 cached.clone()
@@ -808,8 +854,12 @@ impl Inventory<'_, '_> {
         if let Some(format) = known.program {
             self.stats.programs += 1;
             known.matched = self.observe(path, file_name, format, known.version_info.clone(), user);
+            if known.matched {
+                self.matched
+                    .push((path.to_string_lossy().into_owned(), known.clone()));
+            }
         }
-        self.current.files.insert(key, known);
+        known
     }
 
     /// What a file is, from its first bytes (and a PE program's version resource).
@@ -871,54 +921,67 @@ impl Inventory<'_, '_> {
         matched
     }
 
-    /// Carries the kept subtrees from the cache into the new one, and reports the
-    /// programs in them that matched (matched again: the catalog is the same, so only
-    /// those can).
+    /// Reports the programs that matched in the kept subtrees (matched again: the
+    /// catalog is the same, so only those can), from the cache's header; their lines
+    /// were carried over as the walk met them.
     fn carry_kept(&mut self) {
         if self.kept.is_empty() {
             return;
         }
         let kept = std::mem::take(&mut self.kept);
-        let kept_root = |path: &str| kept_root(&kept, path);
-        for (path, folder) in &self.previous.folders {
-            if kept_root(path).is_some() {
-                self.stats.folders_unchanged += 1;
-                self.stats.folders_from_cache += 1;
-                self.current.folders.insert(path.clone(), folder.clone());
-            }
-        }
-        let mut matched = Vec::new();
-        for (path, file) in &self.previous.files {
-            let Some(user) = kept_root(path) else {
+        let matched: Vec<(String, CachedFile, Option<String>)> = self
+            .previous
+            .header()
+            .matched
+            .iter()
+            .filter_map(|(path, file)| {
+                let user = kept_root(&kept, path)?;
+                Some((path.clone(), file.clone(), user.clone()))
+            })
+            .collect();
+        for (path, file, user) in matched {
+            let Some(format) = file.program else {
                 continue;
             };
+            self.stats.programs += 1;
             self.stats.from_cache += 1;
-            if let Some(format) = file.program {
-                self.stats.programs += 1;
-                if file.matched {
-                    matched.push((
-                        path.clone(),
-                        format,
-                        file.version_info.clone(),
-                        user.clone(),
-                    ));
-                }
-            }
-            self.current.files.insert(path.clone(), file.clone());
-        }
-        for (path, format, version_info, user) in matched {
-            let path = PathBuf::from(path);
-            let file_name = path
+            let local = PathBuf::from(&path);
+            let file_name = local
                 .file_name()
                 .map(|name| name.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            if !self.observe(&path, &file_name, format, version_info, user.as_deref()) {
-                // The same catalog matches the same facts; the cache was edited.
-                if let Some(file) = self.current.files.get_mut(path.to_string_lossy().as_ref()) {
-                    file.matched = false;
-                }
+            // The same catalog matches the same facts, unless the cache was edited.
+            let version_info = file.version_info.clone();
+            if self.observe(&local, &file_name, format, version_info, user.as_deref()) {
+                self.matched.push((path, file));
             }
         }
+    }
+
+    /// For a stopped inventory: carries the folders of the last cache that this scan
+    /// did not reach, with the programs in them that matched, so the next scan still
+    /// has them.
+    fn carry_unreached(&mut self) {
+        let fresh: HashSet<String> = self.next.fresh_paths().map(str::to_string).collect();
+        let mut covered = vec![false; self.previous.len()];
+        for range in self.next.carried() {
+            covered[range].fill(true);
+        }
+        let mut unreached = HashSet::new();
+        for (index, covered) in covered.into_iter().enumerate() {
+            let Ok(path) = self.previous.path_at(index) else {
+                continue;
+            };
+            if !covered && !fresh.contains(&path) {
+                self.next.carry(path.clone(), index..index + 1);
+                unreached.insert(path);
+            }
+        }
+        let matched = self.previous.header().matched.iter().filter(|(path, _)| {
+            cache::folder_of(path).is_some_and(|folder| unreached.contains(folder))
+        });
+        let matched: Vec<_> = matched.cloned().collect();
+        self.matched.extend(matched);
     }
 
     fn report(&mut self, output: &mut SourceOutput) {
@@ -949,6 +1012,7 @@ impl Inventory<'_, '_> {
 
 #[cfg(test)]
 mod tests {
+    use super::cache::parse_cache;
     use super::*;
 
     /// The paths of a report's Telegram evidence, in order.
