@@ -13,6 +13,8 @@
 # (SKIP_WINE=1 skips it): sverka-agent.exe scanning a prefix whose C:\Data holds the
 # tree (5,000 Windows programs). Prints the median wall time of RUNS and the agent's own
 # duration_ms, and checks that each scan with the inventory found the renamed Viber.
+# BEFORE_AGENT=path/to/sverka-agent adds the service's journal scans of that build (an
+# earlier commit's), side by side with this one's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -107,7 +109,7 @@ PY
 found_viber() { grep -q '"app": "viber"' "$work/out.json" || { echo "$1 missed the renamed Viber" >&2; exit 1; }; }
 row() { printf '%-58s %10s %12s\n' "$1" "$2" "$(awk -v m="$3" 'BEGIN {printf "%.3f", m/1000}')"; }
 # service_row WHAT MILLISECONDS
-service_row() { printf '%-58s %10s\n' "$1" "$(awk -v m="$2" 'BEGIN {printf "%.4f", m/1000}')"; }
+service_row() { printf '%-58s %10s\n' "$1" "$(awk -v m="$2" 'BEGIN {printf "%.5f", m/1000}')"; }
 
 # Linux: an image with the tree in /srv and /data.
 image=$work/image
@@ -145,16 +147,16 @@ school=$("$collector" org add --name "Школа №1" --kind school)
 secret=$("$collector" secret create --org "$school")
 echo "0123456789abcdef0123456789abcdef" >"$image/etc/machine-id"
 echo "bench-pc" >"$image/etc/hostname"
-# service NAME SCANS ARGS...: runs the service until SCANS scans are done; its log in
-# $work/NAME.log.
+# service NAME SCANS ARGS...: runs the service ($service_agent, else this build) until
+# SCANS scans are done; its log in $work/NAME.log.
 service() {
-    local name=$1 scans=$2
+    local name=$1 scans=$2 binary=${service_agent:-$agent}
     shift 2
     local state=$work/$name-state
-    "$agent" enroll --server "$url" --allow-http --secret "$secret" --state-dir "$state" \
+    "$binary" enroll --server "$url" --allow-http --secret "$secret" --state-dir "$state" \
         --root "$image" >/dev/null 2>"$work/$name-enroll.log" \
         || { cat "$work/$name-enroll.log" >&2; exit 1; }
-    SVERKA_LOG=info "$agent" run --state-dir "$state" --root "$image" --max-delay 0 \
+    SVERKA_LOG=info "$binary" run --state-dir "$state" --root "$image" --max-delay 0 \
         --interval 2s "$@" 2>"$work/$name.log" &
     local pid=$!
     for _ in $(seq 600); do
@@ -177,6 +179,13 @@ inventory_us() {
 service plain "$service_scans" --no-inventory
 service times "$((service_scans + 1))" --no-change-watch
 service journal "$((service_scans + 1))"
+# BEFORE_AGENT=path: the same journal service with another build (the figure before a
+# change, in the same run).
+before_us=""
+if [ -n "${BEFORE_AGENT:-}" ]; then
+    service_agent=$BEFORE_AGENT service before "$((service_scans + 1))"
+    before_us=$(inventory_us "$work/before.log")
+fi
 plain_ms=$(scan_ms "$work/plain.log" 0)
 times_ms=$(scan_ms "$work/times.log" 1)
 journal_ms=$(scan_ms "$work/journal.log" 1)
@@ -203,6 +212,7 @@ service_row "  repeat scan by folder times (before the watcher)" "$times_ms"
 service_row "  repeat scan with the change journal" "$journal_ms"
 service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$times_us" 'BEGIN {printf "%.1f", u/1000}')"
 service_row "  the inventory's own time: with the change journal" "$(awk -v u="$journal_us" 'BEGIN {printf "%.1f", u/1000}')"
+[ -z "$before_us" ] || service_row "  the same, BEFORE_AGENT's build" "$(awk -v u="$before_us" 'BEGIN {printf "%.1f", u/1000}')"
 service_row "this machine's default scan (sverka-agent scan), own" "$live_own"
 printf '  the repeat inventory adds %s%% (by folder times: %s%%) to this machine'"'"'s scan; %s folders unseen\n' \
     "$(awk -v a="$journal_us" -v b="$live_own" 'BEGIN {printf "%.1f", a / 10 / b}')" \

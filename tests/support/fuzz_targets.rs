@@ -335,12 +335,12 @@ pub fn run_executable_cache(bytes: &[u8]) -> u64 {
             let Ok(path) = view.path_at(index) else {
                 continue;
             };
+            let subtree = view.within(&path);
             if let Some(at) = view.find(&path) {
-                let subtree = view.subtree(at, &path);
                 if let Some(folder) = view.folder(at, &path) {
                     assembly.folder(path, folder);
                 } else {
-                    assembly.carry(path, subtree);
+                    assembly.carry(&view, subtree);
                 }
             }
         }

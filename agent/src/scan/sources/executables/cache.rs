@@ -612,21 +612,32 @@ impl CacheView {
         ))
     }
 
-    /// The lines of the folder on line `index` and of every folder below it.
-    pub fn subtree(&mut self, index: usize, path: &str) -> Range<usize> {
-        let (mut low, mut high) = (index + 1, self.lines.len());
+    /// The lines of the folder `path` (if the cache holds it) and of every folder
+    /// below it: one run, by the cache's order.
+    pub fn within(&mut self, path: &str) -> Range<usize> {
+        if self.damage.is_some() {
+            return 0..0;
+        }
+        let start = match self.search(path) {
+            Ok(Ok(at) | Err(at)) => at,
+            Err(error) => {
+                self.damage = Some(error);
+                return 0..0;
+            }
+        };
+        let (mut low, mut high) = (start, self.lines.len());
         while low < high {
             let middle = low + (high - low) / 2;
             match self.path_at(middle) {
                 Ok(below) if is_within(&below, path) => low = middle + 1,
                 Ok(_) => high = middle,
                 Err(error) => {
-                    self.damage.get_or_insert(error);
-                    return index..index + 1;
+                    self.damage = Some(error);
+                    return 0..0;
                 }
             }
         }
-        index..low
+        start..low
     }
 
     /// The bytes of lines `range`, newlines included.
@@ -662,9 +673,13 @@ impl CacheAssembly {
             .push((path.clone(), CachePiece::Folder(path, folder)));
     }
 
-    /// Lines `range` of `view`, which start with the folder at `path`.
-    pub fn carry(&mut self, path: String, range: Range<usize>) {
-        if !range.is_empty() {
+    /// Lines `range` of `view`, as they are (nothing when the first line's path does
+    /// not read).
+    pub fn carry(&mut self, view: &CacheView, range: Range<usize>) {
+        if range.is_empty() || range.end > view.len() {
+            return;
+        }
+        if let Ok(path) = view.path_at(range.start) {
             self.pieces.push((path, CachePiece::Carried(range)));
         }
     }
@@ -869,10 +884,12 @@ mod tests {
         }
         assert_eq!(view.find("/srv/b"), None);
         assert_eq!(view.find("/srv/a/x/y"), None);
-        let at = view.find("/srv/a").unwrap();
-        assert_eq!(view.subtree(at, "/srv/a"), 2..4);
-        let at = view.find("/").unwrap();
-        assert_eq!(view.subtree(at, "/"), 0..6);
+        assert_eq!(view.within("/srv/a"), 2..4);
+        assert_eq!(view.within("/"), 0..6);
+        assert_eq!(view.within("/srv/a/x"), 3..4);
+        // Below a folder the cache does not hold, what it holds there.
+        assert_eq!(view.within("/srv/0"), 2..2);
+        assert_eq!(view.within("/srv/a/"), 3..4);
         let at = view.find("/srv/tools").unwrap();
         let folder = view.folder(at, "/srv/tools").unwrap();
         assert!(
@@ -894,9 +911,8 @@ mod tests {
         let mut tools = cache.folders["/srv/tools"].clone();
         tools.files.truncate(1);
         assembly.folder("/srv/tools".into(), tools.clone());
-        let at = view.find("/srv/a").unwrap();
-        let range = view.subtree(at, "/srv/a");
-        assembly.carry("/srv/a".into(), range);
+        let range = view.within("/srv/a");
+        assembly.carry(&view, range);
         assembly.folder("/".into(), cache.folders["/"].clone());
         assembly.folder("/srv".into(), cache.folders["/srv"].clone());
         let header = CacheHeader::default();

@@ -37,6 +37,7 @@ mod win32;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::hash::{Hash as _, Hasher as _};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -182,6 +183,10 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         matched: Vec::new(),
         keep_subtrees,
         kept: HashMap::new(),
+        walk_starts: walks
+            .iter()
+            .map(|walk| walk.start.to_string_lossy().into_owned())
+            .collect(),
         pruned,
         reuse_folders: !full_walk_due,
         changes,
@@ -367,6 +372,8 @@ struct Inventory<'a, 'c> {
     keep_subtrees: bool,
     /// The roots of the subtrees so kept, with the user of their walk.
     kept: HashMap<String, Option<String>>,
+    /// Where every walk starts, by the cache's keys.
+    walk_starts: Vec<String>,
     /// Folders modified at or after this time (ns since 1970) are not cached.
     settled_before: i64,
     deadline: Instant,
@@ -615,12 +622,13 @@ impl Inventory<'_, '_> {
             if let Some(changes) = changes
                 && self.keep_subtrees
                 && !changes.touched(&key)
-                && let (Some((at, _)), Some(_)) = (&old, old_listing)
+                && old_listing.is_some()
             {
-                let subtree = self.previous.subtree(*at, &key);
-                self.stats.folders_unchanged += subtree.len() as u64;
-                self.stats.folders_from_cache += subtree.len() as u64;
-                self.next.carry(key.clone(), subtree);
+                for lines in self.kept_lines(&key) {
+                    self.stats.folders_unchanged += lines.len() as u64;
+                    self.stats.folders_from_cache += lines.len() as u64;
+                    self.next.carry(&self.previous, lines);
+                }
                 self.kept.insert(key, walk.user.clone());
                 continue;
             }
@@ -742,11 +750,37 @@ impl Inventory<'_, '_> {
             };
             match old {
                 // As the cache has it: its line is carried over as it was.
-                Some((at, old)) if old == found => self.next.carry(key, at..at + 1),
+                Some((at, old)) if old == found => self.next.carry(&self.previous, at..at + 1),
                 _ if found.listing.is_none() && found.files.is_empty() => {}
                 _ => self.next.folder(key, found),
             }
         }
+    }
+
+    /// The cache's lines of the kept subtree `folder`, without those of another walk
+    /// that starts below it (a Wine prefix's `drive_c` in a home the walk of `/`
+    /// leaves out): that walk carries or lists its own.
+    fn kept_lines(&mut self, folder: &str) -> Vec<Range<usize>> {
+        let subtree = self.previous.within(folder);
+        let mut nested: Vec<Range<usize>> = Vec::new();
+        for start in &self.walk_starts {
+            if start != folder && cache::is_within(start, folder) {
+                nested.push(self.previous.within(start));
+            }
+        }
+        nested.sort_by_key(|lines| lines.start);
+        let mut pieces = Vec::new();
+        let mut from = subtree.start;
+        for lines in nested {
+            if lines.start > from {
+                pieces.push(from..lines.start.min(subtree.end));
+            }
+            from = from.max(lines.end);
+        }
+        if from < subtree.end {
+            pieces.push(from..subtree.end);
+        }
+        pieces
     }
 
     /// Whether the inventory's budget of entries or time is spent (and says why).
@@ -973,7 +1007,7 @@ impl Inventory<'_, '_> {
                 continue;
             };
             if !covered && !fresh.contains(&path) {
-                self.next.carry(path.clone(), index..index + 1);
+                self.next.carry(&self.previous, index..index + 1);
                 unreached.insert(path);
             }
         }
@@ -1272,6 +1306,136 @@ mod tests {
         lost.trusted_after = 5;
         std::fs::write(&journal_file, journal::serialize_journal(&lost)).unwrap();
         assert_eq!(telegram_found(), (true, Some(5)));
+    }
+
+    /// A walk of `/` kept whole does not carry the folders of a Wine prefix's walk in
+    /// a home it leaves out: that walk keeps or lists its own, and every folder is in
+    /// the next cache once, in order.
+    #[cfg(unix)]
+    #[test]
+    fn a_kept_walk_leaves_the_walks_below_it_their_own_folders() {
+        use crate::scan::{ScanOptions, ScanRoot, scan};
+        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+        use sverka_shared::{Catalog, CatalogMatcher};
+
+        let image = tempfile::tempdir().unwrap();
+        let image_path = std::fs::canonicalize(image.path()).unwrap();
+        std::fs::create_dir_all(image_path.join("etc")).unwrap();
+        std::fs::write(
+            image_path.join("etc/passwd"),
+            "anna:x:1000:1000::/home/anna:/bin/sh\n",
+        )
+        .unwrap();
+        let elf = [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat();
+        let add_program = |path: &str| {
+            let program = image_path.join(path);
+            std::fs::create_dir_all(program.parent().unwrap()).unwrap();
+            std::fs::write(&program, &elf).unwrap();
+            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        };
+        add_program("srv/share/Telegram/Telegram");
+        add_program("home/anna/.wine/drive_c/Tools/Telegram/Telegram");
+        // Every folder settled long ago, so its listing is kept and may stand.
+        let settle_all = || {
+            let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+            let mut folders = vec![image_path.clone()];
+            while let Some(folder) = folders.pop() {
+                for entry in std::fs::read_dir(&folder).unwrap().flatten() {
+                    if entry.file_type().unwrap().is_dir() {
+                        folders.push(entry.path());
+                    }
+                }
+                std::fs::File::open(&folder)
+                    .and_then(|handle| handle.set_modified(long_ago))
+                    .unwrap();
+            }
+        };
+        settle_all();
+        let state = tempfile::tempdir().unwrap();
+        let cache_file = state.path().join("executables.json");
+        let journal_file = state.path().join("changes.json");
+        let device = std::fs::metadata(&image_path).unwrap().dev();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let write_journal = |at: u64, changed: &[PathBuf]| {
+            let mut journal = ChangeJournal::new("session".into());
+            journal.written_at = now;
+            journal.at = at;
+            journal.devices = vec![device];
+            journal.changed = changed
+                .iter()
+                .map(|path| journal::ChangedFolder {
+                    path: path.to_string_lossy().into_owned(),
+                    seq: at,
+                })
+                .collect();
+            std::fs::write(&journal_file, journal::serialize_journal(&journal)).unwrap();
+        };
+        let matcher = CatalogMatcher::new(Catalog::builtin().unwrap());
+        let scan_once = || {
+            let mut options = ScanOptions {
+                inventory: InventoryOptions {
+                    cache_file: Some(cache_file.clone()),
+                    change_journal: Some(journal_file.clone()),
+                    ..InventoryOptions::default()
+                },
+                ..ScanOptions::default()
+            };
+            options.limits.executable_inventory = true;
+            let outcome = scan(&ScanRoot::image(&image_path), &matcher, &options, &|_| {});
+            assert!(
+                outcome.report.errors.is_empty(),
+                "{:?}",
+                outcome.report.errors
+            );
+            let mut paths = telegram_evidence(&outcome.report);
+            paths.retain(|path| path.ends_with("/Telegram"));
+            // Every folder once, in the cache's order.
+            let text = std::fs::read_to_string(&cache_file).unwrap();
+            let folders: Vec<String> = text
+                .lines()
+                .skip(1)
+                .map(|line| {
+                    let folder: serde_json::Value = serde_json::from_str(line).unwrap();
+                    folder["path"].as_str().unwrap().to_string()
+                })
+                .collect();
+            for pair in folders.windows(2) {
+                assert_eq!(
+                    cache::compare_paths(&pair[0], &pair[1]),
+                    std::cmp::Ordering::Less,
+                    "{folders:#?}"
+                );
+            }
+            paths
+        };
+        let found = [
+            "/home/anna/.wine/drive_c/Tools/Telegram/Telegram",
+            "/srv/share/Telegram/Telegram",
+        ];
+        write_journal(1, &[]);
+        assert_eq!(scan_once(), found);
+        // Nothing changed: both walks stand as the cache has them.
+        write_journal(2, &[]);
+        assert_eq!(scan_once(), found);
+        // A change in the prefix: the walk of `/` is kept whole, the prefix's walk
+        // lists the folder that changed.
+        add_program("home/anna/.wine/drive_c/Tools/Other/Telegram/Telegram");
+        settle_all();
+        let tools = image_path.join("home/anna/.wine/drive_c/Tools");
+        write_journal(3, &[tools]);
+        assert_eq!(
+            scan_once(),
+            [
+                "/home/anna/.wine/drive_c/Tools/Other/Telegram/Telegram",
+                found[0],
+                found[1]
+            ]
+        );
+        write_journal(4, &[]);
+        assert_eq!(scan_once().len(), 3);
     }
 
     #[test]
