@@ -1062,6 +1062,79 @@ mod tests {
         paths
     }
 
+    /// An image scanned again and again with the inventory's cache and a change
+    /// journal written by hand, as the service's watcher would.
+    #[cfg(unix)]
+    struct JournalScans {
+        image: PathBuf,
+        cache_file: PathBuf,
+        journal_file: PathBuf,
+        device: u64,
+        now: i64,
+        matcher: sverka_shared::CatalogMatcher,
+        _state: tempfile::TempDir,
+    }
+
+    #[cfg(unix)]
+    impl JournalScans {
+        fn new(image: &Path) -> JournalScans {
+            use std::os::unix::fs::MetadataExt as _;
+            let state = tempfile::tempdir().unwrap();
+            JournalScans {
+                image: image.to_path_buf(),
+                cache_file: state.path().join("executables.json"),
+                journal_file: state.path().join("changes.json"),
+                device: std::fs::metadata(image).unwrap().dev(),
+                now: SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs() as i64,
+                matcher: sverka_shared::CatalogMatcher::new(
+                    sverka_shared::Catalog::builtin().unwrap(),
+                ),
+                _state: state,
+            }
+        }
+
+        /// Writes the journal: change number `at`, the folders `changed` at it.
+        fn write_journal(&self, at: u64, changed: &[&Path]) {
+            let mut journal = ChangeJournal::new("session".into());
+            journal.written_at = self.now;
+            journal.at = at;
+            journal.devices = vec![self.device];
+            journal.changed = changed
+                .iter()
+                .map(|path| journal::ChangedFolder {
+                    path: path.to_string_lossy().into_owned(),
+                    seq: at,
+                })
+                .collect();
+            std::fs::write(&self.journal_file, journal::serialize_journal(&journal)).unwrap();
+        }
+
+        /// One scan with the inventory, the cache and the journal; no errors.
+        fn scan(&self) -> sverka_shared::report::ScanReport {
+            use crate::scan::{ScanOptions, ScanRoot, scan};
+            let mut options = ScanOptions {
+                inventory: InventoryOptions {
+                    cache_file: Some(self.cache_file.clone()),
+                    change_journal: Some(self.journal_file.clone()),
+                    ..InventoryOptions::default()
+                },
+                ..ScanOptions::default()
+            };
+            options.limits.executable_inventory = true;
+            let image = ScanRoot::image(&self.image);
+            let outcome = scan(&image, &self.matcher, &options, &|_| {});
+            assert!(
+                outcome.report.errors.is_empty(),
+                "{:?}",
+                outcome.report.errors
+            );
+            outcome.report
+        }
+    }
+
     #[test]
     fn names_say_which_files_may_be_programs() {
         assert_eq!(candidate("tg.EXE", false), Some(Candidate::WindowsProgram));
@@ -1190,9 +1263,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_change_journal_vouches_for_the_folders_it_saw_no_change_in() {
-        use crate::scan::{ScanOptions, ScanRoot, scan};
-        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-        use sverka_shared::{Catalog, CatalogMatcher};
+        use std::os::unix::fs::PermissionsExt as _;
 
         let image = tempfile::tempdir().unwrap();
         let image_path = std::fs::canonicalize(image.path()).unwrap();
@@ -1208,49 +1279,15 @@ mod tests {
         };
         settle(&share);
         settle(&image_path.join("srv"));
-        let state = tempfile::tempdir().unwrap();
-        let cache_file = state.path().join("executables.json");
-        let journal_file = state.path().join("changes.json");
-        let device = std::fs::metadata(&image_path).unwrap().dev();
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let write_journal = |at: u64, changed: &[&Path]| {
-            let mut journal = ChangeJournal::new("session".into());
-            journal.written_at = now;
-            journal.at = at;
-            journal.devices = vec![device];
-            journal.changed = changed
-                .iter()
-                .map(|path| journal::ChangedFolder {
-                    path: path.to_string_lossy().into_owned(),
-                    seq: at,
-                })
-                .collect();
-            std::fs::write(&journal_file, journal::serialize_journal(&journal)).unwrap();
-        };
-        let matcher = CatalogMatcher::new(Catalog::builtin().unwrap());
+        let scans = JournalScans::new(&image_path);
+        let (cache_file, journal_file) = (&scans.cache_file, &scans.journal_file);
+        let write_journal = |at: u64, changed: &[&Path]| scans.write_journal(at, changed);
         let scan_once = || {
-            let mut options = ScanOptions {
-                inventory: InventoryOptions {
-                    cache_file: Some(cache_file.clone()),
-                    change_journal: Some(journal_file.clone()),
-                    ..InventoryOptions::default()
-                },
-                ..ScanOptions::default()
-            };
-            options.limits.executable_inventory = true;
-            let outcome = scan(&ScanRoot::image(&image_path), &matcher, &options, &|_| {});
-            assert!(
-                outcome.report.errors.is_empty(),
-                "{:?}",
-                outcome.report.errors
-            );
-            let cache = std::fs::read(&cache_file).unwrap();
+            let report = scans.scan();
+            let cache = std::fs::read(cache_file).unwrap();
             let cache = parse_cache(&cache, env!("CARGO_PKG_VERSION")).unwrap();
             (
-                telegram_evidence(&outcome.report),
+                telegram_evidence(&report),
                 cache.journal.map(|mark| mark.at),
             )
         };
@@ -1314,9 +1351,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_kept_walk_leaves_the_walks_below_it_their_own_folders() {
-        use crate::scan::{ScanOptions, ScanRoot, scan};
-        use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
-        use sverka_shared::{Catalog, CatalogMatcher};
+        use std::os::unix::fs::PermissionsExt as _;
 
         let image = tempfile::tempdir().unwrap();
         let image_path = std::fs::canonicalize(image.path()).unwrap();
@@ -1351,49 +1386,13 @@ mod tests {
             }
         };
         settle_all();
-        let state = tempfile::tempdir().unwrap();
-        let cache_file = state.path().join("executables.json");
-        let journal_file = state.path().join("changes.json");
-        let device = std::fs::metadata(&image_path).unwrap().dev();
-        let now = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let write_journal = |at: u64, changed: &[PathBuf]| {
-            let mut journal = ChangeJournal::new("session".into());
-            journal.written_at = now;
-            journal.at = at;
-            journal.devices = vec![device];
-            journal.changed = changed
-                .iter()
-                .map(|path| journal::ChangedFolder {
-                    path: path.to_string_lossy().into_owned(),
-                    seq: at,
-                })
-                .collect();
-            std::fs::write(&journal_file, journal::serialize_journal(&journal)).unwrap();
-        };
-        let matcher = CatalogMatcher::new(Catalog::builtin().unwrap());
+        let scans = JournalScans::new(&image_path);
+        let write_journal = |at: u64, changed: &[&Path]| scans.write_journal(at, changed);
         let scan_once = || {
-            let mut options = ScanOptions {
-                inventory: InventoryOptions {
-                    cache_file: Some(cache_file.clone()),
-                    change_journal: Some(journal_file.clone()),
-                    ..InventoryOptions::default()
-                },
-                ..ScanOptions::default()
-            };
-            options.limits.executable_inventory = true;
-            let outcome = scan(&ScanRoot::image(&image_path), &matcher, &options, &|_| {});
-            assert!(
-                outcome.report.errors.is_empty(),
-                "{:?}",
-                outcome.report.errors
-            );
-            let mut paths = telegram_evidence(&outcome.report);
+            let mut paths = telegram_evidence(&scans.scan());
             paths.retain(|path| path.ends_with("/Telegram"));
             // Every folder once, in the cache's order.
-            let text = std::fs::read_to_string(&cache_file).unwrap();
+            let text = std::fs::read_to_string(&scans.cache_file).unwrap();
             let folders: Vec<String> = text
                 .lines()
                 .skip(1)
@@ -1425,7 +1424,7 @@ mod tests {
         add_program("home/anna/.wine/drive_c/Tools/Other/Telegram/Telegram");
         settle_all();
         let tools = image_path.join("home/anna/.wine/drive_c/Tools");
-        write_journal(3, &[tools]);
+        write_journal(3, &[&tools]);
         assert_eq!(
             scan_once(),
             [
