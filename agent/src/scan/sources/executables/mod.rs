@@ -1318,7 +1318,7 @@ mod tests {
         write_journal(3, &[&share]);
         assert_eq!(telegram_found(), (true, Some(3)));
         // The watcher is told what the cache on disk has seen, so it may forget it.
-        let seen = std::fs::read(journal::seen_file(&journal_file)).unwrap();
+        let seen = std::fs::read(journal::seen_file(journal_file)).unwrap();
         assert_eq!(journal::parse_mark(&seen).map(|mark| mark.at), Some(3));
         // Nothing changed anywhere: the whole walk stands as the cache has it, and the
         // program it matched is reported from there (a copy hidden as above is not
@@ -1339,9 +1339,9 @@ mod tests {
         std::fs::rename(share.join("Telegram"), share.join("Other/Telegram")).unwrap();
         write_journal(5, &[]);
         let mut lost: ChangeJournal =
-            parse_journal(&std::fs::read(&journal_file).unwrap()).unwrap();
+            parse_journal(&std::fs::read(journal_file).unwrap()).unwrap();
         lost.trusted_after = 5;
-        std::fs::write(&journal_file, journal::serialize_journal(&lost)).unwrap();
+        std::fs::write(journal_file, journal::serialize_journal(&lost)).unwrap();
         assert_eq!(telegram_found(), (true, Some(5)));
     }
 
