@@ -9,13 +9,15 @@ use std::path::Path;
 /// Reads at most `limit` bytes; returns the bytes and whether the file was longer.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<(Vec<u8>, bool)> {
     let file = File::open(path)?;
-    if !file.metadata()?.is_file() {
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
-    let mut bytes = Vec::new();
+    // Sized from the start: a large file is read in one pass, not grown into.
+    let mut bytes = Vec::with_capacity(metadata.len().min(limit) as usize + 1);
     file.take(limit + 1).read_to_end(&mut bytes)?;
     let truncated = bytes.len() as u64 > limit;
     bytes.truncate(limit as usize);

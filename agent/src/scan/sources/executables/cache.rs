@@ -37,6 +37,7 @@
 //! lines of the folders it looks at, so a repeat scan that the journal answers costs
 //! in proportion to what changed, not to the cache.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -701,10 +702,22 @@ impl CacheAssembly {
     }
 
     /// The folder lines, sorted (pieces never overlap: a carried run is a subtree the
-    /// walk did not enter).
-    pub fn body(mut self, view: &CacheView) -> Vec<u8> {
+    /// walk did not enter). Borrowed from `view` when every line of it is carried as
+    /// it was (nothing changed: nothing to copy).
+    pub fn body(mut self, view: &CacheView) -> Cow<'_, [u8]> {
         self.pieces
             .sort_by(|(left, _), (right, _)| compare_paths(left, right));
+        let mut next_line = 0;
+        let whole = self.pieces.iter().all(|(_, piece)| match piece {
+            CachePiece::Carried(range) if range.start == next_line => {
+                next_line = range.end;
+                true
+            }
+            _ => false,
+        });
+        if whole && next_line == view.len() {
+            return Cow::Borrowed(view.lines_bytes(0..view.len()));
+        }
         let mut body = Vec::with_capacity(view.body().len());
         for (_, piece) in self.pieces {
             match piece {
@@ -717,7 +730,7 @@ impl CacheAssembly {
                 }
             }
         }
-        body
+        Cow::Owned(body)
     }
 }
 
@@ -922,6 +935,14 @@ mod tests {
         expected.folders.remove("/srv/a b");
         expected.folders.insert("/srv/tools".into(), tools);
         assert_eq!(read.folders, expected.folders);
+        // Every line carried as it was, in pieces: the body is the last one's, not
+        // copied.
+        let mut carried = CacheAssembly::default();
+        carried.carry(&view, 2..6);
+        carried.carry(&view, 0..2);
+        let body = carried.body(&view);
+        assert!(matches!(body, Cow::Borrowed(_)));
+        assert_eq!(body, view.body());
         // Written in order: the next scan finds each by binary search.
         let mut reread = CacheView::open(written, "1").unwrap();
         for path in ["/srv/tools", "/srv/a/x", "/"] {

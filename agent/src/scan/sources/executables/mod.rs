@@ -1338,8 +1338,7 @@ mod tests {
         std::fs::create_dir(share.join("Other")).unwrap();
         std::fs::rename(share.join("Telegram"), share.join("Other/Telegram")).unwrap();
         write_journal(5, &[]);
-        let mut lost: ChangeJournal =
-            parse_journal(&std::fs::read(journal_file).unwrap()).unwrap();
+        let mut lost: ChangeJournal = parse_journal(&std::fs::read(journal_file).unwrap()).unwrap();
         lost.trusted_after = 5;
         std::fs::write(journal_file, journal::serialize_journal(&lost)).unwrap();
         assert_eq!(telegram_found(), (true, Some(5)));
