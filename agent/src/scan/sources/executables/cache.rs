@@ -141,6 +141,12 @@ pub struct CacheHeader {
     pub plan: String,
     /// The programs that matched the catalog, by path.
     pub matched: Vec<(String, CachedFile)>,
+    /// The walks' starts whose folder the cache holds with its listing (so all of the
+    /// walk: a scan that the journal tells nothing changed below any of them needs
+    /// nothing but this header).
+    pub whole_walks: Vec<String>,
+    /// How many folders the cache holds.
+    pub folders: usize,
 }
 
 /// A whole cache, every folder read: for tests, the fuzzer, and a cache written from
@@ -293,6 +299,9 @@ struct HeaderOut<'a> {
     #[serde(skip_serializing_if = "str::is_empty")]
     plan: &'a str,
     matched: Vec<FileEntry>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    whole_walks: &'a [String],
+    folders: usize,
 }
 
 #[derive(Deserialize)]
@@ -305,6 +314,10 @@ struct HeaderIn {
     plan: String,
     #[serde(default)]
     matched: Vec<FileEntry>,
+    #[serde(default)]
+    whole_walks: Vec<String>,
+    #[serde(default)]
+    folders: usize,
 }
 
 #[derive(Serialize)]
@@ -344,6 +357,8 @@ fn header_line(header: &CacheHeader, agent_version: &str) -> Vec<u8> {
                 matched: false,
             })
             .collect(),
+        whole_walks: &header.whole_walks,
+        folders: header.folders,
     };
     // Plain data of strings and numbers: serializing cannot fail.
     let mut line = serde_json::to_vec(&out).unwrap_or_default();
@@ -374,6 +389,58 @@ pub fn folder_line(path: &str, folder: &CachedFolder) -> Vec<u8> {
     line
 }
 
+/// The cache's first line, its header, of a cache of `agent_version`.
+pub fn parse_header(line: &[u8], agent_version: &str) -> Result<CacheHeader, CacheError> {
+    // The marker and version first, so a foreign file says what it is, not where it
+    // broke.
+    #[derive(Deserialize)]
+    struct Marker {
+        cache: Option<String>,
+        agent_version: Option<String>,
+    }
+    let marker: Marker =
+        serde_json::from_slice(line).map_err(|error| CacheError::Damaged(error.to_string()))?;
+    if marker.cache.as_deref() != Some(CACHE_MARKER) {
+        return Err(CacheError::NotACache);
+    }
+    let found = marker.agent_version.unwrap_or_default();
+    if found != agent_version {
+        return Err(CacheError::OtherVersion {
+            found,
+            current: agent_version.to_string(),
+        });
+    }
+    let header: HeaderIn =
+        serde_json::from_slice(line).map_err(|error| CacheError::Damaged(error.to_string()))?;
+    if header.matched.len() > MAX_CACHE_FOLDERS || header.whole_walks.len() > MAX_CACHE_FOLDERS {
+        return Err(CacheError::TooLarge("header"));
+    }
+    let mut matched = Vec::with_capacity(header.matched.len());
+    for entry in header.matched {
+        if path_is_bad(&entry.path) || split_path(&entry.path).is_none() {
+            return Err(CacheError::Damaged(
+                "a matched program's path is empty, too long or not in a folder".into(),
+            ));
+        }
+        let (path, mut file) = entry.into_parts();
+        file.matched = true;
+        matched.push((path, file));
+    }
+    if header.whole_walks.iter().any(|path| path_is_bad(path)) {
+        return Err(CacheError::Damaged(
+            "a whole walk's path is empty or too long".into(),
+        ));
+    }
+    Ok(CacheHeader {
+        full_walk_at: header.full_walk_at,
+        journal: header.journal,
+        plan: header.plan,
+        matched,
+        whole_walks: header.whole_walks,
+        folders: header.folders,
+    })
+}
+
 /// A cache file opened for lookups: its header read, its folder lines indexed, each
 /// line parsed only when asked for.
 #[derive(Debug, Default)]
@@ -399,42 +466,7 @@ impl CacheView {
             return Err(CacheError::TooLarge("file size"));
         }
         let header_end = memchr::memchr(b'\n', &bytes).unwrap_or(bytes.len());
-        let header_bytes = &bytes[..header_end];
-        // The marker and version first, so a foreign file says what it is, not where
-        // it broke.
-        #[derive(Deserialize)]
-        struct Marker {
-            cache: Option<String>,
-            agent_version: Option<String>,
-        }
-        let marker: Marker = serde_json::from_slice(header_bytes)
-            .map_err(|error| CacheError::Damaged(error.to_string()))?;
-        if marker.cache.as_deref() != Some(CACHE_MARKER) {
-            return Err(CacheError::NotACache);
-        }
-        let found = marker.agent_version.unwrap_or_default();
-        if found != agent_version {
-            return Err(CacheError::OtherVersion {
-                found,
-                current: agent_version.to_string(),
-            });
-        }
-        let header: HeaderIn = serde_json::from_slice(header_bytes)
-            .map_err(|error| CacheError::Damaged(error.to_string()))?;
-        if header.matched.len() > MAX_CACHE_FOLDERS {
-            return Err(CacheError::TooLarge("matched programs"));
-        }
-        let mut matched = Vec::with_capacity(header.matched.len());
-        for entry in header.matched {
-            if path_is_bad(&entry.path) || split_path(&entry.path).is_none() {
-                return Err(CacheError::Damaged(
-                    "a matched program's path is empty, too long or not in a folder".into(),
-                ));
-            }
-            let (path, mut file) = entry.into_parts();
-            file.matched = true;
-            matched.push((path, file));
-        }
+        let header = parse_header(&bytes[..header_end], agent_version)?;
         let body_start = (header_end + 1).min(bytes.len());
         let mut lines = Vec::new();
         let mut start = body_start;
@@ -449,12 +481,7 @@ impl CacheView {
             start = end + 1;
         }
         Ok(CacheView {
-            header: CacheHeader {
-                full_walk_at: header.full_walk_at,
-                journal: header.journal,
-                plan: header.plan,
-                matched,
-            },
+            header,
             lines,
             body_start,
             bytes,
@@ -774,6 +801,8 @@ pub fn serialize_cache(cache: &ExecutableCache, agent_version: &str) -> Vec<u8> 
         journal: cache.journal.clone(),
         plan: cache.plan.clone(),
         matched: cache.matched(),
+        whole_walks: Vec::new(),
+        folders: cache.folders.len(),
     };
     let mut paths: Vec<&String> = cache.folders.keys().collect();
     paths.sort_by(|left, right| compare_paths(left, right));

@@ -145,15 +145,18 @@ impl EvidenceSource for ExecutableInventorySource {
 /// Runs the inventory: opens the cache, walks, matches, writes the new cache.
 pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> InventoryStats {
     let options = context.inventory;
+    let (walks, pruned) = places::plan(context, output);
+    let plan = plan_digest(context, &walks, &pruned);
+    let now = SystemTime::now();
+    let now_s = modified_ns(Ok(now)) / 1_000_000_000;
+    if let Some(stats) = answer_from_header(context, &walks, &plan, now_s, output) {
+        return stats;
+    }
     let previous = options
         .cache_file
         .as_deref()
         .map(|file| load_cache(file, output))
         .unwrap_or_default();
-    let (walks, pruned) = places::plan(context, output);
-    let plan = plan_digest(context, &walks, &pruned);
-    let now = SystemTime::now();
-    let now_s = modified_ns(Ok(now)) / 1_000_000_000;
     // Folder listings are reused until the next full walk is due.
     let last_full_walk = previous.header().full_walk_at;
     let full_walk_due = !(0..FULL_WALK_EVERY.as_secs() as i64).contains(&(now_s - last_full_walk));
@@ -187,6 +190,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
             .iter()
             .map(|walk| walk.start.to_string_lossy().into_owned())
             .collect(),
+        whole_walks: Vec::new(),
         pruned,
         reuse_folders: !full_walk_due,
         changes,
@@ -218,8 +222,10 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         mut matched,
         changes,
         stats,
+        mut whole_walks,
         ..
     } = inventory;
+    whole_walks.sort();
     if let (Some(file), Some(damage)) = (&options.cache_file, &damage) {
         output.error(
             SourceKind::File,
@@ -259,6 +265,9 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         journal: mark,
         plan,
         matched,
+        // A stopped inventory's cache is not all of any walk.
+        whole_walks: if stopped { Vec::new() } else { whole_walks },
+        folders: memchr::memchr_iter(b'\n', &body).count(),
     };
     let unchanged = damage.is_none() && header == *last && body == previous.body();
     let on_disk = if unchanged {
@@ -283,6 +292,96 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         tracing::debug!("cannot tell the change watcher what the cache has seen: {error}");
     }
     stats
+}
+
+/// The inventory from the cache's header alone, when the service's journal says
+/// nothing changed in or below any walk's start since the cache, the cache holds each
+/// walk whole, and the plan is the same: then every walk would stand as the cache has
+/// it, so the programs that matched are matched again and the cache stays as it is,
+/// unread. `None`: the scan must walk.
+fn answer_from_header(
+    context: &ScanContext<'_>,
+    walks: &[Walk],
+    plan: &str,
+    now_s: i64,
+    output: &mut SourceOutput,
+) -> Option<InventoryStats> {
+    let options = context.inventory;
+    let (cache_file, journal_file) = (
+        options.cache_file.as_deref()?,
+        options.change_journal.as_deref()?,
+    );
+    let header = read_cache_header(cache_file)?;
+    let header = cache::parse_header(&header, env!("CARGO_PKG_VERSION")).ok()?;
+    let full_walk_due =
+        !(0..FULL_WALK_EVERY.as_secs() as i64).contains(&(now_s - header.full_walk_at));
+    if full_walk_due || header.plan != plan {
+        return None;
+    }
+    let mut quiet = SourceOutput::default();
+    let journal = load_journal(journal_file, &mut quiet)?;
+    let changes = journal.changes_since(header.journal.as_ref(), now_s).ok()?;
+    let mut users = HashMap::new();
+    for walk in walks {
+        let key = walk.start.to_string_lossy().into_owned();
+        let whole = header.whole_walks.binary_search(&key).is_ok();
+        if !whole || changes.touched(&key) || !journal_covers(&changes, &walk.start) {
+            return None;
+        }
+        users.insert(key, walk.user.clone());
+    }
+    let mut stats = InventoryStats {
+        folders_unchanged: header.folders as u64,
+        folders_from_cache: header.folders as u64,
+        ..InventoryStats::default()
+    };
+    for (path, file) in &header.matched {
+        let (Some(format), Some(user)) = (file.program, kept_root(&users, path)) else {
+            continue;
+        };
+        stats.programs += 1;
+        stats.from_cache += 1;
+        let local = PathBuf::from(path);
+        let file_name = local
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let observation = Observation {
+            observed: Observed::File {
+                file_name,
+                format,
+                version_info: file.version_info.clone(),
+            },
+            path: Some(context.root.display(&local)),
+            user: user.clone(),
+            scope: Scope::of_profile(user),
+            strength: Strength::Installed,
+        };
+        if !context.matcher.hits_for(&observation).is_empty() {
+            output.observations.push(observation);
+        }
+    }
+    // The cache on disk has seen what it had seen: the watcher may forget that much.
+    if let Some(mark) = &header.journal
+        && let Err(error) = std::fs::write(
+            journal::seen_file(journal_file),
+            journal::serialize_mark(mark),
+        )
+    {
+        tracing::debug!("cannot tell the change watcher what the cache has seen: {error}");
+    }
+    Some(stats)
+}
+
+/// The cache file's first line (its header), bounded; `None` when it cannot be read
+/// (the whole cache is then read, and says why).
+fn read_cache_header(file: &Path) -> Option<Vec<u8>> {
+    use std::io::{BufRead as _, Read as _};
+    let file = std::fs::File::open(file).ok()?;
+    let mut reader = std::io::BufReader::new(file.take(cache::MAX_CACHE_BYTES));
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line).ok()?;
+    Some(line)
 }
 
 /// The cache of the last scan; a missing one is empty, a bad one an error and empty.
@@ -374,6 +473,8 @@ struct Inventory<'a, 'c> {
     kept: HashMap<String, Option<String>>,
     /// Where every walk starts, by the cache's keys.
     walk_starts: Vec<String>,
+    /// The walks whose start the next cache holds with its listing.
+    whole_walks: Vec<String>,
     /// Folders modified at or after this time (ns since 1970) are not cached.
     settled_before: i64,
     deadline: Instant,
@@ -624,6 +725,9 @@ impl Inventory<'_, '_> {
                 && !changes.touched(&key)
                 && old_listing.is_some()
             {
+                if depth == 0 {
+                    self.whole_walks.push(key.clone());
+                }
                 for lines in self.kept_lines(&key) {
                     self.stats.folders_unchanged += lines.len() as u64;
                     self.stats.folders_from_cache += lines.len() as u64;
@@ -748,6 +852,9 @@ impl Inventory<'_, '_> {
                     .flatten(),
                 files,
             };
+            if depth == 0 && found.listing.is_some() {
+                self.whole_walks.push(key.clone());
+            }
             match old {
                 // As the cache has it: its line is carried over as it was.
                 Some((at, old)) if old == found => self.next.carry(&self.previous, at..at + 1),
@@ -1114,6 +1221,13 @@ mod tests {
 
         /// One scan with the inventory, the cache and the journal; no errors.
         fn scan(&self) -> sverka_shared::report::ScanReport {
+            let report = self.report();
+            assert!(report.errors.is_empty(), "{:?}", report.errors);
+            report
+        }
+
+        /// One scan with the inventory, the cache and the journal.
+        fn report(&self) -> sverka_shared::report::ScanReport {
             use crate::scan::{ScanOptions, ScanRoot, scan};
             let mut options = ScanOptions {
                 inventory: InventoryOptions {
@@ -1125,13 +1239,7 @@ mod tests {
             };
             options.limits.executable_inventory = true;
             let image = ScanRoot::image(&self.image);
-            let outcome = scan(&image, &self.matcher, &options, &|_| {});
-            assert!(
-                outcome.report.errors.is_empty(),
-                "{:?}",
-                outcome.report.errors
-            );
-            outcome.report
+            scan(&image, &self.matcher, &options, &|_| {}).report
         }
     }
 
@@ -1433,6 +1541,31 @@ mod tests {
             ]
         );
         write_journal(4, &[]);
+        assert_eq!(scan_once().len(), 3);
+
+        // Nothing changed below any walk's start: the cache's header alone answers,
+        // its folders' lines are not read (a damaged one is not noticed)...
+        let text = std::fs::read_to_string(&scans.cache_file).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[1] = r#"{"path":"damaged"#;
+        std::fs::write(&scans.cache_file, lines.join("\n")).unwrap();
+        write_journal(5, &[]);
+        let mut paths = telegram_evidence(&scans.scan());
+        paths.retain(|path| path.ends_with("/Telegram"));
+        assert_eq!(paths.len(), 3, "{paths:?}");
+        // ...until a change sends the scan into the walk: then it is, and rebuilt.
+        write_journal(6, &[&tools]);
+        let report = scans.report();
+        assert!(
+            report
+                .errors
+                .iter()
+                .any(|error| error.message.contains("damaged cache file")),
+            "{:?}",
+            report.errors
+        );
+        assert_eq!(telegram_evidence(&report).len(), 3);
+        write_journal(7, &[]);
         assert_eq!(scan_once().len(), 3);
     }
 
