@@ -6,7 +6,7 @@
 //!
 //! The file is JSON Lines. The first line is the header: `{"cache": "sverka executable
 //! inventory", "agent_version", "full_walk_at", "journal"?, "plan"?, "matched": [{"path",
-//! "size", "modified_ns", "program", "version_info"?}]}`. Every other line is one
+//! "size", "modified_ns", "program", "version_info"?}], "whole_walks"?: [...], "folders"}`. Every other line is one
 //! folder: `{"path", "listing"?: {"modified_ns", "folders", "candidates"}, "files":
 //! [{"name", "size", "modified_ns", "program", "version_info"?, "matched"?}]}`. It holds
 //! names, sizes, modification times, what the first bytes said (`program`: `elf`,
@@ -29,6 +29,9 @@
 //!   Under the same plan and a journal that saw no change in or below a folder, the
 //!   folder's whole subtree stands as the cache has it: its lines are carried into the
 //!   next cache unread, and only the header's matched programs are matched again.
+//! - `whole_walks` are the walks' starts the cache holds with their listing, and
+//!   `folders` counts its folder lines: when the journal saw no change below any walk's
+//!   start, the header alone answers the scan.
 //!
 //! Folder lines are sorted so that every subtree is one run of lines: by path, with a
 //! path separator before every other character ([`compare_paths`]), which is also the
