@@ -14,7 +14,9 @@
 # tree (5,000 Windows programs). Prints the median wall time of RUNS and the agent's own
 # duration_ms, and checks that each scan with the inventory found the renamed Viber.
 # BEFORE_AGENT=path/to/sverka-agent adds the service's journal scans of that build (an
-# earlier commit's), side by side with this one's.
+# earlier commit's), side by side with this one's. Both on Linux and under Wine, the
+# service (`run`, each scan in a child process, enrolled with a real collector) is
+# measured by folder times (`--no-change-watch`) and with its change journal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -196,7 +198,6 @@ read -r _ live_own < <(measure "$runs" : "$agent" scan --format json)
 grep -q "watching the disks for changes" "$work/journal.log" \
     || { echo "the service's change watcher did not start:" >&2; grep -i watch "$work/journal.log" >&2; exit 1; }
 unchanged=$(grep -o 'folders_unchanged=[0-9]*' "$work/journal.log" | tail -1 | cut -d= -f2)
-kill "$collector_pid" 2>/dev/null; wait "$collector_pid" 2>/dev/null || true; collector_pid=""
 
 printf '\nmachine: %d cores (shared with other work: figures are indicative)\n' "$(nproc)"
 printf 'Linux image: %d files, %d programs (half ELF, half .exe), in /srv and /data\n' "$files" "$programs"
@@ -250,3 +251,43 @@ row "wine sverka-agent.exe scan, without the inventory" "$wnone_s" "$wnone_own"
 row "  with the inventory, first scan (no cache)" "$wfirst_s" "$wfirst_own"
 row "  repeat scan listing every folder (before; daily)" "$wfull_s" "$wfull_own"
 row "  repeat scan (cache of files and folders)" "$wrepeat_s" "$wrepeat_own"
+
+# The Windows service under Wine (`sverka-agent.exe run`, each scan a child process),
+# as on Linux: by folder times, then with the change watcher (ReadDirectoryChangesW).
+# wine_service NAME SCANS ARGS...
+wine_service() {
+    local name=$1 scans=$2
+    shift 2
+    local state="C:\\$name-state"
+    wine "$exe" enroll --server "$url" --allow-http --secret "$secret" --state-dir "$state" \
+        >/dev/null 2>"$work/wine-$name-enroll.log" || { cat "$work/wine-$name-enroll.log" >&2; exit 1; }
+    SVERKA_LOG=info wine "$exe" run --state-dir "$state" --max-delay 0 --interval 2s "$@" \
+        2>"$work/wine-$name.log" &
+    local pid=$!
+    for _ in $(seq 1500); do
+        [ "$(grep -c 'scan_ms=' "$work/wine-$name.log")" -ge "$scans" ] && break
+        sleep 0.2
+    done
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+}
+wine_service plain "$service_scans" --no-inventory
+wine_service times "$((service_scans + 1))" --no-change-watch
+wine_service journal "$((service_scans + 1))"
+grep -q "watching the disks for changes" "$work/wine-journal.log" \
+    || { echo "the Windows service's change watcher did not start:" >&2; grep -i watch "$work/wine-journal.log" >&2; exit 1; }
+wplain_ms=$(scan_ms "$work/wine-plain.log" 0)
+wtimes_ms=$(scan_ms "$work/wine-times.log" 1)
+wjournal_ms=$(scan_ms "$work/wine-journal.log" 1)
+wtimes_us=$(inventory_us "$work/wine-times.log")
+wjournal_us=$(inventory_us "$work/wine-journal.log")
+wunchanged=$(grep -o 'folders_unchanged=[0-9]*' "$work/wine-journal.log" | tail -1 | cut -d= -f2)
+printf '%-58s %10s %12s\n' "the Windows service's scan child (median of $service_scans)" "seconds" ""
+service_row "  without the inventory" "$wplain_ms"
+service_row "  repeat scan by folder times (before the watcher)" "$wtimes_ms"
+service_row "  repeat scan with the change journal" "$wjournal_ms"
+service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$wtimes_us" 'BEGIN {printf "%.1f", u/1000}')"
+service_row "  the inventory's own time: with the change journal" "$(awk -v u="$wjournal_us" 'BEGIN {printf "%.1f", u/1000}')"
+printf '  the repeat inventory adds %s%% (by folder times: %s%%) to the Windows service'"'"'s scan; %s folders unseen\n' \
+    "$(awk -v a="$wjournal_us" -v b="$wplain_ms" 'BEGIN {printf "%.1f", a / 10 / b}')" \
+    "$(awk -v a="$wtimes_us" -v b="$wplain_ms" 'BEGIN {printf "%.1f", a / 10 / b}')" "$wunchanged"

@@ -187,6 +187,7 @@ proptest! {
     fn change_journal_and_fanotify_events_from_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..4096)) {
         let _ = sverka_tests::fuzz_targets::run_change_journal(&bytes);
         let _ = sverka_tests::fuzz_targets::run_fanotify_events(&bytes);
+        let _ = sverka_tests::fuzz_targets::run_windows_changes(&bytes);
     }
 
     #[test]
@@ -196,6 +197,9 @@ proptest! {
         }
         for valid in sverka_tests::fuzz_targets::fanotify_event_seeds() {
             let _ = sverka_tests::fuzz_targets::run_fanotify_events(&mutate(&valid, &flips, cut));
+        }
+        for valid in sverka_tests::fuzz_targets::windows_change_seeds() {
+            let _ = sverka_tests::fuzz_targets::run_windows_changes(&mutate(&valid, &flips, cut));
         }
     }
 

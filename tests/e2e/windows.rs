@@ -761,3 +761,107 @@ fn windows_7_build_imports_nothing_it_lacks_and_scans(
     assert_eq!(telegram["strength"], "running", "{telegram:#}");
     assert!(telegram.to_string().contains("notes.exe"), "{telegram:#}");
 }
+
+/// The service's change watcher on Windows (`ReadDirectoryChangesW` on each fixed
+/// drive, here Wine's `C:`): a program added where the folder's time was set back
+/// (which hides it from a scan that goes by folder times) is found by the next scans,
+/// and the folders the watcher saw no change in are not even looked at.
+#[test]
+fn under_wine_the_services_change_watcher_finds_what_folder_times_hide() {
+    let prefix = WinePrefix::new();
+    prefix.file(
+        "C:\\Data\\share\\homework.exe",
+        program_with_version(&TELEGRAM),
+    );
+    let share = prefix.local("C:\\Data\\share");
+    let long_ago =
+        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    let set_back = |folder: &std::path::Path| {
+        std::fs::File::open(folder)
+            .and_then(|handle| handle.set_modified(long_ago))
+            .unwrap()
+    };
+    set_back(&share);
+    let collector = Collector::start();
+    let school = collector.add_org("Школа №5", "school", None);
+    let state = "C:\\ProgramData\\Sverka";
+    let enrolled = prefix.run_agent(&[
+        "enroll",
+        "--server",
+        &collector.url(),
+        "--allow-http",
+        "--secret",
+        &collector.secret(school),
+        "--state-dir",
+        state,
+    ]);
+    assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
+    let log = prefix.path().join("service.log");
+    let mut service = prefix.spawn_agent(
+        &[
+            "run",
+            "--state-dir",
+            state,
+            "--max-delay",
+            "0",
+            "--interval",
+            "1s",
+        ],
+        &log,
+    );
+    let reports = || {
+        collector
+            .stored_reports()
+            .first()
+            .map(|(_, count)| *count)
+            .unwrap_or(0)
+    };
+    let wait_for = |count: i64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while reports() < count && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        assert!(
+            reports() >= count,
+            "{} reports; the service's log: {}",
+            reports(),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+    };
+    let apps = || -> Vec<String> {
+        collector
+            .violations(school, false)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|row| row["app"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    // Two scans: the first makes the cache, the second is answered by the journal.
+    wait_for(2);
+    assert!(apps().contains(&"telegram".to_string()), "{:?}", apps());
+    assert!(!apps().contains(&"viber".to_string()), "{:?}", apps());
+
+    prefix.file("C:\\Data\\share\\photos.exe", program_with_version(&VIBER));
+    set_back(&share);
+    // The scan running now may have listed the folder before the change, or the
+    // watcher not yet read it; the ones after have.
+    let after = reports() + 3;
+    wait_for(after);
+    let found = apps();
+    service.kill().unwrap();
+    service.wait().unwrap();
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        found.contains(&"viber".to_string()) && found.contains(&"telegram".to_string()),
+        "{found:?}\n{log}"
+    );
+    assert!(log.contains("watching the disks for changes"), "{log}");
+    // Some scan took folders from the cache unseen, on the journal's word.
+    let unchanged: Vec<u64> = log
+        .lines()
+        .filter_map(|line| line.split("folders_unchanged=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect();
+    assert!(unchanged.iter().any(|count| *count > 0), "{log}");
+}

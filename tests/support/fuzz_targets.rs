@@ -12,6 +12,7 @@ use sverka_agent::scan::sources::executables::journal as change_journal;
 use sverka_agent::scan::sources::{appx, desktop, dpkg, flatpak, rpm, snap, web_apps};
 use sverka_agent::scan::{host, registry, users};
 use sverka_agent::service::change_watch::events as fanotify_events;
+use sverka_agent::service::change_watch::notify as windows_changes;
 use sverka_collector::api::limits::{
     RequestLimits, check_string_lengths, decode_body, parse_bounded, parse_typed,
 };
@@ -138,6 +139,11 @@ pub fn targets() -> Vec<Target> {
             name: "fanotify events",
             seeds: fanotify_event_seeds,
             run: run_fanotify_events,
+        },
+        Target {
+            name: "Windows change records",
+            seeds: windows_change_seeds,
+            run: run_windows_changes,
         },
         Target {
             name: "collector report intake",
@@ -436,6 +442,26 @@ pub fn run_fanotify_events(bytes: &[u8]) -> u64 {
             .iter()
             .all(|folder| folder.handle.len() <= fanotify_events::MAX_HANDLE_BYTES)
     );
+    behaviour((batch.folders.len().min(8), batch.lost))
+}
+
+pub fn windows_change_seeds() -> Vec<Vec<u8>> {
+    vec![
+        windows_changes::encode_notify(&[
+            (1, "Data\\Tools\\tg.exe"),
+            (3, "top.exe"),
+            (4, "Игры\\Telegram\\Telegram.exe"),
+        ]),
+        windows_changes::encode_notify(&[(2, "Users\\Public\\Downloads\\WhatsApp.exe")]),
+    ]
+}
+
+pub fn run_windows_changes(bytes: &[u8]) -> u64 {
+    let batch = windows_changes::parse_notify("C:\\", bytes);
+    // Every folder named lies on the watched drive, and none climbs out of it.
+    assert!(batch.folders.iter().all(|folder| {
+        folder.starts_with("C:\\") && !folder.split('\\').any(|part| part == "..")
+    }));
     behaviour((batch.folders.len().min(8), batch.lost))
 }
 

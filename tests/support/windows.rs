@@ -747,6 +747,20 @@ impl WinePrefix {
             .expect("start wine cmd")
     }
 
+    /// Starts the x64 agent in this prefix with `args`, its log (`SVERKA_LOG=info`) to
+    /// `log`; kill it to end it (dropping the prefix ends what it started).
+    pub fn spawn_agent(&self, args: &[&str], log: &Path) -> Child {
+        self.wine_command("wine")
+            .arg(agent_exe())
+            .args(args)
+            .env("SVERKA_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(log).expect("log file"))
+            .spawn()
+            .expect("start sverka-agent.exe under wine")
+    }
+
     /// The x64 agent (`agent_exe`) in this prefix.
     pub fn run_agent(&self, args: &[&str]) -> Run {
         self.run_agent_for(WindowsTarget::X64, args)

@@ -10,7 +10,14 @@
 //! many folders it has, and nothing of the files' contents. It needs the service's
 //! root rights (`CAP_SYS_ADMIN`). Where the kernel is older, the rights are missing
 //! or the file system cannot report handles, there is no watcher for it, and the
-//! scans check every folder's time as before. Windows has no watcher yet.
+//! scans check every folder's time as before.
+//!
+//! On Windows it is `ReadDirectoryChangesW` on each fixed drive's root with its whole
+//! subtree, a thread per drive; each change names its entry's path under the drive,
+//! so the folder is known at once (a short 8.3 name is made long before the journal
+//! is written). A change Windows has recorded but the thread not yet read when a
+//! journal is written carries a later number: the next scan, not this one, looks at
+//! that folder.
 //!
 //! A thread reads the events as they come (the kernel's queue holds 16,384; an
 //! overflow is a loss the journal records, not a silent gap) and numbers each batch.
@@ -20,9 +27,13 @@
 pub mod events;
 #[cfg(target_os = "linux")]
 mod fanotify;
+pub mod notify;
+#[cfg(windows)]
+mod windows;
 
 use std::collections::HashMap;
-#[cfg(not(target_os = "linux"))]
+use std::hash::Hash;
+#[cfg(not(any(target_os = "linux", windows)))]
 use std::path::{Path, PathBuf};
 
 use crate::scan::sources::executables::journal::{
@@ -44,21 +55,29 @@ pub enum WatchError {
 }
 
 /// What the watcher knows: each changed folder's last change number, and since when
-/// that is complete. Pure; fed by the platform's reader.
+/// that is complete. Pure; fed by the platform's reader, which names a folder its own
+/// way (a file handle on Linux, a path on Windows).
 #[derive(Debug)]
-pub struct JournalState {
+pub struct JournalState<Folder = FolderHandle> {
     session: String,
     /// The last batch's number.
     seq: u64,
     /// Changes up to this number may have been lost.
     trusted_after: u64,
-    folders: HashMap<FolderHandle, u64>,
+    folders: HashMap<Folder, u64>,
     devices: Vec<u64>,
     max_folders: usize,
 }
 
-impl JournalState {
-    pub fn new(session: String, devices: Vec<u64>) -> JournalState {
+impl JournalState<FolderHandle> {
+    /// Records one batch of fanotify events under a new number.
+    pub fn record(&mut self, batch: &EventBatch) {
+        self.record_folders(&batch.folders, batch.lost);
+    }
+}
+
+impl<Folder: Hash + Eq + Clone> JournalState<Folder> {
+    pub fn new(session: String, devices: Vec<u64>) -> JournalState<Folder> {
         JournalState {
             session,
             seq: 0,
@@ -70,18 +89,19 @@ impl JournalState {
     }
 
     /// The same, holding at most `max_folders` folders (tests).
-    pub fn with_max_folders(mut self, max_folders: usize) -> JournalState {
+    pub fn with_max_folders(mut self, max_folders: usize) -> JournalState<Folder> {
         self.max_folders = max_folders;
         self
     }
 
-    /// Records one batch of events under a new number.
-    pub fn record(&mut self, batch: &EventBatch) {
+    /// Records one batch of changes under a new number: the folders they happened in,
+    /// and whether changes were lost before them.
+    pub fn record_folders(&mut self, folders: &[Folder], lost: bool) {
         self.seq += 1;
-        if batch.lost {
+        if lost {
             self.lose();
         }
-        for folder in &batch.folders {
+        for folder in folders {
             if self.folders.len() >= self.max_folders && !self.folders.contains_key(folder) {
                 self.lose();
             }
@@ -95,6 +115,12 @@ impl JournalState {
         if session == self.session && at <= self.seq {
             self.folders.retain(|_, seq| *seq > at);
         }
+    }
+
+    /// The file system `device` is no longer watched: the journal stops speaking for
+    /// it (its walks go by folder times again).
+    pub fn stop_covering(&mut self, device: u64) {
+        self.devices.retain(|watched| *watched != device);
     }
 
     /// Changes may have been lost: whatever was known is dropped, and only caches made
@@ -111,7 +137,7 @@ impl JournalState {
     pub fn journal(
         &mut self,
         written_at: i64,
-        mut resolve: impl FnMut(&FolderHandle) -> Named,
+        mut resolve: impl FnMut(&Folder) -> Named,
     ) -> ChangeJournal {
         let mut by_path: HashMap<String, u64> = HashMap::new();
         let mut unplaced = false;
@@ -156,13 +182,15 @@ pub enum Named {
 
 #[cfg(target_os = "linux")]
 pub use self::linux::ChangeWatcher;
+#[cfg(windows)]
+pub use self::on_windows::ChangeWatcher;
 
 /// No watcher on this system: scans check every folder's time.
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 #[derive(Debug)]
 pub struct ChangeWatcher;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 impl ChangeWatcher {
     pub fn start(_places: &[PathBuf]) -> Result<ChangeWatcher, WatchError> {
         Err(WatchError::NotOnThisSystem)
@@ -179,22 +207,14 @@ impl ChangeWatcher {
 mod linux {
     use std::path::{Path, PathBuf};
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex, MutexGuard};
+    use std::sync::{Arc, Mutex};
     use std::thread::JoinHandle;
     use std::time::Duration;
 
     use super::fanotify::{Fanotify, READ_BUFFER_BYTES};
-    use super::{JournalState, WatchError};
+    use super::{JournalState, WatchError, lock, now_seconds, take_seen_mark};
     use crate::delivery::fswrite::write_atomic;
-    use crate::scan::fsread::read_bounded;
-    use crate::scan::sources::executables::journal::{parse_mark, seen_file, serialize_journal};
-
-    fn now_seconds() -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|since| since.as_secs() as i64)
-            .unwrap_or(0)
-    }
+    use crate::scan::sources::executables::journal::serialize_journal;
 
     /// How long the reading thread waits for events before it looks at the stop flag.
     const WAIT: Duration = Duration::from_millis(500);
@@ -244,12 +264,7 @@ mod linux {
         /// Forgets what the scan's cache has seen, as the scan wrote it beside the
         /// journal `file` (nothing when it wrote nothing).
         pub fn forget_seen(&self, file: &Path) {
-            let seen = seen_file(file);
-            let mark = read_bounded(&seen, 4096)
-                .ok()
-                .and_then(|(bytes, _)| parse_mark(&bytes));
-            let _ = std::fs::remove_file(&seen);
-            if let Some(mark) = mark {
+            if let Some(mark) = take_seen_mark(file) {
                 lock(&self.shared.state).forget_through(&mark.session, mark.at);
             }
         }
@@ -291,13 +306,6 @@ mod linux {
         }
     }
 
-    fn lock(state: &Mutex<JournalState>) -> MutexGuard<'_, JournalState> {
-        // A panic while holding it leaves plain data behind; keep going with it.
-        state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     /// Reads until the kernel's queue is empty.
     fn drain(source: &Fanotify, state: &mut JournalState, buffer: &mut [u8]) {
         loop {
@@ -309,6 +317,165 @@ mod linux {
                     state.lose();
                     return;
                 }
+            }
+        }
+    }
+}
+
+/// The seconds since 1970 a journal is stamped with.
+#[cfg(any(target_os = "linux", windows))]
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// What the scan's cache has seen, as the scan wrote it beside the journal `file`
+/// (removed once read; `None` when it wrote nothing).
+#[cfg(any(target_os = "linux", windows))]
+fn take_seen_mark(
+    file: &std::path::Path,
+) -> Option<crate::scan::sources::executables::journal::JournalMark> {
+    use crate::scan::fsread::read_bounded;
+    use crate::scan::sources::executables::journal::{parse_mark, seen_file};
+    let seen = seen_file(file);
+    let mark = read_bounded(&seen, 4096)
+        .ok()
+        .and_then(|(bytes, _)| parse_mark(&bytes));
+    let _ = std::fs::remove_file(&seen);
+    mark
+}
+
+/// The watcher's state behind its lock; a panic while holding it leaves plain data
+/// behind, so it goes on with it.
+#[cfg(any(target_os = "linux", windows))]
+fn lock<Folder>(
+    state: &std::sync::Mutex<JournalState<Folder>>,
+) -> std::sync::MutexGuard<'_, JournalState<Folder>> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(windows)]
+mod on_windows {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::thread::JoinHandle;
+    use std::time::Duration;
+
+    use super::windows::{DirectoryWatch, name_folder};
+    use super::{JournalState, WatchError, lock, now_seconds, take_seen_mark};
+    use crate::delivery::fswrite::write_atomic;
+    use crate::scan::sources::executables::journal::serialize_journal;
+    use crate::scan::sources::executables::win32::volume_serial;
+
+    /// How long a reading thread waits for changes before it looks at the stop flag.
+    const WAIT: Duration = Duration::from_millis(500);
+
+    struct Shared {
+        state: Mutex<JournalState<String>>,
+        stop: AtomicBool,
+    }
+
+    /// A running watcher, a thread per watched drive; dropping it stops them.
+    pub struct ChangeWatcher {
+        shared: Arc<Shared>,
+        threads: Vec<JoinHandle<()>>,
+    }
+
+    impl ChangeWatcher {
+        /// Watches the drives `places` (their roots; those that cannot be watched are
+        /// named in the log).
+        pub fn start(places: &[PathBuf]) -> Result<ChangeWatcher, WatchError> {
+            let mut watches = Vec::new();
+            let mut devices = Vec::new();
+            let mut refused = Vec::new();
+            for place in places {
+                match (DirectoryWatch::open(place), volume_serial(place)) {
+                    (Ok(watch), Some(serial)) => {
+                        watches.push((watch, serial));
+                        devices.push(serial);
+                    }
+                    (Err(error), _) => refused.push(format!("{}: {error}", place.display())),
+                    (Ok(_), None) => refused.push(format!("{}: no serial number", place.display())),
+                }
+            }
+            for refusal in &refused {
+                tracing::info!("the change watcher does not watch {refusal}");
+            }
+            if watches.is_empty() {
+                return Err(WatchError::NothingWatched(refused.join("; ")));
+            }
+            let session = uuid::Uuid::now_v7().to_string();
+            let shared = Arc::new(Shared {
+                state: Mutex::new(JournalState::new(session, devices)),
+                stop: AtomicBool::new(false),
+            });
+            let mut threads = Vec::new();
+            for (mut watch, serial) in watches {
+                let reader = Arc::clone(&shared);
+                let thread = std::thread::Builder::new()
+                    .name("change watcher".into())
+                    .spawn(move || {
+                        while !reader.stop.load(Ordering::Relaxed) {
+                            match watch.wait(WAIT) {
+                                Ok(Some(batch)) => {
+                                    lock(&reader.state).record_folders(&batch.folders, batch.lost)
+                                }
+                                Ok(None) => {}
+                                Err(error) => {
+                                    tracing::warn!(
+                                        "the change watcher cannot read the changes of a drive ({error}); that drive's scans check every folder"
+                                    );
+                                    lock(&reader.state).stop_covering(serial);
+                                    return;
+                                }
+                            }
+                        }
+                    })
+                    .map_err(WatchError::Thread)?;
+                threads.push(thread);
+            }
+            Ok(ChangeWatcher { shared, threads })
+        }
+
+        /// Forgets what the scan's cache has seen, as the scan wrote it beside the
+        /// journal `file` (nothing when it wrote nothing).
+        pub fn forget_seen(&self, file: &Path) {
+            if let Some(mark) = take_seen_mark(file) {
+                lock(&self.shared.state).forget_through(&mark.session, mark.at);
+            }
+        }
+
+        /// Writes the journal of the changes read so far to `file`.
+        pub fn write_journal(&self, file: &Path) -> std::io::Result<()> {
+            let journal =
+                lock(&self.shared.state).journal(now_seconds(), |folder| name_folder(folder));
+            tracing::debug!(
+                at = journal.at,
+                changed = journal.changed.len(),
+                "change journal written"
+            );
+            write_atomic(file, &serialize_journal(&journal))
+        }
+    }
+
+    impl std::fmt::Debug for ChangeWatcher {
+        fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            formatter
+                .debug_struct("ChangeWatcher")
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl Drop for ChangeWatcher {
+        fn drop(&mut self) {
+            self.shared.stop.store(true, Ordering::Relaxed);
+            for thread in self.threads.drain(..) {
+                let _ = thread.join();
             }
         }
     }
@@ -405,6 +572,19 @@ mod tests {
         assert_eq!(
             changed(&state.journal(100, path_of)),
             vec![("/srv/2".into(), 2)]
+        );
+    }
+
+    #[test]
+    fn a_folder_named_by_its_path_and_a_drive_no_longer_watched() {
+        let mut state: JournalState<String> = JournalState::new("s".into(), vec![7, 8]);
+        state.record_folders(&["C:\\Data".to_string(), "D:\\".to_string()], false);
+        state.stop_covering(8);
+        let journal = state.journal(100, |path| Named::Path(path.clone()));
+        assert_eq!(journal.devices, vec![7]);
+        assert_eq!(
+            changed(&journal),
+            vec![("C:\\Data".into(), 1), ("D:\\".into(), 1)]
         );
     }
 

@@ -207,16 +207,20 @@ fn live_volumes(_output: &mut SourceOutput) -> Vec<Volume> {
     super::win32::volumes()
 }
 
-/// The file systems a Linux system's inventory walks, as the service's change watcher
-/// watches them: every local fixed volume of the running system, or the image's root.
+/// The file systems the inventory walks, as the service's change watcher watches
+/// them: every local fixed volume of the running system (on Windows every fixed drive
+/// by its letter, as the walks start from them), or the image's root.
 pub fn watched_places(root: &ScanRoot) -> Vec<PathBuf> {
     if !root.is_live() {
         return vec![root.root().to_path_buf()];
     }
     let mut scratch = SourceOutput::default();
-    local_fixed_volumes(&live_volumes(&mut scratch), false)
+    let windows = cfg!(windows);
+    local_fixed_volumes(&live_volumes(&mut scratch), windows)
         .into_iter()
         .map(|volume| volume.mount_point)
+        // Under Wine, the drive of the Linux system's root is not the Windows scan's.
+        .filter(|mount| !(windows && is_unix_root_through_wine(mount)))
         .collect()
 }
 

@@ -4,6 +4,8 @@
 //! - the drives by letter (`GetLogicalDrives`, `GetDriveTypeW`) with their file systems
 //!   (`GetVolumeInformationW`): sysinfo lists volumes by their GUID names, which Wine
 //!   does not give for drives mapped to folders;
+//! - a drive's serial number (`GetVolumeInformationW`), which names the drives the
+//!   service's change watcher watched;
 //! - a file's or folder's attributes, size and time in one call that opens nothing
 //!   (`GetFileAttributesExW`), where `std::fs::symlink_metadata` opens a handle, which
 //!   on a school PC passes every antivirus filter, and under Wine costs three trips to
@@ -78,6 +80,28 @@ pub fn volumes() -> Vec<Volume> {
         });
     }
     volumes
+}
+
+/// The serial number of the drive whose root is `root` (`C:\`); `None` for a path
+/// that is not a drive's root, or a drive that does not answer.
+pub fn volume_serial(root: &Path) -> Option<u64> {
+    let name = wide(root.as_os_str());
+    let mut serial = 0_u32;
+    // SAFETY: `name` is a NUL-terminated UTF-16 string and `serial` a u32, both
+    // outliving the call; the outputs not wanted are null, which the call allows.
+    let answered = unsafe {
+        GetVolumeInformationW(
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            0,
+            &raw mut serial,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    } != 0;
+    answered.then_some(u64::from(serial))
 }
 
 /// A file's or folder's facts without opening it; a link (reparse point) is not
