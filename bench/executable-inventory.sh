@@ -111,7 +111,7 @@ PY
 found_viber() { grep -q '"app": "viber"' "$work/out.json" || { echo "$1 missed the renamed Viber" >&2; exit 1; }; }
 row() { printf '%-58s %10s %12s\n' "$1" "$2" "$(awk -v m="$3" 'BEGIN {printf "%.3f", m/1000}')"; }
 # service_row WHAT MILLISECONDS
-service_row() { printf '%-58s %10s\n' "$1" "$(awk -v m="$2" 'BEGIN {printf "%.5f", m/1000}')"; }
+service_row() { printf '%-58s %10s\n' "$1" "$(awk -v m="$2" 'BEGIN {printf "%.6f", m/1000}')"; }
 
 # Linux: an image with the tree in /srv and /data.
 image=$work/image
@@ -211,9 +211,9 @@ service_row "  without the inventory" "$plain_ms"
 service_row "  with the inventory, first scan" "$first_ms"
 service_row "  repeat scan by folder times (before the watcher)" "$times_ms"
 service_row "  repeat scan with the change journal" "$journal_ms"
-service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$times_us" 'BEGIN {printf "%.1f", u/1000}')"
-service_row "  the inventory's own time: with the change journal" "$(awk -v u="$journal_us" 'BEGIN {printf "%.1f", u/1000}')"
-[ -z "$before_us" ] || service_row "  the same, BEFORE_AGENT's build" "$(awk -v u="$before_us" 'BEGIN {printf "%.1f", u/1000}')"
+service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$times_us" 'BEGIN {printf "%.3f", u/1000}')"
+service_row "  the inventory's own time: with the change journal" "$(awk -v u="$journal_us" 'BEGIN {printf "%.3f", u/1000}')"
+[ -z "$before_us" ] || service_row "  the same, BEFORE_AGENT's build" "$(awk -v u="$before_us" 'BEGIN {printf "%.3f", u/1000}')"
 service_row "this machine's default scan (sverka-agent scan), own" "$live_own"
 printf '  the repeat inventory adds %s%% (by folder times: %s%%) to this machine'"'"'s scan; %s folders unseen\n' \
     "$(awk -v a="$journal_us" -v b="$live_own" 'BEGIN {printf "%.1f", a / 10 / b}')" \
@@ -258,7 +258,9 @@ row "  repeat scan (cache of files and folders)" "$wrepeat_s" "$wrepeat_own"
 wine_service() {
     local name=$1 scans=$2
     shift 2
-    local state="C:\\$name-state"
+    # Where the service keeps its state (ProgramData, a folder the inventory leaves to
+    # the other walks), as the MSI installs it.
+    local state="C:\\ProgramData\\Sverka-$name"
     wine "$exe" enroll --server "$url" --allow-http --secret "$secret" --state-dir "$state" \
         >/dev/null 2>"$work/wine-$name-enroll.log" || { cat "$work/wine-$name-enroll.log" >&2; exit 1; }
     SVERKA_LOG=info wine "$exe" run --state-dir "$state" --max-delay 0 --interval 2s "$@" \
@@ -286,8 +288,8 @@ printf '%-58s %10s %12s\n' "the Windows service's scan child (median of $service
 service_row "  without the inventory" "$wplain_ms"
 service_row "  repeat scan by folder times (before the watcher)" "$wtimes_ms"
 service_row "  repeat scan with the change journal" "$wjournal_ms"
-service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$wtimes_us" 'BEGIN {printf "%.1f", u/1000}')"
-service_row "  the inventory's own time: with the change journal" "$(awk -v u="$wjournal_us" 'BEGIN {printf "%.1f", u/1000}')"
+service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$wtimes_us" 'BEGIN {printf "%.3f", u/1000}')"
+service_row "  the inventory's own time: with the change journal" "$(awk -v u="$wjournal_us" 'BEGIN {printf "%.3f", u/1000}')"
 printf '  the repeat inventory adds %s%% (by folder times: %s%%) to the Windows service'"'"'s scan; %s folders unseen\n' \
     "$(awk -v a="$wjournal_us" -v b="$wplain_ms" 'BEGIN {printf "%.1f", a / 10 / b}')" \
     "$(awk -v a="$wtimes_us" -v b="$wplain_ms" 'BEGIN {printf "%.1f", a / 10 / b}')" "$wunchanged"

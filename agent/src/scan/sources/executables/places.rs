@@ -215,22 +215,22 @@ pub fn watched_places(root: &ScanRoot) -> Vec<PathBuf> {
         return vec![root.root().to_path_buf()];
     }
     let mut scratch = SourceOutput::default();
-    let windows = cfg!(windows);
-    local_fixed_volumes(&live_volumes(&mut scratch), windows)
+    local_fixed_volumes(&live_volumes(&mut scratch), cfg!(windows))
         .into_iter()
         .map(|volume| volume.mount_point)
-        // Under Wine, the drive of the Linux system's root is not the Windows scan's.
-        .filter(|mount| !(windows && is_unix_root_through_wine(mount)))
         .collect()
 }
 
 /// Wine maps a drive letter (`Z:`) to the Linux file system's root; the Linux scan is
-/// that system's, so a Windows scan under Wine leaves it alone.
+/// that system's, so a Windows scan under Wine leaves it alone (the drives are listed
+/// without it). Each folder is looked at without opening it: under Wine an open is
+/// three trips to its server.
 pub fn is_unix_root_through_wine(drive: &Path) -> bool {
-    ["etc", "usr", "proc"]
-        .iter()
-        .all(|folder| drive.join(folder).is_dir())
-        && !drive.join("Windows").is_dir()
+    // Wine shows a mount point such as `/proc` as a link (a reparse point): what
+    // counts is that a folder is there, not what kind.
+    let is_folder =
+        |name: &str| super::Facts::read(&drive.join(name), true).is_ok_and(|facts| !facts.is_file);
+    !is_folder("Windows") && ["etc", "usr", "proc"].into_iter().all(is_folder)
 }
 
 /// The inventory's walks of the scanned system, and the folders they leave out.
@@ -247,7 +247,6 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
         let drives: Vec<(PathBuf, bool)> = if root.is_live() {
             local_fixed_volumes(&live_volumes(output), true)
                 .into_iter()
-                .filter(|volume| !is_unix_root_through_wine(&volume.mount_point))
                 .map(|volume| {
                     let kept = keeps_folder_times(&volume.file_system, true);
                     (volume.mount_point, kept)

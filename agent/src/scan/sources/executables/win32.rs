@@ -34,7 +34,8 @@ fn wide(text: &std::ffi::OsStr) -> Vec<u16> {
     text.encode_wide().chain([0]).collect()
 }
 
-/// The fixed and removable drives.
+/// The fixed and removable drives (under Wine, not the one that maps the Linux
+/// system's root).
 pub fn volumes() -> Vec<Volume> {
     // SAFETY: takes nothing, returns a bit mask of the drive letters in use.
     let letters = unsafe { GetLogicalDrives() };
@@ -48,6 +49,11 @@ pub fn volumes() -> Vec<Volume> {
         // SAFETY: `name` is a NUL-terminated UTF-16 string that outlives the call.
         let kind = unsafe { GetDriveTypeW(name.as_ptr()) };
         if kind != DRIVE_FIXED && kind != DRIVE_REMOVABLE {
+            continue;
+        }
+        // Under Wine, the Linux system's root (`Z:`) is not a drive of the Windows
+        // system; asking for its file system also costs Wine a try to open the disk.
+        if super::places::is_unix_root_through_wine(Path::new(&root)) {
             continue;
         }
         let mut file_system = [0u16; 64];
