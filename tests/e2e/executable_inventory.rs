@@ -501,10 +501,10 @@ fn the_services_change_watcher_finds_what_folder_times_hide() {
     let log = fs::read_to_string(&log).unwrap();
     assert!(log.contains("watching the disks for changes"), "{log}");
     // Some scan took folders from the cache unseen, on the journal's word.
-    let unchanged: Vec<u64> = log
-        .lines()
-        .filter_map(|line| line.split("folders_unchanged=").nth(1))
-        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-        .collect();
-    assert!(unchanged.iter().any(|count| *count > 0), "{log}");
+    assert!(
+        folders_unchanged_counts(&log)
+            .iter()
+            .any(|count| *count > 0),
+        "{log}"
+    );
 }

@@ -493,19 +493,8 @@ fn under_wine_the_agent_finds_every_install_method() {
     // inventory (uninstall keys, AppX) and evidence (files, processes, web apps).
     let collector = Collector::start();
     let school = collector.add_org("Школа №3", "school", None);
-    let secret = collector.secret(school);
     let state = "C:\\ProgramData\\Sverka";
-    let enrolled = prefix.run_agent(&[
-        "enroll",
-        "--server",
-        &collector.url(),
-        "--allow-http",
-        "--secret",
-        &secret,
-        "--state-dir",
-        state,
-    ]);
-    assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
+    prefix.enroll_agent(&collector.url(), &collector.secret(school), state);
     for _ in 0..2 {
         let run = prefix.run_agent(&[
             "run",
@@ -785,17 +774,7 @@ fn under_wine_the_services_change_watcher_finds_what_folder_times_hide() {
     let collector = Collector::start();
     let school = collector.add_org("Школа №5", "school", None);
     let state = "C:\\ProgramData\\Sverka";
-    let enrolled = prefix.run_agent(&[
-        "enroll",
-        "--server",
-        &collector.url(),
-        "--allow-http",
-        "--secret",
-        &collector.secret(school),
-        "--state-dir",
-        state,
-    ]);
-    assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
+    prefix.enroll_agent(&collector.url(), &collector.secret(school), state);
     let log = prefix.path().join("service.log");
     let mut service = prefix.spawn_agent(
         &[
@@ -858,10 +837,10 @@ fn under_wine_the_services_change_watcher_finds_what_folder_times_hide() {
     );
     assert!(log.contains("watching the disks for changes"), "{log}");
     // Some scan took folders from the cache unseen, on the journal's word.
-    let unchanged: Vec<u64> = log
-        .lines()
-        .filter_map(|line| line.split("folders_unchanged=").nth(1))
-        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-        .collect();
-    assert!(unchanged.iter().any(|count| *count > 0), "{log}");
+    assert!(
+        folders_unchanged_counts(&log)
+            .iter()
+            .any(|count| *count > 0),
+        "{log}"
+    );
 }

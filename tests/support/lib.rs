@@ -432,6 +432,15 @@ pub fn scan_json(root: &FixtureRoot, extra: &[&str]) -> (i32, Value) {
     (run.code, run.json())
 }
 
+/// The `folders_unchanged` counts of a service's log, one per scan with the
+/// inventory: folders a journal scan took from the cache without looking at them.
+pub fn folders_unchanged_counts(log: &str) -> Vec<u64> {
+    log.lines()
+        .filter_map(|line| line.split("folders_unchanged=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
 /// The finding for `app` in a JSON report.
 pub fn finding<'a>(report: &'a Value, app: &str) -> Option<&'a Value> {
     report["findings"]

@@ -761,6 +761,22 @@ impl WinePrefix {
             .expect("start sverka-agent.exe under wine")
     }
 
+    /// `sverka-agent.exe enroll` with `collector`'s `secret`, its state in `state` (a
+    /// Windows path); fails the test unless it enrolls.
+    pub fn enroll_agent(&self, server: &str, secret: &str, state: &str) {
+        let enrolled = self.run_agent(&[
+            "enroll",
+            "--server",
+            server,
+            "--allow-http",
+            "--secret",
+            secret,
+            "--state-dir",
+            state,
+        ]);
+        assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
+    }
+
     /// The x64 agent (`agent_exe`) in this prefix.
     pub fn run_agent(&self, args: &[&str]) -> Run {
         self.run_agent_for(WindowsTarget::X64, args)

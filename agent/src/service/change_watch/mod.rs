@@ -212,9 +212,7 @@ mod linux {
     use std::time::Duration;
 
     use super::fanotify::{Fanotify, READ_BUFFER_BYTES};
-    use super::{JournalState, WatchError, lock, now_seconds, take_seen_mark};
-    use crate::delivery::fswrite::write_atomic;
-    use crate::scan::sources::executables::journal::serialize_journal;
+    use super::{JournalState, WatchError, lock, now_seconds, take_seen_mark, write_journal_file};
 
     /// How long the reading thread waits for events before it looks at the stop flag.
     const WAIT: Duration = Duration::from_millis(500);
@@ -280,12 +278,7 @@ mod linux {
                 );
                 state.journal(now_seconds(), |folder| self.shared.source.path_of(folder))
             };
-            tracing::debug!(
-                at = journal.at,
-                changed = journal.changed.len(),
-                "change journal written"
-            );
-            write_atomic(file, &serialize_journal(&journal))
+            write_journal_file(file, &journal)
         }
     }
 
@@ -347,6 +340,20 @@ fn take_seen_mark(
     mark
 }
 
+/// Writes `journal` to `file` for the scan about to start.
+#[cfg(any(target_os = "linux", windows))]
+fn write_journal_file(file: &std::path::Path, journal: &ChangeJournal) -> std::io::Result<()> {
+    tracing::debug!(
+        at = journal.at,
+        changed = journal.changed.len(),
+        "change journal written"
+    );
+    crate::delivery::fswrite::write_atomic(
+        file,
+        &crate::scan::sources::executables::journal::serialize_journal(journal),
+    )
+}
+
 /// The watcher's state behind its lock; a panic while holding it leaves plain data
 /// behind, so it goes on with it.
 #[cfg(any(target_os = "linux", windows))]
@@ -367,20 +374,20 @@ mod on_windows {
     use std::time::Duration;
 
     use super::windows::{DirectoryWatch, name_folder};
-    use super::{JournalState, WatchError, lock, now_seconds, take_seen_mark};
-    use crate::delivery::fswrite::write_atomic;
-    use crate::scan::sources::executables::journal::serialize_journal;
+    use super::{JournalState, WatchError, lock, now_seconds, take_seen_mark, write_journal_file};
     use crate::scan::sources::executables::win32::volume_serial;
 
     /// How long a reading thread waits for changes before it looks at the stop flag.
     const WAIT: Duration = Duration::from_millis(500);
 
+    #[derive(Debug)]
     struct Shared {
         state: Mutex<JournalState<String>>,
         stop: AtomicBool,
     }
 
     /// A running watcher, a thread per watched drive; dropping it stops them.
+    #[derive(Debug)]
     pub struct ChangeWatcher {
         shared: Arc<Shared>,
         threads: Vec<JoinHandle<()>>,
@@ -454,20 +461,7 @@ mod on_windows {
         pub fn write_journal(&self, file: &Path) -> std::io::Result<()> {
             let journal =
                 lock(&self.shared.state).journal(now_seconds(), |folder| name_folder(folder));
-            tracing::debug!(
-                at = journal.at,
-                changed = journal.changed.len(),
-                "change journal written"
-            );
-            write_atomic(file, &serialize_journal(&journal))
-        }
-    }
-
-    impl std::fmt::Debug for ChangeWatcher {
-        fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            formatter
-                .debug_struct("ChangeWatcher")
-                .finish_non_exhaustive()
+            write_journal_file(file, &journal)
         }
     }
 
