@@ -432,13 +432,17 @@ pub fn scan_json(root: &FixtureRoot, extra: &[&str]) -> (i32, Value) {
     (run.code, run.json())
 }
 
-/// The `folders_unchanged` counts of a service's log, one per scan with the
-/// inventory: folders a journal scan took from the cache without looking at them.
-pub fn folders_unchanged_counts(log: &str) -> Vec<u64> {
-    log.lines()
+/// Fails the test unless the service whose log this is started its change watcher
+/// and some scan took folders from the cache unseen, on the journal's word (its
+/// `folders_unchanged` count above zero).
+pub fn assert_change_journal_answered(log: &str) {
+    assert!(log.contains("watching the disks for changes"), "{log}");
+    let unchanged: Vec<u64> = log
+        .lines()
         .filter_map(|line| line.split("folders_unchanged=").nth(1))
         .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-        .collect()
+        .collect();
+    assert!(unchanged.iter().any(|count| *count > 0), "{log}");
 }
 
 /// The finding for `app` in a JSON report.
