@@ -442,9 +442,15 @@ mod on_windows {
                                 }
                             }
                         }
-                    })
-                    .map_err(WatchError::Thread)?;
-                threads.push(thread);
+                    });
+                match thread {
+                    Ok(thread) => threads.push(thread),
+                    Err(error) => {
+                        // Stop the threads already started (dropping the watcher does).
+                        drop(ChangeWatcher { shared, threads });
+                        return Err(WatchError::Thread(error));
+                    }
+                }
             }
             Ok(ChangeWatcher { shared, threads })
         }
