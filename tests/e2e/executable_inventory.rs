@@ -378,6 +378,27 @@ fn a_damaged_or_foreign_cache_is_an_error_and_rebuilt() {
     let state = tempfile::tempdir().unwrap();
     let cache = state.path().join("executables.json");
     let cache_arg = cache.to_string_lossy().into_owned();
+    // A scan of the cache as it is now: says it was `expected` and rebuilt it, finds
+    // the program all the same, and the next scan reads the rebuilt cache without
+    // complaint.
+    let scan_finds_and_rebuilds = |expected: &str| {
+        let (_, report) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+        let errors = errors_of(&report, "file").join("\n");
+        assert!(
+            errors.contains(expected) && errors.contains("rebuilt"),
+            "{expected}: {errors}"
+        );
+        assert!(
+            has_evidence(&report, "telegram", "/srv/share/homework.exe"),
+            "{report:#}"
+        );
+        let (_, again) = scan_json(&root, &["--inventory-cache", &cache_arg]);
+        assert!(errors_of(&again, "file").is_empty(), "{again:#}");
+        assert!(
+            has_evidence(&again, "telegram", "/srv/share/homework.exe"),
+            "{again:#}"
+        );
+    };
     let foreign = r#"{"cache":"sverka executable inventory","agent_version":"0.0.0-other"}"#;
     for (contents, expected) in [
         (
@@ -389,23 +410,7 @@ fn a_damaged_or_foreign_cache_is_an_error_and_rebuilt() {
         (foreign.as_bytes(), "cache of agent version 0.0.0-other"),
     ] {
         fs::write(&cache, contents).unwrap();
-        let (_, report) = scan_json(&root, &["--inventory-cache", &cache_arg]);
-        let errors = errors_of(&report, "file").join("\n");
-        assert!(
-            errors.contains(expected) && errors.contains("rebuilt"),
-            "{expected}: {errors}"
-        );
-        assert!(
-            has_evidence(&report, "telegram", "/srv/share/homework.exe"),
-            "{report:#}"
-        );
-        // Rebuilt: the next scan reads it without complaint.
-        let (_, again) = scan_json(&root, &["--inventory-cache", &cache_arg]);
-        assert!(errors_of(&again, "file").is_empty(), "{again:#}");
-        assert!(
-            has_evidence(&again, "telegram", "/srv/share/homework.exe"),
-            "{again:#}"
-        );
+        scan_finds_and_rebuilds(expected);
     }
 
     // A cache whose header is sound but one folder's line is not: found damaged when
@@ -422,18 +427,7 @@ fn a_damaged_or_foreign_cache_is_an_error_and_rebuilt() {
         })
         .collect();
     fs::write(&cache, damaged.join("\n")).unwrap();
-    let (_, report) = scan_json(&root, &["--inventory-cache", &cache_arg]);
-    let errors = errors_of(&report, "file").join("\n");
-    assert!(
-        errors.contains("damaged cache file") && errors.contains("rebuilt"),
-        "{errors}"
-    );
-    assert!(
-        has_evidence(&report, "telegram", "/srv/share/homework.exe"),
-        "{report:#}"
-    );
-    let (_, again) = scan_json(&root, &["--inventory-cache", &cache_arg]);
-    assert!(errors_of(&again, "file").is_empty(), "{again:#}");
+    scan_finds_and_rebuilds("damaged cache file");
 }
 
 /// The service's change watcher (fanotify, Linux 5.9 and root rights) tells each scan

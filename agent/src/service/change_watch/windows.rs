@@ -50,10 +50,6 @@ fn wide(path: &Path) -> Vec<u16> {
 /// A handle closed when dropped.
 struct Owned(HANDLE);
 
-// SAFETY: a kernel handle may be used from any thread; the watch that owns it is
-// used by one thread at a time.
-unsafe impl Send for Owned {}
-
 impl Drop for Owned {
     fn drop(&mut self) {
         // SAFETY: the handle was opened by this module and is closed once.
@@ -74,8 +70,9 @@ pub struct DirectoryWatch {
     pending: bool,
 }
 
-// SAFETY: the OVERLAPPED holds a copy of the event handle, which any thread may use;
-// the watch is moved to its reading thread once and used there alone.
+// SAFETY: kernel handles (the folder's, the event's, the copy of the event's in the
+// OVERLAPPED) may be used from any thread; the watch is moved to its reading thread
+// once and used there alone.
 unsafe impl Send for DirectoryWatch {}
 
 impl DirectoryWatch {

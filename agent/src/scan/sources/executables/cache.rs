@@ -516,10 +516,9 @@ impl CacheView {
         &self.bytes[self.body_start..]
     }
 
-    fn damaged(&mut self, why: String) {
-        if self.damage.is_none() {
-            self.damage = Some(CacheError::Damaged(why));
-        }
+    /// Records what was found damaged (the first damage found is the one said).
+    fn damaged(&mut self, error: CacheError) {
+        self.damage.get_or_insert(error);
     }
 
     /// The path of folder line `index`, read from the line's start alone.
@@ -546,7 +545,7 @@ impl CacheView {
         let at = match self.search(path) {
             Ok(at) => at,
             Err(error) => {
-                self.damage = Some(error);
+                self.damaged(error);
                 return None;
             }
         };
@@ -586,15 +585,14 @@ impl CacheView {
         match self.parse_folder(index) {
             Ok((found, folder)) if found == path => Some(folder),
             Ok((found, _)) => {
-                self.damaged(format!("folder line {} is {found}, not {path}", index + 2));
-                None
-            }
-            Err(CacheError::Damaged(why)) => {
-                self.damaged(why);
+                self.damaged(CacheError::Damaged(format!(
+                    "folder line {} is {found}, not {path}",
+                    index + 2
+                )));
                 None
             }
             Err(error) => {
-                self.damage.get_or_insert(error);
+                self.damaged(error);
                 None
             }
         }
@@ -652,7 +650,7 @@ impl CacheView {
         let start = match self.search(path) {
             Ok(Ok(at) | Err(at)) => at,
             Err(error) => {
-                self.damage = Some(error);
+                self.damaged(error);
                 return 0..0;
             }
         };
@@ -663,7 +661,7 @@ impl CacheView {
                 Ok(below) if is_within(&below, path) => low = middle + 1,
                 Ok(_) => high = middle,
                 Err(error) => {
-                    self.damage = Some(error);
+                    self.damaged(error);
                     return 0..0;
                 }
             }
@@ -819,6 +817,16 @@ pub fn serialize_cache(cache: &ExecutableCache, agent_version: &str) -> Vec<u8> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether `bytes` read as a cache of `version` is damage.
+    fn is_damage(bytes: &[u8], version: &str) -> bool {
+        matches!(parse_cache(bytes, version), Err(CacheError::Damaged(_)))
+    }
+
+    /// The header of an empty cache of agent version 1.
+    fn bare_header() -> String {
+        format!(r#"{{"cache":"{CACHE_MARKER}","agent_version":"1"}}"#)
+    }
 
     fn program(size: u64, matched: bool) -> CachedFile {
         CachedFile {
@@ -1002,7 +1010,7 @@ mod tests {
     #[test]
     fn a_folder_listing_that_leads_out_of_its_folder_is_damage() {
         for name in ["..", ".", "", "a/b", "a\\b", "a\u{0}b"] {
-            let header = format!(r#"{{"cache":"{CACHE_MARKER}","agent_version":"1"}}"#);
+            let header = bare_header();
             let name = serde_json::to_string(name).unwrap();
             let listing = format!(
                 r#"{{"path":"/srv","listing":{{"modified_ns":1,"folders":[{name}],"candidates":[]}}}}"#
@@ -1012,13 +1020,7 @@ mod tests {
             );
             for line in [listing, file] {
                 let bytes = format!("{header}\n{line}\n");
-                assert!(
-                    matches!(
-                        parse_cache(bytes.as_bytes(), "1"),
-                        Err(CacheError::Damaged(_))
-                    ),
-                    "{name:?}"
-                );
+                assert!(is_damage(bytes.as_bytes(), "1"), "{name:?}");
                 let mut view = CacheView::open(bytes.into_bytes(), "1").unwrap();
                 let at = view.find("/srv").unwrap();
                 assert!(view.folder(at, "/srv").is_none());
@@ -1028,7 +1030,7 @@ mod tests {
             }
         }
         // A header alone is an empty cache.
-        let empty = format!(r#"{{"cache":"{CACHE_MARKER}","agent_version":"1"}}"#);
+        let empty = bare_header();
         assert_eq!(
             parse_cache(empty.as_bytes(), "1"),
             Ok(ExecutableCache::default())
@@ -1046,44 +1048,26 @@ mod tests {
             })
         );
         let header_end = bytes.iter().position(|byte| *byte == b'\n').unwrap();
-        assert!(matches!(
-            parse_cache(&bytes[..header_end / 2], "1.2.3"),
-            Err(CacheError::Damaged(_))
-        ));
+        assert!(is_damage(&bytes[..header_end / 2], "1.2.3"));
         // Cut inside a folder line: that line is damaged.
-        assert!(matches!(
-            parse_cache(&bytes[..bytes.len() - 10], "1.2.3"),
-            Err(CacheError::Damaged(_))
-        ));
+        assert!(is_damage(&bytes[..bytes.len() - 10], "1.2.3"));
         assert_eq!(
             parse_cache(br#"{"entries": []}"#, "1.2.3"),
             Err(CacheError::NotACache)
         );
-        assert!(matches!(
-            parse_cache(b"\xff\xfe garbage", "1.2.3"),
-            Err(CacheError::Damaged(_))
-        ));
-        let header = format!(r#"{{"cache":"{CACHE_MARKER}","agent_version":"1"}}"#);
+        assert!(is_damage(b"\xff\xfe garbage", "1.2.3"));
+        let header = bare_header();
         for line in [
             r#"{"path":"","files":[]}"#,
             r#"{"files":[],"path":"/srv"}"#,
             r#"["/srv"]"#,
         ] {
             let bytes = format!("{header}\n{line}\n");
-            assert!(
-                matches!(
-                    parse_cache(bytes.as_bytes(), "1"),
-                    Err(CacheError::Damaged(_))
-                ),
-                "{line}"
-            );
+            assert!(is_damage(bytes.as_bytes(), "1"), "{line}");
         }
         let bad_match = format!(
             r#"{{"cache":"{CACHE_MARKER}","agent_version":"1","matched":[{{"path":"","size":1,"modified_ns":1,"program":null}}]}}"#
         );
-        assert!(matches!(
-            parse_cache(bad_match.as_bytes(), "1"),
-            Err(CacheError::Damaged(_))
-        ));
+        assert!(is_damage(bad_match.as_bytes(), "1"));
     }
 }

@@ -158,8 +158,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         .map(|file| load_cache(file, output))
         .unwrap_or_default();
     // Folder listings are reused until the next full walk is due.
-    let last_full_walk = previous.header().full_walk_at;
-    let full_walk_due = !(0..FULL_WALK_EVERY.as_secs() as i64).contains(&(now_s - last_full_walk));
+    let full_walk_due = full_walk_due(previous.header().full_walk_at, now_s);
     let journal = options
         .change_journal
         .as_deref()
@@ -282,16 +281,27 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     } else {
         &header.journal
     };
-    // The watcher may forget the changes the cache on disk has seen.
-    if let (Some(journal_file), Some(mark)) = (&options.change_journal, on_disk)
-        && let Err(error) = std::fs::write(
-            journal::seen_file(journal_file),
-            journal::serialize_mark(mark),
-        )
-    {
-        tracing::debug!("cannot tell the change watcher what the cache has seen: {error}");
+    if let (Some(journal_file), Some(mark)) = (&options.change_journal, on_disk) {
+        tell_watcher_seen(journal_file, mark);
     }
     stats
+}
+
+/// Whether the once-a-day full walk is due, the last one made at `last_full_walk`
+/// (seconds since 1970; one in the future is due too).
+fn full_walk_due(last_full_walk: i64, now_s: i64) -> bool {
+    !(0..FULL_WALK_EVERY.as_secs() as i64).contains(&(now_s - last_full_walk))
+}
+
+/// Tells the service's change watcher, in the file beside its journal, what the cache
+/// on disk has seen: it may forget the changes up to that mark.
+fn tell_watcher_seen(journal_file: &Path, mark: &journal::JournalMark) {
+    if let Err(error) = std::fs::write(
+        journal::seen_file(journal_file),
+        journal::serialize_mark(mark),
+    ) {
+        tracing::debug!("cannot tell the change watcher what the cache has seen: {error}");
+    }
 }
 
 /// The inventory from the cache's header alone, when the service's journal says
@@ -315,9 +325,7 @@ fn answer_from_header(
     );
     let header = read_cache_header(cache_file)?;
     let header = cache::parse_header(&header, env!("CARGO_PKG_VERSION")).ok()?;
-    let full_walk_due =
-        !(0..FULL_WALK_EVERY.as_secs() as i64).contains(&(now_s - header.full_walk_at));
-    if full_walk_due || header.plan != plan {
+    if full_walk_due(header.full_walk_at, now_s) || header.plan != plan {
         return None;
     }
     let mut quiet = SourceOutput::default();
@@ -350,41 +358,71 @@ fn answer_from_header(
         ..InventoryStats::default()
     };
     for (path, file) in &header.matched {
-        let (Some(format), Some(user)) = (file.program, kept_root(&users, path)) else {
+        let Some(user) = kept_root(&users, path) else {
             continue;
         };
+        if file.program.is_none() {
+            continue;
+        }
         stats.programs += 1;
         stats.from_cache += 1;
-        let local = PathBuf::from(path);
-        let file_name = local
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let observation = Observation {
-            observed: Observed::File {
-                file_name,
-                format,
-                version_info: file.version_info.clone(),
-            },
-            path: Some(context.root.display(&local)),
-            user: user.clone(),
-            scope: Scope::of_profile(user),
-            strength: Strength::Installed,
-        };
-        if !context.matcher.hits_for(&observation).is_empty() {
-            output.observations.push(observation);
-        }
+        output
+            .observations
+            .extend(rematch_cached(context, path, file, user.as_deref()));
     }
     // The cache on disk has seen what it had seen: the watcher may forget that much.
-    if let Some(mark) = &header.journal
-        && let Err(error) = std::fs::write(
-            journal::seen_file(journal_file),
-            journal::serialize_mark(mark),
-        )
-    {
-        tracing::debug!("cannot tell the change watcher what the cache has seen: {error}");
+    if let Some(mark) = &header.journal {
+        tell_watcher_seen(journal_file, mark);
     }
     Some(stats)
+}
+
+/// The observation of the program file at `path` (a path of this machine), when the
+/// catalog matches it; `None` when it does not.
+fn matched_observation(
+    context: &ScanContext<'_>,
+    path: &Path,
+    file_name: &str,
+    format: FileFormat,
+    version_info: Option<VersionInfo>,
+    user: Option<&str>,
+) -> Option<Observation> {
+    let observation = Observation {
+        observed: Observed::File {
+            file_name: file_name.to_string(),
+            format,
+            version_info,
+        },
+        path: Some(context.root.display(path)),
+        user: user.map(str::to_string),
+        scope: Scope::of_profile(&user),
+        strength: Strength::Installed,
+    };
+    (!context.matcher.hits_for(&observation).is_empty()).then_some(observation)
+}
+
+/// A program the cache's header says matched, matched again as the cache has it
+/// (`None` when it is not a program or no longer matches).
+fn rematch_cached(
+    context: &ScanContext<'_>,
+    path: &str,
+    file: &CachedFile,
+    user: Option<&str>,
+) -> Option<Observation> {
+    let local = Path::new(path);
+    let file_name = local
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .unwrap_or_default();
+    let version_info = file.version_info.clone();
+    matched_observation(
+        context,
+        local,
+        &file_name,
+        file.program?,
+        version_info,
+        user,
+    )
 }
 
 /// Whether the walk from `start` would reach `folder`: it lies in or below `start`
@@ -1103,22 +1141,10 @@ impl Inventory<'_, '_> {
         version_info: Option<VersionInfo>,
         user: Option<&str>,
     ) -> bool {
-        let matcher = self.context.matcher;
-        let observation = Observation {
-            observed: Observed::File {
-                file_name: file_name.to_string(),
-                format,
-                version_info,
-            },
-            path: Some(self.context.root.display(path)),
-            user: user.map(str::to_string),
-            scope: Scope::of_profile(&user),
-            strength: Strength::Installed,
-        };
-        let matched = !matcher.hits_for(&observation).is_empty();
-        if matched {
-            self.observations.push(observation);
-        }
+        let observation =
+            matched_observation(self.context, path, file_name, format, version_info, user);
+        let matched = observation.is_some();
+        self.observations.extend(observation);
         matched
     }
 
@@ -1141,19 +1167,14 @@ impl Inventory<'_, '_> {
             })
             .collect();
         for (path, file, user) in matched {
-            let Some(format) = file.program else {
+            if file.program.is_none() {
                 continue;
-            };
+            }
             self.stats.programs += 1;
             self.stats.from_cache += 1;
-            let local = PathBuf::from(&path);
-            let file_name = local
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned())
-                .unwrap_or_default();
             // The same catalog matches the same facts, unless the cache was edited.
-            let version_info = file.version_info.clone();
-            if self.observe(&local, &file_name, format, version_info, user.as_deref()) {
+            if let Some(observation) = rematch_cached(self.context, &path, &file, user.as_deref()) {
+                self.observations.push(observation);
                 self.matched.push((path, file));
             }
         }

@@ -225,6 +225,7 @@ pub fn watched_places(root: &ScanRoot) -> Vec<PathBuf> {
 /// that system's, so a Windows scan under Wine leaves it alone (the drives are listed
 /// without it). Each folder is looked at without opening it: under Wine an open is
 /// three trips to its server.
+#[cfg(windows)]
 pub fn is_unix_root_through_wine(drive: &Path) -> bool {
     // Wine shows a mount point such as `/proc` as a link (a reparse point): what
     // counts is that a folder is there, not what kind.
