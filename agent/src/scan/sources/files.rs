@@ -333,7 +333,27 @@ fn program_file(
 ) -> Option<Observation> {
     let header = read_header(local, HEADER_BYTES).ok()?;
     let format = FileFormat::sniff(&header)?;
-    Some(Observation {
+    Some(program_observation(
+        context,
+        local,
+        file_name,
+        format,
+        version_info,
+        user,
+    ))
+}
+
+/// A program file found installed at `local` (a path of this machine), in `user`'s
+/// profile or the machine's.
+pub fn program_observation(
+    context: &ScanContext<'_>,
+    local: &Path,
+    file_name: &str,
+    format: FileFormat,
+    version_info: Option<VersionInfo>,
+    user: Option<&str>,
+) -> Observation {
+    Observation {
         observed: Observed::File {
             file_name: file_name.to_string(),
             format,
@@ -343,5 +363,5 @@ fn program_file(
         user: user.map(str::to_string),
         scope: Scope::of_profile(&user),
         strength: Strength::Installed,
-    })
+    }
 }

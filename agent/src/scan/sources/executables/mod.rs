@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use sverka_shared::observation::{FileFormat, VersionInfo};
-use sverka_shared::{Observation, Observed, Scope, SourceKind, Strength};
+use sverka_shared::{Observation, SourceKind};
 
 use self::cache::{CacheAssembly, CacheHeader, CacheView, CachedFile, CachedFolder, CachedListing};
 use self::journal::{ChangeJournal, ChangesSince, Distrust, parse_journal};
@@ -387,17 +387,8 @@ fn matched_observation(
     version_info: Option<VersionInfo>,
     user: Option<&str>,
 ) -> Option<Observation> {
-    let observation = Observation {
-        observed: Observed::File {
-            file_name: file_name.to_string(),
-            format,
-            version_info,
-        },
-        path: Some(context.root.display(path)),
-        user: user.map(str::to_string),
-        scope: Scope::of_profile(&user),
-        strength: Strength::Installed,
-    };
+    let observation =
+        files::program_observation(context, path, file_name, format, version_info, user);
     (!context.matcher.hits_for(&observation).is_empty()).then_some(observation)
 }
 
