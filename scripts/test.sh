@@ -167,7 +167,13 @@ if ((${#need_packages[@]})); then
     if [[ " ${need_packages[*]} " == *":i386 "* ]] && ! dpkg --print-foreign-architectures | grep -qx i386; then
         $sudo_cmd dpkg --add-architecture i386
     fi
-    $sudo_cmd apt-get update -qq
+    # A mirror caught mid-sync fails one index ("File has unexpected size"): try again,
+    # then install from the indexes that did arrive (apt names what it could not get).
+    for attempt in 1 2 3; do
+        $sudo_cmd apt-get update -qq && break
+        [ "$attempt" = 3 ] && echo "apt-get update failed three times; installing from the indexes it has" >&2
+        sleep 10
+    done
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_packages[@]}" >/dev/null
 fi
 
