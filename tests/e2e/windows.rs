@@ -836,4 +836,24 @@ fn under_wine_the_services_change_watcher_finds_what_folder_times_hide() {
         "{found:?}\n{log}"
     );
     assert_change_journal_answered(&log);
+    // The journal names the fixed drive the watcher found (C:, not Wine's Z:) and the
+    // last mark a scan told it of; the journal scans planned their walks from those
+    // drives instead of asking Wine for each again.
+    let journal: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(prefix.local("C:\\ProgramData\\Sverka\\changes.json")).unwrap(),
+    )
+    .unwrap();
+    let roots: Vec<&str> = journal["drives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|drive| drive["root"].as_str())
+        .collect();
+    assert_eq!(roots, vec!["C:\\"], "{journal}");
+    assert!(
+        journal["drive_letters"].as_u64().unwrap() & 0b100 != 0,
+        "{journal}"
+    );
+    assert!(journal["seen"].as_u64().is_some(), "{journal}");
+    assert!(log.contains("drives_from_journal=true"), "{log}");
 }

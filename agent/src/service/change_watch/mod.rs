@@ -37,7 +37,7 @@ use std::hash::Hash;
 use std::path::{Path, PathBuf};
 
 use crate::scan::sources::executables::journal::{
-    ChangeJournal, ChangedFolder, MAX_JOURNAL_FOLDERS,
+    ChangeJournal, ChangedFolder, JournalDrive, MAX_JOURNAL_FOLDERS,
 };
 
 use self::events::{EventBatch, FolderHandle};
@@ -67,6 +67,11 @@ pub struct JournalState<Folder = FolderHandle> {
     folders: HashMap<Folder, u64>,
     devices: Vec<u64>,
     max_folders: usize,
+    /// The highest mark of this session a scan said its cache has seen.
+    seen: Option<u64>,
+    /// Windows: the drive letters in use and the fixed drives when it started.
+    drive_letters: u32,
+    drives: Vec<JournalDrive>,
 }
 
 impl JournalState<FolderHandle> {
@@ -85,7 +90,22 @@ impl<Folder: Hash + Eq + Clone> JournalState<Folder> {
             folders: HashMap::new(),
             devices,
             max_folders: MAX_JOURNAL_FOLDERS,
+            seen: None,
+            drive_letters: 0,
+            drives: Vec::new(),
         }
+    }
+
+    /// The same, with the drive letters in use and the fixed drives found when it
+    /// started (Windows), which each journal passes on to the scans.
+    pub fn with_drives(
+        mut self,
+        drive_letters: u32,
+        drives: Vec<JournalDrive>,
+    ) -> JournalState<Folder> {
+        self.drive_letters = drive_letters;
+        self.drives = drives;
+        self
     }
 
     /// The same, holding at most `max_folders` folders (tests).
@@ -114,6 +134,7 @@ impl<Folder: Hash + Eq + Clone> JournalState<Folder> {
     pub fn forget_through(&mut self, session: &str, at: u64) {
         if session == self.session && at <= self.seq {
             self.folders.retain(|_, seq| *seq > at);
+            self.seen = self.seen.max(Some(at));
         }
     }
 
@@ -162,6 +183,9 @@ impl<Folder: Hash + Eq + Clone> JournalState<Folder> {
         journal.at = self.seq;
         journal.trusted_after = self.trusted_after;
         journal.devices = self.devices.clone();
+        journal.seen = self.seen;
+        journal.drive_letters = self.drive_letters;
+        journal.drives = self.drives.clone();
         journal.changed = by_path
             .into_iter()
             .map(|(path, seq)| ChangedFolder { path, seq })
@@ -375,7 +399,7 @@ mod on_windows {
 
     use super::windows::{DirectoryWatch, name_folder};
     use super::{JournalState, WatchError, lock, now_seconds, take_seen_mark, write_journal_file};
-    use crate::scan::sources::executables::win32::volume_serial;
+    use crate::scan::sources::executables::places::live_fixed_drives;
 
     /// How long a reading thread waits for changes before it looks at the stop flag.
     const WAIT: Duration = Duration::from_millis(500);
@@ -395,13 +419,21 @@ mod on_windows {
 
     impl ChangeWatcher {
         /// Watches the drives `places` (their roots; those that cannot be watched are
-        /// named in the log).
+        /// named in the log). The journals pass on the fixed drives found now, when
+        /// each has a serial number, so the scans need not ask for them again.
         pub fn start(places: &[PathBuf]) -> Result<ChangeWatcher, WatchError> {
+            let (drive_letters, drives) = live_fixed_drives();
+            let serial_of = |place: &PathBuf| {
+                drives
+                    .iter()
+                    .find(|drive| drive.mount_point == *place)
+                    .and_then(|drive| drive.serial)
+            };
             let mut watches = Vec::new();
             let mut devices = Vec::new();
             let mut refused = Vec::new();
             for place in places {
-                match (DirectoryWatch::open(place), volume_serial(place)) {
+                match (DirectoryWatch::open(place), serial_of(place)) {
                     (Ok(watch), Some(serial)) => {
                         watches.push((watch, serial));
                         devices.push(serial);
@@ -416,9 +448,13 @@ mod on_windows {
             if watches.is_empty() {
                 return Err(WatchError::NothingWatched(refused.join("; ")));
             }
-            let session = uuid::Uuid::now_v7().to_string();
+            let mut state = JournalState::new(uuid::Uuid::now_v7().to_string(), devices);
+            // A drive without a serial number cannot be vouched for: then none are.
+            if let Some(journal_drives) = drives.iter().map(|drive| drive.to_journal()).collect() {
+                state = state.with_drives(drive_letters, journal_drives);
+            }
             let shared = Arc::new(Shared {
-                state: Mutex::new(JournalState::new(session, devices)),
+                state: Mutex::new(state),
                 stop: AtomicBool::new(false),
             });
             let mut threads = Vec::new();
@@ -568,20 +604,43 @@ mod tests {
         state.forget_through("other", 2);
         state.forget_through("s", 3);
         assert_eq!(changed(&state.journal(100, path_of)).len(), 2);
+        assert_eq!(state.journal(100, path_of).seen, None);
         state.forget_through("s", 1);
-        assert_eq!(
-            changed(&state.journal(100, path_of)),
-            vec![("/srv/2".into(), 2)]
-        );
+        let journal = state.journal(100, path_of);
+        assert_eq!(changed(&journal), vec![("/srv/2".into(), 2)]);
+        // The journal says what it was told, so the next scan need not tell it again.
+        assert_eq!(journal.seen, Some(1));
+        let bytes = serialize_journal(&journal);
+        let read = crate::scan::sources::executables::journal::parse_journal(&bytes).unwrap();
+        assert!(!read.has_seen(&read.mark()) && read.seen == Some(1));
+        let told = crate::scan::sources::executables::journal::JournalMark {
+            session: "s".into(),
+            at: 1,
+        };
+        assert!(read.has_seen(&told));
+        state.forget_through("s", 2);
+        state.forget_through("s", 1);
+        assert_eq!(state.journal(100, path_of).seen, Some(2));
     }
 
     #[test]
     fn a_folder_named_by_its_path_and_a_drive_no_longer_watched() {
-        let mut state: JournalState<String> = JournalState::new("s".into(), vec![7, 8]);
+        let drive = |root: &str, serial| JournalDrive {
+            root: root.into(),
+            serial,
+            file_system: "NTFS".into(),
+        };
+        let mut state: JournalState<String> = JournalState::new("s".into(), vec![7, 8])
+            .with_drives(0b1100, vec![drive("C:\\", 7), drive("D:\\", 8)]);
         state.record_folders(&["C:\\Data".to_string(), "D:\\".to_string()], false);
+        let journal = state.journal(100, |path| Named::Path(path.clone()));
+        assert_eq!(journal.current_drives(0b1100, 100).map(<[_]>::len), Some(2));
         state.stop_covering(8);
         let journal = state.journal(100, |path| Named::Path(path.clone()));
         assert_eq!(journal.devices, vec![7]);
+        // A scan then asks the system for the drives again.
+        assert_eq!(journal.drives.len(), 2);
+        assert_eq!(journal.current_drives(0b1100, 100), None);
         assert_eq!(
             changed(&journal),
             vec![("C:\\Data".into(), 1), ("D:\\".into(), 1)]

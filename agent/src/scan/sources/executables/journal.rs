@@ -26,10 +26,20 @@
 //! listed in `devices`.
 //!
 //! The file is JSON: `{"journal": "sverka change journal", "session", "written_at",
-//! "at", "trusted_after", "devices": [...], "changed": [{"path", "seq"}]}`. After the
-//! scan, the mark of the cache on disk goes back to the watcher in the file beside it
+//! "at", "trusted_after", "devices": [...], "changed": [{"path", "seq"}], "seen",
+//! "drive_letters", "drives": [{"root", "serial", "file_system"}]}`. After the scan,
+//! the mark of the cache on disk goes back to the watcher in the file beside it
 //! ([`seen_file`], `{"session", "at"}`): no later scan asks about changes up to that
-//! number, so the watcher forgets them.
+//! number, so the watcher forgets them; `seen` is the last number it was told, so a
+//! scan whose cache it has already been told of writes nothing.
+//!
+//! On Windows the watcher also writes the fixed drives it found when it started
+//! (`drives`) and the drive letters then in use (`drive_letters`, the mask
+//! `GetLogicalDrives` gives): while the same letters are in use and every one of those
+//! drives is still watched, a scan plans its walks from them
+//! ([`ChangeJournal::current_drives`]) instead of asking the system about each drive
+//! again (a trip to Wine's mount manager per question under Wine). A drive that goes
+//! away ends its watch, and one that comes changes the letters.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -47,6 +57,8 @@ pub const MAX_JOURNAL_FOLDERS: usize = 200_000;
 pub const FRESH_FOR_SECONDS: i64 = 600;
 const MAX_PATH_CHARS: usize = 4096;
 const MAX_DEVICES: usize = 1024;
+/// The longest drive root and file system name a journal's drive may have.
+const MAX_DRIVE_NAME_CHARS: usize = 260;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JournalError {
@@ -72,6 +84,17 @@ pub struct ChangedFolder {
     pub seq: u64,
 }
 
+/// A fixed drive the Windows watcher found when it started, with what the inventory's
+/// plan needs of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalDrive {
+    /// Its root, `C:\`.
+    pub root: String,
+    /// Its volume serial number (how `devices` names it).
+    pub serial: u64,
+    pub file_system: String,
+}
+
 /// The watcher's journal as written for one scan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChangeJournal {
@@ -87,6 +110,16 @@ pub struct ChangeJournal {
     /// The file systems watched (`st_dev`).
     pub devices: Vec<u64>,
     pub changed: Vec<ChangedFolder>,
+    /// The highest mark of this session a scan has told the watcher its cache has seen.
+    #[serde(default)]
+    pub seen: Option<u64>,
+    /// Windows: the drive letters in use when the watcher listed `drives` (a bit per
+    /// letter, `A:` the lowest); 0 elsewhere.
+    #[serde(default)]
+    pub drive_letters: u32,
+    /// Windows: the fixed drives the watcher found, watched or not.
+    #[serde(default)]
+    pub drives: Vec<JournalDrive>,
 }
 
 /// What a trusted journal says about a cache: the folders that may have changed
@@ -152,6 +185,12 @@ impl ChangeJournal {
         }
     }
 
+    /// Whether it was written recently enough, at `now` (seconds since 1970), to speak
+    /// for the disks now.
+    fn fresh(&self, now: i64) -> bool {
+        (-60..FRESH_FOR_SECONDS).contains(&(now - self.written_at))
+    }
+
     /// The folders changed since a cache marked `since` was made, if this journal may
     /// answer for that cache at `now` (seconds since 1970).
     pub fn changes_since(
@@ -159,7 +198,7 @@ impl ChangeJournal {
         since: Option<&JournalMark>,
         now: i64,
     ) -> Result<ChangesSince, Distrust> {
-        if !(-60..FRESH_FOR_SECONDS).contains(&(now - self.written_at)) {
+        if !self.fresh(now) {
             return Err(Distrust::Stale);
         }
         let Some(since) = since.filter(|since| since.session == self.session) else {
@@ -176,6 +215,29 @@ impl ChangeJournal {
                 .collect(),
             self.devices.iter().copied().collect(),
         ))
+    }
+
+    /// Whether the watcher has already been told that the cache on disk has seen
+    /// `mark` (so telling it again changes nothing).
+    pub fn has_seen(&self, mark: &JournalMark) -> bool {
+        mark.session == self.session && self.seen.is_some_and(|seen| mark.at <= seen)
+    }
+
+    /// The fixed drives as the watcher found them, while they still stand at `now`:
+    /// the journal is fresh, the drive letters in use are the same (`letters`, as the
+    /// system gives them now) and each of those drives is still watched (a drive that
+    /// went away took its watch with it; one that came changed the letters). `None`:
+    /// the system is asked.
+    pub fn current_drives(&self, letters: u32, now: i64) -> Option<&[JournalDrive]> {
+        (self.fresh(now)
+            && self.drive_letters != 0
+            && letters == self.drive_letters
+            && !self.drives.is_empty()
+            && self
+                .drives
+                .iter()
+                .all(|drive| self.devices.contains(&drive.serial)))
+        .then_some(self.drives.as_slice())
     }
 }
 
@@ -218,6 +280,22 @@ pub fn parse_journal(bytes: &[u8]) -> Result<ChangeJournal, JournalError> {
     }
     if journal.devices.len() > MAX_DEVICES {
         return Err(JournalError::TooLarge("devices"));
+    }
+    if journal.drives.len() > MAX_DEVICES {
+        return Err(JournalError::TooLarge("drives"));
+    }
+    for drive in &journal.drives {
+        if drive.root.is_empty()
+            || drive.root.chars().count() > MAX_DRIVE_NAME_CHARS
+            || drive.file_system.chars().count() > MAX_DRIVE_NAME_CHARS
+        {
+            return Err(JournalError::Damaged(
+                "a drive's root is empty or a name is too long".into(),
+            ));
+        }
+    }
+    if journal.seen.is_some_and(|seen| seen > journal.at) {
+        return Err(JournalError::Damaged("seen is past the last change".into()));
     }
     if journal.session.is_empty() {
         return Err(JournalError::Damaged("no session".into()));
@@ -389,5 +467,97 @@ mod tests {
             parse_journal(&serialize_journal(&empty_path)),
             Err(JournalError::Damaged(_))
         ));
+        let mut seen_ahead = sample();
+        seen_ahead.seen = Some(41);
+        assert!(matches!(
+            parse_journal(&serialize_journal(&seen_ahead)),
+            Err(JournalError::Damaged(_))
+        ));
+        let mut nameless_drive = with_drives(sample());
+        nameless_drive.drives[0].root.clear();
+        assert!(matches!(
+            parse_journal(&serialize_journal(&nameless_drive)),
+            Err(JournalError::Damaged(_))
+        ));
+        let mut long_name = with_drives(sample());
+        long_name.drives[0].file_system = "N".repeat(MAX_DRIVE_NAME_CHARS + 1);
+        assert!(matches!(
+            parse_journal(&serialize_journal(&long_name)),
+            Err(JournalError::Damaged(_))
+        ));
+        let mut many_drives = with_drives(sample());
+        many_drives.drives = vec![many_drives.drives[0].clone(); MAX_DEVICES + 1];
+        assert_eq!(
+            parse_journal(&serialize_journal(&many_drives)),
+            Err(JournalError::TooLarge("drives"))
+        );
+    }
+
+    /// The sample as the Windows watcher writes it: `C:` (watched, serial 2049) and
+    /// `D:` (serial 7) in use, with `Z:`.
+    fn with_drives(mut journal: ChangeJournal) -> ChangeJournal {
+        journal.drive_letters = 0b1 << 25 | 0b1100;
+        journal.devices = vec![2049, 7];
+        journal.drives = vec![
+            JournalDrive {
+                root: "C:\\".into(),
+                serial: 2049,
+                file_system: "NTFS".into(),
+            },
+            JournalDrive {
+                root: "D:\\".into(),
+                serial: 7,
+                file_system: "FAT32".into(),
+            },
+        ];
+        journal
+    }
+
+    #[test]
+    fn the_watchers_drives_stand_while_the_same_letters_are_in_use_and_watched() {
+        let journal = with_drives(sample());
+        assert_eq!(
+            parse_journal(&serialize_journal(&journal)),
+            Ok(journal.clone())
+        );
+        let letters = journal.drive_letters;
+        let roots = |drives: Option<&[JournalDrive]>| {
+            drives.map(|drives| {
+                drives
+                    .iter()
+                    .map(|drive| drive.root.clone())
+                    .collect::<Vec<_>>()
+            })
+        };
+        assert_eq!(
+            roots(journal.current_drives(letters, 1_001)),
+            Some(vec!["C:\\".to_string(), "D:\\".to_string()])
+        );
+        // A drive letter more (a stick, a new disk) or fewer.
+        assert_eq!(journal.current_drives(letters | 0b10000, 1_001), None);
+        assert_eq!(journal.current_drives(letters & !0b1000, 1_001), None);
+        // Stale.
+        assert_eq!(
+            journal.current_drives(letters, 1_000 + FRESH_FOR_SECONDS),
+            None
+        );
+        // A drive no longer watched (it went away, or its watch failed).
+        let mut unwatched = journal.clone();
+        unwatched.devices = vec![2049];
+        assert_eq!(unwatched.current_drives(letters, 1_001), None);
+        // A journal without drives (Linux, or a watcher before them) says nothing.
+        assert_eq!(sample().current_drives(0, 1_001), None);
+        assert_eq!(sample().current_drives(letters, 1_001), None);
+    }
+
+    #[test]
+    fn the_watcher_has_seen_the_marks_up_to_the_last_it_was_told() {
+        let mut journal = sample();
+        assert!(!journal.has_seen(&mark("session-1", 20)));
+        journal.seen = Some(20);
+        assert!(journal.has_seen(&mark("session-1", 20)));
+        assert!(journal.has_seen(&mark("session-1", 12)));
+        assert!(!journal.has_seen(&mark("session-1", 21)));
+        assert!(!journal.has_seen(&mark("session-0", 12)));
     }
 }

@@ -112,6 +112,8 @@ pub struct InventoryStats {
     pub programs: u64,
     /// Folders skipped as caches (a `CACHEDIR.TAG` with the convention's signature).
     pub cache_folders_skipped: u64,
+    /// The Windows drives were taken from the service's change journal.
+    pub drives_from_journal: bool,
 }
 
 #[derive(Debug)]
@@ -135,6 +137,7 @@ impl EvidenceSource for ExecutableInventorySource {
                 read = stats.read,
                 from_cache = stats.from_cache,
                 cache_folders_skipped = stats.cache_folders_skipped,
+                drives_from_journal = stats.drives_from_journal,
                 inventory_us = started.elapsed().as_micros() as u64,
                 "executable inventory"
             );
@@ -145,11 +148,28 @@ impl EvidenceSource for ExecutableInventorySource {
 /// Runs the inventory: opens the cache, walks, matches, writes the new cache.
 pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> InventoryStats {
     let options = context.inventory;
-    let (walks, pruned) = places::plan(context, output);
-    let plan = plan_digest(context, &walks, &pruned);
     let now = SystemTime::now();
     let now_s = modified_ns(Ok(now)) / 1_000_000_000;
-    if let Some(stats) = answer_from_header(context, &walks, &pruned, &plan, now_s, output) {
+    let journal = options
+        .change_journal
+        .as_deref()
+        .and_then(|file| load_journal(file, output));
+    let places::Plan {
+        walks,
+        pruned,
+        drives_from_journal,
+    } = places::plan(context, journal.as_ref(), now_s, output);
+    let plan = plan_digest(context, &walks, &pruned);
+    if let Some(mut stats) = answer_from_header(
+        context,
+        &walks,
+        &pruned,
+        &plan,
+        journal.as_ref(),
+        now_s,
+        output,
+    ) {
+        stats.drives_from_journal = drives_from_journal;
         return stats;
     }
     let previous = options
@@ -159,10 +179,6 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         .unwrap_or_default();
     // Folder listings are reused until the next full walk is due.
     let full_walk_due = full_walk_due(previous.header().full_walk_at, now_s);
-    let journal = options
-        .change_journal
-        .as_deref()
-        .and_then(|file| load_journal(file, output));
     let changes = journal.as_ref().and_then(|journal| {
         journal
             .changes_since(previous.header().journal.as_ref(), now_s)
@@ -195,7 +211,10 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         changes,
         settled_before,
         deadline: Instant::now() + options.time_budget,
-        stats: InventoryStats::default(),
+        stats: InventoryStats {
+            drives_from_journal,
+            ..InventoryStats::default()
+        },
         stopped: None,
         damaged: Unreadable::default(),
         unreadable: Unreadable::default(),
@@ -281,8 +300,10 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     } else {
         &header.journal
     };
-    if let (Some(journal_file), Some(mark)) = (&options.change_journal, on_disk) {
-        tell_watcher_seen(journal_file, mark);
+    if let (Some(journal_file), Some(journal), Some(mark)) =
+        (&options.change_journal, &journal, on_disk)
+    {
+        tell_watcher_seen(journal_file, journal, mark);
     }
     stats
 }
@@ -293,9 +314,13 @@ fn full_walk_due(last_full_walk: i64, now_s: i64) -> bool {
     !(0..FULL_WALK_EVERY.as_secs() as i64).contains(&(now_s - last_full_walk))
 }
 
-/// Tells the service's change watcher, in the file beside its journal, what the cache
-/// on disk has seen: it may forget the changes up to that mark.
-fn tell_watcher_seen(journal_file: &Path, mark: &journal::JournalMark) {
+/// Tells the service's change watcher, in the file beside its `journal`, what the
+/// cache on disk has seen: it may forget the changes up to that mark (nothing to write
+/// when the journal says it was told already).
+fn tell_watcher_seen(journal_file: &Path, journal: &ChangeJournal, mark: &journal::JournalMark) {
+    if journal.has_seen(mark) {
+        return;
+    }
     if let Err(error) = std::fs::write(
         journal::seen_file(journal_file),
         journal::serialize_mark(mark),
@@ -315,27 +340,27 @@ fn answer_from_header(
     walks: &[Walk],
     pruned: &Pruned,
     plan: &str,
+    journal: Option<&ChangeJournal>,
     now_s: i64,
     output: &mut SourceOutput,
 ) -> Option<InventoryStats> {
     let options = context.inventory;
-    let (cache_file, journal_file) = (
+    let (cache_file, journal_file, journal) = (
         options.cache_file.as_deref()?,
         options.change_journal.as_deref()?,
+        journal?,
     );
     let header = read_cache_header(cache_file)?;
     let header = cache::parse_header(&header, env!("CARGO_PKG_VERSION")).ok()?;
     if full_walk_due(header.full_walk_at, now_s) || header.plan != plan {
         return None;
     }
-    let mut quiet = SourceOutput::default();
-    let journal = load_journal(journal_file, &mut quiet)?;
     let changes = journal.changes_since(header.journal.as_ref(), now_s).ok()?;
     let mut users = HashMap::new();
     for walk in walks {
         let key = walk.start.to_string_lossy().into_owned();
         let whole = header.whole_walks.binary_search(&key).is_ok();
-        if !whole || !journal_covers(&changes, &walk.start) {
+        if !whole || !journal_covers(&changes, walk) {
             return None;
         }
         if changes.touched(&key)
@@ -372,7 +397,7 @@ fn answer_from_header(
     }
     // The cache on disk has seen what it had seen: the watcher may forget that much.
     if let Some(mark) = &header.journal {
-        tell_watcher_seen(journal_file, mark);
+        tell_watcher_seen(journal_file, journal, mark);
     }
     Some(stats)
 }
@@ -716,26 +741,28 @@ fn kept_root<'k>(
     }
 }
 
-/// Whether the change journal speaks for the walk from `start`: its file system is
-/// one the watcher watched, and `start` is spelled as the watcher names folders (no
-/// link or `..` on the way, or the journal's paths would not be the walk's).
+/// Whether the change journal speaks for `walk`: its file system is one the watcher
+/// watched, and its start is spelled as the watcher names folders (no link or `..`
+/// on the way, or the journal's paths would not be the walk's).
 #[cfg(unix)]
-fn journal_covers(changes: &ChangesSince, start: &Path) -> bool {
+fn journal_covers(changes: &ChangesSince, walk: &Walk) -> bool {
     use std::os::unix::fs::MetadataExt as _;
+    let start = walk.start.as_path();
     std::fs::canonicalize(start).is_ok_and(|real| real == start)
         && std::fs::metadata(start).is_ok_and(|metadata| changes.devices.contains(&metadata.dev()))
 }
 
-/// Whether the change journal speaks for the walk from `start`: a drive's root (as
-/// the watcher and the walks both take them from the drive letters), on a drive the
-/// watcher watched, by its serial number.
+/// Whether the change journal speaks for `walk`: a drive's root (as the watcher and
+/// the walks both take them from the drive letters), on a drive the watcher watched,
+/// by its serial number.
 #[cfg(windows)]
-fn journal_covers(changes: &ChangesSince, start: &Path) -> bool {
-    win32::volume_serial(start).is_some_and(|serial| changes.devices.contains(&serial))
+fn journal_covers(changes: &ChangesSince, walk: &Walk) -> bool {
+    walk.drive_serial
+        .is_some_and(|serial| changes.devices.contains(&serial))
 }
 
 #[cfg(not(any(unix, windows)))]
-fn journal_covers(_changes: &ChangesSince, _start: &Path) -> bool {
+fn journal_covers(_changes: &ChangesSince, _walk: &Walk) -> bool {
     false
 }
 
@@ -779,7 +806,7 @@ impl Inventory<'_, '_> {
         let changes = self.changes.take();
         let answering = changes
             .as_ref()
-            .filter(|changes| self.reuse_folders && journal_covers(changes, &walk.start));
+            .filter(|changes| self.reuse_folders && journal_covers(changes, walk));
         self.walk_pruning(walk, linux, &pruned, answering);
         self.changes = changes;
         self.pruned = pruned;

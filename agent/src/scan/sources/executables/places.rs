@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 
 use sverka_shared::SourceKind;
 
+use super::journal::ChangeJournal;
+#[cfg(windows)]
+use super::journal::JournalDrive;
 use crate::scan::fsread::read_bounded;
 use crate::scan::root::ScanRoot;
 use crate::scan::sources::{ScanContext, SourceOutput, files, wine};
@@ -76,6 +79,9 @@ pub struct Walk {
     /// the time is unchanged: every Linux file system, and NTFS and ReFS on Windows
     /// (Windows does not do it on FAT and exFAT).
     pub folder_times_kept: bool,
+    /// Windows: the serial number of the drive it walks, as the change journal names
+    /// the drives it watched.
+    pub drive_serial: Option<u64>,
 }
 
 /// Folders never entered, compared without regard to case on Windows systems.
@@ -146,6 +152,31 @@ pub struct Volume {
     pub mount_point: PathBuf,
     pub file_system: String,
     pub removable: bool,
+    /// Windows: the drive's serial number, when it gave one.
+    pub serial: Option<u64>,
+}
+
+impl Volume {
+    /// A fixed drive as the change journal passes it on.
+    #[cfg(windows)]
+    fn of_journal(drive: &JournalDrive) -> Volume {
+        Volume {
+            mount_point: PathBuf::from(&drive.root),
+            file_system: drive.file_system.clone(),
+            removable: false,
+            serial: Some(drive.serial),
+        }
+    }
+
+    /// The journal's record of a fixed drive, when it has a serial number.
+    #[cfg(windows)]
+    pub fn to_journal(&self) -> Option<JournalDrive> {
+        Some(JournalDrive {
+            root: self.mount_point.to_string_lossy().into_owned(),
+            serial: self.serial?,
+            file_system: self.file_system.clone(),
+        })
+    }
 }
 
 /// The volumes of the running system worth walking: real local file systems, not
@@ -187,6 +218,7 @@ fn live_volumes(output: &mut SourceOutput) -> Vec<Volume> {
                 mount_point: disk.mount_point().to_path_buf(),
                 file_system: disk.file_system().to_string_lossy().into_owned(),
                 removable: disk.is_removable(),
+                serial: None,
             })
             .collect(),
         Err(error) => {
@@ -204,7 +236,57 @@ fn live_volumes(output: &mut SourceOutput) -> Vec<Volume> {
 /// by their GUID names, which Wine does not give for drives mapped to folders).
 #[cfg(windows)]
 fn live_volumes(_output: &mut SourceOutput) -> Vec<Volume> {
-    super::win32::volumes()
+    super::win32::volumes_of(super::win32::drive_letters())
+}
+
+/// The running Windows system's fixed drives, with the drive letters in use, as the
+/// service's change watcher records them when it starts.
+#[cfg(windows)]
+pub fn live_fixed_drives() -> (u32, Vec<Volume>) {
+    let letters = super::win32::drive_letters();
+    (
+        letters,
+        local_fixed_volumes(&super::win32::volumes_of(letters), true),
+    )
+}
+
+/// The running system's fixed drives the walks start from: those the service's
+/// change journal names while they stand ([`ChangeJournal::current_drives`]: the same
+/// drive letters in use, each still watched), else as the system lists them now; and
+/// whether they came from the journal.
+#[cfg(windows)]
+fn fixed_drives(
+    journal: Option<&ChangeJournal>,
+    now_s: i64,
+    _output: &mut SourceOutput,
+) -> (Vec<Volume>, bool) {
+    let letters = super::win32::drive_letters();
+    match journal.and_then(|journal| journal.current_drives(letters, now_s)) {
+        Some(drives) => (drives.iter().map(Volume::of_journal).collect(), true),
+        None => (
+            local_fixed_volumes(&super::win32::volumes_of(letters), true),
+            false,
+        ),
+    }
+}
+
+/// A live scan with a Windows plan runs on Windows; elsewhere this is the mounts.
+#[cfg(not(windows))]
+fn fixed_drives(
+    _journal: Option<&ChangeJournal>,
+    _now_s: i64,
+    output: &mut SourceOutput,
+) -> (Vec<Volume>, bool) {
+    (local_fixed_volumes(&live_volumes(output), true), false)
+}
+
+/// The inventory's walks, what they leave out, and where the drives came from.
+#[derive(Debug)]
+pub struct Plan {
+    pub walks: Vec<Walk>,
+    pub pruned: Pruned,
+    /// The Windows drives were taken from the service's change journal, not asked for.
+    pub drives_from_journal: bool,
 }
 
 /// The file systems the inventory walks, as the service's change watcher watches
@@ -234,8 +316,14 @@ pub fn is_unix_root_through_wine(drive: &Path) -> bool {
     !is_folder("Windows") && ["etc", "usr", "proc"].into_iter().all(is_folder)
 }
 
-/// The inventory's walks of the scanned system, and the folders they leave out.
-pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>, Pruned) {
+/// The inventory's walks of the scanned system, and the folders they leave out; the
+/// service's change `journal` may name the drives (at `now_s`, seconds since 1970).
+pub fn plan(
+    context: &ScanContext<'_>,
+    journal: Option<&ChangeJournal>,
+    now_s: i64,
+    output: &mut SourceOutput,
+) -> Plan {
     let root = context.root;
     let windows = context.windows.is_some();
     let mut pruned = Pruned::new(windows);
@@ -243,20 +331,23 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
         pruned.add(&start.0);
     }
     let mut walks = Vec::new();
+    let mut drives_from_journal = false;
     if windows {
         // Under an image, the image's folders live on this (Linux) system.
-        let drives: Vec<(PathBuf, bool)> = if root.is_live() {
-            local_fixed_volumes(&live_volumes(output), true)
+        let drives: Vec<(PathBuf, bool, Option<u64>)> = if root.is_live() {
+            let (drives, from_journal) = fixed_drives(journal, now_s, output);
+            drives_from_journal = from_journal;
+            drives
                 .into_iter()
                 .map(|volume| {
                     let kept = keeps_folder_times(&volume.file_system, true);
-                    (volume.mount_point, kept)
+                    (volume.mount_point, kept, volume.serial)
                 })
                 .collect()
         } else {
-            vec![(root.root().to_path_buf(), true)]
+            vec![(root.root().to_path_buf(), true, None)]
         };
-        for (drive, folder_times_kept) in drives {
+        for (drive, folder_times_kept, drive_serial) in drives {
             for folder in WINDOWS_SYSTEM_FOLDERS {
                 pruned.add(&drive.join(folder));
             }
@@ -271,9 +362,14 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
                 start: drive,
                 user: None,
                 folder_times_kept,
+                drive_serial,
             });
         }
-        return (walks, pruned);
+        return Plan {
+            walks,
+            pruned,
+            drives_from_journal,
+        };
     }
     for folder in LINUX_SYSTEM_FOLDERS {
         pruned.add(&root.path(folder));
@@ -308,6 +404,7 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
                 start: mount,
                 user: None,
                 folder_times_kept: true,
+                drive_serial: None,
             });
         }
     } else {
@@ -316,6 +413,7 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
             shown: "/".into(),
             user: None,
             folder_times_kept: true,
+            drive_serial: None,
         });
     }
     for user in &context.profiles.users {
@@ -330,10 +428,15 @@ pub fn plan(context: &ScanContext<'_>, output: &mut SourceOutput) -> (Vec<Walk>,
                 shown: drive_c,
                 user: Some(user.name.clone()),
                 folder_times_kept: true,
+                drive_serial: None,
             });
         }
     }
-    (walks, pruned)
+    Plan {
+        walks,
+        pruned,
+        drives_from_journal,
+    }
 }
 
 #[cfg(test)]
@@ -345,6 +448,7 @@ mod tests {
             mount_point: PathBuf::from(mount),
             file_system: file_system.into(),
             removable,
+            serial: None,
         }
     }
 

@@ -2,10 +2,9 @@
 //! two modules allowed `unsafe`; no maintained safe wrapper covers them):
 //!
 //! - the drives by letter (`GetLogicalDrives`, `GetDriveTypeW`) with their file systems
-//!   (`GetVolumeInformationW`): sysinfo lists volumes by their GUID names, which Wine
-//!   does not give for drives mapped to folders;
-//! - a drive's serial number (`GetVolumeInformationW`), which names the drives the
-//!   service's change watcher watched;
+//!   and serial numbers (`GetVolumeInformationW`, one call for both; the serial names
+//!   the drives the service's change watcher watched): sysinfo lists volumes by their
+//!   GUID names, which Wine does not give for drives mapped to folders;
 //! - a file's or folder's attributes, size and time in one call that opens nothing
 //!   (`GetFileAttributesExW`), where `std::fs::symlink_metadata` opens a handle, which
 //!   on a school PC passes every antivirus filter, and under Wine costs three trips to
@@ -34,11 +33,15 @@ fn wide(text: &std::ffi::OsStr) -> Vec<u16> {
     text.encode_wide().chain([0]).collect()
 }
 
-/// The fixed and removable drives (under Wine, not the one that maps the Linux
-/// system's root).
-pub fn volumes() -> Vec<Volume> {
+/// The drive letters in use, a bit per letter (`A:` the lowest).
+pub fn drive_letters() -> u32 {
     // SAFETY: takes nothing, returns a bit mask of the drive letters in use.
-    let letters = unsafe { GetLogicalDrives() };
+    unsafe { GetLogicalDrives() }
+}
+
+/// The fixed and removable drives among the `letters` in use (under Wine, not the one
+/// that maps the Linux system's root).
+pub fn volumes_of(letters: u32) -> Vec<Volume> {
     let mut volumes = Vec::new();
     for index in 0..26u8 {
         if letters & (1 << index) == 0 {
@@ -57,14 +60,16 @@ pub fn volumes() -> Vec<Volume> {
             continue;
         }
         let mut file_system = [0u16; 64];
-        // SAFETY: `name` as above; the one output buffer is valid for the length
-        // passed, and the outputs not wanted are null, which the call allows.
+        let mut serial = 0_u32;
+        // SAFETY: `name` as above; `serial` and the file system's buffer are valid for
+        // what is written to them (the buffer for the length passed), and the outputs
+        // not wanted are null, which the call allows.
         let answered = unsafe {
             GetVolumeInformationW(
                 name.as_ptr(),
                 std::ptr::null_mut(),
                 0,
-                std::ptr::null_mut(),
+                &raw mut serial,
                 std::ptr::null_mut(),
                 std::ptr::null_mut(),
                 file_system.as_mut_ptr(),
@@ -83,31 +88,10 @@ pub fn volumes() -> Vec<Volume> {
                 String::new()
             },
             removable: kind == DRIVE_REMOVABLE,
+            serial: answered.then_some(u64::from(serial)),
         });
     }
     volumes
-}
-
-/// The serial number of the drive whose root is `root` (`C:\`); `None` for a path
-/// that is not a drive's root, or a drive that does not answer.
-pub fn volume_serial(root: &Path) -> Option<u64> {
-    let name = wide(root.as_os_str());
-    let mut serial = 0_u32;
-    // SAFETY: `name` is a NUL-terminated UTF-16 string and `serial` a u32, both
-    // outliving the call; the outputs not wanted are null, which the call allows.
-    let answered = unsafe {
-        GetVolumeInformationW(
-            name.as_ptr(),
-            std::ptr::null_mut(),
-            0,
-            &raw mut serial,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-        )
-    } != 0;
-    answered.then_some(u64::from(serial))
 }
 
 /// A file's or folder's facts without opening it; a link (reparse point) is not
