@@ -14,7 +14,8 @@
 # tree (5,000 Windows programs). Prints the median wall time of RUNS and the agent's own
 # duration_ms, and checks that each scan with the inventory found the renamed Viber.
 # BEFORE_AGENT=path/to/sverka-agent adds the service's journal scans of that build (an
-# earlier commit's), side by side with this one's. Both on Linux and under Wine, the
+# earlier commit's), side by side with this one's; BEFORE_AGENT_EXE=path/to/
+# sverka-agent.exe does the same under Wine. Both on Linux and under Wine, the
 # service (`run`, each scan in a child process, enrolled with a real collector) is
 # measured by folder times (`--no-change-watch`) and with its change journal.
 set -euo pipefail
@@ -263,7 +264,7 @@ wine_service() {
     local state="C:\\ProgramData\\Sverka-$name"
     wine "$exe" enroll --server "$url" --allow-http --secret "$secret" --state-dir "$state" \
         >/dev/null 2>"$work/wine-$name-enroll.log" || { cat "$work/wine-$name-enroll.log" >&2; exit 1; }
-    SVERKA_LOG=info wine "$exe" run --state-dir "$state" --max-delay 0 --interval 2s "$@" \
+    SVERKA_LOG=info wine "${service_exe:-$exe}" run --state-dir "$state" --max-delay 0 --interval 2s "$@" \
         2>"$work/wine-$name.log" &
     local pid=$!
     for _ in $(seq 1500); do
@@ -283,6 +284,13 @@ wtimes_ms=$(scan_ms "$work/wine-times.log" 1)
 wjournal_ms=$(scan_ms "$work/wine-journal.log" 1)
 wtimes_us=$(inventory_us "$work/wine-times.log")
 wjournal_us=$(inventory_us "$work/wine-journal.log")
+# BEFORE_AGENT_EXE=path: the same journal service under Wine with another build.
+wbefore_us=""
+if [ -n "${BEFORE_AGENT_EXE:-}" ]; then
+    cp "$(dirname "$exe")/bcryptprimitives.dll" "$(dirname "$BEFORE_AGENT_EXE")/" 2>/dev/null || true
+    service_exe=$BEFORE_AGENT_EXE wine_service before "$((service_scans + 1))"
+    wbefore_us=$(inventory_us "$work/wine-before.log")
+fi
 wunchanged=$(grep -o 'folders_unchanged=[0-9]*' "$work/wine-journal.log" | tail -1 | cut -d= -f2)
 printf '%-58s %10s %12s\n' "the Windows service's scan child (median of $service_scans)" "seconds" ""
 service_row "  without the inventory" "$wplain_ms"
@@ -290,6 +298,7 @@ service_row "  repeat scan by folder times (before the watcher)" "$wtimes_ms"
 service_row "  repeat scan with the change journal" "$wjournal_ms"
 service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$wtimes_us" 'BEGIN {printf "%.3f", u/1000}')"
 service_row "  the inventory's own time: with the change journal" "$(awk -v u="$wjournal_us" 'BEGIN {printf "%.3f", u/1000}')"
+[ -z "$wbefore_us" ] || service_row "  the same, BEFORE_AGENT_EXE's build" "$(awk -v u="$wbefore_us" 'BEGIN {printf "%.3f", u/1000}')"
 printf '  the repeat inventory adds %s%% (by folder times: %s%%) to the Windows service'"'"'s scan; %s folders unseen\n' \
     "$(awk -v a="$wjournal_us" -v b="$wplain_ms" 'BEGIN {printf "%.1f", a / 10 / b}')" \
     "$(awk -v a="$wtimes_us" -v b="$wplain_ms" 'BEGIN {printf "%.1f", a / 10 / b}')" "$wunchanged"
