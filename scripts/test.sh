@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh machine: installs what the tests need (Debian's
 # rpm, rpmbuild and Berkeley DB tools for real rpm databases, util-linux's setpriv,
+# btrfs-progs for a btrfs image,
 # mingw-w64 and Wine (64- and 32-bit) for the Windows agents, Rust's
 # x86_64-pc-windows-gnu and i686-pc-windows-gnu targets and rust-src (the Windows 7
 # agents, built with -Z build-std), musl-tools and the
@@ -127,6 +128,8 @@ command -v rpm >/dev/null || need_packages+=(rpm)
 command -v rpmbuild >/dev/null || need_packages+=(rpm)
 command -v db5.3_load >/dev/null || need_packages+=(db5.3-util)
 command -v setpriv >/dev/null || need_packages+=(util-linux)
+# The change watcher on btrfs: a loop-mounted image with a subvolume.
+command -v mkfs.btrfs >/dev/null || need_packages+=(btrfs-progs)
 # The proof suite's faults and resource guard: tmpfs mounts, one-core runs.
 command -v taskset >/dev/null || need_packages+=(util-linux)
 command -v mount >/dev/null || need_packages+=(mount)

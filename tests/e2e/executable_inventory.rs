@@ -436,8 +436,29 @@ fn a_damaged_or_foreign_cache_is_an_error_and_rebuilt() {
 /// scan, and the folders the watcher saw no change in are not even looked at.
 #[test]
 fn the_services_change_watcher_finds_what_folder_times_hide() {
+    watcher_finds_what_folder_times_hide(&FixtureRoot::new());
+}
+
+/// The same on btrfs, with `/srv` a subvolume of its own (another device number and
+/// file system id than the image's root, on the same file system): the watcher's mark
+/// on the root's file system sees the subvolume's changes too, and names their folders
+/// through the root's mount.
+#[test]
+fn the_services_change_watcher_sees_into_a_btrfs_subvolume() {
+    let folder = tempfile::tempdir().unwrap();
+    let btrfs = sverka_tests::btrfs::BtrfsMount::over(folder.path());
+    btrfs.subvolume(&folder.path().join("srv"));
+    let root = FixtureRoot::new_in(folder);
+    use std::os::unix::fs::MetadataExt as _;
+    let device = |path: &str| fs::metadata(root.local(path)).unwrap().dev();
+    assert_ne!(device("/"), device("/srv"));
+    watcher_finds_what_folder_times_hide(&root);
+}
+
+/// A program added where the folder's time was set back is found by the service's
+/// scans under its change watcher, and the journal answered for the folders unseen.
+fn watcher_finds_what_folder_times_hide(root: &FixtureRoot) {
     let collector = TestCollector::start();
-    let root = FixtureRoot::new();
     root.user("anna", 1000);
     root.file("/srv/share/homework.exe", program_with_version(&TELEGRAM));
     let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -446,7 +467,7 @@ fn the_services_change_watcher_finds_what_folder_times_hide() {
     let state = tempfile::tempdir().unwrap();
     let state_arg = state.path().to_string_lossy().into_owned();
     let root_arg = root.path().to_string_lossy().into_owned();
-    let enrolled = crate::reporting::enroll(&collector, &root, state.path());
+    let enrolled = crate::reporting::enroll(&collector, root, state.path());
     assert_eq!(enrolled.code, 0, "{}", enrolled.stderr);
     let log = state.path().join("service.log");
     let mut service = std::process::Command::new(agent_binary())

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod browser;
+pub mod btrfs;
 mod collector;
 pub mod fuzz_targets;
 pub mod proof;
@@ -46,9 +47,12 @@ impl Default for FixtureRoot {
 
 impl FixtureRoot {
     pub fn new() -> FixtureRoot {
-        let root = FixtureRoot {
-            dir: tempfile::tempdir().expect("tempdir"),
-        };
+        FixtureRoot::new_in(tempfile::tempdir().expect("tempdir"))
+    }
+
+    /// The same image in the (empty) folder `dir`: a file system mounted over it, say.
+    pub fn new_in(dir: TempDir) -> FixtureRoot {
+        let root = FixtureRoot { dir };
         root.file("/etc/hostname", "school-pc-7\n");
         root.file("/etc/machine-id", "0123456789abcdef0123456789abcdef\n");
         root.file(
