@@ -98,6 +98,17 @@ measure() {
     own=$(printf '%s\n' "${owns[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
     echo "$median $own"
 }
+# wall RUNS CMD...: the median wall time of CMD (seconds), for a peer without own time.
+wall() {
+    local runs=$1 times=()
+    shift
+    for _ in $(seq "$runs"); do
+        local started=$EPOCHREALTIME
+        "$@" >/dev/null 2>&1 || true
+        times+=("$(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN {printf "%.3f", b - a}')")
+    done
+    printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
+}
 # full_walk_due CACHE: sets the cache's last full walk back a day, so the next scan lists
 # every folder (the cache is JSON Lines: the header is its first line).
 full_walk_due() {
@@ -245,6 +256,10 @@ found_viber "the full-walk scan under Wine"
 read -r wrepeat_s wrepeat_own < <(measure "$runs" : wine "$exe" scan --format json --inventory-cache "$wcache")
 found_viber "the repeat scan under Wine"
 wfiles=$(find "$WINEPREFIX/drive_c" -type f | wc -l)
+# A peer for the first scan under Wine: Wine's own `cmd` listing the same tree
+# (FindFirstFile/FindNextFile, as the inventory's walk lists it), with Wine's start-up
+# in its wall time as in the agent's.
+wdir_s=$(wall "$runs" wine cmd /c 'dir /s /b /a C:\Data > NUL')
 
 printf '\nWine prefix: %d files in drive_c, %d programs (.exe) in C:\\Data\n' "$wfiles" "$programs"
 printf '%-58s %10s %12s\n' "what (median of $runs)" "seconds" "own s"
@@ -252,6 +267,7 @@ row "wine sverka-agent.exe scan, without the inventory" "$wnone_s" "$wnone_own"
 row "  with the inventory, first scan (no cache)" "$wfirst_s" "$wfirst_own"
 row "  repeat scan listing every folder (before; daily)" "$wfull_s" "$wfull_own"
 row "  repeat scan (cache of files and folders)" "$wrepeat_s" "$wrepeat_own"
+printf '%-58s %10s\n' "peer: Wine's cmd, dir /s /b /a C:\\Data (lists the tree)" "$wdir_s"
 
 # The Windows service under Wine (`sverka-agent.exe run`, each scan a child process),
 # as on Linux: by folder times, then with the change watcher (ReadDirectoryChangesW).
