@@ -306,6 +306,7 @@ if [ -n "${BEFORE_AGENT_EXE:-}" ]; then
     cp "$(dirname "$exe")/bcryptprimitives.dll" "$(dirname "$BEFORE_AGENT_EXE")/" 2>/dev/null || true
     service_exe=$BEFORE_AGENT_EXE wine_service before "$((service_scans + 1))"
     wbefore_us=$(inventory_us "$work/wine-before.log")
+    wbefore_ms=$(scan_ms "$work/wine-before.log" 1)
 fi
 wunchanged=$(grep -o 'folders_unchanged=[0-9]*' "$work/wine-journal.log" | tail -1 | cut -d= -f2)
 printf '%-58s %10s %12s\n' "the Windows service's scan child (median of $service_scans)" "seconds" ""
@@ -315,6 +316,11 @@ service_row "  repeat scan with the change journal" "$wjournal_ms"
 service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$wtimes_us" 'BEGIN {printf "%.3f", u/1000}')"
 service_row "  the inventory's own time: with the change journal" "$(awk -v u="$wjournal_us" 'BEGIN {printf "%.3f", u/1000}')"
 [ -z "$wbefore_us" ] || service_row "  the same, BEFORE_AGENT_EXE's build" "$(awk -v u="$wbefore_us" 'BEGIN {printf "%.3f", u/1000}')"
+[ -z "$wbefore_us" ] || service_row "  repeat scan with the journal, BEFORE_AGENT_EXE's build" "$wbefore_ms"
+# The scan's sources run side by side (a thread each), so the inventory's own time is
+# not all added to the scan: what it adds is the scan's time with it against without.
+printf '  the scan with the journal takes %s ms more than without the inventory (%s%%)\n' \
+    "$((wjournal_ms - wplain_ms))" "$(awk -v a="$wjournal_ms" -v b="$wplain_ms" 'BEGIN {printf "%.1f", (a - b) * 100 / b}')"
 printf '  the repeat inventory adds %s%% (by folder times: %s%%) to the Windows service'"'"'s scan; %s folders unseen\n' \
     "$(awk -v a="$wjournal_us" -v b="$wplain_ms" 'BEGIN {printf "%.1f", a / 10 / b}')" \
     "$(awk -v a="$wtimes_us" -v b="$wplain_ms" 'BEGIN {printf "%.1f", a / 10 / b}')" "$wunchanged"
