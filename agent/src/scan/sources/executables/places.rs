@@ -239,15 +239,18 @@ fn live_volumes(_output: &mut SourceOutput) -> Vec<Volume> {
     super::win32::volumes_of(super::win32::drive_letters())
 }
 
+/// The running Windows system's fixed drives among the drive `letters` in use.
+#[cfg(windows)]
+fn fixed_drives_among(letters: u32) -> Vec<Volume> {
+    local_fixed_volumes(&super::win32::volumes_of(letters), true)
+}
+
 /// The running Windows system's fixed drives, with the drive letters in use, as the
 /// service's change watcher records them when it starts.
 #[cfg(windows)]
 pub fn live_fixed_drives() -> (u32, Vec<Volume>) {
     let letters = super::win32::drive_letters();
-    (
-        letters,
-        local_fixed_volumes(&super::win32::volumes_of(letters), true),
-    )
+    (letters, fixed_drives_among(letters))
 }
 
 /// The running system's fixed drives the walks start from: those the service's
@@ -263,10 +266,7 @@ fn fixed_drives(
     let letters = super::win32::drive_letters();
     match journal.and_then(|journal| journal.current_drives(letters, now_s)) {
         Some(drives) => (drives.iter().map(Volume::of_journal).collect(), true),
-        None => (
-            local_fixed_volumes(&super::win32::volumes_of(letters), true),
-            false,
-        ),
+        None => (fixed_drives_among(letters), false),
     }
 }
 
