@@ -177,7 +177,17 @@ if ((${#need_packages[@]})); then
         [ "$attempt" = 3 ] && echo "apt-get update failed three times; installing from the indexes it has" >&2
         sleep 10
     done
-    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_packages[@]}" >/dev/null
+    if ! DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_packages[@]}" >/dev/null; then
+        # An i386 index that did not arrive leaves wine32:i386 uninstallable (a library
+        # installed for both architectures must be one version in both): place the
+        # index as the mirror serves it, pin such libraries to a version both
+        # architectures have, and install again.
+        preferences=$(mktemp)
+        $sudo_cmd python3 scripts/apt-i386-fallback.py "$preferences"
+        DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --allow-downgrades \
+            -o Dir::Etc::Preferences="$preferences" "${need_packages[@]}" >/dev/null
+        rm -f "$preferences"
+    fi
 fi
 
 # axe-core, pinned (the same version as tests/support/browser.rs), into a cache
