@@ -40,8 +40,11 @@ collector=$PWD/target/release/sverka-collector
 work=$(mktemp -d)
 collector_pid=""
 cleanup() {
+    set +e
     [ -n "$collector_pid" ] && kill "$collector_pid" 2>/dev/null
     [ -n "${WINEPREFIX:-}" ] && wineserver -k >/dev/null 2>&1
+    # KEEP_LOGS=DIR keeps the services' logs (each scan's phases) for a closer look.
+    [ -n "${KEEP_LOGS:-}" ] && mkdir -p "$KEEP_LOGS" && cp "$work"/*.log "$KEEP_LOGS"/ 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -190,9 +193,22 @@ inventory_us() {
     grep -o 'inventory_us=[0-9]*' "$1" | cut -d= -f2 | tail -n +2 | sort -g \
         | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
+# busy DIR: in the background, saves a document into DIR twice a second (five names in
+# turn, each new or rewritten), as a PC in use does between scans; prints its pid.
+busy() {
+    (i=0; while :; do echo "draft $i" >"$1/report$((i % 5)).txt"; i=$((i + 1)); sleep 0.5; done) >/dev/null 2>&1 &
+    echo $!
+}
 service plain "$service_scans" --no-inventory
 service times "$((service_scans + 1))" --no-change-watch
 service journal "$((service_scans + 1))"
+# The journal service while documents are saved into one walked folder between scans:
+# every repeat scan lists that folder afresh and writes a new cache.
+busy_pid=$(busy "$image/srv/share0/d0")
+service journal-busy "$((service_scans + 1))"
+[ -z "${BEFORE_AGENT:-}" ] || service_agent=$BEFORE_AGENT service before-busy "$((service_scans + 1))"
+kill "$busy_pid"
+rm -f "$image"/srv/share0/d0/report*.txt
 # BEFORE_AGENT=path: the same journal service with another build (the figure before a
 # change, in the same run).
 before_us=""
@@ -206,6 +222,10 @@ journal_ms=$(scan_ms "$work/journal.log" 1)
 first_ms=$(grep -o 'scan_ms=[0-9]*' "$work/journal.log" | head -1 | cut -d= -f2)
 times_us=$(inventory_us "$work/times.log")
 journal_us=$(inventory_us "$work/journal.log")
+busy_ms=$(scan_ms "$work/journal-busy.log" 1)
+busy_us=$(inventory_us "$work/journal-busy.log")
+before_busy_us=""
+[ -z "${BEFORE_AGENT:-}" ] || before_busy_us=$(inventory_us "$work/before-busy.log")
 read -r _ live_own < <(measure "$runs" : "$agent" scan --format json)
 grep -q "watching the disks for changes" "$work/journal.log" \
     || { echo "the service's change watcher did not start:" >&2; grep -i watch "$work/journal.log" >&2; exit 1; }
@@ -226,10 +246,14 @@ service_row "  repeat scan with the change journal" "$journal_ms"
 service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$times_us" 'BEGIN {printf "%.3f", u/1000}')"
 service_row "  the inventory's own time: with the change journal" "$(awk -v u="$journal_us" 'BEGIN {printf "%.3f", u/1000}')"
 [ -z "$before_us" ] || service_row "  the same, BEFORE_AGENT's build" "$(awk -v u="$before_us" 'BEGIN {printf "%.3f", u/1000}')"
+service_row "  repeat scan with the journal, documents being saved" "$busy_ms"
+service_row "  the inventory's own time: the same" "$(awk -v u="$busy_us" 'BEGIN {printf "%.3f", u/1000}')"
+[ -z "$before_busy_us" ] || service_row "  the same, BEFORE_AGENT's build" "$(awk -v u="$before_busy_us" 'BEGIN {printf "%.3f", u/1000}')"
 service_row "this machine's default scan (sverka-agent scan), own" "$live_own"
-printf '  the repeat inventory adds %s%% (by folder times: %s%%) to this machine'"'"'s scan; %s folders unseen\n' \
+printf '  the repeat inventory adds %s%% (by folder times: %s%%; documents being saved: %s%%) to this machine'"'"'s scan; %s folders unseen\n' \
     "$(awk -v a="$journal_us" -v b="$live_own" 'BEGIN {printf "%.1f", a / 10 / b}')" \
-    "$(awk -v a="$times_us" -v b="$live_own" 'BEGIN {printf "%.1f", a / 10 / b}')" "$unchanged"
+    "$(awk -v a="$times_us" -v b="$live_own" 'BEGIN {printf "%.1f", a / 10 / b}')" \
+    "$(awk -v a="$busy_us" -v b="$live_own" 'BEGIN {printf "%.1f", a / 10 / b}')" "$unchanged"
 rm -rf "$image"
 
 [ "${SKIP_WINE:-0}" = 1 ] && exit 0
@@ -293,6 +317,13 @@ wine_service() {
 wine_service plain "$service_scans" --no-inventory
 wine_service times "$((service_scans + 1))" --no-change-watch
 wine_service journal "$((service_scans + 1))"
+wbusy_pid=$(busy "$WINEPREFIX/drive_c/Data/share0/d0")
+wine_service journal-busy "$((service_scans + 1))"
+if [ -n "${BEFORE_AGENT_EXE:-}" ]; then
+    cp "$(dirname "$exe")/bcryptprimitives.dll" "$(dirname "$BEFORE_AGENT_EXE")/" 2>/dev/null || true
+    service_exe=$BEFORE_AGENT_EXE wine_service before-busy "$((service_scans + 1))"
+fi
+kill "$wbusy_pid"
 grep -q "watching the disks for changes" "$work/wine-journal.log" \
     || { echo "the Windows service's change watcher did not start:" >&2; grep -i watch "$work/wine-journal.log" >&2; exit 1; }
 wplain_ms=$(scan_ms "$work/wine-plain.log" 0)
@@ -300,6 +331,10 @@ wtimes_ms=$(scan_ms "$work/wine-times.log" 1)
 wjournal_ms=$(scan_ms "$work/wine-journal.log" 1)
 wtimes_us=$(inventory_us "$work/wine-times.log")
 wjournal_us=$(inventory_us "$work/wine-journal.log")
+wbusy_ms=$(scan_ms "$work/wine-journal-busy.log" 1)
+wbusy_us=$(inventory_us "$work/wine-journal-busy.log")
+wbefore_busy_us=""
+[ -z "${BEFORE_AGENT_EXE:-}" ] || wbefore_busy_us=$(inventory_us "$work/wine-before-busy.log")
 # BEFORE_AGENT_EXE=path: the same journal service under Wine with another build.
 wbefore_us=""
 if [ -n "${BEFORE_AGENT_EXE:-}" ]; then
@@ -317,10 +352,14 @@ service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="
 service_row "  the inventory's own time: with the change journal" "$(awk -v u="$wjournal_us" 'BEGIN {printf "%.3f", u/1000}')"
 [ -z "$wbefore_us" ] || service_row "  the same, BEFORE_AGENT_EXE's build" "$(awk -v u="$wbefore_us" 'BEGIN {printf "%.3f", u/1000}')"
 [ -z "$wbefore_us" ] || service_row "  repeat scan with the journal, BEFORE_AGENT_EXE's build" "$wbefore_ms"
+service_row "  repeat scan with the journal, documents being saved" "$wbusy_ms"
+service_row "  the inventory's own time: the same" "$(awk -v u="$wbusy_us" 'BEGIN {printf "%.3f", u/1000}')"
+[ -z "$wbefore_busy_us" ] || service_row "  the same, BEFORE_AGENT_EXE's build" "$(awk -v u="$wbefore_busy_us" 'BEGIN {printf "%.3f", u/1000}')"
 # The scan's sources run side by side (a thread each), so the inventory's own time is
 # not all added to the scan: what it adds is the scan's time with it against without.
-printf '  the scan with the journal takes %s ms more than without the inventory (%s%%)\n' \
-    "$((wjournal_ms - wplain_ms))" "$(awk -v a="$wjournal_ms" -v b="$wplain_ms" 'BEGIN {printf "%.1f", (a - b) * 100 / b}')"
+printf '  the scan with the journal takes %s ms more than without the inventory (%s%%); documents being saved: %s ms (%s%%)\n' \
+    "$((wjournal_ms - wplain_ms))" "$(awk -v a="$wjournal_ms" -v b="$wplain_ms" 'BEGIN {printf "%.1f", (a - b) * 100 / b}')" \
+    "$((wbusy_ms - wplain_ms))" "$(awk -v a="$wbusy_ms" -v b="$wplain_ms" 'BEGIN {printf "%.1f", (a - b) * 100 / b}')"
 printf '  the repeat inventory adds %s%% (by folder times: %s%%) to the Windows service'"'"'s scan; %s folders unseen\n' \
     "$(awk -v a="$wjournal_us" -v b="$wplain_ms" 'BEGIN {printf "%.1f", a / 10 / b}')" \
     "$(awk -v a="$wtimes_us" -v b="$wplain_ms" 'BEGIN {printf "%.1f", a / 10 / b}')" "$wunchanged"

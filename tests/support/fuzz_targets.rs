@@ -337,16 +337,21 @@ pub fn run_executable_cache(bytes: &[u8]) -> u64 {
         executable_cache::CacheView::open(bytes.to_vec(), EXECUTABLE_CACHE_VERSION)
     {
         let mut assembly = executable_cache::CacheAssembly::default();
-        for index in 0..view.len().min(16) {
-            let Ok(path) = view.path_at(index) else {
+        let lines: Vec<_> = view.lines().take(16).collect();
+        for line in lines {
+            let Ok(path) = view.path_at(line.start) else {
                 continue;
             };
-            let subtree = view.within(&path);
+            let within = view.within(&path);
+            let _ = view.count_lines(within.clone());
             if let Some(at) = view.find(&path) {
-                if let Some(folder) = view.folder(at, &path) {
+                if view.has_listing(at, &path) && at % 2 == 0 {
+                    let subtree = view.subtree(at, &path);
+                    assembly.carry(&view, subtree);
+                } else if let Some(folder) = view.folder(at, &path) {
                     assembly.folder(path, folder);
                 } else {
-                    assembly.carry(&view, subtree);
+                    assembly.carry(&view, view.line_run(at));
                 }
             }
         }

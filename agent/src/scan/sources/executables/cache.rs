@@ -36,9 +36,10 @@
 //! Folder lines are sorted so that every subtree is one run of lines: by path, with a
 //! path separator before every other character ([`compare_paths`]), which is also the
 //! order a walk visits folders in (depth first, names in byte order). A scan reads the
-//! header and finds folders by binary search ([`CacheView`]); it parses only the
-//! lines of the folders it looks at, so a repeat scan that the journal answers costs
-//! in proportion to what changed, not to the cache.
+//! header and finds folders by binary search over the file's bytes ([`CacheView`]): it
+//! neither indexes the lines nor parses those of folders it does not look at, and a
+//! kept subtree's folder line is read no further than its path, so a repeat scan that
+//! the journal answers costs in proportion to what changed, not to the cache.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -444,18 +445,19 @@ pub fn parse_header(line: &[u8], agent_version: &str) -> Result<CacheHeader, Cac
     })
 }
 
-/// A cache file opened for lookups: its header read, its folder lines indexed, each
-/// line parsed only when asked for.
+/// A cache file opened for lookups: its header read, each folder line found by a
+/// binary search over the file's bytes and parsed only when asked for. A line is named
+/// by where it starts (its byte offset in the file), a run of lines by the bytes it
+/// spans: nothing is indexed, so a scan that looks at a few folders touches only their
+/// lines and the lines its searches pass.
 #[derive(Debug, Default)]
 pub struct CacheView {
     bytes: Vec<u8>,
     header: CacheHeader,
-    /// Where each folder line starts and ends (without its newline).
-    lines: Vec<Range<usize>>,
     /// Where the folder lines start (after the header).
     body_start: usize,
-    /// The line after the last one found: a walk asks for folders in the cache's
-    /// order, so the next one asked for is mostly this one.
+    /// The line after the last one found (or the end): a walk asks for folders in the
+    /// cache's order, so the next one asked for is mostly this one.
     cursor: usize,
     /// What was found damaged while reading lines; from then on nothing is found.
     damage: Option<CacheError>,
@@ -463,7 +465,7 @@ pub struct CacheView {
 
 impl CacheView {
     /// Opens a cache written by [`serialize_cache`] or [`CacheAssembly`] of the same
-    /// `agent_version`: checks the header and indexes the lines.
+    /// `agent_version`: checks the header.
     pub fn open(bytes: Vec<u8>, agent_version: &str) -> Result<CacheView, CacheError> {
         if bytes.len() as u64 > MAX_CACHE_BYTES {
             return Err(CacheError::TooLarge("file size"));
@@ -471,24 +473,11 @@ impl CacheView {
         let header_end = memchr::memchr(b'\n', &bytes).unwrap_or(bytes.len());
         let header = parse_header(&bytes[..header_end], agent_version)?;
         let body_start = (header_end + 1).min(bytes.len());
-        let mut lines = Vec::new();
-        let mut start = body_start;
-        let ends = memchr::memchr_iter(b'\n', &bytes[body_start..]).map(|at| body_start + at);
-        for end in ends.chain(std::iter::once(bytes.len())) {
-            if end > start {
-                if lines.len() == MAX_CACHE_FOLDERS {
-                    return Err(CacheError::TooLarge("folders"));
-                }
-                lines.push(start..end);
-            }
-            start = end + 1;
-        }
         Ok(CacheView {
             header,
-            lines,
             body_start,
+            cursor: body_start,
             bytes,
-            cursor: 0,
             damage: None,
         })
     }
@@ -497,13 +486,37 @@ impl CacheView {
         &self.header
     }
 
-    /// How many folders the cache holds.
-    pub fn len(&self) -> usize {
-        self.lines.len()
+    /// Whether the cache holds no folder.
+    pub fn is_empty(&self) -> bool {
+        self.body_start >= self.bytes.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+    /// Every folder line as the run of it alone (where it starts, where the next
+    /// starts), in order.
+    pub fn lines(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        let mut at = self.body_start;
+        std::iter::from_fn(move || {
+            (at < self.bytes.len()).then(|| {
+                let line = self.line_run(at);
+                at = line.end;
+                line
+            })
+        })
+    }
+
+    /// The run of the line at `at` alone.
+    pub fn line_run(&self, at: usize) -> Range<usize> {
+        at..self.next_line(at)
+    }
+
+    /// How many folder lines the run `range` holds.
+    pub fn count_lines(&self, range: Range<usize>) -> usize {
+        match self.lines_bytes(range) {
+            [] => 0,
+            bytes => {
+                memchr::memchr_iter(b'\n', bytes).count() + usize::from(!bytes.ends_with(b"\n"))
+            }
+        }
     }
 
     /// The damage found while reading lines, if any (the file is then rebuilt).
@@ -521,20 +534,55 @@ impl CacheView {
         self.damage.get_or_insert(error);
     }
 
-    /// The path of folder line `index`, read from the line's start alone.
-    pub fn path_at(&self, index: usize) -> Result<String, CacheError> {
-        let line = &self.bytes[self.lines[index].clone()];
-        let damaged = || CacheError::Damaged(format!("folder line {} has no path", index + 2));
-        let rest = line.strip_prefix(FOLDER_LINE_START).ok_or_else(damaged)?;
+    /// Where the line starting at `at` ends (its newline, or the end of the file).
+    fn line_end(&self, at: usize) -> usize {
+        let rest = self.bytes.get(at..).unwrap_or_default();
+        memchr::memchr(b'\n', rest).map_or(self.bytes.len(), |end| at + end)
+    }
+
+    /// Where the line after the one starting at `at` starts (or the end of the file).
+    fn next_line(&self, at: usize) -> usize {
+        (self.line_end(at) + 1).min(self.bytes.len())
+    }
+
+    /// Where the line holding byte `offset` starts, `floor` (a line's start) at the
+    /// earliest.
+    fn line_holding(&self, floor: usize, offset: usize) -> usize {
+        memchr::memrchr(b'\n', &self.bytes[floor..offset]).map_or(floor, |at| floor + at + 1)
+    }
+
+    fn line(&self, at: usize) -> &[u8] {
+        self.bytes.get(at..self.line_end(at)).unwrap_or_default()
+    }
+
+    /// The path of the folder line starting at `at`, read from the line's start alone.
+    pub fn path_at(&self, at: usize) -> Result<String, CacheError> {
+        let damaged = || CacheError::Damaged(format!("the folder line at byte {at} has no path"));
+        let rest = self
+            .line(at)
+            .strip_prefix(FOLDER_LINE_START)
+            .ok_or_else(damaged)?;
         let mut reader = serde_json::Deserializer::from_slice(rest);
         let path = String::deserialize(&mut reader).map_err(|_| damaged())?;
         if path_is_bad(&path) {
             return Err(CacheError::Damaged(format!(
-                "folder line {}: the path is empty or too long",
-                index + 2
+                "the folder line at byte {at}: the path is empty or too long"
             )));
         }
         Ok(path)
+    }
+
+    /// Whether the line at `at`, the folder `path`'s, holds a listing, read from the
+    /// line's start as [`folder_line`] writes it (`false` for a line written otherwise:
+    /// then the whole line must be read).
+    pub fn has_listing(&self, at: usize, path: &str) -> bool {
+        let Ok(quoted) = serde_json::to_string(path) else {
+            return false;
+        };
+        let line = self.line(at);
+        line.strip_prefix(FOLDER_LINE_START)
+            .and_then(|rest| rest.strip_prefix(quoted.as_bytes()))
+            .is_some_and(|rest| rest.starts_with(br#","listing":{"#))
     }
 
     /// The line of the folder at `path`, if the cache holds it.
@@ -550,9 +598,9 @@ impl CacheView {
             }
         };
         match at {
-            Ok(index) => {
-                self.cursor = index + 1;
-                Some(index)
+            Ok(at) => {
+                self.cursor = self.next_line(at);
+                Some(at)
             }
             Err(insert_at) => {
                 self.cursor = insert_at;
@@ -561,33 +609,53 @@ impl CacheView {
         }
     }
 
-    /// Where `path` is (`Ok`), or where it would be (`Err`): the line at the cursor
-    /// first, then a binary search.
+    /// Where `path`'s line is (`Ok`), or where it would be (`Err`): the line at the
+    /// cursor first, then a binary search.
     fn search(&self, path: &str) -> Result<Result<usize, usize>, CacheError> {
-        if self.cursor < self.lines.len() && self.path_at(self.cursor)? == path {
+        if self.cursor < self.bytes.len()
+            && self.cursor >= self.body_start
+            && self.path_at(self.cursor)? == path
+        {
             return Ok(Ok(self.cursor));
         }
-        let (mut low, mut high) = (0, self.lines.len());
-        while low < high {
-            let middle = low + (high - low) / 2;
-            match compare_paths(&self.path_at(middle)?, path) {
-                Ordering::Less => low = middle + 1,
-                Ordering::Greater => high = middle,
-                Ordering::Equal => return Ok(Ok(middle)),
-            }
-        }
-        Ok(Err(low))
+        self.first_line_where(self.body_start, |found| {
+            compare_paths(found, path) != Ordering::Less
+        })
+        .and_then(|at| {
+            Ok(match at {
+                at if at < self.bytes.len() && self.path_at(at)? == path => Ok(at),
+                at => Err(at),
+            })
+        })
     }
 
-    /// The folder on line `index`, parsed; `None` (and the cache damaged) when the
+    /// The first line from `from` (a line's start) whose path `is_past` says yes to
+    /// (false for every line before it, true from it on), or the end of the file.
+    fn first_line_where(
+        &self,
+        from: usize,
+        is_past: impl Fn(&str) -> bool,
+    ) -> Result<usize, CacheError> {
+        let (mut low, mut high) = (from, self.bytes.len());
+        while low < high {
+            let middle = self.line_holding(low, low + (high - low) / 2);
+            if is_past(&self.path_at(middle)?) {
+                high = middle;
+            } else {
+                low = self.next_line(middle);
+            }
+        }
+        Ok(low)
+    }
+
+    /// The folder on the line at `at`, parsed; `None` (and the cache damaged) when the
     /// line does not read as a folder of `path`.
-    pub fn folder(&mut self, index: usize, path: &str) -> Option<CachedFolder> {
-        match self.parse_folder(index) {
+    pub fn folder(&mut self, at: usize, path: &str) -> Option<CachedFolder> {
+        match self.parse_folder(at) {
             Ok((found, folder)) if found == path => Some(folder),
             Ok((found, _)) => {
                 self.damaged(CacheError::Damaged(format!(
-                    "folder line {} is {found}, not {path}",
-                    index + 2
+                    "the folder line at byte {at} is {found}, not {path}"
                 )));
                 None
             }
@@ -598,14 +666,13 @@ impl CacheView {
         }
     }
 
-    fn parse_folder(&self, index: usize) -> Result<(String, CachedFolder), CacheError> {
-        let line = &self.bytes[self.lines[index].clone()];
-        let entry: FolderIn = serde_json::from_slice(line)
-            .map_err(|error| CacheError::Damaged(format!("folder line {}: {error}", index + 2)))?;
+    fn parse_folder(&self, at: usize) -> Result<(String, CachedFolder), CacheError> {
+        let entry: FolderIn = serde_json::from_slice(self.line(at)).map_err(|error| {
+            CacheError::Damaged(format!("the folder line at byte {at}: {error}"))
+        })?;
         if path_is_bad(&entry.path) {
             return Err(CacheError::Damaged(format!(
-                "folder line {}: the path is empty or too long",
-                index + 2
+                "the folder line at byte {at}: the path is empty or too long"
             )));
         }
         if let Some(listing) = &entry.listing
@@ -642,7 +709,7 @@ impl CacheView {
     }
 
     /// The lines of the folder `path` (if the cache holds it) and of every folder
-    /// below it: one run, by the cache's order.
+    /// below it: one run, by the cache's order (empty when damaged).
     pub fn within(&mut self, path: &str) -> Range<usize> {
         if self.damage.is_some() {
             return 0..0;
@@ -654,31 +721,33 @@ impl CacheView {
                 return 0..0;
             }
         };
-        let (mut low, mut high) = (start, self.lines.len());
-        while low < high {
-            let middle = low + (high - low) / 2;
-            match self.path_at(middle) {
-                Ok(below) if is_within(&below, path) => low = middle + 1,
-                Ok(_) => high = middle,
-                Err(error) => {
-                    self.damaged(error);
-                    return 0..0;
-                }
-            }
-        }
-        start..low
+        self.run_below(start, path)
     }
 
-    /// The bytes of lines `range`, newlines included.
-    fn lines_bytes(&self, range: Range<usize>) -> &[u8] {
-        if range.is_empty() {
-            return &[];
+    /// The lines of the folder `path`, found on the line at `at`, and of every folder
+    /// below it; the next folder looked for is taken to be the one after them.
+    pub fn subtree(&mut self, at: usize, path: &str) -> Range<usize> {
+        let run = self.run_below(at, path);
+        if !run.is_empty() {
+            self.cursor = run.end;
         }
-        let start = self.lines[range.start].start;
-        let end = self.lines[range.end - 1].end;
-        // The last line of a file may lack its newline.
-        let end = (end + 1).min(self.bytes.len());
-        &self.bytes[start..end]
+        run
+    }
+
+    /// The run of lines from `start` that lie within `path`.
+    fn run_below(&mut self, start: usize, path: &str) -> Range<usize> {
+        match self.first_line_where(start, |below| !is_within(below, path)) {
+            Ok(end) => start..end,
+            Err(error) => {
+                self.damaged(error);
+                0..0
+            }
+        }
+    }
+
+    /// The bytes of the lines `range` (a run of whole lines), as written.
+    fn lines_bytes(&self, range: Range<usize>) -> &[u8] {
+        self.bytes.get(range).unwrap_or_default()
     }
 }
 
@@ -705,7 +774,7 @@ impl CacheAssembly {
     /// Lines `range` of `view`, as they are (nothing when the first line's path does
     /// not read).
     pub fn carry(&mut self, view: &CacheView, range: Range<usize>) {
-        if range.is_empty() || range.end > view.len() {
+        if range.is_empty() || range.start < view.body_start || range.end > view.bytes.len() {
             return;
         }
         if let Ok(path) = view.path_at(range.start) {
@@ -735,7 +804,7 @@ impl CacheAssembly {
     pub fn body(mut self, view: &CacheView) -> Cow<'_, [u8]> {
         self.pieces
             .sort_by(|(left, _), (right, _)| compare_paths(left, right));
-        let mut next_line = 0;
+        let mut next_line = view.body_start;
         let whole = self.pieces.iter().all(|(_, piece)| match piece {
             CachePiece::Carried(range) if range.start == next_line => {
                 next_line = range.end;
@@ -743,8 +812,8 @@ impl CacheAssembly {
             }
             _ => false,
         });
-        if whole && next_line == view.len() {
-            return Cow::Borrowed(view.lines_bytes(0..view.len()));
+        if whole && next_line == view.bytes.len() {
+            return Cow::Borrowed(view.body());
         }
         let mut body = Vec::with_capacity(view.body().len());
         for (_, piece) in self.pieces {
@@ -772,15 +841,17 @@ pub fn cache_file_bytes(header: &CacheHeader, body: &[u8], agent_version: &str) 
 /// Reads a whole cache written by [`serialize_cache`] of the same `agent_version`.
 pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache, CacheError> {
     let view = CacheView::open(bytes.to_vec(), agent_version)?;
-    let mut folders = HashMap::with_capacity(view.len());
-    for index in 0..view.len() {
+    let mut folders = HashMap::new();
+    for at in view.lines().map(|line| line.start) {
+        if folders.len() == MAX_CACHE_FOLDERS {
+            return Err(CacheError::TooLarge("folders"));
+        }
         // Every line must be found as a lookup finds it: by the path it starts with.
-        let start = view.path_at(index)?;
-        let (path, folder) = view.parse_folder(index)?;
+        let start = view.path_at(at)?;
+        let (path, folder) = view.parse_folder(at)?;
         if path != start {
             return Err(CacheError::Damaged(format!(
-                "folder line {} names two paths",
-                index + 2
+                "the folder line at byte {at} names two paths"
             )));
         }
         folders.insert(path, folder);
@@ -912,17 +983,26 @@ mod tests {
         assert!(cache.folders["/srv"].listing_at(2).is_none());
     }
 
+    /// The paths of the folder lines in the run `lines`.
+    fn paths_in(view: &CacheView, lines: Range<usize>) -> Vec<String> {
+        view.lines()
+            .filter(|line| lines.contains(&line.start))
+            .map(|line| view.path_at(line.start).unwrap())
+            .collect()
+    }
+
     #[test]
     fn folders_are_kept_in_walk_order_with_every_subtree_in_one_run() {
         let bytes = serialize_cache(&sample(), "1");
         let mut view = CacheView::open(bytes, "1").unwrap();
-        let paths: Vec<String> = (0..view.len())
-            .map(|index| view.path_at(index).unwrap())
-            .collect();
+        let all = view.body_start..view.bytes.len();
+        let paths = paths_in(&view, all.clone());
         assert_eq!(
             paths,
             ["/", "/srv", "/srv/a", "/srv/a/x", "/srv/a b", "/srv/tools"]
         );
+        let starts: Vec<usize> = view.lines().map(|line| line.start).collect();
+        assert_eq!(view.count_lines(all.clone()), 6);
         // The header repeats what matched, with its path.
         let matched: Vec<&str> = view
             .header()
@@ -933,16 +1013,31 @@ mod tests {
         assert_eq!(matched, ["/srv/tools/tg.exe"]);
         // Found out of order as well as in it; a missing folder is not found.
         for (path, line) in [("/srv/a b", 4), ("/", 0), ("/srv/a", 2), ("/srv/tools", 5)] {
-            assert_eq!(view.find(path), Some(line), "{path}");
+            assert_eq!(view.find(path), Some(starts[line]), "{path}");
         }
         assert_eq!(view.find("/srv/b"), None);
         assert_eq!(view.find("/srv/a/x/y"), None);
-        assert_eq!(view.within("/srv/a"), 2..4);
-        assert_eq!(view.within("/"), 0..6);
-        assert_eq!(view.within("/srv/a/x"), 3..4);
+        let within = |view: &mut CacheView, path| {
+            let run = view.within(path);
+            paths_in(view, run)
+        };
+        assert_eq!(within(&mut view, "/srv/a"), ["/srv/a", "/srv/a/x"]);
+        assert_eq!(view.within("/"), all);
+        assert_eq!(within(&mut view, "/srv/a/x"), ["/srv/a/x"]);
         // Below a folder the cache does not hold, what it holds there.
-        assert_eq!(view.within("/srv/0"), 2..2);
-        assert_eq!(view.within("/srv/a/"), 3..4);
+        assert_eq!(view.within("/srv/0"), starts[2]..starts[2]);
+        assert_eq!(within(&mut view, "/srv/a/"), ["/srv/a/x"]);
+        // A subtree found from its folder's line; the next lookup starts after it.
+        let at = view.find("/srv/a").unwrap();
+        assert!(view.has_listing(at, "/srv/a"));
+        let tools = view.find("/srv/tools").unwrap();
+        assert!(!view.has_listing(tools, "/srv/tools"));
+        // Asked with another folder's path, the line says no.
+        assert!(!view.has_listing(at, "/srv/a b"));
+        let run = view.subtree(at, "/srv/a");
+        assert_eq!(view.count_lines(run.clone()), 2);
+        assert_eq!(view.cursor, run.end);
+        assert_eq!(view.find("/srv/a b"), Some(starts[4]));
         let at = view.find("/srv/tools").unwrap();
         let folder = view.folder(at, "/srv/tools").unwrap();
         assert!(
@@ -977,9 +1072,10 @@ mod tests {
         assert_eq!(read.folders, expected.folders);
         // Every line carried as it was, in pieces: the body is the last one's, not
         // copied.
+        let starts: Vec<usize> = view.lines().map(|line| line.start).collect();
         let mut carried = CacheAssembly::default();
-        carried.carry(&view, 2..6);
-        carried.carry(&view, 0..2);
+        carried.carry(&view, starts[2]..view.bytes.len());
+        carried.carry(&view, starts[0]..starts[2]);
         let body = carried.body(&view);
         assert!(matches!(body, Cow::Borrowed(_)));
         assert_eq!(body, view.body());

@@ -34,6 +34,7 @@ pub mod places;
 #[cfg(windows)]
 pub(crate) mod win32;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::hash::{Hash as _, Hasher as _};
@@ -114,6 +115,12 @@ pub struct InventoryStats {
     pub cache_folders_skipped: u64,
     /// The Windows drives were taken from the service's change journal.
     pub drives_from_journal: bool,
+    /// Microseconds spent reading the last cache (the header alone when it answered).
+    pub cache_read_us: u64,
+    /// Microseconds spent assembling and writing the next cache.
+    pub cache_write_us: u64,
+    /// Bytes written to the cache's files (0: the cache stood as it was).
+    pub cache_bytes_written: u64,
 }
 
 #[derive(Debug)]
@@ -138,6 +145,9 @@ impl EvidenceSource for ExecutableInventorySource {
                 from_cache = stats.from_cache,
                 cache_folders_skipped = stats.cache_folders_skipped,
                 drives_from_journal = stats.drives_from_journal,
+                cache_read_us = stats.cache_read_us,
+                cache_write_us = stats.cache_write_us,
+                cache_bytes_written = stats.cache_bytes_written,
                 inventory_us = started.elapsed().as_micros() as u64,
                 "executable inventory"
             );
@@ -172,11 +182,13 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         stats.drives_from_journal = drives_from_journal;
         return stats;
     }
+    let reading = Instant::now();
     let previous = options
         .cache_file
         .as_deref()
         .map(|file| load_cache(file, output))
         .unwrap_or_default();
+    let cache_read_us = reading.elapsed().as_micros() as u64;
     // Folder listings are reused until the next full walk is due.
     let full_walk_due = full_walk_due(previous.header().full_walk_at, now_s);
     let changes = journal.as_ref().and_then(|journal| {
@@ -213,6 +225,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         deadline: Instant::now() + options.time_budget,
         stats: InventoryStats {
             drives_from_journal,
+            cache_read_us,
             ..InventoryStats::default()
         },
         stopped: None,
@@ -239,10 +252,11 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         next,
         mut matched,
         changes,
-        stats,
+        mut stats,
         mut whole_walks,
         ..
     } = inventory;
+    let writing = Instant::now();
     whole_walks.sort();
     if let (Some(file), Some(damage)) = (&options.cache_file, &damage) {
         output.error(
@@ -256,6 +270,11 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     };
     matched.sort_by(|(left, _), (right, _)| cache::compare_paths(left, right));
     let body = next.body(&previous);
+    // Borrowed: every line carried as it was.
+    let same_body = match &body {
+        Cow::Borrowed(_) => true,
+        Cow::Owned(body) => *body == previous.body(),
+    };
     let last = previous.header();
     let full_walk_at = if full_walk_due && !stopped {
         now_s
@@ -267,7 +286,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         && damage.is_none()
         && full_walk_at == last.full_walk_at
         && matched == last.matched
-        && body == previous.body();
+        && same_body;
     // The cache is marked with the journal it now agrees with. A stopped inventory did
     // not look at every folder, so it keeps the mark it had; so does a cache that did
     // not change under a journal that answered for it (not written again: its mark
@@ -285,21 +304,32 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         matched,
         // A stopped inventory's cache is not all of any walk.
         whole_walks: if stopped { Vec::new() } else { whole_walks },
-        folders: memchr::memchr_iter(b'\n', &body).count(),
+        folders: if same_body {
+            last.folders
+        } else {
+            memchr::memchr_iter(b'\n', &body).count()
+        },
     };
-    let unchanged = damage.is_none() && header == *last && body == previous.body();
+    let unchanged = damage.is_none() && header == *last && same_body;
     let on_disk = if unchanged {
         &header.journal
-    } else if let Err(error) = write_cache(file, &header, &body) {
-        output.error(
-            SourceKind::File,
-            Some(file.to_string_lossy().into_owned()),
-            format!("executable inventory: cannot write the cache: {error}"),
-        );
-        &last.journal
     } else {
-        &header.journal
+        match write_cache(file, &header, &body) {
+            Ok(written) => {
+                stats.cache_bytes_written = written;
+                &header.journal
+            }
+            Err(error) => {
+                output.error(
+                    SourceKind::File,
+                    Some(file.to_string_lossy().into_owned()),
+                    format!("executable inventory: cannot write the cache: {error}"),
+                );
+                &last.journal
+            }
+        }
     };
+    stats.cache_write_us = writing.elapsed().as_micros() as u64;
     if let (Some(journal_file), Some(journal), Some(mark)) =
         (&options.change_journal, &journal, on_disk)
     {
@@ -529,13 +559,14 @@ fn load_journal(file: &Path, output: &mut SourceOutput) -> Option<ChangeJournal>
 
 /// Writes the cache through a temporary file and a rename, so a crash leaves the old
 /// one or the new one, never half of one.
-fn write_cache(file: &Path, header: &CacheHeader, body: &[u8]) -> std::io::Result<()> {
+fn write_cache(file: &Path, header: &CacheHeader, body: &[u8]) -> std::io::Result<u64> {
     let bytes = cache::cache_file_bytes(header, body, env!("CARGO_PKG_VERSION"));
     let mut temporary = file.as_os_str().to_owned();
     temporary.push(".tmp");
     let temporary = PathBuf::from(temporary);
-    std::fs::write(&temporary, bytes)?;
-    std::fs::rename(&temporary, file)
+    std::fs::write(&temporary, &bytes)?;
+    std::fs::rename(&temporary, file)?;
+    Ok(bytes.len() as u64)
 }
 
 struct Inventory<'a, 'c> {
@@ -829,29 +860,29 @@ impl Inventory<'_, '_> {
                 return;
             }
             let key = folder.to_string_lossy().into_owned();
-            let old = self
-                .previous
-                .find(&key)
-                .and_then(|at| Some((at, self.previous.folder(at, &key)?)));
-            let old_listing = old.as_ref().and_then(|(_, old)| old.listing.as_ref());
+            let found_at = self.previous.find(&key);
             // A folder the journal saw no change in or below stands as the cache has
-            // it, with everything below it: its lines are carried over unread.
-            if let Some(changes) = changes
+            // it, with everything below it: its lines are carried over unread (its
+            // own read no further than to see that it holds a listing).
+            if let (Some(changes), Some(at)) = (changes, found_at)
                 && self.keep_subtrees
                 && !changes.touched(&key)
-                && old_listing.is_some()
+                && self.previous.has_listing(at, &key)
             {
                 if depth == 0 {
                     self.whole_walks.push(key.clone());
                 }
-                for lines in self.kept_lines(&key) {
-                    self.stats.folders_unchanged += lines.len() as u64;
-                    self.stats.folders_from_cache += lines.len() as u64;
+                for lines in self.kept_lines(at, &key) {
+                    let count = self.previous.count_lines(lines.clone()) as u64;
+                    self.stats.folders_unchanged += count;
+                    self.stats.folders_from_cache += count;
                     self.next.carry(&self.previous, lines);
                 }
                 self.kept.insert(key, walk.user.clone());
                 continue;
             }
+            let old = found_at.and_then(|at| Some((at, self.previous.folder(at, &key)?)));
+            let old_listing = old.as_ref().and_then(|(_, old)| old.listing.as_ref());
             // A folder the journal saw no change in is taken from the cache unseen,
             // and so are the facts of its program files.
             let vouched = changes
@@ -973,7 +1004,9 @@ impl Inventory<'_, '_> {
             }
             match old {
                 // As the cache has it: its line is carried over as it was.
-                Some((at, old)) if old == found => self.next.carry(&self.previous, at..at + 1),
+                Some((at, old)) if old == found => {
+                    self.next.carry(&self.previous, self.previous.line_run(at));
+                }
                 _ if found.listing.is_none() && found.files.is_empty() => {}
                 _ => self.next.folder(key, found),
             }
@@ -983,8 +1016,8 @@ impl Inventory<'_, '_> {
     /// The cache's lines of the kept subtree `folder`, without those of another walk
     /// that starts below it (a Wine prefix's `drive_c` in a home the walk of `/`
     /// leaves out): that walk carries or lists its own.
-    fn kept_lines(&mut self, folder: &str) -> Vec<Range<usize>> {
-        let subtree = self.previous.within(folder);
+    fn kept_lines(&mut self, at: usize, folder: &str) -> Vec<Range<usize>> {
+        let subtree = self.previous.subtree(at, folder);
         let mut nested: Vec<Range<usize>> = Vec::new();
         for start in &self.walk_starts {
             if start != folder && cache::is_within(start, folder) {
@@ -1203,17 +1236,21 @@ impl Inventory<'_, '_> {
     /// has them.
     fn carry_unreached(&mut self) {
         let fresh: HashSet<String> = self.next.fresh_paths().map(str::to_string).collect();
-        let mut covered = vec![false; self.previous.len()];
-        for range in self.next.carried() {
-            covered[range].fill(true);
-        }
+        let mut carried: Vec<Range<usize>> = self.next.carried().collect();
+        carried.sort_by_key(|lines| lines.start);
+        let mut carried = carried.into_iter().peekable();
         let mut unreached = HashSet::new();
-        for (index, covered) in covered.into_iter().enumerate() {
-            let Ok(path) = self.previous.path_at(index) else {
+        for line in self.previous.lines() {
+            // The carried runs are of whole lines and never overlap.
+            while carried.next_if(|run| run.end <= line.start).is_some() {}
+            if carried.peek().is_some_and(|run| run.contains(&line.start)) {
+                continue;
+            }
+            let Ok(path) = self.previous.path_at(line.start) else {
                 continue;
             };
-            if !covered && !fresh.contains(&path) {
-                self.next.carry(&self.previous, index..index + 1);
+            if !fresh.contains(&path) {
+                self.next.carry(&self.previous, line);
                 unreached.insert(path);
             }
         }
