@@ -545,10 +545,15 @@ impl CacheView {
         (self.line_end(at) + 1).min(self.bytes.len())
     }
 
-    /// Where the line holding byte `offset` starts, `floor` (a line's start) at the
-    /// earliest.
-    fn line_holding(&self, floor: usize, offset: usize) -> usize {
-        memchr::memrchr(b'\n', &self.bytes[floor..offset]).map_or(floor, |at| floor + at + 1)
+    /// The first line that starts at `offset` or after it (or the end of the file).
+    fn line_from(&self, offset: usize) -> usize {
+        if offset >= self.bytes.len() {
+            return self.bytes.len();
+        }
+        if offset <= self.body_start || self.bytes[offset - 1] == b'\n' {
+            return offset.max(self.body_start);
+        }
+        self.next_line(offset)
     }
 
     fn line(&self, at: usize) -> &[u8] {
@@ -631,21 +636,47 @@ impl CacheView {
 
     /// The first line from `from` (a line's start) whose path `is_past` says yes to
     /// (false for every line before it, true from it on), or the end of the file.
+    /// Galloping: lines at doubling distances from `from` first, then halving, so the
+    /// cost follows the distance to the answer (a subtree of one folder costs one
+    /// look past it), not the file's size.
     fn first_line_where(
         &self,
         from: usize,
         is_past: impl Fn(&str) -> bool,
     ) -> Result<usize, CacheError> {
-        let (mut low, mut high) = (from, self.bytes.len());
-        while low < high {
-            let middle = self.line_holding(low, low + (high - low) / 2);
+        let end = self.bytes.len();
+        if from >= end || is_past(&self.path_at(from)?) {
+            return Ok(from.min(end));
+        }
+        // The line at `low` is not past; the first past one is after it, by `high`.
+        let mut low = from;
+        let mut step = 256;
+        let mut high = loop {
+            let probe = self.line_from(low.saturating_add(step));
+            if probe >= end {
+                break end;
+            }
+            if is_past(&self.path_at(probe)?) {
+                break probe;
+            }
+            low = probe;
+            step = step.saturating_mul(2);
+        };
+        loop {
+            let next = self.next_line(low);
+            if next >= high {
+                return Ok(high);
+            }
+            let middle = match self.line_from(low + (high - low) / 2) {
+                middle if middle > low && middle < high => middle,
+                _ => next,
+            };
             if is_past(&self.path_at(middle)?) {
                 high = middle;
             } else {
-                low = self.next_line(middle);
+                low = middle;
             }
         }
-        Ok(low)
     }
 
     /// The folder on the line at `at`, parsed; `None` (and the cache damaged) when the
@@ -1045,6 +1076,59 @@ mod tests {
                 .file("tg.exe", 1234, 1_700_000_000_123_456_789)
                 .is_some()
         );
+        assert!(view.damage().is_none());
+    }
+
+    #[test]
+    fn every_folder_and_subtree_of_a_large_cache_is_found_as_a_scan_of_all_lines_finds_it() {
+        // Folders of uneven depth and line length, so that the searches' probes land
+        // mid-line, near and far.
+        let mut cache = ExecutableCache::default();
+        for index in 0..1500_usize {
+            let mut path = format!("/srv/s{}", index % 7);
+            for depth in 0..(index % 4) {
+                path.push_str(&format!(
+                    "/d{}{}",
+                    index % (11 + depth),
+                    "x".repeat(index % 37)
+                ));
+            }
+            let files = (0..index % 3)
+                .map(|file| (format!("f{file}.exe"), program(index as u64, false)))
+                .collect();
+            cache.folders.insert(
+                path,
+                CachedFolder {
+                    listing: None,
+                    files,
+                },
+            );
+        }
+        let bytes = serialize_cache(&cache, "1");
+        let mut view = CacheView::open(bytes, "1").unwrap();
+        let every = paths_in(&view, view.body_start..view.bytes.len());
+        assert_eq!(every.len(), cache.folders.len());
+        let missing = ["/srv/s3/d0", "/srv/s9", "/srv/s1/zzz", "/", "/srw"];
+        for path in every.iter().map(String::as_str).chain(missing) {
+            let expected: Vec<&String> = every
+                .iter()
+                .filter(|below| is_within(below, path))
+                .collect();
+            let run = view.within(path);
+            assert_eq!(
+                paths_in(&view, run.clone()).iter().collect::<Vec<_>>(),
+                expected,
+                "{path}"
+            );
+            assert_eq!(view.count_lines(run.clone()), expected.len(), "{path}");
+            match view.find(path) {
+                Some(at) => {
+                    assert_eq!(view.path_at(at).unwrap(), path);
+                    assert_eq!(view.subtree(at, path), run, "{path}");
+                }
+                None => assert!(!cache.folders.contains_key(path), "{path} not found"),
+            }
+        }
         assert!(view.damage().is_none());
     }
 
