@@ -1588,6 +1588,110 @@ mod tests {
         assert_eq!(telegram_found(), (true, Some(5)));
     }
 
+    /// A document saved in a walked folder (a PC in use) has that folder listed again
+    /// under the journal, and when its programs are as they were the cache is not
+    /// written again: one changed folder costs its listing, not a new cache. A program
+    /// saved there is found and written into the cache.
+    #[cfg(unix)]
+    #[test]
+    fn a_document_saved_between_journal_scans_leaves_the_cache_as_it_was() {
+        use std::os::unix::fs::PermissionsExt as _;
+
+        let image = tempfile::tempdir().unwrap();
+        let image_path = std::fs::canonicalize(image.path()).unwrap();
+        std::fs::create_dir_all(image_path.join("etc")).unwrap();
+        std::fs::write(image_path.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        let elf = [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat();
+        let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let settle = |folder: &Path| {
+            std::fs::File::open(folder)
+                .and_then(|handle| handle.set_modified(long_ago))
+                .unwrap();
+        };
+        // Many folders beside the one that changes, each holding a program.
+        for index in 0..40 {
+            let folder = image_path.join(format!("srv/share/d{index}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            let program = folder.join(if index == 7 {
+                "Telegram.AppImage"
+            } else {
+                "tool"
+            });
+            std::fs::write(&program, &elf).unwrap();
+            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+            settle(&folder);
+        }
+        settle(&image_path.join("srv/share"));
+        settle(&image_path.join("srv"));
+        let scans = JournalScans::new(&image_path);
+        scans.write_journal(1, &[]);
+        assert_eq!(
+            telegram_evidence(&scans.scan()),
+            ["/srv/share/d7/Telegram.AppImage"]
+        );
+        let written = std::fs::read(&scans.cache_file).unwrap();
+        let written_at = std::fs::metadata(&scans.cache_file)
+            .unwrap()
+            .modified()
+            .unwrap();
+
+        let documents = image_path.join("srv/share/d3");
+        std::fs::write(documents.join("report.txt"), "draft").unwrap();
+        settle(&documents);
+        scans.write_journal(2, &[&documents]);
+        assert_eq!(
+            telegram_evidence(&scans.scan()),
+            ["/srv/share/d7/Telegram.AppImage"]
+        );
+        assert!(
+            std::fs::read(&scans.cache_file).unwrap() == written,
+            "the cache's bytes changed"
+        );
+        assert_eq!(
+            std::fs::metadata(&scans.cache_file)
+                .unwrap()
+                .modified()
+                .unwrap(),
+            written_at,
+            "the cache was written again"
+        );
+
+        // A renamed copy saved there instead: found, and in the next cache.
+        let copy = documents.join("Telegram-portable.AppImage");
+        std::fs::write(&copy, &elf).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        settle(&documents);
+        scans.write_journal(3, &[&documents]);
+        assert_eq!(
+            telegram_evidence(&scans.scan()),
+            [
+                "/srv/share/d3/Telegram-portable.AppImage",
+                "/srv/share/d7/Telegram.AppImage"
+            ]
+        );
+        let cache = parse_cache(
+            &std::fs::read(&scans.cache_file).unwrap(),
+            env!("CARGO_PKG_VERSION"),
+        )
+        .unwrap();
+        assert!(
+            cache
+                .lookup(
+                    &copy.to_string_lossy(),
+                    64,
+                    modified_ns(std::fs::metadata(&copy).and_then(|m| m.modified()))
+                )
+                .is_some()
+        );
+        assert_eq!(
+            cache.folders.len(),
+            parse_cache(&written, env!("CARGO_PKG_VERSION"))
+                .unwrap()
+                .folders
+                .len()
+        );
+    }
+
     /// A walk of `/` kept whole does not carry the folders of a Wine prefix's walk in
     /// a home it leaves out: that walk keeps or lists its own, and every folder is in
     /// the next cache once, in order.
