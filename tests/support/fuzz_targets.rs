@@ -337,7 +337,7 @@ pub fn run_executable_cache(bytes: &[u8]) -> u64 {
         executable_cache::CacheView::open(bytes.to_vec(), EXECUTABLE_CACHE_VERSION)
     {
         let mut assembly = executable_cache::CacheAssembly::default();
-        let lines: Vec<_> = view.lines().take(16).collect();
+        let lines: Vec<_> = view.lines().into_iter().take(16).collect();
         for line in lines {
             let Ok(path) = view.path_at(line.start) else {
                 continue;
@@ -347,15 +347,16 @@ pub fn run_executable_cache(bytes: &[u8]) -> u64 {
             if let Some(at) = view.find(&path) {
                 if view.has_listing(at, &path) && at % 2 == 0 {
                     let subtree = view.subtree(at, &path);
-                    assembly.carry(&view, subtree);
+                    assembly.carry(&mut view, subtree);
                 } else if let Some(folder) = view.folder(at, &path) {
                     assembly.folder(path, folder);
                 } else {
-                    assembly.carry(&view, view.line_run(at));
+                    let line = view.line_run(at);
+                    assembly.carry(&mut view, line);
                 }
             }
         }
-        let _ = assembly.body(&view);
+        let _ = assembly.body(&mut view);
     }
     match executable_cache::parse_cache(bytes, EXECUTABLE_CACHE_VERSION) {
         Ok(cache) => {

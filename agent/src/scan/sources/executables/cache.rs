@@ -41,7 +41,6 @@
 //! kept subtree's folder line is read no further than its path, so a repeat scan that
 //! the journal answers costs in proportion to what changed, not to the cache.
 
-use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -445,14 +444,89 @@ pub fn parse_header(line: &[u8], agent_version: &str) -> Result<CacheHeader, Cac
     })
 }
 
+/// The bytes of a cache file: all of them in memory, or read from the file a block at a
+/// time as they are first asked for, so a scan that looks at a few folders reads a few
+/// blocks (in a buffer of the file's size whose untouched pages cost nothing).
+#[derive(Debug, Default)]
+struct CacheBytes {
+    bytes: Vec<u8>,
+    /// Which blocks of `bytes` hold the file's bytes (all of them without a file).
+    loaded: Vec<bool>,
+    file: Option<std::fs::File>,
+}
+
+/// The size of the blocks a cache file is read in.
+const BLOCK_BYTES: usize = 16 * 1024;
+
+impl CacheBytes {
+    fn in_memory(bytes: Vec<u8>) -> CacheBytes {
+        CacheBytes {
+            loaded: vec![true; bytes.len().div_ceil(BLOCK_BYTES)],
+            bytes,
+            file: None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Makes sure `range` (clamped to the file) is read; an error reading it is
+    /// damage.
+    fn load(&mut self, range: Range<usize>) -> Result<(), CacheError> {
+        let end = range.end.min(self.bytes.len());
+        if range.start >= end {
+            return Ok(());
+        }
+        for block in range.start / BLOCK_BYTES..=(end - 1) / BLOCK_BYTES {
+            if self.loaded[block] {
+                continue;
+            }
+            let Some(file) = &self.file else {
+                continue;
+            };
+            let start = block * BLOCK_BYTES;
+            let stop = (start + BLOCK_BYTES).min(self.bytes.len());
+            read_exact_at(file, &mut self.bytes[start..stop], start as u64).map_err(|error| {
+                CacheError::Damaged(format!("cannot read the cache at byte {start}: {error}"))
+            })?;
+            self.loaded[block] = true;
+        }
+        Ok(())
+    }
+}
+
+/// Reads `buffer.len()` bytes of `file` at `offset`.
+fn read_exact_at(file: &std::fs::File, buffer: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buffer, offset)
+    }
+    #[cfg(windows)]
+    {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match std::os::windows::fs::FileExt::seek_read(
+                file,
+                &mut buffer[filled..],
+                offset + filled as u64,
+            )? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                read => filled += read,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A cache file opened for lookups: its header read, each folder line found by a
-/// binary search over the file's bytes and parsed only when asked for. A line is named
-/// by where it starts (its byte offset in the file), a run of lines by the bytes it
-/// spans: nothing is indexed, so a scan that looks at a few folders touches only their
-/// lines and the lines its searches pass.
+/// galloping search over the file's bytes and parsed only when asked for. A line is
+/// named by where it starts (its byte offset in the file), a run of lines by the bytes
+/// it spans: nothing is indexed, and a cache opened from its file reads only the
+/// blocks that the lines looked at and the searches' probes lie in.
 #[derive(Debug, Default)]
 pub struct CacheView {
-    bytes: Vec<u8>,
+    bytes: CacheBytes,
     header: CacheHeader,
     /// Where the folder lines start (after the header).
     body_start: usize,
@@ -465,14 +539,50 @@ pub struct CacheView {
 
 impl CacheView {
     /// Opens a cache written by [`serialize_cache`] or [`CacheAssembly`] of the same
-    /// `agent_version`: checks the header.
+    /// `agent_version`, all in memory: checks the header.
     pub fn open(bytes: Vec<u8>, agent_version: &str) -> Result<CacheView, CacheError> {
         if bytes.len() as u64 > MAX_CACHE_BYTES {
             return Err(CacheError::TooLarge("file size"));
         }
-        let header_end = memchr::memchr(b'\n', &bytes).unwrap_or(bytes.len());
-        let header = parse_header(&bytes[..header_end], agent_version)?;
-        let body_start = (header_end + 1).min(bytes.len());
+        CacheView::over(CacheBytes::in_memory(bytes), agent_version)
+    }
+
+    /// Opens the cache `file` of `length` bytes (at most [`MAX_CACHE_BYTES`]) whose
+    /// first line, the header, is `header_line` (with its newline, or all of a file
+    /// without one); the rest is read as it is asked for.
+    pub fn open_file(
+        file: std::fs::File,
+        length: u64,
+        header_line: &[u8],
+        agent_version: &str,
+    ) -> Result<CacheView, CacheError> {
+        if length > MAX_CACHE_BYTES {
+            return Err(CacheError::TooLarge("file size"));
+        }
+        let length = length as usize;
+        let mut bytes = CacheBytes {
+            bytes: vec![0; length],
+            loaded: vec![false; length.div_ceil(BLOCK_BYTES)],
+            file: Some(file),
+        };
+        if header_line.len() > length {
+            return Err(CacheError::Damaged(
+                "the cache file shrank while read".into(),
+            ));
+        }
+        bytes.bytes[..header_line.len()].copy_from_slice(header_line);
+        // The header's blocks are read again only where the header ends mid-block.
+        for block in 0..header_line.len() / BLOCK_BYTES {
+            bytes.loaded[block] = true;
+        }
+        CacheView::over(bytes, agent_version)
+    }
+
+    fn over(bytes: CacheBytes, agent_version: &str) -> Result<CacheView, CacheError> {
+        let all = &bytes.bytes;
+        let header_end = memchr::memchr(b'\n', all).unwrap_or(all.len());
+        let header = parse_header(&all[..header_end], agent_version)?;
+        let body_start = (header_end + 1).min(all.len());
         Ok(CacheView {
             header,
             body_start,
@@ -491,26 +601,36 @@ impl CacheView {
         self.body_start >= self.bytes.len()
     }
 
+    /// Where the folder lines start.
+    pub fn body_start(&self) -> usize {
+        self.body_start
+    }
+
+    /// Where the file ends.
+    pub fn end(&self) -> usize {
+        self.bytes.len()
+    }
+
     /// Every folder line as the run of it alone (where it starts, where the next
-    /// starts), in order.
-    pub fn lines(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+    /// starts), in order (the whole file is read).
+    pub fn lines(&mut self) -> Vec<Range<usize>> {
+        let mut lines = Vec::new();
         let mut at = self.body_start;
-        std::iter::from_fn(move || {
-            (at < self.bytes.len()).then(|| {
-                let line = self.line_run(at);
-                at = line.end;
-                line
-            })
-        })
+        while at < self.bytes.len() {
+            let line = self.line_run(at);
+            at = line.end;
+            lines.push(line);
+        }
+        lines
     }
 
     /// The run of the line at `at` alone.
-    pub fn line_run(&self, at: usize) -> Range<usize> {
+    pub fn line_run(&mut self, at: usize) -> Range<usize> {
         at..self.next_line(at)
     }
 
-    /// How many folder lines the run `range` holds.
-    pub fn count_lines(&self, range: Range<usize>) -> usize {
+    /// How many folder lines the run `range` holds (read for it).
+    pub fn count_lines(&mut self, range: Range<usize>) -> usize {
         match self.lines_bytes(range) {
             [] => 0,
             bytes => {
@@ -524,9 +644,10 @@ impl CacheView {
         self.damage.as_ref()
     }
 
-    /// The folder lines' bytes, as written.
-    pub fn body(&self) -> &[u8] {
-        &self.bytes[self.body_start..]
+    /// The folder lines' bytes, as written (the whole file is read).
+    pub fn body(&mut self) -> &[u8] {
+        let start = self.body_start;
+        self.lines_bytes(start..self.bytes.len())
     }
 
     /// Records what was found damaged (the first damage found is the one said).
@@ -534,34 +655,64 @@ impl CacheView {
         self.damage.get_or_insert(error);
     }
 
+    /// Reads `range` of the file; `false` (and the cache damaged) when it cannot be.
+    fn load(&mut self, range: Range<usize>) -> bool {
+        match self.bytes.load(range) {
+            Ok(()) => true,
+            Err(error) => {
+                self.damaged(error);
+                false
+            }
+        }
+    }
+
     /// Where the line starting at `at` ends (its newline, or the end of the file).
-    fn line_end(&self, at: usize) -> usize {
-        let rest = self.bytes.get(at..).unwrap_or_default();
-        memchr::memchr(b'\n', rest).map_or(self.bytes.len(), |end| at + end)
+    fn line_end(&mut self, at: usize) -> usize {
+        let end = self.bytes.len();
+        let mut from = at;
+        while from < end {
+            // Block by block: a line is mostly far shorter than one.
+            let stop = ((from / BLOCK_BYTES + 1) * BLOCK_BYTES).min(end);
+            if !self.load(from..stop) {
+                return end;
+            }
+            if let Some(newline) = memchr::memchr(b'\n', &self.bytes.bytes[from..stop]) {
+                return from + newline;
+            }
+            from = stop;
+        }
+        end
     }
 
     /// Where the line after the one starting at `at` starts (or the end of the file).
-    fn next_line(&self, at: usize) -> usize {
+    fn next_line(&mut self, at: usize) -> usize {
         (self.line_end(at) + 1).min(self.bytes.len())
     }
 
     /// The first line that starts at `offset` or after it (or the end of the file).
-    fn line_from(&self, offset: usize) -> usize {
+    fn line_from(&mut self, offset: usize) -> usize {
         if offset >= self.bytes.len() {
             return self.bytes.len();
         }
-        if offset <= self.body_start || self.bytes[offset - 1] == b'\n' {
-            return offset.max(self.body_start);
+        if offset <= self.body_start {
+            return self.body_start;
+        }
+        if !self.load(offset - 1..offset) {
+            return self.bytes.len();
+        }
+        if self.bytes.bytes[offset - 1] == b'\n' {
+            return offset;
         }
         self.next_line(offset)
     }
 
-    fn line(&self, at: usize) -> &[u8] {
-        self.bytes.get(at..self.line_end(at)).unwrap_or_default()
+    fn line(&mut self, at: usize) -> &[u8] {
+        let end = self.line_end(at);
+        self.lines_bytes(at..end)
     }
 
     /// The path of the folder line starting at `at`, read from the line's start alone.
-    pub fn path_at(&self, at: usize) -> Result<String, CacheError> {
+    pub fn path_at(&mut self, at: usize) -> Result<String, CacheError> {
         let damaged = || CacheError::Damaged(format!("the folder line at byte {at} has no path"));
         let rest = self
             .line(at)
@@ -580,7 +731,7 @@ impl CacheView {
     /// Whether the line at `at`, the folder `path`'s, holds a listing, read from the
     /// line's start as [`folder_line`] writes it (`false` for a line written otherwise:
     /// then the whole line must be read).
-    pub fn has_listing(&self, at: usize, path: &str) -> bool {
+    pub fn has_listing(&mut self, at: usize, path: &str) -> bool {
         let Ok(quoted) = serde_json::to_string(path) else {
             return false;
         };
@@ -616,7 +767,7 @@ impl CacheView {
 
     /// Where `path`'s line is (`Ok`), or where it would be (`Err`): the line at the
     /// cursor first, then a binary search.
-    fn search(&self, path: &str) -> Result<Result<usize, usize>, CacheError> {
+    fn search(&mut self, path: &str) -> Result<Result<usize, usize>, CacheError> {
         if self.cursor < self.bytes.len()
             && self.cursor >= self.body_start
             && self.path_at(self.cursor)? == path
@@ -640,7 +791,7 @@ impl CacheView {
     /// cost follows the distance to the answer (a subtree of one folder costs one
     /// look past it), not the file's size.
     fn first_line_where(
-        &self,
+        &mut self,
         from: usize,
         is_past: impl Fn(&str) -> bool,
     ) -> Result<usize, CacheError> {
@@ -697,7 +848,7 @@ impl CacheView {
         }
     }
 
-    fn parse_folder(&self, at: usize) -> Result<(String, CachedFolder), CacheError> {
+    fn parse_folder(&mut self, at: usize) -> Result<(String, CachedFolder), CacheError> {
         let entry: FolderIn = serde_json::from_slice(self.line(at)).map_err(|error| {
             CacheError::Damaged(format!("the folder line at byte {at}: {error}"))
         })?;
@@ -776,9 +927,13 @@ impl CacheView {
         }
     }
 
-    /// The bytes of the lines `range` (a run of whole lines), as written.
-    fn lines_bytes(&self, range: Range<usize>) -> &[u8] {
-        self.bytes.get(range).unwrap_or_default()
+    /// The bytes of the lines `range` (a run of whole lines), as written (read for it;
+    /// none when they cannot be).
+    fn lines_bytes(&mut self, range: Range<usize>) -> &[u8] {
+        if !self.load(range.clone()) {
+            return &[];
+        }
+        self.bytes.bytes.get(range).unwrap_or_default()
     }
 }
 
@@ -804,8 +959,8 @@ impl CacheAssembly {
 
     /// Lines `range` of `view`, as they are (nothing when the first line's path does
     /// not read).
-    pub fn carry(&mut self, view: &CacheView, range: Range<usize>) {
-        if range.is_empty() || range.start < view.body_start || range.end > view.bytes.len() {
+    pub fn carry(&mut self, view: &mut CacheView, range: Range<usize>) {
+        if range.is_empty() || range.start < view.body_start || range.end > view.end() {
             return;
         }
         if let Ok(path) = view.path_at(range.start) {
@@ -830,9 +985,9 @@ impl CacheAssembly {
     }
 
     /// The folder lines, sorted (pieces never overlap: a carried run is a subtree the
-    /// walk did not enter). Borrowed from `view` when every line of it is carried as
-    /// it was (nothing changed: nothing to copy).
-    pub fn body(mut self, view: &CacheView) -> Cow<'_, [u8]> {
+    /// walk did not enter); `None` when every line of `view` is carried as it was
+    /// (nothing changed: nothing to copy, and nothing more of it read).
+    pub fn body(mut self, view: &mut CacheView) -> Option<Vec<u8>> {
         self.pieces
             .sort_by(|(left, _), (right, _)| compare_paths(left, right));
         let mut next_line = view.body_start;
@@ -843,10 +998,10 @@ impl CacheAssembly {
             }
             _ => false,
         });
-        if whole && next_line == view.bytes.len() {
-            return Cow::Borrowed(view.body());
+        if whole && next_line == view.end() {
+            return None;
         }
-        let mut body = Vec::with_capacity(view.body().len());
+        let mut body = Vec::new();
         for (_, piece) in self.pieces {
             match piece {
                 CachePiece::Folder(path, folder) => body.extend(folder_line(&path, &folder)),
@@ -858,7 +1013,7 @@ impl CacheAssembly {
                 }
             }
         }
-        Cow::Owned(body)
+        Some(body)
     }
 }
 
@@ -871,9 +1026,9 @@ pub fn cache_file_bytes(header: &CacheHeader, body: &[u8], agent_version: &str) 
 
 /// Reads a whole cache written by [`serialize_cache`] of the same `agent_version`.
 pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache, CacheError> {
-    let view = CacheView::open(bytes.to_vec(), agent_version)?;
+    let mut view = CacheView::open(bytes.to_vec(), agent_version)?;
     let mut folders = HashMap::new();
-    for at in view.lines().map(|line| line.start) {
+    for at in view.lines().into_iter().map(|line| line.start) {
         if folders.len() == MAX_CACHE_FOLDERS {
             return Err(CacheError::TooLarge("folders"));
         }
@@ -1015,8 +1170,9 @@ mod tests {
     }
 
     /// The paths of the folder lines in the run `lines`.
-    fn paths_in(view: &CacheView, lines: Range<usize>) -> Vec<String> {
+    fn paths_in(view: &mut CacheView, lines: Range<usize>) -> Vec<String> {
         view.lines()
+            .into_iter()
             .filter(|line| lines.contains(&line.start))
             .map(|line| view.path_at(line.start).unwrap())
             .collect()
@@ -1026,13 +1182,13 @@ mod tests {
     fn folders_are_kept_in_walk_order_with_every_subtree_in_one_run() {
         let bytes = serialize_cache(&sample(), "1");
         let mut view = CacheView::open(bytes, "1").unwrap();
-        let all = view.body_start..view.bytes.len();
-        let paths = paths_in(&view, all.clone());
+        let all = view.body_start..view.end();
+        let paths = paths_in(&mut view, all.clone());
         assert_eq!(
             paths,
             ["/", "/srv", "/srv/a", "/srv/a/x", "/srv/a b", "/srv/tools"]
         );
-        let starts: Vec<usize> = view.lines().map(|line| line.start).collect();
+        let starts: Vec<usize> = view.lines().into_iter().map(|line| line.start).collect();
         assert_eq!(view.count_lines(all.clone()), 6);
         // The header repeats what matched, with its path.
         let matched: Vec<&str> = view
@@ -1105,8 +1261,24 @@ mod tests {
             );
         }
         let bytes = serialize_cache(&cache, "1");
-        let mut view = CacheView::open(bytes, "1").unwrap();
-        let every = paths_in(&view, view.body_start..view.bytes.len());
+        assert!(bytes.len() > 4 * BLOCK_BYTES);
+        // Read from its file, a block at a time, as a scan reads it.
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &bytes).unwrap();
+        let header_end = memchr::memchr(b'\n', &bytes).unwrap() + 1;
+        let mut view = CacheView::open_file(
+            std::fs::File::open(file.path()).unwrap(),
+            bytes.len() as u64,
+            &bytes[..header_end],
+            "1",
+        )
+        .unwrap();
+        // One folder found: some blocks read, not the file.
+        assert!(view.find("/srv/s3").is_some());
+        let read = view.bytes.loaded.iter().filter(|loaded| **loaded).count();
+        assert!(read < view.bytes.loaded.len(), "{read} blocks read");
+        let everything = view.body_start..view.end();
+        let every = paths_in(&mut view, everything);
         assert_eq!(every.len(), cache.folders.len());
         let missing = ["/srv/s3/d0", "/srv/s9", "/srv/s1/zzz", "/", "/srw"];
         for path in every.iter().map(String::as_str).chain(missing) {
@@ -1116,7 +1288,7 @@ mod tests {
                 .collect();
             let run = view.within(path);
             assert_eq!(
-                paths_in(&view, run.clone()).iter().collect::<Vec<_>>(),
+                paths_in(&mut view, run.clone()).iter().collect::<Vec<_>>(),
                 expected,
                 "{path}"
             );
@@ -1129,6 +1301,57 @@ mod tests {
                 None => assert!(!cache.folders.contains_key(path), "{path} not found"),
             }
         }
+        assert!(view.damage().is_none());
+        assert_eq!(view.body(), &bytes[header_end..]);
+    }
+
+    #[test]
+    fn a_cache_read_from_its_file_reads_the_blocks_of_the_folders_looked_at() {
+        let mut cache = ExecutableCache::default();
+        for index in 0..20_000 {
+            let listing = CachedListing {
+                modified_ns: 1,
+                folders: vec![],
+                candidates: vec![format!("tool{index}")],
+            };
+            cache.folders.insert(
+                format!("/srv/share{}/d{index}", index % 13),
+                CachedFolder {
+                    listing: Some(listing),
+                    files: vec![(format!("tool{index}"), program(64, false))],
+                },
+            );
+        }
+        let bytes = serialize_cache(&cache, "1");
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), &bytes).unwrap();
+        let header_end = memchr::memchr(b'\n', &bytes).unwrap() + 1;
+        let mut view = CacheView::open_file(
+            std::fs::File::open(file.path()).unwrap(),
+            bytes.len() as u64,
+            &bytes[..header_end],
+            "1",
+        )
+        .unwrap();
+        let blocks = view.bytes.loaded.len();
+        let read = |view: &CacheView| view.bytes.loaded.iter().filter(|loaded| **loaded).count();
+        // A folder and the subtree beside it, as a walk under the journal asks: a
+        // handful of blocks of the file's hundreds.
+        let at = view.find("/srv/share8/d12345").unwrap();
+        assert!(view.has_listing(at, "/srv/share8/d12345"));
+        let run = view.subtree(at, "/srv/share8/d12345");
+        assert_eq!(view.count_lines(run), 1);
+        let folder = view.folder(at, "/srv/share8/d12345").unwrap();
+        assert!(
+            folder
+                .file("tool12345", 64, 1_700_000_000_123_456_789)
+                .is_some()
+        );
+        assert!(blocks > 200, "{blocks} blocks");
+        assert!(read(&view) <= 20, "{} of {blocks} blocks read", read(&view));
+        // All of it, when asked for, reads as written.
+        assert_eq!(view.body(), &bytes[header_end..]);
+        assert_eq!(read(&view), blocks);
         assert!(view.damage().is_none());
     }
 
@@ -1144,11 +1367,11 @@ mod tests {
         tools.files.truncate(1);
         assembly.folder("/srv/tools".into(), tools.clone());
         let range = view.within("/srv/a");
-        assembly.carry(&view, range);
+        assembly.carry(&mut view, range);
         assembly.folder("/".into(), cache.folders["/"].clone());
         assembly.folder("/srv".into(), cache.folders["/srv"].clone());
         let header = CacheHeader::default();
-        let written = cache_file_bytes(&header, &assembly.body(&view), "1");
+        let written = cache_file_bytes(&header, &assembly.body(&mut view).unwrap(), "1");
         let read = parse_cache(&written, "1").unwrap();
         let mut expected = cache.clone();
         expected.folders.remove("/srv/a b");
@@ -1156,13 +1379,17 @@ mod tests {
         assert_eq!(read.folders, expected.folders);
         // Every line carried as it was, in pieces: the body is the last one's, not
         // copied.
-        let starts: Vec<usize> = view.lines().map(|line| line.start).collect();
+        let starts: Vec<usize> = view.lines().into_iter().map(|line| line.start).collect();
         let mut carried = CacheAssembly::default();
-        carried.carry(&view, starts[2]..view.bytes.len());
-        carried.carry(&view, starts[0]..starts[2]);
-        let body = carried.body(&view);
-        assert!(matches!(body, Cow::Borrowed(_)));
-        assert_eq!(body, view.body());
+        let end = view.end();
+        carried.carry(&mut view, starts[2]..end);
+        carried.carry(&mut view, starts[0]..starts[2]);
+        assert_eq!(carried.body(&mut view), None);
+        // Less than every line: a body of what was carried.
+        let mut part = CacheAssembly::default();
+        part.carry(&mut view, starts[2]..end);
+        let body = part.body(&mut view).unwrap();
+        assert_eq!(body, view.lines_bytes(starts[2]..end));
         // Written in order: the next scan finds each by binary search.
         let mut reread = CacheView::open(written, "1").unwrap();
         for path in ["/srv/tools", "/srv/a/x", "/"] {

@@ -34,7 +34,6 @@ pub mod places;
 #[cfg(windows)]
 pub(crate) mod win32;
 
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::hash::{Hash as _, Hasher as _};
@@ -170,24 +169,25 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         drives_from_journal,
     } = places::plan(context, journal.as_ref(), now_s, output);
     let plan = plan_digest(context, &walks, &pruned);
+    let reading = Instant::now();
+    // The cache is opened once: its header may answer alone; else the walk reads the
+    // lines it looks at.
+    let opened = options.cache_file.as_deref().map(open_cache);
     if let Some(mut stats) = answer_from_header(
         context,
-        &walks,
-        &pruned,
-        &plan,
+        (&walks, &pruned, &plan),
         journal.as_ref(),
+        opened.as_ref().and_then(|opened| opened.as_ref().ok()),
         now_s,
         output,
     ) {
         stats.drives_from_journal = drives_from_journal;
         return stats;
     }
-    let reading = Instant::now();
-    let previous = options
-        .cache_file
-        .as_deref()
-        .map(|file| load_cache(file, output))
-        .unwrap_or_default();
+    let previous = match (options.cache_file.as_deref(), opened) {
+        (Some(file), Some(opened)) => load_cache(file, opened, output),
+        _ => CacheView::default(),
+    };
     let cache_read_us = reading.elapsed().as_micros() as u64;
     // Folder listings are reused until the next full walk is due.
     let full_walk_due = full_walk_due(previous.header().full_walk_at, now_s);
@@ -213,6 +213,8 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         matched: Vec::new(),
         keep_subtrees,
         kept: HashMap::new(),
+        kept_runs: Vec::new(),
+        carried_alone: 0,
         walk_starts: walks
             .iter()
             .map(|walk| walk.start.to_string_lossy().into_owned())
@@ -248,12 +250,14 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     }
     inventory.report(output);
     let Inventory {
-        previous,
+        mut previous,
         next,
         mut matched,
         changes,
         mut stats,
         mut whole_walks,
+        kept_runs,
+        carried_alone,
         ..
     } = inventory;
     let writing = Instant::now();
@@ -269,13 +273,25 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         return stats;
     };
     matched.sort_by(|(left, _), (right, _)| cache::compare_paths(left, right));
-    let body = next.body(&previous);
-    // Borrowed: every line carried as it was.
+    let body = next.body(&mut previous);
+    // None: every line carried as it was.
     let same_body = match &body {
-        Cow::Borrowed(_) => true,
-        Cow::Owned(body) => *body == previous.body(),
+        None => true,
+        Some(body) => body.as_slice() == previous.body(),
     };
-    let last = previous.header();
+    let last = previous.header().clone();
+    let last = &last;
+    // The kept subtrees' folders, counted without reading them when the cache stands
+    // (its lines are then the kept runs' and those carried one by one).
+    let kept_lines = match &body {
+        None => (last.folders as u64).saturating_sub(carried_alone),
+        Some(_) => kept_runs
+            .into_iter()
+            .map(|run| previous.count_lines(run) as u64)
+            .sum(),
+    };
+    stats.folders_unchanged += kept_lines;
+    stats.folders_from_cache += kept_lines;
     let full_walk_at = if full_walk_due && !stopped {
         now_s
     } else {
@@ -304,17 +320,20 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         matched,
         // A stopped inventory's cache is not all of any walk.
         whole_walks: if stopped { Vec::new() } else { whole_walks },
-        folders: if same_body {
-            last.folders
-        } else {
-            memchr::memchr_iter(b'\n', &body).count()
+        folders: match &body {
+            Some(body) if !same_body => memchr::memchr_iter(b'\n', body).count(),
+            _ => last.folders,
         },
     };
     let unchanged = damage.is_none() && header == *last && same_body;
     let on_disk = if unchanged {
         &header.journal
     } else {
-        match write_cache(file, &header, &body) {
+        let body = match &body {
+            Some(body) => body.as_slice(),
+            None => previous.body(),
+        };
+        match write_cache(file, &header, body) {
             Ok(written) => {
                 stats.cache_bytes_written = written;
                 &header.journal
@@ -367,21 +386,16 @@ fn tell_watcher_seen(journal_file: &Path, journal: &ChangeJournal, mark: &journa
 /// cache stays as it is, unread. `None`: the scan must walk.
 fn answer_from_header(
     context: &ScanContext<'_>,
-    walks: &[Walk],
-    pruned: &Pruned,
-    plan: &str,
+    (walks, pruned, plan): (&[Walk], &Pruned, &str),
     journal: Option<&ChangeJournal>,
+    opened: Option<&OpenedCache>,
     now_s: i64,
     output: &mut SourceOutput,
 ) -> Option<InventoryStats> {
     let options = context.inventory;
-    let (cache_file, journal_file, journal) = (
-        options.cache_file.as_deref()?,
-        options.change_journal.as_deref()?,
-        journal?,
-    );
-    let header = read_cache_header(cache_file)?;
-    let header = cache::parse_header(&header, env!("CARGO_PKG_VERSION")).ok()?;
+    let (journal_file, journal, opened) = (options.change_journal.as_deref()?, journal?, opened?);
+    let line = opened.header_line.strip_suffix(b"\n")?;
+    let header = cache::parse_header(line, env!("CARGO_PKG_VERSION")).ok()?;
     if full_walk_due(header.full_walk_at, now_s) || header.plan != plan {
         return None;
     }
@@ -488,22 +502,43 @@ fn walk_enters(start: &Path, folder: &Path, pruned: &Pruned, prune_toolchains: b
         })
 }
 
-/// The cache file's first line (its header), bounded; `None` when it cannot be read
-/// (the whole cache is then read, and says why).
-fn read_cache_header(file: &Path) -> Option<Vec<u8>> {
-    use std::io::{BufRead as _, Read as _};
-    let file = std::fs::File::open(file).ok()?;
-    let mut reader = std::io::BufReader::new(file.take(cache::MAX_CACHE_BYTES));
-    let mut line = Vec::new();
-    reader.read_until(b'\n', &mut line).ok()?;
-    Some(line)
+/// The cache file, opened, with its length and its first line (its header, bounded).
+struct OpenedCache {
+    file: std::fs::File,
+    length: u64,
+    header_line: Vec<u8>,
 }
 
-/// The cache of the last scan; a missing one is empty, a bad one an error and empty.
-fn load_cache(file: &Path, output: &mut SourceOutput) -> CacheView {
+fn open_cache(file: &Path) -> std::io::Result<OpenedCache> {
+    use std::io::{BufRead as _, Read as _};
+    let handle = std::fs::File::open(file)?;
+    let metadata = handle.metadata()?;
+    if !metadata.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    let mut header_line = Vec::new();
+    std::io::BufReader::with_capacity(4096, (&handle).take(cache::MAX_CACHE_BYTES))
+        .read_until(b'\n', &mut header_line)?;
+    Ok(OpenedCache {
+        file: handle,
+        length: metadata.len(),
+        header_line,
+    })
+}
+
+/// The cache of the last scan, opened for lookups; a missing one is empty, a bad one
+/// an error and empty.
+fn load_cache(
+    file: &Path,
+    opened: std::io::Result<OpenedCache>,
+    output: &mut SourceOutput,
+) -> CacheView {
     let shown = Some(file.to_string_lossy().into_owned());
-    let bytes = match read_bounded(file, cache::MAX_CACHE_BYTES) {
-        Ok((_, true)) => {
+    let opened = match opened {
+        Ok(opened) if opened.length > cache::MAX_CACHE_BYTES => {
             output.error(
                 SourceKind::File,
                 shown,
@@ -511,7 +546,7 @@ fn load_cache(file: &Path, output: &mut SourceOutput) -> CacheView {
             );
             return CacheView::default();
         }
-        Ok((bytes, false)) => bytes,
+        Ok(opened) => opened,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             return CacheView::default();
         }
@@ -524,7 +559,12 @@ fn load_cache(file: &Path, output: &mut SourceOutput) -> CacheView {
             return CacheView::default();
         }
     };
-    match CacheView::open(bytes, env!("CARGO_PKG_VERSION")) {
+    match CacheView::open_file(
+        opened.file,
+        opened.length,
+        &opened.header_line,
+        env!("CARGO_PKG_VERSION"),
+    ) {
         Ok(cache) => cache,
         Err(error) => {
             output.error(
@@ -587,6 +627,11 @@ struct Inventory<'a, 'c> {
     keep_subtrees: bool,
     /// The roots of the subtrees so kept, with the user of their walk.
     kept: HashMap<String, Option<String>>,
+    /// The runs of the last cache's lines so kept (counted at the end, read only if
+    /// the cache is written).
+    kept_runs: Vec<Range<usize>>,
+    /// How many of its lines were carried over one by one.
+    carried_alone: u64,
     /// Where every walk starts, by the cache's keys.
     walk_starts: Vec<String>,
     /// The walks whose start the next cache holds with its listing.
@@ -873,10 +918,8 @@ impl Inventory<'_, '_> {
                     self.whole_walks.push(key.clone());
                 }
                 for lines in self.kept_lines(at, &key) {
-                    let count = self.previous.count_lines(lines.clone()) as u64;
-                    self.stats.folders_unchanged += count;
-                    self.stats.folders_from_cache += count;
-                    self.next.carry(&self.previous, lines);
+                    self.next.carry(&mut self.previous, lines.clone());
+                    self.kept_runs.push(lines);
                 }
                 self.kept.insert(key, walk.user.clone());
                 continue;
@@ -1005,7 +1048,9 @@ impl Inventory<'_, '_> {
             match old {
                 // As the cache has it: its line is carried over as it was.
                 Some((at, old)) if old == found => {
-                    self.next.carry(&self.previous, self.previous.line_run(at));
+                    let line = self.previous.line_run(at);
+                    self.next.carry(&mut self.previous, line);
+                    self.carried_alone += 1;
                 }
                 _ if found.listing.is_none() && found.files.is_empty() => {}
                 _ => self.next.folder(key, found),
@@ -1250,7 +1295,8 @@ impl Inventory<'_, '_> {
                 continue;
             };
             if !fresh.contains(&path) {
-                self.next.carry(&self.previous, line);
+                self.next.carry(&mut self.previous, line);
+                self.carried_alone += 1;
                 unreached.insert(path);
             }
         }
