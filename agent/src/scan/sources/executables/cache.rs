@@ -36,10 +36,12 @@
 //! Folder lines are sorted so that every subtree is one run of lines: by path, with a
 //! path separator before every other character ([`compare_paths`]), which is also the
 //! order a walk visits folders in (depth first, names in byte order). A scan reads the
-//! header and finds folders by binary search over the file's bytes ([`CacheView`]): it
-//! neither indexes the lines nor parses those of folders it does not look at, and a
-//! kept subtree's folder line is read no further than its path, so a repeat scan that
-//! the journal answers costs in proportion to what changed, not to the cache.
+//! header and finds folders by a galloping search over the file's bytes
+//! ([`CacheView`]), reading the file a block at a time as lines are looked at: it
+//! neither reads the blocks nor parses the lines of folders it does not look at, and a
+//! kept subtree's folder line is read no further than its path; a cache whose lines
+//! all stand is not written again. So a repeat scan that the journal answers costs in
+//! proportion to what changed, not to the cache.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
