@@ -1171,6 +1171,15 @@ mod tests {
         assert!(cache.folders["/srv"].listing_at(2).is_none());
     }
 
+    /// A cache of agent version 1 opened from its file (`bytes`, written to a
+    /// temporary file that is gone once opened), read a block at a time.
+    fn view_of_file(bytes: &[u8]) -> CacheView {
+        let file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut &file, bytes).unwrap();
+        let header_end = memchr::memchr(b'\n', bytes).map_or(bytes.len(), |at| at + 1);
+        CacheView::open_file(file, bytes.len() as u64, &bytes[..header_end], "1").unwrap()
+    }
+
     /// The paths of the folder lines in the run `lines`.
     fn paths_in(view: &mut CacheView, lines: Range<usize>) -> Vec<String> {
         view.lines()
@@ -1265,16 +1274,8 @@ mod tests {
         let bytes = serialize_cache(&cache, "1");
         assert!(bytes.len() > 4 * BLOCK_BYTES);
         // Read from its file, a block at a time, as a scan reads it.
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), &bytes).unwrap();
         let header_end = memchr::memchr(b'\n', &bytes).unwrap() + 1;
-        let mut view = CacheView::open_file(
-            std::fs::File::open(file.path()).unwrap(),
-            bytes.len() as u64,
-            &bytes[..header_end],
-            "1",
-        )
-        .unwrap();
+        let mut view = view_of_file(&bytes);
         // One folder found: some blocks read, not the file.
         assert!(view.find("/srv/s3").is_some());
         let read = view.bytes.loaded.iter().filter(|loaded| **loaded).count();
@@ -1325,16 +1326,8 @@ mod tests {
             );
         }
         let bytes = serialize_cache(&cache, "1");
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(file.path(), &bytes).unwrap();
         let header_end = memchr::memchr(b'\n', &bytes).unwrap() + 1;
-        let mut view = CacheView::open_file(
-            std::fs::File::open(file.path()).unwrap(),
-            bytes.len() as u64,
-            &bytes[..header_end],
-            "1",
-        )
-        .unwrap();
+        let mut view = view_of_file(&bytes);
         let blocks = view.bytes.loaded.len();
         let read = |view: &CacheView| view.bytes.loaded.iter().filter(|loaded| **loaded).count();
         // A folder and the subtree beside it, as a walk under the journal asks: a
