@@ -836,6 +836,12 @@ fn under_wine_the_services_change_watcher_finds_what_folder_times_hide() {
         "{found:?}\n{log}"
     );
     assert_change_journal_answered(&log);
+    // The cache was written again with the new program: Windows replaces it only once
+    // the scan has closed the old one it read from.
+    let cache =
+        std::fs::read_to_string(prefix.local("C:\\ProgramData\\Sverka\\executables.json")).unwrap();
+    assert!(cache.contains("photos.exe"), "{log}");
+    assert!(!log.contains("cannot write the cache"), "{log}");
     // The journal names the fixed drive the watcher found (C:, not Wine's Z:) and the
     // last mark a scan told it of; the journal scans planned their walks from those
     // drives instead of asking Wine for each again.

@@ -485,7 +485,9 @@ impl CacheBytes {
                 continue;
             }
             let Some(file) = &self.file else {
-                continue;
+                return Err(CacheError::Damaged(
+                    "the cache file was closed before it was read".into(),
+                ));
             };
             let start = block * BLOCK_BYTES;
             let stop = (start + BLOCK_BYTES).min(self.bytes.len());
@@ -596,6 +598,12 @@ impl CacheView {
 
     pub fn header(&self) -> &CacheHeader {
         &self.header
+    }
+
+    /// Closes the file the cache is read from (what was read stays), so that a new
+    /// cache may replace it: Windows does not rename a file over one that is open.
+    pub fn close_file(&mut self) {
+        self.bytes.file = None;
     }
 
     /// Whether the cache holds no folder.

@@ -329,11 +329,13 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     let on_disk = if unchanged {
         &header.journal
     } else {
-        let body = match &body {
-            Some(body) => body.as_slice(),
-            None => previous.body(),
+        let body = match body {
+            Some(body) => body,
+            None => previous.body().to_vec(),
         };
-        match write_cache(file, &header, body) {
+        // Windows renames the new cache over the old one only once that is closed.
+        previous.close_file();
+        match write_cache(file, &header, &body) {
             Ok(written) => {
                 stats.cache_bytes_written = written;
                 &header.journal
