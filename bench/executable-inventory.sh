@@ -181,7 +181,8 @@ service() {
         --interval 2s "$@" 2>"$work/$name.log" &
     local pid=$!
     for _ in $(seq 600); do
-        [ "$(grep -c 'scan_ms=' "$work/$name.log")" -ge "$scans" ] && break
+        # The log may not exist yet: no count is none.
+        [ "$(grep -c 'scan_ms=' "$work/$name.log" 2>/dev/null || true)" -ge "$scans" ] 2>/dev/null && break
         sleep 0.2
     done
     kill "$pid"
@@ -312,7 +313,7 @@ wine_service() {
         2>"$work/wine-$name.log" &
     local pid=$!
     for _ in $(seq 1500); do
-        [ "$(grep -c 'scan_ms=' "$work/wine-$name.log")" -ge "$scans" ] && break
+        [ "$(grep -c 'scan_ms=' "$work/wine-$name.log" 2>/dev/null || true)" -ge "$scans" ] 2>/dev/null && break
         sleep 0.2
     done
     kill "$pid"
