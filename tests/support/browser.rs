@@ -374,16 +374,22 @@ impl Browser {
     pub fn wait_for_download(&self, suffix: &str) -> PathBuf {
         let started = Instant::now();
         loop {
-            let done = fs::read_dir(self.downloads.path())
+            let paths: Vec<PathBuf> = fs::read_dir(self.downloads.path())
                 .into_iter()
                 .flatten()
                 .flatten()
                 .map(|entry| entry.path())
-                .find(|path| {
-                    let name = path.to_string_lossy();
-                    name.ends_with(suffix) && !name.ends_with(".crdownload")
-                });
-            if let Some(path) = done {
+                .collect();
+            // Chromium reserves the final name with an empty file while it still
+            // writes into a `.crdownload` one: done once that is gone.
+            let writing = paths
+                .iter()
+                .any(|path| path.to_string_lossy().ends_with(".crdownload"));
+            let done = paths.into_iter().find(|path| {
+                let name = path.to_string_lossy();
+                name.ends_with(suffix) && !name.ends_with(".crdownload")
+            });
+            if let (Some(path), false) = (done, writing) {
                 return path;
             }
             assert!(
