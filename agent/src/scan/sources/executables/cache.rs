@@ -250,6 +250,42 @@ fn is_plain_name(name: &str) -> bool {
         && name.chars().count() <= MAX_PATH_CHARS
 }
 
+/// The text of the JSON string `json` starts with, when it holds no escape but `\\`
+/// and no control character: where it lies when it holds no escape, else unescaped into
+/// `scratch`. `None` for any other string (or none), which a JSON parser must read.
+fn plain_json_string<'a>(json: &'a [u8], scratch: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    let quoted = json.strip_prefix(b"\"")?;
+    let first = memchr::memchr2(b'"', b'\\', quoted)?;
+    let plain = |text: &[u8]| !text.iter().any(|byte| *byte < 0x20);
+    if quoted[first] == b'"' {
+        let text = &quoted[..first];
+        return plain(text).then_some(text);
+    }
+    scratch.clear();
+    let mut from = 0;
+    let mut at = first;
+    loop {
+        scratch.extend_from_slice(&quoted[from..at]);
+        if quoted[at] == b'"' {
+            break;
+        }
+        if quoted.get(at + 1) != Some(&b'\\') {
+            return None;
+        }
+        scratch.push(b'\\');
+        from = at + 2;
+        at = from + memchr::memchr2(b'"', b'\\', quoted.get(from..)?)?;
+    }
+    plain(scratch).then_some(scratch.as_slice())
+}
+
+/// Whether JSON escapes something in `text` (quotes, backslashes, control
+/// characters): else its JSON string is `text` between quotes.
+fn needs_escape(text: &str) -> bool {
+    text.bytes()
+        .any(|byte| byte == b'"' || byte == b'\\' || byte < 0x20)
+}
+
 fn path_is_bad(path: &str) -> bool {
     path.is_empty() || path.contains('\0') || path.chars().count() > MAX_PATH_CHARS
 }
@@ -539,6 +575,8 @@ pub struct CacheView {
     cursor: usize,
     /// What was found damaged while reading lines; from then on nothing is found.
     damage: Option<CacheError>,
+    /// A path read with escapes, unescaped (kept to spare an allocation each time).
+    path_scratch: Vec<u8>,
 }
 
 impl CacheView {
@@ -593,6 +631,7 @@ impl CacheView {
             cursor: body_start,
             bytes,
             damage: None,
+            path_scratch: Vec::new(),
         })
     }
 
@@ -723,32 +762,71 @@ impl CacheView {
 
     /// The path of the folder line starting at `at`, read from the line's start alone.
     pub fn path_at(&mut self, at: usize) -> Result<String, CacheError> {
+        self.with_path_at(at, str::to_string)
+    }
+
+    /// `use_path` of the path of the folder line starting at `at`. A path written
+    /// without escapes but `\\` (a Windows path) or none (most others: JSON escapes
+    /// only quotes, backslashes and control characters) is read without parsing JSON:
+    /// where it lies, or unescaped into a buffer kept for it.
+    fn with_path_at<R>(
+        &mut self,
+        at: usize,
+        use_path: impl FnOnce(&str) -> R,
+    ) -> Result<R, CacheError> {
         let damaged = || CacheError::Damaged(format!("the folder line at byte {at} has no path"));
+        let bad = || {
+            CacheError::Damaged(format!(
+                "the folder line at byte {at}: the path is empty or too long"
+            ))
+        };
+        let mut scratch = std::mem::take(&mut self.path_scratch);
         let rest = self
             .line(at)
             .strip_prefix(FOLDER_LINE_START)
-            .ok_or_else(damaged)?;
-        let mut reader = serde_json::Deserializer::from_slice(rest);
-        let path = String::deserialize(&mut reader).map_err(|_| damaged())?;
-        if path_is_bad(&path) {
-            return Err(CacheError::Damaged(format!(
-                "the folder line at byte {at}: the path is empty or too long"
-            )));
-        }
-        Ok(path)
+            .ok_or_else(damaged);
+        let answer = rest.and_then(|rest| {
+            let parsed;
+            let path = match plain_json_string(rest, &mut scratch) {
+                Some(plain) => std::str::from_utf8(plain).map_err(|_| damaged())?,
+                None => {
+                    let mut reader = serde_json::Deserializer::from_slice(rest);
+                    parsed = String::deserialize(&mut reader).map_err(|_| damaged())?;
+                    parsed.as_str()
+                }
+            };
+            if path_is_bad(path) {
+                return Err(bad());
+            }
+            Ok(use_path(path))
+        });
+        self.path_scratch = scratch;
+        answer
     }
 
     /// Whether the line at `at`, the folder `path`'s, holds a listing, read from the
     /// line's start as [`folder_line`] writes it (`false` for a line written otherwise:
     /// then the whole line must be read).
     pub fn has_listing(&mut self, at: usize, path: &str) -> bool {
-        let Ok(quoted) = serde_json::to_string(path) else {
-            return false;
+        let quoted = match needs_escape(path) {
+            false => None,
+            true => match serde_json::to_string(path) {
+                Ok(quoted) => Some(quoted),
+                Err(_) => return false,
+            },
         };
         let line = self.line(at);
-        line.strip_prefix(FOLDER_LINE_START)
-            .and_then(|rest| rest.strip_prefix(quoted.as_bytes()))
-            .is_some_and(|rest| rest.starts_with(br#","listing":{"#))
+        let Some(rest) = line.strip_prefix(FOLDER_LINE_START) else {
+            return false;
+        };
+        let after = match &quoted {
+            Some(quoted) => rest.strip_prefix(quoted.as_bytes()),
+            None => rest
+                .strip_prefix(b"\"")
+                .and_then(|rest| rest.strip_prefix(path.as_bytes()))
+                .and_then(|rest| rest.strip_prefix(b"\"")),
+        };
+        after.is_some_and(|rest| rest.starts_with(br#","listing":{"#))
     }
 
     /// The line of the folder at `path`, if the cache holds it.
@@ -780,7 +858,7 @@ impl CacheView {
     fn search(&mut self, path: &str) -> Result<Result<usize, usize>, CacheError> {
         if self.cursor < self.bytes.len()
             && self.cursor >= self.body_start
-            && self.path_at(self.cursor)? == path
+            && self.with_path_at(self.cursor, |found| found == path)?
         {
             return Ok(Ok(self.cursor));
         }
@@ -789,7 +867,9 @@ impl CacheView {
         })
         .and_then(|at| {
             Ok(match at {
-                at if at < self.bytes.len() && self.path_at(at)? == path => Ok(at),
+                at if at < self.bytes.len() && self.with_path_at(at, |found| found == path)? => {
+                    Ok(at)
+                }
                 at => Err(at),
             })
         })
@@ -806,18 +886,24 @@ impl CacheView {
         is_past: impl Fn(&str) -> bool,
     ) -> Result<usize, CacheError> {
         let end = self.bytes.len();
-        if from >= end || is_past(&self.path_at(from)?) {
+        if from >= end || self.with_path_at(from, &is_past)? {
             return Ok(from.min(end));
         }
+        // The next line first: most runs looked for (a folder without subfolders) end
+        // there.
+        let next = self.next_line(from);
+        if next >= end || self.with_path_at(next, &is_past)? {
+            return Ok(next);
+        }
         // The line at `low` is not past; the first past one is after it, by `high`.
-        let mut low = from;
+        let mut low = next;
         let mut step = 256;
         let mut high = loop {
             let probe = self.line_from(low.saturating_add(step));
             if probe >= end {
                 break end;
             }
-            if is_past(&self.path_at(probe)?) {
+            if self.with_path_at(probe, &is_past)? {
                 break probe;
             }
             low = probe;
@@ -832,7 +918,7 @@ impl CacheView {
                 middle if middle > low && middle < high => middle,
                 _ => next,
             };
-            if is_past(&self.path_at(middle)?) {
+            if self.with_path_at(middle, &is_past)? {
                 high = middle;
             } else {
                 low = middle;
@@ -919,7 +1005,12 @@ impl CacheView {
     /// The lines of the folder `path`, found on the line at `at`, and of every folder
     /// below it; the next folder looked for is taken to be the one after them.
     pub fn subtree(&mut self, at: usize, path: &str) -> Range<usize> {
-        let run = self.run_below(at, path);
+        // The line at `at` is `path`'s own: the run goes on from the next one.
+        let next = self.next_line(at);
+        let run = match self.run_below(next, path) {
+            below if below.start == next => at..below.end,
+            _ => 0..0,
+        };
         if !run.is_empty() {
             self.cursor = run.end;
         }
@@ -976,6 +1067,16 @@ impl CacheAssembly {
         if let Ok(path) = view.path_at(range.start) {
             self.pieces.push((path, CachePiece::Carried(range)));
         }
+    }
+
+    /// Lines `range` of `view`, as they are, the first of them found to be the folder
+    /// `path`'s (so not read again).
+    pub fn carry_found(&mut self, view: &CacheView, path: &str, range: Range<usize>) {
+        if range.is_empty() || range.start < view.body_start || range.end > view.end() {
+            return;
+        }
+        self.pieces
+            .push((path.to_string(), CachePiece::Carried(range)));
     }
 
     /// The paths of the folders this scan wrote afresh.
@@ -1314,6 +1415,81 @@ mod tests {
         }
         assert!(view.damage().is_none());
         assert_eq!(view.body(), &bytes[header_end..]);
+    }
+
+    #[test]
+    fn paths_with_and_without_escapes_read_as_json_reads_them() {
+        // Read where they lie (no escape), unescaped by hand (only `\\`), or left to
+        // the JSON parser (any other escape): each as JSON has it.
+        let paths = [
+            "/srv/plain",
+            "/srv/Загрузки/Telegram",
+            r"C:\Users\Public\Игры",
+            r"D:\",
+            "/srv/quote\"d",
+            r"/srv/back\slash\",
+            "/srv/tab\there",
+            "/srv/line\u{2028}sep",
+        ];
+        for path in paths {
+            let json = serde_json::to_vec(path).unwrap();
+            let mut scratch = Vec::new();
+            let plain = plain_json_string(&json, &mut scratch);
+            match path.contains(['"', '\t']) {
+                true => assert_eq!(plain, None, "{path}"),
+                false => assert_eq!(plain, Some(path.as_bytes()), "{path}"),
+            }
+        }
+        // Escapes JSON allows but the cache's writer does not use.
+        for (json, text) in [
+            (r#""C:\u005cData""#, r"C:\Data"),
+            (r#""\/srv""#, "/srv"),
+            (r#""C:\\Data\n""#, "C:\\Data\n"),
+        ] {
+            let mut scratch = Vec::new();
+            assert_eq!(
+                plain_json_string(json.as_bytes(), &mut scratch),
+                None,
+                "{json}"
+            );
+            assert_eq!(serde_json::from_str::<String>(json).unwrap(), text);
+        }
+        for unfinished in [&br#""C:\"#[..], br#""C:\\Data"#, br#""srv"#, b"srv"] {
+            let mut scratch = Vec::new();
+            assert_eq!(plain_json_string(unfinished, &mut scratch), None);
+        }
+        // In a cache: each folder found, its path read, its listing seen, its subtree
+        // its own.
+        let mut cache = ExecutableCache::default();
+        for path in paths {
+            let listing = CachedListing {
+                modified_ns: 1,
+                folders: vec![],
+                candidates: vec!["tool.exe".into()],
+            };
+            cache.folders.insert(
+                path.into(),
+                CachedFolder {
+                    listing: Some(listing),
+                    files: vec![],
+                },
+            );
+        }
+        let bytes = serialize_cache(&cache, "1");
+        let mut view = view_of_file(&bytes);
+        let mut sorted = paths.to_vec();
+        sorted.sort_by(|left, right| compare_paths(left, right));
+        for path in sorted {
+            let at = view
+                .find(path)
+                .unwrap_or_else(|| panic!("{path} not found"));
+            assert_eq!(view.path_at(at).unwrap(), path);
+            assert!(view.has_listing(at, path), "{path}");
+            let expected = paths.iter().filter(|other| is_within(other, path)).count();
+            let run = view.subtree(at, path);
+            assert_eq!(view.count_lines(run), expected, "{path}");
+        }
+        assert!(view.damage().is_none());
     }
 
     #[test]

@@ -920,7 +920,11 @@ impl Inventory<'_, '_> {
                     self.whole_walks.push(key.clone());
                 }
                 for lines in self.kept_lines(at, &key) {
-                    self.next.carry(&mut self.previous, lines.clone());
+                    if lines.start == at {
+                        self.next.carry_found(&self.previous, &key, lines.clone());
+                    } else {
+                        self.next.carry(&mut self.previous, lines.clone());
+                    }
                     self.kept_runs.push(lines);
                 }
                 self.kept.insert(key, walk.user.clone());

@@ -118,7 +118,18 @@ impl Pruned {
     }
 
     pub fn contains(&self, local: &Path) -> bool {
-        self.folders.contains(&self.key(local))
+        if self.folders.is_empty() {
+            return false;
+        }
+        if self.ignore_case {
+            return self.folders.contains(&self.key(local));
+        }
+        // As `key` spells it, without a copy.
+        let text = local.to_string_lossy();
+        match text.trim_end_matches(['/', '\\']) {
+            "" => self.folders.contains("/"),
+            trimmed => self.folders.contains(trimmed),
+        }
     }
 
     /// The folders, in order (what a plan's identity is made of).
