@@ -329,13 +329,20 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     let on_disk = if unchanged {
         &header.journal
     } else {
-        let body = match body {
-            Some(body) => body,
-            None => previous.body().to_vec(),
-        };
+        // Every line carried as it was (only the header changed): the lines are read
+        // whole before the file is closed, and written from where they were read.
+        if body.is_none() {
+            previous.body();
+        }
         // Windows renames the new cache over the old one only once that is closed.
         previous.close_file();
-        match write_cache(file, &header, &body) {
+        let written = match (&body, previous.damage()) {
+            (Some(body), _) => write_cache(file, &header, body),
+            // Unread, the old lines stay as they are, under the old header.
+            (None, Some(damage)) => Err(std::io::Error::other(damage.to_string())),
+            (None, None) => write_cache(file, &header, previous.body()),
+        };
+        match written {
             Ok(written) => {
                 stats.cache_bytes_written = written;
                 &header.journal
@@ -1742,6 +1749,27 @@ mod tests {
                 .folders
                 .len()
         );
+
+        // The daily full walk, due and finding every folder as it was: only the header
+        // is new, the folder lines are written again as they were.
+        let before = std::fs::read(&scans.cache_file).unwrap();
+        let split = |bytes: &[u8]| {
+            let end = memchr::memchr(b'\n', bytes).unwrap() + 1;
+            (bytes[..end].to_vec(), bytes[end..].to_vec())
+        };
+        let (header, lines) = split(&before);
+        let mut header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+        header["full_walk_at"] = serde_json::json!(scans.now - 2 * 86_400);
+        let mut due = serde_json::to_vec(&header).unwrap();
+        due.push(b'\n');
+        due.extend_from_slice(&lines);
+        std::fs::write(&scans.cache_file, &due).unwrap();
+        scans.write_journal(4, &[]);
+        assert_eq!(telegram_evidence(&scans.scan()).len(), 2);
+        let (header, after) = split(&std::fs::read(&scans.cache_file).unwrap());
+        let header: serde_json::Value = serde_json::from_slice(&header).unwrap();
+        assert!(header["full_walk_at"].as_i64().unwrap() >= scans.now);
+        assert!(after == lines, "the folder lines changed");
     }
 
     /// A walk of `/` kept whole does not carry the folders of a Wine prefix's walk in
