@@ -38,8 +38,10 @@
 //! order a walk visits folders in (depth first, names in byte order). A scan reads the
 //! header and finds folders by a galloping search over the file's bytes
 //! ([`CacheView`]), reading the file a block at a time as lines are looked at: it
-//! neither reads the blocks nor parses the lines of folders it does not look at, and a
-//! kept subtree's folder line is read no further than its path; a cache whose lines
+//! neither reads the blocks nor parses the lines of folders it does not look at, a
+//! line's path is compared where it lies (JSON is parsed only for a path with escapes
+//! other than a Windows path's backslashes), and a kept subtree's folder line is read
+//! no further than its path; a cache whose lines
 //! all stand is not written again. So a repeat scan that the journal answers costs in
 //! proportion to what changed, not to the cache.
 
