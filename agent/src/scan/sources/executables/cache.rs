@@ -289,7 +289,10 @@ fn needs_escape(text: &str) -> bool {
 }
 
 fn path_is_bad(path: &str) -> bool {
-    path.is_empty() || path.contains('\0') || path.chars().count() > MAX_PATH_CHARS
+    // A path of no more bytes than that has no more characters.
+    path.is_empty()
+        || path.contains('\0')
+        || path.len() > MAX_PATH_CHARS && path.chars().count() > MAX_PATH_CHARS
 }
 
 /// A file's facts as the header and a folder line spell them.

@@ -34,7 +34,7 @@ pub mod places;
 #[cfg(windows)]
 pub(crate) mod win32;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::ffi::OsString;
 use std::hash::{Hash as _, Hasher as _};
 use std::ops::Range;
@@ -212,7 +212,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         next: CacheAssembly::default(),
         matched: Vec::new(),
         keep_subtrees,
-        kept: HashMap::new(),
+        kept: Vec::new(),
         kept_runs: Vec::new(),
         carried_alone: 0,
         walk_starts: walks
@@ -409,7 +409,7 @@ fn answer_from_header(
         return None;
     }
     let changes = journal.changes_since(header.journal.as_ref(), now_s).ok()?;
-    let mut users = HashMap::new();
+    let mut users = Vec::new();
     for walk in walks {
         let key = walk.start.to_string_lossy().into_owned();
         let whole = header.whole_walks.binary_search(&key).is_ok();
@@ -428,8 +428,9 @@ fn answer_from_header(
         {
             return None;
         }
-        users.insert(key, walk.user.clone());
+        users.push((key, walk.user.clone()));
     }
+    users.sort_unstable_by(|(left, _), (right, _)| left.cmp(right));
     let mut stats = InventoryStats {
         folders_unchanged: header.folders as u64,
         folders_from_cache: header.folders as u64,
@@ -635,7 +636,7 @@ struct Inventory<'a, 'c> {
     /// no change in may stand as the cache has it (its programs' matches included).
     keep_subtrees: bool,
     /// The roots of the subtrees so kept, with the user of their walk.
-    kept: HashMap<String, Option<String>>,
+    kept: Vec<(String, Option<String>)>,
     /// The runs of the last cache's lines so kept (counted at the end, read only if
     /// the cache is written).
     kept_runs: Vec<Range<usize>>,
@@ -803,20 +804,22 @@ fn plan_digest(context: &ScanContext<'_>, walks: &[Walk], pruned: &Pruned) -> St
 
 /// The kept subtree `path` lies in (itself or a folder above it), with its walk's user.
 /// By the text of the path, as the walk keys folders: above `/srv/share` are `/srv`
-/// and `/`; above `C:\Data` is `C:\`.
-fn kept_root<'k>(
-    kept: &'k HashMap<String, Option<String>>,
-    path: &str,
-) -> Option<&'k Option<String>> {
+/// and `/`; above `C:\Data` is `C:\`. `kept` is sorted by path.
+fn kept_root<'k>(kept: &'k [(String, Option<String>)], path: &str) -> Option<&'k Option<String>> {
     let separators: &[char] = if cfg!(windows) { &['\\', '/'] } else { &['/'] };
+    let get = |folder: &str| {
+        kept.binary_search_by(|(root, _)| root.as_str().cmp(folder))
+            .ok()
+            .map(|at| &kept[at].1)
+    };
     let mut end = path.len();
     loop {
-        if let Some(user) = kept.get(&path[..end]) {
+        if let Some(user) = get(&path[..end]) {
             return Some(user);
         }
         let at = path[..end].rfind(separators)?;
         // A root keeps its separator.
-        if let Some(user) = kept.get(&path[..=at]) {
+        if let Some(user) = get(&path[..=at]) {
             return Some(user);
         }
         if at == 0 {
@@ -934,7 +937,7 @@ impl Inventory<'_, '_> {
                     }
                     self.kept_runs.push(lines);
                 }
-                self.kept.insert(key, walk.user.clone());
+                self.kept.push((key, walk.user.clone()));
                 continue;
             }
             let old = found_at.and_then(|at| Some((at, self.previous.folder(at, &key)?)));
@@ -1037,9 +1040,12 @@ impl Inventory<'_, '_> {
                 files.push((file_name.into_owned(), file));
             }
             if depth + 1 < MAX_DEPTH {
+                let prunes_below = pruned.any_below(&folder);
                 for name in listing.folders.iter().rev() {
                     let child = folder.join(name);
-                    if files::is_pruned(prune_toolchains, name) || pruned.contains(&child) {
+                    if files::is_pruned(prune_toolchains, name)
+                        || prunes_below && pruned.contains(&child)
+                    {
                         continue;
                     }
                     pending.push((child, depth + 1));
@@ -1264,7 +1270,8 @@ impl Inventory<'_, '_> {
         if self.kept.is_empty() {
             return;
         }
-        let kept = std::mem::take(&mut self.kept);
+        let mut kept = std::mem::take(&mut self.kept);
+        kept.sort_unstable_by(|(left, _), (right, _)| left.cmp(right));
         let matched: Vec<(String, CachedFile, Option<String>)> = self
             .previous
             .header()
@@ -1899,17 +1906,17 @@ mod tests {
 
     #[test]
     fn a_kept_subtree_is_found_from_any_path_below_it() {
-        let kept: HashMap<String, Option<String>> = HashMap::from([
+        let kept = [
             ("/".to_string(), None),
             ("/srv/share".to_string(), Some("anna".to_string())),
-        ]);
+        ];
         assert_eq!(
             kept_root(&kept, "/srv/share/a/b.exe"),
             Some(&Some("anna".into()))
         );
         assert_eq!(kept_root(&kept, "/srv/share"), Some(&Some("anna".into())));
         assert_eq!(kept_root(&kept, "/srv/shared/b.exe"), Some(&None));
-        let only_share = HashMap::from([("/srv/share".to_string(), None)]);
+        let only_share = [("/srv/share".to_string(), None)];
         assert_eq!(kept_root(&only_share, "/srv/shared/b.exe"), None);
         assert_eq!(kept_root(&only_share, "/srv"), None);
         assert_eq!(kept_root(&only_share, ""), None);

@@ -132,6 +132,15 @@ impl Pruned {
         }
     }
 
+    /// Whether a folder left out lies below `local` (so its subfolders must be
+    /// looked up one by one).
+    pub fn any_below(&self, local: &Path) -> bool {
+        let folder = self.key(local);
+        self.folders
+            .iter()
+            .any(|pruned| pruned != &folder && super::cache::is_within(pruned, &folder))
+    }
+
     /// The folders, in order (what a plan's identity is made of).
     pub fn sorted(&self) -> Vec<&str> {
         let mut folders: Vec<&str> = self.folders.iter().map(String::as_str).collect();
@@ -525,5 +534,29 @@ mod tests {
         exact.add(Path::new("/home/anna/"));
         assert!(exact.contains(Path::new("/home/anna")));
         assert!(!exact.contains(Path::new("/home/Anna")));
+    }
+
+    #[test]
+    fn a_folder_has_folders_left_out_below_it_by_path_not_by_name() {
+        let mut pruned = Pruned::new(false);
+        pruned.add(Path::new("/home/anna/.wine"));
+        pruned.add(Path::new("/proc/"));
+        for above in ["/", "/home", "/home/anna/", "/home/anna"] {
+            assert!(pruned.any_below(Path::new(above)), "{above}");
+        }
+        for beside in [
+            "/home/anna/.wine",
+            "/home/ann",
+            "/home/anna/.wine/drive_c",
+            "/srv",
+        ] {
+            assert!(!pruned.any_below(Path::new(beside)), "{beside}");
+        }
+        // A backslash separates folders on Windows only.
+        let mut windows = Pruned::new(true);
+        windows.add(Path::new("C:\\Program Files"));
+        assert_eq!(windows.any_below(Path::new("c:\\")), cfg!(windows));
+        assert!(!windows.any_below(Path::new("C:\\Program Files")));
+        assert!(!windows.any_below(Path::new("D:\\")));
     }
 }
