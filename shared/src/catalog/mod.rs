@@ -74,7 +74,7 @@ impl fmt::Display for AppStatus {
 }
 
 /// A loaded, validated catalog.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize)]
 pub struct Catalog {
     pub schema: u32,
     /// The built-in version, with `+local.<digest>` appended when a user file was merged.
@@ -84,7 +84,7 @@ pub struct Catalog {
 }
 
 /// One application of the catalog.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Hash, Serialize)]
 pub struct AppEntry {
     pub id: String,
     pub name: String,
@@ -97,7 +97,7 @@ pub struct AppEntry {
 }
 
 /// Signatures per evidence kind. Every list holds patterns (see [`Pattern`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Signatures {
     /// dpkg and rpm package names.
@@ -131,7 +131,7 @@ pub struct Signatures {
 }
 
 /// A rule over one Windows uninstall key. Every field given must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UninstallRule {
     /// The key's own name (`{53F4...}_is1`, `Discord`).
@@ -150,7 +150,7 @@ pub struct UninstallRule {
 }
 
 /// A rule over PE version information. Every field given must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PeVersionRule {
     #[serde(skip_serializing_if = "Option::is_none")]
