@@ -1351,6 +1351,35 @@ mod tests {
         paths
     }
 
+    /// A system image for the inventory's tests: a temporary folder named by its real
+    /// path (as the journal names folders) with an `/etc/passwd` holding `passwd`.
+    #[cfg(unix)]
+    fn test_image(passwd: &str) -> (tempfile::TempDir, PathBuf) {
+        let image = tempfile::tempdir().unwrap();
+        let path = std::fs::canonicalize(image.path()).unwrap();
+        std::fs::create_dir_all(path.join("etc")).unwrap();
+        std::fs::write(path.join("etc/passwd"), passwd).unwrap();
+        (image, path)
+    }
+
+    /// Sets `folder`'s modification time long ago: settled, so its listing is cached.
+    #[cfg(unix)]
+    fn settle(folder: &Path) {
+        let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        std::fs::File::open(folder)
+            .and_then(|handle| handle.set_modified(long_ago))
+            .unwrap();
+    }
+
+    /// Writes a small executable ELF program at `path`, its folders made.
+    #[cfg(unix)]
+    fn write_program(path: &Path) {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat()).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     /// An image scanned again and again with the inventory's cache and a change
     /// journal written by hand, as the service's watcher would.
     #[cfg(unix)]
@@ -1553,20 +1582,9 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_change_journal_vouches_for_the_folders_it_saw_no_change_in() {
-        use std::os::unix::fs::PermissionsExt as _;
-
-        let image = tempfile::tempdir().unwrap();
-        let image_path = std::fs::canonicalize(image.path()).unwrap();
-        std::fs::create_dir_all(image_path.join("etc")).unwrap();
-        std::fs::write(image_path.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        let (_image, image_path) = test_image("root:x:0:0::/root:/bin/sh\n");
         let share = image_path.join("srv/share");
         std::fs::create_dir_all(&share).unwrap();
-        let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let settle = |folder: &Path| {
-            std::fs::File::open(folder)
-                .and_then(|handle| handle.set_modified(long_ago))
-                .unwrap();
-        };
         settle(&share);
         settle(&image_path.join("srv"));
         let scans = JournalScans::new(&image_path);
@@ -1592,13 +1610,7 @@ mod tests {
         assert_eq!(telegram_found(), (false, Some(1)));
         // A program added where the folder's time says nothing changed.
         let program = share.join("Telegram/Telegram");
-        std::fs::create_dir_all(program.parent().unwrap()).unwrap();
-        std::fs::write(
-            &program,
-            [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat(),
-        )
-        .unwrap();
-        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_program(&program);
         settle(&share);
         // A journal that saw no change there vouches for the cached listing: the
         // folder is not even looked at (nor is the cache written again).
@@ -1641,30 +1653,15 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_document_saved_between_journal_scans_leaves_the_cache_as_it_was() {
-        use std::os::unix::fs::PermissionsExt as _;
-
-        let image = tempfile::tempdir().unwrap();
-        let image_path = std::fs::canonicalize(image.path()).unwrap();
-        std::fs::create_dir_all(image_path.join("etc")).unwrap();
-        std::fs::write(image_path.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
-        let elf = [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat();
-        let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let settle = |folder: &Path| {
-            std::fs::File::open(folder)
-                .and_then(|handle| handle.set_modified(long_ago))
-                .unwrap();
-        };
+        let (_image, image_path) = test_image("root:x:0:0::/root:/bin/sh\n");
         // Many folders beside the one that changes, each holding a program.
         for index in 0..40 {
             let folder = image_path.join(format!("srv/share/d{index}"));
-            std::fs::create_dir_all(&folder).unwrap();
-            let program = folder.join(if index == 7 {
+            write_program(&folder.join(if index == 7 {
                 "Telegram.AppImage"
             } else {
                 "tool"
-            });
-            std::fs::write(&program, &elf).unwrap();
-            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+            }));
             settle(&folder);
         }
         settle(&image_path.join("srv/share"));
@@ -1704,8 +1701,7 @@ mod tests {
 
         // A renamed copy saved there instead: found, and in the next cache.
         let copy = documents.join("Telegram-portable.AppImage");
-        std::fs::write(&copy, &elf).unwrap();
-        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        write_program(&copy);
         settle(&documents);
         scans.write_journal(3, &[&documents]);
         assert_eq!(
@@ -1765,27 +1761,11 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_new_catalog_matches_every_cached_program_again_under_a_quiet_journal() {
-        use std::os::unix::fs::PermissionsExt as _;
-
-        let image = tempfile::tempdir().unwrap();
-        let image_path = std::fs::canonicalize(image.path()).unwrap();
-        std::fs::create_dir_all(image_path.join("etc")).unwrap();
-        std::fs::write(image_path.join("etc/passwd"), "root:x:0:0::/root:/bin/sh\n").unwrap();
+        let (_image, image_path) = test_image("root:x:0:0::/root:/bin/sh\n");
         let folder = image_path.join("srv/tools");
-        std::fs::create_dir_all(&folder).unwrap();
-        let program = folder.join("chatty");
-        std::fs::write(
-            &program,
-            [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat(),
-        )
-        .unwrap();
-        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        for settled in [&folder, &image_path.join("srv")] {
-            std::fs::File::open(settled)
-                .and_then(|handle| handle.set_modified(long_ago))
-                .unwrap();
-        }
+        write_program(&folder.join("chatty"));
+        settle(&folder);
+        settle(&image_path.join("srv"));
         let mut scans = JournalScans::new(&image_path);
         let chatty_paths = |report: &sverka_shared::report::ScanReport| -> Vec<String> {
             report
@@ -1824,28 +1804,12 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_kept_walk_leaves_the_walks_below_it_their_own_folders() {
-        use std::os::unix::fs::PermissionsExt as _;
-
-        let image = tempfile::tempdir().unwrap();
-        let image_path = std::fs::canonicalize(image.path()).unwrap();
-        std::fs::create_dir_all(image_path.join("etc")).unwrap();
-        std::fs::write(
-            image_path.join("etc/passwd"),
-            "anna:x:1000:1000::/home/anna:/bin/sh\n",
-        )
-        .unwrap();
-        let elf = [b"\x7fELF\x02\x01\x01".as_slice(), &[0; 57]].concat();
-        let add_program = |path: &str| {
-            let program = image_path.join(path);
-            std::fs::create_dir_all(program.parent().unwrap()).unwrap();
-            std::fs::write(&program, &elf).unwrap();
-            std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
-        };
+        let (_image, image_path) = test_image("anna:x:1000:1000::/home/anna:/bin/sh\n");
+        let add_program = |path: &str| write_program(&image_path.join(path));
         add_program("srv/share/Telegram/Telegram");
         add_program("home/anna/.wine/drive_c/Tools/Telegram/Telegram");
         // Every folder settled long ago, so its listing is kept and may stand.
         let settle_all = || {
-            let long_ago = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
             let mut folders = vec![image_path.clone()];
             while let Some(folder) = folders.pop() {
                 for entry in std::fs::read_dir(&folder).unwrap().flatten() {
@@ -1853,9 +1817,7 @@ mod tests {
                         folders.push(entry.path());
                     }
                 }
-                std::fs::File::open(&folder)
-                    .and_then(|handle| handle.set_modified(long_ago))
-                    .unwrap();
+                settle(&folder);
             }
         };
         settle_all();
