@@ -41,9 +41,9 @@
 //! neither reads the blocks nor parses the lines of folders it does not look at, a
 //! line's path is compared where it lies (JSON is parsed only for a path with escapes
 //! other than a Windows path's backslashes), and a kept subtree's folder line is read
-//! no further than its path; a cache whose lines
-//! all stand is not written again. So a repeat scan that the journal answers costs in
-//! proportion to what changed, not to the cache.
+//! no further than its path; a cache whose lines all stand is not written again. So a
+//! repeat scan that the journal answers costs in proportion to what changed, not to
+//! the cache.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -665,6 +665,12 @@ impl CacheView {
         self.bytes.len()
     }
 
+    /// Whether `range` is a run of folder lines' bytes this cache could hold: not
+    /// empty, after the header, within the file.
+    fn holds_lines(&self, range: &Range<usize>) -> bool {
+        !range.is_empty() && range.start >= self.body_start && range.end <= self.end()
+    }
+
     /// Every folder line as the run of it alone (where it starts, where the next
     /// starts), in order (the whole file is read).
     pub fn lines(&mut self) -> Vec<Range<usize>> {
@@ -1066,7 +1072,7 @@ impl CacheAssembly {
     /// Lines `range` of `view`, as they are (nothing when the first line's path does
     /// not read).
     pub fn carry(&mut self, view: &mut CacheView, range: Range<usize>) {
-        if range.is_empty() || range.start < view.body_start || range.end > view.end() {
+        if !view.holds_lines(&range) {
             return;
         }
         if let Ok(path) = view.path_at(range.start) {
@@ -1077,11 +1083,10 @@ impl CacheAssembly {
     /// Lines `range` of `view`, as they are, the first of them found to be the folder
     /// `path`'s (so not read again).
     pub fn carry_found(&mut self, view: &CacheView, path: &str, range: Range<usize>) {
-        if range.is_empty() || range.start < view.body_start || range.end > view.end() {
-            return;
+        if view.holds_lines(&range) {
+            self.pieces
+                .push((path.to_string(), CachePiece::Carried(range)));
         }
-        self.pieces
-            .push((path.to_string(), CachePiece::Carried(range)));
     }
 
     /// The paths of the folders this scan wrote afresh.

@@ -430,14 +430,14 @@ fn answer_from_header(
         }
         users.push((key, walk.user.clone()));
     }
-    users.sort_unstable_by(|(left, _), (right, _)| left.cmp(right));
+    let users = KeptRoots::new(users);
     let mut stats = InventoryStats {
         folders_unchanged: header.folders as u64,
         folders_from_cache: header.folders as u64,
         ..InventoryStats::default()
     };
     for (path, file) in &header.matched {
-        let Some(user) = kept_root(&users, path) else {
+        let Some(user) = users.user_of(path) else {
             continue;
         };
         if file.program.is_none() {
@@ -782,30 +782,41 @@ fn plan_digest(context: &ScanContext<'_>, walks: &[Walk], pruned: &Pruned) -> St
     format!("{:016x}", hasher.finish())
 }
 
-/// The kept subtree `path` lies in (itself or a folder above it), with its walk's user.
-/// By the text of the path, as the walk keys folders: above `/srv/share` are `/srv`
-/// and `/`; above `C:\Data` is `C:\`. `kept` is sorted by path.
-fn kept_root<'k>(kept: &'k [(String, Option<String>)], path: &str) -> Option<&'k Option<String>> {
-    let separators: &[char] = if cfg!(windows) { &['\\', '/'] } else { &['/'] };
-    let get = |folder: &str| {
-        kept.binary_search_by(|(root, _)| root.as_str().cmp(folder))
-            .ok()
-            .map(|at| &kept[at].1)
-    };
-    let mut end = path.len();
-    loop {
-        if let Some(user) = get(&path[..end]) {
-            return Some(user);
+/// The roots of the subtrees a scan keeps, with the user of their walk, in path order.
+struct KeptRoots(Vec<(String, Option<String>)>);
+
+impl KeptRoots {
+    fn new(mut roots: Vec<(String, Option<String>)>) -> KeptRoots {
+        roots.sort_unstable_by(|(left, _), (right, _)| left.cmp(right));
+        KeptRoots(roots)
+    }
+
+    /// The user of the kept subtree `path` lies in (itself or a folder above it). By
+    /// the text of the path, as the walk keys folders: above `/srv/share` are `/srv`
+    /// and `/`; above `C:\Data` is `C:\`.
+    fn user_of(&self, path: &str) -> Option<&Option<String>> {
+        let separators: &[char] = if cfg!(windows) { &['\\', '/'] } else { &['/'] };
+        let get = |folder: &str| {
+            self.0
+                .binary_search_by(|(root, _)| root.as_str().cmp(folder))
+                .ok()
+                .map(|at| &self.0[at].1)
+        };
+        let mut end = path.len();
+        loop {
+            if let Some(user) = get(&path[..end]) {
+                return Some(user);
+            }
+            let at = path[..end].rfind(separators)?;
+            // A root keeps its separator.
+            if let Some(user) = get(&path[..=at]) {
+                return Some(user);
+            }
+            if at == 0 {
+                return None;
+            }
+            end = at;
         }
-        let at = path[..end].rfind(separators)?;
-        // A root keeps its separator.
-        if let Some(user) = get(&path[..=at]) {
-            return Some(user);
-        }
-        if at == 0 {
-            return None;
-        }
-        end = at;
     }
 }
 
@@ -1250,15 +1261,14 @@ impl Inventory<'_, '_> {
         if self.kept.is_empty() {
             return;
         }
-        let mut kept = std::mem::take(&mut self.kept);
-        kept.sort_unstable_by(|(left, _), (right, _)| left.cmp(right));
+        let kept = KeptRoots::new(std::mem::take(&mut self.kept));
         let matched: Vec<(String, CachedFile, Option<String>)> = self
             .previous
             .header()
             .matched
             .iter()
             .filter_map(|(path, file)| {
-                let user = kept_root(&kept, path)?;
+                let user = kept.user_of(path)?;
                 Some((path.clone(), file.clone(), user.clone()))
             })
             .collect();
@@ -1907,20 +1917,20 @@ mod tests {
 
     #[test]
     fn a_kept_subtree_is_found_from_any_path_below_it() {
-        let kept = [
-            ("/".to_string(), None),
+        let kept = KeptRoots::new(vec![
             ("/srv/share".to_string(), Some("anna".to_string())),
-        ];
+            ("/".to_string(), None),
+        ]);
         assert_eq!(
-            kept_root(&kept, "/srv/share/a/b.exe"),
+            kept.user_of("/srv/share/a/b.exe"),
             Some(&Some("anna".into()))
         );
-        assert_eq!(kept_root(&kept, "/srv/share"), Some(&Some("anna".into())));
-        assert_eq!(kept_root(&kept, "/srv/shared/b.exe"), Some(&None));
-        let only_share = [("/srv/share".to_string(), None)];
-        assert_eq!(kept_root(&only_share, "/srv/shared/b.exe"), None);
-        assert_eq!(kept_root(&only_share, "/srv"), None);
-        assert_eq!(kept_root(&only_share, ""), None);
+        assert_eq!(kept.user_of("/srv/share"), Some(&Some("anna".into())));
+        assert_eq!(kept.user_of("/srv/shared/b.exe"), Some(&None));
+        let only_share = KeptRoots::new(vec![("/srv/share".to_string(), None)]);
+        assert_eq!(only_share.user_of("/srv/shared/b.exe"), None);
+        assert_eq!(only_share.user_of("/srv"), None);
+        assert_eq!(only_share.user_of(""), None);
     }
 
     #[test]

@@ -91,6 +91,14 @@ pub struct Pruned {
     ignore_case: bool,
 }
 
+/// `text` without the separators it ends with (a root stays `/`).
+fn without_trailing_separators(text: &str) -> &str {
+    match text.trim_end_matches(['/', '\\']) {
+        "" => "/",
+        trimmed => trimmed,
+    }
+}
+
 impl Pruned {
     fn new(ignore_case: bool) -> Pruned {
         Pruned {
@@ -101,10 +109,7 @@ impl Pruned {
 
     fn key(&self, local: &Path) -> String {
         let text = local.to_string_lossy();
-        let trimmed = match text.trim_end_matches(['/', '\\']) {
-            "" => "/",
-            trimmed => trimmed,
-        };
+        let trimmed = without_trailing_separators(&text);
         if self.ignore_case {
             trimmed.to_lowercase()
         } else {
@@ -125,11 +130,8 @@ impl Pruned {
             return self.folders.contains(&self.key(local));
         }
         // As `key` spells it, without a copy.
-        let text = local.to_string_lossy();
-        match text.trim_end_matches(['/', '\\']) {
-            "" => self.folders.contains("/"),
-            trimmed => self.folders.contains(trimmed),
-        }
+        self.folders
+            .contains(without_trailing_separators(&local.to_string_lossy()))
     }
 
     /// Whether a folder left out lies below `local` (so its subfolders must be
