@@ -41,7 +41,7 @@
 //! again (a trip to Wine's mount manager per question under Wine). A drive that goes
 //! away ends its watch, and one that comes changes the letters.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -127,18 +127,32 @@ pub struct ChangeJournal {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ChangesSince {
     pub folders: HashSet<String>,
-    /// The changed folders and every folder above them.
-    pub touched: HashSet<String>,
+    /// The changed folders and every folder above them, each with the names of its
+    /// subfolders that are touched too (sorted; none for a changed folder with
+    /// nothing changed below it).
+    touched: HashMap<String, Vec<String>>,
     pub devices: HashSet<u64>,
 }
 
 impl ChangesSince {
     fn new(folders: HashSet<String>, devices: HashSet<u64>) -> ChangesSince {
-        let touched = folders
-            .iter()
-            .flat_map(|folder| Path::new(folder).ancestors())
-            .map(|folder| folder.to_string_lossy().into_owned())
-            .collect();
+        let mut touched: HashMap<String, Vec<String>> = HashMap::new();
+        for folder in &folders {
+            let mut below: Option<&Path> = None;
+            for above in Path::new(folder).ancestors() {
+                let subfolders = touched
+                    .entry(above.to_string_lossy().into_owned())
+                    .or_default();
+                if let Some(name) = below.and_then(Path::file_name) {
+                    subfolders.push(name.to_string_lossy().into_owned());
+                }
+                below = Some(above);
+            }
+        }
+        for subfolders in touched.values_mut() {
+            subfolders.sort_unstable();
+            subfolders.dedup();
+        }
         ChangesSince {
             folders,
             touched,
@@ -153,7 +167,13 @@ impl ChangesSince {
 
     /// Whether anything in or below `folder` may have changed.
     pub fn touched(&self, folder: &str) -> bool {
-        self.touched.contains(folder)
+        self.touched.contains_key(folder)
+    }
+
+    /// The names of `folder`'s subfolders in or below which something may have
+    /// changed, sorted (none when `folder` is not touched).
+    pub fn touched_subfolders(&self, folder: &str) -> &[String] {
+        self.touched.get(folder).map_or(&[], Vec::as_slice)
     }
 }
 
@@ -392,6 +412,11 @@ mod tests {
             .changes_since(Some(&mark("session-1", 10)), 1_001)
             .unwrap();
         assert_eq!(all.folders.len(), 2);
+        assert_eq!(all.touched_subfolders("/"), ["srv"]);
+        assert_eq!(all.touched_subfolders("/srv"), ["new", "old"]);
+        assert!(all.touched_subfolders("/srv/new").is_empty() && all.touched("/srv/new"));
+        assert!(all.touched_subfolders("/elsewhere").is_empty());
+        assert_eq!(changes.touched_subfolders("/srv"), ["new"]);
         let none = journal
             .changes_since(Some(&mark("session-1", 40)), 1_001)
             .unwrap();

@@ -104,6 +104,9 @@ pub struct InventoryStats {
     pub folders_from_cache: u64,
     /// Of those, the folders the change journal vouched for: not even looked at.
     pub folders_unchanged: u64,
+    /// Runs of the last cache's lines carried over unread, each a subtree the journal
+    /// saw no change in or the untouched subfolders of a folder it did.
+    pub kept_runs: u64,
     /// Candidate files whose facts came from the cache.
     pub from_cache: u64,
     /// Candidate files opened and read.
@@ -139,6 +142,7 @@ impl EvidenceSource for ExecutableInventorySource {
                 folders_listed = stats.folders_listed,
                 folders_from_cache = stats.folders_from_cache,
                 folders_unchanged = stats.folders_unchanged,
+                kept_runs = stats.kept_runs,
                 programs = stats.programs,
                 read = stats.read,
                 from_cache = stats.from_cache,
@@ -283,6 +287,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
     let last = &last;
     // The kept subtrees' folders, counted without reading them when the cache stands
     // (its lines are then the kept runs' and those carried one by one).
+    let kept_run_count = kept_runs.len() as u64;
     let kept_lines = match &body {
         None => (last.folders as u64).saturating_sub(carried_alone),
         Some(_) => kept_runs
@@ -291,6 +296,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
             .sum(),
     };
     stats.folders_unchanged += kept_lines;
+    stats.kept_runs = kept_run_count;
     stats.folders_from_cache += kept_lines;
     let full_walk_at = if full_walk_due && !stopped {
         now_s
@@ -428,7 +434,7 @@ fn answer_from_header(
         {
             return None;
         }
-        users.push((key, walk.user.clone()));
+        users.push(KeptRoot::whole(key, walk.user.clone()));
     }
     let users = KeptRoots::new(users);
     let mut stats = InventoryStats {
@@ -437,7 +443,7 @@ fn answer_from_header(
         ..InventoryStats::default()
     };
     for (path, file) in &header.matched {
-        let Some(user) = users.user_of(path) else {
+        let Some(user) = cache::folder_of(path).and_then(|folder| users.user_of(folder)) else {
             continue;
         };
         if file.program.is_none() {
@@ -635,8 +641,8 @@ struct Inventory<'a, 'c> {
     /// Whether the cache was made under this scan's plan, so a subtree the journal saw
     /// no change in may stand as the cache has it (its programs' matches included).
     keep_subtrees: bool,
-    /// The roots of the subtrees so kept, with the user of their walk.
-    kept: Vec<(String, Option<String>)>,
+    /// The subtrees so kept, with the user of their walk.
+    kept: Vec<KeptRoot>,
     /// The runs of the last cache's lines so kept (counted at the end, read only if
     /// the cache is written).
     kept_runs: Vec<Range<usize>>,
@@ -782,41 +788,80 @@ fn plan_digest(context: &ScanContext<'_>, walks: &[Walk], pruned: &Pruned) -> St
     format!("{:016x}", hasher.finish())
 }
 
-/// The roots of the subtrees a scan keeps, with the user of their walk, in path order.
-struct KeptRoots(Vec<(String, Option<String>)>);
+/// A subtree a scan keeps as the cache has it (its programs matched again from the
+/// cache's header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KeptRoot {
+    /// The folder at its top, as the walk keys folders.
+    root: String,
+    /// The user of its walk.
+    user: Option<String>,
+    /// Whether the walk goes into the root itself and keeps only folders below it
+    /// (the subfolders it saw no change in).
+    own_line_walked: bool,
+    /// Folders below the root, with theirs, that are not kept: the walk goes into
+    /// them, or another walk does.
+    without: Vec<String>,
+}
+
+impl KeptRoot {
+    /// The whole subtree of `root`.
+    fn whole(root: String, user: Option<String>) -> KeptRoot {
+        KeptRoot {
+            root,
+            user,
+            own_line_walked: false,
+            without: Vec::new(),
+        }
+    }
+
+    /// Whether `folder`, at or below the root, is kept.
+    fn keeps(&self, folder: &str) -> bool {
+        let walked = self.own_line_walked && folder == self.root
+            || self
+                .without
+                .iter()
+                .any(|walked| cache::is_within(folder, walked));
+        !walked
+    }
+}
+
+/// The subtrees a scan keeps, in path order.
+struct KeptRoots(Vec<KeptRoot>);
 
 impl KeptRoots {
-    fn new(mut roots: Vec<(String, Option<String>)>) -> KeptRoots {
-        roots.sort_unstable_by(|(left, _), (right, _)| left.cmp(right));
+    fn new(mut roots: Vec<KeptRoot>) -> KeptRoots {
+        roots.sort_unstable_by(|left, right| left.root.cmp(&right.root));
         KeptRoots(roots)
     }
 
-    /// The user of the kept subtree `path` lies in (itself or a folder above it). By
-    /// the text of the path, as the walk keys folders: above `/srv/share` are `/srv`
-    /// and `/`; above `C:\Data` is `C:\`.
-    fn user_of(&self, path: &str) -> Option<&Option<String>> {
+    /// The user of the kept subtree `folder` lies in, when one keeps it: the nearest
+    /// root at or above it decides. By the text of the path, as the walk keys folders:
+    /// above `/srv/share` are `/srv` and `/`; above `C:\Data` is `C:\`.
+    fn user_of(&self, folder: &str) -> Option<&Option<String>> {
         let separators: &[char] = if cfg!(windows) { &['\\', '/'] } else { &['/'] };
-        let get = |folder: &str| {
+        let get = |above: &str| {
             self.0
-                .binary_search_by(|(root, _)| root.as_str().cmp(folder))
+                .binary_search_by(|kept| kept.root.as_str().cmp(above))
                 .ok()
-                .map(|at| &self.0[at].1)
+                .map(|at| &self.0[at])
         };
-        let mut end = path.len();
-        loop {
-            if let Some(user) = get(&path[..end]) {
-                return Some(user);
+        let mut end = folder.len();
+        let nearest = loop {
+            if let Some(kept) = get(&folder[..end]) {
+                break kept;
             }
-            let at = path[..end].rfind(separators)?;
+            let at = folder[..end].rfind(separators)?;
             // A root keeps its separator.
-            if let Some(user) = get(&path[..=at]) {
-                return Some(user);
+            if let Some(kept) = get(&folder[..=at]) {
+                break kept;
             }
             if at == 0 {
                 return None;
             }
             end = at;
-        }
+        };
+        nearest.keeps(folder).then_some(&nearest.user)
     }
 }
 
@@ -920,15 +965,8 @@ impl Inventory<'_, '_> {
                 if depth == 0 {
                     self.whole_walks.push(key.clone());
                 }
-                for lines in self.kept_lines(at, &key) {
-                    if lines.start == at {
-                        self.next.carry_found(&self.previous, &key, lines.clone());
-                    } else {
-                        self.next.carry(&mut self.previous, lines.clone());
-                    }
-                    self.kept_runs.push(lines);
-                }
-                self.kept.push((key, walk.user.clone()));
+                let subtree = self.previous.subtree(at, &key);
+                self.keep(key, at, subtree, Vec::new(), &walk.user);
                 continue;
             }
             let old = found_at.and_then(|at| Some((at, self.previous.folder(at, &key)?)));
@@ -1031,8 +1069,29 @@ impl Inventory<'_, '_> {
                 files.push((file_name.into_owned(), file));
             }
             if depth + 1 < MAX_DEPTH {
+                // Below a folder the journal vouched for, the subfolders it saw no
+                // change in or below stand as the cache has them: their lines are
+                // carried in runs, none of them looked at, and only the touched ones
+                // are walked.
+                let walked_alone = match (changes, found_at) {
+                    (Some(changes), Some(at)) if unchanged && self.keep_subtrees => {
+                        let touched = changes.touched_subfolders(&key);
+                        self.carry_untouched_subfolders(at, &key, touched, &walk.user)
+                            .then_some(touched)
+                    }
+                    _ => None,
+                };
                 let prunes_below = pruned.any_below(&folder);
                 for name in listing.folders.iter().rev() {
+                    if let Some(touched) = walked_alone
+                        && touched
+                            .binary_search_by(|touched| {
+                                touched.as_str().cmp(&name.to_string_lossy())
+                            })
+                            .is_err()
+                    {
+                        continue;
+                    }
                     let child = folder.join(name);
                     if files::is_pruned(prune_toolchains, name)
                         || prunes_below && pruned.contains(&child)
@@ -1068,30 +1127,81 @@ impl Inventory<'_, '_> {
         }
     }
 
-    /// The cache's lines of the kept subtree `folder`, without those of another walk
-    /// that starts below it (a Wine prefix's `drive_c` in a home the walk of `/`
-    /// leaves out): that walk carries or lists its own.
-    fn kept_lines(&mut self, at: usize, folder: &str) -> Vec<Range<usize>> {
-        let subtree = self.previous.subtree(at, folder);
-        let mut nested: Vec<Range<usize>> = Vec::new();
+    /// Carries the cache's `lines` of the subtree `root` (its line at `at`): all of
+    /// them, or all below its own line when the walk goes into `root` itself. Not
+    /// those of the folders `walked` (the paths the walk goes into, with their lines),
+    /// nor those of another walk that starts below `root` (a Wine prefix's `drive_c`
+    /// in a home the walk of `/` leaves out): that walk carries or lists its own. The
+    /// programs of what is carried are reported from the cache's header at the end.
+    fn keep(
+        &mut self,
+        root: String,
+        at: usize,
+        lines: Range<usize>,
+        mut walked: Vec<(String, Range<usize>)>,
+        user: &Option<String>,
+    ) {
         for start in &self.walk_starts {
-            if start != folder && cache::is_within(start, folder) {
-                nested.push(self.previous.within(start));
+            if *start != root && cache::is_within(start, &root) {
+                walked.push((start.clone(), self.previous.within(start)));
             }
         }
-        nested.sort_by_key(|lines| lines.start);
+        walked.sort_by_key(|(_, walked)| walked.start);
         let mut pieces = Vec::new();
-        let mut from = subtree.start;
-        for lines in nested {
-            if lines.start > from {
-                pieces.push(from..lines.start.min(subtree.end));
+        let mut from = lines.start;
+        for (_, walked) in &walked {
+            if walked.start > from {
+                pieces.push(from..walked.start.min(lines.end));
             }
-            from = from.max(lines.end);
+            from = from.max(walked.end);
         }
-        if from < subtree.end {
-            pieces.push(from..subtree.end);
+        if from < lines.end {
+            pieces.push(from..lines.end);
         }
-        pieces
+        for piece in pieces {
+            if piece.start == at {
+                self.next.carry_found(&self.previous, &root, piece.clone());
+            } else {
+                self.next.carry(&mut self.previous, piece.clone());
+            }
+            self.kept_runs.push(piece);
+        }
+        self.kept.push(KeptRoot {
+            own_line_walked: lines.start != at,
+            root,
+            user: user.clone(),
+            without: walked.into_iter().map(|(path, _)| path).collect(),
+        });
+    }
+
+    /// Carries the cache's lines of the subfolders of `folder` (its line at `at`,
+    /// vouched for by the journal) that the journal saw no change in or below: every
+    /// line of its subtree but its own and those of the `touched` subfolders, which
+    /// the walk goes into. `false` (nothing carried) when the cache cannot say where
+    /// they are: then every subfolder is walked.
+    fn carry_untouched_subfolders(
+        &mut self,
+        at: usize,
+        folder: &str,
+        touched: &[String],
+        user: &Option<String>,
+    ) -> bool {
+        let subtree = self.previous.subtree(at, folder);
+        let mut walked = Vec::with_capacity(touched.len());
+        for name in touched {
+            let subfolder = Path::new(folder).join(name).to_string_lossy().into_owned();
+            let lines = match self.previous.find(&subfolder) {
+                Some(at) => self.previous.subtree(at, &subfolder),
+                None => 0..0,
+            };
+            walked.push((subfolder, lines));
+        }
+        if subtree.is_empty() || self.previous.damage().is_some() {
+            return false;
+        }
+        let below = self.previous.line_run(at).end..subtree.end;
+        self.keep(folder.to_string(), at, below, walked, user);
+        true
     }
 
     /// Whether the inventory's budget of entries or time is spent (and says why).
@@ -1268,7 +1378,7 @@ impl Inventory<'_, '_> {
             .matched
             .iter()
             .filter_map(|(path, file)| {
-                let user = kept.user_of(path)?;
+                let user = kept.user_of(cache::folder_of(path)?)?;
                 Some((path.clone(), file.clone(), user.clone()))
             })
             .collect();
@@ -1445,6 +1555,34 @@ mod tests {
             let report = self.report();
             assert!(report.errors.is_empty(), "{:?}", report.errors);
             report
+        }
+
+        /// The inventory alone, as a scan takes it, with what it did; no errors.
+        fn inventory(&self) -> (InventoryStats, Vec<Observation>) {
+            use crate::scan::{ScanRoot, WalkLimits};
+            let image = ScanRoot::image(&self.image);
+            let profiles = crate::scan::users::discover(&image);
+            let options = InventoryOptions {
+                cache_file: Some(self.cache_file.clone()),
+                change_journal: Some(self.journal_file.clone()),
+                ..InventoryOptions::default()
+            };
+            let context = ScanContext {
+                root: &image,
+                profiles: &profiles,
+                matcher: &self.matcher,
+                limits: WalkLimits {
+                    executable_inventory: true,
+                    ..WalkLimits::default()
+                },
+                windows: None,
+                inventory: &options,
+                seen_running: None,
+            };
+            let mut output = SourceOutput::default();
+            let stats = take_inventory(&context, &mut output);
+            assert!(output.errors.is_empty(), "{:?}", output.errors);
+            (stats, output.observations)
         }
 
         /// One scan with the inventory, the cache and the journal.
@@ -1765,6 +1903,92 @@ mod tests {
         assert!(after == lines, "the folder lines changed");
     }
 
+    /// Below a folder the journal saw a change under, the subfolders it saw none in
+    /// are carried as runs of the cache's lines, not looked at one by one, and their
+    /// programs are reported from the cache's header; the cache that comes of it is
+    /// the one a scan without a cache writes.
+    #[cfg(unix)]
+    #[test]
+    fn the_untouched_subfolders_of_a_touched_folder_are_carried_in_runs() {
+        let (_image, image_path) = test_image("root:x:0:0::/root:/bin/sh\n");
+        let share = image_path.join("srv/share");
+        for index in 0..60 {
+            let folder = share.join(format!("d{index}/sub"));
+            write_program(&folder.join(if index == 7 {
+                "Telegram.AppImage"
+            } else {
+                "tool"
+            }));
+            settle(&folder);
+            settle(folder.parent().unwrap());
+        }
+        for folder in [
+            &share,
+            &image_path.join("srv"),
+            &image_path.join("etc"),
+            &image_path,
+        ] {
+            settle(folder);
+        }
+        let scans = JournalScans::new(&image_path);
+        // The paths of the programs that matched (the tools match nothing).
+        let matched = |observations: &[Observation]| -> Vec<String> {
+            let mut paths: Vec<String> = observations
+                .iter()
+                .filter_map(|observation| observation.path.clone())
+                .collect();
+            paths.sort();
+            paths
+        };
+        scans.write_journal(1, &[]);
+        let (first, observations) = scans.inventory();
+        assert_eq!(first.kept_runs, 0);
+        assert_eq!(
+            matched(&observations),
+            ["/srv/share/d7/sub/Telegram.AppImage"]
+        );
+
+        // A portable copy saved in one subfolder's subfolder.
+        let changed = share.join("d31/sub");
+        let copy = changed.join("Telegram-portable.AppImage");
+        write_program(&copy);
+        settle(&changed);
+        scans.write_journal(2, &[&changed]);
+        let (busy, observations) = scans.inventory();
+        assert_eq!(
+            matched(&observations),
+            [
+                "/srv/share/d31/sub/Telegram-portable.AppImage",
+                "/srv/share/d7/sub/Telegram.AppImage"
+            ]
+        );
+        // Only the changed folder was listed; the 59 untouched subfolders of the share
+        // went over as two runs: before d31's lines and after them.
+        assert_eq!(busy.folders_listed, 1);
+        assert_eq!(busy.kept_runs, 2, "{busy:?}");
+        // Every folder of the walk (`/`, `/srv`, the share, its 120 below) was
+        // listed or vouched for.
+        assert_eq!(
+            busy.folders_unchanged + busy.folders_listed,
+            123,
+            "{busy:?}"
+        );
+
+        // The cache's lines are those of a scan with no cache at all.
+        let body = |file: &Path| {
+            let bytes = std::fs::read(file).unwrap();
+            let start = memchr::memchr(b'\n', &bytes).unwrap() + 1;
+            bytes[start..].to_vec()
+        };
+        let fresh = JournalScans::new(&image_path);
+        fresh.write_journal(1, &[]);
+        fresh.inventory();
+        assert!(
+            body(&scans.cache_file) == body(&fresh.cache_file),
+            "the carried cache differs from a fresh one"
+        );
+    }
+
     /// A new catalog (the collector sends one) is a new plan: the next scan matches
     /// every program again, though the journal saw no change and the cache's header
     /// alone would otherwise answer. The same catalog again lets the header answer.
@@ -1916,21 +2140,39 @@ mod tests {
     }
 
     #[test]
-    fn a_kept_subtree_is_found_from_any_path_below_it() {
+    fn a_kept_subtree_is_found_from_any_folder_below_it_but_those_left_out() {
+        let anna = Some("anna".to_string());
         let kept = KeptRoots::new(vec![
-            ("/srv/share".to_string(), Some("anna".to_string())),
-            ("/".to_string(), None),
+            KeptRoot::whole("/srv/share".to_string(), anna.clone()),
+            KeptRoot::whole("/".to_string(), None),
         ]);
-        assert_eq!(
-            kept.user_of("/srv/share/a/b.exe"),
-            Some(&Some("anna".into()))
-        );
-        assert_eq!(kept.user_of("/srv/share"), Some(&Some("anna".into())));
-        assert_eq!(kept.user_of("/srv/shared/b.exe"), Some(&None));
-        let only_share = KeptRoots::new(vec![("/srv/share".to_string(), None)]);
-        assert_eq!(only_share.user_of("/srv/shared/b.exe"), None);
+        assert_eq!(kept.user_of("/srv/share/a"), Some(&anna));
+        assert_eq!(kept.user_of("/srv/share"), Some(&anna));
+        assert_eq!(kept.user_of("/srv/shared"), Some(&None));
+        let only_share = KeptRoots::new(vec![KeptRoot::whole("/srv/share".to_string(), None)]);
+        assert_eq!(only_share.user_of("/srv/shared"), None);
         assert_eq!(only_share.user_of("/srv"), None);
         assert_eq!(only_share.user_of(""), None);
+
+        // The untouched subfolders of `/srv`, beside `/srv/share` that the walk goes
+        // into, and below it the untouched ones of a folder of its own.
+        let around = KeptRoots::new(vec![
+            KeptRoot::whole("/srv/share/old".to_string(), anna.clone()),
+            KeptRoot {
+                root: "/srv".to_string(),
+                user: None,
+                own_line_walked: true,
+                without: vec!["/srv/share".to_string(), "/srv/wine/drive_c".to_string()],
+            },
+        ]);
+        assert_eq!(around.user_of("/srv/data/deep"), Some(&None));
+        assert_eq!(around.user_of("/srv/shared"), Some(&None));
+        assert_eq!(around.user_of("/srv/wine"), Some(&None));
+        assert_eq!(around.user_of("/srv"), None);
+        assert_eq!(around.user_of("/srv/share"), None);
+        assert_eq!(around.user_of("/srv/share/new"), None);
+        assert_eq!(around.user_of("/srv/wine/drive_c/Tools"), None);
+        assert_eq!(around.user_of("/srv/share/old/a"), Some(&anna));
     }
 
     #[test]
