@@ -625,6 +625,17 @@ fn write_cache(file: &Path, header: &CacheHeader, body: &[u8]) -> std::io::Resul
     Ok(bytes.len() as u64)
 }
 
+/// What the walk knows of a folder's lines in the last cache when it gets to it.
+#[derive(Debug)]
+enum CacheLines {
+    /// Nothing yet: they are looked for.
+    Unknown,
+    /// The cache holds no line of the folder.
+    Absent,
+    /// The folder's line, and the run of its subtree.
+    Found { at: usize, subtree: Range<usize> },
+}
+
 struct Inventory<'a, 'c> {
     context: &'a ScanContext<'c>,
     /// The last scan's cache, read as the walk asks for folders.
@@ -796,9 +807,6 @@ struct KeptRoot {
     root: String,
     /// The user of its walk.
     user: Option<String>,
-    /// Whether the walk goes into the root itself and keeps only folders below it
-    /// (the subfolders it saw no change in).
-    own_line_walked: bool,
     /// Folders below the root, with theirs, that are not kept: the walk goes into
     /// them, or another walk does.
     without: Vec<String>,
@@ -810,19 +818,16 @@ impl KeptRoot {
         KeptRoot {
             root,
             user,
-            own_line_walked: false,
             without: Vec::new(),
         }
     }
 
     /// Whether `folder`, at or below the root, is kept.
     fn keeps(&self, folder: &str) -> bool {
-        let walked = self.own_line_walked && folder == self.root
-            || self
-                .without
-                .iter()
-                .any(|walked| cache::is_within(folder, walked));
-        !walked
+        !self
+            .without
+            .iter()
+            .any(|walked| cache::is_within(folder, walked))
     }
 }
 
@@ -947,26 +952,62 @@ impl Inventory<'_, '_> {
         let matcher = self.context.matcher;
         let reuse_folders = self.reuse_folders && walk.folder_times_kept;
         // Depth first, in name order; a walk does not follow links.
-        let mut pending: Vec<(PathBuf, usize)> = vec![(walk.start.clone(), 0)];
-        while let Some((folder, depth)) = pending.pop() {
+        let mut pending: Vec<(PathBuf, usize, CacheLines)> =
+            vec![(walk.start.clone(), 0, CacheLines::Unknown)];
+        while let Some((folder, depth, lines)) = pending.pop() {
             if self.over_budget() {
                 return;
             }
             let key = folder.to_string_lossy().into_owned();
-            let found_at = self.previous.find(&key);
-            // A folder the journal saw no change in or below stands as the cache has
-            // it, with everything below it: its lines are carried over unread (its
-            // own read no further than to see that it holds a listing).
+            let (found_at, known_subtree) = match lines {
+                CacheLines::Unknown => (self.previous.find(&key), None),
+                CacheLines::Absent => (None, None),
+                CacheLines::Found { at, subtree } => (Some(at), Some(subtree)),
+            };
+            // A folder the journal saw no change in stands as the cache has it, with
+            // everything below it but the subfolders it saw a change in or below:
+            // its lines are carried over unread (its own read no further than to see
+            // that it holds a listing), in runs between those of the subfolders the
+            // walk goes into, which are found from its line.
             if let (Some(changes), Some(at)) = (changes, found_at)
                 && self.keep_subtrees
-                && !changes.touched(&key)
+                && !changes.changed(&key)
                 && self.previous.has_listing(at, &key)
             {
                 if depth == 0 {
                     self.whole_walks.push(key.clone());
                 }
-                let subtree = self.previous.subtree(at, &key);
-                self.keep(key, at, subtree, Vec::new(), &walk.user);
+                let subtree = match known_subtree {
+                    Some(subtree) => subtree,
+                    None => self.previous.subtree(at, &key),
+                };
+                let touched = changes.touched_subfolders(&key);
+                let mut walked = Vec::with_capacity(touched.len());
+                let prunes_below = !touched.is_empty() && pruned.any_below(&folder);
+                for name in touched.iter().rev() {
+                    let child = folder.join(name);
+                    let child_key = child.to_string_lossy().into_owned();
+                    let lines = match self.previous.find_below(at, &child_key) {
+                        Some(at) => CacheLines::Found {
+                            at,
+                            subtree: self.previous.subtree(at, &child_key),
+                        },
+                        None => CacheLines::Absent,
+                    };
+                    if let CacheLines::Found { subtree, .. } = &lines {
+                        walked.push((child_key, subtree.clone()));
+                    } else {
+                        walked.push((child_key, 0..0));
+                    }
+                    // A subfolder the walks leave out is not gone into (nor kept).
+                    if depth + 1 < MAX_DEPTH
+                        && !files::is_pruned(prune_toolchains, name.as_ref())
+                        && !(prunes_below && pruned.contains(&child))
+                    {
+                        pending.push((child, depth + 1, lines));
+                    }
+                }
+                self.keep(key, at, subtree, walked, &walk.user);
                 continue;
             }
             let old = found_at.and_then(|at| Some((at, self.previous.folder(at, &key)?)));
@@ -1069,36 +1110,15 @@ impl Inventory<'_, '_> {
                 files.push((file_name.into_owned(), file));
             }
             if depth + 1 < MAX_DEPTH {
-                // Below a folder the journal vouched for, the subfolders it saw no
-                // change in or below stand as the cache has them: their lines are
-                // carried in runs, none of them looked at, and only the touched ones
-                // are walked.
-                let walked_alone = match (changes, found_at) {
-                    (Some(changes), Some(at)) if unchanged && self.keep_subtrees => {
-                        let touched = changes.touched_subfolders(&key);
-                        self.carry_untouched_subfolders(at, &key, touched, &walk.user)
-                            .then_some(touched)
-                    }
-                    _ => None,
-                };
                 let prunes_below = pruned.any_below(&folder);
                 for name in listing.folders.iter().rev() {
-                    if let Some(touched) = walked_alone
-                        && touched
-                            .binary_search_by(|touched| {
-                                touched.as_str().cmp(&name.to_string_lossy())
-                            })
-                            .is_err()
-                    {
-                        continue;
-                    }
                     let child = folder.join(name);
                     if files::is_pruned(prune_toolchains, name)
                         || prunes_below && pruned.contains(&child)
                     {
                         continue;
                     }
-                    pending.push((child, depth + 1));
+                    pending.push((child, depth + 1, CacheLines::Unknown));
                 }
             }
             // A folder whose names are not all Unicode, or that changed within the
@@ -1127,8 +1147,7 @@ impl Inventory<'_, '_> {
         }
     }
 
-    /// Carries the cache's `lines` of the subtree `root` (its line at `at`): all of
-    /// them, or all below its own line when the walk goes into `root` itself. Not
+    /// Carries the cache's `lines` of the subtree `root` (its line at `at`), but not
     /// those of the folders `walked` (the paths the walk goes into, with their lines),
     /// nor those of another walk that starts below `root` (a Wine prefix's `drive_c`
     /// in a home the walk of `/` leaves out): that walk carries or lists its own. The
@@ -1167,41 +1186,10 @@ impl Inventory<'_, '_> {
             self.kept_runs.push(piece);
         }
         self.kept.push(KeptRoot {
-            own_line_walked: lines.start != at,
             root,
             user: user.clone(),
             without: walked.into_iter().map(|(path, _)| path).collect(),
         });
-    }
-
-    /// Carries the cache's lines of the subfolders of `folder` (its line at `at`,
-    /// vouched for by the journal) that the journal saw no change in or below: every
-    /// line of its subtree but its own and those of the `touched` subfolders, which
-    /// the walk goes into. `false` (nothing carried) when the cache cannot say where
-    /// they are: then every subfolder is walked.
-    fn carry_untouched_subfolders(
-        &mut self,
-        at: usize,
-        folder: &str,
-        touched: &[String],
-        user: &Option<String>,
-    ) -> bool {
-        let subtree = self.previous.subtree(at, folder);
-        let mut walked = Vec::with_capacity(touched.len());
-        for name in touched {
-            let subfolder = Path::new(folder).join(name).to_string_lossy().into_owned();
-            let lines = match self.previous.find(&subfolder) {
-                Some(at) => self.previous.subtree(at, &subfolder),
-                None => 0..0,
-            };
-            walked.push((subfolder, lines));
-        }
-        if subtree.is_empty() || self.previous.damage().is_some() {
-            return false;
-        }
-        let below = self.previous.line_run(at).end..subtree.end;
-        self.keep(folder.to_string(), at, below, walked, user);
-        true
     }
 
     /// Whether the inventory's budget of entries or time is spent (and says why).
@@ -1953,7 +1941,9 @@ mod tests {
         let copy = changed.join("Telegram-portable.AppImage");
         write_program(&copy);
         settle(&changed);
-        scans.write_journal(2, &[&changed]);
+        // The watcher saw a change in d7's too, where nothing new is to be found.
+        let seen = share.join("d7/sub");
+        scans.write_journal(2, &[&changed, &seen]);
         let (busy, observations) = scans.inventory();
         assert_eq!(
             matched(&observations),
@@ -1962,10 +1952,14 @@ mod tests {
                 "/srv/share/d7/sub/Telegram.AppImage"
             ]
         );
-        // Only the changed folder was listed; the 59 untouched subfolders of the share
-        // went over as two runs: before d31's lines and after them.
-        assert_eq!(busy.folders_listed, 1);
-        assert_eq!(busy.kept_runs, 2, "{busy:?}");
+        // Only the changed folders were listed, and d7's program reported once. The
+        // rest went over as seven runs of lines: one for each folder on the way down
+        // (`/`, `/srv`, the share, d31, d7: its own line, with the subfolders before
+        // the first touched one), and the share's subfolders between d31 and d7 and
+        // after d7.
+        assert_eq!(busy.folders_listed, 2);
+        assert_eq!(busy.kept_runs, 7, "{busy:?}");
+        assert_eq!(busy.read, 1, "only the new program is read: {busy:?}");
         // Every folder of the walk (`/`, `/srv`, the share, its 120 below) was
         // listed or vouched for.
         assert_eq!(
@@ -2154,21 +2148,20 @@ mod tests {
         assert_eq!(only_share.user_of("/srv"), None);
         assert_eq!(only_share.user_of(""), None);
 
-        // The untouched subfolders of `/srv`, beside `/srv/share` that the walk goes
-        // into, and below it the untouched ones of a folder of its own.
+        // `/srv` without `/srv/share`, which the walk goes into, and below that a
+        // folder kept whole.
         let around = KeptRoots::new(vec![
             KeptRoot::whole("/srv/share/old".to_string(), anna.clone()),
             KeptRoot {
                 root: "/srv".to_string(),
                 user: None,
-                own_line_walked: true,
                 without: vec!["/srv/share".to_string(), "/srv/wine/drive_c".to_string()],
             },
         ]);
         assert_eq!(around.user_of("/srv/data/deep"), Some(&None));
         assert_eq!(around.user_of("/srv/shared"), Some(&None));
         assert_eq!(around.user_of("/srv/wine"), Some(&None));
-        assert_eq!(around.user_of("/srv"), None);
+        assert_eq!(around.user_of("/srv"), Some(&None));
         assert_eq!(around.user_of("/srv/share"), None);
         assert_eq!(around.user_of("/srv/share/new"), None);
         assert_eq!(around.user_of("/srv/wine/drive_c/Tools"), None);
