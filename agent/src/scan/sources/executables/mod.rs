@@ -119,6 +119,8 @@ pub struct InventoryStats {
     pub drives_from_journal: bool,
     /// Microseconds spent reading the last cache (the header alone when it answered).
     pub cache_read_us: u64,
+    /// Reads of the last cache's file after its header.
+    pub cache_reads: u64,
     /// Microseconds spent assembling and writing the next cache.
     pub cache_write_us: u64,
     /// Bytes written to the cache's files (0: the cache stood as it was).
@@ -149,6 +151,7 @@ impl EvidenceSource for ExecutableInventorySource {
                 cache_folders_skipped = stats.cache_folders_skipped,
                 drives_from_journal = stats.drives_from_journal,
                 cache_read_us = stats.cache_read_us,
+                cache_reads = stats.cache_reads,
                 cache_write_us = stats.cache_write_us,
                 cache_bytes_written = stats.cache_bytes_written,
                 inventory_us = started.elapsed().as_micros() as u64,
@@ -364,6 +367,7 @@ pub fn take_inventory(context: &ScanContext<'_>, output: &mut SourceOutput) -> I
         }
     };
     stats.cache_write_us = writing.elapsed().as_micros() as u64;
+    stats.cache_reads = previous.file_reads();
     if let (Some(journal_file), Some(journal), Some(mark)) =
         (&options.change_journal, &journal, on_disk)
     {
