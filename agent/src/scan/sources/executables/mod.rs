@@ -991,18 +991,18 @@ impl Inventory<'_, '_> {
                 for name in touched.iter().rev() {
                     let child = folder.join(name);
                     let child_key = child.to_string_lossy().into_owned();
-                    let lines = match self.previous.find_below(at, &child_key) {
-                        Some(at) => CacheLines::Found {
-                            at,
-                            subtree: self.previous.subtree(at, &child_key),
-                        },
-                        None => CacheLines::Absent,
+                    let (lines, subtree) = match self.previous.find_below(at, &child_key) {
+                        Some(at) => {
+                            let subtree = self.previous.subtree(at, &child_key);
+                            let lines = CacheLines::Found {
+                                at,
+                                subtree: subtree.clone(),
+                            };
+                            (lines, subtree)
+                        }
+                        None => (CacheLines::Absent, 0..0),
                     };
-                    if let CacheLines::Found { subtree, .. } = &lines {
-                        walked.push((child_key, subtree.clone()));
-                    } else {
-                        walked.push((child_key, 0..0));
-                    }
+                    walked.push((child_key, subtree));
                     // A subfolder the walks leave out is not gone into (nor kept).
                     if depth + 1 < MAX_DEPTH
                         && !files::is_pruned(prune_toolchains, name.as_ref())
