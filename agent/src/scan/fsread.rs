@@ -16,8 +16,14 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<(Vec<u8>, bool)> {
             "not a regular file",
         ));
     }
+    read_opened_bounded(file, metadata.len(), limit)
+}
+
+/// Reads at most `limit` bytes of an opened `file` of `length` bytes; returns the
+/// bytes and whether the file was longer.
+pub fn read_opened_bounded(file: File, length: u64, limit: u64) -> io::Result<(Vec<u8>, bool)> {
     // Sized from the start: a large file is read in one pass, not grown into.
-    let mut bytes = Vec::with_capacity(metadata.len().min(limit) as usize + 1);
+    let mut bytes = Vec::with_capacity(length.min(limit) as usize + 1);
     file.take(limit + 1).read_to_end(&mut bytes)?;
     let truncated = bytes.len() as u64 > limit;
     bytes.truncate(limit as usize);

@@ -50,7 +50,7 @@ use self::places::{Pruned, Walk};
 use super::files::{self, Unreadable};
 use super::{EvidenceSource, ScanContext, SourceOutput};
 use crate::scan::formats::pe;
-use crate::scan::fsread::{read_bounded, read_header};
+use crate::scan::fsread::{read_header, read_opened_bounded};
 
 const HEADER_BYTES: usize = 16;
 /// How deep below a volume's root the inventory looks.
@@ -531,22 +531,41 @@ struct OpenedCache {
 
 fn open_cache(file: &Path) -> std::io::Result<OpenedCache> {
     use std::io::{BufRead as _, Read as _};
-    let handle = std::fs::File::open(file)?;
-    let metadata = handle.metadata()?;
-    if !metadata.is_file() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            "not a regular file",
-        ));
-    }
+    let (handle, length) = open_own_file(file)?;
     let mut header_line = Vec::new();
     std::io::BufReader::with_capacity(4096, (&handle).take(cache::MAX_CACHE_BYTES))
         .read_until(b'\n', &mut header_line)?;
     Ok(OpenedCache {
         file: handle,
-        length: metadata.len(),
+        length,
         header_line,
     })
+}
+
+/// One of the agent's own files (the cache, the journal), opened, with its length;
+/// an error when it is not a regular file.
+fn open_own_file(file: &Path) -> std::io::Result<(std::fs::File, u64)> {
+    let handle = std::fs::File::open(file)?;
+    #[cfg(windows)]
+    let length = win32::disk_file_length(&handle)?;
+    #[cfg(not(windows))]
+    let length = {
+        let metadata = handle.metadata()?;
+        if !metadata.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        metadata.len()
+    };
+    Ok((handle, length))
+}
+
+/// At most `limit` bytes of one of the agent's own files; whether it was longer.
+fn read_own_file(file: &Path, limit: u64) -> std::io::Result<(Vec<u8>, bool)> {
+    let (handle, length) = open_own_file(file)?;
+    read_opened_bounded(handle, length, limit)
 }
 
 /// The cache of the last scan, opened for lookups; a missing one is empty, a bad one
@@ -600,7 +619,7 @@ fn load_cache(
 /// The service's change journal; a missing one is none, a bad one an error and none.
 fn load_journal(file: &Path, output: &mut SourceOutput) -> Option<ChangeJournal> {
     let shown = Some(file.to_string_lossy().into_owned());
-    let parsed = match read_bounded(file, journal::MAX_JOURNAL_BYTES) {
+    let parsed = match read_own_file(file, journal::MAX_JOURNAL_BYTES) {
         Ok((_, true)) => Err("change journal too large".to_string()),
         Ok((bytes, false)) => parse_journal(&bytes).map_err(|error| error.to_string()),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return None,
