@@ -1502,6 +1502,24 @@ mod tests {
             .unwrap();
     }
 
+    /// Folders `share/d0`... (`count` of them), each with a program in its subfolder
+    /// `below` (`""`: in itself), Telegram in d7's and a tool in the others', every
+    /// folder settled.
+    #[cfg(unix)]
+    fn share_of_programs(share: &Path, count: usize, below: &str) {
+        for index in 0..count {
+            let folder = share.join(format!("d{index}"));
+            let programs = folder.join(below);
+            write_program(&programs.join(if index == 7 {
+                "Telegram.AppImage"
+            } else {
+                "tool"
+            }));
+            settle(&programs);
+            settle(&folder);
+        }
+    }
+
     /// Writes a small executable ELF program at `path`, its folders made.
     #[cfg(unix)]
     fn write_program(path: &Path) {
@@ -1814,15 +1832,7 @@ mod tests {
     fn a_document_saved_between_journal_scans_leaves_the_cache_as_it_was() {
         let (_image, image_path) = test_image("root:x:0:0::/root:/bin/sh\n");
         // Many folders beside the one that changes, each holding a program.
-        for index in 0..40 {
-            let folder = image_path.join(format!("srv/share/d{index}"));
-            write_program(&folder.join(if index == 7 {
-                "Telegram.AppImage"
-            } else {
-                "tool"
-            }));
-            settle(&folder);
-        }
+        share_of_programs(&image_path.join("srv/share"), 40, "");
         settle(&image_path.join("srv/share"));
         settle(&image_path.join("srv"));
         let scans = JournalScans::new(&image_path);
@@ -1923,16 +1933,7 @@ mod tests {
     fn the_untouched_subfolders_of_a_touched_folder_are_carried_in_runs() {
         let (_image, image_path) = test_image("root:x:0:0::/root:/bin/sh\n");
         let share = image_path.join("srv/share");
-        for index in 0..60 {
-            let folder = share.join(format!("d{index}/sub"));
-            write_program(&folder.join(if index == 7 {
-                "Telegram.AppImage"
-            } else {
-                "tool"
-            }));
-            settle(&folder);
-            settle(folder.parent().unwrap());
-        }
+        share_of_programs(&share, 60, "sub");
         for folder in [
             &share,
             &image_path.join("srv"),
