@@ -949,7 +949,9 @@ fn is_executable(_metadata: &std::fs::Metadata) -> bool {
 
 impl Inventory<'_, '_> {
     fn walk(&mut self, walk: &Walk) {
-        if !walk.start.is_dir() {
+        // Not `Path::is_dir`: on Windows it opens the folder and asks for its volume's
+        // serial number (under Wine eleven trips to its server and mount manager).
+        if !Facts::read(&walk.start, true).is_ok_and(|facts| facts.is_dir) {
             return;
         }
         let linux = self.context.windows.is_none();
