@@ -9,6 +9,12 @@ use std::path::Path;
 /// Reads at most `limit` bytes; returns the bytes and whether the file was longer.
 pub fn read_bounded(path: &Path, limit: u64) -> io::Result<(Vec<u8>, bool)> {
     let file = File::open(path)?;
+    let length = regular_file_length(&file)?;
+    read_opened_bounded(file, length, limit)
+}
+
+/// The length of an opened file; an error when it is not a regular file.
+pub fn regular_file_length(file: &File) -> io::Result<u64> {
     let metadata = file.metadata()?;
     if !metadata.is_file() {
         return Err(io::Error::new(
@@ -16,7 +22,7 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<(Vec<u8>, bool)> {
             "not a regular file",
         ));
     }
-    read_opened_bounded(file, metadata.len(), limit)
+    Ok(metadata.len())
 }
 
 /// Reads at most `limit` bytes of an opened `file` of `length` bytes; returns the

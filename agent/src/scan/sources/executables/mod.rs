@@ -549,16 +549,7 @@ fn open_own_file(file: &Path) -> std::io::Result<(std::fs::File, u64)> {
     #[cfg(windows)]
     let length = win32::disk_file_length(&handle)?;
     #[cfg(not(windows))]
-    let length = {
-        let metadata = handle.metadata()?;
-        if !metadata.is_file() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "not a regular file",
-            ));
-        }
-        metadata.len()
-    };
+    let length = crate::scan::fsread::regular_file_length(&handle)?;
     Ok((handle, length))
 }
 
