@@ -10,7 +10,8 @@
 //! folder `Telegram`; `*` never crosses a `/`.
 
 use globset::{GlobBuilder, GlobMatcher};
-use regex::{Regex, RegexBuilder};
+use regex_automata::meta::{self, Regex};
+use regex_automata::util::syntax;
 
 /// A compiled name pattern.
 #[derive(Debug, Clone)]
@@ -32,10 +33,7 @@ impl Pattern {
     pub fn parse(text: &str) -> Result<Pattern, PatternError> {
         check_length(text)?;
         if let Some(expression) = text.strip_prefix(REGEX_PREFIX) {
-            return RegexBuilder::new(expression)
-                .case_insensitive(true)
-                .size_limit(1 << 20)
-                .build()
+            return compile_regex(expression)
                 .map(Pattern::Regex)
                 .map_err(|error| PatternError(format!("invalid regular expression: {error}")));
         }
@@ -89,6 +87,24 @@ impl Pattern {
             Pattern::Regex(regex) => regex.is_match(candidate),
         }
     }
+}
+
+/// A catalog expression, case-insensitive, built without the lazy DFA (nor a full one). Expressions are
+/// matched against short names (a version resource's fields, an uninstall entry's
+/// name), where the bounded backtracker is as quick; but each thread that first uses an
+/// expression's lazy DFA builds a cache of its own for it, about 17,000 instructions per
+/// expression, so a scan's sources, each on its own thread, paid more for those caches
+/// than for all their matching (docs/performance.md).
+fn compile_regex(expression: &str) -> Result<Regex, meta::BuildError> {
+    meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .hybrid(false)
+                .dfa(false)
+                .nfa_size_limit(Some(1 << 20)),
+        )
+        .syntax(syntax::Config::new().case_insensitive(true))
+        .build(expression)
 }
 
 /// A compiled path-tail pattern, see the module documentation.
