@@ -193,9 +193,10 @@ scan_ms() {
     grep -o 'scan_ms=[0-9]*' "$1" | cut -d= -f2 \
         | tail -n +"$(($2 + 1))" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
-# inventory_us LOG: the median inventory time (µs) of the repeat scans in LOG.
+# inventory_us LOG [FIELD]: the median inventory time (µs) of the repeat scans in LOG;
+# FIELD inventory_cpu_us for its thread's CPU time (empty where not logged).
 inventory_us() {
-    grep -o 'inventory_us=[0-9]*' "$1" | cut -d= -f2 | tail -n +2 | sort -g \
+    { grep -o "${2:-inventory_us}=[0-9]*" "$1" || true; } | cut -d= -f2 | tail -n +2 | sort -g \
         | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
 }
 # busy DIR: in the background, saves a document into DIR twice a second (five names in
@@ -229,6 +230,8 @@ times_us=$(inventory_us "$work/times.log")
 journal_us=$(inventory_us "$work/journal.log")
 busy_ms=$(scan_ms "$work/journal-busy.log" 1)
 busy_us=$(inventory_us "$work/journal-busy.log")
+journal_cpu_us=$(inventory_us "$work/journal.log" inventory_cpu_us)
+busy_cpu_us=$(inventory_us "$work/journal-busy.log" inventory_cpu_us)
 before_busy_us=""
 [ -z "${BEFORE_AGENT:-}" ] || before_busy_us=$(inventory_us "$work/before-busy.log")
 read -r _ live_own < <(measure "$runs" : "$agent" scan --format json)
@@ -251,8 +254,12 @@ service_row "  repeat scan with the change journal" "$journal_ms"
 service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$times_us" 'BEGIN {printf "%.3f", u/1000}')"
 service_row "  the inventory's own time: with the change journal" "$(awk -v u="$journal_us" 'BEGIN {printf "%.3f", u/1000}')"
 [ -z "$before_us" ] || service_row "  the same, BEFORE_AGENT's build" "$(awk -v u="$before_us" 'BEGIN {printf "%.3f", u/1000}')"
+# Its thread's CPU time: the work it adds, without its waits for a core while the
+# scan's other sources run.
+[ -z "$journal_cpu_us" ] || service_row "  of which its thread's CPU time" "$(awk -v u="$journal_cpu_us" 'BEGIN {printf "%.3f", u/1000}')"
 service_row "  repeat scan with the journal, documents being saved" "$busy_ms"
 service_row "  the inventory's own time: the same" "$(awk -v u="$busy_us" 'BEGIN {printf "%.3f", u/1000}')"
+[ -z "$busy_cpu_us" ] || service_row "  of which its thread's CPU time" "$(awk -v u="$busy_cpu_us" 'BEGIN {printf "%.3f", u/1000}')"
 [ -z "$before_busy_us" ] || service_row "  the same, BEFORE_AGENT's build" "$(awk -v u="$before_busy_us" 'BEGIN {printf "%.3f", u/1000}')"
 service_row "this machine's default scan (sverka-agent scan), own" "$live_own"
 printf '  the repeat inventory adds %s%% (by folder times: %s%%; documents being saved: %s%%) to this machine'"'"'s scan; %s folders unseen\n' \

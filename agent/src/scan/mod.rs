@@ -14,6 +14,7 @@ pub mod registry;
 pub mod root;
 pub mod seen_running;
 pub mod sources;
+pub mod thread_time;
 pub mod users;
 pub mod windows_system;
 

@@ -33,9 +33,7 @@ impl Pattern {
     pub fn parse(text: &str) -> Result<Pattern, PatternError> {
         check_length(text)?;
         if let Some(expression) = text.strip_prefix(REGEX_PREFIX) {
-            return compile_regex(expression)
-                .map(Pattern::Regex)
-                .map_err(|error| PatternError(format!("invalid regular expression: {error}")));
+            return compile_regex(expression).map(Pattern::Regex);
         }
         if is_glob(text) {
             return compile_glob(text, false).map(Pattern::Glob);
@@ -97,7 +95,7 @@ impl Pattern {
 /// expression, and each of a scan's sources runs on a thread of its own: the
 /// executable inventory's thread spent more on those caches than on its matching
 /// (docs/performance.md).
-fn compile_regex(expression: &str) -> Result<Regex, meta::BuildError> {
+fn compile_regex(expression: &str) -> Result<Regex, PatternError> {
     meta::Builder::new()
         .configure(
             meta::Config::new()
@@ -107,6 +105,7 @@ fn compile_regex(expression: &str) -> Result<Regex, meta::BuildError> {
         )
         .syntax(syntax::Config::new().case_insensitive(true))
         .build(expression)
+        .map_err(|error| PatternError(format!("invalid regular expression: {error}")))
 }
 
 /// A compiled path-tail pattern, see the module documentation.

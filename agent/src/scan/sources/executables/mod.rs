@@ -138,7 +138,12 @@ impl EvidenceSource for ExecutableInventorySource {
     fn collect(&self, context: &ScanContext<'_>, output: &mut SourceOutput) {
         if context.limits.executable_inventory {
             let started = Instant::now();
+            let cpu_started = crate::scan::thread_time::thread_cpu_time();
             let stats = take_inventory(context, output);
+            // The inventory's own work, without its waits for a core (Linux only).
+            let cpu_us = crate::scan::thread_time::thread_cpu_time()
+                .zip(cpu_started)
+                .map(|(now, started)| now.saturating_sub(started).as_micros() as u64);
             tracing::info!(
                 entries = stats.entries_visited,
                 folders_listed = stats.folders_listed,
@@ -155,6 +160,7 @@ impl EvidenceSource for ExecutableInventorySource {
                 cache_write_us = stats.cache_write_us,
                 cache_bytes_written = stats.cache_bytes_written,
                 inventory_us = started.elapsed().as_micros() as u64,
+                inventory_cpu_us = cpu_us,
                 "executable inventory"
             );
         }
