@@ -19,9 +19,10 @@
 # service (`run`, each scan in a child process, enrolled with a real collector) is
 # measured by folder times (`--no-change-watch`), with its change journal, and with
 # its journal while documents are saved into one walked folder between scans (a PC in
-# use: each repeat scan lists that folder afresh). KEEP_LOGS=DIR keeps the services'
-# logs, whose scan lines say where the inventory's time went (cache_read_us,
-# cache_write_us, cache_bytes_written).
+# use: each repeat scan lists that folder afresh). On Linux the journal rows add the
+# inventory's thread CPU time (inventory_cpu_us: its own time less its waits for a
+# core). KEEP_LOGS=DIR keeps the services' logs, whose scan lines say where the
+# inventory's time went (cache_read_us, cache_write_us, cache_bytes_written).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -253,10 +254,10 @@ service_row "  repeat scan by folder times (before the watcher)" "$times_ms"
 service_row "  repeat scan with the change journal" "$journal_ms"
 service_row "  the inventory's own time: by folder times (before)" "$(awk -v u="$times_us" 'BEGIN {printf "%.3f", u/1000}')"
 service_row "  the inventory's own time: with the change journal" "$(awk -v u="$journal_us" 'BEGIN {printf "%.3f", u/1000}')"
-[ -z "$before_us" ] || service_row "  the same, BEFORE_AGENT's build" "$(awk -v u="$before_us" 'BEGIN {printf "%.3f", u/1000}')"
 # Its thread's CPU time: the work it adds, without its waits for a core while the
 # scan's other sources run.
 [ -z "$journal_cpu_us" ] || service_row "  of which its thread's CPU time" "$(awk -v u="$journal_cpu_us" 'BEGIN {printf "%.3f", u/1000}')"
+[ -z "$before_us" ] || service_row "  the same, BEFORE_AGENT's build" "$(awk -v u="$before_us" 'BEGIN {printf "%.3f", u/1000}')"
 service_row "  repeat scan with the journal, documents being saved" "$busy_ms"
 service_row "  the inventory's own time: the same" "$(awk -v u="$busy_us" 'BEGIN {printf "%.3f", u/1000}')"
 [ -z "$busy_cpu_us" ] || service_row "  of which its thread's CPU time" "$(awk -v u="$busy_cpu_us" 'BEGIN {printf "%.3f", u/1000}')"
