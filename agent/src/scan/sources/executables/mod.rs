@@ -1645,45 +1645,37 @@ mod tests {
 
     #[test]
     fn names_say_which_files_may_be_programs() {
-        assert_eq!(candidate("tg.EXE", false), Some(Candidate::WindowsProgram));
-        assert_eq!(candidate("tg.exe", true), Some(Candidate::WindowsProgram));
-        assert_eq!(candidate("notes.txt", false), None);
-        assert_eq!(candidate("Telegram", false), None);
-        assert_eq!(
-            candidate("Telegram", true),
-            Some(Candidate::LinuxProgram { always: false })
-        );
-        assert_eq!(
-            candidate("Telegram-x64.AppImage", true),
-            Some(Candidate::LinuxProgram { always: true })
-        );
-        assert_eq!(
-            candidate("setup.run", true),
-            Some(Candidate::LinuxProgram { always: false })
-        );
-        assert_eq!(candidate("libfoo.so", true), None);
-        assert_eq!(candidate("photo.jpg", true), None);
-        assert_eq!(
-            candidate(".hidden", true),
-            Some(Candidate::LinuxProgram { always: false })
-        );
-        // The last dot decides, whatever the case; a name ending in a dot has an
-        // empty extension, which no program has.
-        assert_eq!(
-            candidate("setup.1.BIN", true),
-            Some(Candidate::LinuxProgram { always: false })
-        );
-        assert_eq!(
-            candidate("game.X86_64", true),
-            Some(Candidate::LinuxProgram { always: false })
-        );
-        assert_eq!(candidate("report.tar.gz", true), None);
-        assert_eq!(candidate("exe.txt", false), None);
-        assert_eq!(candidate("draft.", true), None);
-        assert_eq!(
-            candidate("Мессенджер.Exe", false),
-            Some(Candidate::WindowsProgram)
-        );
+        let windows = Some(Candidate::WindowsProgram);
+        let linux = Some(Candidate::LinuxProgram { always: false });
+        let app_image = Some(Candidate::LinuxProgram { always: true });
+        // (name, on Linux, what it may be). The last dot decides, whatever the case,
+        // but a leading one; a name ending in a dot has an empty extension, which no
+        // program has.
+        let cases = [
+            ("tg.EXE", false, windows),
+            ("tg.exe", true, windows),
+            ("Мессенджер.Exe", false, windows),
+            ("notes.txt", false, None),
+            ("exe.txt", false, None),
+            ("Telegram", false, None),
+            ("Telegram", true, linux),
+            ("Telegram-x64.AppImage", true, app_image),
+            ("setup.run", true, linux),
+            ("setup.1.BIN", true, linux),
+            ("game.X86_64", true, linux),
+            (".hidden", true, linux),
+            ("libfoo.so", true, None),
+            ("photo.jpg", true, None),
+            ("report.tar.gz", true, None),
+            ("draft.", true, None),
+        ];
+        for (name, on_linux, expected) in cases {
+            assert_eq!(
+                candidate(name, on_linux),
+                expected,
+                "{name} (Linux: {on_linux})"
+            );
+        }
     }
 
     #[test]
