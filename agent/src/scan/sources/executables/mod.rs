@@ -812,9 +812,9 @@ const PLAN_DIGEST_SEED: u64 = 0x5645_524b_4120_706c;
 /// The identity of a scan's plan: the catalog, the walks, the folders left out and the
 /// limits. Hashed with foldhash's fixed-seed hash (the cache is of one agent build, and
 /// a digest that changes with the build only makes the next scan go through the cache's
-/// folders and match their programs again); the catalog as its fields. std's SipHash took three times as long over the
-/// catalog, half a quiet scan's work; the catalog's JSON, streamed into the hash, four
-/// times as long again.
+/// folders and match their programs again); the catalog as its fields. std's SipHash
+/// took three times as long over the catalog, half a quiet scan's work; the catalog's
+/// JSON, streamed into the hash, four times as long again.
 fn plan_digest(context: &ScanContext<'_>, walks: &[Walk], pruned: &Pruned) -> String {
     use std::hash::BuildHasher;
     let mut hasher = foldhash::fast::FixedState::with_seed(PLAN_DIGEST_SEED).build_hasher();
