@@ -322,10 +322,25 @@ pub fn executable_cache_seeds() -> Vec<Vec<u8>> {
             )],
         },
     );
-    vec![executable_cache::serialize_cache(
-        &cache,
-        EXECUTABLE_CACHE_VERSION,
-    )]
+    let small = executable_cache::serialize_cache(&cache, EXECUTABLE_CACHE_VERSION);
+    // One large enough to have an index (a line after the header naming the first
+    // folder line of each stretch), so mutations reach its reader too.
+    for index in 0..400 {
+        cache.folders.insert(
+            format!("/srv/share{}/d{index}", index % 7),
+            executable_cache::CachedFolder {
+                listing: Some(executable_cache::CachedListing {
+                    modified_ns: 1_700_000_000_000_000_000,
+                    folders: vec![],
+                    candidates: vec![format!("tool{index}.exe")],
+                }),
+                files: vec![],
+            },
+        );
+    }
+    let indexed = executable_cache::serialize_cache(&cache, EXECUTABLE_CACHE_VERSION);
+    assert!(indexed.len() > 2 * executable_cache::INDEX_STRIDE);
+    vec![small, indexed]
 }
 
 /// The agent version the fuzzed caches claim (the parser's check is part of the target).

@@ -6,9 +6,12 @@
 //!
 //! The file is JSON Lines. The first line is the header: `{"cache": "sverka executable
 //! inventory", "agent_version", "full_walk_at", "journal"?, "plan"?, "matched": [{"path",
-//! "size", "modified_ns", "program", "version_info"?}], "whole_walks"?: [...], "folders"}`. Every other line is one
-//! folder: `{"path", "listing"?: {"modified_ns", "folders", "candidates"}, "files":
-//! [{"name", "size", "modified_ns", "program", "version_info"?, "matched"?}]}`. It holds
+//! "size", "modified_ns", "program", "version_info"?}], "whole_walks"?: [...], "folders",
+//! "index_bytes"?}`. A cache of more than one stretch of [`INDEX_STRIDE`] bytes of folder
+//! lines has an index as its second line, of `index_bytes` bytes: `{"index": [[offset,
+//! path], ...]}`. Every other line is one folder: `{"path", "listing"?: {"modified_ns",
+//! "folders", "candidates"}, "files": [{"name", "size", "modified_ns", "program",
+//! "version_info"?, "matched"?}]}`. It holds
 //! names, sizes, modification times, what the first bytes said (`program`: `elf`,
 //! `app_image`, `pe`, or `null` for a file that is not a program) and a PE version
 //! resource; nothing else of a file.
@@ -35,10 +38,13 @@
 //!
 //! Folder lines are sorted so that every subtree is one run of lines: by path, with a
 //! path separator before every other character ([`compare_paths`]), which is also the
-//! order a walk visits folders in (depth first, names in byte order). A scan reads the
-//! header and finds folders by a galloping search over the file's bytes
-//! ([`CacheView`]), reading the file a block at a time as lines are looked at: it
-//! neither reads the blocks nor parses the lines of folders it does not look at, a
+//! order a walk visits folders in (depth first, names in byte order). The index names
+//! the first folder line of every stretch of [`INDEX_STRIDE`] bytes of them, with its
+//! path and where it starts (counted from the first folder line). A scan reads the
+//! header; a search for a folder reads the index (once, the first time one is needed),
+//! finds in it the stretch the folder's line lies in, reads that stretch in one read
+//! and searches it ([`CacheView`]): it neither reads the blocks nor parses the lines of
+//! folders it does not look at, a
 //! line's path is compared where it lies (JSON is parsed only for a path with escapes
 //! other than a Windows path's backslashes), and a kept subtree's folder line is read
 //! no further than its path; a cache whose lines all stand is not written again. So a
@@ -63,6 +69,13 @@ pub const MAX_CACHE_FOLDERS: usize = 1_000_000;
 const MAX_PATH_CHARS: usize = 4096;
 /// How every folder line starts (its path first, so a lookup reads only that).
 const FOLDER_LINE_START: &[u8] = b"{\"path\":";
+/// How the index line starts.
+const INDEX_LINE_START: &[u8] = b"{\"index\":";
+/// The index names the first folder line of every stretch of this many bytes of folder
+/// lines: a search reads the index and one stretch.
+pub const INDEX_STRIDE: usize = 16 * 1024;
+/// The most entries an index holds (one a stretch of the largest cache, and one more).
+const MAX_INDEX_ENTRIES: usize = (MAX_CACHE_BYTES as usize).div_ceil(INDEX_STRIDE) + 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CacheError {
@@ -256,12 +269,21 @@ fn is_plain_name(name: &str) -> bool {
 /// and no control character: where it lies when it holds no escape, else unescaped into
 /// `scratch`. `None` for any other string (or none), which a JSON parser must read.
 fn plain_json_string<'a>(json: &'a [u8], scratch: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    read_plain_json_string(json, scratch).map(|(text, _)| text)
+}
+
+/// [`plain_json_string`], with how many bytes of `json` the string spans (its quotes
+/// included).
+fn read_plain_json_string<'a>(
+    json: &'a [u8],
+    scratch: &'a mut Vec<u8>,
+) -> Option<(&'a [u8], usize)> {
     let quoted = json.strip_prefix(b"\"")?;
     let first = memchr::memchr2(b'"', b'\\', quoted)?;
     let plain = |text: &[u8]| !text.iter().any(|byte| *byte < 0x20);
     if quoted[first] == b'"' {
         let text = &quoted[..first];
-        return plain(text).then_some(text);
+        return plain(text).then_some((text, first + 2));
     }
     scratch.clear();
     let mut from = 0;
@@ -278,7 +300,7 @@ fn plain_json_string<'a>(json: &'a [u8], scratch: &'a mut Vec<u8>) -> Option<&'a
         from = at + 2;
         at = from + memchr::memchr2(b'"', b'\\', quoted.get(from..)?)?;
     }
-    plain(scratch).then_some(scratch.as_slice())
+    plain(scratch).then_some((scratch.as_slice(), at + 2))
 }
 
 /// Whether JSON escapes something in `text` (quotes, backslashes, control
@@ -348,6 +370,12 @@ struct HeaderOut<'a> {
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     whole_walks: &'a [String],
     folders: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    index_bytes: usize,
+}
+
+fn is_zero(number: &usize) -> bool {
+    *number == 0
 }
 
 #[derive(Deserialize)]
@@ -364,6 +392,8 @@ struct HeaderIn {
     whole_walks: Vec<String>,
     #[serde(default)]
     folders: usize,
+    #[serde(default)]
+    index_bytes: usize,
 }
 
 #[derive(Serialize)]
@@ -383,8 +413,9 @@ struct FolderIn {
     files: Vec<FileEntry>,
 }
 
-/// The header line's bytes (with its newline).
-fn header_line(header: &CacheHeader, agent_version: &str) -> Vec<u8> {
+/// The header line's bytes (with its newline), of a cache whose index line (after it)
+/// has `index_bytes` bytes.
+fn header_line(header: &CacheHeader, index_bytes: usize, agent_version: &str) -> Vec<u8> {
     let out = HeaderOut {
         cache: CACHE_MARKER,
         agent_version,
@@ -405,6 +436,7 @@ fn header_line(header: &CacheHeader, agent_version: &str) -> Vec<u8> {
             .collect(),
         whole_walks: &header.whole_walks,
         folders: header.folders,
+        index_bytes,
     };
     // Plain data of strings and numbers: serializing cannot fail.
     let mut line = serde_json::to_vec(&out).unwrap_or_default();
@@ -437,6 +469,11 @@ pub fn folder_line(path: &str, folder: &CachedFolder) -> Vec<u8> {
 
 /// The cache's first line, its header, of a cache of `agent_version`.
 pub fn parse_header(line: &[u8], agent_version: &str) -> Result<CacheHeader, CacheError> {
+    parse_header_line(line, agent_version).map(|(header, _)| header)
+}
+
+/// The header, and how many bytes the index line after it has (0: none).
+fn parse_header_line(line: &[u8], agent_version: &str) -> Result<(CacheHeader, usize), CacheError> {
     // The marker and version first, so a foreign file says what it is, not where it
     // broke.
     #[derive(Deserialize)]
@@ -477,14 +514,184 @@ pub fn parse_header(line: &[u8], agent_version: &str) -> Result<CacheHeader, Cac
             "a whole walk's path is empty or too long".into(),
         ));
     }
-    Ok(CacheHeader {
-        full_walk_at: header.full_walk_at,
-        journal: header.journal,
-        plan: header.plan,
-        matched,
-        whole_walks: header.whole_walks,
-        folders: header.folders,
-    })
+    let index_bytes = header.index_bytes;
+    Ok((
+        CacheHeader {
+            full_walk_at: header.full_walk_at,
+            journal: header.journal,
+            plan: header.plan,
+            matched,
+            whole_walks: header.whole_walks,
+            folders: header.folders,
+        },
+        index_bytes,
+    ))
+}
+
+/// A stretch of folder lines a search narrows to: the line at `low` is not past what is
+/// looked for, the one at `high` is (or it is the end of the file); each with the path
+/// the index gives it, when the index named it.
+struct Stretch {
+    low: usize,
+    high: usize,
+    low_indexed: Option<String>,
+    high_indexed: Option<String>,
+}
+
+/// A cache's index, read: where each entry's line starts in the file, and its path
+/// (in `paths`, all of them one after the other).
+#[derive(Debug, Default)]
+struct LineIndex {
+    paths: String,
+    entries: Vec<(usize, Range<usize>)>,
+}
+
+impl LineIndex {
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn at(&self, entry: usize) -> usize {
+        self.entries[entry].0
+    }
+
+    fn path(&self, entry: usize) -> &str {
+        &self.paths[self.entries[entry].1.clone()]
+    }
+
+    /// The entries whose lines start after `low`, then those of them whose path
+    /// `is_past` says no to: `(after, past)`, the first of each.
+    fn partition(&self, low: usize, is_past: impl Fn(&str) -> bool) -> (usize, usize) {
+        let after = self.entries.partition_point(|(at, _)| *at <= low);
+        let past = after
+            + self.entries[after..]
+                .partition_point(|(_, path)| !is_past(&self.paths[path.clone()]));
+        (after, past)
+    }
+}
+
+/// The index line of the folder lines `body` (with its newline), or nothing when they
+/// fit in one stretch: the first line that starts in each stretch of [`INDEX_STRIDE`]
+/// bytes after the first, where it starts (counted from the body's start) and its path.
+/// A line whose path does not read plainly is left out (the stretch before it is then
+/// searched with it).
+fn index_line(body: &[u8]) -> Vec<u8> {
+    let mut entries: Vec<(usize, String)> = Vec::new();
+    let mut scratch = Vec::new();
+    let mut stretch = INDEX_STRIDE;
+    while stretch < body.len() {
+        let start = match body[stretch - 1] {
+            b'\n' => stretch,
+            _ => match memchr::memchr(b'\n', &body[stretch..]) {
+                Some(newline) => stretch + newline + 1,
+                None => break,
+            },
+        };
+        if start >= body.len() {
+            break;
+        }
+        let path = body[start..]
+            .strip_prefix(FOLDER_LINE_START)
+            .and_then(|rest| plain_json_string(rest, &mut scratch))
+            .and_then(|path| std::str::from_utf8(path).ok());
+        if let Some(path) = path
+            && entries.last().is_none_or(|(last, _)| *last < start)
+        {
+            entries.push((start, path.to_string()));
+        }
+        stretch = (start / INDEX_STRIDE + 1) * INDEX_STRIDE;
+    }
+    if entries.is_empty() {
+        return Vec::new();
+    }
+    #[derive(Serialize)]
+    struct IndexOut {
+        index: Vec<(usize, String)>,
+    }
+    let mut line = serde_json::to_vec(&IndexOut { index: entries }).unwrap_or_default();
+    line.push(b'\n');
+    line
+}
+
+/// The index line (`line`, without its newline), its entries' lines counted from the
+/// file's `body_start`; damage when it is not as [`index_line`] writes it, or an entry
+/// lies outside the folder lines' `body_bytes` or not after the one before. Read where
+/// it lies, not by a JSON parser: an entry is `[offset,"path"]` and its path is one
+/// that [`plain_json_string`] reads (a search reads the index whole, the first time it
+/// needs it). Whether each entry names its line is checked when a search uses it.
+fn parse_index(line: &[u8], body_start: usize, body_bytes: usize) -> Result<LineIndex, CacheError> {
+    let damaged = |what: &str| CacheError::Damaged(format!("the cache's index: {what}"));
+    let mut rest = line
+        .strip_prefix(INDEX_LINE_START)
+        .and_then(|rest| rest.strip_prefix(b"["))
+        .ok_or_else(|| damaged("not an index line"))?;
+    // The paths one after the other, checked as UTF-8 once at the end (each path is
+    // whole: the ranges fall between characters).
+    let mut paths = Vec::with_capacity(line.len());
+    let mut entries: Vec<(usize, Range<usize>)> = Vec::with_capacity(line.len() / 16);
+    let mut scratch = Vec::new();
+    if rest != b"]}" {
+        loop {
+            if entries.len() == MAX_INDEX_ENTRIES {
+                return Err(CacheError::TooLarge("index"));
+            }
+            let entry = rest
+                .strip_prefix(b"[")
+                .ok_or_else(|| damaged("an entry is not [offset,path]"))?;
+            let digits = entry
+                .iter()
+                .take_while(|byte| byte.is_ascii_digit())
+                .count();
+            let offset = entry[..digits]
+                .iter()
+                .try_fold(0_usize, |number, digit| {
+                    number
+                        .checked_mul(10)?
+                        .checked_add(usize::from(digit - b'0'))
+                })
+                .filter(|offset| *offset > 0 && *offset < body_bytes)
+                .ok_or_else(|| damaged("an entry's offset is not one of the folder lines'"))?;
+            let at = body_start + offset;
+            if entries.last().is_some_and(|(last, _)| *last >= at) {
+                return Err(damaged("entries out of order"));
+            }
+            let quoted = entry[digits..]
+                .strip_prefix(b",")
+                .ok_or_else(|| damaged("an entry is not [offset,path]"))?;
+            // No control character, so no NUL: an empty path or one too long is bad.
+            let (path, length) = read_plain_json_string(quoted, &mut scratch)
+                .filter(|(path, _)| !path.is_empty() && path.len() <= 4 * MAX_PATH_CHARS)
+                .ok_or_else(|| damaged("an entry's path is not a plain string of a path"))?;
+            let start = paths.len();
+            paths.extend_from_slice(path);
+            entries.push((at, start..paths.len()));
+            rest = quoted[length..]
+                .strip_prefix(b"]")
+                .ok_or_else(|| damaged("an entry is not [offset,path]"))?;
+            if rest == b"]}" {
+                break;
+            }
+            rest = rest
+                .strip_prefix(b",")
+                .ok_or_else(|| damaged("entries not separated by commas"))?;
+        }
+    }
+    // All of them UTF-8, and each on its own (not a character split between two).
+    let paths = String::from_utf8(paths)
+        .ok()
+        .filter(|paths| {
+            entries.iter().all(|(_, path)| {
+                paths.is_char_boundary(path.start) && paths.is_char_boundary(path.end)
+            })
+        })
+        .ok_or_else(|| damaged("a path is not UTF-8"))?;
+    if entries
+        .iter()
+        .any(|(_, path)| path.len() > MAX_PATH_CHARS && path_is_bad(&paths[path.clone()]))
+    {
+        return Err(damaged("an entry's path is too long"));
+    }
+    Ok(LineIndex { paths, entries })
 }
 
 /// The bytes of a cache file: all of them in memory, or read from the file a block at a
@@ -578,15 +785,19 @@ fn read_exact_at(file: &std::fs::File, buffer: &mut [u8], offset: u64) -> std::i
 }
 
 /// A cache file opened for lookups: its header read, each folder line found by a
-/// galloping search over the file's bytes and parsed only when asked for. A line is
-/// named by where it starts (its byte offset in the file), a run of lines by the bytes
-/// it spans: nothing is indexed, and a cache opened from its file reads only the
-/// blocks that the lines looked at and the searches' probes lie in.
+/// search of its index and then of the stretch of lines the index narrows it to, and
+/// parsed only when asked for. A line is named by where it starts (its byte offset in
+/// the file), a run of lines by the bytes it spans; a cache opened from its file reads
+/// only its index and the stretches that the searches and the lines looked at lie in.
 #[derive(Debug, Default)]
 pub struct CacheView {
     bytes: CacheBytes,
     header: CacheHeader,
-    /// Where the folder lines start (after the header).
+    /// Where the index line starts (right after the header; it ends at `body_start`).
+    index_start: usize,
+    /// The index, once a search has read it (empty for a cache without one).
+    index: Option<LineIndex>,
+    /// Where the folder lines start (after the header and the index).
     body_start: usize,
     /// The line after the last one found (or the end): a walk asks for folders in the
     /// cache's order, so the next one asked for is mostly this one.
@@ -642,10 +853,18 @@ impl CacheView {
     fn over(bytes: CacheBytes, agent_version: &str) -> Result<CacheView, CacheError> {
         let all = &bytes.bytes;
         let header_end = memchr::memchr(b'\n', all).unwrap_or(all.len());
-        let header = parse_header(&all[..header_end], agent_version)?;
-        let body_start = (header_end + 1).min(all.len());
+        let (header, index_bytes) = parse_header_line(&all[..header_end], agent_version)?;
+        let index_start = (header_end + 1).min(all.len());
+        let body_start = index_start
+            .checked_add(index_bytes)
+            .filter(|body_start| *body_start <= all.len())
+            .ok_or_else(|| {
+                CacheError::Damaged("the cache's index runs past the end of the file".into())
+            })?;
         Ok(CacheView {
             header,
+            index_start,
+            index: None,
             body_start,
             cursor: body_start,
             bytes,
@@ -918,10 +1137,10 @@ impl CacheView {
     }
 
     /// The first line from `from` (a line's start) whose path `is_past` says yes to
-    /// (false for every line before it, true from it on), or the end of the file.
-    /// Galloping: lines at doubling distances from `from` first, then halving, so the
-    /// cost follows the distance to the answer (a subtree of one folder costs one
-    /// look past it), not the file's size.
+    /// (false for every line before it, true from it on), or the end of the file. The
+    /// line at `from` and the next first (most runs looked for, a folder without
+    /// subfolders, end there); then the index narrows the search to one stretch of
+    /// lines, which is read at once and searched by halving.
     fn first_line_where(
         &mut self,
         from: usize,
@@ -931,29 +1150,34 @@ impl CacheView {
         if from >= end || self.with_path_at(from, &is_past)? {
             return Ok(from.min(end));
         }
-        // The next line first: most runs looked for (a folder without subfolders) end
-        // there.
         let next = self.next_line(from);
         if next >= end || self.with_path_at(next, &is_past)? {
             return Ok(next);
         }
         // The line at `low` is not past; the first past one is after it, by `high`.
-        let mut low = next;
-        let mut step = 256;
-        let mut high = loop {
-            let probe = self.line_from(low.saturating_add(step));
-            if probe >= end {
-                break end;
-            }
-            if self.with_path_at(probe, &is_past)? {
-                break probe;
-            }
-            low = probe;
-            step = step.saturating_mul(2);
-        };
+        let Stretch {
+            mut low,
+            mut high,
+            low_indexed,
+            mut high_indexed,
+        } = self.stretch_after(next, &is_past)?;
+        // The stretch in one read, with the byte before it (a line ends there).
+        if !self.load(low.saturating_sub(1).max(self.body_start)..high) {
+            return Err(self
+                .damage
+                .clone()
+                .unwrap_or_else(|| CacheError::Damaged("the cache could not be read".into())));
+        }
+        if let Some(path) = low_indexed {
+            self.check_indexed(low, &path)?;
+        }
         loop {
             let next = self.next_line(low);
             if next >= high {
+                // The answer is the index's line: it must be where the index says.
+                if let Some(path) = high_indexed {
+                    self.check_indexed(high, &path)?;
+                }
                 return Ok(high);
             }
             let middle = match self.line_from(low + (high - low) / 2) {
@@ -962,10 +1186,72 @@ impl CacheView {
             };
             if self.with_path_at(middle, &is_past)? {
                 high = middle;
+                high_indexed = None;
             } else {
                 low = middle;
             }
         }
+    }
+
+    /// The stretch of lines the first line past `low` (a line that is not past) lies
+    /// in, by the index.
+    fn stretch_after(
+        &mut self,
+        low: usize,
+        is_past: impl Fn(&str) -> bool,
+    ) -> Result<Stretch, CacheError> {
+        let end = self.bytes.len();
+        let index = self.index()?;
+        let (after, past) = index.partition(low, is_past);
+        let (low, low_indexed) = match past > after {
+            true => (index.at(past - 1), Some(index.path(past - 1).to_string())),
+            false => (low, None),
+        };
+        let (high, high_indexed) = match past < index.len() {
+            true => (index.at(past), Some(index.path(past).to_string())),
+            false => (end, None),
+        };
+        Ok(Stretch {
+            low,
+            high,
+            low_indexed,
+            high_indexed,
+        })
+    }
+
+    /// The index, read the first time it is asked for (empty for a cache without one).
+    fn index(&mut self) -> Result<&LineIndex, CacheError> {
+        if self.index.is_none() {
+            let range = self.index_start..self.body_start;
+            let index = match range.len() {
+                0 => LineIndex::default(),
+                _ => {
+                    if !self.load(range.clone()) {
+                        return Err(self.damage.clone().unwrap_or_else(|| {
+                            CacheError::Damaged("the cache's index could not be read".into())
+                        }));
+                    }
+                    let line = self.bytes.bytes[range].strip_suffix(b"\n").ok_or_else(|| {
+                        CacheError::Damaged("the cache's index line is cut short".into())
+                    })?;
+                    parse_index(line, self.body_start, self.bytes.len() - self.body_start)?
+                }
+            };
+            self.index = Some(index);
+        }
+        Ok(self.index.get_or_insert_default())
+    }
+
+    /// Damage unless the line at `at` is the folder `path`'s, as the index says.
+    fn check_indexed(&mut self, at: usize, path: &str) -> Result<(), CacheError> {
+        let starts_line =
+            at == self.body_start || { self.load(at - 1..at) && self.bytes.bytes[at - 1] == b'\n' };
+        if starts_line && self.with_path_at(at, |found| found == path)? {
+            return Ok(());
+        }
+        Err(CacheError::Damaged(format!(
+            "the cache's index names {path} at byte {at}, where its line is not"
+        )))
     }
 
     /// The folder on the line at `at`, parsed; `None` (and the cache damaged) when the
@@ -1169,16 +1455,27 @@ impl CacheAssembly {
     }
 }
 
-/// A whole cache file from its header and its folder lines.
+/// A whole cache file from its header and its folder lines (the index made of them).
 pub fn cache_file_bytes(header: &CacheHeader, body: &[u8], agent_version: &str) -> Vec<u8> {
-    let mut bytes = header_line(header, agent_version);
+    let index = index_line(body);
+    let mut bytes = header_line(header, index.len(), agent_version);
+    bytes.reserve(index.len() + body.len());
+    bytes.extend_from_slice(&index);
     bytes.extend_from_slice(body);
     bytes
 }
 
-/// Reads a whole cache written by [`serialize_cache`] of the same `agent_version`.
+/// Reads a whole cache written by [`serialize_cache`] of the same `agent_version`, its
+/// index checked against its lines.
 pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache, CacheError> {
     let mut view = CacheView::open(bytes.to_vec(), agent_version)?;
+    let index = view.index()?;
+    let entries: Vec<(usize, String)> = (0..index.len())
+        .map(|entry| (index.at(entry), index.path(entry).to_string()))
+        .collect();
+    for (at, path) in entries {
+        view.check_indexed(at, &path)?;
+    }
     let mut folders = HashMap::new();
     for at in view.lines().into_iter().map(|line| line.start) {
         if folders.len() == MAX_CACHE_FOLDERS {
@@ -1216,11 +1513,11 @@ pub fn serialize_cache(cache: &ExecutableCache, agent_version: &str) -> Vec<u8> 
     };
     let mut paths: Vec<&String> = cache.folders.keys().collect();
     paths.sort_by(|left, right| compare_paths(left, right));
-    let mut bytes = header_line(&header, agent_version);
+    let mut body = Vec::new();
     for path in paths {
-        bytes.extend(folder_line(path, &cache.folders[path]));
+        body.extend(folder_line(path, &cache.folders[path]));
     }
-    bytes
+    cache_file_bytes(&header, &body, agent_version)
 }
 
 #[cfg(test)]
@@ -1422,10 +1719,10 @@ mod tests {
             );
         }
         let bytes = serialize_cache(&cache, "1");
-        assert!(bytes.len() > 4 * BLOCK_BYTES);
+        assert!(bytes.len() > 4 * INDEX_STRIDE);
         // Read from its file, a block at a time, as a scan reads it.
-        let header_end = memchr::memchr(b'\n', &bytes).unwrap() + 1;
         let mut view = view_of_file(&bytes);
+        let body_start = view.body_start;
         // One folder found: some blocks read, not the file.
         assert!(view.find("/srv/s3").is_some());
         let read = view.bytes.loaded.iter().filter(|loaded| **loaded).count();
@@ -1469,7 +1766,7 @@ mod tests {
             }
         }
         assert!(view.damage().is_none());
-        assert_eq!(view.body(), &bytes[header_end..]);
+        assert!(view.body() == &bytes[body_start..]);
     }
 
     #[test]
@@ -1565,8 +1862,8 @@ mod tests {
             );
         }
         let bytes = serialize_cache(&cache, "1");
-        let header_end = memchr::memchr(b'\n', &bytes).unwrap() + 1;
         let mut view = view_of_file(&bytes);
+        let body_start = view.body_start;
         let blocks = view.bytes.loaded.len();
         let read = |view: &CacheView| view.bytes.loaded.iter().filter(|loaded| **loaded).count();
         // A folder and the subtree beside it, as a walk under the journal asks: a
@@ -1582,19 +1879,213 @@ mod tests {
                 .is_some()
         );
         assert!(blocks > 1000, "{blocks} blocks");
+        eprintln!("{} blocks in {} reads", read(&view), view.file_reads());
         assert!(read(&view) <= 24, "{} of {blocks} blocks read", read(&view));
         assert!(view.file_reads() as usize <= read(&view));
         // All of it, when asked for, reads as written: the blocks not read yet, each
         // run of them in one read.
         let reads_before = view.file_reads();
-        assert_eq!(view.body(), &bytes[header_end..]);
+        assert!(view.body() == &bytes[body_start..]);
         assert_eq!(read(&view), blocks);
         assert!(view.file_reads() - reads_before <= reads_before + 1);
         assert!(view.damage().is_none());
         // A cache written from the one before reads all of it in one read.
         let mut view = view_of_file(&bytes);
-        assert_eq!(view.body(), &bytes[header_end..]);
+        assert!(view.body() == &bytes[body_start..]);
         assert_eq!(view.file_reads(), 1);
+    }
+
+    /// A cache of `folders` leaf folders under 13 shares, each with a program.
+    fn shares(folders: usize) -> ExecutableCache {
+        let mut cache = ExecutableCache::default();
+        for index in 0..folders {
+            let listing = CachedListing {
+                modified_ns: 1,
+                folders: vec![],
+                candidates: vec![format!("tool{index}")],
+            };
+            cache.folders.insert(
+                format!("/srv/share{}/d{index}", index % 13),
+                CachedFolder {
+                    listing: Some(listing),
+                    files: vec![(format!("tool{index}"), program(64, false))],
+                },
+            );
+        }
+        cache
+    }
+
+    /// The cache `bytes` with its index line made by `edit` of the index's entries.
+    fn with_index(bytes: &[u8], edit: impl FnOnce(&mut Vec<(usize, String)>)) -> Vec<u8> {
+        let view = CacheView::open(bytes.to_vec(), "1").unwrap();
+        let (index_start, body_start) = (view.index_start, view.body_start);
+        let line = &bytes[index_start..body_start - 1];
+        let mut index: serde_json::Value = serde_json::from_slice(line).unwrap();
+        let mut entries: Vec<(usize, String)> =
+            serde_json::from_value(index["index"].take()).unwrap();
+        edit(&mut entries);
+        index["index"] = serde_json::json!(entries);
+        let mut new_line = serde_json::to_vec(&index).unwrap();
+        new_line.push(b'\n');
+        let mut header: serde_json::Value =
+            serde_json::from_slice(&bytes[..index_start - 1]).unwrap();
+        header["index_bytes"] = serde_json::json!(new_line.len());
+        let mut out = serde_json::to_vec(&header).unwrap();
+        out.push(b'\n');
+        out.extend(new_line);
+        out.extend_from_slice(&bytes[body_start..]);
+        out
+    }
+
+    #[test]
+    fn the_index_names_the_first_line_of_every_stretch_and_narrows_each_search_to_one() {
+        let cache = shares(20_000);
+        let bytes = serialize_cache(&cache, "1");
+        let mut view = view_of_file(&bytes);
+        let body_bytes = view.end() - view.body_start;
+        let index = view.index().unwrap();
+        let entries: Vec<(usize, String)> = (0..index.len())
+            .map(|entry| (index.at(entry), index.path(entry).to_string()))
+            .collect();
+        // One entry a stretch after the first, each a line's start, with its path.
+        assert_eq!(entries.len(), body_bytes.div_ceil(INDEX_STRIDE) - 1);
+        for (number, (at, path)) in entries.into_iter().enumerate() {
+            let stretch = view.body_start + (number + 1) * INDEX_STRIDE;
+            assert!(at >= stretch && at < stretch + 512, "{at} {path}");
+            assert_eq!(view.path_at(at).unwrap(), path);
+            assert_eq!(bytes[at - 1], b'\n');
+        }
+        // Every search, far or near, in order or not: the index (read once) and the
+        // stretch its answer lies in, each in one read.
+        let mut view = view_of_file(&bytes);
+        for path in ["/srv/share8/d12345", "/srv/share1/d14", "/srv/share12/d25"] {
+            let reads = view.file_reads();
+            let at = view.find(path).unwrap();
+            let run = view.within(path);
+            assert_eq!(run.start, at);
+            assert_eq!(view.count_lines(run), 1);
+            assert!(
+                view.file_reads() - reads <= 3,
+                "{path}: {} reads",
+                view.file_reads() - reads
+            );
+        }
+        // A share's subtree: its end found in one stretch.
+        let run = view.within("/srv/share3");
+        assert_eq!(view.count_lines(run), 20_000 / 13 + 1);
+        assert!(view.damage().is_none());
+        // Small caches have none, and are searched whole.
+        let small = serialize_cache(&shares(20), "1");
+        let mut view = view_of_file(&small);
+        assert_eq!(view.index_start, view.body_start);
+        assert!(view.find("/srv/share7/d7").is_some());
+    }
+
+    #[test]
+    fn a_large_cache_without_an_index_is_searched_whole() {
+        let cache = shares(3000);
+        let bytes = serialize_cache(&cache, "1");
+        let view = CacheView::open(bytes.clone(), "1").unwrap();
+        // The same cache with no index line and no index_bytes in its header.
+        let mut header: serde_json::Value =
+            serde_json::from_slice(&bytes[..view.index_start - 1]).unwrap();
+        header
+            .as_object_mut()
+            .unwrap()
+            .remove("index_bytes")
+            .unwrap();
+        let mut plain = serde_json::to_vec(&header).unwrap();
+        plain.push(b'\n');
+        plain.extend_from_slice(&bytes[view.body_start..]);
+        assert_eq!(parse_cache(&plain, "1"), Ok(cache.clone()));
+        let mut view = view_of_file(&plain);
+        for path in cache.folders.keys().take(50) {
+            assert!(view.find(path).is_some(), "{path}");
+        }
+        let run = view.within("/srv/share0");
+        assert_eq!(view.count_lines(run), 3000 / 13 + 1);
+        assert!(view.damage().is_none());
+    }
+
+    #[test]
+    fn a_damaged_index_is_damage_found_when_it_is_used() {
+        let cache = shares(5000);
+        let bytes = serialize_cache(&cache, "1");
+        let looked_for = "/srv/share5/d3000";
+        let damaged = [
+            // An entry's path not its line's.
+            with_index(&bytes, |entries| entries[3].1 = "/srv/share0/d1".into()),
+            with_index(&bytes, |entries| {
+                entries.iter_mut().for_each(|entry| entry.1.push('x'))
+            }),
+            // An entry's offset mid-line, or moved to another line.
+            with_index(&bytes, |entries| {
+                entries.iter_mut().for_each(|entry| entry.0 += 3)
+            }),
+            with_index(&bytes, |entries| {
+                let moved = entries[5].0;
+                entries.iter_mut().for_each(|entry| entry.0 -= 1);
+                entries[5].0 = moved - 200;
+            }),
+            // Out of order, outside the body, empty path.
+            with_index(&bytes, |entries| entries.swap(1, 2)),
+            with_index(&bytes, |entries| {
+                entries.push((usize::MAX / 2, "/zzz".into()))
+            }),
+            with_index(&bytes, |entries| entries[0].0 = 0),
+            with_index(&bytes, |entries| entries[2].1 = String::new()),
+        ];
+        for (case, damaged) in damaged.iter().enumerate() {
+            assert!(is_damage(damaged, "1"), "case {case}");
+            let mut view = view_of_file(damaged);
+            // Found or not, never a wrong line; a search that uses a damaged entry
+            // finds the damage, and from then on nothing is found.
+            for path in cache.folders.keys() {
+                if let Some(at) = view.find(path) {
+                    assert_eq!(view.path_at(at).unwrap(), *path, "case {case}");
+                }
+            }
+            assert!(view.damage().is_some(), "case {case}");
+            assert_eq!(view.find(looked_for), None, "case {case}");
+        }
+        // The index line cut, not an index, or its length past the file: damage.
+        let view = CacheView::open(bytes.clone(), "1").unwrap();
+        let (index_start, body_start) = (view.index_start, view.body_start);
+        let header: serde_json::Value = serde_json::from_slice(&bytes[..index_start - 1]).unwrap();
+        let rebuilt = |index_line: &[u8], index_bytes: usize| {
+            let mut header = header.clone();
+            header["index_bytes"] = serde_json::json!(index_bytes);
+            let mut out = serde_json::to_vec(&header).unwrap();
+            out.push(b'\n');
+            out.extend_from_slice(index_line);
+            out.extend_from_slice(&bytes[body_start..]);
+            out
+        };
+        let index_line = &bytes[index_start..body_start];
+        // A character split between two entries' paths, and bytes that are not UTF-8.
+        let mut split_character = br#"{"index":[[1,"/srv/"#.to_vec();
+        split_character.push(0xd0);
+        split_character.extend_from_slice(br#""],[2,""#);
+        split_character.push(0x96);
+        split_character.extend_from_slice(b"x\"]]}\n");
+        for damaged in [
+            rebuilt(&split_character, split_character.len()),
+            rebuilt(&index_line[..index_line.len() - 1], index_line.len()),
+            rebuilt(br#"{"other":[]}"#, 12),
+            rebuilt(b"[1, 2]\n", 7),
+            rebuilt(index_line, index_line.len() - 5),
+        ] {
+            assert!(is_damage(&damaged, "1"));
+            let mut view = view_of_file(&damaged);
+            assert_eq!(view.find(looked_for), None);
+            assert!(view.damage().is_some());
+        }
+        let mut past_end = header.clone();
+        past_end["index_bytes"] = serde_json::json!(bytes.len());
+        let mut file = serde_json::to_vec(&past_end).unwrap();
+        file.push(b'\n');
+        file.extend_from_slice(&bytes[index_start..]);
+        assert!(is_damage(&file, "1"));
     }
 
     #[test]
