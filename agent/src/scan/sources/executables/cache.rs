@@ -594,9 +594,7 @@ fn index_line(body: &[u8]) -> Vec<u8> {
             .strip_prefix(FOLDER_LINE_START)
             .and_then(|rest| plain_json_string(rest, &mut scratch))
             .and_then(|path| std::str::from_utf8(path).ok());
-        if let Some(path) = path
-            && entries.last().is_none_or(|(last, _)| *last < start)
-        {
+        if let Some(path) = path {
             entries.push((start, path.to_string()));
         }
         stretch = (start / INDEX_STRIDE + 1) * INDEX_STRIDE;
@@ -1974,6 +1972,21 @@ mod tests {
         let run = view.within("/srv/share3");
         assert_eq!(view.count_lines(run), 20_000 / 13 + 1);
         assert!(view.damage().is_none());
+        // Windows paths (each backslash escaped in JSON) read back from the index too.
+        let mut windows = ExecutableCache::default();
+        for (path, folder) in shares(3000).folders {
+            let path = format!(r"C:\Data{}", path.replace('/', r"\"));
+            windows.folders.insert(path, folder);
+        }
+        let bytes = serialize_cache(&windows, "1");
+        let mut view = view_of_file(&bytes);
+        assert!(view.index().unwrap().len() > 10);
+        for path in windows.folders.keys() {
+            let at = view.find(path).unwrap_or_else(|| panic!("{path} not found"));
+            assert_eq!(view.path_at(at).unwrap(), *path);
+        }
+        assert!(view.damage().is_none());
+        assert_eq!(parse_cache(&bytes, "1"), Ok(windows));
         // Small caches have none, and are searched whole.
         let small = serialize_cache(&shares(20), "1");
         let mut view = view_of_file(&small);
