@@ -559,6 +559,11 @@ impl LineIndex {
         &self.paths[self.entries[entry].1.clone()]
     }
 
+    /// Every entry: where its line starts, and its path.
+    fn entries(&self) -> impl Iterator<Item = (usize, &str)> {
+        (0..self.len()).map(|entry| (self.at(entry), self.path(entry)))
+    }
+
     /// The entries whose lines start after `low`, then those of them whose path
     /// `is_past` says no to: `(after, past)`, the first of each.
     fn partition(&self, low: usize, is_past: impl Fn(&str) -> bool) -> (usize, usize) {
@@ -1469,9 +1474,10 @@ pub fn cache_file_bytes(header: &CacheHeader, body: &[u8], agent_version: &str) 
 /// index checked against its lines.
 pub fn parse_cache(bytes: &[u8], agent_version: &str) -> Result<ExecutableCache, CacheError> {
     let mut view = CacheView::open(bytes.to_vec(), agent_version)?;
-    let index = view.index()?;
-    let entries: Vec<(usize, String)> = (0..index.len())
-        .map(|entry| (index.at(entry), index.path(entry).to_string()))
+    let entries: Vec<(usize, String)> = view
+        .index()?
+        .entries()
+        .map(|(at, path)| (at, path.to_string()))
         .collect();
     for (at, path) in entries {
         view.check_indexed(at, &path)?;
@@ -1901,11 +1907,28 @@ mod tests {
         cache
     }
 
+    /// The cache `bytes` (of agent version 1) with `index_line` for its index line and
+    /// its header's `index_bytes` set to `index_bytes` (left out when `None`).
+    fn with_index_line(bytes: &[u8], index_line: &[u8], index_bytes: Option<usize>) -> Vec<u8> {
+        let view = CacheView::open(bytes.to_vec(), "1").unwrap();
+        let mut header: serde_json::Value =
+            serde_json::from_slice(&bytes[..view.index_start - 1]).unwrap();
+        let fields = header.as_object_mut().unwrap();
+        match index_bytes {
+            Some(index_bytes) => fields.insert("index_bytes".into(), index_bytes.into()),
+            None => fields.remove("index_bytes"),
+        };
+        let mut out = serde_json::to_vec(&header).unwrap();
+        out.push(b'\n');
+        out.extend_from_slice(index_line);
+        out.extend_from_slice(&bytes[view.body_start..]);
+        out
+    }
+
     /// The cache `bytes` with its index line made by `edit` of the index's entries.
     fn with_index(bytes: &[u8], edit: impl FnOnce(&mut Vec<(usize, String)>)) -> Vec<u8> {
         let view = CacheView::open(bytes.to_vec(), "1").unwrap();
-        let (index_start, body_start) = (view.index_start, view.body_start);
-        let line = &bytes[index_start..body_start - 1];
+        let line = &bytes[view.index_start..view.body_start - 1];
         let mut index: serde_json::Value = serde_json::from_slice(line).unwrap();
         let mut entries: Vec<(usize, String)> =
             serde_json::from_value(index["index"].take()).unwrap();
@@ -1913,14 +1936,7 @@ mod tests {
         index["index"] = serde_json::json!(entries);
         let mut new_line = serde_json::to_vec(&index).unwrap();
         new_line.push(b'\n');
-        let mut header: serde_json::Value =
-            serde_json::from_slice(&bytes[..index_start - 1]).unwrap();
-        header["index_bytes"] = serde_json::json!(new_line.len());
-        let mut out = serde_json::to_vec(&header).unwrap();
-        out.push(b'\n');
-        out.extend(new_line);
-        out.extend_from_slice(&bytes[body_start..]);
-        out
+        with_index_line(bytes, &new_line, Some(new_line.len()))
     }
 
     #[test]
@@ -1929,9 +1945,11 @@ mod tests {
         let bytes = serialize_cache(&cache, "1");
         let mut view = view_of_file(&bytes);
         let body_bytes = view.end() - view.body_start;
-        let index = view.index().unwrap();
-        let entries: Vec<(usize, String)> = (0..index.len())
-            .map(|entry| (index.at(entry), index.path(entry).to_string()))
+        let entries: Vec<(usize, String)> = view
+            .index()
+            .unwrap()
+            .entries()
+            .map(|(at, path)| (at, path.to_string()))
             .collect();
         // One entry a stretch after the first, each a line's start, with its path.
         assert_eq!(entries.len(), body_bytes.div_ceil(INDEX_STRIDE) - 1);
@@ -1989,17 +2007,10 @@ mod tests {
         let cache = shares(3000);
         let bytes = serialize_cache(&cache, "1");
         let view = CacheView::open(bytes.clone(), "1").unwrap();
+        assert!(view.body_start > view.index_start, "written with an index");
         // The same cache with no index line and no index_bytes in its header.
-        let mut header: serde_json::Value =
-            serde_json::from_slice(&bytes[..view.index_start - 1]).unwrap();
-        header
-            .as_object_mut()
-            .unwrap()
-            .remove("index_bytes")
-            .unwrap();
-        let mut plain = serde_json::to_vec(&header).unwrap();
-        plain.push(b'\n');
-        plain.extend_from_slice(&bytes[view.body_start..]);
+        let plain = with_index_line(&bytes, b"", None);
+        assert!(!String::from_utf8_lossy(&plain).contains("index"));
         assert_eq!(parse_cache(&plain, "1"), Ok(cache.clone()));
         let mut view = view_of_file(&plain);
         for path in cache.folders.keys().take(50) {
@@ -2053,18 +2064,8 @@ mod tests {
         }
         // The index line cut, not an index, or its length past the file: damage.
         let view = CacheView::open(bytes.clone(), "1").unwrap();
-        let (index_start, body_start) = (view.index_start, view.body_start);
-        let header: serde_json::Value = serde_json::from_slice(&bytes[..index_start - 1]).unwrap();
-        let rebuilt = |index_line: &[u8], index_bytes: usize| {
-            let mut header = header.clone();
-            header["index_bytes"] = serde_json::json!(index_bytes);
-            let mut out = serde_json::to_vec(&header).unwrap();
-            out.push(b'\n');
-            out.extend_from_slice(index_line);
-            out.extend_from_slice(&bytes[body_start..]);
-            out
-        };
-        let index_line = &bytes[index_start..body_start];
+        let index_line = &bytes[view.index_start..view.body_start];
+        let rebuilt = |line: &[u8], index_bytes| with_index_line(&bytes, line, Some(index_bytes));
         // A character split between two entries' paths, and bytes that are not UTF-8.
         let mut split_character = br#"{"index":[[1,"/srv/"#.to_vec();
         split_character.push(0xd0);
@@ -2083,12 +2084,7 @@ mod tests {
             assert_eq!(view.find(looked_for), None);
             assert!(view.damage().is_some());
         }
-        let mut past_end = header.clone();
-        past_end["index_bytes"] = serde_json::json!(bytes.len());
-        let mut file = serde_json::to_vec(&past_end).unwrap();
-        file.push(b'\n');
-        file.extend_from_slice(&bytes[index_start..]);
-        assert!(is_damage(&file, "1"));
+        assert!(is_damage(&rebuilt(index_line, bytes.len()), "1"));
     }
 
     #[test]
